@@ -1,0 +1,27 @@
+# -*- coding: utf-8 -*-
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Catalogue of desk phone models a device may be: vendor, model and how many
+SIP accounts (lines) the phone can register at once."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DEVICE_MODELS = {
+    'yealink-t31p': {'vendor': 'Yealink', 'model': 'T31P', 'lines': 2},
+    'yealink-t33g': {'vendor': 'Yealink', 'model': 'T33G', 'lines': 4},
+    'yealink-t46u': {'vendor': 'Yealink', 'model': 'T46U', 'lines': 16},
+    'yealink-t54w': {'vendor': 'Yealink', 'model': 'T54W', 'lines': 16},
+    'yealink-t57w': {'vendor': 'Yealink', 'model': 'T57W', 'lines': 16},
+    'yealink-w73p': {'vendor': 'Yealink', 'model': 'W73P (DECT)', 'lines': 10},
+    'snom-d735': {'vendor': 'Snom', 'model': 'D735', 'lines': 12},
+    'snom-d785': {'vendor': 'Snom', 'model': 'D785', 'lines': 12},
+    'snom-d865': {'vendor': 'Snom', 'model': 'D865', 'lines': 12},
+    'gigaset-n670': {'vendor': 'Gigaset', 'model': 'N670 IP PRO (DECT)', 'lines': 20},
+    'fanvil-x4u': {'vendor': 'Fanvil', 'model': 'X4U', 'lines': 12},
+    'grandstream-grp2614': {'vendor': 'Grandstream', 'model': 'GRP2614', 'lines': 4},
+    'poly-vvx450': {'vendor': 'Poly', 'model': 'VVX 450', 'lines': 12},
+    'cisco-8841': {'vendor': 'Cisco', 'model': 'IP Phone 8841', 'lines': 5},
+    'avm-fritzfon-c6': {'vendor': 'AVM', 'model': 'FRITZ!Fon C6 (via FRITZ!Box)', 'lines': 1},
+}

@@ -1,0 +1,72 @@
+# -*- coding: utf-8 -*-
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Errors of the directory core.
+
+Pure Python (no Ansible import): the KEMI router imports this package too.
+Every message names the object, the field and the rule, so that a failed
+task or a rejected request says exactly what to fix.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class DirectoryError(Exception):
+    """Base class for every error the directory core raises."""
+
+
+class RuleError(DirectoryError):
+    """One value broke one rule. Raised by the field rules in rules.py.
+
+    The caller adds the object it was validating (see Violation).
+    """
+
+    def __init__(self, field, rule, message):
+        super(RuleError, self).__init__(message)
+        self.field = field
+        self.rule = rule
+        self.message = message
+
+    def at(self, obj):
+        return Violation(obj, self.field, self.rule, self.message)
+
+
+class Violation(object):
+    """A broken rule on a named object: ``extension 100 (tenant acme): seat: ...``."""
+
+    __slots__ = ('obj', 'field', 'rule', 'message')
+
+    def __init__(self, obj, field, rule, message):
+        self.obj = obj
+        self.field = field
+        self.rule = rule
+        self.message = message
+
+    def __str__(self):
+        return '%s: %s: %s [%s]' % (self.obj, self.field, self.message, self.rule)
+
+    def as_dict(self):
+        return {'object': self.obj, 'field': self.field, 'rule': self.rule, 'message': self.message}
+
+    def __repr__(self):
+        return 'Violation(%r)' % str(self)
+
+
+class ValidationFailed(DirectoryError):
+    """The requested state breaks one or more rules; nothing was written."""
+
+    def __init__(self, violations):
+        self.violations = list(violations)
+        super(ValidationFailed, self).__init__(self.summary())
+
+    def summary(self):
+        lines = [str(v) for v in self.violations]
+        if len(lines) == 1:
+            return lines[0]
+        return '%d rule violations:\n- %s' % (len(lines), '\n- '.join(lines))
+
+
+class SchemaError(DirectoryError):
+    """The directory database has a schema this code cannot work with."""

@@ -1,0 +1,278 @@
+# -*- coding: utf-8 -*-
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Rules that span objects: references, uniqueness, licence counts.
+
+``check(state, removed, lookups)`` looks at a tenant's state *as it would be*
+after a change and returns every broken rule. Field rules (the shape of one
+value) live in rules.py; these are the rules of the whole tenant, and of the
+whole directory through ``lookups`` (numbers, MACs and SIP domains are unique
+across tenants).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.voxplane.pbx.plugins.module_utils import rules
+from ansible_collections.voxplane.pbx.plugins.module_utils.catalogue import DEVICE_MODELS
+from ansible_collections.voxplane.pbx.plugins.module_utils.errors import Violation
+from ansible_collections.voxplane.pbx.plugins.module_utils.model import (
+    DEVICE, EXTENSION, GROUP, NUMBER, TENANT, describe,
+)
+
+
+class Lookups(object):
+    """Questions about other tenants, answered by the store inside the same transaction."""
+
+    def number_owners(self, e164s, tenant):
+        """{e164: other tenant} for the numbers another tenant already holds."""
+        return {}
+
+    def mac_owner(self, mac, tenant):
+        """The other tenant whose device has this MAC, or None."""
+        return None
+
+    def domain_owner(self, domain, tenant):
+        """The other tenant with this SIP domain, or None."""
+        return None
+
+
+def check(state, previous=None, lookups=None, changed=None):
+    """Violations of the tenant state. ``previous`` is the state before the
+    change, so that a reference left dangling is reported as the deletion it
+    blocks. ``changed`` holds the (kind, key) pairs the change touches and
+    limits the cross-tenant questions to them (None: ask for everything)."""
+    lookups = lookups or Lookups()
+    v = _Collector(state, previous)
+    if state.tenant is None:
+        if not state.is_empty():
+            kinds = ', '.join('%d %ss' % (len(objs), kind) for kind, objs in sorted(state.children.items()) if objs)
+            v.add(TENANT, state.name, 'state', 'tenant_not_empty',
+                  'cannot remove the tenant while it still has %s; remove them first' % kinds)
+        return v.violations
+    touched = (lambda kind, key: True) if changed is None else (lambda kind, key: (kind, key) in changed)
+    _check_tenant(v, state, lookups, touched)
+    plan, conflicts = state.number_plan()
+    _check_numbers(v, state, lookups, touched, plan, conflicts)
+    _check_extensions(v, state, plan)
+    _check_groups(v, state)
+    _check_devices(v, state, lookups, touched)
+    return v.violations
+
+
+class _Collector(object):
+    def __init__(self, state, previous):
+        self.state = state
+        self.violations = []
+        self.removed = set()
+        self.previous_accounts = {}
+        if previous is not None:
+            for kind, objs in previous.children.items():
+                self.removed.update((kind, key) for key in objs if key not in state.objects(kind))
+            if state.tenant is not None:
+                self.removed.update(('location', name) for name in previous.location_names() - state.location_names())
+            self.previous_accounts = dict((user, ext) for user, (ext, _) in previous.sip_accounts().items())
+
+    def add(self, kind, key, field, rule, message):
+        self.violations.append(Violation(describe(kind, key, self.state.name), field, rule, message))
+
+    def reference(self, kind, key, field, ref_kind, ref_key, what):
+        """A reference that does not resolve: a blocked deletion or a bad reference."""
+        kinds = (EXTENSION, GROUP) if ref_kind == 'target' else (ref_kind,)
+        removed_kind = next((k for k in kinds if (k, ref_key) in self.removed), None)
+        if removed_kind == 'location':
+            self.violations.append(Violation(
+                describe(TENANT, self.state.name), 'locations', 'still_referenced',
+                'cannot remove location %s: still referenced by %s (%s)' % (ref_key, describe(kind, key), field)))
+        elif removed_kind:
+            self.violations.append(Violation(
+                describe(removed_kind, ref_key, self.state.name), 'state', 'still_referenced',
+                'cannot remove it: still referenced by %s (%s)' % (describe(kind, key), field)))
+        else:
+            self.add(kind, key, field, 'reference', '%s %s does not exist in tenant %s' % (what, ref_key, self.state.name))
+
+
+def _check_tenant(v, state, lookups, touched):
+    t = state.tenant
+    name = state.name
+    if touched(TENANT, name):
+        other = lookups.domain_owner(t['sip_domain'], name)
+        if other:
+            v.add(TENANT, name, 'sip_domain', 'domain_unique', 'SIP domain %s already belongs to tenant %s' % (t['sip_domain'], other))
+    seen = set()
+    for loc in t['locations']:
+        if loc['name'] in seen:
+            v.add(TENANT, name, 'locations', 'unique', 'location %s is listed twice' % loc['name'])
+        seen.add(loc['name'])
+    trunk_names = [tr['name'] for tr in t['trunks']]
+    if len(set(trunk_names)) != len(trunk_names):
+        v.add(TENANT, name, 'trunks', 'unique', 'trunk names must be unique')
+    if t['preferred_trunk'] and t['preferred_trunk'] not in trunk_names:
+        v.add(TENANT, name, 'preferred_trunk', 'reference', 'trunk %s is not one of the tenant\'s trunks' % t['preferred_trunk'])
+    if len(trunk_names) > 1 and not t['preferred_trunk']:
+        v.add(TENANT, name, 'preferred_trunk', 'preferred_trunk_required',
+              'a tenant with several trunks must name its preferred trunk')
+    if t['main_number'] and t['main_number'] not in state.owned_numbers():
+        v.add(TENANT, name, 'main_number', 'reference', '%s is not a number of the tenant' % t['main_number'])
+    ranges = t['internal_ranges']
+    spans = sorted((len(r.split('-')[0]), int(r.split('-')[0]), int(r.split('-')[1]), r) for r in ranges)
+    for a, b in zip(spans, spans[1:]):
+        if a[0] == b[0] and b[1] <= a[2]:
+            v.add(TENANT, name, 'internal_ranges', 'overlap', 'ranges %s and %s overlap' % (a[3], b[3]))
+
+
+def _check_numbers(v, state, lookups, touched, plan, conflicts):
+    tz = state.tenant['timezone']
+    targets = state.internal_targets()
+    numbers = state.objects(NUMBER)
+    owned = {}
+    for key, number in sorted(numbers.items()):
+        members = [key] + (rules.block_numbers(key, number['ddi_range']) if number['ddi_range'] else [])
+        for e164 in members:
+            if e164 in owned and owned[e164] != key:
+                v.add(NUMBER, key, 'number', 'number_unique', '%s is already part of number %s' % (e164, owned[e164]))
+            owned.setdefault(e164, key)
+        for e164 in members[1:]:
+            if len(e164) > 16:
+                v.add(NUMBER, key, 'ddi_range', 'e164_length',
+                      'block member %s has more than 15 digits' % e164)
+                break
+            if e164.startswith('+49') and len(e164) > 15:
+                v.add(NUMBER, key, 'ddi_range', 'e164_length_de',
+                      'block member %s has more than 12 national digits' % e164)
+                break
+        if number['status'] == 'porting' and not number['porting_date']:
+            v.add(NUMBER, key, 'porting_date', 'porting_date_required', 'a porting number needs its porting day')
+        if number['status'] != 'porting' and number['porting_date'] and rules.effective_status(
+                dict(number, status='porting'), tz) != 'active':
+            v.add(NUMBER, key, 'status', 'porting_status',
+                  'a number with a future porting day must have status porting')
+        if number['interim'] and number['status'] != 'active':
+            v.add(NUMBER, key, 'interim', 'interim_active', 'interim numbers are active at once (status active)')
+        if number['target'] and number['target'] not in targets:
+            v.reference(NUMBER, key, 'target', 'target', number['target'], 'target')
+        if touched(NUMBER, key):
+            for e164, other in sorted(lookups.number_owners(members, state.name).items()):
+                v.add(NUMBER, key, 'number', 'number_one_tenant', '%s already belongs to tenant %s' % (e164, other))
+    for e164, claimants in conflicts:
+        v.add(NUMBER, plan[e164]['number'], 'target', 'number_one_target',
+              '%s would reach both %s; a number has one target' % (e164, ' and '.join(claimants)))
+
+
+def _check_extensions(v, state, plan):
+    t = state.tenant
+    name = state.name
+    targets = state.internal_targets()
+    owned = set(plan)
+    numbers_of = state.numbers_of(plan)
+    locations = state.location_names()
+    seats = dict((p, 0) for p in rules.SEAT_PACKAGES)
+    client_addons = 0
+    usernames = {}
+    groups = state.objects(GROUP)
+    for key, ext in sorted(state.objects(EXTENSION).items()):
+        if key in groups:
+            v.add(EXTENSION, key, 'internal_number', 'internal_unique', '%s is already the number of group %s' % (key, key))
+        if not rules.in_internal_ranges(key, t['internal_ranges']):
+            v.add(EXTENSION, key, 'internal_number', 'internal_range',
+                  '%s is outside the tenant\'s internal ranges %s' % (key, ', '.join(t['internal_ranges'])))
+        seats[ext['seat']] += 1
+        needs_client = any(a['kind'] in rules.CLIENT_ACCOUNT_KINDS for a in ext['sip_accounts'])
+        if needs_client and ext['seat'] not in rules.PACKAGES_WITH_CLIENT:
+            client_addons += 1
+        for acc in ext['sip_accounts']:
+            if acc['username'] in usernames:
+                v.add(EXTENSION, key, 'sip_accounts', 'username_unique',
+                      'SIP username %s is already used by extension %s in domain %s'
+                      % (acc['username'], usernames[acc['username']], t['sip_domain']))
+            usernames.setdefault(acc['username'], key)
+        for e164 in ext['external_numbers']:
+            if e164 not in owned:
+                v.add(EXTENSION, key, 'external_numbers', 'reference', '%s is not a number of tenant %s' % (e164, name))
+        cid = ext['outbound_caller_id']
+        if cid == 'main' and not t['main_number']:
+            v.add(EXTENSION, key, 'outbound_caller_id', 'main_number_required', 'the tenant has no main_number to present')
+        elif cid not in (None, 'main', 'anonymous') and cid not in numbers_of.get(key, ()):
+            v.add(EXTENSION, key, 'outbound_caller_id', 'own_number',
+                  '%s is not one of this extension\'s numbers (%s)' % (cid, ', '.join(numbers_of.get(key, [])) or 'none'))
+        if ext['location'] and ext['location'] not in locations:
+            v.reference(EXTENSION, key, 'location', 'location', ext['location'], 'location')
+        for kind in rules.FORWARD_KINDS:
+            _check_destination(v, state, EXTENSION, key, 'forwarding.%s' % kind, ext['forwarding'][kind], targets, ext)
+        if ext['forwarding']['unconditional'] == key:
+            v.add(EXTENSION, key, 'forwarding.unconditional', 'forward_loop', 'an extension cannot forward to itself')
+    if t['licences'] is not None:
+        for package, used in sorted(seats.items()):
+            available = t['licences']['seats'].get(package, 0)
+            if used > available:
+                v.add(TENANT, name, 'licences.seats.%s' % package, 'seats',
+                      '%d extensions take a %s seat but the tenant has %d' % (used, package, available))
+        addons = t['licences']['addons'].get(rules.CLIENT_ADDON, 0)
+        if client_addons > addons:
+            v.add(TENANT, name, 'licences.addons.%s' % rules.CLIENT_ADDON, 'softclient_licence',
+                  '%d extensions on a smart seat have softclient or webphone accounts, which need the best package '
+                  'or the %s add-on; the tenant has %d' % (client_addons, rules.CLIENT_ADDON, addons))
+
+
+def _check_destination(v, state, kind, key, field, dest, targets, ext=None):
+    if dest is None or dest.startswith('+'):
+        return
+    if dest == 'voicemail':
+        if ext is None or not ext['voicemail']['enabled']:
+            v.add(kind, key, field, 'voicemail_disabled', 'forwards to voicemail, but voicemail is not enabled')
+        return
+    if dest not in targets:
+        v.reference(kind, key, field, 'target', dest, 'target')
+
+
+def _check_groups(v, state):
+    targets = state.internal_targets()
+    extensions = state.objects(EXTENSION)
+    for key, group in sorted(state.objects(GROUP).items()):
+        if not rules.in_internal_ranges(key, state.tenant['internal_ranges']):
+            v.add(GROUP, key, 'internal_number', 'internal_range',
+                  '%s is outside the tenant\'s internal ranges %s' % (key, ', '.join(state.tenant['internal_ranges'])))
+        if len(set(group['members'])) != len(group['members']):
+            v.add(GROUP, key, 'members', 'unique', 'a member is listed twice')
+        for member in group['members']:
+            if member not in extensions:
+                v.reference(GROUP, key, 'members', EXTENSION, member, 'extension')
+        if group['fallback'] == key:
+            v.add(GROUP, key, 'fallback', 'forward_loop', 'a group cannot fall back to itself')
+        else:
+            _check_destination(v, state, GROUP, key, 'fallback', group['fallback'], targets)
+
+
+def _check_devices(v, state, lookups, touched):
+    accounts = state.sip_accounts()
+    locations = state.location_names()
+    carried = {}
+    for mac, device in sorted(state.objects(DEVICE).items()):
+        model = DEVICE_MODELS.get(device['model'])
+        if model and len(device['lines']) > model['lines']:
+            v.add(DEVICE, mac, 'lines', 'line_count', 'a %s %s has %d lines, %d given'
+                  % (model['vendor'], model['model'], model['lines'], len(device['lines'])))
+        for user in device['lines']:
+            if user not in accounts:
+                owner = v.previous_accounts.get(user)
+                if owner:
+                    v.violations.append(Violation(
+                        describe(EXTENSION, owner, state.name), 'sip_accounts', 'still_referenced',
+                        'cannot remove SIP account %s: it is a line of %s' % (user, describe(DEVICE, mac))))
+                    continue
+                v.add(DEVICE, mac, 'lines', 'reference', 'SIP account %s does not exist in tenant %s' % (user, state.name))
+                continue
+            if accounts[user][1]['kind'] != 'desk_phone':
+                v.add(DEVICE, mac, 'lines', 'line_kind', 'SIP account %s is a %s account, not a desk phone line'
+                      % (user, accounts[user][1]['kind']))
+            if user in carried and carried[user] != mac:
+                v.add(DEVICE, mac, 'lines', 'line_unique', 'SIP account %s is already a line of device %s' % (user, carried[user]))
+            carried.setdefault(user, mac)
+        if device['location'] and device['location'] not in locations:
+            v.reference(DEVICE, mac, 'location', 'location', device['location'], 'location')
+        if touched(DEVICE, mac):
+            other = lookups.mac_owner(mac, state.name)
+            if other:
+                v.add(DEVICE, mac, 'mac', 'mac_unique', 'MAC %s already belongs to a device of tenant %s' % (mac, other))
+

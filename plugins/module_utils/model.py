@@ -1,0 +1,393 @@
+# -*- coding: utf-8 -*-
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The domain model: the canonical shape of each object kind.
+
+A *request* is what a module (or a whole-tenant document) asks for: the
+options the user gave, with left-out options absent ("leave as is").
+``merge(kind, current, request, tenant)`` turns it into the *desired* object
+in canonical form: every field present, values normalised by rules.py,
+passwords turned into HA1. ``public(kind, obj)`` is the same object without
+secrets, in exactly the shape the modules take, so that feeding the output of
+tenant_info back into the modules changes nothing.
+
+Field ownership: a field the request leaves out keeps its stored value. That
+is how runtime state (DND toggled by a feature code, say) survives playbooks
+that do not mention it.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+
+from ansible_collections.voxplane.pbx.plugins.module_utils import rules
+from ansible_collections.voxplane.pbx.plugins.module_utils.errors import RuleError, ValidationFailed
+
+TENANT = 'tenant'
+NUMBER = 'number'
+EXTENSION = 'extension'
+DEVICE = 'device'
+GROUP = 'group'
+
+# Kinds that live inside a tenant, in the order they are written (targets
+# before the numbers and devices that reference them) and the key field of each.
+CHILD_KINDS = (EXTENSION, GROUP, NUMBER, DEVICE)
+KEY_FIELD = {TENANT: 'name', NUMBER: 'number', EXTENSION: 'internal_number', DEVICE: 'mac', GROUP: 'internal_number'}
+PLURAL = {NUMBER: 'numbers', EXTENSION: 'extensions', DEVICE: 'devices', GROUP: 'groups'}
+
+SECRET_MARK = '********'
+
+
+def describe(kind, key, tenant=None):
+    """How messages name an object: 'extension 100 (tenant acme)'."""
+    if kind == TENANT or tenant is None:
+        return '%s %s' % (kind, key)
+    return '%s %s (tenant %s)' % (kind, key, tenant)
+
+
+def _defaults(kind):
+    if kind == TENANT:
+        return {
+            'display_name': None, 'sip_domain': None, 'country_code': '49', 'national_prefix': '0',
+            'international_prefix': '00', 'timezone': 'Europe/Berlin', 'main_number': None,
+            'international_calls': True, 'locations': [], 'licences': {'seats': {}, 'addons': {}},
+            'trunks': [], 'preferred_trunk': None, 'internal_ranges': [],
+        }
+    if kind == NUMBER:
+        return {'ddi_range': None, 'status': 'active', 'porting_date': None, 'interim': False,
+                'target': None, 'description': None}
+    if kind == EXTENSION:
+        return {
+            'name': None, 'email': None, 'role': 'end_user', 'seat': 'smart', 'ddi': None,
+            'assign_all_external_numbers': True, 'external_numbers': [], 'sip_accounts': [],
+            'outbound_caller_id': None, 'mobile': None, 'voicemail': {'enabled': False, 'pin_hash': None},
+            'international_calls': False, 'ring_time': 20,
+            'forwarding': {'unconditional': None, 'busy': None, 'no_answer': None, 'unregistered': None},
+            'dnd': False, 'available': True, 'location': None,
+        }
+    if kind == DEVICE:
+        return {'model': None, 'name': None, 'lines': [], 'location': None, 'timezone': None}
+    if kind == GROUP:
+        return {'name': None, 'strategy': 'parallel', 'members': [], 'ring_time': 30, 'fallback': None}
+    raise KeyError(kind)
+
+
+# Fields that must be given when an object is created.
+REQUIRED_ON_CREATE = {TENANT: ('sip_domain',), DEVICE: ('model',)}
+
+
+def _opt_text(value):
+    """Optional free text: an empty string clears the field."""
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+class _Normaliser(object):
+    """Collects RuleErrors of one request so that all of them are reported at once."""
+
+    def __init__(self, obj):
+        self.obj = obj
+        self.violations = []
+
+    def run(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except RuleError as e:
+            self.violations.append(e.at(self.obj))
+            return None
+
+    def fail(self, field, rule, message):
+        self.violations.append(RuleError(field, rule, message).at(self.obj))
+
+    def check(self):
+        if self.violations:
+            raise ValidationFailed(self.violations)
+
+
+def dial_plan(tenant):
+    return {'country_code': tenant['country_code'], 'national_prefix': tenant['national_prefix'],
+            'international_prefix': tenant['international_prefix']}
+
+
+def _number_in_plan(n, field, value, tenant):
+    if not tenant:
+        return n.run(rules.e164, value, field)
+    return n.run(rules.e164, value, field, tenant['country_code'], tenant['national_prefix'], tenant['international_prefix'])
+
+
+def _destination(n, field, value, tenant):
+    """A call destination: an internal number, 'voicemail', or an outside number in E.164."""
+    value = _opt_text(value)
+    if value is None:
+        return None
+    if value == 'voicemail':
+        return value
+    if value.isdigit() and not value.startswith('0'):
+        return n.run(rules.internal_number, value, field)
+    return _number_in_plan(n, field, value, tenant)
+
+
+def merge(kind, tenant_name, key, current, request, tenant):
+    """Desired canonical object = current (or defaults) overlaid with the request.
+
+    ``tenant`` is the tenant's canonical object as it will be after this change
+    (for the dial plan and the SIP realm); None only when kind is TENANT.
+    """
+    obj = describe(kind, key, tenant_name if kind != TENANT else None)
+    n = _Normaliser(obj)
+    creating = current is None
+    desired = copy.deepcopy(current) if current is not None else dict(_defaults(kind), **{KEY_FIELD[kind]: key})
+    if kind != TENANT:
+        desired['tenant'] = tenant_name
+    if creating:
+        for field in REQUIRED_ON_CREATE.get(kind, ()):
+            if request.get(field) in (None, ''):
+                n.fail(field, 'required', 'is required when the %s is created' % kind)
+    _MERGERS[kind](n, desired, request, tenant if kind != TENANT else desired)
+    n.check()
+    return desired
+
+
+def _merge_tenant(n, d, r, _tenant):
+    for field in ('country_code', 'national_prefix', 'international_prefix'):
+        if r.get(field) is not None:
+            value = str(r[field]).strip()
+            if not value.isdigit() or len(value) > 4:
+                n.fail(field, 'digits', '%r must be 1-4 digits' % value)
+            d[field] = value
+    if r.get('display_name') is not None:
+        d['display_name'] = _opt_text(r['display_name'])
+    if r.get('sip_domain') is not None:
+        d['sip_domain'] = n.run(rules.hostname, r['sip_domain'], 'sip_domain')
+    if r.get('timezone') is not None:
+        d['timezone'] = n.run(rules.timezone, r['timezone'], 'timezone')
+    if r.get('international_calls') is not None:
+        d['international_calls'] = bool(r['international_calls'])
+    if r.get('main_number') is not None:
+        d['main_number'] = _opt_text(r['main_number']) and _number_in_plan(n, 'main_number', r['main_number'], d)
+    if r.get('locations') is not None:
+        locations = []
+        for i, loc in enumerate(r['locations']):
+            field = 'locations[%d]' % i
+            name = _opt_text(loc.get('name'))
+            if not name:
+                n.fail(field + '.name', 'required', 'every location needs a name')
+                continue
+            entry = {'name': name}
+            for sub in ('street', 'postal_code', 'city'):
+                entry[sub] = _opt_text(loc.get(sub))
+                if entry[sub] is None:
+                    n.fail('%s.%s' % (field, sub), 'emergency_address',
+                           'location %s needs a full emergency address (street, postal_code, city)' % name)
+            entry['country'] = _opt_text(loc.get('country')) or 'DE'
+            ecid = _opt_text(loc.get('emergency_caller_id'))
+            entry['emergency_caller_id'] = ecid and _number_in_plan(n, field + '.emergency_caller_id', ecid, d)
+            locations.append(entry)
+        d['locations'] = locations
+    if r.get('licences') is not None:
+        lic = {'seats': {}, 'addons': {}}
+        for group, allowed in (('seats', rules.SEAT_PACKAGES), ('addons', rules.ADDONS)):
+            for name, count in sorted((r['licences'].get(group) or {}).items()):
+                if n.run(rules.choice, name, allowed, 'licences.%s' % group) is None:
+                    continue
+                if n.run(rules.bounded_int, count, 'licences.%s.%s' % (group, name), 0, 100000) is not None:
+                    lic[group][name] = count
+        d['licences'] = lic
+    if r.get('trunks') is not None:
+        trunks = []
+        for i, trunk in enumerate(r['trunks']):
+            field = 'trunks[%d]' % i
+            name = _opt_text(trunk.get('name'))
+            if not name:
+                n.fail(field + '.name', 'required', 'every trunk needs a name')
+                continue
+            addresses = [n.run(rules.address, a, '%s.addresses' % field) for a in (trunk.get('addresses') or [])]
+            if not addresses:
+                n.fail(field + '.addresses', 'required', 'trunk %s needs at least one address' % name)
+            port = trunk.get('port') or 5060
+            n.run(rules.bounded_int, port, field + '.port', 1, 65535)
+            trunks.append({'name': name, 'addresses': addresses, 'port': port})
+        d['trunks'] = trunks
+    if r.get('preferred_trunk') is not None:
+        d['preferred_trunk'] = _opt_text(r['preferred_trunk'])
+    if r.get('internal_ranges') is not None:
+        d['internal_ranges'] = [n.run(rules.internal_range, v, 'internal_ranges') for v in r['internal_ranges']]
+
+
+def _merge_number(n, d, r, tenant):
+    if r.get('ddi_range') is not None:
+        value = _opt_text(r['ddi_range'])
+        if value is not None:
+            n.run(rules.ddi_range, value, 'ddi_range')
+        d['ddi_range'] = value
+    if r.get('status') is not None:
+        d['status'] = n.run(rules.choice, r['status'], rules.NUMBER_STATUSES, 'status')
+    if r.get('porting_date') is not None:
+        value = _opt_text(r['porting_date']) if isinstance(r['porting_date'], str) else r['porting_date']
+        d['porting_date'] = value and n.run(rules.iso_date, value, 'porting_date')
+    if r.get('interim') is not None:
+        d['interim'] = bool(r['interim'])
+    if r.get('target') is not None:
+        value = _opt_text(str(r['target']))
+        d['target'] = value and n.run(rules.internal_number, value, 'target')
+    if r.get('description') is not None:
+        d['description'] = _opt_text(r['description'])
+
+
+def _merge_extension(n, d, r, tenant):
+    for field in ('name', 'email'):
+        if r.get(field) is not None:
+            d[field] = _opt_text(r[field])
+    if d.get('email'):
+        n.run(rules.email, d['email'], 'email')
+    if r.get('role') is not None:
+        d['role'] = n.run(rules.choice, r['role'], rules.ROLES, 'role')
+    if r.get('seat') is not None:
+        d['seat'] = n.run(rules.choice, r['seat'], rules.SEAT_PACKAGES, 'seat')
+    if r.get('ddi') is not None:
+        value = _opt_text(str(r['ddi']))
+        if value is not None and not value.isdigit():
+            n.fail('ddi', 'digits', '%r: a direct-dial suffix consists of digits' % value)
+        d['ddi'] = value
+    for field in ('assign_all_external_numbers', 'international_calls', 'dnd', 'available'):
+        if r.get(field) is not None:
+            d[field] = bool(r[field])
+    if r.get('external_numbers') is not None:
+        numbers = [_number_in_plan(n, 'external_numbers', v, tenant) for v in r['external_numbers']]
+        d['external_numbers'] = sorted(set(v for v in numbers if v))
+    if r.get('outbound_caller_id') is not None:
+        value = _opt_text(r['outbound_caller_id'])
+        if value in (None, 'main', 'anonymous'):
+            d['outbound_caller_id'] = value
+        else:
+            d['outbound_caller_id'] = _number_in_plan(n, 'outbound_caller_id', value, tenant)
+    if r.get('mobile') is not None:
+        value = _opt_text(r['mobile'])
+        d['mobile'] = value and _number_in_plan(n, 'mobile', value, tenant)
+    if r.get('ring_time') is not None:
+        d['ring_time'] = n.run(rules.bounded_int, r['ring_time'], 'ring_time', 5, 300)
+    if r.get('location') is not None:
+        d['location'] = _opt_text(r['location'])
+    if r.get('voicemail') is not None:
+        vm = r['voicemail']
+        if vm.get('enabled') is not None:
+            d['voicemail']['enabled'] = bool(vm['enabled'])
+        if vm.get('pin') is not None:
+            pin = n.run(rules.voicemail_pin, vm['pin'], 'voicemail.pin')
+            if pin:
+                d['voicemail']['pin_hash'] = rules.pin_hash(d['tenant'], d['internal_number'], pin)
+    if r.get('forwarding') is not None:
+        for kind in rules.FORWARD_KINDS:
+            if r['forwarding'].get(kind) is not None:
+                d['forwarding'][kind] = _destination(n, 'forwarding.%s' % kind, r['forwarding'][kind], tenant)
+    if r.get('sip_accounts') is not None:
+        d['sip_accounts'] = _merge_sip_accounts(n, d['sip_accounts'], r['sip_accounts'], tenant)
+
+
+def _merge_sip_accounts(n, current, requested, tenant):
+    """The requested list replaces the current one; an account given without a
+    password or HA1 keeps the credential it has (matched by username)."""
+    known = dict((a['username'], a) for a in current)
+    realm = tenant['sip_domain'] if tenant else None
+    accounts = []
+    for i, acc in enumerate(requested):
+        field = 'sip_accounts[%d]' % i
+        user = n.run(rules.username, acc.get('username'), field + '.username')
+        if user is None:
+            continue
+        kind = acc.get('kind') or (known[user]['kind'] if user in known else 'desk_phone')
+        n.run(rules.choice, kind, rules.SIP_ACCOUNT_KINDS, field + '.kind')
+        if acc.get('password'):
+            if len(acc['password']) < 8:
+                n.fail(field + '.password', 'password_length', 'SIP passwords have at least 8 characters')
+                continue
+            secret = rules.ha1(user, realm, acc['password'])
+        elif acc.get('ha1'):
+            secret = n.run(rules.ha1_value, acc['ha1'], field + '.ha1')
+        elif user in known:
+            secret = known[user]['ha1']
+        else:
+            n.fail(field + '.password', 'required', 'new SIP account %s needs a password (or ha1)' % user)
+            continue
+        accounts.append({'username': user, 'kind': kind, 'ha1': secret})
+    return accounts
+
+
+def _merge_device(n, d, r, tenant):
+    if r.get('model') is not None:
+        d['model'] = n.run(rules.choice, r['model'], sorted(_device_models()), 'model')
+    for field in ('name', 'location'):
+        if r.get(field) is not None:
+            d[field] = _opt_text(r[field])
+    if r.get('timezone') is not None:
+        value = _opt_text(r['timezone'])
+        d['timezone'] = value and n.run(rules.timezone, value, 'timezone')
+    if r.get('lines') is not None:
+        d['lines'] = [n.run(rules.username, v, 'lines') for v in r['lines']]
+
+
+def _merge_group(n, d, r, tenant):
+    if r.get('name') is not None:
+        d['name'] = _opt_text(r['name'])
+    if r.get('strategy') is not None:
+        d['strategy'] = n.run(rules.choice, r['strategy'], rules.GROUP_STRATEGIES, 'strategy')
+    if r.get('ring_time') is not None:
+        d['ring_time'] = n.run(rules.bounded_int, r['ring_time'], 'ring_time', 5, 600)
+    if r.get('members') is not None:
+        d['members'] = [n.run(rules.internal_number, str(v), 'members') for v in r['members']]
+    if r.get('fallback') is not None:
+        d['fallback'] = _destination(n, 'fallback', r['fallback'], tenant)
+
+
+def _device_models():
+    from ansible_collections.voxplane.pbx.plugins.module_utils.catalogue import DEVICE_MODELS
+    return DEVICE_MODELS
+
+
+_MERGERS = {TENANT: _merge_tenant, NUMBER: _merge_number, EXTENSION: _merge_extension,
+            DEVICE: _merge_device, GROUP: _merge_group}
+
+
+def normalise_key(kind, key, tenant=None):
+    """The canonical key of an object, or RuleError: MACs and numbers have several spellings."""
+    field = KEY_FIELD[kind]
+    if kind == TENANT:
+        return rules.slug(key, field)
+    if kind == DEVICE:
+        return rules.mac(key, field)
+    if kind == NUMBER:
+        if tenant:
+            return rules.e164(key, field, tenant['country_code'], tenant['national_prefix'], tenant['international_prefix'])
+        return rules.e164(key, field)
+    return rules.internal_number(key, field)
+
+
+def public(kind, obj):
+    """The object without secrets, in the shape the modules take."""
+    if obj is None:
+        return None
+    out = copy.deepcopy(obj)
+    if kind == EXTENSION:
+        out['sip_accounts'] = [{'username': a['username'], 'kind': a['kind']} for a in obj['sip_accounts']]
+        out['voicemail'] = {'enabled': obj['voicemail']['enabled']}
+    return out
+
+
+def diff_view(kind, obj, other=None):
+    """Like public(), but shows that a secret is set, and whether it changes
+    against ``other`` (the object on the other side of the diff), never its value."""
+    out = public(kind, obj)
+    if kind != EXTENSION or out is None:
+        return out
+    other_ha1 = dict((a['username'], a['ha1']) for a in (other or {}).get('sip_accounts', []))
+    for acc, view in zip(obj['sip_accounts'], out['sip_accounts']):
+        changed = other is not None and other_ha1.get(acc['username']) not in (None, acc['ha1'])
+        view['password'] = SECRET_MARK + (' (changed)' if changed else '')
+    if obj['voicemail'].get('pin_hash'):
+        changed = other is not None and other['voicemail'].get('pin_hash') not in (None, obj['voicemail']['pin_hash'])
+        out['voicemail']['pin'] = SECRET_MARK + (' (changed)' if changed else '')
+    return out

@@ -1,0 +1,162 @@
+# -*- coding: utf-8 -*-
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The reconcile engine: desired vs current -> changes -> validated write.
+
+One entry point, ``reconcile()``, for any set of objects of one tenant: the
+single-object modules pass one object, the whole-tenant module passes them
+all. It loads the tenant's current state inside the caller's transaction,
+merges each request over the current object (left-out fields stay as they
+are), plans the changes, validates the tenant *as it would be* after them,
+and only then writes. A broken rule raises ValidationFailed before any row
+is touched; the transaction rolls back either way.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.voxplane.pbx.plugins.module_utils import integrity, model
+from ansible_collections.voxplane.pbx.plugins.module_utils.errors import RuleError, ValidationFailed
+from ansible_collections.voxplane.pbx.plugins.module_utils.model import CHILD_KINDS, EXTENSION, TENANT
+
+
+class _Absent(object):
+    """Marks an object the request wants removed."""
+
+    def __repr__(self):
+        return 'ABSENT'
+
+
+ABSENT = _Absent()
+
+
+class Change(object):
+    __slots__ = ('kind', 'key', 'before', 'after')
+
+    def __init__(self, kind, key, before, after):
+        self.kind = kind
+        self.key = key
+        self.before = before
+        self.after = after
+
+    @property
+    def action(self):
+        if self.before is None:
+            return 'create'
+        if self.after is None:
+            return 'delete'
+        return 'update'
+
+    def diff(self, tenant_name):
+        """An Ansible diff entry; secrets show as set/changed, never as values."""
+        header = model.describe(self.kind, self.key, tenant_name if self.kind != TENANT else None)
+        return {
+            'before_header': header if self.before is not None else '%s (absent)' % header,
+            'after_header': header if self.after is not None else '%s (absent)' % header,
+            'before': model.diff_view(self.kind, self.before, self.after) or {},
+            'after': model.diff_view(self.kind, self.after, self.before) or {},
+        }
+
+    def summary(self, tenant_name):
+        return '%s %s' % (self.action, model.describe(self.kind, self.key, tenant_name if self.kind != TENANT else None))
+
+
+class Result(object):
+    def __init__(self, tenant_name, changes, previous, state):
+        self.tenant_name = tenant_name
+        self.changes = changes
+        self.previous = previous
+        self.state = state
+
+    @property
+    def changed(self):
+        return bool(self.changes)
+
+    def diffs(self):
+        return [c.diff(self.tenant_name) for c in self.changes]
+
+
+def reconcile(txn, tenant_name, tenant_request=None, children=None, purge=()):
+    """Plan, validate and write a tenant's requested objects.
+
+    tenant_request: dict of tenant options, ABSENT to remove the tenant, or
+    None to leave the tenant object as it is. children: {kind: {key: request
+    dict or ABSENT}}. purge: kinds whose objects not named in ``children``
+    are removed (the whole-tenant module's declarative mode).
+    """
+    children = children or {}
+    violations = []
+    previous = txn.load_tenant(tenant_name)
+    changes = []
+
+    if tenant_request is ABSENT:
+        tenant = None
+    elif tenant_request is not None:
+        try:
+            tenant = model.merge(TENANT, tenant_name, tenant_name, previous.tenant, tenant_request, None)
+        except ValidationFailed as e:
+            violations.extend(e.violations)
+            tenant = previous.tenant
+    else:
+        tenant = previous.tenant
+    if tenant != previous.tenant:
+        changes.append(Change(TENANT, tenant_name, previous.tenant, tenant))
+
+    if tenant is None and any(req is not ABSENT for reqs in children.values() for req in reqs.values()):
+        violations.append(RuleError('tenant', 'reference', 'tenant %s does not exist; create it first' % tenant_name)
+                          .at(model.describe(TENANT, tenant_name)))
+        raise ValidationFailed(violations)
+
+    for kind in CHILD_KINDS:
+        requests = children.get(kind, {})
+        named = set()
+        for raw_key, request in requests.items():
+            try:
+                key = model.normalise_key(kind, raw_key, tenant)
+            except RuleError as e:
+                violations.append(e.at(model.describe(kind, raw_key, tenant_name)))
+                continue
+            named.add(key)
+            current = previous.get(kind, key)
+            if request is ABSENT:
+                desired = None
+            else:
+                try:
+                    desired = model.merge(kind, tenant_name, key, current, request, tenant)
+                except ValidationFailed as e:
+                    violations.extend(e.violations)
+                    continue
+            if desired != current:
+                changes.append(Change(kind, key, current, desired))
+        if kind in purge:
+            for key, current in sorted(previous.objects(kind).items()):
+                if key not in named:
+                    changes.append(Change(kind, key, current, None))
+    if violations:
+        raise ValidationFailed(violations)
+
+    state = previous.with_changes(changes)
+    violations = integrity.check(state, previous, txn, set((c.kind, c.key) for c in changes))
+    violations.extend(_realm_change(previous, state, changes))
+    if violations:
+        raise ValidationFailed(violations)
+    if changes:
+        txn.apply(tenant_name, changes)
+    return Result(tenant_name, changes, previous, state)
+
+
+def _realm_change(previous, state, changes):
+    """A stored HA1 is bound to the SIP domain (the digest realm): changing the
+    domain needs a new password for every SIP account in the same change."""
+    if previous.tenant is None or state.tenant is None or previous.tenant['sip_domain'] == state.tenant['sip_domain']:
+        return []
+    stale = []
+    for key, ext in sorted(state.objects(EXTENSION).items()):
+        before = dict((a['username'], a['ha1']) for a in (previous.get(EXTENSION, key) or {}).get('sip_accounts', []))
+        stale.extend(a['username'] for a in ext['sip_accounts'] if before.get(a['username']) == a['ha1'])
+    if not stale:
+        return []
+    return [RuleError('sip_domain', 'realm_change',
+                      'the SIP domain is the digest realm of the stored passwords; give new passwords for %s in the same change'
+                      % ', '.join(stale)).at(model.describe(TENANT, state.name))]

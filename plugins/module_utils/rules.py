@@ -1,0 +1,327 @@
+# -*- coding: utf-8 -*-
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Field rules: one function per rule, each the only implementation of it.
+
+Every function takes a raw value and returns its normal form, or raises
+RuleError naming the field and the rule. They use the standard library only:
+the same file runs inside Kamailio's embedded interpreter, where the router
+normalises dialled numbers with exactly the code that validated the directory.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import hashlib
+import ipaddress
+import re
+
+from ansible_collections.voxplane.pbx.plugins.module_utils.errors import RuleError
+
+# Seed rule (CompanyFlex): internal numbers starting with 77 or 78 are feature
+# codes, 110 and 112 are emergency numbers, 5-digit 118xx are directory services.
+FORBIDDEN_INTERNAL_PREFIXES = ('110', '112', '77', '78')
+EMERGENCY_NUMBERS = ('110', '112')
+
+SEAT_PACKAGES = ('smart', 'best')
+# Softclients (apps, webphone) need the "best" package or this add-on on a "smart" seat.
+CLIENT_ADDON = 'client_complete'
+ADDONS = (CLIENT_ADDON,)
+PACKAGES_WITH_CLIENT = ('best',)
+
+ROLES = ('end_user', 'admin', 'account_admin', 'call_details')
+SIP_ACCOUNT_KINDS = ('desk_phone', 'softclient', 'webphone')
+CLIENT_ACCOUNT_KINDS = ('softclient', 'webphone')
+NUMBER_STATUSES = ('active', 'inactive', 'porting')
+GROUP_STRATEGIES = ('parallel', 'sequential')
+FORWARD_KINDS = ('unconditional', 'busy', 'no_answer', 'unregistered')
+
+# Ported numbers switch over in the provider's window 08:00-12:00 on the porting
+# day (ecotel); they become routable at its start, in the tenant's time zone.
+PORTING_ACTIVATION_HOUR = 8
+
+_USERNAME_RE = re.compile(r'^[a-z0-9]+(?:[._-][a-z0-9]+)*$')
+_SLUG_RE = re.compile(r'^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$')
+_HOST_LABEL_RE = re.compile(r'^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$')
+_DIGITS_RE = re.compile(r'^[0-9]+$')
+_EMAIL_RE = re.compile(r'^[^@\s]+@[^@\s]+\.[^@\s]+$')
+_NUMBER_DECORATION_RE = re.compile(r'[\s\-/().]')
+
+
+def _text(field, value):
+    if not isinstance(value, str):
+        raise RuleError(field, 'type', 'must be a string, got %r' % (value,))
+    return value.strip()
+
+
+def slug(value, field='name'):
+    """Tenant identifier: lowercase letters, digits and inner hyphens, 1-63 chars."""
+    value = _text(field, value)
+    if not _SLUG_RE.match(value):
+        raise RuleError(field, 'slug',
+                        '%r is not a valid identifier (lowercase letters, digits, inner hyphens, at most 63 characters)' % value)
+    return value
+
+
+def hostname(value, field='sip_domain'):
+    value = _text(field, value).lower().rstrip('.')
+    labels = value.split('.')
+    if len(value) > 253 or len(labels) < 2 or not all(_HOST_LABEL_RE.match(label) for label in labels):
+        raise RuleError(field, 'hostname', '%r is not a valid DNS name (at least two labels of letters, digits and inner hyphens)' % value)
+    return value
+
+
+def address(value, field='addresses'):
+    """A trunk address: an IP address or a DNS name, normalised."""
+    value = _text(field, value)
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        pass
+    try:
+        return hostname(value, field)
+    except RuleError:
+        raise RuleError(field, 'address', '%r is neither an IP address nor a DNS name' % value)
+
+
+def mac(value, field='mac'):
+    """MAC address: accepts ':' or '-' separators or none; returns aa:bb:cc:dd:ee:ff."""
+    raw = _text(field, value)
+    hexdigits = raw.replace(':', '').replace('-', '')
+    separators = len(raw) - len(hexdigits)
+    if separators not in (0, 5) or len(hexdigits) != 12 or not all(c in '0123456789abcdefABCDEF' for c in hexdigits):
+        raise RuleError(field, 'mac',
+                        '%r is not a MAC address (12 hex digits, optionally separated by ":" or "-")' % raw)
+    if separators == 5 and not re.match(r'^[0-9A-Fa-f]{2}([:-])(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}$', raw):
+        raise RuleError(field, 'mac', '%r mixes separators or groups; write 12 hex digits in pairs' % raw)
+    hexdigits = hexdigits.lower()
+    return ':'.join(hexdigits[i:i + 2] for i in range(0, 12, 2))
+
+
+def e164(value, field='number', country_code=None, national_prefix='0', international_prefix='00'):
+    """Normalise a phone number to E.164 (+ and digits).
+
+    Accepts +CC..., the international prefix (00CC...) and, when country_code is
+    given, the national form (0AREA...). Spaces, '-', '/', '.' and parentheses
+    are ignored. Rules: at most 15 digits (ITU E.164); for Germany (+49) at most
+    12 national digits including the area code, 14 with the country code
+    (CompanyFlex); the national significant number does not start with 0.
+    """
+    raw = _text(field, value)
+    digits = _NUMBER_DECORATION_RE.sub('', raw)
+    if digits.startswith('+'):
+        digits = digits[1:]
+    elif international_prefix and digits.startswith(international_prefix):
+        digits = digits[len(international_prefix):]
+    elif country_code and national_prefix and digits.startswith(national_prefix):
+        digits = country_code + digits[len(national_prefix):]
+    else:
+        raise RuleError(field, 'e164', '%r is not an E.164 number (write +<country code><number>)' % raw)
+    if not _DIGITS_RE.match(digits):
+        raise RuleError(field, 'e164', '%r contains characters other than digits' % raw)
+    if digits.startswith('0'):
+        raise RuleError(field, 'e164', '%r: a country code never starts with 0' % raw)
+    if len(digits) > 15:
+        raise RuleError(field, 'e164_length', '%r has %d digits; E.164 allows at most 15' % (raw, len(digits)))
+    if digits.startswith('49'):
+        national = digits[2:]
+        if national.startswith('0'):
+            raise RuleError(field, 'e164', '%r: after +49 the area code follows without its leading 0' % raw)
+        if len(national) > 12:
+            raise RuleError(field, 'e164_length_de',
+                            '%r has %d national digits; German numbers have at most 12 including the area code (14 with +49)'
+                            % (raw, len(national)))
+    if len(digits) < 6:
+        raise RuleError(field, 'e164_length', '%r is too short for a subscriber number' % raw)
+    return '+' + digits
+
+
+def ddi_range(value, field='ddi_range'):
+    """A block's direct-dial range, e.g. '0-9' or '00-99'. Returns (first, last, width)."""
+    raw = _text(field, value)
+    parts = raw.split('-')
+    if len(parts) != 2 or not all(_DIGITS_RE.match(p) for p in parts):
+        raise RuleError(field, 'ddi_range', '%r is not a DDI range like "0-9" or "00-99"' % raw)
+    first, last = parts
+    if len(first) != len(last):
+        raise RuleError(field, 'ddi_range', '%r: both ends need the same number of digits' % raw)
+    if int(first) > int(last):
+        raise RuleError(field, 'ddi_range', '%r: the range runs backwards' % raw)
+    if len(first) > 5:
+        raise RuleError(field, 'ddi_range', '%r: direct-dial ranges have at most 5 digits' % raw)
+    return int(first), int(last), len(first)
+
+
+def block_numbers(base, ddi_range_text):
+    """Every E.164 number of a block: the base number followed by each DDI."""
+    first, last, width = ddi_range(ddi_range_text)
+    return [base + str(ddi).zfill(width) for ddi in range(first, last + 1)]
+
+
+def ddi_in_range(ddi, ddi_range_text):
+    first, last, width = ddi_range(ddi_range_text)
+    return len(ddi) == width and _DIGITS_RE.match(ddi) is not None and first <= int(ddi) <= last
+
+
+def internal_number(value, field='internal_number'):
+    """An internal number (extension or group): the seed rules of CompanyFlex."""
+    raw = value if isinstance(value, str) else (str(value) if isinstance(value, int) and not isinstance(value, bool) else None)
+    if raw is None:
+        raise RuleError(field, 'type', 'must be a string of digits, got %r' % (value,))
+    raw = raw.strip()
+    if not _DIGITS_RE.match(raw):
+        raise RuleError(field, 'internal_digits', '%r: internal numbers consist of digits only' % raw)
+    if not 2 <= len(raw) <= 6:
+        raise RuleError(field, 'internal_length', '%r: internal numbers have 2 to 6 digits' % raw)
+    if raw.startswith('0'):
+        raise RuleError(field, 'internal_prefix_0', '%r: internal numbers must not start with 0, which dials outside lines' % raw)
+    for prefix in FORBIDDEN_INTERNAL_PREFIXES:
+        if raw.startswith(prefix):
+            reason = 'emergency number' if prefix in EMERGENCY_NUMBERS else 'feature codes'
+            raise RuleError(field, 'internal_forbidden_prefix',
+                            '%r: internal numbers must not start with %s (reserved for %s)' % (raw, prefix, reason))
+    if len(raw) == 5 and raw.startswith('118'):
+        raise RuleError(field, 'internal_118', '%r: five-digit internal numbers must not start with 118 (directory services)' % raw)
+    return raw
+
+
+def internal_range(value, field='internal_ranges'):
+    """An allowed internal number range 'first-last' with equally long ends."""
+    raw = _text(field, value)
+    parts = raw.split('-')
+    if len(parts) != 2 or not all(_DIGITS_RE.match(p) for p in parts) or len(parts[0]) != len(parts[1]):
+        raise RuleError(field, 'internal_range', '%r is not a range like "100-199" (equally long ends)' % raw)
+    if int(parts[0]) > int(parts[1]):
+        raise RuleError(field, 'internal_range', '%r: the range runs backwards' % raw)
+    return raw
+
+
+def in_internal_ranges(number, ranges):
+    if not ranges:
+        return True
+    for text in ranges:
+        first, last = text.split('-')
+        if len(number) == len(first) and int(first) <= int(number) <= int(last):
+            return True
+    return False
+
+
+def username(value, field='username'):
+    """SIP username (CompanyFlex): at least 5 characters, lowercase letters and digits,
+    '_', '-' and '.' only between letters or digits, no umlauts."""
+    raw = _text(field, value)
+    if len(raw) < 5:
+        raise RuleError(field, 'username_length', '%r: usernames have at least 5 characters' % raw)
+    if len(raw) > 64:
+        raise RuleError(field, 'username_length', '%r: usernames have at most 64 characters' % raw)
+    if not _USERNAME_RE.match(raw):
+        raise RuleError(field, 'username_charset',
+                        '%r: use lowercase letters and digits; "_", "-" and "." only between them; '
+                        'start and end with a letter or digit; no umlauts' % raw)
+    return raw
+
+
+def email(value, field='email'):
+    raw = _text(field, value)
+    if not _EMAIL_RE.match(raw):
+        raise RuleError(field, 'email', '%r is not an e-mail address' % raw)
+    return raw
+
+
+def choice(value, choices, field):
+    if value not in choices:
+        raise RuleError(field, 'choice', '%r is not one of %s' % (value, ', '.join(choices)))
+    return value
+
+
+def bounded_int(value, field, low, high):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RuleError(field, 'type', 'must be an integer, got %r' % (value,))
+    if not low <= value <= high:
+        raise RuleError(field, 'range', '%d is outside %d..%d' % (value, low, high))
+    return value
+
+
+def iso_date(value, field='porting_date'):
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    raw = _text(field, value)
+    try:
+        return datetime.date.fromisoformat(raw).isoformat()
+    except ValueError:
+        raise RuleError(field, 'date', '%r is not a date (YYYY-MM-DD)' % raw)
+
+
+def timezone(value, field='timezone'):
+    raw = _text(field, value)
+    try:
+        import zoneinfo
+        zoneinfo.ZoneInfo(raw)
+    except Exception:
+        raise RuleError(field, 'timezone', '%r is not an IANA time zone such as Europe/Berlin' % raw)
+    return raw
+
+
+def voicemail_pin(value, field='voicemail.pin'):
+    raw = value if isinstance(value, str) else str(value)
+    if not _DIGITS_RE.match(raw) or not 4 <= len(raw) <= 8:
+        raise RuleError(field, 'pin', 'a voicemail PIN has 4 to 8 digits')
+    return raw
+
+
+def ha1(user, realm, password):
+    """Digest HA1 = MD5(username:realm:password), the only form a SIP password is stored in."""
+    return hashlib.md5(('%s:%s:%s' % (user, realm, password)).encode('utf-8')).hexdigest()
+
+
+def ha1_value(value, field='ha1'):
+    raw = _text(field, value).lower()
+    if not re.match(r'^[0-9a-f]{32}$', raw):
+        raise RuleError(field, 'ha1', 'an HA1 is 32 hex digits (MD5 of username:realm:password)')
+    return raw
+
+
+def pin_hash(tenant, extension, pin):
+    """Voicemail PINs are stored hashed; salted with the mailbox so equal PINs differ."""
+    salt = ('voxplane-voicemail:%s:%s' % (tenant, extension)).encode('utf-8')
+    return hashlib.pbkdf2_hmac('sha256', pin.encode('utf-8'), salt, 20000).hex()
+
+
+def porting_activation(porting_date, tz_name):
+    """The moment (aware datetime) a porting number becomes active by itself."""
+    import zoneinfo
+    day = datetime.date.fromisoformat(porting_date)
+    return datetime.datetime(day.year, day.month, day.day, PORTING_ACTIVATION_HOUR, tzinfo=zoneinfo.ZoneInfo(tz_name))
+
+
+def effective_status(number, tz_name, now=None):
+    """'active' / 'inactive' / 'porting' as of now: a porting number is active
+    from its porting day's activation hour on, without anyone acting."""
+    status = number.get('status', 'active')
+    if status != 'porting':
+        return status
+    if not number.get('porting_date'):
+        return 'porting'
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    return 'active' if now >= porting_activation(number['porting_date'], tz_name) else 'porting'
+
+
+def normalise_dialled(digits, dial_plan):
+    """Turn what a caller dialled into E.164 with the tenant's dial plan, or None.
+
+    dial_plan: dict with country_code, national_prefix, international_prefix.
+    '+4930...' and '004930...' are international, '030...' national. Anything
+    else (an internal number, a feature code) is not an outside number: None.
+    """
+    if not digits:
+        return None
+    try:
+        return e164(digits, 'dialled', dial_plan['country_code'], dial_plan['national_prefix'], dial_plan['international_prefix'])
+    except RuleError:
+        return None
+
+
+def is_international(e164_number, country_code):
+    return not e164_number.startswith('+' + country_code)

@@ -1,0 +1,140 @@
+# -*- coding: utf-8 -*-
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The Ansible side of every module: options -> request -> one transaction -> result.
+
+The only file of module_utils that imports Ansible. A module declares its
+options and says which object it manages; everything else (check mode that
+runs the same code and rolls back, the diff, error reporting, the result
+shape) happens here, once.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import sqlite3
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback
+
+from ansible_collections.voxplane.pbx.plugins.module_utils import model
+from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, RuleError, ValidationFailed
+from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import ABSENT, reconcile
+from ansible_collections.voxplane.pbx.plugins.module_utils.store import DEFAULT_LOCATION, Directory
+
+DIRECTORY_ARGS = dict(
+    directory=dict(type='str', default=DEFAULT_LOCATION, fallback=(env_fallback, ['VOXPLANE_DIRECTORY'])),
+)
+
+# Options that steer the module rather than describe the object.
+_CONTROL_OPTIONS = ('directory', 'state', 'tenant')
+
+
+def request_from_params(params, key_field):
+    """The object request: every option the user gave, left-out ones dropped."""
+    return dict((k, v) for k, v in params.items()
+                if k not in _CONTROL_OPTIONS and k != key_field and v is not None)
+
+
+def open_directory(module, for_write):
+    """The directory of the task. A check-mode run against a directory that
+    does not exist yet works on an empty in-memory one, so no file appears."""
+    directory = Directory(module.params['directory'])
+    if not directory.exists() and (module.check_mode or not for_write):
+        return None if not for_write else Directory(':memory:')
+    return directory
+
+
+def fail(module, error, **extra):
+    if isinstance(error, ValidationFailed):
+        module.fail_json(msg=error.summary(), violations=[v.as_dict() for v in error.violations], **extra)
+    if isinstance(error, RuleError):
+        module.fail_json(msg='%s: %s [%s]' % (error.field, error.message, error.rule), **extra)
+    if isinstance(error, sqlite3.Error):
+        module.fail_json(msg='directory database error: %s' % error, **extra)
+    module.fail_json(msg=str(error), **extra)
+
+
+def apply(module, tenant_name, tenant_request=None, children=None, purge=()):
+    """Run one reconcile in one transaction; returns the reconcile Result.
+    In check mode the same code runs and the transaction is rolled back."""
+    directory = open_directory(module, for_write=True)
+    try:
+        with directory.transaction(write=True) as txn:
+            result = reconcile(txn, tenant_name, tenant_request, children, purge)
+            if module.check_mode:
+                txn.rollback_at_exit()
+        return result
+    except (DirectoryError, sqlite3.Error) as e:
+        fail(module, e)
+
+
+def run_object_module(kind, argument_spec):
+    """main() of a single-object module (tenant, number, extension, device, group)."""
+    spec = dict(argument_spec)
+    spec.update(DIRECTORY_ARGS)
+    spec['state'] = dict(type='str', default='present', choices=['present', 'absent'])
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    key_field = model.KEY_FIELD[kind]
+    params = module.params
+    request = ABSENT if params['state'] == 'absent' else request_from_params(params, key_field)
+    if kind == model.TENANT:
+        tenant_name = _normalised(module, model.TENANT, params['name'])
+        result = apply(module, tenant_name, tenant_request=request)
+        key = tenant_name
+    else:
+        tenant_name = _normalised(module, model.TENANT, params['tenant'], field='tenant')
+        result = apply(module, tenant_name, children={kind: {params[key_field]: request}})
+        key = next((c.key for c in result.changes), None) or _normalised(
+            module, kind, params[key_field], tenant=result.state.tenant)
+    obj = result.state.get(kind, key)
+    module.exit_json(
+        changed=result.changed,
+        diff=result.diffs()[0] if len(result.changes) == 1 else result.diffs(),
+        changes=[c.summary(tenant_name) for c in result.changes],
+        **{kind: model.public(kind, obj) or {}}
+    )
+
+
+def _normalised(module, kind, key, field=None, tenant=None):
+    try:
+        return model.normalise_key(kind, key, tenant)
+    except RuleError as e:
+        module.fail_json(msg='%s: %s: %s [%s]' % (model.describe(kind, key), field or e.field, e.message, e.rule))
+
+
+def read_tenant(module, tenant_name):
+    """The tenant's state for an *_info module, or None when the directory
+    or the tenant does not exist. Never creates or migrates anything."""
+    directory = open_directory(module, for_write=False)
+    if directory is None:
+        return None, None
+    try:
+        with directory.transaction(write=False, create=False) as txn:
+            return txn.load_tenant(tenant_name), txn.generation()
+    except (DirectoryError, sqlite3.Error) as e:
+        fail(module, e)
+
+
+def info_argument_spec(**extra):
+    spec = dict(tenant=dict(type='str', required=True))
+    spec.update(extra)
+    spec.update(DIRECTORY_ARGS)
+    return spec
+
+
+def run_child_info_module(kind):
+    """main() of number_info, extension_info, device_info and group_info:
+    one object by its key, or all of the tenant's objects of that kind."""
+    key_field = model.KEY_FIELD[kind]
+    module = AnsibleModule(argument_spec=info_argument_spec(**{key_field: dict(type='str')}), supports_check_mode=True)
+    tenant_name = _normalised(module, model.TENANT, module.params['tenant'], field='tenant')
+    state, _ = read_tenant(module, tenant_name)
+    plural = model.PLURAL[kind]
+    if state is None or state.tenant is None:
+        module.exit_json(changed=False, exists=False, **{plural: []})
+    objects = state.objects(kind)
+    if module.params[key_field] is not None:
+        key = _normalised(module, kind, module.params[key_field], tenant=state.tenant)
+        objects = dict((k, v) for k, v in objects.items() if k == key)
+    module.exit_json(changed=False, exists=bool(objects), **{plural: [model.public(kind, objects[k]) for k in sorted(objects)]})

@@ -1,0 +1,85 @@
+# -*- coding: utf-8 -*-
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The directory schema, as forward migrations.
+
+Columns hold what the database itself must enforce or look up: keys,
+uniqueness across tenants (SIP domains, numbers, MACs, SIP usernames) and
+references between rows. The remaining fields of an object live in ``doc``,
+a JSON text column, so that a new optional field needs no migration; a
+migration that reshapes documents is an entry here like any other.
+
+Each migration is a list of statements written once in the common subset of
+SQL; a dialect may rewrite types (see store.py) but never the meaning.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+# (version, description, statements). Append only: a released migration never changes.
+MIGRATIONS = [
+    (1, 'tenants, numbers, extensions, SIP accounts, devices, groups, generation counter', [
+        """CREATE TABLE voxplane_generation (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            generation BIGINT NOT NULL,
+            changed_at TEXT NOT NULL
+        )""",
+        "INSERT INTO voxplane_generation (id, generation, changed_at) VALUES (1, 0, '1970-01-01T00:00:00Z')",
+        """CREATE TABLE tenants (
+            id {serial},
+            name TEXT NOT NULL UNIQUE,
+            sip_domain TEXT NOT NULL UNIQUE,
+            doc TEXT NOT NULL
+        )""",
+        """CREATE TABLE extensions (
+            id {serial},
+            tenant_id INTEGER NOT NULL REFERENCES tenants (id),
+            internal_number TEXT NOT NULL,
+            doc TEXT NOT NULL,
+            UNIQUE (tenant_id, internal_number)
+        )""",
+        """CREATE TABLE sip_accounts (
+            id {serial},
+            tenant_id INTEGER NOT NULL REFERENCES tenants (id),
+            extension_id INTEGER NOT NULL REFERENCES extensions (id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            username TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            ha1 TEXT NOT NULL,
+            UNIQUE (tenant_id, username)
+        )""",
+        """CREATE TABLE call_groups (
+            id {serial},
+            tenant_id INTEGER NOT NULL REFERENCES tenants (id),
+            internal_number TEXT NOT NULL,
+            doc TEXT NOT NULL,
+            UNIQUE (tenant_id, internal_number)
+        )""",
+        """CREATE TABLE numbers (
+            id {serial},
+            tenant_id INTEGER NOT NULL REFERENCES tenants (id),
+            number TEXT NOT NULL UNIQUE,
+            doc TEXT NOT NULL
+        )""",
+        """CREATE TABLE number_claims (
+            e164 TEXT PRIMARY KEY,
+            number_id INTEGER NOT NULL REFERENCES numbers (id) ON DELETE CASCADE,
+            tenant_id INTEGER NOT NULL REFERENCES tenants (id)
+        )""",
+        """CREATE TABLE devices (
+            id {serial},
+            tenant_id INTEGER NOT NULL REFERENCES tenants (id),
+            mac TEXT NOT NULL UNIQUE,
+            doc TEXT NOT NULL
+        )""",
+        "CREATE INDEX sip_accounts_extension ON sip_accounts (extension_id)",
+        "CREATE INDEX number_claims_number ON number_claims (number_id)",
+        "CREATE INDEX extensions_tenant ON extensions (tenant_id)",
+        "CREATE INDEX numbers_tenant ON numbers (tenant_id)",
+        "CREATE INDEX devices_tenant ON devices (tenant_id)",
+        "CREATE INDEX call_groups_tenant ON call_groups (tenant_id)",
+    ]),
+]
+
+LATEST_VERSION = MIGRATIONS[-1][0]

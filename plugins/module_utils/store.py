@@ -1,0 +1,335 @@
+# -*- coding: utf-8 -*-
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The directory store: connection, schema migrations, transactions, rows <-> objects.
+
+Modules never write SQL; they open a ``Directory``, run one ``transaction()``
+and hand it the changes the reconcile engine planned. The SQL is written once
+with ``?`` placeholders in the common subset of SQLite and PostgreSQL; a
+``Dialect`` supplies what differs (connecting, locking, serial keys,
+placeholders), so a second database is a new dialect, not new module code.
+
+Every committed change bumps the generation counter in the same transaction:
+the KEMI router polls that single row to know when to reload its snapshot.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import json
+import os
+import sqlite3
+
+from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, SchemaError
+from ansible_collections.voxplane.pbx.plugins.module_utils.integrity import Lookups
+from ansible_collections.voxplane.pbx.plugins.module_utils.model import (
+    CHILD_KINDS, DEVICE, EXTENSION, GROUP, KEY_FIELD, NUMBER, TENANT,
+)
+from ansible_collections.voxplane.pbx.plugins.module_utils.rules import block_numbers
+from ansible_collections.voxplane.pbx.plugins.module_utils.schema import LATEST_VERSION, MIGRATIONS
+from ansible_collections.voxplane.pbx.plugins.module_utils.state import TenantState
+
+DEFAULT_LOCATION = '/var/lib/voxplane/directory.db'
+
+# kind -> (table, key column). Child rows all carry tenant_id.
+TABLES = {EXTENSION: ('extensions', 'internal_number'), GROUP: ('call_groups', 'internal_number'),
+          NUMBER: ('numbers', 'number'), DEVICE: ('devices', 'mac')}
+
+# Fields kept in their own columns or rows rather than in doc.
+_OUT_OF_DOC = {TENANT: ('name', 'sip_domain'), EXTENSION: ('tenant', 'internal_number', 'sip_accounts'),
+               GROUP: ('tenant', 'internal_number'), NUMBER: ('tenant', 'number'), DEVICE: ('tenant', 'mac')}
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
+
+
+def _doc(kind, obj):
+    return json.dumps(dict((k, v) for k, v in obj.items() if k not in _OUT_OF_DOC[kind]), sort_keys=True)
+
+
+class SqliteDialect(object):
+    """SQLite in WAL mode: readers (Kamailio workers) never block the writer."""
+
+    name = 'sqlite'
+    serial = 'INTEGER PRIMARY KEY'
+
+    def __init__(self, path, busy_timeout_ms=10000):
+        self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
+
+    def exists(self):
+        return self.path == ':memory:' or os.path.exists(self.path)
+
+    def connect(self, create=True):
+        if self.path != ':memory:':
+            if not create and not os.path.exists(self.path):
+                raise DirectoryError('directory %s does not exist' % self.path)
+            parent = os.path.dirname(os.path.abspath(self.path))
+            if not os.path.isdir(parent):
+                if not create:
+                    raise DirectoryError('directory folder %s does not exist' % parent)
+                os.makedirs(parent, 0o755)
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=self.busy_timeout_ms / 1000.0)
+        conn.execute('PRAGMA busy_timeout = %d' % self.busy_timeout_ms)
+        if self.path != ':memory:':
+            conn.execute('PRAGMA journal_mode = WAL')
+            conn.execute('PRAGMA synchronous = NORMAL')
+        conn.execute('PRAGMA foreign_keys = ON')
+        return conn
+
+    def begin(self, conn, write):
+        # IMMEDIATE takes the write lock up front: two playbooks writing at once
+        # queue on busy_timeout instead of failing half-way with SQLITE_BUSY.
+        conn.execute('BEGIN IMMEDIATE' if write else 'BEGIN')
+
+    def sql(self, statement):
+        return statement
+
+    def has_table(self, conn, table):
+        return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone() is not None
+
+
+def dialect_for(location):
+    """Pick the dialect from the directory location: a file path means SQLite."""
+    if location.startswith(('postgresql://', 'postgres://')):
+        raise DirectoryError('PostgreSQL directories are not supported by this version of the collection')
+    return SqliteDialect(location)
+
+
+class Directory(object):
+    """One directory database. ``transaction()`` is the only way in."""
+
+    def __init__(self, location=DEFAULT_LOCATION, dialect=None):
+        self.location = location
+        self.dialect = dialect or dialect_for(location)
+
+    def exists(self):
+        return self.dialect.exists()
+
+    def transaction(self, write=True, create=True):
+        return Transaction(self.dialect, write, create)
+
+
+class Transaction(Lookups):
+    """A unit of work: commits on a clean exit unless rolled back, else rolls back."""
+
+    def __init__(self, dialect, write, create):
+        self.dialect = dialect
+        self.write = write
+        self.create = create
+        self.conn = None
+        self.dirty = False
+        self._rollback_only = False
+        self._tenant_ids = {}
+
+    def __enter__(self):
+        self.conn = self.dialect.connect(create=self.create)
+        try:
+            self.dialect.begin(self.conn, self.write)
+            self._migrate()
+        except Exception:
+            self.conn.close()
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is None and not self._rollback_only:
+                if self.dirty:
+                    self._execute('UPDATE voxplane_generation SET generation = generation + 1, changed_at = ? WHERE id = 1',
+                                  (_now(),))
+                self.conn.execute('COMMIT')
+            else:
+                self.conn.execute('ROLLBACK')
+        finally:
+            self.conn.close()
+        return False
+
+    def rollback_at_exit(self):
+        """Check mode: everything runs and is read back, then nothing is kept."""
+        self._rollback_only = True
+
+    # Schema ----------------------------------------------------------------
+
+    def _execute(self, statement, params=()):
+        return self.conn.execute(self.dialect.sql(statement), params)
+
+    def schema_version(self):
+        if not self.dialect.has_table(self.conn, 'voxplane_schema'):
+            return 0
+        row = self._execute('SELECT MAX(version) FROM voxplane_schema').fetchone()
+        return row[0] or 0
+
+    def _migrate(self):
+        version = self.schema_version()
+        if version > LATEST_VERSION:
+            raise SchemaError('directory schema version %d is newer than this collection understands (%d); '
+                              'upgrade the voxplane.pbx collection' % (version, LATEST_VERSION))
+        if version == LATEST_VERSION:
+            return
+        if not self.write:
+            raise SchemaError('directory schema version %d needs migrating to %d; run a module or the directory role first'
+                              % (version, LATEST_VERSION))
+        if version == 0:
+            self._execute('CREATE TABLE voxplane_schema (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)')
+        for number, description, statements in MIGRATIONS:
+            if number <= version:
+                continue
+            for statement in statements:
+                self._execute(statement.format(serial=self.dialect.serial))
+            self._execute('INSERT INTO voxplane_schema (version, description, applied_at) VALUES (?, ?, ?)',
+                          (number, description, _now()))
+        self.migrated_from = version
+
+    def generation(self):
+        row = self._execute('SELECT generation, changed_at FROM voxplane_generation WHERE id = 1').fetchone()
+        return {'generation': row[0], 'changed_at': row[1]}
+
+    # Reading ---------------------------------------------------------------
+
+    def tenant_names(self):
+        return [r[0] for r in self._execute('SELECT name FROM tenants ORDER BY name')]
+
+    def _tenant_id(self, name):
+        if name not in self._tenant_ids:
+            row = self._execute('SELECT id FROM tenants WHERE name = ?', (name,)).fetchone()
+            self._tenant_ids[name] = row[0] if row else None
+        return self._tenant_ids[name]
+
+    def load_tenant(self, name):
+        """The tenant and all its objects, in canonical form."""
+        row = self._execute('SELECT id, name, sip_domain, doc FROM tenants WHERE name = ?', (name,)).fetchone()
+        if row is None:
+            return TenantState(name)
+        tenant_id = row[0]
+        self._tenant_ids[name] = tenant_id
+        tenant = dict(json.loads(row[3]), name=row[1], sip_domain=row[2])
+        children = {}
+        for kind in CHILD_KINDS:
+            table, key_col = TABLES[kind]
+            objs = {}
+            for rid, key, doc in self._execute('SELECT id, %s, doc FROM %s WHERE tenant_id = ?' % (key_col, table), (tenant_id,)):
+                obj = json.loads(doc)
+                obj[KEY_FIELD[kind]] = key
+                obj['tenant'] = name
+                if kind == EXTENSION:
+                    obj['_id'] = rid
+                objs[key] = obj
+            children[kind] = objs
+        by_id = dict((ext.pop('_id'), ext) for ext in children[EXTENSION].values())
+        for ext in by_id.values():
+            ext['sip_accounts'] = []
+        for ext_id, username, kind, ha1 in self._execute(
+                'SELECT extension_id, username, kind, ha1 FROM sip_accounts WHERE tenant_id = ? ORDER BY extension_id, position',
+                (tenant_id,)):
+            by_id[ext_id]['sip_accounts'].append({'username': username, 'kind': kind, 'ha1': ha1})
+        return TenantState(name, tenant, children)
+
+    def load_all(self):
+        """Every tenant's state: what the router's snapshot is built from."""
+        return dict((name, self.load_tenant(name)) for name in self.tenant_names())
+
+    # Lookups across tenants (integrity.Lookups) ------------------------------
+
+    def number_owners(self, e164s, tenant):
+        owners = {}
+        e164s = list(e164s)
+        for i in range(0, len(e164s), 500):
+            chunk = e164s[i:i + 500]
+            query = ('SELECT c.e164, t.name FROM number_claims c JOIN tenants t ON t.id = c.tenant_id '
+                     'WHERE t.name <> ? AND c.e164 IN (%s)' % ', '.join('?' * len(chunk)))
+            owners.update(dict(self._execute(query, [tenant] + chunk).fetchall()))
+        return owners
+
+    def mac_owner(self, mac, tenant):
+        row = self._execute('SELECT t.name FROM devices d JOIN tenants t ON t.id = d.tenant_id WHERE d.mac = ? AND t.name <> ?',
+                            (mac, tenant)).fetchone()
+        return row[0] if row else None
+
+    def domain_owner(self, domain, tenant):
+        row = self._execute('SELECT name FROM tenants WHERE sip_domain = ? AND name <> ?', (domain, tenant)).fetchone()
+        return row[0] if row else None
+
+    # Writing ---------------------------------------------------------------
+
+    def apply(self, tenant_name, changes):
+        """Write planned changes (reconcile.Change) in dependency order."""
+        if not self.write:
+            raise DirectoryError('read-only transaction')
+        order = dict((kind, i) for i, kind in enumerate((TENANT,) + CHILD_KINDS))
+        # Creations and updates parents first; deletions children first.
+        upserts = sorted((c for c in changes if c.after is not None), key=lambda c: order[c.kind])
+        deletes = sorted((c for c in changes if c.after is None), key=lambda c: -order[c.kind])
+        for change in deletes:
+            self.dirty = True
+            self._write(tenant_name, change)
+        # Release the rows that may move between objects (a SIP username from
+        # one extension to another, a DDI from one block to another) before
+        # any object takes them.
+        for change in upserts:
+            if change.before is not None and change.kind == EXTENSION:
+                self._execute('DELETE FROM sip_accounts WHERE extension_id = ?', (self._row_id(tenant_name, change),))
+            if change.before is not None and change.kind == NUMBER and change.before.get('ddi_range') != change.after.get('ddi_range'):
+                self._execute('DELETE FROM number_claims WHERE number_id = ?', (self._row_id(tenant_name, change),))
+        for change in upserts:
+            self.dirty = True
+            self._write(tenant_name, change)
+
+    def _write(self, tenant_name, change):
+        if change.kind == TENANT:
+            self._write_tenant(change)
+        else:
+            self._write_child(tenant_name, change)
+
+    def _row_id(self, tenant_name, change):
+        table, key_col = TABLES[change.kind]
+        return self._execute('SELECT id FROM %s WHERE tenant_id = ? AND %s = ?' % (table, key_col),
+                             (self._tenant_id(tenant_name), change.key)).fetchone()[0]
+
+    def _write_tenant(self, change):
+        if change.after is None:
+            self._execute('DELETE FROM tenants WHERE name = ?', (change.key,))
+            self._tenant_ids.pop(change.key, None)
+        elif change.before is None:
+            self._execute('INSERT INTO tenants (name, sip_domain, doc) VALUES (?, ?, ?)',
+                          (change.key, change.after['sip_domain'], _doc(TENANT, change.after)))
+            self._tenant_ids.pop(change.key, None)
+        else:
+            self._execute('UPDATE tenants SET sip_domain = ?, doc = ? WHERE name = ?',
+                          (change.after['sip_domain'], _doc(TENANT, change.after), change.key))
+
+    def _write_child(self, tenant_name, change):
+        table, key_col = TABLES[change.kind]
+        tenant_id = self._tenant_id(tenant_name)
+        if tenant_id is None:
+            raise DirectoryError('tenant %s does not exist' % tenant_name)
+        if change.after is None:
+            if change.kind == EXTENSION:
+                self._execute('DELETE FROM sip_accounts WHERE extension_id IN (SELECT id FROM extensions WHERE tenant_id = ? AND internal_number = ?)',
+                              (tenant_id, change.key))
+            if change.kind == NUMBER:
+                self._execute('DELETE FROM number_claims WHERE number_id IN (SELECT id FROM numbers WHERE tenant_id = ? AND number = ?)',
+                              (tenant_id, change.key))
+            self._execute('DELETE FROM %s WHERE tenant_id = ? AND %s = ?' % (table, key_col), (tenant_id, change.key))
+            return
+        doc = _doc(change.kind, change.after)
+        if change.before is None:
+            cursor = self._execute('INSERT INTO %s (tenant_id, %s, doc) VALUES (?, ?, ?)' % (table, key_col),
+                                   (tenant_id, change.key, doc))
+            row_id = cursor.lastrowid
+        else:
+            self._execute('UPDATE %s SET doc = ? WHERE tenant_id = ? AND %s = ?' % (table, key_col), (doc, tenant_id, change.key))
+            row_id = self._row_id(tenant_name, change)
+        if change.kind == EXTENSION:
+            for position, acc in enumerate(change.after['sip_accounts']):
+                self._execute('INSERT INTO sip_accounts (tenant_id, extension_id, position, username, kind, ha1) VALUES (?, ?, ?, ?, ?, ?)',
+                              (tenant_id, row_id, position, acc['username'], acc['kind'], acc['ha1']))
+        elif change.kind == NUMBER:
+            before = change.before or {}
+            if before.get('ddi_range') != change.after.get('ddi_range') or change.before is None:
+                members = [change.key] + (block_numbers(change.key, change.after['ddi_range']) if change.after['ddi_range'] else [])
+                for e164 in members:
+                    self._execute('INSERT INTO number_claims (e164, number_id, tenant_id) VALUES (?, ?, ?)', (e164, row_id, tenant_id))

@@ -1,0 +1,276 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: extension
+short_description: Manage an extension (a person's user account) of a voxplane tenant
+version_added: 0.1.0
+description:
+  - Creates, updates or removes one extension, identified by its internal number within its tenant.
+  - An extension owns several SIP accounts (desk phone, softclient, webphone) which all ring
+    together, takes a licence seat, and is reached from outside through its external numbers.
+  - Options left out keep their stored value; on creation they take the default named in their
+    description. A list given replaces the stored list. Runtime state such as do-not-disturb
+    switched by a feature code is therefore kept unless the task sets it.
+  - SIP passwords are stored only as the digest HA1 of C(username:sip_domain:password);
+    voicemail PINs only as a salted hash.
+author:
+  - voxplane developers
+extends_documentation_fragment:
+  - voxplane.pbx.directory
+  - voxplane.pbx.directory.state
+options:
+  tenant:
+    description: The tenant the extension belongs to.
+    type: str
+    required: true
+  internal_number:
+    description:
+      - The internal number, unique among the tenant's extensions and groups. Digits only, 2 to 6 of them;
+        not starting with 0, 110, 112, 77 or 78; no five-digit number starting with 118; within the
+        tenant's internal ranges when it has any.
+    type: str
+    required: true
+    aliases: [extension]
+  state:
+    description:
+      - C(present) creates or updates the extension, C(absent) removes it. An extension that a number,
+        a group or another extension's forwarding still points at cannot be removed.
+    type: str
+    choices: [present, absent]
+    default: present
+  name:
+    description: Display name, shown to colleagues as caller name. An empty string clears it.
+    type: str
+  email:
+    description: E-mail address of the person. An empty string clears it.
+    type: str
+  role:
+    description:
+      - Portal role. C(end_user) on creation.
+    type: str
+    choices: [end_user, admin, account_admin, call_details]
+  seat:
+    description:
+      - Licence package the extension takes a seat of. C(smart) on creation.
+    type: str
+    choices: [smart, best]
+  ddi:
+    description:
+      - Direct-dial suffix of the extension within the tenant's number blocks; the internal number when unset.
+        Internal and external number need not match.
+    type: str
+  assign_all_external_numbers:
+    description:
+      - Reach the extension under every number block of the tenant whose DDI range contains its DDI
+        (the portals' "assign all external numbers"). V(true) on creation.
+    type: bool
+  external_numbers:
+    description:
+      - Further numbers of the tenant (E.164 or national form) that reach this extension. A number reaches one target only.
+    type: list
+    elements: str
+  sip_accounts:
+    description:
+      - The SIP accounts of the extension; they all ring in parallel. The list replaces the stored one.
+      - An account given without O(sip_accounts[].password) or O(sip_accounts[].ha1) keeps its stored credential.
+    type: list
+    elements: dict
+    suboptions:
+      username:
+        description:
+          - SIP username, unique within the tenant's domain. At least 5 characters, lowercase letters and digits,
+            C(_), C(-) and C(.) only between letters or digits, no umlauts.
+        type: str
+        required: true
+      password:
+        description: Password, at least 8 characters; stored as HA1 only.
+        type: str
+      ha1:
+        description: The digest HA1 instead of the password, 32 hex digits.
+        type: str
+      kind:
+        description:
+          - What registers with the account. C(softclient) and C(webphone) need the C(best) seat or the
+            C(client_complete) add-on. C(desk_phone) for a new account when unset.
+        type: str
+        choices: [desk_phone, softclient, webphone]
+  outbound_caller_id:
+    description:
+      - Number presented on outside calls; V(main) for the tenant's main number, V(anonymous) to withhold it,
+        or one of the extension's own numbers. When unset, the extension's first number, else the main number.
+        An empty string unsets it.
+    type: str
+  mobile:
+    description: Mobile number for single number reach and the unregistered forward. An empty string clears it.
+    type: str
+  voicemail:
+    description: Voicemail box of the extension.
+    type: dict
+    suboptions:
+      enabled:
+        description: Whether unanswered calls reach the voicemail. V(false) on creation.
+        type: bool
+      pin:
+        description: PIN of the box, 4 to 8 digits; stored as a salted hash only.
+        type: str
+  international_calls:
+    description: Whether the extension may dial international numbers. V(false) on creation.
+    type: bool
+  ring_time:
+    description: Seconds the extension rings before the no-answer treatment. V(20) on creation.
+    type: int
+  forwarding:
+    description:
+      - Call forwarding. Each destination is an internal number, an outside number (E.164 or national form)
+        or V(voicemail); an empty string switches that forward off, a left-out one stays as it is.
+    type: dict
+    suboptions:
+      unconditional:
+        description: Forward every call.
+        type: str
+      busy:
+        description: Forward when the extension is busy.
+        type: str
+      no_answer:
+        description: Forward when nobody answers within O(ring_time).
+        type: str
+      unregistered:
+        description: Forward when no device of the extension is registered, for example to the mobile on the switch-over day.
+        type: str
+  dnd:
+    description: Do not disturb; calls get busy treatment without forwarding. V(false) on creation.
+    type: bool
+  available:
+    description: Whether the extension is available; unavailable extensions are skipped in groups. V(true) on creation.
+    type: bool
+  location:
+    description: Name of the tenant location the person works at; emergency calls carry it. An empty string clears it.
+    type: str
+'''
+
+EXAMPLES = r'''
+- name: An extension with a desk phone and an app, reachable under the tenant's block with DDI 10
+  voxplane.pbx.extension:
+    tenant: acme
+    internal_number: "210"
+    ddi: "10"
+    name: Anna Schmidt
+    email: anna@acme.example.com
+    seat: best
+    sip_accounts:
+      - username: anna.desk
+        password: "{{ vault_anna_desk_password }}"
+      - username: anna.app
+        kind: softclient
+        password: "{{ vault_anna_app_password }}"
+    mobile: "0170 1234567"
+    forwarding:
+      unregistered: "0170 1234567"
+    voicemail:
+      enabled: true
+      pin: "{{ vault_anna_pin }}"
+    location: berlin
+
+- name: Switch do-not-disturb on, leaving everything else as it is
+  voxplane.pbx.extension:
+    tenant: acme
+    internal_number: "210"
+    dnd: true
+
+- name: Remove the extension
+  voxplane.pbx.extension:
+    tenant: acme
+    internal_number: "210"
+    state: absent
+'''
+
+RETURN = r'''
+extension:
+  description: The extension as stored after the task, without secrets, in the shape this module takes; empty when absent.
+  returned: always
+  type: dict
+  sample:
+    tenant: acme
+    internal_number: "210"
+    name: Anna Schmidt
+    email: anna@acme.example.com
+    role: end_user
+    seat: best
+    ddi: "10"
+    assign_all_external_numbers: true
+    external_numbers: []
+    sip_accounts: [{username: anna.desk, kind: desk_phone}, {username: anna.app, kind: softclient}]
+    outbound_caller_id: null
+    mobile: "+491701234567"
+    voicemail: {enabled: true}
+    international_calls: false
+    ring_time: 20
+    forwarding: {unconditional: null, busy: null, no_answer: null, unregistered: "+491701234567"}
+    dnd: false
+    available: true
+    location: berlin
+changes:
+  description: One line per object the task created, updated or deleted.
+  returned: always
+  type: list
+  elements: str
+  sample: [create extension 210 (tenant acme)]
+violations:
+  description: Every broken rule, when the task failed on bad input.
+  returned: failure
+  type: list
+  elements: dict
+  sample: [{object: extension 780 (tenant acme), field: internal_number, rule: internal_forbidden_prefix,
+            message: "'780': internal numbers must not start with 78 (reserved for feature codes)"}]
+'''
+
+from ansible_collections.voxplane.pbx.plugins.module_utils.runner import run_object_module
+
+FORWARD = dict(type='str')
+
+ARGUMENT_SPEC = dict(
+    tenant=dict(type='str', required=True),
+    internal_number=dict(type='str', required=True, aliases=['extension']),
+    name=dict(type='str'),
+    email=dict(type='str'),
+    role=dict(type='str', choices=['end_user', 'admin', 'account_admin', 'call_details']),
+    seat=dict(type='str', choices=['smart', 'best']),
+    ddi=dict(type='str'),
+    assign_all_external_numbers=dict(type='bool'),
+    external_numbers=dict(type='list', elements='str'),
+    sip_accounts=dict(type='list', elements='dict', options=dict(
+        username=dict(type='str', required=True),
+        password=dict(type='str', no_log=True),
+        ha1=dict(type='str', no_log=True),
+        kind=dict(type='str', choices=['desk_phone', 'softclient', 'webphone']),
+    )),
+    outbound_caller_id=dict(type='str'),
+    mobile=dict(type='str'),
+    voicemail=dict(type='dict', options=dict(
+        enabled=dict(type='bool'),
+        pin=dict(type='str', no_log=True),
+    )),
+    international_calls=dict(type='bool'),
+    ring_time=dict(type='int'),
+    forwarding=dict(type='dict', options=dict(
+        unconditional=FORWARD, busy=FORWARD, no_answer=FORWARD, unregistered=FORWARD,
+    )),
+    dnd=dict(type='bool'),
+    available=dict(type='bool'),
+    location=dict(type='str'),
+)
+
+
+def main():
+    run_object_module('extension', ARGUMENT_SPEC)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,259 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: tenant
+short_description: Manage a tenant (a company) of the voxplane directory
+version_added: 0.1.0
+description:
+  - Creates, updates or removes one tenant: its SIP domain, dial plan, locations with
+    emergency address, licences, trunks and allowed internal number ranges.
+  - Options left out keep their stored value; on creation they take the default named in
+    their description. A list given replaces the stored list.
+  - A tenant can only be removed once it has no numbers, extensions, devices or groups.
+author:
+  - voxplane developers
+extends_documentation_fragment:
+  - voxplane.pbx.directory
+  - voxplane.pbx.directory.state
+options:
+  name:
+    description:
+      - The tenant's identifier (slug), lowercase letters, digits and inner hyphens.
+    type: str
+    required: true
+    aliases: [slug]
+  state:
+    description:
+      - C(present) creates or updates the tenant, C(absent) removes it.
+    type: str
+    choices: [present, absent]
+    default: present
+  display_name:
+    description:
+      - The company name as people read it. An empty string clears it.
+    type: str
+  sip_domain:
+    description:
+      - The tenant's SIP domain, unique across the directory. Phones register in it and it is
+        the digest realm of the tenant's SIP passwords.
+      - Required when the tenant is created.
+    type: str
+  country_code:
+    description:
+      - Country code of the dial plan, without C(+). V(49) on creation.
+    type: str
+  national_prefix:
+    description:
+      - Trunk prefix that starts a national number. V(0) on creation.
+    type: str
+  international_prefix:
+    description:
+      - Prefix that starts an international number. V(00) on creation.
+    type: str
+  timezone:
+    description:
+      - IANA time zone of the tenant; porting numbers activate at 08:00 of their porting day in it.
+        V(Europe/Berlin) on creation.
+    type: str
+  main_number:
+    description:
+      - The tenant's main number in E.164 (or national form), one of its own numbers. Extensions
+        whose O(voxplane.pbx.extension#module:outbound_caller_id) is V(main) present it.
+        An empty string clears it.
+    type: str
+  international_calls:
+    description:
+      - Whether the tenant may dial international numbers at all (extensions also need their own
+        permission). V(true) on creation.
+    type: bool
+  locations:
+    description:
+      - The tenant's sites. Emergency calls carry the caller's location.
+      - The list replaces the stored one. A location still used by an extension or device cannot be removed.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Name of the location, unique within the tenant.
+        type: str
+        required: true
+      street:
+        description: Street and house number of the emergency address.
+        type: str
+        required: true
+      postal_code:
+        description: Postal code of the emergency address.
+        type: str
+        required: true
+      city:
+        description: City of the emergency address.
+        type: str
+        required: true
+      country:
+        description: ISO country code of the emergency address.
+        type: str
+        default: DE
+      emergency_caller_id:
+        description: Number presented on emergency calls from this location; the tenant's main number when unset.
+        type: str
+  licences:
+    description:
+      - Booked licences. Every extension takes a seat of its package while one is free;
+        softclient and webphone accounts need the C(best) package or the C(client_complete) add-on.
+      - The value replaces the stored licences.
+    type: dict
+    suboptions:
+      seats:
+        description: Seats per package, for example C({smart: 10, best: 2}). Packages are C(smart) and C(best).
+        type: dict
+      addons:
+        description: Add-on licences, for example C({client_complete: 3}).
+        type: dict
+  trunks:
+    description:
+      - Trunks to the public network. Their addresses are trusted for inbound calls; outbound calls
+        leave through the preferred trunk. The list replaces the stored one.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Name of the trunk, unique within the tenant.
+        type: str
+        required: true
+      addresses:
+        description: IP addresses or DNS names of the trunk's gateway; the first one receives outbound calls.
+        type: list
+        elements: str
+        required: true
+      port:
+        description: SIP port of the gateway.
+        type: int
+        default: 5060
+  preferred_trunk:
+    description:
+      - Name of the trunk outbound calls use. Required when the tenant has more than one trunk.
+    type: str
+  internal_ranges:
+    description:
+      - Allowed internal number ranges such as V(100-199). Empty means any valid internal number.
+      - The list replaces the stored one.
+    type: list
+    elements: str
+'''
+
+EXAMPLES = r'''
+- name: Create a tenant with two locations and licences
+  voxplane.pbx.tenant:
+    name: acme
+    display_name: ACME GmbH
+    sip_domain: acme.pbx.example.com
+    locations:
+      - name: berlin
+        street: Friedrichstr. 1
+        postal_code: "10117"
+        city: Berlin
+      - name: hamburg
+        street: Jungfernstieg 7
+        postal_code: "20354"
+        city: Hamburg
+    licences:
+      seats: {smart: 20, best: 5}
+      addons: {client_complete: 5}
+    trunks:
+      - name: carrier-a
+        addresses: [192.0.2.10]
+    preferred_trunk: carrier-a
+    internal_ranges: ["100-299"]
+
+- name: Set the main number once the number exists
+  voxplane.pbx.tenant:
+    name: acme
+    main_number: "+4930123456700"
+
+- name: Remove a tenant that has nothing left in it
+  voxplane.pbx.tenant:
+    name: acme
+    state: absent
+'''
+
+RETURN = r'''
+tenant:
+  description: The tenant as stored after the task, in the shape this module takes; empty when absent.
+  returned: always
+  type: dict
+  sample:
+    name: acme
+    display_name: ACME GmbH
+    sip_domain: acme.pbx.example.com
+    country_code: "49"
+    national_prefix: "0"
+    international_prefix: "00"
+    timezone: Europe/Berlin
+    main_number: "+4930123456700"
+    international_calls: true
+    locations: [{name: berlin, street: Friedrichstr. 1, postal_code: "10117", city: Berlin, country: DE, emergency_caller_id: null}]
+    licences: {seats: {smart: 20, best: 5}, addons: {client_complete: 5}}
+    trunks: [{name: carrier-a, addresses: [192.0.2.10], port: 5060}]
+    preferred_trunk: carrier-a
+    internal_ranges: ["100-299"]
+changes:
+  description: One line per object the task created, updated or deleted.
+  returned: always
+  type: list
+  elements: str
+  sample: [update tenant acme]
+violations:
+  description: Every broken rule, when the task failed on bad input.
+  returned: failure
+  type: list
+  elements: dict
+  sample: [{object: tenant acme, field: sip_domain, rule: hostname, message: "'acme' is not a valid DNS name"}]
+'''
+
+from ansible_collections.voxplane.pbx.plugins.module_utils.runner import run_object_module
+
+ARGUMENT_SPEC = dict(
+    name=dict(type='str', required=True, aliases=['slug']),
+    display_name=dict(type='str'),
+    sip_domain=dict(type='str'),
+    country_code=dict(type='str'),
+    national_prefix=dict(type='str'),
+    international_prefix=dict(type='str'),
+    timezone=dict(type='str'),
+    main_number=dict(type='str'),
+    international_calls=dict(type='bool'),
+    locations=dict(type='list', elements='dict', options=dict(
+        name=dict(type='str', required=True),
+        street=dict(type='str', required=True),
+        postal_code=dict(type='str', required=True),
+        city=dict(type='str', required=True),
+        country=dict(type='str', default='DE'),
+        emergency_caller_id=dict(type='str'),
+    )),
+    licences=dict(type='dict', options=dict(
+        seats=dict(type='dict'),
+        addons=dict(type='dict'),
+    )),
+    trunks=dict(type='list', elements='dict', options=dict(
+        name=dict(type='str', required=True),
+        addresses=dict(type='list', elements='str', required=True),
+        port=dict(type='int', default=5060),
+    )),
+    preferred_trunk=dict(type='str'),
+    internal_ranges=dict(type='list', elements='str'),
+)
+
+
+def main():
+    run_object_module('tenant', ARGUMENT_SPEC)
+
+
+if __name__ == '__main__':
+    main()
