@@ -77,8 +77,21 @@ class SqliteDialect(object):
         if self.path != ':memory:':
             conn.execute('PRAGMA journal_mode = WAL')
             conn.execute('PRAGMA synchronous = NORMAL')
+            self._share_wal_files()
         conn.execute('PRAGMA foreign_keys = ON')
         return conn
+
+    def _share_wal_files(self):
+        # WAL readers (the Kamailio workers, another user) must write the -shm
+        # file: give the -wal/-shm files we create the database file's permissions.
+        try:
+            mode = os.stat(self.path).st_mode & 0o666
+            for suffix in ('-wal', '-shm'):
+                path = self.path + suffix
+                if os.path.exists(path) and os.stat(path).st_uid == os.geteuid() and os.stat(path).st_mode & 0o666 != mode:
+                    os.chmod(path, mode)
+        except OSError:
+            pass
 
     def begin(self, conn, write):
         # IMMEDIATE takes the write lock up front: two playbooks writing at once
@@ -124,6 +137,8 @@ class Transaction(Lookups):
         self.dirty = False
         self._rollback_only = False
         self._tenant_ids = {}
+        # The schema version found before this transaction migrated it; None when it was current.
+        self.migrated_from = None
 
     def __enter__(self):
         self.conn = self.dialect.connect(create=self.create)
