@@ -55,7 +55,7 @@ def check(state, previous=None, lookups=None, changed=None):
     _check_tenant(v, state, lookups, touched)
     plan, conflicts = state.number_plan()
     _check_numbers(v, state, lookups, touched, plan, conflicts)
-    _check_extensions(v, state, plan)
+    _check_extensions(v, state, plan, touched)
     _check_groups(v, state)
     _check_devices(v, state, lookups, touched)
     return v.violations
@@ -67,12 +67,24 @@ class _Collector(object):
         self.violations = []
         self.removed = set()
         self.previous_accounts = {}
+        self.removed_numbers = {}
         if previous is not None:
             for kind, objs in previous.children.items():
                 self.removed.update((kind, key) for key in objs if key not in state.objects(kind))
             if state.tenant is not None:
                 self.removed.update(('location', name) for name in previous.location_names() - state.location_names())
             self.previous_accounts = dict((user, ext) for user, (ext, _) in previous.sip_accounts().items())
+            owned_now = state.owned_numbers()
+            self.removed_numbers = dict((e164, key) for e164, key in previous.owned_numbers().items() if e164 not in owned_now)
+
+    def number_reference(self, kind, key, field, e164, rule, message):
+        """A reference to a number the tenant no longer holds: a blocked removal if this change removed it."""
+        if e164 in self.removed_numbers:
+            self.violations.append(Violation(
+                describe(NUMBER, self.removed_numbers[e164], self.state.name), 'state', 'still_referenced',
+                'cannot remove %s: still referenced by %s (%s)' % (e164, describe(kind, key), field)))
+        else:
+            self.add(kind, key, field, rule, message)
 
     def add(self, kind, key, field, rule, message):
         self.violations.append(Violation(describe(kind, key, self.state.name), field, rule, message))
@@ -114,7 +126,8 @@ def _check_tenant(v, state, lookups, touched):
         v.add(TENANT, name, 'preferred_trunk', 'preferred_trunk_required',
               'a tenant with several trunks must name its preferred trunk')
     if t['main_number'] and t['main_number'] not in state.owned_numbers():
-        v.add(TENANT, name, 'main_number', 'reference', '%s is not a number of the tenant' % t['main_number'])
+        v.number_reference(TENANT, name, 'main_number', t['main_number'], 'reference',
+                           '%s is not a number of the tenant' % t['main_number'])
     ranges = t['internal_ranges']
     spans = sorted((len(r.split('-')[0]), int(r.split('-')[0]), int(r.split('-')[1]), r) for r in ranges)
     for a, b in zip(spans, spans[1:]):
@@ -160,7 +173,7 @@ def _check_numbers(v, state, lookups, touched, plan, conflicts):
               '%s would reach both %s; a number has one target' % (e164, ' and '.join(claimants)))
 
 
-def _check_extensions(v, state, plan):
+def _check_extensions(v, state, plan, touched):
     t = state.tenant
     name = state.name
     targets = state.internal_targets()
@@ -171,9 +184,13 @@ def _check_extensions(v, state, plan):
     client_addons = 0
     usernames = {}
     groups = state.objects(GROUP)
-    for key, ext in sorted(state.objects(EXTENSION).items()):
+    # Untouched extensions first, so that a duplicate is blamed on the extension the change touches.
+    for key, ext in sorted(state.objects(EXTENSION).items(), key=lambda item: (touched(EXTENSION, item[0]), item[0])):
         if key in groups:
-            v.add(EXTENSION, key, 'internal_number', 'internal_unique', '%s is already the number of group %s' % (key, key))
+            if touched(GROUP, key) and not touched(EXTENSION, key):
+                v.add(GROUP, key, 'internal_number', 'internal_unique', '%s is already the number of extension %s' % (key, key))
+            else:
+                v.add(EXTENSION, key, 'internal_number', 'internal_unique', '%s is already the number of group %s' % (key, key))
         if not rules.in_internal_ranges(key, t['internal_ranges']):
             v.add(EXTENSION, key, 'internal_number', 'internal_range',
                   '%s is outside the tenant\'s internal ranges %s' % (key, ', '.join(t['internal_ranges'])))
@@ -189,13 +206,14 @@ def _check_extensions(v, state, plan):
             usernames.setdefault(acc['username'], key)
         for e164 in ext['external_numbers']:
             if e164 not in owned:
-                v.add(EXTENSION, key, 'external_numbers', 'reference', '%s is not a number of tenant %s' % (e164, name))
+                v.number_reference(EXTENSION, key, 'external_numbers', e164, 'reference',
+                                   '%s is not a number of tenant %s' % (e164, name))
         cid = ext['outbound_caller_id']
         if cid == 'main' and not t['main_number']:
             v.add(EXTENSION, key, 'outbound_caller_id', 'main_number_required', 'the tenant has no main_number to present')
         elif cid not in (None, 'main', 'anonymous') and cid not in numbers_of.get(key, ()):
-            v.add(EXTENSION, key, 'outbound_caller_id', 'own_number',
-                  '%s is not one of this extension\'s numbers (%s)' % (cid, ', '.join(numbers_of.get(key, [])) or 'none'))
+            v.number_reference(EXTENSION, key, 'outbound_caller_id', cid, 'own_number',
+                               '%s is not one of this extension\'s numbers (%s)' % (cid, ', '.join(numbers_of.get(key, [])) or 'none'))
         if ext['location'] and ext['location'] not in locations:
             v.reference(EXTENSION, key, 'location', 'location', ext['location'], 'location')
         for kind in rules.FORWARD_KINDS:
@@ -219,7 +237,9 @@ def _check_destination(v, state, kind, key, field, dest, targets, ext=None):
     if dest is None or dest.startswith('+'):
         return
     if dest == 'voicemail':
-        if ext is None or not ext['voicemail']['enabled']:
+        if ext is None:
+            v.add(kind, key, field, 'voicemail_group', 'a group has no voicemail; name an extension or a number instead')
+        elif not ext['voicemail']['enabled']:
             v.add(kind, key, field, 'voicemail_disabled', 'forwards to voicemail, but voicemail is not enabled')
         return
     if dest not in targets:
@@ -248,7 +268,10 @@ def _check_devices(v, state, lookups, touched):
     accounts = state.sip_accounts()
     locations = state.location_names()
     carried = {}
-    for mac, device in sorted(state.objects(DEVICE).items()):
+    # Untouched devices first, so that a conflicting line is blamed on the device the change touches.
+    for mac, device in sorted(state.objects(DEVICE).items(), key=lambda item: (touched(DEVICE, item[0]), item[0])):
+        if len(set(device['lines'])) != len(device['lines']):
+            v.add(DEVICE, mac, 'lines', 'unique', 'a line is listed twice')
         model = DEVICE_MODELS.get(device['model'])
         if model and len(device['lines']) > model['lines']:
             v.add(DEVICE, mac, 'lines', 'line_count', 'a %s %s has %d lines, %d given'

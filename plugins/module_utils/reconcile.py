@@ -115,7 +115,14 @@ def reconcile(txn, tenant_name, tenant_request=None, children=None, purge=()):
             try:
                 key = model.normalise_key(kind, raw_key, tenant)
             except RuleError as e:
+                if tenant is None and request is ABSENT:
+                    continue  # nothing to remove where there is no tenant
                 violations.append(e.at(model.describe(kind, raw_key, tenant_name)))
+                continue
+            if key in named:
+                violations.append(RuleError(model.KEY_FIELD[kind], 'requested_twice',
+                                            '%r names the same %s as another entry of this request' % (raw_key, kind))
+                                  .at(model.describe(kind, key, tenant_name)))
                 continue
             named.add(key)
             current = previous.get(kind, key)

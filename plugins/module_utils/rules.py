@@ -68,7 +68,8 @@ def slug(value, field='name'):
 def hostname(value, field='sip_domain'):
     value = _text(field, value).lower().rstrip('.')
     labels = value.split('.')
-    if len(value) > 253 or len(labels) < 2 or not all(_HOST_LABEL_RE.match(label) for label in labels):
+    if (len(value) > 253 or len(labels) < 2 or not all(_HOST_LABEL_RE.match(label) for label in labels)
+            or labels[-1].isdigit()):
         raise RuleError(field, 'hostname', '%r is not a valid DNS name (at least two labels of letters, digits and inner hyphens)' % value)
     return value
 
@@ -245,6 +246,8 @@ def bounded_int(value, field, low, high):
 
 
 def iso_date(value, field='porting_date'):
+    if isinstance(value, datetime.datetime):
+        raise RuleError(field, 'date', '%r is a timestamp; give the day only (YYYY-MM-DD)' % value.isoformat())
     if isinstance(value, datetime.date):
         return value.isoformat()
     raw = _text(field, value)

@@ -78,6 +78,8 @@ def run_object_module(kind, argument_spec):
     key_field = model.KEY_FIELD[kind]
     params = module.params
     request = ABSENT if params['state'] == 'absent' else request_from_params(params, key_field)
+    if request is ABSENT and not Directory(params['directory']).exists():
+        module.exit_json(changed=False, diff=[], changes=[], **{kind: {}})
     if kind == model.TENANT:
         tenant_name = _normalised(module, model.TENANT, params['name'])
         result = apply(module, tenant_name, tenant_request=request)
@@ -85,8 +87,12 @@ def run_object_module(kind, argument_spec):
     else:
         tenant_name = _normalised(module, model.TENANT, params['tenant'], field='tenant')
         result = apply(module, tenant_name, children={kind: {params[key_field]: request}})
-        key = next((c.key for c in result.changes), None) or _normalised(
-            module, kind, params[key_field], tenant=result.state.tenant)
+        key = next((c.key for c in result.changes), None)
+        if key is None:
+            try:
+                key = model.normalise_key(kind, params[key_field], result.state.tenant)
+            except RuleError:
+                key = params[key_field]  # absent from a tenant that does not exist
     obj = result.state.get(kind, key)
     module.exit_json(
         changed=result.changed,

@@ -93,6 +93,12 @@ class SqliteDialect(object):
         except OSError:
             pass
 
+    def remove(self):
+        if self.path != ':memory:':
+            for suffix in ('', '-wal', '-shm'):
+                if os.path.exists(self.path + suffix):
+                    os.remove(self.path + suffix)
+
     def begin(self, conn, write):
         # IMMEDIATE takes the write lock up front: two playbooks writing at once
         # queue on busy_timeout instead of failing half-way with SQLITE_BUSY.
@@ -141,6 +147,8 @@ class Transaction(Lookups):
         self.migrated_from = None
 
     def __enter__(self):
+        # A directory this transaction creates and then rolls back is removed again: nothing written means no file.
+        self._created = not self.dialect.exists()
         self.conn = self.dialect.connect(create=self.create)
         try:
             self.dialect.begin(self.conn, self.write)
@@ -159,6 +167,9 @@ class Transaction(Lookups):
                 self.conn.execute('COMMIT')
             else:
                 self.conn.execute('ROLLBACK')
+                if self._created:
+                    self.conn.close()
+                    self.dialect.remove()
         finally:
             self.conn.close()
         return False

@@ -18,7 +18,7 @@ description:
     deployment (the C(voxplane.pbx.directory) role runs it) and reports the schema version and generation.
   - Fails without changing anything when the database carries a newer schema than the collection knows.
 author:
-  - voxplane developers
+  - voxplane developers (@voxplane)
 extends_documentation_fragment:
   - voxplane.pbx.directory
   - voxplane.pbx.directory.state

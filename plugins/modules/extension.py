@@ -21,7 +21,7 @@ description:
   - SIP passwords are stored only as the digest HA1 of C(username:sip_domain:password);
     voicemail PINs only as a salted hash.
 author:
-  - voxplane developers
+  - voxplane developers (@voxplane)
 extends_documentation_fragment:
   - voxplane.pbx.directory
   - voxplane.pbx.directory.state

@@ -12,13 +12,13 @@ module: tenant
 short_description: Manage a tenant (a company) of the voxplane directory
 version_added: 0.1.0
 description:
-  - Creates, updates or removes one tenant: its SIP domain, dial plan, locations with
+  - Creates, updates or removes one tenant with its SIP domain, dial plan, locations with
     emergency address, licences, trunks and allowed internal number ranges.
   - Options left out keep their stored value; on creation they take the default named in
     their description. A list given replaces the stored list.
   - A tenant can only be removed once it has no numbers, extensions, devices or groups.
 author:
-  - voxplane developers
+  - voxplane developers (@voxplane)
 extends_documentation_fragment:
   - voxplane.pbx.directory
   - voxplane.pbx.directory.state

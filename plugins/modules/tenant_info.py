@@ -16,9 +16,9 @@ description:
     the modules take, so that feeding the result back into them changes nothing.
   - Secrets (SIP passwords as HA1, voicemail PINs) are never returned; modules keep the stored
     secret when a SIP account or voicemail is given without one.
-  - Also returns the number plan the router derives from the tenant: which E.164 number reaches which target.
+  - Also returns the number plan the router derives from the tenant, that is which E.164 number reaches which target.
 author:
-  - voxplane developers
+  - voxplane developers (@voxplane)
 extends_documentation_fragment:
   - voxplane.pbx.directory
   - voxplane.pbx.directory.info
