@@ -1,0 +1,99 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: extension_info
+short_description: Read the extensions (user accounts) of a voxplane tenant
+version_added: 0.1.0
+description:
+  - Returns one extension of a tenant by its internal number, or all of the tenant's extensions.
+  - The extensions come in exactly the shape M(voxplane.pbx.extension) takes, so that feeding one back
+    into the module changes nothing.
+  - SIP passwords (stored as HA1) and voicemail PINs are never returned; the extension module keeps the
+    stored secret when a SIP account or the voicemail is given without one.
+author:
+  - voxplane developers (@voxplane)
+extends_documentation_fragment:
+  - voxplane.pbx.directory
+  - voxplane.pbx.directory.info
+options:
+  tenant:
+    description: The tenant to read from.
+    type: str
+    required: true
+  internal_number:
+    description:
+      - Internal number of the extension to read.
+      - All of the tenant's extensions when left out.
+    type: str
+'''
+
+EXAMPLES = r'''
+- name: Read one extension
+  voxplane.pbx.extension_info:
+    tenant: acme
+    internal_number: "210"
+  register: result
+
+- name: Read all extensions of the tenant
+  voxplane.pbx.extension_info:
+    tenant: acme
+  register: all_extensions
+
+- name: Feed them back unchanged (changes nothing)
+  voxplane.pbx.extension: "{{ item }}"
+  loop: "{{ all_extensions.extensions }}"
+'''
+
+RETURN = r'''
+exists:
+  description:
+    - With O(internal_number), whether that extension exists; without it, whether the tenant has any extensions.
+    - V(false) also when the tenant or the directory does not exist.
+  returned: always
+  type: bool
+  sample: true
+extensions:
+  description:
+    - The extensions, as M(voxplane.pbx.extension) takes them, without secrets, sorted by internal number.
+    - Empty when nothing matched.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - tenant: acme
+      internal_number: "210"
+      name: Anna Schmidt
+      email: anna@acme.example.com
+      role: end_user
+      seat: best
+      ddi: "10"
+      assign_all_external_numbers: true
+      external_numbers: []
+      sip_accounts: [{username: anna.desk, kind: desk_phone}, {username: anna.app, kind: softclient}]
+      outbound_caller_id: null
+      mobile: "+491701234567"
+      voicemail: {enabled: true}
+      international_calls: false
+      ring_time: 20
+      forwarding: {unconditional: null, busy: null, no_answer: null, unregistered: "+491701234567"}
+      dnd: false
+      available: true
+      location: berlin
+'''
+
+from ansible_collections.voxplane.pbx.plugins.module_utils.runner import run_child_info_module
+
+
+def main():
+    run_child_info_module('extension')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,141 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: group
+short_description: Manage a call group (hunt group) of a voxplane tenant
+version_added: 0.1.0
+description:
+  - Creates, updates or removes one call group, identified by its internal number within its tenant.
+  - A call to the group rings its member extensions by its strategy; members on do-not-disturb or
+    unavailable are skipped. When nobody answers within the ring time the call goes to the fallback.
+  - Options left out keep their stored value; on creation they take the default named in their
+    description. A list given replaces the stored list.
+author:
+  - voxplane developers (@voxplane)
+extends_documentation_fragment:
+  - voxplane.pbx.directory
+  - voxplane.pbx.directory.state
+options:
+  tenant:
+    description: The tenant the group belongs to.
+    type: str
+    required: true
+  internal_number:
+    description:
+      - The group's internal number, unique among the tenant's extensions and groups. Digits only, 2 to 6 of
+        them; not starting with 0, 110, 112, 77 or 78; no five-digit number starting with 118; within the
+        tenant's internal ranges when it has any.
+    type: str
+    required: true
+  state:
+    description:
+      - C(present) creates or updates the group, C(absent) removes it. A group that a number, an extension's
+        forwarding or another group's fallback still points at cannot be removed.
+    type: str
+    choices: [present, absent]
+    default: present
+  name:
+    description: Name of the group, shown to the called members. An empty string clears it.
+    type: str
+  strategy:
+    description:
+      - How members are rung. C(parallel) rings all of them at once, C(sequential) one after another in the
+        order of O(members). C(parallel) on creation.
+    type: str
+    choices: [parallel, sequential]
+  members:
+    description:
+      - Internal numbers of the tenant's extensions that belong to the group, each listed once.
+        The list replaces the stored one; no members on creation.
+      - An extension that is a member of a group cannot be removed.
+    type: list
+    elements: str
+  ring_time:
+    description: Seconds the group rings before the call goes to the fallback, 5 to 600. V(30) on creation.
+    type: int
+  fallback:
+    description:
+      - Where an unanswered call goes after O(ring_time), either the internal number of an extension or another group
+        of the tenant, or an outside number (E.164 or national form). Groups have no voicemail of their own,
+        so fall back to an extension to reach its voicemail.
+      - No fallback on creation. An empty string clears it.
+    type: str
+'''
+
+EXAMPLES = r'''
+- name: A reception group that rings two extensions at once and falls back to the switchboard
+  voxplane.pbx.group:
+    tenant: acme
+    internal_number: "200"
+    name: Reception
+    members: ["210", "211"]
+    ring_time: 25
+    fallback: "100"
+
+- name: Ring the members in turn instead
+  voxplane.pbx.group:
+    tenant: acme
+    internal_number: "200"
+    strategy: sequential
+
+- name: Remove the group
+  voxplane.pbx.group:
+    tenant: acme
+    internal_number: "200"
+    state: absent
+'''
+
+RETURN = r'''
+group:
+  description: The group as stored after the task, in the shape this module takes; empty when absent.
+  returned: always
+  type: dict
+  sample:
+    tenant: acme
+    internal_number: "200"
+    name: Reception
+    strategy: parallel
+    members: ["210", "211"]
+    ring_time: 25
+    fallback: "100"
+changes:
+  description: One line per object the task created, updated or deleted.
+  returned: always
+  type: list
+  elements: str
+  sample: [create group 200 (tenant acme)]
+violations:
+  description: Every broken rule, when the task failed on bad input.
+  returned: failure
+  type: list
+  elements: dict
+  sample: [{object: group 200 (tenant acme), field: members, rule: reference,
+            message: "extension 299 does not exist in tenant acme"}]
+'''
+
+from ansible_collections.voxplane.pbx.plugins.module_utils.runner import run_object_module
+
+ARGUMENT_SPEC = dict(
+    tenant=dict(type='str', required=True),
+    internal_number=dict(type='str', required=True),
+    name=dict(type='str'),
+    strategy=dict(type='str', choices=['parallel', 'sequential']),
+    members=dict(type='list', elements='str'),
+    ring_time=dict(type='int'),
+    fallback=dict(type='str'),
+)
+
+
+def main():
+    run_object_module('group', ARGUMENT_SPEC)
+
+
+if __name__ == '__main__':
+    main()

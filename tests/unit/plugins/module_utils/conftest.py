@@ -1,0 +1,34 @@
+# -*- coding: utf-8 -*-
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import sys
+
+import pytest
+
+# directory_helpers lives next to the tests; make it importable whatever the import mode.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from directory_helpers import BLOCK, Harness, account, block, extension, tenant_request  # noqa: E402
+from ansible_collections.voxplane.pbx.plugins.module_utils.model import EXTENSION, NUMBER  # noqa: E402
+
+
+@pytest.fixture
+def pbx(tmp_path):
+    """An empty directory: the database file does not exist yet."""
+    return Harness(tmp_path / 'directory.db')
+
+
+@pytest.fixture
+def acme(pbx):
+    """Tenant acme: a Berlin block +49 30 1234 00-99 and extension 10 with a desk phone account."""
+    pbx.apply('acme', tenant_request(), {
+        NUMBER: {BLOCK: block()},
+        EXTENSION: {'10': extension(account('max.muster'), email='max.muster@acme.example')},
+    })
+    return pbx

@@ -1,0 +1,445 @@
+# -*- coding: utf-8 -*-
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Field rules (rules.py): good and bad values, most of them from the seed manuals."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import hashlib
+
+import pytest
+
+from ansible_collections.voxplane.pbx.plugins.module_utils import rules
+from ansible_collections.voxplane.pbx.plugins.module_utils.errors import RuleError
+
+UTC = datetime.timezone.utc
+DE = {'country_code': '49', 'national_prefix': '0', 'international_prefix': '00'}
+
+
+def rejects(fn, value, rule, *args, **kwargs):
+    with pytest.raises(RuleError) as info:
+        fn(value, *args, **kwargs)
+    assert info.value.rule == rule, '%r: %s' % (value, info.value)
+    return info.value
+
+
+# MAC (O2 / ecotel: device = model + MAC) -------------------------------------------------------
+
+@pytest.mark.parametrize('raw', [
+    '00:15:65:ab:cd:ef', '00:15:65:AB:CD:EF', '00-15-65-AB-CD-EF', '001565ABCDEF', '001565abcdef',
+    ' 00:15:65:ab:cd:ef ', '00:15:65:Ab:cD:eF',
+])
+def test_mac_accepts_colon_dash_or_no_separator_and_normalises(raw):
+    assert rules.mac(raw) == '00:15:65:ab:cd:ef'
+
+
+@pytest.mark.parametrize('raw', [
+    '00:15:65:ab:cd:eg',        # non-hex
+    'zz:15:65:ab:cd:ef',        # non-hex
+    '00:15:65:ab:cd',           # too short
+    '001565abcde',              # 11 digits
+    '001565abcdef00',           # 14 digits
+    '00:15:65:ab:cd:ef:01',     # 7 groups
+    '00:15-65:ab:cd:ef',        # mixed separators
+    '00-15-65:ab-cd-ef',        # mixed separators
+    '0:015:65:ab:cd:ef',        # wrong grouping
+    '0015:65ab:cdef',           # wrong number of separators
+    '0015.65ab.cdef',           # Cisco dots are not a separator here
+    '00 15 65 ab cd ef',        # spaces
+    '',
+])
+def test_mac_rejects(raw):
+    error = rejects(rules.mac, raw, 'mac')
+    assert error.field == 'mac'
+
+
+def test_mac_rejects_non_string():
+    assert rejects(rules.mac, 0x001565abcdef, 'type').field == 'mac'
+
+
+# E.164 and the German length rule (CompanyFlex) -------------------------------------------------
+
+@pytest.mark.parametrize('raw, expected', [
+    ('+49 30 1234567', '+49301234567'),
+    ('+4930/123456-7', '+49301234567'),
+    ('0049 30 1234567', '+49301234567'),
+    ('+43 1 234567', '+431234567'),
+    ('0043 1 234567', '+431234567'),
+    ('+1 (212) 555-0100', '+12125550100'),
+])
+def test_e164_international_forms(raw, expected):
+    assert rules.e164(raw) == expected
+
+
+@pytest.mark.parametrize('raw, expected', [
+    ('030 1234567', '+49301234567'),
+    ('(030) 123 456-7', '+49301234567'),
+    ('03221 1234567', '+4932211234567'),   # ecotel 032 interim number
+    ('0171 1234567', '+491711234567'),     # mobile
+])
+def test_e164_national_form_needs_the_country_code(raw, expected):
+    assert rules.e164(raw, 'number', '49', '0', '00') == expected
+    rejects(rules.e164, raw, 'e164')   # without a dial plan a national number is ambiguous
+
+
+def test_e164_national_form_of_another_country():
+    assert rules.e164('01 234567', 'number', '43', '0', '00') == '+431234567'
+
+
+def test_e164_at_most_15_digits():
+    assert rules.e164('+441234567890123') == '+441234567890123'        # 15 digits
+    error = rejects(rules.e164, '+4412345678901234', 'e164_length')    # 16 digits
+    assert '16' in error.message and '15' in error.message
+
+
+def test_e164_german_boundary_12_national_digits_14_with_49():
+    # CompanyFlex: at most 12 national digits including the area code (without the
+    # trunk prefix 0), 14 digits counted with +49.
+    twelve = '301234567890'
+    assert rules.e164('+49' + twelve) == '+49' + twelve
+    assert len(rules.e164('+49' + twelve)) - 1 == 14
+    assert rules.e164('0' + twelve, 'number', '49', '0', '00') == '+49' + twelve
+    assert rules.e164('0049' + twelve) == '+49' + twelve
+    error = rejects(rules.e164, '+49' + twelve + '1', 'e164_length_de')
+    assert '13' in error.message and '12' in error.message
+    rejects(rules.e164, '0' + twelve + '1', 'e164_length_de', 'number', '49', '0', '00')
+    rejects(rules.e164, '0049' + twelve + '1', 'e164_length_de')
+
+
+def test_e164_german_limit_does_not_apply_to_other_countries():
+    assert rules.e164('+43' + '1234567890123') == '+431234567890123'    # 13 national digits, 15 total
+
+
+@pytest.mark.parametrize('raw', ['+49 030 1234567', '+49 (0)30 1234567', '0049 030 1234567'])
+def test_e164_rejects_leading_zero_after_49(raw):
+    error = rejects(rules.e164, raw, 'e164')
+    assert 'leading 0' in error.message
+
+
+@pytest.mark.parametrize('raw, rule', [
+    ('+0301234567', 'e164'),           # country codes never start with 0
+    ('+49 30 CALL-ME', 'e164'),        # letters
+    ('30 1234567', 'e164'),            # neither +, 00 nor 0
+    ('+49 30', 'e164_length'),         # too short
+    ('', 'e164'),
+])
+def test_e164_rejects(raw, rule):
+    assert rejects(rules.e164, raw, rule, 'main_number').field == 'main_number'
+
+
+# Internal numbers (CompanyFlex: not 77/78, not 110/112, no 5-digit 118xx) ---------------------------
+
+@pytest.mark.parametrize('raw, expected', [
+    ('10', '10'), ('100', '100'), ('2000', '2000'), ('999999', '999999'),
+    ('1180', '1180'),       # 4-digit 118x is fine: only five-digit 118xx is forbidden
+    ('118', '118'), ('118000', '118000'),
+    ('11', '11'), ('111', '111'), ('1130', '1130'), ('79', '79'), ('7', None),
+    (100, '100'), (' 200 ', '200'),
+])
+def test_internal_number_accepts(raw, expected):
+    if expected is None:
+        rejects(rules.internal_number, raw, 'internal_length')
+    else:
+        assert rules.internal_number(raw) == expected
+
+
+@pytest.mark.parametrize('raw, rule', [
+    ('110', 'internal_forbidden_prefix'), ('1100', 'internal_forbidden_prefix'),
+    ('112', 'internal_forbidden_prefix'), ('11234', 'internal_forbidden_prefix'),
+    ('77', 'internal_forbidden_prefix'), ('770', 'internal_forbidden_prefix'),
+    ('78', 'internal_forbidden_prefix'), ('7800', 'internal_forbidden_prefix'),
+    ('11800', 'internal_118'), ('11833', 'internal_118'), ('11899', 'internal_118'),
+    ('0100', 'internal_prefix_0'),
+    ('10a', 'internal_digits'), ('*78', 'internal_digits'), ('1 00', 'internal_digits'), ('', 'internal_digits'),
+    ('1', 'internal_length'), ('1234567', 'internal_length'),
+    (True, 'type'), (None, 'type'), (10.0, 'type'),
+])
+def test_internal_number_rejects(raw, rule):
+    error = rejects(rules.internal_number, raw, rule)
+    assert error.field == 'internal_number'
+
+
+def test_internal_number_messages_say_why():
+    assert 'emergency' in rejects(rules.internal_number, '112', 'internal_forbidden_prefix').message
+    assert 'feature' in rejects(rules.internal_number, '78', 'internal_forbidden_prefix').message
+    assert '118' in rejects(rules.internal_number, '11800', 'internal_118').message
+
+
+# Usernames (CompanyFlex) ----------------------------------------------------------------------
+
+@pytest.mark.parametrize('raw', [
+    'max.muster', 'max_muster', 'max-muster', 'mmuster', 'max.muster2', '12345', 'a.b.c', 'm-u_s.t3r', 'a' * 64,
+])
+def test_username_accepts(raw):
+    assert rules.username(raw) == raw
+
+
+@pytest.mark.parametrize('raw, rule', [
+    ('abcd', 'username_length'),        # fewer than five characters
+    ('a.b', 'username_length'),
+    ('a' * 65, 'username_length'),
+    ('müller', 'username_charset'),     # umlaut
+    ('jürgen.maier', 'username_charset'),
+    ('strauß', 'username_charset'),
+    ('Max.Muster', 'username_charset'), # lowercase only
+    ('.abcde', 'username_charset'),     # must start with a letter or digit
+    ('abcde.', 'username_charset'),     # must end with a letter or digit
+    ('_abcde', 'username_charset'),
+    ('abcde-', 'username_charset'),
+    ('ab__cd', 'username_charset'),     # a special character needs alphanumerics on both sides
+    ('ab._cd', 'username_charset'),
+    ('ab..cd', 'username_charset'),
+    ('max muster', 'username_charset'),
+    ('max@muster', 'username_charset'),
+    ('max+muster', 'username_charset'),
+])
+def test_username_rejects(raw, rule):
+    assert rejects(rules.username, raw, rule, 'sip_accounts[0].username').field == 'sip_accounts[0].username'
+
+
+# DDI ranges and blocks (ecotel: head number + DDI block 0-9) --------------------------------------
+
+@pytest.mark.parametrize('raw, expected', [
+    ('0-9', (0, 9, 1)), ('00-99', (0, 99, 2)), ('10-19', (10, 19, 2)), ('000-999', (0, 999, 3)),
+    ('5-5', (5, 5, 1)), ('00000-99999', (0, 99999, 5)), (' 0-9 ', (0, 9, 1)),
+])
+def test_ddi_range_accepts(raw, expected):
+    assert rules.ddi_range(raw) == expected
+
+
+@pytest.mark.parametrize('raw', ['0-99', '9-0', '5', '0-9-9', 'a-b', '0..9', '000000-999999', '-9', ''])
+def test_ddi_range_rejects(raw):
+    rejects(rules.ddi_range, raw, 'ddi_range')
+
+
+def test_block_numbers_expand_base_and_ddi():
+    assert rules.block_numbers('+4932211234', '0-9') == ['+4932211234%d' % i for i in range(10)]
+    numbers = rules.block_numbers('+49301234', '00-99')
+    assert len(numbers) == 100 and numbers[0] == '+4930123400' and numbers[5] == '+4930123405'
+    assert numbers[-1] == '+4930123499'
+    assert rules.block_numbers('+49301234', '10-12') == ['+4930123410', '+4930123411', '+4930123412']
+
+
+@pytest.mark.parametrize('ddi, ddi_range, inside', [
+    ('5', '0-9', True), ('05', '0-9', False), ('10', '0-9', False),
+    ('05', '00-99', True), ('5', '00-99', False), ('19', '10-19', True), ('20', '10-19', False),
+    ('a', '0-9', False), ('', '0-9', False),
+])
+def test_ddi_in_range(ddi, ddi_range, inside):
+    assert rules.ddi_in_range(ddi, ddi_range) is inside
+
+
+# Internal ranges --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('raw', ['100-199', '10-99', '2000-2999', '5-5'])
+def test_internal_range_accepts(raw):
+    assert rules.internal_range(raw) == raw
+
+
+@pytest.mark.parametrize('raw', ['100-99', '199-100', '100', '100-1a9', '100 - 199', ''])
+def test_internal_range_rejects(raw):
+    rejects(rules.internal_range, raw, 'internal_range')
+
+
+def test_in_internal_ranges():
+    ranges = ['100-199', '2000-2099']
+    assert rules.in_internal_ranges('150', ranges)
+    assert rules.in_internal_ranges('2050', ranges)
+    assert not rules.in_internal_ranges('200', ranges)
+    assert not rules.in_internal_ranges('1500', ranges)   # four digits are not in 100-199
+    assert not rules.in_internal_ranges('20', ranges)
+    assert rules.in_internal_ranges('42', [])              # no ranges configured: everything allowed
+
+
+# Dates, time zones -------------------------------------------------------------------------------
+
+def test_iso_date():
+    assert rules.iso_date('2025-03-14') == '2025-03-14'
+    assert rules.iso_date(datetime.date(2025, 3, 14)) == '2025-03-14'
+    assert rules.iso_date(' 2025-03-14 ') == '2025-03-14'
+
+
+@pytest.mark.parametrize('raw', ['14.03.2025', '2025-02-30', '2025-13-01', 'morgen', ''])
+def test_iso_date_rejects(raw):
+    assert rejects(rules.iso_date, raw, 'date').field == 'porting_date'
+
+
+def test_iso_date_with_a_timestamp_gives_a_date_or_fails():
+    try:
+        value = rules.iso_date(datetime.datetime(2025, 3, 14, 8, 0))
+    except RuleError:
+        return
+    assert value == '2025-03-14'
+
+
+@pytest.mark.parametrize('raw', ['Europe/Berlin', 'Europe/Vienna', 'UTC', 'America/New_York'])
+def test_timezone_accepts(raw):
+    assert rules.timezone(raw) == raw
+
+
+@pytest.mark.parametrize('raw', ['Mars/Olympus_Mons', 'Berlin', '', '../../etc/passwd', '+01:00'])
+def test_timezone_rejects(raw):
+    assert rejects(rules.timezone, raw, 'timezone').field == 'timezone'
+
+
+# Digest HA1 and PINs --------------------------------------------------------------------------------
+
+def test_ha1_is_md5_of_user_realm_password():
+    expected = hashlib.md5(b'max.muster:acme.voxplane.example:Sommer-2024!').hexdigest()
+    assert rules.ha1('max.muster', 'acme.voxplane.example', 'Sommer-2024!') == expected
+    # RFC 2617 section 3.5: Mufasa / testrealm@host.com / Circle Of Life
+    assert rules.ha1('Mufasa', 'testrealm@host.com', 'Circle Of Life') == '939e7578ed9e3c518a452acee763bce9'
+    # non-ASCII passwords are UTF-8 encoded
+    assert rules.ha1('max.muster', 'acme.voxplane.example', 'Größe-42!') == hashlib.md5(
+        'max.muster:acme.voxplane.example:Größe-42!'.encode('utf-8')).hexdigest()
+
+
+def test_ha1_value():
+    assert rules.ha1_value('939E7578ED9E3C518A452ACEE763BCE9') == '939e7578ed9e3c518a452acee763bce9'
+    for bad in ('939e7578ed9e3c518a452acee763bce', '939e7578ed9e3c518a452acee763bcez', 'secret'):
+        rejects(rules.ha1_value, bad, 'ha1')
+
+
+@pytest.mark.parametrize('raw, expected', [('1234', '1234'), (1234, '1234'), ('12345678', '12345678')])
+def test_voicemail_pin_accepts(raw, expected):
+    assert rules.voicemail_pin(raw) == expected
+
+
+@pytest.mark.parametrize('raw', ['123', '123456789', '12a4', '', ' 1234'])
+def test_voicemail_pin_rejects(raw):
+    error = rejects(rules.voicemail_pin, raw, 'pin')
+    assert raw not in error.message or raw == ''   # the PIN itself is never echoed
+
+
+def test_pin_hash_is_salted_with_the_mailbox():
+    salt = b'voxplane-voicemail:acme:10'
+    assert rules.pin_hash('acme', '10', '4711') == hashlib.pbkdf2_hmac('sha256', b'4711', salt, 20000).hex()
+    assert rules.pin_hash('acme', '10', '4711') != rules.pin_hash('acme', '11', '4711')
+    assert rules.pin_hash('acme', '10', '4711') != rules.pin_hash('beta', '10', '4711')
+
+
+# Porting: inactive until 08:00 on the porting day (ecotel: switch-over window 8-12 h) ------------------
+
+PORTING = {'status': 'porting', 'porting_date': '2025-03-14'}   # winter time: 08:00 CET = 07:00 UTC
+PORTING_SUMMER = {'status': 'porting', 'porting_date': '2025-07-01'}   # 08:00 CEST = 06:00 UTC
+
+
+@pytest.mark.parametrize('number, now, expected', [
+    (PORTING, datetime.datetime(2025, 3, 13, 12, 0, tzinfo=UTC), 'porting'),       # the day before
+    (PORTING, datetime.datetime(2025, 3, 13, 23, 30, tzinfo=UTC), 'porting'),      # 00:30 Berlin on the day
+    (PORTING, datetime.datetime(2025, 3, 14, 6, 59, 59, tzinfo=UTC), 'porting'),   # 07:59:59 Berlin
+    (PORTING, datetime.datetime(2025, 3, 14, 7, 0, 0, tzinfo=UTC), 'active'),      # 08:00:00 Berlin
+    (PORTING, datetime.datetime(2025, 3, 14, 11, 0, tzinfo=UTC), 'active'),
+    (PORTING, datetime.datetime(2026, 1, 1, tzinfo=UTC), 'active'),
+    (PORTING_SUMMER, datetime.datetime(2025, 7, 1, 5, 59, 59, tzinfo=UTC), 'porting'),
+    (PORTING_SUMMER, datetime.datetime(2025, 7, 1, 6, 0, 0, tzinfo=UTC), 'active'),
+])
+def test_porting_effective_status(number, now, expected):
+    assert rules.effective_status(number, 'Europe/Berlin', now=now) == expected
+
+
+def test_porting_effective_status_in_local_time():
+    import zoneinfo
+    berlin = zoneinfo.ZoneInfo('Europe/Berlin')
+    assert rules.effective_status(PORTING, 'Europe/Berlin', datetime.datetime(2025, 3, 14, 7, 59, tzinfo=berlin)) == 'porting'
+    assert rules.effective_status(PORTING, 'Europe/Berlin', datetime.datetime(2025, 3, 14, 8, 0, tzinfo=berlin)) == 'active'
+    # the activation hour is local to the tenant: 08:00 EDT in New York is 12:00 UTC
+    assert rules.effective_status(PORTING, 'America/New_York', datetime.datetime(2025, 3, 14, 11, 59, tzinfo=UTC)) == 'porting'
+    assert rules.effective_status(PORTING, 'America/New_York', datetime.datetime(2025, 3, 14, 12, 0, tzinfo=UTC)) == 'active'
+
+
+def test_porting_activation_moment():
+    moment = rules.porting_activation('2025-03-14', 'Europe/Berlin')
+    assert moment == datetime.datetime(2025, 3, 14, 7, 0, tzinfo=UTC)
+
+
+def test_effective_status_of_other_states_and_of_the_real_clock():
+    now = datetime.datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
+    assert rules.effective_status({'status': 'active'}, 'Europe/Berlin', now) == 'active'
+    assert rules.effective_status({'status': 'inactive', 'porting_date': '2000-01-01'}, 'Europe/Berlin', now) == 'inactive'
+    assert rules.effective_status({}, 'Europe/Berlin', now) == 'active'
+    assert rules.effective_status({'status': 'porting', 'porting_date': None}, 'Europe/Berlin', now) == 'porting'
+    assert rules.effective_status({'status': 'porting', 'porting_date': '2000-01-03'}, 'Europe/Berlin') == 'active'
+    assert rules.effective_status({'status': 'porting', 'porting_date': '2999-01-03'}, 'Europe/Berlin') == 'porting'
+
+
+# Dialled strings with a German dial plan -------------------------------------------------------------
+
+@pytest.mark.parametrize('dialled, expected', [
+    ('030123456', '+4930123456'),
+    ('004930123456', '+4930123456'),
+    ('+4930123456', '+4930123456'),
+    ('01711234567', '+491711234567'),
+    ('00431234567', '+431234567'),
+    ('08001234567', '+498001234567'),
+    ('10', None), ('100', None),            # internal numbers
+    ('110', None), ('112', None),           # emergency numbers are not outside numbers here
+    ('*78', None), ('*72', None), ('#31#030123', None),
+    ('', None), (None, None),
+    ('0301234567890', '+49301234567890'),   # 12 national digits
+    ('03012345678901', None),               # 13 national digits
+    ('0049030123456', None),                # leading 0 after 49
+    ('0110', None),                         # too short
+])
+def test_normalise_dialled(dialled, expected):
+    assert rules.normalise_dialled(dialled, DE) == expected
+
+
+def test_is_international():
+    assert not rules.is_international('+4930123456', '49')
+    assert rules.is_international('+431234567', '49')
+
+
+# The other field rules ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('raw', ['acme', 'acme-gmbh', 'a', 'a1', 'x' * 63])
+def test_slug_accepts(raw):
+    assert rules.slug(raw) == raw
+
+
+@pytest.mark.parametrize('raw', ['Acme', '-acme', 'acme-', 'ac_me', 'ac me', 'x' * 64, '', 'müller'])
+def test_slug_rejects(raw):
+    rejects(rules.slug, raw, 'slug')
+
+
+def test_hostname():
+    assert rules.hostname('ACME.Voxplane.Example.') == 'acme.voxplane.example'
+    for bad in ('localhost', 'a..example', '-a.example', 'a_b.example', 'acme.voxplane.example/x', ''):
+        rejects(rules.hostname, bad, 'hostname')
+
+
+def test_address():
+    assert rules.address('192.0.2.10') == '192.0.2.10'
+    assert rules.address('2001:0db8:0000::1') == '2001:db8::1'
+    assert rules.address('SIP.Carrier.Example') == 'sip.carrier.example'
+    rejects(rules.address, 'not an address', 'address')
+    rejects(rules.address, 'sip_carrier.example', 'address')
+
+
+def test_address_rejects_a_mistyped_ip():
+    rejects(rules.address, '192.0.2.300', 'address')
+
+
+def test_email():
+    assert rules.email('max.muster@acme.example') == 'max.muster@acme.example'
+    for bad in ('max.muster', 'max@', '@acme.example', 'max muster@acme.example', 'max@acme'):
+        rejects(rules.email, bad, 'email')
+
+
+def test_choice_and_bounded_int():
+    assert rules.choice('best', rules.SEAT_PACKAGES, 'seat') == 'best'
+    assert 'smart, best' in rejects(rules.choice, 'premium', 'choice', rules.SEAT_PACKAGES, 'seat').message
+    assert rules.bounded_int(20, 'ring_time', 5, 300) == 20
+    rejects(rules.bounded_int, 4, 'range', 'ring_time', 5, 300)
+    rejects(rules.bounded_int, 301, 'range', 'ring_time', 5, 300)
+    rejects(rules.bounded_int, True, 'type', 'ring_time', 5, 300)
+    rejects(rules.bounded_int, '20', 'type', 'ring_time', 5, 300)
+
+
+def test_seed_vocabularies():
+    assert rules.SEAT_PACKAGES == ('smart', 'best')                            # ecotel
+    assert rules.CLIENT_ADDON == 'client_complete'                             # ecotel "Client Complete"
+    assert set(rules.ROLES) == {'end_user', 'admin', 'account_admin', 'call_details'}   # Voys

@@ -1,0 +1,309 @@
+# -*- coding: utf-8 -*-
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The SQLite store (store.py, schema.py) and the reconcile engine's transaction contract:
+schema on first use, version guard, generation counter, atomicity, check mode, idempotence."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import glob
+import json
+import sqlite3
+
+import pytest
+
+from directory_helpers import (
+    BETA_DOMAIN, BLOCK, BRANCH, HQ, INTERIM, PASSWORD, SINGLE, account, block, extension, tenant_request,
+)
+from ansible_collections.voxplane.pbx.plugins.module_utils import rules
+from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, SchemaError, ValidationFailed
+from ansible_collections.voxplane.pbx.plugins.module_utils.model import DEVICE, EXTENSION, GROUP, NUMBER, TENANT
+from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import ABSENT, reconcile
+from ansible_collections.voxplane.pbx.plugins.module_utils.schema import LATEST_VERSION, MIGRATIONS
+from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory, dialect_for
+
+PIN = '4711'
+TABLES = {'voxplane_schema', 'voxplane_generation', 'tenants', 'extensions', 'sip_accounts', 'call_groups',
+          'numbers', 'number_claims', 'devices'}
+
+
+def whole_tenant(mac='00:15:65:ab:cd:ef', block_key=BLOCK, single='+49 30 999001', ext10=10):
+    """A realistic tenant document: everything the seeds describe, in one request."""
+    return tenant_request(
+        smart=5, best=2, client_complete=2, locations=[dict(HQ), dict(BRANCH)],
+        main_number=single, timezone='Europe/Berlin', internal_ranges=['10-99'],
+        trunks=[{'name': 'telekom', 'addresses': ['192.0.2.10']}, {'name': 'ecotel', 'addresses': ['sip.ecotel.example']}],
+        preferred_trunk='telekom',
+    ), {
+        NUMBER: {block_key: block(), single: {'target': '50'}, '03221 1234567': {'interim': True},
+                 '+4940555000': {'status': 'porting', 'porting_date': '2099-05-04'}},
+        EXTENSION: {
+            ext10: extension(account('max.muster'), account('max.app', kind='softclient'),
+                             email='max.muster@acme.example', role='admin', mobile='0171 1234567',
+                             outbound_caller_id='030 1234 10', voicemail={'enabled': True, 'pin': PIN},
+                             forwarding={'unregistered': '0171 1234567', 'busy': 'voicemail'}, location='hq'),
+            '11': extension(account('erika.m'), name='Erika Musterfrau', seat='best', external_numbers=[INTERIM],
+                            location='hamburg'),
+            '12': extension(account('otto.web', kind='webphone'), name='Otto', dnd=True),
+        },
+        GROUP: {'50': {'name': 'Zentrale', 'members': ['10', 11], 'strategy': 'sequential', 'fallback': '12'}},
+        DEVICE: {mac: {'model': 'yealink-t46u', 'lines': ['max.muster', 'erika.m'], 'location': 'hq', 'name': 'Empfang'}},
+    }
+
+
+def raw(path, sql):
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+# Schema ------------------------------------------------------------------------------------------
+
+def test_schema_is_created_on_first_use(pbx):
+    assert pbx.snapshot() is None
+    with pbx.directory.transaction() as txn:
+        assert txn.schema_version() == LATEST_VERSION == 1
+        assert txn.generation()['generation'] == 0
+    snapshot = pbx.snapshot()
+    assert set(snapshot) == TABLES
+    assert [row[:2] for row in snapshot['voxplane_schema']] == [(1, MIGRATIONS[0][1])]
+    assert snapshot['voxplane_generation'] == [(1, 0, '1970-01-01T00:00:00Z')]
+    assert all(not snapshot[t] for t in TABLES - {'voxplane_schema', 'voxplane_generation'})
+    assert raw(pbx.path, 'PRAGMA journal_mode') == [('wal',)]
+
+
+def test_schema_is_created_once(pbx):
+    for _ in range(3):
+        with pbx.directory.transaction():
+            pass
+    assert len(raw(pbx.path, 'SELECT * FROM voxplane_schema')) == 1
+
+
+def test_missing_parent_folder_is_created(tmp_path):
+    directory = Directory(str(tmp_path / 'var' / 'lib' / 'voxplane' / 'directory.db'))
+    with directory.transaction():
+        pass
+    assert directory.exists()
+
+
+def test_reading_needs_an_existing_migrated_directory(pbx):
+    with pytest.raises(DirectoryError, match='does not exist'):
+        with pbx.directory.transaction(write=False, create=False):
+            pass
+    assert pbx.snapshot() is None
+    sqlite3.connect(pbx.path).close()        # an empty database file
+    with pytest.raises(SchemaError, match='needs migrating'):
+        with pbx.directory.transaction(write=False, create=False):
+            pass
+
+
+@pytest.mark.parametrize('write', [True, False])
+def test_a_newer_schema_is_refused(acme, write):
+    conn = sqlite3.connect(acme.path)
+    conn.execute("INSERT INTO voxplane_schema (version, description, applied_at) VALUES (2, 'from the future', 'x')")
+    conn.commit()
+    conn.close()
+    before = acme.snapshot()
+    with pytest.raises(SchemaError) as info:
+        with acme.directory.transaction(write=write):
+            pass
+    assert 'version 2' in str(info.value) and '(1)' in str(info.value)
+    assert acme.snapshot() == before
+
+
+def test_postgresql_locations_are_not_supported_yet():
+    with pytest.raises(DirectoryError, match='PostgreSQL'):
+        dialect_for('postgresql://voxplane@db/voxplane')
+
+
+# Generation counter, atomicity, check mode -----------------------------------------------------------
+
+def test_a_successful_reconcile_bumps_the_generation_by_exactly_one(pbx):
+    document, children = whole_tenant()
+    result = pbx.apply('acme', document, children)
+    assert len(result.changes) == 1 + 4 + 3 + 1 + 1
+    assert pbx.generation() == 1
+    pbx.apply('acme', None, {EXTENSION: {'12': {'dnd': False}}})
+    assert pbx.generation() == 2
+    with pbx.directory.transaction(write=False) as txn:
+        changed_at = txn.generation()['changed_at']
+    assert changed_at > '2020' and changed_at.endswith('Z')
+
+
+def test_a_failed_reconcile_writes_nothing(acme):
+    before, generation = acme.snapshot(), acme.generation()
+    with pytest.raises(ValidationFailed):
+        acme.apply('acme', {'display_name': 'ACME AG'}, {
+            EXTENSION: {'11': extension(account('erika.m'))},     # valid ...
+            NUMBER: {SINGLE: {'target': '99'}},                   # ... but this is not
+        })
+    assert acme.snapshot() == before and acme.generation() == generation
+
+
+def test_a_failed_first_reconcile_leaves_no_schema_behind(pbx):
+    with pytest.raises(ValidationFailed):
+        pbx.apply('acme', tenant_request(), {NUMBER: {SINGLE: {'target': '10'}}})
+    assert not pbx.snapshot()
+
+
+def test_an_error_after_the_writes_rolls_all_of_them_back(acme):
+    before = acme.snapshot()
+    with pytest.raises(RuntimeError):
+        with acme.directory.transaction() as txn:
+            result = reconcile(txn, 'acme', {'display_name': 'ACME AG'}, {EXTENSION: {'11': extension(account('erika.m'))}})
+            assert result.changed and txn.load_tenant('acme').get(EXTENSION, '11') is not None
+            raise RuntimeError('the task died half-way')
+    assert acme.snapshot() == before
+
+
+def test_rollback_at_exit_runs_everything_and_keeps_nothing(acme):
+    before, generation = acme.snapshot(), acme.generation()
+    with acme.directory.transaction() as txn:
+        result = reconcile(txn, 'acme', {'display_name': 'ACME AG'},
+                           {EXTENSION: {'11': extension(account('erika.m'))}, NUMBER: {SINGLE: {'target': '11'}}})
+        # read back inside the transaction: the change is really there
+        state = txn.load_tenant('acme')
+        assert state.tenant['display_name'] == 'ACME AG' and state.get(NUMBER, SINGLE)['target'] == '11'
+        txn.rollback_at_exit()
+    assert result.changed and [c.summary('acme') for c in result.changes] == [
+        'update tenant acme', 'create extension 11 (tenant acme)', 'create number +4930999001 (tenant acme)']
+    assert result.diffs()[1]['after']['sip_accounts'] == [{'username': 'erika.m', 'kind': 'desk_phone', 'password': '********'}]
+    assert acme.snapshot() == before and acme.generation() == generation
+
+
+def test_a_check_mode_run_on_a_new_file_keeps_no_schema(pbx):
+    with pbx.directory.transaction() as txn:
+        assert reconcile(txn, 'acme', tenant_request()).changed
+        txn.rollback_at_exit()
+    assert not pbx.snapshot()
+
+
+def test_applying_the_same_request_twice_changes_nothing_the_second_time(pbx):
+    document, children = whole_tenant()
+    first = pbx.apply('acme', document, children)
+    assert first.changed
+    snapshot = pbx.snapshot()
+    second = pbx.apply('acme', document, children)
+    assert not second.changed and second.changes == [] and second.diffs() == []
+    assert pbx.snapshot() == snapshot and pbx.generation() == 1
+
+
+def test_other_spellings_of_the_same_request_change_nothing(pbx):
+    document, children = whole_tenant()
+    pbx.apply('acme', document, children)
+    snapshot = pbx.snapshot()
+    document, children = whole_tenant(mac='00-15-65-AB-CD-EF', block_key='030 1234', single='0049 30 999001', ext10='10')
+    assert not pbx.apply('acme', document, children).changed
+    assert pbx.snapshot() == snapshot
+
+
+def test_a_request_leaving_fields_out_changes_nothing(pbx):
+    document, children = whole_tenant()
+    pbx.apply('acme', document, children)
+    result = pbx.apply('acme', {}, {EXTENSION: {'10': {}, '11': {'sip_accounts': [{'username': 'erika.m'}]}},
+                                    NUMBER: {BLOCK: {}}, DEVICE: {'001565abcdef': {}}, GROUP: {'50': {}}})
+    assert not result.changed and pbx.generation() == 1
+
+
+def test_what_is_stored_is_what_was_planned(pbx):
+    document, children = whole_tenant()
+    result = pbx.apply('acme', document, children)
+    loaded = pbx.load('acme')
+    assert loaded.tenant == result.state.tenant
+    for kind in (EXTENSION, GROUP, NUMBER, DEVICE):
+        assert loaded.objects(kind) == result.state.objects(kind), kind
+    ext = loaded.get(EXTENSION, '10')
+    assert ext['sip_accounts'][0] == {'username': 'max.muster', 'kind': 'desk_phone',
+                                      'ha1': rules.ha1('max.muster', 'acme.voxplane.example', PASSWORD)}
+    claims = raw(pbx.path, 'SELECT e164 FROM number_claims')
+    assert len(claims) == 1 + 100 + 1 + 1 + 1
+
+
+def test_purge_removes_what_the_document_does_not_name(pbx):
+    document, children = whole_tenant()
+    pbx.apply('acme', document, children)
+    children[EXTENSION].pop('12')
+    purge = (EXTENSION, GROUP, NUMBER, DEVICE)
+    # group 50 falls back to 12: the purge is refused while it is referenced
+    violations = pbx.reject('acme', document, children, purge=purge)
+    assert [(v.obj, v.rule) for v in violations] == [('extension 12 (tenant acme)', 'still_referenced')]
+    children[GROUP]['50']['fallback'] = ''
+    result = pbx.apply('acme', document, children, purge=purge)
+    assert [c.summary('acme') for c in result.changes] == ['delete extension 12 (tenant acme)',
+                                                           'update group 50 (tenant acme)']
+    assert pbx.load('acme').get(EXTENSION, '12') is None
+
+
+def test_deleting_a_tenant_with_everything_frees_its_rows(pbx):
+    document, children = whole_tenant()
+    pbx.apply('acme', document, children)
+    pbx.apply('acme', ABSENT, dict((kind, {}) for kind in children), purge=tuple(children))
+    snapshot = pbx.snapshot()
+    assert all(not snapshot[t] for t in TABLES - {'voxplane_schema', 'voxplane_generation'})
+    with pbx.directory.transaction(write=False) as txn:
+        assert txn.tenant_names() == [] and txn.load_all() == {}
+
+
+def test_lookups_across_tenants(acme):
+    acme.apply('acme', None, {DEVICE: {'00:15:65:ab:cd:ef': {'model': 'snom-d785'}}})
+    with acme.directory.transaction(write=False) as txn:
+        assert txn.number_owners(['+4930123455', '+4930123455', SINGLE], 'beta') == {'+4930123455': 'acme'}
+        assert txn.number_owners(['+4930123455'], 'acme') == {}
+        assert txn.mac_owner('00:15:65:ab:cd:ef', 'beta') == 'acme'
+        assert txn.mac_owner('00:15:65:ab:cd:ef', 'acme') is None
+        assert txn.domain_owner('acme.voxplane.example', 'beta') == 'acme'
+        assert txn.domain_owner(BETA_DOMAIN, 'beta') is None
+        assert txn.number_owners(rules.block_numbers('+493012', '0000-9999'), 'beta').keys() == set(
+            rules.block_numbers(BLOCK, '00-99'))   # more than one chunk of 500
+
+
+def test_a_read_only_transaction_cannot_write(acme):
+    with acme.directory.transaction(write=False) as txn:
+        with pytest.raises(DirectoryError, match='read-only'):
+            reconcile(txn, 'acme', {'display_name': 'ACME AG'})
+
+
+# Secrets never leave the store as values --------------------------------------------------------------
+
+def test_secrets_are_stored_as_digests_only_and_never_shown(pbx, tmp_path):
+    document, children = whole_tenant()
+    result = pbx.apply('acme', document, children)
+    for path in glob.glob(str(tmp_path / 'directory.db*')):
+        with open(path, 'rb') as f:
+            data = f.read()
+        assert PASSWORD.encode() not in data
+    ha1s = [a['ha1'] for e in result.state.objects(EXTENSION).values() for a in e['sip_accounts']]
+    pin_hash = result.state.get(EXTENSION, '10')['voicemail']['pin_hash']
+    text = json.dumps(result.diffs())
+    for secret in [PASSWORD, pin_hash] + ha1s:
+        assert secret not in text
+    assert text.count('"password": "********"') == 4 and '"pin": "********"' in text
+
+    changed = pbx.apply('acme', None, {EXTENSION: {'10': {'sip_accounts': [account('max.muster', password='Winter-2025!'),
+                                                                            {'username': 'max.app'}],
+                                                          'voicemail': {'pin': '0815'}}}})
+    diff = changed.diffs()[0]
+    assert diff['before_header'] == diff['after_header'] == 'extension 10 (tenant acme)'
+    for side in ('before', 'after'):
+        assert [a['password'] for a in diff[side]['sip_accounts']] == ['******** (changed)', '********']
+        assert diff[side]['voicemail']['pin'] == '******** (changed)'
+    text = json.dumps(changed.diffs())
+    for secret in [PASSWORD, 'Winter-2025!', '0815', PIN, pin_hash] + ha1s:
+        assert secret not in text
+
+
+def test_a_deleted_object_diffs_against_absent(acme):
+    result = acme.apply('acme', None, {EXTENSION: {'10': ABSENT}})
+    diff = result.diffs()[0]
+    assert diff['after'] == {} and diff['after_header'] == 'extension 10 (tenant acme) (absent)'
+    assert diff['before']['sip_accounts'] == [{'username': 'max.muster', 'kind': 'desk_phone', 'password': '********'}]
+
+
+def test_tenant_kind_diff(pbx):
+    result = pbx.apply('acme', tenant_request())
+    assert result.changes[0].kind == TENANT and result.changes[0].action == 'create'
+    assert result.diffs()[0]['before_header'] == 'tenant acme (absent)'
