@@ -1,0 +1,86 @@
+"""Fixtures for the integration tests: real ansible-playbook runs against localhost."""
+
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PLAYBOOKS = os.path.join(REPO, 'tests', 'integration', 'playbooks')
+BIN = os.path.dirname(sys.executable)
+RECAP = re.compile(r'ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)')
+
+
+def collections_path():
+    """build/collections/ansible_collections/voxplane/pbx -> the repository."""
+    root = os.path.join(REPO, 'build', 'collections')
+    link = os.path.join(root, 'ansible_collections', 'voxplane', 'pbx')
+    if not os.path.exists(link):
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        os.symlink(REPO, link)
+    return root
+
+
+class PlaybookRun(object):
+    def __init__(self, proc):
+        self.rc = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        match = RECAP.search(proc.stdout)
+        self.ok, self.changed, self.unreachable, self.failed, self.skipped = (
+            [int(g) for g in match.groups()] if match else [None] * 5)
+
+    def __repr__(self):
+        return 'rc=%s changed=%s failed=%s\n%s\n%s' % (self.rc, self.changed, self.failed, self.stdout[-6000:], self.stderr[-3000:])
+
+
+def run_playbook(playbook, extra_vars=None, check=False, diff=False, env=None):
+    """ansible-playbook against localhost, the collection from this checkout."""
+    path = playbook if os.path.isabs(playbook) else os.path.join(PLAYBOOKS, playbook)
+    cmd = [os.path.join(BIN, 'ansible-playbook'), '-i', 'localhost,', '-c', 'local', path,
+           '-e', json.dumps(dict(extra_vars or {}, ansible_python_interpreter=sys.executable))]
+    if check:
+        cmd.append('--check')
+    if diff:
+        cmd.append('--diff')
+    environment = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(), ANSIBLE_NOCOLOR='1',
+                       ANSIBLE_FORCE_COLOR='0', ANSIBLE_RETRY_FILES_ENABLED='0', ANSIBLE_STDOUT_CALLBACK='default',
+                       ANSIBLE_LOCALHOST_WARNING='0', ANSIBLE_INVENTORY_UNPARSED_WARNING='0',
+                       ANSIBLE_CONFIG=os.path.join(REPO, 'ansible.cfg'))
+    environment.update(env or {})
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=environment, timeout=600)
+    return PlaybookRun(proc)
+
+
+def db_fingerprint(path):
+    """Content of every table plus the generation: equal iff nothing was written."""
+    conn = sqlite3.connect(path)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        digest = hashlib.sha256()
+        for table in tables:
+            for row in conn.execute('SELECT * FROM %s ORDER BY 1' % table):
+                digest.update(repr(row).encode())
+        generation = conn.execute('SELECT generation FROM voxplane_generation').fetchone()[0]
+        return digest.hexdigest(), generation
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def directory(tmp_path):
+    return str(tmp_path / 'directory.db')
+
+
+@pytest.fixture(scope='module')
+def acme_directory(tmp_path_factory):
+    """A directory holding the acme acceptance tenant, applied once per module."""
+    path = str(tmp_path_factory.mktemp('acme') / 'directory.db')
+    run = run_playbook('acme_tenant.yml', {'directory': path})
+    assert run.rc == 0 and run.failed == 0, run
+    return path, run

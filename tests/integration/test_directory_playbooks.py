@@ -1,0 +1,187 @@
+"""Acceptance of the directory modules with real ansible-playbook runs against localhost."""
+
+import json
+import os
+import shutil
+import sqlite3
+import textwrap
+
+import pytest
+
+from conftest import db_fingerprint, run_playbook
+
+PLAY = """\
+- hosts: localhost
+  gather_facts: false
+  module_defaults:
+    group/voxplane.pbx.directory:
+      directory: "{{ directory }}"
+  tasks:
+%s
+"""
+
+
+def write_play(tmp_path, name, tasks):
+    path = tmp_path / ('%s.yml' % name)
+    path.write_text(PLAY % textwrap.indent(textwrap.dedent(tasks).strip('\n'), '    '))
+    return str(path)
+
+
+def test_apply_reports_changed_then_nothing(acme_directory):
+    path, first = acme_directory
+    assert first.changed > 0
+    again = run_playbook('acme_tenant.yml', {'directory': path})
+    assert again.rc == 0 and again.changed == 0, again
+
+
+def test_acme_content(acme_directory):
+    path, _ = acme_directory
+    conn = sqlite3.connect(path)
+    counts = dict((t, conn.execute('SELECT COUNT(*) FROM %s' % t).fetchone()[0])
+                  for t in ('tenants', 'extensions', 'sip_accounts', 'devices', 'call_groups', 'numbers', 'number_claims'))
+    # 20 desk accounts + 7 apps; a 100-block (+ its head number) and the porting number.
+    assert counts == {'tenants': 1, 'extensions': 20, 'sip_accounts': 27, 'devices': 20, 'call_groups': 2,
+                      'numbers': 2, 'number_claims': 102}
+    ha1s = [r[0] for r in conn.execute('SELECT ha1 FROM sip_accounts')]
+    assert all(len(h) == 32 for h in ha1s)
+    assert not conn.execute("SELECT COUNT(*) FROM extensions WHERE doc LIKE '%secret%'").fetchone()[0]
+
+
+def test_check_mode_shows_exactly_the_modification(acme_directory, tmp_path):
+    path, _ = acme_directory
+    before = db_fingerprint(path)
+    run = run_playbook('acme_tenant.yml', {'directory': path, 'ring_time_of_215': 45}, check=True, diff=True)
+    assert run.rc == 0 and run.changed == 1, run
+    assert db_fingerprint(path) == before
+    diff_lines = [line for line in run.stdout.splitlines()
+                  if line.startswith(('+', '-')) and not line.startswith(('+++', '---'))]
+    assert diff_lines == ['-    ring_time: 20', '+    ring_time: 45'], run.stdout
+    assert 'extension 215 (tenant acme)' in run.stdout
+
+
+def test_check_mode_on_a_new_directory_creates_no_file(tmp_path):
+    path = str(tmp_path / 'never.db')
+    run = run_playbook('acme_tenant.yml', {'directory': path}, check=True)
+    # Later tasks depend on earlier ones, which check mode did not keep: the first task must succeed and report a change.
+    assert 'changed: [localhost]' in run.stdout.split('TASK [A block')[0], run
+    assert not os.path.exists(path)
+
+
+def test_tenant_info_round_trip_changes_nothing(acme_directory, tmp_path):
+    path, _ = acme_directory
+    before = db_fingerprint(path)
+    output = str(tmp_path / 'acme.json')
+    run = run_playbook('roundtrip.yml', {'directory': path, 'output': output})
+    assert run.rc == 0, run
+    assert run.changed == 1, run  # only the copy of the output file
+    assert db_fingerprint(path) == before
+    acme = json.load(open(output))
+    assert len(acme['extensions']) == 20 and len(acme['devices']) == 20 and len(acme['groups']) == 2
+    assert acme['number_plan']['+4930123456010']['target'] == '200'
+    assert acme['number_plan']['+494012345600']['status'] == 'porting'
+    assert 'secret' not in json.dumps(acme) and 'ha1' not in json.dumps(acme)
+
+
+SETUP_OTHER = """
+- name: A second tenant
+  voxplane.pbx.tenant:
+    name: other
+    sip_domain: other.pbx.test
+    licences: {seats: {smart: 2}}
+"""
+
+BAD_INPUTS = [
+    ('mac_hex', """
+     - voxplane.pbx.device: {tenant: acme, mac: "00:15:65:zz:00:01", model: yealink-t31p}
+     """, 'device 00:15:65:zz:00:01 (tenant acme): mac:', '[mac]'),
+    ('mac_unique_across_tenants', """
+     - voxplane.pbx.device: {tenant: other, mac: "00-15-65-00-00-00", model: yealink-t31p}
+     """, 'device 00:15:65:00:00:00 (tenant other): mac:', '[mac_unique]'),
+    ('username_umlaut', """
+     - voxplane.pbx.extension:
+         tenant: acme
+         internal_number: "250"
+         sip_accounts: [{username: "müller", password: "long-enough"}]
+     """, 'extension 250 (tenant acme): sip_accounts[0].username:', '[username_charset]'),
+    ('username_unique', """
+     - voxplane.pbx.extension:
+         tenant: acme
+         internal_number: "250"
+         sip_accounts: [{username: desk200, password: "long-enough"}]
+     """, 'extension 250 (tenant acme): sip_accounts:', '[username_unique]'),
+    ('internal_78', """
+     - voxplane.pbx.extension: {tenant: other, internal_number: "7801"}
+     """, 'extension 7801 (tenant other): internal_number:', '[internal_forbidden_prefix]'),
+    ('internal_118', """
+     - voxplane.pbx.extension: {tenant: other, internal_number: "11833"}
+     """, 'extension 11833 (tenant other): internal_number:', '[internal_118]'),
+    ('internal_range', """
+     - voxplane.pbx.extension: {tenant: acme, internal_number: "300"}
+     """, 'extension 300 (tenant acme): internal_number:', '[internal_range]'),
+    ('german_number_length', """
+     - voxplane.pbx.number: {tenant: other, number: "+491234567890123"}
+     """, 'number +491234567890123 (tenant other): number:', '[e164_length_de]'),
+    ('number_one_tenant', """
+     - voxplane.pbx.number: {tenant: other, number: "+4930123456042"}
+     """, 'number +4930123456042 (tenant other): number:', '[number_one_tenant]'),
+    ('number_one_target', """
+     - voxplane.pbx.extension: {tenant: acme, internal_number: "201", external_numbers: ["+4930123456010"]}
+     """, 'number +49301234560 (tenant acme): target:', '[number_one_target]'),
+    ('seats_counted', """
+     - voxplane.pbx.extension: {tenant: acme, internal_number: "250"}
+     """, 'tenant acme: licences.seats.smart:', '[seats]'),
+    ('softclient_licence', """
+     - voxplane.pbx.extension:
+         tenant: acme
+         internal_number: "207"
+         sip_accounts: [{username: desk207}, {username: app207, password: "long-enough", kind: softclient}]
+     """, 'tenant acme: licences.addons.client_complete:', '[softclient_licence]'),
+    ('reference_member', """
+     - voxplane.pbx.group: {tenant: acme, internal_number: "602", members: ["200", "299"]}
+     """, 'group 602 (tenant acme): members:', '[reference]'),
+    ('delete_referenced_extension', """
+     - voxplane.pbx.extension: {tenant: acme, internal_number: "200", state: absent}
+     """, 'extension 200 (tenant acme): state: cannot remove it: still referenced by group 600 (members)',
+     '[still_referenced]'),
+    ('delete_referenced_location', """
+     - voxplane.pbx.tenant:
+         name: acme
+         locations: [{name: berlin, street: Friedrichstr. 1, postal_code: "10117", city: Berlin}]
+     """, 'cannot remove location hamburg: still referenced by', '[still_referenced]'),
+    ('porting_needs_date', """
+     - voxplane.pbx.number: {tenant: acme, number: "+49301111111", status: porting}
+     """, 'number +49301111111 (tenant acme): porting_date:', '[porting_date_required]'),
+    ('caller_id_own_number', """
+     - voxplane.pbx.extension: {tenant: acme, internal_number: "200", outbound_caller_id: "+4930123456011"}
+     """, 'extension 200 (tenant acme): outbound_caller_id:', '[own_number]'),
+    ('short_password', """
+     - voxplane.pbx.extension:
+         tenant: acme
+         internal_number: "200"
+         sip_accounts: [{username: desk200, password: short}]
+     """, 'extension 200 (tenant acme): sip_accounts[0].password:', '[password_length]'),
+    ('device_line_count', """
+     - voxplane.pbx.device: {tenant: acme, mac: "001565000000", model: avm-fritzfon-c6, lines: [desk200, desk201]}
+     """, 'device 00:15:65:00:00:00 (tenant acme): lines:', '[line_count]'),
+]
+
+
+@pytest.fixture(scope='module')
+def bad_input_directory(acme_directory, tmp_path_factory):
+    path, _ = acme_directory
+    copy = str(tmp_path_factory.mktemp('bad') / 'directory.db')
+    shutil.copy(path, copy)
+    setup = write_play(tmp_path_factory.mktemp('setup'), 'setup', SETUP_OTHER)
+    run = run_playbook(setup, {'directory': copy})
+    assert run.rc == 0, run
+    return copy
+
+
+@pytest.mark.parametrize('name,tasks,where,rule', BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
+def test_bad_input_fails_clearly_and_changes_nothing(bad_input_directory, tmp_path, name, tasks, where, rule):
+    before = db_fingerprint(bad_input_directory)
+    run = run_playbook(write_play(tmp_path, name, tasks), {'directory': bad_input_directory})
+    assert run.rc != 0 and run.failed == 1, run
+    assert where in run.stdout and rule in run.stdout, run
+    assert 'Traceback' not in run.stdout + run.stderr
+    assert db_fingerprint(bad_input_directory) == before
