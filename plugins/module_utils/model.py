@@ -378,16 +378,16 @@ def public(kind, obj):
 
 
 def diff_view(kind, obj, other=None):
-    """Like public(), but shows that a secret is set, and whether it changes
-    against ``other`` (the object on the other side of the diff), never its value."""
+    """Like public(), but shows that a secret is set and, on the after side of a
+    diff (``other`` is the before object), whether it changes; never its value."""
     out = public(kind, obj)
     if kind != EXTENSION or out is None:
         return out
     other_ha1 = dict((a['username'], a['ha1']) for a in (other or {}).get('sip_accounts', []))
     for acc, view in zip(obj['sip_accounts'], out['sip_accounts']):
-        changed = other is not None and other_ha1.get(acc['username']) not in (None, acc['ha1'])
+        changed = other is not None and other_ha1.get(acc['username'], acc['ha1']) != acc['ha1']
         view['password'] = SECRET_MARK + (' (changed)' if changed else '')
     if obj['voicemail'].get('pin_hash'):
-        changed = other is not None and other['voicemail'].get('pin_hash') not in (None, obj['voicemail']['pin_hash'])
+        changed = other is not None and other['voicemail'].get('pin_hash') != obj['voicemail']['pin_hash']
         out['voicemail']['pin'] = SECRET_MARK + (' (changed)' if changed else '')
     return out

@@ -54,7 +54,7 @@ class Change(object):
         return {
             'before_header': header if self.before is not None else '%s (absent)' % header,
             'after_header': header if self.after is not None else '%s (absent)' % header,
-            'before': model.diff_view(self.kind, self.before, self.after) or {},
+            'before': model.diff_view(self.kind, self.before) or {},
             'after': model.diff_view(self.kind, self.after, self.before) or {},
         }
 

@@ -106,7 +106,9 @@ def _normalised(module, kind, key, field=None, tenant=None):
     try:
         return model.normalise_key(kind, key, tenant)
     except RuleError as e:
-        module.fail_json(msg='%s: %s: %s [%s]' % (model.describe(kind, key), field or e.field, e.message, e.rule))
+        if field:
+            e = RuleError(field, e.rule, e.message)
+        fail(module, ValidationFailed([e.at(model.describe(kind, key))]))
 
 
 def read_tenant(module, tenant_name):
