@@ -41,14 +41,15 @@ class Reject(object):
 class Ring(object):
     """Ring the AORs (user@domain) in parallel for ring_time seconds."""
 
-    __slots__ = ('aors', 'ring_time', 'context', 'identity', 'diversion')
+    __slots__ = ('aors', 'ring_time', 'context', 'identity', 'privacy', 'diversion')
 
-    def __init__(self, aors, ring_time, context, identity=None, diversion=None):
+    def __init__(self, aors, ring_time, context, identity=None, privacy=False, diversion=()):
         self.aors = tuple(aors)
         self.ring_time = ring_time
         self.context = context
         self.identity = identity
-        self.diversion = diversion
+        self.privacy = privacy
+        self.diversion = tuple(diversion)
 
     def __repr__(self):
         return 'Ring(%s, %ss, %s)' % (', '.join(self.aors), self.ring_time, self.context)
@@ -59,19 +60,20 @@ class Relay(object):
 
     __slots__ = ('uri', 'identity', 'privacy', 'headers', 'diversion')
 
-    def __init__(self, uri, identity, privacy=False, headers=None, diversion=None):
+    def __init__(self, uri, identity, privacy=False, headers=None, diversion=()):
         self.uri = uri
         self.identity = identity
         self.privacy = privacy
         self.headers = headers or {}
-        self.diversion = diversion
+        self.diversion = tuple(diversion)
 
     def __repr__(self):
         return 'Relay(%s as %s%s)' % (self.uri, self.identity, ' privacy' if self.privacy else '')
 
 
 class Context(object):
-    """Where a ringing call stands, carried through the transaction as one string."""
+    """Where a ringing call stands, carried through the transaction as one string.
+    ``visited`` holds every target the call has reached, as tenant/number."""
 
     __slots__ = ('tenant', 'target', 'hops', 'step', 'visited')
 
@@ -80,7 +82,14 @@ class Context(object):
         self.target = target
         self.hops = hops
         self.step = step
-        self.visited = tuple(visited) or (target,)
+        self.visited = tuple(visited) or ('%s/%s' % (tenant, target),)
+
+    def forwarded_to(self, tenant, target):
+        """The context one forwarding hop further, or None where it would loop or run too long."""
+        mark = '%s/%s' % (tenant, target)
+        if mark in self.visited or self.hops >= MAX_FORWARD_HOPS:
+            return None
+        return Context(tenant, target, self.hops + 1, 0, self.visited + (mark,))
 
     def encode(self):
         return '%s|%s|%d|%d|%s' % (self.tenant, self.target, self.hops, self.step, ','.join(self.visited))
@@ -169,7 +178,8 @@ def after_failure(snap, context_text, outcome, now):
         if target.strategy == 'sequential' and ctx.step + 1 < len(members):
             nxt = Context(ctx.tenant, ctx.target, ctx.hops, ctx.step + 1, ctx.visited)
             return Ring(_aors(tenant, members[ctx.step + 1]), target.ring_time, nxt.encode())
-        return _forward(snap, tenant, ctx, target.fallback, now, 'group fallback') or _final(outcome)
+        return _forward(snap, tenant, ctx, target.fallback, now, 'unavailable' if outcome == 'unregistered' else 'no-answer') \
+            or _final(outcome)
     if outcome == 'unregistered':
         dest = target.forwarding['unregistered'] or target.mobile
         reason = 'unavailable'
@@ -216,21 +226,22 @@ def _reach(snap, tenant, target, ctx, now, identity):
             return Reject(486, 'Do Not Disturb')
         unconditional = target.forwarding['unconditional']
         if unconditional and unconditional != 'voicemail':
-            plan = _forward(snap, tenant, ctx, unconditional, now, 'unconditional')
+            plan = _forward(snap, tenant, ctx, unconditional, now, 'unconditional', identity)
             if plan is not None:
                 return plan
         if not target.accounts:
             return after_failure(snap, ctx.encode(), 'unregistered', now)
-        return Ring(_aors(tenant, target.number), target.ring_time, ctx.encode(), identity)
+        return Ring(_aors(tenant, target.number), target.ring_time, ctx.encode(), identity, identity == ANONYMOUS_URI)
     members = _group_members(tenant, target)
     if not members:
-        return _forward(snap, tenant, ctx, target.fallback, now, 'group fallback') or Reject(480, 'Temporarily Unavailable')
+        return _forward(snap, tenant, ctx, target.fallback, now, 'unavailable', identity) \
+            or Reject(480, 'Temporarily Unavailable')
     if target.strategy == 'sequential':
-        return Ring(_aors(tenant, members[0]), target.ring_time, ctx.encode(), identity)
+        return Ring(_aors(tenant, members[0]), target.ring_time, ctx.encode(), identity, identity == ANONYMOUS_URI)
     aors = []
     for member in members:
         aors.extend(_aors(tenant, member))
-    return Ring(aors, target.ring_time, ctx.encode(), identity)
+    return Ring(aors, target.ring_time, ctx.encode(), identity, identity == ANONYMOUS_URI)
 
 
 def _group_members(tenant, group):
@@ -247,44 +258,60 @@ def _aors(tenant, number):
     return ['%s@%s' % (user, tenant.domain) for user in tenant.targets[number].accounts]
 
 
-def _forward(snap, tenant, ctx, dest, now, reason):
-    """Follow a forward to ``dest`` (internal number or E.164), bounded and loop-free; None if none applies."""
-    if not dest or ctx.hops >= MAX_FORWARD_HOPS:
+def _forward(snap, tenant, ctx, dest, now, reason, identity=None):
+    """Follow a forward of ctx.target to ``dest`` (internal number or E.164); None if it
+    does not apply: no destination, a loop, too many hops, or an outside destination the
+    forwarding party may not dial. The plan carries the diversion history, newest first."""
+    if not dest:
         return None
-    diversion = '<sip:%s@%s>;reason=%s' % (ctx.target, tenant.domain, reason or 'unknown')
+    entry = '<sip:%s@%s>;reason=%s' % (ctx.target, tenant.domain, reason)
     target = tenant.targets.get(dest)
     if target is not None:
-        if dest in ctx.visited:
-            return None
-        nxt = Context(tenant.name, dest, ctx.hops + 1, 0, ctx.visited + (dest,))
-        plan = _reach(snap, tenant, target, nxt, now, None)
+        nxt = ctx.forwarded_to(tenant.name, dest)
+        plan = nxt and _reach(snap, tenant, target, nxt, now, identity)
     elif dest.startswith('+'):
-        entry = snap.numbers.get(dest)
-        if entry is not None and entry.status_at(now) == 'active' and entry.target:
-            owner = entry.tenant
-            inner = owner.targets.get(entry.target)
-            if inner is None or (owner is tenant and dest in ctx.visited):
-                return None
-            nxt = Context(owner.name, entry.target, ctx.hops + 1, 0, ctx.visited + (entry.target,))
-            plan = _reach(snap, owner, inner, nxt, now, None)
-        else:
+        number = snap.numbers.get(dest)
+        status = number.status_at(now) if number is not None else None
+        if status in ('active', 'inactive'):
+            # A number of the directory: on-net if it leads somewhere, else no forward.
+            owner = number.tenant
+            inner = owner.targets.get(number.target) if status == 'active' and number.target else None
+            nxt = inner and ctx.forwarded_to(owner.name, number.target)
+            # Another tenant sees the forwarding tenant's number, never an internal identity.
+            presented = identity if owner is tenant else _tenant_identity(tenant)
+            plan = nxt and _reach(snap, owner, inner, nxt, now, presented)
+        elif ctx.hops < MAX_FORWARD_HOPS and _may_dial(tenant, tenant.targets.get(ctx.target), dest):
+            # The forwarding party pays for the outside leg: its tenant's trunk and permissions.
             plan = _trunk(tenant, dest, _tenant_identity(tenant), False)
+        else:
+            plan = None
     else:
         return None
-    if isinstance(plan, (Ring, Relay)) and plan.diversion is None:
-        plan.diversion = diversion
+    if isinstance(plan, (Ring, Relay)):
+        plan.diversion = plan.diversion + (entry,)
     return plan
+
+
+def _may_dial(tenant, party, e164):
+    """Whether ``party`` (an extension, or a group: tenant rules only) may call ``e164`` out."""
+    if not rules.is_international(e164, tenant.dial_plan['country_code']):
+        return True
+    if not tenant.international_calls:
+        return False
+    return party is None or party.kind != EXTENSION or party.international_calls
 
 
 def _outside(snap, tenant, caller, e164, now):
     """A call to an outside number: on-net when a tenant holds it active, else the trunk."""
     entry = snap.numbers.get(e164)
     if entry is not None and entry.status_at(now) == 'active':
-        identity = caller.caller_id if caller.caller_id != 'anonymous' else None
-        return _to_number(snap, entry, now, identity and '<sip:%s@%s>' % (identity, tenant.domain))
-    if rules.is_international(e164, tenant.dial_plan['country_code']):
-        if not (tenant.international_calls and caller.international_calls):
-            return Reject(403, 'International calls not permitted')
+        if caller.caller_id in ('anonymous', None):
+            identity = ANONYMOUS_URI
+        else:
+            identity = '<sip:%s@%s>' % (caller.caller_id, tenant.domain)
+        return _to_number(snap, entry, now, identity)
+    if not _may_dial(tenant, caller, e164):
+        return Reject(403, 'International calls not permitted')
     if caller.caller_id == 'anonymous':
         return _trunk(tenant, e164, ANONYMOUS_URI, True)
     if not caller.caller_id:

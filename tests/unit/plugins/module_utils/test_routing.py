@@ -112,6 +112,7 @@ def acme_children():
         '42': _ext('nora.desk', 'Nora Nummernlos', assign_all_external_numbers=False),
         '44': _ext('vera.desk', 'Vera Voicemail', voicemail={'enabled': True, 'pin': '4711'},
                    forwarding={'busy': 'voicemail', 'no_answer': 'voicemail'}),
+        '45': _ext('hans.desk', 'Hans Ausland', forwarding={'unconditional': SWISS}),   # may not dial abroad
     }
     # a forwarding chain 30 -> 31 -> ... -> 36, longer than MAX_FORWARD_HOPS
     for n in range(30, 37):
@@ -168,6 +169,7 @@ def beta_children():
             '100': _ext('bert.beta', 'Bert Beta', international_calls=True),
             '10': _ext('berta.zehn', 'Berta Zehn'),
             '300': _ext('pong.beta', 'Pong Beta', forwarding={'unconditional': '+4930123427'}),
+            '400': _ext('fwd.beta', 'Weiter Deutschland', forwarding={'unconditional': '+4930555123'}),
         },
     }
 
@@ -299,8 +301,8 @@ def test_register_target_refused(snap, domain, to_user, auth_user):
 def test_internal_number_rings_every_aor_of_every_account(snap):
     plan = assert_ring(call(snap, 'anna.desk', '10'), MAX, target='10')
     assert plan.ring_time == 25
-    assert plan.context == 'acme|10|0|0|10'
-    assert plan.diversion is None
+    assert plan.context == 'acme|10|0|0|acme/10'
+    assert plan.diversion == ()
     plan = assert_ring(call(snap, 'max.muster', '11'), ERIKA, target='11')
     assert plan.ring_time == 20
 
@@ -343,7 +345,7 @@ def test_a_call_from_an_unknown_account_is_refused(snap, domain, user):
 
 def test_an_extension_without_accounts_is_unregistered_and_goes_to_its_mobile(snap):
     plan = assert_relay(call(snap, 'max.muster', '40'), trunk_uri('+491704000040'), sip(MAIN))
-    assert plan.diversion == '<sip:40@%s>;reason=unavailable' % DOMAIN
+    assert plan.diversion == ('<sip:40@%s>;reason=unavailable' % DOMAIN,)
 
 
 # Inbound --------------------------------------------------------------------------------------
@@ -362,7 +364,8 @@ def test_an_extension_without_accounts_is_unregistered_and_goes_to_its_mobile(sn
 def test_inbound_number_formats_reach_the_extension_with_that_ddi(snap, dialled, source):
     plan = assert_ring(route_inbound(snap, dialled, source, NOW), MAX, target='10')
     assert plan.identity is None            # the network's caller id is kept
-    assert plan.diversion is None
+    assert plan.privacy is False
+    assert plan.diversion == ()
 
 
 def test_inbound_national_number_is_read_in_the_plan_of_the_trunks_tenant(snap):
@@ -384,7 +387,7 @@ def test_inbound_block_ddi_reaches_the_extension_with_that_ddi(snap):
 def test_inbound_head_number_reaches_its_target_group(snap):
     plan = assert_ring(route_inbound(snap, BLOCK, ECOTEL[0], NOW), MAX + ERIKA + ANNA, target='50')
     assert plan.ring_time == 30
-    assert_ring(route_inbound(snap, '030 1234'.replace(' ', ''), ECOTEL[0], NOW), MAX + ERIKA + ANNA, target='50')
+    assert_ring(route_inbound(snap, '0301234', ECOTEL[0], NOW), MAX + ERIKA + ANNA, target='50')
 
 
 def test_inbound_single_number_reaches_its_target(snap):
@@ -436,12 +439,12 @@ def test_inbound_to_a_dnd_extension_is_busy(snap):
 def test_national_number_leaves_by_the_preferred_trunk_with_the_own_number(snap, dialled):
     plan = assert_relay(call(snap, 'max.muster', dialled), trunk_uri('+4930555123'), sip('+4930123410'))
     assert plan.headers == {}
-    assert plan.diversion is None
+    assert plan.diversion == ()
 
 
 def test_national_number_is_allowed_without_international_permission(snap):
     assert_relay(call(snap, 'anna.desk', '030555123'), trunk_uri('+4930555123'), sip('+4930123413'))
-    assert_relay(call(snap, 'mia.desk', '0170 1234567'.replace(' ', '')), trunk_uri('+491701234567'), sip(MAIN))
+    assert_relay(call(snap, 'mia.desk', '01701234567'), trunk_uri('+491701234567'), sip(MAIN))
 
 
 @pytest.mark.parametrize('dialled', ['0041441234567', '+41441234567'])
@@ -506,11 +509,12 @@ def test_on_net_call_within_the_tenant_by_e164(snap):
     assert_ring(call(snap, 'anna.desk', '030777002'), ANNA, target='13')            # ported already
 
 
-@pytest.mark.xfail(strict=True, reason='_outside: an anonymous caller reaching another tenant on-net gets '
-                                       'identity None (the callee sees the From of the account); expected anonymous')
 def test_on_net_call_from_an_anonymous_caller_stays_anonymous(snap):
     plan = assert_ring(call(snap, 'anton.desk', '004315550100'), ('bert.beta',), domain=BETA_DOMAIN, target='100')
-    assert plan.identity == ANONYMOUS_URI
+    assert (plan.identity, plan.privacy) == (ANONYMOUS_URI, True)
+    # a caller that presents a number is not private
+    plan = assert_ring(call(snap, 'max.muster', '004315550100'), ('bert.beta',), domain=BETA_DOMAIN, target='100')
+    assert (plan.identity, plan.privacy) == (sip('+4930123410'), False)
 
 
 def test_a_number_still_porting_in_goes_out_by_the_trunk(snap):
@@ -590,49 +594,73 @@ def test_dnd_is_busy_without_forwarding(snap):
 def test_unconditional_forward_to_an_internal_number(snap):
     plan = assert_ring(call(snap, 'max.muster', '12'), ANNA, target='13')
     c = ctx(plan)
-    assert (c.hops, c.step, c.visited) == (1, 0, ('12', '13'))
-    assert plan.diversion == '<sip:12@%s>;reason=unconditional' % DOMAIN
+    assert (c.hops, c.step, c.visited) == (1, 0, ('acme/12', 'acme/13'))
+    assert plan.diversion == ('<sip:12@%s>;reason=unconditional' % DOMAIN,)
     assert plan.ring_time == 20
 
 
-@pytest.mark.xfail(strict=True, reason='_forward calls _reach with identity=None: after a forward the internal '
-                                       'caller no longer presents name and internal number (BLUEPRINT step 6)')
 def test_a_forwarded_internal_call_keeps_the_callers_identity(snap):
     plan = assert_ring(call(snap, 'max.muster', '12'), ANNA, target='13')
-    assert plan.identity == '"Max Mustermann" %s' % sip('10')
+    assert (plan.identity, plan.privacy) == ('"Max Mustermann" %s' % sip('10'), False)
+
+
+def test_a_direct_call_rings_an_unavailable_extension(snap):
+    # availability takes an extension out of groups, not out of reach
+    assert_ring(call(snap, 'max.muster', '18'), ('urs.desk',), target='18')
 
 
 def test_unconditional_forward_to_an_external_number(snap):
     plan = assert_relay(call(snap, 'max.muster', '14'), trunk_uri(OUTSIDE), sip(MAIN))
-    assert plan.diversion == '<sip:14@%s>;reason=unconditional' % DOMAIN
+    assert plan.diversion == ('<sip:14@%s>;reason=unconditional' % DOMAIN,)
     # inbound too
-    assert_relay(route_inbound(snap, '+4930123414', ECOTEL[0], NOW), trunk_uri(OUTSIDE), sip(MAIN))
+    plan = assert_relay(route_inbound(snap, '+4930123414', ECOTEL[0], NOW), trunk_uri(OUTSIDE), sip(MAIN))
+    assert plan.diversion == ('<sip:14@%s>;reason=unconditional' % DOMAIN,)
 
 
 def test_unconditional_forward_to_an_own_number_stays_on_net(snap):
     plan = assert_ring(call(snap, 'max.muster', '25'), ('sina.desk',), target='21')
-    assert ctx(plan).visited == ('25', '21')
-    assert plan.diversion == '<sip:25@%s>;reason=unconditional' % DOMAIN
+    assert ctx(plan).visited == ('acme/25', 'acme/21')
+    assert plan.diversion == ('<sip:25@%s>;reason=unconditional' % DOMAIN,)
 
 
 def test_unconditional_forward_to_another_tenants_number_rings_that_tenant(snap):
     plan = assert_ring(call(snap, 'max.muster', '26'), ('bert.beta',), domain=BETA_DOMAIN, target='100')
     c = ctx(plan)
-    assert (c.tenant, c.hops) == ('beta', 1)
-    assert plan.diversion == '<sip:26@%s>;reason=unconditional' % DOMAIN
+    assert (c.tenant, c.hops, c.visited) == ('beta', 1, ('acme/26', 'beta/100'))
+    assert plan.diversion == ('<sip:26@%s>;reason=unconditional' % DOMAIN,)
+    # Another tenant never sees an internal identity: it sees the forwarding tenant's main number.
+    assert plan.identity == '<sip:%s@%s>' % (snap.tenants['acme'].main_number, DOMAIN)
+    assert 'Max' not in plan.identity and not plan.privacy
+
+
+def test_a_forward_abroad_needs_the_international_permission_of_the_extension(snap):
+    # 45 may not dial abroad: its forward to +41 does not apply, 45 itself rings
+    assert not snap.tenants['acme'].targets['45'].international_calls
+    for plan in (call(snap, 'anna.desk', '45'), route_inbound(snap, '+4930123445', ECOTEL[0], NOW)):
+        assert not (isinstance(plan, Relay) and plan.uri.startswith('sip:%s@' % SWISS)), plan
+        plan = assert_ring(plan, ('hans.desk',), target='45')
+        assert (ctx(plan).hops, plan.diversion) == (0, ())
+
+
+def test_a_forward_abroad_needs_the_international_permission_of_the_tenant(snap):
+    # beta may not dial abroad (+49 is abroad for +43): 400's forward does not apply, 400 itself rings
+    plan = call(snap, 'bert.beta', '400', domain=BETA_DOMAIN)
+    assert not isinstance(plan, Relay), plan
+    plan = assert_ring(plan, ('fwd.beta',), domain=BETA_DOMAIN, target='400')
+    assert (ctx(plan).hops, plan.diversion) == (0, ())
 
 
 def test_after_unregistered_the_unregistered_forward(snap):
     plan = assert_ring(after_failure(snap, call(snap, 'max.muster', '22').context, 'unregistered', NOW), ANNA,
                        target='13')
-    assert plan.diversion == '<sip:22@%s>;reason=unavailable' % DOMAIN      # forward beats mobile
+    assert plan.diversion == ('<sip:22@%s>;reason=unavailable' % DOMAIN,)      # forward beats mobile
     assert ctx(plan).hops == 1
 
 
 def test_after_unregistered_the_mobile(snap):
     plan = assert_relay(after_failure(snap, call(snap, 'max.muster', '11').context, 'unregistered', NOW),
                         trunk_uri('+491701111111'), sip(MAIN))
-    assert plan.diversion == '<sip:11@%s>;reason=unavailable' % DOMAIN
+    assert plan.diversion == ('<sip:11@%s>;reason=unavailable' % DOMAIN,)
 
 
 def test_after_unregistered_without_forward_or_mobile_480(snap):
@@ -643,16 +671,14 @@ def test_after_busy_the_busy_forward(snap):
     # 11 busy -> 12, which forwards unconditionally to 13
     plan = assert_ring(after_failure(snap, call(snap, 'max.muster', '11').context, 'busy', NOW), ANNA, target='13')
     c = ctx(plan)
-    assert (c.hops, c.visited) == (2, ('11', '12', '13'))
-    assert plan.diversion is not None
+    assert (c.hops, c.visited) == (2, ('acme/11', 'acme/12', 'acme/13'))
+    assert plan.diversion != ()
 
 
-@pytest.mark.xfail(strict=True, reason='_forward keeps only the innermost Diversion (12 unconditional); the first '
-                                       'diversion (11 user-busy) is lost: no diversion history')
 def test_a_forwarding_chain_carries_the_diversion_history(snap):
+    # newest first: 12 (unconditional) in front of 11 (user-busy)
     plan = after_failure(snap, call(snap, 'max.muster', '11').context, 'busy', NOW)
-    assert '<sip:11@%s>;reason=user-busy' % DOMAIN in plan.diversion
-    assert '<sip:12@%s>;reason=unconditional' % DOMAIN in plan.diversion
+    assert plan.diversion == ('<sip:12@%s>;reason=unconditional' % DOMAIN, '<sip:11@%s>;reason=user-busy' % DOMAIN)
 
 
 def test_after_busy_without_forward_486(snap):
@@ -663,7 +689,7 @@ def test_after_busy_without_forward_486(snap):
 def test_after_no_answer_the_no_answer_forward(snap):
     plan = assert_relay(after_failure(snap, call(snap, 'max.muster', '11').context, 'no_answer', NOW),
                         trunk_uri('+498912345678'), sip(MAIN))
-    assert plan.diversion == '<sip:11@%s>;reason=no-answer' % DOMAIN
+    assert plan.diversion == ('<sip:11@%s>;reason=no-answer' % DOMAIN,)
 
 
 def test_after_no_answer_without_forward_480(snap):
@@ -690,15 +716,17 @@ def test_after_failure_of_a_target_that_is_gone_is_480(snap):
 def test_unconditional_loop_stops_at_the_second_extension(snap):
     # 16 -> 17 -> 16: the call rings 17
     plan = assert_ring(call(snap, 'max.muster', '16'), ('loop17',), target='17')
-    assert ctx(plan).visited == ('16', '17')
-    assert_ring(call(snap, 'max.muster', '17'), ('loop16',), target='16')
+    assert ctx(plan).visited == ('acme/16', 'acme/17')
+    assert plan.diversion == ('<sip:16@%s>;reason=unconditional' % DOMAIN,)
+    plan = assert_ring(call(snap, 'max.muster', '17'), ('loop16',), target='16')
+    assert ctx(plan).visited == ('acme/17', 'acme/16')
 
 
 def test_busy_loop_stops(snap):
     # 23 busy -> 24, 24 busy -> 23 (already visited): busy
     plan = assert_ring(after_failure(snap, call(snap, 'max.muster', '23').context, 'busy', NOW), ('pong24',),
                        target='24')
-    assert ctx(plan).visited == ('23', '24')
+    assert ctx(plan).visited == ('acme/23', 'acme/24')
     assert_reject(after_failure(snap, plan.context, 'busy', NOW), 486)
 
 
@@ -707,19 +735,21 @@ def test_forwarding_chain_is_bounded(snap):
                        target=str(30 + MAX_FORWARD_HOPS))
     c = ctx(plan)
     assert c.hops == MAX_FORWARD_HOPS
-    assert c.visited == tuple(str(n) for n in range(30, 31 + MAX_FORWARD_HOPS))
+    assert c.visited == tuple('acme/%d' % n for n in range(30, 31 + MAX_FORWARD_HOPS))
+    # one Diversion per hop, newest first
+    assert plan.diversion == tuple('<sip:%d@%s>;reason=unconditional' % (n, DOMAIN)
+                                   for n in range(29 + MAX_FORWARD_HOPS, 29, -1))
     # no further forward after the last hop: 35's no-answer forward to 13 is not followed
     assert_reject(after_failure(snap, plan.context, 'no_answer', NOW), 480)
     # the same extension reached directly does follow it
     assert_ring(after_failure(snap, Context('acme', '35').encode(), 'no_answer', NOW), ANNA, target='13')
 
 
-@pytest.mark.xfail(strict=True, reason='_forward checks the E.164 dest against ctx.visited, which holds internal '
-                                       'numbers: 28 -> +..29 -> +..28 -> ... runs until MAX_FORWARD_HOPS')
 def test_forward_loop_through_e164_numbers_stops(snap):
     plan = assert_ring(call(snap, 'max.muster', '28'), ('loop29',), target='29')
     assert ctx(plan).hops == 1
-    assert ctx(plan).visited == ('28', '29')
+    assert ctx(plan).visited == ('acme/28', 'acme/29')
+    assert plan.diversion == ('<sip:28@%s>;reason=unconditional' % DOMAIN,)
 
 
 def test_forward_loop_through_another_tenant_is_bounded(snap):
@@ -729,11 +759,15 @@ def test_forward_loop_through_another_tenant_is_bounded(snap):
     assert ctx(plan).hops <= MAX_FORWARD_HOPS
 
 
-@pytest.mark.xfail(strict=True, reason='_forward never checks visited for another tenant\'s number: A 27 -> B 300 '
-                                       '-> A 27 ... ping-pongs until MAX_FORWARD_HOPS instead of stopping at B 300')
 def test_forward_loop_through_another_tenant_stops(snap):
     plan = assert_ring(call(snap, 'max.muster', '27'), ('pong.beta',), domain=BETA_DOMAIN, target='300')
     assert ctx(plan).hops == 1
+    assert ctx(plan).visited == ('acme/27', 'beta/300')
+    assert plan.diversion == ('<sip:27@%s>;reason=unconditional' % DOMAIN,)
+    # and from the other side: B 300 -> A 27, which does not go back to B 300
+    plan = assert_ring(route_inbound(snap, B_300, B_TRUNK_V4, NOW), ('fwd27',), target='27')
+    assert (ctx(plan).hops, ctx(plan).visited) == (1, ('beta/300', 'acme/27'))
+    assert plan.diversion == ('<sip:300@%s>;reason=unconditional' % BETA_DOMAIN,)
 
 
 # Groups ---------------------------------------------------------------------------------------
@@ -749,8 +783,8 @@ def test_parallel_group_rings_every_available_member_without_dnd(snap):
 def test_parallel_group_falls_back_after_failure(snap):
     plan = assert_ring(after_failure(snap, call(snap, 'anna.desk', '50').context, 'no_answer', NOW), ('mia.desk',),
                        target='19')
-    assert ctx(plan).visited == ('50', '19')
-    assert plan.diversion.startswith('<sip:50@%s>;reason=' % DOMAIN)
+    assert ctx(plan).visited == ('acme/50', 'acme/19')
+    assert plan.diversion == ('<sip:50@%s>;reason=no-answer' % DOMAIN,)
 
 
 def test_sequential_group_steps_through_members_then_falls_back(snap):
@@ -763,7 +797,7 @@ def test_sequential_group_steps_through_members_then_falls_back(snap):
     assert second.ring_time == 15
     third = assert_ring(after_failure(snap, second.context, 'busy', NOW), ('mia.desk',), target='19')
     assert ctx(third).hops == 1
-    assert third.diversion.startswith('<sip:51@%s>;reason=' % DOMAIN)
+    assert third.diversion == ('<sip:51@%s>;reason=no-answer' % DOMAIN,)
     # the fallback extension has no forwards of its own: its failure is final
     assert_reject(after_failure(snap, third.context, 'no_answer', NOW), 480)
 
@@ -773,12 +807,17 @@ def test_sequential_group_moves_on_whatever_the_failure(snap):
         assert_ring(after_failure(snap, Context('acme', '51').encode(), outcome, NOW), ERIKA, target='51')
 
 
-@pytest.mark.xfail(strict=True, reason="_forward writes Diversion ';reason=group fallback' (with a space): not a "
-                                       'SIP token, the header is malformed')
 def test_group_fallback_diversion_reason_is_a_sip_token(snap):
-    plan = after_failure(snap, call(snap, 'anna.desk', '50').context, 'no_answer', NOW)
-    reason = plan.diversion.split(';reason=', 1)[1]
-    assert _TOKEN_RE.match(reason), reason
+    context = call(snap, 'anna.desk', '50').context
+    plans = {outcome: after_failure(snap, context, outcome, NOW) for outcome in ('no_answer', 'busy', 'unregistered')}
+    plans['no members'] = call(snap, 'max.muster', '52')
+    reasons = {}
+    for key, plan in plans.items():
+        assert len(plan.diversion) == 1, plan
+        reasons[key] = plan.diversion[0].split(';reason=', 1)[1]
+        assert _TOKEN_RE.match(reasons[key]), reasons[key]
+    assert reasons == {'no_answer': 'no-answer', 'busy': 'no-answer', 'unregistered': 'unavailable',
+                       'no members': 'unavailable'}
 
 
 def test_sequential_group_without_fallback_ends_with_the_last_failure(snap):
@@ -790,7 +829,8 @@ def test_sequential_group_without_fallback_ends_with_the_last_failure(snap):
 def test_group_without_ringable_members_goes_to_its_fallback_at_once(snap):
     # 52: only an unavailable member
     plan = assert_ring(call(snap, 'max.muster', '52'), ANNA, target='13')
-    assert ctx(plan).visited == ('52', '13')
+    assert ctx(plan).visited == ('acme/52', 'acme/13')
+    assert plan.diversion == ('<sip:52@%s>;reason=unavailable' % DOMAIN,)
     # 54: only a DND member; fallback outside
     assert_relay(call(snap, 'max.muster', '54'), trunk_uri(OUTSIDE), sip(MAIN))
 
@@ -802,19 +842,32 @@ def test_empty_group_without_fallback_is_480(snap):
 # Context ------------------------------------------------------------------------------------
 
 def test_context_round_trip():
-    c = Context('acme', '51', hops=2, step=1, visited=['12', '51'])
+    c = Context('acme', '51', hops=2, step=1, visited=['acme/12', 'acme/51'])
     text = c.encode()
-    assert text == 'acme|51|2|1|12,51'
+    assert text == 'acme|51|2|1|acme/12,acme/51'
     d = Context.decode(text)
-    assert (d.tenant, d.target, d.hops, d.step, d.visited) == ('acme', '51', 2, 1, ('12', '51'))
+    assert (d.tenant, d.target, d.hops, d.step, d.visited) == ('acme', '51', 2, 1, ('acme/12', 'acme/51'))
     assert Context.decode(d.encode()).encode() == text
 
 
 def test_context_visits_its_target_by_default():
     c = Context('beta', '100')
-    assert c.visited == ('100',)
+    assert c.visited == ('beta/100',)
     assert (c.hops, c.step) == (0, 0)
-    assert Context.decode(c.encode()).visited == ('100',)
+    assert c.encode() == 'beta|100|0|0|beta/100'
+    assert Context.decode(c.encode()).visited == ('beta/100',)
+
+
+def test_context_forwarded_to_is_one_hop_further_and_never_loops():
+    c = Context('acme', '10', step=2)
+    d = c.forwarded_to('beta', '10')          # the same number in another tenant is another target
+    assert (d.tenant, d.target, d.hops, d.step, d.visited) == ('beta', '10', 1, 0, ('acme/10', 'beta/10'))
+    assert c.visited == ('acme/10',)          # c itself is unchanged
+    assert d.forwarded_to('acme', '10') is None
+    assert d.forwarded_to('beta', '10') is None
+    last = Context('acme', '1', hops=MAX_FORWARD_HOPS - 1).forwarded_to('acme', '2')
+    assert last.hops == MAX_FORWARD_HOPS
+    assert last.forwarded_to('acme', '3') is None
 
 
 def test_plans_carry_a_context_that_decodes(snap):
