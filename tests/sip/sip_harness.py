@@ -1,0 +1,356 @@
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""SIP test harness helpers (used by tests/sip/conftest.py and the tests).
+
+Helpers: ``run_sipp`` (bounded: -m, -timeout, -timeout_error, -buff_size 4194304, and a
+subprocess timeout), ``options_probe`` (a plain UDP socket), ``deploy_role`` (any extra
+variables, --check), ``kamcmd``.
+
+Needs root (Kamailio drops to the kamailio user itself, -u/-g), kamailio and sipp. Every
+address is on 127.0.0.0/8. VOXPLANE_SIP_KEEP=1 keeps the temporary tree for a post-mortem.
+"""
+
+import collections
+import csv
+import io
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HERE = os.path.join(REPO, 'tests', 'sip')
+SCENARIOS = os.path.join(HERE, 'scenarios')
+DEPLOY_PLAYBOOK = os.path.join(HERE, 'deploy.yml')
+KAMAILIO = '/usr/sbin/kamailio'
+KAMCMD = '/usr/sbin/kamcmd'
+SIPP = shutil.which('sipp') or '/usr/bin/sipp'
+RECAP = re.compile(r'ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)')
+
+# The TEMPORARY credential hard-coded in kemi/voxplane_kemi.py.
+TEST_USER = 'voxtest'
+TEST_PASSWORD = 'voxtest-secret'
+
+PLAYBOOK_TIMEOUT = 600
+START_TIMEOUT = 15
+
+
+def _ansible_playbook():
+    candidate = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
+    return candidate if os.path.exists(candidate) else shutil.which('ansible-playbook')
+
+
+def missing_prerequisites():
+    if os.geteuid() != 0:
+        return 'needs root: Kamailio is started as root and drops to the kamailio user (-u/-g)'
+    for path in (KAMAILIO, KAMCMD, SIPP, '/usr/bin/python3.11'):
+        if not os.path.exists(path):
+            return '%s is missing (make deps installs it)' % path
+    if not _ansible_playbook():
+        return 'ansible-playbook is not installed next to %s' % sys.executable
+    return None
+
+
+# ------------------------------------------------------------------------------ addresses
+def pick_loopback_address():
+    """A random 127.0.0.x (x in 20..250), so parallel sessions do not collide."""
+    return '127.0.0.%d' % random.randint(20, 250)
+
+
+def free_port(address, udp=True, tcp=True):
+    """A high port free for both UDP and TCP on address."""
+    for _attempt in range(50):
+        port = random.randint(20000, 60000)
+        socks = []
+        try:
+            if udp:
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind((address, port))
+            if tcp:
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(s)
+                s.bind((address, port))
+            return port
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError('no free port on %s' % address)
+
+
+# ------------------------------------------------------------------------------ the role
+class PlaybookRun(object):
+    def __init__(self, proc):
+        self.rc = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        match = RECAP.search(proc.stdout)
+        self.ok, self.changed, self.unreachable, self.failed, self.skipped = (
+            [int(g) for g in match.groups()] if match else [None] * 5)
+
+    def __repr__(self):
+        return 'rc=%s changed=%s failed=%s\n%s\n%s' % (
+            self.rc, self.changed, self.failed, self.stdout[-8000:], self.stderr[-3000:])
+
+
+def collections_path(root):
+    """<root>/collections/ansible_collections/voxplane/pbx -> the repository."""
+    base = os.path.join(root, 'collections')
+    link = os.path.join(base, 'ansible_collections', 'voxplane', 'pbx')
+    if not os.path.islink(link):
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        os.symlink(REPO, link)
+    return base
+
+
+def deploy_role(root, variables, check=False, diff=False):
+    """Run the real role (tests/sip/deploy.yml) against localhost with these variables."""
+    vars_file = os.path.join(root, 'vars-%s.json' % uuid.uuid4().hex[:8])
+    with open(vars_file, 'w') as handle:
+        json.dump(variables, handle, indent=1)
+    cmd = [_ansible_playbook(), '-i', 'localhost,', '-c', 'local',
+           '-e', 'ansible_python_interpreter=%s' % sys.executable, '-e', '@' + vars_file, DEPLOY_PLAYBOOK]
+    if check:
+        cmd.append('--check')
+    if diff:
+        cmd.append('--diff')
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(root), ANSIBLE_NOCOLOR='1',
+               ANSIBLE_FORCE_COLOR='0', ANSIBLE_RETRY_FILES_ENABLED='0', ANSIBLE_STDOUT_CALLBACK='default',
+               ANSIBLE_LOCALHOST_WARNING='0', ANSIBLE_INVENTORY_UNPARSED_WARNING='0')
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=root, env=env, timeout=PLAYBOOK_TIMEOUT,
+                          check=False)
+    return PlaybookRun(proc)
+
+
+# ------------------------------------------------------------------------------ probes
+def options_probe(address, port, timeout=2.0, user=None):
+    """Send one OPTIONS over UDP from an ephemeral loopback port; return the status line or None."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.bind((address, 0))
+        sock.settimeout(timeout)
+        lport = sock.getsockname()[1]
+        tag, callid, branch = uuid.uuid4().hex[:8], uuid.uuid4().hex, 'z9hG4bK' + uuid.uuid4().hex[:12]
+        ruri = 'sip:%s%s:%d' % ((user + '@') if user else '', address, port)
+        msg = ('OPTIONS %s SIP/2.0\r\n'
+               'Via: SIP/2.0/UDP %s:%d;branch=%s;rport\r\n'
+               'Max-Forwards: 70\r\n'
+               'From: <sip:probe@%s:%d>;tag=%s\r\n'
+               'To: <%s>\r\n'
+               'Call-ID: %s\r\n'
+               'CSeq: 1 OPTIONS\r\n'
+               'Content-Length: 0\r\n\r\n') % (ruri, address, lport, branch, address, lport, tag, ruri, callid)
+        sock.sendto(msg.encode(), (address, port))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                data = sock.recvfrom(65535)[0]
+            except socket.timeout:
+                return None
+            line = data.decode('utf-8', 'replace').split('\r\n', 1)[0]
+            if callid in data.decode('utf-8', 'replace') and not line.startswith('SIP/2.0 1'):
+                return line
+        return None
+    finally:
+        sock.close()
+
+
+def wait_for_options(address, port, timeout=START_TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = options_probe(address, port, timeout=1.0)
+        if line and line.startswith('SIP/2.0 200'):
+            return line
+        time.sleep(0.2)
+    return None
+
+
+def kamcmd(ctl_socket, *command, timeout=10):
+    proc = subprocess.run([KAMCMD, '-s', 'unix:' + ctl_socket] + list(command),
+                          capture_output=True, text=True, timeout=timeout, check=False)
+    return proc
+
+
+# ------------------------------------------------------------------------------ sipp
+SippResult = collections.namedtuple('SippResult', 'rc stats stdout errors messages cmd')
+
+
+def users_csv(path, rows):
+    """An -inf file. Field 2 is the whole [authentication ...] keyword (sipp 3.6.1 quirk)."""
+    with open(path, 'w') as handle:
+        handle.write('SEQUENTIAL\n')
+        for user, domain, password in rows:
+            handle.write('%s;%s;[authentication username=%s password=%s]\n' % (user, domain, user, password))
+    return path
+
+
+def sipp_command(scenario, target, local_ip, workdir, calls=1, timeout=15, local_port=None, inf=None,
+                 rate=None, extra=()):
+    """The bounded sipp command line (-m, -timeout + -timeout_error, -buff_size 4194304)."""
+    tag = '%s-%s' % (os.path.splitext(os.path.basename(scenario))[0], uuid.uuid4().hex[:6])
+    files = dict(stat=os.path.join(workdir, tag + '.stat.csv'), err=os.path.join(workdir, tag + '.err.log'),
+                 msg=os.path.join(workdir, tag + '.msg.log'))
+    cmd = [SIPP, '%s:%d' % target,
+           '-sf', scenario if os.path.isabs(scenario) else os.path.join(SCENARIOS, scenario),
+           '-i', local_ip, '-p', str(local_port or free_port(local_ip, tcp=False)),
+           '-m', str(calls), '-timeout', '%ds' % timeout, '-timeout_error',
+           '-buff_size', '4194304', '-nostdin',
+           '-trace_stat', '-stf', files['stat'], '-fd', '1',
+           '-trace_err', '-error_file', files['err']]
+    if calls <= 20:
+        cmd += ['-trace_msg', '-message_file', files['msg']]
+    if inf:
+        cmd += ['-inf', inf]
+    if rate:
+        cmd += ['-r', str(rate)]
+    cmd += list(extra)
+    return cmd, files
+
+
+def _read(path):
+    try:
+        with open(path, errors='replace') as handle:
+            return handle.read()
+    except OSError:
+        return ''
+
+
+def _last_stats(path):
+    text = _read(path)
+    rows = list(csv.reader(io.StringIO(text), delimiter=';'))
+    if len(rows) < 2:
+        return {}
+    return dict(zip(rows[0], rows[-1]))
+
+
+def sipp_result(proc_rc, stdout, cmd, files):
+    return SippResult(proc_rc, _last_stats(files['stat']), stdout, _read(files['err']), _read(files['msg']), cmd)
+
+
+def run_sipp(scenario, target, local_ip, workdir, calls=1, timeout=15, **kwargs):
+    """Run sipp to completion; returns SippResult(rc, stats, stdout, errors, messages, cmd).
+
+    rc 0: every call succeeded; 1: at least one failed; 97/99/-1/-2: see sipp(1).
+    stats: the last row of -trace_stat (e.g. stats['SuccessfulCall(C)']).
+    """
+    cmd, files = sipp_command(scenario, target, local_ip, workdir, calls=calls, timeout=timeout, **kwargs)
+    try:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                              timeout=timeout + 15, check=False)
+        rc, out = proc.returncode, proc.stdout.decode('utf-8', 'replace')
+    except subprocess.TimeoutExpired as exc:
+        rc, out = -999, (exc.stdout or b'').decode('utf-8', 'replace') + '\n[subprocess timeout]'
+    return sipp_result(rc, out, cmd, files)
+
+
+def start_sipp(scenario, target, local_ip, workdir, calls=1, timeout=15, **kwargs):
+    """Start sipp in the background; finish with finish_sipp(handle)."""
+    cmd, files = sipp_command(scenario, target, local_ip, workdir, calls=calls, timeout=timeout, **kwargs)
+    out = open(os.path.join(workdir, os.path.basename(files['stat']) + '.out'), 'w+b')
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    return dict(proc=proc, cmd=cmd, files=files, out=out, timeout=timeout)
+
+
+def finish_sipp(handle):
+    proc = handle['proc']
+    try:
+        rc = proc.wait(timeout=handle['timeout'] + 15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rc = proc.wait(timeout=5)
+    handle['out'].seek(0)
+    out = handle['out'].read().decode('utf-8', 'replace')
+    handle['out'].close()
+    return sipp_result(rc, out, handle['cmd'], handle['files'])
+
+
+# ------------------------------------------------------------------------------ Kamailio
+class KamailioInstance(object):
+    """One Kamailio deployed by the role into a temporary tree."""
+
+    def __init__(self, root, address, port):
+        self.root = root
+        self.address = address
+        self.port = port
+        self.config_dir = os.path.join(root, 'etc')
+        self.runtime_dir = os.path.join(root, 'run')
+        self.state_dir = os.path.join(root, 'state')
+        self.log_file = os.path.join(root, 'kamailio.log')
+        self.pid_file = os.path.join(self.runtime_dir, 'kamailio.pid')
+        self.ctl_socket = os.path.join(self.runtime_dir, 'kamailio_ctl')
+        self.usrloc_db = os.path.join(self.state_dir, 'usrloc.sqlite')
+        self.control_script = os.path.join(self.config_dir, 'voxplane-kamailio')
+        self.workdir = os.path.join(root, 'sipp')
+        os.makedirs(self.workdir, exist_ok=True)
+
+    @property
+    def target(self):
+        return (self.address, self.port)
+
+    def variables(self, **overrides):
+        variables = {
+            'voxplane_kamailio_install_packages': False,
+            'voxplane_kamailio_service_mode': 'daemon',
+            'voxplane_kamailio_config_dir': self.config_dir,
+            'voxplane_kamailio_runtime_dir': self.runtime_dir,
+            'voxplane_kamailio_state_dir': self.state_dir,
+            'voxplane_kamailio_log_file': self.log_file,
+            'voxplane_kamailio_children': 2,
+            'voxplane_kamailio_listen': [
+                {'proto': 'udp', 'address': self.address, 'port': self.port},
+                {'proto': 'tcp', 'address': self.address, 'port': self.port},
+            ],
+            'voxplane_kamailio_trusted_trunks': ['127.0.0.9'],
+            'voxplane_kamailio_directory_path': os.path.join(self.root, 'directory.db'),
+        }
+        variables.update(overrides)
+        return variables
+
+    def deploy(self, check=False, diff=False, **overrides):
+        return deploy_role(self.root, self.variables(**overrides), check=check, diff=diff)
+
+    def pid(self):
+        try:
+            with open(self.pid_file) as handle:
+                pid = int(handle.read().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if os.path.exists('/proc/%d' % pid) else None
+
+    def control(self, command, timeout=60):
+        return subprocess.run([self.control_script, command], capture_output=True, text=True, timeout=timeout,
+                              check=False)
+
+    def kamcmd(self, *command):
+        return kamcmd(self.ctl_socket, *command)
+
+    def log_tail(self, lines=60):
+        return '\n'.join(_read(self.log_file).splitlines()[-lines:])
+
+    def sipp(self, scenario, calls=1, timeout=15, **kwargs):
+        return run_sipp(scenario, self.target, self.address, self.workdir, calls=calls, timeout=timeout, **kwargs)
+
+    def stop(self):
+        if os.path.exists(self.control_script):
+            try:
+                self.control('stop', timeout=40)
+            except subprocess.TimeoutExpired:
+                pass
+        pid = self.pid()
+        if pid:  # the control script failed: kill by pid file, children first
+            children = subprocess.run(['pgrep', '-P', str(pid)], capture_output=True, text=True,
+                                      check=False).stdout.split()
+            for victim in [pid] + [int(c) for c in children]:
+                try:
+                    os.kill(victim, signal.SIGKILL)
+                except OSError:
+                    pass
