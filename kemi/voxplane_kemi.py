@@ -2,25 +2,25 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """voxplane KEMI entry point for Kamailio's app_python3 (cfgengine "python").
 
-TEMPORARY PLACEHOLDER. This adapter only proves the plumbing (role, cfg, reload, usrloc,
-tests/sip). The real router replaces the routing below with a thin KSR adapter over the pure
-routing core in plugins/module_utils. Until then:
-  * in-dialog requests: loose_route + t_relay
-  * OPTIONS: 200
-  * REGISTER: digest auth against ONE HARD-CODED TEST CREDENTIAL (see below), save("location")
-  * INVITE: lookup("location") + t_relay, with a failure route
-Every handler is guarded: an exception logs one line and answers 500.
+A thin adapter: it reads the SIP message through KSR, asks the pure routing core
+(plugins/module_utils/routing.py) what to do, and carries the answer out with KSR calls.
+Every decision lives in the core, which runs in tests without Kamailio.
+
+Per worker it holds an immutable snapshot of the directory (module_utils/snapshot.py) and
+swaps it when the directory generation changes; the generation is polled at most every
+``reload_check_ms`` milliseconds (one single-row SELECT), never per request.
 
 Layout (deployed by roles/kamailio into <config_dir>/kemi/):
   voxplane_kemi.py              this file (modparam app_python3 "load")
   voxplane_settings.json        rendered by the role: trusted trunks, directory path, ...
-  ansible_collections/voxplane/pbx/plugins/module_utils/*.py   the collection's pure code,
-                                importable as an implicit namespace package.
+  ansible_collections/voxplane/pbx/plugins/module_utils/*.py   the collection's pure code
 """
 
 import json
 import os
+import sqlite3
 import sys
+import time
 
 import KSR  # provided by app_python3 inside Kamailio
 
@@ -33,9 +33,20 @@ for _name in [n for n in sys.modules if n == "ansible_collections" or n.startswi
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-# The collection's pure code, as an implicit namespace package below HERE (the real router
-# imports ...module_utils.routing the same way).
-from ansible_collections.voxplane.pbx.plugins import module_utils  # noqa: E402  pylint: disable=wrong-import-position
+# pylint: disable=wrong-import-position
+from ansible_collections.voxplane.pbx.plugins.module_utils import routing, snapshot  # noqa: E402
+from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory  # noqa: E402
+
+# pv_auth_check flags/checks (auth README): the password argument is an HA1; the auth
+# username must equal the To user (REGISTER) or the From user (other requests).
+_AUTH_PASSWORD_IS_HA1 = 1
+_AUTH_CHECK_USER_MATCHES = 1
+_AUTH_INVALID_PASSWORD = -2
+_AUTH_USER_MISMATCH = -8
+
+# Replies of a failed branch that mean "busy" / "nobody answered".
+_BUSY_CODES = (486, 600)
+_NO_ANSWER_CODES = (408, 480, 487)
 
 
 def _load_settings(path=os.path.join(HERE, "voxplane_settings.json")):
@@ -45,17 +56,6 @@ def _load_settings(path=os.path.join(HERE, "voxplane_settings.json")):
     except (OSError, ValueError) as exc:
         KSR.err("voxplane: cannot read %s: %s\n" % (path, exc))
         return {}
-
-
-SETTINGS = _load_settings()
-
-# TEMPORARY: one hard-coded test credential, to be replaced by the directory lookup.
-TEMPORARY_TEST_USER = "voxtest"
-TEMPORARY_TEST_PASSWORD = "voxtest-secret"
-
-# pv_auth_check return codes (auth module README)
-_AUTH_INVALID_PASSWORD = -2
-_AUTH_USER_MISMATCH = -8
 
 
 def _one_line_error(where, exc):
@@ -93,19 +93,66 @@ def _guarded(kind):
     return decorate
 
 
+class DirectoryView(object):
+    """The worker's current snapshot, swapped when the directory generation moves."""
+
+    def __init__(self, path, trusted, check_interval):
+        self.path = path
+        self.trusted = tuple(trusted)
+        self.check_interval = check_interval
+        self.snapshot = None
+        self.generation = None
+        self.checked_at = 0.0
+        self._conn = None
+        self._pid = None
+
+    def _generation(self):
+        if self._conn is None or self._pid != os.getpid():
+            # One read-only connection per worker process, opened after the fork.
+            self._conn = sqlite3.connect("file:%s?mode=ro" % self.path, uri=True, timeout=1.0)
+            self._pid = os.getpid()
+        return self._conn.execute("SELECT generation FROM voxplane_generation WHERE id = 1").fetchone()[0]
+
+    def current(self):
+        """The snapshot to route with; None while the directory cannot be read."""
+        now = time.monotonic()
+        if self.snapshot is not None and now - self.checked_at < self.check_interval:
+            return self.snapshot
+        self.checked_at = now
+        try:
+            generation = self._generation()
+            if generation != self.generation or self.snapshot is None:
+                with Directory(self.path).transaction(write=False, create=False) as txn:
+                    self.snapshot = snapshot.load(txn, self.trusted)
+                self.generation = self.snapshot.generation
+                KSR.info("voxplane: directory generation %d loaded (%d tenants, %d numbers)\n"
+                         % (self.generation, len(self.snapshot.tenants), len(self.snapshot.numbers)))
+        except Exception as exc:  # pylint: disable=broad-except
+            # Keep routing with the last good snapshot; without one, calls get 503.
+            self._conn = None
+            _one_line_error("directory reload", exc)
+        return self.snapshot
+
+
+SETTINGS = _load_settings()
+VIEW = DirectoryView(SETTINGS.get("directory_path", "/var/lib/voxplane/directory.db"),
+                     SETTINGS.get("trusted_trunks", []),
+                     (SETTINGS.get("router") or {}).get("reload_check_ms", 500) / 1000.0)
+
+
 def mod_init():
     """Called by app_python3 at startup and after every app_python.reload."""
-    KSR.info("voxplane: KEMI placeholder loaded; module_utils from %s\n" % ", ".join(module_utils.__path__))
     return kamailio()
 
 
-# app_python3 looks the class up by this name.
-class kamailio:  # pylint: disable=invalid-name
+class kamailio:  # pylint: disable=invalid-name  (app_python3 looks the class up by name)
     def __init__(self):
-        self.settings = SETTINGS
+        self.view = VIEW
 
     def child_init(self, rank):
         return 0
+
+    # Request route -------------------------------------------------------------------
 
     @_guarded("request")
     def ksr_request_route(self, msg):
@@ -118,31 +165,36 @@ class kamailio:  # pylint: disable=invalid-name
 
         if KSR.siputils.has_totag() > 0:
             return self._in_dialog(method)
-
-        if method == "CANCEL":
+        if method in ("CANCEL", "ACK"):
             if KSR.tm.t_check_trans() > 0:
                 KSR.tm.t_relay()
             return 1
-        if method == "ACK":
-            if KSR.tm.t_check_trans() > 0:
-                KSR.tm.t_relay()
-            return 1
-        # absorb retransmissions of requests with an existing transaction
         if KSR.tm.t_check_trans() == 0:
-            return 1
-
-        if method == "OPTIONS":
+            return 1  # a retransmission of a request whose transaction exists
+        if method == "OPTIONS" and not KSR.pv.get("$rU"):
             KSR.sl.sl_send_reply(200, "OK")
             return 1
+
+        snap = self.view.current()
+        if snap is None:
+            KSR.hdr.append_to_reply("Retry-After: 5\r\n")
+            KSR.sl.sl_send_reply(503, "Directory Unavailable")
+            return 1
         if method == "REGISTER":
-            return self._register()
+            return self._register(snap)
         if method == "INVITE":
-            return self._invite()
+            return self._invite(snap)
+        if method == "SUBSCRIBE":
+            KSR.sl.sl_send_reply(489, "Bad Event")
+            return 1
+        KSR.hdr.append_to_reply("Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, UPDATE, INFO, REFER, NOTIFY\r\n")
         KSR.sl.sl_send_reply(405, "Method Not Allowed")
         return 1
 
     def _in_dialog(self, method):
         if KSR.rr.loose_route() > 0:
+            if method == "INVITE":
+                KSR.rr.record_route()
             if KSR.tm.t_relay() < 0:
                 KSR.sl.sl_reply_error()
             return 1
@@ -153,48 +205,154 @@ class kamailio:  # pylint: disable=invalid-name
         KSR.sl.sl_send_reply(404, "Not Here")
         return 1
 
-    def _register(self):
-        # TEMPORARY: hard-coded credential instead of the directory.
-        realm = KSR.pv.get("$td")
-        if KSR.pv.get("$au") is None:
-            KSR.auth.auth_challenge(realm, 0)
-            return 1
-        if KSR.pv.get("$au") != TEMPORARY_TEST_USER:
-            KSR.sl.sl_send_reply(403, "Forbidden")
-            return 1
-        rc = KSR.auth.pv_auth_check(realm, TEMPORARY_TEST_PASSWORD, 0, 1)
-        if rc in (_AUTH_INVALID_PASSWORD, _AUTH_USER_MISMATCH):
-            KSR.sl.sl_send_reply(403, "Forbidden")
-            return 1
+    # Authentication ------------------------------------------------------------------
+
+    def _authenticate(self, snap, domain):
+        """Digest-authenticate the request against the directory; True when it may go on.
+        Unknown domain or account and a user mismatch get 403, a wrong password a new challenge."""
+        user = KSR.pv.get("$au")
+        if user is None:
+            if snap.by_domain.get(domain) is None:
+                KSR.sl.sl_send_reply(403, "Unknown domain")
+                return False
+            KSR.auth.auth_challenge(domain, 0)
+            return False
+        creds = routing.registrar_credentials(snap, domain, user)
+        if isinstance(creds, routing.Reject):
+            KSR.sl.sl_send_reply(creds.code, creds.reason)
+            return False
+        realm, ha1 = creds
+        rc = KSR.auth.pv_auth_check(realm, ha1, _AUTH_PASSWORD_IS_HA1, _AUTH_CHECK_USER_MATCHES)
+        if rc == _AUTH_USER_MISMATCH:
+            KSR.sl.sl_send_reply(403, "Account may only use its own identity")
+            return False
         if rc < 0:
             KSR.auth.auth_challenge(realm, 0)
-            return 1
+            return False
         KSR.auth.consume_credentials()
+        return True
+
+    def _register(self, snap):
+        domain = KSR.pv.get("$td")
+        if not self._authenticate(snap, domain):
+            return 1
+        aor = routing.register_target(snap, domain, KSR.pv.get("$tU"), KSR.pv.get("$au"))
+        if isinstance(aor, routing.Reject):
+            KSR.sl.sl_send_reply(aor.code, aor.reason)
+            return 1
         if KSR.registrar.save("location", 0) < 0:
             KSR.sl.sl_reply_error()
         return 1
 
-    def _invite(self):
+    # Calls ----------------------------------------------------------------------------
+
+    def _invite(self, snap):
+        source = KSR.pv.get("$si")
+        dialled = KSR.pv.get("$rU") or ""
+        now = time.time()
+        if snap.is_trusted(source):
+            plan = routing.route_inbound(snap, dialled, source, now)
+        else:
+            domain = KSR.pv.get("$fd")
+            if not self._authenticate(snap, domain):
+                return 1
+            plan = routing.route_from_account(snap, domain, KSR.pv.get("$au"), dialled, now)
         KSR.rr.record_route()
-        rc = KSR.registrar.lookup("location")
-        if rc < 0:
-            KSR.sl.sl_send_reply(404 if rc == -1 else 480, "Not Found" if rc == -1 else "Temporarily Unavailable")
-            return 1
-        KSR.tm.t_on_branch("ksr_branch_route_one")
-        KSR.tm.t_on_failure("ksr_failure_route_invite")
-        if KSR.tm.t_relay() < 0:
+        KSR.tm.t_on_failure("ksr_failure_route_call")
+        self._execute(snap, plan, now, in_failure=False)
+        return 1
+
+    def _execute(self, snap, plan, now, in_failure):
+        """Carry out a plan of the routing core; follows 'unregistered' steps until something rings."""
+        for _ in range(routing.MAX_FORWARD_HOPS + 2):
+            if isinstance(plan, routing.Reject):
+                self._reply(plan.code, plan.reason, in_failure)
+                return
+            if isinstance(plan, routing.Relay):
+                self._set_headers(plan.identity, plan.privacy, plan.diversion, plan.headers)
+                KSR.pv.sets("$ru", plan.uri)
+                self._relay(in_failure)
+                return
+            if self._ring(plan):
+                self._set_headers(plan.identity, plan.privacy, plan.diversion, {})
+                KSR.pv.sets("$avp(vx_ctx)", plan.context)
+                KSR.tm.t_set_fr(plan.ring_time * 1000, 0)
+                self._relay(in_failure)
+                return
+            plan = routing.after_failure(snap, plan.context, "unregistered", now)
+        self._reply(480, "Temporarily Unavailable", in_failure)
+
+    @staticmethod
+    def _ring(plan):
+        """Point the request at every registered contact of the plan's AORs; False if none is registered."""
+        first = True
+        for aor in plan.aors:
+            uri = "sip:" + aor
+            if first:
+                if KSR.registrar.lookup_uri("location", uri) > 0:
+                    first = False
+            else:
+                KSR.registrar.lookup_to_dset("location", uri)
+        return not first
+
+    @staticmethod
+    def _set_headers(identity, privacy, diversion, headers):
+        if identity:
+            KSR.hdr.remove("P-Asserted-Identity")
+            KSR.hdr.append("P-Asserted-Identity: %s\r\n" % identity)
+        if privacy:
+            KSR.hdr.remove("Privacy")
+            KSR.hdr.append("Privacy: id\r\n")
+        for entry in diversion:  # newest first, as RFC 5806 orders them
+            KSR.hdr.append("Diversion: %s\r\n" % entry)
+        for name, value in sorted(headers.items()):
+            KSR.hdr.append("%s: %s\r\n" % (name, value))
+
+    @staticmethod
+    def _relay(in_failure):
+        if in_failure:
+            KSR.tm.t_on_failure("ksr_failure_route_call")
+            if KSR.tm.t_relay() < 0:
+                KSR.tm.t_reply(500, "Relay Failed")
+        elif KSR.tm.t_relay() < 0:
             KSR.sl.sl_reply_error()
+
+    @staticmethod
+    def _reply(code, reason, in_failure):
+        if in_failure:
+            KSR.tm.t_reply(code, reason)
+        else:
+            KSR.sl.sl_send_reply(code, reason)
+
+    @_guarded("failure")
+    def ksr_failure_route_call(self, msg):
+        """A call's branches all failed: forward, fall back or answer, as the core says."""
+        if KSR.tm.t_is_canceled() > 0:
+            return 1
+        context = KSR.pv.get("$avp(vx_ctx)")
+        if not context:
+            return 1  # a relay to a trunk failed: its reply goes back as it is
+        code = int(KSR.pv.get("$T_reply_code") or 0)
+        if KSR.tm.t_branch_timeout() > 0 or code in _NO_ANSWER_CODES:
+            outcome = "no_answer"
+        elif code in _BUSY_CODES:
+            outcome = "busy"
+        else:
+            outcome = "rejected"
+        snap = self.view.current()
+        if snap is None:
+            return 1
+        now = time.time()
+        KSR.pv.sets("$avp(vx_ctx)", "")
+        plan = routing.after_failure(snap, context, outcome, now)
+        if isinstance(plan, routing.Reject) and outcome == "rejected":
+            return 1  # let the callee's own final answer through
+        KSR.pv.sets("$ru", KSR.pv.get("$ou"))
+        self._execute(snap, plan, now, in_failure=True)
         return 1
 
     @_guarded("branch")
     def ksr_branch_route_one(self, msg):
-        return 1
-
-    @_guarded("failure")
-    def ksr_failure_route_invite(self, msg):
-        if KSR.tm.t_is_canceled() > 0:
-            return 1
-        KSR.info("voxplane: INVITE to %s failed with %s\n" % (KSR.pv.get("$ru"), KSR.pv.get("$T_reply_code")))
         return 1
 
     @_guarded("reply")
