@@ -1,0 +1,167 @@
+# Build and test voxplane.pbx. Every target installs what it needs and is idempotent:
+# a second run does nothing heavy.
+#
+#   make test         deps venv collection sanity lint unit integration sip, then one summary line
+#   make venv         .venv with the pinned tools of requirements.txt (reinstalled on change)
+#   make deps         Debian packages the tests need (apt only when one is missing)
+#   make collection   build/collections/ansible_collections/voxplane/pbx -> this tree
+#   make sanity       ansible-test sanity, offline, on a copy under build/sanity
+#   make lint         ansible-lint, offline, on playbooks/ and roles/
+#   make unit | integration | sip    pytest on tests/<suite> (PYTEST_ARGS='-n 2 -k x' ...)
+#   make demo | demo-stop            playbooks/demo.yml | demo-stop.yml on inventories/demo
+#   make clean        build output and caches;  make distclean  also .venv
+#   make lock         re-resolve requirements/constraints.txt from requirements.txt
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+MAKEFLAGS += --no-print-directory
+
+ROOT := $(CURDIR)
+PYTHON ?= python3
+VENV := $(ROOT)/.venv
+BIN := $(VENV)/bin
+VENV_STAMP := $(VENV)/.voxplane-requirements.stamp
+REQUIREMENTS := requirements.txt requirements/constraints.txt
+
+BUILD := $(ROOT)/build
+COLLECTION_LINK := $(BUILD)/collections/ansible_collections/voxplane/pbx
+SANITY_ROOT := $(BUILD)/sanity/ansible_collections/voxplane/pbx
+RESULTS := $(BUILD)/test-results
+
+# ansible-test: the controller Python of the venv; extra options via SANITY_ARGS
+# (e.g. SANITY_ARGS='--test pylint').
+SANITY_PYTHON := 3.11
+SANITY_ARGS ?=
+PYTEST_ARGS ?=
+LINT_ARGS ?=
+DEMO_ARGS ?=
+
+APT_PACKAGES := kamailio kamailio-python3-modules kamailio-sqlite-modules \
+	kamailio-postgres-modules kamailio-utils-modules kamailio-extra-modules \
+	sip-tester baresip-core sqlite3 shellcheck
+
+# The venv's tools first on PATH (ansible-lint and molecule look up ansible-* there), and
+# this repository's ansible.cfg wherever a tool changes directory.
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help test venv deps collection sanity lint unit integration sip summary \
+	demo demo-stop clean distclean lock
+
+help:
+	@sed -n '1,/^$$/s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
+
+# ---------------------------------------------------------------------------- everything
+# Prerequisites first (a failure there stops), then every check even when an earlier one
+# failed, each timed; the last line is the pytest total over unit, integration and sip.
+# `make -j` is not supported here.
+TEST_STEPS := sanity lint unit integration sip
+
+test:
+	@t0=$$(date +%s); $(MAKE) deps venv collection; echo "test: prerequisites took $$(( $$(date +%s) - t0 )) s"
+	@rm -f "$(RESULTS)/unit.xml" "$(RESULTS)/integration.xml" "$(RESULTS)/sip.xml"
+	@failed=""; times=""; \
+	for step in $(TEST_STEPS); do \
+		echo "==> make $$step"; \
+		t0=$$(date +%s); \
+		$(MAKE) $$step || failed="$$failed $$step"; \
+		times="$$times $$step=$$(( $$(date +%s) - t0 ))s"; \
+	done; \
+	echo "test: step times:$$times"; \
+	if [ -n "$$failed" ]; then echo "test: FAILED:$$failed"; fi; \
+	$(MAKE) summary || true; \
+	[ -z "$$failed" ]
+
+# ---------------------------------------------------------------------------- python tools
+venv: $(VENV_STAMP)
+	@:
+
+$(VENV_STAMP): $(REQUIREMENTS)
+	@if ! "$(BIN)/python" -c 'import sys' >/dev/null 2>&1; then \
+		echo "venv: creating $(VENV) with $$($(PYTHON) -c 'import sys; print(sys.executable)')"; \
+		rm -rf "$(VENV)"; \
+		$(PYTHON) -m venv "$(VENV)"; \
+	fi
+	"$(BIN)/python" -m pip install --quiet -r requirements.txt 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+	@touch "$@"
+
+# Re-resolve the transitive pins from the direct ones (in a scratch venv).
+lock:
+	rm -rf "$(BUILD)/lock-venv"
+	$(PYTHON) -m venv "$(BUILD)/lock-venv"
+	grep -v '^-c ' requirements.txt > "$(BUILD)/lock-requirements.txt"
+	"$(BUILD)/lock-venv/bin/python" -m pip install --quiet -r "$(BUILD)/lock-requirements.txt"
+	{ echo "# Transitive pins for requirements.txt, written by \`make lock\`; do not edit by hand."; \
+	  "$(BUILD)/lock-venv/bin/python" -m pip freeze --all --exclude pip --exclude setuptools \
+	    | grep -v -i -E "^($$(grep -E -o '^[A-Za-z0-9_.-]+==' requirements.txt | tr -d '=' | paste -sd'|'))=="; \
+	} > requirements/constraints.txt
+	rm -rf "$(BUILD)/lock-venv" "$(BUILD)/lock-requirements.txt"
+
+# ---------------------------------------------------------------------------- system packages
+deps:
+	@tools/apt-deps.sh $(APT_PACKAGES)
+
+# ---------------------------------------------------------------------------- collection path
+# A relative link, so the tree can move: build/collections/ansible_collections/voxplane/pbx -> ../../../..
+collection:
+	@if [ "$$(readlink "$(COLLECTION_LINK)" 2>/dev/null)" != "../../../.." ]; then \
+		mkdir -p "$(dir $(COLLECTION_LINK))"; \
+		rm -rf "$(COLLECTION_LINK)"; \
+		ln -s ../../../.. "$(COLLECTION_LINK)"; \
+		echo "collection: $(COLLECTION_LINK) -> $(ROOT)"; \
+	fi
+
+# ---------------------------------------------------------------------------- static checks
+# ansible-test needs .../ansible_collections/voxplane/pbx and tests what git would commit:
+# it runs on a fresh copy of that. It bootstraps pip into its per-test venvs
+# (~/.ansible/test/venv, reused on later runs) with a get-pip script from a host that is
+# unreachable here; tools/get_pip_offline.py stands in for it (pip and PyPI do the rest).
+sanity: venv
+	@"$(BIN)/python" tools/get_pip_offline.py --install-shim "$(BIN)/python"
+	@tools/sanity-tree.sh "$(SANITY_ROOT)"
+	cd "$(SANITY_ROOT)" && env -u ANSIBLE_CONFIG "$(BIN)/ansible-test" sanity --local --python $(SANITY_PYTHON) $(SANITY_ARGS)
+
+lint: venv collection
+	ansible-lint $(LINT_ARGS) playbooks/ roles/
+
+# ---------------------------------------------------------------------------- pytest suites
+# $(call pytest_suite,NAME): pytest on tests/NAME with a JUnit report; a suite without tests
+# yet (no folder, or pytest's exit 5 "no tests collected") passes with a note.
+define pytest_suite
+	@mkdir -p "$(RESULTS)"; rm -f "$(RESULTS)/$(1).xml"
+	@if [ ! -d tests/$(1) ]; then echo "$(1): no tests/$(1) folder yet"; exit 0; fi; \
+	rc=0; "$(BIN)/python" -m pytest tests/$(1) --junitxml="$(RESULTS)/$(1).xml" $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "$(1): no tests collected in tests/$(1) yet"; rc=0; fi; \
+	exit $$rc
+endef
+
+unit: venv collection
+	$(call pytest_suite,unit)
+
+integration: venv collection deps
+	$(call pytest_suite,integration)
+
+sip: venv collection deps
+	$(call pytest_suite,sip)
+
+summary:
+	@echo "Test summary (JUnit reports in $(RESULTS)):"
+	@"$(BIN)/python" tools/test_summary.py "$(RESULTS)/unit.xml" "$(RESULTS)/integration.xml" "$(RESULTS)/sip.xml"
+
+# ---------------------------------------------------------------------------- demo
+demo: deps venv collection
+	ansible-playbook -i inventories/demo playbooks/demo.yml $(DEMO_ARGS)
+
+demo-stop: venv collection
+	ansible-playbook -i inventories/demo playbooks/demo-stop.yml $(DEMO_ARGS)
+
+# ---------------------------------------------------------------------------- cleaning
+clean:
+	rm -rf "$(BUILD)" tests/output .pytest_cache .ansible
+	find . -path ./.venv -prune -o -path ./.git -prune -o -type d -name __pycache__ -print0 | xargs -0 rm -rf
+
+distclean: clean
+	rm -rf "$(VENV)"
