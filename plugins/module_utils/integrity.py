@@ -73,7 +73,7 @@ class _Collector(object):
                 self.removed.update((kind, key) for key in objs if key not in state.objects(kind))
             if state.tenant is not None:
                 self.removed.update(('location', name) for name in previous.location_names() - state.location_names())
-            self.previous_accounts = dict((user, ext) for user, (ext, _) in previous.sip_accounts().items())
+            self.previous_accounts = dict((user, owner[0]) for user, owner in previous.sip_accounts().items())
             owned_now = state.owned_numbers()
             self.removed_numbers = dict((e164, key) for e164, key in previous.owned_numbers().items() if e164 not in owned_now)
 
@@ -298,4 +298,3 @@ def _check_devices(v, state, lookups, touched):
             other = lookups.mac_owner(mac, state.name)
             if other:
                 v.add(DEVICE, mac, 'mac', 'mac_unique', 'MAC %s already belongs to a device of tenant %s' % (mac, other))
-

@@ -137,7 +137,7 @@ def run_child_info_module(kind):
     key_field = model.KEY_FIELD[kind]
     module = AnsibleModule(argument_spec=info_argument_spec(**{key_field: dict(type='str')}), supports_check_mode=True)
     tenant_name = _normalised(module, model.TENANT, module.params['tenant'], field='tenant')
-    state, _ = read_tenant(module, tenant_name)
+    state = read_tenant(module, tenant_name)[0]
     plural = model.PLURAL[kind]
     if state is None or state.tenant is None:
         module.exit_json(changed=False, exists=False, **{plural: []})

@@ -88,7 +88,7 @@ class Tenant(object):
         trunks = dict((tr['name'], tr) for tr in t['trunks'])
         preferred = t['preferred_trunk'] or (t['trunks'][0]['name'] if len(t['trunks']) == 1 else None)
         self.trunk = trunks.get(preferred)
-        plan, _ = state.number_plan()
+        plan = state.number_plan()[0]
         numbers_of = state.numbers_of(plan)
         self.accounts = {}
         self.targets = {}
@@ -138,7 +138,7 @@ class Snapshot(object):
             tenant = Tenant(state)
             self.tenants[name] = tenant
             self.by_domain[tenant.domain] = tenant
-            plan, _ = state.number_plan()
+            plan = state.number_plan()[0]
             numbers = state.objects(NUMBER)
             for e164, entry in plan.items():
                 self.numbers[e164] = NumberEntry(e164, tenant, entry['target'], numbers[entry['number']], tenant.timezone)

@@ -102,7 +102,7 @@ def main():
     for kind in model.CHILD_KINDS:
         objects = state.objects(kind)
         result[model.PLURAL[kind]] = [model.public(kind, objects[key]) for key in sorted(objects)]
-    plan, _ = state.number_plan()
+    plan = state.number_plan()[0]
     numbers = state.objects(model.NUMBER)
     tz = state.tenant['timezone']
     result['number_plan'] = dict(

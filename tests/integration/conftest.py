@@ -53,7 +53,7 @@ def run_playbook(playbook, extra_vars=None, check=False, diff=False, env=None):
                        ANSIBLE_LOCALHOST_WARNING='0', ANSIBLE_INVENTORY_UNPARSED_WARNING='0',
                        ANSIBLE_CONFIG=os.path.join(REPO, 'ansible.cfg'))
     environment.update(env or {})
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=environment, timeout=600)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=environment, timeout=600, check=False)
     return PlaybookRun(proc)
 
 

@@ -35,7 +35,7 @@ def test_apply_reports_changed_then_nothing(acme_directory):
 
 
 def test_acme_content(acme_directory):
-    path, _ = acme_directory
+    path = acme_directory[0]
     conn = sqlite3.connect(path)
     counts = dict((t, conn.execute('SELECT COUNT(*) FROM %s' % t).fetchone()[0])
                   for t in ('tenants', 'extensions', 'sip_accounts', 'devices', 'call_groups', 'numbers', 'number_claims'))
@@ -48,7 +48,7 @@ def test_acme_content(acme_directory):
 
 
 def test_check_mode_shows_exactly_the_modification(acme_directory, tmp_path):
-    path, _ = acme_directory
+    path = acme_directory[0]
     before = db_fingerprint(path)
     run = run_playbook('acme_tenant.yml', {'directory': path, 'ring_time_of_215': 45}, check=True, diff=True)
     assert run.rc == 0 and run.changed == 1, run
@@ -68,7 +68,7 @@ def test_check_mode_on_a_new_directory_creates_no_file(tmp_path):
 
 
 def test_tenant_info_round_trip_changes_nothing(acme_directory, tmp_path):
-    path, _ = acme_directory
+    path = acme_directory[0]
     before = db_fingerprint(path)
     output = str(tmp_path / 'acme.json')
     run = run_playbook('roundtrip.yml', {'directory': path, 'output': output})
@@ -168,7 +168,7 @@ BAD_INPUTS = [
 
 @pytest.fixture(scope='module')
 def bad_input_directory(acme_directory, tmp_path_factory):
-    path, _ = acme_directory
+    path = acme_directory[0]
     copy = str(tmp_path_factory.mktemp('bad') / 'directory.db')
     shutil.copy(path, copy)
     setup = write_play(tmp_path_factory.mktemp('setup'), 'setup', SETUP_OTHER)

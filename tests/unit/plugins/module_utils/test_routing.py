@@ -880,7 +880,7 @@ def test_plans_carry_a_context_that_decodes(snap):
 
 def test_a_decision_does_not_change_the_snapshot(snap):
     before = (dict(snap.tenants['acme'].targets['11'].forwarding), snap.tenants['acme'].locations['hq'].copy())
-    for _ in range(2):
+    for dummy in range(2):
         call(snap, 'max.muster', '112')
         after_failure(snap, call(snap, 'max.muster', '11').context, 'busy', NOW)
     assert (snap.tenants['acme'].targets['11'].forwarding, snap.tenants['acme'].locations['hq']) == before

@@ -184,7 +184,7 @@ def test_username_accepts(raw):
     ('müller', 'username_charset'),     # umlaut
     ('jürgen.maier', 'username_charset'),
     ('strauß', 'username_charset'),
-    ('Max.Muster', 'username_charset'), # lowercase only
+    ('Max.Muster', 'username_charset'),  # lowercase only
     ('.abcde', 'username_charset'),     # must start with a letter or digit
     ('abcde.', 'username_charset'),     # must end with a letter or digit
     ('_abcde', 'username_charset'),

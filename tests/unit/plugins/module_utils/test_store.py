@@ -77,7 +77,7 @@ def test_schema_is_created_on_first_use(pbx):
 
 
 def test_schema_is_created_once(pbx):
-    for _ in range(3):
+    for dummy in range(3):
         with pbx.directory.transaction():
             pass
     assert len(raw(pbx.path, 'SELECT * FROM voxplane_schema')) == 1
@@ -283,9 +283,9 @@ def test_secrets_are_stored_as_digests_only_and_never_shown(pbx, tmp_path):
         assert secret not in text
     assert text.count('"password": "********"') == 4 and '"pin": "********"' in text
 
-    changed = pbx.apply('acme', None, {EXTENSION: {'10': {'sip_accounts': [account('max.muster', password='Winter-2025!'),
-                                                                            {'username': 'max.app'}],
-                                                          'voicemail': {'pin': '0815'}}}})
+    request = {'sip_accounts': [account('max.muster', password='Winter-2025!'), {'username': 'max.app'}],
+               'voicemail': {'pin': '0815'}}
+    changed = pbx.apply('acme', None, {EXTENSION: {'10': request}})
     diff = changed.diffs()[0]
     assert diff['before_header'] == diff['after_header'] == 'extension 10 (tenant acme)'
     for side, mark in (('before', '********'), ('after', '******** (changed)')):
