@@ -2,7 +2,6 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Tests of the KSR double itself, and of the placeholder KEMI script run against it."""
 
-import importlib.util
 import json
 import os
 import sys
@@ -111,57 +110,3 @@ def test_installed_makes_import_ksr_return_the_double(double):
         import KSR  # pylint: disable=import-error,import-outside-toplevel
         assert KSR is ksr is double.module
     assert sys.modules.get('KSR') is previous
-
-
-# ---------------------------------------------------------------- the placeholder KEMI script
-@pytest.fixture
-def kemi(double):
-    """Load kemi/voxplane_kemi.py against the double; restore sys.modules/sys.path after.
-
-    The script drops cached ansible_collections.* modules on load (so that
-    app_python.reload picks up new module_utils): keep that from leaking into other tests.
-    """
-    saved_modules, saved_path = dict(sys.modules), list(sys.path)
-    try:
-        with double.installed():
-            spec = importlib.util.spec_from_file_location('voxplane_kemi_under_test', KEMI_SCRIPT)
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            router = module.mod_init()
-            double.reset()  # drop the load-time log (no voxplane_settings.json next to kemi/ here)
-            yield router
-    finally:
-        sys.modules.clear()
-        sys.modules.update(saved_modules)
-        sys.path[:] = saved_path
-
-
-def test_placeholder_answers_options(kemi, double):
-    double.pv['$rm'] = 'OPTIONS'
-    double.returns['siputils.has_totag'] = -1
-    double.returns['tm.t_check_trans'] = -1
-    assert kemi.ksr_request_route(None) == 1
-    assert double.called('sl.sl_send_reply') == [(200, 'OK')]
-
-
-def test_placeholder_challenges_register_without_credentials(kemi, double):
-    double.pv.update({'$rm': 'REGISTER', '$td': 'pbx.test'})
-    double.returns['siputils.has_totag'] = -1
-    double.returns['tm.t_check_trans'] = -1
-    kemi.ksr_request_route(None)
-    assert double.called('auth.auth_challenge') == [('pbx.test', 0)]
-    assert double.called('registrar.save') == []
-
-
-def test_placeholder_turns_an_exception_into_500_and_one_log_line(kemi, double):
-    double.pv['$rm'] = 'INVITE'
-    double.returns['siputils.has_totag'] = -1
-    double.returns['tm.t_check_trans'] = -1
-
-    def boom(*_args):
-        raise RuntimeError('directory\nunavailable')
-    double.returns['registrar.lookup'] = boom
-    assert kemi.ksr_request_route(None) == 1
-    assert double.called('sl.sl_send_reply') == [(500, 'Server Internal Error')]
-    errors = [msg for level, msg in double.logs if level == 'err']
-    assert len(errors) == 1 and errors[0].count('\n') == 1 and 'RuntimeError' in errors[0]
