@@ -47,6 +47,7 @@ _AUTH_USER_MISMATCH = -8
 # Replies of a failed branch that mean "busy" / "nobody answered".
 _BUSY_CODES = (486, 600)
 _NO_ANSWER_CODES = (408, 480, 487)
+_MAX_UNREGISTERED_STEPS = 64
 
 
 def _load_settings(path=os.path.join(HERE, "voxplane_settings.json")):
@@ -145,7 +146,7 @@ def mod_init():
     return kamailio()
 
 
-class kamailio:  # pylint: disable=invalid-name  (app_python3 looks the class up by name)
+class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class up by name
     def __init__(self):
         self.view = VIEW
 
@@ -233,7 +234,7 @@ class kamailio:  # pylint: disable=invalid-name  (app_python3 looks the class up
         return True
 
     def _register(self, snap):
-        domain = KSR.pv.get("$td")
+        domain = (KSR.pv.get("$td") or "").lower()  # host names are case-insensitive
         if not self._authenticate(snap, domain):
             return 1
         aor = routing.register_target(snap, domain, KSR.pv.get("$tU"), KSR.pv.get("$au"))
@@ -253,7 +254,7 @@ class kamailio:  # pylint: disable=invalid-name  (app_python3 looks the class up
         if snap.is_trusted(source):
             plan = routing.route_inbound(snap, dialled, source, now)
         else:
-            domain = KSR.pv.get("$fd")
+            domain = (KSR.pv.get("$fd") or "").lower()
             if not self._authenticate(snap, domain):
                 return 1
             plan = routing.route_from_account(snap, domain, KSR.pv.get("$au"), dialled, now)
@@ -263,18 +264,25 @@ class kamailio:  # pylint: disable=invalid-name  (app_python3 looks the class up
         return 1
 
     def _execute(self, snap, plan, now, in_failure):
-        """Carry out a plan of the routing core; follows 'unregistered' steps until something rings."""
-        for _ in range(routing.MAX_FORWARD_HOPS + 2):
+        """Carry out a plan of the routing core; follows 'unregistered' steps until something rings.
+        The caller identity the first plan chose stays when a later step names none."""
+        identity = getattr(plan, "identity", None)
+        privacy = getattr(plan, "privacy", False)
+        # The core bounds forwarding chains; this only bounds steps through unregistered
+        # members of a sequential group, which need one step each.
+        for dummy in range(_MAX_UNREGISTERED_STEPS):
             if isinstance(plan, routing.Reject):
                 self._reply(plan.code, plan.reason, in_failure)
                 return
             if isinstance(plan, routing.Relay):
-                self._set_headers(plan.identity, plan.privacy, plan.diversion, plan.headers)
+                self._set_headers(plan.identity or identity, plan.privacy or (privacy and not plan.identity),
+                                  plan.diversion, plan.headers)
                 KSR.pv.sets("$ru", plan.uri)
                 self._relay(in_failure)
                 return
             if self._ring(plan):
-                self._set_headers(plan.identity, plan.privacy, plan.diversion, {})
+                self._set_headers(plan.identity or identity, plan.privacy or (privacy and not plan.identity),
+                                  plan.diversion, {})
                 KSR.pv.sets("$avp(vx_ctx)", plan.context)
                 KSR.tm.t_set_fr(plan.ring_time * 1000, 0)
                 self._relay(in_failure)

@@ -111,10 +111,10 @@ options:
     type: dict
     suboptions:
       seats:
-        description: Seats per package, for example C({"smart": 10, "best": 2}). Packages are C(smart) and C(best).
+        description: Seats per package, a mapping of package name to count. Packages are C(smart) and C(best).
         type: dict
       addons:
-        description: Add-on licences, for example C({"client_complete": 3}).
+        description: Add-on licences, a mapping of add-on name to count. The add-on is C(client_complete).
         type: dict
   trunks:
     description:

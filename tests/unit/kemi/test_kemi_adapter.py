@@ -1,0 +1,1006 @@
+# -*- coding: utf-8 -*-
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""kemi/voxplane_kemi.py driven through the KSR double over a real SQLite directory.
+
+Each test scripts the pv values and KSR returns a SIP request would give, runs
+``ksr_request_route`` or ``ksr_failure_route_call`` and checks the KSR calls the adapter made
+(docs/routing.md). The directory is described in kemi_directory.py.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ast
+import re
+import sqlite3
+import sys
+import time
+import types
+
+import pytest
+
+from ansible_collections.voxplane.pbx.plugins.module_utils import rules
+from conftest import KEMI_SCRIPT, loaded_script, settings_for
+from ksr_double.ksr_double import KSRDouble
+import kemi_directory
+from kemi_directory import (
+    B_MAIN, B_TRUNK, BETA_DOMAIN, BLOCK, DOMAIN, ECOTEL, EXTRA_TRUSTED, GAMMA_DOMAIN, HQ_ECID, HUNT, MOBILE_10,
+    OUTSIDE, PASSWORD, SINGLE, UNKNOWN_DOMAIN,
+)
+
+ANONYMOUS = 'sip:anonymous@anonymous.invalid'   # routing.ANONYMOUS_URI: a bare addr-spec (RFC 3325 allows it)
+MAX_DDI = '+4930123410'                           # extension 10's own number: DDI 10 of the block
+FAILURE_ROUTE = 'ksr_failure_route_call'
+GENERATION_SQL = 'SELECT generation FROM voxplane_generation WHERE id = 1'
+
+
+# Helpers -------------------------------------------------------------------------------------
+
+def sip(user, domain=DOMAIN):
+    return '<sip:%s@%s>' % (user, domain)
+
+
+def trunk_uri(user, host=ECOTEL[0], port=5060):
+    return 'sip:%s@%s:%d' % (user, host, port)
+
+
+def new_request(ksr, method, **pv):
+    """An out-of-dialog request without a transaction yet; pv given without '$' (rU=...)."""
+    ksr.returns.setdefault('siputils.has_totag', -1)
+    ksr.returns.setdefault('tm.t_check_trans', -1)
+    ksr.pv['$rm'] = method
+    ksr.pv.update(('$' + name, value) for name, value in pv.items())
+
+
+def registered(ksr, *users, **kw):
+    """Only these accounts have contacts in usrloc."""
+    domain = kw.get('domain', DOMAIN)
+    uris = set('sip:%s@%s' % (user, domain) for user in users)
+
+    def lookup(table, uri):
+        assert table == 'location'
+        return 1 if uri in uris else -1
+    ksr.returns['registrar.lookup_uri'] = lookup
+    ksr.returns['registrar.lookup_to_dset'] = lookup
+
+
+def from_account(ksr, user, dialled, domain=DOMAIN, source='10.0.0.5'):
+    """An INVITE of an authenticated account (pv_auth_check succeeds by default)."""
+    new_request(ksr, 'INVITE', si=source, rU=dialled, fd=domain, fU=user, au=user)
+
+
+def inbound(ksr, dialled, source=ECOTEL[1]):
+    new_request(ksr, 'INVITE', si=source, rU=dialled, fd='carrier.example', fU='+4989555000')
+
+
+def failure(ksr, context, code=None, timeout=False, canceled=False):
+    ksr.pv.update({'$avp(vx_ctx)': context, '$T_reply_code': code, '$ou': 'sip:+4930999001@pbx.voxplane.example'})
+    ksr.returns['tm.t_branch_timeout'] = 1 if timeout else -1
+    ksr.returns['tm.t_is_canceled'] = 1 if canceled else -1
+
+
+def calls(ksr, *names):
+    """(name, args) of the calls to these functions, in order."""
+    return [(c.name, c.args) for c in ksr.calls if c.name in names]
+
+
+def ksr_calls(ksr):
+    """Every call except reading pv values: what the script *did*."""
+    return [(c.name, c.args) for c in ksr.calls if c.name != 'pv.get']
+
+
+def errors(ksr):
+    return [message for level, message in ksr.logs if level == 'err']
+
+
+def replies(ksr):
+    return ksr.called('sl.sl_send_reply') + ksr.called('tm.t_reply')
+
+
+def index(ksr, name, args=None):
+    for position, call in enumerate(ksr.calls):
+        if call.name == name and (args is None or call.args == args):
+            return position
+    raise AssertionError('%s%s not called: %s' % (name, args or '', ksr.call_names()))
+
+
+ANY = object()
+
+
+def assert_rings(ksr, aors, ring_time, context, identity=None, diversion=()):
+    """The request route's Ring: lookups, headers, context, fr timer, t_relay (in this order)."""
+    uris = ['sip:' + aor for aor in aors]
+    looked_up = [args[1] for args in ksr.called('registrar.lookup_uri') + ksr.called('registrar.lookup_to_dset')]
+    for uri in uris:
+        assert uri in looked_up, (uri, looked_up)
+    if identity is ANY:
+        pass
+    elif identity:
+        assert calls(ksr, 'hdr.remove', 'hdr.append')[:2] == [
+            ('hdr.remove', ('P-Asserted-Identity',)), ('hdr.append', ('P-Asserted-Identity: %s\r\n' % identity,))]
+    else:
+        assert ('P-Asserted-Identity',) not in ksr.called('hdr.remove')
+        assert not [a for a in ksr.called('hdr.append') if a[0].startswith('P-Asserted-Identity')]
+    assert [a[0] for a in ksr.called('hdr.append') if a[0].startswith('Diversion')] == \
+        ['Diversion: %s\r\n' % entry for entry in diversion]
+    assert ksr.pv['$avp(vx_ctx)'] == context
+    assert ksr.called('tm.t_set_fr') == [(ring_time * 1000, 0)]
+    assert ksr.called('tm.t_relay') == [()]
+    assert index(ksr, 'tm.t_set_fr') < index(ksr, 'tm.t_relay')
+    assert index(ksr, 'pv.sets', ('$avp(vx_ctx)', context)) < index(ksr, 'tm.t_relay')
+    assert replies(ksr) == []
+    assert errors(ksr) == []
+
+
+def ha1(user, domain=DOMAIN):
+    """The HA1 the directory stores for an account."""
+    return rules.ha1(user, domain, PASSWORD)
+
+
+# Loading -------------------------------------------------------------------------------------
+
+def test_loads_settings_and_exposes_the_app_python3_entry_points(kemi, directory):
+    assert kemi.SETTINGS['directory_path'] == directory.path
+    assert kemi.VIEW.path == directory.path
+    assert kemi.VIEW.trusted == (EXTRA_TRUSTED,)
+    assert kemi.VIEW.check_interval == 0.5
+    router = kemi.mod_init()
+    assert isinstance(router, kemi.kamailio) and router.view is kemi.VIEW
+    assert router.child_init(1) == 0
+    for name in ('ksr_branch_route_one', 'ksr_reply_route', 'ksr_onsend_route'):
+        assert getattr(router, name)(None) == 1
+
+
+def test_without_a_settings_file_one_error_line_and_the_defaults(tmp_path):
+    double = KSRDouble()
+    with loaded_script(tmp_path / 'kemi', None, double) as module:
+        assert module.SETTINGS == {}
+        assert module.VIEW.path == '/var/lib/voxplane/directory.db'
+        assert module.VIEW.check_interval == 0.5 and module.VIEW.trusted == ()
+    errs = [m for level, m in double.logs if level == 'err']
+    assert len(errs) == 1 and 'voxplane_settings.json' in errs[0] and errs[0].count('\n') == 1
+
+
+def test_loading_the_script_leaves_sys_modules_as_it_was(tmp_path, directory):
+    before = dict(sys.modules)
+    with loaded_script(tmp_path / 'kemi', settings_for(directory.path), KSRDouble()) as module:
+        assert sys.modules['ansible_collections.voxplane.pbx.plugins.module_utils.routing'] is module.routing
+        assert module.routing is not before.get('ansible_collections.voxplane.pbx.plugins.module_utils.routing')
+    assert sys.modules == before
+
+
+# Request route: the first checks ------------------------------------------------------------
+
+def test_max_forwards_exhausted_is_483(router, ksr):
+    new_request(ksr, 'INVITE')
+    ksr.returns['maxfwd.process_maxfwd'] = -1
+    assert router.ksr_request_route(None) == 1
+    assert ksr.called('maxfwd.process_maxfwd') == [(10,)]
+    assert ksr_calls(ksr) == [('maxfwd.process_maxfwd', (10,)), ('sl.sl_send_reply', (483, 'Too Many Hops'))]
+
+
+def test_insane_request_is_left_to_sanity(router, ksr):
+    new_request(ksr, 'INVITE')
+    ksr.returns['sanity.sanity_check'] = -1
+    router.ksr_request_route(None)
+    assert ksr.call_names() == ['maxfwd.process_maxfwd', 'sanity.sanity_check']
+
+
+def test_options_to_the_server_is_200(router, ksr):
+    new_request(ksr, 'OPTIONS')
+    router.ksr_request_route(None)
+    assert replies(ksr) == [(200, 'OK')]
+
+
+def test_retransmission_of_an_existing_transaction_is_absorbed(router, ksr):
+    new_request(ksr, 'INVITE', si=ECOTEL[0], rU=SINGLE)
+    ksr.returns['tm.t_check_trans'] = 0
+    router.ksr_request_route(None)
+    assert ksr_calls(ksr)[-1] == ('tm.t_check_trans', ())
+    assert replies(ksr) == [] and ksr.called('tm.t_relay') == []
+
+
+@pytest.mark.parametrize('method', ['CANCEL', 'ACK'])
+@pytest.mark.parametrize('found', [1, -1])
+def test_cancel_and_ack_are_matched_to_their_transaction(router, ksr, method, found):
+    new_request(ksr, method, si='10.0.0.5', rU='10', fd=DOMAIN)
+    ksr.returns['tm.t_check_trans'] = found
+    router.ksr_request_route(None)
+    assert ksr.called('tm.t_check_trans') == [()]
+    assert ksr.called('tm.t_relay') == ([()] if found > 0 else [])
+    assert replies(ksr) == []
+    assert not [n for n in ksr.call_names() if n.startswith(('auth.', 'registrar.'))]
+
+
+def test_subscribe_is_489_and_other_methods_405_with_allow(router, ksr):
+    new_request(ksr, 'SUBSCRIBE', rU='10')
+    router.ksr_request_route(None)
+    assert replies(ksr) == [(489, 'Bad Event')]
+    ksr.reset()
+    new_request(ksr, 'MESSAGE', rU='10')
+    router.ksr_request_route(None)
+    assert replies(ksr) == [(405, 'Method Not Allowed')]
+    (allow,), = ksr.called('hdr.append_to_reply')
+    assert allow.startswith('Allow: INVITE, ACK, BYE, CANCEL') and allow.endswith('\r\n')
+    assert index(ksr, 'hdr.append_to_reply') < index(ksr, 'sl.sl_send_reply')
+
+
+# In-dialog ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('method, record_route', [('BYE', False), ('INVITE', True), ('UPDATE', False), ('ACK', False)])
+def test_in_dialog_follows_the_route_set(router, ksr, method, record_route):
+    ksr.pv['$rm'] = method
+    ksr.returns['siputils.has_totag'] = 1
+    router.ksr_request_route(None)
+    assert ksr_calls(ksr)[2:] == [('siputils.has_totag', ()), ('rr.loose_route', ())] + \
+        ([('rr.record_route', ())] if record_route else []) + [('tm.t_relay', ())]
+    assert replies(ksr) == []
+
+
+def test_in_dialog_relay_failure_is_answered_by_sl_reply_error(router, ksr):
+    ksr.pv['$rm'] = 'BYE'
+    ksr.returns['siputils.has_totag'] = 1
+    ksr.returns['tm.t_relay'] = -1
+    router.ksr_request_route(None)
+    assert ksr.called('sl.sl_reply_error') == [()]
+
+
+def test_in_dialog_without_route_set(router, ksr):
+    ksr.returns['siputils.has_totag'] = 1
+    ksr.returns['rr.loose_route'] = -1
+    ksr.pv['$rm'] = 'ACK'
+    ksr.returns['tm.t_check_trans'] = 1
+    router.ksr_request_route(None)
+    assert ksr.called('tm.t_check_trans') == [()] and ksr.called('tm.t_relay') == [()] and replies(ksr) == []
+    ksr.reset()
+    ksr.returns['tm.t_check_trans'] = -1
+    router.ksr_request_route(None)
+    assert ksr.called('tm.t_relay') == [] and replies(ksr) == []
+    ksr.reset()
+    ksr.pv['$rm'] = 'BYE'
+    router.ksr_request_route(None)
+    assert replies(ksr) == [(404, 'Not Here')] and ksr.called('tm.t_relay') == []
+
+
+# REGISTER ----------------------------------------------------------------------------------
+
+def register(ksr, user, domain=DOMAIN, to_user=None, auth=True):
+    new_request(ksr, 'REGISTER', si='10.0.0.5', td=domain, tU=to_user or user, fd=domain, fU=to_user or user)
+    if auth:
+        ksr.pv['$au'] = user
+
+
+def test_register_without_credentials_is_challenged_with_the_tenant_domain(router, ksr):
+    register(ksr, 'max.muster', auth=False)
+    router.ksr_request_route(None)
+    assert ksr.called('auth.auth_challenge') == [(DOMAIN, 0)]
+    assert replies(ksr) == [] and ksr.called('registrar.save') == [] and ksr.called('auth.pv_auth_check') == []
+
+
+def test_register_to_an_unknown_domain_is_403_without_a_challenge(router, ksr):
+    register(ksr, 'max.muster', domain=UNKNOWN_DOMAIN, auth=False)
+    router.ksr_request_route(None)
+    assert replies(ksr) == [(403, 'Unknown domain')]
+    assert ksr.called('auth.auth_challenge') == []
+    ksr.reset()
+    ksr.pv['$au'] = 'max.muster'                     # with credentials too
+    router.ksr_request_route(None)
+    assert replies(ksr) == [(403, 'Unknown domain')] and ksr.called('auth.pv_auth_check') == []
+
+
+@pytest.mark.parametrize('user, domain', [('nobody.here', DOMAIN), ('bert.beta', DOMAIN), ('max.muster', BETA_DOMAIN)])
+def test_register_of_an_unknown_account_is_403(router, ksr, user, domain):
+    register(ksr, user, domain=domain)
+    router.ksr_request_route(None)
+    assert replies(ksr) == [(403, 'Unknown account')]
+    assert ksr.called('auth.pv_auth_check') == [] and ksr.called('registrar.save') == []
+
+
+def test_register_with_the_right_password_saves_the_contact(router, ksr):
+    register(ksr, 'max.app')
+    router.ksr_request_route(None)
+    assert ksr.called('auth.pv_auth_check') == [(DOMAIN, ha1('max.app'), 1, 1)]
+    assert ksr.called('auth.consume_credentials') == [()]
+    assert ksr.called('registrar.save') == [('location', 0)]
+    assert index(ksr, 'auth.consume_credentials') < index(ksr, 'registrar.save')
+    assert replies(ksr) == [] and ksr.called('auth.auth_challenge') == [] and errors(ksr) == []
+
+
+def test_register_in_the_second_tenant_uses_its_realm(router, ksr):
+    register(ksr, 'bert.beta', domain=BETA_DOMAIN)
+    router.ksr_request_route(None)
+    assert ksr.called('auth.pv_auth_check') == [(BETA_DOMAIN, ha1('bert.beta', BETA_DOMAIN), 1, 1)]
+    assert ksr.called('registrar.save') == [('location', 0)]
+
+
+@pytest.mark.parametrize('rc', [-2, -4, -1, -6])   # wrong password, stale nonce, error, nonce reused
+def test_register_with_failed_check_is_challenged_again(router, ksr, rc):
+    register(ksr, 'max.muster')
+    ksr.returns['auth.pv_auth_check'] = rc
+    router.ksr_request_route(None)
+    assert ksr.called('auth.auth_challenge') == [(DOMAIN, 0)]
+    assert ksr.called('auth.consume_credentials') == [] and ksr.called('registrar.save') == [] and replies(ksr) == []
+
+
+def test_register_of_another_identity_is_403(router, ksr):
+    register(ksr, 'max.muster', to_user='erika.desk')
+    ksr.returns['auth.pv_auth_check'] = -8            # auth user is not the To user
+    router.ksr_request_route(None)
+    assert replies(ksr) == [(403, 'Account may only use its own identity')]
+    assert ksr.called('auth.auth_challenge') == [] and ksr.called('registrar.save') == []
+
+
+def test_register_target_is_checked_by_the_core_as_well(router, ksr):
+    register(ksr, 'max.muster', to_user='erika.desk')   # even should pv_auth_check let it pass
+    router.ksr_request_route(None)
+    assert replies(ksr) == [(403, 'Account may only register itself')]
+    assert ksr.called('registrar.save') == []
+
+
+def test_register_save_failure_answers_the_error(router, ksr):
+    register(ksr, 'max.muster')
+    ksr.returns['registrar.save'] = -1
+    router.ksr_request_route(None)
+    assert ksr.called('sl.sl_reply_error') == [()]
+
+
+def test_register_domain_is_case_insensitive(router, ksr):
+    register(ksr, 'max.muster', domain=DOMAIN.upper(), auth=False)
+    router.ksr_request_route(None)
+    assert replies(ksr) == [] and ksr.called('auth.auth_challenge') == [(DOMAIN, 0)]
+
+
+# INVITE from a trunk -------------------------------------------------------------------------
+
+@pytest.mark.parametrize('source, dialled', [
+    (ECOTEL[0], SINGLE), (ECOTEL[1], '030999001'), (EXTRA_TRUSTED, '4930999001'), (ECOTEL[0], '0049 30 999001'),
+])
+def test_inbound_from_a_trusted_source_rings_every_aor_without_auth(router, ksr, source, dialled):
+    inbound(ksr, dialled, source)
+    registered(ksr, 'max.muster', 'max.app')
+    router.ksr_request_route(None)
+    assert not [n for n in ksr.call_names() if n.startswith('auth.')]
+    assert ('$au',) not in ksr.called('pv.get')
+    assert ksr.called('registrar.lookup_uri') == [('location', 'sip:max.muster@' + DOMAIN)]
+    assert ksr.called('registrar.lookup_to_dset') == [('location', 'sip:max.app@' + DOMAIN)]
+    assert_rings(ksr, ['max.muster@' + DOMAIN, 'max.app@' + DOMAIN], 25, 'acme|10|0|0|acme/10')
+    assert ksr.called('rr.record_route') == [()]
+    assert ksr.called('tm.t_on_failure') == [(FAILURE_ROUTE,)]
+    assert index(ksr, 'tm.t_on_failure') < index(ksr, 'tm.t_relay')
+
+
+def test_inbound_to_a_block_head_rings_the_parallel_group(router, ksr):
+    inbound(ksr, BLOCK)
+    router.ksr_request_route(None)
+    assert ksr.called('registrar.lookup_uri') == [('location', 'sip:max.muster@' + DOMAIN)]
+    assert ksr.called('registrar.lookup_to_dset') == [('location', 'sip:max.app@' + DOMAIN),
+                                                     ('location', 'sip:erika.desk@' + DOMAIN)]
+    assert_rings(ksr, [], 30, 'acme|50|0|0|acme/50')
+
+
+def test_first_aor_not_registered_the_next_one_becomes_the_request_uri(router, ksr):
+    inbound(ksr, SINGLE)
+    registered(ksr, 'max.app')
+    router.ksr_request_route(None)
+    assert ksr.called('registrar.lookup_uri') == [('location', 'sip:max.muster@' + DOMAIN),
+                                                 ('location', 'sip:max.app@' + DOMAIN)]
+    assert ksr.called('registrar.lookup_to_dset') == []
+    assert_rings(ksr, [], 25, 'acme|10|0|0|acme/10')
+
+
+def test_inbound_to_an_unknown_number_is_404(router, ksr):
+    inbound(ksr, '+4930555555')
+    router.ksr_request_route(None)
+    assert replies(ksr) == [(404, 'Number not assigned')]
+    assert ksr.called('tm.t_relay') == []
+
+
+def test_inbound_to_another_tenants_number_through_its_trunk(router, ksr):
+    inbound(ksr, '015550100', source=B_TRUNK)           # beta's dial plan: +43 1 5550100
+    router.ksr_request_route(None)
+    assert_rings(ksr, ['bert.beta@' + BETA_DOMAIN], 20, 'beta|100|0|0|beta/100')
+
+
+def test_nobody_registered_forwards_to_the_mobile_through_the_trunk(router, ksr):
+    inbound(ksr, SINGLE)
+    registered(ksr)
+    router.ksr_request_route(None)
+    assert len(ksr.called('registrar.lookup_uri')) == 2
+    assert ksr.pv['$ru'] == trunk_uri(MOBILE_10)
+    assert calls(ksr, 'hdr.remove', 'hdr.append') == [
+        ('hdr.remove', ('P-Asserted-Identity',)),
+        ('hdr.append', ('P-Asserted-Identity: %s\r\n' % sip(BLOCK),)),     # the tenant pays: its main number
+        ('hdr.append', ('Diversion: %s;reason=unavailable\r\n' % sip('10'),)),
+    ]
+    assert ksr.called('tm.t_relay') == [()] and ksr.called('tm.t_set_fr') == []
+    assert '$avp(vx_ctx)' not in ksr.pv and replies(ksr) == []
+
+
+def test_nobody_registered_and_no_forward_is_480(router, ksr):
+    from_account(ksr, 'anna.desk', '41')
+    registered(ksr)
+    router.ksr_request_route(None)
+    assert replies(ksr) == [(480, 'Temporarily Unavailable')]
+    assert ksr.called('tm.t_relay') == [] and ksr.called('tm.t_set_fr') == []
+
+
+def test_nobody_registered_follows_the_unregistered_forward(router, ksr):
+    from_account(ksr, 'anna.desk', '22')
+    registered(ksr, 'anna.desk')
+    router.ksr_request_route(None)
+    assert [a[1] for a in ksr.called('registrar.lookup_uri')] == ['sip:ute.desk@' + DOMAIN, 'sip:anna.desk@' + DOMAIN]
+    assert [a[0] for a in ksr.called('hdr.append') if a[0].startswith('Diversion')] == \
+        ['Diversion: %s;reason=unavailable\r\n' % sip('22')]
+    assert ksr.pv['$avp(vx_ctx)'] == 'acme|13|1|0|acme/22,acme/13'
+    assert ksr.called('tm.t_set_fr') == [(20000, 0)] and ksr.called('tm.t_relay') == [()]
+
+
+def test_unregistered_forward_keeps_the_callers_identity(router, ksr):
+    from_account(ksr, 'max.muster', '22')
+    registered(ksr, 'anna.desk')
+    router.ksr_request_route(None)
+    assert ('hdr.append', ('P-Asserted-Identity: "Max Mustermann" %s\r\n' % sip('10'),)) in ksr_calls(ksr)
+
+
+def test_unregistered_forward_does_not_pass_on_the_accounts_own_pai(router, ksr):
+    from_account(ksr, 'max.muster', '22')
+    registered(ksr, 'anna.desk')
+    router.ksr_request_route(None)
+    assert ksr.called('tm.t_relay') == [()]
+    assert ('P-Asserted-Identity',) in ksr.called('hdr.remove')
+
+
+def test_group_nobody_registered_goes_to_the_fallback(router, ksr):
+    inbound(ksr, BLOCK)
+    registered(ksr, 'anna.desk')
+    router.ksr_request_route(None)
+    assert_rings(ksr, ['anna.desk@' + DOMAIN], 20, 'acme|13|1|0|acme/50,acme/13',
+                 diversion=['%s;reason=unavailable' % sip('50')])
+
+
+def test_sequential_group_skips_unregistered_members(router, ksr):
+    from_account(ksr, 'anna.desk', '52')
+    registered(ksr, 'hunt62')
+    router.ksr_request_route(None)
+    assert [a[1] for a in ksr.called('registrar.lookup_uri')] == ['sip:hunt%s@%s' % (n, DOMAIN) for n in HUNT[:3]]
+    assert_rings(ksr, ['hunt62@' + DOMAIN], 10, 'acme|52|0|2|acme/52', identity=ANY)
+
+
+@pytest.mark.parametrize('who', ['hunt67', 'anna.desk'])
+def test_sequential_group_longer_than_seven_reaches_its_last_member_and_fallback(router, ksr, who):
+    from_account(ksr, 'max.muster', '52')
+    registered(ksr, who)
+    router.ksr_request_route(None)
+    assert replies(ksr) == [] and ksr.called('tm.t_relay') == [()]
+
+
+# INVITE from an account ------------------------------------------------------------------------
+
+def test_invite_without_credentials_is_challenged_with_the_from_domain(router, ksr):
+    new_request(ksr, 'INVITE', si='10.0.0.5', rU='10', fd=BETA_DOMAIN, fU='bert.beta')
+    router.ksr_request_route(None)
+    assert ksr.called('auth.auth_challenge') == [(BETA_DOMAIN, 0)]
+    assert replies(ksr) == [] and ksr.called('tm.t_relay') == [] and ksr.called('registrar.lookup_uri') == []
+
+
+def test_invite_from_an_unknown_domain_is_403(router, ksr):
+    new_request(ksr, 'INVITE', si='10.0.0.5', rU='10', fd=UNKNOWN_DOMAIN, fU='x')
+    router.ksr_request_route(None)
+    assert replies(ksr) == [(403, 'Unknown domain')]
+
+
+def test_invite_auth_failures(router, ksr):
+    from_account(ksr, 'max.muster', '13')
+    ksr.returns['auth.pv_auth_check'] = -2
+    router.ksr_request_route(None)
+    assert ksr.called('auth.pv_auth_check') == [(DOMAIN, ha1('max.muster'), 1, 1)]
+    assert ksr.called('auth.auth_challenge') == [(DOMAIN, 0)] and ksr.called('tm.t_relay') == []
+    ksr.reset()
+    ksr.returns['auth.pv_auth_check'] = -8               # auth user is not the From user
+    router.ksr_request_route(None)
+    assert replies(ksr) == [(403, 'Account may only use its own identity')] and ksr.called('tm.t_relay') == []
+
+
+def test_internal_call_presents_name_and_internal_number(router, ksr):
+    from_account(ksr, 'max.app', '13')
+    router.ksr_request_route(None)
+    assert ksr.called('auth.consume_credentials') == [()]
+    assert_rings(ksr, ['anna.desk@' + DOMAIN], 20, 'acme|13|0|0|acme/13',
+                 identity='"Max Mustermann" %s' % sip('10'))
+    assert ksr.called('tm.t_on_failure') == [(FAILURE_ROUTE,)]
+
+
+def test_outbound_call_goes_to_the_trunk_with_the_callers_number(router, ksr):
+    from_account(ksr, 'max.muster', '040 123456')
+    router.ksr_request_route(None)
+    assert ksr.pv['$ru'] == trunk_uri(OUTSIDE)
+    assert calls(ksr, 'hdr.remove', 'hdr.append') == [
+        ('hdr.remove', ('P-Asserted-Identity',)), ('hdr.append', ('P-Asserted-Identity: %s\r\n' % sip(MAX_DDI),))]
+    assert ksr.called('tm.t_relay') == [()]
+    assert index(ksr, 'pv.sets', ('$ru', trunk_uri(OUTSIDE))) < index(ksr, 'tm.t_relay')
+    assert ksr.called('tm.t_set_fr') == [] and '$avp(vx_ctx)' not in ksr.pv
+    assert ksr.called('registrar.lookup_uri') == [] and replies(ksr) == []
+
+
+def test_anonymous_caller_gets_privacy(router, ksr):
+    from_account(ksr, 'erika.desk', '+4940123456')
+    router.ksr_request_route(None)
+    assert ksr.pv['$ru'] == trunk_uri(OUTSIDE)
+    assert calls(ksr, 'hdr.remove', 'hdr.append') == [
+        ('hdr.remove', ('P-Asserted-Identity',)), ('hdr.append', ('P-Asserted-Identity: %s\r\n' % ANONYMOUS,)),
+        ('hdr.remove', ('Privacy',)), ('hdr.append', ('Privacy: id\r\n',))]
+    assert ksr.called('tm.t_relay') == [()]
+
+
+def test_emergency_call_carries_the_location(router, ksr):
+    from_account(ksr, 'max.muster', '112')
+    router.ksr_request_route(None)
+    assert ksr.pv['$ru'] == trunk_uri('112')
+    appended = [a[0] for a in ksr.called('hdr.append')]
+    assert appended[0] == 'P-Asserted-Identity: %s\r\n' % sip(HQ_ECID)
+    assert appended[1].startswith('X-Emergency-Location: hq; Hauptstra') and appended[1].endswith('\r\n')
+    assert ksr.called('tm.t_relay') == [()]
+
+
+def test_international_call_of_a_forbidden_tenant_is_403(router, ksr):
+    from_account(ksr, 'bert.beta', '0049301234567', domain=BETA_DOMAIN)
+    router.ksr_request_route(None)
+    assert replies(ksr) == [(403, 'International calls not permitted')] and ksr.called('tm.t_relay') == []
+
+
+def test_outbound_through_the_tenants_own_trunk_port(router, ksr):
+    from_account(ksr, 'bert.beta', '015550999', domain=BETA_DOMAIN)
+    router.ksr_request_route(None)
+    assert ksr.pv['$ru'] == 'sip:+4315550999@%s:5080' % B_TRUNK
+    assert ('hdr.append', ('P-Asserted-Identity: %s\r\n' % sip(B_MAIN, BETA_DOMAIN),)) in ksr_calls(ksr)
+
+
+def test_unknown_dialled_string_is_404(router, ksr):
+    from_account(ksr, 'max.muster', '*78')
+    router.ksr_request_route(None)
+    assert replies(ksr) == [(404, 'No such extension or number')]
+
+
+def test_relay_failure_in_the_request_route_is_sl_reply_error(router, ksr):
+    from_account(ksr, 'max.muster', '040 123456')
+    ksr.returns['tm.t_relay'] = -1
+    router.ksr_request_route(None)
+    assert ksr.called('sl.sl_reply_error') == [()]
+
+
+# Forwarding and Diversion ------------------------------------------------------------------------
+
+def test_unconditional_forward_to_outside_adds_one_diversion(router, ksr):
+    from_account(ksr, 'anna.desk', '14')
+    router.ksr_request_route(None)
+    assert ksr.pv['$ru'] == trunk_uri(OUTSIDE)
+    assert calls(ksr, 'hdr.append')[-1] == ('hdr.append', ('Diversion: %s;reason=unconditional\r\n' % sip('14'),))
+    assert len([a for a in ksr.called('hdr.append') if a[0].startswith('Diversion')]) == 1
+
+
+def test_diversion_headers_one_per_hop_newest_first(router, ksr):
+    from_account(ksr, 'max.muster', '17')               # 17 -> 18 -> 13
+    router.ksr_request_route(None)
+    assert_rings(ksr, ['anna.desk@' + DOMAIN], 20, 'acme|13|2|0|acme/17,acme/18,acme/13',
+                 identity='"Max Mustermann" %s' % sip('10'),
+                 diversion=['%s;reason=unconditional' % sip('18'), '%s;reason=unconditional' % sip('17')])
+    # identity first, then the history
+    appended = [a[0] for a in ksr.called('hdr.append')]
+    assert appended[0].startswith('P-Asserted-Identity') and all(a.startswith('Diversion') for a in appended[1:])
+
+
+# Failure route ---------------------------------------------------------------------------------
+
+def test_busy_follows_the_busy_forward_and_rearms_the_failure_route(router, ksr):
+    failure(ksr, 'acme|10|0|0|acme/10', code=486)
+    registered(ksr, 'paul.desk')
+    assert router.ksr_failure_route_call(None) == 1
+    assert ksr.called('pv.sets')[:2] == [('$avp(vx_ctx)', ''), ('$ru', 'sip:+4930999001@pbx.voxplane.example')]
+    assert ksr.called('registrar.lookup_uri') == [('location', 'sip:paul.desk@' + DOMAIN)]
+    assert ksr.called('hdr.append') == [('Diversion: %s;reason=user-busy\r\n' % sip('10'),)]
+    assert ksr.pv['$avp(vx_ctx)'] == 'acme|12|1|0|acme/10,acme/12'
+    assert ksr.called('tm.t_set_fr') == [(20000, 0)]
+    assert ksr.called('tm.t_on_failure') == [(FAILURE_ROUTE,)]
+    assert ksr.called('tm.t_relay') == [()]
+    assert index(ksr, 'tm.t_on_failure') < index(ksr, 'tm.t_relay')
+    assert replies(ksr) == [] and ksr.called('sl.sl_reply_error') == []
+
+
+def test_busy_600_is_busy_too(router, ksr):
+    failure(ksr, 'acme|10|0|0|acme/10', code=600)
+    router.ksr_failure_route_call(None)
+    assert ksr.pv['$avp(vx_ctx)'] == 'acme|12|1|0|acme/10,acme/12'
+
+
+@pytest.mark.parametrize('code, timeout', [(408, True), (None, True), (480, False), (408, False), (487, False)])
+def test_no_answer_follows_the_no_answer_forward(router, ksr, code, timeout):
+    failure(ksr, 'acme|10|0|0|acme/10', code=code, timeout=timeout)
+    router.ksr_failure_route_call(None)
+    assert ksr.called('registrar.lookup_uri') == [('location', 'sip:anna.desk@' + DOMAIN)]
+    assert ksr.called('hdr.append') == [('Diversion: %s;reason=no-answer\r\n' % sip('10'),)]
+    assert ksr.pv['$avp(vx_ctx)'] == 'acme|13|1|0|acme/10,acme/13'
+    assert ksr.called('tm.t_relay') == [()] and ksr.called('tm.t_on_failure') == [(FAILURE_ROUTE,)]
+
+
+def test_no_answer_forward_to_outside_relays_to_the_trunk(router, ksr):
+    failure(ksr, 'acme|11|0|0|acme/11', code=408, timeout=True)
+    router.ksr_failure_route_call(None)
+    assert ksr.pv['$ru'] == trunk_uri(OUTSIDE)
+    assert calls(ksr, 'hdr.remove', 'hdr.append') == [
+        ('hdr.remove', ('P-Asserted-Identity',)), ('hdr.append', ('P-Asserted-Identity: %s\r\n' % sip(BLOCK),)),
+        ('hdr.append', ('Diversion: %s;reason=no-answer\r\n' % sip('11'),))]
+    assert ksr.pv['$avp(vx_ctx)'] == ''                   # a trunk's failure goes back as it is
+    assert ksr.called('tm.t_on_failure') == [(FAILURE_ROUTE,)] and ksr.called('tm.t_relay') == [()]
+
+
+def test_sequential_group_moves_to_the_next_member(router, ksr):
+    failure(ksr, 'acme|51|0|0|acme/51', code=408, timeout=True)
+    router.ksr_failure_route_call(None)
+    assert ksr.called('registrar.lookup_uri') == [('location', 'sip:anna.desk@' + DOMAIN)]
+    assert ksr.pv['$avp(vx_ctx)'] == 'acme|51|0|1|acme/51'
+    assert ksr.called('tm.t_set_fr') == [(15000, 0)] and ksr.called('hdr.append') == []
+    ksr.reset()
+    router.ksr_failure_route_call(None)                   # the last member did not answer either
+    assert ksr.called('tm.t_reply') == [(480, 'Temporarily Unavailable')] and ksr.called('tm.t_relay') == []
+
+
+def test_canceled_call_does_nothing(router, ksr):
+    failure(ksr, 'acme|10|0|0|acme/10', code=487, canceled=True)
+    router.ksr_failure_route_call(None)
+    assert ksr_calls(ksr) == [('tm.t_is_canceled', ())]
+    assert ksr.pv['$avp(vx_ctx)'] == 'acme|10|0|0|acme/10'
+
+
+def test_failed_trunk_relay_without_context_does_nothing(router, ksr):
+    failure(ksr, '', code=503)
+    router.ksr_failure_route_call(None)
+    assert ksr_calls(ksr) == [('tm.t_is_canceled', ())]
+
+
+@pytest.mark.parametrize('context, code, timeout, reply', [
+    ('acme|12|0|0|acme/12', 486, False, (486, 'Busy Here')),
+    ('acme|12|0|0|acme/12', 480, False, (480, 'Temporarily Unavailable')),
+    ('acme|12|0|0|acme/12', 408, True, (480, 'Temporarily Unavailable')),
+    ('acme|99|0|0|acme/99', 486, False, (480, 'Temporarily Unavailable')),   # the target has gone
+])
+def test_nothing_to_forward_to_is_a_final_reply(router, ksr, context, code, timeout, reply):
+    failure(ksr, context, code=code, timeout=timeout)
+    router.ksr_failure_route_call(None)
+    assert ksr.called('tm.t_reply') == [reply]
+    assert ksr.called('tm.t_relay') == [] and ksr.called('sl.sl_send_reply') == []
+
+
+def test_forward_target_not_registered_is_answered_in_the_failure_route(router, ksr):
+    failure(ksr, 'acme|10|0|0|acme/10', code=486)
+    registered(ksr)                                       # 12 (busy forward) has no contact, no forwards
+    router.ksr_failure_route_call(None)
+    assert ksr.called('tm.t_reply') == [(480, 'Temporarily Unavailable')] and ksr.called('tm.t_relay') == []
+
+
+def test_rejected_lets_the_callees_answer_through(router, ksr):
+    failure(ksr, 'acme|10|0|0|acme/10', code=603)
+    router.ksr_failure_route_call(None)
+    assert replies(ksr) == [] and ksr.called('tm.t_relay') == []
+    assert ksr.pv['$avp(vx_ctx)'] == ''
+
+
+def test_relay_failure_in_the_failure_route_is_500(router, ksr):
+    failure(ksr, 'acme|10|0|0|acme/10', code=486)
+    ksr.returns['tm.t_relay'] = -1
+    router.ksr_failure_route_call(None)
+    assert ksr.called('tm.t_reply') == [(500, 'Relay Failed')] and ksr.called('sl.sl_reply_error') == []
+
+
+# Exceptions ------------------------------------------------------------------------------------
+
+def _boom(*_args):
+    raise RuntimeError('registrar\nexploded')
+
+
+def _assert_one_error_line(ksr, route):
+    errs = errors(ksr)
+    assert len(errs) == 1, errs
+    assert errs[0].count('\n') == 1 and errs[0].endswith('\n')
+    assert route in errs[0] and 'RuntimeError: registrar exploded' in errs[0]
+
+
+def test_exception_in_the_request_route_is_500_and_one_log_line(router, ksr):
+    inbound(ksr, SINGLE)
+    ksr.returns['registrar.lookup_uri'] = _boom
+    assert router.ksr_request_route(None) == 1
+    _assert_one_error_line(ksr, 'ksr_request_route')
+    assert ksr.called('sl.sl_send_reply') == [(500, 'Server Internal Error')]
+    assert ksr.called('tm.t_relay') == [] and ksr.called('tm.t_reply') == []
+
+
+@pytest.mark.parametrize('in_dialog', [True, False])
+def test_exception_for_an_ack_is_logged_and_never_answered(router, ksr, in_dialog):
+    ksr.pv['$rm'] = 'ACK'
+    ksr.returns['siputils.has_totag'] = 1 if in_dialog else -1
+    ksr.returns['rr.loose_route'] = _boom
+    ksr.returns['tm.t_check_trans'] = _boom
+    assert router.ksr_request_route(None) == 1
+    _assert_one_error_line(ksr, 'ksr_request_route')
+    assert replies(ksr) == []
+
+
+def test_exception_from_a_non_str_pv_value_is_500(router, ksr):
+    inbound(ksr, SINGLE)
+    ksr.pv['$rU'] = 4930999001                            # not a str: the core fails
+    router.ksr_request_route(None)
+    assert len(errors(ksr)) == 1 and ksr.called('sl.sl_send_reply') == [(500, 'Server Internal Error')]
+
+
+def test_a_ksr_argument_error_in_the_failure_route_is_t_reply_500(router, ksr):
+    failure(ksr, 'acme|10|0|0|acme/10', code=486)
+    del ksr.pv['$ou']                                     # KSR.pv.sets('$ru', None): app_python3's SystemError
+    router.ksr_failure_route_call(None)
+    errs = errors(ksr)
+    assert len(errs) == 1 and 'SystemError' in errs[0]
+    assert ksr.called('tm.t_reply') == [(500, 'Server Internal Error')] and ksr.called('tm.t_relay') == []
+
+
+def test_a_failing_500_does_not_escape(router, ksr):
+    inbound(ksr, SINGLE)
+    ksr.returns['registrar.lookup_uri'] = _boom
+    ksr.returns['sl.sl_send_reply'] = _boom
+    assert router.ksr_request_route(None) == 1
+    assert len(errors(ksr)) == 1
+
+
+def test_exception_in_the_failure_route_is_t_reply_500(router, ksr):
+    failure(ksr, 'acme|10|0|0|acme/10', code=486)
+    ksr.returns['registrar.lookup_uri'] = _boom
+    assert router.ksr_failure_route_call(None) == 1
+    _assert_one_error_line(ksr, FAILURE_ROUTE)
+    assert ksr.called('tm.t_reply') == [(500, 'Server Internal Error')] and ksr.called('sl.sl_send_reply') == []
+
+
+def test_malformed_context_is_t_reply_500(router, ksr):
+    failure(ksr, 'garbage', code=486)
+    router.ksr_failure_route_call(None)
+    assert len(errors(ksr)) == 1 and ksr.called('tm.t_reply') == [(500, 'Server Internal Error')]
+
+
+# Directory unavailable and snapshot reload -------------------------------------------------------
+
+class Clock(object):
+    def __init__(self, start=1000.0):
+        self.now = start
+
+    def monotonic(self):
+        return self.now
+
+
+@pytest.fixture
+def traced_sql(monkeypatch):
+    """Every SQL statement of every sqlite3 connection opened from now on."""
+    statements = []
+    real_connect = sqlite3.connect
+
+    def connect(*args, **kwargs):
+        conn = real_connect(*args, **kwargs)
+        conn.set_trace_callback(statements.append)
+        return conn
+    monkeypatch.setattr(sqlite3, 'connect', connect)
+    return statements
+
+
+def _fresh(tmp_path, db, monkeypatch, reload_check_ms=500):
+    """Load the script on its own (own VIEW, own double) with a fake monotonic clock."""
+    double = KSRDouble()
+    context = loaded_script(tmp_path / 'kemi', settings_for(db, reload_check_ms), double)
+    module = context.__enter__()
+    clock = Clock()
+    monkeypatch.setattr(module, 'time', types.SimpleNamespace(monotonic=clock.monotonic, time=time.time))
+    return context, module, double, clock
+
+
+@pytest.fixture
+def fresh(tmp_path, monkeypatch):
+    opened = []
+
+    def load(db, reload_check_ms=500):
+        loaded = _fresh(tmp_path, db, monkeypatch, reload_check_ms)
+        opened.append(loaded[0])
+        return loaded[1:]
+    yield load
+    for context in reversed(opened):
+        context.__exit__(None, None, None)
+
+
+def test_directory_unreadable_at_first_use_is_503_with_retry_after(fresh, tmp_path):
+    db = tmp_path / 'later' / 'directory.db'
+    module, double, clock = fresh(db)
+    router = module.mod_init()
+    for method, pv in [('INVITE', {'si': ECOTEL[0], 'rU': SINGLE}), ('REGISTER', {'td': DOMAIN, 'tU': 'x'})]:
+        double.reset()
+        double.returns.clear()
+        double.pv.clear()
+        new_request(double, method, **pv)
+        router.ksr_request_route(None)
+        assert calls(double, 'hdr.append_to_reply', 'sl.sl_send_reply') == [
+            ('hdr.append_to_reply', ('Retry-After: 5\r\n',)), ('sl.sl_send_reply', (503, 'Directory Unavailable'))]
+        errs = [m for level, m in double.logs if level == 'err']
+        assert len(errs) == 1 and 'directory reload' in errs[0] and errs[0].count('\n') == 1
+        assert double.called('tm.t_relay') == [] and double.called('auth.auth_challenge') == []
+    # the failure route of a call routed before: nothing to decide with, the reply goes back as it is
+    double.reset()
+    failure(double, 'acme|10|0|0|acme/10', code=486)
+    router.ksr_failure_route_call(None)
+    assert double.called('tm.t_reply') == [] and double.called('tm.t_relay') == []
+    # without a snapshot every request tries again, whatever the interval: the directory appears
+    kemi_directory.build(db)
+    double.reset()
+    double.pv.clear()
+    inbound(double, SINGLE)
+    router.ksr_request_route(None)
+    assert double.called('sl.sl_send_reply') == [] and double.called('tm.t_relay') == [()]
+    infos = [m for level, m in double.logs if level == 'info']
+    assert len(infos) == 1 and re.match(r'^voxplane: directory generation 2 loaded \(2 tenants, \d+ numbers\)\n$', infos[0])
+
+
+def test_directory_file_without_schema_is_503(fresh, tmp_path):
+    db = tmp_path / 'directory.db'
+    db.write_bytes(b'')
+    module, double, _ = fresh(db)
+    new_request(double, 'INVITE', si=ECOTEL[0], rU=SINGLE)
+    module.mod_init().ksr_request_route(None)
+    assert double.called('sl.sl_send_reply') == [(503, 'Directory Unavailable')]
+
+
+def test_a_forked_worker_opens_its_own_connection(fresh, tmp_path, traced_sql, monkeypatch):
+    harness = kemi_directory.build(tmp_path / 'directory.db')
+    module, double, clock = fresh(harness.path)
+    router = module.mod_init()
+    register_gamma(double, router)
+    first = module.VIEW._conn
+    clock.now += 1
+    register_gamma(double, router)
+    assert module.VIEW._conn is first                                     # kept open
+    real_pid = module.os.getpid()
+    monkeypatch.setattr(module.os, 'getpid', lambda: real_pid + 1)       # as after Kamailio's fork
+    clock.now += 1
+    register_gamma(double, router)
+    assert module.VIEW._conn is not first and module.VIEW._pid == real_pid + 1
+
+
+def register_gamma(double, router):
+    double.reset()
+    double.pv.clear()
+    register(double, 'gina.gamma', domain=GAMMA_DOMAIN, auth=False)
+    router.ksr_request_route(None)
+
+
+def test_reload_after_the_interval_and_no_sql_within_it(fresh, tmp_path, traced_sql):
+    harness = kemi_directory.build(tmp_path / 'directory.db')
+    del traced_sql[:]
+    module, double, clock = fresh(harness.path)
+    router = module.mod_init()
+    register_gamma(double, router)
+    assert double.called('sl.sl_send_reply') == [(403, 'Unknown domain')]
+    assert traced_sql[0] == GENERATION_SQL and len(traced_sql) > 1       # first use: generation + load
+    assert module.VIEW.generation == 2
+
+    harness.apply('gamma', *kemi_directory.gamma())                       # bumps the generation to 3
+    del traced_sql[:]
+    clock.now += 0.499                                                     # within reload_check_ms
+    register_gamma(double, router)
+    assert double.called('sl.sl_send_reply') == [(403, 'Unknown domain')]
+    assert traced_sql == []                                                # not a single statement
+
+    clock.now += 0.002                                                     # the interval has passed
+    register_gamma(double, router)
+    assert double.called('sl.sl_send_reply') == [] and double.called('auth.auth_challenge') == [(GAMMA_DOMAIN, 0)]
+    assert traced_sql[0] == GENERATION_SQL and len(traced_sql) > 1
+    assert module.VIEW.generation == 3
+    infos = [m for level, m in double.logs if level == 'info']
+    assert len(infos) == 1 and infos[0].startswith('voxplane: directory generation 3 loaded (3 tenants, ')
+
+    del traced_sql[:]
+    clock.now += 10                                                       # unchanged: one single-row SELECT
+    register_gamma(double, router)
+    assert traced_sql == [GENERATION_SQL]
+    assert double.logs == [] and double.called('auth.auth_challenge') == [(GAMMA_DOMAIN, 0)]
+
+
+def test_reload_check_ms_zero_polls_the_generation_per_request(fresh, tmp_path, traced_sql):
+    harness = kemi_directory.build(tmp_path / 'directory.db')
+    module, double, clock = fresh(harness.path, reload_check_ms=0)
+    router = module.mod_init()
+    register_gamma(double, router)
+    del traced_sql[:]
+    register_gamma(double, router)
+    register_gamma(double, router)
+    assert traced_sql == [GENERATION_SQL, GENERATION_SQL]
+    harness.apply('gamma', *kemi_directory.gamma())
+    register_gamma(double, router)                                         # same clock reading: still checked
+    assert double.called('auth.auth_challenge') == [(GAMMA_DOMAIN, 0)]
+
+
+def test_a_broken_directory_keeps_the_last_good_snapshot(fresh, tmp_path):
+    harness = kemi_directory.build(tmp_path / 'directory.db')
+    module, double, clock = fresh(harness.path)
+    router = module.mod_init()
+    register(double, 'max.muster', auth=False)
+    router.ksr_request_route(None)
+    assert double.called('auth.auth_challenge') == [(DOMAIN, 0)]
+    conn = sqlite3.connect(harness.path)
+    conn.execute('DROP TABLE voxplane_generation')
+    conn.commit()
+    conn.close()
+    clock.now += 1
+    double.reset()
+    router.ksr_request_route(None)
+    assert double.called('auth.auth_challenge') == [(DOMAIN, 0)] and double.called('sl.sl_send_reply') == []
+    errs = [m for level, m in double.logs if level == 'err']
+    assert len(errs) == 1 and 'directory reload' in errs[0] and 'OperationalError' in errs[0]
+    assert module.VIEW.generation == 2 and module.VIEW._conn is None       # reconnects at the next check
+    double.reset()
+    clock.now += 0.1                                                       # within the interval: quiet
+    router.ksr_request_route(None)
+    assert double.logs == [] and double.called('auth.auth_challenge') == [(DOMAIN, 0)]
+
+
+# Every KSR function the script uses exists (in the api list) and is exercised -------------------
+
+def _ksr_references():
+    """Qualified names of every KSR.<...> call in the script's source."""
+    with open(KEMI_SCRIPT) as handle:
+        tree = ast.parse(handle.read())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            parts, value = [node.func.attr], node.func.value
+            while isinstance(value, ast.Attribute):
+                parts.append(value.attr)
+                value = value.value
+            if isinstance(value, ast.Name) and value.id == 'KSR':
+                names.add('.'.join(reversed(parts)))
+    return names
+
+
+def test_every_ksr_function_referenced_is_in_the_api_list():
+    api = set(KSRDouble().functions())
+    referenced = _ksr_references()
+    assert len(referenced) > 20
+    assert referenced <= api, sorted(referenced - api)
+
+
+# (pv, returns, route) of enough requests to call every KSR function the script references.
+_SCENARIOS = [
+    ({'$rm': 'INVITE'}, {'maxfwd.process_maxfwd': -1}, 'request'),
+    ({'$rm': 'INVITE'}, {'sanity.sanity_check': -1}, 'request'),
+    ({'$rm': 'INVITE'}, {'siputils.has_totag': 1}, 'request'),                       # loose_route, t_relay
+    ({'$rm': 'BYE'}, {'siputils.has_totag': 1, 'tm.t_relay': -1}, 'request'),        # sl_reply_error
+    ({'$rm': 'MESSAGE', '$rU': '10'}, {}, 'request'),                                # append_to_reply, 405
+    ({'$rm': 'REGISTER', '$td': DOMAIN, '$tU': 'max.muster'}, {}, 'request'),        # auth_challenge
+    ({'$rm': 'REGISTER', '$td': DOMAIN, '$tU': 'max.muster', '$au': 'max.muster'}, {}, 'request'),   # save
+    ({'$rm': 'INVITE', '$si': ECOTEL[0], '$rU': BLOCK}, {}, 'request'),              # lookup_*, t_set_fr
+    ({'$rm': 'INVITE', '$si': '10.0.0.5', '$rU': '040123456', '$fd': DOMAIN, '$au': 'erika.desk'}, {}, 'request'),
+    ({'$rm': 'INVITE', '$si': ECOTEL[0], '$rU': SINGLE}, {'registrar.lookup_uri': _boom}, 'request'),  # err
+    ({'$avp(vx_ctx)': 'acme|10|0|0|acme/10', '$T_reply_code': 486, '$ou': 'sip:x@y'},
+     {'tm.t_branch_timeout': -1, 'tm.t_is_canceled': -1}, 'failure'),
+    ({'$avp(vx_ctx)': 'acme|12|0|0|acme/12', '$T_reply_code': 486, '$ou': 'sip:x@y'},
+     {'tm.t_branch_timeout': -1, 'tm.t_is_canceled': -1}, 'failure'),                 # t_reply
+]
+
+
+def test_every_ksr_function_referenced_is_called_with_valid_arguments(tmp_path, directory):
+    double = KSRDouble()
+    seen = set()
+    with loaded_script(tmp_path / 'kemi', settings_for(directory.path), double) as module:
+        router = module.mod_init()
+        for pv, returns, route in _SCENARIOS:
+            double.pv.clear()
+            double.pv.update(pv)
+            double.returns.clear()
+            double.returns.update({'siputils.has_totag': -1, 'tm.t_check_trans': -1})
+            double.returns.update(returns)
+            getattr(router, 'ksr_request_route' if route == 'request' else FAILURE_ROUTE)(None)
+            seen.update(double.call_names())
+            # argument errors of the double (SystemError) would show as an err line naming it
+            assert not [m for level, m in double.logs if level == 'err' and 'SystemError' in m]
+    assert _ksr_references() - seen == set()
