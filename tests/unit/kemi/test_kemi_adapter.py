@@ -375,8 +375,8 @@ def test_inbound_to_a_block_head_rings_the_parallel_group(router, ksr):
     inbound(ksr, BLOCK)
     router.ksr_request_route(None)
     assert ksr.called('registrar.lookup_uri') == [('location', 'sip:max.muster@' + DOMAIN)]
-    assert ksr.called('registrar.lookup_to_dset') == [('location', 'sip:max.app@' + DOMAIN),
-                                                     ('location', 'sip:erika.desk@' + DOMAIN)]
+    assert ksr.called('registrar.lookup_to_dset') == [
+        ('location', 'sip:max.app@' + DOMAIN), ('location', 'sip:erika.desk@' + DOMAIN)]
     assert_rings(ksr, [], 30, 'acme|50|0|0|acme/50')
 
 
@@ -384,8 +384,8 @@ def test_first_aor_not_registered_the_next_one_becomes_the_request_uri(router, k
     inbound(ksr, SINGLE)
     registered(ksr, 'max.app')
     router.ksr_request_route(None)
-    assert ksr.called('registrar.lookup_uri') == [('location', 'sip:max.muster@' + DOMAIN),
-                                                 ('location', 'sip:max.app@' + DOMAIN)]
+    assert ksr.called('registrar.lookup_uri') == [
+        ('location', 'sip:max.muster@' + DOMAIN), ('location', 'sip:max.app@' + DOMAIN)]
     assert ksr.called('registrar.lookup_to_dset') == []
     assert_rings(ksr, [], 25, 'acme|10|0|0|acme/10')
 
@@ -845,7 +845,7 @@ def test_directory_unreadable_at_first_use_is_503_with_retry_after(fresh, tmp_pa
 def test_directory_file_without_schema_is_503(fresh, tmp_path):
     db = tmp_path / 'directory.db'
     db.write_bytes(b'')
-    module, double, _ = fresh(db)
+    module, double = fresh(db)[:2]
     new_request(double, 'INVITE', si=ECOTEL[0], rU=SINGLE)
     module.mod_init().ksr_request_route(None)
     assert double.called('sl.sl_send_reply') == [(503, 'Directory Unavailable')]
