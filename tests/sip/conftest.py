@@ -7,8 +7,13 @@ localhost (connection local, ANSIBLE_COLLECTIONS_PATH = a temporary tree in whic
 ansible_collections/voxplane/pbx links to this repository) with every path in a fresh
 temporary directory, a random 127.0.0.x address and a free high port, daemon mode (pid file)
 and a log file. The role starts Kamailio; the fixture waits until it answers OPTIONS (a plain
-UDP probe) and at teardown stops it through the role's control script or, failing that, kills
-it by pid file. Helpers (sipp runner, probes, role runner) live in sip_harness.py.
+UDP probe). Then it provisions the directory with ``ansible-playbook tests/sip/tenants.yml``
+(tenants acme and beta); their trunk address is the neighbouring 127.0.0.x (``kamailio.trunk``,
+port ``kamailio.trunk_port``), where tests run the trunk stand-in sipp: the snapshot trusts a
+tenant trunk's addresses, so INVITEs from there are inbound calls. The fixture waits until the
+workers route with that directory. At teardown it stops Kamailio through the role's control
+script or, failing that, kills it by pid file. Helpers (sipp runner, probes, playbook runner)
+live in sip_harness.py.
 
 Needs root (Kamailio drops to the kamailio user itself, -u/-g), kamailio and sipp; without
 them the tests are skipped with the reason. VOXPLANE_SIP_KEEP=1 keeps the temporary tree.
@@ -39,6 +44,9 @@ def kamailio():
         line = wait_for_options(address, instance.port)
         assert line, 'Kamailio did not answer OPTIONS on %s:%d\n%s' % (address, instance.port, instance.log_tail())
         instance.first_run = run
+        tenants = instance.provision()
+        assert tenants.rc == 0, 'tests/sip/tenants.yml failed: %r' % (tenants,)
+        assert instance.wait_for_directory(), 'Kamailio does not route with the tenants\n%s' % instance.log_tail()
         yield instance
     finally:
         instance.stop()

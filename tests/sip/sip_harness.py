@@ -2,8 +2,12 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """SIP test harness helpers (used by tests/sip/conftest.py and the tests).
 
-Helpers: ``run_sipp`` (bounded: -m, -timeout, -timeout_error, -buff_size 4194304, and a
-subprocess timeout), ``options_probe`` (a plain UDP socket), ``deploy_role`` (any extra
+Helpers: ``run_sipp`` / ``start_sipp`` + ``finish_sipp`` (bounded: -m, -timeout,
+-timeout_error, -buff_size 4194304, and a subprocess timeout), ``parse_messages`` /
+``header`` / ``received`` / ``statuses`` (read sipp's -trace_msg file), ``Phone`` (a directory
+account that registers and then runs a UAS scenario on its contact port), ``Listener`` (a
+silent UDP socket that records what reaches it), ``sip_request`` / ``options_probe`` (one
+request from a plain UDP socket, for polling), ``deploy_role`` / ``run_playbook`` (any extra
 variables, --check), ``kamcmd``.
 
 Needs root (Kamailio drops to the kamailio user itself, -u/-g), kamailio and sipp. Every
@@ -22,6 +26,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -29,14 +34,17 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 HERE = os.path.join(REPO, 'tests', 'sip')
 SCENARIOS = os.path.join(HERE, 'scenarios')
 DEPLOY_PLAYBOOK = os.path.join(HERE, 'deploy.yml')
+TENANTS_PLAYBOOK = os.path.join(HERE, 'tenants.yml')
 KAMAILIO = '/usr/sbin/kamailio'
 KAMCMD = '/usr/sbin/kamcmd'
 SIPP = shutil.which('sipp') or '/usr/bin/sipp'
 RECAP = re.compile(r'ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)')
 
-# The TEMPORARY credential hard-coded in kemi/voxplane_kemi.py.
-TEST_USER = 'voxtest'
-TEST_PASSWORD = 'voxtest-secret'
+
+def password(username):
+    """The password tests/sip/tenants.yml gives a SIP account: anna.desk -> anna-desk-pw."""
+    return username.replace('.', '-') + '-pw'
+
 
 PLAYBOOK_TIMEOUT = 600
 START_TIMEOUT = 15
@@ -62,6 +70,12 @@ def missing_prerequisites():
 def pick_loopback_address():
     """A random 127.0.0.x (x in 20..250), so parallel sessions do not collide."""
     return '127.0.0.%d' % random.randint(20, 250)
+
+
+def neighbour_address(address):
+    """The next 127.0.0.x after ``address`` (x at most 254)."""
+    head, last = address.rsplit('.', 1)
+    return '%s.%d' % (head, int(last) + 1 if int(last) < 254 else int(last) - 1)
 
 
 def free_port(address, udp=True, tcp=True):
@@ -114,11 +128,17 @@ def collections_path(root):
 
 def deploy_role(root, variables, check=False, diff=False):
     """Run the real role (tests/sip/deploy.yml) against localhost with these variables."""
+    return run_playbook(root, DEPLOY_PLAYBOOK, variables, check=check, diff=diff)
+
+
+def run_playbook(root, playbook, variables, check=False, diff=False):
+    """ansible-playbook against localhost (connection local) with the collection linked under
+    <root>/collections and these extra variables (a JSON vars file)."""
     vars_file = os.path.join(root, 'vars-%s.json' % uuid.uuid4().hex[:8])
     with open(vars_file, 'w') as handle:
         json.dump(variables, handle, indent=1)
     cmd = [_ansible_playbook(), '-i', 'localhost,', '-c', 'local',
-           '-e', 'ansible_python_interpreter=%s' % sys.executable, '-e', '@' + vars_file, DEPLOY_PLAYBOOK]
+           '-e', 'ansible_python_interpreter=%s' % sys.executable, '-e', '@' + vars_file, playbook]
     if check:
         cmd.append('--check')
     if diff:
@@ -132,36 +152,53 @@ def deploy_role(root, variables, check=False, diff=False):
 
 
 # ------------------------------------------------------------------------------ probes
-def options_probe(address, port, timeout=2.0, user=None):
-    """Send one OPTIONS over UDP from an ephemeral loopback port; return the status line or None."""
+def sip_request(local_ip, target, method, ruri, from_uri, to_uri, headers=(), timeout=2.0):
+    """Send one request over UDP from an ephemeral port of local_ip; return the first final
+    status line (or the last provisional one when no final came, or None). Only for polling and
+    probes: the tests proper use sipp scenarios."""
+    address, port = target
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
-        sock.bind((address, 0))
+        sock.bind((local_ip, 0))
         sock.settimeout(timeout)
         lport = sock.getsockname()[1]
         tag, callid, branch = uuid.uuid4().hex[:8], uuid.uuid4().hex, 'z9hG4bK' + uuid.uuid4().hex[:12]
-        ruri = 'sip:%s%s:%d' % ((user + '@') if user else '', address, port)
-        msg = ('OPTIONS %s SIP/2.0\r\n'
+        fields = (method, ruri, local_ip, lport, branch, from_uri, tag, to_uri, callid, method, local_ip, lport,
+                  ''.join(h + '\r\n' for h in headers))
+        msg = ('%s %s SIP/2.0\r\n'
                'Via: SIP/2.0/UDP %s:%d;branch=%s;rport\r\n'
                'Max-Forwards: 70\r\n'
-               'From: <sip:probe@%s:%d>;tag=%s\r\n'
+               'From: <%s>;tag=%s\r\n'
                'To: <%s>\r\n'
                'Call-ID: %s\r\n'
-               'CSeq: 1 OPTIONS\r\n'
-               'Content-Length: 0\r\n\r\n') % (ruri, address, lport, branch, address, lport, tag, ruri, callid)
+               'CSeq: 1 %s\r\n'
+               'Contact: <sip:probe@%s:%d>\r\n'
+               '%s'
+               'Content-Length: 0\r\n\r\n') % fields
         sock.sendto(msg.encode(), (address, port))
         deadline = time.monotonic() + timeout
+        provisional = None
         while time.monotonic() < deadline:
             try:
-                data = sock.recvfrom(65535)[0]
+                data = sock.recvfrom(65535)[0].decode('utf-8', 'replace')
             except socket.timeout:
-                return None
-            line = data.decode('utf-8', 'replace').split('\r\n', 1)[0]
-            if callid in data.decode('utf-8', 'replace') and not line.startswith('SIP/2.0 1'):
+                break
+            line = data.split('\r\n', 1)[0]
+            if callid not in data:
+                continue
+            if not line.startswith('SIP/2.0 1'):
                 return line
-        return None
+            provisional = line
+        return provisional
     finally:
         sock.close()
+
+
+def options_probe(address, port, timeout=2.0, user=None):
+    """Send one OPTIONS over UDP from an ephemeral loopback port; return the status line or None."""
+    ruri = 'sip:%s%s:%d' % ((user + '@') if user else '', address, port)
+    line = sip_request(address, (address, port), 'OPTIONS', ruri, 'sip:probe@%s' % address, ruri, timeout=timeout)
+    return None if line is None or line.startswith('SIP/2.0 1') else line
 
 
 def wait_for_options(address, port, timeout=START_TIMEOUT):
@@ -185,12 +222,57 @@ SippResult = collections.namedtuple('SippResult', 'rc stats stdout errors messag
 
 
 def users_csv(path, rows):
-    """An -inf file. Field 2 is the whole [authentication ...] keyword (sipp 3.6.1 quirk)."""
+    """An -inf file. Each row: (user, domain, password, *more): field0 user, field1 domain,
+    field2 the whole [authentication ...] keyword (sipp 3.6.1 quirk), field3... the rest."""
     with open(path, 'w') as handle:
         handle.write('SEQUENTIAL\n')
-        for user, domain, password in rows:
-            handle.write('%s;%s;[authentication username=%s password=%s]\n' % (user, domain, user, password))
+        for user, domain, secret, *more in rows:
+            fields = [user, domain, '[authentication username=%s password=%s]' % (user, secret)] + list(more)
+            handle.write(';'.join(fields) + '\n')
     return path
+
+
+SipMessage = collections.namedtuple('SipMessage', 'direction first_line text')
+
+
+def parse_messages(text):
+    """Split a sipp -trace_msg file into SipMessage(direction 'sent'/'received', first line,
+    the whole message text). Headers: header(message, name)."""
+    messages = []
+    for chunk in re.split(r'\n-{20,}[^\n]*\n', '\n' + text):
+        head, sep, body = chunk.partition('\n')
+        if not sep:
+            continue
+        direction = 'received' if ' received' in head else 'sent' if ' sent' in head else None
+        if direction is None:
+            continue
+        body = body.lstrip('\n').replace('\r\n', '\n')
+        first = body.split('\n', 1)[0].strip()
+        if first:
+            messages.append(SipMessage(direction, first, body))
+    return messages
+
+
+def header(message, name):
+    """Every value of header ``name`` (case-insensitive, compact forms not expanded) in a SipMessage."""
+    values = []
+    head = message.text.split('\n\n', 1)[0]
+    for line in head.split('\n')[1:]:
+        key, sep, value = line.partition(':')
+        if sep and key.strip().lower() == name.lower():
+            values.append(value.strip())
+    return values
+
+
+def received(result, what):
+    """The messages sipp received whose first line starts with ``what`` ('INVITE', 'SIP/2.0 4', ...)."""
+    return [m for m in parse_messages(result.messages) if m.direction == 'received' and m.first_line.startswith(what)]
+
+
+def statuses(result):
+    """Status codes sipp received, in order, as strings ('401', '200', ...), provisional ones left out."""
+    return [m.first_line.split()[1] for m in parse_messages(result.messages)
+            if m.direction == 'received' and m.first_line.startswith('SIP/2.0') and not m.first_line.split()[1].startswith('1')]
 
 
 def sipp_command(scenario, target, local_ip, workdir, calls=1, timeout=15, local_port=None, inf=None,
@@ -260,10 +342,12 @@ def start_sipp(scenario, target, local_ip, workdir, calls=1, timeout=15, **kwarg
     return dict(proc=proc, cmd=cmd, files=files, out=out, timeout=timeout)
 
 
-def finish_sipp(handle):
+def finish_sipp(handle, timeout=None):
+    """Wait for a start_sipp() process (at most ``timeout`` seconds, by default its own -timeout
+    plus 15), kill it when it is still running, and return its SippResult."""
     proc = handle['proc']
     try:
-        rc = proc.wait(timeout=handle['timeout'] + 15)
+        rc = proc.wait(timeout=handle['timeout'] + 15 if timeout is None else timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         rc = proc.wait(timeout=5)
@@ -273,14 +357,107 @@ def finish_sipp(handle):
     return sipp_result(rc, out, handle['cmd'], handle['files'])
 
 
+def udp_bound(address, port):
+    """Whether some process has a UDP socket bound to address:port (from /proc/net/udp, without
+    touching the port)."""
+    wanted = '%s:%04X' % (socket.inet_aton(address)[::-1].hex().upper(), port)
+    try:
+        with open('/proc/net/udp') as handle:
+            return any(line.split()[1] == wanted for line in handle.readlines()[1:])
+    except OSError:
+        return False
+
+
+def wait_udp_bound(address, port, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if udp_bound(address, port):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+class Phone(object):
+    """A SIP account of tests/sip/tenants.yml acting as a phone: ``register()`` binds the
+    contact <sip:user@kamailio.address:port> (register_ok.xml from that port), then ``start()``
+    runs a UAS scenario (phone_answer.xml, phone_ring.xml) on the same port, where Kamailio
+    sends the calls for that contact."""
+
+    def __init__(self, kamailio, username, domain='acme.sip.test'):
+        self.kamailio = kamailio
+        self.username = username
+        self.domain = domain
+        self.port = free_port(kamailio.address, tcp=False)
+
+    @property
+    def aor(self):
+        return '%s@%s' % (self.username, self.domain)
+
+    def __repr__(self):
+        return 'Phone(%s on %s:%d)' % (self.aor, self.kamailio.address, self.port)
+
+    def register(self):
+        inf = users_csv(os.path.join(self.kamailio.workdir, 'phone-%s-%d.csv' % (self.username, self.port)),
+                        [(self.username, self.domain, password(self.username))])
+        return self.kamailio.sipp('register_ok.xml', inf=inf, local_port=self.port, timeout=10)
+
+    def start(self, scenario, timeout=20):
+        """Run a UAS scenario on the registered port; returns once sipp listens there."""
+        handle = start_sipp(scenario, self.kamailio.target, self.kamailio.address, self.kamailio.workdir,
+                            local_port=self.port, timeout=timeout)
+        wait_udp_bound(self.kamailio.address, self.port)
+        return handle
+
+    def unregister(self):
+        """Drop every contact of the AOR (kamcmd ul.rm), so that later tests do not ring it."""
+        self.kamailio.kamcmd('ul.rm', 'location', self.aor)
+
+
+class Listener(object):
+    """A bare UDP socket on address:port that records every datagram (and answers none): proves
+    that nothing was sent there, e.g. to the trunk stand-in during an on-net call."""
+
+    def __init__(self, address, port):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((address, port))
+        self.sock.settimeout(0.05)
+        self.datagrams = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                self.datagrams.append(self.sock.recvfrom(65535)[0].decode('utf-8', 'replace'))
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.sock.close()
+        return False
+
+
 # ------------------------------------------------------------------------------ Kamailio
 class KamailioInstance(object):
     """One Kamailio deployed by the role into a temporary tree."""
 
-    def __init__(self, root, address, port):
+    def __init__(self, root, address, port, trunk=None, trunk_port=None):
         self.root = root
         self.address = address
         self.port = port
+        # The trunk stand-in (a sipp UAS or UAC): the address neighbouring Kamailio's, which
+        # tenants.yml makes every tenant's trunk address, hence trusted by the snapshot.
+        self.trunk = trunk or neighbour_address(address)
+        self.trunk_port = trunk_port or free_port(self.trunk, tcp=False)
+        self.directory_path = os.path.join(root, 'directory.db')
         self.config_dir = os.path.join(root, 'etc')
         self.runtime_dir = os.path.join(root, 'run')
         self.state_dir = os.path.join(root, 'state')
@@ -310,13 +487,36 @@ class KamailioInstance(object):
                 {'proto': 'tcp', 'address': self.address, 'port': self.port},
             ],
             'voxplane_kamailio_trusted_trunks': ['127.0.0.9'],
-            'voxplane_kamailio_directory_path': os.path.join(self.root, 'directory.db'),
+            'voxplane_kamailio_directory_path': self.directory_path,
         }
         variables.update(overrides)
         return variables
 
     def deploy(self, check=False, diff=False, **overrides):
         return deploy_role(self.root, self.variables(**overrides), check=check, diff=diff)
+
+    def provision(self, playbook=TENANTS_PLAYBOOK, **extra):
+        """Run a directory playbook (tests/sip/tenants.yml by default) against this instance's
+        directory, with the trunk stand-in's address and port."""
+        variables = {'directory': self.directory_path, 'trunk': self.trunk, 'trunk_port': self.trunk_port}
+        variables.update(extra)
+        return run_playbook(self.root, playbook, variables)
+
+    def wait_for_directory(self, domain='acme.sip.test', timeout=START_TIMEOUT):
+        """Wait until a REGISTER without credentials to ``domain`` is challenged (401), i.e. the
+        workers routing it have loaded a snapshot holding that tenant."""
+        deadline = time.monotonic() + timeout
+        line = None
+        while time.monotonic() < deadline:
+            uri = 'sip:probe@%s' % domain
+            line = sip_request(self.address, self.target, 'REGISTER', 'sip:%s' % domain, uri, uri, timeout=1.0)
+            if line and line.startswith('SIP/2.0 401'):
+                # Another worker may still hold the old snapshot until its next generation
+                # check (reload_check_ms, 500 ms by default): wait that out.
+                time.sleep(0.6)
+                return line
+            time.sleep(0.1)
+        return None
 
     def pid(self):
         try:

@@ -1,9 +1,10 @@
 # Copyright: voxplane contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""End-to-end plumbing checks: the role's Kamailio, the placeholder KEMI script, sipp.
+"""End-to-end plumbing checks: the role's Kamailio, the KEMI script, sipp.
 
 Every test talks to the session's Kamailio on a random 127.0.0.x address and high port; every
-sipp run is bounded (-m, -timeout, -timeout_error, subprocess timeout).
+sipp run is bounded (-m, -timeout, -timeout_error, subprocess timeout). The routing behaviour
+itself (REGISTER, calls, reload of the directory) is tested in test_router.py.
 """
 
 import hashlib
@@ -11,21 +12,13 @@ import importlib.util
 import os
 import shutil
 import sqlite3
-import time
 
-from sip_harness import (
-    REPO, TEST_PASSWORD, TEST_USER, finish_sipp, free_port, options_probe, start_sipp, users_csv, wait_for_options,
-)
+from sip_harness import REPO, Phone, options_probe, wait_for_options
 
 
 def _explain(result, kamailio):
     return 'sipp rc=%s stats=%s\n--- errors\n%s\n--- messages\n%s\n--- kamailio log\n%s' % (
         result.rc, result.stats, result.errors[-3000:], result.messages[-4000:], kamailio.log_tail())
-
-
-def _register(kamailio, domain, password=TEST_PASSWORD, scenario='register_ok.xml', local_port=None):
-    inf = users_csv(os.path.join(kamailio.workdir, 'users-%s.csv' % domain), [(TEST_USER, domain, password)])
-    return kamailio.sipp(scenario, inf=inf, local_port=local_port)
 
 
 def _contacts(kamailio, aor):
@@ -48,58 +41,24 @@ def test_options_gets_200(kamailio):
     assert result.stats.get('SuccessfulCall(C)') == '1', _explain(result, kamailio)
 
 
-def test_register_with_the_placeholder_credential_after_a_401(kamailio):
-    result = _register(kamailio, 'reg.test')
-    assert result.rc == 0, _explain(result, kamailio)
-    assert 'SIP/2.0 401' in result.messages and 'SIP/2.0 200' in result.messages
-    assert 'sip:%s@%s' % (TEST_USER, kamailio.address) in _contacts(kamailio, '%s@reg.test' % TEST_USER)
-
-
-def test_register_with_a_wrong_password_is_rejected(kamailio):
-    result = _register(kamailio, 'bad.test', password='not-the-password', scenario='register_rejected.xml')
-    assert result.rc == 0, _explain(result, kamailio)
-    assert 'SIP/2.0 200' not in result.messages
-    assert 'SIP/2.0 403' in result.messages or result.messages.count('SIP/2.0 401') >= 2
-    assert _contacts(kamailio, '%s@bad.test' % TEST_USER) == ''
-    assert _db_rows(kamailio, 'bad.test') == []
-
-
-def test_invite_reaches_the_registered_aor_and_in_dialog_requests_follow_the_route(kamailio):
-    callee_port = free_port(kamailio.address, tcp=False)
-    result = _register(kamailio, 'call.test', local_port=callee_port)
-    assert result.rc == 0, _explain(result, kamailio)
-    uas = start_sipp('uas_answer.xml', kamailio.target, kamailio.address, kamailio.workdir,
-                     local_port=callee_port, timeout=20)
-    try:
-        time.sleep(0.5)  # let the callee bind its port
-        inf = users_csv(os.path.join(kamailio.workdir, 'callee.csv'), [(TEST_USER, 'call.test', 'unused')])
-        caller = kamailio.sipp('uac_invite.xml', inf=inf, timeout=15)
-    finally:
-        callee = finish_sipp(uas)
-    assert caller.rc == 0, 'caller: ' + _explain(caller, kamailio)
-    assert callee.rc == 0, 'callee: ' + _explain(callee, kamailio)
-    # the callee saw the Record-Route, and ACK/BYE came through Kamailio
-    assert 'Record-Route: <sip:%s:%d;lr' % (kamailio.address, kamailio.port) in callee.messages
-
-
-def test_invite_to_an_unknown_aor_gets_404(kamailio):
-    inf = users_csv(os.path.join(kamailio.workdir, 'nobody.csv'), [('nobody', 'call.test', 'unused')])
-    result = kamailio.sipp('uac_invite.xml', inf=inf, timeout=5)
-    assert 'SIP/2.0 404' in result.messages, _explain(result, kamailio)
-
-
 def test_registration_survives_a_restart(kamailio):
-    result = _register(kamailio, 'restart.test')
+    # A directory account (tests/sip/tenants.yml); REGISTER details are in test_router.py.
+    phone = Phone(kamailio, 'dora.app', 'beta.sip.test')
+    result = phone.register()
     assert result.rc == 0, _explain(result, kamailio)
-    before = kamailio.pid()
-    proc = kamailio.control('restart')
-    assert proc.returncode == 0, proc.stdout + proc.stderr + kamailio.log_tail()
-    assert kamailio.pid() and kamailio.pid() != before
-    assert wait_for_options(kamailio.address, kamailio.port), kamailio.log_tail()
-    # usrloc (write-back) flushed to the role's SQLite file at shutdown ...
-    assert [row[0] for row in _db_rows(kamailio, 'restart.test')] == [TEST_USER]
-    # ... and preloaded the location table from it at start
-    assert 'sip:%s@%s' % (TEST_USER, kamailio.address) in _contacts(kamailio, '%s@restart.test' % TEST_USER)
+    contact = 'sip:dora.app@%s:%d' % (kamailio.address, phone.port)
+    try:
+        before = kamailio.pid()
+        proc = kamailio.control('restart')
+        assert proc.returncode == 0, proc.stdout + proc.stderr + kamailio.log_tail()
+        assert kamailio.pid() and kamailio.pid() != before
+        assert wait_for_options(kamailio.address, kamailio.port), kamailio.log_tail()
+        # usrloc (db_mode 2, write-back) flushed the contact to the role's SQLite file at shutdown ...
+        assert _db_rows(kamailio, 'beta.sip.test') == [('dora.app', contact)]
+        # ... and preloaded the location table from it at start
+        assert contact in _contacts(kamailio, phone.aor)
+    finally:
+        phone.unregister()
 
 
 def test_api_list_matches_the_committed_ksr_double_data(kamailio):

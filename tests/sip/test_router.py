@@ -1,0 +1,479 @@
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The KEMI router (kemi/voxplane_kemi.py) in a real Kamailio, against docs/routing.md.
+
+The session's Kamailio (conftest.py) routes with the directory of tests/sip/tenants.yml:
+tenants acme (acme.sip.test: anna 10, bert 11, cora 12, group 60 = 10 + 11, the block
++49301234560 00-99 whose head number reaches group 60) and beta (beta.sip.test: dora 10,
+emil 20, +494099999999 -> dora); both tenants' trunk is the trunk stand-in at kamailio.trunk.
+
+Phones are sipp instances: register_ok.xml binds <sip:user@kamailio.address:port>, then a
+UAS scenario (phone_answer.xml answers, phone_ring.xml rings until cancelled) runs on that
+port. Callers run call.xml (authenticated: 407, then credentials) from kamailio.address or
+call_noauth.xml from the trunk stand-in. Every assertion reads what sipp really sent and
+received (-trace_msg). Every sipp is bounded (-m, -timeout, a subprocess timeout).
+"""
+
+import concurrent.futures
+import os
+import re
+import signal
+import sqlite3
+import threading
+import time
+
+import pytest
+
+from sip_harness import (
+    HERE, SCENARIOS, Listener, Phone, finish_sipp, header, parse_messages, password, received, run_sipp, sip_request,
+    start_sipp, statuses, users_csv, wait_for_options, wait_udp_bound,
+)
+
+ACME = 'acme.sip.test'
+BETA = 'beta.sip.test'
+OUTSIDE_CALLER = '+493055599999'  # who calls in through the trunk stand-in
+CHANGE_PLAYBOOK = os.path.join(HERE, 'change.yml')
+
+
+# ------------------------------------------------------------------------------ helpers
+def _explain(kamailio, **results):
+    parts = []
+    for name, result in sorted(results.items()):
+        if result is None:
+            continue
+        parts.append('=== %s: rc=%s stats=%s\n--- errors\n%s\n--- messages\n%s' % (
+            name, result.rc, {k: v for k, v in result.stats.items() if k.endswith('(C)')},
+            result.errors[-2000:], result.messages[-5000:]))
+    parts.append('=== kamailio log\n' + kamailio.log_tail(40))
+    return '\n'.join(parts)
+
+
+def _csv(kamailio, name, rows):
+    return users_csv(os.path.join(kamailio.workdir, '%s-%s.csv' % (name, os.urandom(3).hex())), rows)
+
+
+def register(kamailio, user, domain=ACME, secret=None):
+    """REGISTER (register_any.xml): 401 challenge answered with ``secret`` (default: the account's
+    password); returns the SippResult, whose statuses() are the final answers in order."""
+    inf = _csv(kamailio, 'reg', [(user, domain, secret or password(user))])
+    return kamailio.sipp('register_any.xml', inf=inf, timeout=10)
+
+
+def call(kamailio, caller, dialled, domain=ACME, timeout=20):
+    """An authenticated call (call.xml) from ``caller`` of ``domain`` to the dialled string."""
+    inf = _csv(kamailio, 'call', [(caller, domain, password(caller), dialled)])
+    return kamailio.sipp('call.xml', inf=inf, timeout=timeout)
+
+
+def inbound(kamailio, dialled, source=None, timeout=20):
+    """A call without credentials (call_noauth.xml) to sip:<dialled>@acme.sip.test, from the trunk
+    stand-in's address unless ``source`` says otherwise."""
+    inf = _csv(kamailio, 'in', [(OUTSIDE_CALLER, ACME, 'unused', dialled)])
+    return run_sipp('call_noauth.xml', kamailio.target, source or kamailio.trunk, kamailio.workdir, inf=inf,
+                    timeout=timeout)
+
+
+def final_reply(result):
+    """The last final status line the caller received ('SIP/2.0 404 Number not assigned'), or None."""
+    lines = [m.first_line for m in parse_messages(result.messages)
+             if m.direction == 'received' and m.first_line.startswith('SIP/2.0') and m.first_line[8] != '1']
+    return lines[-1] if lines else None
+
+
+def requests(result):
+    """The methods of the requests a UAS received, in order."""
+    return [m.first_line.split()[0] for m in parse_messages(result.messages)
+            if m.direction == 'received' and not m.first_line.startswith('SIP/2.0')]
+
+
+def first_invite(result):
+    invites = received(result, 'INVITE ')
+    return invites[0] if invites else None
+
+
+def _register_all(phones):
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(phones))) as pool:
+        return list(pool.map(lambda phone: phone.register(), phones))
+
+
+def scene(kamailio, place_call, answer=None, ring=(), trunk=None):
+    """Register the phones ``answer`` (answers, phone_answer.xml) and ``ring`` (rings until
+    cancelled, phone_ring.xml), start them, start the trunk stand-in (``trunk``: a UAS scenario
+    on kamailio.trunk:trunk_port), place the call (``place_call()`` -> SippResult) and collect
+    everything. Returns (caller result, {username or 'trunk': result}). The phones' contacts are
+    removed afterwards."""
+    phones = ([answer] if answer else []) + list(ring)
+    handles = {}
+    try:
+        for phone, result in zip(phones, _register_all(phones)):
+            assert result.rc == 0, 'registering %r failed\n%s' % (phone, _explain(kamailio, register=result))
+        for phone in phones:
+            handles[phone.username] = phone.start('phone_answer.xml' if phone is answer else 'phone_ring.xml')
+        if trunk:
+            handles['trunk'] = start_sipp(trunk, kamailio.target, kamailio.trunk, kamailio.workdir,
+                                          local_port=kamailio.trunk_port, timeout=20)
+            wait_udp_bound(kamailio.trunk, kamailio.trunk_port)
+        caller = place_call()
+    finally:
+        # The callees end right after the caller; one that got nothing is killed after a moment.
+        results = {name: finish_sipp(handle, timeout=3) for name, handle in handles.items()}
+        for phone in phones:
+            phone.unregister()
+    return caller, results
+
+
+def contacts(kamailio, aor):
+    """The contact addresses `kamcmd ul.lookup location <aor>` shows (empty when none)."""
+    proc = kamailio.kamcmd('ul.lookup', 'location', aor)
+    return re.findall(r'Address: (\S+)', proc.stdout) if proc.returncode == 0 else []
+
+
+def _via_is_kamailio(kamailio, message):
+    return header(message, 'Via')[0].startswith('SIP/2.0/UDP %s:%d;' % kamailio.target)
+
+
+# ------------------------------------------------------------------------------ 1. REGISTER
+@pytest.mark.parametrize('user,domain', [('anna.desk', ACME), ('dora.app', BETA)])
+def test_register_is_challenged_with_the_tenant_realm_then_binds_the_contact(kamailio, user, domain):
+    result = register(kamailio, user, domain)
+    try:
+        assert result.rc == 0 and statuses(result) == ['401', '200'], _explain(kamailio, register=result)
+        challenge = received(result, 'SIP/2.0 401')[0]
+        assert header(challenge, 'WWW-Authenticate')[0].startswith('Digest realm="%s"' % domain)
+        contact = 'sip:%s@%s:%s' % (user, kamailio.address, re.search(r' -p (\d+)', ' '.join(result.cmd)).group(1))
+        assert contact in contacts(kamailio, '%s@%s' % (user, domain))
+    finally:
+        kamailio.kamcmd('ul.rm', 'location', '%s@%s' % (user, domain))
+
+
+@pytest.mark.parametrize('user,domain,secret,expected,reason', [
+    pytest.param('anna.desk', 'nowhere.sip.test', None, ['403'], 'Unknown domain', id='unknown-domain'),
+    pytest.param('zoe.desk', ACME, 'zoe-desk-pw', ['401', '403'], 'Unknown account', id='unknown-account'),
+    pytest.param('anna.desk', ACME, 'not-the-password', ['401', '401'], 'Unauthorized', id='wrong-password'),
+    # Isolation: an account of acme does not exist in beta's domain, even with its right password.
+    pytest.param('anna.desk', BETA, None, ['401', '403'], 'Unknown account', id='acme-account-in-beta'),
+])
+def test_register_is_refused(kamailio, user, domain, secret, expected, reason):
+    result = register(kamailio, user, domain, secret)
+    assert result.rc == 0 and statuses(result) == expected, _explain(kamailio, register=result)
+    assert final_reply(result) == 'SIP/2.0 %s %s' % (expected[-1], reason)
+    assert contacts(kamailio, '%s@%s' % (user, domain)) == []
+
+
+# ------------------------------------------------------------------------------ 2. persistence
+def test_a_registration_survives_a_restart_and_still_gets_calls(kamailio):
+    bert = Phone(kamailio, 'bert.app')
+    result = bert.register()
+    assert result.rc == 0, _explain(kamailio, register=result)
+    try:
+        contact = 'sip:bert.app@%s:%d' % (kamailio.address, bert.port)
+        before = kamailio.pid()
+        proc = kamailio.control('restart')
+        assert proc.returncode == 0, proc.stdout + proc.stderr + kamailio.log_tail()
+        assert kamailio.pid() and kamailio.pid() != before
+        assert wait_for_options(kamailio.address, kamailio.port), kamailio.log_tail()
+        # usrloc (db_mode 2) flushed the contact to SQLite at shutdown and preloaded it at start ...
+        assert contacts(kamailio, bert.aor) == [contact]
+        # ... and the router rings it: the trunk calls bert's DDI +4930123456011.
+        handle = bert.start('phone_answer.xml')
+        caller = inbound(kamailio, '+4930123456011')
+        phone = finish_sipp(handle, timeout=3)
+        explain = _explain(kamailio, caller=caller, phone=phone)
+        assert caller.rc == 0 and statuses(caller) == ['200', '200', '200'], explain
+        assert phone.rc == 0 and requests(phone) == ['INVITE', 'ACK', 'INVITE', 'ACK', 'BYE']
+    finally:
+        bert.unregister()
+
+
+# ------------------------------------------------------------------------------ 3./9. internal calls
+def test_internal_call_forks_to_every_device_and_the_dialog_follows_the_record_route(kamailio):
+    desk, app = Phone(kamailio, 'anna.desk'), Phone(kamailio, 'anna.app')
+    caller, phones = scene(kamailio, lambda: call(kamailio, 'bert.desk', '10'), answer=desk, ring=[app])
+    explain = _explain(kamailio, caller=caller, desk=phones['anna.desk'], app=phones['anna.app'])
+    # bert: 407 challenge, then the call is answered; re-INVITE and BYE get their 200 too.
+    assert caller.rc == 0 and statuses(caller) == ['407', '200', '200', '200'], explain
+    challenge = received(caller, 'SIP/2.0 407')[0]
+    assert header(challenge, 'Proxy-Authenticate')[0].startswith('Digest realm="%s"' % ACME)
+    # Both of anna's devices got the INVITE (parallel fork); the app was cancelled by tm.
+    assert phones['anna.desk'].rc == 0 and requests(phones['anna.desk']) == ['INVITE', 'ACK', 'INVITE', 'ACK', 'BYE'], \
+        explain
+    assert phones['anna.app'].rc == 0 and requests(phones['anna.app']) == ['INVITE', 'CANCEL', 'ACK'], explain
+    for phone in (desk, app):
+        invite = first_invite(phones[phone.username])
+        # R-URI = the registered contact (lookup_uri / lookup_to_dset)
+        assert invite.first_line == 'INVITE sip:%s@%s:%d SIP/2.0' % (phone.username, kamailio.address, phone.port)
+        # The caller's forged identity is replaced by the one of its extension.
+        assert header(invite, 'P-Asserted-Identity') == ['"Bert" <sip:11@acme.sip.test>'], explain
+        assert any(kamailio.address in rr and ';lr' in rr for rr in header(invite, 'Record-Route')), explain
+    # ACK, re-INVITE, ACK and BYE reached the answering phone through Kamailio (loose_route):
+    # sent by Kamailio (its Via on top) to the phone's Contact, Kamailio's Route consumed.
+    in_dialog = [m for m in parse_messages(phones['anna.desk'].messages)
+                 if m.direction == 'received' and not m.first_line.startswith('SIP/2.0')][1:]
+    for message in in_dialog:
+        assert message.first_line.split()[1].startswith('sip:%s:' % kamailio.address), message.text
+        assert _via_is_kamailio(kamailio, message), message.text
+        assert header(message, 'Route') == [], message.text
+        assert len(header(message, 'Via')) == 2, message.text  # Kamailio's and bert's
+
+
+def test_an_internal_number_of_another_tenant_is_not_reachable(kamailio):
+    # 20 exists only in beta: dora (beta) reaches it (480: nobody registered), acme's bert gets 404.
+    from_beta = call(kamailio, 'dora.desk', '20', domain=BETA)
+    from_acme = call(kamailio, 'bert.desk', '20')
+    assert final_reply(from_beta) == 'SIP/2.0 480 Temporarily Unavailable', _explain(kamailio, caller=from_beta)
+    assert statuses(from_acme) == ['407', '404'], _explain(kamailio, caller=from_acme)
+    assert final_reply(from_acme) == 'SIP/2.0 404 No such extension or number'
+
+
+def test_an_internal_call_to_an_unregistered_extension_gets_480(kamailio):
+    assert contacts(kamailio, 'cora.desk@' + ACME) == [] and contacts(kamailio, 'cora.app@' + ACME) == []
+    result = call(kamailio, 'bert.desk', '12')
+    assert statuses(result) == ['407', '480'], _explain(kamailio, caller=result)
+    assert final_reply(result) == 'SIP/2.0 480 Temporarily Unavailable'
+
+
+def test_invite_with_a_wrong_password_is_challenged_again(kamailio):
+    inf = _csv(kamailio, 'call', [('bert.desk', ACME, 'not-the-password', '10')])
+    result = kamailio.sipp('call.xml', inf=inf, timeout=10)
+    assert statuses(result) == ['407', '407'], _explain(kamailio, caller=result)
+
+
+# ------------------------------------------------------------------------------ 4. inbound
+def test_inbound_ddi_rings_every_device_of_the_extension(kamailio):
+    desk, app = Phone(kamailio, 'anna.desk'), Phone(kamailio, 'anna.app')
+    caller, phones = scene(kamailio, lambda: inbound(kamailio, '+4930123456010'), answer=desk, ring=[app])
+    explain = _explain(kamailio, caller=caller, desk=phones['anna.desk'], app=phones['anna.app'])
+    # From the trunk address: no challenge, straight to anna's devices.
+    assert caller.rc == 0 and statuses(caller) == ['200', '200', '200'], explain
+    assert requests(phones['anna.desk']) == ['INVITE', 'ACK', 'INVITE', 'ACK', 'BYE'], explain
+    assert requests(phones['anna.app']) == ['INVITE', 'CANCEL', 'ACK'], explain
+
+
+def test_inbound_head_number_rings_the_group_members(kamailio):
+    anna, bert = Phone(kamailio, 'anna.desk'), Phone(kamailio, 'bert.desk')
+    caller, phones = scene(kamailio, lambda: inbound(kamailio, '+49301234560'), answer=anna, ring=[bert])
+    explain = _explain(kamailio, caller=caller, anna=phones['anna.desk'], bert=phones['bert.desk'])
+    assert caller.rc == 0 and statuses(caller) == ['200', '200', '200'], explain
+    assert requests(phones['anna.desk']) == ['INVITE', 'ACK', 'INVITE', 'ACK', 'BYE'], explain
+    assert requests(phones['bert.desk']) == ['INVITE', 'CANCEL', 'ACK'], explain
+
+
+@pytest.mark.parametrize('dialled,reply', [
+    pytest.param('+493055500000', '404 Number not assigned', id='unknown'),
+    pytest.param('+493099990002', '480 Number inactive', id='inactive'),
+    pytest.param('+493099990001', '404 Number not yet ported', id='porting-2099'),
+])
+def test_inbound_to_a_number_that_does_not_ring(kamailio, dialled, reply):
+    result = inbound(kamailio, dialled)
+    assert result.rc == 0 and final_reply(result) == 'SIP/2.0 ' + reply, _explain(kamailio, caller=result)
+
+
+def test_an_invite_from_an_untrusted_address_is_challenged_not_routed(kamailio):
+    # The very INVITE that rings anna from the trunk address (see above), sent from Kamailio's
+    # own address: a 407 challenge, and anna's registered phone receives nothing.
+    anna = Phone(kamailio, 'anna.desk')
+    assert anna.register().rc == 0
+    try:
+        with Listener(kamailio.address, anna.port) as phone:
+            result = inbound(kamailio, '+4930123456010', source=kamailio.address)
+            time.sleep(0.2)
+    finally:
+        anna.unregister()
+    assert result.rc == 0 and statuses(result) == ['407'], _explain(kamailio, caller=result)
+    assert phone.datagrams == []
+
+
+# ------------------------------------------------------------------------------ 5. outbound
+def _outbound(kamailio, caller, dialled):
+    """A call from ``caller`` that should leave through the trunk stand-in (which answers)."""
+    result, callees = scene(kamailio, lambda: call(kamailio, caller, dialled), trunk='phone_answer.xml')
+    explain = _explain(kamailio, caller=result, trunk=callees['trunk'])
+    assert result.rc == 0 and statuses(result) == ['407', '200', '200', '200'], explain
+    assert callees['trunk'].rc == 0 and requests(callees['trunk']) == ['INVITE', 'ACK', 'INVITE', 'ACK', 'BYE'], \
+        explain
+    return first_invite(callees['trunk']), explain
+
+
+def test_outbound_national_number_leaves_as_e164_with_the_callers_number(kamailio):
+    invite, explain = _outbound(kamailio, 'anna.desk', '0305551234')
+    assert invite.first_line == 'INVITE sip:+49305551234@%s:%d SIP/2.0' % (kamailio.trunk, kamailio.trunk_port), explain
+    assert header(invite, 'P-Asserted-Identity') == ['<sip:+4930123456010@acme.sip.test>'], explain
+    assert header(invite, 'Privacy') == [], explain
+
+
+def test_outbound_anonymous_caller_id_presents_anonymous_with_privacy(kamailio):
+    invite, explain = _outbound(kamailio, 'cora.desk', '0305551234')
+    assert invite.first_line == 'INVITE sip:+49305551234@%s:%d SIP/2.0' % (kamailio.trunk, kamailio.trunk_port), explain
+    # docs/routing.md: the bare addr-spec (RFC 3325 allows it) with Privacy: id
+    assert header(invite, 'P-Asserted-Identity') == ['sip:anonymous@anonymous.invalid'], explain
+    assert header(invite, 'Privacy') == ['id'], explain
+
+
+def test_outbound_international_needs_the_extensions_permission(kamailio):
+    refused = call(kamailio, 'bert.desk', '00442071234567')
+    assert statuses(refused) == ['407', '403'], _explain(kamailio, caller=refused)
+    assert final_reply(refused) == 'SIP/2.0 403 International calls not permitted'
+    invite, explain = _outbound(kamailio, 'anna.desk', '00442071234567')
+    assert invite.first_line == 'INVITE sip:+442071234567@%s:%d SIP/2.0' % (kamailio.trunk, kamailio.trunk_port), explain
+
+
+def test_emergency_call_leaves_through_the_trunk_with_the_location(kamailio):
+    # bert may not dial international numbers; 112 goes out anyway.
+    invite, explain = _outbound(kamailio, 'bert.desk', '112')
+    assert invite.first_line == 'INVITE sip:112@%s:%d SIP/2.0' % (kamailio.trunk, kamailio.trunk_port), explain
+    assert header(invite, 'P-Asserted-Identity') == ['<sip:+493012345699@acme.sip.test>'], explain
+    assert header(invite, 'X-Emergency-Location') == ['hq; Hauptstr. 1; 10115 Berlin; DE'], explain
+
+
+def test_a_number_of_another_tenant_is_reached_on_net_not_through_the_trunk(kamailio):
+    desk, app = Phone(kamailio, 'dora.desk', BETA), Phone(kamailio, 'dora.app', BETA)
+    with Listener(kamailio.trunk, kamailio.trunk_port) as trunk:
+        caller, phones = scene(kamailio, lambda: call(kamailio, 'anna.desk', '+494099999999'), answer=desk, ring=[app])
+    explain = _explain(kamailio, caller=caller, desk=phones['dora.desk'], app=phones['dora.app'])
+    assert caller.rc == 0 and statuses(caller) == ['407', '200', '200', '200'], explain
+    assert requests(phones['dora.desk']) == ['INVITE', 'ACK', 'INVITE', 'ACK', 'BYE'], explain
+    assert requests(phones['dora.app']) == ['INVITE', 'CANCEL', 'ACK'], explain
+    assert header(first_invite(phones['dora.desk']), 'P-Asserted-Identity') == ['<sip:+4930123456010@acme.sip.test>']
+    assert trunk.datagrams == []
+
+
+# ------------------------------------------------------------------------------ 7. exceptions
+_LOG_LINE = re.compile(r'^\s*\d+\((\d+)\) (\w+): ')
+_RECEIVED = re.compile(r'receive_msg\(\): --- received sip message - request - call-id: \[([^\]]+)\]')
+
+
+def _call_ids(result):
+    return sorted(set(header(m, 'Call-ID')[0] for m in parse_messages(result.messages) if header(m, 'Call-ID')))
+
+
+def _raising_scenario(kamailio):
+    """scenarios/invite_raises.xml with {BYTE-FF} replaced by the byte 0xFF (kept ASCII in git)."""
+    with open(os.path.join(SCENARIOS, 'invite_raises.xml'), 'rb') as handle:
+        text = handle.read()
+    path = os.path.join(kamailio.workdir, 'invite_raises.xml')
+    with open(path, 'wb') as handle:
+        handle.write(text.replace(b'{BYTE-FF}', b'\xff'))
+    return path
+
+
+def test_an_exception_in_the_script_answers_500_logs_one_line_and_the_worker_goes_on(kamailio):
+    """invite_raises.xml makes KSR.pv.get("$rU") raise inside the script (the R-URI user is not
+    UTF-8). With debug logging on for the test, every log line names the worker (pid) and the
+    Call-ID, so the test checks that the very worker that raised answers later requests right."""
+    with open(kamailio.log_file) as handle:
+        handle.seek(0, os.SEEK_END)
+        start = handle.tell()
+    assert kamailio.kamcmd('corex.debug', '3').returncode == 0
+    try:
+        bad = run_sipp(_raising_scenario(kamailio), kamailio.target, kamailio.trunk, kamailio.workdir, calls=4,
+                       rate=20, timeout=10)
+        good = kamailio.sipp('register_ok.xml', calls=20, rate=40, timeout=15,
+                             inf=_csv(kamailio, 'after', [('bert.app', ACME, password('bert.app'))] * 20))
+    finally:
+        kamailio.kamcmd('corex.debug', '2')
+        kamailio.kamcmd('ul.rm', 'location', 'bert.app@' + ACME)
+    with open(kamailio.log_file, errors='replace') as handle:
+        handle.seek(start)
+        log = handle.read().splitlines()
+    explain = _explain(kamailio, bad=bad, good=good)
+    assert bad.rc == 0 and statuses(bad) == ['500'] * 4, explain
+    assert good.rc == 0 and good.stats.get('SuccessfulCall(C)') == '20', explain
+
+    worker_of = {}  # Call-ID -> pids of the workers that received a request of that call
+    for line in log:
+        match = _RECEIVED.search(line)
+        if match and _LOG_LINE.match(line):
+            worker_of.setdefault(match.group(1), set()).add(_LOG_LINE.match(line).group(1))
+    raised = set()
+    for call_id in _call_ids(bad):
+        errors = [line for line in log if call_id in line and _LOG_LINE.match(line)
+                  and _LOG_LINE.match(line).group(2) in ('ERROR', 'CRITICAL', 'ALERT', 'BUG')]
+        # exactly one line: where, what and the innermost frame
+        assert len(errors) == 1, '\n'.join(errors)
+        assert 'voxplane: ksr_request_route failed at voxplane_kemi.py:' in errors[0]
+        assert 'UnicodeDecodeError' in errors[0]
+        raised.add(_LOG_LINE.match(errors[0]).group(1))
+    assert not [line for line in log if 'Traceback' in line]
+    # Every worker that raised answered REGISTERs (401, then 200) after its exception.
+    good_workers = set()
+    for call_id in _call_ids(good):
+        good_workers |= worker_of.get(call_id, set())
+    assert raised and raised <= good_workers, (raised, good_workers)
+    print('exception test: workers that raised %s, workers that answered afterwards %s'
+          % (sorted(raised), sorted(good_workers)))
+
+
+# ------------------------------------------------------------------------------ 8. reload
+def _probe_inbound(kamailio, number):
+    uri = 'sip:%s@%s' % (number, ACME)
+    return sip_request(kamailio.trunk, kamailio.target, 'INVITE', uri, 'sip:%s@%s' % (OUTSIDE_CALLER, kamailio.trunk),
+                       uri, timeout=1.0)
+
+
+def _watch_change(kamailio, number, stop, seen):
+    """Poll the directory generation (read-only, as the workers do); once it moved, probe an
+    inbound call to ``number`` until it gets the new answer. Records monotonic times in seen."""
+    conn = sqlite3.connect('file:%s?mode=ro' % kamailio.directory_path, uri=True, timeout=1.0)
+    try:
+        query = 'SELECT generation FROM voxplane_generation WHERE id = 1'
+        first = conn.execute(query).fetchone()[0]
+        while not stop.is_set():
+            if 'committed' not in seen and conn.execute(query).fetchone()[0] != first:
+                seen['committed'] = time.monotonic()
+            if 'committed' in seen:
+                seen['line'] = _probe_inbound(kamailio, number)
+                if seen['line'] == 'SIP/2.0 480 Temporarily Unavailable':  # extension 13, nobody registered
+                    seen['routed'] = time.monotonic()
+                    return
+            time.sleep(0.02)
+    finally:
+        conn.close()
+
+
+def test_a_directory_change_routes_within_a_second_without_restart_or_loss(kamailio):
+    pid = kamailio.pid()
+    # Before: hugo.desk does not exist, and the block member with DDI 13 leads nowhere.
+    before = register(kamailio, 'hugo.desk')
+    assert statuses(before) == ['401', '403'], _explain(kamailio, register=before)
+    assert _probe_inbound(kamailio, '+4930123456013') == 'SIP/2.0 404 Number has no target'
+
+    # A steady authenticated REGISTER load (Expires 0: every request goes through the snapshot,
+    # nothing stays bound) runs while the playbook changes the directory.
+    load = start_sipp('register_load.xml', kamailio.target, kamailio.address, kamailio.workdir, calls=3000,
+                      rate=50, timeout=90, inf=_csv(kamailio, 'load', [('cora.app', ACME, password('cora.app'))]))
+    stop, seen = threading.Event(), {}
+    watcher = threading.Thread(target=_watch_change, args=(kamailio, '+4930123456013', stop, seen), daemon=True)
+    try:
+        time.sleep(1.0)
+        watcher.start()
+        run = kamailio.provision(CHANGE_PLAYBOOK)
+        done = time.monotonic()
+        assert run.rc == 0 and run.changed == 1, repr(run)
+        watcher.join(timeout=5)
+        stop.set()
+        assert 'committed' in seen, 'the playbook did not bump the directory generation'
+        assert 'routed' in seen, 'still %r 5 s after the playbook ended\n%s' % (seen.get('line'), kamailio.log_tail())
+        after_commit, after_playbook = seen['routed'] - seen['committed'], max(0.0, seen['routed'] - done)
+        # reload_check_ms is 500: the change should route within about half a second.
+        assert after_commit < 2.0, 'the change routed %.2f s after its commit' % after_commit
+        assert after_playbook < 2.0, 'the change routed %.2f s after the playbook ended' % after_playbook
+
+        # Every worker checks the generation on its own (at most every reload_check_ms, 500 ms):
+        # one second after the commit all of them route with the change. Then the new account
+        # registers and its phone gets the DDI call.
+        time.sleep(max(0.0, seen['committed'] + 1.0 - time.monotonic()))
+        hugo = Phone(kamailio, 'hugo.desk')
+        caller, phones = scene(kamailio, lambda: inbound(kamailio, '+4930123456013'), answer=hugo)
+        assert statuses(caller) == ['200', '200', '200'], _explain(kamailio, caller=caller, hugo=phones['hugo.desk'])
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        load['proc'].send_signal(signal.SIGUSR1)  # sipp: place no new calls, finish, exit
+        loaded = finish_sipp(load, timeout=20)
+    assert kamailio.pid() == pid  # no restart
+    assert loaded.stats.get('FailedCall(C)') == '0', _explain(kamailio, load=loaded)
+    assert int(loaded.stats.get('SuccessfulCall(C)', 0)) >= 100, _explain(kamailio, load=loaded)
+    assert loaded.rc == 0, _explain(kamailio, load=loaded)
+    print('reload test: routed %.2f s after the commit, %.2f s after the playbook ended; %s REGISTERs under load, '
+          '%s failed' % (after_commit, after_playbook, loaded.stats.get('SuccessfulCall(C)'),
+                         loaded.stats.get('FailedCall(C)')))
