@@ -1,0 +1,290 @@
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""voxplane benchmark: the routing core in-process, then the real Kamailio under sipp load.
+
+    .venv/bin/python bench/run.py            full run, about 3.5 minutes
+    .venv/bin/python bench/run.py --quick    about 1 minute
+    options: --core-only, --sip-only, --json FILE, --keep (keep the temporary tree)
+
+Needs root (Kamailio drops to the kamailio user itself), kamailio, sipp and ansible-playbook
+next to this Python (the venv), like tests/sip. Everything runs on loopback: voxplane Kamailio
+on 127.0.0.251, the baseline on 127.0.0.252, every sipp on 127.0.0.253, random free high ports.
+Every sipp run is bounded (-m, -timeout); a watchdog ends the whole run after --deadline
+seconds; both Kamailio instances are stopped (by pid file) at the end, even after an error.
+See docs/benchmarks.md.
+"""
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+import bench_directory as bd  # noqa: E402
+from bench_directory import sip_harness as h  # noqa: E402
+
+TENANTS = 200
+EXTENSIONS = 50
+T0 = time.monotonic()
+
+
+def log(message):
+    sys.stderr.write('[%5.1fs] %s\n' % (time.monotonic() - T0, message))
+    sys.stderr.flush()
+
+
+class Deadline(Exception):
+    pass
+
+
+def _on_alarm(_signum, _frame):
+    raise Deadline('the benchmark ran past its deadline')
+
+
+def _on_term(signum, _frame):
+    raise KeyboardInterrupt('signal %d' % signum)
+
+
+# ------------------------------------------------------------------------------ machine
+def _first_line(cmd):
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=10, check=False)
+        return (out.stdout or out.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return '?'
+
+
+def machine():
+    model = '?'
+    try:
+        with open('/proc/cpuinfo') as handle:
+            for line in handle:
+                if line.startswith('model name'):
+                    model = line.split(':', 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return dict(cpus=os.cpu_count(), cpu_model=model, kernel=platform.release(), loadavg=os.getloadavg(),
+                python=platform.python_version(), kamailio=_first_line([h.KAMAILIO, '-v']),
+                sipp=_first_line([h.SIPP, '-v']).replace('SIPp ', ''))
+
+
+# ------------------------------------------------------------------------------ printing
+def _fmt(value, spec='%.1f', none='-'):
+    return none if value is None else spec % value
+
+
+def _ratio(a, b):
+    return '%.2fx' % (b / a) if a and b else '-'
+
+
+def print_core(core, tenants):
+    sizes, dec, loads = core['sizes'], core['decisions'], core['loads']
+    print()
+    print('1. Routing core in-process (Python %s; best of %d passes over %d seeded requests spread over all tenants)' % (
+        platform.python_version(), core['repeats'], core['count']))
+    for label in ('small', 'medium', 'large'):
+        print('   %-6s %4d tenant(s), %6d extensions+groups, %6d SIP accounts, %6d numbers' % (
+            label, sizes[label]['tenants'], sizes[label]['targets'], sizes[label]['accounts'], sizes[label]['numbers']))
+    print()
+    print('   %-38s %27s     %-16s' % ('', 'requests spread over all tenants', 'one request repeated'))
+    print('   %-38s %8s %8s %8s %8s   %8s %8s %6s %12s' % (
+        'us per decision', 'small', 'medium', 'large', 'l/s', 'small', 'large', 'l/s', 'large dec./s'))
+    for name in dec['small']:
+        sm, md, lg = dec['small'][name], dec['medium'][name], dec['large'][name]
+        print('   %-38s %8.2f %8.2f %8.2f %8s   %8.2f %8.2f %6s %12s' % (
+            name, sm['spread'], md['spread'], lg['spread'], _ratio(sm['spread'], lg['spread']),
+            sm['same'], lg['same'], _ratio(sm['same'], lg['same']), '{:,.0f}'.format(1e6 / lg['spread'])))
+    print()
+    print('   %-38s %8.1f %8.1f %8.1f %8s   (ms; the reload cost, per worker)' % (
+        'snapshot build (SQLite -> index)', loads['small'] * 1e3, loads['medium'] * 1e3, loads['large'] * 1e3,
+        _ratio(loads['small'], loads['large'])))
+    if core.get('large_memory_bytes'):
+        memory_mb = core['large_memory_bytes'] / 1e6
+        print('   %-38s %8s %8s %8.1f   (MB; one copy per worker)' % ('snapshot memory (tracemalloc)', '', '', memory_mb))
+    checks = dict(core['checks'])
+    if 'error' in checks:
+        print('   KEMI adapter: %s' % checks.pop('error'))
+    for name, value in checks.items():
+        if not name.startswith('adapter: '):
+            print('   %-52s %8.3f   (us, large)' % (name, value))
+    adapter = [(n[len('adapter: '):], v) for n, v in checks.items() if n.startswith('adapter: ')]
+    if adapter:
+        print('   whole request through kemi/voxplane_kemi.py ksr_request_route, stub KSR (Python side only):')
+        for name, value in adapter:
+            print('     %-50s %8.2f   (us, large)' % (name, value))
+    print('   %-52s %8.1f   (s, large; reconcile, one transaction per tenant)' % (
+        'directory build (provisioning)', core['large_build_s']))
+
+
+SIP_ROWS = [
+    ('register', 'REGISTER + digest, 1 account', '2 / 2'),
+    ('register_many', 'REGISTER + digest, many accounts', '2 / 2'),
+    ('invite_480', 'INVITE unregistered DID -> 480, ACK', '2 / 1'),
+    ('call', 'call: INVITE 180 200 ACK BYE 200 (tm)', '6 / 7'),
+]
+VARIANT_NAMES = (('baseline', 'base'), ('checks', '+checks'), ('voxplane', 'vox'))
+
+
+def print_sip(sip, deploy_seconds):
+    present = [k for k, _n in VARIANT_NAMES if any(k in row for key, row in sip.items() if key != 'reload')]
+    heads = [n for k, n in VARIANT_NAMES if k in present]
+    print()
+    print('2. Kamailio 5.6 + app_python3 under sipp load: 1 UDP worker (children=1), loopback, the role-rendered cfg')
+    print('   us = microseconds of CPU per call: utime+stime of all Kamailio processes (/proc/<pid>/stat) around')
+    print('   each bounded sipp run; baseline = bench/baseline_kemi (fixed HA1, no directory);')
+    if 'checks' in present:
+        print('   +checks = baseline plus the voxplane router\'s request checks (maxfwd, sanity, t_check_trans)')
+    print()
+    print('   %-44s %-12s' % ('operation', 'msgs in/out') + ''.join('%11s' % ('%s us' % n) for n in heads)
+          + '%9s %12s %8s' % ('vox/base', 'failed', 'rate/s'))
+    for key, label, msgs in SIP_ROWS:
+        row = sip.get(key)
+        if not row:
+            continue
+        base, vox = row.get('baseline'), row.get('voxplane')
+        ref = base or sip.get('register', {}).get('baseline')
+        label = row[next(iter(row))].get('label', label) if key == 'register_many' else label
+        cells = ''.join('%11s' % _fmt(row[k]['us_per_op'] if k in row else None) for k in present)
+        failed = '/'.join(str(row[k]['failed'] + (row[k]['calls'] - row[k]['ok'] - row[k]['failed'])) if k in row else '-'
+                          for k in present)
+        calls = max(r['calls'] for r in row.values())
+        print('   %-44s %-12s' % (label, msgs) + cells + '%9s %12s %8s' % (
+            _ratio(ref and ref['us_per_op'], vox and vox['us_per_op']) + ('' if base else '*'), failed,
+            '%d' % (vox or base)['offered_rate']) + ('   (%d calls each)' % calls if key == 'register' else ''))
+    print('   failed = failed or missing calls per server, in column order%s' % (
+        '; * against the 1-account baseline' if any('baseline' not in sip.get(k, {'baseline': 1}) for k, _l, _m in SIP_ROWS) else ''))
+    print('   the UDP worker alone: %s' % '; '.join(
+        '%s %s' % (key, '/'.join(_fmt(sip[key][k]['worker_us_per_op']) if k in sip[key] else '-' for k in present))
+        for key, _l, _m in SIP_ROWS if key in sip))
+    for key, _label, _msgs in SIP_ROWS:
+        for k in present:
+            r = sip.get(key, {}).get(k)
+            if not r or not r['ok']:
+                continue
+            others = sorted(((v / r['ok'] * 1e6, n) for n, v in r['by_process'].items() if n != 'udp worker'), reverse=True)
+            if others and others[0][0] > 0.1 * r['us_per_op']:
+                print('   %s/%s: besides the worker, %s' % (key, k, ', '.join('%s %.0f us' % (n, v) for v, n in others if v >= 1)))
+    cap = sip.get('register_capacity')
+    if cap:
+        print()
+        print('   %-44s' % ('capacity: REGISTER, closed loop, %d in flight' % cap['voxplane']['limit'])
+              + ''.join('%12s' % n for n in heads) + '%10s' % 'vox/base')
+        b, v = cap['baseline'], cap['voxplane']
+        rows = (
+            ('registrations/s achieved', lambda r: '%.0f' % r['rate'], _ratio(b['rate'], v['rate'])),
+            ('failed / retransmissions', lambda r: '%d / %d' % (r['failed'] + r['calls'] - r['ok'] - r['failed'],
+                                                                r['retransmissions']), ''),
+            ('us CPU per registration (all processes)', lambda r: '%.1f' % r['us_per_op'], _ratio(b['us_per_op'], v['us_per_op'])),
+            ('ceiling for one worker core (1e6 / us)', lambda r: '%.0f/s' % (1e6 / r['us_per_op']), ''),
+            ('Kamailio CPU / wall', lambda r: '%.0f%%' % (r['kamailio_util'] * 100), ''),
+            ('sipp CPU / wall', lambda r: '%.0f%%' % (r['sipp_cpu_s'] / r['elapsed'] * 100), ''),
+        )
+        for label, cell, ratio in rows:
+            print('   %-44s' % label + ''.join('%12s' % cell(cap[k]) for k in present) + '%10s' % ratio)
+    reload_ = sip.get('reload')
+    if reload_:
+        print()
+        print('   reload (voxplane): the first request after a directory change took %.0f ms (normally %.1f ms):' % (
+            reload_['stall_ms'], reload_['normal_ms']))
+        print('   %.0f ms CPU in the worker rebuilding its snapshot, serving nothing else meanwhile (reply: %s)' % (
+            reload_['worker_cpu_ms'], reload_['reply']))
+    if deploy_seconds:
+        print('   (deploy through roles/kamailio, in parallel: %s)' % ', '.join(
+            '%s %.1f s' % item for item in sorted(deploy_seconds.items())))
+
+
+# ------------------------------------------------------------------------------ main
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
+    parser.add_argument('--quick', action='store_true', help='shorter runs, no capacity run (about 1 minute)')
+    parser.add_argument('--core-only', action='store_true', help='only the in-process routing core')
+    parser.add_argument('--sip-only', action='store_true', help='only Kamailio under sipp load')
+    parser.add_argument('--json', help='also write every figure to this JSON file')
+    parser.add_argument('--keep', action='store_true', help='keep the temporary tree (logs, sipp files)')
+    parser.add_argument('--tenants', type=int, default=TENANTS, help='tenants of the large directory (default %(default)s)')
+    parser.add_argument('--extensions', type=int, default=EXTENSIONS,
+                        help='extensions per tenant, at most 89 (default %(default)s)')
+    parser.add_argument('--deadline', type=int, default=None, help='seconds before the watchdog stops everything '
+                        '(default 180 with --quick, 480 otherwise)')
+    args = parser.parse_args(argv)
+    run_sip = not args.core_only
+    if run_sip:
+        reason = h.missing_prerequisites()
+        if reason:
+            parser.error(reason)
+    deadline = args.deadline or (180 if args.quick else 480)
+    signal.signal(signal.SIGALRM, _on_alarm)
+    signal.signal(signal.SIGTERM, _on_term)
+    signal.alarm(deadline)
+
+    import core_bench  # pylint: disable=import-outside-toplevel
+    import sip_bench  # pylint: disable=import-outside-toplevel
+
+    workroot = sip_bench.make_workroot()
+    bd.use_collection(workroot)
+    info = machine()
+    log('voxplane bench%s in %s (%d CPUs, load %.2f %.2f %.2f)' % (
+        ' --quick' if args.quick else '', workroot, info['cpus'], *info['loadavg']))
+    tenants, extensions = args.tenants, args.extensions
+    results = dict(machine=info, quick=args.quick, tenants=tenants, extensions=extensions)
+    bench = None
+    status = 0
+    try:
+        dir_folder = os.path.join(workroot, 'directory')
+        os.makedirs(dir_folder)
+        large_path = os.path.join(dir_folder, 'directory.db')
+        log('building the large directory: %d tenants x %d extensions (2 SIP accounts each), a DDI block each'
+            % (tenants, extensions))
+        t0 = time.perf_counter()
+        bd.build(large_path, tenants, extensions, sip_bench.CLIENT_ADDRESS)
+        large_build = time.perf_counter() - t0
+        if not args.sip_only:
+            core = core_bench.run(workroot, large_path, tenants, extensions, sip_bench.CLIENT_ADDRESS, args.quick, log)
+            core['large_build_s'] = large_build
+            results['core'] = core
+            print_core(core, tenants)
+            sys.stdout.flush()
+        if run_sip:
+            bench = sip_bench.Bench(workroot, large_path, tenants, extensions, args.quick, log)
+            results['deploy_s'] = bench.deploy()
+            results['sip'] = bench.run()
+            print_sip(results['sip'], results['deploy_s'])
+            failures = [(k, s) for k, row in results['sip'].items() if k != 'reload'
+                        for s, r in row.items() if r['failed'] or r['rc'] != 0]
+            if failures:
+                print('\n   FAILED CALLS in: %s' % ', '.join('%s/%s' % f for f in failures))
+                status = 1
+    except (Deadline, KeyboardInterrupt) as exc:
+        log('stopping: %s' % (exc or 'interrupted'))
+        status = 2
+    finally:
+        signal.alarm(0)
+        if bench is not None:
+            log('stopping both Kamailio instances')
+            bench.stop()
+        if args.keep:
+            log('kept %s' % workroot)
+        else:
+            sip_bench.remove_workroot(workroot)
+    results['load_after'] = os.getloadavg()
+    results['seconds'] = time.monotonic() - T0
+    if args.json:
+        with open(args.json, 'w') as handle:
+            json.dump(results, handle, indent=1, sort_keys=True, default=str)
+    print()
+    print('machine: %(cpus)d CPUs (%(cpu_model)s), kernel %(kernel)s, Python %(python)s; %(kamailio)s; sipp %(sipp)s' % info)
+    print('load average before %.2f, after %.2f; total %.0f s%s' % (
+        info['loadavg'][0], results['load_after'][0], results['seconds'], ' (--quick)' if args.quick else ''))
+    return status
+
+
+if __name__ == '__main__':
+    sys.exit(main())
