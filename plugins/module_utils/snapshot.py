@@ -76,7 +76,7 @@ class Tenant(object):
     __slots__ = ('name', 'domain', 'dial_plan', 'timezone', 'main_number', 'international_calls', 'locations',
                  'trunk', 'accounts', 'targets', 'devices')
 
-    def __init__(self, state):
+    def __init__(self, state, plan):
         t = state.tenant
         self.name = t['name']
         self.domain = t['sip_domain']
@@ -88,7 +88,6 @@ class Tenant(object):
         trunks = dict((tr['name'], tr) for tr in t['trunks'])
         preferred = t['preferred_trunk'] or (t['trunks'][0]['name'] if len(t['trunks']) == 1 else None)
         self.trunk = trunks.get(preferred)
-        plan = state.number_plan()[0]
         numbers_of = state.numbers_of(plan)
         self.accounts = {}
         self.targets = {}
@@ -135,10 +134,10 @@ class Snapshot(object):
         for name, state in sorted(states.items()):
             if state.tenant is None:
                 continue
-            tenant = Tenant(state)
+            plan = state.number_plan()[0]
+            tenant = Tenant(state, plan)
             self.tenants[name] = tenant
             self.by_domain[tenant.domain] = tenant
-            plan = state.number_plan()[0]
             numbers = state.objects(NUMBER)
             for e164, entry in plan.items():
                 self.numbers[e164] = NumberEntry(e164, tenant, entry['target'], numbers[entry['number']], tenant.timezone)

@@ -79,13 +79,15 @@ class TenantState(object):
         for key, number in self.children[NUMBER].items():
             if number.get('target'):
                 claims.setdefault(key, []).append(number['target'])
-        blocks = [(key, n['ddi_range']) for key, n in self.children[NUMBER].items() if n.get('ddi_range')]
+        # Each block's range parsed once: (base, first, last, width).
+        blocks = [(key,) + rules.ddi_range(n['ddi_range']) for key, n in self.children[NUMBER].items() if n.get('ddi_range')]
         for ext_key, ext in sorted(self.children[EXTENSION].items()):
             mine = set(ext.get('external_numbers') or ())
             if ext.get('assign_all_external_numbers', True):
                 ddi = ext.get('ddi') or ext_key
-                for base, ddi_range in blocks:
-                    if rules.ddi_in_range(ddi, ddi_range):
+                value = int(ddi)
+                for base, first, last, width in blocks:
+                    if len(ddi) == width and first <= value <= last:
                         mine.add(base + ddi)
             for e164 in mine:
                 if e164 in owned and ext_key not in claims.get(e164, []):
