@@ -357,6 +357,8 @@ def _inbound_e164(snap, dialled, source):
     """The called number as E.164: +CC..., or in the dial plan of the tenant that owns the trunk."""
     if not dialled:
         return None
+    if dialled in snap.numbers:
+        return dialled  # already a known E.164 number: the common case, one lookup
     if dialled.startswith('+'):
         return rules.normalise_dialled(dialled, {'country_code': '', 'national_prefix': '', 'international_prefix': ''})
     for tenant in snap.trunk_sources.get(source, ()):
