@@ -50,6 +50,16 @@ _NO_ANSWER_CODES = (408, 480, 487)
 _MAX_UNREGISTERED_STEPS = 64
 
 
+def _store_headers(identity, privacy, diversion, headers):
+    """Keep the headers the next branches carry in $avp(vx_hdrs) (ksr_branch_route_one adds them)."""
+    KSR.pv.sets("$avp(vx_hdrs)", json.dumps({"identity": identity, "privacy": bool(privacy),
+                                              "diversion": list(diversion), "headers": dict(headers)}))
+
+
+def _stored_headers():
+    return json.loads(KSR.pv.get("$avp(vx_hdrs)") or "{}")
+
+
 def _load_settings(path=os.path.join(HERE, "voxplane_settings.json")):
     try:
         with open(path) as handle:
@@ -265,24 +275,30 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
 
     def _execute(self, snap, plan, now, in_failure):
         """Carry out a plan of the routing core; follows 'unregistered' steps until something rings.
-        The caller identity the first plan chose stays when a later step names none."""
-        identity = getattr(plan, "identity", None)
-        privacy = getattr(plan, "privacy", False)
+        The caller identity the first plan chose stays when a later step names none; the
+        diversion history grows newest first. In the failure route the headers of the previous
+        branch ($avp(vx_hdrs)) are where the new plan starts from."""
+        before = _stored_headers() if in_failure else {}
+        named = getattr(plan, "identity", None)
+        identity = named or before.get("identity")
+        privacy = getattr(plan, "privacy", False) or (before.get("privacy", False) and not named)
+        history = tuple(before.get("diversion", ()))
         # The core bounds forwarding chains; this only bounds steps through unregistered
         # members of a sequential group, which need one step each.
         for dummy in range(_MAX_UNREGISTERED_STEPS):
             if isinstance(plan, routing.Reject):
                 self._reply(plan.code, plan.reason, in_failure)
                 return
+            history = plan.diversion + history
             if isinstance(plan, routing.Relay):
-                self._set_headers(plan.identity or identity, plan.privacy or (privacy and not plan.identity),
-                                  plan.diversion, plan.headers)
+                _store_headers(plan.identity or identity, plan.privacy or (privacy and not plan.identity),
+                               history, plan.headers)
                 KSR.pv.sets("$ru", plan.uri)
                 self._relay(in_failure)
                 return
             if self._ring(plan):
-                self._set_headers(plan.identity or identity, plan.privacy or (privacy and not plan.identity),
-                                  plan.diversion, {})
+                _store_headers(plan.identity or identity, plan.privacy or (privacy and not plan.identity),
+                               history, {})
                 KSR.pv.sets("$avp(vx_ctx)", plan.context)
                 KSR.tm.t_set_fr(plan.ring_time * 1000, 0)
                 self._relay(in_failure)
@@ -304,20 +320,8 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         return not first
 
     @staticmethod
-    def _set_headers(identity, privacy, diversion, headers):
-        if identity:
-            KSR.hdr.remove("P-Asserted-Identity")
-            KSR.hdr.append("P-Asserted-Identity: %s\r\n" % identity)
-        if privacy:
-            KSR.hdr.remove("Privacy")
-            KSR.hdr.append("Privacy: id\r\n")
-        for entry in diversion:  # newest first, as RFC 5806 orders them
-            KSR.hdr.append("Diversion: %s\r\n" % entry)
-        for name, value in sorted(headers.items()):
-            KSR.hdr.append("%s: %s\r\n" % (name, value))
-
-    @staticmethod
     def _relay(in_failure):
+        KSR.tm.t_on_branch("ksr_branch_route_one")
         if in_failure:
             KSR.tm.t_on_failure("ksr_failure_route_call")
             if KSR.tm.t_relay() < 0:
@@ -361,6 +365,21 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
 
     @_guarded("branch")
     def ksr_branch_route_one(self, msg):
+        """Put the caller identity, privacy, diversion history and extra headers of the plan
+        ($avp(vx_hdrs)) on this branch. Lumps added here belong to the branch only; added in
+        the request route they would stay with the transaction and every later branch (the
+        failure route's forwards) would carry them as well."""
+        stored = _stored_headers()
+        if stored.get("identity"):
+            KSR.hdr.remove("P-Asserted-Identity")
+            KSR.hdr.append("P-Asserted-Identity: %s\r\n" % stored["identity"])
+        if stored.get("privacy"):
+            KSR.hdr.remove("Privacy")
+            KSR.hdr.append("Privacy: id\r\n")
+        for entry in stored.get("diversion", ()):  # newest first, as RFC 5806 orders them
+            KSR.hdr.append("Diversion: %s\r\n" % entry)
+        for name, value in sorted(stored.get("headers", {}).items()):
+            KSR.hdr.append("%s: %s\r\n" % (name, value))
         return 1
 
     @_guarded("reply")

@@ -96,19 +96,20 @@ def _register_all(phones):
         return list(pool.map(lambda phone: phone.register(), phones))
 
 
-def scene(kamailio, place_call, answer=None, ring=(), trunk=None):
-    """Register the phones ``answer`` (answers, phone_answer.xml) and ``ring`` (rings until
-    cancelled, phone_ring.xml), start them, start the trunk stand-in (``trunk``: a UAS scenario
-    on kamailio.trunk:trunk_port), place the call (``place_call()`` -> SippResult) and collect
-    everything. Returns (caller result, {username or 'trunk': result}). The phones' contacts are
-    removed afterwards."""
-    phones = ([answer] if answer else []) + list(ring)
+def scene(kamailio, place_call, answer=None, ring=(), trunk=None, busy=()):
+    """Register the phones ``answer`` (answers, phone_answer.xml), ``ring`` (rings until
+    cancelled, phone_ring.xml) and ``busy`` (answers 486, phone_busy.xml), start them, start
+    the trunk stand-in (``trunk``: a UAS scenario on kamailio.trunk:trunk_port), place the call
+    (``place_call()`` -> SippResult) and collect everything. Returns (caller result,
+    {username or 'trunk': result}). The phones' contacts are removed afterwards."""
+    phones = ([answer] if answer else []) + list(ring) + list(busy)
     handles = {}
     try:
         for phone, result in zip(phones, _register_all(phones)):
             assert result.rc == 0, 'registering %r failed\n%s' % (phone, _explain(kamailio, register=result))
         for phone in phones:
-            handles[phone.username] = phone.start('phone_answer.xml' if phone is answer else 'phone_ring.xml')
+            handles[phone.username] = phone.start('phone_answer.xml' if phone is answer else
+                                                   'phone_busy.xml' if phone in busy else 'phone_ring.xml')
         if trunk:
             handles['trunk'] = start_sipp(trunk, kamailio.target, kamailio.trunk, kamailio.workdir,
                                           local_port=kamailio.trunk_port, timeout=20)
@@ -335,6 +336,29 @@ def test_a_number_of_another_tenant_is_reached_on_net_not_through_the_trunk(kama
     assert requests(phones['dora.app']) == ['INVITE', 'CANCEL', 'ACK'], explain
     assert header(first_invite(phones['dora.desk']), 'P-Asserted-Identity') == ['<sip:+4930123456010@acme.sip.test>']
     assert trunk.datagrams == []
+
+
+def test_a_busy_forward_to_an_outside_number_carries_one_identity_and_the_diversion(kamailio):
+    # Finn (14) forwards busy calls to +49305559999. bert calls him, his phone answers 486: the
+    # failure route sends the call out through the trunk. The new branch must carry only the
+    # forward's identity (acme's main number, which pays for the outside leg), not also the one
+    # the request route set for the first branch (bert's), and one Diversion naming finn.
+    finn = Phone(kamailio, 'finn.desk')
+    caller, callees = scene(kamailio, lambda: call(kamailio, 'bert.desk', '14'), busy=[finn],
+                            trunk='phone_answer.xml')
+    explain = _explain(kamailio, caller=caller, finn=callees['finn.desk'], trunk=callees['trunk'])
+    assert requests(callees['finn.desk']) == ['INVITE', 'ACK'], explain
+    assert caller.rc == 0 and statuses(caller) == ['407', '200', '200', '200'], explain
+    assert callees['trunk'].rc == 0 and requests(callees['trunk']) == ['INVITE', 'ACK', 'INVITE', 'ACK', 'BYE'], \
+        explain
+    invite = first_invite(callees['trunk'])
+    assert invite.first_line == \
+        'INVITE sip:+49305559999@%s:%d SIP/2.0' % (kamailio.trunk, kamailio.trunk_port), explain
+    assert header(invite, 'P-Asserted-Identity') == ['<sip:+49301234560@acme.sip.test>'], explain
+    assert header(invite, 'Privacy') == [], explain
+    assert header(invite, 'Diversion') == ['<sip:14@acme.sip.test>;reason=user-busy'], explain
+    # The first branch (to finn's phone) carried bert's identity; it must not reach the trunk.
+    assert '<sip:11@acme.sip.test>' not in invite.text, explain
 
 
 # ------------------------------------------------------------------------------ 7. exceptions

@@ -33,6 +33,7 @@ from kemi_directory import (
 ANONYMOUS = 'sip:anonymous@anonymous.invalid'   # routing.ANONYMOUS_URI: a bare addr-spec (RFC 3325 allows it)
 MAX_DDI = '+4930123410'                           # extension 10's own number: DDI 10 of the block
 FAILURE_ROUTE = 'ksr_failure_route_call'
+BRANCH_ROUTE = 'ksr_branch_route_one'
 GENERATION_SQL = 'SELECT generation FROM voxplane_generation WHERE id = 1'
 
 
@@ -109,8 +110,20 @@ def index(ksr, name, args=None):
 ANY = object()
 
 
+def relayed(router, ksr):
+    """The route armed the branch route before t_relay and changed no header itself (request
+    route lumps would stay with the transaction); then tm runs the branch route for the new
+    branch, whose header calls follow t_relay."""
+    assert ksr.called('tm.t_on_branch') == [(BRANCH_ROUTE,)]
+    assert index(ksr, 'tm.t_on_branch') < index(ksr, 'tm.t_relay')
+    assert calls(ksr, 'hdr.remove', 'hdr.append') == []
+    assert router.ksr_branch_route_one(None) == 1
+    assert errors(ksr) == []
+
+
 def assert_rings(ksr, aors, ring_time, context, identity=None, diversion=()):
-    """The request route's Ring: lookups, headers, context, fr timer, t_relay (in this order)."""
+    """The request route's Ring: lookups, context, fr timer, t_relay (in this order), then the
+    headers of the branch route (run by relayed())."""
     uris = ['sip:' + aor for aor in aors]
     looked_up = [args[1] for args in ksr.called('registrar.lookup_uri') + ksr.called('registrar.lookup_to_dset')]
     for uri in uris:
@@ -128,6 +141,8 @@ def assert_rings(ksr, aors, ring_time, context, identity=None, diversion=()):
     assert ksr.pv['$avp(vx_ctx)'] == context
     assert ksr.called('tm.t_set_fr') == [(ring_time * 1000, 0)]
     assert ksr.called('tm.t_relay') == [()]
+    assert all(index(ksr, name) > index(ksr, 'tm.t_relay') for name in ('hdr.remove', 'hdr.append')
+               if ksr.called(name))
     assert index(ksr, 'tm.t_set_fr') < index(ksr, 'tm.t_relay')
     assert index(ksr, 'pv.sets', ('$avp(vx_ctx)', context)) < index(ksr, 'tm.t_relay')
     assert replies(ksr) == []
@@ -361,6 +376,7 @@ def test_inbound_from_a_trusted_source_rings_every_aor_without_auth(router, ksr,
     inbound(ksr, dialled, source)
     registered(ksr, 'max.muster', 'max.app')
     router.ksr_request_route(None)
+    relayed(router, ksr)
     assert not [n for n in ksr.call_names() if n.startswith('auth.')]
     assert ('$au',) not in ksr.called('pv.get')
     assert ksr.called('registrar.lookup_uri') == [('location', 'sip:max.muster@' + DOMAIN)]
@@ -374,6 +390,7 @@ def test_inbound_from_a_trusted_source_rings_every_aor_without_auth(router, ksr,
 def test_inbound_to_a_block_head_rings_the_parallel_group(router, ksr):
     inbound(ksr, BLOCK)
     router.ksr_request_route(None)
+    relayed(router, ksr)
     assert ksr.called('registrar.lookup_uri') == [('location', 'sip:max.muster@' + DOMAIN)]
     assert ksr.called('registrar.lookup_to_dset') == [
         ('location', 'sip:max.app@' + DOMAIN), ('location', 'sip:erika.desk@' + DOMAIN)]
@@ -384,6 +401,7 @@ def test_first_aor_not_registered_the_next_one_becomes_the_request_uri(router, k
     inbound(ksr, SINGLE)
     registered(ksr, 'max.app')
     router.ksr_request_route(None)
+    relayed(router, ksr)
     assert ksr.called('registrar.lookup_uri') == [
         ('location', 'sip:max.muster@' + DOMAIN), ('location', 'sip:max.app@' + DOMAIN)]
     assert ksr.called('registrar.lookup_to_dset') == []
@@ -400,6 +418,7 @@ def test_inbound_to_an_unknown_number_is_404(router, ksr):
 def test_inbound_to_another_tenants_number_through_its_trunk(router, ksr):
     inbound(ksr, '015550100', source=B_TRUNK)           # beta's dial plan: +43 1 5550100
     router.ksr_request_route(None)
+    relayed(router, ksr)
     assert_rings(ksr, ['bert.beta@' + BETA_DOMAIN], 20, 'beta|100|0|0|beta/100')
 
 
@@ -407,6 +426,7 @@ def test_nobody_registered_forwards_to_the_mobile_through_the_trunk(router, ksr)
     inbound(ksr, SINGLE)
     registered(ksr)
     router.ksr_request_route(None)
+    relayed(router, ksr)
     assert len(ksr.called('registrar.lookup_uri')) == 2
     assert ksr.pv['$ru'] == trunk_uri(MOBILE_10)
     assert calls(ksr, 'hdr.remove', 'hdr.append') == [
@@ -430,6 +450,7 @@ def test_nobody_registered_follows_the_unregistered_forward(router, ksr):
     from_account(ksr, 'anna.desk', '22')
     registered(ksr, 'anna.desk')
     router.ksr_request_route(None)
+    relayed(router, ksr)
     assert [a[1] for a in ksr.called('registrar.lookup_uri')] == ['sip:ute.desk@' + DOMAIN, 'sip:anna.desk@' + DOMAIN]
     assert [a[0] for a in ksr.called('hdr.append') if a[0].startswith('Diversion')] == \
         ['Diversion: %s;reason=unavailable\r\n' % sip('22')]
@@ -441,6 +462,7 @@ def test_unregistered_forward_keeps_the_callers_identity(router, ksr):
     from_account(ksr, 'max.muster', '22')
     registered(ksr, 'anna.desk')
     router.ksr_request_route(None)
+    relayed(router, ksr)
     assert ('hdr.append', ('P-Asserted-Identity: "Max Mustermann" %s\r\n' % sip('10'),)) in ksr_calls(ksr)
 
 
@@ -448,6 +470,7 @@ def test_unregistered_forward_does_not_pass_on_the_accounts_own_pai(router, ksr)
     from_account(ksr, 'max.muster', '22')
     registered(ksr, 'anna.desk')
     router.ksr_request_route(None)
+    relayed(router, ksr)
     assert ksr.called('tm.t_relay') == [()]
     assert ('P-Asserted-Identity',) in ksr.called('hdr.remove')
 
@@ -456,6 +479,7 @@ def test_group_nobody_registered_goes_to_the_fallback(router, ksr):
     inbound(ksr, BLOCK)
     registered(ksr, 'anna.desk')
     router.ksr_request_route(None)
+    relayed(router, ksr)
     assert_rings(ksr, ['anna.desk@' + DOMAIN], 20, 'acme|13|1|0|acme/50,acme/13',
                  diversion=['%s;reason=unavailable' % sip('50')])
 
@@ -464,6 +488,7 @@ def test_sequential_group_skips_unregistered_members(router, ksr):
     from_account(ksr, 'anna.desk', '52')
     registered(ksr, 'hunt62')
     router.ksr_request_route(None)
+    relayed(router, ksr)
     assert [a[1] for a in ksr.called('registrar.lookup_uri')] == ['sip:hunt%s@%s' % (n, DOMAIN) for n in HUNT[:3]]
     assert_rings(ksr, ['hunt62@' + DOMAIN], 10, 'acme|52|0|2|acme/52', identity=ANY)
 
@@ -506,6 +531,7 @@ def test_invite_auth_failures(router, ksr):
 def test_internal_call_presents_name_and_internal_number(router, ksr):
     from_account(ksr, 'max.app', '13')
     router.ksr_request_route(None)
+    relayed(router, ksr)
     assert ksr.called('auth.consume_credentials') == [()]
     assert_rings(ksr, ['anna.desk@' + DOMAIN], 20, 'acme|13|0|0|acme/13',
                  identity='"Max Mustermann" %s' % sip('10'))
@@ -515,6 +541,7 @@ def test_internal_call_presents_name_and_internal_number(router, ksr):
 def test_outbound_call_goes_to_the_trunk_with_the_callers_number(router, ksr):
     from_account(ksr, 'max.muster', '040 123456')
     router.ksr_request_route(None)
+    relayed(router, ksr)
     assert ksr.pv['$ru'] == trunk_uri(OUTSIDE)
     assert calls(ksr, 'hdr.remove', 'hdr.append') == [
         ('hdr.remove', ('P-Asserted-Identity',)), ('hdr.append', ('P-Asserted-Identity: %s\r\n' % sip(MAX_DDI),))]
@@ -527,6 +554,7 @@ def test_outbound_call_goes_to_the_trunk_with_the_callers_number(router, ksr):
 def test_anonymous_caller_gets_privacy(router, ksr):
     from_account(ksr, 'erika.desk', '+4940123456')
     router.ksr_request_route(None)
+    relayed(router, ksr)
     assert ksr.pv['$ru'] == trunk_uri(OUTSIDE)
     assert calls(ksr, 'hdr.remove', 'hdr.append') == [
         ('hdr.remove', ('P-Asserted-Identity',)), ('hdr.append', ('P-Asserted-Identity: %s\r\n' % ANONYMOUS,)),
@@ -537,6 +565,7 @@ def test_anonymous_caller_gets_privacy(router, ksr):
 def test_emergency_call_carries_the_location(router, ksr):
     from_account(ksr, 'max.muster', '112')
     router.ksr_request_route(None)
+    relayed(router, ksr)
     assert ksr.pv['$ru'] == trunk_uri('112')
     appended = [a[0] for a in ksr.called('hdr.append')]
     assert appended[0] == 'P-Asserted-Identity: %s\r\n' % sip(HQ_ECID)
@@ -553,6 +582,7 @@ def test_international_call_of_a_forbidden_tenant_is_403(router, ksr):
 def test_outbound_through_the_tenants_own_trunk_port(router, ksr):
     from_account(ksr, 'bert.beta', '015550999', domain=BETA_DOMAIN)
     router.ksr_request_route(None)
+    relayed(router, ksr)
     assert ksr.pv['$ru'] == 'sip:+4315550999@%s:5080' % B_TRUNK
     assert ('hdr.append', ('P-Asserted-Identity: %s\r\n' % sip(B_MAIN, BETA_DOMAIN),)) in ksr_calls(ksr)
 
@@ -575,6 +605,7 @@ def test_relay_failure_in_the_request_route_is_sl_reply_error(router, ksr):
 def test_unconditional_forward_to_outside_adds_one_diversion(router, ksr):
     from_account(ksr, 'anna.desk', '14')
     router.ksr_request_route(None)
+    relayed(router, ksr)
     assert ksr.pv['$ru'] == trunk_uri(OUTSIDE)
     assert calls(ksr, 'hdr.append')[-1] == ('hdr.append', ('Diversion: %s;reason=unconditional\r\n' % sip('14'),))
     assert len([a for a in ksr.called('hdr.append') if a[0].startswith('Diversion')]) == 1
@@ -583,6 +614,7 @@ def test_unconditional_forward_to_outside_adds_one_diversion(router, ksr):
 def test_diversion_headers_one_per_hop_newest_first(router, ksr):
     from_account(ksr, 'max.muster', '17')               # 17 -> 18 -> 13
     router.ksr_request_route(None)
+    relayed(router, ksr)
     assert_rings(ksr, ['anna.desk@' + DOMAIN], 20, 'acme|13|2|0|acme/17,acme/18,acme/13',
                  identity='"Max Mustermann" %s' % sip('10'),
                  diversion=['%s;reason=unconditional' % sip('18'), '%s;reason=unconditional' % sip('17')])
@@ -597,6 +629,7 @@ def test_busy_follows_the_busy_forward_and_rearms_the_failure_route(router, ksr)
     failure(ksr, 'acme|10|0|0|acme/10', code=486)
     registered(ksr, 'paul.desk')
     assert router.ksr_failure_route_call(None) == 1
+    relayed(router, ksr)
     assert ksr.called('pv.sets')[:2] == [('$avp(vx_ctx)', ''), ('$ru', 'sip:+4930999001@pbx.voxplane.example')]
     assert ksr.called('registrar.lookup_uri') == [('location', 'sip:paul.desk@' + DOMAIN)]
     assert ksr.called('hdr.append') == [('Diversion: %s;reason=user-busy\r\n' % sip('10'),)]
@@ -606,6 +639,41 @@ def test_busy_follows_the_busy_forward_and_rearms_the_failure_route(router, ksr)
     assert ksr.called('tm.t_relay') == [()]
     assert index(ksr, 'tm.t_on_failure') < index(ksr, 'tm.t_relay')
     assert replies(ksr) == [] and ksr.called('sl.sl_reply_error') == []
+
+
+def test_a_forward_to_outside_in_the_failure_route_carries_only_its_own_identity(router, ksr):
+    # anna (13) calls erika (11), who forwards to an outside number on no answer: the new branch
+    # presents the tenant's main number, and anna's identity of the first branch is gone.
+    from_account(ksr, 'anna.desk', '11')
+    registered(ksr, 'erika.desk')
+    router.ksr_request_route(None)
+    relayed(router, ksr)
+    assert ksr.called('hdr.append') == [('P-Asserted-Identity: %s\r\n' % sip('13'),)]
+    ksr.reset()
+    failure(ksr, ksr.pv['$avp(vx_ctx)'], code=408, timeout=True)
+    router.ksr_failure_route_call(None)
+    assert ksr.pv['$ru'] == trunk_uri(OUTSIDE)
+    relayed(router, ksr)
+    assert calls(ksr, 'hdr.remove', 'hdr.append') == [
+        ('hdr.remove', ('P-Asserted-Identity',)), ('hdr.append', ('P-Asserted-Identity: %s\r\n' % sip(BLOCK),)),
+        ('hdr.append', ('Diversion: %s;reason=no-answer\r\n' % sip('11'),))]
+
+
+def test_a_forward_in_the_failure_route_keeps_the_identity_and_puts_its_diversion_first(router, ksr):
+    # anna (13) calls 16, which forwards to max (10); max is busy and forwards to paul (12).
+    from_account(ksr, 'anna.desk', '16')
+    registered(ksr, 'max.muster', 'paul.desk')
+    router.ksr_request_route(None)
+    relayed(router, ksr)
+    ksr.reset()
+    failure(ksr, ksr.pv['$avp(vx_ctx)'], code=486)
+    router.ksr_failure_route_call(None)
+    assert ksr.called('registrar.lookup_uri') == [('location', 'sip:paul.desk@' + DOMAIN)]
+    relayed(router, ksr)
+    assert calls(ksr, 'hdr.remove', 'hdr.append') == [
+        ('hdr.remove', ('P-Asserted-Identity',)), ('hdr.append', ('P-Asserted-Identity: %s\r\n' % sip('13'),)),
+        ('hdr.append', ('Diversion: %s;reason=user-busy\r\n' % sip('10'),)),
+        ('hdr.append', ('Diversion: %s;reason=unconditional\r\n' % sip('16'),))]
 
 
 def test_busy_600_is_busy_too(router, ksr):
@@ -618,6 +686,7 @@ def test_busy_600_is_busy_too(router, ksr):
 def test_no_answer_follows_the_no_answer_forward(router, ksr, code, timeout):
     failure(ksr, 'acme|10|0|0|acme/10', code=code, timeout=timeout)
     router.ksr_failure_route_call(None)
+    relayed(router, ksr)
     assert ksr.called('registrar.lookup_uri') == [('location', 'sip:anna.desk@' + DOMAIN)]
     assert ksr.called('hdr.append') == [('Diversion: %s;reason=no-answer\r\n' % sip('10'),)]
     assert ksr.pv['$avp(vx_ctx)'] == 'acme|13|1|0|acme/10,acme/13'
@@ -627,6 +696,7 @@ def test_no_answer_follows_the_no_answer_forward(router, ksr, code, timeout):
 def test_no_answer_forward_to_outside_relays_to_the_trunk(router, ksr):
     failure(ksr, 'acme|11|0|0|acme/11', code=408, timeout=True)
     router.ksr_failure_route_call(None)
+    relayed(router, ksr)
     assert ksr.pv['$ru'] == trunk_uri(OUTSIDE)
     assert calls(ksr, 'hdr.remove', 'hdr.append') == [
         ('hdr.remove', ('P-Asserted-Identity',)), ('hdr.append', ('P-Asserted-Identity: %s\r\n' % sip(BLOCK),)),
@@ -638,6 +708,7 @@ def test_no_answer_forward_to_outside_relays_to_the_trunk(router, ksr):
 def test_sequential_group_moves_to_the_next_member(router, ksr):
     failure(ksr, 'acme|51|0|0|acme/51', code=408, timeout=True)
     router.ksr_failure_route_call(None)
+    relayed(router, ksr)
     assert ksr.called('registrar.lookup_uri') == [('location', 'sip:anna.desk@' + DOMAIN)]
     assert ksr.pv['$avp(vx_ctx)'] == 'acme|51|0|1|acme/51'
     assert ksr.called('tm.t_set_fr') == [(15000, 0)] and ksr.called('hdr.append') == []
@@ -1000,6 +1071,8 @@ def test_every_ksr_function_referenced_is_called_with_valid_arguments(tmp_path, 
             double.returns.update({'siputils.has_totag': -1, 'tm.t_check_trans': -1})
             double.returns.update(returns)
             getattr(router, 'ksr_request_route' if route == 'request' else FAILURE_ROUTE)(None)
+            if double.called('tm.t_relay'):
+                router.ksr_branch_route_one(None)  # as tm does for each new branch
             seen.update(double.call_names())
             # argument errors of the double (SystemError) would show as an err line naming it
             assert not [m for level, m in double.logs if level == 'err' and 'SystemError' in m]
