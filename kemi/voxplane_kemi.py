@@ -52,8 +52,8 @@ _MAX_UNREGISTERED_STEPS = 64
 
 def _store_headers(identity, privacy, diversion, headers):
     """Keep the headers the next branches carry in $avp(vx_hdrs) (ksr_branch_route_one adds them)."""
-    KSR.pv.sets("$avp(vx_hdrs)", json.dumps({"identity": identity, "privacy": bool(privacy),
-                                              "diversion": list(diversion), "headers": dict(headers)}))
+    stored = {"identity": identity, "privacy": bool(privacy), "diversion": list(diversion), "headers": dict(headers)}
+    KSR.pv.sets("$avp(vx_hdrs)", json.dumps(stored))
 
 
 def _stored_headers():

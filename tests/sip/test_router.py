@@ -108,8 +108,11 @@ def scene(kamailio, place_call, answer=None, ring=(), trunk=None, busy=()):
         for phone, result in zip(phones, _register_all(phones)):
             assert result.rc == 0, 'registering %r failed\n%s' % (phone, _explain(kamailio, register=result))
         for phone in phones:
-            handles[phone.username] = phone.start('phone_answer.xml' if phone is answer else
-                                                   'phone_busy.xml' if phone in busy else 'phone_ring.xml')
+            if phone is answer:
+                scenario = 'phone_answer.xml'
+            else:
+                scenario = 'phone_busy.xml' if phone in busy else 'phone_ring.xml'
+            handles[phone.username] = phone.start(scenario)
         if trunk:
             handles['trunk'] = start_sipp(trunk, kamailio.target, kamailio.trunk, kamailio.workdir,
                                           local_port=kamailio.trunk_port, timeout=20)
