@@ -220,6 +220,7 @@ def _check_extensions(v, state, plan, touched):
             _check_destination(v, state, EXTENSION, key, 'forwarding.%s' % kind, ext['forwarding'][kind], targets, ext)
         if ext['forwarding']['unconditional'] == key:
             v.add(EXTENSION, key, 'forwarding.unconditional', 'forward_loop', 'an extension cannot forward to itself')
+        _check_call_features(v, t, key, ext)
     if t['licences'] is not None:
         for package, used in sorted(seats.items()):
             available = t['licences']['seats'].get(package, 0)
@@ -231,6 +232,24 @@ def _check_extensions(v, state, plan, touched):
             v.add(TENANT, name, 'licences.addons.%s' % rules.CLIENT_ADDON, 'softclient_licence',
                   '%d extensions on a smart seat have softclient or webphone accounts, which need the best package '
                   'or the %s add-on; the tenant has %d' % (client_addons, rules.CLIENT_ADDON, addons))
+
+
+def _check_call_features(v, tenant, key, ext):
+    """Voicemail needs the tenant's media server; single number reach needs a mobile; an
+    outside forward or mobile must be a number the extension may call (it pays for that leg)."""
+    if ext['voicemail']['enabled'] and not tenant['media_server']:
+        v.add(EXTENSION, key, 'voicemail.enabled', 'media_server_required',
+              'voicemail needs the tenant\'s media_server (the SIP URI of the voicemail server)')
+    if ext['single_number_reach'] and not ext['mobile']:
+        v.add(EXTENSION, key, 'single_number_reach', 'mobile_required', 'single number reach rings the mobile: set mobile')
+    may_call_abroad = tenant['international_calls'] and ext['international_calls']
+    outside = [('forwarding.%s' % kind, ext['forwarding'][kind]) for kind in rules.FORWARD_KINDS]
+    if ext['single_number_reach']:
+        outside.append(('mobile', ext['mobile']))
+    for field, dest in outside:
+        if dest and dest.startswith('+') and not may_call_abroad and rules.is_international(dest, tenant['country_code']):
+            v.add(EXTENSION, key, field, 'international_calls',
+                  '%s is an international number and this extension may not call international numbers' % dest)
 
 
 def _check_destination(v, state, kind, key, field, dest, targets, ext=None):

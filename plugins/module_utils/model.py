@@ -53,7 +53,7 @@ def _defaults(kind):
             'display_name': None, 'sip_domain': None, 'country_code': '49', 'national_prefix': '0',
             'international_prefix': '00', 'timezone': 'Europe/Berlin', 'main_number': None,
             'international_calls': True, 'locations': [], 'licences': {'seats': {}, 'addons': {}},
-            'trunks': [], 'preferred_trunk': None, 'internal_ranges': [],
+            'trunks': [], 'preferred_trunk': None, 'internal_ranges': [], 'media_server': None,
         }
     if kind == NUMBER:
         return {'ddi_range': None, 'status': 'active', 'porting_date': None, 'interim': False,
@@ -65,13 +65,21 @@ def _defaults(kind):
             'outbound_caller_id': None, 'mobile': None, 'voicemail': {'enabled': False, 'pin_hash': None},
             'international_calls': False, 'ring_time': 20,
             'forwarding': {'unconditional': None, 'busy': None, 'no_answer': None, 'unregistered': None},
-            'dnd': False, 'available': True, 'location': None,
+            'dnd': False, 'available': True, 'location': None, 'single_number_reach': False,
         }
     if kind == DEVICE:
         return {'model': None, 'name': None, 'lines': [], 'location': None, 'timezone': None}
     if kind == GROUP:
         return {'name': None, 'strategy': 'parallel', 'members': [], 'ring_time': 30, 'fallback': None}
     raise KeyError(kind)
+
+
+def with_defaults(kind, stored):
+    """A stored object completed with the defaults of fields added after it was written,
+    so that a new optional field needs no migration of the stored documents."""
+    obj = _defaults(kind)
+    obj.update(stored)
+    return obj
 
 
 # Fields that must be given when an object is created.
@@ -212,6 +220,9 @@ def _merge_tenant(n, d, r, _tenant):
             n.run(rules.bounded_int, port, field + '.port', 1, 65535)
             trunks.append({'name': name, 'addresses': addresses, 'port': port})
         d['trunks'] = trunks
+    if r.get('media_server') is not None:
+        value = _opt_text(r['media_server'])
+        d['media_server'] = value and n.run(rules.sip_server, value, 'media_server')
     if r.get('preferred_trunk') is not None:
         d['preferred_trunk'] = _opt_text(r['preferred_trunk'])
     if r.get('internal_ranges') is not None:
@@ -253,7 +264,7 @@ def _merge_extension(n, d, r, tenant):
         if value is not None and not value.isdigit():
             n.fail('ddi', 'digits', '%r: a direct-dial suffix consists of digits' % value)
         d['ddi'] = value
-    for field in ('assign_all_external_numbers', 'international_calls', 'dnd', 'available'):
+    for field in ('assign_all_external_numbers', 'international_calls', 'dnd', 'available', 'single_number_reach'):
         if r.get(field) is not None:
             d[field] = bool(r[field])
     if r.get('external_numbers') is not None:

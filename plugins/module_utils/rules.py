@@ -87,6 +87,35 @@ def address(value, field='addresses'):
         raise RuleError(field, 'address', '%r is neither an IP address nor a DNS name' % value)
 
 
+def sip_server(value, field='media_server'):
+    """A SIP server to send calls to: sip:host[:port] (host an IP address or DNS name,
+    IPv6 in brackets); returns the canonical sip:host:port (port 5060 when left out)."""
+    raw = _text(field, value)
+    text = raw[4:] if raw.lower().startswith('sip:') else raw
+    bracketed = text.startswith('[')
+    if bracketed:
+        host, sep, rest = text[1:].partition(']')
+        if not sep or (rest and not rest.startswith(':')):
+            raise RuleError(field, 'sip_server', '%r is not sip:host[:port]' % raw)
+        port = rest[1:] if rest else '5060'
+    elif ':' in text:
+        host, _sep, port = text.partition(':')
+        if ':' in port:
+            raise RuleError(field, 'sip_server', '%r is not sip:host[:port]; an IPv6 address goes in brackets, '
+                            'as in sip:[2001:db8::1]:5060' % raw)
+    else:
+        host, port = text, '5060'
+    if '@' in host or not _DIGITS_RE.match(port) or not 0 < int(port) < 65536:
+        raise RuleError(field, 'sip_server', '%r is not sip:host[:port] with a port of 1-65535' % raw)
+    try:
+        host = address(host, field)
+    except RuleError:
+        raise RuleError(field, 'sip_server', '%r: the host is neither an IP address nor a DNS name' % raw)
+    if bracketed != (':' in host):
+        raise RuleError(field, 'sip_server', '%r: brackets go around an IPv6 address and only around one' % raw)
+    return 'sip:%s:%d' % ('[%s]' % host if ':' in host else host, int(port))
+
+
 def mac(value, field='mac'):
     """MAC address: accepts ':' or '-' separators or none; returns aa:bb:cc:dd:ee:ff."""
     raw = _text(field, value)

@@ -25,7 +25,7 @@ import sqlite3
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, SchemaError
 from ansible_collections.voxplane.pbx.plugins.module_utils.integrity import Lookups
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import (
-    CHILD_KINDS, DEVICE, EXTENSION, GROUP, KEY_FIELD, NUMBER, TENANT,
+    CHILD_KINDS, DEVICE, EXTENSION, GROUP, KEY_FIELD, NUMBER, TENANT, with_defaults,
 )
 from ansible_collections.voxplane.pbx.plugins.module_utils.rules import block_numbers
 from ansible_collections.voxplane.pbx.plugins.module_utils.schema import LATEST_VERSION, MIGRATIONS
@@ -232,13 +232,13 @@ class Transaction(Lookups):
             return TenantState(name)
         tenant_id = row[0]
         self._tenant_ids[name] = tenant_id
-        tenant = dict(json.loads(row[3]), name=row[1], sip_domain=row[2])
+        tenant = dict(with_defaults(TENANT, json.loads(row[3])), name=row[1], sip_domain=row[2])
         children = {}
         for kind in CHILD_KINDS:
             table, key_col = TABLES[kind]
             objs = {}
             for rid, key, doc in self._execute('SELECT id, %s, doc FROM %s WHERE tenant_id = ?' % (key_col, table), (tenant_id,)):
-                obj = json.loads(doc)
+                obj = with_defaults(kind, json.loads(doc))
                 obj[KEY_FIELD[kind]] = key
                 obj['tenant'] = name
                 if kind == EXTENSION:

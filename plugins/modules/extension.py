@@ -16,8 +16,12 @@ description:
   - An extension owns several SIP accounts (desk phone, softclient, webphone) which all ring
     together, takes a licence seat, and is reached from outside through its external numbers.
   - Options left out keep their stored value; on creation they take the default named in their
-    description. A list given replaces the stored list. Runtime state such as do-not-disturb
-    switched by a feature code is therefore kept unless the task sets it.
+    description. A list given replaces the stored list.
+  - Do-not-disturb and the forwards can also be switched from a phone by feature codes
+    (C(*78)/C(*79) do-not-disturb on/off, C(*72<number>)/C(*73) unconditional forward on/off,
+    C(*90<number>)/C(*91) busy forward, C(*92<number>)/C(*93) no-answer forward). A playbook that
+    leaves O(dnd) or a forward out never undoes what was set by phone; a playbook that sets it
+    overwrites it (the last writer wins).
   - SIP passwords are stored only as the digest HA1 of C(username:sip_domain:password);
     voicemail PINs only as a salted hash.
 author:
@@ -108,14 +112,31 @@ options:
         An empty string unsets it.
     type: str
   mobile:
-    description: Mobile number for single number reach and the unregistered forward. An empty string clears it.
+    description:
+      - Mobile number (E.164 or national form) for O(single_number_reach) and as a forward destination.
+        An empty string clears it, which fails while O(single_number_reach) is on.
     type: str
+  single_number_reach:
+    description:
+      - Whether O(mobile) rings together with the extension's SIP accounts (single number reach);
+        the mobile leg leaves through the tenant's trunk. V(false) on creation.
+      - Needs O(mobile) (rule C(mobile_required)). A mobile that is an international number also needs
+        O(international_calls) of the extension and of the tenant (rule C(international_calls)).
+    type: bool
   voicemail:
-    description: Voicemail box of the extension.
+    description:
+      - Voicemail box of the extension.
+      - Voicemail, when enabled, takes calls while O(dnd) is on, busy, no-answer and unregistered calls
+        for which no forward of that kind is set, and calls forwarded to V(voicemail).
+      - Those calls go to the tenant's media server
+        (O(voxplane.pbx.tenant#module:media_server)) with the request URI
+        C(sip:<internal number>@<sip_domain of the tenant>).
     type: dict
     suboptions:
       enabled:
-        description: Whether unanswered calls reach the voicemail. V(false) on creation.
+        description:
+          - Whether the extension has a voicemail box. V(false) on creation.
+          - Needs the tenant's O(voxplane.pbx.tenant#module:media_server) (rule C(media_server_required)).
         type: bool
       pin:
         description: PIN of the box, 4 to 8 digits; stored as a salted hash only.
@@ -130,6 +151,12 @@ options:
     description:
       - Call forwarding. Each destination is an internal number, an outside number (E.164 or national form)
         or V(voicemail); an empty string switches that forward off, a left-out one stays as it is.
+      - Forwards can also be switched from a phone by feature codes (C(*72<number>)/C(*73) unconditional,
+        C(*90<number>)/C(*91) busy, C(*92<number>)/C(*93) no answer); a left-out forward keeps what was
+        set by phone, one that is given overwrites it.
+      - An outside destination that is an international number needs O(international_calls) of the
+        extension and of the tenant (rule C(international_calls)).
+      - Without a forward of a kind, busy, no-answer and unregistered calls reach the voicemail when it is enabled.
     type: dict
     suboptions:
       unconditional:
@@ -145,10 +172,18 @@ options:
         description: Forward when no device of the extension is registered, for example to the mobile on the switch-over day.
         type: str
   dnd:
-    description: Do not disturb; calls get busy treatment without forwarding. V(false) on creation.
+    description:
+      - Do not disturb. Calls to the extension neither ring its devices or its mobile nor follow its forwards;
+        they go to the voicemail when it is enabled, otherwise they get busy treatment. Groups skip the extension.
+        V(false) on creation.
+      - Also switched from a phone with the feature codes C(*78) (on) and C(*79) (off). A task that leaves
+        O(dnd) out keeps the stored value, so a playbook that does not mention it never undoes a DND set
+        by phone; a task that sets it overwrites it (the last writer wins).
     type: bool
   available:
-    description: Whether the extension is available; unavailable extensions are skipped in groups. V(true) on creation.
+    description:
+      - Whether the extension is available (reachable). V(false) takes the extension out of the groups it is a
+        member of; they skip it when they ring. V(true) on creation.
     type: bool
   location:
     description: Name of the tenant location the person works at; emergency calls carry it. An empty string clears it.
@@ -177,6 +212,13 @@ EXAMPLES = r'''
       enabled: true
       pin: "{{ vault_anna_pin }}"
     location: berlin
+
+- name: Ring the mobile together with the desk phone and the app (single number reach)
+  voxplane.pbx.extension:
+    tenant: acme
+    internal_number: "210"
+    mobile: "0170 1234567"
+    single_number_reach: true
 
 - name: Switch do-not-disturb on, leaving everything else as it is
   voxplane.pbx.extension:
@@ -216,6 +258,7 @@ extension:
     dnd: false
     available: true
     location: berlin
+    single_number_reach: true
 changes:
   description: One line per object the task created, updated or deleted.
   returned: always
@@ -265,6 +308,7 @@ ARGUMENT_SPEC = dict(
     dnd=dict(type='bool'),
     available=dict(type='bool'),
     location=dict(type='str'),
+    single_number_reach=dict(type='bool'),
 )
 
 

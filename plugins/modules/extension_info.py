@@ -17,6 +17,7 @@ description:
     into the module changes nothing.
   - SIP passwords (stored as HA1) and voicemail PINs are never returned; the extension module keeps the
     stored secret when a SIP account or the voicemail is given without one.
+  - C(dnd) and C(forwarding) show the values in force, including those switched from a phone by feature codes.
 author:
   - voxplane developers (@voxplane)
 extends_documentation_fragment:
@@ -86,6 +87,7 @@ extensions:
       dnd: false
       available: true
       location: berlin
+      single_number_reach: false
 '''
 
 from ansible_collections.voxplane.pbx.plugins.module_utils.runner import run_child_info_module

@@ -13,8 +13,10 @@ short_description: Manage a call group (hunt group) of a voxplane tenant
 version_added: 0.1.0
 description:
   - Creates, updates or removes one call group, identified by its internal number within its tenant.
-  - A call to the group rings its member extensions by its strategy; members on do-not-disturb or
-    unavailable are skipped. When nobody answers within the ring time the call goes to the fallback.
+  - A call to the group rings its member extensions by its strategy; members on do-not-disturb
+    (O(voxplane.pbx.extension#module:dnd)), unavailable (O(voxplane.pbx.extension#module:available) V(false))
+    or without a registered device are skipped. When nobody answers (see O(ring_time)), or no member can
+    ring, the call goes to the fallback.
   - Options left out keep their stored value; on creation they take the default named in their
     description. A list given replaces the stored list.
 author:
@@ -46,8 +48,10 @@ options:
     type: str
   strategy:
     description:
-      - How members are rung. C(parallel) rings all of them at once, C(sequential) one after another in the
-        order of O(members). C(parallel) on creation.
+      - How members are rung. C(parallel) rings all of them at once for O(ring_time) seconds,
+        C(sequential) one after another in the order of O(members), each for O(ring_time) seconds.
+        Members on do-not-disturb, unavailable or without a registered device are skipped.
+        C(parallel) on creation.
     type: str
     choices: [parallel, sequential]
   members:
@@ -58,11 +62,17 @@ options:
     type: list
     elements: str
   ring_time:
-    description: Seconds the group rings before the call goes to the fallback, 5 to 600. V(30) on creation.
+    description:
+      - Ring time in seconds, 5 to 600. V(30) on creation.
+      - With O(strategy=parallel) all members ring together this long, then the call goes to O(fallback).
+      - With O(strategy=sequential) it is a per-member ring time. Each member rings this long in turn,
+        and the call goes to O(fallback) after the last one, so the caller may wait up to
+        O(ring_time) times the number of members that can ring.
     type: int
   fallback:
     description:
-      - Where an unanswered call goes after O(ring_time), either the internal number of an extension or another group
+      - Where a call goes that no member answered (see O(ring_time)) or that no member could ring,
+        either the internal number of an extension or another group
         of the tenant, or an outside number (E.164 or national form). Groups have no voicemail of their own,
         so fall back to an extension to reach its voicemail.
       - No fallback on creation. An empty string clears it.
@@ -79,11 +89,12 @@ EXAMPLES = r'''
     ring_time: 25
     fallback: "100"
 
-- name: Ring the members in turn instead
+- name: Ring the members in turn instead, each of them for 15 seconds
   voxplane.pbx.group:
     tenant: acme
     internal_number: "200"
     strategy: sequential
+    ring_time: 15
 
 - name: Remove the group
   voxplane.pbx.group:

@@ -13,7 +13,8 @@ short_description: Manage a tenant (a company) of the voxplane directory
 version_added: 0.1.0
 description:
   - Creates, updates or removes one tenant with its SIP domain, dial plan, locations with
-    emergency address, licences, trunks and allowed internal number ranges.
+    emergency address, licences, trunks, allowed internal number ranges and the media server
+    its voicemail boxes live on.
   - Options left out keep their stored value; on creation they take the default named in
     their description. A list given replaces the stored list.
   - A tenant can only be removed once it has no numbers, extensions, devices or groups.
@@ -146,6 +147,18 @@ options:
       - The list replaces the stored one.
     type: list
     elements: str
+  media_server:
+    description:
+      - SIP URI of the tenant's voicemail (media) server, V(sip:host[:port]) with an IP address or
+        DNS name as host (an IPv6 address in brackets, such as V(sip:[2001:db8::5]:5080)); the
+        C(sip:) prefix may be left out. Stored in the canonical form V(sip:host:port), port V(5060)
+        when left out.
+      - Calls to a voicemail box go to this server with the request URI
+        C(sip:<internal number>@<sip_domain>) of the extension.
+      - Required as soon as one of the tenant's extensions has
+        O(voxplane.pbx.extension#module:voicemail.enabled) (rule C(media_server_required)).
+      - Unset on creation. An empty string clears it, which fails while an extension still has voicemail enabled.
+    type: str
 '''
 
 EXAMPLES = r'''
@@ -171,6 +184,11 @@ EXAMPLES = r'''
         addresses: [192.0.2.10]
     preferred_trunk: carrier-a
     internal_ranges: ["100-299"]
+
+- name: Point the tenant's voicemail at its media server (port 5060)
+  voxplane.pbx.tenant:
+    name: acme
+    media_server: sip:media.acme.pbx.example.com
 
 - name: Set the main number once the number exists
   voxplane.pbx.tenant:
@@ -203,6 +221,7 @@ tenant:
     trunks: [{name: carrier-a, addresses: [192.0.2.10], port: 5060}]
     preferred_trunk: carrier-a
     internal_ranges: ["100-299"]
+    media_server: "sip:media.acme.pbx.example.com:5060"
 changes:
   description: One line per object the task created, updated or deleted.
   returned: always
@@ -248,6 +267,7 @@ ARGUMENT_SPEC = dict(
     )),
     preferred_trunk=dict(type='str'),
     internal_ranges=dict(type='list', elements='str'),
+    media_server=dict(type='str'),
 )
 
 

@@ -79,6 +79,11 @@ def test_tenant_info_round_trip_changes_nothing(acme_directory, tmp_path):
     assert len(acme['extensions']) == 20 and len(acme['devices']) == 20 and len(acme['groups']) == 2
     assert acme['number_plan']['+4930123456010']['target'] == '200'
     assert acme['number_plan']['+494012345600']['status'] == 'porting'
+    assert acme['tenant']['media_server'] == 'sip:127.0.0.21:5060'
+    extensions = dict((e['internal_number'], e) for e in acme['extensions'])
+    assert sorted(k for k, e in extensions.items() if e['voicemail']['enabled']) == ['200', '201', '202']
+    assert sorted(k for k, e in extensions.items() if e['single_number_reach']) == ['203']
+    assert extensions['203']['mobile'] == '+491715550203'
     assert 'secret' not in json.dumps(acme) and 'ha1' not in json.dumps(acme)
 
 
@@ -163,6 +168,21 @@ BAD_INPUTS = [
     ('device_line_count', """
      - voxplane.pbx.device: {tenant: acme, mac: "001565000000", model: avm-fritzfon-c6, lines: [desk200, desk201]}
      """, 'device 00:15:65:00:00:00 (tenant acme): lines:', '[line_count]'),
+    ('media_server_syntax', """
+     - voxplane.pbx.tenant: {name: other, media_server: "sip:voicemail@127.0.0.21"}
+     """, 'tenant other: media_server:', '[sip_server]'),
+    ('voicemail_needs_media_server', """
+     - voxplane.pbx.extension: {tenant: other, internal_number: "20", voicemail: {enabled: true}}
+     """, 'extension 20 (tenant other): voicemail.enabled:', '[media_server_required]'),
+    ('media_server_still_needed', """
+     - voxplane.pbx.tenant: {name: acme, media_server: ""}
+     """, 'extension 200 (tenant acme): voicemail.enabled:', '[media_server_required]'),
+    ('single_number_reach_needs_mobile', """
+     - voxplane.pbx.extension: {tenant: acme, internal_number: "203", mobile: ""}
+     """, 'extension 203 (tenant acme): single_number_reach:', '[mobile_required]'),
+    ('international_forward', """
+     - voxplane.pbx.extension: {tenant: acme, internal_number: "204", forwarding: {busy: "+43 1 5550100"}}
+     """, 'extension 204 (tenant acme): forwarding.busy:', '[international_calls]'),
 ]
 
 

@@ -28,6 +28,8 @@ BLOCK = '+49301234'
 BLOCK_RANGE = '00-99'
 SINGLE = '+4930999001'
 INTERIM = '+4932211234567'   # ecotel: free 032 interim number, e.g. 03221 1234567
+# The tenant's voicemail server (tenant media_server), which voicemail needs; in canonical form.
+MEDIA_SERVER = 'sip:media.acme.voxplane.example:5060'
 
 
 def tenant_request(domain=DOMAIN, smart=5, best=1, client_complete=0, locations=None, **extra):

@@ -12,8 +12,8 @@ __metaclass__ = type
 import pytest
 
 from directory_helpers import (
-    BETA_DOMAIN, BLOCK, BRANCH, DOMAIN, HQ, INTERIM, PASSWORD, SINGLE, account, block, expect, extension, only,
-    tenant_request,
+    BETA_DOMAIN, BLOCK, BRANCH, DOMAIN, HQ, INTERIM, MEDIA_SERVER, PASSWORD, SINGLE, account, block, expect, extension,
+    only, tenant_request,
 )
 from ansible_collections.voxplane.pbx.plugins.module_utils import rules
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import ValidationFailed
@@ -296,7 +296,7 @@ def test_forwarding_targets_must_exist(acme):
          ext('10'), 'forwarding.no_answer', 'voicemail_disabled')
     only(acme.reject('acme', None, {EXTENSION: {'10': {'forwarding': {'unconditional': '10'}}}}),
          ext('10'), 'forwarding.unconditional', 'forward_loop')
-    acme.apply('acme', None, {
+    acme.apply('acme', {'media_server': MEDIA_SERVER}, {
         EXTENSION: {'10': {'forwarding': {'unregistered': '0171 1234567', 'busy': '11', 'no_answer': 'voicemail'},
                            'voicemail': {'enabled': True, 'pin': '4711'}},
                     '11': extension()}})
@@ -463,6 +463,78 @@ def test_outbound_caller_id_is_one_of_its_numbers_or_main_or_anonymous(acme):
     acme.apply('acme', {'main_number': BLOCK}, {EXTENSION: {'10': {'outbound_caller_id': 'main'}}})
     only(acme.reject('acme', None, {EXTENSION: {'11': {'outbound_caller_id': '+4930123410'}}}),
          ext('11'), 'outbound_caller_id', 'own_number')
+
+
+# Call features: voicemail needs the media server, single number reach the mobile, calls abroad the permission --
+
+VIENNA = '+4315550100'        # an international (Austrian) number for a German tenant
+
+
+def test_voicemail_needs_the_tenants_media_server(acme):
+    only(acme.reject('acme', None, {EXTENSION: {'10': {'voicemail': {'enabled': True, 'pin': '4711'}}}}),
+         ext('10'), 'voicemail.enabled', 'media_server_required', 'media_server')
+    # so does an extension created with voicemail
+    only(acme.reject('acme', None, {EXTENSION: {'11': extension(voicemail={'enabled': True})}}),
+         ext('11'), 'voicemail.enabled', 'media_server_required')
+    # with the media server in the same change it is fine
+    acme.apply('acme', {'media_server': 'sip:192.0.2.50'}, {EXTENSION: {'10': {'voicemail': {'enabled': True}}}})
+    assert acme.load('acme').tenant['media_server'] == 'sip:192.0.2.50:5060'
+    # the media server cannot go while a voicemail box needs it: the box is named
+    only(acme.reject('acme', {'media_server': ''}), ext('10'), 'voicemail.enabled', 'media_server_required')
+    # a disabled box does not need it
+    acme.apply('acme', {'media_server': ''}, {EXTENSION: {'10': {'voicemail': {'enabled': False}}}})
+    assert acme.load('acme').tenant['media_server'] is None
+
+
+def test_single_number_reach_needs_a_mobile(acme):
+    only(acme.reject('acme', None, {EXTENSION: {'10': {'single_number_reach': True}}}),
+         ext('10'), 'single_number_reach', 'mobile_required', 'mobile')
+    acme.apply('acme', None, {EXTENSION: {'10': {'single_number_reach': True, 'mobile': '0171 1234567'}}})
+    # the mobile cannot be cleared while single number reach rings it
+    only(acme.reject('acme', None, {EXTENSION: {'10': {'mobile': ''}}}),
+         ext('10'), 'single_number_reach', 'mobile_required')
+    acme.apply('acme', None, {EXTENSION: {'10': {'mobile': '', 'single_number_reach': False}}})
+    # a mobile without single number reach is fine
+    acme.apply('acme', None, {EXTENSION: {'10': {'mobile': '0171 1234567'}}})
+
+
+@pytest.mark.parametrize('kind', ['unconditional', 'busy', 'no_answer', 'unregistered'])
+def test_an_international_forward_needs_the_permission_of_extension_and_tenant(acme, kind):
+    field = 'forwarding.%s' % kind
+    only(acme.reject('acme', None, {EXTENSION: {'10': {'forwarding': {kind: '0043 1 5550100'}}}}),
+         ext('10'), field, 'international_calls', VIENNA)
+    # national and mobile numbers need no permission
+    acme.apply('acme', None, {EXTENSION: {'10': {'forwarding': {kind: '0171 1234567'}}}})
+    # with the extension's permission (the tenant's is on by default) it is fine
+    acme.apply('acme', None, {EXTENSION: {'10': {'international_calls': True, 'forwarding': {kind: VIENNA}}}})
+    # the tenant cannot withdraw its permission while the forward is set: the extension is named
+    only(acme.reject('acme', {'international_calls': False}), ext('10'), field, 'international_calls', VIENNA)
+    # nor can the extension lose its own
+    only(acme.reject('acme', None, {EXTENSION: {'10': {'international_calls': False}}}),
+         ext('10'), field, 'international_calls')
+    acme.apply('acme', {'international_calls': False}, {EXTENSION: {'10': {'forwarding': {kind: ''}}}})
+
+
+def test_an_international_mobile_needs_the_permission_only_with_single_number_reach(acme):
+    # a foreign mobile that nothing rings is just a number
+    acme.apply('acme', None, {EXTENSION: {'10': {'mobile': VIENNA}}})
+    only(acme.reject('acme', None, {EXTENSION: {'10': {'single_number_reach': True}}}),
+         ext('10'), 'mobile', 'international_calls', VIENNA)
+    acme.apply('acme', None, {EXTENSION: {'10': {'single_number_reach': True, 'international_calls': True}}})
+    only(acme.reject('acme', {'international_calls': False}), ext('10'), 'mobile', 'international_calls', VIENNA)
+    # a German mobile needs no permission
+    acme.apply('acme', {'international_calls': False},
+               {EXTENSION: {'10': {'mobile': '0171 1234567', 'international_calls': False}}})
+
+
+def test_call_feature_violations_are_reported_together(acme):
+    violations = acme.reject('acme', None, {EXTENSION: {'10': {
+        'voicemail': {'enabled': True}, 'single_number_reach': True, 'forwarding': {'busy': VIENNA}}}})
+    assert sorted((v.obj, v.field, v.rule) for v in violations) == [
+        (ext('10'), 'forwarding.busy', 'international_calls'),
+        (ext('10'), 'single_number_reach', 'mobile_required'),
+        (ext('10'), 'voicemail.enabled', 'media_server_required'),
+    ]
 
 
 # Changing the SIP domain (the digest realm of every stored HA1) ---------------------------------------------

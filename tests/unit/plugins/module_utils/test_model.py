@@ -100,6 +100,30 @@ def test_left_out_tenant_fields_keep_their_value(tenant):
     assert model.merge(TENANT, 'acme', 'acme', tenant, {'display_name': ''}, None)['display_name'] is None
 
 
+def test_tenant_media_server_is_stored_canonical_kept_when_left_out_and_cleared_by_an_empty_string(tenant):
+    assert tenant['media_server'] is None                          # none on creation
+    t = model.merge(TENANT, 'acme', 'acme', tenant, {'media_server': 'SIP:Media.ACME.Example'}, None)
+    assert t['media_server'] == 'sip:media.acme.example:5060'
+    assert t == dict(tenant, media_server='sip:media.acme.example:5060')
+    # left out keeps it, with or without other changes
+    assert model.merge(TENANT, 'acme', 'acme', t, {}, None) == t
+    assert model.merge(TENANT, 'acme', 'acme', t, {'display_name': 'ACME AG'}, None)['media_server'] == t['media_server']
+    # another spelling of the same server is the same value
+    assert model.merge(TENANT, 'acme', 'acme', t, {'media_server': 'media.acme.example:5060'}, None) == t
+    v6 = model.merge(TENANT, 'acme', 'acme', t, {'media_server': 'sip:[2001:DB8::5]:5080'}, None)
+    assert v6['media_server'] == 'sip:[2001:db8::5]:5080'
+    # an empty string (also one of blanks) clears it
+    assert model.merge(TENANT, 'acme', 'acme', t, {'media_server': ''}, None)['media_server'] is None
+    assert model.merge(TENANT, 'acme', 'acme', t, {'media_server': '  '}, None)['media_server'] is None
+
+
+def test_tenant_media_server_rule():
+    for bad in ('sip:voicemail@media.acme.example', 'sip:2001:db8::5', 'sip:media.acme.example:70000'):
+        with pytest.raises(ValidationFailed) as info:
+            model.merge(TENANT, 'acme', 'acme', None, tenant_request(media_server=bad), None)
+        assert rule_set(info.value.violations) == {('tenant acme', 'media_server', 'sip_server')}, bad
+
+
 # Numbers ------------------------------------------------------------------------------------------
 
 def test_number_defaults_and_normalisation(tenant):
@@ -194,6 +218,19 @@ def test_left_out_extension_fields_keep_runtime_state(tenant):
     assert after['voicemail'] == current['voicemail']
     cleared = merge(EXTENSION, '10', {'forwarding': {'unconditional': ''}, 'name': ''}, tenant, after)
     assert cleared['forwarding']['unconditional'] is None and cleared['name'] is None
+
+
+def test_single_number_reach_is_off_on_creation_and_kept_when_left_out(tenant):
+    assert merge(EXTENSION, '10', {}, tenant)['single_number_reach'] is False
+    current = merge(EXTENSION, '10', {'mobile': '0171 1234567', 'single_number_reach': True}, tenant)
+    assert (current['single_number_reach'], current['mobile']) == (True, '+491711234567')
+    after = merge(EXTENSION, '10', {'name': 'Max', 'dnd': True}, tenant, current)
+    assert after == dict(current, name='Max', dnd=True)
+    assert merge(EXTENSION, '10', {}, tenant, current) == current
+    off = merge(EXTENSION, '10', {'single_number_reach': False}, tenant, current)
+    assert off == dict(current, single_number_reach=False)
+    # turning it off keeps the mobile; clearing the mobile leaves the switch alone (integrity objects to that)
+    assert merge(EXTENSION, '10', {'mobile': ''}, tenant, current)['single_number_reach'] is True
 
 
 def test_voicemail_pin_is_stored_hashed(tenant):
@@ -293,3 +330,16 @@ def test_diff_view_of_an_extension_without_secrets(tenant):
     ext = merge(EXTENSION, '10', {}, tenant)
     view = model.diff_view(EXTENSION, ext, None)
     assert view['sip_accounts'] == [] and 'pin' not in view['voicemail']
+
+
+# Documents written before a field existed -------------------------------------------------------------
+
+def test_with_defaults_completes_a_document_written_before_the_new_fields(tenant):
+    old_tenant = dict((k, v) for k, v in tenant.items() if k != 'media_server')
+    assert model.with_defaults(TENANT, old_tenant) == dict(tenant, media_server=None)
+    ext = merge(EXTENSION, '10', {'mobile': '0171 1234567', 'dnd': True}, tenant)
+    old_ext = dict((k, v) for k, v in ext.items() if k != 'single_number_reach')
+    assert model.with_defaults(EXTENSION, old_ext) == ext
+    # stored values win over the defaults, and the stored document is not changed
+    assert model.with_defaults(EXTENSION, dict(old_ext, single_number_reach=True))['single_number_reach'] is True
+    assert 'single_number_reach' not in old_ext

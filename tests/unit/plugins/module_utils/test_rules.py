@@ -423,6 +423,65 @@ def test_address_rejects_a_mistyped_ip():
     rejects(rules.address, '192.0.2.300', 'address')
 
 
+# The tenant's media server (voicemail): sip:host[:port] -----------------------------------------------
+
+@pytest.mark.parametrize('raw, expected', [
+    ('sip:192.0.2.50', 'sip:192.0.2.50:5060'),                       # the port defaults to 5060
+    ('sip:192.0.2.50:5080', 'sip:192.0.2.50:5080'),
+    ('192.0.2.50', 'sip:192.0.2.50:5060'),                           # sip: may be left out
+    ('127.0.0.3:5090', 'sip:127.0.0.3:5090'),
+    ('SIP:Media.ACME.Example', 'sip:media.acme.example:5060'),       # scheme and host are case-insensitive
+    ('sip:media.acme.example.:5062', 'sip:media.acme.example:5062'),
+    (' sip:media.acme.example:5060 ', 'sip:media.acme.example:5060'),
+    ('sip:[2001:db8::5]', 'sip:[2001:db8::5]:5060'),                  # IPv6 in brackets
+    ('sip:[2001:0DB8:0000::5]:5080', 'sip:[2001:db8::5]:5080'),      # ... in its canonical form
+    ('[::1]:5090', 'sip:[::1]:5090'),
+    ('sip:media.acme.example:1', 'sip:media.acme.example:1'),
+    ('sip:media.acme.example:65535', 'sip:media.acme.example:65535'),
+])
+def test_sip_server_accepts_and_canonicalises(raw, expected):
+    assert rules.sip_server(raw) == expected
+    assert rules.sip_server(expected) == expected                    # the canonical form is a fixed point
+
+
+@pytest.mark.parametrize('raw', [
+    '',
+    'sip:',
+    'sip:media.acme.example:0',              # port out of range
+    'sip:media.acme.example:65536',
+    'sip:media.acme.example:',               # a colon without a port
+    'sip:media.acme.example:abc',
+    'sip:media.acme.example:+5060',
+    'sip:voicemail@media.acme.example',      # a user part: the server, not a mailbox
+    'sip:media.acme.example;transport=tcp',  # URI parameters
+    'sip:media.acme.example:5060;lr',
+    'sips:media.acme.example',               # another scheme
+    'http://media.acme.example',
+    'sip:192.0.2.300',                       # a mistyped IP address
+    'sip:media_server.acme.example',
+    'sip:localhost',                         # one label is no DNS name
+    'sip:2001:db8::5',                       # IPv6 without brackets is ambiguous with a port
+    'sip:2001:db8::5:5080',
+    'sip:[2001:db8::5',                      # unbalanced bracket
+    'sip:[2001:db8::5]5080',
+    'sip:[2001:db8::5]:',
+    'sip:[]',
+    'sip:[192.0.2.50]',                      # brackets are for IPv6 only
+    'sip:[media.acme.example]:5060',
+    'sip:media.acme.example:5060:5061',
+])
+def test_sip_server_rejects(raw):
+    error = rejects(rules.sip_server, raw, 'sip_server')
+    assert error.field == 'media_server'
+    assert repr(raw.strip()) in error.message
+
+
+def test_sip_server_names_the_field_it_checks_and_rejects_non_strings():
+    assert rejects(rules.sip_server, 'sip:[::1', 'sip_server', 'other').field == 'other'
+    assert rejects(rules.sip_server, 5060, 'type').field == 'media_server'
+    assert rejects(rules.sip_server, None, 'type').field == 'media_server'
+
+
 def test_email():
     assert rules.email('max.muster@acme.example') == 'max.muster@acme.example'
     for bad in ('max.muster', 'max@', '@acme.example', 'max muster@acme.example', 'max@acme'):

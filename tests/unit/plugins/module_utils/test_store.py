@@ -15,7 +15,7 @@ import sqlite3
 import pytest
 
 from directory_helpers import (
-    BETA_DOMAIN, BLOCK, BRANCH, HQ, INTERIM, PASSWORD, SINGLE, account, block, extension, tenant_request,
+    BETA_DOMAIN, BLOCK, BRANCH, HQ, INTERIM, MEDIA_SERVER, PASSWORD, SINGLE, account, block, extension, tenant_request,
 )
 from ansible_collections.voxplane.pbx.plugins.module_utils import rules
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, SchemaError, ValidationFailed
@@ -29,13 +29,13 @@ TABLES = {'voxplane_schema', 'voxplane_generation', 'tenants', 'extensions', 'si
           'numbers', 'number_claims', 'devices'}
 
 
-def whole_tenant(mac='00:15:65:ab:cd:ef', block_key=BLOCK, single='+49 30 999001', ext10=10):
+def whole_tenant(mac='00:15:65:ab:cd:ef', block_key=BLOCK, single='+49 30 999001', ext10=10, media_server=MEDIA_SERVER):
     """A realistic tenant document: everything the seeds describe, in one request."""
     return tenant_request(
         smart=5, best=2, client_complete=2, locations=[dict(HQ), dict(BRANCH)],
         main_number=single, timezone='Europe/Berlin', internal_ranges=['10-99'],
         trunks=[{'name': 'telekom', 'addresses': ['192.0.2.10']}, {'name': 'ecotel', 'addresses': ['sip.ecotel.example']}],
-        preferred_trunk='telekom',
+        preferred_trunk='telekom', media_server=media_server,
     ), {
         NUMBER: {block_key: block(), single: {'target': '50'}, '03221 1234567': {'interim': True},
                  '+4940555000': {'status': 'porting', 'porting_date': '2099-05-04'}},
@@ -43,7 +43,8 @@ def whole_tenant(mac='00:15:65:ab:cd:ef', block_key=BLOCK, single='+49 30 999001
             ext10: extension(account('max.muster'), account('max.app', kind='softclient'),
                              email='max.muster@acme.example', role='admin', mobile='0171 1234567',
                              outbound_caller_id='030 1234 10', voicemail={'enabled': True, 'pin': PIN},
-                             forwarding={'unregistered': '0171 1234567', 'busy': 'voicemail'}, location='hq'),
+                             forwarding={'unregistered': '0171 1234567', 'busy': 'voicemail'}, location='hq',
+                             single_number_reach=True),
             '11': extension(account('erika.m'), name='Erika Musterfrau', seat='best', external_numbers=[INTERIM],
                             location='hamburg'),
             '12': extension(account('otto.web', kind='webphone'), name='Otto', dnd=True),
@@ -196,7 +197,8 @@ def test_other_spellings_of_the_same_request_change_nothing(pbx):
     document, children = whole_tenant()
     pbx.apply('acme', document, children)
     snapshot = pbx.snapshot()
-    document, children = whole_tenant(mac='00-15-65-AB-CD-EF', block_key='030 1234', single='0049 30 999001', ext10='10')
+    document, children = whole_tenant(mac='00-15-65-AB-CD-EF', block_key='030 1234', single='0049 30 999001', ext10='10',
+                                      media_server='SIP:Media.ACME.voxplane.example')
     assert not pbx.apply('acme', document, children).changed
     assert pbx.snapshot() == snapshot
 
@@ -246,6 +248,45 @@ def test_deleting_a_tenant_with_everything_frees_its_rows(pbx):
     assert all(not snapshot[t] for t in TABLES - {'voxplane_schema', 'voxplane_generation'})
     with pbx.directory.transaction(write=False) as txn:
         assert txn.tenant_names() == [] and txn.load_all() == {}
+
+
+def _strip_stored(path, table, field):
+    """Rewrite every stored document of ``table`` without ``field``, as a collection older than
+    the field wrote it; returns how many documents had it."""
+    conn = sqlite3.connect(path)
+    try:
+        stripped = 0
+        for rid, doc in conn.execute('SELECT id, doc FROM %s' % table).fetchall():
+            obj = json.loads(doc)
+            if obj.pop(field, 'missing') != 'missing':
+                stripped += 1
+            conn.execute('UPDATE %s SET doc = ? WHERE id = ?' % table, (json.dumps(obj), rid))
+        conn.commit()
+        return stripped
+    finally:
+        conn.close()
+
+
+def test_documents_stored_before_the_new_fields_load_with_their_defaults(acme):
+    acme.apply('acme', None, {EXTENSION: {'11': extension(account('erika.m'), mobile='0171 1234567')}})
+    expected = acme.load('acme')
+    assert expected.tenant['media_server'] is None
+    assert [e['single_number_reach'] for e in expected.objects(EXTENSION).values()] == [False, False]
+    assert _strip_stored(acme.path, 'tenants', 'media_server') == 1
+    assert _strip_stored(acme.path, 'extensions', 'single_number_reach') == 2
+    before, generation = acme.snapshot(), acme.generation()
+    loaded = acme.load('acme')
+    assert loaded.tenant == expected.tenant
+    assert loaded.objects(EXTENSION) == expected.objects(EXTENSION)
+    # a request that leaves the new fields out finds nothing to change and writes nothing
+    result = acme.apply('acme', {}, {EXTENSION: {'10': {}, '11': {'mobile': '0171 1234567'}}})
+    assert not result.changed and acme.snapshot() == before and acme.generation() == generation
+    # setting them works as on any other document
+    acme.apply('acme', {'media_server': 'sip:192.0.2.50'}, {EXTENSION: {'11': {'single_number_reach': True}}})
+    loaded = acme.load('acme')
+    assert loaded.tenant['media_server'] == 'sip:192.0.2.50:5060'
+    assert loaded.get(EXTENSION, '11')['single_number_reach'] is True
+    assert loaded.get(EXTENSION, '10')['single_number_reach'] is False
 
 
 def test_lookups_across_tenants(acme):

@@ -30,8 +30,10 @@ NEW_PIN = '97531'
 HQ = dict(name='hq', street='Hauptstraße 1', postal_code='10115', city='Berlin')
 BRANCH = dict(name='hamburg', street='Jungfernstieg 7', postal_code='20354', city='Hamburg')
 
+MEDIA_SERVER = 'sip:media.acme.voxplane.example:5060'
+
 TENANT = dict(name='acme', display_name='ACME GmbH', sip_domain=DOMAIN, locations=[HQ, BRANCH],
-              licences=dict(seats=dict(smart=5, best=1), addons=dict(client_complete=1)))
+              licences=dict(seats=dict(smart=5, best=1), addons=dict(client_complete=1)), media_server=MEDIA_SERVER)
 EXTENSION = dict(tenant='acme', internal_number='10', name='Max Mustermann', email='max@acme.example',
                  sip_accounts=[dict(username='max.muster', password=PASSWORD),
                                dict(username='max.app', kind='softclient', password=PASSWORD)],
@@ -498,6 +500,105 @@ def test_voicemail_given_without_pin_keeps_the_pin(pbx):
     assert result['changed'] is True and result['extension']['voicemail'] == dict(enabled=False)
     doc = json.loads(pbx.query("SELECT doc FROM extensions WHERE internal_number = '10'")[0][0])
     assert doc['voicemail'] == dict(enabled=False, pin_hash=rules.pin_hash('acme', '10', PIN))
+
+
+# Call features: media server, single number reach, international destinations ----------------------
+
+def test_tenant_media_server_is_returned_canonical_and_kept_when_left_out(pbx):
+    created = pbx.ok('tenant', **dict(TENANT, media_server='192.0.2.50'))
+    assert created['tenant']['media_server'] == 'sip:192.0.2.50:5060'
+    generation = pbx.generation()
+    for spelling in ('sip:192.0.2.50:5060', 'SIP:192.0.2.50'):
+        assert pbx.ok('tenant', name='acme', media_server=spelling)['changed'] is False
+    result = pbx.ok('tenant', name='acme', display_name='ACME AG')
+    assert result['tenant']['media_server'] == 'sip:192.0.2.50:5060'
+    v6 = pbx.ok('tenant', name='acme', diff=True, media_server='sip:[2001:db8::5]:5080')
+    assert v6['tenant']['media_server'] == 'sip:[2001:db8::5]:5080'
+    assert differing_keys(v6['diff']) == ['media_server']
+    cleared = pbx.ok('tenant', name='acme', media_server='')
+    assert cleared['changed'] is True and cleared['tenant']['media_server'] is None
+    assert pbx.generation() == generation + 3
+
+
+@pytest.mark.parametrize('bad', ['sip:voicemail@192.0.2.50', 'sip:2001:db8::5', 'sip:192.0.2.50:0', 'sips:media.example'])
+def test_a_bad_media_server_fails_naming_field_and_rule_and_writes_nothing(pbx, bad):
+    pbx.ok('tenant', **TENANT)
+    snapshot = pbx.snapshot()
+    result = pbx.run('tenant', name='acme', media_server=bad)
+    assert_fails_on(result, SPECS['tenant'], 'media_server', 'sip_server')
+    assert pbx.snapshot() == snapshot
+
+
+def test_voicemail_needs_the_tenants_media_server(pbx):
+    pbx.ok('tenant', **dict(TENANT, media_server=''))
+    snapshot = pbx.snapshot()
+    result = pbx.run('extension', **args_of(SPECS['extension']))
+    assert_fails_on(result, SPECS['extension'], 'voicemail.enabled', 'media_server_required')
+    assert pbx.snapshot() == snapshot
+    # the extension without voicemail is fine, and the media server can then be cleared again
+    pbx.ok('extension', **args_of(SPECS['extension'], voicemail=dict(enabled=False)))
+    pbx.ok('tenant', name='acme', media_server=MEDIA_SERVER)
+    pbx.ok('extension', tenant='acme', internal_number='10', voicemail=dict(enabled=True))
+    # while a box is enabled the tenant task that clears the media server fails, naming the box
+    snapshot = pbx.snapshot()
+    result = pbx.run('tenant', name='acme', media_server='')
+    assert_fails_on(result, SPECS['extension'], 'voicemail.enabled', 'media_server_required')
+    assert pbx.snapshot() == snapshot
+
+
+def test_single_number_reach_is_off_by_default_and_kept_when_left_out(pbx):
+    created = create(pbx, SPECS['extension'])['extension']
+    assert created['single_number_reach'] is False
+    result = pbx.ok('extension', diff=True, tenant='acme', internal_number='10', single_number_reach=True)
+    assert result['changed'] is True and result['extension']['single_number_reach'] is True
+    assert differing_keys(result['diff']) == ['single_number_reach']
+    again = pbx.ok('extension', **args_of(SPECS['extension']))      # the playbook does not mention it
+    assert again['changed'] is False and again['extension']['single_number_reach'] is True
+    off = pbx.ok('extension', tenant='acme', internal_number='10', single_number_reach=False)
+    assert off['extension'] == dict(created)
+
+
+def test_single_number_reach_needs_a_mobile(pbx):
+    pbx.ok('tenant', **TENANT)
+    snapshot = pbx.snapshot()
+    result = pbx.run('extension', **args_of(SPECS['extension'], mobile='', single_number_reach=True))
+    assert_fails_on(result, SPECS['extension'], 'single_number_reach', 'mobile_required')
+    assert pbx.snapshot() == snapshot
+    pbx.ok('extension', **args_of(SPECS['extension'], single_number_reach=True))
+    snapshot = pbx.snapshot()
+    result = pbx.run('extension', tenant='acme', internal_number='10', mobile='')
+    assert_fails_on(result, SPECS['extension'], 'single_number_reach', 'mobile_required')
+    assert pbx.snapshot() == snapshot
+
+
+@pytest.mark.parametrize('options, field', [
+    (dict(forwarding=dict(no_answer='+43 1 5550100')), 'forwarding.no_answer'),
+    (dict(mobile='+43 664 1234567', single_number_reach=True), 'mobile'),
+])
+def test_an_international_destination_needs_the_permission(pbx, options, field):
+    pbx.ok('tenant', **TENANT)
+    snapshot = pbx.snapshot()
+    result = pbx.run('extension', **args_of(SPECS['extension'], **options))
+    assert_fails_on(result, SPECS['extension'], field, 'international_calls')
+    assert pbx.snapshot() == snapshot
+    pbx.ok('extension', **args_of(SPECS['extension'], international_calls=True, **options))
+    snapshot = pbx.snapshot()
+    result = pbx.run('tenant', name='acme', international_calls=False)
+    assert_fails_on(result, SPECS['extension'], field, 'international_calls')
+    assert pbx.snapshot() == snapshot
+
+
+def test_forwards_set_by_phone_survive_tasks_that_leave_them_out(pbx):
+    create(pbx, SPECS['extension'])
+    pbx.ok('extension', **copy.deepcopy(SECOND['extension']))
+    # what *72 / *90 write: just the forward
+    pbx.ok('extension', tenant='acme', internal_number='10', forwarding=dict(unconditional='11', busy='voicemail'))
+    result = pbx.ok('extension', **args_of(SPECS['extension']))
+    assert result['changed'] is False
+    assert result['extension']['forwarding'] == dict(unconditional='11', busy='voicemail', no_answer=None, unregistered=None)
+    # a task that sets one forward changes that one only: the last writer wins
+    result = pbx.ok('extension', tenant='acme', internal_number='10', forwarding=dict(unconditional=''))
+    assert result['extension']['forwarding'] == dict(unconditional=None, busy='voicemail', no_answer=None, unregistered=None)
 
 
 def test_ha1_given_directly_is_stored_and_never_returned(pbx):
