@@ -34,8 +34,8 @@ if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 # pylint: disable=wrong-import-position
-from ansible_collections.voxplane.pbx.plugins.module_utils import routing, snapshot  # noqa: E402
-from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory  # noqa: E402
+from ansible_collections.voxplane.pbx.plugins.module_utils import phone_settings, routing, snapshot  # noqa: E402
+from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory, SqliteDialect  # noqa: E402
 
 # pv_auth_check flags/checks (auth README): the password argument is an HA1; the auth
 # username must equal the To user (REGISTER) or the From user (other requests).
@@ -44,15 +44,23 @@ _AUTH_CHECK_USER_MATCHES = 1
 _AUTH_INVALID_PASSWORD = -2
 _AUTH_USER_MISMATCH = -8
 
-# Replies of a failed branch that mean "busy" / "nobody answered".
-_BUSY_CODES = (486, 600)
+# Replies of a failed branch that mean "busy" (busy or declining) / "nobody answered".
+_BUSY_CODES = (486, 600, 603)
 _NO_ANSWER_CODES = (408, 480, 487)
 _MAX_UNREGISTERED_STEPS = 64
+# Shared-memory variable (cfg: modparam pv shvset) holding the newest generation a worker
+# committed by feature code: every worker compares it per request, without SQL.
+_COMMITTED_GENERATION = "vx_generation"
+# A feature code waits at most this long for a playbook's write lock.
+_SETTING_BUSY_TIMEOUT_MS = 2000
 
 
-def _store_headers(identity, privacy, diversion, headers):
-    """Keep the headers the next branches carry in $avp(vx_hdrs) (ksr_branch_route_one adds them)."""
-    stored = {"identity": identity, "privacy": bool(privacy), "diversion": list(diversion), "headers": dict(headers)}
+def _store_headers(identity, privacy, diversion, headers, branches=None):
+    """Keep the headers the next branches carry in $avp(vx_hdrs) (ksr_branch_route_one adds them).
+    ``branches`` maps a branch's request URI to the identity, privacy and extra diversion of
+    that branch alone (the mobile of single number reach)."""
+    stored = {"identity": identity, "privacy": bool(privacy), "diversion": list(diversion), "headers": dict(headers),
+              "branches": branches or {}}
     KSR.pv.sets("$avp(vx_hdrs)", json.dumps(stored))
 
 
@@ -127,7 +135,8 @@ class DirectoryView(object):
     def current(self):
         """The snapshot to route with; None while the directory cannot be read."""
         now = time.monotonic()
-        if self.snapshot is not None and now - self.checked_at < self.check_interval:
+        if self.snapshot is not None and now - self.checked_at < self.check_interval \
+                and (KSR.pvx.shv_get(_COMMITTED_GENERATION) or 0) <= self.generation:
             return self.snapshot
         self.checked_at = now
         try:
@@ -143,6 +152,15 @@ class DirectoryView(object):
             self._conn = None
             _one_line_error("directory reload", exc)
         return self.snapshot
+
+    def committed(self, generation):
+        """This worker committed ``generation``: tell every worker (shared memory) to reload."""
+        if generation is not None and generation > (KSR.pvx.shv_get(_COMMITTED_GENERATION) or 0):
+            KSR.pvx.shv_seti(_COMMITTED_GENERATION, generation)
+
+    def directory(self):
+        """The directory for the router's one write path (feature codes)."""
+        return Directory(self.path, SqliteDialect(self.path, busy_timeout_ms=_SETTING_BUSY_TIMEOUT_MS))
 
 
 SETTINGS = _load_settings()
@@ -268,9 +286,22 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             if not self._authenticate(snap, domain):
                 return 1
             plan = routing.route_from_account(snap, domain, KSR.pv.get("$au"), dialled, now)
+        if isinstance(plan, routing.PhoneSetting):
+            return self._phone_setting(plan)
         KSR.rr.record_route()
         KSR.tm.t_on_failure("ksr_failure_route_call")
         self._execute(snap, plan, now, in_failure=False)
+        return 1
+
+    def _phone_setting(self, setting):
+        """A feature code: write the setting (phone_settings is the router's one write path),
+        make every worker route the next call with it, and answer the phone."""
+        outcome = phone_settings.apply(self.view.directory(), setting)
+        if outcome.changed:
+            self.view.committed(outcome.generation)
+        KSR.info("voxplane: feature code of %s/%s %r: %d %s\n"
+                 % (setting.tenant, setting.extension, setting.request, outcome.code, outcome.reason))
+        KSR.sl.sl_send_reply(outcome.code, outcome.reason)
         return 1
 
     def _execute(self, snap, plan, now, in_failure):
@@ -281,7 +312,8 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         before = _stored_headers() if in_failure else {}
         named = getattr(plan, "identity", None)
         identity = named or before.get("identity")
-        privacy = getattr(plan, "privacy", False) or (before.get("privacy", False) and not named)
+        # A caller's wish for privacy holds on every later leg, whoever's identity it presents.
+        privacy = getattr(plan, "privacy", False) or before.get("privacy", False)
         history = tuple(before.get("diversion", ()))
         # The core bounds forwarding chains; this only bounds steps through unregistered
         # members of a sequential group, which need one step each.
@@ -290,15 +322,21 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
                 self._reply(plan.code, plan.reason, in_failure)
                 return
             history = plan.diversion + history
+            KSR.resetdsturi()  # a previous branch's next hop must not steer this one
             if isinstance(plan, routing.Relay):
-                _store_headers(plan.identity or identity, plan.privacy or (privacy and not plan.identity),
-                               history, plan.headers)
+                _store_headers(plan.identity or identity, plan.privacy or privacy, history, plan.headers)
                 KSR.pv.sets("$ru", plan.uri)
+                if plan.destination:
+                    KSR.setdsturi(plan.destination)
                 self._relay(in_failure)
                 return
             if self._ring(plan):
-                _store_headers(plan.identity or identity, plan.privacy or (privacy and not plan.identity),
-                               history, {})
+                branches = {}
+                if plan.mobile is not None:
+                    mobile = plan.mobile
+                    branches[mobile.uri] = {"identity": mobile.identity, "privacy": mobile.privacy or privacy,
+                                            "diversion": list(mobile.diversion)}
+                _store_headers(plan.identity or identity, plan.privacy or privacy, history, {}, branches)
                 KSR.pv.sets("$avp(vx_ctx)", plan.context)
                 KSR.tm.t_set_fr(plan.ring_time * 1000, 0)
                 self._relay(in_failure)
@@ -308,7 +346,17 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
 
     @staticmethod
     def _ring(plan):
-        """Point the request at every registered contact of the plan's AORs; False if none is registered."""
+        """Point the request at every registered contact of the plan's AORs, and at the mobile
+        for single number reach; False if there is nothing to ring.
+        With a mobile, the mobile is the request URI (its next hop reset by _execute) and every
+        contact a further branch: a branch appended after lookup_uri would copy the first
+        contact's next hop ($du: its NAT address or Path), socket and flags, and the mobile
+        would be sent to a phone."""
+        if plan.mobile is not None:
+            KSR.pv.sets("$ru", plan.mobile.uri)
+            for aor in plan.aors:
+                KSR.registrar.lookup_to_dset("location", "sip:" + aor)
+            return True
         first = True
         for aor in plan.aors:
             uri = "sip:" + aor
@@ -370,6 +418,10 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         the request route they would stay with the transaction and every later branch (the
         failure route's forwards) would carry them as well."""
         stored = _stored_headers()
+        own = stored.get("branches", {}).get(KSR.pv.get("$ru"))
+        if own:  # the mobile of single number reach: its own identity, one more diversion
+            stored.update(identity=own["identity"], privacy=own["privacy"],
+                          diversion=own["diversion"] + stored.get("diversion", []))
         if stored.get("identity"):
             KSR.hdr.remove("P-Asserted-Identity")
             KSR.hdr.append("P-Asserted-Identity: %s\r\n" % stored["identity"])

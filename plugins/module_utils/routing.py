@@ -10,9 +10,13 @@ order and response codes are documented in docs/routing.md.
 
 A plan is one of:
   Reject(code, reason)          reply and stop
-  Ring(...)                     fork to every registered contact of the AORs in parallel;
-                                on failure ask ``after_failure`` with the context
-  Relay(uri, ...)               send to a trunk (outbound, emergency)
+  Ring(...)                     fork to every registered contact of the AORs in parallel (plus
+                                the mobile through the trunk for single number reach); on
+                                failure ask ``after_failure`` with the context
+  Relay(uri, ...)               send to a trunk (outbound, emergency, outside forwards) or to
+                                the tenant's media server (voicemail)
+  PhoneSetting(...)             a feature code: change the caller's own settings through
+                                phone_settings.apply(), then answer
 """
 
 from __future__ import absolute_import, division, print_function
@@ -25,6 +29,21 @@ from ansible_collections.voxplane.pbx.plugins.module_utils.model import EXTENSIO
 # Forwarding chains stop after this many hops (and never revisit a target).
 MAX_FORWARD_HOPS = 5
 ANONYMOUS_URI = 'sip:anonymous@anonymous.invalid'
+
+# Feature codes a phone dials to change its extension's settings (docs/routing.md):
+# code -> (option of the extension module, value, what the phone is told). A value of
+# TAKES_NUMBER means the code is followed by the destination (*72<number>); '' clears.
+TAKES_NUMBER = object()
+FEATURE_CODES = {
+    '*78': ('dnd', True, 'Do Not Disturb On'),
+    '*79': ('dnd', False, 'Do Not Disturb Off'),
+    '*72': ('forwarding.unconditional', TAKES_NUMBER, 'Forward All Calls To %s'),
+    '*73': ('forwarding.unconditional', '', 'Forward All Calls Off'),
+    '*90': ('forwarding.busy', TAKES_NUMBER, 'Forward When Busy To %s'),
+    '*91': ('forwarding.busy', '', 'Forward When Busy Off'),
+    '*92': ('forwarding.no_answer', TAKES_NUMBER, 'Forward On No Answer To %s'),
+    '*93': ('forwarding.no_answer', '', 'Forward On No Answer Off'),
+}
 
 
 class Reject(object):
@@ -41,34 +60,59 @@ class Reject(object):
 class Ring(object):
     """Ring the AORs (user@domain) in parallel for ring_time seconds."""
 
-    __slots__ = ('aors', 'ring_time', 'context', 'identity', 'privacy', 'diversion')
+    __slots__ = ('aors', 'ring_time', 'context', 'identity', 'privacy', 'diversion', 'mobile')
 
-    def __init__(self, aors, ring_time, context, identity=None, privacy=False, diversion=()):
+    def __init__(self, aors, ring_time, context, identity=None, privacy=False, diversion=(), mobile=None):
         self.aors = tuple(aors)
         self.ring_time = ring_time
         self.context = context
         self.identity = identity
         self.privacy = privacy
         self.diversion = tuple(diversion)
+        # Single number reach: a Relay to the mobile through the trunk, one more parallel branch
+        # with its own identity and diversion (the adapter puts them on that branch only).
+        self.mobile = mobile
 
     def __repr__(self):
-        return 'Ring(%s, %ss, %s)' % (', '.join(self.aors), self.ring_time, self.context)
+        return 'Ring(%s%s, %ss, %s)' % (', '.join(self.aors), ' + %s' % self.mobile.uri if self.mobile else '',
+                                        self.ring_time, self.context)
 
 
 class Relay(object):
-    """Send the call to ``uri`` (a trunk), presenting ``identity`` (P-Asserted-Identity)."""
+    """Send the call to ``uri`` presenting ``identity`` (P-Asserted-Identity; None keeps the
+    identity the call already has). ``destination`` (a SIP URI) is where the request is sent
+    when that is not the host of ``uri``: the media server, for a mailbox URI in the tenant's
+    domain."""
 
-    __slots__ = ('uri', 'identity', 'privacy', 'headers', 'diversion')
+    __slots__ = ('uri', 'identity', 'privacy', 'headers', 'diversion', 'destination')
 
-    def __init__(self, uri, identity, privacy=False, headers=None, diversion=()):
+    def __init__(self, uri, identity, privacy=False, headers=None, diversion=(), destination=None):
         self.uri = uri
         self.identity = identity
         self.privacy = privacy
         self.headers = headers or {}
         self.diversion = tuple(diversion)
+        self.destination = destination
 
     def __repr__(self):
-        return 'Relay(%s as %s%s)' % (self.uri, self.identity, ' privacy' if self.privacy else '')
+        return 'Relay(%s%s as %s%s)' % (self.uri, ' via %s' % self.destination if self.destination else '',
+                                        self.identity, ' privacy' if self.privacy else '')
+
+
+class PhoneSetting(object):
+    """A feature code dialled by a phone: apply ``request`` (the options of the extension
+    module, e.g. {'dnd': True}) to the caller's extension, then tell the phone ``done``."""
+
+    __slots__ = ('tenant', 'extension', 'request', 'done')
+
+    def __init__(self, tenant, extension, request, done):
+        self.tenant = tenant
+        self.extension = extension
+        self.request = request
+        self.done = done
+
+    def __repr__(self):
+        return 'PhoneSetting(%s/%s %r)' % (self.tenant, self.extension, self.request)
 
 
 class Context(object):
@@ -143,6 +187,8 @@ def route_from_account(snap, domain, username, dialled, now):
         return Reject(403, 'Unknown account')
     caller = account.extension
     dialled = (dialled or '').strip()
+    if dialled.startswith('*'):
+        return phone_setting(tenant, caller, dialled)
     if dialled in rules.EMERGENCY_NUMBERS:
         return _emergency(tenant, caller, dialled)
     target = tenant.targets.get(dialled)
@@ -153,6 +199,28 @@ def route_from_account(snap, domain, username, dialled, now):
     if e164 is None:
         return Reject(404, 'No such extension or number')
     return _outside(snap, tenant, caller, e164, now)
+
+
+def phone_setting(tenant, caller, dialled):
+    """A feature code (``FEATURE_CODES``) as a PhoneSetting for the caller's extension, or a
+    Reject for an unknown code or a missing or surplus number. The destination is checked
+    by the directory's own rules when the setting is applied."""
+    code, argument = dialled[:3], dialled[3:].rstrip('#')
+    feature = FEATURE_CODES.get(code)
+    if feature is None:
+        return Reject(404, 'Unknown feature code %s' % code)
+    option, value, done = feature
+    if value is TAKES_NUMBER:
+        if not argument:
+            return Reject(484, 'Address Incomplete: dial %s and the number' % code)
+        value, done = argument, done % argument
+    elif argument:
+        return Reject(484, 'Address Incomplete: %s takes no number' % code)
+    if option.startswith('forwarding.'):
+        request = {'forwarding': {option.split('.', 1)[1]: value}}
+    else:
+        request = {option: value}
+    return PhoneSetting(tenant.name, caller.number, request, done)
 
 
 def route_inbound(snap, dialled, source, now):
@@ -166,8 +234,9 @@ def route_inbound(snap, dialled, source, now):
 
 def after_failure(snap, context_text, outcome, now):
     """The next step after a Ring failed: outcome is 'unregistered' (no contact),
-    'busy' (486/600), 'no_answer' (timeout, 480, 408) or 'rejected' (other 4xx-6xx).
-    Returns a plan or a Reject with the final answer for the caller."""
+    'busy' (486/600/603: every device busy or declining), 'no_answer' (ring time elapsed,
+    480, 408) or 'rejected' (other 4xx-6xx). Returns a plan or a Reject with the final
+    answer for the caller."""
     ctx = Context.decode(context_text)
     tenant = snap.tenants.get(ctx.tenant)
     target = tenant.targets.get(ctx.target) if tenant else None
@@ -180,21 +249,20 @@ def after_failure(snap, context_text, outcome, now):
             return Ring(_aors(tenant, members[ctx.step + 1]), target.ring_time, nxt.encode())
         return _forward(snap, tenant, ctx, target.fallback, now, 'unavailable' if outcome == 'unregistered' else 'no-answer') \
             or _final(outcome)
-    if outcome == 'unregistered':
-        dest = target.forwarding['unregistered'] or target.mobile
-        reason = 'unavailable'
-    elif outcome == 'busy':
-        dest = target.forwarding['busy']
-        reason = 'user-busy'
-    elif outcome == 'no_answer':
-        dest = target.forwarding['no_answer']
-        reason = 'no-answer'
-    else:
-        dest, reason = None, None
-    if dest == 'voicemail':
-        # Voicemail needs a media server, which this release does not deploy.
-        dest = None
-    return _forward(snap, tenant, ctx, dest, now, reason) or _final(outcome)
+    if target.dnd:
+        # DND switched on while the call rang: busy treatment, no forwards, as at call time.
+        return _voicemail(tenant, target, 'do-not-disturb') or Reject(486, 'Do Not Disturb')
+    if outcome not in _FORWARD_ON:
+        return _final(outcome)
+    kind, reason = _FORWARD_ON[outcome]
+    dest = target.forwarding[kind]
+    plan = _forward(snap, tenant, ctx, dest, now, reason) if dest != 'voicemail' else None
+    return plan or _voicemail(tenant, target, reason) or _final(outcome)
+
+
+# The forward that applies to a failed ring, and the diversion reason it records (RFC 5806).
+_FORWARD_ON = {'unregistered': ('unregistered', 'unavailable'), 'busy': ('busy', 'user-busy'),
+               'no_answer': ('no_answer', 'no-answer')}
 
 
 def _final(outcome):
@@ -219,19 +287,23 @@ def _to_number(snap, entry, now, identity):
 
 
 def _reach(snap, tenant, target, ctx, now, identity):
-    """Ring an extension or group, applying DND and unconditional forwarding."""
+    """Ring an extension or group: DND, then the unconditional forward, then the devices."""
     if target.kind == EXTENSION:
         if target.dnd:
-            # DND is busy treatment without forwarding (Voys: DND also suppresses forwards).
-            return Reject(486, 'Do Not Disturb')
+            # Busy treatment without forwarding (Voys: DND also suppresses the forwards).
+            return _voicemail(tenant, target, 'do-not-disturb', identity) or Reject(486, 'Do Not Disturb')
         unconditional = target.forwarding['unconditional']
-        if unconditional and unconditional != 'voicemail':
+        if unconditional == 'voicemail':
+            plan = _voicemail(tenant, target, 'unconditional', identity)
+        else:
             plan = _forward(snap, tenant, ctx, unconditional, now, 'unconditional', identity)
-            if plan is not None:
-                return plan
-        if not target.accounts:
+        if plan is not None:
+            return plan
+        mobile = _mobile_branch(tenant, target, identity)
+        if not target.accounts and mobile is None:
             return after_failure(snap, ctx.encode(), 'unregistered', now)
-        return Ring(_aors(tenant, target.number), target.ring_time, ctx.encode(), identity, identity == ANONYMOUS_URI)
+        return Ring(_aors(tenant, target.number), target.ring_time, ctx.encode(), identity, identity == ANONYMOUS_URI,
+                    mobile=mobile)
     members = _group_members(tenant, target)
     if not members:
         return _forward(snap, tenant, ctx, target.fallback, now, 'unavailable', identity) \
@@ -242,6 +314,34 @@ def _reach(snap, tenant, target, ctx, now, identity):
     for member in members:
         aors.extend(_aors(tenant, member))
     return Ring(aors, target.ring_time, ctx.encode(), identity, identity == ANONYMOUS_URI)
+
+
+def _voicemail(tenant, ext, reason, identity=None):
+    """The call to the extension's mailbox on the tenant's media server: the request URI
+    names the mailbox (sip:<internal number>@<tenant domain>), the Diversion why it came;
+    the caller's identity as the call presents it (None: as an earlier leg set it). None
+    when voicemail is off or there is no media server."""
+    if not ext.voicemail or not tenant.media_server:
+        return None
+    return Relay('sip:%s@%s' % (ext.number, tenant.domain), identity, identity == ANONYMOUS_URI,
+                 destination=tenant.media_server,
+                 diversion=(_diversion(tenant, ext.number, reason),))
+
+
+def _mobile_branch(tenant, ext, identity):
+    """Single number reach: the mobile as one more branch through the tenant's trunk, when
+    enabled and the extension may call that number; the call keeps the caller's anonymity."""
+    if not ext.single_number_reach or not ext.mobile or not _may_dial(tenant, ext, ext.mobile):
+        return None
+    plan = _trunk(tenant, ext.mobile, _tenant_identity(tenant), identity == ANONYMOUS_URI)
+    if not isinstance(plan, Relay):
+        return None
+    plan.diversion = (_diversion(tenant, ext.number, 'follow-me'),)
+    return plan
+
+
+def _diversion(tenant, number, reason):
+    return '<sip:%s@%s>;reason=%s' % (number, tenant.domain, reason)
 
 
 def _group_members(tenant, group):
@@ -264,7 +364,7 @@ def _forward(snap, tenant, ctx, dest, now, reason, identity=None):
     forwarding party may not dial. The plan carries the diversion history, newest first."""
     if not dest:
         return None
-    entry = '<sip:%s@%s>;reason=%s' % (ctx.target, tenant.domain, reason)
+    entry = _diversion(tenant, ctx.target, reason)
     target = tenant.targets.get(dest)
     if target is not None:
         nxt = ctx.forwarded_to(tenant.name, dest)
@@ -289,6 +389,9 @@ def _forward(snap, tenant, ctx, dest, now, reason, identity=None):
         return None
     if isinstance(plan, (Ring, Relay)):
         plan.diversion = plan.diversion + (entry,)
+        # An anonymous caller's privacy holds on every later leg, whoever's identity it presents
+        # (the tenant's main number to an outside or another tenant's number), as in the adapter.
+        plan.privacy = plan.privacy or identity == ANONYMOUS_URI
     return plan
 
 

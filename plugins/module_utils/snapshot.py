@@ -31,7 +31,8 @@ class Extension(object):
 
     kind = EXTENSION
     __slots__ = ('tenant', 'number', 'name', 'accounts', 'numbers', 'caller_id', 'mobile', 'ring_time',
-                 'forwarding', 'dnd', 'available', 'voicemail', 'international_calls', 'location')
+                 'forwarding', 'dnd', 'available', 'voicemail', 'international_calls', 'location',
+                 'single_number_reach')
 
     def __init__(self, tenant, obj, numbers, main_number):
         self.tenant = tenant
@@ -47,6 +48,7 @@ class Extension(object):
         self.voicemail = obj['voicemail']['enabled']
         self.international_calls = obj['international_calls']
         self.location = obj['location']
+        self.single_number_reach = obj['single_number_reach']
         cid = obj['outbound_caller_id']
         if cid == 'anonymous':
             self.caller_id = 'anonymous'
@@ -74,7 +76,7 @@ class Group(object):
 
 class Tenant(object):
     __slots__ = ('name', 'domain', 'dial_plan', 'timezone', 'main_number', 'international_calls', 'locations',
-                 'trunk', 'accounts', 'targets', 'devices')
+                 'trunk', 'accounts', 'targets', 'devices', 'media_server')
 
     def __init__(self, state, plan):
         t = state.tenant
@@ -84,6 +86,7 @@ class Tenant(object):
         self.timezone = t['timezone']
         self.main_number = t['main_number']
         self.international_calls = t['international_calls']
+        self.media_server = t['media_server']
         self.locations = dict((loc['name'], loc) for loc in t['locations'])
         trunks = dict((tr['name'], tr) for tr in t['trunks'])
         preferred = t['preferred_trunk'] or (t['trunks'][0]['name'] if len(t['trunks']) == 1 else None)

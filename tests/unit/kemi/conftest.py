@@ -20,7 +20,10 @@ import itertools
 import json
 import os
 import shutil
+import sqlite3
 import sys
+import time
+import types
 
 import pytest
 
@@ -105,3 +108,53 @@ def router(kemi, ksr):
     assert instance.view.current() is not None
     ksr.reset()
     return instance
+
+
+# A worker of its own: fake clock, traced SQL ------------------------------------------------------
+
+class Clock(object):
+    def __init__(self, start=1000.0):
+        self.now = start
+
+    def monotonic(self):
+        return self.now
+
+
+@pytest.fixture
+def traced_sql(monkeypatch):
+    """Every SQL statement of every sqlite3 connection opened from now on."""
+    statements = []
+    real_connect = sqlite3.connect
+
+    def connect(*args, **kwargs):
+        conn = real_connect(*args, **kwargs)
+        conn.set_trace_callback(statements.append)
+        return conn
+    monkeypatch.setattr(sqlite3, 'connect', connect)
+    return statements
+
+
+def _fresh(folder, db, monkeypatch, reload_check_ms=500):
+    """Load the script on its own (own VIEW, own double) with a fake monotonic clock."""
+    double = KSRDouble()
+    context = loaded_script(folder, settings_for(db, reload_check_ms), double)
+    module = context.__enter__()
+    clock = Clock()
+    monkeypatch.setattr(module, 'time', types.SimpleNamespace(monotonic=clock.monotonic, time=time.time))
+    return context, module, double, clock
+
+
+@pytest.fixture
+def fresh(tmp_path, monkeypatch):
+    """load(db) -> (module, double, clock): a worker of its own; several per test are separate
+    workers (each its own script copy, VIEW and double)."""
+    opened = []
+
+    def load(db, reload_check_ms=500):
+        folder = tmp_path / ('kemi' if not opened else 'kemi-%d' % len(opened))
+        loaded = _fresh(folder, db, monkeypatch, reload_check_ms)
+        opened.append(loaded[0])
+        return loaded[1:]
+    yield load
+    for context in reversed(opened):
+        context.__exit__(None, None, None)

@@ -5,7 +5,7 @@
 reconcile engine (tests/unit/plugins/module_utils/directory_helpers.py).
 
 acme (Germany): number SINGLE -> extension 10, the block BLOCK (main number) -> group 50,
-  trunk ecotel (two addresses), international calls allowed.
+  trunk ecotel (two addresses), international calls allowed, media server MEDIA_SERVER.
   10 max.muster + max.app    ring 25 s, busy -> 12, no answer -> 13, mobile MOBILE_10
   11 erika.desk              outbound caller id anonymous, no answer -> OUTSIDE
   12 paul.desk               no forwarding at all
@@ -15,8 +15,14 @@ acme (Germany): number SINGLE -> extension 10, the block BLOCK (main number) -> 
   17 chain.desk              unconditional -> 18, 18 unconditional -> 13: two hops
   18 chain2.desk
   22 ute.desk                unregistered -> 13
-  40 (no account)            mobile MOBILE_40
+  40 (no account)            mobile MOBILE_40 (no single number reach: never rung)
   41 nobody.desk             no forwarding, no mobile
+  44 vera.desk               voicemail, no forwards
+  45 snr.desk                single number reach to MOBILE_45
+  46 (no account)            single number reach to MOBILE_46
+  47 dora.desk               DND and voicemail
+  48 fwd.snr                 unconditional -> 45
+  49 anon.desk               outbound caller id anonymous
   60..67 hunt60..hunt67     members of group 52
   group 50 parallel [10, 11] fallback 13; group 51 sequential [12, 13] ring 15 s, no fallback;
   group 52 sequential [60..67] ring 10 s, fallback 13
@@ -43,6 +49,9 @@ HQ_ECID = '+4930123400'
 UNKNOWN_DOMAIN = 'unknown.voxplane.example'
 GAMMA_DOMAIN = 'gamma.voxplane.example'
 HUNT = tuple(str(n) for n in range(60, 68))   # the 8 members of sequential group 52
+MEDIA_SERVER = 'sip:192.0.2.30:5080'          # acme's voicemail server (tenant media_server)
+MOBILE_45 = '+491704500045'
+MOBILE_46 = '+491704600046'
 
 
 def _ext(user, name, *more, **fields):
@@ -52,7 +61,7 @@ def _ext(user, name, *more, **fields):
 
 def acme_tenant():
     return tenant_request(
-        smart=40, best=1, client_complete=1, main_number=BLOCK, international_calls=True,
+        smart=40, best=1, client_complete=1, main_number=BLOCK, international_calls=True, media_server=MEDIA_SERVER,
         locations=[dict(HQ, emergency_caller_id=HQ_ECID)],
         trunks=[{'name': 'ecotel', 'addresses': list(ECOTEL)}], preferred_trunk='ecotel')
 
@@ -75,6 +84,12 @@ def acme_children():
             '22': _ext('ute.desk', 'Ute Unreg', forwarding={'unregistered': '13'}),
             '40': _ext(None, 'Ohne Konto', mobile=MOBILE_40),
             '41': _ext('nobody.desk', 'Niemand'),
+            '44': _ext('vera.desk', 'Vera Voicemail', voicemail={'enabled': True}),
+            '45': _ext('snr.desk', 'Sina SNR', mobile=MOBILE_45, single_number_reach=True),
+            '46': _ext(None, 'Nur Mobil', mobile=MOBILE_46, single_number_reach=True),
+            '47': _ext('dora.desk', 'Dora DND', dnd=True, voicemail={'enabled': True}),
+            '48': _ext('fwd.snr', 'Zu SNR', forwarding={'unconditional': '45'}),
+            '49': _ext('anon.desk', 'Anonym', outbound_caller_id='anonymous'),
         },
         GROUP: {
             '50': {'name': 'Zentrale', 'strategy': 'parallel', 'members': ['10', '11'], 'fallback': '13'},

@@ -16,8 +16,6 @@ import ast
 import re
 import sqlite3
 import sys
-import time
-import types
 
 import pytest
 
@@ -27,7 +25,7 @@ from ksr_double.ksr_double import KSRDouble
 import kemi_directory
 from kemi_directory import (
     B_MAIN, B_TRUNK, BETA_DOMAIN, BLOCK, DOMAIN, ECOTEL, EXTRA_TRUSTED, GAMMA_DOMAIN, HQ_ECID, HUNT, MOBILE_10,
-    OUTSIDE, PASSWORD, SINGLE, UNKNOWN_DOMAIN,
+    MOBILE_45, MOBILE_46, OUTSIDE, PASSWORD, SINGLE, UNKNOWN_DOMAIN,
 )
 
 ANONYMOUS = 'sip:anonymous@anonymous.invalid'   # routing.ANONYMOUS_URI: a bare addr-spec (RFC 3325 allows it)
@@ -422,20 +420,42 @@ def test_inbound_to_another_tenants_number_through_its_trunk(router, ksr):
     assert_rings(ksr, ['bert.beta@' + BETA_DOMAIN], 20, 'beta|100|0|0|beta/100')
 
 
-def test_nobody_registered_forwards_to_the_mobile_through_the_trunk(router, ksr):
+def test_nobody_registered_does_not_ring_the_mobile_without_single_number_reach(router, ksr):
+    # 10 has a mobile, no single number reach and no unregistered forward: 480, no implicit mobile
     inbound(ksr, SINGLE)
     registered(ksr)
     router.ksr_request_route(None)
-    relayed(router, ksr)
     assert len(ksr.called('registrar.lookup_uri')) == 2
-    assert ksr.pv['$ru'] == trunk_uri(MOBILE_10)
+    assert replies(ksr) == [(480, 'Temporarily Unavailable')]
+    assert ksr.called('tm.t_relay') == [] and ksr.pv.get('$ru') != trunk_uri(MOBILE_10)
+
+
+def test_single_number_reach_with_nobody_registered_rings_the_mobile_through_the_trunk(router, ksr):
+    inbound(ksr, BLOCK + '45')
+    registered(ksr)
+    router.ksr_request_route(None)
+    relayed(router, ksr)
+    assert ksr.called('registrar.lookup_to_dset') == [('location', 'sip:snr.desk@' + DOMAIN)]
+    assert ksr.pv['$ru'] == trunk_uri(MOBILE_45)
     assert calls(ksr, 'hdr.remove', 'hdr.append') == [
         ('hdr.remove', ('P-Asserted-Identity',)),
         ('hdr.append', ('P-Asserted-Identity: %s\r\n' % sip(BLOCK),)),     # the tenant pays: its main number
-        ('hdr.append', ('Diversion: %s;reason=unavailable\r\n' % sip('10'),)),
+        ('hdr.append', ('Diversion: %s;reason=follow-me\r\n' % sip('45'),)),
     ]
-    assert ksr.called('tm.t_relay') == [()] and ksr.called('tm.t_set_fr') == []
-    assert '$avp(vx_ctx)' not in ksr.pv and replies(ksr) == []
+    # a ring: ring time and context, so that a failure reaches the failure route
+    assert ksr.called('tm.t_set_fr') == [(20000, 0)] and ksr.pv['$avp(vx_ctx)'] == 'acme|45|0|0|acme/45'
+    assert ksr.called('tm.t_relay') == [()] and replies(ksr) == []
+
+
+def test_single_number_reach_without_accounts_rings_the_mobile(router, ksr):
+    from_account(ksr, 'anna.desk', '46')
+    router.ksr_request_route(None)
+    relayed(router, ksr)
+    assert ksr.called('registrar.lookup_uri') == [] and ksr.called('registrar.lookup_to_dset') == []
+    assert ksr.pv['$ru'] == trunk_uri(MOBILE_46)
+    assert [a[0] for a in ksr.called('hdr.append')] == [
+        'P-Asserted-Identity: %s\r\n' % sip(BLOCK), 'Diversion: %s;reason=follow-me\r\n' % sip('46')]
+    assert ksr.pv['$avp(vx_ctx)'] == 'acme|46|0|0|acme/46' and ksr.called('tm.t_relay') == [()]
 
 
 def test_nobody_registered_and_no_forward_is_480(router, ksr):
@@ -588,7 +608,7 @@ def test_outbound_through_the_tenants_own_trunk_port(router, ksr):
 
 
 def test_unknown_dialled_string_is_404(router, ksr):
-    from_account(ksr, 'max.muster', '*78')
+    from_account(ksr, 'max.muster', '#78')            # ('*78' is a feature code now)
     router.ksr_request_route(None)
     assert replies(ksr) == [(404, 'No such extension or number')]
 
@@ -750,11 +770,30 @@ def test_forward_target_not_registered_is_answered_in_the_failure_route(router, 
     assert ksr.called('tm.t_reply') == [(480, 'Temporarily Unavailable')] and ksr.called('tm.t_relay') == []
 
 
-def test_rejected_lets_the_callees_answer_through(router, ksr):
-    failure(ksr, 'acme|10|0|0|acme/10', code=603)
+@pytest.mark.parametrize('code', [403, 404, 488, 606])
+def test_rejected_lets_the_callees_answer_through(router, ksr, code):
+    # (603 was here until it became busy, below)
+    failure(ksr, 'acme|10|0|0|acme/10', code=code)
     router.ksr_failure_route_call(None)
     assert replies(ksr) == [] and ksr.called('tm.t_relay') == []
     assert ksr.pv['$avp(vx_ctx)'] == ''
+
+
+def test_decline_603_from_a_phone_is_busy(router, ksr):
+    # a phone's reject key answers 603: the busy forward applies (10: busy -> 12)
+    failure(ksr, 'acme|10|0|0|acme/10', code=603)
+    registered(ksr, 'paul.desk')
+    router.ksr_failure_route_call(None)
+    relayed(router, ksr)
+    assert ksr.pv['$avp(vx_ctx)'] == 'acme|12|1|0|acme/10,acme/12'
+    assert ksr.called('hdr.append') == [('Diversion: %s;reason=user-busy\r\n' % sip('10'),)]
+    assert ksr.called('tm.t_relay') == [()] and replies(ksr) == []
+
+
+def test_decline_603_without_busy_forward_is_486(router, ksr):
+    failure(ksr, 'acme|12|0|0|acme/12', code=603)
+    router.ksr_failure_route_call(None)
+    assert ksr.called('tm.t_reply') == [(486, 'Busy Here')]
 
 
 def test_relay_failure_in_the_failure_route_is_500(router, ksr):
@@ -837,49 +876,7 @@ def test_malformed_context_is_t_reply_500(router, ksr):
 
 # Directory unavailable and snapshot reload -------------------------------------------------------
 
-class Clock(object):
-    def __init__(self, start=1000.0):
-        self.now = start
-
-    def monotonic(self):
-        return self.now
-
-
-@pytest.fixture
-def traced_sql(monkeypatch):
-    """Every SQL statement of every sqlite3 connection opened from now on."""
-    statements = []
-    real_connect = sqlite3.connect
-
-    def connect(*args, **kwargs):
-        conn = real_connect(*args, **kwargs)
-        conn.set_trace_callback(statements.append)
-        return conn
-    monkeypatch.setattr(sqlite3, 'connect', connect)
-    return statements
-
-
-def _fresh(tmp_path, db, monkeypatch, reload_check_ms=500):
-    """Load the script on its own (own VIEW, own double) with a fake monotonic clock."""
-    double = KSRDouble()
-    context = loaded_script(tmp_path / 'kemi', settings_for(db, reload_check_ms), double)
-    module = context.__enter__()
-    clock = Clock()
-    monkeypatch.setattr(module, 'time', types.SimpleNamespace(monotonic=clock.monotonic, time=time.time))
-    return context, module, double, clock
-
-
-@pytest.fixture
-def fresh(tmp_path, monkeypatch):
-    opened = []
-
-    def load(db, reload_check_ms=500):
-        loaded = _fresh(tmp_path, db, monkeypatch, reload_check_ms)
-        opened.append(loaded[0])
-        return loaded[1:]
-    yield load
-    for context in reversed(opened):
-        context.__exit__(None, None, None)
+# (Clock, traced_sql and fresh: conftest.py)
 
 
 def test_directory_unreadable_at_first_use_is_503_with_retry_after(fresh, tmp_path):
@@ -1056,12 +1053,17 @@ _SCENARIOS = [
      {'tm.t_branch_timeout': -1, 'tm.t_is_canceled': -1}, 'failure'),
     ({'$avp(vx_ctx)': 'acme|12|0|0|acme/12', '$T_reply_code': 486, '$ou': 'sip:x@y'},
      {'tm.t_branch_timeout': -1, 'tm.t_is_canceled': -1}, 'failure'),                 # t_reply
+    ({'$rm': 'INVITE', '$si': '10.0.0.5', '$rU': '47', '$fd': DOMAIN, '$au': 'anna.desk'}, {}, 'request'),  # setdsturi
+    ({'$rm': 'INVITE', '$si': ECOTEL[0], '$rU': BLOCK + '45'}, {}, 'request'),       # the mobile of SNR
+    # last: it writes (DND of 10) and publishes the generation (shv_seti)
+    ({'$rm': 'INVITE', '$si': '10.0.0.5', '$rU': '*78', '$fd': DOMAIN, '$au': 'max.muster'}, {}, 'request'),
 ]
 
 
-def test_every_ksr_function_referenced_is_called_with_valid_arguments(tmp_path, directory):
+def test_every_ksr_function_referenced_is_called_with_valid_arguments(tmp_path):
     double = KSRDouble()
     seen = set()
+    directory = kemi_directory.build(tmp_path / 'directory.db')     # its own: a scenario writes
     with loaded_script(tmp_path / 'kemi', settings_for(directory.path), double) as module:
         router = module.mod_init()
         for pv, returns, route in _SCENARIOS:

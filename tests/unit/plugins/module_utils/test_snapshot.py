@@ -13,7 +13,8 @@ import pytest
 from directory_helpers import BETA_DOMAIN, BLOCK, DOMAIN, PASSWORD, SINGLE, account, extension, tenant_request
 from test_routing import (
     ACTIVATION, B_MAIN, B_PORTING, B_TRUNK_V4, B_TRUNK_V6, BACKUP, BRANCH_ECID, ECOTEL, EXTRA_TRUSTED, GAMMA_DOMAIN,
-    HQ_ECID, INACTIVE, MAC, MAIN, NOW, PORT_FUTURE, PORT_PAST, build_directory, load_snapshot,
+    HQ_ECID, INACTIVE, MAC, MAIN, MEDIA_SERVER, MOBILE_70, MOBILE_71, NOW, PORT_FUTURE, PORT_PAST, build_directory,
+    load_snapshot,
 )
 from ansible_collections.voxplane.pbx.plugins.module_utils import rules, snapshot
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import EXTENSION, GROUP
@@ -127,7 +128,7 @@ def test_accounts_are_indexed_per_tenant_with_their_ha1(snap):
     assert acc.extension is acme.accounts['max.app'].extension is acme.targets['10']
     assert 'max.muster' not in snap.tenants['beta'].accounts
     assert 'bert.beta' not in acme.accounts
-    assert sorted(snap.tenants['gamma'].accounts) == ['gina.gamma']
+    assert sorted(snap.tenants['gamma'].accounts) == ['gina.gamma', 'snr.gamma']
 
 
 def test_extensions_carry_what_routing_needs(snap):
@@ -147,6 +148,21 @@ def test_extensions_carry_what_routing_needs(snap):
     assert acme.targets['40'].accounts == ()
     assert acme.targets['44'].voicemail is True
     assert acme.targets['42'].numbers == ()
+
+
+def test_voicemail_and_single_number_reach_as_stored(directory):
+    # snapshot.load itself (the tests' load_snapshot patches a few objects in, see test_routing)
+    with directory.directory.transaction(write=False, create=False) as txn:
+        snap = snapshot.load(txn)
+    acme, beta = snap.tenants['acme'], snap.tenants['beta']
+    assert (acme.media_server, beta.media_server) == (MEDIA_SERVER, None)
+    targets = acme.targets
+    assert (targets['70'].single_number_reach, targets['70'].mobile, targets['70'].accounts) == (True, MOBILE_70, ('snr.desk',))
+    assert (targets['71'].single_number_reach, targets['71'].mobile, targets['71'].accounts) == (True, MOBILE_71, ())
+    assert (targets['10'].single_number_reach, targets['10'].mobile) == (False, '+491701000010')
+    assert (targets['44'].voicemail, targets['48'].voicemail, targets['13'].voicemail) == (True, True, False)
+    assert targets['47'].forwarding['unconditional'] == 'voicemail'
+    assert (targets['46'].dnd, targets['46'].voicemail) == (True, True)
 
 
 def test_outbound_caller_id_is_resolved_once(snap):
