@@ -16,6 +16,7 @@ address is on 127.0.0.0/8. VOXPLANE_SIP_KEEP=1 keeps the temporary tree for a po
 
 import collections
 import csv
+import datetime
 import io
 import json
 import os
@@ -232,14 +233,23 @@ def users_csv(path, rows):
     return path
 
 
-SipMessage = collections.namedtuple('SipMessage', 'direction first_line text')
+SipMessage = collections.namedtuple('SipMessage', 'direction first_line text time')
+
+
+def _trace_time(stamp):
+    """The epoch seconds of a sipp -trace_msg separator's '2026-11-22 06:29:11.360507', or None."""
+    try:
+        return datetime.datetime.strptime(stamp.strip(), '%Y-%m-%d %H:%M:%S.%f').timestamp()
+    except ValueError:
+        return None
 
 
 def parse_messages(text):
     """Split a sipp -trace_msg file into SipMessage(direction 'sent'/'received', first line,
-    the whole message text). Headers: header(message, name)."""
+    the whole message text, epoch time sipp logged it). Headers: header(message, name)."""
     messages = []
-    for chunk in re.split(r'\n-{20,}[^\n]*\n', '\n' + text):
+    parts = re.split(r'\n-{20,} ?([^\n]*)\n', '\n' + text)
+    for stamp, chunk in zip(parts[1::2], parts[2::2]):
         head, sep, body = chunk.partition('\n')
         if not sep:
             continue
@@ -249,7 +259,7 @@ def parse_messages(text):
         body = body.lstrip('\n').replace('\r\n', '\n')
         first = body.split('\n', 1)[0].strip()
         if first:
-            messages.append(SipMessage(direction, first, body))
+            messages.append(SipMessage(direction, first, body, _trace_time(stamp)))
     return messages
 
 
@@ -457,6 +467,8 @@ class KamailioInstance(object):
         # tenants.yml makes every tenant's trunk address, hence trusted by the snapshot.
         self.trunk = trunk or neighbour_address(address)
         self.trunk_port = trunk_port or free_port(self.trunk, tcp=False)
+        # The media server stand-in (voicemail): a sipp UAS on the trunk's address, another port.
+        self.media_port = free_port(self.trunk, tcp=False)
         self.directory_path = os.path.join(root, 'directory.db')
         self.config_dir = os.path.join(root, 'etc')
         self.runtime_dir = os.path.join(root, 'run')
@@ -498,7 +510,8 @@ class KamailioInstance(object):
     def provision(self, playbook=TENANTS_PLAYBOOK, **extra):
         """Run a directory playbook (tests/sip/tenants.yml by default) against this instance's
         directory, with the trunk stand-in's address and port."""
-        variables = {'directory': self.directory_path, 'trunk': self.trunk, 'trunk_port': self.trunk_port}
+        variables = {'directory': self.directory_path, 'trunk': self.trunk, 'trunk_port': self.trunk_port,
+                     'media_server': 'sip:%s:%d' % (self.trunk, self.media_port)}
         variables.update(extra)
         return run_playbook(self.root, playbook, variables)
 

@@ -7,14 +7,9 @@ tenants acme (acme.sip.test: anna 10, bert 11, cora 12, group 60 = 10 + 11, the 
 +49301234560 00-99 whose head number reaches group 60) and beta (beta.sip.test: dora 10,
 emil 20, +494099999999 -> dora); both tenants' trunk is the trunk stand-in at kamailio.trunk.
 
-Phones are sipp instances: register_ok.xml binds <sip:user@kamailio.address:port>, then a
-UAS scenario (phone_answer.xml answers, phone_ring.xml rings until cancelled) runs on that
-port. Callers run call.xml (authenticated: 407, then credentials) from kamailio.address or
-call_noauth.xml from the trunk stand-in. Every assertion reads what sipp really sent and
-received (-trace_msg). Every sipp is bounded (-m, -timeout, a subprocess timeout).
+Phones and calls: sip_calls.py. Every sipp is bounded (-m, -timeout, a subprocess timeout).
 """
 
-import concurrent.futures
 import os
 import re
 import signal
@@ -24,116 +19,16 @@ import time
 
 import pytest
 
+from sip_calls import (
+    ACME, BETA, OUTSIDE_CALLER, call, contacts, final_reply, first_invite, inbound, register, report, requests, scene, users_file,
+    via_is_kamailio,
+)
 from sip_harness import (
     HERE, SCENARIOS, Listener, Phone, finish_sipp, header, parse_messages, password, received, run_sipp, sip_request,
-    start_sipp, statuses, users_csv, wait_for_options, wait_udp_bound,
+    start_sipp, statuses, wait_for_options,
 )
 
-ACME = 'acme.sip.test'
-BETA = 'beta.sip.test'
-OUTSIDE_CALLER = '+493055599999'  # who calls in through the trunk stand-in
 CHANGE_PLAYBOOK = os.path.join(HERE, 'change.yml')
-
-
-# ------------------------------------------------------------------------------ helpers
-def _explain(kamailio, **results):
-    parts = []
-    for name, result in sorted(results.items()):
-        if result is None:
-            continue
-        parts.append('=== %s: rc=%s stats=%s\n--- errors\n%s\n--- messages\n%s' % (
-            name, result.rc, {k: v for k, v in result.stats.items() if k.endswith('(C)')},
-            result.errors[-2000:], result.messages[-5000:]))
-    parts.append('=== kamailio log\n' + kamailio.log_tail(40))
-    return '\n'.join(parts)
-
-
-def _csv(kamailio, name, rows):
-    return users_csv(os.path.join(kamailio.workdir, '%s-%s.csv' % (name, os.urandom(3).hex())), rows)
-
-
-def register(kamailio, user, domain=ACME, secret=None):
-    """REGISTER (register_any.xml): 401 challenge answered with ``secret`` (default: the account's
-    password); returns the SippResult, whose statuses() are the final answers in order."""
-    inf = _csv(kamailio, 'reg', [(user, domain, secret or password(user))])
-    return kamailio.sipp('register_any.xml', inf=inf, timeout=10)
-
-
-def call(kamailio, caller, dialled, domain=ACME, timeout=20):
-    """An authenticated call (call.xml) from ``caller`` of ``domain`` to the dialled string."""
-    inf = _csv(kamailio, 'call', [(caller, domain, password(caller), dialled)])
-    return kamailio.sipp('call.xml', inf=inf, timeout=timeout)
-
-
-def inbound(kamailio, dialled, source=None, timeout=20):
-    """A call without credentials (call_noauth.xml) to sip:<dialled>@acme.sip.test, from the trunk
-    stand-in's address unless ``source`` says otherwise."""
-    inf = _csv(kamailio, 'in', [(OUTSIDE_CALLER, ACME, 'unused', dialled)])
-    return run_sipp('call_noauth.xml', kamailio.target, source or kamailio.trunk, kamailio.workdir, inf=inf,
-                    timeout=timeout)
-
-
-def final_reply(result):
-    """The last final status line the caller received ('SIP/2.0 404 Number not assigned'), or None."""
-    lines = [m.first_line for m in parse_messages(result.messages)
-             if m.direction == 'received' and m.first_line.startswith('SIP/2.0') and m.first_line[8] != '1']
-    return lines[-1] if lines else None
-
-
-def requests(result):
-    """The methods of the requests a UAS received, in order."""
-    return [m.first_line.split()[0] for m in parse_messages(result.messages)
-            if m.direction == 'received' and not m.first_line.startswith('SIP/2.0')]
-
-
-def first_invite(result):
-    invites = received(result, 'INVITE ')
-    return invites[0] if invites else None
-
-
-def _register_all(phones):
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(phones))) as pool:
-        return list(pool.map(lambda phone: phone.register(), phones))
-
-
-def scene(kamailio, place_call, answer=None, ring=(), trunk=None, busy=()):
-    """Register the phones ``answer`` (answers, phone_answer.xml), ``ring`` (rings until
-    cancelled, phone_ring.xml) and ``busy`` (answers 486, phone_busy.xml), start them, start
-    the trunk stand-in (``trunk``: a UAS scenario on kamailio.trunk:trunk_port), place the call
-    (``place_call()`` -> SippResult) and collect everything. Returns (caller result,
-    {username or 'trunk': result}). The phones' contacts are removed afterwards."""
-    phones = ([answer] if answer else []) + list(ring) + list(busy)
-    handles = {}
-    try:
-        for phone, result in zip(phones, _register_all(phones)):
-            assert result.rc == 0, 'registering %r failed\n%s' % (phone, _explain(kamailio, register=result))
-        for phone in phones:
-            if phone is answer:
-                scenario = 'phone_answer.xml'
-            else:
-                scenario = 'phone_busy.xml' if phone in busy else 'phone_ring.xml'
-            handles[phone.username] = phone.start(scenario)
-        if trunk:
-            handles['trunk'] = start_sipp(trunk, kamailio.target, kamailio.trunk, kamailio.workdir,
-                                          local_port=kamailio.trunk_port, timeout=20)
-            wait_udp_bound(kamailio.trunk, kamailio.trunk_port)
-        caller = place_call()
-    finally:
-        # The callees end right after the caller; one that got nothing is killed after a moment.
-        results = {name: finish_sipp(handle, timeout=3) for name, handle in handles.items()}
-        for phone in phones:
-            phone.unregister()
-    return caller, results
-
-
-def contacts(kamailio, aor):
-    """The contact addresses `kamcmd ul.lookup location <aor>` shows (empty when none)."""
-    proc = kamailio.kamcmd('ul.lookup', 'location', aor)
-    return re.findall(r'Address: (\S+)', proc.stdout) if proc.returncode == 0 else []
-
-
-def _via_is_kamailio(kamailio, message):
-    return header(message, 'Via')[0].startswith('SIP/2.0/UDP %s:%d;' % kamailio.target)
 
 
 # ------------------------------------------------------------------------------ 1. REGISTER
@@ -141,7 +36,7 @@ def _via_is_kamailio(kamailio, message):
 def test_register_is_challenged_with_the_tenant_realm_then_binds_the_contact(kamailio, user, domain):
     result = register(kamailio, user, domain)
     try:
-        assert result.rc == 0 and statuses(result) == ['401', '200'], _explain(kamailio, register=result)
+        assert result.rc == 0 and statuses(result) == ['401', '200'], report(kamailio, register=result)
         challenge = received(result, 'SIP/2.0 401')[0]
         assert header(challenge, 'WWW-Authenticate')[0].startswith('Digest realm="%s"' % domain)
         contact = 'sip:%s@%s:%s' % (user, kamailio.address, re.search(r' -p (\d+)', ' '.join(result.cmd)).group(1))
@@ -159,7 +54,7 @@ def test_register_is_challenged_with_the_tenant_realm_then_binds_the_contact(kam
 ])
 def test_register_is_refused(kamailio, user, domain, secret, expected, reason):
     result = register(kamailio, user, domain, secret)
-    assert result.rc == 0 and statuses(result) == expected, _explain(kamailio, register=result)
+    assert result.rc == 0 and statuses(result) == expected, report(kamailio, register=result)
     assert final_reply(result) == 'SIP/2.0 %s %s' % (expected[-1], reason)
     assert contacts(kamailio, '%s@%s' % (user, domain)) == []
 
@@ -168,7 +63,7 @@ def test_register_is_refused(kamailio, user, domain, secret, expected, reason):
 def test_a_registration_survives_a_restart_and_still_gets_calls(kamailio):
     bert = Phone(kamailio, 'bert.app')
     result = bert.register()
-    assert result.rc == 0, _explain(kamailio, register=result)
+    assert result.rc == 0, report(kamailio, register=result)
     try:
         contact = 'sip:bert.app@%s:%d' % (kamailio.address, bert.port)
         before = kamailio.pid()
@@ -182,7 +77,7 @@ def test_a_registration_survives_a_restart_and_still_gets_calls(kamailio):
         handle = bert.start('phone_answer.xml')
         caller = inbound(kamailio, '+4930123456011')
         phone = finish_sipp(handle, timeout=3)
-        explain = _explain(kamailio, caller=caller, phone=phone)
+        explain = report(kamailio, caller=caller, phone=phone)
         assert caller.rc == 0 and statuses(caller) == ['200', '200', '200'], explain
         assert phone.rc == 0 and requests(phone) == ['INVITE', 'ACK', 'INVITE', 'ACK', 'BYE']
     finally:
@@ -193,7 +88,7 @@ def test_a_registration_survives_a_restart_and_still_gets_calls(kamailio):
 def test_internal_call_forks_to_every_device_and_the_dialog_follows_the_record_route(kamailio):
     desk, app = Phone(kamailio, 'anna.desk'), Phone(kamailio, 'anna.app')
     caller, phones = scene(kamailio, lambda: call(kamailio, 'bert.desk', '10'), answer=desk, ring=[app])
-    explain = _explain(kamailio, caller=caller, desk=phones['anna.desk'], app=phones['anna.app'])
+    explain = report(kamailio, caller=caller, desk=phones['anna.desk'], app=phones['anna.app'])
     # bert: 407 challenge, then the call is answered; re-INVITE and BYE get their 200 too.
     assert caller.rc == 0 and statuses(caller) == ['407', '200', '200', '200'], explain
     challenge = received(caller, 'SIP/2.0 407')[0]
@@ -215,7 +110,7 @@ def test_internal_call_forks_to_every_device_and_the_dialog_follows_the_record_r
                  if m.direction == 'received' and not m.first_line.startswith('SIP/2.0')][1:]
     for message in in_dialog:
         assert message.first_line.split()[1].startswith('sip:%s:' % kamailio.address), message.text
-        assert _via_is_kamailio(kamailio, message), message.text
+        assert via_is_kamailio(kamailio, message), message.text
         assert header(message, 'Route') == [], message.text
         assert len(header(message, 'Via')) == 2, message.text  # Kamailio's and bert's
 
@@ -224,29 +119,29 @@ def test_an_internal_number_of_another_tenant_is_not_reachable(kamailio):
     # 20 exists only in beta: dora (beta) reaches it (480: nobody registered), acme's bert gets 404.
     from_beta = call(kamailio, 'dora.desk', '20', domain=BETA)
     from_acme = call(kamailio, 'bert.desk', '20')
-    assert final_reply(from_beta) == 'SIP/2.0 480 Temporarily Unavailable', _explain(kamailio, caller=from_beta)
-    assert statuses(from_acme) == ['407', '404'], _explain(kamailio, caller=from_acme)
+    assert final_reply(from_beta) == 'SIP/2.0 480 Temporarily Unavailable', report(kamailio, caller=from_beta)
+    assert statuses(from_acme) == ['407', '404'], report(kamailio, caller=from_acme)
     assert final_reply(from_acme) == 'SIP/2.0 404 No such extension or number'
 
 
 def test_an_internal_call_to_an_unregistered_extension_gets_480(kamailio):
     assert contacts(kamailio, 'cora.desk@' + ACME) == [] and contacts(kamailio, 'cora.app@' + ACME) == []
     result = call(kamailio, 'bert.desk', '12')
-    assert statuses(result) == ['407', '480'], _explain(kamailio, caller=result)
+    assert statuses(result) == ['407', '480'], report(kamailio, caller=result)
     assert final_reply(result) == 'SIP/2.0 480 Temporarily Unavailable'
 
 
 def test_invite_with_a_wrong_password_is_challenged_again(kamailio):
-    inf = _csv(kamailio, 'call', [('bert.desk', ACME, 'not-the-password', '10')])
+    inf = users_file(kamailio, 'call', [('bert.desk', ACME, 'not-the-password', '10')])
     result = kamailio.sipp('call.xml', inf=inf, timeout=10)
-    assert statuses(result) == ['407', '407'], _explain(kamailio, caller=result)
+    assert statuses(result) == ['407', '407'], report(kamailio, caller=result)
 
 
 # ------------------------------------------------------------------------------ 4. inbound
 def test_inbound_ddi_rings_every_device_of_the_extension(kamailio):
     desk, app = Phone(kamailio, 'anna.desk'), Phone(kamailio, 'anna.app')
     caller, phones = scene(kamailio, lambda: inbound(kamailio, '+4930123456010'), answer=desk, ring=[app])
-    explain = _explain(kamailio, caller=caller, desk=phones['anna.desk'], app=phones['anna.app'])
+    explain = report(kamailio, caller=caller, desk=phones['anna.desk'], app=phones['anna.app'])
     # From the trunk address: no challenge, straight to anna's devices.
     assert caller.rc == 0 and statuses(caller) == ['200', '200', '200'], explain
     assert requests(phones['anna.desk']) == ['INVITE', 'ACK', 'INVITE', 'ACK', 'BYE'], explain
@@ -256,7 +151,7 @@ def test_inbound_ddi_rings_every_device_of_the_extension(kamailio):
 def test_inbound_head_number_rings_the_group_members(kamailio):
     anna, bert = Phone(kamailio, 'anna.desk'), Phone(kamailio, 'bert.desk')
     caller, phones = scene(kamailio, lambda: inbound(kamailio, '+49301234560'), answer=anna, ring=[bert])
-    explain = _explain(kamailio, caller=caller, anna=phones['anna.desk'], bert=phones['bert.desk'])
+    explain = report(kamailio, caller=caller, anna=phones['anna.desk'], bert=phones['bert.desk'])
     assert caller.rc == 0 and statuses(caller) == ['200', '200', '200'], explain
     assert requests(phones['anna.desk']) == ['INVITE', 'ACK', 'INVITE', 'ACK', 'BYE'], explain
     assert requests(phones['bert.desk']) == ['INVITE', 'CANCEL', 'ACK'], explain
@@ -269,7 +164,7 @@ def test_inbound_head_number_rings_the_group_members(kamailio):
 ])
 def test_inbound_to_a_number_that_does_not_ring(kamailio, dialled, reply):
     result = inbound(kamailio, dialled)
-    assert result.rc == 0 and final_reply(result) == 'SIP/2.0 ' + reply, _explain(kamailio, caller=result)
+    assert result.rc == 0 and final_reply(result) == 'SIP/2.0 ' + reply, report(kamailio, caller=result)
 
 
 def test_an_invite_from_an_untrusted_address_is_challenged_not_routed(kamailio):
@@ -283,7 +178,7 @@ def test_an_invite_from_an_untrusted_address_is_challenged_not_routed(kamailio):
             time.sleep(0.2)
     finally:
         anna.unregister()
-    assert result.rc == 0 and statuses(result) == ['407'], _explain(kamailio, caller=result)
+    assert result.rc == 0 and statuses(result) == ['407'], report(kamailio, caller=result)
     assert phone.datagrams == []
 
 
@@ -291,7 +186,7 @@ def test_an_invite_from_an_untrusted_address_is_challenged_not_routed(kamailio):
 def _outbound(kamailio, caller, dialled):
     """A call from ``caller`` that should leave through the trunk stand-in (which answers)."""
     result, callees = scene(kamailio, lambda: call(kamailio, caller, dialled), trunk='phone_answer.xml')
-    explain = _explain(kamailio, caller=result, trunk=callees['trunk'])
+    explain = report(kamailio, caller=result, trunk=callees['trunk'])
     assert result.rc == 0 and statuses(result) == ['407', '200', '200', '200'], explain
     assert callees['trunk'].rc == 0 and requests(callees['trunk']) == ['INVITE', 'ACK', 'INVITE', 'ACK', 'BYE'], \
         explain
@@ -315,7 +210,7 @@ def test_outbound_anonymous_caller_id_presents_anonymous_with_privacy(kamailio):
 
 def test_outbound_international_needs_the_extensions_permission(kamailio):
     refused = call(kamailio, 'bert.desk', '00442071234567')
-    assert statuses(refused) == ['407', '403'], _explain(kamailio, caller=refused)
+    assert statuses(refused) == ['407', '403'], report(kamailio, caller=refused)
     assert final_reply(refused) == 'SIP/2.0 403 International calls not permitted'
     invite, explain = _outbound(kamailio, 'anna.desk', '00442071234567')
     assert invite.first_line == 'INVITE sip:+442071234567@%s:%d SIP/2.0' % (kamailio.trunk, kamailio.trunk_port), explain
@@ -333,7 +228,7 @@ def test_a_number_of_another_tenant_is_reached_on_net_not_through_the_trunk(kama
     desk, app = Phone(kamailio, 'dora.desk', BETA), Phone(kamailio, 'dora.app', BETA)
     with Listener(kamailio.trunk, kamailio.trunk_port) as trunk:
         caller, phones = scene(kamailio, lambda: call(kamailio, 'anna.desk', '+494099999999'), answer=desk, ring=[app])
-    explain = _explain(kamailio, caller=caller, desk=phones['dora.desk'], app=phones['dora.app'])
+    explain = report(kamailio, caller=caller, desk=phones['dora.desk'], app=phones['dora.app'])
     assert caller.rc == 0 and statuses(caller) == ['407', '200', '200', '200'], explain
     assert requests(phones['dora.desk']) == ['INVITE', 'ACK', 'INVITE', 'ACK', 'BYE'], explain
     assert requests(phones['dora.app']) == ['INVITE', 'CANCEL', 'ACK'], explain
@@ -349,7 +244,7 @@ def test_a_busy_forward_to_an_outside_number_carries_one_identity_and_the_divers
     finn = Phone(kamailio, 'finn.desk')
     caller, callees = scene(kamailio, lambda: call(kamailio, 'bert.desk', '14'), busy=[finn],
                             trunk='phone_answer.xml')
-    explain = _explain(kamailio, caller=caller, finn=callees['finn.desk'], trunk=callees['trunk'])
+    explain = report(kamailio, caller=caller, finn=callees['finn.desk'], trunk=callees['trunk'])
     assert requests(callees['finn.desk']) == ['INVITE', 'ACK'], explain
     assert caller.rc == 0 and statuses(caller) == ['407', '200', '200', '200'], explain
     assert callees['trunk'].rc == 0 and requests(callees['trunk']) == ['INVITE', 'ACK', 'INVITE', 'ACK', 'BYE'], \
@@ -395,14 +290,14 @@ def test_an_exception_in_the_script_answers_500_logs_one_line_and_the_worker_goe
         bad = run_sipp(_raising_scenario(kamailio), kamailio.target, kamailio.trunk, kamailio.workdir, calls=4,
                        rate=20, timeout=10)
         good = kamailio.sipp('register_ok.xml', calls=20, rate=40, timeout=15,
-                             inf=_csv(kamailio, 'after', [('bert.app', ACME, password('bert.app'))] * 20))
+                             inf=users_file(kamailio, 'after', [('bert.app', ACME, password('bert.app'))] * 20))
     finally:
         kamailio.kamcmd('corex.debug', '2')
         kamailio.kamcmd('ul.rm', 'location', 'bert.app@' + ACME)
     with open(kamailio.log_file, errors='replace') as handle:
         handle.seek(start)
         log = handle.read().splitlines()
-    explain = _explain(kamailio, bad=bad, good=good)
+    explain = report(kamailio, bad=bad, good=good)
     assert bad.rc == 0 and statuses(bad) == ['500'] * 4, explain
     assert good.rc == 0 and good.stats.get('SuccessfulCall(C)') == '20', explain
 
@@ -461,13 +356,13 @@ def test_a_directory_change_routes_within_a_second_without_restart_or_loss(kamai
     pid = kamailio.pid()
     # Before: hugo.desk does not exist, and the block member with DDI 13 leads nowhere.
     before = register(kamailio, 'hugo.desk')
-    assert statuses(before) == ['401', '403'], _explain(kamailio, register=before)
+    assert statuses(before) == ['401', '403'], report(kamailio, register=before)
     assert _probe_inbound(kamailio, '+4930123456013') == 'SIP/2.0 404 Number has no target'
 
     # A steady authenticated REGISTER load (Expires 0: every request goes through the snapshot,
     # nothing stays bound) runs while the playbook changes the directory.
     load = start_sipp('register_load.xml', kamailio.target, kamailio.address, kamailio.workdir, calls=3000,
-                      rate=50, timeout=90, inf=_csv(kamailio, 'load', [('cora.app', ACME, password('cora.app'))]))
+                      rate=50, timeout=90, inf=users_file(kamailio, 'load', [('cora.app', ACME, password('cora.app'))]))
     stop, seen = threading.Event(), {}
     watcher = threading.Thread(target=_watch_change, args=(kamailio, '+4930123456013', stop, seen), daemon=True)
     try:
@@ -491,16 +386,16 @@ def test_a_directory_change_routes_within_a_second_without_restart_or_loss(kamai
         time.sleep(max(0.0, seen['committed'] + 1.0 - time.monotonic()))
         hugo = Phone(kamailio, 'hugo.desk')
         caller, phones = scene(kamailio, lambda: inbound(kamailio, '+4930123456013'), answer=hugo)
-        assert statuses(caller) == ['200', '200', '200'], _explain(kamailio, caller=caller, hugo=phones['hugo.desk'])
+        assert statuses(caller) == ['200', '200', '200'], report(kamailio, caller=caller, hugo=phones['hugo.desk'])
         time.sleep(0.5)
     finally:
         stop.set()
         load['proc'].send_signal(signal.SIGUSR1)  # sipp: place no new calls, finish, exit
         loaded = finish_sipp(load, timeout=20)
     assert kamailio.pid() == pid  # no restart
-    assert loaded.stats.get('FailedCall(C)') == '0', _explain(kamailio, load=loaded)
-    assert int(loaded.stats.get('SuccessfulCall(C)', 0)) >= 100, _explain(kamailio, load=loaded)
-    assert loaded.rc == 0, _explain(kamailio, load=loaded)
+    assert loaded.stats.get('FailedCall(C)') == '0', report(kamailio, load=loaded)
+    assert int(loaded.stats.get('SuccessfulCall(C)', 0)) >= 100, report(kamailio, load=loaded)
+    assert loaded.rc == 0, report(kamailio, load=loaded)
     print('reload test: routed %.2f s after the commit, %.2f s after the playbook ended; %s REGISTERs under load, '
           '%s failed' % (after_commit, after_playbook, loaded.stats.get('SuccessfulCall(C)'),
                          loaded.stats.get('FailedCall(C)')))

@@ -1,0 +1,289 @@
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Forwarding, DND, voicemail, single number reach, groups and feature codes in a real
+Kamailio, against docs/routing.md.
+
+The extensions of tests/sip/tenants.yml each stand for one behaviour: Gina (27) forwards
+every call to Bert (11); Hans (21) forwards unanswered calls after his 5 s ring time to an
+outside number; Ida (22) forwards to her mobile while nothing is registered; Jan (23) is on
+DND with voicemail (the media server stand-in on kamailio.trunk:media_port); Kai (24) is on
+DND without voicemail but with forwards that DND must suppress; Lena (25) has single number
+reach; Mia (26) changes her own settings by feature code. Group 61 (parallel) and 62
+(sequential, 5 s per member) both count Kai among their members.
+
+A feature-code test reads the directory back through ``tenant_info`` (read_tenant.yml) and
+places the next calls at once: the worker that wrote the change signals every worker through
+shared memory, so no call may see the old setting. Each test restores what it changed.
+"""
+
+import json
+import os
+
+import pytest
+
+from sip_calls import call, contacts, final_reply, first_invite, inbound, report, requests, scene
+from sip_harness import HERE, Listener, Phone, header, statuses
+
+READ_TENANT = os.path.join(HERE, 'read_tenant.yml')
+MIA_PLAYBOOK = os.path.join(HERE, 'mia.yml')
+ANNA = '"Anna" <sip:10@acme.sip.test>'
+MAIN_NUMBER = '<sip:+49301234560@acme.sip.test>'
+
+
+def diversion(number, reason):
+    return '<sip:%s@acme.sip.test>;reason=%s' % (number, reason)
+
+
+def trunk_uri(kamailio, number):
+    return 'INVITE sip:%s@%s:%d SIP/2.0' % (number, kamailio.trunk, kamailio.trunk_port)
+
+
+def extension_info(kamailio, number):
+    """Extension ``number`` of acme as tenant_info reports it (a real ansible-playbook run)."""
+    out = os.path.join(kamailio.workdir, 'acme-%s.json' % os.urandom(3).hex())
+    run = kamailio.provision(READ_TENANT, out=out)
+    assert run.rc == 0, 'read_tenant.yml failed: %r' % (run,)
+    with open(out) as handle:
+        info = json.load(handle)
+    return dict((ext['internal_number'], ext) for ext in info['extensions'])[number]
+
+
+# ------------------------------------------------------------------------------ forwarding
+def test_an_unconditional_forward_rings_the_target_instead_and_records_the_diversion(kamailio):
+    bert, gina = Phone(kamailio, 'bert.desk'), Phone(kamailio, 'gina.desk')
+    caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '27'), answer=bert, ring=[gina])
+    explain = report(kamailio, caller=caller, bert=callees['bert.desk'], gina=callees['gina.desk'])
+    assert caller.rc == 0 and statuses(caller)[-3:] == ['200', '200', '200'], explain
+    invite = first_invite(callees['bert.desk'])
+    assert header(invite, 'Diversion') == [diversion(27, 'unconditional')], explain
+    assert header(invite, 'P-Asserted-Identity') == [ANNA], explain
+    # Gina's phone is registered, but an unconditional forward applies before it rings.
+    assert requests(callees['gina.desk']) == [], explain
+
+
+@pytest.mark.parametrize('answer', ['busy', 'decline'])
+def test_a_busy_or_declining_phone_is_forwarded_by_the_busy_forward(kamailio, answer):
+    # Finn (14) forwards busy calls to +49305559999; a 603 from his phone counts as busy too.
+    finn = Phone(kamailio, 'finn.desk')
+    phones = {answer: [finn]}
+    caller, callees = scene(kamailio, lambda: call(kamailio, 'bert.desk', '14'), trunk='phone_answer.xml', **phones)
+    explain = report(kamailio, caller=caller, finn=callees['finn.desk'], trunk=callees['trunk'])
+    assert requests(callees['finn.desk']) == ['INVITE', 'ACK'], explain
+    invite = first_invite(callees['trunk'])
+    assert invite is not None and invite.first_line == trunk_uri(kamailio, '+49305559999'), explain
+    assert header(invite, 'Diversion') == [diversion(14, 'user-busy')], explain
+    assert caller.rc == 0 and statuses(caller)[-3:] == ['200', '200', '200'], explain
+
+
+def test_a_no_answer_forward_leaves_when_the_extensions_own_ring_time_is_up(kamailio):
+    # Hans (21) rings 5 s (the cfg's fr_inv_timer is 60 s: the timer is set per call), then his
+    # no-answer forward sends the call out to +49305558888.
+    hans = Phone(kamailio, 'hans.desk')
+    caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '21', timeout=30), ring=[hans],
+                            trunk='phone_answer.xml')
+    explain = report(kamailio, caller=caller, hans=callees['hans.desk'], trunk=callees['trunk'])
+    assert requests(callees['hans.desk'])[:2] == ['INVITE', 'CANCEL'], explain
+    rang, forwarded = first_invite(callees['hans.desk']), first_invite(callees['trunk'])
+    assert forwarded is not None and forwarded.first_line == trunk_uri(kamailio, '+49305558888'), explain
+    assert header(forwarded, 'Diversion') == [diversion(21, 'no-answer')], explain
+    assert 4.0 <= forwarded.time - rang.time <= 6.0, 'rang %.2f s, not 5 s\n%s' % (forwarded.time - rang.time, explain)
+    assert caller.rc == 0 and statuses(caller)[-3:] == ['200', '200', '200'], explain
+
+
+def test_an_unregistered_extension_is_forwarded_to_its_unregistered_destination(kamailio):
+    # Ida (22) has no registered device: the forward to her mobile applies at once.
+    assert contacts(kamailio, 'ida.desk@acme.sip.test') == []
+    caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '22'), trunk='phone_answer.xml')
+    explain = report(kamailio, caller=caller, trunk=callees['trunk'])
+    invite = first_invite(callees['trunk'])
+    assert invite is not None and invite.first_line == trunk_uri(kamailio, '+4917012345678'), explain
+    assert header(invite, 'Diversion') == [diversion(22, 'unavailable')], explain
+    assert header(invite, 'P-Asserted-Identity') == [MAIN_NUMBER], explain
+    assert caller.rc == 0 and statuses(caller)[-3:] == ['200', '200', '200'], explain
+
+
+# ------------------------------------------------------------------------------ DND and voicemail
+def test_dnd_with_voicemail_sends_the_call_to_the_mailbox_on_the_media_server(kamailio):
+    jan = Phone(kamailio, 'jan.desk')
+    caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '23'), ring=[jan],
+                            media='phone_answer.xml')
+    explain = report(kamailio, caller=caller, jan=callees['jan.desk'], media=callees['media'])
+    assert requests(callees['jan.desk']) == [], explain
+    invite = first_invite(callees['media'])
+    # The request URI names the mailbox in the tenant's domain; the media server is the next hop.
+    assert invite is not None and invite.first_line == 'INVITE sip:23@acme.sip.test SIP/2.0', explain
+    assert header(invite, 'Diversion') == [diversion(23, 'do-not-disturb')], explain
+    assert header(invite, 'P-Asserted-Identity') == [ANNA], explain
+    assert caller.rc == 0 and statuses(caller)[-3:] == ['200', '200', '200'], explain
+
+
+def test_dnd_without_voicemail_is_busy_and_suppresses_every_forward(kamailio):
+    # Kai (24) is on DND and forwards unconditionally to Bert and on busy to the trunk: neither
+    # forward may apply, his phone must not ring, the caller hears busy.
+    kai, bert = Phone(kamailio, 'kai.desk'), Phone(kamailio, 'bert.desk')
+    with Listener(kamailio.trunk, kamailio.trunk_port) as trunk:
+        caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '24'), ring=[kai, bert])
+        inbound_call = inbound(kamailio, '+4930123456024')
+    explain = report(kamailio, caller=caller, kai=callees['kai.desk'], bert=callees['bert.desk'])
+    assert final_reply(caller) == 'SIP/2.0 486 Do Not Disturb', explain
+    assert final_reply(inbound_call) == 'SIP/2.0 486 Do Not Disturb', report(kamailio, inbound=inbound_call)
+    assert requests(callees['kai.desk']) == [] and requests(callees['bert.desk']) == [], explain
+    assert trunk.datagrams == [], explain
+
+
+# ------------------------------------------------------------------------------ single number reach
+def test_single_number_reach_rings_the_mobile_together_with_the_devices(kamailio):
+    lena = Phone(kamailio, 'lena.desk')
+    caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '25'), ring=[lena],
+                            trunk='phone_answer.xml')
+    explain = report(kamailio, caller=caller, lena=callees['lena.desk'], trunk=callees['trunk'])
+    desk, mobile = first_invite(callees['lena.desk']), first_invite(callees['trunk'])
+    assert desk is not None and mobile is not None, explain
+    assert mobile.first_line == trunk_uri(kamailio, '+4917011112222'), explain
+    assert abs(mobile.time - desk.time) < 1.0, explain  # in parallel, not after the ring time
+    # Each branch carries its own identity: the mobile leg the tenant's number and why it came.
+    assert header(mobile, 'P-Asserted-Identity') == [MAIN_NUMBER], explain
+    assert header(mobile, 'Diversion') == [diversion(25, 'follow-me')], explain
+    assert header(desk, 'P-Asserted-Identity') == [ANNA] and header(desk, 'Diversion') == [], explain
+    # The mobile answered: the desk phone is cancelled.
+    assert requests(callees['lena.desk'])[:2] == ['INVITE', 'CANCEL'], explain
+    assert caller.rc == 0 and statuses(caller)[-3:] == ['200', '200', '200'], explain
+
+
+# ------------------------------------------------------------------------------ groups
+def test_a_parallel_group_rings_every_member_at_once_but_not_one_on_dnd(kamailio):
+    anna, bert, kai = Phone(kamailio, 'anna.desk'), Phone(kamailio, 'bert.desk'), Phone(kamailio, 'kai.desk')
+    caller, callees = scene(kamailio, lambda: call(kamailio, 'cora.desk', '61'), answer=anna, ring=[bert, kai])
+    explain = report(kamailio, caller=caller, anna=callees['anna.desk'], bert=callees['bert.desk'],
+                     kai=callees['kai.desk'])
+    assert requests(callees['kai.desk']) == [], explain
+    rang_anna, rang_bert = first_invite(callees['anna.desk']), first_invite(callees['bert.desk'])
+    assert rang_anna is not None and rang_bert is not None, explain
+    assert abs(rang_anna.time - rang_bert.time) < 1.0, explain
+    assert requests(callees['bert.desk'])[:2] == ['INVITE', 'CANCEL'], explain
+    assert caller.rc == 0 and statuses(caller)[-3:] == ['200', '200', '200'], explain
+
+
+def test_a_sequential_group_rings_one_member_after_the_other_and_skips_one_on_dnd(kamailio):
+    # Group 62: Kai (DND, skipped), then Bert for 5 s, then Anna, who answers.
+    anna, bert, kai = Phone(kamailio, 'anna.desk'), Phone(kamailio, 'bert.desk'), Phone(kamailio, 'kai.desk')
+    caller, callees = scene(kamailio, lambda: call(kamailio, 'cora.desk', '62', timeout=30), answer=anna,
+                            ring=[bert, kai])
+    explain = report(kamailio, caller=caller, anna=callees['anna.desk'], bert=callees['bert.desk'],
+                     kai=callees['kai.desk'])
+    assert requests(callees['kai.desk']) == [], explain
+    assert requests(callees['bert.desk'])[:2] == ['INVITE', 'CANCEL'], explain
+    rang_bert, rang_anna = first_invite(callees['bert.desk']), first_invite(callees['anna.desk'])
+    assert rang_anna is not None, explain
+    assert 4.0 <= rang_anna.time - rang_bert.time <= 6.0, explain
+    assert caller.rc == 0 and statuses(caller)[-3:] == ['200', '200', '200'], explain
+
+
+# ------------------------------------------------------------------------------ feature codes
+def dial(kamailio, code):
+    """Mia dials a feature code; the final answer's status line."""
+    result = call(kamailio, 'mia.desk', code)
+    assert result.rc == 0, report(kamailio, feature_code=result)
+    return final_reply(result)
+
+
+def calls_to_mia(kamailio, count=3):
+    """The final answers of ``count`` calls to Mia placed right away, one after the other (two
+    workers: every one of them must route with the new setting)."""
+    return [final_reply(call(kamailio, 'anna.desk', '26')) for dummy in range(count)]
+
+
+def test_feature_codes_switch_dnd_and_a_playbook_that_leaves_dnd_out_keeps_it(kamailio):
+    try:
+        # The calls follow the feature code at once: no worker may still route with the old
+        # snapshot (the poll interval alone would leave up to 500 ms).
+        assert dial(kamailio, '*78') == 'SIP/2.0 603 Do Not Disturb On'
+        assert calls_to_mia(kamailio) == ['SIP/2.0 486 Do Not Disturb'] * 3
+        assert extension_info(kamailio, '26')['dnd'] is True
+        # A playbook that does not mention dnd keeps the phone's DND...
+        run = kamailio.provision(MIA_PLAYBOOK, mia_name='Mia Meier')
+        assert run.rc == 0 and run.changed == 1, run
+        assert extension_info(kamailio, '26')['dnd'] is True
+        assert dial(kamailio, '*79') == 'SIP/2.0 603 Do Not Disturb Off'
+        # Mia has no registered phone: without DND a call finds nobody.
+        assert calls_to_mia(kamailio) == ['SIP/2.0 480 Temporarily Unavailable'] * 3
+        assert extension_info(kamailio, '26')['dnd'] is False
+        # ...and one that sets it wins over the phone.
+        assert dial(kamailio, '*78') == 'SIP/2.0 603 Do Not Disturb On'
+        run = kamailio.provision(MIA_PLAYBOOK, mia_name='Mia Meier', mia_dnd=False)
+        assert run.rc == 0 and run.changed == 1, run
+        assert extension_info(kamailio, '26')['dnd'] is False
+    finally:
+        dial(kamailio, '*79')
+        kamailio.provision(MIA_PLAYBOOK, mia_name='Mia')
+
+
+def test_feature_codes_set_and_clear_the_unconditional_forward(kamailio):
+    bert = Phone(kamailio, 'bert.desk')
+    try:
+        assert dial(kamailio, '*7211') == 'SIP/2.0 603 Forward All Calls To 11'
+        assert extension_info(kamailio, '26')['forwarding']['unconditional'] == '11'
+        caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '26'), answer=bert)
+        explain = report(kamailio, caller=caller, bert=callees['bert.desk'])
+        assert header(first_invite(callees['bert.desk']), 'Diversion') == [diversion(26, 'unconditional')], explain
+        assert dial(kamailio, '*73') == 'SIP/2.0 603 Forward All Calls Off'
+        assert calls_to_mia(kamailio) == ['SIP/2.0 480 Temporarily Unavailable'] * 3
+        assert extension_info(kamailio, '26')['forwarding']['unconditional'] is None
+    finally:
+        dial(kamailio, '*73')
+
+
+def test_feature_codes_set_and_clear_the_busy_forward(kamailio):
+    mia, bert = Phone(kamailio, 'mia.app'), Phone(kamailio, 'bert.desk')
+    try:
+        assert dial(kamailio, '*9011') == 'SIP/2.0 603 Forward When Busy To 11'
+        assert extension_info(kamailio, '26')['forwarding']['busy'] == '11'
+        caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '26'), answer=bert, busy=[mia])
+        explain = report(kamailio, caller=caller, mia=callees['mia.app'], bert=callees['bert.desk'])
+        assert requests(callees['mia.app']) == ['INVITE', 'ACK'], explain
+        assert header(first_invite(callees['bert.desk']), 'Diversion') == [diversion(26, 'user-busy')], explain
+        assert dial(kamailio, '*91') == 'SIP/2.0 603 Forward When Busy Off'
+        assert extension_info(kamailio, '26')['forwarding']['busy'] is None
+        caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '26'), busy=[mia])
+        assert final_reply(caller) == 'SIP/2.0 486 Busy Here', report(kamailio, caller=caller)
+    finally:
+        dial(kamailio, '*91')
+
+
+def test_feature_codes_set_and_clear_the_no_answer_forward(kamailio):
+    mia, bert = Phone(kamailio, 'mia.app'), Phone(kamailio, 'bert.desk')
+    try:
+        assert dial(kamailio, '*9211') == 'SIP/2.0 603 Forward On No Answer To 11'
+        assert extension_info(kamailio, '26')['forwarding']['no_answer'] == '11'
+        caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '26', timeout=30), answer=bert,
+                                ring=[mia])
+        explain = report(kamailio, caller=caller, mia=callees['mia.app'], bert=callees['bert.desk'])
+        rang, forwarded = first_invite(callees['mia.app']), first_invite(callees['bert.desk'])
+        assert forwarded is not None and header(forwarded, 'Diversion') == [diversion(26, 'no-answer')], explain
+        assert 4.0 <= forwarded.time - rang.time <= 6.0, explain
+        assert dial(kamailio, '*93') == 'SIP/2.0 603 Forward On No Answer Off'
+        assert extension_info(kamailio, '26')['forwarding']['no_answer'] is None
+        caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '26', timeout=30), ring=[mia])
+        assert final_reply(caller) == 'SIP/2.0 480 Temporarily Unavailable', report(kamailio, caller=caller)
+    finally:
+        dial(kamailio, '*93')
+
+
+REFUSED_CODES = [
+    ('*72999', 'SIP/2.0 404 forwarding.unconditional: '),           # no such internal number
+    ('*720044201234567', 'SIP/2.0 403 forwarding.unconditional: '),  # abroad, without permission
+    ('*7226', 'SIP/2.0 482 forwarding.unconditional: '),             # to herself
+    ('*72', 'SIP/2.0 484 Address Incomplete'),
+    ('*79123', 'SIP/2.0 484 Address Incomplete'),
+    ('*55', 'SIP/2.0 404 Unknown feature code *55'),
+]
+
+
+def test_a_refused_feature_code_says_why_and_changes_nothing(kamailio):
+    before = extension_info(kamailio, '26')
+    lines = dict((code, dial(kamailio, code)) for code, dummy in REFUSED_CODES)
+    for code, answer in REFUSED_CODES:
+        assert lines[code] and lines[code].startswith(answer), (code, lines[code])
+    # The reason names the field and the rule that refused the destination.
+    assert lines['*72999'].endswith('[reference]') and lines['*720044201234567'].endswith('[international_calls]')
+    assert extension_info(kamailio, '26') == before
