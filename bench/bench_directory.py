@@ -16,8 +16,9 @@ import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIP_TESTS = os.path.join(REPO, 'tests', 'sip')
-if SIP_TESTS not in sys.path:
-    sys.path.insert(0, SIP_TESTS)
+for _path in (SIP_TESTS, os.path.join(REPO, 'tests')):  # the harness and the helpers it shares
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
 import sip_harness  # noqa: E402  (tests/sip/sip_harness.py: the SIP test harness, reused)
 

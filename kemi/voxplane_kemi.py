@@ -310,8 +310,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         diversion history grows newest first. In the failure route the headers of the previous
         branch ($avp(vx_hdrs)) are where the new plan starts from."""
         before = _stored_headers() if in_failure else {}
-        named = getattr(plan, "identity", None)
-        identity = named or before.get("identity")
+        identity = getattr(plan, "identity", None) or before.get("identity")
         # A caller's wish for privacy holds on every later leg, whoever's identity it presents.
         privacy = getattr(plan, "privacy", False) or before.get("privacy", False)
         history = tuple(before.get("diversion", ()))

@@ -56,16 +56,10 @@ def apply(directory, setting):
     changes nothing and is answered with the field and rule in the reason phrase."""
     try:
         with directory.transaction(write=True, create=False) as txn:
-            if txn.load_tenant(setting.tenant).get(EXTENSION, setting.extension) is None:
-                # Removed since this worker's snapshot: a phone setting never creates an extension.
-                return Outcome(404, 'extension: %s of tenant %s does not exist [reference]'
-                               % (_reason_phrase(setting.extension, 20), _reason_phrase(setting.tenant, 40)))
-            result = reconcile(txn, setting.tenant, None, {EXTENSION: {setting.extension: setting.request}})
-        generation = None
-        if result.changed:
-            with directory.transaction(write=False, create=False) as txn:
-                generation = txn.generation()['generation']
-        return Outcome(603, setting.done, generation, result.changed)
+            # create=False: an extension removed since this worker's snapshot is not re-created.
+            result = reconcile(txn, setting.tenant, None, {EXTENSION: {setting.extension: setting.request}},
+                               create=False)
+        return Outcome(603, setting.done, txn.committed_generation, result.changed)
     except ValidationFailed as failed:
         first = failed.violations[0]
         code = _ANSWER_FOR_RULE.get(first.rule, _MALFORMED)

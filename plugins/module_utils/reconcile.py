@@ -77,13 +77,15 @@ class Result(object):
         return [c.diff(self.tenant_name) for c in self.changes]
 
 
-def reconcile(txn, tenant_name, tenant_request=None, children=None, purge=()):
+def reconcile(txn, tenant_name, tenant_request=None, children=None, purge=(), create=True):
     """Plan, validate and write a tenant's requested objects.
 
     tenant_request: dict of tenant options, ABSENT to remove the tenant, or
     None to leave the tenant object as it is. children: {kind: {key: request
     dict or ABSENT}}. purge: kinds whose objects not named in ``children``
-    are removed (the whole-tenant module's declarative mode).
+    are removed (the whole-tenant module's declarative mode). create=False
+    only changes objects that exist: a request for a missing one is a
+    ``reference`` violation (a phone's feature code never creates anything).
     """
     children = children or {}
     violations = []
@@ -126,6 +128,11 @@ def reconcile(txn, tenant_name, tenant_request=None, children=None, purge=()):
                 continue
             named.add(key)
             current = previous.get(kind, key)
+            if current is None and not create and request is not ABSENT:
+                violations.append(RuleError(model.KEY_FIELD[kind], 'reference', '%s does not exist'
+                                            % model.describe(kind, key, tenant_name))
+                                  .at(model.describe(kind, key, tenant_name)))
+                continue
             if request is ABSENT:
                 desired = None
             else:

@@ -145,6 +145,8 @@ class Transaction(Lookups):
         self._tenant_ids = {}
         # The schema version found before this transaction migrated it; None when it was current.
         self.migrated_from = None
+        # The generation this transaction's commit moved the directory to; None if it wrote nothing.
+        self.committed_generation = None
 
     def __enter__(self):
         # A directory this transaction creates and then rolls back is removed again: nothing written means no file.
@@ -164,7 +166,10 @@ class Transaction(Lookups):
                 if self.dirty:
                     self._execute('UPDATE voxplane_generation SET generation = generation + 1, changed_at = ? WHERE id = 1',
                                   (_now(),))
+                    generation = self.generation()['generation']
                 self.conn.execute('COMMIT')
+                if self.dirty:
+                    self.committed_generation = generation
             else:
                 self.conn.execute('ROLLBACK')
                 if self._created:

@@ -3,17 +3,17 @@
 import hashlib
 import json
 import os
-import re
 import sqlite3
 import subprocess
 import sys
 
 import pytest
 
+from playbook_run import PlaybookRun
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PLAYBOOKS = os.path.join(REPO, 'tests', 'integration', 'playbooks')
 BIN = os.path.dirname(sys.executable)
-RECAP = re.compile(r'ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)')
 
 
 def collections_path():
@@ -24,19 +24,6 @@ def collections_path():
         os.makedirs(os.path.dirname(link), exist_ok=True)
         os.symlink(REPO, link)
     return root
-
-
-class PlaybookRun(object):
-    def __init__(self, proc):
-        self.rc = proc.returncode
-        self.stdout = proc.stdout
-        self.stderr = proc.stderr
-        match = RECAP.search(proc.stdout)
-        self.ok, self.changed, self.unreachable, self.failed, self.skipped = (
-            [int(g) for g in match.groups()] if match else [None] * 5)
-
-    def __repr__(self):
-        return 'rc=%s changed=%s failed=%s\n%s\n%s' % (self.rc, self.changed, self.failed, self.stdout[-6000:], self.stderr[-3000:])
 
 
 def run_playbook(playbook, extra_vars=None, check=False, diff=False, env=None):

@@ -31,6 +31,8 @@ import threading
 import time
 import uuid
 
+from playbook_run import PlaybookRun
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HERE = os.path.join(REPO, 'tests', 'sip')
 SCENARIOS = os.path.join(HERE, 'scenarios')
@@ -39,7 +41,6 @@ TENANTS_PLAYBOOK = os.path.join(HERE, 'tenants.yml')
 KAMAILIO = '/usr/sbin/kamailio'
 KAMCMD = '/usr/sbin/kamcmd'
 SIPP = shutil.which('sipp') or '/usr/bin/sipp'
-RECAP = re.compile(r'ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)')
 
 
 def password(username):
@@ -103,20 +104,6 @@ def free_port(address, udp=True, tcp=True):
 
 
 # ------------------------------------------------------------------------------ the role
-class PlaybookRun(object):
-    def __init__(self, proc):
-        self.rc = proc.returncode
-        self.stdout = proc.stdout
-        self.stderr = proc.stderr
-        match = RECAP.search(proc.stdout)
-        self.ok, self.changed, self.unreachable, self.failed, self.skipped = (
-            [int(g) for g in match.groups()] if match else [None] * 5)
-
-    def __repr__(self):
-        return 'rc=%s changed=%s failed=%s\n%s\n%s' % (
-            self.rc, self.changed, self.failed, self.stdout[-8000:], self.stderr[-3000:])
-
-
 def collections_path(root):
     """<root>/collections/ansible_collections/voxplane/pbx -> the repository."""
     base = os.path.join(root, 'collections')

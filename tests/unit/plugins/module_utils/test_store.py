@@ -135,6 +135,30 @@ def test_a_successful_reconcile_bumps_the_generation_by_exactly_one(pbx):
     assert changed_at > '2020' and changed_at.endswith('Z')
 
 
+def test_a_transaction_reports_the_generation_its_commit_moved_to(acme):
+    before = acme.generation()
+    with acme.directory.transaction() as txn:
+        reconcile(txn, 'acme', None, {EXTENSION: {'10': {'dnd': True}}})
+    assert txn.committed_generation == before + 1 == acme.generation()
+    with acme.directory.transaction() as txn:
+        reconcile(txn, 'acme', None, {EXTENSION: {'10': {'dnd': True}}})  # no change: nothing committed
+    assert txn.committed_generation is None and acme.generation() == before + 1
+
+
+def test_reconcile_without_create_changes_only_objects_that_exist(acme):
+    before, generation = acme.snapshot(), acme.generation()
+    with pytest.raises(ValidationFailed) as info:
+        with acme.directory.transaction() as txn:
+            reconcile(txn, 'acme', None, {EXTENSION: {'4711': {'dnd': True}}}, create=False)
+    violation = info.value.violations[0]
+    assert (violation.field, violation.rule) == ('internal_number', 'reference'), violation
+    assert 'does not exist' in violation.message
+    assert acme.snapshot() == before and acme.generation() == generation
+    with acme.directory.transaction() as txn:
+        result = reconcile(txn, 'acme', None, {EXTENSION: {'10': {'dnd': True}}}, create=False)
+    assert result.changed and acme.generation() == generation + 1
+
+
 def test_a_failed_reconcile_writes_nothing(acme):
     before, generation = acme.snapshot(), acme.generation()
     with pytest.raises(ValidationFailed):
