@@ -20,7 +20,21 @@ options:
         C(group/voxplane.pbx.directory), or with the environment variable E(VOXPLANE_DIRECTORY).
     type: str
     default: /var/lib/voxplane/directory.db
+  create_parents:
+    description:
+      - Whether a new directory file may also create the missing folders of its path.
+      - When V(false), a O(directory) in a folder that does not exist fails the task, naming the
+        folder, and nothing is created (a typo in the path does not grow a new tree of folders).
+      - Modules that only read never create anything; they accept the option so that
+        C(module_defaults) can set it for the whole action group.
+    type: bool
+    default: false
 notes:
+  - The file must be a voxplane directory, an empty file or a path that does not exist yet. A SQLite
+    database of another application, or a file that is not a SQLite database, is refused before
+    anything is written; so is a path that is a folder.
+  - Storage errors name the file and the reason, with the operating system's reason where there is
+    one, for example C(directory /srv/pbx/directory.db: cannot write: the folder /srv/pbx is read-only (Permission denied)).
   - Every task runs in one transaction and either writes all of its changes or none.
     A write bumps the directory generation, which the Kamailio router watches to reload its snapshot.
 '''

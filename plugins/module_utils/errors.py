@@ -68,5 +68,19 @@ class ValidationFailed(DirectoryError):
         return '%d rule violations:\n- %s' % (len(lines), '\n- '.join(lines))
 
 
+class StorageError(DirectoryError):
+    """The directory's storage failed or is not a directory at all.
+
+    The message names the location and says why, with the operating system's
+    reason where there is one: ``directory /x/y.db: cannot write: the folder /x
+    is read-only (Permission denied)``. ``reason`` is the part after the location.
+    """
+
+    def __init__(self, location, reason):
+        self.location = location
+        self.reason = reason
+        super(StorageError, self).__init__('directory %s: %s' % (location, reason))
+
+
 class SchemaError(DirectoryError):
     """The directory database has a schema this code cannot work with."""

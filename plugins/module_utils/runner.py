@@ -13,8 +13,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import sqlite3
-
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from ansible_collections.voxplane.pbx.plugins.module_utils import model
@@ -24,11 +22,11 @@ from ansible_collections.voxplane.pbx.plugins.module_utils.store import DEFAULT_
 
 DIRECTORY_ARGS = dict(
     directory=dict(type='str', default=DEFAULT_LOCATION, fallback=(env_fallback, ['VOXPLANE_DIRECTORY'])),
+    create_parents=dict(type='bool', default=False),
 )
 
 # Options that steer the module rather than describe the object.
-_CONTROL_OPTIONS = ('directory', 'state', 'tenant')
-
+_CONTROL_OPTIONS = ('directory', 'create_parents', 'state', 'tenant')
 
 def request_from_params(params, key_field):
     """The object request: every option the user gave, left-out ones dropped."""
@@ -36,12 +34,26 @@ def request_from_params(params, key_field):
                 if k not in _CONTROL_OPTIONS and k != key_field and v is not None)
 
 
+def new_module(argument_spec, kind=None, key_option=None):
+    """The AnsibleModule of every module of the collection. ``kind`` and ``key_option`` say which
+    object the options describe (none: the directory itself)."""
+    return AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+
+
 def open_directory(module, for_write):
     """The directory of the task. A check-mode run against a directory that
-    does not exist yet works on an empty in-memory one, so no file appears."""
+    does not exist yet works on an empty in-memory one, so no file appears;
+    it fails where the real run would (a missing folder without create_parents)."""
     directory = Directory(module.params['directory'])
-    if not directory.exists() and (module.check_mode or not for_write):
-        return None if not for_write else Directory(':memory:')
+    if not directory.exists():
+        if not for_write:
+            return None
+        if module.check_mode:
+            try:
+                directory.check_location(module.params['create_parents'])
+            except DirectoryError as e:
+                fail(module, e)
+            return Directory(':memory:')
     return directory
 
 
@@ -50,8 +62,6 @@ def fail(module, error, **extra):
         module.fail_json(msg=error.summary(), violations=[v.as_dict() for v in error.violations], **extra)
     if isinstance(error, RuleError):
         module.fail_json(msg='%s: %s [%s]' % (error.field, error.message, error.rule), **extra)
-    if isinstance(error, sqlite3.Error):
-        module.fail_json(msg='directory database error: %s' % error, **extra)
     module.fail_json(msg=str(error), **extra)
 
 
@@ -60,12 +70,12 @@ def apply(module, tenant_name, tenant_request=None, children=None, purge=()):
     In check mode the same code runs and the transaction is rolled back."""
     directory = open_directory(module, for_write=True)
     try:
-        with directory.transaction(write=True) as txn:
+        with directory.transaction(write=True, create_parents=module.params['create_parents']) as txn:
             result = reconcile(txn, tenant_name, tenant_request, children, purge)
             if module.check_mode:
                 txn.rollback_at_exit()
         return result
-    except (DirectoryError, sqlite3.Error) as e:
+    except DirectoryError as e:
         fail(module, e)
 
 
@@ -74,8 +84,8 @@ def run_object_module(kind, argument_spec):
     spec = dict(argument_spec)
     spec.update(DIRECTORY_ARGS)
     spec['state'] = dict(type='str', default='present', choices=['present', 'absent'])
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     key_field = model.KEY_FIELD[kind]
+    module = new_module(spec, kind, key_field)
     params = module.params
     request = ABSENT if params['state'] == 'absent' else request_from_params(params, key_field)
     if request is ABSENT and not Directory(params['directory']).exists():
@@ -120,7 +130,7 @@ def read_tenant(module, tenant_name):
     try:
         with directory.transaction(write=False, create=False) as txn:
             return txn.load_tenant(tenant_name), txn.generation()
-    except (DirectoryError, sqlite3.Error) as e:
+    except DirectoryError as e:
         fail(module, e)
 
 
@@ -135,7 +145,7 @@ def run_child_info_module(kind):
     """main() of number_info, extension_info, device_info and group_info:
     one object by its key, or all of the tenant's objects of that kind."""
     key_field = model.KEY_FIELD[kind]
-    module = AnsibleModule(argument_spec=info_argument_spec(**{key_field: dict(type='str')}), supports_check_mode=True)
+    module = new_module(info_argument_spec(**{key_field: dict(type='str')}), kind, key_field)
     tenant_name = _normalised(module, model.TENANT, module.params['tenant'], field='tenant')
     state = read_tenant(module, tenant_name)[0]
     plural = model.PLURAL[kind]

@@ -18,11 +18,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import errno
 import json
 import os
 import sqlite3
 
-from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, SchemaError
+from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, SchemaError, StorageError
 from ansible_collections.voxplane.pbx.plugins.module_utils.integrity import Lookups
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import (
     CHILD_KINDS, DEVICE, EXTENSION, GROUP, KEY_FIELD, NUMBER, TENANT, with_defaults,
@@ -50,8 +51,35 @@ def _doc(kind, obj):
     return json.dumps(dict((k, v) for k, v in obj.items() if k not in _OUT_OF_DOC[kind]), sort_keys=True)
 
 
+# The first 16 bytes of every SQLite 3 database file.
+_SQLITE_HEADER = b'SQLite format 3\x00'
+
+# SQLite's primary result codes by message, for Pythons whose sqlite3 errors
+# carry no sqlite_errorname (before 3.11).
+_SQLITE_CODES = {
+    'unable to open database file': 'SQLITE_CANTOPEN',
+    'attempt to write a readonly database': 'SQLITE_READONLY',
+    'disk I/O error': 'SQLITE_IOERR',
+    'database or disk is full': 'SQLITE_FULL',
+    'database is locked': 'SQLITE_BUSY',
+    'database table is locked': 'SQLITE_LOCKED',
+    'database disk image is malformed': 'SQLITE_CORRUPT',
+    'file is not a database': 'SQLITE_NOTADB',
+    'access permission denied': 'SQLITE_PERM',
+}
+
+
+def _errno_text(number):
+    return os.strerror(number)
+
+
 class SqliteDialect(object):
-    """SQLite in WAL mode: readers (Kamailio workers) never block the writer."""
+    """SQLite in WAL mode: readers (Kamailio workers) never block the writer.
+
+    Everything that touches the file goes through here, and so does every
+    storage error: ``error()`` is the one place that turns an OSError or a
+    sqlite3 error into a StorageError naming the file and the reason.
+    """
 
     name = 'sqlite'
     serial = 'INTEGER PRIMARY KEY'
@@ -59,27 +87,159 @@ class SqliteDialect(object):
     def __init__(self, path, busy_timeout_ms=10000):
         self.path = path
         self.busy_timeout_ms = busy_timeout_ms
+        # Folders connect() created for a new file; remove() takes them away again.
+        self._made_folders = []
 
     def exists(self):
         return self.path == ':memory:' or os.path.exists(self.path)
 
-    def connect(self, create=True):
-        if self.path != ':memory:':
-            if not create and not os.path.exists(self.path):
-                raise DirectoryError('directory %s does not exist' % self.path)
-            parent = os.path.dirname(os.path.abspath(self.path))
-            if not os.path.isdir(parent):
-                if not create:
-                    raise DirectoryError('directory folder %s does not exist' % parent)
-                os.makedirs(parent, 0o755)
-        conn = sqlite3.connect(self.path, isolation_level=None, timeout=self.busy_timeout_ms / 1000.0)
-        conn.execute('PRAGMA busy_timeout = %d' % self.busy_timeout_ms)
-        if self.path != ':memory:':
+    def _folder(self):
+        return os.path.dirname(os.path.abspath(self.path))
+
+    def _missing_folders(self):
+        """The folders above the file that do not exist yet, outermost first."""
+        missing = []
+        folder = self._folder()
+        while not os.path.exists(folder) and os.path.dirname(folder) != folder:
+            missing.insert(0, folder)
+            folder = os.path.dirname(folder)
+        return missing
+
+    def _path_problem(self):
+        """What makes the path unusable as a file, whatever the permissions: None if nothing."""
+        if os.path.isdir(self.path):
+            return 'is a folder, not a file'
+        folder = self._folder()
+        while not os.path.exists(folder) and os.path.dirname(folder) != folder:
+            folder = os.path.dirname(folder)
+        if not os.path.isdir(folder):
+            return '%s is a file, not a folder (%s)' % (folder, _errno_text(errno.ENOTDIR))
+        return None
+
+    def _access_problem(self):
+        """Why the file or its folder cannot be read or written: None if nothing is found."""
+        kwargs = {'effective_ids': True} if os.access in os.supports_effective_ids else {}
+        folder = self._folder()
+        if os.path.exists(self.path) and not os.access(self.path, os.R_OK, **kwargs):
+            return 'cannot read the file (%s)' % _errno_text(errno.EACCES)
+        if not os.access(folder, os.X_OK, **kwargs):
+            return 'cannot open the folder %s (%s)' % (folder, _errno_text(errno.EACCES))
+        try:
+            read_only_fs = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+        except (OSError, AttributeError):
+            read_only_fs = False
+        if read_only_fs:
+            return 'cannot write: %s is on a read-only file system (%s)' % (folder, _errno_text(errno.EROFS))
+        for path, what in ((self.path, 'the file'), (self.path + '-wal', 'the file'), (self.path + '-shm', 'the file')):
+            if os.path.exists(path) and not os.access(path, os.W_OK, **kwargs):
+                return 'cannot write: %s %s is read-only (%s)' % (what, path, _errno_text(errno.EACCES))
+        if not os.access(folder, os.W_OK, **kwargs):
+            # WAL mode creates the -wal and -shm files beside the database.
+            return 'cannot write: the folder %s is read-only (%s)' % (folder, _errno_text(errno.EACCES))
+        return None
+
+    def error(self, exc):
+        """The StorageError for ``exc`` (an OSError or sqlite3.Error): the location and why."""
+        if isinstance(exc, StorageError):
+            return exc
+        if isinstance(exc, OSError):
+            where = ' %s' % exc.filename if exc.filename and exc.filename != self.path else ''
+            return StorageError(self.path, 'cannot access%s (%s)' % (where, exc.strerror or exc))
+        text = str(exc)
+        name = getattr(exc, 'sqlite_errorname', None) or _SQLITE_CODES.get(text, '')
+        code = '_'.join(name.split('_')[:2])
+        if code in ('SQLITE_CANTOPEN', 'SQLITE_READONLY', 'SQLITE_PERM', 'SQLITE_IOERR', 'SQLITE_AUTH'):
+            problem = self._path_problem() or self._access_problem()
+            if problem:
+                return StorageError(self.path, problem)
+        reasons = {
+            'SQLITE_CANTOPEN': 'cannot open the file (%s)',
+            'SQLITE_READONLY': 'cannot write (%s)',
+            'SQLITE_PERM': 'cannot write (%s)',
+            'SQLITE_IOERR': 'input/output error (%%s, %s)' % name,
+            'SQLITE_FULL': 'cannot write: the disk is full (%s; %%s)' % _errno_text(errno.ENOSPC),
+            'SQLITE_BUSY': 'locked by another writer; gave up after %g s (%%s)' % (self.busy_timeout_ms / 1000.0),
+            'SQLITE_LOCKED': 'locked by another writer; gave up after %g s (%%s)' % (self.busy_timeout_ms / 1000.0),
+            'SQLITE_CORRUPT': 'the file is corrupt (%s); restore it from a backup',
+            'SQLITE_NOTADB': 'the file is corrupt (%s); restore it from a backup',
+            'SQLITE_CONSTRAINT': 'the database refused the change (%s)',
+        }
+        return StorageError(self.path, reasons.get(code, 'database error (%s)') % text)
+
+    def check_location(self, create=True, create_parents=False):
+        """Make sure the path can hold a voxplane directory before anything is written.
+
+        An existing file must be empty, or a SQLite database (foreign ones are
+        refused once connected, see ``_refuse_foreign``); a new one needs its
+        folder, which is created only with ``create_parents``. Raises
+        StorageError naming the path and what is wrong; returns the folders a
+        new file still needs (created by ``connect``)."""
+        if self.path == ':memory:':
+            return []
+        problem = self._path_problem()
+        if problem:
+            raise StorageError(self.path, problem)
+        if os.path.exists(self.path):
+            self._check_header()
+            return []
+        if not create:
+            raise StorageError(self.path, 'does not exist')
+        missing = self._missing_folders()
+        if missing and not create_parents:
+            raise StorageError(self.path, 'the folder %s does not exist (%s); create it first or set create_parents'
+                               % (self._folder(), _errno_text(errno.ENOENT)))
+        if not missing:
+            problem = self._access_problem()
+            if problem:
+                raise StorageError(self.path, problem)
+        return missing
+
+    def _check_header(self):
+        """An existing non-empty file must start like a SQLite database."""
+        try:
+            with open(self.path, 'rb') as handle:
+                header = handle.read(len(_SQLITE_HEADER))
+        except OSError as e:
+            raise StorageError(self.path, 'cannot read the file (%s)' % (e.strerror or e))
+        if header and header != _SQLITE_HEADER:
+            raise StorageError(self.path, 'is not a SQLite database (it does not start with the SQLite header), '
+                                          'so not a voxplane directory')
+
+    def _refuse_foreign(self, conn):
+        """A SQLite database with tables but no voxplane schema belongs to another application.
+        Runs on the fresh connection before anything is written (WAL mode, schema)."""
+        tables = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite!_%' ESCAPE '!' ORDER BY name")]
+        if tables and 'voxplane_schema' not in tables:
+            shown = ', '.join(tables[:10]) + (', and %d more' % (len(tables) - 10) if len(tables) > 10 else '')
+            raise StorageError(self.path, 'is a SQLite database of another application (tables: %s), '
+                                          'not a voxplane directory' % shown)
+
+    def connect(self, create=True, create_parents=False):
+        if self.path == ':memory:':
+            conn = sqlite3.connect(self.path, isolation_level=None)
+            conn.execute('PRAGMA foreign_keys = ON')
+            return conn
+        missing = self.check_location(create, create_parents)
+        conn = None
+        try:
+            for folder in missing:
+                os.mkdir(folder, 0o755)
+                self._made_folders.append(folder)
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=self.busy_timeout_ms / 1000.0)
+            conn.execute('PRAGMA busy_timeout = %d' % self.busy_timeout_ms)
+            self._refuse_foreign(conn)
             conn.execute('PRAGMA journal_mode = WAL')
             conn.execute('PRAGMA synchronous = NORMAL')
             self._share_wal_files()
-        conn.execute('PRAGMA foreign_keys = ON')
-        return conn
+            conn.execute('PRAGMA foreign_keys = ON')
+            return conn
+        except (OSError, sqlite3.Error, StorageError) as e:
+            if conn is not None:
+                conn.close()
+            if missing:
+                self.remove()
+            raise self.error(e)
 
     def _share_wal_files(self):
         # WAL readers (the Kamailio workers, another user) must write the -shm
@@ -94,10 +254,19 @@ class SqliteDialect(object):
             pass
 
     def remove(self):
-        if self.path != ':memory:':
-            for suffix in ('', '-wal', '-shm'):
-                if os.path.exists(self.path + suffix):
-                    os.remove(self.path + suffix)
+        """Remove a directory this process created and did not keep, with the folders made for it."""
+        if self.path == ':memory:':
+            return
+        for suffix in ('', '-wal', '-shm'):
+            try:
+                os.remove(self.path + suffix)
+            except OSError:
+                pass
+        while self._made_folders:
+            try:
+                os.rmdir(self._made_folders.pop())
+            except OSError:
+                break
 
     def begin(self, conn, write):
         # IMMEDIATE takes the write lock up front: two playbooks writing at once
@@ -128,17 +297,28 @@ class Directory(object):
     def exists(self):
         return self.dialect.exists()
 
-    def transaction(self, write=True, create=True):
-        return Transaction(self.dialect, write, create)
+    def check_location(self, create_parents=False):
+        """Raise StorageError unless a write transaction could use or create the directory here
+        (check mode asks this instead of touching a file that does not exist yet)."""
+        self.dialect.check_location(create=True, create_parents=create_parents)
+
+    def transaction(self, write=True, create=True, create_parents=False):
+        """A transaction. create=False: the directory must exist (readers and the router
+        never create one); create_parents: a new file's missing folders are created too."""
+        return Transaction(self.dialect, write, create, create_parents)
 
 
 class Transaction(Lookups):
-    """A unit of work: commits on a clean exit unless rolled back, else rolls back."""
+    """A unit of work: commits on a clean exit unless rolled back, else rolls back.
 
-    def __init__(self, dialect, write, create):
+    Every storage error inside it, on entry, in the body or at commit, leaves
+    as the dialect's StorageError naming the file and the reason."""
+
+    def __init__(self, dialect, write, create, create_parents=False):
         self.dialect = dialect
         self.write = write
         self.create = create
+        self.create_parents = create_parents
         self.conn = None
         self.dirty = False
         self._rollback_only = False
@@ -151,32 +331,45 @@ class Transaction(Lookups):
     def __enter__(self):
         # A directory this transaction creates and then rolls back is removed again: nothing written means no file.
         self._created = not self.dialect.exists()
-        self.conn = self.dialect.connect(create=self.create)
+        self.conn = self.dialect.connect(create=self.create, create_parents=self.create_parents)
         try:
             self.dialect.begin(self.conn, self.write)
             self._migrate()
-        except Exception:
+        except BaseException as e:
             self.conn.close()
+            if self._created:
+                self.dialect.remove()
+            if isinstance(e, sqlite3.Error):
+                raise self.dialect.error(e)
             raise
         return self
 
     def __exit__(self, exc_type, exc, tb):
+        failure = exc if isinstance(exc, sqlite3.Error) else None
         try:
             if exc_type is None and not self._rollback_only:
-                if self.dirty:
-                    self._execute('UPDATE voxplane_generation SET generation = generation + 1, changed_at = ? WHERE id = 1',
-                                  (_now(),))
-                    generation = self.generation()['generation']
-                self.conn.execute('COMMIT')
-                if self.dirty:
-                    self.committed_generation = generation
-            else:
+                try:
+                    if self.dirty:
+                        self._execute('UPDATE voxplane_generation SET generation = generation + 1, changed_at = ? WHERE id = 1',
+                                      (_now(),))
+                        generation = self.generation()['generation']
+                    self.conn.execute('COMMIT')
+                    if self.dirty:
+                        self.committed_generation = generation
+                    return False
+                except sqlite3.Error as e:
+                    failure = e
+            try:
                 self.conn.execute('ROLLBACK')
-                if self._created:
-                    self.conn.close()
-                    self.dialect.remove()
+            except sqlite3.Error:
+                pass  # closing the connection discards the transaction all the same
+            if self._created:
+                self.conn.close()
+                self.dialect.remove()
         finally:
             self.conn.close()
+        if failure is not None:
+            raise self.dialect.error(failure)
         return False
 
     def rollback_at_exit(self):

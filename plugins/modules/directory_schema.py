@@ -49,25 +49,21 @@ generation:
   sample: 42
 '''
 
-import sqlite3
-
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError
-from ansible_collections.voxplane.pbx.plugins.module_utils.runner import DIRECTORY_ARGS, fail, open_directory
+from ansible_collections.voxplane.pbx.plugins.module_utils.runner import DIRECTORY_ARGS, fail, new_module, open_directory
 from ansible_collections.voxplane.pbx.plugins.module_utils.schema import LATEST_VERSION
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(DIRECTORY_ARGS), supports_check_mode=True)
+    module = new_module(dict(DIRECTORY_ARGS))
     directory = open_directory(module, for_write=True)
     try:
-        with directory.transaction(write=True) as txn:
+        with directory.transaction(write=True, create_parents=module.params['create_parents']) as txn:
             before = LATEST_VERSION if txn.migrated_from is None else txn.migrated_from
             generation = txn.generation()['generation']
             if module.check_mode:
                 txn.rollback_at_exit()
-    except (DirectoryError, sqlite3.Error) as e:
+    except DirectoryError as e:
         fail(module, e)
     module.exit_json(changed=before != LATEST_VERSION, schema_version=LATEST_VERSION,
                      migrated_from=before, generation=generation)

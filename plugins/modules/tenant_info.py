@@ -82,10 +82,8 @@ generation:
   type: int
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.voxplane.pbx.plugins.module_utils import model, rules
-from ansible_collections.voxplane.pbx.plugins.module_utils.runner import DIRECTORY_ARGS, read_tenant
+from ansible_collections.voxplane.pbx.plugins.module_utils.runner import DIRECTORY_ARGS, new_module, read_tenant
 
 EMPTY = dict(tenant={}, numbers=[], extensions=[], devices=[], groups=[], number_plan={})
 
@@ -93,7 +91,7 @@ EMPTY = dict(tenant={}, numbers=[], extensions=[], devices=[], groups=[], number
 def main():
     spec = dict(tenant=dict(type='str', required=True, aliases=['name']))
     spec.update(DIRECTORY_ARGS)
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    module = new_module(spec, model.TENANT, 'tenant')
     state, generation = read_tenant(module, module.params['tenant'])
     if state is None or state.tenant is None:
         module.exit_json(changed=False, exists=False, **EMPTY)

@@ -71,7 +71,8 @@ class Harness(object):
         self.directory = Directory(self.path)
 
     def apply(self, tenant, tenant_request=None, children=None, purge=()):
-        with self.directory.transaction() as txn:
+        # Provisioning, like the directory role, creates the folder of a new directory.
+        with self.directory.transaction(create_parents=True) as txn:
             return reconcile(txn, tenant, tenant_request, children, purge)
 
     def reject(self, tenant, tenant_request=None, children=None, purge=()):

@@ -10,7 +10,12 @@ __metaclass__ = type
 
 import glob
 import json
+import os
+import pathlib
+import pwd
+import shutil
 import sqlite3
+import tempfile
 
 import pytest
 
@@ -18,11 +23,11 @@ from directory_helpers import (
     BETA_DOMAIN, BLOCK, BRANCH, HQ, INTERIM, MEDIA_SERVER, PASSWORD, SINGLE, account, block, extension, tenant_request,
 )
 from ansible_collections.voxplane.pbx.plugins.module_utils import rules
-from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, SchemaError, ValidationFailed
+from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, SchemaError, StorageError, ValidationFailed
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import DEVICE, EXTENSION, GROUP, NUMBER, TENANT
 from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import ABSENT, reconcile
 from ansible_collections.voxplane.pbx.plugins.module_utils.schema import LATEST_VERSION, MIGRATIONS
-from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory, dialect_for
+from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory, SqliteDialect, dialect_for
 
 PIN = '4711'
 TABLES = {'voxplane_schema', 'voxplane_generation', 'tenants', 'extensions', 'sip_accounts', 'call_groups',
@@ -84,11 +89,28 @@ def test_schema_is_created_once(pbx):
     assert len(raw(pbx.path, 'SELECT * FROM voxplane_schema')) == 1
 
 
-def test_missing_parent_folder_is_created(tmp_path):
+def test_a_missing_folder_is_refused_naming_it(tmp_path):
+    path = tmp_path / 'var' / 'lib' / 'voxplane' / 'directory.db'
+    with pytest.raises(StorageError) as info:
+        with Directory(str(path)).transaction():
+            pass
+    assert str(info.value) == ('directory %s: the folder %s does not exist (No such file or directory); '
+                               'create it first or set create_parents' % (path, path.parent))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_parent_folders_are_created_when_asked(tmp_path):
     directory = Directory(str(tmp_path / 'var' / 'lib' / 'voxplane' / 'directory.db'))
-    with directory.transaction():
+    with directory.transaction(create_parents=True):
         pass
     assert directory.exists()
+
+
+def test_folders_created_for_a_directory_that_is_rolled_back_are_removed(tmp_path):
+    directory = Directory(str(tmp_path / 'var' / 'lib' / 'voxplane' / 'directory.db'))
+    with directory.transaction(create_parents=True) as txn:
+        txn.rollback_at_exit()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_reading_needs_an_existing_migrated_directory(pbx):
@@ -114,6 +136,248 @@ def test_a_newer_schema_is_refused(acme, write):
             pass
     assert 'version 2' in str(info.value) and '(1)' in str(info.value)
     assert acme.snapshot() == before
+
+
+# The file: only a voxplane directory, an empty file or a new path -------------------------------
+
+def files_of(folder):
+    """Every file of a folder with its bytes: equal iff nothing was created, changed or removed."""
+    return dict((p.name, p.read_bytes()) for p in sorted(folder.iterdir()))
+
+
+def _foreign_database(path, wal=False):
+    conn = sqlite3.connect(str(path))
+    if wal:
+        conn.execute('PRAGMA journal_mode = WAL')
+    conn.execute('CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)')
+    conn.execute('CREATE TABLE orders (id INTEGER PRIMARY KEY, user_id INTEGER)')
+    conn.execute("INSERT INTO users (name) VALUES ('alice')")
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize('wal', [False, True])
+@pytest.mark.parametrize('write, create', [(True, True), (False, False), (True, False)])
+def test_another_applications_database_is_refused_and_left_byte_identical(tmp_path, write, create, wal):
+    path = tmp_path / 'app.db'
+    _foreign_database(path, wal)
+    before = files_of(tmp_path)
+    with pytest.raises(StorageError) as info:
+        with Directory(str(path)).transaction(write=write, create=create):
+            pass
+    assert str(info.value) == ('directory %s: is a SQLite database of another application (tables: orders, users), '
+                               'not a voxplane directory' % path)
+    assert files_of(tmp_path) == before
+    assert raw(str(path), 'PRAGMA journal_mode') == [('wal' if wal else 'delete',)]
+
+
+def test_a_long_list_of_foreign_tables_is_shortened(tmp_path):
+    path = tmp_path / 'app.db'
+    conn = sqlite3.connect(str(path))
+    for i in range(12):
+        conn.execute('CREATE TABLE t%02d (x)' % i)
+    conn.close()
+    with pytest.raises(StorageError, match=r'\(tables: t00, t01, .*, t09, and 2 more\)'):
+        with Directory(str(path)).transaction():
+            pass
+
+
+@pytest.mark.parametrize('content', [b'hello, this is a text file\n', bytes(range(256)) * 20])
+def test_a_file_that_is_not_sqlite_is_refused_and_left_alone(tmp_path, content):
+    path = tmp_path / 'notes.txt'
+    path.write_bytes(content)
+    with pytest.raises(StorageError) as info:
+        with Directory(str(path)).transaction():
+            pass
+    assert str(info.value) == ('directory %s: is not a SQLite database (it does not start with the SQLite header), '
+                               'so not a voxplane directory' % path)
+    assert files_of(tmp_path) == {'notes.txt': content}
+
+
+def test_an_empty_file_and_an_empty_database_are_initialised(tmp_path):
+    for name in ('empty.db', 'sqlite.db'):
+        path = tmp_path / name
+        if name == 'empty.db':
+            path.write_bytes(b'')
+        else:
+            sqlite3.connect(str(path)).execute('PRAGMA user_version = 7').connection.close()
+        with Directory(str(path)).transaction() as txn:
+            assert txn.migrated_from == 0
+        assert raw(str(path), 'SELECT MAX(version) FROM voxplane_schema') == [(LATEST_VERSION,)]
+
+
+def test_a_corrupt_directory_names_the_file_and_changes_nothing(acme, tmp_path):
+    data = bytearray(open(acme.path, 'rb').read())
+    for i in range(4096, len(data)):
+        data[i] = (data[i] * 7 + 3) % 256
+    with open(acme.path, 'wb') as handle:
+        handle.write(bytes(data))
+    before = open(acme.path, 'rb').read()
+    for write in (True, False):
+        with pytest.raises(StorageError) as info:
+            with acme.directory.transaction(write=write, create=write) as txn:
+                txn.load_tenant('acme')
+        assert str(info.value) == ('directory %s: the file is corrupt (database disk image is malformed); '
+                                   'restore it from a backup' % acme.path)
+    assert open(acme.path, 'rb').read() == before
+
+
+def test_a_garbled_header_is_a_corrupt_file(tmp_path):
+    path = tmp_path / 'directory.db'
+    path.write_bytes(b'SQLite format 3\x00' + bytes(range(256)) * 20)
+    with pytest.raises(StorageError, match=r': the file is corrupt \(file is not a database\); restore it from a backup$'):
+        with Directory(str(path)).transaction():
+            pass
+
+
+def test_a_path_that_is_a_folder(tmp_path):
+    for write, create in ((True, True), (False, False)):
+        with pytest.raises(StorageError) as info:
+            with Directory(str(tmp_path)).transaction(write=write, create=create):
+                pass
+        assert str(info.value) == 'directory %s: is a folder, not a file' % tmp_path
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize('create_parents', [False, True])
+def test_a_path_through_a_regular_file(tmp_path, create_parents):
+    (tmp_path / 'etc').write_text('a file')
+    path = tmp_path / 'etc' / 'voxplane' / 'directory.db'
+    with pytest.raises(StorageError) as info:
+        with Directory(str(path)).transaction(create_parents=create_parents):
+            pass
+    assert str(info.value) == 'directory %s: %s is a file, not a folder (Not a directory)' % (path, tmp_path / 'etc')
+    assert files_of(tmp_path) == {'etc': b'a file'}
+
+
+def test_a_write_lock_held_too_long_names_the_file(acme):
+    holder = sqlite3.connect(acme.path, isolation_level=None)
+    try:
+        holder.execute('BEGIN IMMEDIATE')
+        with pytest.raises(StorageError) as info:
+            with Directory(acme.path, SqliteDialect(acme.path, busy_timeout_ms=50)).transaction():
+                pass
+    finally:
+        holder.execute('ROLLBACK')
+        holder.close()
+    assert str(info.value) == ('directory %s: locked by another writer; gave up after 0.05 s (database is locked)'
+                               % acme.path)
+
+
+def test_a_failing_statement_inside_a_transaction_is_a_storage_error_and_rolls_back(acme):
+    before = acme.snapshot()
+    with pytest.raises(StorageError) as info:
+        with acme.directory.transaction() as txn:
+            txn.apply('acme', [])
+            txn._execute("INSERT INTO tenants (name, sip_domain, doc) VALUES ('acme', 'x.example', '{}')")
+    assert str(info.value) == ('directory %s: the database refused the change (UNIQUE constraint failed: tenants.name)'
+                               % acme.path)
+    assert acme.snapshot() == before
+
+
+# Permissions: root may write anywhere, so these run in a child process as the user nobody.
+
+@pytest.fixture
+def shared_tmp():
+    """A folder the user nobody can reach (pytest's own tmp_path is private to root)."""
+    folder = tempfile.mkdtemp(prefix='voxplane-perm-')
+    os.chmod(folder, 0o755)
+    yield pathlib.Path(folder)
+    shutil.rmtree(folder)
+
+
+def as_nobody(fn):
+    """Run fn() in a forked child as nobody; returns what it raised as 'Type: message', or 'ok'."""
+    if os.geteuid() != 0:
+        pytest.skip('needs root to switch to the user nobody')
+    nobody = pwd.getpwnam('nobody')
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        outcome = 'ok'
+        try:
+            os.close(reader)
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            fn()
+        except BaseException as e:  # pylint: disable=broad-except
+            outcome = '%s: %s' % (type(e).__name__, e)
+        finally:
+            os.write(writer, outcome.encode('utf-8'))
+            os._exit(0)
+    os.close(writer)
+    chunks = []
+    while True:
+        chunk = os.read(reader, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(reader)
+    os.waitpid(pid, 0)
+    return b''.join(chunks).decode('utf-8')
+
+
+def _open(path, write=True, create=True, change=False):
+    def run():
+        with Directory(str(path)).transaction(write=write, create=create) as txn:
+            txn.load_tenant('acme')
+            if change:
+                reconcile(txn, 'acme', tenant_request())
+    return run
+
+
+def test_a_new_directory_in_a_read_only_folder(shared_tmp):
+    path = shared_tmp / 'directory.db'
+    outcome = as_nobody(_open(path))
+    assert outcome == ('StorageError: directory %s: cannot write: the folder %s is read-only (Permission denied)'
+                       % (path, shared_tmp))
+    assert list(shared_tmp.iterdir()) == []
+
+
+def test_an_existing_directory_in_a_read_only_folder(shared_tmp):
+    path = shared_tmp / 'directory.db'
+    with Directory(str(path)).transaction():
+        pass
+    os.chmod(str(path), 0o666)
+    before = files_of(shared_tmp)
+    outcome = as_nobody(_open(path))
+    assert outcome == ('StorageError: directory %s: cannot write: the folder %s is read-only (Permission denied)'
+                       % (path, shared_tmp))
+    assert files_of(shared_tmp) == before
+
+
+def test_a_read_only_directory_file(shared_tmp):
+    path = shared_tmp / 'directory.db'
+    with Directory(str(path)).transaction():
+        pass
+    os.chmod(str(shared_tmp), 0o777)
+    os.chmod(str(path), 0o644)
+    before = path.read_bytes()
+    outcome = as_nobody(_open(path, change=True))
+    assert outcome == ('StorageError: directory %s: cannot write: the file %s is read-only (Permission denied)'
+                       % (path, path))
+    assert path.read_bytes() == before
+    assert raw(str(path), 'SELECT COUNT(*) FROM tenants') == [(0,)]
+
+
+@pytest.mark.parametrize('write, create', [(True, True), (False, False)])
+def test_an_unreadable_directory_file(shared_tmp, write, create):
+    path = shared_tmp / 'directory.db'
+    with Directory(str(path)).transaction():
+        pass
+    os.chmod(str(path), 0o600)
+    outcome = as_nobody(_open(path, write, create))
+    assert outcome == 'StorageError: directory %s: cannot read the file (Permission denied)' % path
+
+
+def test_a_folder_nobody_may_enter(shared_tmp):
+    folder = shared_tmp / 'private'
+    folder.mkdir(mode=0o700)
+    path = folder / 'directory.db'
+    outcome = as_nobody(_open(path))
+    assert outcome.startswith('StorageError: directory %s: ' % path) and '(Permission denied)' in outcome, outcome
+    assert list(folder.iterdir()) == []
 
 
 def test_postgresql_locations_are_not_supported_yet():

@@ -235,7 +235,7 @@ def test_check_mode_reports_an_update_and_writes_nothing(pbx, kind):
 def test_check_mode_on_a_missing_directory_creates_no_file(tmp_path, kind):
     spec = SPECS[kind]
     pbx = Pbx(tmp_path / 'not-yet' / 'directory.db')
-    result = pbx.run(kind, check=True, diff=True, **args_of(spec))
+    result = pbx.run(kind, check=True, diff=True, create_parents=True, **args_of(spec))
     if kind == 'tenant':
         assert not result.failed and result['changed'] is True
         assert result['tenant']['name'] == 'acme' and result['changes'] == ['create tenant acme']
@@ -772,14 +772,43 @@ def test_directory_schema_reports_the_generation_of_a_used_directory(pbx):
 
 def test_directory_schema_check_mode_on_a_new_path_creates_no_file(tmp_path):
     pbx = Pbx(tmp_path / 'not-yet' / 'directory.db')
-    result = pbx.ok('directory_schema', check=True)
+    result = pbx.ok('directory_schema', check=True, create_parents=True)
     assert result['changed'] is True and result['migrated_from'] == 0 and result['schema_version'] == 1
     assert not (tmp_path / 'not-yet').exists()
 
 
-def test_directory_schema_creates_the_folder(tmp_path):
+def test_directory_schema_creates_the_folder_when_asked(tmp_path):
     pbx = Pbx(tmp_path / 'var' / 'lib' / 'voxplane' / 'directory.db')
-    assert pbx.ok('directory_schema')['changed'] is True and pbx.exists()
+    assert pbx.ok('directory_schema', create_parents=True)['changed'] is True and pbx.exists()
+
+
+@pytest.mark.parametrize('check', [False, True])
+@pytest.mark.parametrize('name, args', [
+    ('directory_schema', {}), ('tenant', TENANT),
+])
+def test_a_missing_folder_is_refused_unless_create_parents(tmp_path, name, args, check):
+    path = tmp_path / 'var' / 'lib' / 'voxplane' / 'directory.db'
+    result = Pbx(path).run(name, check=check, **copy.deepcopy(args))
+    assert result.failed and result['msg'] == (
+        'directory %s: the folder %s does not exist (No such file or directory); create it first or set create_parents'
+        % (path, path.parent))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize('name, args', [
+    ('tenant_info', dict(tenant='acme')), ('extension_info', dict(tenant='acme')), ('tenant', dict(name='acme', state='absent')),
+])
+def test_readers_and_removals_on_a_missing_folder_find_nothing_and_create_nothing(tmp_path, name, args):
+    result = Pbx(tmp_path / 'var' / 'directory.db').ok(name, **args)
+    assert result['changed'] is False and result.get('exists', False) is False
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_first_task_removes_the_folders_it_created(tmp_path):
+    pbx = Pbx(tmp_path / 'var' / 'lib' / 'directory.db')
+    result = pbx.run('tenant', create_parents=True, **dict(TENANT, sip_domain='acme'))
+    assert result.failed and '[hostname]' in result['msg']
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_newer_schema_fails_every_writer_clearly_and_is_left_alone(pbx):
@@ -819,7 +848,7 @@ def test_directory_falls_back_to_the_environment(tmp_path, monkeypatch):
     path = tmp_path / 'env' / 'directory.db'
     monkeypatch.setenv('VOXPLANE_DIRECTORY', str(path))
     env = Pbx(path)
-    assert env.ok('directory_schema', directory=None)['changed'] is True
+    assert env.ok('directory_schema', directory=None, create_parents=True)['changed'] is True
     assert env.exists()
     created = env.ok('tenant', directory=None, **TENANT)
     assert created['changed'] is True
@@ -849,5 +878,50 @@ def test_environment_directory_missing_means_nothing_exists(tmp_path, monkeypatc
 ])
 def test_a_directory_that_is_a_folder_fails_cleanly(tmp_path, name, args):
     result = Pbx(tmp_path).run(name, **copy.deepcopy(args))
-    assert result.failed and result['msg'] == 'directory database error: unable to open database file'
+    assert result.failed and result['msg'] == 'directory %s: is a folder, not a file' % tmp_path
     assert list(tmp_path.iterdir()) == []
+
+
+def _foreign_database(path):
+    conn = sqlite3.connect(str(path))
+    conn.execute('CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)')
+    conn.execute('CREATE TABLE orders (id INTEGER PRIMARY KEY)')
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize('check', [False, True])
+@pytest.mark.parametrize('name, args', [
+    ('tenant', TENANT), ('tenant', dict(name='acme', state='absent')), ('tenant_info', dict(tenant='acme')),
+    ('extension_info', dict(tenant='acme')), ('directory_schema', {}),
+])
+def test_another_applications_database_is_refused_by_every_module(tmp_path, name, args, check):
+    path = tmp_path / 'app.db'
+    _foreign_database(path)
+    before = dict((p.name, p.read_bytes()) for p in tmp_path.iterdir())
+    result = Pbx(path).run(name, check=check, **copy.deepcopy(args))
+    assert result.failed and result['msg'] == (
+        'directory %s: is a SQLite database of another application (tables: orders, users), not a voxplane directory'
+        % path)
+    assert dict((p.name, p.read_bytes()) for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize('name, args', [('tenant', TENANT), ('tenant_info', dict(tenant='acme'))])
+def test_a_file_that_is_not_a_database_is_refused(tmp_path, name, args):
+    path = tmp_path / 'directory.db'
+    path.write_text('not a database\n')
+    result = Pbx(path).run(name, **copy.deepcopy(args))
+    assert result.failed and result['msg'] == (
+        'directory %s: is not a SQLite database (it does not start with the SQLite header), so not a voxplane directory'
+        % path)
+    assert path.read_text() == 'not a database\n'
+
+
+def test_a_path_under_a_regular_file_names_it(tmp_path):
+    (tmp_path / 'lib').write_text('x')
+    path = tmp_path / 'lib' / 'directory.db'
+    for name, args in (('tenant', TENANT), ('directory_schema', dict(create_parents=True))):
+        result = Pbx(path).run(name, **copy.deepcopy(args))
+        assert result.failed and result['msg'] == (
+            'directory %s: %s is a file, not a folder (Not a directory)' % (path, tmp_path / 'lib'))
+
