@@ -13,10 +13,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from ansible_collections.voxplane.pbx.plugins.module_utils import model
-from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, RuleError, ValidationFailed
+from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, RuleError, ValidationFailed, Violation
 from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import ABSENT, reconcile
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import DEFAULT_LOCATION, Directory
 
@@ -28,16 +30,93 @@ DIRECTORY_ARGS = dict(
 # Options that steer the module rather than describe the object.
 _CONTROL_OPTIONS = ('directory', 'create_parents', 'state', 'tenant')
 
+# Ansible's argument errors -> the rule they broke.
+_ARGUMENT_RULES = {
+    'ArgumentTypeError': 'type', 'ElementError': 'type', 'SubParameterTypeError': 'type',
+    'ArgumentValueError': 'choices', 'RequiredError': 'required', 'UnsupportedError': 'unsupported',
+    'MutuallyExclusiveError': 'mutually_exclusive', 'AliasError': 'alias', 'NoLogError': 'no_log',
+}
+# Where Ansible's messages name the option, and the options around it ('a -> b').
+_ARGUMENT_FIELD = (
+    re.compile(r"^argument '(?P<name>[^']+)' is of type .*?(?: found in '(?P<context>[^']+)'\.)? and we were unable"),
+    re.compile(r"^Elements value for option '(?P<name>[^']+)'(?: found in '(?P<context>[^']+)')? is of type"),
+    re.compile(r"^value of (?P<name>\S+) must be one (?:or more )?of: .*?(?: found in (?P<context>[^,]+))?$"),
+    re.compile(r"^missing required arguments: (?P<name>.+?)(?: found in (?P<context>.+))?$"),
+    re.compile(r"^value of '(?P<name>[^']+)' must be of type dict or list of dicts"),
+    re.compile(r"^(?P<name>.+?)\. Supported parameters include"),
+)
+
+
 def request_from_params(params, key_field):
     """The object request: every option the user gave, left-out ones dropped."""
     return dict((k, v) for k, v in params.items()
                 if k not in _CONTROL_OPTIONS and k != key_field and v is not None)
 
 
+def _option_value(params, spec, option):
+    """The raw text of an option (or of one of its aliases), None if it is not a plain value."""
+    for name in [option] + list(spec.get(option, {}).get('aliases', [])):
+        value = params.get(name)
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
+            return str(value).strip()
+    return None
+
+
+def _subject(spec, params, kind, key_option):
+    """How an argument error names its object, as model.describe names it in a rule violation."""
+    if kind is None:
+        return 'directory %s' % params.get('directory')
+    key = _option_value(params, spec, key_option) if key_option else None
+    tenant = _option_value(params, spec, 'tenant') if kind != model.TENANT else None
+    if key is None:
+        return '%s (tenant %s)' % (kind, tenant) if tenant else kind
+    return model.describe(kind, key, tenant)
+
+
+def argument_violations(subject, errors):
+    """Ansible's argument errors as Violations of ``subject``: object, field, rule, message."""
+    violations = []
+    for error in errors:
+        message = error.error_message
+        rule = _ARGUMENT_RULES.get(type(error).__name__, 'argument')
+        fields = ['options']
+        for pattern in _ARGUMENT_FIELD:
+            match = pattern.match(message)
+            if match:
+                context = [c.strip() for c in (match.groupdict().get('context') or '').split('->') if c.strip()]
+                fields = ['.'.join(context + [name.strip()]) for name in match.group('name').split(',')]
+                break
+        violations.extend(Violation(subject, field, rule, message) for field in fields)
+    return violations
+
+
+class _Module(AnsibleModule):
+    """AnsibleModule whose argument errors (a type that does not convert, a value outside the
+    choices, a missing required option) name the object like every rule violation:
+    ``extension 10 (tenant acme): ring_time: argument 'ring_time' is of type ... [type]``."""
+
+    def __init__(self, argument_spec, kind, key_option, **kwargs):
+        self._subject_of = lambda params: _subject(argument_spec, params, kind, key_option)
+        self._validating = True
+        super(_Module, self).__init__(argument_spec=argument_spec, **kwargs)
+        self._validating = False
+
+    def fail_json(self, msg, **kwargs):  # pylint: disable=arguments-differ
+        result = getattr(self, 'validation_result', None)
+        if getattr(self, '_validating', False) and result is not None and result.errors.errors:
+            # AnsibleModule.__init__ refuses the arguments: report every error, naming the object.
+            self._validating = False
+            errors = [e for e in result.errors.errors
+                      if not (type(e).__name__ == 'UnsupportedError' and self._ignore_unknown_opts)]
+            if errors:
+                fail(self, ValidationFailed(argument_violations(self._subject_of(self.params), errors)))
+        super(_Module, self).fail_json(msg, **kwargs)
+
+
 def new_module(argument_spec, kind=None, key_option=None):
     """The AnsibleModule of every module of the collection. ``kind`` and ``key_option`` say which
-    object the options describe (none: the directory itself)."""
-    return AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    object the options describe (none: the directory itself), for argument error messages."""
+    return _Module(argument_spec, kind, key_option, supports_check_mode=True)
 
 
 def open_directory(module, for_write):

@@ -925,3 +925,54 @@ def test_a_path_under_a_regular_file_names_it(tmp_path):
         assert result.failed and result['msg'] == (
             'directory %s: %s is a file, not a folder (Not a directory)' % (path, tmp_path / 'lib'))
 
+
+# Ansible's own argument errors name the object like every rule violation ---------------------------
+
+@pytest.mark.parametrize('check', [False, True])
+def test_an_argument_of_the_wrong_type_names_the_object_field_and_rule(pbx, check):
+    create(pbx, SPECS['extension'])
+    snapshot = pbx.snapshot()
+    result = pbx.run('extension', check=check, **key_args(SPECS['extension'], ring_time='twenty'))
+    assert_fails_on(result, SPECS['extension'], 'ring_time', 'type')
+    assert result['msg'].startswith("extension 10 (tenant acme): ring_time: argument 'ring_time' is of type str ")
+    assert result['msg'].endswith(' cannot be converted to an int [type]')
+    assert result['violations'] == [{'object': 'extension 10 (tenant acme)', 'field': 'ring_time', 'rule': 'type',
+                                     'message': result['msg'][len('extension 10 (tenant acme): ring_time: '):-len(' [type]')]}]
+    assert pbx.snapshot() == snapshot
+
+
+def test_every_argument_error_is_reported_at_once(pbx):
+    result = pbx.run('extension', **key_args(SPECS['extension'], ring_time='twenty', state='gone', colour='red'))
+    assert result.failed and result['msg'].startswith('3 rule violations:\n- extension 10 (tenant acme): ring_time: ')
+    assert [(v['object'], v['field'], v['rule']) for v in result['violations']] == [
+        ('extension 10 (tenant acme)', 'ring_time', 'type'), ('extension 10 (tenant acme)', 'state', 'choices'),
+        ('extension 10 (tenant acme)', 'colour', 'unsupported')]
+    assert 'value of state must be one of: present, absent, got: gone' in result['msg']
+    assert not pbx.exists()
+
+
+@pytest.mark.parametrize('module, args, obj, field, rule', [
+    ('tenant', dict(name='acme', trunks=[dict(name='carrier', addresses=['192.0.2.1'], port='sip')]),
+     'tenant acme', 'trunks.port', 'type'),
+    ('tenant', dict(slug='acme', locations=[dict(name='hq')]), 'tenant acme', 'locations.street', 'required'),
+    ('tenant', dict(sip_domain=DOMAIN), 'tenant', 'name', 'required'),
+    ('number', dict(tenant='acme', number='030 1234', status='sold'), 'number 030 1234 (tenant acme)', 'status', 'choices'),
+    ('extension', dict(tenant='acme', internal_number=10, sip_accounts=[dict(username='max.muster', kind='fax')]),
+     'extension 10 (tenant acme)', 'sip_accounts.kind', 'choices'),
+    ('extension', dict(tenant='acme', ring_time=20), 'extension (tenant acme)', 'internal_number', 'required'),
+    ('device', dict(tenant='acme', mac='00:15:65:ab:cd:ef', lines={'line': 1}),
+     'device 00:15:65:ab:cd:ef (tenant acme)', 'lines', 'type'),
+    ('group', dict(tenant='acme', internal_number='50', strategy='random'), 'group 50 (tenant acme)', 'strategy', 'choices'),
+    ('extension_info', dict(tenant='acme', internal_number='10', create_parents='perhaps'),
+     'extension 10 (tenant acme)', 'create_parents', 'type'),
+    ('tenant_info', dict(tenant='acme', colour='red'), 'tenant acme', 'colour', 'unsupported'),
+    ('directory_schema', dict(create_parents='perhaps'), None, 'create_parents', 'type'),
+])
+def test_argument_errors_of_every_module_name_the_object(pbx, module, args, obj, field, rule):
+    obj = obj or 'directory %s' % pbx.path
+    result = pbx.run(module, **args)
+    assert result.failed and result.rc == 1
+    assert '%s: %s: ' % (obj, field) in result['msg'] and result['msg'].endswith('[%s]' % rule), result['msg']
+    assert {'object': obj, 'field': field, 'rule': rule} in [
+        dict((k, v[k]) for k in ('object', 'field', 'rule')) for v in result['violations']], result['violations']
+    assert not pbx.exists()
