@@ -113,10 +113,19 @@ def _check_tenant(v, state, lookups, touched):
         if other:
             v.add(TENANT, name, 'sip_domain', 'domain_unique', 'SIP domain %s already belongs to tenant %s' % (t['sip_domain'], other))
     seen = set()
-    for loc in t['locations']:
+    owned = state.owned_numbers()
+    for i, loc in enumerate(t['locations']):
         if loc['name'] in seen:
             v.add(TENANT, name, 'locations', 'unique', 'location %s is listed twice' % loc['name'])
         seen.add(loc['name'])
+        # Emergency calls present this number to the emergency service: it must be the tenant's own.
+        ecid = loc.get('emergency_caller_id')
+        if ecid and ecid not in owned:
+            other = lookups.number_owners([ecid], name).get(ecid)
+            v.number_reference(TENANT, name, 'locations[%d].emergency_caller_id' % i, ecid, 'own_number',
+                               'location %s: %s is not a number of tenant %s%s; an emergency call presents one of '
+                               'the tenant\'s own numbers' % (loc['name'], ecid, name,
+                                                               ' (it belongs to tenant %s)' % other if other else ''))
     trunk_names = [tr['name'] for tr in t['trunks']]
     if len(set(trunk_names)) != len(trunk_names):
         v.add(TENANT, name, 'trunks', 'unique', 'trunk names must be unique')

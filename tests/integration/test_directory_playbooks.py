@@ -183,6 +183,20 @@ BAD_INPUTS = [
     ('international_forward', """
      - voxplane.pbx.extension: {tenant: acme, internal_number: "204", forwarding: {busy: "+43 1 5550100"}}
      """, 'extension 204 (tenant acme): forwarding.busy:', '[international_calls]'),
+    ('emergency_caller_id_of_another_tenant', """
+     - voxplane.pbx.tenant:
+         name: other
+         locations: [{name: hq, street: Hauptstr. 1, postal_code: "10115", city: Berlin,
+                      emergency_caller_id: "+4930123456042"}]
+     """, 'tenant other: locations[0].emergency_caller_id: location hq: +4930123456042 is not a number of tenant other '
+         '(it belongs to tenant acme)', '[own_number]'),
+    ('argument_type', """
+     - voxplane.pbx.extension: {tenant: acme, internal_number: "204", ring_time: soon}
+     """, "extension 204 (tenant acme): ring_time: argument 'ring_time' is of type str", '[type]'),
+    ('argument_choices', """
+     - voxplane.pbx.group: {tenant: acme, internal_number: "600", strategy: random}
+     """, 'group 600 (tenant acme): strategy: value of strategy must be one of: parallel, sequential, got: random',
+     '[choices]'),
 ]
 
 
@@ -205,3 +219,63 @@ def test_bad_input_fails_clearly_and_changes_nothing(bad_input_directory, tmp_pa
     assert where in run.stdout and rule in run.stdout, run
     assert 'Traceback' not in run.stdout + run.stderr
     assert db_fingerprint(bad_input_directory) == before
+
+
+ROLE_PLAY = """\
+- hosts: localhost
+  gather_facts: false
+  roles:
+    - role: voxplane.pbx.directory
+      vars:
+        voxplane_directory_path: "{{ path }}"
+        voxplane_directory_group: voxplane-no-such-group
+"""
+
+
+def test_the_directory_role_creates_its_folder_and_predicts_it_in_check_mode(tmp_path):
+    play = tmp_path / 'role.yml'
+    play.write_text(ROLE_PLAY)
+    path = tmp_path / 'srv' / 'voxplane' / 'directory.db'
+    check = run_playbook(str(play), {'path': str(path)}, check=True)
+    assert check.rc == 0 and check.failed == 0, check
+    assert not (tmp_path / 'srv').exists()
+    run = run_playbook(str(play), {'path': str(path)})
+    assert run.rc == 0 and run.failed == 0 and run.changed > 0, run
+    assert path.exists() and db_fingerprint(str(path))[1] == 0
+    again = run_playbook(str(play), {'path': str(path)})
+    assert again.rc == 0 and again.changed == 0, again
+
+
+def test_a_module_refuses_a_missing_folder_unless_create_parents(tmp_path):
+    path = tmp_path / 'srv' / 'voxplane' / 'directory.db'
+    play = write_play(tmp_path, 'folder', """
+        - voxplane.pbx.tenant: {name: acme, sip_domain: acme.pbx.test}
+        """)
+    run = run_playbook(play, {'directory': str(path)})
+    assert run.rc != 0 and run.failed == 1, run
+    assert 'the folder %s does not exist' % path.parent in run.stdout and 'create_parents' in run.stdout, run
+    assert not (tmp_path / 'srv').exists()
+    play = write_play(tmp_path, 'parents', """
+        - voxplane.pbx.tenant: {name: acme, sip_domain: acme.pbx.test, create_parents: true}
+        """)
+    run = run_playbook(play, {'directory': str(path)})
+    assert run.rc == 0 and run.changed == 1, run
+    assert path.exists()
+
+
+def test_another_applications_database_is_refused_and_left_alone(tmp_path):
+    path = tmp_path / 'app.db'
+    conn = sqlite3.connect(str(path))
+    conn.execute('CREATE TABLE users (id INTEGER PRIMARY KEY)')
+    conn.execute('CREATE TABLE orders (id INTEGER PRIMARY KEY)')
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    play = write_play(tmp_path, 'foreign', """
+        - voxplane.pbx.tenant: {name: acme, sip_domain: acme.pbx.test}
+        """)
+    run = run_playbook(play, {'directory': str(path)})
+    assert run.rc != 0 and run.failed == 1, run
+    assert ('directory %s: is a SQLite database of another application (tables: orders, users), '
+            'not a voxplane directory' % path) in run.stdout, run
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ['app.db', 'foreign.yml']

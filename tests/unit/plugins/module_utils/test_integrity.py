@@ -289,6 +289,37 @@ def test_main_number_must_be_a_number_of_the_tenant(acme):
     acme.apply('acme', {'main_number': '+4930123400'})
 
 
+# An emergency call presents the location's emergency_caller_id: it must be one of the tenant's numbers.
+
+def test_emergency_caller_id_must_be_a_number_of_the_tenant(acme):
+    hq = dict(HQ, emergency_caller_id='030 999001')
+    only(acme.reject('acme', {'locations': [hq]}), ACME, 'locations[0].emergency_caller_id', 'own_number',
+         'location hq', SINGLE, 'not a number of tenant acme')
+    # created together with the number in one change
+    acme.apply('acme', {'locations': [hq]}, {NUMBER: {SINGLE: {}}})
+    # a DDI of a block is a number of the tenant as well
+    acme.apply('acme', {'locations': [dict(HQ, emergency_caller_id='+4930123400'), dict(BRANCH)]})
+
+
+def test_emergency_caller_id_cannot_be_another_tenants_number(acme):
+    beta = tenant_request(domain=BETA_DOMAIN, locations=[dict(HQ), dict(BRANCH, emergency_caller_id='+4930123455')])
+    violations = acme.reject('beta', beta)
+    only(violations, 'tenant beta', 'locations[1].emergency_caller_id', 'own_number',
+         'location hamburg', '+4930123455', 'not a number of tenant beta', 'belongs to tenant acme')
+    # nor can an existing tenant switch to it
+    acme.apply('beta', tenant_request(domain=BETA_DOMAIN))
+    only(acme.reject('beta', {'locations': [dict(HQ, emergency_caller_id='+4930123455')]}), 'tenant beta',
+         'locations[0].emergency_caller_id', 'own_number', 'belongs to tenant acme')
+
+
+def test_the_number_an_emergency_caller_id_names_cannot_be_removed(acme):
+    acme.apply('acme', {'locations': [dict(HQ, emergency_caller_id=SINGLE)]}, {NUMBER: {SINGLE: {}}})
+    only(acme.reject('acme', None, {NUMBER: {SINGLE: ABSENT}}), num(SINGLE), 'state', 'still_referenced',
+         'tenant acme (locations[0].emergency_caller_id)')
+    # clearing it first frees the number
+    acme.apply('acme', {'locations': [dict(HQ)]}, {NUMBER: {SINGLE: ABSENT}})
+
+
 def test_forwarding_targets_must_exist(acme):
     only(acme.reject('acme', None, {EXTENSION: {'10': {'forwarding': {'busy': '99'}}}}),
          ext('10'), 'forwarding.busy', 'reference', '99')
