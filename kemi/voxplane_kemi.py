@@ -43,6 +43,16 @@ _AUTH_PASSWORD_IS_HA1 = 1
 _AUTH_CHECK_USER_MATCHES = 1
 _AUTH_INVALID_PASSWORD = -2
 _AUTH_USER_MISMATCH = -8
+# Results that only mean "ask again" (a cached nonce expired, a nonce count spent): a phone
+# does this in normal operation, so they neither count as failures nor prompt for a password.
+_AUTH_NONCE_EXPIRED = -4
+_AUTH_NONCE_REUSED = -6
+# auth_challenge flags: qop=auth; stale=true (retry with the same password).
+_CHALLENGE_QOP_AUTH = 1
+_CHALLENGE_STALE = 16
+# htable tables of the cfg: authentication failures per source address, banned addresses.
+_FAILURES = "vxfail"
+_BANNED = "vxban"
 
 # Replies of a failed branch that mean "busy" (busy or declining) / "nobody answered".
 _BUSY_CODES = (486, 600, 603)
@@ -55,17 +65,24 @@ _COMMITTED_GENERATION = "vx_generation"
 _SETTING_BUSY_TIMEOUT_MS = 2000
 
 
-def _store_headers(identity, privacy, diversion, headers, branches=None):
+def _store_headers(identity, privacy, diversion, headers, branches=None, relays=()):
     """Keep the headers the next branches carry in $avp(vx_hdrs) (ksr_branch_route_one adds them).
     ``branches`` maps a branch's request URI to the identity, privacy and extra diversion of
-    that branch alone (the mobile of single number reach)."""
+    that branch alone (the mobile of single number reach). ``relays`` are the request URIs the
+    routing core chose itself (trunk, media server); every other branch is a registered
+    contact."""
     stored = {"identity": identity, "privacy": bool(privacy), "diversion": list(diversion), "headers": dict(headers),
-              "branches": branches or {}}
+              "branches": branches or {}, "relays": list(relays)}
     KSR.pv.sets("$avp(vx_hdrs)", json.dumps(stored))
 
 
 def _stored_headers():
     return json.loads(KSR.pv.get("$avp(vx_hdrs)") or "{}")
+
+
+def _is_myself(uri):
+    """Whether ``uri`` names this server (one of its listen addresses or aliases)."""
+    return KSR.is_myself(uri) > 0
 
 
 def _load_settings(path=os.path.join(HERE, "voxplane_settings.json")):
@@ -94,6 +111,15 @@ def _guarded(kind):
         def wrapper(self, msg, *args):
             try:
                 return func(self, msg, *args)
+            except UnicodeDecodeError:
+                # KSR.pv.get cannot hand bytes that are not UTF-8 to Python: the sender's
+                # message is at fault, not the router (never for ACK, which gets no reply).
+                try:
+                    if kind == "request" and KSR.pv.get("$rm") != "ACK":
+                        KSR.sl.sl_send_reply(400, "Bad Request: not UTF-8")
+                except Exception:  # pylint: disable=broad-except
+                    pass
+                return 1
             except Exception as exc:  # pylint: disable=broad-except
                 try:
                     _one_line_error(func.__name__, exc)
@@ -163,10 +189,53 @@ class DirectoryView(object):
         return Directory(self.path, SqliteDialect(self.path, busy_timeout_ms=_SETTING_BUSY_TIMEOUT_MS))
 
 
+class Guard(object):
+    """Bans by source address (the cfg's htable tables and pike): repeated authentication
+    failures and request floods ban an address for the configured time; a banned address gets
+    no reply at all. Trusted trunks and the exempt addresses are never banned."""
+
+    def __init__(self, settings):
+        self.auth_failures = int(settings.get("auth_failures") or 10)
+        self.ban_time = int(settings.get("time") or 900)
+        self.exempt = frozenset(settings.get("exempt") or ())
+
+    def is_exempt(self, snap, source):
+        return source in self.exempt or (snap is not None and snap.is_trusted(source))
+
+    def admit(self, snap, source):
+        """False when the request must be dropped: the source is banned, or floods now."""
+        if self.is_exempt(snap, source):
+            return True
+        if KSR.htable.sht_get(_BANNED, source) is not None:
+            return False
+        if KSR.pike.pike_check_req() < 0:
+            self.ban(source, "request flood")
+            return False
+        return True
+
+    def failed(self, snap, source, why):
+        """One authentication failure of ``source``; bans it at the configured count."""
+        if self.is_exempt(snap, source):
+            return
+        count = KSR.htable.sht_inc(_FAILURES, source)
+        if count < 1:  # sht_inc does not create a missing item (it answers -255)
+            KSR.htable.sht_seti(_FAILURES, source, 1)
+            count = 1
+        KSR.notice("voxplane: authentication failure %d of %s: %s\n" % (count, source, why))
+        if count >= self.auth_failures:
+            self.ban(source, "%d authentication failures" % count)
+
+    def ban(self, source, reason):
+        KSR.htable.sht_seti(_BANNED, source, 1)
+        KSR.htable.sht_rm(_FAILURES, source)
+        KSR.warn("voxplane: banned %s for %d s: %s\n" % (source, self.ban_time, reason))
+
+
 SETTINGS = _load_settings()
 VIEW = DirectoryView(SETTINGS.get("directory_path", "/var/lib/voxplane/directory.db"),
                      SETTINGS.get("trusted_trunks", []),
                      (SETTINGS.get("router") or {}).get("reload_check_ms", 500) / 1000.0)
+GUARD = Guard(SETTINGS.get("ban") or {})
 
 
 def mod_init():
@@ -177,6 +246,7 @@ def mod_init():
 class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class up by name
     def __init__(self):
         self.view = VIEW
+        self.guard = GUARD
 
     def child_init(self, rank):
         return 0
@@ -185,6 +255,9 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
 
     @_guarded("request")
     def ksr_request_route(self, msg):
+        # The last loaded snapshot is enough to know the trusted trunks: no reload check here.
+        if not self.guard.admit(self.view.snapshot, KSR.pv.get("$si")):
+            return 1  # banned: no reply
         if KSR.maxfwd.process_maxfwd(10) < 0:
             KSR.sl.sl_send_reply(483, "Too Many Hops")
             return 1
@@ -221,6 +294,20 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         return 1
 
     def _in_dialog(self, method):
+        """A request with a To-tag. Relayed only inside a dialog this server set up and
+        record-routed (the dialog module matches our cookie, Call-ID and both tags): otherwise
+        anyone could send an INVITE with a To-tag and a Route naming us or the trunk and have
+        it relayed to the carrier without authentication."""
+        KSR.dialog.dlg_manage()
+        if KSR.dialog.is_known_dlg() < 0:
+            if method == "ACK":
+                # The ACK of a negative final reply belongs to its INVITE transaction (hop by
+                # hop, to that transaction's destination); any other ACK is dropped.
+                if KSR.tm.t_check_trans() > 0:
+                    KSR.tm.t_relay()
+                return 1
+            KSR.sl.sl_send_reply(481, "Call/Transaction Does Not Exist")
+            return 1
         if KSR.rr.loose_route() > 0:
             if method == "INVITE":
                 KSR.rr.record_route()
@@ -238,25 +325,42 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
 
     def _authenticate(self, snap, domain):
         """Digest-authenticate the request against the directory; True when it may go on.
-        Unknown domain or account and a user mismatch get 403, a wrong password a new challenge."""
+        An unknown domain gets 403; an unknown account and a wrong password get the same new
+        challenge (nothing tells which accounts exist) and count as failures of the source
+        address, as does a digest computed for another Request-URI (400)."""
         user = KSR.pv.get("$au")
+        source = KSR.pv.get("$si")
         if user is None:
             if snap.by_domain.get(domain) is None:
+                self.guard.failed(snap, source, "unknown domain %s" % domain)
                 KSR.sl.sl_send_reply(403, "Unknown domain")
                 return False
-            KSR.auth.auth_challenge(domain, 0)
+            KSR.auth.auth_challenge(domain, _CHALLENGE_QOP_AUTH)
             return False
         creds = routing.registrar_credentials(snap, domain, user)
         if isinstance(creds, routing.Reject):
+            self.guard.failed(snap, source, "unknown domain %s" % domain)
             KSR.sl.sl_send_reply(creds.code, creds.reason)
             return False
         realm, ha1 = creds
+        if ha1 is None:
+            self.guard.failed(snap, source, "unknown account %s@%s" % (user, domain))
+            KSR.auth.auth_challenge(realm, _CHALLENGE_QOP_AUTH)
+            return False
         rc = KSR.auth.pv_auth_check(realm, ha1, _AUTH_PASSWORD_IS_HA1, _AUTH_CHECK_USER_MATCHES)
         if rc == _AUTH_USER_MISMATCH:
             KSR.sl.sl_send_reply(403, "Account may only use its own identity")
             return False
+        if rc in (_AUTH_NONCE_EXPIRED, _AUTH_NONCE_REUSED):
+            KSR.auth.auth_challenge(realm, _CHALLENGE_QOP_AUTH | _CHALLENGE_STALE)
+            return False
         if rc < 0:
-            KSR.auth.auth_challenge(realm, 0)
+            self.guard.failed(snap, source, "wrong password for %s@%s" % (user, domain))
+            KSR.auth.auth_challenge(realm, _CHALLENGE_QOP_AUTH)
+            return False
+        if not routing.digest_uri_matches(KSR.pv.get("$adu"), KSR.pv.get("$ru"), _is_myself):
+            self.guard.failed(snap, source, "digest uri is not the Request-URI for %s@%s" % (user, domain))
+            KSR.sl.sl_send_reply(400, "Bad Request: digest uri is not the Request-URI")
             return False
         KSR.auth.consume_credentials()
         return True
@@ -268,6 +372,11 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         aor = routing.register_target(snap, domain, KSR.pv.get("$tU"), KSR.pv.get("$au"))
         if isinstance(aor, routing.Reject):
             KSR.sl.sl_send_reply(aor.code, aor.reason)
+            return 1
+        contacts = routing.split_uris([KSR.pv.get("$(hdr(Contact)[*])") or ""])
+        refusal = routing.contact_refusal(snap, contacts, _is_myself)
+        if refusal is not None:
+            KSR.sl.sl_send_reply(refusal.code, refusal.reason)
             return 1
         if KSR.registrar.save("location", 0) < 0:
             KSR.sl.sl_reply_error()
@@ -288,6 +397,9 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             plan = routing.route_from_account(snap, domain, KSR.pv.get("$au"), dialled, now)
         if isinstance(plan, routing.PhoneSetting):
             return self._phone_setting(plan)
+        # Track the dialog: its in-dialog requests are relayed, forged ones are not; the uac
+        # module keeps the caller's original From in it.
+        KSR.dialog.dlg_manage()
         KSR.rr.record_route()
         KSR.tm.t_on_failure("ksr_failure_route_call")
         self._execute(snap, plan, now, in_failure=False)
@@ -323,7 +435,8 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             history = plan.diversion + history
             KSR.resetdsturi()  # a previous branch's next hop must not steer this one
             if isinstance(plan, routing.Relay):
-                _store_headers(plan.identity or identity, plan.privacy or privacy, history, plan.headers)
+                _store_headers(plan.identity or identity, plan.privacy or privacy, history, plan.headers,
+                               relays=[plan.uri])
                 KSR.pv.sets("$ru", plan.uri)
                 if plan.destination:
                     KSR.setdsturi(plan.destination)
@@ -335,7 +448,8 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
                     mobile = plan.mobile
                     branches[mobile.uri] = {"identity": mobile.identity, "privacy": mobile.privacy or privacy,
                                             "diversion": list(mobile.diversion)}
-                _store_headers(plan.identity or identity, plan.privacy or privacy, history, {}, branches)
+                _store_headers(plan.identity or identity, plan.privacy or privacy, history, {}, branches,
+                               relays=list(branches))
                 KSR.pv.sets("$avp(vx_ctx)", plan.context)
                 KSR.tm.t_set_fr(plan.ring_time * 1000, 0)
                 self._relay(in_failure)
@@ -417,13 +531,23 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         the request route they would stay with the transaction and every later branch (the
         failure route's forwards) would carry them as well."""
         stored = _stored_headers()
-        own = stored.get("branches", {}).get(KSR.pv.get("$ru"))
+        ruri = KSR.pv.get("$ru")
+        if ruri not in stored.get("relays", ()) and self._leads_to_trunk():
+            # A registered contact naming a trunk (refused at REGISTER; this also catches older
+            # bindings) would take the call to the carrier without the checks of an outside call.
+            KSR.warn("voxplane: dropped a branch to %s: a contact may not lead to a trunk\n" % ruri)
+            KSR.set_drop()
+            return 1
+        own = stored.get("branches", {}).get(ruri)
         if own:  # the mobile of single number reach: its own identity, one more diversion
             stored.update(identity=own["identity"], privacy=own["privacy"],
                           diversion=own["diversion"] + stored.get("diversion", []))
         if stored.get("identity"):
             KSR.hdr.remove("P-Asserted-Identity")
             KSR.hdr.append("P-Asserted-Identity: %s\r\n" % stored["identity"])
+            # The callee sees the public identity in From too, never the caller's SIP account.
+            display, uri = routing.from_header(stored["identity"])
+            KSR.uac.uac_replace_from(display, uri)
         if stored.get("privacy"):
             KSR.hdr.remove("Privacy")
             KSR.hdr.append("Privacy: id\r\n")
@@ -432,6 +556,13 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         for name, value in sorted(stored.get("headers", {}).items()):
             KSR.hdr.append("%s: %s\r\n" % (name, value))
         return 1
+
+    def _leads_to_trunk(self):
+        """Whether this branch's next hop (its destination URI, else its request URI) is a
+        trusted trunk address."""
+        host = KSR.pv.get("$dd") if KSR.pv.get("$du") else KSR.pv.get("$rd")
+        snap = self.view.current()
+        return snap is not None and snap.is_trusted((host or "").lower().strip("[]"))
 
     @_guarded("reply")
     def ksr_reply_route(self, msg):

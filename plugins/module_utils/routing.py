@@ -150,18 +150,104 @@ class Context(object):
 # Registration ----------------------------------------------------------------
 
 def registrar_credentials(snap, domain, username):
-    """(realm, ha1) for a REGISTER or authenticated call, or a Reject.
+    """(realm, ha1) for a REGISTER or authenticated call, or a Reject for an unknown domain.
 
     The realm is the tenant's domain; the account is looked up only inside
     that tenant, so an account of tenant A never authenticates in B's domain.
+    An unknown account gives (realm, None): the caller is challenged again exactly as
+    for a wrong password, so that the reply does not tell which accounts exist.
     """
     tenant = snap.by_domain.get(domain)
     if tenant is None:
         return Reject(403, 'Unknown domain')
     account = tenant.accounts.get(username)
-    if account is None:
-        return Reject(403, 'Unknown account')
-    return tenant.domain, account.ha1
+    return tenant.domain, account.ha1 if account is not None else None
+
+
+def digest_uri_matches(digest_uri, request_uri, is_myself):
+    """Whether the digest response was computed for this request's Request-URI (RFC 2617
+    3.2.2.5): a response captured from a call to one number must not authorise another.
+    Scheme and host compare case-insensitively, the user part exactly. A uri that names
+    this server itself without a user (``sip:<server address>:<port>``, what some clients
+    and test tools put there) binds nothing to a number but is accepted: the nonce count
+    still stops its replay. ``is_myself(uri)`` is Kamailio's own test."""
+    if not digest_uri or not request_uri:
+        return False
+    if digest_uri == request_uri or _uri_key(digest_uri) == _uri_key(request_uri):
+        return True
+    return '@' not in digest_uri and is_myself(digest_uri)
+
+
+def _uri_key(uri):
+    scheme, sep, rest = uri.partition(':')
+    user, at, hostport = rest.rpartition('@')
+    return scheme.lower(), user, at, hostport.lower()
+
+
+def split_uris(header_values):
+    """The URIs of a Contact (or similar) header value list: ``<uri>``, ``"name" <uri>;p`` or
+    a bare ``uri;p``, several per value separated by commas outside quotes and brackets."""
+    uris = []
+    for value in header_values:
+        part, depth, quoted = [], 0, False
+        for ch in value + ',':
+            if ch == '"':
+                quoted = not quoted
+            elif not quoted and ch == '<':
+                depth += 1
+            elif not quoted and ch == '>':
+                depth -= 1
+            elif ch == ',' and not quoted and depth <= 0:
+                uri = _uri_of(''.join(part))
+                if uri:
+                    uris.append(uri)
+                part = []
+                continue
+            part.append(ch)
+    return uris
+
+
+def _uri_of(name_addr):
+    text = name_addr.strip()
+    if '<' in text and '>' in text:
+        return text[text.index('<') + 1:text.index('>', text.index('<'))].strip()
+    return text.split(';', 1)[0].strip()
+
+
+def uri_host(uri):
+    """The host of a SIP URI ('sip:u@[::1]:5060;x' -> '::1'), lower case, or ''."""
+    rest = uri.split(':', 1)[1] if ':' in uri else uri
+    hostport = rest.split(';', 1)[0].split('?', 1)[0].rpartition('@')[2]
+    if hostport.startswith('['):
+        return hostport[1:hostport.find(']')].lower() if ']' in hostport else ''
+    return hostport.split(':', 1)[0].lower()
+
+
+def contact_refusal(snap, contacts, is_myself):
+    """A Reject when a REGISTER would bind a contact that points at a trusted trunk address
+    (calls to the extension would leave through the carrier without any permission check)
+    or at this server (calls would loop); None when every contact is acceptable.
+    ``is_myself(uri)`` tells whether a URI names this server (Kamailio's own test)."""
+    for uri in contacts:
+        if uri == '*':
+            continue
+        if snap.is_trusted(uri_host(uri)):
+            return Reject(403, 'Contact points at a trunk')
+        if is_myself(uri):
+            return Reject(403, 'Contact points at this server')
+    return None
+
+
+def from_header(identity):
+    """(display name, URI) for the From of a leg presenting ``identity`` (a name-addr as in
+    P-Asserted-Identity): the public identity replaces the caller's SIP account in From, and
+    an anonymous caller is "Anonymous" <sip:anonymous@anonymous.invalid> (RFC 3323)."""
+    if identity == ANONYMOUS_URI:
+        return '"Anonymous"', ANONYMOUS_URI
+    display, bracket, rest = identity.rpartition('<')
+    if not bracket:
+        return '', identity.strip()
+    return display.strip(), rest.rstrip('>').strip()
 
 
 def register_target(snap, domain, to_user, auth_user):

@@ -487,6 +487,10 @@ class KamailioInstance(object):
             ],
             'voxplane_kamailio_trusted_trunks': ['127.0.0.9'],
             'voxplane_kamailio_directory_path': self.directory_path,
+            # The test phones and callers all send from Kamailio's own address, many requests
+            # a second and some with wrong passwords on purpose: never ban it. Attack tests
+            # use other addresses.
+            'voxplane_kamailio_ban_exempt': [self.address],
         }
         variables.update(overrides)
         return variables

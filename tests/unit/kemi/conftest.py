@@ -89,11 +89,17 @@ def kemi(tmp_path_factory, directory, double):
         yield module
 
 
+# Every request Kamailio hands the script has a source address.
+SOURCE = '203.0.113.50'
+
+
 @pytest.fixture
 def ksr(double):
-    """The double, emptied: no calls, no logs, no pv values, no scripted returns."""
+    """The double, emptied: no calls, no logs, no scripted returns, no pv values but a source
+    address ($si)."""
     double.reset()
     double.pv.clear()
+    double.pv['$si'] = SOURCE
     double.returns.clear()
     yield double
     double.reset()
@@ -137,6 +143,7 @@ def traced_sql(monkeypatch):
 def _fresh(folder, db, monkeypatch, reload_check_ms=500):
     """Load the script on its own (own VIEW, own double) with a fake monotonic clock."""
     double = KSRDouble()
+    double.pv['$si'] = SOURCE
     context = loaded_script(folder, settings_for(db, reload_check_ms), double)
     module = context.__enter__()
     clock = Clock()

@@ -33,6 +33,7 @@ MAX_DDI = '+4930123410'                           # extension 10's own number: D
 FAILURE_ROUTE = 'ksr_failure_route_call'
 BRANCH_ROUTE = 'ksr_branch_route_one'
 GENERATION_SQL = 'SELECT generation FROM voxplane_generation WHERE id = 1'
+QOP_AUTH = 1                                      # auth_challenge flags: qop=auth
 
 
 # Helpers -------------------------------------------------------------------------------------
@@ -46,10 +47,12 @@ def trunk_uri(user, host=ECOTEL[0], port=5060):
 
 
 def new_request(ksr, method, **pv):
-    """An out-of-dialog request without a transaction yet; pv given without '$' (rU=...)."""
+    """An out-of-dialog request without a transaction yet; pv given without '$' (rU=...).
+    The source address is an ordinary one unless ``si`` says otherwise."""
     ksr.returns.setdefault('siputils.has_totag', -1)
     ksr.returns.setdefault('tm.t_check_trans', -1)
     ksr.pv['$rm'] = method
+    ksr.pv['$si'] = '203.0.113.50'
     ksr.pv.update(('$' + name, value) for name, value in pv.items())
 
 
@@ -66,8 +69,10 @@ def registered(ksr, *users, **kw):
 
 
 def from_account(ksr, user, dialled, domain=DOMAIN, source='10.0.0.5'):
-    """An INVITE of an authenticated account (pv_auth_check succeeds by default)."""
-    new_request(ksr, 'INVITE', si=source, rU=dialled, fd=domain, fU=user, au=user)
+    """An INVITE of an authenticated account (pv_auth_check succeeds by default) whose digest
+    was computed for its Request-URI."""
+    ruri = 'sip:%s@%s' % (dialled, domain)
+    new_request(ksr, 'INVITE', si=source, rU=dialled, ru=ruri, adu=ruri, fd=domain, fU=user, au=user)
 
 
 def inbound(ksr, dialled, source=ECOTEL[1]):
@@ -85,9 +90,13 @@ def calls(ksr, *names):
     return [(c.name, c.args) for c in ksr.calls if c.name in names]
 
 
+# The admission check every request passes first (ban list, flood detection): reads only.
+ADMISSION = ('htable.sht_get', 'pike.pike_check_req')
+
+
 def ksr_calls(ksr):
-    """Every call except reading pv values: what the script *did*."""
-    return [(c.name, c.args) for c in ksr.calls if c.name != 'pv.get']
+    """Every call except reading pv values and the admission check: what the script *did*."""
+    return [(c.name, c.args) for c in ksr.calls if c.name != 'pv.get' and c.name not in ADMISSION]
 
 
 def errors(ksr):
@@ -198,7 +207,8 @@ def test_insane_request_is_left_to_sanity(router, ksr):
     new_request(ksr, 'INVITE')
     ksr.returns['sanity.sanity_check'] = -1
     router.ksr_request_route(None)
-    assert ksr.call_names() == ['maxfwd.process_maxfwd', 'sanity.sanity_check']
+    assert [n for n in ksr.call_names() if n not in ADMISSION and n != 'pv.get'] == \
+        ['maxfwd.process_maxfwd', 'sanity.sanity_check']
 
 
 def test_options_to_the_server_is_200(router, ksr):
@@ -247,9 +257,35 @@ def test_in_dialog_follows_the_route_set(router, ksr, method, record_route):
     ksr.pv['$rm'] = method
     ksr.returns['siputils.has_totag'] = 1
     router.ksr_request_route(None)
-    assert ksr_calls(ksr)[2:] == [('siputils.has_totag', ()), ('rr.loose_route', ())] + \
+    assert ksr_calls(ksr)[2:] == [('siputils.has_totag', ()), ('dialog.dlg_manage', ()), ('dialog.is_known_dlg', ()),
+                                  ('rr.loose_route', ())] + \
         ([('rr.record_route', ())] if record_route else []) + [('tm.t_relay', ())]
     assert replies(ksr) == []
+
+
+@pytest.mark.parametrize('method', ['INVITE', 'BYE', 'MESSAGE', 'OPTIONS'])
+def test_an_in_dialog_request_of_a_dialog_we_do_not_know_is_481_and_goes_nowhere(router, ksr, method):
+    # A To-tag and a Route naming us (or the trunk) do not make a dialog: an INVITE like this
+    # from anywhere would otherwise be relayed to the carrier without authentication.
+    ksr.pv['$rm'] = method
+    ksr.returns['siputils.has_totag'] = 1
+    ksr.returns['dialog.is_known_dlg'] = -1
+    router.ksr_request_route(None)
+    assert replies(ksr) == [(481, 'Call/Transaction Does Not Exist')]
+    assert ksr.called('rr.loose_route') == [] and ksr.called('tm.t_relay') == []
+
+
+def test_an_ack_outside_any_known_dialog_is_relayed_only_within_its_transaction(router, ksr):
+    ksr.pv['$rm'] = 'ACK'
+    ksr.returns['siputils.has_totag'] = 1
+    ksr.returns['dialog.is_known_dlg'] = -1
+    ksr.returns['tm.t_check_trans'] = 1   # the ACK of a negative reply of our transaction
+    router.ksr_request_route(None)
+    assert ksr.called('tm.t_relay') == [()] and ksr.called('rr.loose_route') == [] and replies(ksr) == []
+    ksr.reset()
+    ksr.returns['tm.t_check_trans'] = -1  # any other: dropped, no reply
+    router.ksr_request_route(None)
+    assert ksr.called('tm.t_relay') == [] and replies(ksr) == []
 
 
 def test_in_dialog_relay_failure_is_answered_by_sl_reply_error(router, ksr):
@@ -280,15 +316,18 @@ def test_in_dialog_without_route_set(router, ksr):
 # REGISTER ----------------------------------------------------------------------------------
 
 def register(ksr, user, domain=DOMAIN, to_user=None, auth=True):
-    new_request(ksr, 'REGISTER', si='10.0.0.5', td=domain, tU=to_user or user, fd=domain, fU=to_user or user)
+    """A REGISTER; with ``auth`` its digest credentials, computed for its Request-URI."""
+    new_request(ksr, 'REGISTER', si='10.0.0.5', td=domain, tU=to_user or user, fd=domain, fU=to_user or user,
+                ru='sip:' + domain)
     if auth:
         ksr.pv['$au'] = user
+        ksr.pv['$adu'] = 'sip:' + domain
 
 
 def test_register_without_credentials_is_challenged_with_the_tenant_domain(router, ksr):
     register(ksr, 'max.muster', auth=False)
     router.ksr_request_route(None)
-    assert ksr.called('auth.auth_challenge') == [(DOMAIN, 0)]
+    assert ksr.called('auth.auth_challenge') == [(DOMAIN, QOP_AUTH)]
     assert replies(ksr) == [] and ksr.called('registrar.save') == [] and ksr.called('auth.pv_auth_check') == []
 
 
@@ -304,11 +343,14 @@ def test_register_to_an_unknown_domain_is_403_without_a_challenge(router, ksr):
 
 
 @pytest.mark.parametrize('user, domain', [('nobody.here', DOMAIN), ('bert.beta', DOMAIN), ('max.muster', BETA_DOMAIN)])
-def test_register_of_an_unknown_account_is_403(router, ksr, user, domain):
+def test_register_of_an_unknown_account_is_challenged_like_a_wrong_password(router, ksr, user, domain):
+    # The same answer as a wrong password: nothing tells which accounts exist.
     register(ksr, user, domain=domain)
     router.ksr_request_route(None)
-    assert replies(ksr) == [(403, 'Unknown account')]
+    realm = DOMAIN if domain == DOMAIN else BETA_DOMAIN
+    assert ksr.called('auth.auth_challenge') == [(realm, QOP_AUTH)] and replies(ksr) == []
     assert ksr.called('auth.pv_auth_check') == [] and ksr.called('registrar.save') == []
+    assert ksr.called('htable.sht_inc') == [('vxfail', '10.0.0.5')]
 
 
 def test_register_with_the_right_password_saves_the_contact(router, ksr):
@@ -328,13 +370,19 @@ def test_register_in_the_second_tenant_uses_its_realm(router, ksr):
     assert ksr.called('registrar.save') == [('location', 0)]
 
 
-@pytest.mark.parametrize('rc', [-2, -4, -1, -6])   # wrong password, stale nonce, error, nonce reused
-def test_register_with_failed_check_is_challenged_again(router, ksr, rc):
+@pytest.mark.parametrize('rc, flags, failure', [
+    (-2, 1, True),     # wrong password: a failure of the source address
+    (-1, 1, True),     # any other error
+    (-4, 17, False),   # nonce expired: stale=true, the phone retries with its password, no failure
+    (-6, 17, False),   # nonce count spent (a replay, or a retransmission): stale=true, no failure
+])
+def test_register_with_failed_check_is_challenged_again(router, ksr, rc, flags, failure):
     register(ksr, 'max.muster')
     ksr.returns['auth.pv_auth_check'] = rc
     router.ksr_request_route(None)
-    assert ksr.called('auth.auth_challenge') == [(DOMAIN, 0)]
+    assert ksr.called('auth.auth_challenge') == [(DOMAIN, flags)]
     assert ksr.called('auth.consume_credentials') == [] and ksr.called('registrar.save') == [] and replies(ksr) == []
+    assert ksr.called('htable.sht_inc') == ([('vxfail', '10.0.0.5')] if failure else [])
 
 
 def test_register_of_another_identity_is_403(router, ksr):
@@ -362,7 +410,7 @@ def test_register_save_failure_answers_the_error(router, ksr):
 def test_register_domain_is_case_insensitive(router, ksr):
     register(ksr, 'max.muster', domain=DOMAIN.upper(), auth=False)
     router.ksr_request_route(None)
-    assert replies(ksr) == [] and ksr.called('auth.auth_challenge') == [(DOMAIN, 0)]
+    assert replies(ksr) == [] and ksr.called('auth.auth_challenge') == [(DOMAIN, QOP_AUTH)]
 
 
 # INVITE from a trunk -------------------------------------------------------------------------
@@ -526,7 +574,7 @@ def test_sequential_group_longer_than_seven_reaches_its_last_member_and_fallback
 def test_invite_without_credentials_is_challenged_with_the_from_domain(router, ksr):
     new_request(ksr, 'INVITE', si='10.0.0.5', rU='10', fd=BETA_DOMAIN, fU='bert.beta')
     router.ksr_request_route(None)
-    assert ksr.called('auth.auth_challenge') == [(BETA_DOMAIN, 0)]
+    assert ksr.called('auth.auth_challenge') == [(BETA_DOMAIN, QOP_AUTH)]
     assert replies(ksr) == [] and ksr.called('tm.t_relay') == [] and ksr.called('registrar.lookup_uri') == []
 
 
@@ -541,11 +589,36 @@ def test_invite_auth_failures(router, ksr):
     ksr.returns['auth.pv_auth_check'] = -2
     router.ksr_request_route(None)
     assert ksr.called('auth.pv_auth_check') == [(DOMAIN, ha1('max.muster'), 1, 1)]
-    assert ksr.called('auth.auth_challenge') == [(DOMAIN, 0)] and ksr.called('tm.t_relay') == []
+    assert ksr.called('auth.auth_challenge') == [(DOMAIN, QOP_AUTH)] and ksr.called('tm.t_relay') == []
     ksr.reset()
     ksr.returns['auth.pv_auth_check'] = -8               # auth user is not the From user
     router.ksr_request_route(None)
     assert replies(ksr) == [(403, 'Account may only use its own identity')] and ksr.called('tm.t_relay') == []
+
+
+@pytest.mark.parametrize('digest_uri, accepted', [
+    ('sip:13@acme.voxplane.example', True),             # the Request-URI itself
+    ('sip:13@ACME.voxplane.example', True),             # host case does not matter
+    ('sip:0049301234567@acme.voxplane.example', False),  # computed for another call: replayed
+    (None, False),
+])
+def test_invite_digest_uri_must_be_the_request_uri(router, ksr, digest_uri, accepted):
+    from_account(ksr, 'max.muster', '13')
+    ksr.pv['$adu'] = digest_uri
+    router.ksr_request_route(None)
+    if accepted:
+        assert ksr.called('auth.consume_credentials') == [()] and ksr.called('tm.t_relay') == [()]
+    else:
+        assert replies(ksr) == [(400, 'Bad Request: digest uri is not the Request-URI')]
+        assert ksr.called('tm.t_relay') == [] and ksr.called('htable.sht_inc') == [('vxfail', '10.0.0.5')]
+
+
+def test_a_digest_uri_naming_this_server_without_a_user_is_accepted(router, ksr):
+    from_account(ksr, 'max.muster', '13')
+    ksr.pv['$adu'] = 'sip:192.0.2.1:5060'
+    ksr.returns['is_myself'] = lambda uri: uri == 'sip:192.0.2.1:5060'
+    router.ksr_request_route(None)
+    assert ksr.called('tm.t_relay') == [()]
 
 
 def test_internal_call_presents_name_and_internal_number(router, ksr):
@@ -961,7 +1034,7 @@ def test_reload_after_the_interval_and_no_sql_within_it(fresh, tmp_path, traced_
 
     clock.now += 0.002                                                     # the interval has passed
     register_gamma(double, router)
-    assert double.called('sl.sl_send_reply') == [] and double.called('auth.auth_challenge') == [(GAMMA_DOMAIN, 0)]
+    assert double.called('sl.sl_send_reply') == [] and double.called('auth.auth_challenge') == [(GAMMA_DOMAIN, QOP_AUTH)]
     assert traced_sql[0] == GENERATION_SQL and len(traced_sql) > 1
     assert module.VIEW.generation == 3
     infos = [m for level, m in double.logs if level == 'info']
@@ -971,7 +1044,7 @@ def test_reload_after_the_interval_and_no_sql_within_it(fresh, tmp_path, traced_
     clock.now += 10                                                       # unchanged: one single-row SELECT
     register_gamma(double, router)
     assert traced_sql == [GENERATION_SQL]
-    assert double.logs == [] and double.called('auth.auth_challenge') == [(GAMMA_DOMAIN, 0)]
+    assert double.logs == [] and double.called('auth.auth_challenge') == [(GAMMA_DOMAIN, QOP_AUTH)]
 
 
 def test_reload_check_ms_zero_polls_the_generation_per_request(fresh, tmp_path, traced_sql):
@@ -985,7 +1058,7 @@ def test_reload_check_ms_zero_polls_the_generation_per_request(fresh, tmp_path, 
     assert traced_sql == [GENERATION_SQL, GENERATION_SQL]
     harness.apply('gamma', *kemi_directory.gamma())
     register_gamma(double, router)                                         # same clock reading: still checked
-    assert double.called('auth.auth_challenge') == [(GAMMA_DOMAIN, 0)]
+    assert double.called('auth.auth_challenge') == [(GAMMA_DOMAIN, QOP_AUTH)]
 
 
 def test_a_broken_directory_keeps_the_last_good_snapshot(fresh, tmp_path):
@@ -994,7 +1067,7 @@ def test_a_broken_directory_keeps_the_last_good_snapshot(fresh, tmp_path):
     router = module.mod_init()
     register(double, 'max.muster', auth=False)
     router.ksr_request_route(None)
-    assert double.called('auth.auth_challenge') == [(DOMAIN, 0)]
+    assert double.called('auth.auth_challenge') == [(DOMAIN, QOP_AUTH)]
     conn = sqlite3.connect(harness.path)
     conn.execute('DROP TABLE voxplane_generation')
     conn.commit()
@@ -1002,14 +1075,14 @@ def test_a_broken_directory_keeps_the_last_good_snapshot(fresh, tmp_path):
     clock.now += 1
     double.reset()
     router.ksr_request_route(None)
-    assert double.called('auth.auth_challenge') == [(DOMAIN, 0)] and double.called('sl.sl_send_reply') == []
+    assert double.called('auth.auth_challenge') == [(DOMAIN, QOP_AUTH)] and double.called('sl.sl_send_reply') == []
     errs = [m for level, m in double.logs if level == 'err']
     assert len(errs) == 1 and 'directory reload' in errs[0] and 'OperationalError' in errs[0]
     assert module.VIEW.generation == 2 and module.VIEW._conn is None       # reconnects at the next check
     double.reset()
     clock.now += 0.1                                                       # within the interval: quiet
     router.ksr_request_route(None)
-    assert double.logs == [] and double.called('auth.auth_challenge') == [(DOMAIN, 0)]
+    assert double.logs == [] and double.called('auth.auth_challenge') == [(DOMAIN, QOP_AUTH)]
 
 
 # Every KSR function the script uses exists (in the api list) and is exercised -------------------
@@ -1045,18 +1118,28 @@ _SCENARIOS = [
     ({'$rm': 'BYE'}, {'siputils.has_totag': 1, 'tm.t_relay': -1}, 'request'),        # sl_reply_error
     ({'$rm': 'MESSAGE', '$rU': '10'}, {}, 'request'),                                # append_to_reply, 405
     ({'$rm': 'REGISTER', '$td': DOMAIN, '$tU': 'max.muster'}, {}, 'request'),        # auth_challenge
-    ({'$rm': 'REGISTER', '$td': DOMAIN, '$tU': 'max.muster', '$au': 'max.muster'}, {}, 'request'),   # save
+    ({'$rm': 'REGISTER', '$td': DOMAIN, '$tU': 'max.muster', '$au': 'max.muster', '$ru': 'sip:' + DOMAIN,
+      '$adu': 'sip:' + DOMAIN, '$(hdr(Contact)[*])': '<sip:max.muster@10.0.0.5:5060>'}, {}, 'request'),  # save
+    ({'$rm': 'REGISTER', '$td': DOMAIN, '$tU': 'max.muster', '$au': 'max.muster'},
+     {'auth.pv_auth_check': -2, 'htable.sht_inc': 10}, 'request'),                  # the failure that bans
+    ({'$rm': 'OPTIONS', '$rU': '10'}, {'pike.pike_check_req': -1}, 'request'),      # a flood bans
+    ({'$rm': 'INVITE'}, {'siputils.has_totag': 1, 'dialog.is_known_dlg': -1}, 'request'),  # forged: 481
+    ({'$rm': 'INVITE', '$si': ECOTEL[0], '$rU': BLOCK, '$du': 'sip:%s:5060' % ECOTEL[0], '$dd': ECOTEL[0]},
+     {}, 'request'),                                                                # a contact at a trunk: set_drop
     ({'$rm': 'INVITE', '$si': ECOTEL[0], '$rU': BLOCK}, {}, 'request'),              # lookup_*, t_set_fr
-    ({'$rm': 'INVITE', '$si': '10.0.0.5', '$rU': '040123456', '$fd': DOMAIN, '$au': 'erika.desk'}, {}, 'request'),
+    ({'$rm': 'INVITE', '$si': '10.0.0.5', '$rU': '040123456', '$fd': DOMAIN, '$au': 'erika.desk',
+      '$ru': 'sip:040123456@' + DOMAIN, '$adu': 'sip:040123456@' + DOMAIN}, {}, 'request'),  # uac_replace_from
     ({'$rm': 'INVITE', '$si': ECOTEL[0], '$rU': SINGLE}, {'registrar.lookup_uri': _boom}, 'request'),  # err
     ({'$avp(vx_ctx)': 'acme|10|0|0|acme/10', '$T_reply_code': 486, '$ou': 'sip:x@y'},
      {'tm.t_branch_timeout': -1, 'tm.t_is_canceled': -1}, 'failure'),
     ({'$avp(vx_ctx)': 'acme|12|0|0|acme/12', '$T_reply_code': 486, '$ou': 'sip:x@y'},
      {'tm.t_branch_timeout': -1, 'tm.t_is_canceled': -1}, 'failure'),                 # t_reply
-    ({'$rm': 'INVITE', '$si': '10.0.0.5', '$rU': '47', '$fd': DOMAIN, '$au': 'anna.desk'}, {}, 'request'),  # setdsturi
+    ({'$rm': 'INVITE', '$si': '10.0.0.5', '$rU': '47', '$fd': DOMAIN, '$au': 'anna.desk', '$ru': 'sip:47@' + DOMAIN,
+      '$adu': 'sip:47@' + DOMAIN}, {}, 'request'),                                  # setdsturi
     ({'$rm': 'INVITE', '$si': ECOTEL[0], '$rU': BLOCK + '45'}, {}, 'request'),       # the mobile of SNR
     # last: it writes (DND of 10) and publishes the generation (shv_seti)
-    ({'$rm': 'INVITE', '$si': '10.0.0.5', '$rU': '*78', '$fd': DOMAIN, '$au': 'max.muster'}, {}, 'request'),
+    ({'$rm': 'INVITE', '$si': '10.0.0.5', '$rU': '*78', '$fd': DOMAIN, '$au': 'max.muster', '$ru': 'sip:*78@' + DOMAIN,
+      '$adu': 'sip:*78@' + DOMAIN}, {}, 'request'),
 ]
 
 
@@ -1068,6 +1151,7 @@ def test_every_ksr_function_referenced_is_called_with_valid_arguments(tmp_path):
         router = module.mod_init()
         for pv, returns, route in _SCENARIOS:
             double.pv.clear()
+            double.pv['$si'] = '203.0.113.50'
             double.pv.update(pv)
             double.returns.clear()
             double.returns.update({'siputils.has_totag': -1, 'tm.t_check_trans': -1})

@@ -271,11 +271,11 @@ def test_a_newer_shared_generation_reloads_before_the_poll_interval_without_sql_
     assert double.called('sl.sl_send_reply') == [(403, 'Unknown domain')] and traced_sql == []
     shm.values[SHV] = 3                                                   # another worker committed 3
     register_gamma(double, router)
-    assert double.called('auth.auth_challenge') == [('gamma.voxplane.example', 0)]
+    assert double.called('auth.auth_challenge') == [('gamma.voxplane.example', 1)]
     assert traced_sql[0] == GENERATION_SQL and module.VIEW.generation == 3
     del traced_sql[:]
     register_gamma(double, router)                                        # caught up: no SQL again
-    assert traced_sql == [] and double.called('auth.auth_challenge') == [('gamma.voxplane.example', 0)]
+    assert traced_sql == [] and double.called('auth.auth_challenge') == [('gamma.voxplane.example', 1)]
 
 
 # Voicemail: the media server as next hop ------------------------------------------------------------
