@@ -1163,3 +1163,160 @@ def test_every_ksr_function_referenced_is_called_with_valid_arguments(tmp_path):
             # argument errors of the double (SystemError) would show as an err line naming it
             assert not [m for level, m in double.logs if level == 'err' and 'SystemError' in m]
     assert _ksr_references() - seen == set()
+
+
+# The edge: bans, undecodable input, contacts, the identity a callee sees ------------------------
+
+def test_a_banned_source_gets_no_reply_and_nothing_else_runs(router, ksr):
+    register(ksr, 'max.muster')
+    ksr.returns['htable.sht_get'] = lambda table, key: 1 if (table, key) == ('vxban', '10.0.0.5') else None
+    router.ksr_request_route(None)
+    assert ksr_calls(ksr) == [] and replies(ksr) == []
+
+
+def test_the_failure_that_reaches_the_limit_bans_the_source_once(router, ksr):
+    register(ksr, 'max.muster')
+    ksr.returns['auth.pv_auth_check'] = -2
+    ksr.returns['htable.sht_inc'] = 10                  # the 10th failure (the default limit)
+    router.ksr_request_route(None)
+    assert ksr.called('htable.sht_seti') == [('vxban', '10.0.0.5', 1)]
+    assert ksr.called('htable.sht_rm') == [('vxfail', '10.0.0.5')]
+    warnings = [m for level, m in ksr.logs if level == 'warn']
+    assert warnings == ['voxplane: banned 10.0.0.5 for 900 s: 10 authentication failures\n']
+
+
+def test_the_first_failure_creates_the_count(router, ksr):
+    register(ksr, 'max.muster')
+    ksr.returns['auth.pv_auth_check'] = -2
+    ksr.returns['htable.sht_inc'] = -255                # htable: no such item yet
+    router.ksr_request_route(None)
+    assert ksr.called('htable.sht_seti') == [('vxfail', '10.0.0.5', 1)]
+
+
+def test_a_flood_bans_the_source_without_a_reply(router, ksr):
+    new_request(ksr, 'OPTIONS', si='10.0.0.9')
+    ksr.returns['pike.pike_check_req'] = -1
+    router.ksr_request_route(None)
+    assert ksr.called('htable.sht_seti') == [('vxban', '10.0.0.9', 1)]
+    assert replies(ksr) == [] and ksr.called('maxfwd.process_maxfwd') == []
+
+
+@pytest.mark.parametrize('source', [ECOTEL[0], EXTRA_TRUSTED])
+def test_trusted_trunks_are_never_banned_nor_flood_checked(router, ksr, source):
+    inbound(ksr, SINGLE, source)
+    registered(ksr, 'max.muster')
+    ksr.returns['htable.sht_get'] = 1
+    ksr.returns['pike.pike_check_req'] = -1
+    router.ksr_request_route(None)
+    assert ksr.called('htable.sht_get') == [] and ksr.called('pike.pike_check_req') == []
+    assert ksr.called('tm.t_relay') == [()]
+
+
+def test_exempt_addresses_from_the_settings_are_never_banned(tmp_path, directory):
+    double = KSRDouble()
+    settings = dict(settings_for(directory.path), ban={'exempt': ['10.0.0.5'], 'auth_failures': 3, 'time': 60})
+    with loaded_script(tmp_path / 'kemi', settings, double) as module:
+        router = module.mod_init()
+        register(double, 'max.muster')
+        double.returns['auth.pv_auth_check'] = -2
+        router.ksr_request_route(None)
+        assert double.called('htable.sht_get') == [] and double.called('htable.sht_inc') == []
+        assert module.GUARD.auth_failures == 3 and module.GUARD.ban_time == 60
+
+
+def _undecodable(ksr, variable):
+    real = ksr.module.pv.get
+
+    def get(name):
+        if name == variable:
+            raise UnicodeDecodeError('utf-8', b'\xff', 0, 1, 'invalid start byte')
+        return real(name)
+    return get
+
+
+@pytest.mark.parametrize('method, variable', [('INVITE', '$rU'), ('REGISTER', '$td'), ('REGISTER', '$au')])
+def test_bytes_that_are_not_utf8_are_answered_400_without_an_error_line(router, ksr, method, variable, monkeypatch):
+    if method == 'REGISTER':
+        register(ksr, 'max.muster')
+    else:
+        from_account(ksr, 'max.muster', '13')
+    monkeypatch.setattr(ksr.module.pv, 'get', _undecodable(ksr, variable))
+    router.ksr_request_route(None)
+    assert replies(ksr) == [(400, 'Bad Request: not UTF-8')]
+    assert errors(ksr) == [] and ksr.called('tm.t_relay') == []
+
+
+def test_an_undecodable_ack_gets_no_reply(router, ksr, monkeypatch):
+    new_request(ksr, 'ACK', si='10.0.0.5')
+    monkeypatch.setattr(ksr.module.pv, 'get', _undecodable(ksr, '$si'))
+    router.ksr_request_route(None)
+    assert replies(ksr) == []
+
+
+@pytest.mark.parametrize('contact, refused', [
+    ('<sip:max.muster@10.0.0.5:5060>', None),
+    ('<sip:+44201234567@%s:5100>' % ECOTEL[1], (403, 'Contact points at a trunk')),
+    ('<sip:max.muster@10.0.0.5>, <sip:x@%s>' % EXTRA_TRUSTED, (403, 'Contact points at a trunk')),
+    ('<sip:max.muster@192.0.2.1:5060>', (403, 'Contact points at this server')),
+])
+def test_register_refuses_contacts_at_a_trunk_or_at_this_server(router, ksr, contact, refused):
+    register(ksr, 'max.muster')
+    ksr.pv['$(hdr(Contact)[*])'] = contact
+    ksr.returns['is_myself'] = lambda uri: '192.0.2.1' in uri
+    router.ksr_request_route(None)
+    if refused:
+        assert replies(ksr) == [refused] and ksr.called('registrar.save') == []
+    else:
+        assert replies(ksr) == [] and ksr.called('registrar.save') == [('location', 0)]
+
+
+def test_a_branch_to_a_contact_at_a_trunk_address_is_dropped(router, ksr):
+    inbound(ksr, SINGLE)
+    registered(ksr, 'max.muster')
+    router.ksr_request_route(None)
+    ksr.reset()
+    ksr.pv.update({'$ru': 'sip:+44201234567@%s:5100' % ECOTEL[0], '$du': None, '$rd': ECOTEL[0]})
+    assert router.ksr_branch_route_one(None) == 1
+    assert ksr.called('set_drop') == [()] and ksr.called('hdr.append') == [] and ksr.called('uac.uac_replace_from') == []
+    ksr.reset()
+    ksr.pv.update({'$ru': 'sip:max.muster@10.0.0.5:5060', '$du': 'sip:%s:5060' % ECOTEL[1], '$dd': ECOTEL[1]})
+    router.ksr_branch_route_one(None)                   # the next hop counts, not only the URI
+    assert ksr.called('set_drop') == [()]
+
+
+def test_the_trunk_branch_the_core_chose_is_not_dropped(router, ksr):
+    from_account(ksr, 'max.muster', '040 123456')
+    router.ksr_request_route(None)
+    ksr.reset()
+    ksr.pv['$rd'] = ECOTEL[0]
+    router.ksr_branch_route_one(None)
+    assert ksr.called('set_drop') == []
+
+
+def test_the_callee_sees_the_public_identity_in_from(router, ksr):
+    from_account(ksr, 'max.muster', '040 123456')
+    router.ksr_request_route(None)
+    relayed(router, ksr)
+    assert ksr.called('uac.uac_replace_from') == [('', 'sip:%s@%s' % (MAX_DDI, DOMAIN))]
+
+
+def test_an_internal_callee_sees_name_and_internal_number_in_from(router, ksr):
+    from_account(ksr, 'max.app', '13')
+    router.ksr_request_route(None)
+    relayed(router, ksr)
+    assert ksr.called('uac.uac_replace_from') == [('"Max Mustermann"', 'sip:10@%s' % DOMAIN)]
+
+
+def test_an_inbound_call_keeps_the_carriers_from(router, ksr):
+    inbound(ksr, SINGLE)
+    registered(ksr, 'max.muster')
+    router.ksr_request_route(None)
+    relayed(router, ksr)
+    assert ksr.called('uac.uac_replace_from') == []
+
+
+def test_every_relayed_call_is_a_tracked_dialog(router, ksr):
+    from_account(ksr, 'max.muster', '040 123456')
+    router.ksr_request_route(None)
+    assert ksr.called('dialog.dlg_manage') == [()]
+    assert index(ksr, 'dialog.dlg_manage') < index(ksr, 'tm.t_relay')
