@@ -247,6 +247,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
     def __init__(self):
         self.view = VIEW
         self.guard = GUARD
+        self.dropped_branches = 0
 
     def child_init(self, rank):
         return 0
@@ -480,15 +481,24 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
                 KSR.registrar.lookup_to_dset("location", uri)
         return not first
 
-    @staticmethod
-    def _relay(in_failure):
+    def _relay(self, in_failure):
+        """t_relay with the branch route armed. tm runs the branch route for every branch
+        inside t_relay, in this process: when it dropped every branch (contacts that lead to a
+        trunk), nothing could be sent and the caller gets 480, not tm's 500."""
         KSR.tm.t_on_branch("ksr_branch_route_one")
+        self.dropped_branches = 0
         if in_failure:
             KSR.tm.t_on_failure("ksr_failure_route_call")
             if KSR.tm.t_relay() < 0:
-                KSR.tm.t_reply(500, "Relay Failed")
+                if self.dropped_branches:
+                    KSR.tm.t_reply(480, "Temporarily Unavailable")
+                else:
+                    KSR.tm.t_reply(500, "Relay Failed")
         elif KSR.tm.t_relay() < 0:
-            KSR.sl.sl_reply_error()
+            if self.dropped_branches:
+                KSR.sl.send_reply(480, "Temporarily Unavailable")
+            else:
+                KSR.sl.sl_reply_error()
 
     @staticmethod
     def _reply(code, reason, in_failure):
@@ -536,6 +546,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             # A registered contact naming a trunk (refused at REGISTER; this also catches older
             # bindings) would take the call to the carrier without the checks of an outside call.
             KSR.warn("voxplane: dropped a branch to %s: a contact may not lead to a trunk\n" % ruri)
+            self.dropped_branches += 1
             KSR.set_drop()
             return 1
         own = stored.get("branches", {}).get(ruri)

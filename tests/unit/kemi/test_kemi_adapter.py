@@ -1143,6 +1143,16 @@ _SCENARIOS = [
 ]
 
 
+def _relay_like_tm(router, double):
+    """t_relay as tm does it: the branch route runs for the new branch; a dropped branch
+    (set_drop) leaves nothing to send, and t_relay fails."""
+    def relay():
+        before = len(double.called('set_drop'))
+        router.ksr_branch_route_one(None)
+        return -1 if len(double.called('set_drop')) > before else 1
+    return relay
+
+
 def test_every_ksr_function_referenced_is_called_with_valid_arguments(tmp_path):
     double = KSRDouble()
     seen = set()
@@ -1155,10 +1165,9 @@ def test_every_ksr_function_referenced_is_called_with_valid_arguments(tmp_path):
             double.pv.update(pv)
             double.returns.clear()
             double.returns.update({'siputils.has_totag': -1, 'tm.t_check_trans': -1})
+            double.returns['tm.t_relay'] = _relay_like_tm(router, double)
             double.returns.update(returns)
             getattr(router, 'ksr_request_route' if route == 'request' else FAILURE_ROUTE)(None)
-            if double.called('tm.t_relay'):
-                router.ksr_branch_route_one(None)  # as tm does for each new branch
             seen.update(double.call_names())
             # argument errors of the double (SystemError) would show as an err line naming it
             assert not [m for level, m in double.logs if level == 'err' and 'SystemError' in m]
@@ -1320,3 +1329,17 @@ def test_every_relayed_call_is_a_tracked_dialog(router, ksr):
     router.ksr_request_route(None)
     assert ksr.called('dialog.dlg_manage') == [()]
     assert index(ksr, 'dialog.dlg_manage') < index(ksr, 'tm.t_relay')
+
+
+def test_when_every_branch_is_dropped_the_caller_gets_480_not_500(router, ksr):
+    inbound(ksr, SINGLE)
+    registered(ksr, 'max.muster')
+    ksr.pv.update({'$ru': 'sip:+44201234567@%s:5100' % ECOTEL[0], '$rd': ECOTEL[0]})
+
+    def relay_running_the_branch_route():
+        router.ksr_branch_route_one(None)          # tm runs it inside t_relay
+        return -1                                  # and sends nothing: every branch was dropped
+    ksr.returns['tm.t_relay'] = relay_running_the_branch_route
+    router.ksr_request_route(None)
+    assert ksr.called('set_drop') == [()]
+    assert ksr.called('sl.send_reply') == [(480, 'Temporarily Unavailable')] and ksr.called('sl.sl_reply_error') == []
