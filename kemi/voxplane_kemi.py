@@ -50,9 +50,11 @@ _AUTH_NONCE_REUSED = -6
 # auth_challenge flags: qop=auth; stale=true (retry with the same password).
 _CHALLENGE_QOP_AUTH = 1
 _CHALLENGE_STALE = 16
-# htable tables of the cfg: authentication failures per source address, banned addresses.
+# htable tables of the cfg: authentication failures per source address, banned addresses,
+# outside calls per limit and minute.
 _FAILURES = "vxfail"
 _BANNED = "vxban"
+_CALLS_A_MINUTE = "vxrate"
 
 # Replies of a failed branch that mean "busy" (busy or declining) / "nobody answered".
 _BUSY_CODES = (486, 600, 603)
@@ -436,6 +438,11 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             history = plan.diversion + history
             KSR.resetdsturi()  # a previous branch's next hop must not steer this one
             if isinstance(plan, routing.Relay):
+                if plan.charge is not None:
+                    refusal = self._count_outside_call(snap, plan.charge, now)
+                    if refusal is not None:
+                        self._reply(refusal.code, refusal.reason, in_failure)
+                        return
                 _store_headers(plan.identity or identity, plan.privacy or privacy, history, plan.headers,
                                relays=[plan.uri])
                 KSR.pv.sets("$ru", plan.uri)
@@ -443,6 +450,9 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
                     KSR.setdsturi(plan.destination)
                 self._relay(in_failure)
                 return
+            if plan.mobile is not None and plan.mobile.charge is not None \
+                    and self._count_outside_call(snap, plan.mobile.charge, now) is not None:
+                plan.mobile = None  # over a limit: the phones ring, the mobile does not
             if self._ring(plan):
                 branches = {}
                 if plan.mobile is not None:
@@ -457,6 +467,33 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
                 return
             plan = routing.after_failure(snap, plan.context, "unregistered", now)
         self._reply(480, "Temporarily Unavailable", in_failure)
+
+    @staticmethod
+    def _count_outside_call(snap, charge, now):
+        """Check the outside-call limits of the tenant and extension ``charge`` names (dialog
+        profiles: calls now; htable: calls this minute); within them, count this call and
+        return None, else return the core's Reject."""
+        limits = routing.outside_call_limits(snap, charge)
+        minute = int(now // 60)
+        for limit in limits:
+            calls_now = calls_this_minute = 0
+            if limit.concurrent is not None:
+                KSR.dialog.get_profile_size(limit.profile, limit.key, "$var(vx_calls)")
+                calls_now = int(KSR.pv.get("$var(vx_calls)") or 0)
+            if limit.per_minute is not None:
+                calls_this_minute = int(KSR.htable.sht_get(_CALLS_A_MINUTE, "%s|%d" % (limit.key, minute)) or 0)
+            refusal = limit.refusal(calls_now, calls_this_minute)
+            if refusal is not None:
+                KSR.notice("voxplane: outside call of %s/%s refused: %s\n" % (charge[0], charge[1], refusal.reason))
+                return refusal
+        for limit in limits:
+            if limit.concurrent is not None:
+                KSR.dialog.set_dlg_profile(limit.profile, limit.key)
+            if limit.per_minute is not None:
+                key = "%s|%d" % (limit.key, minute)
+                if KSR.htable.sht_inc(_CALLS_A_MINUTE, key) < 1:  # the minute's first call
+                    KSR.htable.sht_seti(_CALLS_A_MINUTE, key, 1)
+        return None
 
     @staticmethod
     def _ring(plan):

@@ -84,15 +84,19 @@ class Relay(object):
     when that is not the host of ``uri``: the media server, for a mailbox URI in the tenant's
     domain."""
 
-    __slots__ = ('uri', 'identity', 'privacy', 'headers', 'diversion', 'destination')
+    __slots__ = ('uri', 'identity', 'privacy', 'headers', 'diversion', 'destination', 'charge')
 
-    def __init__(self, uri, identity, privacy=False, headers=None, diversion=(), destination=None):
+    def __init__(self, uri, identity, privacy=False, headers=None, diversion=(), destination=None, charge=None):
         self.uri = uri
         self.identity = identity
         self.privacy = privacy
         self.headers = headers or {}
         self.diversion = tuple(diversion)
         self.destination = destination
+        # (tenant, internal number or None) an outside call through the trunk counts against
+        # (outside-call limits, ``outside_call_limits``); None: not an outside call, or an
+        # emergency call, which no limit may stop.
+        self.charge = charge
 
     def __repr__(self):
         return 'Relay(%s%s as %s%s)' % (self.uri, ' via %s' % self.destination if self.destination else '',
@@ -417,9 +421,9 @@ def _voicemail(tenant, ext, reason, identity=None):
 def _mobile_branch(tenant, ext, identity):
     """Single number reach: the mobile as one more branch through the tenant's trunk, when
     enabled and the extension may call that number; the call keeps the caller's anonymity."""
-    if not ext.single_number_reach or not ext.mobile or not _may_dial(tenant, ext, ext.mobile):
+    if not ext.single_number_reach or not ext.mobile or _dial_refusal(tenant, ext, ext.mobile):
         return None
-    plan = _trunk(tenant, ext.mobile, _tenant_identity(tenant), identity == ANONYMOUS_URI)
+    plan = _trunk(tenant, ext.mobile, _tenant_identity(tenant), identity == ANONYMOUS_URI, charge=ext.number)
     if not isinstance(plan, Relay):
         return None
     plan.diversion = (_diversion(tenant, ext.number, 'follow-me'),)
@@ -466,9 +470,10 @@ def _forward(snap, tenant, ctx, dest, now, reason, identity=None):
             # Another tenant sees the forwarding tenant's number, never an internal identity.
             presented = identity if owner is tenant else _tenant_identity(tenant)
             plan = nxt and _reach(snap, owner, inner, nxt, now, presented)
-        elif ctx.hops < MAX_FORWARD_HOPS and _may_dial(tenant, tenant.targets.get(ctx.target), dest):
-            # The forwarding party pays for the outside leg: its tenant's trunk and permissions.
-            plan = _trunk(tenant, dest, _tenant_identity(tenant), False)
+        elif ctx.hops < MAX_FORWARD_HOPS and not _dial_refusal(tenant, tenant.targets.get(ctx.target), dest):
+            # The forwarding party pays for the outside leg: its tenant's trunk, permissions
+            # and outside-call limits.
+            plan = _trunk(tenant, dest, _tenant_identity(tenant), False, charge=ctx.target)
         else:
             plan = None
     else:
@@ -481,31 +486,90 @@ def _forward(snap, tenant, ctx, dest, now, reason, identity=None):
     return plan
 
 
-def _may_dial(tenant, party, e164):
-    """Whether ``party`` (an extension, or a group: tenant rules only) may call ``e164`` out."""
-    if not rules.is_international(e164, tenant.dial_plan['country_code']):
-        return True
-    if not tenant.international_calls:
-        return False
-    return party is None or party.kind != EXTENSION or party.international_calls
+_CLASS_REFUSALS = {'international': 'International calls not permitted',
+                   'premium': 'Premium-rate calls not permitted',
+                   'satellite': 'Satellite calls not permitted'}
+
+
+def _dial_refusal(tenant, party, e164):
+    """Why ``party`` (an extension, or a group: tenant rules only) may not call ``e164`` out,
+    or None. Every class but national needs its permission on the tenant and on the extension
+    (rules.CALL_CLASS_PERMISSION); an emergency-only extension calls nothing outside. This is
+    the one check of every outside leg: a call, a forward, the mobile of single number reach."""
+    extension = party if party is not None and party.kind == EXTENSION else None
+    if extension is not None and extension.emergency_only:
+        return 'Outside calls not permitted'
+    call_class = rules.call_class(e164, tenant.dial_plan['country_code'])
+    permission = rules.CALL_CLASS_PERMISSION[call_class]
+    if permission is None:
+        return None
+    if not tenant.permissions[permission] or (extension is not None and not extension.permissions[permission]):
+        return _CLASS_REFUSALS[call_class]
+    return None
 
 
 def _outside(snap, tenant, caller, e164, now):
     """A call to an outside number: on-net when a tenant holds it active, else the trunk."""
     entry = snap.numbers.get(e164)
     if entry is not None and entry.status_at(now) == 'active':
+        if caller.emergency_only and entry.tenant is not tenant:
+            return Reject(403, 'Outside calls not permitted')
         if caller.caller_id in ('anonymous', None):
             identity = ANONYMOUS_URI
         else:
             identity = '<sip:%s@%s>' % (caller.caller_id, tenant.domain)
         return _to_number(snap, entry, now, identity)
-    if not _may_dial(tenant, caller, e164):
-        return Reject(403, 'International calls not permitted')
-    if caller.caller_id == 'anonymous':
-        return _trunk(tenant, e164, ANONYMOUS_URI, True)
-    if not caller.caller_id:
-        return _trunk(tenant, e164, ANONYMOUS_URI, True)
-    return _trunk(tenant, e164, '<sip:%s@%s>' % (caller.caller_id, tenant.domain), False)
+    refusal = _dial_refusal(tenant, caller, e164)
+    if refusal:
+        return Reject(403, refusal)
+    if caller.caller_id == 'anonymous' or not caller.caller_id:
+        return _trunk(tenant, e164, ANONYMOUS_URI, True, charge=caller.number)
+    return _trunk(tenant, e164, '<sip:%s@%s>' % (caller.caller_id, tenant.domain), False, charge=caller.number)
+
+
+# Outside-call limits: dialog profiles count the calls up now, htable counters the calls of a minute.
+TENANT_PROFILE = 'vx_out_tenant'
+EXTENSION_PROFILE = 'vx_out_ext'
+
+
+class Limit(object):
+    """One outside-call limit a call counts against: the dialog profile and its value (the
+    key), the most calls at once and the most calls a minute (None: no limit)."""
+
+    __slots__ = ('profile', 'key', 'concurrent', 'per_minute', 'holder')
+
+    def __init__(self, profile, key, concurrent, per_minute, holder):
+        self.profile = profile
+        self.key = key
+        self.concurrent = concurrent
+        self.per_minute = per_minute
+        self.holder = holder
+
+    def refusal(self, calls_now, calls_this_minute):
+        """A Reject when one more call would pass this limit, else None."""
+        if self.concurrent is not None and calls_now >= self.concurrent:
+            return Reject(403, 'Outside call limit reached: %d calls at once for %s' % (self.concurrent, self.holder))
+        if self.per_minute is not None and calls_this_minute >= self.per_minute:
+            return Reject(403, 'Outside call limit reached: %d calls a minute for %s' % (self.per_minute, self.holder))
+        return None
+
+
+def outside_call_limits(snap, charge):
+    """The limits an outside call charged to ``charge`` ((tenant, internal number or None))
+    counts against: the tenant's and, for an extension, its own; only those that are set."""
+    tenant = snap.tenants.get(charge[0])
+    if tenant is None:
+        return []
+    limits = []
+    if tenant.max_outside_calls is not None or tenant.max_outside_calls_per_minute is not None:
+        limits.append(Limit(TENANT_PROFILE, tenant.name, tenant.max_outside_calls, tenant.max_outside_calls_per_minute,
+                            'tenant %s' % tenant.name))
+    party = tenant.targets.get(charge[1]) if charge[1] else None
+    if party is not None and party.kind == EXTENSION and \
+            (party.max_outside_calls is not None or party.max_outside_calls_per_minute is not None):
+        limits.append(Limit(EXTENSION_PROFILE, '%s/%s' % (tenant.name, party.number), party.max_outside_calls,
+                            party.max_outside_calls_per_minute, 'extension %s' % party.number))
+    return limits
 
 
 def _emergency(tenant, caller, dialled):
@@ -525,12 +589,15 @@ def _emergency(tenant, caller, dialled):
     return plan
 
 
-def _trunk(tenant, user, identity, privacy):
+def _trunk(tenant, user, identity, privacy, charge=None):
+    """The Relay through the tenant's trunk; ``charge``: the internal number of the party the
+    outside call counts against (None for an emergency call: never limited)."""
     if tenant.trunk is None:
         return Reject(503, 'No trunk for outside calls')
     address = tenant.trunk['addresses'][0]
     host = '[%s]' % address if ':' in address else address
-    return Relay('sip:%s@%s:%d' % (user, host, tenant.trunk['port']), identity, privacy)
+    return Relay('sip:%s@%s:%d' % (user, host, tenant.trunk['port']), identity, privacy,
+                 charge=None if charge is None else (tenant.name, charge))
 
 
 def _internal_identity(tenant, caller):

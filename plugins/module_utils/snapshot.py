@@ -16,6 +16,11 @@ from ansible_collections.voxplane.pbx.plugins.module_utils import rules
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import DEVICE, EXTENSION, GROUP, NUMBER, dial_plan
 
 
+def _permissions(obj):
+    """permission field -> bool, for every call class that needs one (rules.CALL_CLASS_PERMISSION)."""
+    return dict((field, bool(obj[field])) for field in rules.CALL_CLASS_PERMISSION.values() if field)
+
+
 class Account(object):
     __slots__ = ('username', 'ha1', 'kind', 'extension')
 
@@ -32,7 +37,8 @@ class Extension(object):
     kind = EXTENSION
     __slots__ = ('tenant', 'number', 'name', 'accounts', 'numbers', 'caller_id', 'mobile', 'ring_time',
                  'forwarding', 'dnd', 'available', 'voicemail', 'international_calls', 'location',
-                 'single_number_reach')
+                 'single_number_reach', 'permissions', 'emergency_only', 'max_outside_calls',
+                 'max_outside_calls_per_minute')
 
     def __init__(self, tenant, obj, numbers, main_number):
         self.tenant = tenant
@@ -49,6 +55,10 @@ class Extension(object):
         self.international_calls = obj['international_calls']
         self.location = obj['location']
         self.single_number_reach = obj['single_number_reach']
+        self.permissions = _permissions(obj)
+        self.emergency_only = obj['emergency_only']
+        self.max_outside_calls = obj['max_outside_calls']
+        self.max_outside_calls_per_minute = obj['max_outside_calls_per_minute']
         cid = obj['outbound_caller_id']
         if cid == 'anonymous':
             self.caller_id = 'anonymous'
@@ -76,7 +86,8 @@ class Group(object):
 
 class Tenant(object):
     __slots__ = ('name', 'domain', 'dial_plan', 'timezone', 'main_number', 'international_calls', 'locations',
-                 'trunk', 'accounts', 'targets', 'devices', 'media_server')
+                 'trunk', 'accounts', 'targets', 'devices', 'media_server', 'permissions', 'max_outside_calls',
+                 'max_outside_calls_per_minute')
 
     def __init__(self, state, plan):
         t = state.tenant
@@ -87,6 +98,9 @@ class Tenant(object):
         self.main_number = t['main_number']
         self.international_calls = t['international_calls']
         self.media_server = t['media_server']
+        self.permissions = _permissions(t)
+        self.max_outside_calls = t['max_outside_calls']
+        self.max_outside_calls_per_minute = t['max_outside_calls_per_minute']
         self.locations = dict((loc['name'], loc) for loc in t['locations'])
         trunks = dict((tr['name'], tr) for tr in t['trunks'])
         preferred = t['preferred_trunk'] or (t['trunks'][0]['name'] if len(t['trunks']) == 1 else None)

@@ -20,6 +20,7 @@ import sys
 import pytest
 
 from ansible_collections.voxplane.pbx.plugins.module_utils import rules
+from ansible_collections.voxplane.pbx.plugins.module_utils.model import EXTENSION
 from conftest import KEMI_SCRIPT, loaded_script, settings_for
 from ksr_double.ksr_double import KSRDouble
 import kemi_directory
@@ -1157,6 +1158,8 @@ def test_every_ksr_function_referenced_is_called_with_valid_arguments(tmp_path):
     double = KSRDouble()
     seen = set()
     directory = kemi_directory.build(tmp_path / 'directory.db')     # its own: a scenario writes
+    # erika's outside call (a scenario below) counts against limits: dialog profiles, htable
+    directory.apply('acme', None, {EXTENSION: {'11': {'max_outside_calls': 5, 'max_outside_calls_per_minute': 10}}})
     with loaded_script(tmp_path / 'kemi', settings_for(directory.path), double) as module:
         router = module.mod_init()
         for pv, returns, route in _SCENARIOS:
@@ -1343,3 +1346,51 @@ def test_when_every_branch_is_dropped_the_caller_gets_480_not_500(router, ksr):
     router.ksr_request_route(None)
     assert ksr.called('set_drop') == [()]
     assert ksr.called('sl.send_reply') == [(480, 'Temporarily Unavailable')] and ksr.called('sl.sl_reply_error') == []
+
+
+# Outside-call limits ---------------------------------------------------------------------------
+
+def _limited(tmp_path, fresh, **fields):
+    """A worker over a directory in which paul (12) has these outside-call limits."""
+    harness = kemi_directory.build(tmp_path / 'directory.db')
+    harness.apply('acme', None, {EXTENSION: {'12': fields}})
+    module, double, _clock = fresh(harness.path)
+    return module.mod_init(), double
+
+
+def test_an_outside_call_within_the_limits_is_counted(tmp_path, fresh):
+    router, double = _limited(tmp_path, fresh, max_outside_calls=2, max_outside_calls_per_minute=5)
+    from_account(double, 'paul.desk', '040 123456')
+    router.ksr_request_route(None)
+    assert double.called('dialog.get_profile_size') == [('vx_out_ext', 'acme/12', '$var(vx_calls)')]
+    assert double.called('dialog.set_dlg_profile') == [('vx_out_ext', 'acme/12')]
+    (table, key), = double.called('htable.sht_inc')
+    assert table == 'vxrate' and key.startswith('acme/12|')
+    assert double.called('tm.t_relay') == [()]
+
+
+def test_an_outside_call_over_the_limit_is_403_and_not_counted(tmp_path, fresh):
+    router, double = _limited(tmp_path, fresh, max_outside_calls=2)
+    from_account(double, 'paul.desk', '040 123456')
+    double.pv['$var(vx_calls)'] = 2                      # what get_profile_size wrote: two calls up
+    router.ksr_request_route(None)
+    assert replies(double) == [(403, 'Outside call limit reached: 2 calls at once for extension 12')]
+    assert double.called('tm.t_relay') == [] and double.called('dialog.set_dlg_profile') == []
+
+
+def test_calls_a_minute_are_counted_per_minute(tmp_path, fresh):
+    router, double = _limited(tmp_path, fresh, max_outside_calls_per_minute=3)
+    from_account(double, 'paul.desk', '040 123456')
+    double.returns['htable.sht_get'] = lambda table, key: 3 if table == 'vxrate' else None
+    router.ksr_request_route(None)
+    assert replies(double) == [(403, 'Outside call limit reached: 3 calls a minute for extension 12')]
+
+
+def test_an_internal_call_and_an_emergency_call_count_against_nothing(tmp_path, fresh):
+    router, double = _limited(tmp_path, fresh, max_outside_calls=1)
+    for dialled in ('13', '112'):
+        from_account(double, 'paul.desk', dialled)
+        double.pv['$var(vx_calls)'] = 1
+        router.ksr_request_route(None)
+        assert double.called('dialog.get_profile_size') == [] and double.called('tm.t_relay') == [()]
+        double.reset()

@@ -168,6 +168,8 @@ def acme_children():
             PORT_FUTURE: {'status': 'porting', 'porting_date': PORTING_DAY, 'target': '13'},
             PORT_PAST: {'status': 'porting', 'porting_date': '2025-03-14', 'target': '13'},
             INACTIVE: {'status': 'inactive', 'target': '13'},
+            # the Hamburg branch's number: its emergency caller ID must be a number of acme
+            BRANCH_ECID: {'target': '11'},
         },
         EXTENSION: extensions,
         GROUP: {
@@ -1386,3 +1388,74 @@ def test_dnd_switched_on_while_the_call_rang_is_busy_treatment_without_forwards(
         assert plan.reason == 'Do Not Disturb'
         assert_voicemail(after_failure(snap, Context('acme', '46').encode(), outcome, NOW), '46',
                          (div('46', 'do-not-disturb'),))
+
+
+# Call classes and outside-call limits --------------------------------------------------------
+
+def _patched(directory, patches):
+    both = dict(RUNTIME_ONLY)
+    both.update(patches)
+    return load_snapshot(directory, patches=both)
+
+
+@pytest.mark.parametrize('number, reason', [
+    ('0900 1234567', 'Premium-rate calls not permitted'),        # national premium rate
+    ('0137 1234567', 'Premium-rate calls not permitted'),        # mass calls (televoting)
+    ('00870 123456789', 'Satellite calls not permitted'),        # Inmarsat
+    ('00881 612345678', 'Satellite calls not permitted'),        # Iridium
+    ('00979 12345678', 'Premium-rate calls not permitted'),      # international premium rate
+])
+def test_premium_and_satellite_numbers_need_their_permission(directory, snap, number, reason):
+    # Max (10) may call abroad, but neither he nor acme may call premium-rate or satellite numbers.
+    plan = assert_reject(call(snap, 'max.muster', number), 403)
+    assert plan.reason == reason
+    allowed = _patched(directory, {('acme', TENANT, 'acme'): {'premium_calls': True, 'satellite_calls': True},
+                                   ('acme', EXTENSION, '10'): {'premium_calls': True, 'satellite_calls': True}})
+    plan = call(allowed, 'max.muster', number)
+    assert isinstance(plan, Relay) and plan.charge == ('acme', '10'), plan
+    only_extension = _patched(directory, {('acme', EXTENSION, '10'): {'premium_calls': True, 'satellite_calls': True}})
+    assert assert_reject(call(only_extension, 'max.muster', number), 403).reason == reason
+
+
+def test_a_national_call_needs_no_permission(snap):
+    plan = call(snap, 'erika.desk', '040 123456')
+    assert isinstance(plan, Relay) and plan.charge == ('acme', '11')
+
+
+def test_an_emergency_only_extension_reaches_colleagues_and_110_and_nothing_outside(directory):
+    emergency_only = _patched(directory, {('acme', EXTENSION, '10'): {'emergency_only': True}})
+    assert assert_reject(call(emergency_only, 'max.muster', '040 123456'), 403).reason == 'Outside calls not permitted'
+    assert_reject(call(emergency_only, 'max.muster', B_MAIN), 403)            # another tenant's number
+    assert isinstance(call(emergency_only, 'max.muster', '13'), Ring)
+    plan = call(emergency_only, 'max.muster', '110')
+    assert isinstance(plan, Relay) and plan.uri == trunk_uri('110') and plan.charge is None  # never limited
+
+
+def test_a_forward_abroad_of_an_extension_without_the_permission_does_not_go_out(snap):
+    # Hans (45) may not call abroad; his forward to SWISS (stored before the rule) is not followed:
+    # whatever path leads out, the outside leg is checked against the forwarding party.
+    plan = call(snap, 'max.muster', '45')
+    assert isinstance(plan, Ring) and plan.aors == aors('hans.desk'), plan
+
+
+def test_outside_legs_are_charged_to_whoever_pays_for_them(snap):
+    assert call(snap, 'max.muster', '040 123456').charge == ('acme', '10')
+    forward = call(snap, 'max.muster', '14')                                  # 14 forwards to OUTSIDE
+    assert isinstance(forward, Relay) and forward.charge == ('acme', '14')
+    assert call(snap, 'max.muster', '112').charge is None
+
+
+def test_outside_call_limits_are_the_ones_set_on_tenant_and_extension(directory, snap):
+    assert routing.outside_call_limits(snap, ('acme', '10')) == []
+    limited = _patched(directory, {('acme', TENANT, 'acme'): {'max_outside_calls': 30},
+                                   ('acme', EXTENSION, '10'): {'max_outside_calls': 2, 'max_outside_calls_per_minute': 5}})
+    tenant, extension = routing.outside_call_limits(limited, ('acme', '10'))
+    assert (tenant.profile, tenant.key, tenant.concurrent, tenant.per_minute) == ('vx_out_tenant', 'acme', 30, None)
+    assert (extension.profile, extension.key, extension.concurrent, extension.per_minute) == \
+        ('vx_out_ext', 'acme/10', 2, 5)
+    assert [lim.key for lim in routing.outside_call_limits(limited, ('acme', '50'))] == ['acme']   # a group: tenant only
+    assert extension.refusal(1, 4) is None
+    assert assert_reject(extension.refusal(2, 0), 403).reason == \
+        'Outside call limit reached: 2 calls at once for extension 10'
+    assert assert_reject(extension.refusal(0, 5), 403).reason == \
+        'Outside call limit reached: 5 calls a minute for extension 10'

@@ -91,7 +91,7 @@ def test_without_extra_addresses_only_the_trunks_are_trusted(directory):
 
 def test_numbers_index_every_number_of_every_tenant(snap):
     acme, beta = snap.tenants['acme'], snap.tenants['beta']
-    assert len(snap.numbers) == (1 + 100 + 4) + 3          # acme: block head + 100 DDIs + 4 singles; beta: 3
+    assert len(snap.numbers) == (1 + 100 + 5) + 3          # acme: block head + 100 DDIs + 5 singles; beta: 3
     assert all(snap.numbers[BLOCK + '%02d' % ddi].tenant is acme for ddi in range(100))
     assert snap.numbers[BLOCK].target == '50'
     assert snap.numbers[BLOCK + '10'].target == '10'
