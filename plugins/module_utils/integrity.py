@@ -243,22 +243,41 @@ def _check_extensions(v, state, plan, touched):
                   'or the %s add-on; the tenant has %d' % (client_addons, rules.CLIENT_ADDON, addons))
 
 
+# How messages name a call class: (one number, numbers of the class).
+_CALL_CLASS_WORDS = {'international': ('an international number', 'international numbers'),
+                     'premium': ('a premium-rate number', 'premium-rate numbers'),
+                     'satellite': ('a satellite network number', 'satellite network numbers')}
+
+
 def _check_call_features(v, tenant, key, ext):
     """Voicemail needs the tenant's media server; single number reach needs a mobile; an
-    outside forward or mobile must be a number the extension may call (it pays for that leg)."""
+    outside forward or mobile must be a number the extension may call (it pays for that leg):
+    its call class needs the permission of tenant and extension, and an emergency_only
+    extension calls nothing outside."""
     if ext['voicemail']['enabled'] and not tenant['media_server']:
         v.add(EXTENSION, key, 'voicemail.enabled', 'media_server_required',
               'voicemail needs the tenant\'s media_server (the SIP URI of the voicemail server)')
     if ext['single_number_reach'] and not ext['mobile']:
         v.add(EXTENSION, key, 'single_number_reach', 'mobile_required', 'single number reach rings the mobile: set mobile')
-    may_call_abroad = tenant['international_calls'] and ext['international_calls']
     outside = [('forwarding.%s' % kind, ext['forwarding'][kind]) for kind in rules.FORWARD_KINDS]
     if ext['single_number_reach']:
         outside.append(('mobile', ext['mobile']))
     for field, dest in outside:
-        if dest and dest.startswith('+') and not may_call_abroad and rules.is_international(dest, tenant['country_code']):
-            v.add(EXTENSION, key, field, 'international_calls',
-                  '%s is an international number and this extension may not call international numbers' % dest)
+        if not dest or not dest.startswith('+'):
+            continue
+        if ext['emergency_only']:
+            v.add(EXTENSION, key, field, 'emergency_only',
+                  '%s is an outside number and this extension may call only internal numbers and the emergency '
+                  'numbers %s (emergency_only)' % (dest, ' and '.join(rules.EMERGENCY_NUMBERS)))
+            continue
+        call_class = rules.call_class(dest, tenant['country_code'])
+        permission = rules.CALL_CLASS_PERMISSION[call_class]
+        if permission and not (tenant[permission] and ext[permission]):
+            one, many = _CALL_CLASS_WORDS[call_class]
+            who = ('this extension' if tenant[permission] else 'the tenant' if ext[permission]
+                   else 'neither the tenant nor this extension')
+            v.add(EXTENSION, key, field, permission, '%s is %s and %s may %scall %s (%s)' % (
+                dest, one, who, '' if who.startswith('neither') else 'not ', many, permission))
 
 
 def _check_destination(v, state, kind, key, field, dest, targets, ext=None):

@@ -54,6 +54,8 @@ def _defaults(kind):
             'international_prefix': '00', 'timezone': 'Europe/Berlin', 'main_number': None,
             'international_calls': True, 'locations': [], 'licences': {'seats': {}, 'addons': {}},
             'trunks': [], 'preferred_trunk': None, 'internal_ranges': [], 'media_server': None,
+            'max_outside_calls': None, 'max_outside_calls_per_minute': None, 'premium_calls': False,
+            'satellite_calls': False,
         }
     if kind == NUMBER:
         return {'ddi_range': None, 'status': 'active', 'porting_date': None, 'interim': False,
@@ -66,6 +68,8 @@ def _defaults(kind):
             'international_calls': False, 'ring_time': 20,
             'forwarding': {'unconditional': None, 'busy': None, 'no_answer': None, 'unregistered': None},
             'dnd': False, 'available': True, 'location': None, 'single_number_reach': False,
+            'max_outside_calls': None, 'max_outside_calls_per_minute': None, 'premium_calls': False,
+            'satellite_calls': False, 'emergency_only': False,
         }
     if kind == DEVICE:
         return {'model': None, 'name': None, 'lines': [], 'location': None, 'timezone': None}
@@ -173,8 +177,7 @@ def _merge_tenant(n, d, r, _tenant):
         d['sip_domain'] = n.run(rules.hostname, r['sip_domain'], 'sip_domain')
     if r.get('timezone') is not None:
         d['timezone'] = n.run(rules.timezone, r['timezone'], 'timezone')
-    if r.get('international_calls') is not None:
-        d['international_calls'] = bool(r['international_calls'])
+    _merge_call_permissions(n, d, r, ('international_calls', 'premium_calls', 'satellite_calls'))
     if r.get('main_number') is not None:
         d['main_number'] = _opt_text(r['main_number']) and _number_in_plan(n, 'main_number', r['main_number'], d)
     if r.get('locations') is not None:
@@ -229,6 +232,17 @@ def _merge_tenant(n, d, r, _tenant):
         d['internal_ranges'] = [n.run(rules.internal_range, v, 'internal_ranges') for v in r['internal_ranges']]
 
 
+def _merge_call_permissions(n, d, r, flags):
+    """What a tenant or an extension may call outside, and how much: the call class
+    permissions (rules.call_class) and the limits on outside calls (empty: no limit)."""
+    for field in flags:
+        if r.get(field) is not None:
+            d[field] = bool(r[field])
+    for field in ('max_outside_calls', 'max_outside_calls_per_minute'):
+        if r.get(field) is not None:
+            d[field] = n.run(rules.call_limit, r[field], field)
+
+
 def _merge_number(n, d, r, tenant):
     if r.get('ddi_range') is not None:
         value = _opt_text(r['ddi_range'])
@@ -264,9 +278,10 @@ def _merge_extension(n, d, r, tenant):
         if value is not None and not value.isdigit():
             n.fail('ddi', 'digits', '%r: a direct-dial suffix consists of digits' % value)
         d['ddi'] = value
-    for field in ('assign_all_external_numbers', 'international_calls', 'dnd', 'available', 'single_number_reach'):
+    for field in ('assign_all_external_numbers', 'dnd', 'available', 'single_number_reach'):
         if r.get(field) is not None:
             d[field] = bool(r[field])
+    _merge_call_permissions(n, d, r, ('international_calls', 'premium_calls', 'satellite_calls', 'emergency_only'))
     if r.get('external_numbers') is not None:
         numbers = [_number_in_plan(n, 'external_numbers', v, tenant) for v in r['external_numbers']]
         d['external_numbers'] = sorted(set(v for v in numbers if v))

@@ -356,4 +356,64 @@ def normalise_dialled(digits, dial_plan):
 
 
 def is_international(e164_number, country_code):
+    """Whether the number lies outside the tenant's country (the national/abroad split of call_class)."""
     return not e164_number.startswith('+' + country_code)
+
+
+# Call classes -------------------------------------------------------------------------------------
+#
+# What calling an outside number costs decides who may call it (fraud: toll fraud runs up calls to
+# premium-rate and satellite numbers). call_class() gives one of CALL_CLASSES; every class but
+# 'national' needs the permission CALL_CLASS_PERMISSION names on the tenant and on the extension.
+#
+# Sources:
+# - ITU-T E.164 and the ITU list of E.164 assigned country codes, global services:
+#   +870 Inmarsat single network access code, +881 Global Mobile Satellite System (Iridium,
+#   Globalstar, Thuraya, ...), +882 and +883 International Networks (shared codes of satellite,
+#   maritime, in-flight and other networks, priced like satellite calls): all 'satellite';
+#   +979 International Premium Rate Service and +808 International Shared Cost Service: 'premium'.
+# - National premium-rate ranges, keyed by country code, the digits after it. Germany
+#   (Bundesnetzagentur numbering plan): (0)900 premium-rate services, (0)137 and (0)138 mass-call
+#   services (televoting), (0)118 directory enquiries (charged), (0)19 online and user-group
+#   services, (0)700 personal numbers. Add a country by adding its row.
+# A premium-rate number is 'premium' at home and abroad (premium wins over international).
+CALL_CLASSES = ('national', 'international', 'premium', 'satellite')
+CALL_CLASS_PERMISSION = {'national': None, 'international': 'international_calls', 'premium': 'premium_calls',
+                         'satellite': 'satellite_calls'}
+SATELLITE_CODES = ('870', '881', '882', '883')
+GLOBAL_PREMIUM_CODES = ('979', '808')
+PREMIUM_RANGES = {
+    '49': ('900', '137', '138', '118', '19', '700'),
+}
+
+
+def call_class(e164_number, country_code):
+    """The call class of an outside number in E.164 ('+' and digits) for a tenant in
+    ``country_code``: 'national', 'international', 'premium' or 'satellite'."""
+    digits = e164_number[1:] if e164_number.startswith('+') else e164_number
+    if digits.startswith(SATELLITE_CODES):
+        return 'satellite'
+    if digits.startswith(GLOBAL_PREMIUM_CODES):
+        return 'premium'
+    for code, ranges in PREMIUM_RANGES.items():
+        if digits.startswith(code) and digits[len(code):].startswith(ranges):
+            return 'premium'
+    return 'international' if is_international('+' + digits, country_code) else 'national'
+
+
+# At most this many concurrent outside calls or outside calls a minute can be set as a limit.
+CALL_LIMIT_MAX = 100000
+
+
+def call_limit(value, field):
+    """A limit on outside calls: a whole number 1..CALL_LIMIT_MAX, or None for no limit.
+    An empty string (the modules' way to clear a field) is no limit too."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str) and _DIGITS_RE.match(value.strip()):
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RuleError(field, 'type', 'must be a whole number of at least 1 (empty: no limit), got %r' % (value,))
+    if not 1 <= value <= CALL_LIMIT_MAX:
+        raise RuleError(field, 'range', '%d is outside 1..%d; an empty value means no limit' % (value, CALL_LIMIT_MAX))
+    return value

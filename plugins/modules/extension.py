@@ -120,8 +120,10 @@ options:
     description:
       - Whether O(mobile) rings together with the extension's SIP accounts (single number reach);
         the mobile leg leaves through the tenant's trunk. V(false) on creation.
-      - Needs O(mobile) (rule C(mobile_required)). A mobile that is an international number also needs
-        O(international_calls) of the extension and of the tenant (rule C(international_calls)).
+      - Needs O(mobile) (rule C(mobile_required)). The mobile must be a number the extension may call:
+        an international, premium-rate or satellite number needs O(international_calls), O(premium_calls)
+        or O(satellite_calls) of the extension and of the tenant (rules C(international_calls),
+        C(premium_calls), C(satellite_calls)); an O(emergency_only) extension has no single number reach.
     type: bool
   voicemail:
     description:
@@ -142,8 +144,39 @@ options:
         description: PIN of the box, 4 to 8 digits; stored as a salted hash only.
         type: str
   international_calls:
-    description: Whether the extension may dial international numbers. V(false) on creation.
+    description:
+      - Whether the extension may dial international numbers (the tenant needs
+        O(voxplane.pbx.tenant#module:international_calls) too). V(false) on creation.
     type: bool
+  premium_calls:
+    description:
+      - Whether the extension may call premium-rate numbers (the tenant needs
+        O(voxplane.pbx.tenant#module:premium_calls) too; see there which numbers are premium-rate).
+        V(false) on creation.
+    type: bool
+  satellite_calls:
+    description:
+      - Whether the extension may call satellite and other global networks (C(+870), C(+881), C(+882),
+        C(+883); the tenant needs O(voxplane.pbx.tenant#module:satellite_calls) too). V(false) on creation.
+    type: bool
+  emergency_only:
+    description:
+      - When V(true), the extension may call only internal numbers and the emergency numbers C(110) and
+        C(112), nothing outside, whatever its other permissions (a lobby or lift phone). V(false) on creation.
+      - Such an extension cannot forward to an outside number nor have single number reach to its mobile
+        (rule C(emergency_only)).
+    type: bool
+  max_outside_calls:
+    description:
+      - The most calls to outside numbers (through a trunk) the extension may have at the same time.
+        A whole number of at least 1; an empty string removes the limit. No limit on creation.
+      - The tenant's O(voxplane.pbx.tenant#module:max_outside_calls) applies as well.
+    type: raw
+  max_outside_calls_per_minute:
+    description:
+      - The most calls to outside numbers the extension may start within a minute.
+        A whole number of at least 1; an empty string removes the limit. No limit on creation.
+    type: raw
   ring_time:
     description: Seconds the extension rings before the no-answer treatment. V(20) on creation.
     type: int
@@ -154,8 +187,10 @@ options:
       - Forwards can also be switched from a phone by feature codes (C(*72<number>)/C(*73) unconditional,
         C(*90<number>)/C(*91) busy, C(*92<number>)/C(*93) no answer); a left-out forward keeps what was
         set by phone, one that is given overwrites it.
-      - An outside destination that is an international number needs O(international_calls) of the
-        extension and of the tenant (rule C(international_calls)).
+      - An outside destination must be a number the extension may call: an international, premium-rate
+        or satellite number needs O(international_calls), O(premium_calls) or O(satellite_calls) of the
+        extension and of the tenant (rules C(international_calls), C(premium_calls), C(satellite_calls));
+        an O(emergency_only) extension forwards to internal destinations only (rule C(emergency_only)).
       - Without a forward of a kind, busy, no-answer and unregistered calls reach the voicemail when it is enabled.
     type: dict
     suboptions:
@@ -220,6 +255,24 @@ EXAMPLES = r'''
     mobile: "0170 1234567"
     single_number_reach: true
 
+- name: A lobby phone that calls colleagues and the emergency numbers, nothing outside
+  voxplane.pbx.extension:
+    tenant: acme
+    internal_number: "290"
+    name: Lobby
+    emergency_only: true
+    sip_accounts:
+      - username: lobby.desk
+        password: "{{ vault_lobby_desk_password }}"
+
+- name: At most two outside calls at once and five a minute; no premium-rate numbers
+  voxplane.pbx.extension:
+    tenant: acme
+    internal_number: "210"
+    max_outside_calls: 2
+    max_outside_calls_per_minute: 5
+    premium_calls: false
+
 - name: Switch do-not-disturb on, leaving everything else as it is
   voxplane.pbx.extension:
     tenant: acme
@@ -253,6 +306,11 @@ extension:
     mobile: "+491701234567"
     voicemail: {enabled: true}
     international_calls: false
+    premium_calls: false
+    satellite_calls: false
+    emergency_only: false
+    max_outside_calls: 2
+    max_outside_calls_per_minute: null
     ring_time: 20
     forwarding: {unconditional: null, busy: null, no_answer: null, unregistered: "+491701234567"}
     dnd: false
@@ -301,6 +359,11 @@ ARGUMENT_SPEC = dict(
         pin=dict(type='str', no_log=True),
     )),
     international_calls=dict(type='bool'),
+    premium_calls=dict(type='bool'),
+    satellite_calls=dict(type='bool'),
+    emergency_only=dict(type='bool'),
+    max_outside_calls=dict(type='raw'),
+    max_outside_calls_per_minute=dict(type='raw'),
     ring_time=dict(type='int'),
     forwarding=dict(type='dict', options=dict(
         unconditional=FORWARD, busy=FORWARD, no_answer=FORWARD, unregistered=FORWARD,

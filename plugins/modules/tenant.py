@@ -74,6 +74,32 @@ options:
       - Whether the tenant may dial international numbers at all (extensions also need their own
         permission). V(true) on creation.
     type: bool
+  premium_calls:
+    description:
+      - Whether the tenant may call premium-rate numbers at all (extensions also need their own
+        O(voxplane.pbx.extension#module:premium_calls)). V(false) on creation.
+      - Premium-rate numbers are the national ones of the tenant's own country and of other countries
+        the collection knows (for Germany C(+49 900), C(+49 137), C(+49 138), C(+49 118), C(+49 19),
+        C(+49 700)) and the global services C(+979) (international premium rate) and C(+808)
+        (international shared cost), at home and abroad alike.
+    type: bool
+  satellite_calls:
+    description:
+      - Whether the tenant may call satellite and other global networks at all, the ITU-T E.164 codes
+        C(+870), C(+881), C(+882) and C(+883) (extensions also need their own
+        O(voxplane.pbx.extension#module:satellite_calls)). V(false) on creation.
+    type: bool
+  max_outside_calls:
+    description:
+      - The most calls to outside numbers (through a trunk) the whole tenant may have at the same time.
+        A whole number of at least 1; an empty string removes the limit. No limit on creation.
+      - The router refuses an outside call beyond it; a limit of the extension applies as well.
+    type: raw
+  max_outside_calls_per_minute:
+    description:
+      - The most calls to outside numbers the whole tenant may start within a minute.
+        A whole number of at least 1; an empty string removes the limit. No limit on creation.
+    type: raw
   locations:
     description:
       - The tenant's sites. Emergency calls carry the caller's location.
@@ -102,7 +128,10 @@ options:
         type: str
         default: DE
       emergency_caller_id:
-        description: Number presented on emergency calls from this location; the tenant's main number when unset.
+        description:
+          - Number presented on emergency calls from this location; the tenant's main number when unset.
+          - Must be one of the tenant's own numbers, a single number or a member of one of its blocks
+            (rule C(own_number)); set it once that number exists.
         type: str
   licences:
     description:
@@ -190,6 +219,19 @@ EXAMPLES = r'''
     name: acme
     media_server: sip:media.acme.pbx.example.com
 
+- name: Limit outside calls against toll fraud; no premium-rate or satellite numbers
+  voxplane.pbx.tenant:
+    name: acme
+    max_outside_calls: 20
+    max_outside_calls_per_minute: 30
+    premium_calls: false
+    satellite_calls: false
+
+- name: Remove the limit of outside calls a minute again
+  voxplane.pbx.tenant:
+    name: acme
+    max_outside_calls_per_minute: ""
+
 - name: Set the main number once the number exists
   voxplane.pbx.tenant:
     name: acme
@@ -216,6 +258,10 @@ tenant:
     timezone: Europe/Berlin
     main_number: "+4930123456700"
     international_calls: true
+    premium_calls: false
+    satellite_calls: false
+    max_outside_calls: 20
+    max_outside_calls_per_minute: null
     locations: [{name: berlin, street: Friedrichstr. 1, postal_code: "10117", city: Berlin, country: DE, emergency_caller_id: null}]
     licences: {seats: {smart: 20, best: 5}, addons: {client_complete: 5}}
     trunks: [{name: carrier-a, addresses: [192.0.2.10], port: 5060}]
@@ -248,6 +294,10 @@ ARGUMENT_SPEC = dict(
     timezone=dict(type='str'),
     main_number=dict(type='str'),
     international_calls=dict(type='bool'),
+    premium_calls=dict(type='bool'),
+    satellite_calls=dict(type='bool'),
+    max_outside_calls=dict(type='raw'),
+    max_outside_calls_per_minute=dict(type='raw'),
     locations=dict(type='list', elements='dict', options=dict(
         name=dict(type='str', required=True),
         street=dict(type='str', required=True),

@@ -80,6 +80,8 @@ def test_tenant_info_round_trip_changes_nothing(acme_directory, tmp_path):
     assert acme['number_plan']['+4930123456010']['target'] == '200'
     assert acme['number_plan']['+494012345600']['status'] == 'porting'
     assert acme['tenant']['media_server'] == 'sip:127.0.0.21:5060'
+    assert (acme['tenant']['max_outside_calls'], acme['tenant']['max_outside_calls_per_minute']) == (30, None)
+    assert acme['tenant']['premium_calls'] is False and acme['tenant']['locations'][1]['emergency_caller_id'] == '+494012345600'
     extensions = dict((e['internal_number'], e) for e in acme['extensions'])
     assert sorted(k for k, e in extensions.items() if e['voicemail']['enabled']) == ['200', '201', '202']
     assert sorted(k for k, e in extensions.items() if e['single_number_reach']) == ['203']
@@ -190,6 +192,15 @@ BAD_INPUTS = [
                       emergency_caller_id: "+4930123456042"}]
      """, 'tenant other: locations[0].emergency_caller_id: location hq: +4930123456042 is not a number of tenant other '
          '(it belongs to tenant acme)', '[own_number]'),
+    ('premium_forward', """
+     - voxplane.pbx.extension: {tenant: acme, internal_number: "204", forwarding: {busy: "0900 1234567"}}
+     """, 'extension 204 (tenant acme): forwarding.busy: +499001234567 is a premium-rate number', '[premium_calls]'),
+    ('emergency_only_forward', """
+     - voxplane.pbx.extension: {tenant: acme, internal_number: "205", emergency_only: true, forwarding: {busy: "030 5550100"}}
+     """, 'extension 205 (tenant acme): forwarding.busy:', '[emergency_only]'),
+    ('outside_call_limit', """
+     - voxplane.pbx.tenant: {name: acme, max_outside_calls: 0}
+     """, 'tenant acme: max_outside_calls:', '[range]'),
     ('argument_type', """
      - voxplane.pbx.extension: {tenant: acme, internal_number: "204", ring_time: soon}
      """, "extension 204 (tenant acme): ring_time: argument 'ring_time' is of type str", '[type]'),

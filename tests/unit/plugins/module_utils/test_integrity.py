@@ -558,6 +558,59 @@ def test_an_international_mobile_needs_the_permission_only_with_single_number_re
                {EXTENSION: {'10': {'mobile': '0171 1234567', 'international_calls': False}}})
 
 
+# Premium-rate and satellite destinations need the permission of tenant and extension, like international ones.
+
+PREMIUM = '+49900123456'      # German premium-rate (0)900
+PREMIUM_ABROAD = '+979123456789'   # ITU-T international premium rate service
+SATELLITE = '+8816123456'     # ITU-T global mobile satellite system
+
+
+@pytest.mark.parametrize('dest, permission', [(PREMIUM, 'premium_calls'), ('0137 123456', 'premium_calls'),
+                                              (PREMIUM_ABROAD, 'premium_calls'), (SATELLITE, 'satellite_calls')])
+@pytest.mark.parametrize('kind', ['unconditional', 'no_answer'])
+def test_a_premium_or_satellite_forward_needs_the_permission_of_extension_and_tenant(acme, dest, permission, kind):
+    field = 'forwarding.%s' % kind
+    e164 = rules.e164(dest, 'x', '49')
+    violation = only(acme.reject('acme', None, {EXTENSION: {'10': {'forwarding': {kind: dest}}}}),
+                     ext('10'), field, permission, e164, 'neither the tenant nor this extension may call')
+    assert ('premium-rate' if permission == 'premium_calls' else 'satellite network') in violation.message
+    # the extension's permission alone is not enough: the tenant's is off by default
+    only(acme.reject('acme', None, {EXTENSION: {'10': {permission: True, 'forwarding': {kind: dest}}}}),
+         ext('10'), field, permission, 'the tenant may not call', '(%s)' % permission)
+    # both: fine, and the international permission is not needed on top (the class is premium or satellite)
+    acme.apply('acme', {permission: True, 'international_calls': False},
+               {EXTENSION: {'10': {permission: True, 'forwarding': {kind: dest}}}})
+    # neither side can withdraw its permission while the forward is set
+    only(acme.reject('acme', {permission: False}), ext('10'), field, permission, 'the tenant may not call')
+    only(acme.reject('acme', None, {EXTENSION: {'10': {permission: False}}}), ext('10'), field, permission,
+         'this extension may not call')
+    acme.apply('acme', {permission: False}, {EXTENSION: {'10': {permission: False, 'forwarding': {kind: ''}}}})
+
+
+def test_a_premium_or_satellite_mobile_needs_the_permission_only_with_single_number_reach(acme):
+    acme.apply('acme', None, {EXTENSION: {'10': {'mobile': SATELLITE}}})
+    only(acme.reject('acme', None, {EXTENSION: {'10': {'single_number_reach': True}}}),
+         ext('10'), 'mobile', 'satellite_calls', SATELLITE)
+    acme.apply('acme', {'satellite_calls': True}, {EXTENSION: {'10': {'single_number_reach': True, 'satellite_calls': True}}})
+
+
+def test_an_emergency_only_extension_calls_nothing_outside(acme):
+    acme.apply('acme', {'premium_calls': True, 'media_server': MEDIA_SERVER}, {EXTENSION: {'10': {
+        'international_calls': True, 'premium_calls': True, 'forwarding': {'busy': '0171 1234567'},
+        'mobile': '0171 1234567', 'single_number_reach': True}}})
+    violations = acme.reject('acme', None, {EXTENSION: {'10': {'emergency_only': True}}})
+    assert sorted((v.field, v.rule) for v in violations) == [('forwarding.busy', 'emergency_only'), ('mobile', 'emergency_only')]
+    expect(violations, ext('10'), 'forwarding.busy', 'emergency_only', '+491711234567',
+           'only internal numbers and the emergency numbers 110 and 112')
+    # internal destinations and the voicemail are fine
+    acme.apply('acme', None, {EXTENSION: {
+        '11': extension(account('erika.m')),
+        '10': {'emergency_only': True, 'single_number_reach': False, 'voicemail': {'enabled': True},
+               'forwarding': {'busy': '11', 'no_answer': 'voicemail'}}}})
+    only(acme.reject('acme', None, {EXTENSION: {'10': {'forwarding': {'unregistered': PREMIUM}}}}),
+         ext('10'), 'forwarding.unregistered', 'emergency_only')
+
+
 def test_call_feature_violations_are_reported_together(acme):
     violations = acme.reject('acme', None, {EXTENSION: {'10': {
         'voicemail': {'enabled': True}, 'single_number_reach': True, 'forwarding': {'busy': VIENNA}}}})

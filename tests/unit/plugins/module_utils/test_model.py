@@ -332,13 +332,60 @@ def test_diff_view_of_an_extension_without_secrets(tenant):
     assert view['sip_accounts'] == [] and 'pin' not in view['voicemail']
 
 
+# What a tenant or an extension may call outside, and how much -----------------------------------------
+
+CALL_FIELDS = {'max_outside_calls': None, 'max_outside_calls_per_minute': None, 'premium_calls': False,
+               'satellite_calls': False}
+
+
+def test_outside_call_fields_default_to_no_limit_and_no_premium_or_satellite(tenant):
+    assert dict((k, tenant[k]) for k in CALL_FIELDS) == CALL_FIELDS
+    assert tenant['international_calls'] is True
+    ext = merge(EXTENSION, '10', {}, tenant)
+    assert dict((k, ext[k]) for k in CALL_FIELDS) == CALL_FIELDS
+    assert ext['international_calls'] is False and ext['emergency_only'] is False
+
+
+@pytest.mark.parametrize('kind', [TENANT, EXTENSION])
+def test_outside_call_fields_are_set_kept_and_cleared(tenant, kind):
+    def apply(current, request):
+        if kind == TENANT:
+            return model.merge(TENANT, 'acme', 'acme', current, request, None)
+        return merge(EXTENSION, '10', request, tenant, current)
+    start = tenant if kind == TENANT else merge(EXTENSION, '10', {}, tenant)
+    flags = {'premium_calls': True, 'satellite_calls': 'yes'}
+    if kind == EXTENSION:
+        flags['emergency_only'] = 1
+    obj = apply(start, dict(flags, max_outside_calls=10, max_outside_calls_per_minute='30'))
+    assert (obj['max_outside_calls'], obj['max_outside_calls_per_minute']) == (10, 30)
+    assert obj['premium_calls'] is True and obj['satellite_calls'] is True
+    assert kind == TENANT or obj['emergency_only'] is True
+    # left out: kept; an empty string: no limit
+    assert apply(obj, {}) == obj
+    cleared = apply(obj, {'max_outside_calls': '', 'premium_calls': False})
+    assert cleared == dict(obj, max_outside_calls=None, premium_calls=False)
+
+
+@pytest.mark.parametrize('kind', [TENANT, EXTENSION])
+def test_outside_call_limits_are_whole_numbers_of_at_least_one(tenant, kind):
+    request = {'max_outside_calls': 0, 'max_outside_calls_per_minute': 'lots'}
+    if kind == TENANT:
+        with pytest.raises(ValidationFailed) as info:
+            model.merge(TENANT, 'acme', 'acme', tenant, request, None)
+        violations, obj = info.value.violations, 'tenant acme'
+    else:
+        violations, obj = failing(EXTENSION, '10', request, tenant), 'extension 10 (tenant acme)'
+    assert rule_set(violations) == {(obj, 'max_outside_calls', 'range'), (obj, 'max_outside_calls_per_minute', 'type')}
+
+
 # Documents written before a field existed -------------------------------------------------------------
 
 def test_with_defaults_completes_a_document_written_before_the_new_fields(tenant):
-    old_tenant = dict((k, v) for k, v in tenant.items() if k != 'media_server')
+    newer = ('media_server',) + tuple(CALL_FIELDS)
+    old_tenant = dict((k, v) for k, v in tenant.items() if k not in newer)
     assert model.with_defaults(TENANT, old_tenant) == dict(tenant, media_server=None)
     ext = merge(EXTENSION, '10', {'mobile': '0171 1234567', 'dnd': True}, tenant)
-    old_ext = dict((k, v) for k, v in ext.items() if k != 'single_number_reach')
+    old_ext = dict((k, v) for k, v in ext.items() if k not in ('single_number_reach', 'emergency_only') + tuple(CALL_FIELDS))
     assert model.with_defaults(EXTENSION, old_ext) == ext
     # stored values win over the defaults, and the stored document is not changed
     assert model.with_defaults(EXTENSION, dict(old_ext, single_number_reach=True))['single_number_reach'] is True

@@ -391,6 +391,56 @@ def test_normalise_dialled(dialled, expected):
 def test_is_international():
     assert not rules.is_international('+4930123456', '49')
     assert rules.is_international('+431234567', '49')
+    # premium-rate and satellite numbers keep their place at home or abroad
+    assert not rules.is_international('+49900123456', '49')
+    assert rules.is_international('+8816123456', '49')
+
+
+@pytest.mark.parametrize('number, country_code, expected', [
+    # national: landlines, mobiles, shared-cost 0180 and free 0800 are not premium-rate
+    ('+4930123456', '49', 'national'), ('+491711234567', '49', 'national'), ('+491805123456', '49', 'national'),
+    ('+498001234567', '49', 'national'), ('+4990612345', '49', 'national'),      # +49 906 Donauwörth
+    ('+49911123456', '49', 'national'),                                          # +49 911 Nürnberg
+    ('+4315550100', '43', 'national'),
+    # international
+    ('+4315550100', '49', 'international'), ('+12125550100', '49', 'international'),
+    ('+4930123456', '43', 'international'),
+    # German premium-rate ranges, at home and abroad (premium wins over international)
+    ('+49900123456', '49', 'premium'), ('+4913712345', '49', 'premium'), ('+4913812345', '49', 'premium'),
+    ('+4911833', '49', 'premium'), ('+49193010', '49', 'premium'), ('+497001234567', '49', 'premium'),
+    ('+49900123456', '43', 'premium'), ('+49900123456', '1', 'premium'),
+    # ITU-T E.164 global services
+    ('+979123456789', '49', 'premium'), ('+80012345678', '49', 'international'), ('+80812345678', '49', 'premium'),
+    ('+870773123456', '49', 'satellite'), ('+8816123456', '49', 'satellite'), ('+88234512345', '49', 'satellite'),
+    ('+88351001234', '49', 'satellite'), ('+881612345', '881', 'satellite'),
+])
+def test_call_class(number, country_code, expected):
+    assert rules.call_class(number, country_code) == expected
+    assert expected in rules.CALL_CLASSES
+
+
+def test_every_call_class_but_national_needs_a_permission():
+    assert set(rules.CALL_CLASS_PERMISSION) == set(rules.CALL_CLASSES)
+    assert rules.CALL_CLASS_PERMISSION == {'national': None, 'international': 'international_calls',
+                                           'premium': 'premium_calls', 'satellite': 'satellite_calls'}
+
+
+@pytest.mark.parametrize('raw, expected', [
+    (None, None), ('', None), ('  ', None), (1, 1), (20, 20), ('20', 20), (' 7 ', 7),
+    (rules.CALL_LIMIT_MAX, rules.CALL_LIMIT_MAX),
+])
+def test_call_limit_accepts(raw, expected):
+    assert rules.call_limit(raw, 'max_outside_calls') == expected
+
+
+@pytest.mark.parametrize('raw, rule', [
+    (0, 'range'), ('0', 'range'), (-1, 'range'), ('-1', 'type'), (rules.CALL_LIMIT_MAX + 1, 'range'), (True, 'type'),
+    (2.5, 'type'), ('many', 'type'), ([3], 'type'),
+])
+def test_call_limit_refuses(raw, rule):
+    with pytest.raises(RuleError) as info:
+        rules.call_limit(raw, 'max_outside_calls')
+    assert (info.value.field, info.value.rule) == ('max_outside_calls', rule)
 
 
 # The other field rules ---------------------------------------------------------------------------------

@@ -577,6 +577,28 @@ def test_documents_stored_before_the_new_fields_load_with_their_defaults(acme):
     assert loaded.get(EXTENSION, '10')['single_number_reach'] is False
 
 
+CALL_FIELDS = ('max_outside_calls', 'max_outside_calls_per_minute', 'premium_calls', 'satellite_calls')
+
+
+def test_documents_stored_before_the_call_limits_load_with_no_limit_and_no_permission(acme):
+    expected = acme.load('acme')
+    for field in CALL_FIELDS:
+        assert _strip_stored(acme.path, 'tenants', field) == 1
+    for field in CALL_FIELDS + ('emergency_only',):
+        assert _strip_stored(acme.path, 'extensions', field) == 1
+    before, generation = acme.snapshot(), acme.generation()
+    loaded = acme.load('acme')
+    assert loaded.tenant == expected.tenant and loaded.objects(EXTENSION) == expected.objects(EXTENSION)
+    assert [loaded.tenant[f] for f in CALL_FIELDS] == [None, None, False, False]
+    assert [loaded.get(EXTENSION, '10')[f] for f in CALL_FIELDS + ('emergency_only',)] == [None, None, False, False, False]
+    result = acme.apply('acme', {}, {EXTENSION: {'10': {}}})
+    assert not result.changed and acme.snapshot() == before and acme.generation() == generation
+    acme.apply('acme', {'max_outside_calls': 5}, {EXTENSION: {'10': {'max_outside_calls': 2, 'emergency_only': True}}})
+    loaded = acme.load('acme')
+    assert loaded.tenant['max_outside_calls'] == 5 and loaded.get(EXTENSION, '10')['max_outside_calls'] == 2
+    assert loaded.get(EXTENSION, '10')['emergency_only'] is True
+
+
 def test_lookups_across_tenants(acme):
     acme.apply('acme', None, {DEVICE: {'00:15:65:ab:cd:ef': {'model': 'snom-d785'}}})
     with acme.directory.transaction(write=False) as txn:

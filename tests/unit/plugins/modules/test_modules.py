@@ -588,6 +588,61 @@ def test_an_international_destination_needs_the_permission(pbx, options, field):
     assert pbx.snapshot() == snapshot
 
 
+# Outside calls: limits and call class permissions ------------------------------------------------------
+
+def test_outside_call_options_default_to_no_limit_and_no_premium_or_satellite(pbx):
+    tenant = pbx.ok('tenant', **TENANT)['tenant']
+    extension = pbx.ok('extension', **copy.deepcopy(EXTENSION))['extension']
+    for obj in (tenant, extension):
+        assert (obj['max_outside_calls'], obj['max_outside_calls_per_minute']) == (None, None)
+        assert (obj['premium_calls'], obj['satellite_calls']) == (False, False)
+    assert extension['emergency_only'] is False
+
+
+def test_outside_call_limits_are_set_cleared_and_fed_back(pbx):
+    pbx.ok('tenant', **TENANT)
+    result = pbx.ok('tenant', name='acme', max_outside_calls=20, max_outside_calls_per_minute='30', premium_calls=True)
+    assert result['changed'] is True and result['diff']['after']['max_outside_calls'] == 20
+    assert (result['tenant']['max_outside_calls'], result['tenant']['max_outside_calls_per_minute']) == (20, 30)
+    ext = pbx.ok('extension', max_outside_calls=2, emergency_only=True, **copy.deepcopy(EXTENSION))['extension']
+    assert ext['max_outside_calls'] == 2 and ext['emergency_only'] is True
+    # fed back, nothing changes; left out, nothing changes
+    assert pbx.ok('tenant', **result['tenant'])['changed'] is False
+    assert pbx.ok('extension', **ext)['changed'] is False
+    assert pbx.ok('tenant', name='acme', display_name='ACME GmbH')['changed'] is False
+    # an empty string removes a limit
+    cleared = pbx.ok('tenant', name='acme', max_outside_calls_per_minute='')
+    assert cleared['changed'] is True and cleared['tenant']['max_outside_calls_per_minute'] is None
+    assert cleared['tenant']['max_outside_calls'] == 20
+
+
+@pytest.mark.parametrize('kind', ['tenant', 'extension'])
+@pytest.mark.parametrize('value, rule', [(0, 'range'), ('none', 'type'), (1.5, 'type')])
+def test_a_bad_outside_call_limit_fails_naming_field_and_rule_and_writes_nothing(pbx, kind, value, rule):
+    create(pbx, SPECS[kind])
+    snapshot = pbx.snapshot()
+    result = pbx.run(kind, **key_args(SPECS[kind], max_outside_calls=value))
+    assert_fails_on(result, SPECS[kind], 'max_outside_calls', rule)
+    assert pbx.snapshot() == snapshot
+
+
+@pytest.mark.parametrize('options, field, rule', [
+    (dict(forwarding=dict(busy='0900 123456')), 'forwarding.busy', 'premium_calls'),
+    (dict(premium_calls=True, forwarding=dict(busy='0900 123456')), 'forwarding.busy', 'premium_calls'),
+    (dict(forwarding=dict(no_answer='+881 6123456')), 'forwarding.no_answer', 'satellite_calls'),
+    (dict(emergency_only=True), 'mobile', 'emergency_only'),
+    (dict(emergency_only=True, single_number_reach=False, forwarding=dict(unregistered='030 555123')),
+     'forwarding.unregistered', 'emergency_only'),
+])
+def test_an_outside_destination_the_extension_may_not_call_fails(pbx, options, field, rule):
+    pbx.ok('tenant', **TENANT)
+    pbx.ok('extension', single_number_reach=True, **copy.deepcopy(EXTENSION))
+    snapshot = pbx.snapshot()
+    result = pbx.run('extension', **key_args(SPECS['extension'], **options))
+    assert_fails_on(result, SPECS['extension'], field, rule)
+    assert pbx.snapshot() == snapshot
+
+
 def test_forwards_set_by_phone_survive_tasks_that_leave_them_out(pbx):
     create(pbx, SPECS['extension'])
     pbx.ok('extension', **copy.deepcopy(SECOND['extension']))
