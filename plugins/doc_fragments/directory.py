@@ -33,8 +33,8 @@ notes:
   - The file must be a voxplane directory, an empty file or a path that does not exist yet. A SQLite
     database of another application, or a file that is not a SQLite database, is refused before
     anything is written; so is a path that is a folder.
-  - Storage errors name the file and the reason, with the operating system's reason where there is
-    one, for example C(directory /srv/pbx/directory.db: cannot write: the folder /srv/pbx is read-only (Permission denied)).
+  - "Storage errors name the file and the reason, with the operating system's reason where there is
+    one, for example \"directory /srv/pbx/directory.db: cannot write: the folder /srv/pbx is read-only (Permission denied)\"."
   - Every task runs in one transaction and either writes all of its changes or none.
     A write bumps the directory generation, which the Kamailio router watches to reload its snapshot.
 '''

@@ -120,7 +120,7 @@ options:
     description:
       - Whether O(mobile) rings together with the extension's SIP accounts (single number reach);
         the mobile leg leaves through the tenant's trunk. V(false) on creation.
-      - Needs O(mobile) (rule C(mobile_required)). The mobile must be a number the extension may call:
+      - Needs O(mobile) (rule C(mobile_required)). The mobile must be a number the extension may call;
         an international, premium-rate or satellite number needs O(international_calls), O(premium_calls)
         or O(satellite_calls) of the extension and of the tenant (rules C(international_calls),
         C(premium_calls), C(satellite_calls)); an O(emergency_only) extension has no single number reach.
@@ -187,7 +187,7 @@ options:
       - Forwards can also be switched from a phone by feature codes (C(*72<number>)/C(*73) unconditional,
         C(*90<number>)/C(*91) busy, C(*92<number>)/C(*93) no answer); a left-out forward keeps what was
         set by phone, one that is given overwrites it.
-      - An outside destination must be a number the extension may call: an international, premium-rate
+      - An outside destination must be a number the extension may call; an international, premium-rate
         or satellite number needs O(international_calls), O(premium_calls) or O(satellite_calls) of the
         extension and of the tenant (rules C(international_calls), C(premium_calls), C(satellite_calls));
         an O(emergency_only) extension forwards to internal destinations only (rule C(emergency_only)).
