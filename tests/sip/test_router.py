@@ -222,7 +222,7 @@ def test_emergency_call_leaves_through_the_trunk_with_the_location(kamailio):
     # bert may not dial international numbers; 112 goes out anyway.
     invite, explain = _outbound(kamailio, 'bert.desk', '112')
     assert invite.first_line == 'INVITE sip:112@%s:%d SIP/2.0' % (kamailio.trunk, kamailio.trunk_port), explain
-    assert header(invite, 'P-Asserted-Identity') == ['<sip:+493012345699@acme.sip.test>'], explain
+    assert header(invite, 'P-Asserted-Identity') == ['<sip:+4930123456099@acme.sip.test>'], explain
     assert header(invite, 'X-Emergency-Location') == ['hq; Hauptstr. 1; 10115 Berlin; DE'], explain
 
 
