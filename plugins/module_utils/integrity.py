@@ -122,10 +122,10 @@ def _check_tenant(v, state, lookups, touched):
         ecid = loc.get('emergency_caller_id')
         if ecid and ecid not in owned:
             other = lookups.number_owners([ecid], name).get(ecid)
+            held_by = ' (it belongs to tenant %s)' % other if other else ''
             v.number_reference(TENANT, name, 'locations[%d].emergency_caller_id' % i, ecid, 'own_number',
                                'location %s: %s is not a number of tenant %s%s; an emergency call presents one of '
-                               'the tenant\'s own numbers' % (loc['name'], ecid, name,
-                                                               ' (it belongs to tenant %s)' % other if other else ''))
+                               'the tenant\'s own numbers' % (loc['name'], ecid, name, held_by))
     trunk_names = [tr['name'] for tr in t['trunks']]
     if len(set(trunk_names)) != len(trunk_names):
         v.add(TENANT, name, 'trunks', 'unique', 'trunk names must be unique')

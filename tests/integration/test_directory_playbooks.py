@@ -190,8 +190,9 @@ BAD_INPUTS = [
          name: other
          locations: [{name: hq, street: Hauptstr. 1, postal_code: "10115", city: Berlin,
                       emergency_caller_id: "+4930123456042"}]
-     """, 'tenant other: locations[0].emergency_caller_id: location hq: +4930123456042 is not a number of tenant other '
-         '(it belongs to tenant acme)', '[own_number]'),
+     """,
+     'tenant other: locations[0].emergency_caller_id: location hq: +4930123456042 is not a number of tenant other '
+     '(it belongs to tenant acme)', '[own_number]'),
     ('premium_forward', """
      - voxplane.pbx.extension: {tenant: acme, internal_number: "204", forwarding: {busy: "0900 1234567"}}
      """, 'extension 204 (tenant acme): forwarding.busy: +499001234567 is a premium-rate number', '[premium_calls]'),

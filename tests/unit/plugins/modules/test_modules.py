@@ -861,7 +861,9 @@ def test_readers_and_removals_on_a_missing_folder_find_nothing_and_create_nothin
 
 def test_a_failed_first_task_removes_the_folders_it_created(tmp_path):
     pbx = Pbx(tmp_path / 'var' / 'lib' / 'directory.db')
-    result = pbx.run('tenant', create_parents=True, **dict(TENANT, sip_domain='acme'))
+    args = copy.deepcopy(TENANT)
+    args.update(sip_domain='acme', create_parents=True)    # a bad domain: the task fails after creating the file
+    result = pbx.run('tenant', **args)
     assert result.failed and '[hostname]' in result['msg']
     assert list(tmp_path.iterdir()) == []
 
