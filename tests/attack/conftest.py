@@ -1,0 +1,135 @@
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Attack suite fixtures: a Kamailio of its own, deployed by the real roles/kamailio exactly as
+tests/sip/conftest.py does (random 127.0.0.x, free port, daemon mode, log file, provisioned with
+tests/sip/tenants.yml), so that the bans this suite provokes never touch the SIP suite's server.
+
+Its abuse settings are attack_harness.role_variables(): 10 authentication failures in 60 s or
+more than 100 requests in 2 s ban an address for 900 s; the fuzzer's and the prober's addresses
+are in voxplane_kamailio_ban_exempt (the fuzz stage tests the parser and the router, not the
+ban). Attackers get their own 127.0.0.x (fixture ``attacker``), never Kamailio's address nor the
+trunk stand-in's. At the end of the run the suite's report (tool runs, fuzz counts) is printed
+and written to build/test-results/attack-summary.txt (VOXPLANE_ATTACK_SUMMARY overrides the path).
+
+Environment: VOXPLANE_FUZZ_MESSAGES (default 2000), VOXPLANE_FUZZ_SEED (default 1),
+VOXPLANE_SIP_KEEP=1 keeps the temporary tree.
+"""
+
+import os
+import shutil
+import sys
+import tempfile
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+for _path in (HERE, os.path.join(os.path.dirname(HERE), 'sip')):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+# pylint: disable=wrong-import-position
+from attack_harness import REPORT, AddressPool, results_dir, role_variables  # noqa: E402
+from sip_harness import KamailioInstance, free_port, missing_prerequisites, pick_loopback_address, \
+    wait_for_options  # noqa: E402
+
+ORDER = ('test_sipvicious.py', 'test_defences.py', 'test_fuzz.py')
+
+
+def pytest_collection_modifyitems(items):
+    """The SIPVicious runs first, the fuzz stage last (it checks the process tree and memory).
+    Only this suite's items move, within the places they already hold."""
+    def rank(item):
+        return ORDER.index(os.path.basename(str(item.path)))
+
+    slots = [i for i, item in enumerate(items) if os.path.dirname(str(item.path)) == HERE
+             and os.path.basename(str(item.path)) in ORDER]
+    ordered = sorted((items[i] for i in slots), key=rank)
+    for slot, item in zip(slots, ordered):
+        items[slot] = item
+
+
+class Deployment(object):
+    """The session's Kamailio, or why it did not come up (reported by the first test only)."""
+
+    def __init__(self):
+        self.instance = None
+        self.error = None
+        self.reported = False
+
+
+def _tail(text, lines=40):
+    return '\n'.join((text or '').splitlines()[-lines:])
+
+
+@pytest.fixture(scope='session')
+def deployment():
+    state = Deployment()
+    reason = missing_prerequisites()
+    if reason:
+        pytest.skip(reason)
+    root = tempfile.mkdtemp(prefix='voxplane-attack-')
+    os.chmod(root, 0o755)  # the kamailio user must reach etc/, run/ and state/ below it
+    address = pick_loopback_address()
+    instance = KamailioInstance(root, address, free_port(address))
+    instance.pool = AddressPool(exclude={address, instance.trunk, '127.0.0.1', '127.0.0.9'})
+    instance.fuzzer = instance.pool.take()
+    instance.prober = instance.pool.take()
+    try:
+        run = instance.deploy(**role_variables(exempt=[instance.fuzzer, instance.prober]))
+        if run.rc != 0:
+            state.error = 'the role failed to deploy Kamailio (rc %s):\n%s\n%s\n%s' % (
+                run.rc, _tail(run.stdout), _tail(run.stderr, 10), instance.log_tail(20))
+        elif not wait_for_options(address, instance.port):
+            state.error = 'Kamailio did not answer OPTIONS on %s:%d\n%s' % (address, instance.port, instance.log_tail())
+        else:
+            tenants = instance.provision()
+            if tenants.rc != 0:
+                state.error = 'tests/sip/tenants.yml failed (rc %s):\n%s' % (tenants.rc, _tail(tenants.stdout))
+            elif not instance.wait_for_directory():
+                state.error = 'Kamailio does not route with the tenants\n%s' % instance.log_tail()
+            else:
+                state.instance = instance
+        yield state
+    finally:
+        instance.stop()
+        if os.environ.get('VOXPLANE_SIP_KEEP') == '1':
+            sys.stderr.write('\nvoxplane attack: kept %s\n' % root)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def kamailio(deployment):  # pylint: disable=redefined-outer-name
+    """The suite's KamailioInstance (tests/sip/sip_harness.py) with ``pool`` (attacker
+    addresses), ``fuzzer`` and ``prober`` (the two exempt addresses)."""
+    if deployment.error:
+        if not deployment.reported:
+            deployment.reported = True
+            pytest.fail(deployment.error, pytrace=False)
+        pytest.skip('the attack suite\'s Kamailio is not running: see the first error')
+    return deployment.instance
+
+
+@pytest.fixture
+def attacker(kamailio):  # pylint: disable=redefined-outer-name
+    """A fresh 127.0.0.x for one attacker (not Kamailio's, not the trunk's, not exempt)."""
+    return kamailio.pool.take()
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not REPORT:
+        return
+    lines = []
+    for title, body in REPORT:
+        lines.append('== ' + title)
+        lines.extend('   ' + line for line in body)
+    path = os.environ.get('VOXPLANE_ATTACK_SUMMARY') or os.path.join(results_dir(), 'attack-summary.txt')
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, 'w') as handle:
+            handle.write('\n'.join(lines) + '\n')
+    except OSError:
+        path = None
+    terminalreporter.write_sep('-', 'attack suite report' + (' (%s)' % os.path.relpath(path) if path else ''))
+    for line in lines:
+        terminalreporter.write_line(line)
