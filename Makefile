@@ -1,13 +1,16 @@
 # Build and test voxplane.pbx. Every target installs what it needs and is idempotent:
 # a second run does nothing heavy.
 #
-#   make test         deps venv collection sanity lint unit integration sip, then one summary line
+#   make test         deps venv collection sanity lint unit integration, then sip and attack in
+#                     parallel (each logged to build/test-results/<suite>.log, printed when both
+#                     are done), then one summary line
 #   make venv         .venv with the pinned tools of requirements.txt (reinstalled on change)
 #   make deps         Debian packages the tests need (apt only when one is missing)
 #   make collection   build/collections/ansible_collections/voxplane/pbx -> this tree
 #   make sanity       ansible-test sanity, offline, on a copy under build/sanity
 #   make lint         ansible-lint, offline, on playbooks/ and roles/
-#   make unit | integration | sip    pytest on tests/<suite> (PYTEST_ARGS='-n 2 -k x' ...)
+#   make unit | integration | sip | attack    pytest on tests/<suite> (PYTEST_ARGS='-n 2 -k x' ...)
+#   make fuzz         the attack suite's fuzz stage alone, 10,000 messages (FUZZ_MESSAGES, FUZZ_SEED)
 #   make demo | demo-stop            playbooks/demo.yml | demo-stop.yml on inventories/demo
 #   make clean        build output and caches;  make distclean  also .venv
 #   make lock         re-resolve requirements/constraints.txt from requirements.txt
@@ -40,7 +43,7 @@ DEMO_ARGS ?=
 
 APT_PACKAGES := kamailio kamailio-python3-modules kamailio-sqlite-modules \
 	kamailio-postgres-modules kamailio-utils-modules kamailio-extra-modules \
-	sip-tester baresip-core sqlite3 shellcheck
+	sip-tester baresip-core sqlite3 shellcheck sipvicious
 
 # The venv's tools first on PATH (ansible-lint and molecule look up ansible-* there), and
 # this repository's ansible.cfg wherever a tool changes directory.
@@ -48,7 +51,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help test venv deps collection sanity lint unit integration sip summary \
+.PHONY: help test venv deps collection sanity lint unit integration sip attack fuzz summary \
 	demo demo-stop clean distclean lock
 
 help:
@@ -56,13 +59,16 @@ help:
 
 # ---------------------------------------------------------------------------- everything
 # Prerequisites first (a failure there stops), then every check even when an earlier one
-# failed, each timed; the last line is the pytest total over unit, integration and sip.
+# failed, each timed; the last line is the pytest total over unit, integration, sip and attack.
+# sip and attack each deploy their own Kamailio (random 127.0.0.x, free ports) and run at the
+# same time; their output goes to $(RESULTS)/<suite>.log and is printed once both are done.
 # `make -j` is not supported here.
-TEST_STEPS := sanity lint unit integration sip
+TEST_STEPS := sanity lint unit integration
+PARALLEL_STEPS := sip attack
 
 test:
 	@t0=$$(date +%s); $(MAKE) deps venv collection; echo "test: prerequisites took $$(( $$(date +%s) - t0 )) s"
-	@rm -f "$(RESULTS)/unit.xml" "$(RESULTS)/integration.xml" "$(RESULTS)/sip.xml"
+	@rm -f "$(RESULTS)/unit.xml" "$(RESULTS)/integration.xml" "$(RESULTS)/sip.xml" "$(RESULTS)/attack.xml"
 	@failed=""; times=""; \
 	for step in $(TEST_STEPS); do \
 		echo "==> make $$step"; \
@@ -70,6 +76,25 @@ test:
 		$(MAKE) $$step || failed="$$failed $$step"; \
 		times="$$times $$step=$$(( $$(date +%s) - t0 ))s"; \
 	done; \
+	mkdir -p "$(RESULTS)"; \
+	echo "==> make $(PARALLEL_STEPS), in parallel (output below when all are done)"; \
+	t0=$$(date +%s); pids=""; \
+	for step in $(PARALLEL_STEPS); do \
+		rm -f "$(RESULTS)/$$step.rc"; \
+		{ s0=$$(date +%s); rc=0; $(MAKE) $$step > "$(RESULTS)/$$step.log" 2>&1 || rc=$$?; \
+		  echo "$$rc $$(( $$(date +%s) - s0 ))" > "$(RESULTS)/$$step.rc"; } & \
+		pids="$$pids $$!"; \
+	done; \
+	wait $$pids || true; \
+	for step in $(PARALLEL_STEPS); do \
+		rc=1; secs=0; \
+		if [ -f "$(RESULTS)/$$step.rc" ]; then read -r rc secs < "$(RESULTS)/$$step.rc"; fi; \
+		echo "==> make $$step (exit $$rc after $$secs s, log $(RESULTS)/$$step.log)"; \
+		cat "$(RESULTS)/$$step.log"; \
+		[ "$$rc" = 0 ] || failed="$$failed $$step"; \
+		times="$$times $$step=$${secs}s"; \
+	done; \
+	times="$$times ($(PARALLEL_STEPS) together $$(( $$(date +%s) - t0 ))s)"; \
 	echo "test: step times:$$times"; \
 	if [ -n "$$failed" ]; then echo "test: FAILED:$$failed"; fi; \
 	$(MAKE) summary || true; \
@@ -128,12 +153,12 @@ lint: venv collection
 	ansible-lint $(LINT_ARGS) playbooks/ roles/
 
 # ---------------------------------------------------------------------------- pytest suites
-# $(call pytest_suite,NAME): pytest on tests/NAME with a JUnit report; a suite without tests
-# yet (no folder, or pytest's exit 5 "no tests collected") passes with a note.
+# $(call pytest_suite,NAME[,OPTIONS]): pytest on tests/NAME with a JUnit report; a suite without
+# tests yet (no folder, or pytest's exit 5 "no tests collected") passes with a note.
 define pytest_suite
 	@mkdir -p "$(RESULTS)"; rm -f "$(RESULTS)/$(1).xml"
 	@if [ ! -d tests/$(1) ]; then echo "$(1): no tests/$(1) folder yet"; exit 0; fi; \
-	rc=0; "$(BIN)/python" -m pytest tests/$(1) --junitxml="$(RESULTS)/$(1).xml" $(PYTEST_ARGS) || rc=$$?; \
+	rc=0; "$(BIN)/python" -m pytest tests/$(1) --junitxml="$(RESULTS)/$(1).xml" $(2) $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "$(1): no tests collected in tests/$(1) yet"; rc=0; fi; \
 	exit $$rc
 endef
@@ -147,9 +172,26 @@ integration: venv collection deps
 sip: venv collection deps
 	$(call pytest_suite,sip)
 
+# The attack suite (docs/testing.md): SIPVicious, bans, floods and the fuzz stage against a
+# Kamailio of its own. No pytest cache: it runs next to the sip suite in make test.
+attack: venv collection deps
+	$(call pytest_suite,attack,-p no:cacheprovider)
+
+# The fuzz stage alone, long: FUZZ_MESSAGES (default 10000) messages, seed FUZZ_SEED (default:
+# the current time, printed in the report; give it again to replay a run).
+FUZZ_MESSAGES ?= 10000
+FUZZ_SEED ?=
+fuzz: venv collection deps
+	@mkdir -p "$(RESULTS)"
+	seed=$(if $(FUZZ_SEED),$(FUZZ_SEED),$$(date +%s)); echo "fuzz: $(FUZZ_MESSAGES) messages, seed $$seed"; \
+	VOXPLANE_FUZZ_MESSAGES=$(FUZZ_MESSAGES) VOXPLANE_FUZZ_SEED=$$seed \
+	VOXPLANE_ATTACK_SUMMARY="$(RESULTS)/fuzz-summary.txt" \
+	"$(BIN)/python" -m pytest tests/attack/test_fuzz.py -p no:cacheprovider --junitxml="$(RESULTS)/fuzz.xml" $(PYTEST_ARGS)
+
 summary:
 	@echo "Test summary (JUnit reports in $(RESULTS)):"
-	@"$(BIN)/python" tools/test_summary.py "$(RESULTS)/unit.xml" "$(RESULTS)/integration.xml" "$(RESULTS)/sip.xml"
+	@"$(BIN)/python" tools/test_summary.py "$(RESULTS)/unit.xml" "$(RESULTS)/integration.xml" "$(RESULTS)/sip.xml" \
+		"$(RESULTS)/attack.xml"
 
 # ---------------------------------------------------------------------------- demo
 demo: deps venv collection
