@@ -65,7 +65,8 @@ def apply(directory, setting):
         code = _ANSWER_FOR_RULE.get(first.rule, _MALFORMED)
         return Outcome(code, '%s: %s [%s]' % (first.field, _reason_phrase(first.message), first.rule))
     except (DirectoryError, sqlite3.Error) as exc:  # sqlite3: e.g. a playbook held the write lock too long
-        return Outcome(503, _reason_phrase('Directory unavailable: %s' % exc))
+        # The phone hears why, not where: StorageError.reason is the text after the path.
+        return Outcome(503, _reason_phrase('Directory unavailable: %s' % getattr(exc, 'reason', exc)))
 
 
 def _reason_phrase(text, limit=80):

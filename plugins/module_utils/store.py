@@ -52,10 +52,10 @@ def _doc(kind, obj):
 
 
 # The first 16 bytes of every SQLite 3 database file.
-_SQLITE_HEADER = b'SQLite format 3\x00'
 
 # SQLite's primary result codes by message, for Pythons whose sqlite3 errors
 # carry no sqlite_errorname (before 3.11).
+_SQLITE_HEADER = b'SQLite format 3\x00'
 _SQLITE_CODES = {
     'unable to open database file': 'SQLITE_CANTOPEN',
     'attempt to write a readonly database': 'SQLITE_READONLY',
@@ -180,8 +180,7 @@ class SqliteDialect(object):
         if problem:
             raise StorageError(self.path, problem)
         if os.path.exists(self.path):
-            self._check_header()
-            return []
+            return []  # what the file holds is checked once connected (_refuse_foreign)
         if not create:
             raise StorageError(self.path, 'does not exist')
         missing = self._missing_folders()
@@ -194,26 +193,36 @@ class SqliteDialect(object):
                 raise StorageError(self.path, problem)
         return missing
 
-    def _check_header(self):
-        """An existing non-empty file must start like a SQLite database."""
+    def _refuse_foreign(self, conn):
+        """A file that is not a SQLite database, or a SQLite database with tables but no
+        voxplane schema (another application's), is refused. Runs on the fresh connection
+        before anything is written (WAL mode, schema); SQLite reads the header itself. (Never
+        open the file with Python here: closing any descriptor of a database file drops every
+        POSIX lock this process holds on it, also those of its open SQLite connections: a
+        router worker's connection would lose its lock, and a writer closing elsewhere would
+        then delete the -wal and -shm files under it.)"""
         try:
-            with open(self.path, 'rb') as handle:
-                header = handle.read(len(_SQLITE_HEADER))
-        except OSError as e:
-            raise StorageError(self.path, 'cannot read the file (%s)' % (e.strerror or e))
-        if header and header != _SQLITE_HEADER:
+            tables = [r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite!_%' ESCAPE '!' "
+                "ORDER BY name")]
+        except sqlite3.DatabaseError as e:
+            if 'not a database' not in str(e) or self._has_sqlite_header():
+                raise  # a SQLite file with a garbled header: corrupt (SqliteDialect.error)
             raise StorageError(self.path, 'is not a SQLite database (it does not start with the SQLite header), '
                                           'so not a voxplane directory')
-
-    def _refuse_foreign(self, conn):
-        """A SQLite database with tables but no voxplane schema belongs to another application.
-        Runs on the fresh connection before anything is written (WAL mode, schema)."""
-        tables = [r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite!_%' ESCAPE '!' ORDER BY name")]
         if tables and 'voxplane_schema' not in tables:
             shown = ', '.join(tables[:10]) + (', and %d more' % (len(tables) - 10) if len(tables) > 10 else '')
             raise StorageError(self.path, 'is a SQLite database of another application (tables: %s), '
                                           'not a voxplane directory' % shown)
+
+    def _has_sqlite_header(self):
+        """Only for a file SQLite already refused: no open connection of this process can hold
+        a lock on it that closing this descriptor would drop."""
+        try:
+            with open(self.path, 'rb') as handle:
+                return handle.read(len(_SQLITE_HEADER)) == _SQLITE_HEADER
+        except OSError:
+            return False
 
     def connect(self, create=True, create_parents=False):
         if self.path == ':memory:':

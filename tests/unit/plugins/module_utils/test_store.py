@@ -658,3 +658,25 @@ def test_tenant_kind_diff(pbx):
     result = pbx.apply('acme', tenant_request())
     assert result.changes[0].kind == TENANT and result.changes[0].action == 'create'
     assert result.diffs()[0]['before_header'] == 'tenant acme (absent)'
+
+
+def test_opening_the_directory_keeps_the_locks_of_other_connections_of_the_process(tmp_path):
+    """A router worker keeps a connection open and opens the directory again for each reload.
+    Opening must not drop that connection's POSIX locks (closing any descriptor of the file
+    would): another process closing its connection would then take itself for the last one and
+    delete the -wal and -shm files under the worker, whose later writes fail with an I/O error."""
+    import subprocess
+    import sys
+    path = str(tmp_path / 'directory.db')
+    with Directory(path).transaction() as txn:
+        txn.apply('acme', [])
+    kept = sqlite3.connect('file:%s?mode=ro' % path, uri=True)
+    kept.execute('SELECT generation FROM voxplane_generation').fetchone()
+    try:
+        with Directory(path).transaction(write=False, create=False):
+            pass
+        subprocess.run([sys.executable, '-c', 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); '
+                        'c.execute("SELECT 1 FROM voxplane_generation").fetchone(); c.close()', path], check=True)
+        assert os.path.exists(path + '-shm') and os.path.exists(path + '-wal')
+    finally:
+        kept.close()
