@@ -198,6 +198,7 @@ class Guard(object):
 
     def __init__(self, settings):
         self.auth_failures = int(settings.get("auth_failures") or 10)
+        self.window = int(settings.get("window") or 60)
         self.ban_time = int(settings.get("time") or 900)
         self.exempt = frozenset(settings.get("exempt") or ())
 
@@ -216,12 +217,16 @@ class Guard(object):
         return True
 
     def failed(self, snap, source, why):
-        """One authentication failure of ``source``; bans it at the configured count."""
+        """One authentication failure of ``source``; bans it when the failures of the current
+        window (fixed slots of ``window`` seconds) reach the configured count. A phone retrying
+        a stale password every half minute never gets there; a password guesser within
+        seconds."""
         if self.is_exempt(snap, source):
             return
-        count = KSR.htable.sht_inc(_FAILURES, source)
+        key = "%s|%d" % (source, int(time.time() // self.window))
+        count = KSR.htable.sht_inc(_FAILURES, key)
         if count < 1:  # sht_inc does not create a missing item (it answers -255)
-            KSR.htable.sht_seti(_FAILURES, source, 1)
+            KSR.htable.sht_seti(_FAILURES, key, 1)
             count = 1
         KSR.notice("voxplane: authentication failure %d of %s: %s\n" % (count, source, why))
         if count >= self.auth_failures:
@@ -229,7 +234,6 @@ class Guard(object):
 
     def ban(self, source, reason):
         KSR.htable.sht_seti(_BANNED, source, 1)
-        KSR.htable.sht_rm(_FAILURES, source)
         KSR.warn("voxplane: banned %s for %d s: %s\n" % (source, self.ban_time, reason))
 
 

@@ -94,21 +94,24 @@ def test_a_nonce_count_cannot_be_replayed(kamailio):
     assert replay is not None and replay.code == 401, replay and replay.text
 
 
-@pytest.mark.parametrize('use_qop', [True, False], ids=['qop-nc', 'rfc2069'])
-def test_a_nonce_is_bound_to_its_source_address(kamailio, use_qop):
+# Without qop (RFC 2069 clients) nothing but the nonce binds a response to its request, so the
+# auth module binds the nonce to the source address and Call-ID (auth_checks_*). With qop and a
+# nonce count the auth module lets a phone reuse its nonce for other requests on purpose
+# (credential caching): that needs the password for every new response, and the count stops
+# a replay of a captured one (test_a_nonce_count_cannot_be_replayed above).
+def test_a_nonce_is_bound_to_its_source_address(kamailio):
     with SipClient(kamailio.prober, kamailio.target) as client, \
             SipClient(kamailio.fuzzer, kamailio.target) as elsewhere:
         answer = client.authenticate('REGISTER', 'cora.desk', ACME, password('cora.desk'), answer_from=elsewhere,
-                                     use_qop=use_qop)[1]
+                                     use_qop=False)[1]
     kamailio.kamcmd('ul.rm', 'location', 'cora.desk@' + ACME)
     assert answer is not None and answer.code == 401, answer and answer.text
 
 
-@pytest.mark.parametrize('use_qop', [True, False], ids=['qop-nc', 'rfc2069'])
-def test_a_nonce_is_bound_to_its_call_id(kamailio, use_qop):
+def test_a_nonce_is_bound_to_its_call_id(kamailio):
     with SipClient(kamailio.prober, kamailio.target) as client:
         answer = client.authenticate('REGISTER', 'cora.desk', ACME, password('cora.desk'), new_call_id=True,
-                                     use_qop=use_qop)[1]
+                                     use_qop=False)[1]
     kamailio.kamcmd('ul.rm', 'location', 'cora.desk@' + ACME)
     assert answer is not None and answer.code == 401, answer and answer.text
 
