@@ -198,8 +198,8 @@ def explain(kamailio, peers=(), listeners=None, sipp=None, log_from=None):
     for name, peer in peers:
         parts.append('=== %s (%s:%d)\n%s' % (name, peer.address, peer.port, '\n'.join(peer.transcript)[-6000:]))
     for name, listener in (listeners or {}).items():
-        parts.append('=== %s received %d datagram(s)\n%s' % (name, len(listener.datagrams),
-                                                              '\n---\n'.join(listener.datagrams)[-4000:]))
+        received_text = '\n---\n'.join(listener.datagrams)[-4000:]
+        parts.append('=== %s received %d datagram(s)\n%s' % (name, len(listener.datagrams), received_text))
     parts.append(report(kamailio, **(sipp or {})))
     if log_from is not None:
         parts.append('=== kamailio log since the test began\n' + log_since(kamailio, log_from)[-6000:])
@@ -575,8 +575,8 @@ def _guess(peer, user, timeout):
         guess = 'wrong-%d' % random.randint(0, 10 ** 9)
         credentials = digest(raw_header(challenge[0], 'WWW-Authenticate')[0], user, guess, 'REGISTER',
                              'sip:%s' % ACME)
-        lines += [first_line(r) for r in peer.exchange(_register_request(peer, user, 2, call_id, tag, credentials),
-                                                        timeout)]
+        request = _register_request(peer, user, 2, call_id, tag, credentials)
+        lines += [first_line(r) for r in peer.exchange(request, timeout)]
     return lines
 
 
