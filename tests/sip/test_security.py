@@ -373,7 +373,7 @@ def test_in_dialog_requests_of_real_calls_still_follow_the_record_route(kamailio
 # ------------------------------------------------------------------------------ 2. digest replay
 def test_the_challenge_offers_qop_auth(kamailio):
     with RawPeer(kamailio, kamailio.address) as peer:
-        challenge, _ = invite_with_digest(peer, 'bert.desk', NATIONAL)
+        challenge, dummy = invite_with_digest(peer, 'bert.desk', NATIONAL)
         assert challenge and first_line(challenge).startswith('SIP/2.0 407'), explain(kamailio, [('bert', peer)])
         params = parse_challenge(raw_header(challenge, 'Proxy-Authenticate')[0])
     qops = [q.strip() for q in params.get('qop', '').split(',')]
