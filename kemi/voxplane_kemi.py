@@ -196,11 +196,12 @@ class Guard(object):
     failures and request floods ban an address for the configured time; a banned address gets
     no reply at all. Trusted trunks and the exempt addresses are never banned."""
 
-    def __init__(self, settings):
+    def __init__(self, settings, trusted=()):
         self.auth_failures = int(settings.get("auth_failures") or 10)
         self.window = int(settings.get("window") or 60)
         self.ban_time = int(settings.get("time") or 900)
-        self.exempt = frozenset(settings.get("exempt") or ())
+        # The deployment's trusted trunks count even before the first snapshot is loaded.
+        self.exempt = frozenset(settings.get("exempt") or ()) | frozenset(trusted)
 
     def is_exempt(self, snap, source):
         return source in self.exempt or (snap is not None and snap.is_trusted(source))
@@ -241,7 +242,7 @@ SETTINGS = _load_settings()
 VIEW = DirectoryView(SETTINGS.get("directory_path", "/var/lib/voxplane/directory.db"),
                      SETTINGS.get("trusted_trunks", []),
                      (SETTINGS.get("router") or {}).get("reload_check_ms", 500) / 1000.0)
-GUARD = Guard(SETTINGS.get("ban") or {})
+GUARD = Guard(SETTINGS.get("ban") or {}, SETTINGS.get("trusted_trunks", []))
 
 
 def mod_init():
