@@ -453,6 +453,12 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
                 KSR.pv.sets("$ru", plan.uri)
                 if plan.destination:
                     KSR.setdsturi(plan.destination)
+                # The leg's own ring time: in the failure route the transaction still holds the
+                # INVITE timer of the ring that failed, which would apply to this new branch too
+                # and cancel it after the forwarding extension's ring time. None (a call the
+                # caller dialled, only ever in the request route): tm's cfg-wide fr_inv_timer.
+                if plan.ring_time:
+                    KSR.tm.t_set_fr(plan.ring_time * 1000, 0)
                 self._relay(in_failure)
                 return
             if plan.mobile is not None and plan.mobile.charge is not None \

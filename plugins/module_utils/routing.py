@@ -23,11 +23,18 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+from urllib.parse import unquote
+
 from ansible_collections.voxplane.pbx.plugins.module_utils import rules
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import EXTENSION, GROUP
 
 # Forwarding chains stop after this many hops (and never revisit a target).
 MAX_FORWARD_HOPS = 5
+# Seconds a forward target that is no extension rings: an outside number the call is forwarded
+# to, and the media server (voicemail). The transaction's INVITE timer is set per leg, so the
+# forwarding extension's shorter ring time never cuts this leg off (docs/routing.md).
+OUTSIDE_RING_TIME = 30
 ANONYMOUS_URI = 'sip:anonymous@anonymous.invalid'
 
 # Feature codes a phone dials to change its extension's settings (docs/routing.md):
@@ -82,11 +89,14 @@ class Relay(object):
     """Send the call to ``uri`` presenting ``identity`` (P-Asserted-Identity; None keeps the
     identity the call already has). ``destination`` (a SIP URI) is where the request is sent
     when that is not the host of ``uri``: the media server, for a mailbox URI in the tenant's
-    domain."""
+    domain. ``ring_time``: seconds this leg may ring (the adapter sets it as the transaction's
+    INVITE timer before relaying); None: until the far end answers or rejects, within tm's
+    cfg-wide ``fr_inv_timer`` and the call's maximum setup time (a call the caller dialled)."""
 
-    __slots__ = ('uri', 'identity', 'privacy', 'headers', 'diversion', 'destination', 'charge')
+    __slots__ = ('uri', 'identity', 'privacy', 'headers', 'diversion', 'destination', 'charge', 'ring_time')
 
-    def __init__(self, uri, identity, privacy=False, headers=None, diversion=(), destination=None, charge=None):
+    def __init__(self, uri, identity, privacy=False, headers=None, diversion=(), destination=None, charge=None,
+                 ring_time=None):
         self.uri = uri
         self.identity = identity
         self.privacy = privacy
@@ -97,10 +107,12 @@ class Relay(object):
         # (outside-call limits, ``outside_call_limits``); None: not an outside call, or an
         # emergency call, which no limit may stop.
         self.charge = charge
+        self.ring_time = ring_time
 
     def __repr__(self):
-        return 'Relay(%s%s as %s%s)' % (self.uri, ' via %s' % self.destination if self.destination else '',
-                                        self.identity, ' privacy' if self.privacy else '')
+        return 'Relay(%s%s as %s%s%s)' % (self.uri, ' via %s' % self.destination if self.destination else '',
+                                          self.identity, ' privacy' if self.privacy else '',
+                                          ', %ss' % self.ring_time if self.ring_time else '')
 
 
 class PhoneSetting(object):
@@ -121,16 +133,21 @@ class PhoneSetting(object):
 
 class Context(object):
     """Where a ringing call stands, carried through the transaction as one string.
-    ``visited`` holds every target the call has reached, as tenant/number."""
+    ``visited`` holds every target the call has reached, as tenant/number. ``rung`` is what the
+    members of a group did so far (``GROUP_OUTCOMES``): '' while none of them could ring,
+    'busy' while every member that rang was busy or declined, 'no_answer' once one rang and
+    did not answer; after_failure picks the fallback's diversion reason and the final answer
+    from it, not from the last step alone."""
 
-    __slots__ = ('tenant', 'target', 'hops', 'step', 'visited')
+    __slots__ = ('tenant', 'target', 'hops', 'step', 'visited', 'rung')
 
-    def __init__(self, tenant, target, hops=0, step=0, visited=()):
+    def __init__(self, tenant, target, hops=0, step=0, visited=(), rung=''):
         self.tenant = tenant
         self.target = target
         self.hops = hops
         self.step = step
         self.visited = tuple(visited) or ('%s/%s' % (tenant, target),)
+        self.rung = rung
 
     def forwarded_to(self, tenant, target):
         """The context one forwarding hop further, or None where it would loop or run too long."""
@@ -140,15 +157,45 @@ class Context(object):
         return Context(tenant, target, self.hops + 1, 0, self.visited + (mark,))
 
     def encode(self):
-        return '%s|%s|%d|%d|%s' % (self.tenant, self.target, self.hops, self.step, ','.join(self.visited))
+        return '%s|%s|%d|%d|%s|%s' % (self.tenant, self.target, self.hops, self.step, ','.join(self.visited), self.rung)
 
     @classmethod
     def decode(cls, text):
-        tenant, target, hops, step, visited = text.split('|')
-        return cls(tenant, target, int(hops), int(step), visited.split(','))
+        """The context of ``encode``; also the five fields of contexts written before ``rung``
+        existed (a transaction that outlives an app_python.reload): nobody rang yet."""
+        fields = text.split('|')
+        if len(fields) == 5:
+            fields.append('')
+        tenant, target, hops, step, visited, rung = fields
+        if rung not in GROUP_OUTCOMES:
+            raise ValueError('unknown group outcome %r in context %r' % (rung, text))
+        return cls(tenant, target, int(hops), int(step), visited.split(','), rung)
 
     def __repr__(self):
         return 'Context(%s)' % self.encode()
+
+
+# What a group's members did (Context.rung) -> (the diversion reason of the fallback, the final
+# answer without one): nobody could ring / every member that rang was busy or declined / a
+# member rang and nobody answered.
+GROUP_OUTCOMES = {
+    '': ('unavailable', (480, 'Temporarily Unavailable')),
+    'busy': ('user-busy', (486, 'Busy Here')),
+    'no_answer': ('no-answer', (480, 'Temporarily Unavailable')),
+}
+
+
+def group_rung(rung, outcome):
+    """What a group's members did so far (``rung``, Context.rung) after one more ring step
+    ended with ``outcome`` (after_failure's outcomes): a step where nobody could ring changes
+    nothing; a busy step counts as busy only while no member rang unanswered before; a member
+    that rang without answering (the ring time elapsed, 408/480/487, or any other rejection)
+    makes it 'no_answer' for good."""
+    if outcome == 'unregistered':
+        return rung
+    if outcome == 'busy':
+        return rung or 'busy'
+    return 'no_answer'
 
 
 # Registration ----------------------------------------------------------------
@@ -269,14 +316,43 @@ def register_target(snap, domain, to_user, auth_user):
 
 # Calls -----------------------------------------------------------------------
 
+# An RFC 3261 escape is '%' and two hex digits; any other '%' in a user part is malformed.
+_ESCAPES_RE = re.compile(r'^(?:[^%]|%[0-9A-Fa-f]{2})*$')
+
+
+def request_user(user):
+    """The Request-URI user as the caller dialled it: RFC 3261 escapes undone once (``%23`` is
+    ``#``, ``%2B`` is ``+``; urllib.parse.unquote semantics, the bytes read as UTF-8), or a
+    Reject 400 for a malformed escape, bytes that are not UTF-8, or a character that is not
+    printable (NUL, other control characters). Both entry points, route_from_account and
+    route_inbound, call it on the raw user part (Kamailio's $rU), so nothing after them sees an
+    escape and nothing unescapes twice."""
+    user = user or ''
+    if '%' not in user:
+        return user if user.isprintable() else Reject(400, 'Bad Request: control character in the Request-URI user')
+    if not _ESCAPES_RE.match(user):
+        return Reject(400, 'Bad Request: malformed escape in the Request-URI user')
+    try:
+        text = unquote(user, errors='strict')
+    except UnicodeDecodeError:
+        return Reject(400, 'Bad Request: Request-URI user is not UTF-8')
+    if not text.isprintable():
+        return Reject(400, 'Bad Request: control character in the Request-URI user')
+    return text
+
+
 def route_from_account(snap, domain, username, dialled, now):
-    """A new call from an authenticated SIP account of the tenant of ``domain``."""
+    """A new call from an authenticated SIP account of the tenant of ``domain``; ``dialled`` is
+    the Request-URI user as it arrived (escaped, see ``request_user``)."""
     tenant = snap.by_domain.get(domain)
     account = tenant.accounts.get(username) if tenant else None
     if account is None:
         return Reject(403, 'Unknown account')
     caller = account.extension
-    dialled = (dialled or '').strip()
+    dialled = request_user(dialled)
+    if isinstance(dialled, Reject):
+        return dialled
+    dialled = dialled.strip()
     if dialled.startswith('*'):
         return phone_setting(tenant, caller, dialled)
     if dialled in rules.EMERGENCY_NUMBERS:
@@ -314,7 +390,11 @@ def phone_setting(tenant, caller, dialled):
 
 
 def route_inbound(snap, dialled, source, now):
-    """A new call from a trusted trunk address to one of the directory's numbers."""
+    """A new call from a trusted trunk address to one of the directory's numbers; ``dialled`` is
+    the Request-URI user as it arrived (escaped, see ``request_user``)."""
+    dialled = request_user(dialled)
+    if isinstance(dialled, Reject):
+        return dialled
     e164 = _inbound_e164(snap, dialled, source)
     entry = snap.numbers.get(e164) if e164 else None
     if entry is None:
@@ -326,19 +406,23 @@ def after_failure(snap, context_text, outcome, now):
     """The next step after a Ring failed: outcome is 'unregistered' (no contact),
     'busy' (486/600/603: every device busy or declining), 'no_answer' (ring time elapsed,
     480, 408) or 'rejected' (other 4xx-6xx). Returns a plan or a Reject with the final
-    answer for the caller."""
+    answer for the caller. A group's fallback and final answer follow what all its members
+    did (``group_rung``), an extension's forward what its devices did."""
     ctx = Context.decode(context_text)
     tenant = snap.tenants.get(ctx.tenant)
     target = tenant.targets.get(ctx.target) if tenant else None
     if target is None:
         return Reject(480, 'Temporarily Unavailable')
     if target.kind == GROUP:
+        # The whole group's outcome decides, not the last step alone: a member that rang
+        # unanswered before an unregistered last member still makes it 'no-answer'.
+        rung = group_rung(ctx.rung, outcome)
         members = _group_members(tenant, target)
         if target.strategy == 'sequential' and ctx.step + 1 < len(members):
-            nxt = Context(ctx.tenant, ctx.target, ctx.hops, ctx.step + 1, ctx.visited)
+            nxt = Context(ctx.tenant, ctx.target, ctx.hops, ctx.step + 1, ctx.visited, rung)
             return Ring(_aors(tenant, members[ctx.step + 1]), target.ring_time, nxt.encode())
-        return _forward(snap, tenant, ctx, target.fallback, now, 'unavailable' if outcome == 'unregistered' else 'no-answer') \
-            or _final(outcome)
+        reason, final = GROUP_OUTCOMES[rung]
+        return _forward(snap, tenant, ctx, target.fallback, now, reason) or Reject(*final)
     if target.dnd:
         # DND switched on while the call rang: busy treatment, no forwards, as at call time.
         return _voicemail(tenant, target, 'do-not-disturb') or Reject(486, 'Do Not Disturb')
@@ -396,8 +480,8 @@ def _reach(snap, tenant, target, ctx, now, identity):
                     mobile=mobile)
     members = _group_members(tenant, target)
     if not members:
-        return _forward(snap, tenant, ctx, target.fallback, now, 'unavailable', identity) \
-            or Reject(480, 'Temporarily Unavailable')
+        reason, final = GROUP_OUTCOMES['']  # nobody can ring
+        return _forward(snap, tenant, ctx, target.fallback, now, reason, identity) or Reject(*final)
     if target.strategy == 'sequential':
         return Ring(_aors(tenant, members[0]), target.ring_time, ctx.encode(), identity, identity == ANONYMOUS_URI)
     aors = []
@@ -415,7 +499,7 @@ def _voicemail(tenant, ext, reason, identity=None):
         return None
     return Relay('sip:%s@%s' % (ext.number, tenant.domain), identity, identity == ANONYMOUS_URI,
                  destination=tenant.media_server,
-                 diversion=(_diversion(tenant, ext.number, reason),))
+                 diversion=(_diversion(tenant, ext.number, reason),), ring_time=OUTSIDE_RING_TIME)
 
 
 def _mobile_branch(tenant, ext, identity):
@@ -427,6 +511,7 @@ def _mobile_branch(tenant, ext, identity):
     if not isinstance(plan, Relay):
         return None
     plan.diversion = (_diversion(tenant, ext.number, 'follow-me'),)
+    plan.ring_time = ext.ring_time  # a branch of the Ring: rings as long as the phones
     return plan
 
 
@@ -474,6 +559,8 @@ def _forward(snap, tenant, ctx, dest, now, reason, identity=None):
             # The forwarding party pays for the outside leg: its tenant's trunk, permissions
             # and outside-call limits.
             plan = _trunk(tenant, dest, _tenant_identity(tenant), False, charge=ctx.target)
+            if isinstance(plan, Relay):
+                plan.ring_time = OUTSIDE_RING_TIME  # its own ringing, not the forwarding party's
         else:
             plan = None
     else:

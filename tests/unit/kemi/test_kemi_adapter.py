@@ -436,7 +436,7 @@ def test_inbound_from_a_trusted_source_rings_every_aor_without_auth(router, ksr,
     assert ('$au',) not in ksr.called('pv.get')
     assert ksr.called('registrar.lookup_uri') == [('location', 'sip:max.muster@' + DOMAIN)]
     assert ksr.called('registrar.lookup_to_dset') == [('location', 'sip:max.app@' + DOMAIN)]
-    assert_rings(ksr, ['max.muster@' + DOMAIN, 'max.app@' + DOMAIN], 25, 'acme|10|0|0|acme/10')
+    assert_rings(ksr, ['max.muster@' + DOMAIN, 'max.app@' + DOMAIN], 25, 'acme|10|0|0|acme/10|')
     assert ksr.called('rr.record_route') == [()]
     assert ksr.called('tm.t_on_failure') == [(FAILURE_ROUTE,)]
     assert index(ksr, 'tm.t_on_failure') < index(ksr, 'tm.t_relay')
@@ -449,7 +449,7 @@ def test_inbound_to_a_block_head_rings_the_parallel_group(router, ksr):
     assert ksr.called('registrar.lookup_uri') == [('location', 'sip:max.muster@' + DOMAIN)]
     assert ksr.called('registrar.lookup_to_dset') == [
         ('location', 'sip:max.app@' + DOMAIN), ('location', 'sip:erika.desk@' + DOMAIN)]
-    assert_rings(ksr, [], 30, 'acme|50|0|0|acme/50')
+    assert_rings(ksr, [], 30, 'acme|50|0|0|acme/50|')
 
 
 def test_first_aor_not_registered_the_next_one_becomes_the_request_uri(router, ksr):
@@ -460,7 +460,7 @@ def test_first_aor_not_registered_the_next_one_becomes_the_request_uri(router, k
     assert ksr.called('registrar.lookup_uri') == [
         ('location', 'sip:max.muster@' + DOMAIN), ('location', 'sip:max.app@' + DOMAIN)]
     assert ksr.called('registrar.lookup_to_dset') == []
-    assert_rings(ksr, [], 25, 'acme|10|0|0|acme/10')
+    assert_rings(ksr, [], 25, 'acme|10|0|0|acme/10|')
 
 
 def test_inbound_to_an_unknown_number_is_404(router, ksr):
@@ -474,7 +474,7 @@ def test_inbound_to_another_tenants_number_through_its_trunk(router, ksr):
     inbound(ksr, '015550100', source=B_TRUNK)           # beta's dial plan: +43 1 5550100
     router.ksr_request_route(None)
     relayed(router, ksr)
-    assert_rings(ksr, ['bert.beta@' + BETA_DOMAIN], 20, 'beta|100|0|0|beta/100')
+    assert_rings(ksr, ['bert.beta@' + BETA_DOMAIN], 20, 'beta|100|0|0|beta/100|')
 
 
 def test_nobody_registered_does_not_ring_the_mobile_without_single_number_reach(router, ksr):
@@ -500,7 +500,7 @@ def test_single_number_reach_with_nobody_registered_rings_the_mobile_through_the
         ('hdr.append', ('Diversion: %s;reason=follow-me\r\n' % sip('45'),)),
     ]
     # a ring: ring time and context, so that a failure reaches the failure route
-    assert ksr.called('tm.t_set_fr') == [(20000, 0)] and ksr.pv['$avp(vx_ctx)'] == 'acme|45|0|0|acme/45'
+    assert ksr.called('tm.t_set_fr') == [(20000, 0)] and ksr.pv['$avp(vx_ctx)'] == 'acme|45|0|0|acme/45|'
     assert ksr.called('tm.t_relay') == [()] and replies(ksr) == []
 
 
@@ -512,7 +512,7 @@ def test_single_number_reach_without_accounts_rings_the_mobile(router, ksr):
     assert ksr.pv['$ru'] == trunk_uri(MOBILE_46)
     assert [a[0] for a in ksr.called('hdr.append')] == [
         'P-Asserted-Identity: %s\r\n' % sip(BLOCK), 'Diversion: %s;reason=follow-me\r\n' % sip('46')]
-    assert ksr.pv['$avp(vx_ctx)'] == 'acme|46|0|0|acme/46' and ksr.called('tm.t_relay') == [()]
+    assert ksr.pv['$avp(vx_ctx)'] == 'acme|46|0|0|acme/46|' and ksr.called('tm.t_relay') == [()]
 
 
 def test_nobody_registered_and_no_forward_is_480(router, ksr):
@@ -531,7 +531,7 @@ def test_nobody_registered_follows_the_unregistered_forward(router, ksr):
     assert [a[1] for a in ksr.called('registrar.lookup_uri')] == ['sip:ute.desk@' + DOMAIN, 'sip:anna.desk@' + DOMAIN]
     assert [a[0] for a in ksr.called('hdr.append') if a[0].startswith('Diversion')] == \
         ['Diversion: %s;reason=unavailable\r\n' % sip('22')]
-    assert ksr.pv['$avp(vx_ctx)'] == 'acme|13|1|0|acme/22,acme/13'
+    assert ksr.pv['$avp(vx_ctx)'] == 'acme|13|1|0|acme/22,acme/13|'
     assert ksr.called('tm.t_set_fr') == [(20000, 0)] and ksr.called('tm.t_relay') == [()]
 
 
@@ -557,7 +557,7 @@ def test_group_nobody_registered_goes_to_the_fallback(router, ksr):
     registered(ksr, 'anna.desk')
     router.ksr_request_route(None)
     relayed(router, ksr)
-    assert_rings(ksr, ['anna.desk@' + DOMAIN], 20, 'acme|13|1|0|acme/50,acme/13',
+    assert_rings(ksr, ['anna.desk@' + DOMAIN], 20, 'acme|13|1|0|acme/50,acme/13|',
                  diversion=['%s;reason=unavailable' % sip('50')])
 
 
@@ -567,7 +567,7 @@ def test_sequential_group_skips_unregistered_members(router, ksr):
     router.ksr_request_route(None)
     relayed(router, ksr)
     assert [a[1] for a in ksr.called('registrar.lookup_uri')] == ['sip:hunt%s@%s' % (n, DOMAIN) for n in HUNT[:3]]
-    assert_rings(ksr, ['hunt62@' + DOMAIN], 10, 'acme|52|0|2|acme/52', identity=ANY)
+    assert_rings(ksr, ['hunt62@' + DOMAIN], 10, 'acme|52|0|2|acme/52|', identity=ANY)
 
 
 @pytest.mark.parametrize('who', ['hunt67', 'anna.desk'])
@@ -576,6 +576,40 @@ def test_sequential_group_longer_than_seven_reaches_its_last_member_and_fallback
     registered(ksr, who)
     router.ksr_request_route(None)
     assert replies(ksr) == [] and ksr.called('tm.t_relay') == [()]
+
+
+def test_a_sequential_group_member_that_rang_before_unregistered_ones_makes_the_fallback_no_answer(router, ksr):
+    # Issue 13: 52 rings hunt60 (no answer), then steps past hunt61..67 (not registered) in the same
+    # failure route to its fallback 13: the Diversion says no-answer, not the last step's unavailable.
+    failure(ksr, 'acme|52|0|0|acme/52|', code=408, timeout=True)
+    registered(ksr, 'anna.desk')
+    router.ksr_failure_route_call(None)
+    relayed(router, ksr)
+    assert [a[1] for a in ksr.called('registrar.lookup_uri')] == \
+        ['sip:hunt%s@%s' % (n, DOMAIN) for n in HUNT[1:]] + ['sip:anna.desk@' + DOMAIN]
+    assert ksr.pv['$avp(vx_ctx)'] == 'acme|13|1|0|acme/52,acme/13|'
+    assert [a[0] for a in ksr.called('hdr.append') if a[0].startswith('Diversion')] == \
+        ['Diversion: %s;reason=no-answer\r\n' % sip('52')]
+    assert ksr.called('tm.t_set_fr') == [(20000, 0)] and replies(ksr) == []
+
+
+@pytest.mark.parametrize('code, reason', [(486, 'user-busy'), (603, 'user-busy'), (480, 'no-answer')])
+def test_the_fallback_after_a_member_and_unregistered_ones_follows_what_that_member_did(router, ksr, code, reason):
+    failure(ksr, 'acme|52|0|0|acme/52', code=code)      # a context of the five-field form
+    registered(ksr, 'anna.desk')
+    router.ksr_failure_route_call(None)
+    relayed(router, ksr)
+    assert [a[0] for a in ksr.called('hdr.append') if a[0].startswith('Diversion')] == \
+        ['Diversion: %s;reason=%s\r\n' % (sip('52'), reason)]
+
+
+def test_a_hunt_group_nobody_could_ring_falls_back_as_unavailable(router, ksr):
+    from_account(ksr, 'max.muster', '52')
+    registered(ksr, 'anna.desk')
+    router.ksr_request_route(None)
+    relayed(router, ksr)
+    assert [a[0] for a in ksr.called('hdr.append') if a[0].startswith('Diversion')] == \
+        ['Diversion: %s;reason=unavailable\r\n' % sip('52')]
 
 
 # INVITE from an account ------------------------------------------------------------------------
@@ -635,7 +669,7 @@ def test_internal_call_presents_name_and_internal_number(router, ksr):
     router.ksr_request_route(None)
     relayed(router, ksr)
     assert ksr.called('auth.consume_credentials') == [()]
-    assert_rings(ksr, ['anna.desk@' + DOMAIN], 20, 'acme|13|0|0|acme/13',
+    assert_rings(ksr, ['anna.desk@' + DOMAIN], 20, 'acme|13|0|0|acme/13|',
                  identity='"Max Mustermann" %s' % sip('10'))
     assert ksr.called('tm.t_on_failure') == [(FAILURE_ROUTE,)]
 
@@ -702,6 +736,39 @@ def test_relay_failure_in_the_request_route_is_sl_reply_error(router, ksr):
     assert ksr.called('sl.sl_reply_error') == [()]
 
 
+# The Request-URI user, unescaped by the core ---------------------------------------------------------
+
+def test_an_escaped_plus_from_an_account_goes_out_like_the_plain_number(router, ksr):
+    from_account(ksr, 'erika.desk', '%2B4940123456')
+    router.ksr_request_route(None)
+    relayed(router, ksr)
+    assert ksr.pv['$ru'] == trunk_uri(OUTSIDE) and replies(ksr) == []
+
+
+def test_an_escaped_plus_from_the_trunk_reaches_the_number(router, ksr):
+    inbound(ksr, '%2B4930999001')                         # SINGLE -> 10
+    registered(ksr, 'max.muster')
+    router.ksr_request_route(None)
+    relayed(router, ksr)
+    assert_rings(ksr, ['max.muster@' + DOMAIN], 25, 'acme|10|0|0|acme/10|')
+
+
+@pytest.mark.parametrize('dialled, reason', [
+    ('10%2', 'Bad Request: malformed escape in the Request-URI user'),
+    ('10%00', 'Bad Request: control character in the Request-URI user'),
+    ('%FF10', 'Bad Request: Request-URI user is not UTF-8'),
+])
+@pytest.mark.parametrize('source', ['account', 'trunk'])
+def test_a_request_uri_user_that_does_not_unescape_is_400_not_500(router, ksr, dialled, reason, source):
+    if source == 'account':
+        from_account(ksr, 'max.muster', dialled)
+    else:
+        inbound(ksr, dialled)
+    router.ksr_request_route(None)
+    assert replies(ksr) == [(400, reason)]
+    assert ksr.called('tm.t_relay') == [] and errors(ksr) == []
+
+
 # Forwarding and Diversion ------------------------------------------------------------------------
 
 def test_unconditional_forward_to_outside_adds_one_diversion(router, ksr):
@@ -717,7 +784,7 @@ def test_diversion_headers_one_per_hop_newest_first(router, ksr):
     from_account(ksr, 'max.muster', '17')               # 17 -> 18 -> 13
     router.ksr_request_route(None)
     relayed(router, ksr)
-    assert_rings(ksr, ['anna.desk@' + DOMAIN], 20, 'acme|13|2|0|acme/17,acme/18,acme/13',
+    assert_rings(ksr, ['anna.desk@' + DOMAIN], 20, 'acme|13|2|0|acme/17,acme/18,acme/13|',
                  identity='"Max Mustermann" %s' % sip('10'),
                  diversion=['%s;reason=unconditional' % sip('18'), '%s;reason=unconditional' % sip('17')])
     # identity first, then the history
@@ -735,7 +802,7 @@ def test_busy_follows_the_busy_forward_and_rearms_the_failure_route(router, ksr)
     assert ksr.called('pv.sets')[:2] == [('$avp(vx_ctx)', ''), ('$ru', 'sip:+4930999001@pbx.voxplane.example')]
     assert ksr.called('registrar.lookup_uri') == [('location', 'sip:paul.desk@' + DOMAIN)]
     assert ksr.called('hdr.append') == [('Diversion: %s;reason=user-busy\r\n' % sip('10'),)]
-    assert ksr.pv['$avp(vx_ctx)'] == 'acme|12|1|0|acme/10,acme/12'
+    assert ksr.pv['$avp(vx_ctx)'] == 'acme|12|1|0|acme/10,acme/12|'
     assert ksr.called('tm.t_set_fr') == [(20000, 0)]
     assert ksr.called('tm.t_on_failure') == [(FAILURE_ROUTE,)]
     assert ksr.called('tm.t_relay') == [()]
@@ -781,7 +848,7 @@ def test_a_forward_in_the_failure_route_keeps_the_identity_and_puts_its_diversio
 def test_busy_600_is_busy_too(router, ksr):
     failure(ksr, 'acme|10|0|0|acme/10', code=600)
     router.ksr_failure_route_call(None)
-    assert ksr.pv['$avp(vx_ctx)'] == 'acme|12|1|0|acme/10,acme/12'
+    assert ksr.pv['$avp(vx_ctx)'] == 'acme|12|1|0|acme/10,acme/12|'
 
 
 @pytest.mark.parametrize('code, timeout', [(408, True), (None, True), (480, False), (408, False), (487, False)])
@@ -791,7 +858,7 @@ def test_no_answer_follows_the_no_answer_forward(router, ksr, code, timeout):
     relayed(router, ksr)
     assert ksr.called('registrar.lookup_uri') == [('location', 'sip:anna.desk@' + DOMAIN)]
     assert ksr.called('hdr.append') == [('Diversion: %s;reason=no-answer\r\n' % sip('10'),)]
-    assert ksr.pv['$avp(vx_ctx)'] == 'acme|13|1|0|acme/10,acme/13'
+    assert ksr.pv['$avp(vx_ctx)'] == 'acme|13|1|0|acme/10,acme/13|'
     assert ksr.called('tm.t_relay') == [()] and ksr.called('tm.t_on_failure') == [(FAILURE_ROUTE,)]
 
 
@@ -807,12 +874,36 @@ def test_no_answer_forward_to_outside_relays_to_the_trunk(router, ksr):
     assert ksr.called('tm.t_on_failure') == [(FAILURE_ROUTE,)] and ksr.called('tm.t_relay') == [()]
 
 
+def test_a_forward_to_outside_in_the_failure_route_rings_for_its_own_ring_time(router, ksr):
+    # Issue 13: the transaction's INVITE timer still holds the ring time of 11 (20 s); the trunk
+    # leg must get the core's OUTSIDE_RING_TIME, set before it is relayed.
+    failure(ksr, 'acme|11|0|0|acme/11', code=408, timeout=True)
+    router.ksr_failure_route_call(None)
+    assert ksr.pv['$ru'] == trunk_uri(OUTSIDE)
+    assert ksr.called('tm.t_set_fr') == [(30000, 0)]
+    assert index(ksr, 'tm.t_set_fr') < index(ksr, 'tm.t_relay')
+
+
+def test_an_unconditional_forward_to_outside_rings_for_its_own_ring_time(router, ksr):
+    from_account(ksr, 'anna.desk', '14')
+    router.ksr_request_route(None)
+    assert ksr.pv['$ru'] == trunk_uri(OUTSIDE)
+    assert ksr.called('tm.t_set_fr') == [(30000, 0)] and index(ksr, 'tm.t_set_fr') < index(ksr, 'tm.t_relay')
+
+
+def test_a_forward_to_an_extension_in_the_failure_route_rings_for_that_extensions_ring_time(router, ksr):
+    # 10 (25 s) forwards busy calls to 12 (20 s)
+    failure(ksr, 'acme|10|0|0|acme/10', code=486)
+    router.ksr_failure_route_call(None)
+    assert ksr.called('tm.t_set_fr') == [(20000, 0)] and index(ksr, 'tm.t_set_fr') < index(ksr, 'tm.t_relay')
+
+
 def test_sequential_group_moves_to_the_next_member(router, ksr):
     failure(ksr, 'acme|51|0|0|acme/51', code=408, timeout=True)
     router.ksr_failure_route_call(None)
     relayed(router, ksr)
     assert ksr.called('registrar.lookup_uri') == [('location', 'sip:anna.desk@' + DOMAIN)]
-    assert ksr.pv['$avp(vx_ctx)'] == 'acme|51|0|1|acme/51'
+    assert ksr.pv['$avp(vx_ctx)'] == 'acme|51|0|1|acme/51|no_answer'   # the first member rang unanswered
     assert ksr.called('tm.t_set_fr') == [(15000, 0)] and ksr.called('hdr.append') == []
     ksr.reset()
     router.ksr_failure_route_call(None)                   # the last member did not answer either
@@ -867,7 +958,7 @@ def test_decline_603_from_a_phone_is_busy(router, ksr):
     registered(ksr, 'paul.desk')
     router.ksr_failure_route_call(None)
     relayed(router, ksr)
-    assert ksr.pv['$avp(vx_ctx)'] == 'acme|12|1|0|acme/10,acme/12'
+    assert ksr.pv['$avp(vx_ctx)'] == 'acme|12|1|0|acme/10,acme/12|'
     assert ksr.called('hdr.append') == [('Diversion: %s;reason=user-busy\r\n' % sip('10'),)]
     assert ksr.called('tm.t_relay') == [()] and replies(ksr) == []
 

@@ -204,6 +204,24 @@ def test_a_malformed_feature_code_is_answered_by_the_core_without_writing(worker
     assert harness.generation() == generation and double.called('pvx.shv_seti') == []
 
 
+@pytest.mark.parametrize('dialled', ['*78%23', '*78#'])
+def test_a_feature_code_with_an_escaped_or_a_raw_hash_switches_dnd_on(worker, dialled):
+    # Issue 13: phones escape the dialled '#' in the Request-URI ($rU is 'sip:*78%23@...' raw).
+    router, double, harness, _shm = worker
+    from_account(double, 'max.muster', dialled)
+    router.ksr_request_route(None)
+    assert replies(double) == [(603, 'Do Not Disturb On')]
+    assert ext_field(harness, '10', 'dnd') is True
+
+
+def test_an_escaped_forward_number_is_stored_unescaped(worker):
+    router, double, harness, _shm = worker
+    from_account(double, 'max.muster', '*72%2B4940123456%23')
+    router.ksr_request_route(None)
+    assert replies(double) == [(603, 'Forward All Calls To +4940123456')]
+    assert ext_field(harness, '10', 'forwarding')['unconditional'] == '+4940123456'
+
+
 def test_a_feature_code_while_a_playbook_holds_the_write_lock_is_503(worker, monkeypatch):
     router, double, harness, _shm = worker
     monkeypatch.setattr(router.script, '_SETTING_BUSY_TIMEOUT_MS', 50)     # not the 2 s of production
@@ -286,7 +304,9 @@ def test_voicemail_at_call_time_is_relayed_to_the_media_server(router, ksr):
     assert ksr.pv['$ru'] == 'sip:47@' + DOMAIN
     assert ksr.called('setdsturi') == [(MEDIA_SERVER,)]
     assert index(ksr, 'resetdsturi') < index(ksr, 'setdsturi') < index(ksr, 'tm.t_relay')
-    assert ksr.called('tm.t_set_fr') == [] and '$avp(vx_ctx)' not in ksr.pv
+    # The mailbox rings for the core's OUTSIDE_RING_TIME, set before the relay.
+    assert ksr.called('tm.t_set_fr') == [(30000, 0)] and '$avp(vx_ctx)' not in ksr.pv
+    assert index(ksr, 'tm.t_set_fr') < index(ksr, 'tm.t_relay')
     relayed(router, ksr)
     assert [a[0] for a in ksr.called('hdr.append')] == [pai(MAX_INTERNAL), diversion('47', 'do-not-disturb')]
 
@@ -343,7 +363,7 @@ def test_single_number_reach_rings_phones_and_mobile_each_with_its_own_headers(r
     from_account(ksr, 'max.muster', '45')
     router.ksr_request_route(None)
     assert replies(ksr) == [] and ksr.called('tm.t_on_branch') == [(BRANCH_ROUTE,)]
-    assert ksr.called('tm.t_set_fr') == [(20000, 0)] and ksr.pv['$avp(vx_ctx)'] == 'acme|45|0|0|acme/45'
+    assert ksr.called('tm.t_set_fr') == [(20000, 0)] and ksr.pv['$avp(vx_ctx)'] == 'acme|45|0|0|acme/45|'
     # the phone keeps its own next hop; the mobile goes to the trunk, never to the phone's address
     assert sorted(loc.relayed) == sorted([(SNR_CONTACT, SNR_RECEIVED), (trunk_uri(MOBILE_45), None)])
     assert calls(ksr, 'hdr.remove', 'hdr.append') == []

@@ -460,7 +460,7 @@ def test_register_target_refused(snap, domain, to_user, auth_user):
 def test_internal_number_rings_every_aor_of_every_account(snap):
     plan = assert_ring(call(snap, 'anna.desk', '10'), MAX, target='10')
     assert plan.ring_time == 25
-    assert plan.context == 'acme|10|0|0|acme/10'
+    assert plan.context == 'acme|10|0|0|acme/10|'
     assert plan.diversion == ()
     plan = assert_ring(call(snap, 'max.muster', '11'), ERIKA, target='11')
     assert plan.ring_time == 20
@@ -779,6 +779,43 @@ def test_unconditional_forward_to_an_external_number(snap):
     assert plan.diversion == ('<sip:14@%s>;reason=unconditional' % DOMAIN,)
 
 
+# How long a forward target rings (issue 13): the leg's own ring time, never the forwarding
+# extension's -------------------------------------------------------------------------------------
+
+def test_a_forward_to_an_outside_number_rings_for_the_outside_ring_time(snap):
+    # 11 rings 20 s, then its no-answer forward leaves through the trunk: that leg has its own 30 s
+    plan = after_failure(snap, call(snap, 'max.muster', '11').context, 'no_answer', NOW)
+    assert_relay(plan, trunk_uri('+498912345678'), sip(MAIN))
+    assert plan.ring_time == routing.OUTSIDE_RING_TIME == 30
+    # an unconditional forward out, at call time and inbound
+    assert call(snap, 'max.muster', '14').ring_time == 30
+    assert route_inbound(snap, '+4930123414', ECOTEL[0], NOW).ring_time == 30
+
+
+def test_a_forward_to_an_extension_rings_for_that_extensions_ring_time(snap):
+    # 11 (20 s) forwards busy calls to 12 -> 13 (unconditional): 13 rings its own 20 s; 10 rings 25 s
+    plan = after_failure(snap, call(snap, 'max.muster', '11').context, 'busy', NOW)
+    assert_ring(plan, ANNA, target='13')
+    assert plan.ring_time == snap.tenants['acme'].targets['13'].ring_time == 20
+    assert call(snap, 'anna.desk', '70').ring_time == 30                     # 70: ring_time 30
+
+
+def test_voicemail_rings_for_the_outside_ring_time(snap):
+    assert call(snap, 'max.muster', '47').ring_time == 30                    # unconditional to voicemail
+    assert after_failure(snap, call(snap, 'max.muster', '44').context, 'busy', NOW).ring_time == 30
+
+
+def test_a_call_the_caller_dialled_out_rings_until_the_far_end_answers(snap):
+    # no ring time of the core: tm's cfg-wide fr_inv_timer and the maximum setup time bound it
+    assert call(snap, 'max.muster', '040123456').ring_time is None
+    assert call(snap, 'max.muster', '112').ring_time is None
+
+
+def test_the_mobile_of_single_number_reach_rings_as_long_as_the_phones(snap):
+    plan = call(snap, 'max.muster', '70')
+    assert plan.mobile.ring_time == plan.ring_time == 30
+
+
 def test_unconditional_forward_to_an_own_number_stays_on_net(snap):
     plan = assert_ring(call(snap, 'max.muster', '25'), ('sina.desk',), target='21')
     assert ctx(plan).visited == ('acme/25', 'acme/21')
@@ -987,7 +1024,8 @@ def test_group_fallback_diversion_reason_is_a_sip_token(snap):
         assert len(plan.diversion) == 1, plan
         reasons[key] = plan.diversion[0].split(';reason=', 1)[1]
         assert _TOKEN_RE.match(reasons[key]), reasons[key]
-    assert reasons == {'no_answer': 'no-answer', 'busy': 'no-answer', 'unregistered': 'unavailable',
+    # every member that rang was busy: user-busy (docs/routing.md, Reaching a group)
+    assert reasons == {'no_answer': 'no-answer', 'busy': 'user-busy', 'unregistered': 'unavailable',
                        'no members': 'unavailable'}
 
 
@@ -1010,23 +1048,106 @@ def test_empty_group_without_fallback_is_480(snap):
     assert_reject(call(snap, 'max.muster', '53'), 480)
 
 
+# What the whole group did decides the fallback's diversion reason and the final answer (issue 13):
+# not the last step alone. Group 51 rings 13, then 11, then falls back to 19; group 57 rings 13,
+# then 11, and has no fallback.
+GROUP_STEPS = [
+    # (first member, second member) -> (reason of the fallback, final answer without one)
+    (('no_answer', 'unregistered'), ('no-answer', 480)),     # rang unanswered, the last one not registered
+    (('rejected', 'unregistered'), ('no-answer', 480)),      # a phone that rang and refused
+    (('busy', 'unregistered'), ('user-busy', 486)),
+    (('unregistered', 'busy'), ('user-busy', 486)),
+    (('busy', 'busy'), ('user-busy', 486)),
+    (('busy', 'no_answer'), ('no-answer', 480)),
+    (('no_answer', 'busy'), ('no-answer', 480)),             # someone rang unanswered: not busy
+    (('unregistered', 'no_answer'), ('no-answer', 480)),
+    (('unregistered', 'unregistered'), ('unavailable', 480)),  # nobody could ring
+]
+
+
+def _through_group(snap, group, outcomes):
+    plan = call(snap, 'max.muster', group)
+    for outcome in outcomes:
+        assert isinstance(plan, Ring), plan
+        plan = after_failure(snap, plan.context, outcome, NOW)
+    return plan
+
+
+@pytest.mark.parametrize('outcomes, expected', GROUP_STEPS)
+def test_sequential_group_fallback_reason_is_what_the_whole_group_did(snap, outcomes, expected):
+    plan = assert_ring(_through_group(snap, '51', outcomes), ('mia.desk',), target='19')
+    assert plan.diversion == ('<sip:51@%s>;reason=%s' % (DOMAIN, expected[0]),)
+    assert ctx(plan).rung == ''                     # the fallback target starts afresh
+
+
+@pytest.mark.parametrize('outcomes, expected', GROUP_STEPS)
+def test_sequential_group_without_fallback_answers_what_the_whole_group_did(snap, outcomes, expected):
+    assert_reject(_through_group(snap, '57', outcomes), expected[1])
+
+
+def test_each_step_of_a_sequential_group_carries_what_the_members_did_so_far(snap):
+    first = call(snap, 'max.muster', '51')
+    assert ctx(first).rung == ''
+    assert ctx(after_failure(snap, first.context, 'unregistered', NOW)).rung == ''
+    assert ctx(after_failure(snap, first.context, 'busy', NOW)).rung == 'busy'
+    assert ctx(after_failure(snap, first.context, 'no_answer', NOW)).rung == 'no_answer'
+    assert ctx(after_failure(snap, first.context, 'rejected', NOW)).rung == 'no_answer'
+
+
+@pytest.mark.parametrize('outcome, reason', [('no_answer', 'no-answer'), ('rejected', 'no-answer'),
+                                             ('busy', 'user-busy'), ('unregistered', 'unavailable')])
+def test_parallel_group_fallback_reason_follows_the_groups_outcome(snap, outcome, reason):
+    plan = after_failure(snap, call(snap, 'anna.desk', '50').context, outcome, NOW)
+    assert_ring(plan, ('mia.desk',), target='19')
+    assert plan.diversion == ('<sip:50@%s>;reason=%s' % (DOMAIN, reason),)
+
+
+@pytest.mark.parametrize('rung, outcome, result', [
+    ('', 'unregistered', ''), ('', 'busy', 'busy'), ('', 'no_answer', 'no_answer'), ('', 'rejected', 'no_answer'),
+    ('busy', 'unregistered', 'busy'), ('busy', 'busy', 'busy'), ('busy', 'no_answer', 'no_answer'),
+    ('no_answer', 'unregistered', 'no_answer'), ('no_answer', 'busy', 'no_answer'),
+])
+def test_group_rung_merges_one_step_into_what_the_group_did(rung, outcome, result):
+    assert routing.group_rung(rung, outcome) == result
+    assert result in routing.GROUP_OUTCOMES
+
+
+def test_a_group_fallback_to_an_outside_number_rings_for_its_own_ring_time(snap):
+    # 54: its only member is on DND: at once to its outside fallback
+    plan = assert_relay(call(snap, 'max.muster', '54'), trunk_uri(OUTSIDE), sip(MAIN))
+    assert plan.ring_time == routing.OUTSIDE_RING_TIME == 30
+
+
 # Context ------------------------------------------------------------------------------------
 
 def test_context_round_trip():
-    c = Context('acme', '51', hops=2, step=1, visited=['acme/12', 'acme/51'])
+    c = Context('acme', '51', hops=2, step=1, visited=['acme/12', 'acme/51'], rung='busy')
     text = c.encode()
-    assert text == 'acme|51|2|1|acme/12,acme/51'
+    assert text == 'acme|51|2|1|acme/12,acme/51|busy'
     d = Context.decode(text)
-    assert (d.tenant, d.target, d.hops, d.step, d.visited) == ('acme', '51', 2, 1, ('acme/12', 'acme/51'))
+    assert (d.tenant, d.target, d.hops, d.step, d.visited, d.rung) == ('acme', '51', 2, 1, ('acme/12', 'acme/51'), 'busy')
     assert Context.decode(d.encode()).encode() == text
 
 
 def test_context_visits_its_target_by_default():
     c = Context('beta', '100')
     assert c.visited == ('beta/100',)
-    assert (c.hops, c.step) == (0, 0)
-    assert c.encode() == 'beta|100|0|0|beta/100'
+    assert (c.hops, c.step, c.rung) == (0, 0, '')
+    assert c.encode() == 'beta|100|0|0|beta/100|'
     assert Context.decode(c.encode()).visited == ('beta/100',)
+
+
+def test_context_of_the_five_field_form_decodes_as_nobody_rang_yet():
+    # A transaction set up before the group outcome field existed (app_python.reload while it rang).
+    d = Context.decode('acme|51|0|1|acme/51')
+    assert (d.tenant, d.target, d.hops, d.step, d.visited, d.rung) == ('acme', '51', 0, 1, ('acme/51',), '')
+    assert d.encode() == 'acme|51|0|1|acme/51|'
+
+
+@pytest.mark.parametrize('text', ['acme|51|0|1|acme/51|maybe', 'acme|51|0|1', 'acme|51|0|1|acme/51|busy|x'])
+def test_a_malformed_context_is_refused(text):
+    with pytest.raises(ValueError):
+        Context.decode(text)
 
 
 def test_context_forwarded_to_is_one_hop_further_and_never_loops():
@@ -1323,6 +1444,63 @@ def test_feature_code_is_a_phone_setting_for_the_callers_extension(snap, code, d
     # a trailing '#' (phones send it to end dialling) and surrounding blanks are ignored
     plan = call(snap, 'max.muster', ' %s# ' % dialled)
     assert (plan.request, plan.done) == (wanted, done)
+
+
+# The Request-URI user is unescaped once, by the core's entry points (issue 13) -----------------------
+
+@pytest.mark.parametrize('dialled', ['*78%23', '*78%23 ', '%2A78', '%2a78%23', '*78#'])
+def test_an_escaped_feature_code_is_the_feature_code(snap, dialled):
+    plan = call(snap, 'max.muster', dialled)
+    assert isinstance(plan, PhoneSetting), plan
+    assert (plan.request, plan.done) == ({'dnd': True}, 'Do Not Disturb On')
+
+
+def test_an_escaped_number_after_a_feature_code_is_the_number(snap):
+    plan = call(snap, 'max.muster', '*72%2B4940123456%23')
+    assert (plan.request, plan.done) == ({'forwarding': {'unconditional': '+4940123456'}}, 'Forward All Calls To +4940123456')
+
+
+@pytest.mark.parametrize('escaped, plain', [('%2B4940123456', '+4940123456'), ('%2b4940123456', '+4940123456'),
+                                            ('%30%34%30123456', '040123456'), ('1%33', '13')])
+def test_an_escaped_dialled_number_is_routed_like_the_plain_one(snap, escaped, plain):
+    assert repr(call(snap, 'max.muster', escaped)) == repr(call(snap, 'max.muster', plain))
+
+
+def test_an_escaped_inbound_number_is_routed_like_the_plain_one(snap):
+    for escaped, plain in (('%2B4930123414', '+4930123414'), ('%2B4930999001', SINGLE)):
+        assert repr(route_inbound(snap, escaped, ECOTEL[0], NOW)) == repr(route_inbound(snap, plain, ECOTEL[0], NOW))
+    assert isinstance(route_inbound(snap, '%2B%34%39%33%30%31%32%33%34%31%30', ECOTEL[0], NOW), Ring)
+
+
+def test_the_user_is_unescaped_once_only(snap):
+    # '%2523' is an escaped '%' followed by '23': the phone dialled '*78%23' literally
+    assert_reject(call(snap, 'max.muster', '*78%2523'), 484)
+    assert_reject(call(snap, 'max.muster', '%2525'), 404)
+    assert routing.request_user('%2523') == '%23'
+
+
+@pytest.mark.parametrize('dialled, why', [
+    ('*78%2', 'malformed escape'), ('*78%', 'malformed escape'), ('%zz10', 'malformed escape'),
+    ('1%G0', 'malformed escape'),
+    ('%00', 'control character'), ('10%00', 'control character'), ('1%0A0', 'control character'),
+    ('%7F', 'control character'), ('1\x000', 'control character'), ('1\r\n0', 'control character'),
+    ('%FF', 'not UTF-8'), ('%C3', 'not UTF-8'), ('%C3%28', 'not UTF-8'),
+])
+def test_a_user_that_does_not_unescape_to_printable_text_is_400(snap, dialled, why):
+    for plan in (call(snap, 'max.muster', dialled), route_inbound(snap, dialled, ECOTEL[0], NOW)):
+        assert_reject(plan, 400)
+        assert plan.reason.startswith('Bad Request: ') and why in plan.reason, plan
+
+
+def test_an_escaped_printable_character_that_is_no_number_is_404(snap):
+    assert routing.request_user('%C3%A4') == '\u00e4'
+    assert_reject(call(snap, 'max.muster', '%C3%A4'), 404)
+    assert_reject(route_inbound(snap, '%C3%A4', ECOTEL[0], NOW), 404)
+
+
+def test_request_user_without_escapes_is_unchanged():
+    for user in ('10', '+4930123456', '*78#', '', None):
+        assert routing.request_user(user) == (user or '')
 
 
 def test_feature_code_of_another_tenant_is_for_its_own_extension(snap):
