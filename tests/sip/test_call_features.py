@@ -9,7 +9,9 @@ outside number; Ida (22) forwards to her mobile while nothing is registered; Jan
 DND with voicemail (the media server stand-in on kamailio.trunk:media_port); Kai (24) is on
 DND without voicemail but with forwards that DND must suppress; Lena (25) has single number
 reach; Mia (26) changes her own settings by feature code. Group 61 (parallel) and 62
-(sequential, 5 s per member) both count Kai among their members.
+(sequential, 5 s per member) both count Kai among their members. Group 70 (sequential, 5 s)
+rings Quirin (37), skips Rita (39, never registered) and falls back to Bert; Sven (38) rings
+5 s, then his no-answer forward rings Tina (36) for her own 8 s.
 
 A feature-code test reads the directory back through ``tenant_info`` (read_tenant.yml) and
 places the next calls at once: the worker that wrote the change signals every worker through
@@ -21,8 +23,8 @@ import os
 
 import pytest
 
-from sip_calls import call, contacts, final_reply, first_invite, inbound, report, requests, scene
-from sip_harness import HERE, Listener, Phone, header, statuses
+from sip_calls import ACME, call, contacts, final_reply, first_invite, inbound, report, requests, scene
+from sip_harness import HERE, Listener, Phone, header, received, sip_request, statuses
 
 READ_TENANT = os.path.join(HERE, 'read_tenant.yml')
 MIA_PLAYBOOK = os.path.join(HERE, 'mia.yml')
@@ -88,6 +90,41 @@ def test_a_no_answer_forward_leaves_when_the_extensions_own_ring_time_is_up(kama
     assert header(forwarded, 'Diversion') == [diversion(21, 'no-answer')], explain
     assert 4.0 <= forwarded.time - rang.time <= 6.0, 'rang %.2f s, not 5 s\n%s' % (forwarded.time - rang.time, explain)
     assert caller.rc == 0 and statuses(caller)[-3:] == ['200', '200', '200'], explain
+
+
+def test_a_no_answer_forward_to_an_outside_number_rings_longer_than_the_extensions_ring_time(kamailio):
+    # Hans (21) rings 5 s; the trunk leg of his no-answer forward rings 8 s before it answers. It
+    # has a ring time of its own (routing.OUTSIDE_RING_TIME), not the 5 s the transaction's INVITE
+    # timer still held: no CANCEL, the caller is connected.
+    hans = Phone(kamailio, 'hans.desk')
+    caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '21', timeout=30), ring=[hans],
+                            trunk='phone_answer_late.xml')
+    explain = report(kamailio, caller=caller, hans=callees['hans.desk'], trunk=callees['trunk'])
+    forwarded = first_invite(callees['trunk'])
+    assert forwarded is not None and forwarded.first_line == trunk_uri(kamailio, '+49305558888'), explain
+    assert header(forwarded, 'Diversion') == [diversion(21, 'no-answer')], explain
+    assert requests(callees['trunk'])[:2] == ['INVITE', 'ACK'], explain        # no CANCEL after 5 s
+    assert 'CANCEL' not in requests(callees['trunk']), explain
+    assert caller.rc == 0 and statuses(caller)[-3:] == ['200', '200', '200'], explain
+    answered = [m for m in received(caller, 'SIP/2.0 200') if 'INVITE' in header(m, 'CSeq')[0]][0]
+    assert answered.time - forwarded.time >= 7.5, explain
+
+
+def test_a_forward_to_an_extension_rings_for_that_extensions_own_ring_time(kamailio):
+    # Sven (38) rings 5 s; his no-answer forward rings Tina (36) for her 8 s, set in the failure
+    # route for the new branch, then the caller hears that nobody answered.
+    sven, tina = Phone(kamailio, 'sven.desk'), Phone(kamailio, 'tina.desk')
+    caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '38', timeout=30), ring=[sven, tina])
+    explain = report(kamailio, caller=caller, sven=callees['sven.desk'], tina=callees['tina.desk'])
+    rang_sven, rang_tina = first_invite(callees['sven.desk']), first_invite(callees['tina.desk'])
+    assert rang_sven is not None and rang_tina is not None, explain
+    assert header(rang_tina, 'Diversion') == [diversion(38, 'no-answer')], explain
+    assert requests(callees['tina.desk'])[:2] == ['INVITE', 'CANCEL'], explain
+    cancelled = received(callees['tina.desk'], 'CANCEL')[0]
+    assert 4.0 <= rang_tina.time - rang_sven.time <= 6.5, explain
+    assert 7.0 <= cancelled.time - rang_tina.time <= 9.5, 'Tina rang %.2f s, not 8 s\n%s' % (
+        cancelled.time - rang_tina.time, explain)
+    assert final_reply(caller) == 'SIP/2.0 480 Temporarily Unavailable', explain
 
 
 def test_an_unregistered_extension_is_forwarded_to_its_unregistered_destination(kamailio):
@@ -179,6 +216,28 @@ def test_a_sequential_group_rings_one_member_after_the_other_and_skips_one_on_dn
     assert caller.rc == 0 and statuses(caller)[-3:] == ['200', '200', '200'], explain
 
 
+@pytest.mark.parametrize('quirin, reason', [('ring', 'no-answer'), ('busy', 'user-busy'), (None, 'unavailable')])
+def test_a_hunt_groups_fallback_says_what_the_whole_group_did(kamailio, quirin, reason):
+    # Group 70 rings Quirin (37) for 5 s, moves past Rita (39, never registered) and falls back to
+    # Bert (11). The Diversion's reason is what the group did, not what its last step did (Rita:
+    # unavailable): no-answer when Quirin rang, user-busy when he was busy, unavailable only when
+    # nobody could ring.
+    assert contacts(kamailio, 'rita.desk@' + ACME) == [] and contacts(kamailio, 'rita.app@' + ACME) == []
+    bert, phones = Phone(kamailio, 'bert.desk'), {}
+    if quirin:
+        phones[quirin] = [Phone(kamailio, 'quirin.desk')]
+    caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '70', timeout=30), answer=bert, **phones)
+    explain = report(kamailio, caller=caller, bert=callees['bert.desk'], quirin=callees.get('quirin.desk'))
+    invite = first_invite(callees['bert.desk'])
+    assert invite is not None and header(invite, 'Diversion') == [diversion(70, reason)], explain
+    if quirin == 'ring':
+        assert requests(callees['quirin.desk'])[:2] == ['INVITE', 'CANCEL'], explain
+        assert 4.0 <= invite.time - first_invite(callees['quirin.desk']).time <= 6.5, explain
+    elif quirin == 'busy':
+        assert requests(callees['quirin.desk']) == ['INVITE', 'ACK'], explain
+    assert caller.rc == 0 and statuses(caller)[-3:] == ['200', '200', '200'], explain
+
+
 # ------------------------------------------------------------------------------ feature codes
 def dial(kamailio, code):
     """Mia dials a feature code; the final answer's status line."""
@@ -267,6 +326,42 @@ def test_feature_codes_set_and_clear_the_no_answer_forward(kamailio):
         assert final_reply(caller) == 'SIP/2.0 480 Temporarily Unavailable', report(kamailio, caller=caller)
     finally:
         dial(kamailio, '*93')
+
+
+def test_a_feature_code_with_an_escaped_hash_is_that_feature_code(kamailio):
+    # Phones escape a dialled '#' in the Request-URI: sip:*78%23@acme.sip.test.
+    try:
+        assert dial(kamailio, '*78%23') == 'SIP/2.0 603 Do Not Disturb On'
+        assert calls_to_mia(kamailio, 1) == ['SIP/2.0 486 Do Not Disturb']
+        assert dial(kamailio, '*79%23') == 'SIP/2.0 603 Do Not Disturb Off'
+        assert extension_info(kamailio, '26')['dnd'] is False
+    finally:
+        dial(kamailio, '*79')
+
+
+def test_a_dialled_number_with_an_escaped_plus_goes_out_like_the_plain_one(kamailio):
+    caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '%2B49305557777'), trunk='phone_answer.xml')
+    explain = report(kamailio, caller=caller, trunk=callees['trunk'])
+    invite = first_invite(callees['trunk'])
+    assert invite is not None and invite.first_line == trunk_uri(kamailio, '+49305557777'), explain
+    assert caller.rc == 0 and statuses(caller)[-3:] == ['200', '200', '200'], explain
+
+
+def test_an_inbound_number_with_an_escaped_plus_reaches_its_extension(kamailio):
+    # +4930123456024 is Kai's DDI; Kai is on DND without voicemail.
+    result = inbound(kamailio, '%2B4930123456024')
+    assert final_reply(result) == 'SIP/2.0 486 Do Not Disturb', report(kamailio, inbound=result)
+
+
+@pytest.mark.parametrize('user, reason', [
+    ('%2B4930123456024%2', 'malformed escape in the Request-URI user'),
+    ('%2B4930123456024%00', 'control character in the Request-URI user'),
+    ('%2B49301234560%FF24', 'Request-URI user is not UTF-8'),
+])
+def test_a_request_uri_user_that_does_not_unescape_is_400_not_500(kamailio, user, reason):
+    uri = 'sip:%s@%s' % (user, ACME)
+    line = sip_request(kamailio.trunk, kamailio.target, 'INVITE', uri, 'sip:%s@carrier.example' % '+493055599999', uri)
+    assert line == 'SIP/2.0 400 Bad Request: ' + reason, '%r\n%s' % (line, kamailio.log_tail(20))
 
 
 REFUSED_CODES = [
