@@ -178,7 +178,11 @@ options:
         A whole number of at least 1; an empty string removes the limit. No limit on creation.
     type: raw
   ring_time:
-    description: Seconds the extension rings before the no-answer treatment. V(20) on creation.
+    description:
+      - Seconds the extension rings before the no-answer treatment, 5 to 300; a value outside that
+        range is refused. V(20) on creation.
+      - It also is how long a call forwarded to this extension rings it. A forward to an outside number
+        or to voicemail rings for 30 seconds of its own, whatever the forwarding extension's O(ring_time).
     type: int
   forwarding:
     description:

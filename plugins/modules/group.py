@@ -63,7 +63,7 @@ options:
     elements: str
   ring_time:
     description:
-      - Ring time in seconds, 5 to 600. V(30) on creation.
+      - Ring time in seconds, 5 to 600; a value outside that range is refused. V(30) on creation.
       - With O(strategy=parallel) all members ring together this long, then the call goes to O(fallback).
       - With O(strategy=sequential) it is a per-member ring time. Each member rings this long in turn,
         and the call goes to O(fallback) after the last one, so the caller may wait up to
@@ -75,6 +75,8 @@ options:
         either the internal number of an extension or another group
         of the tenant, or an outside number (E.164 or national form). Groups have no voicemail of their own,
         so fall back to an extension to reach its voicemail.
+      - The fallback's Diversion reason is what the whole group did. C(no-answer) when a member rang and
+        nobody answered, C(user-busy) when every member that rang was busy, C(unavailable) when no member could ring.
       - No fallback on creation. An empty string clears it.
     type: str
 '''
