@@ -353,6 +353,23 @@ def test_forged_in_dialog_request_is_not_relayed(kamailio, method, routes):
     assert code_of(final_of(replies)) in ('481', '403'), '%s\n%s' % (final_of(replies), why)
 
 
+def test_a_forged_in_dialog_invite_from_sipp_gets_481_and_nothing_reaches_the_trunk(kamailio):
+    """Finding 1 as a sipp scenario (sec_forged_in_dialog.xml): the INVITE of a fraudster's tool,
+    To tag and Route via Kamailio to the trunk, forged P-Asserted-Identity, no credentials."""
+    attacker = attacker_address(kamailio)
+    inf = os.path.join(kamailio.workdir, 'forged-%s.csv' % os.urandom(3).hex())
+    with open(inf, 'w') as handle:
+        handle.write('SEQUENTIAL\n%s;%s:%d;%s:%d;+49301234560;acme.sip.test\n' % (
+            OUTSIDE, kamailio.trunk, kamailio.trunk_port, kamailio.address, kamailio.port))
+    with BusyListener(kamailio.trunk, kamailio.trunk_port) as trunk:
+        result = run_sipp('sec_forged_in_dialog.xml', kamailio.target, attacker, kamailio.workdir, inf=inf,
+                          timeout=10)
+        time.sleep(0.3)
+    why = report(kamailio, fraudster=result)
+    assert trunk.datagrams == [], 'the forged INVITE reached the trunk\n%s' % why
+    assert final_reply(result) == 'SIP/2.0 481 Call/Transaction Does Not Exist', why
+
+
 @pytest.mark.parametrize('kind', ['internal', 'inbound'])
 def test_in_dialog_requests_of_real_calls_still_follow_the_record_route(kamailio, kind):
     """Positive control for finding 1: a real call's ACK, re-INVITE, ACK and BYE are relayed
