@@ -255,6 +255,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         self.view = VIEW
         self.guard = GUARD
         self.dropped_branches = 0
+        self.dialog_tracked = False
 
     def child_init(self, rank):
         return 0
@@ -405,9 +406,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             plan = routing.route_from_account(snap, domain, KSR.pv.get("$au"), dialled, now)
         if isinstance(plan, routing.PhoneSetting):
             return self._phone_setting(plan)
-        # Track the dialog: its in-dialog requests are relayed, forged ones are not; the uac
-        # module keeps the caller's original From in it.
-        KSR.dialog.dlg_manage()
+        self.dialog_tracked = False
         KSR.rr.record_route()
         KSR.tm.t_on_failure("ksr_failure_route_call")
         self._execute(snap, plan, now, in_failure=False)
@@ -443,6 +442,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             history = plan.diversion + history
             KSR.resetdsturi()  # a previous branch's next hop must not steer this one
             if isinstance(plan, routing.Relay):
+                self._track_dialog(in_failure)
                 if plan.charge is not None:
                     refusal = self._count_outside_call(snap, plan.charge, now)
                     if refusal is not None:
@@ -461,10 +461,12 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
                     KSR.tm.t_set_fr(plan.ring_time * 1000, 0)
                 self._relay(in_failure)
                 return
-            if plan.mobile is not None and plan.mobile.charge is not None \
-                    and self._count_outside_call(snap, plan.mobile.charge, now) is not None:
-                plan.mobile = None  # over a limit: the phones ring, the mobile does not
+            if plan.mobile is not None and plan.mobile.charge is not None:
+                self._track_dialog(in_failure)
+                if self._count_outside_call(snap, plan.mobile.charge, now) is not None:
+                    plan.mobile = None  # over a limit: the phones ring, the mobile does not
             if self._ring(plan):
+                self._track_dialog(in_failure)
                 branches = {}
                 if plan.mobile is not None:
                     mobile = plan.mobile
@@ -478,6 +480,15 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
                 return
             plan = routing.after_failure(snap, plan.context, "unregistered", now)
         self._reply(480, "Temporarily Unavailable", in_failure)
+
+    def _track_dialog(self, in_failure):
+        """Make the call a tracked dialog once it is going to be relayed (not for a call answered
+        right away): its in-dialog requests are relayed, forged ones are not; it counts in the
+        outside-call profiles; the uac module keeps the caller's original From in it. In the
+        failure route the dialog exists already."""
+        if not in_failure and not self.dialog_tracked:
+            KSR.dialog.dlg_manage()
+            self.dialog_tracked = True
 
     @staticmethod
     def _count_outside_call(snap, charge, now):

@@ -240,6 +240,11 @@ def split_uris(header_values):
     a bare ``uri;p``, several per value separated by commas outside quotes and brackets."""
     uris = []
     for value in header_values:
+        if ',' not in value:  # one contact, the usual case: no scan character by character
+            uri = _uri_of(value)
+            if uri:
+                uris.append(uri)
+            continue
         part, depth, quoted = [], 0, False
         for ch in value + ',':
             if ch == '"':

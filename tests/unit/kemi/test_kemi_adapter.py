@@ -1506,3 +1506,11 @@ def test_an_internal_call_and_an_emergency_call_count_against_nothing(tmp_path, 
         router.ksr_request_route(None)
         assert double.called('dialog.get_profile_size') == [] and double.called('tm.t_relay') == [()]
         double.reset()
+
+
+def test_a_call_answered_right_away_is_no_dialog(router, ksr):
+    from_account(ksr, 'max.muster', '41')                # nobody registered, no forward: 480
+    registered(ksr)
+    router.ksr_request_route(None)
+    assert replies(ksr) == [(480, 'Temporarily Unavailable')]
+    assert ksr.called('dialog.dlg_manage') == []
