@@ -162,8 +162,11 @@ def _stub_ksr(pv):
     for name, returns in (('siputils', dict(has_totag=fail)), ('tm', dict(t_check_trans=fail)),
                           ('rr', dict(loose_route=fail)), ('registrar', dict(lookup_uri=fail, lookup_to_dset=fail))):
         setattr(ksr, name, _StubModule('KSR.' + name, returns))
-    for name in ('maxfwd', 'sanity', 'sl', 'hdr', 'auth'):
+    for name in ('maxfwd', 'sanity', 'sl', 'hdr', 'auth', 'pvx', 'pike', 'dialog', 'uac'):
         setattr(ksr, name, _StubModule('KSR.' + name, {}))
+    ksr.htable = _StubModule('KSR.htable', dict(sht_get=None))   # nobody is banned
+    ksr.is_myself = lambda *_a: False
+    ksr.set_drop = lambda *_a: None
     return ksr
 
 
@@ -181,6 +184,9 @@ def _kemi_module(ksr):
         else:
             sys.modules['KSR'] = previous
     return module
+
+
+PHONE = '127.0.0.250'
 
 
 def _kemi(path, trusted, tenants, extensions, count, repeats):
@@ -212,8 +218,10 @@ def _kemi(path, trusted, tenants, extensions, count, repeats):
     for _unused in range(count):
         t = rng.randrange(tenants)
         user = bd.username(rng.choice(numbers), rng.choice(('desk', 'app')))
-        registers.append({'$rm': 'REGISTER', '$td': bd.domain(t), '$tU': user, '$au': user})
-        challenges.append({'$rm': 'REGISTER', '$td': bd.domain(t), '$tU': user})
+        # from a phone's address (not a trunk): the ban and flood checks run as for any phone
+        registers.append({'$rm': 'REGISTER', '$si': PHONE, '$td': bd.domain(t), '$tU': user, '$au': user,
+                          '$ru': 'sip:' + bd.domain(t), '$adu': 'sip:' + bd.domain(t)})
+        challenges.append({'$rm': 'REGISTER', '$si': PHONE, '$td': bd.domain(t), '$tU': user})
         invites.append({'$rm': 'INVITE', '$si': trusted[0], '$rU': bd.did(t, rng.choice(numbers))})
 
     def request(values):

@@ -4,7 +4,8 @@
 
     .venv/bin/python bench/run.py            full run, about 3.5 minutes
     .venv/bin/python bench/run.py --quick    about 1 minute
-    options: --core-only, --sip-only, --json FILE, --keep (keep the temporary tree)
+    options: --core-only, --sip-only, --json FILE, --keep (keep the temporary tree),
+             --against REF (the SIP part of git REF's bench first, then both side by side)
 
 Needs root (Kamailio drops to the kamailio user itself), kamailio, sipp and ansible-playbook
 next to this Python (the venv), like tests/sip. Everything runs on loopback: voxplane Kamailio
@@ -18,9 +19,11 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -202,6 +205,54 @@ def print_sip(sip, deploy_seconds):
 
 
 # ------------------------------------------------------------------------------ main
+def run_reference(ref, quick, deadline):
+    """The SIP part of the benchmark as git ``ref`` had it (its own role, router and bench), in
+    a temporary worktree: every figure of that run, or raises. Run before this tree's own run,
+    so that both share the machine's state of the moment as far as possible."""
+    repo = os.path.dirname(HERE)
+    tree = tempfile.mkdtemp(prefix='voxplane-bench-ref-')
+    out = os.path.join(tree + '.json')
+    try:
+        subprocess.run(['git', '-C', repo, 'worktree', 'add', '--detach', '--force', tree, ref], check=True,
+                       stdout=subprocess.DEVNULL)
+        log('reference %s: running its bench in %s' % (ref, tree))
+        cmd = [sys.executable, os.path.join(tree, 'bench', 'run.py'), '--sip-only', '--json', out,
+               '--deadline', str(deadline)] + (['--quick'] if quick else [])
+        proc = subprocess.run(cmd, cwd=tree, stdout=subprocess.PIPE, text=True, timeout=deadline + 60, check=False)
+        if proc.returncode == 2 or not os.path.exists(out):
+            raise RuntimeError('the bench of %s did not finish (exit %d)' % (ref, proc.returncode))
+        with open(out) as handle:
+            return json.load(handle)
+    finally:
+        subprocess.run(['git', '-C', repo, 'worktree', 'remove', '--force', tree], check=False,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(tree, ignore_errors=True)
+        if os.path.exists(out):
+            os.remove(out)
+
+
+def print_against(ref, before, after):
+    """This tree's voxplane router against the reference's, each also relative to its own run's
+    baseline KEMI server (the ratio that the machine's load affects least)."""
+    print()
+    print('3. Against %s (its bench run first, then this tree\'s; us CPU per call, voxplane server)' % ref)
+    print()
+    print('   %-44s %10s %10s %8s %12s %12s %8s' % ('operation', 'ref us', 'now us', 'now/ref', 'ref vox/base',
+                                                    'now vox/base', 'change'))
+    for key, label, _msgs in SIP_ROWS + [('register_capacity', 'REGISTER, closed loop (capacity)', '')]:
+        old, new = before.get(key, {}), after.get(key, {})
+        if 'voxplane' not in old or 'voxplane' not in new:
+            continue
+        old_ratio = old['voxplane']['us_per_op'] / old['baseline']['us_per_op'] if 'baseline' in old else None
+        new_ratio = new['voxplane']['us_per_op'] / new['baseline']['us_per_op'] if 'baseline' in new else None
+        change = '%+.0f%%' % ((new_ratio / old_ratio - 1) * 100) if old_ratio and new_ratio else '-'
+        print('   %-44s %10s %10s %8s %12s %12s %8s' % (
+            label, _fmt(old['voxplane']['us_per_op']), _fmt(new['voxplane']['us_per_op']),
+            _ratio(old['voxplane']['us_per_op'], new['voxplane']['us_per_op']),
+            '%.2fx' % old_ratio if old_ratio else '-', '%.2fx' % new_ratio if new_ratio else '-', change))
+    print('   change = (now vox/base) / (ref vox/base) - 1: the router\'s own cost, with the machine\'s drift divided out')
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--quick', action='store_true', help='shorter runs, no capacity run (about 1 minute)')
@@ -214,6 +265,8 @@ def main(argv=None):
                         help='extensions per tenant, at most 89 (default %(default)s)')
     parser.add_argument('--deadline', type=int, default=None, help='seconds before the watchdog stops everything '
                         '(default 180 with --quick, 480 otherwise)')
+    parser.add_argument('--against', metavar='REF', help='first run the SIP part of the bench of git REF (commit, '
+                        'tag, branch) in a temporary worktree, then print both side by side')
     args = parser.parse_args(argv)
     run_sip = not args.core_only
     if run_sip:
@@ -221,6 +274,11 @@ def main(argv=None):
         if reason:
             parser.error(reason)
     deadline = args.deadline or (180 if args.quick else 480)
+    reference = None
+    if args.against:
+        if args.core_only:
+            parser.error('--against compares the SIP part: leave out --core-only')
+        reference = run_reference(args.against, args.quick, deadline)
     signal.signal(signal.SIGALRM, _on_alarm)
     signal.signal(signal.SIGTERM, _on_term)
     signal.alarm(deadline)
@@ -257,6 +315,9 @@ def main(argv=None):
             results['deploy_s'] = bench.deploy()
             results['sip'] = bench.run()
             print_sip(results['sip'], results['deploy_s'])
+            if reference is not None:
+                results['against'] = dict(ref=args.against, sip=reference.get('sip', {}))
+                print_against(args.against, reference.get('sip', {}), results['sip'])
             failures = [(k, s) for k, row in results['sip'].items() if k != 'reload'
                         for s, r in row.items() if r['failed'] or r['rc'] != 0]
             if failures:

@@ -23,7 +23,10 @@ from bench_directory import sip_harness as h
 
 VOXPLANE_ADDRESS = '127.0.0.251'
 BASELINE_ADDRESS = '127.0.0.252'
-CLIENT_ADDRESS = '127.0.0.253'   # every sipp; the directory's trunk address (trusted)
+CLIENT_ADDRESS = '127.0.0.253'   # the trunk's sipp (INVITEs); the directory's trunk address (trusted)
+# The phones' sipp (REGISTER loads, the callee): not a trunk, so that registrations pay for
+# every check an untrusted source gets (ban list, flood detection), and may bind contacts there.
+PHONE_ADDRESS = '127.0.0.250'
 CHECKS_ADDRESS = '127.0.0.254'
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCENARIOS = os.path.join(HERE, 'scenarios')
@@ -149,14 +152,16 @@ def _int(stats, key):
         return 0
 
 
-def measure(server, scenario, inf, calls, rate, timeout, limit=None, before_finish=None, settle=0.05):
-    """One bounded sipp run against server; CPU of the Kamailio processes around it (read ``settle``
-    seconds after sipp ends: registrations wait for the usrloc timer's write-back to SQLite)."""
+def measure(server, scenario, inf, calls, rate, timeout, limit=None, before_finish=None, settle=0.05,
+            source=CLIENT_ADDRESS):
+    """One bounded sipp run from ``source`` against server; CPU of the Kamailio processes around it
+    (read ``settle`` seconds after sipp ends: registrations wait for the usrloc timer's write-back
+    to SQLite)."""
     extra = ['-l', str(limit)] if limit else []
     usage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu0 = server.cpu()
     t0 = time.monotonic()
-    result = h.run_sipp(scenario, server.target, CLIENT_ADDRESS, server.instance.workdir, calls=calls,
+    result = h.run_sipp(scenario, server.target, source, server.instance.workdir, calls=calls,
                         timeout=timeout, inf=inf, rate=rate, extra=extra)
     wall = time.monotonic() - t0
     extra_result = before_finish() if before_finish else None
@@ -243,8 +248,13 @@ class Bench(object):
 
     def deploy(self):
         h.free_port(CLIENT_ADDRESS)  # raises when nothing can be bound there
+        h.free_port(PHONE_ADDRESS)
+        # The load generators send tens of thousands of requests a second from one address: the
+        # flood detection runs on every request but must not ban them (pike counts in 16 bits,
+        # so the limit is 60,000 a second rather than anything larger).
         common = dict(voxplane_kamailio_children=1, voxplane_kamailio_trusted_trunks=[CLIENT_ADDRESS],
-                      voxplane_kamailio_usrloc_timer_interval=USRLOC_TIMER_S)
+                      voxplane_kamailio_usrloc_timer_interval=USRLOC_TIMER_S,
+                      voxplane_kamailio_flood_requests=60000, voxplane_kamailio_flood_interval=1)
         for key, address, label, overrides in VARIANTS:
             if key == 'checks' and self.quick:
                 continue
@@ -316,12 +326,12 @@ class Bench(object):
                 parts[server_key].append(result)
         self.results[key] = dict((k, dict(combine(v), label=label)) for k, v in parts.items())
 
-    def _load(self, scenario, inf_key, rate, limit=None, settle=0.05):
+    def _load(self, scenario, inf_key, rate, limit=None, settle=0.05, source=CLIENT_ADDRESS):
         def run_one(server_key, calls):
             server = self.servers[server_key]
             timeout = 60 if limit else int(calls / float(rate) + 20)
             inf = self.files[inf_key if inf_key in self.files else inf_key + server_key]
-            return measure(server, scenario, inf, calls, rate, timeout, limit=limit, settle=settle)
+            return measure(server, scenario, inf, calls, rate, timeout, limit=limit, settle=settle, source=source)
         return run_one
 
     def _register_callee(self, server_key):
@@ -330,8 +340,8 @@ class Bench(object):
         aor = ('%s@%s' % (BASELINE_USER, BASELINE_DOMAIN) if server_key != 'voxplane'
                else '%s@%s' % (bd.username(CALLEE_EXTENSION), bd.domain(CALLEE_TENANT)))
         server.instance.kamcmd('ul.rm', 'location', aor)
-        port = h.free_port(CLIENT_ADDRESS, tcp=False)
-        reg = h.run_sipp(os.path.join(SCENARIOS, 'register.xml'), server.target, CLIENT_ADDRESS,
+        port = h.free_port(PHONE_ADDRESS, tcp=False)
+        reg = h.run_sipp(os.path.join(SCENARIOS, 'register.xml'), server.target, PHONE_ADDRESS,
                          server.instance.workdir, calls=1, timeout=10, inf=self.files['callee_' + server_key],
                          local_port=port)
         if reg.rc != 0:
@@ -342,7 +352,7 @@ class Bench(object):
         def run_one(server_key, calls):
             server = self.servers[server_key]
             timeout = int(calls / float(rate) + 20)
-            uas = h.start_sipp(os.path.join(SCENARIOS, 'call_uas.xml'), server.target, CLIENT_ADDRESS,
+            uas = h.start_sipp(os.path.join(SCENARIOS, 'call_uas.xml'), server.target, PHONE_ADDRESS,
                                server.instance.workdir, calls=calls, timeout=timeout + 5,
                                local_port=self.callee_ports[server_key])
             time.sleep(0.3)  # let the callee bind its port
@@ -359,7 +369,7 @@ class Bench(object):
         """First requests of each worker: the voxplane worker loads its directory snapshot here."""
         for key, server in self.servers.items():
             t0 = time.monotonic()
-            result = h.run_sipp(os.path.join(SCENARIOS, 'register.xml'), server.target, CLIENT_ADDRESS,
+            result = h.run_sipp(os.path.join(SCENARIOS, 'register.xml'), server.target, PHONE_ADDRESS,
                                 server.instance.workdir, calls=50, timeout=30, inf=self.files['reg_' + key], rate=100)
             self.log('sip: warm-up %s: rc=%s in %.1f s' % (key, result.rc, time.monotonic() - t0))
             if result.rc != 0:
@@ -398,10 +408,11 @@ class Bench(object):
         n_call, r_call = (400, 200) if q else (3000, 300)
         reg = os.path.join(SCENARIOS, 'register.xml')
         inv = os.path.join(SCENARIOS, 'invite_480.xml')
-        self._rounds('register', 'REGISTER + digest, 1 account', servers, self._load(reg, 'reg_', r_reg, settle=USRLOC_SETTLE),
-                     n_reg, r_reg, rounds)
+        self._rounds('register', 'REGISTER + digest, 1 account', servers,
+                     self._load(reg, 'reg_', r_reg, settle=USRLOC_SETTLE, source=PHONE_ADDRESS), n_reg, r_reg, rounds)
         self._rounds('register_many', 'REGISTER + digest, %d accounts/%d domains' % (self.accounts_many, self.tenants_many),
-                     servers, self._load(reg, 'reg_many_', r_reg, settle=USRLOC_SETTLE), n_reg, r_reg, rounds)
+                     servers, self._load(reg, 'reg_many_', r_reg, settle=USRLOC_SETTLE, source=PHONE_ADDRESS),
+                     n_reg, r_reg, rounds)
         self._rounds('invite_480', 'INVITE (unregistered DID) -> 480', servers, self._load(inv, '480_', r_inv),
                      n_inv, r_inv, rounds)
         for server_key in servers:
@@ -409,7 +420,8 @@ class Bench(object):
         self._rounds('call', 'call: INVITE..200, ACK, BYE', servers, self._call(r_call), n_call, r_call, rounds)
         if not q:
             self._rounds('register_capacity', 'REGISTER, closed loop', servers,
-                         self._load(reg, 'reg_', 50000, limit=CAPACITY_IN_FLIGHT, settle=USRLOC_SETTLE), 30000, 50000, 2,
+                         self._load(reg, 'reg_', 50000, limit=CAPACITY_IN_FLIGHT, settle=USRLOC_SETTLE,
+                                    source=PHONE_ADDRESS), 30000, 50000, 2,
                          limit=CAPACITY_IN_FLIGHT)
         self.results['reload'] = self.reload_stall()
         return self.results
