@@ -256,6 +256,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         self.guard = GUARD
         self.dropped_branches = 0
         self.dialog_tracked = False
+        self.source = None  # the request's source address ($si)
 
     def child_init(self, rank):
         return 0
@@ -265,7 +266,8 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
     @_guarded("request")
     def ksr_request_route(self, msg):
         # The last loaded snapshot is enough to know the trusted trunks: no reload check here.
-        if not self.guard.admit(self.view.snapshot, KSR.pv.get("$si")):
+        self.source = KSR.pv.get("$si")  # read once per request
+        if not self.guard.admit(self.view.snapshot, self.source):
             return 1  # banned: no reply
         if KSR.maxfwd.process_maxfwd(10) < 0:
             KSR.sl.sl_send_reply(483, "Too Many Hops")
@@ -338,7 +340,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         challenge (nothing tells which accounts exist) and count as failures of the source
         address, as does a digest computed for another Request-URI (400)."""
         user = KSR.pv.get("$au")
-        source = KSR.pv.get("$si")
+        source = self.source
         if user is None:
             if snap.by_domain.get(domain) is None:
                 self.guard.failed(snap, source, "unknown domain %s" % domain)
@@ -394,7 +396,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
     # Calls ----------------------------------------------------------------------------
 
     def _invite(self, snap):
-        source = KSR.pv.get("$si")
+        source = self.source
         dialled = KSR.pv.get("$rU") or ""
         now = time.time()
         if snap.is_trusted(source):
