@@ -279,9 +279,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         if KSR.siputils.has_totag() > 0:
             return self._in_dialog(method)
         if method in ("CANCEL", "ACK"):
-            if KSR.tm.t_check_trans() > 0:
-                KSR.tm.t_relay()
-            return 1
+            return self._within_its_transaction()
         if KSR.tm.t_check_trans() == 0:
             return 1  # a retransmission of a request whose transaction exists
         if method == "OPTIONS" and not KSR.pv.get("$rU"):
@@ -312,11 +310,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         KSR.dialog.dlg_manage()
         if KSR.dialog.is_known_dlg() < 0:
             if method == "ACK":
-                # The ACK of a negative final reply belongs to its INVITE transaction (hop by
-                # hop, to that transaction's destination); any other ACK is dropped.
-                if KSR.tm.t_check_trans() > 0:
-                    KSR.tm.t_relay()
-                return 1
+                return self._within_its_transaction()
             KSR.sl.sl_send_reply(481, "Call/Transaction Does Not Exist")
             return 1
         if KSR.rr.loose_route() > 0:
@@ -326,10 +320,16 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
                 KSR.sl.sl_reply_error()
             return 1
         if method == "ACK":
-            if KSR.tm.t_check_trans() > 0:
-                KSR.tm.t_relay()
-            return 1
+            return self._within_its_transaction()
         KSR.sl.sl_send_reply(404, "Not Here")
+        return 1
+
+    @staticmethod
+    def _within_its_transaction():
+        """CANCEL, and the ACK of a negative final reply (hop by hop), go where their INVITE
+        transaction went and nowhere else; without a transaction they are dropped."""
+        if KSR.tm.t_check_trans() > 0:
+            KSR.tm.t_relay()
         return 1
 
     # Authentication ------------------------------------------------------------------
