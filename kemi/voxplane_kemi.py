@@ -82,8 +82,8 @@ def _stored_headers():
     return json.loads(KSR.pv.get("$avp(vx_hdrs)") or "{}")
 
 
-def _is_myself(uri):
-    """Whether ``uri`` names this server (one of its listen addresses or aliases)."""
+def _kamailio_is_myself(uri):
+    """Whether ``uri`` names this server, as Kamailio's core tells (a call into Kamailio)."""
     return KSR.is_myself(uri) > 0
 
 
@@ -191,10 +191,18 @@ class DirectoryView(object):
         return Directory(self.path, SqliteDialect(self.path, busy_timeout_ms=_SETTING_BUSY_TIMEOUT_MS))
 
 
+# A worker that found a source banned drops its requests without asking the ban table again
+# for this long (a flood from a banned address costs a dictionary lookup); lifting a ban by
+# RPC takes effect within so many seconds.
+_BANNED_RECHECK = 1.0
+
+
 class Guard(object):
-    """Bans by source address (the cfg's htable tables and pike): repeated authentication
-    failures and request floods ban an address for the configured time; a banned address gets
-    no reply at all. Trusted trunks and the exempt addresses are never banned."""
+    """Bans by source address: repeated authentication failures (counted in the cfg's htable,
+    shared by all workers) and request floods (counted by each worker in its own memory) ban an
+    address for the configured time (htable vxban, shared); a banned address gets no reply at
+    all. Trusted trunks and the exempt addresses are never banned. A request costs a dictionary
+    update and one look into the ban table."""
 
     def __init__(self, settings, trusted=()):
         self.auth_failures = int(settings.get("auth_failures") or 10)
@@ -202,6 +210,17 @@ class Guard(object):
         self.ban_time = int(settings.get("time") or 900)
         # The deployment's trusted trunks count even before the first snapshot is loaded.
         self.exempt = frozenset(settings.get("exempt") or ()) | frozenset(trusted)
+        self.flood_interval = max(1, int(settings.get("flood_interval") or 2))
+        # A flood spreads over the workers: each bans at its share of the limit.
+        workers = max(1, int(settings.get("workers") or 1))
+        self.flood_share = max(1, int(settings.get("flood_requests") or 100) // workers)
+        self.forget()
+
+    def forget(self):
+        """Drop what this worker remembers (counts of the current window, sources seen banned)."""
+        self.slot = None
+        self.requests = {}
+        self.banned = {}  # source -> monotonic time until which its requests are dropped unasked
 
     def is_exempt(self, snap, source):
         return source in self.exempt or (snap is not None and snap.is_trusted(source))
@@ -210,12 +229,25 @@ class Guard(object):
         """False when the request must be dropped: the source is banned, or floods now."""
         if self.is_exempt(snap, source):
             return True
-        if KSR.htable.sht_get(_BANNED, source) is not None:
+        slot = int(time.time() // self.flood_interval)
+        if slot != self.slot:
+            self.slot, self.requests = slot, {}
+        count = self.requests.get(source, 0) + 1
+        self.requests[source] = count
+        if count > self.flood_share:
+            if count == self.flood_share + 1:
+                self.ban(source, "request flood: more than %d requests in %d s to one worker"
+                         % (self.flood_share, self.flood_interval))
             return False
-        if KSR.pike.pike_check_req() < 0:
-            self.ban(source, "request flood")
+        now = time.monotonic()
+        if self.banned.get(source, 0.0) > now:
             return False
-        return True
+        if KSR.htable.sht_get(_BANNED, source) is None:
+            return True
+        if len(self.banned) > 100000:  # banned addresses of a big scan: start afresh
+            self.banned = {}
+        self.banned[source] = now + _BANNED_RECHECK
+        return False
 
     def failed(self, snap, source, why):
         """One authentication failure of ``source``; bans it when the failures of the current
@@ -234,8 +266,18 @@ class Guard(object):
             self.ban(source, "%d authentication failures" % count)
 
     def ban(self, source, reason):
-        KSR.htable.sht_seti(_BANNED, source, 1)
-        KSR.warn("voxplane: banned %s for %d s: %s\n" % (source, self.ban_time, reason))
+        """Put ``source`` into the ban table; logged once per ban, whichever workers find the
+        reason at the same time (the table's lock for that key decides who bans)."""
+        KSR.htable.sht_lock(_BANNED, source)
+        try:
+            first = KSR.htable.sht_get(_BANNED, source) is None
+            if first:
+                KSR.htable.sht_seti(_BANNED, source, 1)
+        finally:
+            KSR.htable.sht_unlock(_BANNED, source)
+        self.banned[source] = time.monotonic() + _BANNED_RECHECK
+        if first:
+            KSR.warn("voxplane: banned %s for %d s: %s\n" % (source, self.ban_time, reason))
 
 
 SETTINGS = _load_settings()
@@ -243,6 +285,9 @@ VIEW = DirectoryView(SETTINGS.get("directory_path", "/var/lib/voxplane/directory
                      SETTINGS.get("trusted_trunks", []),
                      (SETTINGS.get("router") or {}).get("reload_check_ms", 500) / 1000.0)
 GUARD = Guard(SETTINGS.get("ban") or {}, SETTINGS.get("trusted_trunks", []))
+# This server's own addresses, from the role (older settings files: ask Kamailio per URI).
+_is_myself = routing.ServerAddresses(SETTINGS["own_addresses"]).names if SETTINGS.get("own_addresses") \
+    else _kamailio_is_myself
 
 
 def mod_init():
@@ -335,7 +380,8 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
     # Authentication ------------------------------------------------------------------
 
     def _authenticate(self, snap, domain):
-        """Digest-authenticate the request against the directory; True when it may go on.
+        """Digest-authenticate the request against the directory; the account's username when
+        it may go on, else None (the reply is sent).
         An unknown domain gets 403; an unknown account and a wrong password get the same new
         challenge (nothing tells which accounts exist) and count as failures of the source
         address, as does a digest computed for another Request-URI (400)."""
@@ -345,42 +391,43 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             if snap.by_domain.get(domain) is None:
                 self.guard.failed(snap, source, "unknown domain %s" % domain)
                 KSR.sl.sl_send_reply(403, "Unknown domain")
-                return False
+                return None
             KSR.auth.auth_challenge(domain, _CHALLENGE_QOP_AUTH)
-            return False
+            return None
         creds = routing.registrar_credentials(snap, domain, user)
         if isinstance(creds, routing.Reject):
             self.guard.failed(snap, source, "unknown domain %s" % domain)
             KSR.sl.sl_send_reply(creds.code, creds.reason)
-            return False
+            return None
         realm, ha1 = creds
         if ha1 is None:
             self.guard.failed(snap, source, "unknown account %s@%s" % (user, domain))
             KSR.auth.auth_challenge(realm, _CHALLENGE_QOP_AUTH)
-            return False
+            return None
         rc = KSR.auth.pv_auth_check(realm, ha1, _AUTH_PASSWORD_IS_HA1, _AUTH_CHECK_USER_MATCHES)
         if rc == _AUTH_USER_MISMATCH:
             KSR.sl.sl_send_reply(403, "Account may only use its own identity")
-            return False
+            return None
         if rc in (_AUTH_NONCE_EXPIRED, _AUTH_NONCE_REUSED):
             KSR.auth.auth_challenge(realm, _CHALLENGE_QOP_AUTH | _CHALLENGE_STALE)
-            return False
+            return None
         if rc < 0:
             self.guard.failed(snap, source, "wrong password for %s@%s" % (user, domain))
             KSR.auth.auth_challenge(realm, _CHALLENGE_QOP_AUTH)
-            return False
+            return None
         if not routing.digest_uri_matches(KSR.pv.get("$adu"), KSR.pv.get("$ru"), _is_myself):
             self.guard.failed(snap, source, "digest uri is not the Request-URI for %s@%s" % (user, domain))
             KSR.sl.sl_send_reply(400, "Bad Request: digest uri is not the Request-URI")
-            return False
+            return None
         KSR.auth.consume_credentials()
-        return True
+        return user
 
     def _register(self, snap):
         domain = (KSR.pv.get("$td") or "").lower()  # host names are case-insensitive
-        if not self._authenticate(snap, domain):
+        user = self._authenticate(snap, domain)
+        if user is None:
             return 1
-        aor = routing.register_target(snap, domain, KSR.pv.get("$tU"), KSR.pv.get("$au"))
+        aor = routing.register_target(snap, domain, KSR.pv.get("$tU"), user)
         if isinstance(aor, routing.Reject):
             KSR.sl.sl_send_reply(aor.code, aor.reason)
             return 1
@@ -403,9 +450,10 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             plan = routing.route_inbound(snap, dialled, source, now)
         else:
             domain = (KSR.pv.get("$fd") or "").lower()
-            if not self._authenticate(snap, domain):
+            user = self._authenticate(snap, domain)
+            if user is None:
                 return 1
-            plan = routing.route_from_account(snap, domain, KSR.pv.get("$au"), dialled, now)
+            plan = routing.route_from_account(snap, domain, user, dialled, now)
         if isinstance(plan, routing.PhoneSetting):
             return self._phone_setting(plan)
         self.dialog_tracked = False

@@ -279,6 +279,43 @@ def uri_host(uri):
     return hostport.split(':', 1)[0].lower()
 
 
+def uri_port(uri):
+    """The port of a SIP URI, or its scheme's default (5060, 5061 for sips)."""
+    rest = uri.split(':', 1)[1] if ':' in uri else uri
+    hostport = rest.split(';', 1)[0].split('?', 1)[0].rpartition('@')[2]
+    port = hostport.rsplit(']', 1)[1] if hostport.startswith('[') else hostport
+    if ':' in port and port.rsplit(':', 1)[1].isdigit():
+        return int(port.rsplit(':', 1)[1])
+    return 5061 if uri[:5].lower() == 'sips:' else 5060
+
+
+class ServerAddresses(object):
+    """What names this server: ``host:port`` of each listen address and advertised address, and
+    aliases (``host`` alone for every port). ``names(uri)`` is Kamailio's is_myself() for SIP
+    URIs, answered from memory instead of a call into Kamailio per URI."""
+
+    def __init__(self, addresses):
+        self.hostports = set()
+        self.hosts = set()
+        for address in addresses:
+            address = str(address).strip().lower()
+            if address.startswith('['):
+                host, _sep, port = address[1:].partition(']')
+                port = port.lstrip(':')
+            elif address.count(':') == 1:
+                host, port = address.split(':')
+            else:
+                host, port = address, ''
+            if port.isdigit():
+                self.hostports.add((host, int(port)))
+            elif host:
+                self.hosts.add(host)
+
+    def names(self, uri):
+        host = uri_host(uri)
+        return host in self.hosts or (host, uri_port(uri)) in self.hostports
+
+
 def contact_refusal(snap, contacts, is_myself):
     """A Reject when a REGISTER would bind a contact that points at a trusted trunk address
     (calls to the extension would leave through the carrier without any permission check)

@@ -6,7 +6,7 @@
   (REGISTER 401, INVITE 407, a new challenge); an unknown domain gets 403;
 - digest: qop=auth with nonce counts, nonces short-lived and bound to Call-ID and source address;
 - bans: authentication failures (wrong password or unknown user) from one address ban it after
-  the configured count; a request flood (pike) bans it too; a banned address gets no reply at
+  the configured count; a request flood bans it too; a banned address gets no reply at
   all; ``kamcmd htable.dump vxban`` lists it, ``htable.delete`` lifts it, the log has one line
   per ban; exempt addresses and the trusted trunk are never banned;
 - invalid UTF-8 where the router reads text is a 400, never a 500; an ACK gets no reply.

@@ -99,8 +99,8 @@ def failures_of(ksr):
     return [key.split('|')[0] for table, key in ksr.called('htable.sht_inc') if table == 'vxfail']
 
 
-# The admission check every request passes first (ban list, flood detection): reads only.
-ADMISSION = ('htable.sht_get', 'pike.pike_check_req')
+# The admission check of a request: a look into the ban table (flood counts are in memory).
+ADMISSION = ('htable.sht_get',)
 
 
 def ksr_calls(ksr):
@@ -1222,7 +1222,7 @@ _SCENARIOS = [
       '$adu': 'sip:' + DOMAIN, '$(hdr(Contact)[*])': '<sip:max.muster@10.0.0.5:5060>'}, {}, 'request'),  # save
     ({'$rm': 'REGISTER', '$td': DOMAIN, '$tU': 'max.muster', '$au': 'max.muster'},
      {'auth.pv_auth_check': -2, 'htable.sht_inc': 10}, 'request'),                  # the failure that bans
-    ({'$rm': 'OPTIONS', '$rU': '10'}, {'pike.pike_check_req': -1}, 'request'),      # a flood bans
+    ({'$rm': 'OPTIONS', '$rU': '10'}, {'htable.sht_get': 1}, 'request'),            # a banned source
     ({'$rm': 'INVITE'}, {'siputils.has_totag': 1, 'dialog.is_known_dlg': -1}, 'request'),  # forged: 481
     ({'$rm': 'INVITE', '$si': ECOTEL[0], '$rU': BLOCK, '$du': 'sip:%s:5060' % ECOTEL[0], '$dd': ECOTEL[0]},
      {}, 'request'),                                                                # a contact at a trunk: set_drop
@@ -1317,12 +1317,43 @@ def test_failures_are_counted_per_window_of_the_clock(kemi, router, ksr, monkeyp
     assert keys == ['10.0.0.5|2', '10.0.0.5|2', '10.0.0.5|3']
 
 
-def test_a_flood_bans_the_source_without_a_reply(router, ksr):
-    new_request(ksr, 'OPTIONS', si='10.0.0.9')
-    ksr.returns['pike.pike_check_req'] = -1
-    router.ksr_request_route(None)
-    assert ksr.called('htable.sht_seti') == [('vxban', '10.0.0.9', 1)]
-    assert replies(ksr) == [] and ksr.called('maxfwd.process_maxfwd') == []
+def test_a_flood_bans_the_source_without_a_reply(tmp_path, directory, monkeypatch):
+    # 8 requests in 2 s allowed over 2 workers: each worker bans at its share, 4.
+    double = KSRDouble()
+    settings = dict(settings_for(directory.path), ban={'flood_requests': 8, 'flood_interval': 2, 'workers': 2})
+    with loaded_script(tmp_path / 'kemi', settings, double) as module:
+        router = module.mod_init()
+        monkeypatch.setattr(module, 'time', types.SimpleNamespace(time=lambda: 1000.0, monotonic=time.monotonic))
+        for _attempt in range(6):
+            new_request(double, 'OPTIONS', si='10.0.0.9')
+            router.ksr_request_route(None)
+        assert double.called('sl.sl_send_reply') == [(200, 'OK')] * 4          # the 5th and 6th: nothing
+        assert double.called('htable.sht_seti') == [('vxban', '10.0.0.9', 1)]  # banned once
+        warnings = [m for level, m in double.logs if level == 'warn']
+        assert warnings == ['voxplane: banned 10.0.0.9 for 900 s: request flood: more than 4 requests in 2 s '
+                            'to one worker\n']
+        # the next window of the clock counts afresh, but the ban holds (the ban table says so)
+        monkeypatch.setattr(module, 'time', types.SimpleNamespace(time=lambda: 1002.0, monotonic=time.monotonic))
+        double.returns['htable.sht_get'] = lambda table, key: 1 if (table, key) == ('vxban', '10.0.0.9') else None
+        double.reset()
+        new_request(double, 'OPTIONS', si='10.0.0.9')
+        router.ksr_request_route(None)
+        assert double.called('sl.sl_send_reply') == []
+
+
+def test_a_source_seen_banned_is_dropped_without_asking_the_ban_table_again(router, ksr):
+    ksr.returns['htable.sht_get'] = lambda table, key: 1 if (table, key) == ('vxban', '10.0.0.5') else None
+    for _attempt in range(5):
+        register(ksr, 'max.muster')
+        router.ksr_request_route(None)
+    assert ksr.called('htable.sht_get') == [('vxban', '10.0.0.5')] and replies(ksr) == []
+
+
+def test_a_ban_another_worker_set_already_is_not_set_or_logged_again(router, ksr):
+    ksr.returns['htable.sht_get'] = lambda table, key: 1 if table == 'vxban' else None
+    router.guard.ban('10.0.0.5', 'request flood')
+    assert ksr.called('htable.sht_lock') == [('vxban', '10.0.0.5')] and ksr.called('htable.sht_unlock') == [('vxban', '10.0.0.5')]
+    assert ksr.called('htable.sht_seti') == [] and [m for level, m in ksr.logs if level == 'warn'] == []
 
 
 @pytest.mark.parametrize('source', [ECOTEL[0], EXTRA_TRUSTED])

@@ -1637,3 +1637,20 @@ def test_outside_call_limits_are_the_ones_set_on_tenant_and_extension(directory,
         'Outside call limit reached: 2 calls at once for extension 10'
     assert assert_reject(extension.refusal(0, 5), 403).reason == \
         'Outside call limit reached: 5 calls a minute for extension 10'
+
+
+@pytest.mark.parametrize('uri, port', [
+    ('sip:max@10.0.0.5:5070', 5070), ('sip:max@10.0.0.5', 5060), ('sips:max@10.0.0.5', 5061),
+    ('sip:max@[2001:db8::1]:5080;transport=tcp', 5080), ('sip:[2001:db8::1]', 5060),
+])
+def test_uri_port(uri, port):
+    assert routing.uri_port(uri) == port
+
+
+def test_server_addresses_name_this_server_like_kamailios_is_myself():
+    own = routing.ServerAddresses(['192.0.2.1:5060', '[2001:db8::1]:5061', '203.0.113.9:5060', 'pbx.example.com'])
+    assert own.names('sip:max@192.0.2.1:5060') and own.names('sip:192.0.2.1')   # default port 5060
+    assert not own.names('sip:max@192.0.2.1:5070')      # a phone on the same host, another port
+    assert own.names('sips:x@[2001:DB8::1]') and not own.names('sip:x@[2001:db8::1]')
+    assert own.names('sip:x@PBX.example.com:5999')      # an alias without a port: every port
+    assert not own.names('sip:x@192.0.2.2:5060')
