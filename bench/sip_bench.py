@@ -366,8 +366,12 @@ class Bench(object):
         return run_one
 
     def warm_up(self):
-        """First requests of each worker: the voxplane worker loads its directory snapshot here."""
+        """First requests of each worker: the voxplane worker loads its directory snapshot here,
+        on a single OPTIONS first (the load takes longer than sipp's first retransmission, and
+        a REGISTER answered twice would fail the warm-up run)."""
         for key, server in self.servers.items():
+            h.sip_request(PHONE_ADDRESS, server.target, 'OPTIONS', 'sip:warm-up@%s' % bd.domain(0),
+                          'sip:warm-up@%s' % bd.domain(0), 'sip:warm-up@%s' % bd.domain(0), timeout=10.0)
             t0 = time.monotonic()
             result = h.run_sipp(os.path.join(SCENARIOS, 'register.xml'), server.target, PHONE_ADDRESS,
                                 server.instance.workdir, calls=50, timeout=30, inf=self.files['reg_' + key], rate=100)

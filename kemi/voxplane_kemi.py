@@ -419,7 +419,8 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             self.guard.failed(snap, source, "digest uri is not the Request-URI for %s@%s" % (user, domain))
             KSR.sl.sl_send_reply(400, "Bad Request: digest uri is not the Request-URI")
             return None
-        KSR.auth.consume_credentials()
+        if KSR.pv.get("$rm") != "REGISTER":
+            KSR.auth.consume_credentials()  # a relayed request does not carry them on
         return user
 
     def _register(self, snap):

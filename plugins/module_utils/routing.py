@@ -297,6 +297,7 @@ class ServerAddresses(object):
     def __init__(self, addresses):
         self.hostports = set()
         self.hosts = set()
+        self._known = {}  # uri -> answer: phones send the same URIs again and again
         for address in addresses:
             address = str(address).strip().lower()
             if address.startswith('['):
@@ -312,8 +313,14 @@ class ServerAddresses(object):
                 self.hosts.add(host)
 
     def names(self, uri):
-        host = uri_host(uri)
-        return host in self.hosts or (host, uri_port(uri)) in self.hostports
+        known = self._known.get(uri)
+        if known is None:
+            host = uri_host(uri)
+            known = host in self.hosts or (host, uri_port(uri)) in self.hostports
+            if len(self._known) > 10000:
+                self._known = {}
+            self._known[uri] = known
+        return known
 
 
 def contact_refusal(snap, contacts, is_myself):
