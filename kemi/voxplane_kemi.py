@@ -302,6 +302,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         self.dropped_branches = 0
         self.dialog_tracked = False
         self.source = None  # the request's source address ($si)
+        self.method = None  # and its method ($rm), each read once per request
 
     def child_init(self, rank):
         return 0
@@ -319,7 +320,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             return 1
         if KSR.sanity.sanity_check(17895, 7) < 0:
             return 1  # sanity already answered
-        method = KSR.pv.get("$rm")
+        method = self.method = KSR.pv.get("$rm")
 
         if KSR.siputils.has_totag() > 0:
             return self._in_dialog(method)
@@ -419,7 +420,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             self.guard.failed(snap, source, "digest uri is not the Request-URI for %s@%s" % (user, domain))
             KSR.sl.sl_send_reply(400, "Bad Request: digest uri is not the Request-URI")
             return None
-        if KSR.pv.get("$rm") != "REGISTER":
+        if self.method != "REGISTER":
             KSR.auth.consume_credentials()  # a relayed request does not carry them on
         return user
 
