@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ast
+import copy
 import re
 import sqlite3
 import sys
@@ -1341,12 +1342,17 @@ def test_a_flood_bans_the_source_without_a_reply(tmp_path, directory, monkeypatc
         assert double.called('sl.sl_send_reply') == []
 
 
-def test_a_source_seen_banned_is_dropped_without_asking_the_ban_table_again(router, ksr):
-    ksr.returns['htable.sht_get'] = lambda table, key: 1 if (table, key) == ('vxban', '10.0.0.5') else None
-    for _attempt in range(5):
+def test_a_banned_source_is_not_counted_as_a_flood_so_a_lifted_ban_ends_at_once(router, ksr):
+    banned = {'10.0.0.5'}
+    ksr.returns['htable.sht_get'] = lambda table, key: 1 if table == 'vxban' and key in banned else None
+    for _attempt in range(300):  # far beyond the flood share of a worker
         register(ksr, 'max.muster')
         router.ksr_request_route(None)
-    assert ksr.called('htable.sht_get') == [('vxban', '10.0.0.5')] and replies(ksr) == []
+    assert replies(ksr) == [] and ksr.called('auth.auth_challenge') == [] and ksr.called('htable.sht_seti') == []
+    banned.clear()  # kamcmd htable.delete vxban 10.0.0.5
+    register(ksr, 'max.muster')
+    router.ksr_request_route(None)
+    assert ksr.called('registrar.save') == [('location', 0)]
 
 
 def test_a_ban_another_worker_set_already_is_not_set_or_logged_again(router, ksr):
@@ -1545,3 +1551,34 @@ def test_a_call_answered_right_away_is_no_dialog(router, ksr):
     router.ksr_request_route(None)
     assert replies(ksr) == [(480, 'Temporarily Unavailable')]
     assert ksr.called('dialog.dlg_manage') == []
+
+
+def test_a_phone_registering_again_with_the_same_values_is_checked_from_memory(kemi, router, ksr, monkeypatch):
+    asked = []
+    for check in ('digest_uri_matches', 'contact_refusal'):
+        real = getattr(kemi.routing, check)
+        monkeypatch.setattr(kemi.routing, check,
+                            lambda *args, real=real, check=check: asked.append(check) or real(*args))
+    for _attempt in range(3):
+        register(ksr, 'max.muster')
+        ksr.pv['$(hdr(Contact)[*])'] = '<sip:max.muster@10.0.0.5:5060>'
+        router.ksr_request_route(None)
+    assert ksr.called('registrar.save') == [('location', 0)] * 3
+    assert asked == ['digest_uri_matches', 'contact_refusal']
+
+
+def test_remembered_contact_answers_follow_the_directory(router, ksr, monkeypatch):
+    """A Contact accepted before may point at a trunk address the directory adds later."""
+    register(ksr, 'max.muster')
+    ksr.pv['$(hdr(Contact)[*])'] = '<sip:max.muster@198.51.100.77:5060>'
+    router.ksr_request_route(None)
+    assert ksr.called('registrar.save') == [('location', 0)]
+    snap = router.view.snapshot
+    moved = copy.copy(snap)
+    moved.trusted = snap.trusted | {'198.51.100.77'}
+    monkeypatch.setattr(router.view, 'snapshot', moved)
+    ksr.reset()
+    register(ksr, 'max.muster')
+    ksr.pv['$(hdr(Contact)[*])'] = '<sip:max.muster@198.51.100.77:5060>'
+    router.ksr_request_route(None)
+    assert replies(ksr) == [(403, 'Contact points at a trunk')] and ksr.called('registrar.save') == []
