@@ -4,7 +4,7 @@
 #   make test         deps venv collection sanity lint unit integration, then sip and attack in
 #                     parallel (each logged to build/test-results/<suite>.log, printed when both
 #                     are done), then one summary line
-#   make venv         .venv with the pinned tools of requirements.txt (reinstalled on change)
+#   make venv         .venv with the pinned tools of requirements/test.txt (reinstalled on change)
 #   make deps         Debian packages the tests need (apt only when one is missing)
 #   make collection   build/collections/ansible_collections/voxplane/pbx -> this tree
 #   make sanity       ansible-test sanity, offline, on a copy under build/sanity
@@ -13,7 +13,7 @@
 #   make fuzz         the attack suite's fuzz stage alone, 10,000 messages (FUZZ_MESSAGES, FUZZ_SEED)
 #   make demo | demo-stop            playbooks/demo.yml | demo-stop.yml on inventories/demo
 #   make clean        build output and caches;  make distclean  also .venv
-#   make lock         re-resolve requirements/constraints.txt from requirements.txt
+#   make lock         re-resolve requirements/constraints.txt from requirements/test.txt
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -26,7 +26,7 @@ PYTHON ?= python3
 VENV := $(ROOT)/.venv
 BIN := $(VENV)/bin
 VENV_STAMP := $(VENV)/.voxplane-requirements.stamp
-REQUIREMENTS := requirements.txt requirements/constraints.txt
+REQUIREMENTS := requirements/test.txt requirements/constraints.txt
 
 BUILD := $(ROOT)/build
 COLLECTION_LINK := $(BUILD)/collections/ansible_collections/voxplane/pbx
@@ -110,18 +110,18 @@ $(VENV_STAMP): $(REQUIREMENTS)
 		rm -rf "$(VENV)"; \
 		$(PYTHON) -m venv "$(VENV)"; \
 	fi
-	"$(BIN)/python" -m pip install --quiet -r requirements.txt 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+	"$(BIN)/python" -m pip install --quiet -r requirements/test.txt 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 	@touch "$@"
 
 # Re-resolve the transitive pins from the direct ones (in a scratch venv).
 lock:
 	rm -rf "$(BUILD)/lock-venv"
 	$(PYTHON) -m venv "$(BUILD)/lock-venv"
-	grep -v '^-c ' requirements.txt > "$(BUILD)/lock-requirements.txt"
+	grep -v '^-c ' requirements/test.txt > "$(BUILD)/lock-requirements.txt"
 	"$(BUILD)/lock-venv/bin/python" -m pip install --quiet -r "$(BUILD)/lock-requirements.txt"
-	{ echo "# Transitive pins for requirements.txt, written by \`make lock\`; do not edit by hand."; \
+	{ echo "# Transitive pins for requirements/test.txt, written by \`make lock\`; do not edit by hand."; \
 	  "$(BUILD)/lock-venv/bin/python" -m pip freeze --all --exclude pip --exclude setuptools \
-	    | grep -v -i -E "^($$(grep -E -o '^[A-Za-z0-9_.-]+==' requirements.txt | tr -d '=' | paste -sd'|'))=="; \
+	    | grep -v -i -E "^($$(grep -E -o '^[A-Za-z0-9_.-]+==' requirements/test.txt | tr -d '=' | paste -sd'|'))=="; \
 	} > requirements/constraints.txt
 	rm -rf "$(BUILD)/lock-venv" "$(BUILD)/lock-requirements.txt"
 
