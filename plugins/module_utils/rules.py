@@ -68,8 +68,8 @@ def slug(value, field='name'):
 def hostname(value, field='sip_domain'):
     value = _text(field, value).lower().rstrip('.')
     labels = value.split('.')
-    if (len(value) > 253 or len(labels) < 2 or not all(_HOST_LABEL_RE.match(label) for label in labels)
-            or labels[-1].isdigit()):
+    labels_valid = all(_HOST_LABEL_RE.match(label) for label in labels)
+    if len(value) > 253 or len(labels) < 2 or not labels_valid or labels[-1].isdigit():
         raise RuleError(field, 'hostname', '%r is not a valid DNS name (at least two labels of letters, digits and inner hyphens)' % value)
     return value
 
