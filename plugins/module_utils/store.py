@@ -56,6 +56,7 @@ def require_sqlite3():
             'Debian/Ubuntu and RHEL/Fedora (python3-libs) has it; a Python built from source needs the '
             'SQLite headers (libsqlite3-dev, sqlite-devel) when it is built.')
 
+
 # kind -> (table, key column). Child rows all carry tenant_id.
 TABLES = {EXTENSION: ('extensions', 'internal_number'), GROUP: ('call_groups', 'internal_number'),
           NUMBER: ('numbers', 'number'), DEVICE: ('devices', 'mac')}
