@@ -1,8 +1,8 @@
 # Build and test voxplane.pbx. Every target installs what it needs and is idempotent:
 # a second run does nothing heavy.
 #
-#   make test         deps venv collection sanity lint unit integration molecule release-check,
-#                     then sip and attack in parallel (each logged to build/test-results/<suite>.log,
+#   make test         deps venv collection sanity lint unit integration integration-targets molecule
+#                     release-check, then sip and attack in parallel (each logged to build/test-results/<suite>.log,
 #                     printed when both are done), then one summary line
 #   make venv         .venv with the pinned tools of requirements/test.txt (reinstalled on change)
 #   make deps         Debian packages the tests need (apt only when one is missing)
@@ -10,6 +10,7 @@
 #   make sanity       ansible-test sanity, offline, on a copy under build/sanity
 #   make lint         ansible-lint, offline, on playbooks/ and roles/
 #   make unit | integration | sip | attack    pytest on tests/<suite> (PYTEST_ARGS='-n 2 -k x' ...)
+#   make integration-targets  ansible-test integration --local on tests/integration/targets/
 #   make molecule     the roles' molecule scenarios (roles/*/molecule/default, delegated, localhost)
 #   make release-check    tarball, galaxy-importer, install + user playbook + ansible-lint of the
 #                     installed copy, ansible-builder introspect, changelog (tools/release-check.sh)
@@ -56,7 +57,7 @@ export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help test venv deps collection sanity lint unit integration sip attack fuzz summary \
-	demo demo-stop clean distclean lock molecule release-check
+	demo demo-stop clean distclean lock molecule release-check integration-targets
 
 help:
 	@sed -n '1,/^$$/s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
@@ -67,7 +68,7 @@ help:
 # sip and attack each deploy their own Kamailio (random 127.0.0.x, free ports) and run at the
 # same time; their output goes to $(RESULTS)/<suite>.log and is printed once both are done.
 # `make -j` is not supported here.
-TEST_STEPS := sanity lint unit integration molecule release-check
+TEST_STEPS := sanity lint unit integration integration-targets molecule release-check
 PARALLEL_STEPS := sip attack
 
 test:
@@ -197,6 +198,14 @@ fuzz: venv collection deps
 	VOXPLANE_FUZZ_MESSAGES=$(FUZZ_MESSAGES) VOXPLANE_FUZZ_SEED=$$seed \
 	VOXPLANE_ATTACK_SUMMARY="$(RESULTS)/fuzz-summary.txt" \
 	"$(BIN)/python" -m pytest tests/attack/test_fuzz.py -p no:cacheprovider --junitxml="$(RESULTS)/fuzz.xml" $(PYTEST_ARGS)
+
+# ansible-test's own integration targets (tests/integration/targets/*), on the same kind of copy
+# as sanity; TARGETS_ARGS picks targets or adds options.
+TARGETS_ROOT := $(BUILD)/targets/ansible_collections/voxplane/pbx
+TARGETS_ARGS ?=
+integration-targets: venv
+	@tools/sanity-tree.sh "$(TARGETS_ROOT)"
+	cd "$(TARGETS_ROOT)" && env -u ANSIBLE_CONFIG "$(BIN)/ansible-test" integration --local --python $(SANITY_PYTHON) $(TARGETS_ARGS)
 
 # ---------------------------------------------------------------------------- roles and release
 # Each role's molecule scenario against this machine (docs/testing.md). prerun off in

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: voxplane contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """One SIP request over UDP; prints the final reply (status line, then the headers, one a line).
