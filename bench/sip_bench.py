@@ -4,7 +4,7 @@
 
 Both servers are deployed by the real roles/kamailio through tests/sip/deploy.yml (the SIP test
 harness), with one UDP worker (children=1) and no TCP; the baseline only differs in
-``voxplane_kamailio_kemi_src_dir`` = bench/baseline_kemi. CPU is read from /proc/<pid>/stat
+``kamailio_kemi_src_dir`` = bench/baseline_kemi. CPU is read from /proc/<pid>/stat
 (utime + stime) of every Kamailio process (attendant, the UDP worker, timers, ctl, usrloc timer)
 just before and just after each sipp run, which is bounded by -m and -timeout.
 """
@@ -197,9 +197,9 @@ def _csv(path, rows):
 # ------------------------------------------------------------------------------ the benchmark
 # key -> (address, label, extra role variables). 'checks' only in a full run.
 VARIANTS = (
-    ('baseline', BASELINE_ADDRESS, 'minimal KEMI script', dict(voxplane_kamailio_kemi_src_dir=BASELINE_KEMI)),
+    ('baseline', BASELINE_ADDRESS, 'minimal KEMI script', dict(kamailio_kemi_src_dir=BASELINE_KEMI)),
     ('checks', CHECKS_ADDRESS, 'minimal + voxplane request checks', dict(
-        voxplane_kamailio_kemi_src_dir=BASELINE_KEMI, voxplane_kamailio_router_settings={'bench_checks': True})),
+        kamailio_kemi_src_dir=BASELINE_KEMI, kamailio_router_settings={'bench_checks': True})),
     ('voxplane', VOXPLANE_ADDRESS, 'voxplane router', {}),
 )
 
@@ -252,17 +252,17 @@ class Bench(object):
         # The load generators send tens of thousands of requests a second from one address: the
         # flood detection runs on every request but must not ban them (pike counts in 16 bits,
         # so the limit is 60,000 a second rather than anything larger).
-        common = dict(voxplane_kamailio_children=1, voxplane_kamailio_trusted_trunks=[CLIENT_ADDRESS],
-                      voxplane_kamailio_usrloc_timer_interval=USRLOC_TIMER_S,
-                      voxplane_kamailio_flood_requests=60000, voxplane_kamailio_flood_interval=1)
+        common = dict(kamailio_children=1, kamailio_trusted_trunks=[CLIENT_ADDRESS],
+                      kamailio_usrloc_timer_interval=USRLOC_TIMER_S,
+                      kamailio_flood_requests=60000, kamailio_flood_interval=1)
         for key, address, label, overrides in VARIANTS:
             if key == 'checks' and self.quick:
                 continue
             instance = self._instance(key, address)
-            variables = dict(common, voxplane_kamailio_listen=[
+            variables = dict(common, kamailio_listen=[
                 {'proto': 'udp', 'address': instance.address, 'port': instance.port}], **overrides)
             if key == 'voxplane':
-                variables['voxplane_kamailio_directory_path'] = self.directory_path
+                variables['kamailio_directory_path'] = self.directory_path
             self.servers[key] = Server(label, instance, variables)
         self.log('sip: deploying %s with roles/kamailio' % ', '.join(
             '%s on %s:%d' % ((k,) + s.target) for k, s in self.servers.items()))

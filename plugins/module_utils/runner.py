@@ -20,7 +20,7 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback
 from ansible_collections.voxplane.pbx.plugins.module_utils import model
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, RuleError, ValidationFailed, Violation
 from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import ABSENT, reconcile
-from ansible_collections.voxplane.pbx.plugins.module_utils.store import DEFAULT_LOCATION, Directory
+from ansible_collections.voxplane.pbx.plugins.module_utils.store import DEFAULT_LOCATION, Directory, require_sqlite3
 
 DIRECTORY_ARGS = dict(
     directory=dict(type='str', default=DEFAULT_LOCATION, fallback=(env_fallback, ['VOXPLANE_DIRECTORY'])),
@@ -115,8 +115,14 @@ class _Module(AnsibleModule):
 
 def new_module(argument_spec, kind=None, key_option=None):
     """The AnsibleModule of every module of the collection. ``kind`` and ``key_option`` say which
-    object the options describe (none: the directory itself), for argument error messages."""
-    return _Module(argument_spec, kind, key_option, supports_check_mode=True)
+    object the options describe (none: the directory itself), for argument error messages.
+    A Python that cannot hold the directory (no sqlite3) fails here, named as such."""
+    module = _Module(argument_spec, kind, key_option, supports_check_mode=True)
+    try:
+        require_sqlite3()
+    except DirectoryError as e:
+        fail(module, e)
+    return module
 
 
 def open_directory(module, for_write):

@@ -21,9 +21,10 @@ import datetime
 import errno
 import json
 import os
-import sqlite3
 
-from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, SchemaError, StorageError
+from ansible_collections.voxplane.pbx.plugins.module_utils.errors import (
+    DirectoryError, EnvironmentProblem, SchemaError, StorageError, this_python,
+)
 from ansible_collections.voxplane.pbx.plugins.module_utils.integrity import Lookups
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import (
     CHILD_KINDS, DEVICE, EXTENSION, GROUP, KEY_FIELD, NUMBER, TENANT, with_defaults,
@@ -32,7 +33,29 @@ from ansible_collections.voxplane.pbx.plugins.module_utils.rules import block_nu
 from ansible_collections.voxplane.pbx.plugins.module_utils.schema import LATEST_VERSION, MIGRATIONS
 from ansible_collections.voxplane.pbx.plugins.module_utils.state import TenantState
 
+# A Python built without SQLite (from source without its headers) has no sqlite3; the
+# modules then fail with require_sqlite3()'s message instead of an import traceback.
+try:
+    import sqlite3
+except ImportError as e:
+    sqlite3 = None
+    SQLITE3_IMPORT_ERROR = e
+else:
+    SQLITE3_IMPORT_ERROR = None
+
 DEFAULT_LOCATION = '/var/lib/voxplane/directory.db'
+
+
+def require_sqlite3():
+    """Raise the EnvironmentProblem of a Python without the sqlite3 module."""
+    if sqlite3 is None:
+        raise EnvironmentProblem(
+            'the sqlite3 module', '%s cannot import it (%s), and the directory is a SQLite database'
+            % (this_python(), SQLITE3_IMPORT_ERROR),
+            'Run the modules with a Python that has it (ansible_python_interpreter): the python3 of '
+            'Debian/Ubuntu and RHEL/Fedora (python3-libs) has it; a Python built from source needs the '
+            'SQLite headers (libsqlite3-dev, sqlite-devel) when it is built.')
+
 
 # kind -> (table, key column). Child rows all carry tenant_id.
 TABLES = {EXTENSION: ('extensions', 'internal_number'), GROUP: ('call_groups', 'internal_number'),
@@ -300,6 +323,7 @@ class Directory(object):
     """One directory database. ``transaction()`` is the only way in."""
 
     def __init__(self, location=DEFAULT_LOCATION, dialect=None):
+        require_sqlite3()
         self.location = location
         self.dialect = dialect or dialect_for(location)
 

@@ -283,10 +283,10 @@ EXAMPLES = r'''
     internal_number: "210"
     dnd: true
 
-- name: Remove the extension
+- name: Remove the lobby extension again, with its SIP account
   voxplane.pbx.extension:
     tenant: acme
-    internal_number: "210"
+    internal_number: "290"
     state: absent
 '''
 

@@ -83,7 +83,8 @@ generation:
 '''
 
 from ansible_collections.voxplane.pbx.plugins.module_utils import model, rules
-from ansible_collections.voxplane.pbx.plugins.module_utils.runner import DIRECTORY_ARGS, new_module, read_tenant
+from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError
+from ansible_collections.voxplane.pbx.plugins.module_utils.runner import DIRECTORY_ARGS, fail, new_module, read_tenant
 
 EMPTY = dict(tenant={}, numbers=[], extensions=[], devices=[], groups=[], number_plan={})
 
@@ -103,9 +104,12 @@ def main():
     plan = state.number_plan()[0]
     numbers = state.objects(model.NUMBER)
     tz = state.tenant['timezone']
-    result['number_plan'] = dict(
-        (e164, dict(entry, status=rules.effective_status(numbers[entry['number']], tz)))
-        for e164, entry in sorted(plan.items()))
+    try:  # a porting number's status needs the time zone: tz data must be there
+        result['number_plan'] = dict(
+            (e164, dict(entry, status=rules.effective_status(numbers[entry['number']], tz)))
+            for e164, entry in sorted(plan.items()))
+    except DirectoryError as e:
+        fail(module, e)
     module.exit_json(**result)
 
 
