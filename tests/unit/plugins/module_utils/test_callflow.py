@@ -218,3 +218,20 @@ def test_legs_carry_identity_and_diversion_from_the_branch_before(states):
     assert [type(leg.plan).__name__ for leg in legs] == ['Ring', 'Reject']
     assert legs[0].identity == '<sip:+4940999@x>' and legs[0].privacy is True
     assert legs[0].diversion == ('<sip:22@%s>;reason=unavailable' % DOMAIN, '<sip:9@x>;reason=no-answer')
+
+
+def test_a_porting_number_rings_from_8_oclock_of_its_porting_day(acme):
+    from directory_helpers import SINGLE as PORTING  # noqa: E402  (a number of its own, not in the block)
+    acme.apply('acme', None, {'number': {PORTING: {'status': 'porting', 'porting_date': '2030-03-01', 'target': '10'}}})
+    with acme.directory.transaction(write=False, create=False) as txn:
+        snap = callflow.build_snapshot(txn.load_all())
+    with pytest.raises(ValidationFailed):  # this tenant has no trunk to call in from
+        callflow.resolve_caller(snap, 'acme', trunk=True)
+    inbound = callflow.Caller('acme', source='192.0.2.1', calling_number='+4940999')  # as route_inbound sees it
+
+    def answer(at):
+        now = callflow.call_time(at, 'Europe/Berlin')
+        return final(callflow.simulate(snap, inbound, PORTING, now, callflow.Circumstances([])))
+
+    assert answer('2030-03-01T07:59') == (404, 'Number not yet ported')
+    assert answer('2030-03-01T08:00') == (480, 'Temporarily Unavailable')  # extension 10, nothing registered
