@@ -191,17 +191,9 @@ class _Flow(object):
         self.final = None
         self.elapsed = 0
 
-    def identity(self, identity):
-        """What a leg presents: its identity, else the caller's own (None: as the call arrived)."""
-        if identity:
-            return identity
-        if self.caller.from_trunk:
-            return '<sip:%s@%s>' % (self.caller.calling_number, self.caller.source) if self.caller.calling_number else None
-        return None
-
     def step(self, leg, action, **fields):
         own = list(getattr(leg.plan, 'diversion', ()))
-        step = dict(action=action, at=self.elapsed, identity=self.identity(leg.identity), privacy=bool(leg.privacy),
+        step = dict(action=action, at=self.elapsed, identity=leg.identity, privacy=bool(leg.privacy),
                     diversion=own, diversion_history=list(leg.diversion),
                     reason=own[0].rsplit('reason=', 1)[-1] if own else None)
         step.update(fields)
