@@ -69,17 +69,17 @@ def resolve_caller(snap, tenant_name, account=None, extension=None, trunk=False,
         if source is None:
             if tenant.trunk is None:
                 refuse(tenant_name, 'caller.trunk', 'reference',
-                        'tenant %s has no preferred trunk; name the trunk address in caller.source' % tenant_name)
+                       'tenant %s has no preferred trunk; name the trunk address in caller.source' % tenant_name)
             source = tenant.trunk['addresses'][0]
         elif not snap.is_trusted(source):
             refuse(tenant_name, 'caller.source', 'reference',
-                    '%s is no trunk address of the directory: a call from there is no inbound call' % source)
+                   '%s is no trunk address of the directory: a call from there is no inbound call' % source)
         return Caller(tenant_name, source=source, calling_number=calling_number)
     if extension is not None:
         ext = tenant.targets.get(str(extension))
         if ext is None or ext.kind != EXTENSION:
             refuse(tenant_name, 'caller.extension', 'reference',
-                    'extension %s does not exist in tenant %s' % (extension, tenant_name))
+                   'extension %s does not exist in tenant %s' % (extension, tenant_name))
         if not ext.accounts:
             refuse(tenant_name, 'caller.extension', 'reference', 'extension %s has no SIP account to call from' % extension)
         account = ext.accounts[0]

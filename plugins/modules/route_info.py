@@ -148,7 +148,7 @@ steps:
       newest first), V(diversion_history) (all the leg carries) and V(reason) (the reason of the
       newest entry this step adds, or null).
     - A V(ring) step has V(tenant), V(target), V(target_kind) (extension or group), V(target_name),
-      V(extensions) (whose accounts ring), V(accounts), V(ringing) (what rings: registered accounts
+      V(extensions) (whose accounts ring), V(accounts), V(ringing) (what rings, the registered accounts
       and the mobile), V(mobile), V(ring_time), V(outcome) (V(answered), V(busy), V(no_answer),
       V(unregistered)) and V(reply) (what the failure route sees).
     - A V(voicemail) or V(trunk) step has V(uri), V(destination), V(number), V(ring_time) and V(headers).
@@ -177,6 +177,19 @@ final:
     - V(by) names who answered (200), or the far end.
   returned: always
   type: dict
+  contains:
+    code:
+      description: The SIP response code; null where a trunk or voicemail leg's far end decides.
+      type: int
+      returned: always
+    reason:
+      description: The reason phrase, or what decides the answer.
+      type: str
+      returned: always
+    by:
+      description: Who answered (a SIP account, a number a trunk leg called, V(voicemail)), or null.
+      type: str
+      returned: always
   sample: {code: 480, reason: Temporarily Unavailable, by: null}
 summary:
   description: The flow in words, one line per step and a last line with the final answer.
