@@ -16,6 +16,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
 import datetime
 import os
 import shutil
@@ -23,8 +24,8 @@ import tempfile
 
 from ansible_collections.voxplane.pbx.plugins.module_utils import phone_settings, routing, snapshot
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import ValidationFailed, Violation
-from ansible_collections.voxplane.pbx.plugins.module_utils.model import CHILD_KINDS, EXTENSION, TENANT
-from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import Change
+from ansible_collections.voxplane.pbx.plugins.module_utils.model import CHILD_KINDS, EXTENSION, KEY_FIELD, PLURAL, TENANT
+from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import Change, reconcile
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory
 
 # A failed ring's reply as tm hands it to the failure route: a branch that rang out gives 408.
@@ -151,20 +152,61 @@ def call_time(text, timezone):
     return moment.timestamp()
 
 
+@contextlib.contextmanager
+def _scratch_directory():
+    """A directory of its own in a temporary SQLite file, removed afterwards."""
+    folder = tempfile.mkdtemp(prefix='voxplane-route-info-')
+    try:
+        yield Directory(os.path.join(folder, 'directory.db'))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def try_setting(state, setting):
     """The answer ``phone_settings.apply`` gives a feature code, found on a scratch copy of the
     caller's tenant (a temporary SQLite directory), so nothing is written to the directory."""
-    folder = tempfile.mkdtemp(prefix='voxplane-route-info-')
-    try:
-        scratch = Directory(os.path.join(folder, 'directory.db'))
+    with _scratch_directory() as scratch:
         with scratch.transaction(write=True) as txn:
             changes = [Change(TENANT, state.name, None, state.tenant)]
             for kind in CHILD_KINDS:
                 changes.extend(Change(kind, key, None, obj) for key, obj in sorted(state.objects(kind).items()))
             txn.apply(state.name, changes)
         return phone_settings.apply(scratch, setting)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+
+
+# A SIP account of a document without its secret gets this password in the scratch directory:
+# the simulation authenticates nobody, and an export without secrets is the usual document.
+_SIMULATION_PASSWORD = 'route-simulation-only'
+
+
+def document_state(document, where):
+    """The TenantState a tenant document (the shape tenant_info returns: tenant, numbers,
+    extensions, devices, groups) describes, validated by the reconcile engine with every rule and
+    integrity check of the modules inside a scratch directory; ``where`` names the document in
+    errors. Raises ValidationFailed naming each violation."""
+    if not isinstance(document, dict) or not isinstance(document.get('tenant'), dict) \
+            or not document['tenant'].get('name'):
+        raise ValidationFailed([Violation(where, 'tenant', 'required',
+                                          'a tenant document has a tenant with its name (the shape tenant_info returns)')])
+    tenant_request = dict((k, v) for k, v in document['tenant'].items() if k != 'name')
+    name = document['tenant']['name']
+    children = {}
+    for kind in CHILD_KINDS:
+        objects = document.get(PLURAL[kind]) or []
+        if not isinstance(objects, list) or not all(isinstance(obj, dict) for obj in objects):
+            raise ValidationFailed([Violation(where, PLURAL[kind], 'type', '%s is a list of objects' % PLURAL[kind])])
+        requests = children[kind] = {}
+        for obj in objects:
+            request = dict((k, v) for k, v in obj.items() if k not in ('tenant', KEY_FIELD[kind]))
+            if kind == EXTENSION:
+                request['sip_accounts'] = [
+                    acc if acc.get('password') or acc.get('ha1') else dict(acc, password=_SIMULATION_PASSWORD)
+                    for acc in request.get('sip_accounts') or [] if isinstance(acc, dict)]
+            requests[obj.get(KEY_FIELD[kind])] = request
+    with _scratch_directory() as scratch:
+        with scratch.transaction(write=True) as txn:
+            reconcile(txn, name, tenant_request, children)
+            return txn.load_tenant(name)
 
 
 def _uri_user(uri):
