@@ -313,9 +313,13 @@ class _Flow(object):
             step.update(outcome='answered', answered_by=answered[0])
             self.end(200, 'OK', answered[0])
             return None
-        timed_out = any(reply is None for dummy, reply in replies)
-        # tm's pick of the branches' replies: a 6xx before any 4xx, a ring that ran out (408) first.
-        code = _TIMED_OUT if timed_out else (_DECLINED if any(r == 'decline' for dummy, r in replies) else _BUSY)
+        # tm's pick of the branches' replies: a 6xx at once (it cancels the branches still ringing,
+        # RFC 3261 16.7), else a ring that ran out (408) before busy (486).
+        if any(reply == 'decline' for dummy, reply in replies):
+            code, timed_out = _DECLINED, False
+        else:
+            timed_out = any(reply is None for dummy, reply in replies)
+            code = _TIMED_OUT if timed_out else _BUSY
         outcome = routing.failure_outcome(code, timed_out)
         step['outcome'] = outcome
         step['reply'] = code

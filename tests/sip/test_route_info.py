@@ -54,3 +54,13 @@ def test_a_prediction_that_differs_from_the_real_call_fails_the_check(kamailio):
     with pytest.raises(AssertionError) as dnd:
         assert_predicted(kamailio, caller, callees, '14', 'bert.desk', busy=[finn], far_end='answer', dnd={'14': True})
     assert 'received an INVITE' in str(dnd.value)
+
+
+def test_a_decline_ends_the_ring_at_once_while_another_phone_still_rings(kamailio):
+    # Finn's desk declines (603) while his app rings: tm cancels the app at once (a 6xx ends every
+    # branch) and the busy forward leaves through the trunk, as route_info predicts (no 20 s wait).
+    desk, app = Phone(kamailio, 'finn.desk'), Phone(kamailio, 'finn.app')
+    caller, callees = scene(kamailio, lambda: call(kamailio, 'bert.desk', '14'), decline=[desk], ring=[app],
+                            trunk='phone_answer.xml')
+    flow = assert_predicted(kamailio, caller, callees, '14', 'bert.desk', decline=[desk], ring=[app], far_end='answer')
+    assert [(s['action'], s['at'], s['reason']) for s in flow['steps']] == [('ring', 0, None), ('trunk', 0, 'user-busy')]

@@ -88,6 +88,10 @@ def test_busy_phones_take_the_busy_forward_and_a_phone_that_rings_on_makes_it_no
                            ('12', ['paul.desk'], 20, 'no_answer', 'user-busy', 0)]
     declined = flow(states, '10', decline=['10'])
     assert rings(declined)[0][3] == 'busy' and declined['steps'][0]['reply'] == 603
+    # A decline (6xx) ends the ring at once, even while another phone still rings.
+    declined = flow(states, '10', decline=['max.app'])
+    assert rings(declined) == [('10', ['max.muster', 'max.app'], 25, 'busy', None, 0),
+                               ('12', ['paul.desk'], 20, 'no_answer', 'user-busy', 0)]
     mixed = flow(states, '10', busy=['max.muster'])
     assert rings(mixed) == [('10', ['max.muster', 'max.app'], 25, 'no_answer', None, 0),
                             ('13', ['anna.desk'], 20, 'no_answer', 'no-answer', 25)]
