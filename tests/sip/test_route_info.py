@@ -64,3 +64,12 @@ def test_a_decline_ends_the_ring_at_once_while_another_phone_still_rings(kamaili
                             trunk='phone_answer.xml')
     flow = assert_predicted(kamailio, caller, callees, '14', 'bert.desk', decline=[desk], ring=[app], far_end='answer')
     assert [(s['action'], s['at'], s['reason']) for s in flow['steps']] == [('ring', 0, None), ('trunk', 0, 'user-busy')]
+
+
+def test_a_busy_phone_beside_one_that_rings_out_is_no_answer(kamailio):
+    # Mia (26, ring time 5 s, no forwards): her desk answers busy, her app rings until the ring
+    # time is up. tm picks the 408 of the branch that rang out over the 486: no answer, 480.
+    desk, app = Phone(kamailio, 'mia.desk'), Phone(kamailio, 'mia.app')
+    caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '26', timeout=30), busy=[desk], ring=[app])
+    flow = assert_predicted(kamailio, caller, callees, '26', 'anna.desk', busy=[desk], ring=[app])
+    assert flow['steps'][0]['outcome'] == 'no_answer' and flow['final']['code'] == 480
