@@ -56,10 +56,6 @@ _FAILURES = "vxfail"
 _BANNED = "vxban"
 _CALLS_A_MINUTE = "vxrate"
 
-# Replies of a failed branch that mean "busy" (busy or declining) / "nobody answered".
-_BUSY_CODES = (486, 600, 603)
-_NO_ANSWER_CODES = (408, 480, 487)
-_MAX_UNREGISTERED_STEPS = 64
 # Shared-memory variable (cfg: modparam pv shvset) holding the newest generation a worker
 # committed by feature code: every worker compares it per request, without SQL.
 _COMMITTED_GENERATION = "vx_generation"
@@ -501,22 +497,15 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         return 1
 
     def _execute(self, snap, plan, now, in_failure):
-        """Carry out a plan of the routing core; follows 'unregistered' steps until something rings.
-        The caller identity the first plan chose stays when a later step names none; the
-        diversion history grows newest first. In the failure route the headers of the previous
-        branch ($avp(vx_hdrs)) are where the new plan starts from."""
-        before = _stored_headers() if in_failure else {}
-        identity = getattr(plan, "identity", None) or before.get("identity")
-        # A caller's wish for privacy holds on every later leg, whoever's identity it presents.
-        privacy = getattr(plan, "privacy", False) or before.get("privacy", False)
-        history = tuple(before.get("diversion", ()))
-        # The core bounds forwarding chains; this only bounds steps through unregistered
-        # members of a sequential group, which need one step each.
-        for dummy in range(_MAX_UNREGISTERED_STEPS):
+        """Carry out a plan of the routing core, leg by leg (routing.legs: the same steps the
+        route simulator takes): a Ring nobody can ring moves on to the next leg. In the failure
+        route the headers of the previous branch ($avp(vx_hdrs)) are where the new plan starts
+        from."""
+        for leg in routing.legs(snap, plan, now, _stored_headers() if in_failure else None):
+            plan = leg.plan
             if isinstance(plan, routing.Reject):
                 self._reply(plan.code, plan.reason, in_failure)
                 return
-            history = plan.diversion + history
             KSR.resetdsturi()  # a previous branch's next hop must not steer this one
             if isinstance(plan, routing.Relay):
                 self._track_dialog(in_failure)
@@ -525,8 +514,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
                     if refusal is not None:
                         self._reply(refusal.code, refusal.reason, in_failure)
                         return
-                _store_headers(plan.identity or identity, plan.privacy or privacy, history, plan.headers,
-                               relays=[plan.uri])
+                _store_headers(leg.identity, leg.privacy, leg.diversion, plan.headers, relays=[plan.uri])
                 KSR.pv.sets("$ru", plan.uri)
                 if plan.destination:
                     KSR.setdsturi(plan.destination)
@@ -547,16 +535,13 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
                 branches = {}
                 if plan.mobile is not None:
                     mobile = plan.mobile
-                    branches[mobile.uri] = {"identity": mobile.identity, "privacy": mobile.privacy or privacy,
+                    branches[mobile.uri] = {"identity": mobile.identity, "privacy": mobile.privacy or leg.privacy,
                                             "diversion": list(mobile.diversion)}
-                _store_headers(plan.identity or identity, plan.privacy or privacy, history, {}, branches,
-                               relays=list(branches))
+                _store_headers(leg.identity, leg.privacy, leg.diversion, {}, branches, relays=list(branches))
                 KSR.pv.sets("$avp(vx_ctx)", plan.context)
                 KSR.tm.t_set_fr(plan.ring_time * 1000, 0)
                 self._relay(in_failure)
                 return
-            plan = routing.after_failure(snap, plan.context, "unregistered", now)
-        self._reply(480, "Temporarily Unavailable", in_failure)
 
     def _track_dialog(self, in_failure):
         """Make the call a tracked dialog once it is going to be relayed (not for a call answered
@@ -652,19 +637,14 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         if not context:
             return 1  # a relay to a trunk failed: its reply goes back as it is
         code = int(KSR.pv.get("$T_reply_code") or 0)
-        if KSR.tm.t_branch_timeout() > 0 or code in _NO_ANSWER_CODES:
-            outcome = "no_answer"
-        elif code in _BUSY_CODES:
-            outcome = "busy"
-        else:
-            outcome = "rejected"
+        outcome = routing.failure_outcome(code, KSR.tm.t_branch_timeout() > 0)
         snap = self.view.current()
         if snap is None:
             return 1
         now = time.time()
         KSR.pv.sets("$avp(vx_ctx)", "")
-        plan = routing.after_failure(snap, context, outcome, now)
-        if isinstance(plan, routing.Reject) and outcome == "rejected":
+        plan = routing.after_reply(snap, context, outcome, now)
+        if plan is None:
             return 1  # let the callee's own final answer through
         KSR.pv.sets("$ru", KSR.pv.get("$ou"))
         self._execute(snap, plan, now, in_failure=True)

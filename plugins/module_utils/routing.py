@@ -760,3 +760,73 @@ def _inbound_e164(snap, dialled, source):
     if dialled.isdigit():
         return '+' + dialled
     return None
+
+
+# Carrying out a decision ------------------------------------------------------
+# The adapter (kemi/voxplane_kemi.py) and the route simulator (callflow.py) both walk a plan
+# through these, so that they take the same steps for the same call.
+
+# Replies of a failed ring that mean "busy" (busy or declining) / "nobody answered".
+BUSY_CODES = (486, 600, 603)
+NO_ANSWER_CODES = (408, 480, 487)
+# The core bounds forwarding chains; this bounds the steps through unregistered members of a
+# sequential group, which need one step each.
+MAX_UNREGISTERED_STEPS = 64
+
+
+class Leg(object):
+    """One plan as it is carried out, with what its branches carry: the caller identity, the
+    privacy wish and the diversion history (newest first), inherited from the legs before."""
+
+    __slots__ = ('plan', 'identity', 'privacy', 'diversion')
+
+    def __init__(self, plan, identity, privacy, diversion):
+        self.plan = plan
+        self.identity = identity
+        self.privacy = privacy
+        self.diversion = diversion
+
+    def __repr__(self):
+        return 'Leg(%r as %s, diversion %s)' % (self.plan, self.identity, list(self.diversion))
+
+
+def legs(snap, plan, now, before=None):
+    """The legs one decision becomes, in order. ``before``: what the previous branch carried
+    ({'identity', 'privacy', 'diversion'}; in a failure route), else None. A Reject or a Relay
+    is the last leg; after a Ring the caller goes on only when none of its AORs has a
+    registered contact (and it has no mobile): the next leg is then what its 'unregistered'
+    failure leads to. The identity the first plan chose stays when a later one names none; a
+    wish for privacy holds on every later leg; each leg's diversions go before the history."""
+    before = before or {}
+    identity = getattr(plan, 'identity', None) or before.get('identity')
+    privacy = getattr(plan, 'privacy', False) or before.get('privacy', False)
+    history = tuple(before.get('diversion', ()))
+    for dummy in range(MAX_UNREGISTERED_STEPS):
+        if isinstance(plan, Reject):
+            yield Leg(plan, identity, privacy, history)
+            return
+        history = plan.diversion + history
+        yield Leg(plan, plan.identity or identity, plan.privacy or privacy, history)
+        if not isinstance(plan, Ring):
+            return
+        plan = after_failure(snap, plan.context, 'unregistered', now)
+    yield Leg(Reject(480, 'Temporarily Unavailable'), identity, privacy, history)
+
+
+def failure_outcome(code, timed_out):
+    """after_failure's outcome for the reply a failed ring ended with (tm's pick of its
+    branches' replies), or for its ring time running out."""
+    if timed_out or code in NO_ANSWER_CODES:
+        return 'no_answer'
+    if code in BUSY_CODES:
+        return 'busy'
+    return 'rejected'
+
+
+def after_reply(snap, context_text, outcome, now):
+    """after_failure, or None where the callee's own final answer goes back to the caller as
+    it is: a rejection the core has nothing to add to."""
+    plan = after_failure(snap, context_text, outcome, now)
+    if isinstance(plan, Reject) and outcome == 'rejected':
+        return None
+    return plan

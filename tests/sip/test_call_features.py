@@ -23,6 +23,7 @@ import os
 
 import pytest
 
+from route_check import assert_predicted, predicted_answer
 from sip_calls import ACME, call, contacts, final_reply, first_invite, inbound, report, requests, scene
 from sip_harness import HERE, Listener, Phone, header, received, sip_request, statuses
 
@@ -54,6 +55,7 @@ def extension_info(kamailio, number):
 def test_an_unconditional_forward_rings_the_target_instead_and_records_the_diversion(kamailio):
     bert, gina = Phone(kamailio, 'bert.desk'), Phone(kamailio, 'gina.desk')
     caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '27'), answer=bert, ring=[gina])
+    assert_predicted(kamailio, caller, callees, '27', 'anna.desk', answer=bert, ring=[gina])
     explain = report(kamailio, caller=caller, bert=callees['bert.desk'], gina=callees['gina.desk'])
     assert caller.rc == 0 and statuses(caller)[-3:] == ['200', '200', '200'], explain
     invite = first_invite(callees['bert.desk'])
@@ -69,6 +71,7 @@ def test_a_busy_or_declining_phone_is_forwarded_by_the_busy_forward(kamailio, an
     finn = Phone(kamailio, 'finn.desk')
     phones = {answer: [finn]}
     caller, callees = scene(kamailio, lambda: call(kamailio, 'bert.desk', '14'), trunk='phone_answer.xml', **phones)
+    assert_predicted(kamailio, caller, callees, '14', 'bert.desk', far_end='answer', **phones)
     explain = report(kamailio, caller=caller, finn=callees['finn.desk'], trunk=callees['trunk'])
     assert requests(callees['finn.desk']) == ['INVITE', 'ACK'], explain
     invite = first_invite(callees['trunk'])
@@ -83,6 +86,7 @@ def test_a_no_answer_forward_leaves_when_the_extensions_own_ring_time_is_up(kama
     hans = Phone(kamailio, 'hans.desk')
     caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '21', timeout=30), ring=[hans],
                             trunk='phone_answer.xml')
+    assert_predicted(kamailio, caller, callees, '21', 'anna.desk', ring=[hans], far_end='answer')
     explain = report(kamailio, caller=caller, hans=callees['hans.desk'], trunk=callees['trunk'])
     assert requests(callees['hans.desk'])[:2] == ['INVITE', 'CANCEL'], explain
     rang, forwarded = first_invite(callees['hans.desk']), first_invite(callees['trunk'])
@@ -99,6 +103,7 @@ def test_a_no_answer_forward_to_an_outside_number_rings_longer_than_the_extensio
     hans = Phone(kamailio, 'hans.desk')
     caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '21', timeout=30), ring=[hans],
                             trunk='phone_answer_late.xml')
+    assert_predicted(kamailio, caller, callees, '21', 'anna.desk', ring=[hans], far_end='answer')
     explain = report(kamailio, caller=caller, hans=callees['hans.desk'], trunk=callees['trunk'])
     forwarded = first_invite(callees['trunk'])
     assert forwarded is not None and forwarded.first_line == trunk_uri(kamailio, '+49305558888'), explain
@@ -115,6 +120,7 @@ def test_a_forward_to_an_extension_rings_for_that_extensions_own_ring_time(kamai
     # route for the new branch, then the caller hears that nobody answered.
     sven, tina = Phone(kamailio, 'sven.desk'), Phone(kamailio, 'tina.desk')
     caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '38', timeout=30), ring=[sven, tina])
+    assert_predicted(kamailio, caller, callees, '38', 'anna.desk', ring=[sven, tina])
     explain = report(kamailio, caller=caller, sven=callees['sven.desk'], tina=callees['tina.desk'])
     rang_sven, rang_tina = first_invite(callees['sven.desk']), first_invite(callees['tina.desk'])
     assert rang_sven is not None and rang_tina is not None, explain
@@ -131,6 +137,7 @@ def test_an_unregistered_extension_is_forwarded_to_its_unregistered_destination(
     # Ida (22) has no registered device: the forward to her mobile applies at once.
     assert contacts(kamailio, 'ida.desk@acme.sip.test') == []
     caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '22'), trunk='phone_answer.xml')
+    assert_predicted(kamailio, caller, callees, '22', 'anna.desk', far_end='answer')
     explain = report(kamailio, caller=caller, trunk=callees['trunk'])
     invite = first_invite(callees['trunk'])
     assert invite is not None and invite.first_line == trunk_uri(kamailio, '+4917012345678'), explain
@@ -144,6 +151,7 @@ def test_dnd_with_voicemail_sends_the_call_to_the_mailbox_on_the_media_server(ka
     jan = Phone(kamailio, 'jan.desk')
     caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '23'), ring=[jan],
                             media='phone_answer.xml')
+    assert_predicted(kamailio, caller, callees, '23', 'anna.desk', ring=[jan], far_end='answer')
     explain = report(kamailio, caller=caller, jan=callees['jan.desk'], media=callees['media'])
     assert requests(callees['jan.desk']) == [], explain
     invite = first_invite(callees['media'])
@@ -161,6 +169,8 @@ def test_dnd_without_voicemail_is_busy_and_suppresses_every_forward(kamailio):
     with Listener(kamailio.trunk, kamailio.trunk_port) as trunk:
         caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '24'), ring=[kai, bert])
         inbound_call = inbound(kamailio, '+4930123456024')
+    assert_predicted(kamailio, caller, callees, '24', 'anna.desk', ring=[kai, bert])
+    assert_predicted(kamailio, inbound_call, {}, '+4930123456024', trunk=True)
     explain = report(kamailio, caller=caller, kai=callees['kai.desk'], bert=callees['bert.desk'])
     assert final_reply(caller) == 'SIP/2.0 486 Do Not Disturb', explain
     assert final_reply(inbound_call) == 'SIP/2.0 486 Do Not Disturb', report(kamailio, inbound=inbound_call)
@@ -173,6 +183,7 @@ def test_single_number_reach_rings_the_mobile_together_with_the_devices(kamailio
     lena = Phone(kamailio, 'lena.desk')
     caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '25'), ring=[lena],
                             trunk='phone_answer.xml')
+    assert_predicted(kamailio, caller, callees, '25', 'anna.desk', ring=[lena], far_end='answer')
     explain = report(kamailio, caller=caller, lena=callees['lena.desk'], trunk=callees['trunk'])
     desk, mobile = first_invite(callees['lena.desk']), first_invite(callees['trunk'])
     assert desk is not None and mobile is not None, explain
@@ -191,6 +202,7 @@ def test_single_number_reach_rings_the_mobile_together_with_the_devices(kamailio
 def test_a_parallel_group_rings_every_member_at_once_but_not_one_on_dnd(kamailio):
     anna, bert, kai = Phone(kamailio, 'anna.desk'), Phone(kamailio, 'bert.desk'), Phone(kamailio, 'kai.desk')
     caller, callees = scene(kamailio, lambda: call(kamailio, 'cora.desk', '61'), answer=anna, ring=[bert, kai])
+    assert_predicted(kamailio, caller, callees, '61', 'cora.desk', answer=anna, ring=[bert, kai])
     explain = report(kamailio, caller=caller, anna=callees['anna.desk'], bert=callees['bert.desk'],
                      kai=callees['kai.desk'])
     assert requests(callees['kai.desk']) == [], explain
@@ -206,6 +218,7 @@ def test_a_sequential_group_rings_one_member_after_the_other_and_skips_one_on_dn
     anna, bert, kai = Phone(kamailio, 'anna.desk'), Phone(kamailio, 'bert.desk'), Phone(kamailio, 'kai.desk')
     caller, callees = scene(kamailio, lambda: call(kamailio, 'cora.desk', '62', timeout=30), answer=anna,
                             ring=[bert, kai])
+    assert_predicted(kamailio, caller, callees, '62', 'cora.desk', answer=anna, ring=[bert, kai])
     explain = report(kamailio, caller=caller, anna=callees['anna.desk'], bert=callees['bert.desk'],
                      kai=callees['kai.desk'])
     assert requests(callees['kai.desk']) == [], explain
@@ -227,6 +240,7 @@ def test_a_hunt_groups_fallback_says_what_the_whole_group_did(kamailio, quirin, 
     if quirin:
         phones[quirin] = [Phone(kamailio, 'quirin.desk')]
     caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '70', timeout=30), answer=bert, **phones)
+    assert_predicted(kamailio, caller, callees, '70', 'anna.desk', answer=bert, **phones)
     explain = report(kamailio, caller=caller, bert=callees['bert.desk'], quirin=callees.get('quirin.desk'))
     invite = first_invite(callees['bert.desk'])
     assert invite is not None and header(invite, 'Diversion') == [diversion(70, reason)], explain
@@ -241,15 +255,19 @@ def test_a_hunt_groups_fallback_says_what_the_whole_group_did(kamailio, quirin, 
 # ------------------------------------------------------------------------------ feature codes
 def dial(kamailio, code):
     """Mia dials a feature code; the final answer's status line."""
+    predicted = predicted_answer(kamailio, 'mia.desk', code)  # before the code changes the directory
     result = call(kamailio, 'mia.desk', code)
     assert result.rc == 0, report(kamailio, feature_code=result)
+    assert final_reply(result) == predicted, 'route_info predicted %r' % predicted
     return final_reply(result)
 
 
 def calls_to_mia(kamailio, count=3):
     """The final answers of ``count`` calls to Mia placed right away, one after the other (two
     workers: every one of them must route with the new setting)."""
-    return [final_reply(call(kamailio, 'anna.desk', '26')) for dummy in range(count)]
+    answers = [final_reply(call(kamailio, 'anna.desk', '26')) for dummy in range(count)]
+    assert answers == [predicted_answer(kamailio, 'anna.desk', '26')] * count  # nobody registered
+    return answers
 
 
 def test_feature_codes_switch_dnd_and_a_playbook_that_leaves_dnd_out_keeps_it(kamailio):
@@ -283,6 +301,7 @@ def test_feature_codes_set_and_clear_the_unconditional_forward(kamailio):
         assert dial(kamailio, '*7211') == 'SIP/2.0 603 Forward All Calls To 11'
         assert extension_info(kamailio, '26')['forwarding']['unconditional'] == '11'
         caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '26'), answer=bert)
+        assert_predicted(kamailio, caller, callees, '26', 'anna.desk', answer=bert)
         explain = report(kamailio, caller=caller, bert=callees['bert.desk'])
         assert header(first_invite(callees['bert.desk']), 'Diversion') == [diversion(26, 'unconditional')], explain
         assert dial(kamailio, '*73') == 'SIP/2.0 603 Forward All Calls Off'
@@ -298,12 +317,14 @@ def test_feature_codes_set_and_clear_the_busy_forward(kamailio):
         assert dial(kamailio, '*9011') == 'SIP/2.0 603 Forward When Busy To 11'
         assert extension_info(kamailio, '26')['forwarding']['busy'] == '11'
         caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '26'), answer=bert, busy=[mia])
+        assert_predicted(kamailio, caller, callees, '26', 'anna.desk', answer=bert, busy=[mia])
         explain = report(kamailio, caller=caller, mia=callees['mia.app'], bert=callees['bert.desk'])
         assert requests(callees['mia.app']) == ['INVITE', 'ACK'], explain
         assert header(first_invite(callees['bert.desk']), 'Diversion') == [diversion(26, 'user-busy')], explain
         assert dial(kamailio, '*91') == 'SIP/2.0 603 Forward When Busy Off'
         assert extension_info(kamailio, '26')['forwarding']['busy'] is None
         caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '26'), busy=[mia])
+        assert_predicted(kamailio, caller, callees, '26', 'anna.desk', busy=[mia])
         assert final_reply(caller) == 'SIP/2.0 486 Busy Here', report(kamailio, caller=caller)
     finally:
         dial(kamailio, '*91')
@@ -316,6 +337,7 @@ def test_feature_codes_set_and_clear_the_no_answer_forward(kamailio):
         assert extension_info(kamailio, '26')['forwarding']['no_answer'] == '11'
         caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '26', timeout=30), answer=bert,
                                 ring=[mia])
+        assert_predicted(kamailio, caller, callees, '26', 'anna.desk', answer=bert, ring=[mia])
         explain = report(kamailio, caller=caller, mia=callees['mia.app'], bert=callees['bert.desk'])
         rang, forwarded = first_invite(callees['mia.app']), first_invite(callees['bert.desk'])
         assert forwarded is not None and header(forwarded, 'Diversion') == [diversion(26, 'no-answer')], explain
@@ -323,6 +345,7 @@ def test_feature_codes_set_and_clear_the_no_answer_forward(kamailio):
         assert dial(kamailio, '*93') == 'SIP/2.0 603 Forward On No Answer Off'
         assert extension_info(kamailio, '26')['forwarding']['no_answer'] is None
         caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '26', timeout=30), ring=[mia])
+        assert_predicted(kamailio, caller, callees, '26', 'anna.desk', ring=[mia])
         assert final_reply(caller) == 'SIP/2.0 480 Temporarily Unavailable', report(kamailio, caller=caller)
     finally:
         dial(kamailio, '*93')
@@ -341,6 +364,7 @@ def test_a_feature_code_with_an_escaped_hash_is_that_feature_code(kamailio):
 
 def test_a_dialled_number_with_an_escaped_plus_goes_out_like_the_plain_one(kamailio):
     caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '%2B49305557777'), trunk='phone_answer.xml')
+    assert_predicted(kamailio, caller, callees, '%2B49305557777', 'anna.desk', far_end='answer')
     explain = report(kamailio, caller=caller, trunk=callees['trunk'])
     invite = first_invite(callees['trunk'])
     assert invite is not None and invite.first_line == trunk_uri(kamailio, '+49305557777'), explain
@@ -350,6 +374,7 @@ def test_a_dialled_number_with_an_escaped_plus_goes_out_like_the_plain_one(kamai
 def test_an_inbound_number_with_an_escaped_plus_reaches_its_extension(kamailio):
     # +4930123456024 is Kai's DDI; Kai is on DND without voicemail.
     result = inbound(kamailio, '%2B4930123456024')
+    assert_predicted(kamailio, result, {}, '%2B4930123456024', trunk=True)
     assert final_reply(result) == 'SIP/2.0 486 Do Not Disturb', report(kamailio, inbound=result)
 
 
@@ -362,6 +387,7 @@ def test_a_request_uri_user_that_does_not_unescape_is_400_not_500(kamailio, user
     uri = 'sip:%s@%s' % (user, ACME)
     line = sip_request(kamailio.trunk, kamailio.target, 'INVITE', uri, 'sip:%s@carrier.example' % '+493055599999', uri)
     assert line == 'SIP/2.0 400 Bad Request: ' + reason, '%r\n%s' % (line, kamailio.log_tail(20))
+    assert predicted_answer(kamailio, None, user, trunk=True) == line
 
 
 REFUSED_CODES = [

@@ -19,6 +19,7 @@ import time
 
 import pytest
 
+from route_check import assert_predicted
 from sip_calls import (
     ACME, BETA, OUTSIDE_CALLER, call, contacts, final_reply, first_invite, inbound, register, report, requests, scene, users_file,
     via_is_kamailio,
@@ -79,6 +80,7 @@ def test_a_registration_survives_a_restart_and_still_gets_calls(kamailio):
         handle = bert.start('phone_answer.xml')
         caller = inbound(kamailio, '+4930123456011')
         phone = finish_sipp(handle, timeout=3)
+        assert_predicted(kamailio, caller, {'bert.app': phone}, '+4930123456011', trunk=True, answer=bert)
         explain = report(kamailio, caller=caller, phone=phone)
         assert caller.rc == 0 and statuses(caller) == ['200', '200', '200'], explain
         assert phone.rc == 0 and requests(phone) == ['INVITE', 'ACK', 'INVITE', 'ACK', 'BYE']
@@ -90,6 +92,7 @@ def test_a_registration_survives_a_restart_and_still_gets_calls(kamailio):
 def test_internal_call_forks_to_every_device_and_the_dialog_follows_the_record_route(kamailio):
     desk, app = Phone(kamailio, 'anna.desk'), Phone(kamailio, 'anna.app')
     caller, phones = scene(kamailio, lambda: call(kamailio, 'bert.desk', '10'), answer=desk, ring=[app])
+    assert_predicted(kamailio, caller, phones, '10', 'bert.desk', answer=desk, ring=[app])
     explain = report(kamailio, caller=caller, desk=phones['anna.desk'], app=phones['anna.app'])
     # bert: 407 challenge, then the call is answered; re-INVITE and BYE get their 200 too.
     assert caller.rc == 0 and statuses(caller) == ['407', '200', '200', '200'], explain
@@ -121,6 +124,8 @@ def test_an_internal_number_of_another_tenant_is_not_reachable(kamailio):
     # 20 exists only in beta: dora (beta) reaches it (480: nobody registered), acme's bert gets 404.
     from_beta = call(kamailio, 'dora.desk', '20', domain=BETA)
     from_acme = call(kamailio, 'bert.desk', '20')
+    assert_predicted(kamailio, from_beta, {}, '20', 'dora.desk', tenant='beta')
+    assert_predicted(kamailio, from_acme, {}, '20', 'bert.desk')
     assert final_reply(from_beta) == 'SIP/2.0 480 Temporarily Unavailable', report(kamailio, caller=from_beta)
     assert statuses(from_acme) == ['407', '404'], report(kamailio, caller=from_acme)
     assert final_reply(from_acme) == 'SIP/2.0 404 No such extension or number'
@@ -129,6 +134,7 @@ def test_an_internal_number_of_another_tenant_is_not_reachable(kamailio):
 def test_an_internal_call_to_an_unregistered_extension_gets_480(kamailio):
     assert contacts(kamailio, 'cora.desk@' + ACME) == [] and contacts(kamailio, 'cora.app@' + ACME) == []
     result = call(kamailio, 'bert.desk', '12')
+    assert_predicted(kamailio, result, {}, '12', 'bert.desk')
     assert statuses(result) == ['407', '480'], report(kamailio, caller=result)
     assert final_reply(result) == 'SIP/2.0 480 Temporarily Unavailable'
 
@@ -143,6 +149,7 @@ def test_invite_with_a_wrong_password_is_challenged_again(kamailio):
 def test_inbound_ddi_rings_every_device_of_the_extension(kamailio):
     desk, app = Phone(kamailio, 'anna.desk'), Phone(kamailio, 'anna.app')
     caller, phones = scene(kamailio, lambda: inbound(kamailio, '+4930123456010'), answer=desk, ring=[app])
+    assert_predicted(kamailio, caller, phones, '+4930123456010', trunk=True, answer=desk, ring=[app])
     explain = report(kamailio, caller=caller, desk=phones['anna.desk'], app=phones['anna.app'])
     # From the trunk address: no challenge, straight to anna's devices.
     assert caller.rc == 0 and statuses(caller) == ['200', '200', '200'], explain
@@ -153,6 +160,7 @@ def test_inbound_ddi_rings_every_device_of_the_extension(kamailio):
 def test_inbound_head_number_rings_the_group_members(kamailio):
     anna, bert = Phone(kamailio, 'anna.desk'), Phone(kamailio, 'bert.desk')
     caller, phones = scene(kamailio, lambda: inbound(kamailio, '+49301234560'), answer=anna, ring=[bert])
+    assert_predicted(kamailio, caller, phones, '+49301234560', trunk=True, answer=anna, ring=[bert])
     explain = report(kamailio, caller=caller, anna=phones['anna.desk'], bert=phones['bert.desk'])
     assert caller.rc == 0 and statuses(caller) == ['200', '200', '200'], explain
     assert requests(phones['anna.desk']) == ['INVITE', 'ACK', 'INVITE', 'ACK', 'BYE'], explain
@@ -166,6 +174,7 @@ def test_inbound_head_number_rings_the_group_members(kamailio):
 ])
 def test_inbound_to_a_number_that_does_not_ring(kamailio, dialled, reply):
     result = inbound(kamailio, dialled)
+    assert_predicted(kamailio, result, {}, dialled, trunk=True)
     assert result.rc == 0 and final_reply(result) == 'SIP/2.0 ' + reply, report(kamailio, caller=result)
 
 
@@ -188,6 +197,7 @@ def test_an_invite_from_an_untrusted_address_is_challenged_not_routed(kamailio):
 def _outbound(kamailio, caller, dialled):
     """A call from ``caller`` that should leave through the trunk stand-in (which answers)."""
     result, callees = scene(kamailio, lambda: call(kamailio, caller, dialled), trunk='phone_answer.xml')
+    assert_predicted(kamailio, result, callees, dialled, caller, far_end='answer')
     explain = report(kamailio, caller=result, trunk=callees['trunk'])
     assert result.rc == 0 and statuses(result) == ['407', '200', '200', '200'], explain
     assert callees['trunk'].rc == 0 and requests(callees['trunk']) == ['INVITE', 'ACK', 'INVITE', 'ACK', 'BYE'], \
@@ -212,6 +222,7 @@ def test_outbound_anonymous_caller_id_presents_anonymous_with_privacy(kamailio):
 
 def test_outbound_international_needs_the_extensions_permission(kamailio):
     refused = call(kamailio, 'bert.desk', '00442071234567')
+    assert_predicted(kamailio, refused, {}, '00442071234567', 'bert.desk')
     assert statuses(refused) == ['407', '403'], report(kamailio, caller=refused)
     assert final_reply(refused) == 'SIP/2.0 403 International calls not permitted'
     invite, explain = _outbound(kamailio, 'anna.desk', '00442071234567')
@@ -230,6 +241,7 @@ def test_a_number_of_another_tenant_is_reached_on_net_not_through_the_trunk(kama
     desk, app = Phone(kamailio, 'dora.desk', BETA), Phone(kamailio, 'dora.app', BETA)
     with Listener(kamailio.trunk, kamailio.trunk_port) as trunk:
         caller, phones = scene(kamailio, lambda: call(kamailio, 'anna.desk', '+494099999999'), answer=desk, ring=[app])
+    assert_predicted(kamailio, caller, phones, '+494099999999', 'anna.desk', answer=desk, ring=[app])
     explain = report(kamailio, caller=caller, desk=phones['dora.desk'], app=phones['dora.app'])
     assert caller.rc == 0 and statuses(caller) == ['407', '200', '200', '200'], explain
     assert requests(phones['dora.desk']) == ['INVITE', 'ACK', 'INVITE', 'ACK', 'BYE'], explain
@@ -246,6 +258,7 @@ def test_a_busy_forward_to_an_outside_number_carries_one_identity_and_the_divers
     finn = Phone(kamailio, 'finn.desk')
     caller, callees = scene(kamailio, lambda: call(kamailio, 'bert.desk', '14'), busy=[finn],
                             trunk='phone_answer.xml')
+    assert_predicted(kamailio, caller, callees, '14', 'bert.desk', busy=[finn], far_end='answer')
     explain = report(kamailio, caller=caller, finn=callees['finn.desk'], trunk=callees['trunk'])
     assert requests(callees['finn.desk']) == ['INVITE', 'ACK'], explain
     assert caller.rc == 0 and statuses(caller) == ['407', '200', '200', '200'], explain

@@ -1,0 +1,403 @@
+# -*- coding: utf-8 -*-
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Route simulation: the call flow the router produces for one call, as data.
+
+Pure Python, no Ansible, no Kamailio. ``simulate()`` asks the routing core (routing.py) what
+the KEMI adapter asks it, in the same order, over a Snapshot of the directory: the first
+decision (``route_from_account`` / ``route_inbound``), its legs (``routing.legs``), and after
+a ring nobody answered the failure route's next decision (``routing.after_reply``). What
+Kamailio and the phones would contribute comes from the circumstances: which SIP accounts
+have a registered contact, which branch answers, is busy (486) or declines (603); every
+other branch rings until the ring time runs out. docs/route-simulation.md describes it.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import contextlib
+import datetime
+import os
+import shutil
+import tempfile
+
+from ansible_collections.voxplane.pbx.plugins.module_utils import phone_settings, routing, snapshot
+from ansible_collections.voxplane.pbx.plugins.module_utils.errors import ValidationFailed, Violation
+from ansible_collections.voxplane.pbx.plugins.module_utils.model import CHILD_KINDS, EXTENSION, KEY_FIELD, PLURAL, TENANT
+from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import Change, reconcile
+from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory
+
+# A failed ring's reply as tm hands it to the failure route: a branch that rang out gives 408.
+_BUSY, _DECLINED, _TIMED_OUT = 486, 603, 408
+# The simulation stops after this many steps (the core bounds every chain far below it).
+_MAX_STEPS = 200
+
+
+def _subject(tenant):
+    return 'call (tenant %s)' % tenant
+
+
+def refuse(tenant, field, rule, message):
+    raise ValidationFailed([Violation(_subject(tenant), field, rule, message)])
+
+
+class Caller(object):
+    """Who places the call: a SIP account of ``tenant`` (``username``), or the tenant's trunk
+    (``source`` address) presenting ``calling_number``."""
+
+    __slots__ = ('tenant', 'username', 'source', 'calling_number')
+
+    def __init__(self, tenant, username=None, source=None, calling_number=None):
+        self.tenant = tenant
+        self.username = username
+        self.source = source
+        self.calling_number = calling_number
+
+    @property
+    def from_trunk(self):
+        return self.username is None
+
+
+def resolve_caller(snap, tenant_name, account=None, extension=None, trunk=False, calling_number=None, source=None):
+    """The Caller the options describe: a SIP account, an extension (its first SIP account) or
+    the tenant's trunk (its preferred trunk's first address unless ``source`` names one of the
+    directory's trunk addresses). Raises ValidationFailed naming the field and the rule."""
+    tenant = snap.tenants.get(tenant_name)
+    if tenant is None:
+        refuse(tenant_name, 'tenant', 'reference', 'tenant %s does not exist' % tenant_name)
+    if trunk:
+        if source is None:
+            if tenant.trunk is None:
+                refuse(tenant_name, 'caller.trunk', 'reference',
+                       'tenant %s has no preferred trunk; name the trunk address in caller.source' % tenant_name)
+            source = tenant.trunk['addresses'][0]
+        elif not snap.is_trusted(source):
+            refuse(tenant_name, 'caller.source', 'reference',
+                   '%s is no trunk address of the directory: a call from there is no inbound call' % source)
+        return Caller(tenant_name, source=source, calling_number=calling_number)
+    if extension is not None:
+        ext = tenant.targets.get(str(extension))
+        if ext is None or ext.kind != EXTENSION:
+            refuse(tenant_name, 'caller.extension', 'reference',
+                   'extension %s does not exist in tenant %s' % (extension, tenant_name))
+        if not ext.accounts:
+            refuse(tenant_name, 'caller.extension', 'reference', 'extension %s has no SIP account to call from' % extension)
+        account = ext.accounts[0]
+    if account not in tenant.accounts:
+        refuse(tenant_name, 'caller.account', 'reference', 'SIP account %s does not exist in tenant %s' % (account, tenant_name))
+    return Caller(tenant_name, username=account)
+
+
+class Circumstances(object):
+    """What the phones and far ends do. Each list names branches by SIP account (``anna.desk``
+    or ``anna.desk@acme.example``), by the internal number of the extension that owns the
+    account, by a number a trunk leg calls (``+4917012345678``), or by ``trunk`` / ``voicemail``
+    for every such leg. ``registered``: the accounts with a registered contact (None: all)."""
+
+    def __init__(self, registered=None, answer=(), busy=(), decline=()):
+        self.registered = None if registered is None else set(str(n) for n in registered)
+        self.answer = set(str(n) for n in answer)
+        self.busy = set(str(n) for n in busy)
+        self.decline = set(str(n) for n in decline)
+
+    def check(self, tenant_name):
+        """Refuse a branch named in two reply lists."""
+        lists = (('answer', self.answer), ('busy', self.busy), ('decline', self.decline))
+        for i, (field, names) in enumerate(lists):
+            for other, more in lists[i + 1:]:
+                both = sorted(names & more)
+                if both:
+                    refuse(tenant_name, field, 'conflict', '%s named in %s and in %s' % (', '.join(both), field, other))
+
+    def reply(self, names):
+        """'answer', 'busy', 'decline' or None (it rings) for a branch known by ``names``."""
+        for what, listed in (('answer', self.answer), ('busy', self.busy), ('decline', self.decline)):
+            if listed & names:
+                return what
+        return None
+
+
+def with_dnd(states, dnd):
+    """The tenant states with DND switched on or off for the named extensions ({tenant:
+    {internal number: bool}}), copies where changed; refuses an extension that does not exist."""
+    states = dict(states)
+    for tenant_name, settings in (dnd or {}).items():
+        state = states.get(tenant_name)
+        for number, value in settings.items():
+            ext = state.objects(EXTENSION).get(str(number)) if state is not None else None
+            if ext is None:
+                refuse(tenant_name, 'dnd', 'reference', 'extension %s does not exist in tenant %s' % (number, tenant_name))
+            if not isinstance(value, bool):
+                refuse(tenant_name, 'dnd', 'type', 'DND of extension %s must be true or false, not %r' % (number, value))
+            state = state.with_changes([Change(EXTENSION, str(number), ext, dict(ext, dnd=value))])
+        states[tenant_name] = state
+    return states
+
+
+def build_snapshot(states, generation=0, dnd=None):
+    """The router's Snapshot of ``states`` (txn.load_all()), with the DND overrides."""
+    return snapshot.Snapshot(with_dnd(states, dnd), generation)
+
+
+def call_time(text, timezone):
+    """Epoch seconds of ``text`` (ISO 8601; without an offset: in the tenant's ``timezone``)."""
+    try:
+        moment = datetime.datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        raise ValueError('%r is no ISO 8601 date and time (2026-03-01T09:30 or 2026-03-01T09:30:00+01:00)' % (text,))
+    if moment.tzinfo is None:
+        from zoneinfo import ZoneInfo  # Python 3.9+, as the directory's porting dates use it
+        moment = moment.replace(tzinfo=ZoneInfo(timezone))
+    return moment.timestamp()
+
+
+@contextlib.contextmanager
+def _scratch_directory():
+    """A directory of its own in a temporary SQLite file, removed afterwards."""
+    folder = tempfile.mkdtemp(prefix='voxplane-route-info-')
+    try:
+        yield Directory(os.path.join(folder, 'directory.db'))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def try_setting(state, setting):
+    """The answer ``phone_settings.apply`` gives a feature code, found on a scratch copy of the
+    caller's tenant (a temporary SQLite directory), so nothing is written to the directory."""
+    with _scratch_directory() as scratch:
+        with scratch.transaction(write=True) as txn:
+            changes = [Change(TENANT, state.name, None, state.tenant)]
+            for kind in CHILD_KINDS:
+                changes.extend(Change(kind, key, None, obj) for key, obj in sorted(state.objects(kind).items()))
+            txn.apply(state.name, changes)
+        return phone_settings.apply(scratch, setting)
+
+
+# A SIP account of a document without its secret gets this password in the scratch directory:
+# the simulation authenticates nobody, and an export without secrets is the usual document.
+_SIMULATION_PASSWORD = 'route-simulation-only'
+
+
+def document_state(document, where):
+    """The TenantState a tenant document (the shape tenant_info returns: tenant, numbers,
+    extensions, devices, groups) describes, validated by the reconcile engine with every rule and
+    integrity check of the modules inside a scratch directory; ``where`` names the document in
+    errors. Raises ValidationFailed naming each violation."""
+    if not isinstance(document, dict) or not isinstance(document.get('tenant'), dict) \
+            or not document['tenant'].get('name'):
+        raise ValidationFailed([Violation(where, 'tenant', 'required',
+                                          'a tenant document has a tenant with its name (the shape tenant_info returns)')])
+    tenant_request = dict((k, v) for k, v in document['tenant'].items() if k != 'name')
+    name = document['tenant']['name']
+    children = {}
+    for kind in CHILD_KINDS:
+        objects = document.get(PLURAL[kind]) or []
+        if not isinstance(objects, list) or not all(isinstance(obj, dict) for obj in objects):
+            raise ValidationFailed([Violation(where, PLURAL[kind], 'type', '%s is a list of objects' % PLURAL[kind])])
+        requests = children[kind] = {}
+        for obj in objects:
+            request = dict((k, v) for k, v in obj.items() if k not in ('tenant', KEY_FIELD[kind]))
+            if kind == EXTENSION:
+                request['sip_accounts'] = [
+                    acc if acc.get('password') or acc.get('ha1') else dict(acc, password=_SIMULATION_PASSWORD)
+                    for acc in request.get('sip_accounts') or [] if isinstance(acc, dict)]
+            requests[obj.get(KEY_FIELD[kind])] = request
+    with _scratch_directory() as scratch:
+        with scratch.transaction(write=True) as txn:
+            reconcile(txn, name, tenant_request, children)
+            return txn.load_tenant(name)
+
+
+def _uri_user(uri):
+    return uri.split(':', 1)[-1].split('@', 1)[0]
+
+
+def _branch_names(tenant, aor):
+    user = aor.split('@', 1)[0]
+    names = set([aor, user])
+    account = tenant.accounts.get(user) if tenant is not None else None
+    if account is not None:
+        names.add(account.extension.number)
+    return names
+
+
+class _Flow(object):
+    """The steps so far and the answer the caller gets."""
+
+    def __init__(self, snap, caller, circumstances):
+        self.snap = snap
+        self.caller = caller
+        self.circ = circumstances
+        self.steps = []
+        self.final = None
+        self.elapsed = 0
+
+    def step(self, leg, action, **fields):
+        own = list(getattr(leg.plan, 'diversion', ()))
+        step = dict(action=action, at=self.elapsed, identity=leg.identity, privacy=bool(leg.privacy),
+                    diversion=own, diversion_history=list(leg.diversion),
+                    reason=own[0].rsplit('reason=', 1)[-1] if own else None)
+        step.update(fields)
+        self.steps.append(step)
+        return step
+
+    def end(self, code, reason, by=None):
+        self.final = {'code': code, 'reason': reason, 'by': by}
+
+    def limit_refusal(self, charge):
+        """The core's refusal of an outside leg, if a limit of zero calls stops even the first."""
+        for limit in routing.outside_call_limits(self.snap, charge):
+            refusal = limit.refusal(0, 0)
+            if refusal is not None:
+                return refusal
+        return None
+
+    def relay(self, leg):
+        """A Relay leg: the trunk or the media server; its far end answers for itself."""
+        plan = leg.plan
+        if plan.charge is not None:
+            refusal = self.limit_refusal(plan.charge)
+            if refusal is not None:
+                self.end(refusal.code, refusal.reason)
+                return
+        via = 'voicemail' if plan.destination else 'trunk'
+        number = _uri_user(plan.uri)
+        self.step(leg, via, uri=plan.uri, destination=plan.destination or plan.uri, number=number,
+                  ring_time=plan.ring_time, headers=dict(plan.headers))
+        reply = self.circ.reply(set([number, via]))
+        if reply == 'answer':
+            self.end(200, 'OK', via if via == 'voicemail' else number)
+        elif reply == 'busy':
+            self.end(_BUSY, 'Busy Here', number)
+        elif reply == 'decline':
+            self.end(_DECLINED, 'Decline', number)
+        else:
+            self.end(None, 'the answer of the %s' % ('media server' if plan.destination else 'trunk'))
+
+    def ring(self, leg):
+        """A Ring leg: returns its outcome for after_failure, 'unregistered' when nothing could
+        ring, or None when it ended the call (answered)."""
+        plan = leg.plan
+        ctx = routing.Context.decode(plan.context)
+        tenant = self.snap.tenants.get(ctx.tenant)
+        target = tenant.targets.get(ctx.target) if tenant else None
+        registered = self.circ.registered
+        ringing = [aor for aor in plan.aors
+                   if registered is None or _branch_names(tenant, aor) & registered]
+        mobile = plan.mobile
+        if mobile is not None and mobile.charge is not None and self.limit_refusal(mobile.charge) is not None:
+            mobile = None  # over a limit: the phones ring, the mobile does not
+        branches = [(aor.split('@', 1)[0], _branch_names(tenant, aor)) for aor in ringing]
+        if mobile is not None:
+            number = _uri_user(mobile.uri)
+            branches.append((number, set([number, 'trunk', 'mobile'])))
+        members = []
+        for aor in plan.aors:
+            account = tenant.accounts.get(aor.split('@', 1)[0]) if tenant else None
+            if account is not None and account.extension.number not in members:
+                members.append(account.extension.number)
+        step = self.step(leg, 'ring', tenant=ctx.tenant, target=ctx.target,
+                         target_kind=getattr(target, 'kind', None), target_name=getattr(target, 'name', None),
+                         extensions=members, accounts=[aor.split('@', 1)[0] for aor in plan.aors],
+                         ringing=[name for name, dummy in branches], mobile=_uri_user(mobile.uri) if mobile else None,
+                         ring_time=plan.ring_time)
+        if mobile is not None:  # the mobile's branch presents its own identity and diversion
+            step.update(mobile_identity=mobile.identity, mobile_diversion=list(mobile.diversion) + list(leg.diversion))
+        if not branches:
+            step['outcome'] = 'unregistered'
+            return 'unregistered'
+        replies = [(name, self.circ.reply(names)) for name, names in branches]
+        answered = [name for name, reply in replies if reply == 'answer']
+        if answered:
+            step.update(outcome='answered', answered_by=answered[0])
+            self.end(200, 'OK', answered[0])
+            return None
+        # tm's pick of the branches' replies: a 6xx at once (it cancels the branches still ringing,
+        # RFC 3261 16.7), else a ring that ran out (408) before busy (486).
+        if any(reply == 'decline' for dummy, reply in replies):
+            code, timed_out = _DECLINED, False
+        else:
+            timed_out = any(reply is None for dummy, reply in replies)
+            code = _TIMED_OUT if timed_out else _BUSY
+        outcome = routing.failure_outcome(code, timed_out)
+        step['outcome'] = outcome
+        step['reply'] = code
+        if timed_out:
+            self.elapsed += plan.ring_time
+        return outcome
+
+
+def simulate(snap, caller, dialled, now, circumstances, setting_outcome=None):
+    """The call flow of one call: {'steps': [...], 'final': {'code', 'reason', 'by'}}.
+    ``setting_outcome(PhoneSetting)`` answers a feature code (try_setting); None: the
+    feature code's step is reported without its answer."""
+    circumstances.check(caller.tenant)
+    flow = _Flow(snap, caller, circumstances)
+    if caller.from_trunk:
+        plan = routing.route_inbound(snap, dialled, caller.source, now)
+    else:
+        plan = routing.route_from_account(snap, snap.tenants[caller.tenant].domain, caller.username, dialled, now)
+    if isinstance(plan, routing.PhoneSetting):
+        flow.steps.append({'action': 'feature_code', 'at': 0, 'tenant': plan.tenant, 'extension': plan.extension,
+                           'setting': plan.request})
+        outcome = setting_outcome(plan) if setting_outcome else None
+        if outcome is None:
+            flow.end(None, 'the answer of the feature code (not tried)')
+        else:
+            flow.end(outcome.code, outcome.reason)
+        return _result(flow)
+    before = None
+    while flow.final is None and len(flow.steps) < _MAX_STEPS:
+        outcome = None
+        for leg in routing.legs(snap, plan, now, before):
+            if isinstance(leg.plan, routing.Reject):
+                flow.end(leg.plan.code, leg.plan.reason)
+                break
+            if isinstance(leg.plan, routing.Relay):
+                flow.relay(leg)
+                break
+            outcome = flow.ring(leg)
+            if outcome != 'unregistered':
+                break
+        if flow.final is not None:
+            break
+        # The failure route: the next decision starts from what the failed branches carried.
+        before = {'identity': leg.identity, 'privacy': leg.privacy, 'diversion': leg.diversion}
+        plan = routing.after_reply(snap, leg.plan.context, outcome, now)
+        if plan is None:
+            flow.end(flow.steps[-1].get('reply'), 'the callee\'s own answer')
+    if flow.final is None:
+        flow.end(480, 'Temporarily Unavailable')
+    return _result(flow)
+
+
+def _result(flow):
+    return {'steps': flow.steps, 'final': flow.final, 'summary': summarise(flow.steps, flow.final)}
+
+
+def summarise(steps, final):
+    """One line per step and one for the final answer, as a person would say it."""
+    lines = []
+    for step in steps:
+        why = ' (Diversion %s)' % step['reason'] if step.get('reason') else ''
+        if step['action'] == 'ring':
+            what = '%s %s%s' % (step['target_kind'] or 'target', step['target'],
+                                ' %s' % step['target_name'] if step['target_name'] else '')
+            if step['target_kind'] == 'group':
+                what += ' (%s)' % ', '.join(step['extensions'])
+            who = ', '.join(step['ringing']) or 'nobody registered'
+            result = {'unregistered': 'nobody can ring', 'answered': 'answered by %s' % step.get('answered_by'),
+                      'busy': 'busy', 'no_answer': 'no answer'}[step['outcome']]
+            lines.append('%ds: ring %s%s: %s for %ss: %s' % (step['at'], what, why, who, step['ring_time'], result))
+        elif step['action'] == 'voicemail':
+            lines.append('%ds: voicemail %s on %s%s' % (step['at'], step['number'], step['destination'], why))
+        elif step['action'] == 'trunk':
+            lines.append('%ds: out through the trunk to %s%s' % (step['at'], step['number'], why))
+        elif step['action'] == 'feature_code':
+            lines.append('0s: feature code for extension %s: %r' % (step['extension'], step['setting']))
+    if final['code'] is None:
+        lines.append('final: %s' % final['reason'])
+    else:
+        lines.append('final: %d %s' % (final['code'], final['reason']))
+    return lines

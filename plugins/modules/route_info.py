@@ -1,0 +1,335 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: route_info
+short_description: Simulate how the router handles a call, step by step
+version_added: 0.1.0
+description:
+  - Runs the KEMI router's own decision code (the routing core) against the directory for one call
+    and returns the call flow as data, so that a pipeline can assert how calls are routed before
+    (or after) a change goes live.
+  - The call is described by its caller (a SIP account, an extension, or the tenant's trunk with a
+    calling number), the dialled digits and the circumstances that Kamailio and the phones would
+    contribute; which SIP accounts have a registered contact, who is on Do Not Disturb, which
+    branch answers, is busy or declines, and the time of the call.
+  - Each step says what rings for how long (SIP accounts, the mobile of single number reach), what
+    the call is forwarded to and why (the Diversion reason), voicemail or the trunk; the result
+    ends with the final SIP answer the caller gets.
+  - Reads only; a feature code (V(*78) ...) is tried on a scratch copy of the caller's tenant, so
+    its answer is the real one and the directory is not changed.
+  - See C(docs/route-simulation.md) in the collection for the rules of the simulation.
+author:
+  - voxplane developers (@voxplane)
+extends_documentation_fragment:
+  - voxplane.pbx.directory
+  - voxplane.pbx.directory.info
+options:
+  tenant:
+    description:
+      - The caller's tenant; for a call from the trunk, the tenant whose trunk it arrives on.
+    type: str
+    required: true
+  caller:
+    description:
+      - Who places the call; exactly one of O(caller.account), O(caller.extension) and O(caller.trunk).
+    type: dict
+    required: true
+    suboptions:
+      account:
+        description: A SIP account of the tenant (its username).
+        type: str
+      extension:
+        description: An extension of the tenant (internal number); the call comes from its first SIP account.
+        type: str
+      trunk:
+        description: The call comes in from the tenant's trunk (an inbound call to one of the directory's numbers).
+        type: bool
+        default: false
+      calling_number:
+        description: With O(caller.trunk), the number the caller presents.
+        type: str
+      source:
+        description:
+          - With O(caller.trunk), the trunk address the call comes from.
+          - Default, the first address of the tenant's preferred trunk.
+        type: str
+  src:
+    description:
+      - A tenant document not applied yet, as a file (YAML, or JSON when the name ends in C(.json)) in
+        the shape M(voxplane.pbx.tenant_info) returns (V(tenant), V(numbers), V(extensions),
+        V(devices), V(groups)).
+      - The simulation runs on the directory with that tenant as the document describes it, in
+        place of what the directory holds of it; without a directory, on the document alone.
+        Nothing is written; the document is validated with every rule and integrity check of the
+        modules (each violation named) inside a scratch directory.
+      - SIP accounts need no secrets in the document; the simulation authenticates nobody.
+    type: path
+  dialled:
+    description:
+      - The digits the caller dialled (the Request-URI user), as the phone or the carrier sends them;
+        an internal number, a feature code, an emergency number, a national or international number.
+    type: str
+    required: true
+    aliases: [number]
+  at:
+    description:
+      - The time of the call, ISO 8601 (V(2026-03-01T09:30), without an offset in the tenant's timezone).
+      - It matters where a porting number turns active at its porting date.
+      - Default, now.
+    type: str
+  registered:
+    description:
+      - The SIP accounts that have a registered contact (username, or internal number for all of
+        an extension's accounts). An empty list means none.
+      - Default, every SIP account is registered.
+    type: list
+    elements: str
+  dnd:
+    description:
+      - Do Not Disturb switched on (V(true)) or off (V(false)) for the call, by internal number of an
+        extension of the tenant; extensions not named keep their stored setting.
+    type: dict
+  answer:
+    description:
+      - The branches that answer, by SIP account, internal number, the number a trunk leg calls, or
+        V(trunk) / V(voicemail) for any such leg.
+      - Default, nobody answers; every phone rings until its ring time runs out.
+    type: list
+    elements: str
+    default: []
+  busy:
+    description: The branches that answer busy (486), named as in O(answer).
+    type: list
+    elements: str
+    default: []
+  decline:
+    description: The branches that decline (603), named as in O(answer).
+    type: list
+    elements: str
+    default: []
+notes:
+  - The simulation assumes no outside-call limit is reached yet (a limit of zero calls refuses
+    even so), and that a branch to a registered contact reaches the phone.
+  - The far end of a trunk or voicemail leg decides that leg's answer; unless O(answer), O(busy)
+    or O(decline) names it, RV(final.code) is V(null).
+'''
+
+EXAMPLES = r'''
+- name: A call from the carrier to the head number
+  voxplane.pbx.route_info:
+    tenant: muster-partner
+    caller: {trunk: true, calling_number: "+49891234567"}
+    dialled: "+49301234567"
+  register: flow
+
+- name: It rings the reception group for 20 s, then Cora
+  ansible.builtin.assert:
+    that:
+      - flow.steps[0].target == "20"
+      - flow.steps[0].ring_time == 20
+      - flow.steps[1].target == "13" and flow.steps[1].reason == "no-answer"
+
+- name: Prove a change before applying it (an edited tenant_info export)
+  voxplane.pbx.route_info:
+    tenant: acme
+    src: tenants/acme.yml
+    caller: {extension: "10"}
+    dialled: "200"
+  register: before_merge
+
+- name: Bert is busy and Cora is away from her phones
+  voxplane.pbx.route_info:
+    tenant: acme
+    caller: {extension: "10"}
+    dialled: "11"
+    registered: [bert.desk]
+    busy: [bert.desk]
+    dnd: {"13": true}
+  register: busy_flow
+'''
+
+RETURN = r'''
+steps:
+  description:
+    - The steps of the call flow, in order.
+    - V(action) is V(ring) (SIP accounts, and the mobile of single number reach, in parallel),
+      V(voicemail) (the mailbox on the tenant's media server), V(trunk) (out through the tenant's
+      trunk) or V(feature_code) (a setting the caller changes).
+    - Every step has V(at) (seconds after the call started), V(identity) (P-Asserted-Identity of the
+      leg; null keeps the caller's), V(privacy), V(diversion) (the Diversion entries this step adds,
+      newest first), V(diversion_history) (all the leg carries) and V(reason) (the reason of the
+      newest entry this step adds, or null).
+    - A V(ring) step has V(tenant), V(target), V(target_kind) (extension or group), V(target_name),
+      V(extensions) (whose accounts ring), V(accounts), V(ringing) (what rings, the registered accounts
+      and the mobile), V(mobile), V(ring_time), V(outcome) (V(answered), V(busy), V(no_answer),
+      V(unregistered)) and V(reply) (what the failure route sees).
+    - A V(voicemail) or V(trunk) step has V(uri), V(destination), V(number), V(ring_time) and V(headers).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - action: ring
+      at: 0
+      target: "20"
+      target_kind: group
+      target_name: Zentrale
+      ringing: [anna.desk, anna.app, bernd.desk, bernd.app]
+      ring_time: 20
+      outcome: no_answer
+      reason: null
+    - action: ring
+      at: 20
+      target: "13"
+      target_kind: extension
+      ringing: [cora.desk, cora.app]
+      reason: no-answer
+final:
+  description:
+    - The final SIP answer the caller gets; V(code) null where a trunk or voicemail leg's far end decides.
+    - V(by) names who answered (200), or the far end.
+  returned: always
+  type: dict
+  contains:
+    code:
+      description: The SIP response code; null where a trunk or voicemail leg's far end decides.
+      type: int
+      returned: always
+    reason:
+      description: The reason phrase, or what decides the answer.
+      type: str
+      returned: always
+    by:
+      description: Who answered (a SIP account, a number a trunk leg called, V(voicemail)), or null.
+      type: str
+      returned: always
+  sample: {code: 480, reason: Temporarily Unavailable, by: null}
+summary:
+  description: The flow in words, one line per step and a last line with the final answer.
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - "0s: ring group 20 Zentrale: anna.desk, anna.app, bernd.desk, bernd.app for 20s: no answer"
+    - "20s: ring extension 13 Cora Weber (Diversion no-answer): cora.desk, cora.app for 20s: no answer"
+    - "final: 480 Temporarily Unavailable"
+generation:
+  description: The directory generation the simulation ran on (0 with O(src) and no directory).
+  returned: always
+  type: int
+  sample: 42
+'''
+
+import json
+import time
+
+try:
+    import yaml
+    HAS_YAML = True
+except ImportError:  # pragma: no cover  (Ansible itself needs PyYAML)
+    HAS_YAML = False
+
+from ansible_collections.voxplane.pbx.plugins.module_utils import callflow
+from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, StorageError, ValidationFailed, Violation
+from ansible_collections.voxplane.pbx.plugins.module_utils.runner import DIRECTORY_ARGS, fail, new_module
+from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory
+
+# What reading a document can fail with: the file, its encoding, its syntax.
+_READ_ERRORS = (OSError, ValueError) + ((yaml.YAMLError,) if HAS_YAML else ())
+
+ARGUMENT_SPEC = dict(
+    tenant=dict(type='str', required=True),
+    caller=dict(type='dict', required=True, options=dict(
+        account=dict(type='str'),
+        extension=dict(type='str'),
+        trunk=dict(type='bool', default=False),
+        calling_number=dict(type='str'),
+        source=dict(type='str'),
+    )),
+    src=dict(type='path'),
+    dialled=dict(type='str', required=True, aliases=['number']),
+    at=dict(type='str'),
+    registered=dict(type='list', elements='str'),
+    dnd=dict(type='dict'),
+    answer=dict(type='list', elements='str', default=[]),
+    busy=dict(type='list', elements='str', default=[]),
+    decline=dict(type='list', elements='str', default=[]),
+)
+
+
+def open_directory(params):
+    """The directory the simulation runs on: (every tenant's state, generation). The one place
+    that says where it comes from: the directory of O(directory), read in one read transaction,
+    with the tenant of O(src) in place of what it holds of that tenant."""
+    directory = Directory(params['directory'])
+    states, generation = {}, 0
+    if directory.exists():
+        with directory.transaction(write=False, create=False) as txn:
+            states, generation = txn.load_all(), txn.generation()['generation']
+    elif not params.get('src'):
+        raise StorageError(params['directory'], 'does not exist')
+    if params.get('src'):
+        state = callflow.document_state(load_document(params['src']), 'document %s' % params['src'])
+        states[state.name] = state
+    return states, generation
+
+
+def load_document(path):
+    """The tenant document in the file ``path``: JSON when its name ends in .json (the fast path for
+    big tenants), else YAML (libyaml's loader where PyYAML has it)."""
+    try:
+        with open(path, encoding='utf-8') as handle:
+            if path.endswith('.json'):
+                return json.load(handle)
+            if not HAS_YAML:
+                raise ValueError('PyYAML is needed to read a YAML document; give a .json file')
+            return yaml.load(handle, Loader=getattr(yaml, 'CSafeLoader', yaml.SafeLoader))
+    except _READ_ERRORS as e:
+        raise ValidationFailed([Violation('document %s' % path, 'src', 'file', 'cannot read the tenant document: %s' % e)])
+
+
+def route_info(params):
+    """The module's result for ``params`` (its options), without Ansible: tests call it too."""
+    states, generation = open_directory(params)
+    tenant = params['tenant']
+    dnd = {tenant: dict((str(k), v) for k, v in params['dnd'].items())} if params.get('dnd') else None
+    snap = callflow.build_snapshot(states, generation, dnd)
+    who = params['caller']
+    if sum(1 for field in ('account', 'extension') if who.get(field)) + bool(who.get('trunk')) != 1:
+        callflow.refuse(tenant, 'caller', 'required', 'name exactly one of caller.account, caller.extension, caller.trunk')
+    caller = callflow.resolve_caller(snap, tenant, account=who.get('account'), extension=who.get('extension'),
+                                     trunk=who.get('trunk'), calling_number=who.get('calling_number'),
+                                     source=who.get('source'))
+    now = time.time()
+    if params.get('at'):
+        try:
+            now = callflow.call_time(params['at'], snap.tenants[tenant].timezone)
+        except ValueError as e:
+            callflow.refuse(tenant, 'at', 'type', str(e))
+    circumstances = callflow.Circumstances(params.get('registered'), params.get('answer') or (),
+                                           params.get('busy') or (), params.get('decline') or ())
+    flow = callflow.simulate(snap, caller, params['dialled'], now, circumstances,
+                             setting_outcome=lambda setting: callflow.try_setting(states[setting.tenant], setting))
+    flow['generation'] = generation
+    return flow
+
+
+def main():
+    spec = dict(ARGUMENT_SPEC)
+    spec.update(DIRECTORY_ARGS)
+    module = new_module(spec)
+    try:
+        result = route_info(module.params)
+    except DirectoryError as e:
+        fail(module, e)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,139 @@
+# -*- coding: utf-8 -*-
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""voxplane.pbx.route_info run in-process as Ansible runs it, over a real SQLite directory."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import sys
+
+import pytest
+import yaml
+
+import module_helpers
+from ansible_collections.voxplane.pbx.plugins.modules import route_info
+
+UNIT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+for _path in (os.path.join(UNIT, 'plugins', 'module_utils'), os.path.join(UNIT, 'kemi')):  # kemi_directory and its helpers
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+import kemi_directory  # noqa: E402
+
+
+@pytest.fixture
+def directory(pbx, monkeypatch):
+    monkeypatch.setitem(module_helpers.MODULES, 'route_info', route_info)
+    kemi_directory.build(pbx.path)
+    return pbx
+
+
+def test_the_flow_comes_back_as_data_and_nothing_is_written(directory):
+    before = directory.snapshot()
+    result = directory.ok('route_info', tenant='acme', caller={'extension': '12'}, dialled='50',
+                          answer=['anna.desk'])
+    assert result['changed'] is False and result['generation'] == directory.generation()
+    assert [(s['action'], s['target'], s['outcome']) for s in result['steps']] == \
+        [('ring', '50', 'no_answer'), ('ring', '13', 'answered')]
+    assert result['final'] == {'code': 200, 'reason': 'OK', 'by': 'anna.desk'}
+    assert result['summary'][-1] == 'final: 200 OK'
+    # A feature code is tried on a scratch copy, never on the directory.
+    result = directory.ok('route_info', tenant='acme', caller={'account': 'paul.desk'}, dialled='*78')
+    assert result['final']['code'] == 603 and result['final']['reason'] == 'Do Not Disturb On'
+    assert directory.snapshot() == before
+
+
+def test_circumstances_given_in_yaml_shapes(directory):
+    # dnd keys as YAML writes them (numbers), an ISO time, the trunk as caller.
+    result = directory.ok('route_info', tenant='acme', caller={'trunk': True, 'calling_number': '+4940999'},
+                          dialled=kemi_directory.SINGLE, dnd={10: True}, at='2026-03-01T09:30', registered=[])
+    assert result['final'] == {'code': 486, 'reason': 'Do Not Disturb', 'by': None}
+
+
+@pytest.mark.parametrize('args, message', [
+    (dict(caller={'account': 'ghost.desk'}), 'call (tenant acme): caller.account: SIP account ghost.desk does not exist'),
+    (dict(caller={'account': 'paul.desk', 'trunk': True}), 'call (tenant acme): caller: name exactly one of'),
+    (dict(caller={}), 'call (tenant acme): caller: name exactly one of'),
+    (dict(caller={'account': 'paul.desk'}, at='soon'), "call (tenant acme): at: 'soon' is no ISO 8601"),
+    (dict(caller={'account': 'paul.desk'}, tenant='nope'), 'call (tenant nope): tenant: tenant nope does not exist'),
+])
+def test_a_bad_call_description_fails_naming_the_field(directory, args, message):
+    args = dict(dict(tenant='acme', dialled='10'), **args)
+    result = directory.run('route_info', **args)
+    assert result.failed and result['msg'].startswith(message), result['msg']
+
+
+def test_a_missing_directory_is_an_error_and_stays_missing(pbx, monkeypatch):
+    monkeypatch.setitem(module_helpers.MODULES, 'route_info', route_info)
+    result = pbx.run('route_info', tenant='acme', caller={'extension': '10'}, dialled='11')
+    assert result.failed and pbx.path in result['msg'] and 'does not exist' in result['msg']
+    assert not pbx.exists()
+
+
+def tenant_document(directory, name):
+    """What tenant_info returns for ``name``, as a file would hold it."""
+    info = directory.ok('tenant_info', tenant=name)
+    return dict((key, info[key]) for key in ('tenant', 'numbers', 'extensions', 'devices', 'groups'))
+
+
+@pytest.mark.parametrize('suffix', ['.json', '.yml'])
+def test_a_tenant_document_not_applied_yet_is_simulated_without_writing(directory, tmp_path, suffix):
+    document = tenant_document(directory, 'acme')
+    # The edit under review: the reception group 50 now falls back to Paul (12), not to 13.
+    for group in document['groups']:
+        if group['internal_number'] == '50':
+            group['fallback'] = '12'
+    src = tmp_path / ('acme' + suffix)
+    src.write_text(json.dumps(document) if suffix == '.json' else yaml.safe_dump(document, allow_unicode=True))
+    before = directory.snapshot()
+    args = dict(tenant='acme', caller={'extension': '41'}, dialled='50')
+    applied = directory.ok('route_info', **args)
+    proposed = directory.ok('route_info', src=str(src), **args)
+    assert [s['target'] for s in applied['steps']] == ['50', '13']
+    assert [s['target'] for s in proposed['steps']] == ['50', '12']
+    assert directory.snapshot() == before
+    # The other tenants stay as the directory holds them: beta's number is still reachable on-net.
+    assert directory.ok('route_info', src=str(src), tenant='acme', caller={'extension': '12'},
+                        dialled=kemi_directory.B_MAIN)['steps'][0]['tenant'] == 'beta'
+
+
+def test_a_document_alone_needs_no_directory(directory, pbx, tmp_path):
+    src = tmp_path / 'acme.json'
+    src.write_text(json.dumps(tenant_document(directory, 'acme')))
+    elsewhere = str(tmp_path / 'none' / 'directory.db')
+    result = directory.ok('route_info', directory=elsewhere, src=str(src), tenant='acme', caller={'extension': '12'},
+                          dialled='10', answer=['max.app'])
+    assert result['final'] == {'code': 200, 'reason': 'OK', 'by': 'max.app'} and result['generation'] == 0
+    assert not os.path.exists(os.path.dirname(elsewhere))
+
+
+def test_a_bad_document_fails_with_every_violation_and_changes_nothing(directory, tmp_path):
+    def violations(edit):
+        document = tenant_document(directory, 'acme')
+        edit(document)
+        src = tmp_path / 'acme.json'
+        src.write_text(json.dumps(document))
+        result = directory.run('route_info', src=str(src), tenant='acme', caller={'extension': '12'}, dialled='10')
+        assert result.failed, result
+        return sorted((v['object'], v['field'], v['rule']) for v in result['violations'])
+
+    before = directory.snapshot()
+
+    def two_bad_fields(document):
+        document['groups'][0]['strategy'] = 'random'
+        document['extensions'][0]['ring_time'] = 'long'
+    found = violations(two_bad_fields)
+    assert [f[:2] for f in found] == [('extension 10 (tenant acme)', 'ring_time'), ('group 50 (tenant acme)', 'strategy')], found
+
+    def no_such_fallback(document):
+        document['groups'][0]['fallback'] = '999'
+    assert violations(no_such_fallback) == [('group 50 (tenant acme)', 'fallback', 'reference')]
+    assert directory.snapshot() == before
+    missing = directory.run('route_info', src=str(tmp_path / 'nope.yml'), tenant='acme', caller={'extension': '12'},
+                            dialled='10')
+    assert missing.failed and missing['msg'].startswith('document %s: src: cannot read the tenant document'
+                                                        % (tmp_path / 'nope.yml')), missing['msg']
