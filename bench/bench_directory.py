@@ -3,7 +3,7 @@
 """Benchmark directories, built in-process with the collection's own store and reconcile engine.
 
 Tenant t (name ``t000``, SIP domain ``t000.bench.test``) has extensions 10, 11, ... each with a
-desk-phone account ``u<ext>.desk`` and a softclient account ``u<ext>.app``, a Berlin block
+desk-phone account ``u<ext>.desk.<tenant>`` and a softclient account ``u<ext>.app.<tenant>``, a Berlin block
 ``+4930<t-digits>0`` with the DDI range 00-99 whose members reach the extensions (the DDI is the
 internal number) and whose head number reaches a reception group 99, and one trunk whose
 address is the benchmark's SIP client address (so INVITEs from there are trusted trunk calls).
@@ -58,8 +58,9 @@ def did(t, ext):
     return block_base(t) + ext
 
 
-def username(ext, kind='desk'):
-    return 'u%s.%s' % (ext, kind)
+def username(t, ext, kind='desk'):
+    """Unique over the whole directory, as real accounts are (no string shared between tenants)."""
+    return 'u%s.%s.%s' % (ext, kind, tenant_name(t))
 
 
 def password(t, ext, kind='desk'):
@@ -95,8 +96,8 @@ def build(path, tenants, extensions, trunk_address):
             exts[ext] = {
                 'name': 'User %s %s' % (name, ext), 'seat': 'best', 'location': 'hq',
                 'sip_accounts': [
-                    {'username': username(ext, 'desk'), 'password': password(t, ext, 'desk')},
-                    {'username': username(ext, 'app'), 'password': password(t, ext, 'app'), 'kind': 'softclient'},
+                    {'username': username(t, ext, 'desk'), 'password': password(t, ext, 'desk')},
+                    {'username': username(t, ext, 'app'), 'password': password(t, ext, 'app'), 'kind': 'softclient'},
                 ],
             }
         children = {

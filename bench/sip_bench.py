@@ -290,10 +290,10 @@ class Bench(object):
         many = []
         for i in range(2000):
             t, ext = i % self.tenants, registering[(i // self.tenants) % len(registering)]
-            many.append((bd.username(ext), bd.domain(t), bd.password(t, ext)))
+            many.append((bd.username(t, ext), bd.domain(t), bd.password(t, ext)))
         dids = [bd.did(i % self.tenants, unregistered[(i // self.tenants) % len(unregistered)]) for i in range(2000)]
-        vox_account = (bd.username(numbers[0]), bd.domain(0), bd.password(0, numbers[0]))
-        vox_callee = (bd.username(CALLEE_EXTENSION), bd.domain(CALLEE_TENANT), bd.password(CALLEE_TENANT, CALLEE_EXTENSION))
+        vox_account = (bd.username(0, numbers[0]), bd.domain(0), bd.password(0, numbers[0]))
+        vox_callee = (bd.username(CALLEE_TENANT, CALLEE_EXTENSION), bd.domain(CALLEE_TENANT), bd.password(CALLEE_TENANT, CALLEE_EXTENSION))
         baseline_account = (BASELINE_USER, BASELINE_DOMAIN, BASELINE_PASSWORD)
         files = {}
         for key, server in self.servers.items():
@@ -338,7 +338,7 @@ class Bench(object):
         """Bind the callee's contact on a port of its own (no stale contact from the load runs)."""
         server = self.servers[server_key]
         aor = ('%s@%s' % (BASELINE_USER, BASELINE_DOMAIN) if server_key != 'voxplane'
-               else '%s@%s' % (bd.username(CALLEE_EXTENSION), bd.domain(CALLEE_TENANT)))
+               else '%s@%s' % (bd.username(CALLEE_TENANT, CALLEE_EXTENSION), bd.domain(CALLEE_TENANT)))
         server.instance.kamcmd('ul.rm', 'location', aor)
         port = h.free_port(PHONE_ADDRESS, tcp=False)
         reg = h.run_sipp(os.path.join(SCENARIOS, 'register.xml'), server.target, PHONE_ADDRESS,
