@@ -63,6 +63,10 @@ _MAX_UNREGISTERED_STEPS = 64
 # Shared-memory variable (cfg: modparam pv shvset) holding the newest generation a worker
 # committed by feature code: every worker compares it per request, without SQL.
 _COMMITTED_GENERATION = "vx_generation"
+# child_init ranks (Kamailio's sr_module.h): SIP workers count from PROC_SIPINIT; PROC_SIPRPC
+# and the negative ranks are processes that never route a request.
+_PROC_SIPINIT = 1
+_PROC_SIPRPC = 127
 # A feature code waits at most this long for a playbook's write lock.
 _SETTING_BUSY_TIMEOUT_MS = 2000
 
@@ -170,16 +174,31 @@ class DirectoryView(object):
         try:
             generation = self._generation()
             if generation != self.generation or self.snapshot is None:
+                previous = self.snapshot
+                started = time.monotonic()
                 with Directory(self.path).transaction(write=False, create=False) as txn:
-                    self.snapshot = snapshot.load(txn, self.trusted)
+                    # Only the tenants whose generation moved are rebuilt (snapshot.load).
+                    self.snapshot = snapshot.load(txn, self.trusted, previous)
                 self.generation = self.snapshot.generation
-                KSR.info("voxplane: directory generation %d loaded (%d tenants, %d numbers)\n"
-                         % (self.generation, len(self.snapshot.tenants), len(self.snapshot.numbers)))
+                KSR.info("voxplane: directory generation %d loaded (%d tenants, %d numbers; %s, %.1f ms)\n"
+                         % (self.generation, len(self.snapshot.tenants), len(self.snapshot.numbers),
+                            "%d rebuilt" % self.snapshot.rebuilt if previous is not None else "full build",
+                            (time.monotonic() - started) * 1000))
         except Exception as exc:  # pylint: disable=broad-except
             # Keep routing with the last good snapshot; without one, calls get 503.
             self._conn = None
             _one_line_error("directory reload", exc)
         return self.snapshot
+
+    def preload(self):
+        """Load the snapshot at the worker's start (child_init, no request: no KSR calls here);
+        a failure is left to the first request's reload, which logs it."""
+        try:
+            with Directory(self.path).transaction(write=False, create=False) as txn:
+                self.snapshot = snapshot.load(txn, self.trusted)
+            self.generation = self.snapshot.generation
+        except Exception:  # pylint: disable=broad-except
+            self.snapshot = self.generation = None
 
     def committed(self, generation):
         """This worker committed ``generation``: tell every worker (shared memory) to reload."""
@@ -305,6 +324,8 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         self.method = None  # and its method ($rm), each read once per request
 
     def child_init(self, rank):
+        if _PROC_SIPINIT <= rank < _PROC_SIPRPC:  # a SIP worker: the first request need not wait for the load
+            self.view.preload()
         return 0
 
     # Request route -------------------------------------------------------------------

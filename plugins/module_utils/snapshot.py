@@ -424,6 +424,7 @@ class Snapshot(object):
                 self.trunk_sources.setdefault(address, []).append(tenants[name])
         # Addresses trusted by deployment (role variable) besides the tenants' trunks.
         self.trusted = self.trusted_addresses | frozenset(self.trunk_sources)
+        self.rebuilt = len(tenants)  # tenants built for this snapshot (updated(): the changed ones)
 
     def updated(self, states, generation, tenant_generations=None):
         """A new snapshot with the tenants of ``states`` (name -> TenantState; no tenant object:
@@ -444,8 +445,10 @@ class Snapshot(object):
         for _name, state in sorted(states.items()):
             if state.tenant is not None:
                 _add(tenants, single, blocks, Tenant(state, self._pool))
-        return self._made(generation, self.trusted_addresses, tenant_generations, self._pool, tenants,
+        snap = self._made(generation, self.trusted_addresses, tenant_generations, self._pool, tenants,
                           Numbers(single, blocks))
+        snap.rebuilt = len(states)
+        return snap
 
     def is_trusted(self, address):
         return address in self.trusted

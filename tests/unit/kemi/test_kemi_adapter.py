@@ -1080,7 +1080,8 @@ def test_directory_unreadable_at_first_use_is_503_with_retry_after(fresh, tmp_pa
     router.ksr_request_route(None)
     assert double.called('sl.sl_send_reply') == [] and double.called('tm.t_relay') == [()]
     infos = [m for level, m in double.logs if level == 'info']
-    assert len(infos) == 1 and re.match(r'^voxplane: directory generation 2 loaded \(2 tenants, \d+ numbers\)\n$', infos[0])
+    assert len(infos) == 1 and re.match(
+        r'^voxplane: directory generation 2 loaded \(2 tenants, \d+ numbers; full build, [\d.]+ ms\)\n$', infos[0])
 
 
 def test_directory_file_without_schema_is_503(fresh, tmp_path):
@@ -1139,6 +1140,7 @@ def test_reload_after_the_interval_and_no_sql_within_it(fresh, tmp_path, traced_
     assert module.VIEW.generation == 3
     infos = [m for level, m in double.logs if level == 'info']
     assert len(infos) == 1 and infos[0].startswith('voxplane: directory generation 3 loaded (3 tenants, ')
+    assert '; 1 rebuilt, ' in infos[0]                                     # gamma alone, the others kept
 
     del traced_sql[:]
     clock.now += 10                                                       # unchanged: one single-row SELECT
