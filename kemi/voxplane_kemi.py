@@ -485,8 +485,6 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         if isinstance(plan, routing.PhoneSetting):
             return self._phone_setting(plan)
         self.dialog_tracked = False
-        KSR.rr.record_route()
-        KSR.tm.t_on_failure("ksr_failure_route_call")
         self._execute(snap, plan, now, in_failure=False)
         return 1
 
@@ -518,7 +516,8 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
                 self._reply(plan.code, plan.reason, in_failure)
                 return
             history = plan.diversion + history
-            KSR.resetdsturi()  # a previous branch's next hop must not steer this one
+            if in_failure or dummy:  # a request route's first step has no next hop set yet
+                KSR.resetdsturi()  # a previous branch's next hop must not steer this one
             if isinstance(plan, routing.Relay):
                 self._track_dialog(in_failure)
                 if plan.charge is not None:
@@ -561,10 +560,13 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
 
     def _track_dialog(self, in_failure):
         """Make the call a tracked dialog once it is going to be relayed (not for a call answered
-        right away): its in-dialog requests are relayed, forged ones are not; it counts in the
-        outside-call profiles; the uac module keeps the caller's original From in it. In the
-        failure route the dialog exists already."""
+        right away, which so costs no Record-Route and no failure route either): its in-dialog
+        requests are relayed, forged ones are not; it counts in the outside-call profiles; the
+        uac module keeps the caller's original From in it. In the failure route the dialog
+        exists already."""
         if not in_failure and not self.dialog_tracked:
+            KSR.rr.record_route()
+            KSR.tm.t_on_failure("ksr_failure_route_call")
             KSR.dialog.dlg_manage()
             self.dialog_tracked = True
 

@@ -521,6 +521,9 @@ def test_nobody_registered_and_no_forward_is_480(router, ksr):
     router.ksr_request_route(None)
     assert replies(ksr) == [(480, 'Temporarily Unavailable')]
     assert ksr.called('tm.t_relay') == [] and ksr.called('tm.t_set_fr') == []
+    # answered at once: no Record-Route, failure route, dialog or next-hop reset to pay for
+    for name in ('rr.record_route', 'tm.t_on_failure', 'dialog.dlg_manage', 'resetdsturi'):
+        assert ksr.called(name) == [], name
 
 
 def test_nobody_registered_follows_the_unregistered_forward(router, ksr):
