@@ -122,3 +122,18 @@ def bump_generation(path, t=0):
         reconcile(txn, tenant_name(t), {'display_name': 'Bench tenant %d (%f)' % (t, time.time())})
     with directory.transaction(write=False, create=False) as txn:
         return txn.generation()['generation']
+
+
+def set_dnd(path, t, ext, dnd):
+    """One extension's DND, committed like a module run (one write transaction); returns the
+    seconds the commit took."""
+    import time
+
+    from ansible_collections.voxplane.pbx.plugins.module_utils.model import EXTENSION
+    from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import reconcile
+    from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory
+
+    t0 = time.perf_counter()
+    with Directory(path).transaction() as txn:
+        reconcile(txn, tenant_name(t), None, {EXTENSION: {ext: {'dnd': dnd}}})
+    return time.perf_counter() - t0

@@ -127,6 +127,8 @@ def _setting(name):
     return property(lambda self: getattr(self._settings, name), doc='shared setting %s' % name)
 
 
+# Numbers: no number asked for yet.
+_NOTHING = object()
 # Extension.caller_id: the extension's own first number.
 _FIRST_NUMBER = object()
 
@@ -288,17 +290,24 @@ class Numbers(Mapping):
         self._single = single or {}
         self._blocks = blocks or {}
         self._widths = tuple(sorted(set(block.width for block in self._blocks.values())))
+        # The last block member asked for: a request asks for the same number twice in a row
+        # (``in``, then ``get``), which then makes one entry, not two.
+        self._last = (_NOTHING, None)
 
     def get(self, e164, default=None):
         entry = self._single.get(e164)
         if entry is not None:
             return entry
+        last = self._last
+        if last[0] == e164:
+            return last[1]
         if e164.__class__ is str:
             for width in self._widths:
                 block = self._blocks.get(e164[:-width])
                 if block is not None:
                     entry = block.entry(e164, e164[-width:])
                     if entry is not None:
+                        self._last = (e164, entry)
                         return entry
         return default
 
