@@ -101,7 +101,9 @@ class Server(object):
         self.deploy_seconds = time.monotonic() - t0
         if run.rc != 0:
             raise RuntimeError('%s: the role failed: %r\n%s' % (self.label, run, self.instance.log_tail()))
-        if not h.wait_for_options(self.instance.address, self.instance.port):
+        # A SIP worker loads its snapshot before it reads its first request (seconds for 100,000
+        # extensions on a busy machine): wait for that as long as the watchdog allows.
+        if not h.wait_for_options(self.instance.address, self.instance.port, timeout=START_TIMEOUT):
             raise RuntimeError('%s: no 200 to OPTIONS on %s:%d\n%s' % (
                 self.label, self.instance.address, self.instance.port, self.instance.log_tail()))
         self.pids = process_tree(self.instance.pid())
@@ -481,6 +483,7 @@ class Bench(object):
 
 
 CAPACITY_IN_FLIGHT = 200
+START_TIMEOUT = 180
 # usrloc writes registrations back to SQLite every timer_interval seconds (db_mode 2): the bench
 # sets 1 s, and reads the CPU a little later, so that each run pays for its own write-back.
 USRLOC_TIMER_S = 1
