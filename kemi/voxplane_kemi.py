@@ -59,6 +59,10 @@ _CALLS_A_MINUTE = "vxrate"
 # Shared-memory variable (cfg: modparam pv shvset) holding the newest generation a worker
 # committed by feature code: every worker compares it per request, without SQL.
 _COMMITTED_GENERATION = "vx_generation"
+# child_init ranks (Kamailio's sr_module.h): SIP workers count from PROC_SIPINIT; PROC_SIPRPC
+# and the negative ranks are processes that never route a request.
+_PROC_SIPINIT = 1
+_PROC_SIPRPC = 127
 # A feature code waits at most this long for a playbook's write lock.
 _SETTING_BUSY_TIMEOUT_MS = 2000
 
@@ -166,16 +170,36 @@ class DirectoryView(object):
         try:
             generation = self._generation()
             if generation != self.generation or self.snapshot is None:
+                previous = self.snapshot
+                started = time.monotonic()
                 with Directory(self.path).transaction(write=False, create=False) as txn:
-                    self.snapshot = snapshot.load(txn, self.trusted)
+                    # Only the tenants whose generation moved are rebuilt (snapshot.load).
+                    self.snapshot = snapshot.load(txn, self.trusted, previous)
                 self.generation = self.snapshot.generation
-                KSR.info("voxplane: directory generation %d loaded (%d tenants, %d numbers)\n"
-                         % (self.generation, len(self.snapshot.tenants), len(self.snapshot.numbers)))
+                KSR.info("voxplane: directory generation %d loaded (%d tenants, %d numbers; %s, %.1f ms)\n"
+                         % (self.generation, len(self.snapshot.tenants), len(self.snapshot.numbers),
+                            "%d rebuilt" % self.snapshot.rebuilt if previous is not None else "full build",
+                            (time.monotonic() - started) * 1000))
         except Exception as exc:  # pylint: disable=broad-except
             # Keep routing with the last good snapshot; without one, calls get 503.
             self._conn = None
             _one_line_error("directory reload", exc)
         return self.snapshot
+
+    def preload(self):
+        """Load the snapshot when the worker starts (child_init), before its first request;
+        on failure the first request tries again."""
+        started = time.monotonic()
+        try:
+            with Directory(self.path).transaction(write=False, create=False) as txn:
+                self.snapshot = snapshot.load(txn, self.trusted)
+            self.generation = self.snapshot.generation
+            self.checked_at = started
+            KSR.info("voxplane: directory generation %d loaded at start (%d tenants; %.0f ms)\n"
+                     % (self.generation, len(self.snapshot.tenants), (time.monotonic() - started) * 1000))
+        except Exception as exc:  # pylint: disable=broad-except
+            self.snapshot = self.generation = None
+            _one_line_error("directory load at start", exc)
 
     def committed(self, generation):
         """This worker committed ``generation``: tell every worker (shared memory) to reload."""
@@ -315,6 +339,8 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         self.method = None  # and its method ($rm), each read once per request
 
     def child_init(self, rank):
+        if _PROC_SIPINIT <= rank < _PROC_SIPRPC:  # a SIP worker: the first request need not wait for the load
+            self.view.preload()
         return 0
 
     # Request route -------------------------------------------------------------------
@@ -480,8 +506,6 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         if isinstance(plan, routing.PhoneSetting):
             return self._phone_setting(plan)
         self.dialog_tracked = False
-        KSR.rr.record_route()
-        KSR.tm.t_on_failure("ksr_failure_route_call")
         self._execute(snap, plan, now, in_failure=False)
         return 1
 
@@ -501,12 +525,13 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         route simulator takes): a Ring nobody can ring moves on to the next leg. In the failure
         route the headers of the previous branch ($avp(vx_hdrs)) are where the new plan starts
         from."""
-        for leg in routing.legs(snap, plan, now, _stored_headers() if in_failure else None):
+        for step, leg in enumerate(routing.legs(snap, plan, now, _stored_headers() if in_failure else None)):
             plan = leg.plan
             if isinstance(plan, routing.Reject):
                 self._reply(plan.code, plan.reason, in_failure)
                 return
-            KSR.resetdsturi()  # a previous branch's next hop must not steer this one
+            if in_failure or step:  # a request route's first leg has no next hop set yet
+                KSR.resetdsturi()  # a previous branch's next hop must not steer this one
             if isinstance(plan, routing.Relay):
                 self._track_dialog(in_failure)
                 if plan.charge is not None:
@@ -545,10 +570,13 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
 
     def _track_dialog(self, in_failure):
         """Make the call a tracked dialog once it is going to be relayed (not for a call answered
-        right away): its in-dialog requests are relayed, forged ones are not; it counts in the
-        outside-call profiles; the uac module keeps the caller's original From in it. In the
-        failure route the dialog exists already."""
+        right away, which so costs no Record-Route and no failure route either): its in-dialog
+        requests are relayed, forged ones are not; it counts in the outside-call profiles; the
+        uac module keeps the caller's original From in it. In the failure route the dialog
+        exists already."""
         if not in_failure and not self.dialog_tracked:
+            KSR.rr.record_route()
+            KSR.tm.t_on_failure("ksr_failure_route_call")
             KSR.dialog.dlg_manage()
             self.dialog_tracked = True
 

@@ -80,6 +80,12 @@ MIGRATIONS = [
         "CREATE INDEX devices_tenant ON devices (tenant_id)",
         "CREATE INDEX call_groups_tenant ON call_groups (tenant_id)",
     ]),
+    # The router rebuilds only the tenants whose generation moved (snapshot.py): every write
+    # transaction sets the generation it commits on each tenant it touched (store.py).
+    (2, 'per-tenant generation: the directory generation that last changed each tenant', [
+        "ALTER TABLE tenants ADD COLUMN generation BIGINT NOT NULL DEFAULT 0",
+        "UPDATE tenants SET generation = (SELECT generation FROM voxplane_generation WHERE id = 1)",
+    ]),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -10,7 +10,9 @@ with ``?`` placeholders in the common subset of SQLite and PostgreSQL; a
 placeholders), so a second database is a new dialect, not new module code.
 
 Every committed change bumps the generation counter in the same transaction:
-the KEMI router polls that single row to know when to reload its snapshot.
+the KEMI router polls that single row to know when to reload its snapshot. The
+transaction also stamps that generation on every tenant it wrote to
+(``tenants.generation``), so that the router rebuilds only those tenants.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -356,6 +358,8 @@ class Transaction(Lookups):
         self.dirty = False
         self._rollback_only = False
         self._tenant_ids = {}
+        # Tenants this transaction wrote to: their generation is set at commit.
+        self._touched = set()
         # The schema version found before this transaction migrated it; None when it was current.
         self.migrated_from = None
         # The generation this transaction's commit moved the directory to; None if it wrote nothing.
@@ -386,6 +390,8 @@ class Transaction(Lookups):
                         self._execute('UPDATE voxplane_generation SET generation = generation + 1, changed_at = ? WHERE id = 1',
                                       (_now(),))
                         generation = self.generation()['generation']
+                        for name in sorted(self._touched):
+                            self._execute('UPDATE tenants SET generation = ? WHERE name = ?', (generation, name))
                     self.conn.execute('COMMIT')
                     if self.dirty:
                         self.committed_generation = generation
@@ -444,6 +450,10 @@ class Transaction(Lookups):
     def generation(self):
         row = self._execute('SELECT generation, changed_at FROM voxplane_generation WHERE id = 1').fetchone()
         return {'generation': row[0], 'changed_at': row[1]}
+
+    def tenant_generations(self):
+        """tenant name -> the directory generation that last changed anything of that tenant."""
+        return dict(self._execute('SELECT name, generation FROM tenants'))
 
     # Reading ---------------------------------------------------------------
 
@@ -520,6 +530,8 @@ class Transaction(Lookups):
         # Creations and updates parents first; deletions children first.
         upserts = sorted((c for c in changes if c.after is not None), key=lambda c: order[c.kind])
         deletes = sorted((c for c in changes if c.after is None), key=lambda c: -order[c.kind])
+        if changes:
+            self._touched.add(tenant_name)
         for change in deletes:
             self.dirty = True
             self._write(tenant_name, change)

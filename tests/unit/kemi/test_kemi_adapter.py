@@ -522,6 +522,9 @@ def test_nobody_registered_and_no_forward_is_480(router, ksr):
     router.ksr_request_route(None)
     assert replies(ksr) == [(480, 'Temporarily Unavailable')]
     assert ksr.called('tm.t_relay') == [] and ksr.called('tm.t_set_fr') == []
+    # answered at once: no Record-Route, failure route, dialog or next-hop reset to pay for
+    for name in ('rr.record_route', 'tm.t_on_failure', 'dialog.dlg_manage', 'resetdsturi'):
+        assert ksr.called(name) == [], name
 
 
 def test_nobody_registered_follows_the_unregistered_forward(router, ksr):
@@ -1081,7 +1084,8 @@ def test_directory_unreadable_at_first_use_is_503_with_retry_after(fresh, tmp_pa
     router.ksr_request_route(None)
     assert double.called('sl.sl_send_reply') == [] and double.called('tm.t_relay') == [()]
     infos = [m for level, m in double.logs if level == 'info']
-    assert len(infos) == 1 and re.match(r'^voxplane: directory generation 2 loaded \(2 tenants, \d+ numbers\)\n$', infos[0])
+    assert len(infos) == 1 and re.match(
+        r'^voxplane: directory generation 2 loaded \(2 tenants, \d+ numbers; full build, [\d.]+ ms\)\n$', infos[0])
 
 
 def test_directory_file_without_schema_is_503(fresh, tmp_path):
@@ -1140,12 +1144,55 @@ def test_reload_after_the_interval_and_no_sql_within_it(fresh, tmp_path, traced_
     assert module.VIEW.generation == 3
     infos = [m for level, m in double.logs if level == 'info']
     assert len(infos) == 1 and infos[0].startswith('voxplane: directory generation 3 loaded (3 tenants, ')
+    assert '; 1 rebuilt, ' in infos[0]                                     # gamma alone, the others kept
 
     del traced_sql[:]
     clock.now += 10                                                       # unchanged: one single-row SELECT
     register_gamma(double, router)
     assert traced_sql == [GENERATION_SQL]
     assert double.logs == [] and double.called('auth.auth_challenge') == [(GAMMA_DOMAIN, QOP_AUTH)]
+
+
+def test_a_sip_worker_loads_the_snapshot_at_start_and_only_changed_tenants_later(fresh, tmp_path, traced_sql):
+    harness = kemi_directory.build(tmp_path / 'directory.db')
+    module, double, clock = fresh(harness.path)
+    router = module.mod_init()
+    for rank in (0, -1, -2, 127):                       # main, timer, RPC, SIP-RPC: they route nothing
+        assert router.child_init(rank) == 0
+    assert module.VIEW.snapshot is None
+    del traced_sql[:]
+    assert router.child_init(1) == 0                    # the first SIP worker
+    assert module.VIEW.generation == 2 and sorted(module.VIEW.snapshot.tenants) == ['acme', 'beta']
+    infos = [m for level, m in double.logs if level == 'info']
+    assert len(infos) == 1 and infos[0].startswith('voxplane: directory generation 2 loaded at start (2 tenants; ')
+    first = module.VIEW.snapshot
+    del traced_sql[:]
+    register_gamma(double, router)                      # the first request: no load, the generation is fresh
+    assert traced_sql == [] and double.called('sl.sl_send_reply') == [(403, 'Unknown domain')]
+
+    harness.apply('gamma', *kemi_directory.gamma())     # generation 3: one new tenant
+    del traced_sql[:]
+    clock.now += 1
+    register_gamma(double, router)
+    assert double.called('auth.auth_challenge') == [(GAMMA_DOMAIN, QOP_AUTH)]
+    assert module.VIEW.snapshot.rebuilt == 1
+    assert module.VIEW.snapshot.tenants['acme'] is first.tenants['acme']
+    loads = [sql for sql in traced_sql if sql.startswith('SELECT id, name, sip_domain, doc FROM tenants')]
+    assert loads == ["SELECT id, name, sip_domain, doc FROM tenants WHERE name = 'gamma'"]
+
+
+def test_an_unreadable_directory_at_start_is_logged_and_loaded_by_the_first_request(fresh, tmp_path):
+    path = tmp_path / 'directory.db'
+    module, double, clock = fresh(str(path))
+    router = module.mod_init()
+    assert router.child_init(1) == 0
+    assert module.VIEW.snapshot is None
+    errors = [m for level, m in double.logs if level == 'err']
+    assert len(errors) == 1 and errors[0].startswith('voxplane: directory load at start failed at ')
+    kemi_directory.build(path)
+    clock.now += 1
+    register_gamma(double, router)
+    assert module.VIEW.generation == 2 and double.called('sl.sl_send_reply') == [(403, 'Unknown domain')]
 
 
 def test_reload_check_ms_zero_polls_the_generation_per_request(fresh, tmp_path, traced_sql):
