@@ -80,6 +80,15 @@ MIGRATIONS = [
         "CREATE INDEX devices_tenant ON devices (tenant_id)",
         "CREATE INDEX call_groups_tenant ON call_groups (tenant_id)",
     ]),
+    (2, 'tenant phonebook', [
+        """CREATE TABLE phonebook_entries (
+            id {serial},
+            tenant_id INTEGER NOT NULL REFERENCES tenants (id),
+            name TEXT NOT NULL,
+            doc TEXT NOT NULL,
+            UNIQUE (tenant_id, name)
+        )""",
+    ]),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -26,7 +26,7 @@ import sqlite3
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, SchemaError, StorageError
 from ansible_collections.voxplane.pbx.plugins.module_utils.integrity import Lookups
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import (
-    CHILD_KINDS, DEVICE, EXTENSION, GROUP, KEY_FIELD, NUMBER, TENANT, with_defaults,
+    CHILD_KINDS, DEVICE, EXTENSION, GROUP, KEY_FIELD, NUMBER, PHONEBOOK, TENANT, with_defaults,
 )
 from ansible_collections.voxplane.pbx.plugins.module_utils.rules import block_numbers
 from ansible_collections.voxplane.pbx.plugins.module_utils.schema import LATEST_VERSION, MIGRATIONS
@@ -36,11 +36,12 @@ DEFAULT_LOCATION = '/var/lib/voxplane/directory.db'
 
 # kind -> (table, key column). Child rows all carry tenant_id.
 TABLES = {EXTENSION: ('extensions', 'internal_number'), GROUP: ('call_groups', 'internal_number'),
-          NUMBER: ('numbers', 'number'), DEVICE: ('devices', 'mac')}
+          NUMBER: ('numbers', 'number'), DEVICE: ('devices', 'mac'), PHONEBOOK: ('phonebook_entries', 'name')}
 
 # Fields kept in their own columns or rows rather than in doc.
 _OUT_OF_DOC = {TENANT: ('name', 'sip_domain'), EXTENSION: ('tenant', 'internal_number', 'sip_accounts'),
-               GROUP: ('tenant', 'internal_number'), NUMBER: ('tenant', 'number'), DEVICE: ('tenant', 'mac')}
+               GROUP: ('tenant', 'internal_number'), NUMBER: ('tenant', 'number'), DEVICE: ('tenant', 'mac'),
+               PHONEBOOK: ('tenant', 'name')}
 
 
 def _now():
