@@ -82,6 +82,16 @@ def _defaults(kind):
     raise KeyError(kind)
 
 
+def clone(value):
+    """A deep copy of an object made of dicts, lists and plain values (what every object is): several
+    times faster than copy.deepcopy, which matters when a whole tenant of 10,000 extensions is merged."""
+    if isinstance(value, dict):
+        return dict((k, clone(v) if isinstance(v, (dict, list)) else v) for k, v in value.items())
+    if isinstance(value, list):
+        return [clone(v) if isinstance(v, (dict, list)) else v for v in value]
+    return copy.deepcopy(value)
+
+
 def with_defaults(kind, stored):
     """A stored object completed with the defaults of fields added after it was written,
     so that a new optional field needs no migration of the stored documents."""
@@ -94,18 +104,24 @@ def with_defaults(kind, stored):
 REQUIRED_ON_CREATE = {TENANT: ('sip_domain',), DEVICE: ('model',), PHONEBOOK: ('number',)}
 
 
+_REPLACEMENT = {}
+
+
 def replacement(kind, request):
     """The request that makes an object exactly as written (state ``replaced``): every field
     the request leaves out is asked for at its default, an empty string where the default is
     "none" (which clears it). Stored secrets are kept all the same: a SIP account or a voicemail
     given without password or PIN keeps its credential, as in every other merge."""
-    full = {}
-    for field, default in _defaults(kind).items():
-        if field in REQUIRED_ON_CREATE.get(kind, ()):
-            continue
-        if isinstance(default, dict):
-            default = dict((sub, '' if value is None else value) for sub, value in default.items() if sub != 'pin_hash')
-        full[field] = '' if default is None else default
+    if kind not in _REPLACEMENT:
+        template = {}
+        for field, default in _defaults(kind).items():
+            if field in REQUIRED_ON_CREATE.get(kind, ()):
+                continue
+            if isinstance(default, dict):
+                default = dict((sub, '' if value is None else value) for sub, value in default.items() if sub != 'pin_hash')
+            template[field] = '' if default is None else default
+        _REPLACEMENT[kind] = template
+    full = dict(_REPLACEMENT[kind])  # its values are never changed in place: merge copies what it keeps
     for field, value in request.items():
         if value is None:
             continue
@@ -177,7 +193,7 @@ def merge(kind, tenant_name, key, current, request, tenant):
     obj = describe(kind, key, tenant_name if kind != TENANT else None)
     n = _Normaliser(obj)
     creating = current is None
-    desired = copy.deepcopy(current) if current is not None else dict(_defaults(kind), **{KEY_FIELD[kind]: key})
+    desired = clone(current) if current is not None else dict(_defaults(kind), **{KEY_FIELD[kind]: key})
     if kind != TENANT:
         desired['tenant'] = tenant_name
     if creating:
@@ -462,7 +478,7 @@ def public(kind, obj):
     """The object without secrets, in the shape the modules take."""
     if obj is None:
         return None
-    out = copy.deepcopy(obj)
+    out = clone(obj)
     if kind == EXTENSION:
         out['sip_accounts'] = [{'username': a['username'], 'kind': a['kind']} for a in obj['sip_accounts']]
         out['voicemail'] = {'enabled': obj['voicemail']['enabled']}

@@ -116,10 +116,20 @@ def _check_value(v, obj, field, value, default):
     return ok
 
 
+_FIELDS = {}
+
+
+def _fields(kind):
+    """(defaults, known field names) of a kind, computed once."""
+    if kind not in _FIELDS:
+        defaults = model.with_defaults(kind, {})
+        _FIELDS[kind] = (defaults, set(defaults) | set([KEY_FIELD[kind], 'tenant' if kind != TENANT else 'name']))
+    return _FIELDS[kind]
+
+
 def _check_object(v, kind, obj, data):
     """Unknown fields and wrongly typed values of one object, every one of them."""
-    defaults = model.with_defaults(kind, {})
-    known = set(defaults) | set([KEY_FIELD[kind], 'tenant' if kind != TENANT else 'name'])
+    defaults, known = _fields(kind)
     for field in sorted(data, key=str):
         if field not in known:
             v.append(Violation(obj, str(field), 'unsupported', 'is not a field of a %s (known: %s)'
