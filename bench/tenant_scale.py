@@ -120,25 +120,32 @@ def fresh(path):
     return path
 
 
-def whole_tenant(tmp, extensions, fmt):
-    """First apply, unchanged re-apply, one extension changed: (seconds, changed, peak MiB) each."""
+def whole_tenant(tmp, extensions, fmt, repeat):
+    """First apply, unchanged re-apply, one extension changed, ``repeat`` times each on a fresh
+    directory: {label: {'seconds': median, 'runs': [...], 'peak_mib': highest}}."""
     doc = docs.big_tenant(extensions)
     src = docs.write(doc, os.path.join(tmp, 'big.%s' % fmt))
-    size = os.path.getsize(src)
-    directory = fresh(os.path.join(tmp, 'big-%s.db' % fmt))
-    book = playbook(os.path.join(tmp, 'apply-%s.yml' % fmt), apply_play(directory, src))
-    out = {'file_mb': size / 1e6}
-    for label in ('first', 'again', 'one'):
-        if label == 'one':
-            doc['extensions'][extensions // 2]['name'] = 'Renamed %d' % time.time()
-            docs.write(doc, src)
-        elapsed, run, peak = run_playbook(book, memory=True)
-        out[label] = {'seconds': elapsed, 'changed': run.changed, 'peak_mib': peak}
-        log('%s %s: %.2f s, changed=%s, module peak %.0f MiB' % (fmt, label, elapsed, run.changed, peak))
-    expected = {'first': 1, 'again': 0, 'one': 1}
-    for label, want in expected.items():
-        if out[label]['changed'] != want:
-            raise RuntimeError('%s %s: changed=%s, expected %s' % (fmt, label, out[label]['changed'], want))
+    out = {'file_mb': os.path.getsize(src) / 1e6}
+    runs = dict((label, []) for label in TARGETS)
+    peaks = []
+    for attempt in range(repeat):
+        docs.write(doc, src)
+        directory = fresh(os.path.join(tmp, 'big-%s.db' % fmt))
+        book = playbook(os.path.join(tmp, 'apply-%s.yml' % fmt), apply_play(directory, src))
+        for label, want in (('first', 1), ('again', 0), ('one', 1)):
+            if label == 'one':
+                changed_doc = json.loads(json.dumps(doc))
+                changed_doc['extensions'][extensions // 2 + attempt]['name'] = 'Renamed in run %d' % attempt
+                docs.write(changed_doc, src)
+            elapsed, run, peak = run_playbook(book, memory=True)
+            if run.changed != want:
+                raise RuntimeError('%s %s: changed=%s, expected %s' % (fmt, label, run.changed, want))
+            runs[label].append(elapsed)
+            peaks.append(peak or 0.0)
+            log('%s %s (run %d): %.2f s, changed=%s, module peak %.0f MiB' % (fmt, label, attempt + 1, elapsed, run.changed, peak or 0.0))
+    for label, times in runs.items():
+        out[label] = {'seconds': sorted(times)[len(times) // 2], 'runs': times}
+    out['peak_mib'] = max(peaks)
     return out
 
 
@@ -155,7 +162,7 @@ def many_tenants(tmp, tenants, extensions=100):
             'src': '{{ item }}', 'directory': directory, 'state': 'overridden'}, 'loop': srcs}]}])
     out = {}
     for label in ('first', 'again'):
-        elapsed, run, _ = run_playbook(book)
+        elapsed, run = run_playbook(book)[:2]
         out[label] = {'seconds': elapsed, 'changed': run.changed}
         log('%d tenants x %d extensions %s: %.2f s (%.3f s per tenant)' % (tenants, extensions, label, elapsed, elapsed / tenants))
     return out
@@ -177,10 +184,10 @@ def baseline(tmp, extensions, sample):
     book = playbook(os.path.join(tmp, 'base.yml'), [{'hosts': 'localhost', 'gather_facts': False, 'tasks': tasks}])
     # ansible-playbook's own start-up, paid once per run whatever the number of tasks.
     startup = min(run_playbook(playbook(os.path.join(tmp, 'empty.yml'), [
-        {'hosts': 'localhost', 'gather_facts': False, 'tasks': [{'ansible.builtin.meta': 'noop'}]}]))[0] for _ in range(2))
+        {'hosts': 'localhost', 'gather_facts': False, 'tasks': [{'ansible.builtin.meta': 'noop'}]}]))[0] for dummy in range(2))
     out = {'sample': sample, 'tasks': len(tasks), 'startup': startup}
     for label in ('first', 'again'):
-        elapsed, run, _ = run_playbook(book)
+        elapsed, run = run_playbook(book)[:2]
         per_task = (elapsed - startup) / len(tasks)
         out[label] = {'seconds': elapsed, 'per_task': per_task, 'extrapolated': startup + per_task * 2 * extensions,
                       'one': startup + per_task, 'changed': run.changed}
@@ -189,50 +196,60 @@ def baseline(tmp, extensions, sample):
     return out
 
 
+def _seconds(value):
+    if value is None:
+        return '-'
+    return '%.0fs' % value if value >= 100 else '%.2fs' % value
+
+
 def report(results, extensions):
-    lines = ['', 'voxplane directory-scale benchmark: %d extensions (2 SIP accounts, a desk phone, a DDI each), 50 groups'
-             % extensions, '']
+    title = 'voxplane directory-scale benchmark: %d extensions (2 SIP accounts, a desk phone, a DDI each), 50 groups'
+    lines = ['', title % extensions, '(median of %d runs for JSON, %d for YAML; every run a full ansible-playbook)' % (
+        results['repeat'], results['yaml_repeat'] if 'yaml' in results else 0), '']
     base = results.get('baseline')
-    lines.append('%-34s %10s %10s %12s %16s %10s' % ('run (ansible-playbook, wall time)', 'JSON', 'YAML', 'target',
-                                                    'single-object', 'ratio'))
-    for label, title in (('first', 'first apply'), ('again', 'unchanged re-apply'), ('one', 'one extension changed')):
+    row = '%-34s %10s %10s %10s %16s %8s'
+    lines.append(row % ('run (ansible-playbook, wall time)', 'JSON', 'YAML', 'target', 'single-object', 'ratio'))
+    for label, name in (('first', 'first apply'), ('again', 'unchanged re-apply'), ('one', 'one extension changed')):
         json_s = results['json'][label]['seconds']
         yaml_s = results['yaml'][label]['seconds'] if 'yaml' in results else None
         base_s = None
         if base:
-            base_s = base['first']['extrapolated'] if label == 'first' else (
-                base['again']['extrapolated'] if label == 'again' else base['first']['one'])
-        lines.append('%-34s %9.2fs %10s %11s %16s %10s' % (
-            title, json_s, '%.2fs' % yaml_s if yaml_s is not None else '-', '<= %.0fs' % TARGETS[label],
-            '%.0fs' % base_s if base_s is not None and base_s >= 10 else ('%.2fs' % base_s if base_s is not None else '-'),
-            '%.0fx' % (base_s / json_s) if base_s else '-'))
-    lines.append('%-34s %9.0fM %9.0fM' % ('module peak memory (VmHWM, MiB)', max(results['json'][k]['peak_mib'] for k in TARGETS),
-                                         max(results['yaml'][k]['peak_mib'] for k in TARGETS) if 'yaml' in results else 0))
-    lines.append('%-34s %9.1fM %9.1fM' % ('document size (MB)', results['json']['file_mb'],
-                                         results['yaml']['file_mb'] if 'yaml' in results else 0))
+            base_s = {'first': base['first']['extrapolated'], 'again': base['again']['extrapolated'],
+                      'one': base['first']['one']}[label]
+        ratio = '%.1fx' % (base_s / json_s) if base_s else '-'
+        lines.append(row % (name, _seconds(json_s), _seconds(yaml_s), '<= %.0fs' % TARGETS[label], _seconds(base_s), ratio))
+    yaml_peak = '%.0f MiB' % results['yaml']['peak_mib'] if 'yaml' in results else '-'
+    lines.append(row % ('module peak memory (VmHWM)', '%.0f MiB' % results['json']['peak_mib'], yaml_peak, '', '', ''))
+    yaml_size = '%.1f MB' % results['yaml']['file_mb'] if 'yaml' in results else '-'
+    lines.append(row % ('document size', '%.1f MB' % results['json']['file_mb'], yaml_size, '', '', ''))
+    for label in TARGETS:
+        lines.append('  JSON %-5s runs: %s' % (label, ', '.join('%.2f' % t for t in results['json'][label]['runs'])))
     if 'many' in results:
         many = results['many']
         lines.append('')
-        lines.append('%d tenants x 100 extensions, one play, one tenant_config run per tenant: first %.1f s (%.2f s a tenant), '
-                     'unchanged %.1f s' % (results['tenants'], many['first']['seconds'], many['first']['seconds'] / results['tenants'],
-                                           many['again']['seconds']))
+        lines.append('%d tenants x 100 extensions, one play, one tenant_config run per tenant (a loop): first %.1f s '
+                     '(%.2f s a tenant), unchanged %.1f s' % (results['tenants'], many['first']['seconds'],
+                                                             many['first']['seconds'] / results['tenants'],
+                                                             many['again']['seconds']))
     if base:
-        lines.append('single-object baseline: %d extension + device tasks on a sample of %d extensions: %.2f s, %.3f s a task '
-                     'after %.2f s start-up; unchanged %.3f s a task; extrapolated to %d extensions x 2 tasks (the one-extension '
-                     'row: start-up + one task)' % (
-                         base['tasks'], base['sample'], base['first']['seconds'], base['first']['per_task'], base['startup'],
-                         base['again']['per_task'], extensions))
+        lines.append('single-object baseline: %d extension + device tasks for %d extensions: %.1f s, %.3f s a task after '
+                     '%.2f s start-up; unchanged %.3f s a task; extrapolated to %d extensions x 2 tasks (the one-extension '
+                     'row: start-up + one task)' % (base['tasks'], base['sample'], base['first']['seconds'],
+                                                   base['first']['per_task'], base['startup'], base['again']['per_task'],
+                                                   extensions))
     met = all(results['json'][k]['seconds'] <= TARGETS[k] for k in TARGETS)
     lines.append('')
-    lines.append('targets (JSON): %s' % ('met' if met else 'NOT met'))
+    lines.append('targets (JSON, median): %s' % ('met' if met else 'NOT met'))
     return '\n'.join(lines)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--extensions', type=int, default=10000)
     parser.add_argument('--tenants', type=int, default=100)
     parser.add_argument('--sample', type=int, default=100)
+    parser.add_argument('--repeat', type=int, default=3, help='runs of each JSON measurement (median reported)')
+    parser.add_argument('--yaml-repeat', type=int, default=1, help='runs of each YAML measurement')
     parser.add_argument('--skip-yaml', action='store_true')
     parser.add_argument('--skip-many', action='store_true')
     parser.add_argument('--skip-baseline', action='store_true')
@@ -240,11 +257,11 @@ def main():
     parser.add_argument('--keep', action='store_true', help='keep the temporary tree')
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix='voxplane-scale-')
-    results = {'extensions': args.extensions, 'tenants': args.tenants}
+    results = {'extensions': args.extensions, 'tenants': args.tenants, 'repeat': args.repeat, 'yaml_repeat': args.yaml_repeat}
     try:
-        results['json'] = whole_tenant(tmp, args.extensions, 'json')
+        results['json'] = whole_tenant(tmp, args.extensions, 'json', args.repeat)
         if not args.skip_yaml:
-            results['yaml'] = whole_tenant(tmp, args.extensions, 'yml')
+            results['yaml'] = whole_tenant(tmp, args.extensions, 'yml', args.yaml_repeat)
         if not args.skip_many:
             results['many'] = many_tenants(tmp, args.tenants)
         if not args.skip_baseline:

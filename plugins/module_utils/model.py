@@ -205,6 +205,47 @@ def merge(kind, tenant_name, key, current, request, tenant):
     return desired
 
 
+# Fields whose dict merges per sub-option (a sub-option left out stays); other dicts are replaced.
+_PER_SUB_OPTION = ('voicemail', 'forwarding')
+
+
+def _same_value(requested, stored, per_sub_option=False):
+    """Whether a requested value is already the stored canonical one ('' asks for "none")."""
+    if requested == stored:
+        return True
+    if requested == '' and stored is None:
+        return True
+    if per_sub_option and isinstance(requested, dict) and isinstance(stored, dict):
+        return all(_same_value(v, stored.get(k)) for k, v in requested.items())
+    return False
+
+
+def unchanged_by(kind, current, request):
+    """True when merging ``request`` over ``current`` cannot change it: every requested value is
+    already the stored value in canonical form (an exported document applied again). A shortcut
+    only: anything else (another spelling, a password to hash) goes through merge()."""
+    for field, value in request.items():
+        if value is None or field in ('tenant', KEY_FIELD[kind]):
+            continue
+        if field not in current:
+            return False
+        stored = current[field]
+        if kind == EXTENSION and field == 'sip_accounts':
+            if not isinstance(value, list) or len(value) != len(stored):
+                return False
+            for acc, have in zip(value, stored):
+                if not isinstance(acc, dict) or acc.get('password') or acc.get('username') != have['username']:
+                    return False
+                if acc.get('kind', have['kind']) != have['kind'] or acc.get('ha1', have['ha1']) != have['ha1']:
+                    return False
+        elif kind == EXTENSION and field == 'voicemail':
+            if not isinstance(value, dict) or value.get('pin') or not _same_value(value, stored, True):
+                return False
+        elif not _same_value(value, stored, field in _PER_SUB_OPTION):
+            return False
+    return True
+
+
 def _merge_tenant(n, d, r, _tenant):
     for field in ('country_code', 'national_prefix', 'international_prefix'):
         if r.get(field) is not None:

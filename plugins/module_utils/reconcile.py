@@ -135,6 +135,8 @@ def reconcile(txn, tenant_name, tenant_request=None, children=None, purge=(), cr
                 continue
             if request is ABSENT:
                 desired = None
+            elif current is not None and model.unchanged_by(kind, current, request):
+                continue  # already exactly so: what a whole tenant applied again mostly is
             else:
                 try:
                     desired = model.merge(kind, tenant_name, key, current, request, tenant)

@@ -191,7 +191,7 @@ def _value(sheet, row, column, cell, how, what):
 
 def _read_extensions(sheet, header, records):
     account_columns = sorted(set(int(m.group('n')) for m in (_ACCOUNT_COLUMN.match(c) for c in header) if m))
-    known = ([c for c, _ in EXTENSION_COLUMNS] + [c for c, _, _ in VOICEMAIL_COLUMNS] + [c for c, _ in DEVICE_COLUMNS]
+    known = ([column[0] for column in EXTENSION_COLUMNS] + [column[0] for column in VOICEMAIL_COLUMNS] + [column[0] for column in DEVICE_COLUMNS]
              + ['account<N>_%s' % f for f in ACCOUNT_FIELDS])
     _check_header(sheet, header, known, ('internal_number',))
     extensions, devices = [], []
@@ -347,13 +347,13 @@ def render(document, delimiter=';'):
         else:
             device_of[next(iter(owners))] = device
     accounts = max([len(e.get('sip_accounts', [])) for e in extensions] + [1])
-    header = [c for c, _ in EXTENSION_COLUMNS] + ['voicemail_enabled'] + (['voicemail_pin_hash'] if secrets else [])
+    header = [column[0] for column in EXTENSION_COLUMNS] + ['voicemail_enabled'] + (['voicemail_pin_hash'] if secrets else [])
     for n in range(1, accounts + 1):
         header += ['account%d_username' % n, 'account%d_kind' % n] + (['account%d_ha1' % n] if secrets else [])
-    header += [c for c, _ in DEVICE_COLUMNS]
+    header += [column[0] for column in DEVICE_COLUMNS]
     rows = []
     for ext in extensions:
-        row = [_cell(ext.get(c)) for c, _ in EXTENSION_COLUMNS]
+        row = [_cell(ext.get(column[0])) for column in EXTENSION_COLUMNS]
         row.append(_cell(ext.get('voicemail', {}).get('enabled')))
         if secrets:
             row.append(_cell(ext.get('voicemail', {}).get('pin_hash')))
@@ -362,7 +362,7 @@ def render(document, delimiter=';'):
             acc = accs[n] if n < len(accs) else {}
             row += [_cell(acc.get('username')), _cell(acc.get('kind'))] + ([_cell(acc.get('ha1'))] if secrets else [])
         device = device_of.get(ext['internal_number'], {})
-        row += [_cell(device.get(field)) for _, field in DEVICE_COLUMNS]
+        row += [_cell(device.get(column[1])) for column in DEVICE_COLUMNS]
         rows.append(row)
     out = {EXTENSIONS: _write(header, rows, delimiter)}
     out[PHONEBOOK_CSV] = _write(list(PHONEBOOK_COLUMNS), [[_cell(e.get(c)) for c in PHONEBOOK_COLUMNS]

@@ -31,7 +31,7 @@ import re
 from ansible_collections.voxplane.pbx.plugins.module_utils import integrity, model, tenant_csv
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import RuleError, ValidationFailed, Violation
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import (
-    CHILD_KINDS, DEVICE, EXTENSION, GROUP, KEY_FIELD, NUMBER, PHONEBOOK, PLURAL, TENANT,
+    CHILD_KINDS, DEVICE, EXTENSION, GROUP, KEY_FIELD, NUMBER, PHONEBOOK, TENANT,
 )
 from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import ABSENT, reconcile
 
@@ -185,12 +185,12 @@ def parse_document(data, tenant_name=None, source='config'):
     where = _describe_source(source)
     if not isinstance(data, dict):
         v.append(Violation(where, 'document', 'type', 'a tenant document is a mapping with the sections tenant, %s; got %s'
-                           % (', '.join(s for s, _ in SECTIONS), _type_name(data))))
+                           % (', '.join(section[0] for section in SECTIONS), _type_name(data))))
         return TenantDocument(tenant_name, violations=v, source=source)
     for key in sorted(data, key=str):
         if key != 'tenant' and key not in dict(SECTIONS) and key not in READ_ONLY_KEYS:
             v.append(Violation(where, str(key), 'unsupported', 'is not a section of a tenant document (known: tenant, %s)'
-                               % ', '.join(s for s, _ in SECTIONS)))
+                               % ', '.join(section[0] for section in SECTIONS)))
     tenant_data = data.get('tenant')
     tenant_request = None
     named = None
@@ -377,7 +377,7 @@ def _unique(violations):
 
 def counts(result):
     """{'tenant': {...}, 'extensions': {'added': n, 'changed': n, 'removed': n}, ...} for every kind."""
-    out = dict((name, {'added': 0, 'changed': 0, 'removed': 0}) for name in ['tenant'] + [s for s, _ in SECTIONS])
+    out = dict((name, {'added': 0, 'changed': 0, 'removed': 0}) for name in ['tenant'] + [section[0] for section in SECTIONS])
     words = {'create': 'added', 'update': 'changed', 'delete': 'removed'}
     for change in result.changes:
         name = 'tenant' if change.kind == TENANT else SECTION_OF[change.kind]

@@ -82,7 +82,7 @@ options:
   diff_limit:
     description:
       - How many object changes the diff shows after the counts per kind; it then says how many more there are.
-        The counts (RV(counts)) and the list of changes (RV(changes)) are always complete.
+        The counts and the list of changes the module returns are always complete.
     type: int
     default: 20
 '''
@@ -136,7 +136,7 @@ tenant:
   sample: acme
 counts:
   description: Per kind (C(tenant), C(numbers), C(extensions), C(devices), C(groups), C(phonebook)) how many objects the run
-    adds, changes and removes (in check mode: would).
+    adds, changes and removes (in check mode, would).
   returned: success
   type: dict
   sample: {extensions: {added: 1, changed: 0, removed: 2}, tenant: {added: 0, changed: 1, removed: 0}}

@@ -44,7 +44,7 @@ options:
     description:
       - What O(dest) holds. V(yaml) or V(json) write the tenant document to the file O(dest); V(csv) writes
         C(extensions.csv), C(phonebook.csv) and C(speed_dials.csv) into the folder O(dest) (created when missing), in the
-        layouts of docs/tenant-documents.md. Tenant settings, number objects and groups have no CSV layout: export them
+        layouts of docs/tenant-documents.md. Tenant settings, number objects and groups have no CSV layout; export them
         as YAML or JSON beside it.
     type: str
     choices: [yaml, json, csv]

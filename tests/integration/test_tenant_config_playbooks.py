@@ -7,8 +7,6 @@ import sqlite3
 import sys
 import textwrap
 
-import pytest
-
 from conftest import REPO, db_fingerprint, run_playbook
 
 sys.path.insert(0, os.path.join(REPO, 'bench'))

@@ -220,8 +220,8 @@ def test_the_diff_is_bounded_readable_and_never_shows_a_secret(tmp_path):
 
 
 def test_an_update_diff_names_each_changed_field_and_a_changed_secret(db):
-    doc = {'tenant': {'name': 'acme'}, 'extensions': [{'internal_number': '11', 'ring_time': 45,
-                                                        'sip_accounts': [{'username': 'anna.desk', 'password': 'Neu-2025!!'}]}]}
+    accounts = [{'username': 'anna.desk', 'password': 'Neu-2025!!'}]
+    doc = {'tenant': {'name': 'acme'}, 'extensions': [{'internal_number': '11', 'ring_time': 45, 'sip_accounts': accounts}]}
     text = td.diff_text(apply(db, doc))
     assert '~ extension 11 (tenant acme)\n    ring_time: 20 -> 45\n    sip_accounts: ' in text
     assert '********' in text and '(changed)' in text and 'Neu-2025' not in text
@@ -324,8 +324,8 @@ def test_csv_phonebook_and_speed_dials(db, tmp_path):
     dials = write(tmp_path, 'dials.csv', 'extension;code;number;name\n11;1;10;Jürgen\n11;2;0301234;Zentrale\n')
     apply(db, td.read_document(dials, 'acme'))
     ext = dict((e['internal_number'], e) for e in export(db)['extensions'])
-    assert ext['11']['speed_dials'] == [{'code': '1', 'number': '10', 'name': 'Jürgen'},
-                                         {'code': '2', 'number': '+49301234', 'name': 'Zentrale'}]
+    assert ext['11']['speed_dials'] == [
+        {'code': '1', 'number': '10', 'name': 'Jürgen'}, {'code': '2', 'number': '+49301234', 'name': 'Zentrale'}]
     assert ext['10']['speed_dials'][0]['name'] == 'Büro'     # extensions the file does not list keep theirs
 
 
@@ -333,3 +333,27 @@ def test_csv_export_says_what_it_cannot_hold(db):
     texts, skipped = tenant_csv.render(export(db))
     assert skipped == ['device 00:15:65:aa:bb:02: its lines are not the accounts of one extension']
     assert texts['extensions'].splitlines()[0].startswith('internal_number;name;email;role;seat;ddi;')
+
+
+def test_the_unchanged_shortcut_never_hides_a_change(db):
+    """An exported object applied again takes the shortcut; any real difference still changes it."""
+    from ansible_collections.voxplane.pbx.plugins.module_utils import model
+    with Directory(db).transaction(write=False, create=False) as txn:
+        state = txn.load_tenant('acme')
+    ext = state.get('extension', '10')
+    exported = dict((e['internal_number'], e) for e in export(db, secrets=True)['extensions'])['10']
+    assert model.unchanged_by('extension', ext, exported)
+    assert model.unchanged_by('extension', ext, model.replacement('extension', exported))
+    for field, value in (('name', 'Jürgen W.'), ('ring_time', 25), ('forwarding', {'busy': '11'}), ('speed_dials', []),
+                         ('voicemail', {'pin': '4711'}), ('ddi', 10),
+                         ('sip_accounts', [{'username': 'juergen.desk', 'password': 'Sommer-2024!'}])):
+        assert not model.unchanged_by('extension', ext, dict(exported, **{field: value})), field
+    accounts = [dict(a) for a in exported['sip_accounts']]
+    accounts[0]['ha1'] = '0' * 32
+    assert not model.unchanged_by('extension', ext, dict(exported, sip_accounts=accounts))
+    tenant_like = {'licences': {'seats': {'smart': 5, 'best': 2}, 'addons': {}}}
+    assert not model._same_value({'seats': {}}, tenant_like['licences'])
+    doc = export(db)
+    doc['tenant']['licences'] = {'seats': {'smart': 5}}
+    assert [str(v) for v in pytest.raises(ValidationFailed, apply, db, doc).value.violations] == [
+        'tenant acme: licences.seats.best: 1 extensions take a best seat but the tenant has 0 [seats]']
