@@ -25,6 +25,7 @@ changed extension <= 5 s. Results: docs/benchmarks.md.
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -57,6 +58,7 @@ class PeakMemory(threading.Thread):
         super(PeakMemory, self).__init__(daemon=True)
         self.needle = needle.encode()
         self.peak_kb = 0
+        self.cpu = {}           # pid -> user + system seconds, last seen
         self.stopped = threading.Event()
 
     def run(self):
@@ -72,14 +74,18 @@ class PeakMemory(threading.Thread):
                         for line in handle:
                             if line.startswith('VmHWM:'):
                                 self.peak_kb = max(self.peak_kb, int(line.split()[1]))
+                    with open('/proc/%s/stat' % pid) as handle:
+                        fields = handle.read().rsplit(')', 1)[1].split()
+                        self.cpu[pid] = (int(fields[11]) + int(fields[12])) / float(os.sysconf('SC_CLK_TCK'))
                 except (IOError, OSError, ValueError):
                     continue
             self.stopped.wait(0.02)
 
     def stop(self):
+        """(peak MiB, CPU seconds of the module processes as last seen)."""
         self.stopped.set()
         self.join()
-        return self.peak_kb / 1024.0
+        return self.peak_kb / 1024.0, sum(self.cpu.values())
 
 
 def playbook(path, plays):
@@ -89,7 +95,8 @@ def playbook(path, plays):
 
 
 def run_playbook(path, extra_vars=None, memory=False):
-    """Wall time, the run, and (memory=True) the module process's peak memory in MiB."""
+    """Wall time, the run, and (memory=True) the module process's peak memory in MiB and CPU seconds;
+    ``run.cpu`` is the CPU time of ansible-playbook and everything it ran (robust on a busy machine)."""
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
                ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, 'build', 'collections'), ANSIBLE_LOCALHOST_WARNING='0',
                ANSIBLE_INVENTORY_UNPARSED_WARNING='0')
@@ -98,11 +105,14 @@ def run_playbook(path, extra_vars=None, memory=False):
     watcher = PeakMemory('AnsiballZ_tenant_config') if memory else None
     if watcher:
         watcher.start()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, check=False, timeout=3600)
     elapsed = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     peak = watcher.stop() if watcher else None
     run = PlaybookRun(proc)
+    run.cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if run.rc != 0:
         raise RuntimeError('ansible-playbook %s failed: %r' % (path, run))
     return elapsed, run, peak
@@ -137,14 +147,18 @@ def whole_tenant(tmp, extensions, fmt, repeat):
                 changed_doc = json.loads(json.dumps(doc))
                 changed_doc['extensions'][extensions // 2 + attempt]['name'] = 'Renamed in run %d' % attempt
                 docs.write(changed_doc, src)
-            elapsed, run, peak = run_playbook(book, memory=True)
+            elapsed, run, (peak, module_cpu) = run_playbook(book, memory=True)
             if run.changed != want:
                 raise RuntimeError('%s %s: changed=%s, expected %s' % (fmt, label, run.changed, want))
-            runs[label].append(elapsed)
-            peaks.append(peak or 0.0)
-            log('%s %s (run %d): %.2f s, changed=%s, module peak %.0f MiB' % (fmt, label, attempt + 1, elapsed, run.changed, peak or 0.0))
-    for label, times in runs.items():
-        out[label] = {'seconds': sorted(times)[len(times) // 2], 'runs': times}
+            runs[label].append((elapsed, run.cpu, module_cpu))
+            peaks.append(peak)
+            log('%s %s (run %d): %.2f s wall, %.2f s CPU (module %.2f s), changed=%s, module peak %.0f MiB, load %.1f'
+                % (fmt, label, attempt + 1, elapsed, run.cpu, module_cpu, run.changed, peak, os.getloadavg()[0]))
+    for label, measured in runs.items():
+        walls = sorted(m[0] for m in measured)
+        out[label] = {'seconds': walls[(len(walls) - 1) // 2], 'min': walls[0], 'runs': measured,
+                      'cpu': sorted(m[1] for m in measured)[(len(walls) - 1) // 2],
+                      'module_cpu': sorted(m[2] for m in measured)[(len(walls) - 1) // 2]}
     out['peak_mib'] = max(peaks)
     return out
 
@@ -222,8 +236,15 @@ def report(results, extensions):
     lines.append(row % ('module peak memory (VmHWM)', '%.0f MiB' % results['json']['peak_mib'], yaml_peak, '', '', ''))
     yaml_size = '%.1f MB' % results['yaml']['file_mb'] if 'yaml' in results else '-'
     lines.append(row % ('document size', '%.1f MB' % results['json']['file_mb'], yaml_size, '', '', ''))
+    lines.append(row % ('  JSON: CPU of the whole run', *[_seconds(results['json'][k]['cpu']) for k in ('first', 'again', 'one')],
+                        '', ''))
+    lines.append(row % ('  JSON: CPU of the module process', *[_seconds(results['json'][k]['module_cpu'])
+                                                                for k in ('first', 'again', 'one')], '', ''))
+    lines.append('  (the CPU rows list first apply, re-apply, one change left to right)')
     for label in TARGETS:
-        lines.append('  JSON %-5s runs: %s' % (label, ', '.join('%.2f' % t for t in results['json'][label]['runs'])))
+        lines.append('  JSON %-5s runs (wall s, CPU s, module CPU s): %s' % (
+            label, ', '.join('%.2f/%.2f/%.2f' % m for m in results['json'][label]['runs'])))
+    lines.append('  load average during the run: %s' % ', '.join('%.1f' % x for x in results.get('load', [])))
     if 'many' in results:
         many = results['many']
         lines.append('')
@@ -271,6 +292,7 @@ def main():
             log('kept %s' % tmp)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
+    results['load'] = list(os.getloadavg())
     print(report(results, args.extensions))
     if args.json:
         with open(args.json, 'w') as handle:
