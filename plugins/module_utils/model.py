@@ -135,6 +135,8 @@ def _opt_text(value):
     """Optional free text: an empty string clears the field."""
     if value is None:
         return None
+    if not isinstance(value, str):
+        value = str(value)  # a number or a date where a document has text (YAML: name: 1234)
     value = value.strip()
     return value or None
 

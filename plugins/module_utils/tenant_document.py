@@ -127,8 +127,66 @@ def _fields(kind):
     return _FIELDS[kind]
 
 
+_NONE = type(None)
+_PLAIN_TYPES = frozenset((str, int, float, datetime.date, _NONE))
+_FAST = {}
+
+
+def _fast_types(kind):
+    """field -> the exact types a well-formed value has, and field -> allowed keys of its items (lists of
+    mappings, or a mapping of plain values); what the quick pass over a large document checks."""
+    if kind not in _FAST:
+        defaults, known = _fields(kind)
+        types, items = {}, {}
+        for field in known:
+            default = defaults.get(field)
+            if field not in defaults:
+                types[field] = frozenset((str, int)) if field == KEY_FIELD[kind] else frozenset((str, _NONE))
+            elif isinstance(default, list):
+                types[field] = frozenset((list, _NONE))
+            elif isinstance(default, dict):
+                types[field] = frozenset((dict, _NONE))
+            elif isinstance(default, bool):
+                types[field] = frozenset((bool, _NONE))
+            elif isinstance(default, int):
+                types[field] = frozenset((int, _NONE))
+            else:
+                types[field] = _PLAIN_TYPES
+            if (kind, field) in _SUB_FIELDS and field != 'licences':
+                items[field] = frozenset(_SUB_FIELDS[(kind, field)])
+        _FAST[kind] = (types, items)
+    return _FAST[kind]
+
+
+def _well_formed(kind, data):
+    """The quick pass: True when every field is known and every value has the right type (most objects
+    of a large document); False sends the object through _check_object's detailed pass."""
+    types, items = _fast_types(kind)
+    for field, value in data.items():
+        allowed = types.get(field)
+        if allowed is None or type(value) not in allowed:
+            return False
+        if type(value) is list:
+            subs = items.get(field)
+            for item in value:
+                if subs is None:
+                    if type(item) not in _PLAIN_TYPES or item is None:
+                        return False
+                elif type(item) is not dict or not subs.issuperset(item) or \
+                        not all(type(x) in _PLAIN_TYPES for x in item.values()):
+                    return False
+        elif type(value) is dict:
+            subs = items.get(field)
+            if subs is None or not subs.issuperset(value) or not all(
+                    (type(x) is bool) if k == 'enabled' else (type(x) in _PLAIN_TYPES) for k, x in value.items()):
+                return False
+    return True
+
+
 def _check_object(v, kind, obj, data):
     """Unknown fields and wrongly typed values of one object, every one of them."""
+    if _well_formed(kind, data):
+        return
     defaults, known = _fields(kind)
     for field in sorted(data, key=str):
         if field not in known:

@@ -357,3 +357,22 @@ def test_the_unchanged_shortcut_never_hides_a_change(db):
     doc['tenant']['licences'] = {'seats': {'smart': 5}}
     assert [str(v) for v in pytest.raises(ValidationFailed, apply, db, doc).value.violations] == [
         'tenant acme: licences.seats.best: 1 extensions take a best seat but the tenant has 0 [seats]']
+
+
+@pytest.mark.parametrize('field, value', [
+    ('forwarding', {'busy': True}), ('name', ['a']), ('sip_accounts', [{'username': 'anna.desk', 'kind': True}]),
+    ('voicemail', {'enabled': 'yes'}), ('external_numbers', [None]), ('speed_dials', ['1']), ('dnd', 'no'),
+])
+def test_a_value_of_the_wrong_type_is_a_violation_never_a_crash(db, field, value):
+    doc = {'tenant': {'name': 'acme'}, 'extensions': [{'internal_number': '11', field: value}]}
+    lines = rejected(db, doc)
+    assert len(lines) == 1 and lines[0].startswith('extension 11 (tenant acme): %s' % field) and '[type]' in lines[0], lines
+
+
+def test_numbers_and_dates_where_text_belongs_are_read_as_text(db):
+    import datetime
+    apply(db, {'tenant': {'name': 'acme'}, 'extensions': [{'internal_number': 11, 'name': 1234, 'ddi': 11}],
+               'phonebook': [{'name': 4711, 'number': '030 1234567', 'company': datetime.date(2024, 1, 2)}]})
+    doc = export(db)
+    assert [e['name'] for e in doc['extensions'] if e['internal_number'] == '11'] == ['1234']
+    assert [(e['name'], e['company']) for e in doc['phonebook'] if e['name'] == '4711'] == [('4711', '2024-01-02')]
