@@ -236,28 +236,28 @@ def report(results, extensions):
     lines.append(row % ('module peak memory (VmHWM)', '%.0f MiB' % results['json']['peak_mib'], yaml_peak, '', '', ''))
     yaml_size = '%.1f MB' % results['yaml']['file_mb'] if 'yaml' in results else '-'
     lines.append(row % ('document size', '%.1f MB' % results['json']['file_mb'], yaml_size, '', '', ''))
-    lines.append(row % ('  JSON: CPU of the whole run', *[_seconds(results['json'][k]['cpu']) for k in ('first', 'again', 'one')],
-                        '', ''))
-    lines.append(row % ('  JSON: CPU of the module process', *[_seconds(results['json'][k]['module_cpu'])
-                                                                for k in ('first', 'again', 'one')], '', ''))
+    order = ('first', 'again', 'one')
+    whole = [_seconds(results['json'][k]['cpu']) for k in order]
+    module = [_seconds(results['json'][k]['module_cpu']) for k in order]
+    lines.append(row % tuple(['  JSON: CPU of the whole run'] + whole + ['', '']))
+    lines.append(row % tuple(['  JSON: CPU of the module process'] + module + ['', '']))
     lines.append('  (the CPU rows list first apply, re-apply, one change left to right)')
     for label in TARGETS:
         lines.append('  JSON %-5s runs (wall s, CPU s, module CPU s): %s' % (
             label, ', '.join('%.2f/%.2f/%.2f' % m for m in results['json'][label]['runs'])))
     lines.append('  load average during the run: %s' % ', '.join('%.1f' % x for x in results.get('load', [])))
     if 'many' in results:
-        many = results['many']
+        many, count = results['many'], results['tenants']
         lines.append('')
         lines.append('%d tenants x 100 extensions, one play, one tenant_config run per tenant (a loop): first %.1f s '
-                     '(%.2f s a tenant), unchanged %.1f s' % (results['tenants'], many['first']['seconds'],
-                                                             many['first']['seconds'] / results['tenants'],
+                     '(%.2f s a tenant), unchanged %.1f s' % (count, many['first']['seconds'], many['first']['seconds'] / count,
                                                              many['again']['seconds']))
     if base:
+        first, again = base['first'], base['again']
         lines.append('single-object baseline: %d extension + device tasks for %d extensions: %.1f s, %.3f s a task after '
                      '%.2f s start-up; unchanged %.3f s a task; extrapolated to %d extensions x 2 tasks (the one-extension '
-                     'row: start-up + one task)' % (base['tasks'], base['sample'], base['first']['seconds'],
-                                                   base['first']['per_task'], base['startup'], base['again']['per_task'],
-                                                   extensions))
+                     'row: start-up + one task)' % (base['tasks'], base['sample'], first['seconds'], first['per_task'],
+                                                   base['startup'], again['per_task'], extensions))
     met = all(results['json'][k]['seconds'] <= TARGETS[k] for k in TARGETS)
     lines.append('')
     lines.append('targets (JSON, median): %s' % ('met' if met else 'NOT met'))

@@ -166,19 +166,19 @@ def _well_formed(kind, data):
         allowed = types.get(field)
         if allowed is None or type(value) not in allowed:
             return False
-        if type(value) is list:
+        if isinstance(value, list):
             subs = items.get(field)
             for item in value:
                 if subs is None:
                     if type(item) not in _PLAIN_TYPES or item is None:
                         return False
-                elif type(item) is not dict or not subs.issuperset(item) or \
+                elif not isinstance(item, dict) or not subs.issuperset(item) or \
                         not all(type(x) in _PLAIN_TYPES for x in item.values()):
                     return False
-        elif type(value) is dict:
+        elif isinstance(value, dict):
             subs = items.get(field)
             if subs is None or not subs.issuperset(value) or not all(
-                    (type(x) is bool) if k == 'enabled' else (type(x) in _PLAIN_TYPES) for k, x in value.items()):
+                    isinstance(x, bool) if k == 'enabled' else (type(x) in _PLAIN_TYPES) for k, x in value.items()):
                 return False
     return True
 
