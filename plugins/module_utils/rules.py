@@ -342,6 +342,32 @@ def ha1_value(value, field='ha1'):
     return raw
 
 
+def pin_hash_value(value, field='voicemail.pin_hash'):
+    """A stored voicemail PIN hash (tenant_info with secrets): 64 hex digits, as pin_hash() makes it."""
+    raw = _text(field, value).lower()
+    if not re.match(r'^[0-9a-f]{64}$', raw):
+        raise RuleError(field, 'pin_hash', 'a PIN hash is 64 hex digits (as tenant_info returns it with secrets)')
+    return raw
+
+
+def phonebook_name(value, field='name'):
+    """The name of a phonebook entry: free text (umlauts welcome), 1-100 characters, one line."""
+    raw = ' '.join(_text(field, value).split())
+    if not raw:
+        raise RuleError(field, 'required', 'a phonebook entry needs a name')
+    if len(raw) > 100:
+        raise RuleError(field, 'length', '%r: at most 100 characters' % raw)
+    return raw
+
+
+def speed_dial_code(value, field='code'):
+    """A speed dial code [Kurzwahl] of an extension: 1 to 3 digits."""
+    raw = _text(field, str(value) if isinstance(value, int) and not isinstance(value, bool) else value)
+    if not _DIGITS_RE.match(raw) or len(raw) > 3:
+        raise RuleError(field, 'speed_dial_code', '%r: a speed dial code has 1 to 3 digits' % raw)
+    return raw
+
+
 def pin_hash(tenant, extension, pin):
     """Voicemail PINs are stored hashed; salted with the mailbox so equal PINs differ."""
     salt = ('voxplane-voicemail:%s:%s' % (tenant, extension)).encode('utf-8')

@@ -86,6 +86,15 @@ MIGRATIONS = [
         "ALTER TABLE tenants ADD COLUMN generation BIGINT NOT NULL DEFAULT 0",
         "UPDATE tenants SET generation = (SELECT generation FROM voxplane_generation WHERE id = 1)",
     ]),
+    (3, 'tenant phonebook', [
+        """CREATE TABLE phonebook_entries (
+            id {serial},
+            tenant_id INTEGER NOT NULL REFERENCES tenants (id),
+            name TEXT NOT NULL,
+            doc TEXT NOT NULL,
+            UNIQUE (tenant_id, name)
+        )""",
+    ]),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

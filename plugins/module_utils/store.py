@@ -29,7 +29,7 @@ from ansible_collections.voxplane.pbx.plugins.module_utils.errors import (
 )
 from ansible_collections.voxplane.pbx.plugins.module_utils.integrity import Lookups
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import (
-    CHILD_KINDS, DEVICE, EXTENSION, GROUP, KEY_FIELD, NUMBER, TENANT, with_defaults,
+    CHILD_KINDS, DEVICE, EXTENSION, GROUP, KEY_FIELD, NUMBER, PHONEBOOK, TENANT, with_defaults,
 )
 from ansible_collections.voxplane.pbx.plugins.module_utils.rules import block_numbers
 from ansible_collections.voxplane.pbx.plugins.module_utils.schema import LATEST_VERSION, MIGRATIONS
@@ -61,11 +61,12 @@ def require_sqlite3():
 
 # kind -> (table, key column). Child rows all carry tenant_id.
 TABLES = {EXTENSION: ('extensions', 'internal_number'), GROUP: ('call_groups', 'internal_number'),
-          NUMBER: ('numbers', 'number'), DEVICE: ('devices', 'mac')}
+          NUMBER: ('numbers', 'number'), DEVICE: ('devices', 'mac'), PHONEBOOK: ('phonebook_entries', 'name')}
 
 # Fields kept in their own columns or rows rather than in doc.
 _OUT_OF_DOC = {TENANT: ('name', 'sip_domain'), EXTENSION: ('tenant', 'internal_number', 'sip_accounts'),
-               GROUP: ('tenant', 'internal_number'), NUMBER: ('tenant', 'number'), DEVICE: ('tenant', 'mac')}
+               GROUP: ('tenant', 'internal_number'), NUMBER: ('tenant', 'number'), DEVICE: ('tenant', 'mac'),
+               PHONEBOOK: ('tenant', 'name')}
 
 
 def _now():

@@ -31,7 +31,7 @@ from ansible_collections.voxplane.pbx.plugins.module_utils.store import Director
 
 PIN = '4711'
 TABLES = {'voxplane_schema', 'voxplane_generation', 'tenants', 'extensions', 'sip_accounts', 'call_groups',
-          'numbers', 'number_claims', 'devices'}
+          'numbers', 'number_claims', 'devices', 'phonebook_entries'}
 
 
 def whole_tenant(mac='00:15:65:ab:cd:ef', block_key=BLOCK, single='+49 30 999001', ext10=10, media_server=MEDIA_SERVER):
@@ -72,11 +72,11 @@ def raw(path, sql):
 def test_schema_is_created_on_first_use(pbx):
     assert pbx.snapshot() is None
     with pbx.directory.transaction() as txn:
-        assert txn.schema_version() == LATEST_VERSION == 2
+        assert txn.schema_version() == LATEST_VERSION == len(MIGRATIONS)
         assert txn.generation()['generation'] == 0
     snapshot = pbx.snapshot()
     assert set(snapshot) == TABLES
-    assert [row[:2] for row in snapshot['voxplane_schema']] == [(number, description) for number, description, _s in MIGRATIONS]
+    assert [row[:2] for row in snapshot['voxplane_schema']] == [(m[0], m[1]) for m in MIGRATIONS]
     assert snapshot['voxplane_generation'] == [(1, 0, '1970-01-01T00:00:00Z')]
     assert all(not snapshot[t] for t in TABLES - {'voxplane_schema', 'voxplane_generation'})
     assert raw(pbx.path, 'PRAGMA journal_mode') == [('wal',)]
@@ -86,7 +86,7 @@ def test_schema_is_created_once(pbx):
     for dummy in range(3):
         with pbx.directory.transaction():
             pass
-    assert len(raw(pbx.path, 'SELECT * FROM voxplane_schema')) == LATEST_VERSION
+    assert len(raw(pbx.path, 'SELECT * FROM voxplane_schema')) == len(MIGRATIONS)
 
 
 def test_a_missing_folder_is_refused_naming_it(tmp_path):
@@ -737,3 +737,16 @@ def test_opening_the_directory_keeps_the_locks_of_other_connections_of_the_proce
         assert os.path.exists(path + '-shm') and os.path.exists(path + '-wal')
     finally:
         kept.close()
+
+
+def test_a_version_2_directory_gains_the_phonebook_and_keeps_its_tenants(acme):
+    """Migration 3 (phonebook) on a directory written before it: the tenants load unchanged."""
+    conn = sqlite3.connect(acme.path)
+    conn.execute('DROP TABLE phonebook_entries')
+    conn.execute('DELETE FROM voxplane_schema WHERE version > 2')
+    conn.commit()
+    conn.close()
+    with acme.directory.transaction() as txn:
+        assert txn.migrated_from == 2 and txn.schema_version() == LATEST_VERSION
+        state = txn.load_tenant('acme')
+    assert state.tenant is not None and state.objects('extension') and state.objects('phonebook_entry') == {}
