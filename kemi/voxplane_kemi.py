@@ -358,17 +358,18 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             return 1  # sanity already answered
         method = self.method = KSR.pv.get("$rm")
 
-        if KSR.siputils.has_totag() > 0:
-            return self._in_dialog(method)
-        if method in ("CANCEL", "ACK"):
-            return self._within_its_transaction()
-        # A REGISTER is answered statelessly (it never has a transaction to find); any other
-        # request may be the retransmission of one whose transaction exists.
-        if method != "REGISTER" and KSR.tm.t_check_trans() == 0:
-            return 1
-        if method == "OPTIONS" and not KSR.pv.get("$rU"):
-            KSR.sl.sl_send_reply(200, "OK")
-            return 1
+        # A REGISTER is never part of a dialog (a To-tag in it means nothing, RFC 3261 10.2) and
+        # is answered statelessly, so it has no transaction to find: it skips both lookups.
+        if method != "REGISTER":
+            if KSR.siputils.has_totag() > 0:
+                return self._in_dialog(method)
+            if method in ("CANCEL", "ACK"):
+                return self._within_its_transaction()
+            if KSR.tm.t_check_trans() == 0:
+                return 1  # a retransmission of a request whose transaction exists
+            if method == "OPTIONS" and not KSR.pv.get("$rU"):
+                KSR.sl.sl_send_reply(200, "OK")
+                return 1
 
         snap = self.view.current()
         if snap is None:
