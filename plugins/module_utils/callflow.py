@@ -301,7 +301,7 @@ class _Flow(object):
                          target_kind=getattr(target, 'kind', None), target_name=getattr(target, 'name', None),
                          extensions=members, accounts=[aor.split('@', 1)[0] for aor in plan.aors],
                          ringing=[name for name, dummy in branches], mobile=_uri_user(mobile.uri) if mobile else None,
-                         ring_time=plan.ring_time)
+                         ring_time=plan.ring_time, mobile_identity=None, mobile_diversion=[])
         if mobile is not None:  # the mobile's branch presents its own identity and diversion
             step.update(mobile_identity=mobile.identity, mobile_diversion=list(mobile.diversion) + list(leg.diversion))
         if not branches:
