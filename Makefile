@@ -1,19 +1,24 @@
 # Build and test voxplane.pbx. Every target installs what it needs and is idempotent:
 # a second run does nothing heavy.
 #
-#   make test         deps venv collection sanity lint unit integration, then sip and attack in
-#                     parallel (each logged to build/test-results/<suite>.log, printed when both
-#                     are done), then one summary line
-#   make venv         .venv with the pinned tools of requirements.txt (reinstalled on change)
+#   make test         deps venv collection sanity lint unit integration integration-targets molecule
+#                     release-check, then sip and attack in parallel (each logged to build/test-results/<suite>.log,
+#                     printed when both are done), then one summary line
+#   make venv         .venv with the pinned tools of requirements/test.txt (reinstalled on change)
 #   make deps         Debian packages the tests need (apt only when one is missing)
 #   make collection   build/collections/ansible_collections/voxplane/pbx -> this tree
 #   make sanity       ansible-test sanity, offline, on a copy under build/sanity
 #   make lint         ansible-lint, offline, on playbooks/ and roles/
 #   make unit | integration | sip | attack    pytest on tests/<suite> (PYTEST_ARGS='-n 2 -k x' ...)
+#   make integration-targets  ansible-test integration --local on tests/integration/targets/
+#   make molecule     the roles' molecule scenarios (roles/*/molecule/default, delegated, localhost)
+#   make release-check    tarball, galaxy-importer, install + user playbook + ansible-lint of the
+#                     installed copy, ansible-builder introspect, changelog (tools/release-check.sh)
 #   make fuzz         the attack suite's fuzz stage alone, 10,000 messages (FUZZ_MESSAGES, FUZZ_SEED)
 #   make demo | demo-stop            playbooks/demo.yml | demo-stop.yml on inventories/demo
 #   make clean        build output and caches;  make distclean  also .venv
-#   make lock         re-resolve requirements/constraints.txt from requirements.txt
+#   make lock         re-resolve requirements/constraints.txt from requirements/test.txt (and
+#                     requirements/release-constraints.txt from requirements/release.txt)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -26,7 +31,7 @@ PYTHON ?= python3
 VENV := $(ROOT)/.venv
 BIN := $(VENV)/bin
 VENV_STAMP := $(VENV)/.voxplane-requirements.stamp
-REQUIREMENTS := requirements.txt requirements/constraints.txt
+REQUIREMENTS := requirements/test.txt requirements/constraints.txt
 
 BUILD := $(ROOT)/build
 COLLECTION_LINK := $(BUILD)/collections/ansible_collections/voxplane/pbx
@@ -52,7 +57,7 @@ export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help test venv deps collection sanity lint unit integration sip attack fuzz summary \
-	demo demo-stop clean distclean lock
+	demo demo-stop clean distclean lock molecule release-check integration-targets
 
 help:
 	@sed -n '1,/^$$/s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
@@ -63,7 +68,7 @@ help:
 # sip and attack each deploy their own Kamailio (random 127.0.0.x, free ports) and run at the
 # same time; their output goes to $(RESULTS)/<suite>.log and is printed once both are done.
 # `make -j` is not supported here.
-TEST_STEPS := sanity lint unit integration
+TEST_STEPS := sanity lint unit integration integration-targets molecule release-check
 PARALLEL_STEPS := sip attack
 
 test:
@@ -110,20 +115,26 @@ $(VENV_STAMP): $(REQUIREMENTS)
 		rm -rf "$(VENV)"; \
 		$(PYTHON) -m venv "$(VENV)"; \
 	fi
-	"$(BIN)/python" -m pip install --quiet -r requirements.txt 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+	"$(BIN)/python" -m pip install --quiet -r requirements/test.txt 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 	@touch "$@"
 
 # Re-resolve the transitive pins from the direct ones (in a scratch venv).
 lock:
 	rm -rf "$(BUILD)/lock-venv"
 	$(PYTHON) -m venv "$(BUILD)/lock-venv"
-	grep -v '^-c ' requirements.txt > "$(BUILD)/lock-requirements.txt"
+	grep -v '^-c ' requirements/test.txt > "$(BUILD)/lock-requirements.txt"
 	"$(BUILD)/lock-venv/bin/python" -m pip install --quiet -r "$(BUILD)/lock-requirements.txt"
-	{ echo "# Transitive pins for requirements.txt, written by \`make lock\`; do not edit by hand."; \
+	{ echo "# Transitive pins for requirements/test.txt, written by \`make lock\`; do not edit by hand."; \
 	  "$(BUILD)/lock-venv/bin/python" -m pip freeze --all --exclude pip --exclude setuptools \
-	    | grep -v -i -E "^($$(grep -E -o '^[A-Za-z0-9_.-]+==' requirements.txt | tr -d '=' | paste -sd'|'))=="; \
+	    | grep -v -i -E "^($$(grep -E -o '^[A-Za-z0-9_.-]+==' requirements/test.txt | tr -d '=' | paste -sd'|'))=="; \
 	} > requirements/constraints.txt
 	rm -rf "$(BUILD)/lock-venv" "$(BUILD)/lock-requirements.txt"
+	$(PYTHON) -m venv "$(BUILD)/lock-venv"
+	"$(BUILD)/lock-venv/bin/python" -m pip install --quiet $$(grep -v -E '^(#|-c |$$)' requirements/release.txt)
+	{ echo "# Transitive pins for requirements/release.txt (galaxy-importer's venv); refresh with \`make lock\`."; \
+	  "$(BUILD)/lock-venv/bin/python" -m pip freeze --all --exclude pip --exclude setuptools | grep -v -i '^galaxy.importer=='; \
+	} > requirements/release-constraints.txt
+	rm -rf "$(BUILD)/lock-venv"
 
 # ---------------------------------------------------------------------------- system packages
 deps:
@@ -187,6 +198,28 @@ fuzz: venv collection deps
 	VOXPLANE_FUZZ_MESSAGES=$(FUZZ_MESSAGES) VOXPLANE_FUZZ_SEED=$$seed \
 	VOXPLANE_ATTACK_SUMMARY="$(RESULTS)/fuzz-summary.txt" \
 	"$(BIN)/python" -m pytest tests/attack/test_fuzz.py -p no:cacheprovider --junitxml="$(RESULTS)/fuzz.xml" $(PYTEST_ARGS)
+
+# ansible-test's own integration targets (tests/integration/targets/*), on the same kind of copy
+# as sanity; TARGETS_ARGS picks targets or adds options.
+TARGETS_ROOT := $(BUILD)/targets/ansible_collections/voxplane/pbx
+TARGETS_ARGS ?=
+integration-targets: venv
+	@tools/sanity-tree.sh "$(TARGETS_ROOT)"
+	cd "$(TARGETS_ROOT)" && env -u ANSIBLE_CONFIG "$(BIN)/ansible-test" integration --local --python $(SANITY_PYTHON) $(TARGETS_ARGS)
+
+# ---------------------------------------------------------------------------- roles and release
+# Each role's molecule scenario against this machine (docs/testing.md). prerun off in
+# molecule.yml: molecule would otherwise install the collection into ~/.ansible/collections.
+MOLECULE_ROLES := directory kamailio
+molecule: venv collection deps
+	@for role in $(MOLECULE_ROLES); do \
+		echo "==> molecule test: roles/$$role"; \
+		(cd roles/$$role && molecule test) || exit 1; \
+	done
+
+# The collection as users get it: tools/release-check.sh (docs/releasing.md).
+release-check: venv collection deps
+	@tools/release-check.sh
 
 summary:
 	@echo "Test summary (JUnit reports in $(RESULTS)):"

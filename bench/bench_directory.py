@@ -3,7 +3,7 @@
 """Benchmark directories, built in-process with the collection's own store and reconcile engine.
 
 Tenant t (name ``t000``, SIP domain ``t000.bench.test``) has extensions 10, 11, ... each with a
-desk-phone account ``u<ext>.desk`` and a softclient account ``u<ext>.app``, a Berlin block
+desk-phone account ``u<ext>.desk.<tenant>`` and a softclient account ``u<ext>.app.<tenant>``, a Berlin block
 ``+4930<t-digits>0`` with the DDI range 00-99 whose members reach the extensions (the DDI is the
 internal number) and whose head number reaches a reception group 99, and one trunk whose
 address is the benchmark's SIP client address (so INVITEs from there are trusted trunk calls).
@@ -58,8 +58,9 @@ def did(t, ext):
     return block_base(t) + ext
 
 
-def username(ext, kind='desk'):
-    return 'u%s.%s' % (ext, kind)
+def username(t, ext, kind='desk'):
+    """Unique over the whole directory, as real accounts are (no string shared between tenants)."""
+    return 'u%s.%s.%s' % (ext, kind, tenant_name(t))
 
 
 def password(t, ext, kind='desk'):
@@ -95,8 +96,8 @@ def build(path, tenants, extensions, trunk_address):
             exts[ext] = {
                 'name': 'User %s %s' % (name, ext), 'seat': 'best', 'location': 'hq',
                 'sip_accounts': [
-                    {'username': username(ext, 'desk'), 'password': password(t, ext, 'desk')},
-                    {'username': username(ext, 'app'), 'password': password(t, ext, 'app'), 'kind': 'softclient'},
+                    {'username': username(t, ext, 'desk'), 'password': password(t, ext, 'desk')},
+                    {'username': username(t, ext, 'app'), 'password': password(t, ext, 'app'), 'kind': 'softclient'},
                 ],
             }
         children = {
@@ -121,3 +122,18 @@ def bump_generation(path, t=0):
         reconcile(txn, tenant_name(t), {'display_name': 'Bench tenant %d (%f)' % (t, time.time())})
     with directory.transaction(write=False, create=False) as txn:
         return txn.generation()['generation']
+
+
+def set_dnd(path, t, ext, dnd):
+    """One extension's DND, committed like a module run (one write transaction); returns the
+    seconds the commit took."""
+    import time
+
+    from ansible_collections.voxplane.pbx.plugins.module_utils.model import EXTENSION
+    from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import reconcile
+    from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory
+
+    t0 = time.perf_counter()
+    with Directory(path).transaction() as txn:
+        reconcile(txn, tenant_name(t), None, {EXTENSION: {ext: {'dnd': dnd}}})
+    return time.perf_counter() - t0

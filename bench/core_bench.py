@@ -84,9 +84,9 @@ def _requests(tenants, extensions, count, seed):
         t = rng.randrange(tenants)
         caller, callee = rng.sample(numbers, 2)
         kind = rng.choice(('desk', 'app'))
-        calls.append((bd.domain(t), bd.username(caller, kind), callee, now))
+        calls.append((bd.domain(t), bd.username(t, caller, kind), callee, now))
         inbound.append((bd.did(t, rng.choice(numbers)), None, now))
-        creds.append((bd.domain(t), bd.username(rng.choice(numbers), kind)))
+        creds.append((bd.domain(t), bd.username(t, rng.choice(numbers), kind)))
     return calls, inbound, creds
 
 
@@ -217,7 +217,7 @@ def _kemi(path, trusted, tenants, extensions, count, repeats):
     registers, challenges, invites = [], [], []
     for _unused in range(count):
         t = rng.randrange(tenants)
-        user = bd.username(rng.choice(numbers), rng.choice(('desk', 'app')))
+        user = bd.username(t, rng.choice(numbers), rng.choice(('desk', 'app')))
         # from a phone's address (not a trunk): the ban and flood checks run as for any phone
         registers.append({'$rm': 'REGISTER', '$si': PHONE, '$td': bd.domain(t), '$tU': user, '$au': user,
                           '$ru': 'sip:' + bd.domain(t), '$adu': 'sip:' + bd.domain(t)})

@@ -752,7 +752,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n', 1)[0])
     parser.add_argument('--target', type=_address_port, required=True, help='Kamailio ADDRESS:PORT (udp and tcp)')
     parser.add_argument('--source', type=_loopback, default='127.0.0.1',
-                        help='the fuzzer\'s address (exempt it from bans: voxplane_kamailio_ban_exempt)')
+                        help='the fuzzer\'s address (exempt it from bans: kamailio_ban_exempt)')
     parser.add_argument('--trunk', type=_address_port, help='a trusted trunk ADDRESS:PORT: adds inbound INVITEs')
     parser.add_argument('--domain', default='acme.sip.test')
     parser.add_argument('--messages', type=int, default=int(os.environ.get('VOXPLANE_FUZZ_MESSAGES', 10000)))

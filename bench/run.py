@@ -5,7 +5,9 @@
     .venv/bin/python bench/run.py            full run, about 3.5 minutes
     .venv/bin/python bench/run.py --quick    about 1 minute
     options: --core-only, --sip-only, --json FILE, --keep (keep the temporary tree),
-             --against REF (the SIP part of git REF's bench first, then both side by side)
+             --against REF (the SIP part of git REF's bench first, then both side by side),
+             --reload / --reload-only (part 4: a one-extension change on 100,000 extensions, full
+             rebuild against incremental reload; --snapshot-against REF adds git REF's snapshot.py)
 
 Needs root (Kamailio drops to the kamailio user itself), kamailio, sipp and ansible-playbook
 next to this Python (the venv), like tests/sip. Everything runs on loopback: voxplane Kamailio
@@ -34,6 +36,7 @@ import bench_directory as bd  # noqa: E402
 from bench_directory import sip_harness as h  # noqa: E402
 
 TENANTS = 200
+RELOAD_TENANTS = 2000
 EXTENSIONS = 50
 T0 = time.monotonic()
 
@@ -197,8 +200,18 @@ def print_sip(sip, deploy_seconds):
         print()
         print('   reload (voxplane): the first request after a directory change took %.0f ms (normally %.1f ms):' % (
             reload_['stall_ms'], reload_['normal_ms']))
-        print('   %.0f ms CPU in the worker rebuilding its snapshot, serving nothing else meanwhile (reply: %s)' % (
+        print('   %.0f ms CPU in the worker reloading its snapshot, serving nothing else meanwhile (reply: %s)' % (
             reload_['worker_cpu_ms'], reload_['reply']))
+        change = reload_.get('change')
+        if change:
+            print('   one-extension change under load (DND of %s/%s, trunk INVITEs to %s one after another):' % (
+                change['tenant'], change['extension'], change['number']))
+            print('   routed by the worker %s ms after the commit (%.0f ms); slowest reply around the reload %s ms '
+                  '(normally %s ms);' % (_fmt(change['routed_after_ms'], '%.0f'), change['commit_ms'],
+                                         _fmt(change['slowest_ms'], '%.1f'), _fmt(change['normal_ms'], '%.1f')))
+            print('   %d probes, %d unanswered; worker CPU in that window %.0f ms; replies %s -> %s' % (
+                change['probes'], change['unanswered'], change['worker_cpu_ms'], change['first_reply'],
+                change['last_reply']))
     if deploy_seconds:
         print('   (deploy through roles/kamailio, in parallel: %s)' % ', '.join(
             '%s %.1f s' % item for item in sorted(deploy_seconds.items())))
@@ -260,7 +273,13 @@ def main(argv=None):
     parser.add_argument('--sip-only', action='store_true', help='only Kamailio under sipp load')
     parser.add_argument('--json', help='also write every figure to this JSON file')
     parser.add_argument('--keep', action='store_true', help='keep the temporary tree (logs, sipp files)')
-    parser.add_argument('--tenants', type=int, default=TENANTS, help='tenants of the large directory (default %(default)s)')
+    parser.add_argument('--reload', action='store_true', help='add part 4: reloads after one-extension changes '
+                        '(the large directory defaults to %d tenants = %d extensions)' % (RELOAD_TENANTS, RELOAD_TENANTS * EXTENSIONS))
+    parser.add_argument('--reload-only', action='store_true', help='only part 4 (no root needed)')
+    parser.add_argument('--snapshot-against', metavar='REF', help='part 4 also builds the snapshot with git REF\'s '
+                        'snapshot.py (e.g. the router before incremental reloads)')
+    parser.add_argument('--tenants', type=int, default=None, help='tenants of the large directory (default %d, '
+                        '%d with --reload)' % (TENANTS, RELOAD_TENANTS))
     parser.add_argument('--extensions', type=int, default=EXTENSIONS,
                         help='extensions per tenant, at most 89 (default %(default)s)')
     parser.add_argument('--deadline', type=int, default=None, help='seconds before the watchdog stops everything '
@@ -268,12 +287,15 @@ def main(argv=None):
     parser.add_argument('--against', metavar='REF', help='first run the SIP part of the bench of git REF (commit, '
                         'tag, branch) in a temporary worktree, then print both side by side')
     args = parser.parse_args(argv)
-    run_sip = not args.core_only
+    run_reload = args.reload or args.reload_only
+    if args.tenants is None:
+        args.tenants = RELOAD_TENANTS if run_reload else TENANTS
+    run_sip = not args.core_only and not args.reload_only
     if run_sip:
         reason = h.missing_prerequisites()
         if reason:
             parser.error(reason)
-    deadline = args.deadline or (180 if args.quick else 480)
+    deadline = args.deadline or (180 if args.quick else 480) + (1200 if run_reload else 0)
     reference = None
     if args.against:
         if args.core_only:
@@ -284,6 +306,7 @@ def main(argv=None):
     signal.alarm(deadline)
 
     import core_bench  # pylint: disable=import-outside-toplevel
+    import reload_bench  # pylint: disable=import-outside-toplevel
     import sip_bench  # pylint: disable=import-outside-toplevel
 
     workroot = sip_bench.make_workroot()
@@ -304,11 +327,16 @@ def main(argv=None):
         t0 = time.perf_counter()
         bd.build(large_path, tenants, extensions, sip_bench.CLIENT_ADDRESS)
         large_build = time.perf_counter() - t0
-        if not args.sip_only:
+        if not args.sip_only and not args.reload_only:
             core = core_bench.run(workroot, large_path, tenants, extensions, sip_bench.CLIENT_ADDRESS, args.quick, log)
             core['large_build_s'] = large_build
             results['core'] = core
             print_core(core, tenants)
+            sys.stdout.flush()
+        if run_reload:
+            results['reload'] = reload_bench.run(large_path, tenants, extensions, sip_bench.CLIENT_ADDRESS, args.quick,
+                                                 log, against=args.snapshot_against)
+            reload_bench.report(results['reload'])
             sys.stdout.flush()
         if run_sip:
             bench = sip_bench.Bench(workroot, large_path, tenants, extensions, args.quick, log)

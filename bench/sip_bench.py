@@ -4,7 +4,7 @@
 
 Both servers are deployed by the real roles/kamailio through tests/sip/deploy.yml (the SIP test
 harness), with one UDP worker (children=1) and no TCP; the baseline only differs in
-``voxplane_kamailio_kemi_src_dir`` = bench/baseline_kemi. CPU is read from /proc/<pid>/stat
+``kamailio_kemi_src_dir`` = bench/baseline_kemi. CPU is read from /proc/<pid>/stat
 (utime + stime) of every Kamailio process (attendant, the UDP worker, timers, ctl, usrloc timer)
 just before and just after each sipp run, which is bounded by -m and -timeout.
 """
@@ -16,6 +16,7 @@ import resource
 import shutil
 import statistics
 import tempfile
+import threading
 import time
 
 import bench_directory as bd
@@ -100,7 +101,9 @@ class Server(object):
         self.deploy_seconds = time.monotonic() - t0
         if run.rc != 0:
             raise RuntimeError('%s: the role failed: %r\n%s' % (self.label, run, self.instance.log_tail()))
-        if not h.wait_for_options(self.instance.address, self.instance.port):
+        # A SIP worker loads its snapshot before it reads its first request (seconds for 100,000
+        # extensions on a busy machine): wait for that as long as the watchdog allows.
+        if not h.wait_for_options(self.instance.address, self.instance.port, timeout=START_TIMEOUT):
             raise RuntimeError('%s: no 200 to OPTIONS on %s:%d\n%s' % (
                 self.label, self.instance.address, self.instance.port, self.instance.log_tail()))
         self.pids = process_tree(self.instance.pid())
@@ -197,9 +200,9 @@ def _csv(path, rows):
 # ------------------------------------------------------------------------------ the benchmark
 # key -> (address, label, extra role variables). 'checks' only in a full run.
 VARIANTS = (
-    ('baseline', BASELINE_ADDRESS, 'minimal KEMI script', dict(voxplane_kamailio_kemi_src_dir=BASELINE_KEMI)),
+    ('baseline', BASELINE_ADDRESS, 'minimal KEMI script', dict(kamailio_kemi_src_dir=BASELINE_KEMI)),
     ('checks', CHECKS_ADDRESS, 'minimal + voxplane request checks', dict(
-        voxplane_kamailio_kemi_src_dir=BASELINE_KEMI, voxplane_kamailio_router_settings={'bench_checks': True})),
+        kamailio_kemi_src_dir=BASELINE_KEMI, kamailio_router_settings={'bench_checks': True})),
     ('voxplane', VOXPLANE_ADDRESS, 'voxplane router', {}),
 )
 
@@ -252,17 +255,17 @@ class Bench(object):
         # The load generators send tens of thousands of requests a second from one address: the
         # flood detection runs on every request but must not ban them (pike counts in 16 bits,
         # so the limit is 60,000 a second rather than anything larger).
-        common = dict(voxplane_kamailio_children=1, voxplane_kamailio_trusted_trunks=[CLIENT_ADDRESS],
-                      voxplane_kamailio_usrloc_timer_interval=USRLOC_TIMER_S,
-                      voxplane_kamailio_flood_requests=60000, voxplane_kamailio_flood_interval=1)
+        common = dict(kamailio_children=1, kamailio_trusted_trunks=[CLIENT_ADDRESS],
+                      kamailio_usrloc_timer_interval=USRLOC_TIMER_S,
+                      kamailio_flood_requests=60000, kamailio_flood_interval=1)
         for key, address, label, overrides in VARIANTS:
             if key == 'checks' and self.quick:
                 continue
             instance = self._instance(key, address)
-            variables = dict(common, voxplane_kamailio_listen=[
+            variables = dict(common, kamailio_listen=[
                 {'proto': 'udp', 'address': instance.address, 'port': instance.port}], **overrides)
             if key == 'voxplane':
-                variables['voxplane_kamailio_directory_path'] = self.directory_path
+                variables['kamailio_directory_path'] = self.directory_path
             self.servers[key] = Server(label, instance, variables)
         self.log('sip: deploying %s with roles/kamailio' % ', '.join(
             '%s on %s:%d' % ((k,) + s.target) for k, s in self.servers.items()))
@@ -290,10 +293,10 @@ class Bench(object):
         many = []
         for i in range(2000):
             t, ext = i % self.tenants, registering[(i // self.tenants) % len(registering)]
-            many.append((bd.username(ext), bd.domain(t), bd.password(t, ext)))
+            many.append((bd.username(t, ext), bd.domain(t), bd.password(t, ext)))
         dids = [bd.did(i % self.tenants, unregistered[(i // self.tenants) % len(unregistered)]) for i in range(2000)]
-        vox_account = (bd.username(numbers[0]), bd.domain(0), bd.password(0, numbers[0]))
-        vox_callee = (bd.username(CALLEE_EXTENSION), bd.domain(CALLEE_TENANT), bd.password(CALLEE_TENANT, CALLEE_EXTENSION))
+        vox_account = (bd.username(0, numbers[0]), bd.domain(0), bd.password(0, numbers[0]))
+        vox_callee = (bd.username(CALLEE_TENANT, CALLEE_EXTENSION), bd.domain(CALLEE_TENANT), bd.password(CALLEE_TENANT, CALLEE_EXTENSION))
         baseline_account = (BASELINE_USER, BASELINE_DOMAIN, BASELINE_PASSWORD)
         files = {}
         for key, server in self.servers.items():
@@ -338,7 +341,7 @@ class Bench(object):
         """Bind the callee's contact on a port of its own (no stale contact from the load runs)."""
         server = self.servers[server_key]
         aor = ('%s@%s' % (BASELINE_USER, BASELINE_DOMAIN) if server_key != 'voxplane'
-               else '%s@%s' % (bd.username(CALLEE_EXTENSION), bd.domain(CALLEE_TENANT)))
+               else '%s@%s' % (bd.username(CALLEE_TENANT, CALLEE_EXTENSION), bd.domain(CALLEE_TENANT)))
         server.instance.kamcmd('ul.rm', 'location', aor)
         port = h.free_port(PHONE_ADDRESS, tcp=False)
         reg = h.run_sipp(os.path.join(SCENARIOS, 'register.xml'), server.target, PHONE_ADDRESS,
@@ -401,6 +404,53 @@ class Bench(object):
         return dict(normal_ms=statistics.median(normal) * 1e3, stall_ms=stall * 1e3, reply=line,
                     worker_cpu_ms=(cpu1['worker'] - cpu0['worker']) * 1e3, generation=generation)
 
+    def change_under_load(self, duration=1.0, interval=0.01):
+        """A one-extension change (DND on) committed while trunk INVITEs to that extension's DID
+        arrive one after another: how long after the commit the worker routes it (480 becomes
+        486), and the slowest reply around the reload (the worker's pause)."""
+        server = self.servers['voxplane']
+        t = self.tenants // 2
+        ext = bd.extension_numbers(self.extensions)[-1]   # never registered by the bench
+        uri = 'sip:%s@%s' % (bd.did(t, ext), bd.domain(t))
+        probes = []
+        stop = threading.Event()
+
+        def probe():
+            while not stop.is_set():
+                sent = time.monotonic()
+                line = h.sip_request(CLIENT_ADDRESS, server.target, 'INVITE', uri, 'sip:+4989111@%s' % CLIENT_ADDRESS,
+                                     uri, timeout=2.0)
+                probes.append((sent, time.monotonic(), line))
+                time.sleep(interval)
+
+        worker = threading.Thread(target=probe, daemon=True)
+        worker.start()
+        try:
+            time.sleep(duration)
+            cpu0 = server.cpu()
+            committed_at = time.monotonic()
+            commit_s = bd.set_dnd(self.directory_path, t, ext, True)
+            committed = time.monotonic()
+            deadline = committed + 5.0
+            while time.monotonic() < deadline and not any(p[2] and ' 486 ' in p[2] and p[0] >= committed for p in probes):
+                time.sleep(0.005)
+            time.sleep(duration)
+            cpu1 = server.cpu()
+        finally:
+            stop.set()
+            worker.join(timeout=5)
+            bd.set_dnd(self.directory_path, t, ext, False)
+        before = [p[1] - p[0] for p in probes if p[1] < committed_at]
+        after = [p for p in probes if p[1] >= committed]
+        routed = [p[1] for p in after if p[2] and ' 486 ' in p[2]]
+        unanswered = sum(1 for p in probes if p[2] is None)
+        return dict(number=bd.did(t, ext), tenant=bd.tenant_name(t), extension=ext, commit_ms=commit_s * 1e3,
+                    routed_after_ms=(routed[0] - committed) * 1e3 if routed else None,
+                    normal_ms=statistics.median(before) * 1e3 if before else None,
+                    slowest_ms=max(p[1] - p[0] for p in after) * 1e3 if after else None,
+                    probes=len(probes), unanswered=unanswered, worker_cpu_ms=(cpu1['worker'] - cpu0['worker']) * 1e3,
+                    first_reply=after[0][2] if after else None, last_reply=after[-1][2] if after else None)
+
     def run(self):
         q = self.quick
         self.files = self._files()
@@ -428,10 +478,12 @@ class Bench(object):
                                     source=PHONE_ADDRESS), 30000, 50000, 2,
                          limit=CAPACITY_IN_FLIGHT)
         self.results['reload'] = self.reload_stall()
+        self.results['reload']['change'] = self.change_under_load()
         return self.results
 
 
 CAPACITY_IN_FLIGHT = 200
+START_TIMEOUT = 180
 # usrloc writes registrations back to SQLite every timer_interval seconds (db_mode 2): the bench
 # sets 1 s, and reads the CPU a little later, so that each run pays for its own write-back.
 USRLOC_TIMER_S = 1

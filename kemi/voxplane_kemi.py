@@ -59,6 +59,10 @@ _CALLS_A_MINUTE = "vxrate"
 # Shared-memory variable (cfg: modparam pv shvset) holding the newest generation a worker
 # committed by feature code: every worker compares it per request, without SQL.
 _COMMITTED_GENERATION = "vx_generation"
+# child_init ranks (Kamailio's sr_module.h): SIP workers count from PROC_SIPINIT; PROC_SIPRPC
+# and the negative ranks are processes that never route a request.
+_PROC_SIPINIT = 1
+_PROC_SIPRPC = 127
 # A feature code waits at most this long for a playbook's write lock.
 _SETTING_BUSY_TIMEOUT_MS = 2000
 
@@ -166,16 +170,36 @@ class DirectoryView(object):
         try:
             generation = self._generation()
             if generation != self.generation or self.snapshot is None:
+                previous = self.snapshot
+                started = time.monotonic()
                 with Directory(self.path).transaction(write=False, create=False) as txn:
-                    self.snapshot = snapshot.load(txn, self.trusted)
+                    # Only the tenants whose generation moved are rebuilt (snapshot.load).
+                    self.snapshot = snapshot.load(txn, self.trusted, previous)
                 self.generation = self.snapshot.generation
-                KSR.info("voxplane: directory generation %d loaded (%d tenants, %d numbers)\n"
-                         % (self.generation, len(self.snapshot.tenants), len(self.snapshot.numbers)))
+                KSR.info("voxplane: directory generation %d loaded (%d tenants, %d numbers; %s, %.1f ms)\n"
+                         % (self.generation, len(self.snapshot.tenants), len(self.snapshot.numbers),
+                            "%d rebuilt" % self.snapshot.rebuilt if previous is not None else "full build",
+                            (time.monotonic() - started) * 1000))
         except Exception as exc:  # pylint: disable=broad-except
             # Keep routing with the last good snapshot; without one, calls get 503.
             self._conn = None
             _one_line_error("directory reload", exc)
         return self.snapshot
+
+    def preload(self):
+        """Load the snapshot when the worker starts (child_init), before its first request;
+        on failure the first request tries again."""
+        started = time.monotonic()
+        try:
+            with Directory(self.path).transaction(write=False, create=False) as txn:
+                self.snapshot = snapshot.load(txn, self.trusted)
+            self.generation = self.snapshot.generation
+            self.checked_at = started
+            KSR.info("voxplane: directory generation %d loaded at start (%d tenants; %.0f ms)\n"
+                     % (self.generation, len(self.snapshot.tenants), (time.monotonic() - started) * 1000))
+        except Exception as exc:  # pylint: disable=broad-except
+            self.snapshot = self.generation = None
+            _one_line_error("directory load at start", exc)
 
     def committed(self, generation):
         """This worker committed ``generation``: tell every worker (shared memory) to reload."""
@@ -187,10 +211,18 @@ class DirectoryView(object):
         return Directory(self.path, SqliteDialect(self.path, busy_timeout_ms=_SETTING_BUSY_TIMEOUT_MS))
 
 
-# A worker that found a source banned drops its requests without asking the ban table again
-# for this long (a flood from a banned address costs a dictionary lookup); lifting a ban by
-# RPC takes effect within so many seconds.
-_BANNED_RECHECK = 1.0
+# Answers of the pure request checks, by their inputs: a phone sends the same digest uri,
+# Request-URI and Contact with every re-registration, so each check runs once per phone, not
+# once per request. Bounded: a scan sending ever new values only makes a table start afresh.
+_ANSWERS_LIMIT = 20000
+_NOT_ASKED = object()
+
+
+def _remember(answers, question, answer):
+    if len(answers) >= _ANSWERS_LIMIT:
+        answers.clear()
+    answers[question] = answer
+    return answer
 
 
 class Guard(object):
@@ -213,18 +245,31 @@ class Guard(object):
         self.forget()
 
     def forget(self):
-        """Drop what this worker remembers (counts of the current window, sources seen banned)."""
+        """Drop what this worker remembers (the flood counts of the current window)."""
         self.slot = None
         self.requests = {}
-        self.banned = {}  # source -> monotonic time until which its requests are dropped unasked
+        self.exempt_in = None  # the snapshot whose trunks exempt_now includes
+        self.exempt_now = self.exempt
+
+    def _exempt_with(self, snap):
+        """The trusted trunks come with the directory: exempt_now follows the snapshot."""
+        self.exempt_in = snap
+        self.exempt_now = self.exempt | snap.trusted if snap is not None else self.exempt
 
     def is_exempt(self, snap, source):
-        return source in self.exempt or (snap is not None and snap.is_trusted(source))
+        if snap is not self.exempt_in:
+            self._exempt_with(snap)
+        return source in self.exempt_now
 
     def admit(self, snap, source):
-        """False when the request must be dropped: the source is banned, or floods now."""
-        if self.is_exempt(snap, source):
+        """False when the request must be dropped: the source is banned, or floods now. A
+        banned source is not counted, so a ban lifted by RPC ends with the next request."""
+        if snap is not self.exempt_in:
+            self._exempt_with(snap)
+        if source in self.exempt_now:
             return True
+        if KSR.htable.sht_get(_BANNED, source) is not None:
+            return False
         slot = int(time.time() // self.flood_interval)
         if slot != self.slot:
             self.slot, self.requests = slot, {}
@@ -235,15 +280,7 @@ class Guard(object):
                 self.ban(source, "request flood: more than %d requests in %d s to one worker"
                          % (self.flood_share, self.flood_interval))
             return False
-        now = time.monotonic()
-        if self.banned.get(source, 0.0) > now:
-            return False
-        if KSR.htable.sht_get(_BANNED, source) is None:
-            return True
-        if len(self.banned) > 100000:  # banned addresses of a big scan: start afresh
-            self.banned = {}
-        self.banned[source] = now + _BANNED_RECHECK
-        return False
+        return True
 
     def failed(self, snap, source, why):
         """One authentication failure of ``source``; bans it when the failures of the current
@@ -271,7 +308,6 @@ class Guard(object):
                 KSR.htable.sht_seti(_BANNED, source, 1)
         finally:
             KSR.htable.sht_unlock(_BANNED, source)
-        self.banned[source] = time.monotonic() + _BANNED_RECHECK
         if first:
             KSR.warn("voxplane: banned %s for %d s: %s\n" % (source, self.ban_time, reason))
 
@@ -297,10 +333,14 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         self.guard = GUARD
         self.dropped_branches = 0
         self.dialog_tracked = False
+        self.digest_uri_answers = {}  # (digest uri, Request-URI) -> digest_uri_matches
+        self.contacts_in, self.contact_answers = None, {}  # Contact value -> contact_refusal
         self.source = None  # the request's source address ($si)
         self.method = None  # and its method ($rm), each read once per request
 
     def child_init(self, rank):
+        if _PROC_SIPINIT <= rank < _PROC_SIPRPC:  # a SIP worker: the first request need not wait for the load
+            self.view.preload()
         return 0
 
     # Request route -------------------------------------------------------------------
@@ -322,8 +362,10 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             return self._in_dialog(method)
         if method in ("CANCEL", "ACK"):
             return self._within_its_transaction()
-        if KSR.tm.t_check_trans() == 0:
-            return 1  # a retransmission of a request whose transaction exists
+        # A REGISTER is answered statelessly (it never has a transaction to find); any other
+        # request may be the retransmission of one whose transaction exists.
+        if method != "REGISTER" and KSR.tm.t_check_trans() == 0:
+            return 1
         if method == "OPTIONS" and not KSR.pv.get("$rU"):
             KSR.sl.sl_send_reply(200, "OK")
             return 1
@@ -412,7 +454,11 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             self.guard.failed(snap, source, "wrong password for %s@%s" % (user, domain))
             KSR.auth.auth_challenge(realm, _CHALLENGE_QOP_AUTH)
             return None
-        if not routing.digest_uri_matches(KSR.pv.get("$adu"), KSR.pv.get("$ru"), _is_myself):
+        uris = (KSR.pv.get("$adu"), KSR.pv.get("$ru"))
+        matches = self.digest_uri_answers.get(uris)
+        if matches is None:
+            matches = _remember(self.digest_uri_answers, uris, routing.digest_uri_matches(uris[0], uris[1], _is_myself))
+        if not matches:
             self.guard.failed(snap, source, "digest uri is not the Request-URI for %s@%s" % (user, domain))
             KSR.sl.sl_send_reply(400, "Bad Request: digest uri is not the Request-URI")
             return None
@@ -429,8 +475,13 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         if isinstance(aor, routing.Reject):
             KSR.sl.sl_send_reply(aor.code, aor.reason)
             return 1
-        contacts = routing.split_uris([KSR.pv.get("$(hdr(Contact)[*])") or ""])
-        refusal = routing.contact_refusal(snap, contacts, _is_myself)
+        contact = KSR.pv.get("$(hdr(Contact)[*])") or ""
+        if snap is not self.contacts_in:  # the answers depend on the directory's trunks
+            self.contacts_in, self.contact_answers = snap, {}
+        refusal = self.contact_answers.get(contact, _NOT_ASKED)
+        if refusal is _NOT_ASKED:
+            refusal = _remember(self.contact_answers, contact,
+                                routing.contact_refusal(snap, routing.split_uris([contact]), _is_myself))
         if refusal is not None:
             KSR.sl.sl_send_reply(refusal.code, refusal.reason)
             return 1
@@ -455,8 +506,6 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         if isinstance(plan, routing.PhoneSetting):
             return self._phone_setting(plan)
         self.dialog_tracked = False
-        KSR.rr.record_route()
-        KSR.tm.t_on_failure("ksr_failure_route_call")
         self._execute(snap, plan, now, in_failure=False)
         return 1
 
@@ -476,12 +525,13 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         route simulator takes): a Ring nobody can ring moves on to the next leg. In the failure
         route the headers of the previous branch ($avp(vx_hdrs)) are where the new plan starts
         from."""
-        for leg in routing.legs(snap, plan, now, _stored_headers() if in_failure else None):
+        for step, leg in enumerate(routing.legs(snap, plan, now, _stored_headers() if in_failure else None)):
             plan = leg.plan
             if isinstance(plan, routing.Reject):
                 self._reply(plan.code, plan.reason, in_failure)
                 return
-            KSR.resetdsturi()  # a previous branch's next hop must not steer this one
+            if in_failure or step:  # a request route's first leg has no next hop set yet
+                KSR.resetdsturi()  # a previous branch's next hop must not steer this one
             if isinstance(plan, routing.Relay):
                 self._track_dialog(in_failure)
                 if plan.charge is not None:
@@ -520,10 +570,13 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
 
     def _track_dialog(self, in_failure):
         """Make the call a tracked dialog once it is going to be relayed (not for a call answered
-        right away): its in-dialog requests are relayed, forged ones are not; it counts in the
-        outside-call profiles; the uac module keeps the caller's original From in it. In the
-        failure route the dialog exists already."""
+        right away, which so costs no Record-Route and no failure route either): its in-dialog
+        requests are relayed, forged ones are not; it counts in the outside-call profiles; the
+        uac module keeps the caller's original From in it. In the failure route the dialog
+        exists already."""
         if not in_failure and not self.dialog_tracked:
+            KSR.rr.record_route()
+            KSR.tm.t_on_failure("ksr_failure_route_call")
             KSR.dialog.dlg_manage()
             self.dialog_tracked = True
 

@@ -3,7 +3,7 @@
 """Benchmark baseline: a minimal KEMI script for app_python3, no directory, no routing core.
 
 bench/run.py deploys it with the real roles/kamailio (same cfg, same modules, same command
-line) by pointing ``voxplane_kamailio_kemi_src_dir`` at this folder; the role installs the
+line) by pointing ``kamailio_kemi_src_dir`` at this folder; the role installs the
 KEMI script under the fixed name voxplane_kemi.py, hence this file's name.
 
 It does what the voxplane router does for the benchmark's requests, with constants instead
@@ -12,7 +12,7 @@ password, realm = To domain, for the many-accounts run), registrar save; an INVI
 one known DID goes to the fixed AOR (lookup, record-route, t_relay), any other gets 480 after
 a lookup miss; in-dialog requests follow loose_route.
 
-With ``voxplane_kamailio_router_settings: {bench_checks: true}`` (rendered into
+With ``kamailio_router_settings: {bench_checks: true}`` (rendered into
 voxplane_settings.json next to this file) it first runs the same request hygiene as the
 voxplane router (max-forwards, sanity, transaction checks), which separates the cost of those
 standard checks from the cost of voxplane's own routing.

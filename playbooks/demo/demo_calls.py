@@ -585,7 +585,7 @@ def main(argv):
                 run.place_calls()
             else:
                 run.notes.append('calls skipped: not every account registered (is Kamailio running? see '
-                                 'its log, voxplane_kamailio_log_file)')
+                                 'its log, kamailio_log_file)')
         finally:
             run.finish()
     except SetupError as exc:

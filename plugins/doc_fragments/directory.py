@@ -10,6 +10,12 @@ __metaclass__ = type
 class ModuleDocFragment(object):
     # The directory connection, shared by every module of the collection.
     DOCUMENTATION = r'''
+requirements:
+  - Python 3.9 or newer on the host that holds the directory (the module runs there), with the
+    standard library's C(sqlite3) and C(zoneinfo) modules.
+  - IANA time zone data on that host, from the system (Debian/Ubuntu/RHEL package C(tzdata)) or
+    the C(tzdata) Python package. Without it, or without C(sqlite3), the task fails naming what
+    is missing and what to install.
 options:
   directory:
     description:
@@ -37,6 +43,9 @@ notes:
     one, for example \"directory /srv/pbx/directory.db: cannot write: the folder /srv/pbx is read-only (Permission denied)\"."
   - Every task runs in one transaction and either writes all of its changes or none.
     A write bumps the directory generation, which the Kamailio router watches to reload its snapshot.
+  - The module works on the directory of the host it runs on. To manage the directory of the
+    PBX host from a play that targets other hosts, use C(delegate_to) that host, or run the
+    play against it.
 '''
 
     # Attributes of a module that changes the directory.

@@ -12,6 +12,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import sys
+
 
 class DirectoryError(Exception):
     """Base class for every error the directory core raises."""
@@ -80,6 +82,25 @@ class StorageError(DirectoryError):
         self.location = location
         self.reason = reason
         super(StorageError, self).__init__('directory %s: %s' % (location, reason))
+
+
+class EnvironmentProblem(DirectoryError):
+    """The host's Python lacks something the directory core needs (a module, data files).
+
+    Not a fault of the input: the message names what is missing, where it was looked for,
+    and what to install, so that nobody hunts for a typo in a value that is fine.
+    """
+
+    def __init__(self, missing, reason, remedy):
+        self.missing = missing
+        self.reason = reason
+        self.remedy = remedy
+        super(EnvironmentProblem, self).__init__('%s is missing on this host: %s. %s' % (missing, reason, remedy))
+
+
+def this_python():
+    """The Python that runs this code, as an EnvironmentProblem names it."""
+    return 'Python %d.%d (%s)' % (sys.version_info[0], sys.version_info[1], sys.executable)
 
 
 class SchemaError(DirectoryError):

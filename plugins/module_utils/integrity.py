@@ -61,6 +61,20 @@ def check(state, previous=None, lookups=None, changed=None):
     return v.violations
 
 
+def check_tenant_removal(previous, force=False, now=None):
+    """Removing a whole tenant is refused while one of its numbers is still being ported in
+    (status porting, porting day not reached): the carrier moves it to this tenant on that day.
+    ``force`` removes it all the same."""
+    if previous.tenant is None or force:
+        return []
+    tz = previous.tenant['timezone']
+    return [Violation(describe(NUMBER, key, previous.name), 'status', 'porting',
+                      'cannot remove tenant %s while %s is still porting (porting day %s); wait for the porting '
+                      'day, or set force' % (previous.name, key, number['porting_date']))
+            for key, number in sorted(previous.objects(NUMBER).items())
+            if rules.effective_status(number, tz, now) == 'porting']
+
+
 class _Collector(object):
     def __init__(self, state, previous):
         self.state = state
@@ -227,6 +241,8 @@ def _check_extensions(v, state, plan, touched):
             v.reference(EXTENSION, key, 'location', 'location', ext['location'], 'location')
         for kind in rules.FORWARD_KINDS:
             _check_destination(v, state, EXTENSION, key, 'forwarding.%s' % kind, ext['forwarding'][kind], targets, ext)
+        for i, dial in enumerate(ext['speed_dials']):
+            _check_destination(v, state, EXTENSION, key, 'speed_dials[%d].number' % i, dial['number'], targets, ext)
         if ext['forwarding']['unconditional'] == key:
             v.add(EXTENSION, key, 'forwarding.unconditional', 'forward_loop', 'an extension cannot forward to itself')
         _check_call_features(v, t, key, ext)

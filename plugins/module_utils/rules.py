@@ -18,7 +18,7 @@ import hashlib
 import ipaddress
 import re
 
-from ansible_collections.voxplane.pbx.plugins.module_utils.errors import RuleError
+from ansible_collections.voxplane.pbx.plugins.module_utils.errors import EnvironmentProblem, RuleError, this_python
 
 # Seed rule (CompanyFlex): internal numbers starting with 77 or 78 are feature
 # codes, 110 and 112 are emergency numbers, 5-digit 118xx are directory services.
@@ -68,8 +68,8 @@ def slug(value, field='name'):
 def hostname(value, field='sip_domain'):
     value = _text(field, value).lower().rstrip('.')
     labels = value.split('.')
-    if (len(value) > 253 or len(labels) < 2 or not all(_HOST_LABEL_RE.match(label) for label in labels)
-            or labels[-1].isdigit()):
+    labels_valid = all(_HOST_LABEL_RE.match(label) for label in labels)
+    if len(value) > 253 or len(labels) < 2 or not labels_valid or labels[-1].isdigit():
         raise RuleError(field, 'hostname', '%r is not a valid DNS name (at least two labels of letters, digits and inner hyphens)' % value)
     return value
 
@@ -286,12 +286,39 @@ def iso_date(value, field='porting_date'):
         raise RuleError(field, 'date', '%r is not a date (YYYY-MM-DD)' % raw)
 
 
-def timezone(value, field='timezone'):
-    raw = _text(field, value)
+def _zoneinfo():
+    """The standard library's zoneinfo, or the EnvironmentProblem that names its absence."""
     try:
         import zoneinfo
-        zoneinfo.ZoneInfo(raw)
-    except Exception:
+    except ImportError as e:
+        raise EnvironmentProblem('the zoneinfo module', '%s cannot import it (%s)' % (this_python(), e),
+                                 'It is part of Python 3.9 and newer: run the modules with such a Python '
+                                 '(ansible_python_interpreter).')
+    return zoneinfo
+
+
+def time_zone(name):
+    """The ZoneInfo of an IANA name. A name that no tz data knows is a RuleError (the value is
+    wrong) only when there is tz data at all; without any it is an EnvironmentProblem."""
+    zoneinfo = _zoneinfo()
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        pass
+    try:
+        zoneinfo.ZoneInfo('UTC')
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        raise EnvironmentProblem(
+            'IANA time zone data', '%s finds no time zone at all, not even UTC (searched %s and the tzdata '
+            'Python package)' % (this_python(), ', '.join(zoneinfo.TZPATH) or 'no folder'),
+            'Install the tz data: the tzdata package of the system (Debian/Ubuntu: apt-get install tzdata; '
+            'RHEL/Fedora: dnf install tzdata) or the tzdata Python package (pip install tzdata).')
+    return None
+
+
+def timezone(value, field='timezone'):
+    raw = _text(field, value)
+    if time_zone(raw) is None:
         raise RuleError(field, 'timezone', '%r is not an IANA time zone such as Europe/Berlin' % raw)
     return raw
 
@@ -315,6 +342,32 @@ def ha1_value(value, field='ha1'):
     return raw
 
 
+def pin_hash_value(value, field='voicemail.pin_hash'):
+    """A stored voicemail PIN hash (tenant_info with secrets): 64 hex digits, as pin_hash() makes it."""
+    raw = _text(field, value).lower()
+    if not re.match(r'^[0-9a-f]{64}$', raw):
+        raise RuleError(field, 'pin_hash', 'a PIN hash is 64 hex digits (as tenant_info returns it with secrets)')
+    return raw
+
+
+def phonebook_name(value, field='name'):
+    """The name of a phonebook entry: free text (umlauts welcome), 1-100 characters, one line."""
+    raw = ' '.join(_text(field, value).split())
+    if not raw:
+        raise RuleError(field, 'required', 'a phonebook entry needs a name')
+    if len(raw) > 100:
+        raise RuleError(field, 'length', '%r: at most 100 characters' % raw)
+    return raw
+
+
+def speed_dial_code(value, field='code'):
+    """A speed dial code [Kurzwahl] of an extension: 1 to 3 digits."""
+    raw = _text(field, str(value) if isinstance(value, int) and not isinstance(value, bool) else value)
+    if not _DIGITS_RE.match(raw) or len(raw) > 3:
+        raise RuleError(field, 'speed_dial_code', '%r: a speed dial code has 1 to 3 digits' % raw)
+    return raw
+
+
 def pin_hash(tenant, extension, pin):
     """Voicemail PINs are stored hashed; salted with the mailbox so equal PINs differ."""
     salt = ('voxplane-voicemail:%s:%s' % (tenant, extension)).encode('utf-8')
@@ -323,9 +376,11 @@ def pin_hash(tenant, extension, pin):
 
 def porting_activation(porting_date, tz_name):
     """The moment (aware datetime) a porting number becomes active by itself."""
-    import zoneinfo
     day = datetime.date.fromisoformat(porting_date)
-    return datetime.datetime(day.year, day.month, day.day, PORTING_ACTIVATION_HOUR, tzinfo=zoneinfo.ZoneInfo(tz_name))
+    zone = time_zone(tz_name)
+    if zone is None:
+        raise RuleError('timezone', 'timezone', '%r is not an IANA time zone such as Europe/Berlin' % tz_name)
+    return datetime.datetime(day.year, day.month, day.day, PORTING_ACTIVATION_HOUR, tzinfo=zone)
 
 
 def effective_status(number, tz_name, now=None):

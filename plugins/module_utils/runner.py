@@ -20,7 +20,7 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback
 from ansible_collections.voxplane.pbx.plugins.module_utils import model
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, RuleError, ValidationFailed, Violation
 from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import ABSENT, reconcile
-from ansible_collections.voxplane.pbx.plugins.module_utils.store import DEFAULT_LOCATION, Directory
+from ansible_collections.voxplane.pbx.plugins.module_utils.store import DEFAULT_LOCATION, Directory, require_sqlite3
 
 DIRECTORY_ARGS = dict(
     directory=dict(type='str', default=DEFAULT_LOCATION, fallback=(env_fallback, ['VOXPLANE_DIRECTORY'])),
@@ -95,11 +95,19 @@ class _Module(AnsibleModule):
     choices, a missing required option) name the object like every rule violation:
     ``extension 10 (tenant acme): ring_time: argument 'ring_time' is of type ... [type]``."""
 
-    def __init__(self, argument_spec, kind, key_option, **kwargs):
+    def __init__(self, argument_spec, kind, key_option, secrets_of=None, **kwargs):
         self._subject_of = lambda params: _subject(argument_spec, params, kind, key_option)
+        self._secrets_of = secrets_of
         self._validating = True
         super(_Module, self).__init__(argument_spec=argument_spec, **kwargs)
         self._validating = False
+
+    def _log_invocation(self):
+        # Secrets inside free-form options (a tenant document's passwords) are masked like no_log options,
+        # before the invocation is logged and in everything the module returns.
+        if self._secrets_of is not None:
+            self.no_log_values.update(self._secrets_of(self.params))
+        super(_Module, self)._log_invocation()
 
     def fail_json(self, msg, **kwargs):  # pylint: disable=arguments-differ
         result = getattr(self, 'validation_result', None)
@@ -113,10 +121,17 @@ class _Module(AnsibleModule):
         super(_Module, self).fail_json(msg, **kwargs)
 
 
-def new_module(argument_spec, kind=None, key_option=None):
+def new_module(argument_spec, kind=None, key_option=None, secrets_of=None):
     """The AnsibleModule of every module of the collection. ``kind`` and ``key_option`` say which
-    object the options describe (none: the directory itself), for argument error messages."""
-    return _Module(argument_spec, kind, key_option, supports_check_mode=True)
+    object the options describe (none: the directory itself), for argument error messages;
+    ``secrets_of(params)`` returns secret values inside free-form options, masked in logs and results.
+    A Python that cannot hold the directory (no sqlite3) fails here, named as such."""
+    module = _Module(argument_spec, kind, key_option, secrets_of=secrets_of, supports_check_mode=True)
+    try:
+        require_sqlite3()
+    except DirectoryError as e:
+        fail(module, e)
+    return module
 
 
 def open_directory(module, for_write):
@@ -144,18 +159,23 @@ def fail(module, error, **extra):
     module.fail_json(msg=str(error), **extra)
 
 
-def apply(module, tenant_name, tenant_request=None, children=None, purge=()):
-    """Run one reconcile in one transaction; returns the reconcile Result.
-    In check mode the same code runs and the transaction is rolled back."""
+def in_transaction(module, work):
+    """``work(txn)`` in one write transaction; returns what it returns. In check mode the same
+    code runs and the transaction is rolled back; a DirectoryError fails the task."""
     directory = open_directory(module, for_write=True)
     try:
         with directory.transaction(write=True, create_parents=module.params['create_parents']) as txn:
-            result = reconcile(txn, tenant_name, tenant_request, children, purge)
+            result = work(txn)
             if module.check_mode:
                 txn.rollback_at_exit()
         return result
     except DirectoryError as e:
         fail(module, e)
+
+
+def apply(module, tenant_name, tenant_request=None, children=None, purge=()):
+    """Run one reconcile in one transaction; returns the reconcile Result."""
+    return in_transaction(module, lambda txn: reconcile(txn, tenant_name, tenant_request, children, purge))
 
 
 def run_object_module(kind, argument_spec):

@@ -80,6 +80,21 @@ MIGRATIONS = [
         "CREATE INDEX devices_tenant ON devices (tenant_id)",
         "CREATE INDEX call_groups_tenant ON call_groups (tenant_id)",
     ]),
+    # The router rebuilds only the tenants whose generation moved (snapshot.py): every write
+    # transaction sets the generation it commits on each tenant it touched (store.py).
+    (2, 'per-tenant generation: the directory generation that last changed each tenant', [
+        "ALTER TABLE tenants ADD COLUMN generation BIGINT NOT NULL DEFAULT 0",
+        "UPDATE tenants SET generation = (SELECT generation FROM voxplane_generation WHERE id = 1)",
+    ]),
+    (3, 'tenant phonebook', [
+        """CREATE TABLE phonebook_entries (
+            id {serial},
+            tenant_id INTEGER NOT NULL REFERENCES tenants (id),
+            name TEXT NOT NULL,
+            doc TEXT NOT NULL,
+            UNIQUE (tenant_id, name)
+        )""",
+    ]),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

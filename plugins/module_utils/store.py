@@ -10,7 +10,9 @@ with ``?`` placeholders in the common subset of SQLite and PostgreSQL; a
 placeholders), so a second database is a new dialect, not new module code.
 
 Every committed change bumps the generation counter in the same transaction:
-the KEMI router polls that single row to know when to reload its snapshot.
+the KEMI router polls that single row to know when to reload its snapshot. The
+transaction also stamps that generation on every tenant it wrote to
+(``tenants.generation``), so that the router rebuilds only those tenants.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -21,26 +23,50 @@ import datetime
 import errno
 import json
 import os
-import sqlite3
 
-from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, SchemaError, StorageError
+from ansible_collections.voxplane.pbx.plugins.module_utils.errors import (
+    DirectoryError, EnvironmentProblem, SchemaError, StorageError, this_python,
+)
 from ansible_collections.voxplane.pbx.plugins.module_utils.integrity import Lookups
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import (
-    CHILD_KINDS, DEVICE, EXTENSION, GROUP, KEY_FIELD, NUMBER, TENANT, with_defaults,
+    CHILD_KINDS, DEVICE, EXTENSION, GROUP, KEY_FIELD, NUMBER, PHONEBOOK, TENANT, with_defaults,
 )
 from ansible_collections.voxplane.pbx.plugins.module_utils.rules import block_numbers
 from ansible_collections.voxplane.pbx.plugins.module_utils.schema import LATEST_VERSION, MIGRATIONS
 from ansible_collections.voxplane.pbx.plugins.module_utils.state import TenantState
 
+# A Python built without SQLite (from source without its headers) has no sqlite3; the
+# modules then fail with require_sqlite3()'s message instead of an import traceback.
+try:
+    import sqlite3
+except ImportError as e:
+    sqlite3 = None
+    SQLITE3_IMPORT_ERROR = e
+else:
+    SQLITE3_IMPORT_ERROR = None
+
 DEFAULT_LOCATION = '/var/lib/voxplane/directory.db'
+
+
+def require_sqlite3():
+    """Raise the EnvironmentProblem of a Python without the sqlite3 module."""
+    if sqlite3 is None:
+        raise EnvironmentProblem(
+            'the sqlite3 module', '%s cannot import it (%s), and the directory is a SQLite database'
+            % (this_python(), SQLITE3_IMPORT_ERROR),
+            'Run the modules with a Python that has it (ansible_python_interpreter): the python3 of '
+            'Debian/Ubuntu and RHEL/Fedora (python3-libs) has it; a Python built from source needs the '
+            'SQLite headers (libsqlite3-dev, sqlite-devel) when it is built.')
+
 
 # kind -> (table, key column). Child rows all carry tenant_id.
 TABLES = {EXTENSION: ('extensions', 'internal_number'), GROUP: ('call_groups', 'internal_number'),
-          NUMBER: ('numbers', 'number'), DEVICE: ('devices', 'mac')}
+          NUMBER: ('numbers', 'number'), DEVICE: ('devices', 'mac'), PHONEBOOK: ('phonebook_entries', 'name')}
 
 # Fields kept in their own columns or rows rather than in doc.
 _OUT_OF_DOC = {TENANT: ('name', 'sip_domain'), EXTENSION: ('tenant', 'internal_number', 'sip_accounts'),
-               GROUP: ('tenant', 'internal_number'), NUMBER: ('tenant', 'number'), DEVICE: ('tenant', 'mac')}
+               GROUP: ('tenant', 'internal_number'), NUMBER: ('tenant', 'number'), DEVICE: ('tenant', 'mac'),
+               PHONEBOOK: ('tenant', 'name')}
 
 
 def _now():
@@ -300,6 +326,7 @@ class Directory(object):
     """One directory database. ``transaction()`` is the only way in."""
 
     def __init__(self, location=DEFAULT_LOCATION, dialect=None):
+        require_sqlite3()
         self.location = location
         self.dialect = dialect or dialect_for(location)
 
@@ -332,6 +359,8 @@ class Transaction(Lookups):
         self.dirty = False
         self._rollback_only = False
         self._tenant_ids = {}
+        # Tenants this transaction wrote to: their generation is set at commit.
+        self._touched = set()
         # The schema version found before this transaction migrated it; None when it was current.
         self.migrated_from = None
         # The generation this transaction's commit moved the directory to; None if it wrote nothing.
@@ -362,6 +391,8 @@ class Transaction(Lookups):
                         self._execute('UPDATE voxplane_generation SET generation = generation + 1, changed_at = ? WHERE id = 1',
                                       (_now(),))
                         generation = self.generation()['generation']
+                        for name in sorted(self._touched):
+                            self._execute('UPDATE tenants SET generation = ? WHERE name = ?', (generation, name))
                     self.conn.execute('COMMIT')
                     if self.dirty:
                         self.committed_generation = generation
@@ -420,6 +451,10 @@ class Transaction(Lookups):
     def generation(self):
         row = self._execute('SELECT generation, changed_at FROM voxplane_generation WHERE id = 1').fetchone()
         return {'generation': row[0], 'changed_at': row[1]}
+
+    def tenant_generations(self):
+        """tenant name -> the directory generation that last changed anything of that tenant."""
+        return dict(self._execute('SELECT name, generation FROM tenants'))
 
     # Reading ---------------------------------------------------------------
 
@@ -496,6 +531,8 @@ class Transaction(Lookups):
         # Creations and updates parents first; deletions children first.
         upserts = sorted((c for c in changes if c.after is not None), key=lambda c: order[c.kind])
         deletes = sorted((c for c in changes if c.after is None), key=lambda c: -order[c.kind])
+        if changes:
+            self._touched.add(tenant_name)
         for change in deletes:
             self.dirty = True
             self._write(tenant_name, change)

@@ -143,6 +143,30 @@ options:
       pin:
         description: PIN of the box, 4 to 8 digits; stored as a salted hash only.
         type: str
+      pin_hash:
+        description:
+          - The stored hash of the PIN, as M(voxplane.pbx.tenant_info) returns it with O(voxplane.pbx.tenant_info#module:secrets)
+            (64 hex digits); restores a backup without knowing the PIN. Ignored when O(voicemail.pin) is given.
+        type: str
+  speed_dials:
+    description:
+      - The extension's speed dials [Kurzwahl], as a list that replaces the stored one (an empty list removes them all).
+      - Each code once per extension (rule C(unique)); the number is an internal number of the tenant
+        (rule C(reference)) or an outside number, normalised to E.164 with the tenant's dial plan.
+    type: list
+    elements: dict
+    suboptions:
+      code:
+        description: The speed dial code, 1 to 3 digits (rule C(speed_dial_code)).
+        type: str
+        required: true
+      number:
+        description: The number it calls.
+        type: str
+        required: true
+      name:
+        description: What the phone shows for it.
+        type: str
   international_calls:
     description:
       - Whether the extension may dial international numbers (the tenant needs
@@ -283,10 +307,10 @@ EXAMPLES = r'''
     internal_number: "210"
     dnd: true
 
-- name: Remove the extension
+- name: Remove the lobby extension again, with its SIP account
   voxplane.pbx.extension:
     tenant: acme
-    internal_number: "210"
+    internal_number: "290"
     state: absent
 '''
 
@@ -361,6 +385,12 @@ ARGUMENT_SPEC = dict(
     voicemail=dict(type='dict', options=dict(
         enabled=dict(type='bool'),
         pin=dict(type='str', no_log=True),
+        pin_hash=dict(type='str', no_log=True),
+    )),
+    speed_dials=dict(type='list', elements='dict', options=dict(
+        code=dict(type='str', required=True),
+        number=dict(type='str', required=True),
+        name=dict(type='str'),
     )),
     international_calls=dict(type='bool'),
     premium_calls=dict(type='bool'),

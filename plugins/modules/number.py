@@ -112,13 +112,13 @@ EXAMPLES = r'''
     interim: true
     target: "210"
 
-- name: Stop routing the number, keeping it in the directory
+- name: Stop routing the ported number, keeping it in the directory
   voxplane.pbx.number:
     tenant: acme
-    number: "+493055501234"
+    number: "040 9876543"
     status: inactive
 
-- name: Remove the number
+- name: Remove the interim number once the port is complete (interim numbers stay active until then)
   voxplane.pbx.number:
     tenant: acme
     number: "+493055501234"

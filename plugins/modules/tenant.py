@@ -232,12 +232,29 @@ EXAMPLES = r'''
     name: acme
     max_outside_calls_per_minute: ""
 
+- name: Give the tenant a block of 100 numbers (see voxplane.pbx.number)
+  voxplane.pbx.number:
+    tenant: acme
+    number: "+49301234567"
+    ddi_range: "00-99"
+
 - name: Set the main number once the number exists
   voxplane.pbx.tenant:
     name: acme
     main_number: "+4930123456700"
 
-- name: Remove a tenant that has nothing left in it
+- name: Before the tenant goes, clear its main number ...
+  voxplane.pbx.tenant:
+    name: acme
+    main_number: ""
+
+- name: ... and remove everything in it (here its numbers)
+  voxplane.pbx.number:
+    tenant: acme
+    number: "+49301234567"
+    state: absent
+
+- name: Remove the tenant, now that nothing is left in it
   voxplane.pbx.tenant:
     name: acme
     state: absent

@@ -12,11 +12,15 @@ module: tenant_info
 short_description: Read a whole tenant from the voxplane directory
 version_added: 0.1.0
 description:
-  - Returns one tenant with all its numbers, extensions, devices and groups, in exactly the shape
-    the modules take, so that feeding the result back into them changes nothing.
-  - Secrets (SIP passwords as HA1, voicemail PINs) are never returned; modules keep the stored
-    secret when a SIP account or voicemail is given without one.
+  - Returns one tenant with all its numbers, extensions, devices, groups and phonebook, in exactly the shape
+    the modules take, so that feeding the result back into them changes nothing; the whole result is also a
+    tenant document for M(voxplane.pbx.tenant_config).
+  - Secrets are returned only with O(secrets), and then as stored (SIP passwords as digest HA1, voicemail
+    PINs as salted hashes), never in plain text; modules keep the stored secret when a SIP account or
+    voicemail is given without one.
   - Also returns the number plan the router derives from the tenant, that is which E.164 number reaches which target.
+  - With O(dest) the tenant is written to a file (O(format=yaml) or V(json)) or to CSV files in a folder
+    (O(format=csv)); that changes nothing in the directory, and reports C(changed) when a file's content changes.
 author:
   - voxplane developers (@voxplane)
 extends_documentation_fragment:
@@ -28,6 +32,30 @@ options:
     type: str
     required: true
     aliases: [name]
+  secrets:
+    description:
+      - Include the stored secrets (C(ha1) of each SIP account, C(voicemail.pin_hash)), so that the export restores
+        the tenant into an empty directory and its phones register with their old passwords (backups, moves
+        between directories). Never plain text.
+      - Returned in the result only when the task has C(no_log) (rule C(no_log)); written to O(dest) with mode 0600.
+    type: bool
+    default: false
+  format:
+    description:
+      - What O(dest) holds. V(yaml) or V(json) write the tenant document to the file O(dest); V(csv) writes
+        C(extensions.csv), C(phonebook.csv) and C(speed_dials.csv) into the folder O(dest) (created when missing), in the
+        layouts of docs/tenant-documents.md. Tenant settings, number objects and groups have no CSV layout; export them
+        as YAML or JSON beside it.
+    type: str
+    choices: [yaml, json, csv]
+  dest:
+    description: Where to write the export (a file, or a folder for V(csv)); required with O(format).
+    type: path
+  csv_delimiter:
+    description: The column separator of the CSV files (C(;) as Excel's German export writes it).
+    type: str
+    choices: [';', ',']
+    default: ';'
 '''
 
 EXAMPLES = r'''
@@ -38,6 +66,19 @@ EXAMPLES = r'''
 
 - name: Feed an extension back unchanged
   voxplane.pbx.extension: "{{ acme.extensions[0] }}"
+
+- name: A backup that restores into an empty directory (HA1s and PIN hashes, never plain text)
+  voxplane.pbx.tenant_info:
+    tenant: acme
+    secrets: true
+    format: json
+    dest: /srv/backup/acme.json
+
+- name: The extensions, phonebook and speed dials as CSV files for the spreadsheet
+  voxplane.pbx.tenant_info:
+    tenant: acme
+    format: csv
+    dest: /srv/export/acme
 '''
 
 RETURN = r'''
@@ -64,6 +105,21 @@ devices:
   returned: always
   type: list
   elements: dict
+phonebook:
+  description: The tenant's phonebook entries (C(name), C(number), C(mobile), C(company)), sorted by name.
+  returned: always
+  type: list
+  elements: dict
+files:
+  description: The files written (or, in check mode, that would be written) with O(dest).
+  returned: when O(dest) is given
+  type: list
+  elements: str
+csv_skipped:
+  description: What the CSV layouts cannot hold, such as a device whose lines belong to several extensions.
+  returned: when O(format=csv)
+  type: list
+  elements: str
 groups:
   description: The tenant's groups, as M(voxplane.pbx.group) takes them, sorted by internal number.
   returned: always
@@ -82,30 +138,81 @@ generation:
   type: int
 '''
 
-from ansible_collections.voxplane.pbx.plugins.module_utils import model, rules
-from ansible_collections.voxplane.pbx.plugins.module_utils.runner import DIRECTORY_ARGS, new_module, read_tenant
+import os
 
-EMPTY = dict(tenant={}, numbers=[], extensions=[], devices=[], groups=[], number_plan={})
+from ansible_collections.voxplane.pbx.plugins.module_utils import model, rules, tenant_csv, tenant_document
+from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, ValidationFailed, Violation
+from ansible_collections.voxplane.pbx.plugins.module_utils.runner import DIRECTORY_ARGS, fail, new_module, read_tenant
+
+EMPTY = dict(tenant={}, numbers=[], extensions=[], devices=[], groups=[], phonebook=[], number_plan={})
+
+
+def _write(module, files):
+    """Write {path: (text, mode)}; returns whether any content changed (check mode: would)."""
+    changed = False
+    for path, (text, mode) in sorted(files.items()):
+        try:
+            with open(path, encoding='utf-8', newline='') as handle:
+                same = handle.read() == text
+        except (IOError, OSError, UnicodeDecodeError):
+            same = False
+        if same:
+            continue
+        changed = True
+        if not module.check_mode:
+            try:
+                if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+                    os.makedirs(os.path.dirname(os.path.abspath(path)), 0o755)
+                tenant_document.write_atomically(path, text, mode)
+            except (IOError, OSError) as e:
+                module.fail_json(msg='cannot write %s (%s)' % (path, e.strerror or e))
+    return changed
 
 
 def main():
-    spec = dict(tenant=dict(type='str', required=True, aliases=['name']))
+    spec = dict(tenant=dict(type='str', required=True, aliases=['name']),
+                secrets=dict(type='bool', default=False),
+                format=dict(type='str', choices=['yaml', 'json', 'csv']),
+                dest=dict(type='path'),
+                csv_delimiter=dict(type='str', default=';', choices=[';', ',']))
     spec.update(DIRECTORY_ARGS)
     module = new_module(spec, model.TENANT, 'tenant')
-    state, generation = read_tenant(module, module.params['tenant'])
+    params = module.params
+    subject = model.describe(model.TENANT, params['tenant'])
+    if bool(params['format']) != bool(params['dest']):
+        fail(module, ValidationFailed([Violation(subject, 'dest' if params['format'] else 'format', 'required',
+                                                 'format and dest go together: what to write, and where')]))
+    if params['secrets'] and not params['dest'] and not module.no_log:
+        fail(module, ValidationFailed([Violation(subject, 'secrets', 'no_log',
+                                                 'the result would carry the stored HA1s and PIN hashes: set no_log: true '
+                                                 'on the task, or write them to a file with dest')]))
+    state, generation = read_tenant(module, params['tenant'])
     if state is None or state.tenant is None:
         module.exit_json(changed=False, exists=False, **EMPTY)
-    result = dict(changed=False, exists=True, tenant=model.public(model.TENANT, state.tenant),
-                  generation=generation['generation'])
-    for kind in model.CHILD_KINDS:
-        objects = state.objects(kind)
-        result[model.PLURAL[kind]] = [model.public(kind, objects[key]) for key in sorted(objects)]
+    document = tenant_document.export_document(state, secrets=params['secrets'])
+    result = dict(changed=False, exists=True, generation=generation['generation'])
+    mode = 0o600 if params['secrets'] else 0o644
+    if params['dest']:
+        if params['format'] == 'csv':
+            texts, skipped = tenant_csv.render(document, params['csv_delimiter'])
+            files = dict((os.path.join(params['dest'], tenant_csv.FILE_NAMES[kind]), (text, mode)) for kind, text in texts.items())
+            result['csv_skipped'] = skipped
+        else:
+            files = {params['dest']: (tenant_document.dump(document, params['dest'], params['format']), mode)}
+        result['changed'] = _write(module, files)
+        result['files'] = sorted(files)
+        if params['secrets']:
+            document = tenant_document.export_document(state, secrets=False)
+    result.update(document)
     plan = state.number_plan()[0]
     numbers = state.objects(model.NUMBER)
     tz = state.tenant['timezone']
-    result['number_plan'] = dict(
-        (e164, dict(entry, status=rules.effective_status(numbers[entry['number']], tz)))
-        for e164, entry in sorted(plan.items()))
+    try:  # a porting number's status needs the time zone: tz data must be there
+        result['number_plan'] = dict(
+            (e164, dict(entry, status=rules.effective_status(numbers[entry['number']], tz)))
+            for e164, entry in sorted(plan.items()))
+    except DirectoryError as e:
+        fail(module, e)
     module.exit_json(**result)
 
 

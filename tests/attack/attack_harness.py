@@ -6,7 +6,7 @@ the suite prints at the end of its pytest run.
 
 The Kamailio instance itself comes from tests/sip/sip_harness.py (``KamailioInstance``); this
 suite deploys its own, with the ban settings below and the fuzzer's and the prober's addresses
-in ``voxplane_kamailio_ban_exempt``. Every address is on 127.0.0.0/8.
+in ``kamailio_ban_exempt``. Every address is on 127.0.0.0/8.
 """
 
 import collections
@@ -51,13 +51,13 @@ CRASH = re.compile(r'terminating due to SIGCHLD|signal 11|Segmentation fault|cor
 def role_variables(exempt):
     """The abuse variables of roles/kamailio this suite deploys with."""
     return {
-        'voxplane_kamailio_ban_auth_failures': BAN_FAILURES,
-        'voxplane_kamailio_ban_window': BAN_WINDOW,
-        'voxplane_kamailio_ban_time': BAN_TIME,
-        'voxplane_kamailio_flood_requests': FLOOD_REQUESTS,
-        'voxplane_kamailio_flood_interval': FLOOD_INTERVAL,
-        'voxplane_kamailio_ban_exempt': list(exempt),
-        'voxplane_kamailio_nonce_expire': NONCE_EXPIRE,
+        'kamailio_ban_auth_failures': BAN_FAILURES,
+        'kamailio_ban_window': BAN_WINDOW,
+        'kamailio_ban_time': BAN_TIME,
+        'kamailio_flood_requests': FLOOD_REQUESTS,
+        'kamailio_flood_interval': FLOOD_INTERVAL,
+        'kamailio_ban_exempt': list(exempt),
+        'kamailio_nonce_expire': NONCE_EXPIRE,
     }
 
 

@@ -6,7 +6,7 @@ tests/sip/tenants.yml), so that the bans this suite provokes never touch the SIP
 
 Its abuse settings are attack_harness.role_variables(): 10 authentication failures in 60 s or
 more than 100 requests in 2 s ban an address for 900 s; the fuzzer's and the prober's addresses
-are in voxplane_kamailio_ban_exempt (the fuzz stage tests the parser and the router, not the
+are in kamailio_ban_exempt (the fuzz stage tests the parser and the router, not the
 ban). Attackers get their own 127.0.0.x (fixture ``attacker``), never Kamailio's address nor the
 trunk stand-in's. At the end of the run the suite's report (tool runs, fuzz counts) is printed
 and written to build/test-results/attack-summary.txt (VOXPLANE_ATTACK_SUMMARY overrides the path).

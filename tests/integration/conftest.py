@@ -26,10 +26,11 @@ def collections_path():
     return root
 
 
-def run_playbook(playbook, extra_vars=None, check=False, diff=False, env=None):
-    """ansible-playbook against localhost, the collection from this checkout."""
+def run_playbook(playbook, extra_vars=None, check=False, diff=False, env=None, inventory='localhost,'):
+    """ansible-playbook against localhost (or the hosts of ``inventory``, all reached with a
+    local connection), the collection from this checkout."""
     path = playbook if os.path.isabs(playbook) else os.path.join(PLAYBOOKS, playbook)
-    cmd = [os.path.join(BIN, 'ansible-playbook'), '-i', 'localhost,', '-c', 'local', path,
+    cmd = [os.path.join(BIN, 'ansible-playbook'), '-i', inventory, '-c', 'local', path,
            '-e', json.dumps(dict(extra_vars or {}, ansible_python_interpreter=sys.executable))]
     if check:
         cmd.append('--check')

@@ -239,8 +239,8 @@ ROLE_PLAY = """\
   roles:
     - role: voxplane.pbx.directory
       vars:
-        voxplane_directory_path: "{{ path }}"
-        voxplane_directory_group: voxplane-no-such-group
+        directory_path: "{{ path }}"
+        directory_group: voxplane-no-such-group
 """
 
 

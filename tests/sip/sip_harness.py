@@ -474,23 +474,23 @@ class KamailioInstance(object):
 
     def variables(self, **overrides):
         variables = {
-            'voxplane_kamailio_install_packages': False,
-            'voxplane_kamailio_service_mode': 'daemon',
-            'voxplane_kamailio_config_dir': self.config_dir,
-            'voxplane_kamailio_runtime_dir': self.runtime_dir,
-            'voxplane_kamailio_state_dir': self.state_dir,
-            'voxplane_kamailio_log_file': self.log_file,
-            'voxplane_kamailio_children': 2,
-            'voxplane_kamailio_listen': [
+            'kamailio_install_packages': False,
+            'kamailio_service_mode': 'daemon',
+            'kamailio_config_dir': self.config_dir,
+            'kamailio_runtime_dir': self.runtime_dir,
+            'kamailio_state_dir': self.state_dir,
+            'kamailio_log_file': self.log_file,
+            'kamailio_children': 2,
+            'kamailio_listen': [
                 {'proto': 'udp', 'address': self.address, 'port': self.port},
                 {'proto': 'tcp', 'address': self.address, 'port': self.port},
             ],
-            'voxplane_kamailio_trusted_trunks': ['127.0.0.9'],
-            'voxplane_kamailio_directory_path': self.directory_path,
+            'kamailio_trusted_trunks': ['127.0.0.9'],
+            'kamailio_directory_path': self.directory_path,
             # The test phones and callers all send from Kamailio's own address, many requests
             # a second and some with wrong passwords on purpose: never ban it. Attack tests
             # use other addresses.
-            'voxplane_kamailio_ban_exempt': [self.address],
+            'kamailio_ban_exempt': [self.address],
         }
         variables.update(overrides)
         return variables

@@ -120,7 +120,7 @@ def test_kemi_change_is_reloaded_without_restart_and_a_syntax_error_changes_noth
                          lambda text: text.replace('KSR.sl.sl_send_reply(200, "OK")',
                                                    'KSR.sl.sl_send_reply(200, "%s")' % marker))
     try:
-        run = kamailio.deploy(voxplane_kamailio_kemi_src_dir=changed)
+        run = kamailio.deploy(kamailio_kemi_src_dir=changed)
         assert run.rc == 0 and 'Reload the KEMI scripts' in run.stdout, repr(run)
         assert 'Restart Kamailio (daemon)] ***\nchanged' not in run.stdout
         assert kamailio.pid() == pid
@@ -131,7 +131,7 @@ def test_kemi_change_is_reloaded_without_restart_and_a_syntax_error_changes_noth
         with open(live_script) as handle:
             live_before = handle.read()
         broken = _kemi_copy(kamailio, 'kemi-broken', lambda text: text + '\ndef broken(:\n')
-        run = kamailio.deploy(voxplane_kamailio_kemi_src_dir=broken)
+        run = kamailio.deploy(kamailio_kemi_src_dir=broken)
         assert run.rc != 0 and 'compile check failed' in run.stdout, repr(run)
         with open(live_script) as handle:
             assert handle.read() == live_before

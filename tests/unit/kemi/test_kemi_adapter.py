@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ast
+import copy
 import re
 import sqlite3
 import sys
@@ -521,6 +522,9 @@ def test_nobody_registered_and_no_forward_is_480(router, ksr):
     router.ksr_request_route(None)
     assert replies(ksr) == [(480, 'Temporarily Unavailable')]
     assert ksr.called('tm.t_relay') == [] and ksr.called('tm.t_set_fr') == []
+    # answered at once: no Record-Route, failure route, dialog or next-hop reset to pay for
+    for name in ('rr.record_route', 'tm.t_on_failure', 'dialog.dlg_manage', 'resetdsturi'):
+        assert ksr.called(name) == [], name
 
 
 def test_nobody_registered_follows_the_unregistered_forward(router, ksr):
@@ -1080,7 +1084,8 @@ def test_directory_unreadable_at_first_use_is_503_with_retry_after(fresh, tmp_pa
     router.ksr_request_route(None)
     assert double.called('sl.sl_send_reply') == [] and double.called('tm.t_relay') == [()]
     infos = [m for level, m in double.logs if level == 'info']
-    assert len(infos) == 1 and re.match(r'^voxplane: directory generation 2 loaded \(2 tenants, \d+ numbers\)\n$', infos[0])
+    assert len(infos) == 1 and re.match(
+        r'^voxplane: directory generation 2 loaded \(2 tenants, \d+ numbers; full build, [\d.]+ ms\)\n$', infos[0])
 
 
 def test_directory_file_without_schema_is_503(fresh, tmp_path):
@@ -1139,12 +1144,55 @@ def test_reload_after_the_interval_and_no_sql_within_it(fresh, tmp_path, traced_
     assert module.VIEW.generation == 3
     infos = [m for level, m in double.logs if level == 'info']
     assert len(infos) == 1 and infos[0].startswith('voxplane: directory generation 3 loaded (3 tenants, ')
+    assert '; 1 rebuilt, ' in infos[0]                                     # gamma alone, the others kept
 
     del traced_sql[:]
     clock.now += 10                                                       # unchanged: one single-row SELECT
     register_gamma(double, router)
     assert traced_sql == [GENERATION_SQL]
     assert double.logs == [] and double.called('auth.auth_challenge') == [(GAMMA_DOMAIN, QOP_AUTH)]
+
+
+def test_a_sip_worker_loads_the_snapshot_at_start_and_only_changed_tenants_later(fresh, tmp_path, traced_sql):
+    harness = kemi_directory.build(tmp_path / 'directory.db')
+    module, double, clock = fresh(harness.path)
+    router = module.mod_init()
+    for rank in (0, -1, -2, 127):                       # main, timer, RPC, SIP-RPC: they route nothing
+        assert router.child_init(rank) == 0
+    assert module.VIEW.snapshot is None
+    del traced_sql[:]
+    assert router.child_init(1) == 0                    # the first SIP worker
+    assert module.VIEW.generation == 2 and sorted(module.VIEW.snapshot.tenants) == ['acme', 'beta']
+    infos = [m for level, m in double.logs if level == 'info']
+    assert len(infos) == 1 and infos[0].startswith('voxplane: directory generation 2 loaded at start (2 tenants; ')
+    first = module.VIEW.snapshot
+    del traced_sql[:]
+    register_gamma(double, router)                      # the first request: no load, the generation is fresh
+    assert traced_sql == [] and double.called('sl.sl_send_reply') == [(403, 'Unknown domain')]
+
+    harness.apply('gamma', *kemi_directory.gamma())     # generation 3: one new tenant
+    del traced_sql[:]
+    clock.now += 1
+    register_gamma(double, router)
+    assert double.called('auth.auth_challenge') == [(GAMMA_DOMAIN, QOP_AUTH)]
+    assert module.VIEW.snapshot.rebuilt == 1
+    assert module.VIEW.snapshot.tenants['acme'] is first.tenants['acme']
+    loads = [sql for sql in traced_sql if sql.startswith('SELECT id, name, sip_domain, doc FROM tenants')]
+    assert loads == ["SELECT id, name, sip_domain, doc FROM tenants WHERE name = 'gamma'"]
+
+
+def test_an_unreadable_directory_at_start_is_logged_and_loaded_by_the_first_request(fresh, tmp_path):
+    path = tmp_path / 'directory.db'
+    module, double, clock = fresh(str(path))
+    router = module.mod_init()
+    assert router.child_init(1) == 0
+    assert module.VIEW.snapshot is None
+    errors = [m for level, m in double.logs if level == 'err']
+    assert len(errors) == 1 and errors[0].startswith('voxplane: directory load at start failed at ')
+    kemi_directory.build(path)
+    clock.now += 1
+    register_gamma(double, router)
+    assert module.VIEW.generation == 2 and double.called('sl.sl_send_reply') == [(403, 'Unknown domain')]
 
 
 def test_reload_check_ms_zero_polls_the_generation_per_request(fresh, tmp_path, traced_sql):
@@ -1341,12 +1389,17 @@ def test_a_flood_bans_the_source_without_a_reply(tmp_path, directory, monkeypatc
         assert double.called('sl.sl_send_reply') == []
 
 
-def test_a_source_seen_banned_is_dropped_without_asking_the_ban_table_again(router, ksr):
-    ksr.returns['htable.sht_get'] = lambda table, key: 1 if (table, key) == ('vxban', '10.0.0.5') else None
-    for _attempt in range(5):
+def test_a_banned_source_is_not_counted_as_a_flood_so_a_lifted_ban_ends_at_once(router, ksr):
+    banned = {'10.0.0.5'}
+    ksr.returns['htable.sht_get'] = lambda table, key: 1 if table == 'vxban' and key in banned else None
+    for _attempt in range(300):  # far beyond the flood share of a worker
         register(ksr, 'max.muster')
         router.ksr_request_route(None)
-    assert ksr.called('htable.sht_get') == [('vxban', '10.0.0.5')] and replies(ksr) == []
+    assert replies(ksr) == [] and ksr.called('auth.auth_challenge') == [] and ksr.called('htable.sht_seti') == []
+    banned.clear()  # kamcmd htable.delete vxban 10.0.0.5
+    register(ksr, 'max.muster')
+    router.ksr_request_route(None)
+    assert ksr.called('registrar.save') == [('location', 0)]
 
 
 def test_a_ban_another_worker_set_already_is_not_set_or_logged_again(router, ksr):
@@ -1545,3 +1598,34 @@ def test_a_call_answered_right_away_is_no_dialog(router, ksr):
     router.ksr_request_route(None)
     assert replies(ksr) == [(480, 'Temporarily Unavailable')]
     assert ksr.called('dialog.dlg_manage') == []
+
+
+def test_a_phone_registering_again_with_the_same_values_is_checked_from_memory(kemi, router, ksr, monkeypatch):
+    asked = []
+    for check in ('digest_uri_matches', 'contact_refusal'):
+        real = getattr(kemi.routing, check)
+        monkeypatch.setattr(kemi.routing, check,
+                            lambda *args, real=real, check=check: asked.append(check) or real(*args))
+    for _attempt in range(3):
+        register(ksr, 'max.muster')
+        ksr.pv['$(hdr(Contact)[*])'] = '<sip:max.muster@10.0.0.5:5060>'
+        router.ksr_request_route(None)
+    assert ksr.called('registrar.save') == [('location', 0)] * 3
+    assert asked == ['digest_uri_matches', 'contact_refusal']
+
+
+def test_remembered_contact_answers_follow_the_directory(router, ksr, monkeypatch):
+    """A Contact accepted before may point at a trunk address the directory adds later."""
+    register(ksr, 'max.muster')
+    ksr.pv['$(hdr(Contact)[*])'] = '<sip:max.muster@198.51.100.77:5060>'
+    router.ksr_request_route(None)
+    assert ksr.called('registrar.save') == [('location', 0)]
+    snap = router.view.snapshot
+    moved = copy.copy(snap)
+    moved.trusted = snap.trusted | {'198.51.100.77'}
+    monkeypatch.setattr(router.view, 'snapshot', moved)
+    ksr.reset()
+    register(ksr, 'max.muster')
+    ksr.pv['$(hdr(Contact)[*])'] = '<sip:max.muster@198.51.100.77:5060>'
+    router.ksr_request_route(None)
+    assert replies(ksr) == [(403, 'Contact points at a trunk')] and ksr.called('registrar.save') == []

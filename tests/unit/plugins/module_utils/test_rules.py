@@ -13,7 +13,7 @@ import hashlib
 import pytest
 
 from ansible_collections.voxplane.pbx.plugins.module_utils import rules
-from ansible_collections.voxplane.pbx.plugins.module_utils.errors import RuleError
+from ansible_collections.voxplane.pbx.plugins.module_utils.errors import EnvironmentProblem, RuleError
 
 UTC = datetime.timezone.utc
 DE = {'country_code': '49', 'national_prefix': '0', 'international_prefix': '00'}
@@ -283,6 +283,42 @@ def test_timezone_accepts(raw):
 @pytest.mark.parametrize('raw', ['Mars/Olympus_Mons', 'Berlin', '', '../../etc/passwd', '+01:00'])
 def test_timezone_rejects(raw):
     assert rejects(rules.timezone, raw, 'timezone').field == 'timezone'
+
+
+@pytest.fixture
+def without_tz_data(monkeypatch):
+    """zoneinfo with no tz folder and no tzdata package, as on a minimal image."""
+    import sys
+    import zoneinfo
+    monkeypatch.setitem(sys.modules, 'tzdata', None)
+    zoneinfo.reset_tzpath(to=[])
+    zoneinfo.ZoneInfo.clear_cache()
+    yield
+    zoneinfo.reset_tzpath()
+    zoneinfo.ZoneInfo.clear_cache()
+
+
+def test_timezone_without_tz_data_names_the_missing_data_and_what_to_install(without_tz_data):
+    with pytest.raises(EnvironmentProblem) as raised:
+        rules.timezone('Europe/Berlin')
+    message = str(raised.value)
+    assert raised.value.missing == 'IANA time zone data'
+    assert 'not an IANA time zone' not in message
+    assert 'apt-get install tzdata' in message and 'pip install tzdata' in message
+
+
+def test_porting_activation_without_tz_data_is_the_same_environment_problem(without_tz_data):
+    with pytest.raises(EnvironmentProblem):
+        rules.porting_activation('2030-01-01', 'Europe/Berlin')
+
+
+def test_timezone_without_zoneinfo_names_the_module_and_the_python_that_has_it(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, 'zoneinfo', None)
+    with pytest.raises(EnvironmentProblem) as raised:
+        rules.timezone('Europe/Berlin')
+    assert raised.value.missing == 'the zoneinfo module'
+    assert 'Python 3.9 and newer' in str(raised.value) and sys.executable in str(raised.value)
 
 
 # Digest HA1 and PINs --------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import tempfile
 import pytest
 
 from directory_helpers import (
-    BETA_DOMAIN, BLOCK, BRANCH, HQ, INTERIM, MEDIA_SERVER, PASSWORD, SINGLE, account, block, extension, tenant_request,
+    BETA_DOMAIN, BLOCK, BRANCH, DOMAIN, HQ, INTERIM, MEDIA_SERVER, PASSWORD, SINGLE, account, block, extension, tenant_request,
 )
 from ansible_collections.voxplane.pbx.plugins.module_utils import rules
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, SchemaError, StorageError, ValidationFailed
@@ -31,7 +31,7 @@ from ansible_collections.voxplane.pbx.plugins.module_utils.store import Director
 
 PIN = '4711'
 TABLES = {'voxplane_schema', 'voxplane_generation', 'tenants', 'extensions', 'sip_accounts', 'call_groups',
-          'numbers', 'number_claims', 'devices'}
+          'numbers', 'number_claims', 'devices', 'phonebook_entries'}
 
 
 def whole_tenant(mac='00:15:65:ab:cd:ef', block_key=BLOCK, single='+49 30 999001', ext10=10, media_server=MEDIA_SERVER):
@@ -72,11 +72,11 @@ def raw(path, sql):
 def test_schema_is_created_on_first_use(pbx):
     assert pbx.snapshot() is None
     with pbx.directory.transaction() as txn:
-        assert txn.schema_version() == LATEST_VERSION == 1
+        assert txn.schema_version() == LATEST_VERSION == len(MIGRATIONS)
         assert txn.generation()['generation'] == 0
     snapshot = pbx.snapshot()
     assert set(snapshot) == TABLES
-    assert [row[:2] for row in snapshot['voxplane_schema']] == [(1, MIGRATIONS[0][1])]
+    assert [row[:2] for row in snapshot['voxplane_schema']] == [(m[0], m[1]) for m in MIGRATIONS]
     assert snapshot['voxplane_generation'] == [(1, 0, '1970-01-01T00:00:00Z')]
     assert all(not snapshot[t] for t in TABLES - {'voxplane_schema', 'voxplane_generation'})
     assert raw(pbx.path, 'PRAGMA journal_mode') == [('wal',)]
@@ -86,7 +86,7 @@ def test_schema_is_created_once(pbx):
     for dummy in range(3):
         with pbx.directory.transaction():
             pass
-    assert len(raw(pbx.path, 'SELECT * FROM voxplane_schema')) == 1
+    assert len(raw(pbx.path, 'SELECT * FROM voxplane_schema')) == len(MIGRATIONS)
 
 
 def test_a_missing_folder_is_refused_naming_it(tmp_path):
@@ -127,15 +127,72 @@ def test_reading_needs_an_existing_migrated_directory(pbx):
 @pytest.mark.parametrize('write', [True, False])
 def test_a_newer_schema_is_refused(acme, write):
     conn = sqlite3.connect(acme.path)
-    conn.execute("INSERT INTO voxplane_schema (version, description, applied_at) VALUES (2, 'from the future', 'x')")
+    conn.execute("INSERT INTO voxplane_schema (version, description, applied_at) VALUES (?, 'from the future', 'x')",
+                 (LATEST_VERSION + 1,))
     conn.commit()
     conn.close()
     before = acme.snapshot()
     with pytest.raises(SchemaError) as info:
         with acme.directory.transaction(write=write):
             pass
-    assert 'version 2' in str(info.value) and '(1)' in str(info.value)
+    assert 'version %d' % (LATEST_VERSION + 1) in str(info.value) and '(%d)' % LATEST_VERSION in str(info.value)
     assert acme.snapshot() == before
+
+
+def _directory_at_version_1(path):
+    """A directory as the collection's first schema wrote it: one tenant, generation 4."""
+    conn = sqlite3.connect(path)
+    conn.execute('CREATE TABLE voxplane_schema (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)')
+    for statement in MIGRATIONS[0][2]:
+        conn.execute(statement.format(serial='INTEGER PRIMARY KEY'))
+    conn.execute("INSERT INTO voxplane_schema VALUES (1, ?, 'x')", (MIGRATIONS[0][1],))
+    conn.execute("UPDATE voxplane_generation SET generation = 4")
+    conn.execute("INSERT INTO tenants (name, sip_domain, doc) VALUES ('acme', ?, ?)",
+                 (DOMAIN, json.dumps({'display_name': 'ACME'})))
+    conn.commit()
+    conn.close()
+
+
+def test_a_directory_of_schema_1_is_upgraded_and_its_tenants_carry_its_generation(tmp_path):
+    path = str(tmp_path / 'old.db')
+    _directory_at_version_1(path)
+    with Directory(path).transaction() as txn:
+        assert txn.migrated_from == 1
+        assert txn.schema_version() == LATEST_VERSION
+        assert txn.tenant_generations() == {'acme': 4}    # unknown history: the generation of the upgrade
+        assert txn.load_tenant('acme').tenant['display_name'] == 'ACME'
+    assert raw(path, 'SELECT version FROM voxplane_schema ORDER BY version') == [(v,) for v in range(1, LATEST_VERSION + 1)]
+
+
+def test_a_reader_does_not_upgrade_an_old_directory(tmp_path):
+    path = str(tmp_path / 'old.db')
+    _directory_at_version_1(path)
+    with pytest.raises(SchemaError, match='version 1 needs migrating to %d' % LATEST_VERSION):
+        with Directory(path).transaction(write=False, create=False):
+            pass
+
+
+def test_each_write_stamps_its_generation_on_the_tenants_it_touched(acme):
+    acme.apply('beta', tenant_request(domain=BETA_DOMAIN), {})
+    with acme.directory.transaction(write=False, create=False) as txn:
+        assert txn.tenant_generations() == {'acme': 1, 'beta': 2}
+    acme.apply('acme', None, {EXTENSION: {'10': {'dnd': True}}})
+    acme.apply('beta', None, {})                     # nothing changes: no new generation
+    with acme.directory.transaction(write=False, create=False) as txn:
+        assert txn.tenant_generations() == {'acme': 3, 'beta': 2}
+        assert txn.generation()['generation'] == 3
+    with acme.directory.transaction() as txn:        # two tenants in one transaction
+        reconcile(txn, 'acme', None, {EXTENSION: {'10': {'dnd': False}}})
+        reconcile(txn, 'beta', {'display_name': 'Beta neu'}, {})
+    with acme.directory.transaction() as txn:        # rolled back: nothing stamped
+        reconcile(txn, 'beta', {'display_name': 'Beta verworfen'}, {})
+        txn.rollback_at_exit()
+    with acme.directory.transaction(write=False, create=False) as txn:
+        assert txn.tenant_generations() == {'acme': 4, 'beta': 4}
+    with acme.directory.transaction() as txn:
+        reconcile(txn, 'beta', ABSENT, {})
+    with acme.directory.transaction(write=False, create=False) as txn:
+        assert txn.tenant_generations() == {'acme': 4}
 
 
 # The file: only a voxplane directory, an empty file or a new path -------------------------------
@@ -680,3 +737,16 @@ def test_opening_the_directory_keeps_the_locks_of_other_connections_of_the_proce
         assert os.path.exists(path + '-shm') and os.path.exists(path + '-wal')
     finally:
         kept.close()
+
+
+def test_a_version_2_directory_gains_the_phonebook_and_keeps_its_tenants(acme):
+    """Migration 3 (phonebook) on a directory written before it: the tenants load unchanged."""
+    conn = sqlite3.connect(acme.path)
+    conn.execute('DROP TABLE phonebook_entries')
+    conn.execute('DELETE FROM voxplane_schema WHERE version > 2')
+    conn.commit()
+    conn.close()
+    with acme.directory.transaction() as txn:
+        assert txn.migrated_from == 2 and txn.schema_version() == LATEST_VERSION
+        state = txn.load_tenant('acme')
+    assert state.tenant is not None and state.objects('extension') and state.objects('phonebook_entry') == {}

@@ -26,12 +26,12 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.voxplane.pbx.plugins.modules import (
     device, device_info, directory_schema, extension, extension_info, group, group_info, number, number_info,
-    tenant, tenant_info,
+    tenant, tenant_config, tenant_info,
 )
 
 MODULES = dict((m.__name__.rsplit('.', 1)[-1], m) for m in (
     tenant, number, extension, device, group, tenant_info, number_info, extension_info, device_info, group_info,
-    directory_schema,
+    directory_schema, tenant_config,
 ))
 
 # What Ansible writes in place of a no_log value it finds in a result.

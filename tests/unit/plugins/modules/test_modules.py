@@ -810,25 +810,24 @@ def test_directory_schema_creates_then_changes_nothing(pbx):
     result = pbx.ok('directory_schema')
     assert result['changed'] is True
     assert (result['migrated_from'], result['schema_version'], result['generation']) == (0, LATEST_VERSION, 0)
-    assert LATEST_VERSION == 1
-    assert pbx.query('SELECT version FROM voxplane_schema') == [(1,)]
+    assert pbx.query('SELECT version FROM voxplane_schema') == [(v,) for v in range(1, LATEST_VERSION + 1)]
     snapshot = pbx.snapshot()
     again = pbx.ok('directory_schema')
     assert again['changed'] is False
-    assert (again['migrated_from'], again['schema_version'], again['generation']) == (1, 1, 0)
+    assert (again['migrated_from'], again['schema_version'], again['generation']) == (LATEST_VERSION, LATEST_VERSION, 0)
     assert pbx.snapshot() == snapshot
 
 
 def test_directory_schema_reports_the_generation_of_a_used_directory(pbx):
     pbx.ok('tenant', **TENANT)
     result = pbx.ok('directory_schema')
-    assert result['changed'] is False and result['generation'] == 1 and result['migrated_from'] == 1
+    assert result['changed'] is False and result['generation'] == 1 and result['migrated_from'] == LATEST_VERSION
 
 
 def test_directory_schema_check_mode_on_a_new_path_creates_no_file(tmp_path):
     pbx = Pbx(tmp_path / 'not-yet' / 'directory.db')
     result = pbx.ok('directory_schema', check=True, create_parents=True)
-    assert result['changed'] is True and result['migrated_from'] == 0 and result['schema_version'] == 1
+    assert result['changed'] is True and result['migrated_from'] == 0 and result['schema_version'] == LATEST_VERSION
     assert not (tmp_path / 'not-yet').exists()
 
 
@@ -877,8 +876,8 @@ def test_a_newer_schema_fails_every_writer_clearly_and_is_left_alone(pbx):
     snapshot = pbx.snapshot()
     result = pbx.run('directory_schema')
     assert result.failed and result.rc == 1
-    assert result['msg'] == ('directory schema version 99 is newer than this collection understands (1); '
-                             'upgrade the voxplane.pbx collection')
+    assert result['msg'] == ('directory schema version 99 is newer than this collection understands (%d); '
+                             'upgrade the voxplane.pbx collection' % LATEST_VERSION)
     for kind in KINDS:
         result = pbx.run(kind, **key_args(SPECS[kind], display_name='x') if kind == 'tenant' else key_args(SPECS[kind]))
         assert result.failed and 'schema version 99 is newer' in result['msg'], (kind, result)
@@ -888,15 +887,15 @@ def test_a_newer_schema_fails_every_writer_clearly_and_is_left_alone(pbx):
 def test_directory_schema_migrates_an_existing_empty_file(pbx):
     open(pbx.path, 'w').close()
     result = pbx.run('tenant_info', tenant='acme')  # readers never migrate
-    assert result.failed and result['msg'] == ('directory schema version 0 needs migrating to 1; '
-                                               'run a module or the directory role first')
+    assert result.failed and result['msg'] == ('directory schema version 0 needs migrating to %d; '
+                                               'run a module or the directory role first' % LATEST_VERSION)
     assert pbx.snapshot() == {}
     result = pbx.ok('directory_schema', check=True)
     assert result['changed'] is True and result['migrated_from'] == 0
     assert pbx.snapshot() == {}
     result = pbx.ok('directory_schema')
-    assert result['changed'] is True and result['migrated_from'] == 0 and result['schema_version'] == 1
-    assert pbx.query('SELECT version FROM voxplane_schema') == [(1,)]
+    assert result['changed'] is True and result['migrated_from'] == 0 and result['schema_version'] == LATEST_VERSION
+    assert pbx.query('SELECT version FROM voxplane_schema') == [(v,) for v in range(1, LATEST_VERSION + 1)]
 
 
 # The directory option ---------------------------------------------------------------------------------

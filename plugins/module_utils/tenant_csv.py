@@ -1,0 +1,381 @@
+# -*- coding: utf-8 -*-
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""CSV files of a tenant, as the admins of hosted PBX portals keep them (docs/tenant-documents.md).
+
+Three layouts, each with a header row naming its columns (any order; UTF-8, a byte order mark
+allowed; ``;`` as Excel's German export writes it, or ``,``):
+
+- extensions: one row per extension, its SIP accounts (``account1_username``, ...), its
+  numbers (``ddi``, ``external_numbers``) and the desk phone that carries its lines (``device_*``);
+- phonebook: ``name``, ``number``, ``mobile``, ``company``;
+- speed dials: ``extension``, ``code``, ``number``, ``name``.
+
+A CSV file becomes a tenant document for state ``merged``: the extensions, entries and speed dial
+lists it lists get the columns it has; a column the file does not have is left as it is, an empty
+cell clears an optional text field. Every problem is reported with the file, the row (the line
+number a spreadsheet shows, the header being row 1) and the column.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import csv
+import io
+import os
+import re
+
+from ansible_collections.voxplane.pbx.plugins.module_utils.errors import Violation
+from ansible_collections.voxplane.pbx.plugins.module_utils.model import DEVICE, EXTENSION, PHONEBOOK, describe
+
+EXTENSIONS, PHONEBOOK_CSV, SPEED_DIALS = 'extensions', 'phonebook', 'speed_dials'
+KINDS = (EXTENSIONS, PHONEBOOK_CSV, SPEED_DIALS)
+FILE_NAMES = {EXTENSIONS: 'extensions.csv', PHONEBOOK_CSV: 'phonebook.csv', SPEED_DIALS: 'speed_dials.csv'}
+
+# Columns of the extensions layout -> field and how the cell is read.
+_TEXT, _BOOL, _INT, _LIST = 'text', 'bool', 'int', 'list'
+EXTENSION_COLUMNS = (
+    ('internal_number', _TEXT), ('name', _TEXT), ('email', _TEXT), ('role', _TEXT), ('seat', _TEXT), ('ddi', _TEXT),
+    ('assign_all_external_numbers', _BOOL), ('external_numbers', _LIST), ('outbound_caller_id', _TEXT),
+    ('mobile', _TEXT), ('location', _TEXT), ('ring_time', _INT), ('international_calls', _BOOL),
+)
+VOICEMAIL_COLUMNS = (('voicemail_enabled', 'enabled', _BOOL), ('voicemail_pin', 'pin', _TEXT),
+                     ('voicemail_pin_hash', 'pin_hash', _TEXT))
+ACCOUNT_FIELDS = ('username', 'kind', 'password', 'ha1')
+DEVICE_COLUMNS = (('device_mac', 'mac'), ('device_model', 'model'), ('device_name', 'name'), ('device_lines', 'lines'))
+PHONEBOOK_COLUMNS = ('name', 'number', 'mobile', 'company')
+SPEED_DIAL_COLUMNS = ('extension', 'code', 'number', 'name')
+LIST_SEPARATOR = '|'
+
+_ACCOUNT_COLUMN = re.compile(r'^account(?P<n>[1-9][0-9]?)_(?P<field>username|kind|password|ha1)$')
+_TRUE = ('true', 'yes', 'ja', 'y', 'j', '1', 'x', 'wahr')
+_FALSE = ('false', 'no', 'nein', 'n', '0', 'falsch')
+
+
+class _Sheet(object):
+    """One CSV file being read: its rows, and which object and column each problem belongs to."""
+
+    def __init__(self, path):
+        self.path = path
+        self.name = os.path.basename(path)
+        self.violations = []
+        self.rows = {}        # (kind, key) -> row number
+        self.columns = {}     # (kind, key) -> {field path: column}
+
+    def error(self, row, column, rule, message, what=None):
+        self.violations.append(Violation(self.where(row, what), column, rule, message))
+
+    def where(self, row, what=None):
+        return '%s row %d%s' % (self.name, row, ' (%s)' % what if what else '')
+
+    def locate(self, violation):
+        """An engine violation about an object of this file, told as file, row and column."""
+        from ansible_collections.voxplane.pbx.plugins.module_utils.tenant_document import parse_described
+        found = parse_described(violation.obj)
+        if not found or (found[0], found[1]) not in self.rows:
+            return violation
+        kind, key = found
+        columns = self.columns.get((kind, key), {})
+        column = columns.get(violation.field)
+        if column is None:
+            column = columns.get(violation.field.split('.')[0].split('[')[0], violation.field)
+        row = self.rows[(kind, key)]
+        if isinstance(column, tuple):  # a speed dial: the row of that entry
+            row, column = column
+        return Violation(self.where(row, violation.obj), column, violation.rule, violation.message)
+
+
+def _decode(path, sheet):
+    with open(path, 'rb') as handle:
+        raw = handle.read()
+    try:
+        return raw.decode('utf-8-sig')
+    except UnicodeDecodeError as e:
+        row = raw[:e.start].count(b'\n') + 1
+        sheet.error(row, 'file', 'encoding', 'is not UTF-8 (byte %d of the file: %s); save it as "CSV UTF-8"' % (e.start, e.reason))
+        return None
+
+
+def sniff_delimiter(header_line):
+    """``;`` or ``,``: whichever separates the header row's column names."""
+    return ';' if header_line.count(';') >= header_line.count(',') and ';' in header_line else ','
+
+
+def read(path, tenant_name, options, parse_document):
+    """A TenantDocument (tenant_document.parse_document of the rows) from one CSV file."""
+    sheet = _Sheet(path)
+    try:
+        text = _decode(path, sheet)
+    except (IOError, OSError) as e:
+        sheet.error(0, 'src', 'file', 'cannot read it (%s)' % (e.strerror or e))
+        text = None
+    if text is None:
+        return parse_document({}, tenant_name, path)._with(sheet)
+    lines = text.splitlines()
+    if not lines or not lines[0].strip():
+        sheet.error(1, 'header', 'header', 'the file has no header row (the first row names the columns)')
+        return parse_document({}, tenant_name, path)._with(sheet)
+    delimiter = options.get('delimiter') or 'auto'
+    if delimiter == 'auto':
+        delimiter = sniff_delimiter(lines[0])
+    reader = csv.reader(io.StringIO(text, newline=''), delimiter=delimiter)
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+        records = []
+        for record in reader:
+            records.append((reader.line_num, record))
+    except csv.Error as e:
+        sheet.error(reader.line_num, 'file', 'csv', 'cannot be read as CSV (%s)' % e)
+        return parse_document({}, tenant_name, path)._with(sheet)
+    kind = options.get('kind') or _kind_of(header)
+    if kind is None:
+        sheet.error(1, 'header', 'header', 'the header names no known layout: an extensions file has internal_number, a '
+                    'phonebook name and number, a speed dial file extension, code and number (delimiter %r)' % delimiter)
+        return parse_document({}, tenant_name, path)._with(sheet)
+    document = {EXTENSIONS: _read_extensions, PHONEBOOK_CSV: _read_phonebook, SPEED_DIALS: _read_speed_dials}[kind](
+        sheet, header, records)
+    return parse_document(document, tenant_name, path)._with(sheet)
+
+
+def _kind_of(header):
+    if 'internal_number' in header:
+        return EXTENSIONS
+    if 'extension' in header and 'code' in header:
+        return SPEED_DIALS
+    if 'name' in header and 'number' in header:
+        return PHONEBOOK_CSV
+    return None
+
+
+def _check_header(sheet, header, known, required):
+    for i, column in enumerate(header):
+        if column and column not in known and not _ACCOUNT_COLUMN.match(column):
+            sheet.error(1, column or 'column %d' % (i + 1), 'unsupported', 'is not a column of this layout (known: %s)'
+                        % ', '.join(known))
+    seen = set()
+    for column in header:
+        if column and column in seen:
+            sheet.error(1, column, 'unique', 'the column is named twice in the header')
+        seen.add(column)
+    for column in required:
+        if column not in header:
+            sheet.error(1, column, 'required', 'the header must have this column')
+
+
+def _cells(header, record):
+    return dict((column, record[i].strip() if i < len(record) else '') for i, column in enumerate(header) if column)
+
+
+def _value(sheet, row, column, cell, how, what):
+    """A cell as the document value: None when empty (left as is) for booleans and numbers."""
+    if how == _TEXT:
+        return cell
+    if how == _LIST:
+        return [part.strip() for part in cell.split(LIST_SEPARATOR) if part.strip()]
+    if cell == '':
+        return None
+    if how == _BOOL:
+        if cell.lower() in _TRUE:
+            return True
+        if cell.lower() in _FALSE:
+            return False
+        sheet.error(row, column, 'type', '%r is not true or false (also accepted: yes/no, ja/nein, 1/0)' % cell, what)
+        return None
+    try:
+        return int(cell)
+    except ValueError:
+        sheet.error(row, column, 'type', '%r is not a whole number' % cell, what)
+        return None
+
+
+def _read_extensions(sheet, header, records):
+    account_columns = sorted(set(int(m.group('n')) for m in (_ACCOUNT_COLUMN.match(c) for c in header) if m))
+    known = ([column[0] for column in EXTENSION_COLUMNS] + [column[0] for column in VOICEMAIL_COLUMNS] + [column[0] for column in DEVICE_COLUMNS]
+             + ['account<N>_%s' % f for f in ACCOUNT_FIELDS])
+    _check_header(sheet, header, known, ('internal_number',))
+    extensions, devices = [], []
+    for row, record in records:
+        if not any(cell.strip() for cell in record):
+            continue  # an empty line
+        cells = _cells(header, record)
+        key = cells.get('internal_number', '')
+        if not key:
+            sheet.error(row, 'internal_number', 'required', 'every row needs the internal number of its extension')
+            continue
+        what = describe(EXTENSION, key)
+        ext = {'internal_number': key}
+        columns = {'internal_number': 'internal_number'}
+        for column, how in EXTENSION_COLUMNS[1:]:
+            if column in cells:
+                value = _value(sheet, row, column, cells[column], how, what)
+                if value is not None:
+                    ext[column] = value
+                columns[column] = column
+        voicemail = {}
+        for column, field, how in VOICEMAIL_COLUMNS:
+            if column in cells:
+                value = _value(sheet, row, column, cells[column], how, what)
+                if value not in (None, ''):
+                    voicemail[field] = value
+                columns['voicemail.%s' % field] = column
+        if voicemail:
+            ext['voicemail'] = voicemail
+            columns['voicemail'] = 'voicemail_enabled'
+        if account_columns:
+            accounts = []
+            for n in account_columns:
+                username = cells.get('account%d_username' % n, '')
+                if not username:
+                    if any(cells.get('account%d_%s' % (n, f)) for f in ACCOUNT_FIELDS[1:]):
+                        sheet.error(row, 'account%d_username' % n, 'required',
+                                    'account %d has a kind or credential but no username' % n, what)
+                    continue
+                account = {'username': username}
+                for field in ACCOUNT_FIELDS[1:]:
+                    if cells.get('account%d_%s' % (n, field)):
+                        account[field] = cells['account%d_%s' % (n, field)]
+                position = len(accounts)
+                for field in ACCOUNT_FIELDS:
+                    columns['sip_accounts[%d].%s' % (position, field)] = 'account%d_%s' % (n, field)
+                columns['sip_accounts[%d]' % position] = 'account%d_username' % n
+                accounts.append(account)
+            ext['sip_accounts'] = accounts
+            columns['sip_accounts'] = 'account%d_username' % account_columns[0]
+        mac = cells.get('device_mac', '')
+        if mac:
+            device = {'mac': mac}
+            for column, field in DEVICE_COLUMNS[1:3]:
+                if cells.get(column):
+                    device[field] = cells[column]
+            if cells.get('device_lines'):
+                device['lines'] = _value(sheet, row, 'device_lines', cells['device_lines'], _LIST, what)
+            else:
+                device['lines'] = [a['username'] for a in ext.get('sip_accounts', []) if a.get('kind', 'desk_phone') == 'desk_phone']
+            devices.append(device)
+            sheet.rows[(DEVICE, mac)] = row
+            sheet.columns[(DEVICE, mac)] = dict((field, column) for column, field in DEVICE_COLUMNS)
+        if (EXTENSION, key) in sheet.rows:
+            sheet.error(row, 'internal_number', 'requested_twice', 'extension %s is already in row %d'
+                        % (key, sheet.rows[(EXTENSION, key)]), what)
+            continue
+        sheet.rows[(EXTENSION, key)] = row
+        sheet.columns[(EXTENSION, key)] = columns
+        extensions.append(ext)
+    document = {'extensions': extensions}
+    if devices:
+        document['devices'] = devices
+    return document
+
+
+def _read_phonebook(sheet, header, records):
+    _check_header(sheet, header, PHONEBOOK_COLUMNS, ('name', 'number'))
+    entries = []
+    for row, record in records:
+        if not any(cell.strip() for cell in record):
+            continue
+        cells = _cells(header, record)
+        name = ' '.join(cells.get('name', '').split())
+        if not name:
+            sheet.error(row, 'name', 'required', 'every phonebook entry needs a name')
+            continue
+        if (PHONEBOOK, name) in sheet.rows:
+            sheet.error(row, 'name', 'requested_twice', '%s is already in row %d' % (name, sheet.rows[(PHONEBOOK, name)]),
+                        describe(PHONEBOOK, name))
+            continue
+        entry = {'name': name}
+        for column in PHONEBOOK_COLUMNS[1:]:
+            if column in cells:
+                entry[column] = cells[column]
+        sheet.rows[(PHONEBOOK, name)] = row
+        sheet.columns[(PHONEBOOK, name)] = dict((c, c) for c in PHONEBOOK_COLUMNS)
+        entries.append(entry)
+    return {'phonebook': entries}
+
+
+def _read_speed_dials(sheet, header, records):
+    _check_header(sheet, header, SPEED_DIAL_COLUMNS, ('extension', 'code', 'number'))
+    by_extension = {}
+    for row, record in records:
+        if not any(cell.strip() for cell in record):
+            continue
+        cells = _cells(header, record)
+        ext = cells.get('extension', '')
+        if not ext:
+            sheet.error(row, 'extension', 'required', 'every speed dial names its extension')
+            continue
+        dials = by_extension.setdefault(ext, [])
+        position = len(dials)
+        dial = dict((column, cells[column]) for column in SPEED_DIAL_COLUMNS[1:] if column in cells)
+        dials.append(dial)
+        sheet.rows.setdefault((EXTENSION, ext), row)
+        columns = sheet.columns.setdefault((EXTENSION, ext), {'internal_number': 'extension', 'speed_dials': 'code'})
+        for column in SPEED_DIAL_COLUMNS[1:]:
+            columns['speed_dials[%d].%s' % (position, column)] = (row, column)
+        columns['speed_dials[%d]' % position] = (row, 'code')
+    return {'extensions': [{'internal_number': ext, 'speed_dials': dials} for ext, dials in by_extension.items()]}
+
+
+# Export -------------------------------------------------------------------------------------------------
+
+def _cell(value):
+    if value is None:
+        return ''
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    if isinstance(value, list):
+        return LIST_SEPARATOR.join(str(v) for v in value)
+    return str(value)
+
+
+def render(document, delimiter=';'):
+    """{layout: CSV text} for a tenant document (tenant_info's shape), and what the CSV layouts cannot
+    hold (a device whose lines are not all one extension's, a second device of an extension)."""
+    extensions = document.get('extensions') or []
+    secrets = any('ha1' in a for e in extensions for a in e.get('sip_accounts', []))
+    owner = {}
+    for ext in extensions:
+        for acc in ext.get('sip_accounts', []):
+            owner[acc['username']] = ext['internal_number']
+    device_of, skipped = {}, []
+    for device in document.get('devices') or []:
+        owners = set(owner.get(line) for line in device.get('lines', []))
+        if len(owners) != 1 or None in owners:
+            skipped.append('device %s: its lines are not the accounts of one extension' % device['mac'])
+        elif next(iter(owners)) in device_of:
+            skipped.append('device %s: extension %s has a device in the file already' % (device['mac'], next(iter(owners))))
+        else:
+            device_of[next(iter(owners))] = device
+    accounts = max([len(e.get('sip_accounts', [])) for e in extensions] + [1])
+    header = [column[0] for column in EXTENSION_COLUMNS] + ['voicemail_enabled'] + (['voicemail_pin_hash'] if secrets else [])
+    for n in range(1, accounts + 1):
+        header += ['account%d_username' % n, 'account%d_kind' % n] + (['account%d_ha1' % n] if secrets else [])
+    header += [column[0] for column in DEVICE_COLUMNS]
+    rows = []
+    for ext in extensions:
+        row = [_cell(ext.get(column[0])) for column in EXTENSION_COLUMNS]
+        row.append(_cell(ext.get('voicemail', {}).get('enabled')))
+        if secrets:
+            row.append(_cell(ext.get('voicemail', {}).get('pin_hash')))
+        accs = ext.get('sip_accounts', [])
+        for n in range(accounts):
+            acc = accs[n] if n < len(accs) else {}
+            row += [_cell(acc.get('username')), _cell(acc.get('kind'))] + ([_cell(acc.get('ha1'))] if secrets else [])
+        device = device_of.get(ext['internal_number'], {})
+        row += [_cell(device.get(column[1])) for column in DEVICE_COLUMNS]
+        rows.append(row)
+    out = {EXTENSIONS: _write(header, rows, delimiter)}
+    out[PHONEBOOK_CSV] = _write(list(PHONEBOOK_COLUMNS), [[_cell(e.get(c)) for c in PHONEBOOK_COLUMNS]
+                                                          for e in document.get('phonebook') or []], delimiter)
+    dials = [[ext['internal_number'], d['code'], d['number'], _cell(d.get('name'))]
+             for ext in extensions for d in ext.get('speed_dials', [])]
+    out[SPEED_DIALS] = _write(list(SPEED_DIAL_COLUMNS), dials, delimiter)
+    return out, skipped
+
+
+def _write(header, rows, delimiter):
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator='\r\n')
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()

@@ -1,0 +1,560 @@
+# -*- coding: utf-8 -*-
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A whole tenant as one document: parse, apply through the reconcile engine, summarise, export.
+
+The document has exactly the shape ``tenant_info`` returns (``tenant``, ``numbers``,
+``extensions``, ``devices``, ``groups``, ``phonebook``), so that export, edit, apply
+round-trips with no change. ``apply_document(txn, document, state)`` applies one to any open
+write transaction: a directory file, or an empty in-memory directory
+(``Directory(':memory:')``) to validate a tenant file offline or to simulate routing on a
+document that is not applied yet. Every problem of the document, its shape as well as every
+rule and integrity check of the engine, is reported at once as one ValidationFailed.
+
+States follow the network resource modules: ``merged`` (listed objects get the listed
+fields, the rest stays), ``replaced`` (each listed object becomes exactly as written, objects
+not listed stay), ``overridden`` (the tenant becomes exactly the document: objects not
+listed are removed), ``deleted`` (the tenant and everything in it).
+
+Plain Python: PyYAML is imported only when a YAML file is read or written.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import json
+import os
+import re
+
+from ansible_collections.voxplane.pbx.plugins.module_utils import integrity, model, tenant_csv
+from ansible_collections.voxplane.pbx.plugins.module_utils.errors import RuleError, ValidationFailed, Violation
+from ansible_collections.voxplane.pbx.plugins.module_utils.model import (
+    CHILD_KINDS, DEVICE, EXTENSION, GROUP, KEY_FIELD, NUMBER, PHONEBOOK, TENANT,
+)
+from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import ABSENT, reconcile
+
+MERGED, REPLACED, OVERRIDDEN, DELETED = 'merged', 'replaced', 'overridden', 'deleted'
+STATES = (MERGED, REPLACED, OVERRIDDEN, DELETED)
+
+# Document section -> kind, in the order tenant_info returns them.
+SECTIONS = (('numbers', NUMBER), ('extensions', EXTENSION), ('devices', DEVICE), ('groups', GROUP),
+            ('phonebook', PHONEBOOK))
+SECTION_OF = dict((kind, section) for section, kind in SECTIONS)
+# What tenant_info returns beside the document: read-only, ignored on the way in.
+READ_ONLY_KEYS = ('exists', 'number_plan', 'generation', 'changed', 'failed', 'invocation', 'files', 'dest',
+                  'csv_skipped')
+
+# Sub-fields of structured fields (lists of dicts, dicts), beside the top-level fields the model defines.
+_SUB_FIELDS = {
+    (TENANT, 'locations'): ('name', 'street', 'postal_code', 'city', 'country', 'emergency_caller_id'),
+    (TENANT, 'trunks'): ('name', 'addresses', 'port'),
+    (TENANT, 'licences'): ('seats', 'addons'),
+    (EXTENSION, 'sip_accounts'): ('username', 'kind', 'password', 'ha1'),
+    (EXTENSION, 'voicemail'): ('enabled', 'pin', 'pin_hash'),
+    (EXTENSION, 'forwarding'): ('unconditional', 'busy', 'no_answer', 'unregistered'),
+    (EXTENSION, 'speed_dials'): ('code', 'number', 'name'),
+}
+# Fields whose values are secrets: never shown, masked in the task's own output.
+SECRET_FIELDS = ('password', 'pin', 'ha1', 'pin_hash')
+_SCALARS = (str, int, float, datetime.date)
+
+
+class TenantDocument(object):
+    """A parsed document: the tenant's name, its request (None: not given), the child requests
+    ({kind: {raw key: request}}), and what was wrong with its shape (reported with the engine's
+    violations). ``locate`` rewrites a violation to say where in the source it is (CSV: file, row
+    and column)."""
+
+    def __init__(self, tenant_name, tenant_request=None, children=None, violations=(), source='config', locate=None):
+        self.tenant_name = tenant_name
+        self.tenant_request = tenant_request
+        self.children = children or dict((kind, {}) for kind in CHILD_KINDS)
+        self.violations = list(violations)
+        self.source = source
+        self.locate = locate or (lambda violation: violation)
+        self.from_csv = False
+
+    def _with(self, sheet):
+        """This document as read from a CSV sheet: the sheet's own problems first, and every engine
+        violation told as the sheet's file, row and column."""
+        self.violations = sheet.violations + self.violations
+        self.locate = sheet.locate
+        self.from_csv = True
+        return self
+
+    def count(self, kind):
+        return len(self.children.get(kind, {}))
+
+
+def _describe_source(source):
+    return 'document %s' % source
+
+
+def _type_name(value):
+    return {dict: 'a mapping', list: 'a list', bool: 'a boolean'}.get(type(value), type(value).__name__)
+
+
+def _check_value(v, obj, field, value, default):
+    """The shape of one field against the type of its default: a list, a mapping, a boolean, a whole
+    number, or a plain value. None means "not given" (merged leaves the stored value)."""
+    if value is None:
+        return True
+    if isinstance(default, list):
+        expected, ok = 'a list', isinstance(value, list)
+    elif isinstance(default, dict):
+        expected, ok = 'a mapping', isinstance(value, dict)
+    elif isinstance(default, bool):
+        expected, ok = 'true or false', isinstance(value, bool)
+    elif isinstance(default, int):
+        expected, ok = 'a whole number', isinstance(value, int) and not isinstance(value, bool)
+    else:
+        expected, ok = 'a plain value (text or number)', isinstance(value, _SCALARS) and not isinstance(value, bool)
+    if not ok:
+        v.append(Violation(obj, field, 'type', 'must be %s, got %s %r' % (expected, _type_name(value), value)))
+    return ok
+
+
+_FIELDS = {}
+
+
+def _fields(kind):
+    """(defaults, known field names) of a kind, computed once."""
+    if kind not in _FIELDS:
+        defaults = model.with_defaults(kind, {})
+        _FIELDS[kind] = (defaults, set(defaults) | set([KEY_FIELD[kind], 'tenant' if kind != TENANT else 'name']))
+    return _FIELDS[kind]
+
+
+_NONE = type(None)
+_PLAIN_TYPES = frozenset((str, int, float, datetime.date, _NONE))
+_FAST = {}
+
+
+def _fast_types(kind):
+    """field -> the exact types a well-formed value has, and field -> allowed keys of its items (lists of
+    mappings, or a mapping of plain values); what the quick pass over a large document checks."""
+    if kind not in _FAST:
+        defaults, known = _fields(kind)
+        types, items = {}, {}
+        for field in known:
+            default = defaults.get(field)
+            if field not in defaults:
+                types[field] = frozenset((str, int)) if field == KEY_FIELD[kind] else frozenset((str, _NONE))
+            elif isinstance(default, list):
+                types[field] = frozenset((list, _NONE))
+            elif isinstance(default, dict):
+                types[field] = frozenset((dict, _NONE))
+            elif isinstance(default, bool):
+                types[field] = frozenset((bool, _NONE))
+            elif isinstance(default, int):
+                types[field] = frozenset((int, _NONE))
+            else:
+                types[field] = _PLAIN_TYPES
+            if (kind, field) in _SUB_FIELDS and field != 'licences':
+                items[field] = frozenset(_SUB_FIELDS[(kind, field)])
+        _FAST[kind] = (types, items)
+    return _FAST[kind]
+
+
+def _well_formed(kind, data):
+    """The quick pass: True when every field is known and every value has the right type (most objects
+    of a large document); False sends the object through _check_object's detailed pass."""
+    types, items = _fast_types(kind)
+    for field, value in data.items():
+        allowed = types.get(field)
+        if allowed is None or type(value) not in allowed:
+            return False
+        if isinstance(value, list):
+            subs = items.get(field)
+            for item in value:
+                if subs is None:
+                    if type(item) not in _PLAIN_TYPES or item is None:
+                        return False
+                elif not isinstance(item, dict) or not subs.issuperset(item) or \
+                        not all(type(x) in _PLAIN_TYPES for x in item.values()):
+                    return False
+        elif isinstance(value, dict):
+            subs = items.get(field)
+            if subs is None or not subs.issuperset(value) or not all(
+                    isinstance(x, bool) if k == 'enabled' else (type(x) in _PLAIN_TYPES) for k, x in value.items()):
+                return False
+    return True
+
+
+def _check_object(v, kind, obj, data):
+    """Unknown fields and wrongly typed values of one object, every one of them."""
+    if _well_formed(kind, data):
+        return
+    defaults, known = _fields(kind)
+    for field in sorted(data, key=str):
+        if field not in known:
+            v.append(Violation(obj, str(field), 'unsupported', 'is not a field of a %s (known: %s)'
+                               % (kind, ', '.join(sorted(known)))))
+            continue
+        value = data[field]
+        if field in (KEY_FIELD[kind], 'tenant', 'name') and field not in defaults:
+            continue
+        if not _check_value(v, obj, field, value, defaults.get(field)):
+            continue
+        subs = _SUB_FIELDS.get((kind, field))
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                path = '%s[%d]' % (field, i)
+                if subs:
+                    if not isinstance(item, dict):
+                        v.append(Violation(obj, path, 'type', 'must be a mapping, got %s %r' % (_type_name(item), item)))
+                        continue
+                    for sub in sorted(item, key=str):
+                        if sub not in subs:
+                            v.append(Violation(obj, '%s.%s' % (path, sub), 'unsupported',
+                                               'is not a field of %s (known: %s)' % (field, ', '.join(subs))))
+                        elif sub == 'addresses':
+                            _check_value(v, obj, '%s.%s' % (path, sub), item[sub], [])
+                        else:
+                            _check_value(v, obj, '%s.%s' % (path, sub), item[sub], 0 if sub == 'port' else None)
+                elif not isinstance(item, _SCALARS) or isinstance(item, bool):
+                    v.append(Violation(obj, path, 'type', 'must be a plain value, got %s %r' % (_type_name(item), item)))
+        elif isinstance(value, dict) and subs:
+            for sub in sorted(value, key=str):
+                if sub not in subs:
+                    v.append(Violation(obj, '%s.%s' % (field, sub), 'unsupported',
+                                       'is not a field of %s (known: %s)' % (field, ', '.join(subs))))
+                elif sub == 'enabled':
+                    _check_value(v, obj, '%s.%s' % (field, sub), value[sub], False)
+                elif field == 'licences':
+                    _check_value(v, obj, '%s.%s' % (field, sub), value[sub], {})
+                else:
+                    _check_value(v, obj, '%s.%s' % (field, sub), value[sub], None)
+
+
+def _key_text(value):
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    return str(value).strip() or None
+
+
+def parse_document(data, tenant_name=None, source='config'):
+    """A TenantDocument from a mapping in the shape tenant_info returns. ``tenant_name`` (the
+    task's ``tenant`` option) names the tenant when the document does not, and must agree with it
+    when it does. Never raises: what is wrong is kept in ``violations``."""
+    v = []
+    where = _describe_source(source)
+    if not isinstance(data, dict):
+        v.append(Violation(where, 'document', 'type', 'a tenant document is a mapping with the sections tenant, %s; got %s'
+                           % (', '.join(section[0] for section in SECTIONS), _type_name(data))))
+        return TenantDocument(tenant_name, violations=v, source=source)
+    for key in sorted(data, key=str):
+        if key != 'tenant' and key not in dict(SECTIONS) and key not in READ_ONLY_KEYS:
+            v.append(Violation(where, str(key), 'unsupported', 'is not a section of a tenant document (known: tenant, %s)'
+                               % ', '.join(section[0] for section in SECTIONS)))
+    tenant_data = data.get('tenant')
+    tenant_request = None
+    named = None
+    if tenant_data not in (None, {}):
+        if not isinstance(tenant_data, dict):
+            v.append(Violation(where, 'tenant', 'type', 'must be a mapping, got %s' % _type_name(tenant_data)))
+        else:
+            named = _key_text(tenant_data.get('name'))
+            _check_object(v, TENANT, model.describe(TENANT, named or tenant_name or '?'), tenant_data)
+            tenant_request = dict((k, val) for k, val in tenant_data.items() if k != 'name')
+    name = tenant_name if tenant_name is not None else named
+    if name is None:
+        v.append(Violation(where, 'tenant.name', 'required', 'name the tenant: in the document (tenant.name) or with the tenant option'))
+    elif named is not None and named != str(name).strip():
+        v.append(Violation(model.describe(TENANT, name), 'name', 'tenant_mismatch',
+                           'the document is tenant %s, the task names tenant %s' % (named, name)))
+    else:
+        try:
+            name = model.normalise_key(TENANT, str(name))
+        except RuleError as e:
+            v.append(e.at(model.describe(TENANT, name)))
+    children = dict((kind, {}) for kind in CHILD_KINDS)
+    for section, kind in SECTIONS:
+        items = data.get(section)
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            v.append(Violation(where, section, 'type', 'must be a list of %s, got %s' % (section, _type_name(items))))
+            continue
+        key_field = KEY_FIELD[kind]
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                v.append(Violation(where, '%s[%d]' % (section, i), 'type', 'must be a mapping, got %s' % _type_name(item)))
+                continue
+            key = _key_text(item.get(key_field))
+            if key is None:
+                v.append(Violation(where, '%s[%d].%s' % (section, i, key_field), 'required',
+                                   'every entry of %s needs its %s' % (section, key_field)))
+                continue
+            obj = model.describe(kind, key, name)
+            _check_object(v, kind, obj, item)
+            owner = item.get('tenant')
+            if owner is not None and name is not None and str(owner).strip() != name:
+                v.append(Violation(obj, 'tenant', 'tenant_mismatch', 'belongs to tenant %s, the document is tenant %s' % (owner, name)))
+            if key in children[kind]:
+                v.append(Violation(obj, key_field, 'requested_twice', '%s is listed twice in %s' % (key, section)))
+                continue
+            children[kind][key] = dict((k, val) for k, val in item.items() if k not in (key_field, 'tenant'))
+    return TenantDocument(name, tenant_request, children, v, source)
+
+
+# Reading files ----------------------------------------------------------------------------------
+
+def yaml_loader():
+    """PyYAML's C loader when libyaml is built in (several times faster), else the Python one."""
+    import yaml
+    return getattr(yaml, 'CSafeLoader', None) or yaml.SafeLoader
+
+
+def read_document(path, tenant_name=None, csv_options=None):
+    """A TenantDocument from a file: JSON (fastest), YAML (``.yml``/``.yaml``) or CSV (``.csv``,
+    see tenant_csv); the format goes by the file name's ending."""
+    where = _describe_source(path)
+    lower = path.lower()
+    try:
+        if lower.endswith('.csv') or csv_options:
+            return tenant_csv.read(path, tenant_name, csv_options or {}, parse_document)
+        with open(path, 'rb') as handle:
+            raw = handle.read()
+    except (IOError, OSError) as e:
+        return TenantDocument(tenant_name, violations=[Violation(where, 'src', 'file', 'cannot read it (%s)' % (e.strerror or e))],
+                              source=path)
+    try:
+        if lower.endswith('.json'):
+            data = json.loads(raw.decode('utf-8'))
+        elif lower.endswith(('.yml', '.yaml')):
+            import yaml
+            data = yaml.load(raw, Loader=yaml_loader())  # nosec: a safe loader
+        else:
+            return TenantDocument(tenant_name, violations=[Violation(
+                where, 'src', 'format', 'the file name must end in .json, .yml, .yaml or .csv')], source=path)
+    except UnicodeDecodeError as e:
+        return TenantDocument(tenant_name, violations=[Violation(where, 'src', 'encoding', 'is not UTF-8 (%s)' % e)], source=path)
+    except ValueError as e:
+        return TenantDocument(tenant_name, violations=[Violation(where, 'src', 'json', 'is not valid JSON (%s)' % e)], source=path)
+    except Exception as e:  # yaml.YAMLError; PyYAML is imported only for YAML files
+        return TenantDocument(tenant_name, violations=[Violation(where, 'src', 'yaml', 'is not valid YAML (%s)' % e)], source=path)
+    return parse_document(data, tenant_name, path)
+
+
+# Applying ------------------------------------------------------------------------------------------
+
+def apply_document(txn, document, state=MERGED, force=False):
+    """Apply a TenantDocument (or a mapping in tenant_info's shape) to the tenant in an open write
+    transaction, through the reconcile engine; returns its Result. Raises ValidationFailed with
+    every violation of the document, located in its source, and writes nothing then.
+
+    The transaction may be on a directory file or on ``Directory(':memory:')``: an empty
+    in-memory directory validates a document offline, and the route simulator applies a
+    not-yet-applied document there (or over a copy of the live tenant in a rolled-back
+    transaction) to route calls on it."""
+    if not isinstance(document, TenantDocument):
+        document = parse_document(document)
+    violations = list(document.violations)
+    if document.tenant_name is None or any(v.rule in ('tenant_mismatch',) or v.field == 'tenant.name' for v in violations):
+        raise ValidationFailed([document.locate(v) for v in violations])
+    name = document.tenant_name
+    try:
+        if state == DELETED:
+            previous = txn.load_tenant(name)
+            violations.extend(integrity.check_tenant_removal(previous, force))
+            if violations:
+                raise ValidationFailed(violations)
+            return reconcile(txn, name, ABSENT, {}, purge=CHILD_KINDS)
+        if violations:
+            # The shape is wrong: still run the engine's field rules on what is readable, so that every
+            # problem is reported at once; nothing is written (the transaction raises before apply).
+            _collect_engine_violations(txn, document, state, violations)
+            raise ValidationFailed(violations)
+        tenant_request, children = _requests(document, state)
+        return reconcile(txn, name, tenant_request, children, purge=CHILD_KINDS if state == OVERRIDDEN else ())
+    except ValidationFailed as e:
+        raise ValidationFailed(_unique([document.locate(v) for v in e.violations]))
+
+
+def _requests(document, state):
+    if state in (REPLACED, OVERRIDDEN):
+        tenant = model.replacement(TENANT, document.tenant_request) if document.tenant_request is not None else None
+        children = dict((kind, dict((key, model.replacement(kind, req)) for key, req in reqs.items()))
+                        for kind, reqs in document.children.items())
+        return tenant, children
+    return document.tenant_request, document.children
+
+
+class _DryRun(Exception):
+    pass
+
+
+def _collect_engine_violations(txn, document, state, violations):
+    """The engine's own violations for the readable part of a document whose shape is wrong."""
+    tenant_request, children = _requests(document, state)
+    bad = set()
+    for violation in violations:
+        bad.add(violation.obj)
+    # Objects with a broken shape are left out: their values may not even have the right types.
+    cleaned = dict((kind, dict((key, req) for key, req in reqs.items()
+                               if model.describe(kind, key, document.tenant_name) not in bad))
+                   for kind, reqs in children.items())
+    if tenant_request is not None and model.describe(TENANT, document.tenant_name) in bad:
+        tenant_request = None
+    try:
+        reconcile(_NoWrite(txn), document.tenant_name, tenant_request, cleaned,
+                  purge=CHILD_KINDS if state == OVERRIDDEN else ())
+    except ValidationFailed as e:
+        violations.extend(e.violations)
+    except _DryRun:
+        pass
+
+
+class _NoWrite(object):
+    """The transaction, except that writing stops the run (a dry run for more violations)."""
+
+    def __init__(self, txn):
+        self._txn = txn
+
+    def __getattr__(self, name):
+        return getattr(self._txn, name)
+
+    def apply(self, tenant_name, changes):
+        raise _DryRun()
+
+
+def _unique(violations):
+    seen = set()
+    out = []
+    for v in violations:
+        if str(v) not in seen:
+            seen.add(str(v))
+            out.append(v)
+    return out
+
+
+# Summaries: counts as data, a bounded readable diff --------------------------------------------------
+
+def counts(result):
+    """{'tenant': {...}, 'extensions': {'added': n, 'changed': n, 'removed': n}, ...} for every kind."""
+    out = dict((name, {'added': 0, 'changed': 0, 'removed': 0}) for name in ['tenant'] + [section[0] for section in SECTIONS])
+    words = {'create': 'added', 'update': 'changed', 'delete': 'removed'}
+    for change in result.changes:
+        name = 'tenant' if change.kind == TENANT else SECTION_OF[change.kind]
+        out[name][words[change.action]] += 1
+    return out
+
+
+def _compact(value):
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def change_lines(change, tenant_name):
+    """One change as readable lines: the object and, per field, before -> after (secrets as set/changed)."""
+    header = '%s %s' % ({'create': '+', 'delete': '-', 'update': '~'}[change.action],
+                        model.describe(change.kind, change.key, tenant_name if change.kind != TENANT else None))
+    before = model.diff_view(change.kind, change.before) or {}
+    after = model.diff_view(change.kind, change.after, change.before) or {}
+    lines = [header]
+    if change.action == 'delete':
+        return lines
+    if change.action == 'create':
+        defaults = model.with_defaults(change.kind, {})
+        for field in sorted(after):
+            if field in ('tenant', KEY_FIELD[change.kind]) or after[field] == defaults.get(field, object()):
+                continue
+            lines.append('    %s: %s' % (field, _compact(after[field])))
+        return lines
+    for field in sorted(set(before) | set(after)):
+        if before.get(field) != after.get(field):
+            lines.append('    %s: %s -> %s' % (field, _compact(before.get(field)), _compact(after.get(field))))
+    return lines
+
+
+def diff_text(result, limit=20):
+    """The readable, bounded diff of a run: counts per kind, then the first ``limit`` changes."""
+    table = counts(result)
+    lines = ['tenant %s: %d changes' % (result.tenant_name, len(result.changes))]
+    for name, c in table.items():
+        if any(c.values()):
+            lines.append('  %-11s %d added, %d changed, %d removed' % (name + ':', c['added'], c['changed'], c['removed']))
+    shown = result.changes[:max(limit, 0)]
+    if shown:
+        lines.append('')
+    for change in shown:
+        lines.extend(change_lines(change, result.tenant_name))
+    more = len(result.changes) - len(shown)
+    if more > 0:
+        lines.append('... and %d more changes not shown (diff_limit %d)' % (more, limit))
+    return '\n'.join(lines) + '\n'
+
+
+# Export ---------------------------------------------------------------------------------------------
+
+def export_document(state, secrets=False):
+    """The tenant as a document (tenant_info's shape). ``secrets``: with the stored HA1s and PIN hashes
+    (never plain text), so that it restores into an empty directory."""
+    view = model.with_secrets if secrets else model.public
+    doc = {'tenant': _key_first(TENANT, view(TENANT, state.tenant)) if state.tenant else {}}
+    for section, kind in SECTIONS:
+        objects = state.objects(kind)
+        doc[section] = [_key_first(kind, view(kind, objects[key])) for key in sorted(objects)]
+    return doc
+
+
+def _key_first(kind, obj):
+    """The key field first: what a reader looks for in a long file."""
+    key_field = KEY_FIELD[kind]
+    out = {key_field: obj[key_field]}
+    out.update((k, val) for k, val in obj.items() if k != key_field)
+    return out
+
+
+def dump(document, path, fmt):
+    """Write a document as JSON or YAML (the C dumper when there is one); returns the text written."""
+    if fmt == 'json':
+        text = json.dumps(document, indent=1, sort_keys=False, ensure_ascii=False) + '\n'
+    else:
+        import yaml
+        dumper = getattr(yaml, 'CSafeDumper', None) or yaml.SafeDumper
+        text = yaml.dump(document, Dumper=dumper, allow_unicode=True, sort_keys=False, default_flow_style=False)
+    return text
+
+
+def secret_values(data):
+    """Every value of a secret field anywhere in a document (the module masks them in its output)."""
+    found = set()
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if key in SECRET_FIELDS and isinstance(value, (str, int)) and str(value):
+                    found.add(str(value))
+                elif isinstance(value, (dict, list)):
+                    stack.append(value)
+        elif isinstance(item, list):
+            stack.extend(i for i in item if isinstance(i, (dict, list)))
+    return found
+
+
+_DESCRIBED = re.compile(r'^(?P<kind>\w+) (?P<key>.+?) \(tenant (?P<tenant>[^)]+)\)$')
+
+
+def parse_described(obj):
+    """(kind, key) of an object named by model.describe, or None."""
+    match = _DESCRIBED.match(obj)
+    return (match.group('kind'), match.group('key')) if match else None
+
+
+def write_atomically(path, text, mode=0o644):
+    """Write a file whole or not at all (a temporary beside it, then renamed)."""
+    tmp = '%s.tmp-%d' % (path, os.getpid())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, 'w', encoding='utf-8', newline='') as handle:
+            handle.write(text)
+        os.chmod(tmp, mode)
+        os.rename(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise

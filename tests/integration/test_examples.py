@@ -1,0 +1,133 @@
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Every module's EXAMPLES, run as they are written, in their order, with ansible-playbook.
+
+The EXAMPLES block of each module is read from its source, parsed as YAML and run as the
+tasks of one play against a real SQLite directory of its own (module_defaults give the
+directory; an example that names the default /var/lib/voxplane/directory.db gets the test's
+path instead). All plays run in one ansible-playbook call, each on a local host of its own, so
+that one module's failing example does not stop the others.
+Secrets the examples take from the user's vault (``{{ vault_... }}``) get test values. Most
+modules start from the directory of playbooks/examples_world.yml (the tenant acme that the
+examples name); the tenant's and directory_schema's examples start from nothing. An example
+whose name says it changes nothing must report no change.
+
+A failing example is a documentation bug: fix the example in the module, not this test.
+"""
+
+import ast
+import os
+import re
+import shutil
+
+import pytest
+import yaml
+
+from conftest import REPO, run_playbook
+
+from ansible_collections.voxplane.pbx.plugins.module_utils.store import DEFAULT_LOCATION
+
+MODULES_DIR = os.path.join(REPO, 'plugins', 'modules')
+MODULES = sorted(name[:-3] for name in os.listdir(MODULES_DIR) if name.endswith('.py') and not name.startswith('_'))
+# These examples create what they work on; the others take examples_world.yml for granted.
+FROM_EMPTY = ('directory_schema', 'tenant')
+VAULT_VARIABLE = re.compile(r'\{\{\s*(vault_\w+)\s*\}\}')
+
+
+def module_examples(module):
+    """The EXAMPLES string of plugins/modules/<module>.py, read without importing the module."""
+    with open(os.path.join(MODULES_DIR, module + '.py')) as handle:
+        tree = ast.parse(handle.read())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, 'id', None) == 'EXAMPLES' for t in node.targets):
+            return node.value.value
+    raise AssertionError('plugins/modules/%s.py has no EXAMPLES' % module)
+
+
+def secret_values(text):
+    """A test value for every vault variable the examples use: 4 digits for a PIN."""
+    return dict((name, '4711' if 'pin' in name else 'Test-%s-9fK2' % name.replace('_', '-'))
+                for name in VAULT_VARIABLE.findall(text))
+
+
+def example_tasks(module, directory):
+    """The module's examples as tasks; one that names the default directory gets ``directory``."""
+    tasks = yaml.safe_load(module_examples(module))
+    assert isinstance(tasks, list) and tasks, 'EXAMPLES of %s is not a list of tasks' % module
+    for task in tasks:
+        for value in task.values():
+            if isinstance(value, dict) and value.get('directory') == DEFAULT_LOCATION:
+                value['directory'] = directory
+    return tasks
+
+
+def split_output(stdout, separator):
+    """Name -> what ansible-playbook printed under its ``PLAY [name]`` or ``TASK [name]`` line."""
+    outputs = {}
+    for block in re.split(r'\n(?=%s \[)' % separator, stdout)[1:]:
+        outputs[re.match(r'%s \[(.*?)\] \*' % separator, block).group(1)] = block
+    return outputs
+
+
+class ExamplesRun(object):
+    """One ansible-playbook run: a play per module, each on a host of its own (all local), so
+    that a failing example stops only its module's play."""
+
+    def __init__(self, root):
+        world = os.path.join(root, 'world.db')
+        run = run_playbook('examples_world.yml', {'directory': world})
+        assert run.rc == 0 and run.failed == 0, run
+        self.tasks, plays, secrets = {}, [], {}
+        for module in MODULES:
+            directory = os.path.join(root, module + '.db')
+            if module not in FROM_EMPTY:
+                shutil.copyfile(world, directory)
+            self.tasks[module] = example_tasks(module, directory)
+            secrets.update(secret_values(module_examples(module)))
+            plays.append({'name': 'EXAMPLES of voxplane.pbx.%s' % module, 'hosts': host(module),
+                          'gather_facts': False, 'tasks': self.tasks[module],
+                          'module_defaults': {'group/voxplane.pbx.directory': {'directory': directory}}})
+        playbook = os.path.join(root, 'examples.yml')
+        with open(playbook, 'w') as handle:
+            yaml.safe_dump(plays, handle, sort_keys=False)
+        self.run = run_playbook(playbook, secrets, inventory=','.join(host(m) for m in MODULES) + ',')
+        self.plays = split_output(self.run.stdout, 'PLAY')
+
+    def recap(self, module):
+        """ok/changed/failed counts of the module's host, None when it has no recap line."""
+        match = re.search(r'^%s\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)' % host(module),
+                          self.run.stdout, re.M)
+        return dict(zip(('ok', 'changed', 'unreachable', 'failed'), map(int, match.groups()))) if match else None
+
+
+def host(module):
+    return 'examples_' + module
+
+
+@pytest.fixture(scope='module')
+def examples(tmp_path_factory):
+    return ExamplesRun(str(tmp_path_factory.mktemp('examples')))
+
+
+@pytest.mark.parametrize('module', MODULES)
+def test_examples_run(module, examples):
+    recap = examples.recap(module)
+    play = examples.plays.get('EXAMPLES of voxplane.pbx.%s' % module, '')
+    assert recap and recap['failed'] == 0 and recap['unreachable'] == 0, (
+        'an example of %s failed:\n%s\n%s' % (module, play[-6000:], examples.run.stderr[-3000:]))
+    outputs = split_output(play, 'TASK')
+    for task in examples.tasks[module]:
+        assert task['name'] in outputs, 'example %r of %s did not run:\n%s' % (task['name'], module, play)
+        if 'changes nothing' in task['name']:
+            assert 'changed: [%s]' % host(module) not in outputs[task['name']], (
+                'example %r of %s says it changes nothing but changed:\n%s' % (task['name'], module, outputs[task['name']]))
+
+
+def test_every_example_uses_fully_qualified_module_names():
+    """What the examples call is this collection's modules (or ansible.builtin), by FQCN."""
+    for module in MODULES:
+        for task in yaml.safe_load(module_examples(module)):
+            actions = [k for k in task if k not in ('name', 'register', 'loop', 'when', 'vars', 'check_mode',
+                                                    'diff', 'delegate_to', 'no_log', 'tags', 'loop_control')]
+            assert len(actions) == 1 and re.match(r'^(voxplane\.pbx|ansible\.builtin)\.\w+$', actions[0]), (
+                '%s: example %r: %s' % (module, task.get('name'), actions))
