@@ -22,10 +22,10 @@ import os
 import shutil
 import tempfile
 
-from ansible_collections.voxplane.pbx.plugins.module_utils import phone_settings, routing, snapshot
+from ansible_collections.voxplane.pbx.plugins.module_utils import phone_settings, routing, snapshot, tenant_document
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import ValidationFailed, Violation
-from ansible_collections.voxplane.pbx.plugins.module_utils.model import CHILD_KINDS, EXTENSION, KEY_FIELD, PLURAL, TENANT
-from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import Change, reconcile
+from ansible_collections.voxplane.pbx.plugins.module_utils.model import CHILD_KINDS, EXTENSION, TENANT
+from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import Change
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory
 
 # A failed ring's reply as tm hands it to the failure route: a branch that rang out gives 408.
@@ -179,34 +179,21 @@ def try_setting(state, setting):
 _SIMULATION_PASSWORD = 'route-simulation-only'
 
 
-def document_state(document, where):
-    """The TenantState a tenant document (the shape tenant_info returns: tenant, numbers,
-    extensions, devices, groups) describes, validated by the reconcile engine with every rule and
-    integrity check of the modules inside a scratch directory; ``where`` names the document in
-    errors. Raises ValidationFailed naming each violation."""
-    if not isinstance(document, dict) or not isinstance(document.get('tenant'), dict) \
-            or not document['tenant'].get('name'):
-        raise ValidationFailed([Violation(where, 'tenant', 'required',
-                                          'a tenant document has a tenant with its name (the shape tenant_info returns)')])
-    tenant_request = dict((k, v) for k, v in document['tenant'].items() if k != 'name')
-    name = document['tenant']['name']
-    children = {}
-    for kind in CHILD_KINDS:
-        objects = document.get(PLURAL[kind]) or []
-        if not isinstance(objects, list) or not all(isinstance(obj, dict) for obj in objects):
-            raise ValidationFailed([Violation(where, PLURAL[kind], 'type', '%s is a list of objects' % PLURAL[kind])])
-        requests = children[kind] = {}
-        for obj in objects:
-            request = dict((k, v) for k, v in obj.items() if k not in ('tenant', KEY_FIELD[kind]))
-            if kind == EXTENSION:
-                request['sip_accounts'] = [
-                    acc if acc.get('password') or acc.get('ha1') else dict(acc, password=_SIMULATION_PASSWORD)
-                    for acc in request.get('sip_accounts') or [] if isinstance(acc, dict)]
-            requests[obj.get(KEY_FIELD[kind])] = request
-    with _scratch_directory() as scratch:
-        with scratch.transaction(write=True) as txn:
-            reconcile(txn, name, tenant_request, children)
-            return txn.load_tenant(name)
+def document_state(document):
+    """The TenantState a tenant document (tenant_document.TenantDocument, as read_document gives
+    it) describes: applied by tenant_document.apply_document, with every rule and integrity check
+    of the modules, to an empty in-memory directory. Raises ValidationFailed naming each
+    violation; nothing is written anywhere."""
+    for request in document.children.get(EXTENSION, {}).values():
+        accounts = request.get('sip_accounts') if isinstance(request, dict) else None
+        if isinstance(accounts, list):
+            request['sip_accounts'] = [
+                dict(acc, password=_SIMULATION_PASSWORD)
+                if isinstance(acc, dict) and not acc.get('password') and not acc.get('ha1') else acc
+                for acc in accounts]
+    with Directory(':memory:').transaction(write=True) as txn:
+        tenant_document.apply_document(txn, document)
+        return txn.load_tenant(document.tenant_name)
 
 
 def _uri_user(uri):
@@ -301,7 +288,7 @@ class _Flow(object):
                          target_kind=getattr(target, 'kind', None), target_name=getattr(target, 'name', None),
                          extensions=members, accounts=[aor.split('@', 1)[0] for aor in plan.aors],
                          ringing=[name for name, dummy in branches], mobile=_uri_user(mobile.uri) if mobile else None,
-                         ring_time=plan.ring_time)
+                         ring_time=plan.ring_time, mobile_identity=None, mobile_diversion=[])
         if mobile is not None:  # the mobile's branch presents its own identity and diversion
             step.update(mobile_identity=mobile.identity, mobile_diversion=list(mobile.diversion) + list(leg.diversion))
         if not branches:

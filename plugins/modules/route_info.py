@@ -62,13 +62,13 @@ options:
         type: str
   src:
     description:
-      - A tenant document not applied yet, as a file (YAML, or JSON when the name ends in C(.json)) in
-        the shape M(voxplane.pbx.tenant_info) returns (V(tenant), V(numbers), V(extensions),
-        V(devices), V(groups)).
+      - A tenant document not applied yet, as a file in the shape M(voxplane.pbx.tenant_info) returns,
+        read as M(voxplane.pbx.tenant_config) reads its O(voxplane.pbx.tenant_config#module:src) (JSON, or YAML for a name
+        ending in C(.yml) or C(.yaml)); the document names its tenant.
       - The simulation runs on the directory with that tenant as the document describes it, in
         place of what the directory holds of it; without a directory, on the document alone.
         Nothing is written; the document is validated with every rule and integrity check of the
-        modules (each violation named) inside a scratch directory.
+        modules (each violation named) in an empty in-memory directory.
       - SIP accounts need no secrets in the document; the simulation authenticates nobody.
     type: path
   dialled:
@@ -226,22 +226,12 @@ generation:
   sample: 42
 '''
 
-import json
 import time
 
-try:
-    import yaml
-    HAS_YAML = True
-except ImportError:  # pragma: no cover  (Ansible itself needs PyYAML)
-    HAS_YAML = False
-
-from ansible_collections.voxplane.pbx.plugins.module_utils import callflow
-from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, StorageError, ValidationFailed, Violation
+from ansible_collections.voxplane.pbx.plugins.module_utils import callflow, tenant_document
+from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, StorageError
 from ansible_collections.voxplane.pbx.plugins.module_utils.runner import DIRECTORY_ARGS, fail, new_module
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory
-
-# What reading a document can fail with: the file, its encoding, its syntax.
-_READ_ERRORS = (OSError, ValueError) + ((yaml.YAMLError,) if HAS_YAML else ())
 
 ARGUMENT_SPEC = dict(
     tenant=dict(type='str', required=True),
@@ -275,23 +265,9 @@ def open_directory(params):
     elif not params.get('src'):
         raise StorageError(params['directory'], 'does not exist')
     if params.get('src'):
-        state = callflow.document_state(load_document(params['src']), 'document %s' % params['src'])
+        state = callflow.document_state(tenant_document.read_document(params['src']))
         states[state.name] = state
     return states, generation
-
-
-def load_document(path):
-    """The tenant document in the file ``path``: JSON when its name ends in .json (the fast path for
-    big tenants), else YAML (libyaml's loader where PyYAML has it)."""
-    try:
-        with open(path, encoding='utf-8') as handle:
-            if path.endswith('.json'):
-                return json.load(handle)
-            if not HAS_YAML:
-                raise ValueError('PyYAML is needed to read a YAML document; give a .json file')
-            return yaml.load(handle, Loader=getattr(yaml, 'CSafeLoader', yaml.SafeLoader))
-    except _READ_ERRORS as e:
-        raise ValidationFailed([Violation('document %s' % path, 'src', 'file', 'cannot read the tenant document: %s' % e)])
 
 
 def route_info(params):

@@ -135,5 +135,5 @@ def test_a_bad_document_fails_with_every_violation_and_changes_nothing(directory
     assert directory.snapshot() == before
     missing = directory.run('route_info', src=str(tmp_path / 'nope.yml'), tenant='acme', caller={'extension': '12'},
                             dialled='10')
-    assert missing.failed and missing['msg'].startswith('document %s: src: cannot read the tenant document'
+    assert missing.failed and missing['msg'].startswith('document %s: src: cannot read it'
                                                         % (tmp_path / 'nope.yml')), missing['msg']
