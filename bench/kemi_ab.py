@@ -4,13 +4,16 @@
 in one running Kamailio.
 
     .venv/bin/python bench/kemi_ab.py --against c9afe37 [--against REF ...] [--pairs 3000] [--rounds 6]
+                                      [--accounts 2000]
 
 One Kamailio is deployed from this tree (roles/kamailio through the SIP test harness: one UDP
 worker, the tests' two tenants, no bans for the bench's address). Each round loads every
 version's kemi/voxplane_kemi.py in turn into that same Kamailio (``app_python.reload``), in a
 rotating order, and measures the CPU of all Kamailio processes (schedstat) over ``--pairs``
-REGISTER pairs (challenge, then credentials) of one account from a phone's address, the
-account's contacts cleared before each run. Everything else (cfg, modules, the collection's
+REGISTER pairs (challenge, then credentials) from a phone's address: of one account of the
+SIP tests' directory (its contacts cleared before each run), or with ``--accounts N`` of N
+accounts in turn in the bench's large directory (bench_directory: 200 tenants of 50
+extensions, two accounts each), each always from the same port so that its binding is renewed. Everything else (cfg, modules, the collection's
 module_utils, the machine's load at that moment) is the same for all versions, so the medians
 compare the scripts alone: bench/run.py --against compares whole deployments instead, with
 more drift between its two runs. A version whose script needs other module_utils than this
@@ -56,12 +59,23 @@ def main():
     parser.add_argument('--pairs', type=int, default=3000, help='REGISTER pairs per run (default 3000)')
     parser.add_argument('--rounds', type=int, default=6, help='runs per version (default 6)')
     parser.add_argument('--rate', type=int, default=1000, help='REGISTER pairs a second (default 1000)')
+    parser.add_argument('--accounts', type=int, default=1,
+                        help='register this many accounts in turn, in the large directory (default 1)')
     args = parser.parse_args()
 
     root = sip_bench.make_workroot()
     instance = h.KamailioInstance(root, ADDRESS, h.free_port(ADDRESS))
-    server = sip_bench.Server('voxplane', instance, dict(
-        kamailio_children=1, kamailio_ban_exempt=[], kamailio_flood_requests=10 ** 8))
+    variables = dict(kamailio_children=1, kamailio_ban_exempt=[], kamailio_flood_requests=10 ** 8)
+    if args.accounts > 1:
+        bd.use_collection(root)
+        variables['kamailio_directory_path'] = os.path.join(root, 'large.db')
+        bd.build(variables['kamailio_directory_path'], 200, 50, instance.trunk)
+        numbers = bd.extension_numbers(50)
+        accounts = [(bd.username(i % 200, numbers[(i // 200) % 25]), bd.domain(i % 200),
+                     bd.password(i % 200, numbers[(i // 200) % 25])) for i in range(args.accounts)]
+    else:
+        accounts = [(ACCOUNT, DOMAIN, h.password(ACCOUNT))]
+    server = sip_bench.Server('voxplane', instance, variables)
     try:
         server.deploy()
         # On a shared machine other processes preempt the server between and within requests and
@@ -71,15 +85,17 @@ def main():
                 os.setpriority(os.PRIO_PROCESS, pid, -20)
             except OSError:
                 pass
-        provisioned = instance.provision()
-        if provisioned.rc != 0:
-            raise RuntimeError('provisioning failed: %r' % (provisioned,))
-        instance.wait_for_directory()
+        if args.accounts == 1:
+            provisioned = instance.provision()
+            if provisioned.rc != 0:
+                raise RuntimeError('provisioning failed: %r' % (provisioned,))
+        instance.wait_for_directory(domain=accounts[0][1])
         versions = [(ref, script_of(ref, root)) for ref in args.against] + [('this tree', script_of(None, root))]
         inf = os.path.join(root, 'register.csv')
         with open(inf, 'w') as handle:
-            handle.write('SEQUENTIAL\n%s;%s;[authentication username=%s password=%s]\n'
-                         % (ACCOUNT, DOMAIN, ACCOUNT, h.password(ACCOUNT)))
+            handle.write('SEQUENTIAL\n')
+            for user, domain, password in accounts:
+                handle.write('%s;%s;[authentication username=%s password=%s]\n' % (user, domain, user, password))
         scenario = os.path.join(sip_bench.SCENARIOS, 'register.xml')
         port = h.free_port(PHONE, tcp=False)
         deployed = os.path.join(instance.config_dir, SCRIPT)
@@ -90,7 +106,8 @@ def main():
             for name, path in versions[shift:] + versions[:shift]:
                 shutil.copy(path, deployed)
                 instance.kamcmd('app_python.reload')
-                instance.kamcmd('ul.rm', 'location', '%s@%s' % (ACCOUNT, DOMAIN))
+                if args.accounts == 1:
+                    instance.kamcmd('ul.rm', 'location', '%s@%s' % accounts[0][:2])
                 # warm-up: the reloaded script loads its snapshot on its first request
                 h.run_sipp(scenario, instance.target, PHONE, root, calls=100, timeout=30, inf=inf, rate=500,
                            local_port=port)
@@ -103,8 +120,8 @@ def main():
                 print('round %d  %-10s %7.1f us CPU per REGISTER pair' % (round_number + 1, name, run['sched_us_per_op']),
                       flush=True)
         mine = statistics.median(figures['this tree'])
-        print('\nus CPU of all Kamailio processes per REGISTER pair (challenge + credentials), %d pairs x %d rounds'
-              % (args.pairs, args.rounds))
+        print('\nus CPU of all Kamailio processes per REGISTER pair (challenge + credentials), %d pairs x %d rounds, '
+              '%d account(s)' % (args.pairs, args.rounds, len(accounts)))
         print('   %-12s %9s %9s %9s   %s' % ('version', 'median', 'min', 'max', 'this tree against it'))
         for name, values in figures.items():
             median = statistics.median(values)
