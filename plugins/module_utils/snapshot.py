@@ -26,11 +26,6 @@ __metaclass__ = type
 
 import sys
 
-try:
-    from collections.abc import Mapping
-except ImportError:  # Python 2 (never the router's Python)
-    from collections import Mapping
-
 from ansible_collections.voxplane.pbx.plugins.module_utils import rules
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import DEVICE, EXTENSION, GROUP, NUMBER, dial_plan
 from ansible_collections.voxplane.pbx.plugins.module_utils.state import TenantState
@@ -281,10 +276,12 @@ class _Block(object):
             yield self.base + str(ddi).zfill(self.width)
 
 
-class Numbers(Mapping):
-    """E.164 number -> NumberEntry over every tenant: single numbers and block heads in a
-    dictionary, a block's members found through their block (one dictionary lookup per DDI
-    width in use, usually one)."""
+class Numbers(object):
+    """E.164 number -> NumberEntry over every tenant, read like a dict: single numbers and block
+    heads in a dictionary, a block's members found through their block (one dictionary lookup
+    per DDI width in use, usually one)."""
+
+    __slots__ = ('_single', '_blocks', '_widths', '_last')
 
     def __init__(self, single=None, blocks=None):
         self._single = single or {}
@@ -294,41 +291,57 @@ class Numbers(Mapping):
         # (``in``, then ``get``), which then makes one entry, not two.
         self._last = (_NOTHING, None)
 
-    def get(self, e164, default=None):
-        entry = self._single.get(e164)
+    def get(self, key, default=None):
+        entry = self._single.get(key)
         if entry is not None:
             return entry
         last = self._last
-        if last[0] == e164:
+        if last[0] == key:
             return last[1]
-        if e164.__class__ is str:
+        if key.__class__ is str:
             for width in self._widths:
-                block = self._blocks.get(e164[:-width])
+                block = self._blocks.get(key[:-width])
                 if block is not None:
-                    entry = block.entry(e164, e164[-width:])
+                    entry = block.entry(key, key[-width:])
                     if entry is not None:
-                        self._last = (e164, entry)
+                        self._last = (key, entry)
                         return entry
         return default
 
-    def __contains__(self, e164):
-        return self.get(e164) is not None
+    def __contains__(self, key):
+        return self.get(key) is not None
 
-    def __getitem__(self, e164):
-        entry = self.get(e164)
+    def __getitem__(self, key):
+        entry = self.get(key)
         if entry is None:
-            raise KeyError(e164)
+            raise KeyError(key)
         return entry
 
     def __len__(self):
         return len(self._single) + sum(len(block) for block in self._blocks.values())
 
     def __iter__(self):
-        for e164 in self._single:
-            yield e164
+        yield from self._single
         for block in self._blocks.values():
-            for e164 in block:
-                yield e164
+            yield from block
+
+    def keys(self):
+        return list(self)
+
+    def items(self):
+        return [(e164, self[e164]) for e164 in self]
+
+    def values(self):
+        return [self[e164] for e164 in self]
+
+    def __eq__(self, other):
+        return dict(self.items()) == dict(other.items()) if hasattr(other, 'items') else NotImplemented
+
+    def __ne__(self, other):
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = None
 
     def __repr__(self):
         return 'Numbers(%d)' % len(self)
