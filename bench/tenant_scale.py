@@ -244,7 +244,7 @@ def report(results, extensions):
     lines.append('  (the CPU rows list first apply, re-apply, one change left to right)')
     for label in TARGETS:
         lines.append('  JSON %-5s runs (wall s, CPU s, module CPU s): %s' % (
-            label, ', '.join('%.2f/%.2f/%.2f' % m for m in results['json'][label]['runs'])))
+            label, ', '.join('%.2f/%.2f/%.2f' % tuple(m) for m in results['json'][label]['runs'])))
     lines.append('  load average during the run: %s' % ', '.join('%.1f' % x for x in results.get('load', [])))
     if 'many' in results:
         many, count = results['many'], results['tenants']
