@@ -244,20 +244,21 @@ def report(results, extensions):
     lines.append('  (the CPU rows list first apply, re-apply, one change left to right)')
     for label in TARGETS:
         lines.append('  JSON %-5s runs (wall s, CPU s, module CPU s): %s' % (
-            label, ', '.join('%.2f/%.2f/%.2f' % m for m in results['json'][label]['runs'])))
+            label, ', '.join('%.2f/%.2f/%.2f' % tuple(m) for m in results['json'][label]['runs'])))
     lines.append('  load average during the run: %s' % ', '.join('%.1f' % x for x in results.get('load', [])))
     if 'many' in results:
         many, count = results['many'], results['tenants']
         lines.append('')
+        figures = (count, many['first']['seconds'], many['first']['seconds'] / count, many['again']['seconds'])
         lines.append('%d tenants x 100 extensions, one play, one tenant_config run per tenant (a loop): first %.1f s '
-                     '(%.2f s a tenant), unchanged %.1f s' % (count, many['first']['seconds'], many['first']['seconds'] / count,
-                                                             many['again']['seconds']))
+                     '(%.2f s a tenant), unchanged %.1f s' % figures)
     if base:
         first, again = base['first'], base['again']
+        figures = (base['tasks'], base['sample'], first['seconds'], first['per_task'], base['startup'], again['per_task'],
+                   extensions)
         lines.append('single-object baseline: %d extension + device tasks for %d extensions: %.1f s, %.3f s a task after '
                      '%.2f s start-up; unchanged %.3f s a task; extrapolated to %d extensions x 2 tasks (the one-extension '
-                     'row: start-up + one task)' % (base['tasks'], base['sample'], first['seconds'], first['per_task'],
-                                                   base['startup'], again['per_task'], extensions))
+                     'row: start-up + one task)' % figures)
     met = all(results['json'][k]['seconds'] <= TARGETS[k] for k in TARGETS)
     lines.append('')
     lines.append('targets (JSON, median): %s' % ('met' if met else 'NOT met'))

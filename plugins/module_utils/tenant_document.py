@@ -393,17 +393,28 @@ def _collect_engine_violations(txn, document, state, violations):
     bad = set()
     for violation in violations:
         bad.add(violation.obj)
-    # Objects with a broken shape are left out: their values may not even have the right types.
-    cleaned = dict((kind, dict((key, req) for key, req in reqs.items()
-                               if model.describe(kind, key, document.tenant_name) not in bad))
-                   for kind, reqs in children.items())
+    # Objects with a broken shape are left out: their values may not even have the right types. Nothing
+    # is purged (a left-out object is not one the document removes), and what the engine then says about
+    # a left-out object (a reference to it, say) is not reported: it would only repeat the shape problem.
+    phrases = set()
+    cleaned = {}
+    for kind, reqs in children.items():
+        cleaned[kind] = {}
+        for key, req in reqs.items():
+            if model.describe(kind, key, document.tenant_name) not in bad:
+                cleaned[kind][key] = req
+                continue
+            phrases.update(['%s %s' % (kind, key), 'target %s' % key])
+            for account in req.get('sip_accounts') or []:
+                if isinstance(account, dict) and isinstance(account.get('username'), str):
+                    phrases.add('SIP account %s' % account['username'])
     if tenant_request is not None and model.describe(TENANT, document.tenant_name) in bad:
         tenant_request = None
+    mentions = re.compile('(%s)(?![\\w.:-])' % '|'.join(re.escape(p) for p in sorted(phrases))) if phrases else None
     try:
-        reconcile(_NoWrite(txn), document.tenant_name, tenant_request, cleaned,
-                  purge=CHILD_KINDS if state == OVERRIDDEN else ())
+        reconcile(_NoWrite(txn), document.tenant_name, tenant_request, cleaned)
     except ValidationFailed as e:
-        violations.extend(e.violations)
+        violations.extend(v for v in e.violations if mentions is None or not mentions.search(v.obj + ': ' + v.message))
     except _DryRun:
         pass
 
