@@ -125,8 +125,8 @@ def main():
         print('   %-12s %9s %9s %9s   %s' % ('version', 'median', 'min', 'max', 'this tree against it'))
         for name, values in figures.items():
             median = statistics.median(values)
-            print('   %-12s %9.1f %9.1f %9.1f   %s' % (name, median, min(values), max(values),
-                                                    '' if name == 'this tree' else '%+.0f%%' % ((mine / median - 1) * 100)))
+            against = '' if name == 'this tree' else '%+.0f%%' % ((mine / median - 1) * 100)
+            print('   %-12s %9.1f %9.1f %9.1f   %s' % (name, median, min(values), max(values), against))
         print('load average before %.2f, after %.2f' % (load_before, os.getloadavg()[0]))
     finally:
         instance.stop()
