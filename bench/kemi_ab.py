@@ -26,7 +26,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 
 import bench_directory as bd  # noqa: F401  (puts tests/sip on sys.path)
 from bench_directory import sip_harness as h
@@ -53,7 +52,7 @@ def script_of(ref, folder):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--against', action='append', required=True, metavar='REF',
                         help='a git commit, tag or branch whose kemi/voxplane_kemi.py to compare (repeatable)')
     parser.add_argument('--pairs', type=int, default=3000, help='REGISTER pairs per run (default 3000)')
@@ -116,9 +115,9 @@ def main():
                 if run['ok'] != args.pairs:
                     raise RuntimeError('%s: %d of %d REGISTER pairs succeeded\n%s\n%s' % (
                         name, run['ok'], args.pairs, run['errors'], instance.log_tail()))
-                figures[name].append(run['sched_us_per_op'])
-                print('round %d  %-10s %7.1f us CPU per REGISTER pair' % (round_number + 1, name, run['sched_us_per_op']),
-                      flush=True)
+                cost = run['sched_us_per_op'] or 0.0
+                figures[name].append(cost)
+                print('round %d  %-10s %7.1f us CPU per REGISTER pair' % (round_number + 1, name, cost), flush=True)
         mine = statistics.median(figures['this tree'])
         print('\nus CPU of all Kamailio processes per REGISTER pair (challenge + credentials), %d pairs x %d rounds, '
               '%d account(s)' % (args.pairs, args.rounds, len(accounts)))
