@@ -14,7 +14,7 @@ from playbook_run import PlaybookRun
 
 
 def run_demo(tmp_path, *tags):
-    variables = {'voxplane_demo_root': str(tmp_path), 'voxplane_directory_path': str(tmp_path / 'directory.db'),
+    variables = {'voxplane_demo_root': str(tmp_path), 'directory_path': str(tmp_path / 'directory.db'),
                  'ansible_python_interpreter': sys.executable}
     cmd = [os.path.join(BIN, 'ansible-playbook'), '-i', os.path.join(REPO, 'inventories', 'demo'),
            os.path.join(REPO, 'playbooks', 'demo.yml'), '--tags', ','.join(tags), '-e', json.dumps(variables)]
