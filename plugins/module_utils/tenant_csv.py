@@ -191,8 +191,8 @@ def _value(sheet, row, column, cell, how, what):
 
 def _read_extensions(sheet, header, records):
     account_columns = sorted(set(int(m.group('n')) for m in (_ACCOUNT_COLUMN.match(c) for c in header) if m))
-    known = ([column[0] for column in EXTENSION_COLUMNS] + [column[0] for column in VOICEMAIL_COLUMNS] + [column[0] for column in DEVICE_COLUMNS]
-             + ['account<N>_%s' % f for f in ACCOUNT_FIELDS])
+    known = [column[0] for column in EXTENSION_COLUMNS + VOICEMAIL_COLUMNS + DEVICE_COLUMNS]
+    known += ['account<N>_%s' % f for f in ACCOUNT_FIELDS]
     _check_header(sheet, header, known, ('internal_number',))
     extensions, devices = [], []
     for row, record in records:

@@ -122,37 +122,57 @@ notes:
 '''
 
 EXAMPLES = r'''
-- name: A call from the carrier to the head number
+- name: Anna (210) calls the reception group (200) and nobody answers
   voxplane.pbx.route_info:
-    tenant: muster-partner
-    caller: {trunk: true, calling_number: "+49891234567"}
-    dialled: "+49301234567"
+    tenant: acme
+    caller: {extension: "210"}
+    dialled: "200"
   register: flow
 
-- name: It rings the reception group for 20 s, then Cora
+- name: Both members ring for 30 s, then the caller hears 480
   ansible.builtin.assert:
     that:
-      - flow.steps[0].target == "20"
-      - flow.steps[0].ring_time == 20
-      - flow.steps[1].target == "13" and flow.steps[1].reason == "no-answer"
+      - flow.steps[0].target_kind == "group" and flow.steps[0].target == "200"
+      - flow.steps[0].extensions == ["210", "211"] and flow.steps[0].ring_time == 30
+      - flow.final.code == 480
 
-- name: Prove a change before applying it (an edited tenant_info export)
+- name: The switchboard calls Anna while she is on the phone
   voxplane.pbx.route_info:
     tenant: acme
-    src: tenants/acme.yml
-    caller: {extension: "10"}
+    caller: {extension: "100"}
+    dialled: "210"
+    registered: [anna.desk]
+    busy: [anna.desk]
+  register: busy_flow
+
+- name: Anna is busy, the caller hears 486
+  ansible.builtin.assert:
+    that: busy_flow.steps[0].outcome == "busy" and busy_flow.final.code == 486
+
+- name: A call from the carrier to a number of the block that has no target yet
+  voxplane.pbx.route_info:
+    tenant: acme
+    caller: {trunk: true, calling_number: "+49891234567"}
+    dialled: "+4930123456742"
+  register: inbound
+
+- name: The carrier hears 404
+  ansible.builtin.assert:
+    that: inbound.steps == [] and inbound.final.code == 404
+
+- name: Export the tenant as the document a repository keeps
+  voxplane.pbx.tenant_info:
+    tenant: acme
+    format: yaml
+    dest: "{{ playbook_dir }}/tenants/acme.yml"
+
+- name: Prove a call flow of the document (edited in a merge request, not applied yet)
+  voxplane.pbx.route_info:
+    tenant: acme
+    src: "{{ playbook_dir }}/tenants/acme.yml"
+    caller: {extension: "210"}
     dialled: "200"
   register: before_merge
-
-- name: Bert is busy and Cora is away from her phones
-  voxplane.pbx.route_info:
-    tenant: acme
-    caller: {extension: "10"}
-    dialled: "11"
-    registered: [bert.desk]
-    busy: [bert.desk]
-    dnd: {"13": true}
-  register: busy_flow
 '''
 
 RETURN = r'''

@@ -88,6 +88,13 @@ options:
 '''
 
 EXAMPLES = r'''
+- name: Export the tenant once, as the file the repository keeps (with HA1s, so that it stands alone)
+  voxplane.pbx.tenant_info:
+    tenant: acme
+    secrets: true
+    format: json
+    dest: "{{ playbook_dir }}/tenants/acme.json"
+
 - name: Apply the tenant from git, exactly as written (objects it no longer lists are removed)
   voxplane.pbx.tenant_config:
     src: "{{ playbook_dir }}/tenants/acme.json"
@@ -98,10 +105,16 @@ EXAMPLES = r'''
   ansible.builtin.assert:
     that: acme.counts.extensions.removed <= 50
 
+- name: Lint a tenant file without any directory (check mode against an empty in-memory one)
+  voxplane.pbx.tenant_config:
+    src: "{{ playbook_dir }}/tenants/acme.json"
+    directory: ":memory:"
+  check_mode: true
+
 - name: A small tenant inline
   voxplane.pbx.tenant_config:
     config:
-      tenant: {name: acme, sip_domain: acme.pbx.example.com, licences: {seats: {smart: 10}}}
+      tenant: {name: muster, sip_domain: muster.pbx.example.com, licences: {seats: {smart: 10}}}
       numbers: [{number: "+49301234560", ddi_range: "00-99"}]
       extensions:
         - internal_number: "210"
@@ -111,20 +124,20 @@ EXAMPLES = r'''
           speed_dials: [{code: "1", number: "030 1234567", name: Empfang}]
       phonebook: [{name: Jörg Müller, number: "089 123456", company: Müller GmbH}]
 
-- name: Import extensions from the portal's CSV export (Excel, ';' separated)
-  voxplane.pbx.tenant_config:
-    tenant: acme
-    src: /srv/import/extensions.csv
+- name: Export the small tenant's extensions, phonebook and speed dials as CSV files
+  voxplane.pbx.tenant_info:
+    tenant: muster
+    format: csv
+    dest: "{{ playbook_dir }}/export/muster"
 
-- name: Lint a tenant file without any directory (check mode against an empty in-memory one)
+- name: Import extensions from the portal's CSV (Excel's German export is ';' separated)
   voxplane.pbx.tenant_config:
-    src: tenants/acme.yml
-    directory: ":memory:"
-  check_mode: true
+    tenant: muster
+    src: "{{ playbook_dir }}/export/muster/extensions.csv"
 
-- name: Remove a tenant
+- name: Remove the small tenant again
   voxplane.pbx.tenant_config:
-    tenant: acme
+    tenant: muster
     state: deleted
 '''
 

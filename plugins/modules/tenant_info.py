@@ -64,7 +64,7 @@ EXAMPLES = r'''
     tenant: acme
   register: acme
 
-- name: Feed an extension back unchanged
+- name: Feed an extension back unchanged (changes nothing)
   voxplane.pbx.extension: "{{ acme.extensions[0] }}"
 
 - name: A backup that restores into an empty directory (HA1s and PIN hashes, never plain text)
@@ -72,13 +72,13 @@ EXAMPLES = r'''
     tenant: acme
     secrets: true
     format: json
-    dest: /srv/backup/acme.json
+    dest: "{{ playbook_dir }}/backup/acme.json"
 
 - name: The extensions, phonebook and speed dials as CSV files for the spreadsheet
   voxplane.pbx.tenant_info:
     tenant: acme
     format: csv
-    dest: /srv/export/acme
+    dest: "{{ playbook_dir }}/export/acme"
 '''
 
 RETURN = r'''
