@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: route_info
 short_description: Simulate how the router handles a call, step by step
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Runs the KEMI router's own decision code (the routing core) against the directory for one call
     and returns the call flow as data, so that a pipeline can assert how calls are routed before
