@@ -6,6 +6,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -43,6 +44,25 @@ def run_playbook(playbook, extra_vars=None, check=False, diff=False, env=None, i
     environment.update(env or {})
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=environment, timeout=600, check=False)
     return PlaybookRun(proc)
+
+
+# A play of the given tasks against the directory the extra var ``directory`` names.
+PLAY = """\
+- hosts: localhost
+  gather_facts: false
+  module_defaults:
+    group/voxplane.pbx.directory:
+      directory: "{{ directory }}"
+  tasks:
+%s
+"""
+
+
+def write_play(tmp_path, name, tasks):
+    """Write ``tasks`` (YAML text, any indentation) as the play <tmp_path>/<name>.yml; its path."""
+    path = tmp_path / ('%s.yml' % name)
+    path.write_text(PLAY % textwrap.indent(textwrap.dedent(tasks).strip('\n'), '    '))
+    return str(path)
 
 
 def db_fingerprint(path):

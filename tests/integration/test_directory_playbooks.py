@@ -4,27 +4,11 @@ import json
 import os
 import shutil
 import sqlite3
-import textwrap
 
 import pytest
 
-from conftest import db_fingerprint, run_playbook
+from conftest import db_fingerprint, run_playbook, write_play
 
-PLAY = """\
-- hosts: localhost
-  gather_facts: false
-  module_defaults:
-    group/voxplane.pbx.directory:
-      directory: "{{ directory }}"
-  tasks:
-%s
-"""
-
-
-def write_play(tmp_path, name, tasks):
-    path = tmp_path / ('%s.yml' % name)
-    path.write_text(PLAY % textwrap.indent(textwrap.dedent(tasks).strip('\n'), '    '))
-    return str(path)
 
 
 def test_apply_reports_changed_then_nothing(acme_directory):

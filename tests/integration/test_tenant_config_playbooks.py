@@ -5,28 +5,12 @@ import json
 import os
 import sqlite3
 import sys
-import textwrap
 
-from conftest import REPO, db_fingerprint, run_playbook
+from conftest import REPO, db_fingerprint, run_playbook, write_play
 
 sys.path.insert(0, os.path.join(REPO, 'bench'))
 import tenant_documents  # noqa: E402  (bench/tenant_documents.py: the scale benchmark's documents)
 
-PLAY = """\
-- hosts: localhost
-  gather_facts: false
-  module_defaults:
-    group/voxplane.pbx.directory:
-      directory: "{{ directory }}"
-  tasks:
-%s
-"""
-
-
-def play(tmp_path, name, tasks):
-    path = tmp_path / ('%s.yml' % name)
-    path.write_text(PLAY % textwrap.indent(textwrap.dedent(tasks).strip('\n'), '    '))
-    return str(path)
 
 
 def ok(run, changed=None):
@@ -104,9 +88,9 @@ REIMPORT = """
 def test_exports_reimport_with_no_change(acme_directory, tmp_path):
     path = acme_directory[0]
     out = str(tmp_path)
-    ok(run_playbook(play(tmp_path, 'export', EXPORT), {'directory': path, 'out': out}))
+    ok(run_playbook(write_play(tmp_path, 'export', EXPORT), {'directory': path, 'out': out}))
     before = db_fingerprint(path)
-    ok(run_playbook(play(tmp_path, 'reimport', REIMPORT), {'directory': path, 'out': out}), changed=0)
+    ok(run_playbook(write_play(tmp_path, 'reimport', REIMPORT), {'directory': path, 'out': out}), changed=0)
     assert db_fingerprint(path) == before
     header = open(os.path.join(out, 'csv', 'extensions.csv'), encoding='utf-8').readline()
     assert header.startswith('internal_number;name;email;role;seat;ddi;')
@@ -123,7 +107,7 @@ def test_an_export_with_secrets_restores_into_an_empty_directory(acme_directory,
         format: json
         dest: "{{ backup }}"
     """
-    ok(run_playbook(play(tmp_path, 'backup', tasks), {'directory': path, 'backup': backup}))
+    ok(run_playbook(write_play(tmp_path, 'backup', tasks), {'directory': path, 'backup': backup}))
     assert os.stat(backup).st_mode & 0o777 == 0o600
     text = open(backup).read()
     assert 'secret' not in text and '"ha1"' in text
@@ -134,9 +118,9 @@ def test_an_export_with_secrets_restores_into_an_empty_directory(acme_directory,
         src: "{{ backup }}"
         create_parents: true
     """
-    run = ok(run_playbook(play(tmp_path, 'restore', restore), {'directory': restored, 'backup': backup}), changed=1)
+    run = ok(run_playbook(write_play(tmp_path, 'restore', restore), {'directory': restored, 'backup': backup}), changed=1)
     assert table_rows(restored) == table_rows(path)
-    ok(run_playbook(play(tmp_path, 'restore', restore), {'directory': restored, 'backup': backup}), changed=0)
+    ok(run_playbook(write_play(tmp_path, 'restore', restore), {'directory': restored, 'backup': backup}), changed=0)
     assert run.stdout.count('VALUE_SPECIFIED_IN_NO_LOG_PARAMETER') == 0
 
 
@@ -148,7 +132,7 @@ def test_the_registered_result_with_secrets_needs_no_log(acme_directory, tmp_pat
         secrets: true
       register: acme
     """
-    run = run_playbook(play(tmp_path, 'nolog', tasks), {'directory': acme_directory[0]})
+    run = run_playbook(write_play(tmp_path, 'nolog', tasks), {'directory': acme_directory[0]})
     assert run.rc != 0 and 'set no_log: true on the task' in run.stdout and '[no_log]' in run.stdout
 
 
@@ -167,7 +151,7 @@ OVERRIDE = """
 def test_overridden_without_one_extension_removes_exactly_it_and_check_mode_shows_that(acme_directory, tmp_path):
     path = copy_of(acme_directory, tmp_path)
     exported = str(tmp_path / 'acme.json')
-    ok(run_playbook(play(tmp_path, 'export', """
+    ok(run_playbook(write_play(tmp_path, 'export', """
     - name: Export
       voxplane.pbx.tenant_info:
         tenant: acme
@@ -182,12 +166,12 @@ def test_overridden_without_one_extension_removes_exactly_it_and_check_mode_show
     json.dump(doc, open(src, 'w'))
     before = db_fingerprint(path)
     rows = table_rows(path)
-    check = ok(run_playbook(play(tmp_path, 'override', OVERRIDE), {'directory': path, 'src': src}, check=True, diff=True), changed=1)
+    check = ok(run_playbook(write_play(tmp_path, 'override', OVERRIDE), {'directory': path, 'src': src}, check=True, diff=True), changed=1)
     assert db_fingerprint(path) == before
     assert 'extensions: 0 added, 0 changed, 1 removed' in check.stdout
     assert '- extension 219 (tenant acme)' in check.stdout
     assert 'devices:    0 added, 1 changed, 0 removed' in check.stdout
-    run = ok(run_playbook(play(tmp_path, 'override', OVERRIDE), {'directory': path, 'src': src}, diff=True), changed=1)
+    run = ok(run_playbook(write_play(tmp_path, 'override', OVERRIDE), {'directory': path, 'src': src}, diff=True), changed=1)
     after = table_rows(path)
     assert [e for e in rows['extensions'] if e not in after['extensions']] == [e for e in rows['extensions'] if e[0] == '219']
     assert [a for a in rows['sip_accounts'] if a not in after['sip_accounts']] == [a for a in rows['sip_accounts'] if a[0] == '219']
@@ -208,10 +192,10 @@ def test_deleted_waits_for_a_porting_number_unless_forced(acme_directory, tmp_pa
         force: "{{ force }}"
     """
     before = db_fingerprint(path)
-    run = run_playbook(play(tmp_path, 'delete', delete), {'directory': path, 'force': False})
+    run = run_playbook(write_play(tmp_path, 'delete', delete), {'directory': path, 'force': False})
     assert run.rc != 0 and 'is still porting' in run.stdout and '[porting]' in run.stdout, run
     assert db_fingerprint(path) == before
-    ok(run_playbook(play(tmp_path, 'delete', delete), {'directory': path, 'force': True}), changed=1)
+    ok(run_playbook(write_play(tmp_path, 'delete', delete), {'directory': path, 'force': True}), changed=1)
     assert table_rows(path)['tenants'] == [] and table_rows(path)['sip_accounts'] == []
 
 
@@ -235,7 +219,7 @@ def test_a_csv_with_three_bad_rows_fails_with_three_messages_and_changes_nothing
         src: "{{ src }}"
     """
     before = db_fingerprint(path)
-    run = run_playbook(play(tmp_path, 'csv', tasks), {'directory': path, 'src': str(src)})
+    run = run_playbook(write_play(tmp_path, 'csv', tasks), {'directory': path, 'src': str(src)})
     assert run.rc != 0 and run.failed == 1, run
     assert '3 rule violations' in run.stdout, run.stdout
     assert "extensions.csv row 3 (extension 780 (tenant acme)): internal_number:" in run.stdout
@@ -243,7 +227,7 @@ def test_a_csv_with_three_bad_rows_fails_with_three_messages_and_changes_nothing
     assert "extensions.csv row 5 (extension 232 (tenant acme)): account1_username: 'abc'" in run.stdout
     assert db_fingerprint(path) == before
     src.write_text('internal_number,name\n219,Jörg Weiß\n', encoding='utf-8')
-    ok(run_playbook(play(tmp_path, 'csv', tasks), {'directory': path, 'src': str(src)}), changed=1)
+    ok(run_playbook(write_play(tmp_path, 'csv', tasks), {'directory': path, 'src': str(src)}), changed=1)
     assert [r for r in table_rows(path)['extensions'] if r[0] == '219' and 'J\\u00f6rg Wei\\u00df' in r[1]]
 
 
@@ -286,7 +270,7 @@ def test_a_tenant_of_300_extensions_in_one_task(tmp_path):
         mode: "0644"
     """
     counts = str(tmp_path / 'counts.json')
-    book = play(tmp_path, 'big', tasks)
+    book = write_play(tmp_path, 'big', tasks)
     ok(run_playbook(book, {'directory': path, 'src': src, 'counts': counts}))
     assert json.load(open(counts))['extensions'] == {'added': 300, 'changed': 0, 'removed': 0}
     rows = table_rows(path)
