@@ -10,7 +10,6 @@ import pytest
 from conftest import db_fingerprint, run_playbook, write_play
 
 
-
 def test_apply_reports_changed_then_nothing(acme_directory):
     path, first = acme_directory
     assert first.changed > 0

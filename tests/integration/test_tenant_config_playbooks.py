@@ -12,7 +12,6 @@ sys.path.insert(0, os.path.join(REPO, 'bench'))
 import tenant_documents  # noqa: E402  (bench/tenant_documents.py: the scale benchmark's documents)
 
 
-
 def ok(run, changed=None):
     assert run.rc == 0 and run.failed == 0, run
     if changed is not None:
