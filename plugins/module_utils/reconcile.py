@@ -17,6 +17,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.voxplane.pbx.plugins.module_utils import integrity, model
+import re
+
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import RuleError, ValidationFailed
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import CHILD_KINDS, EXTENSION, TENANT
 
@@ -89,6 +91,9 @@ def reconcile(txn, tenant_name, tenant_request=None, children=None, purge=(), cr
     """
     children = children or {}
     violations = []
+    # Objects whose own fields are wrong: left out of the integrity pass, together with what it says
+    # about them, which would only repeat their problem (see follow_on_filter).
+    failed = []
     previous = txn.load_tenant(tenant_name)
     changes = []
 
@@ -99,12 +104,14 @@ def reconcile(txn, tenant_name, tenant_request=None, children=None, purge=(), cr
             tenant = model.merge(TENANT, tenant_name, tenant_name, previous.tenant, tenant_request, None)
         except ValidationFailed as e:
             violations.extend(e.violations)
-            tenant = previous.tenant
+            tenant = _without_bad_fields(tenant_name, previous.tenant, tenant_request, e.violations)
     else:
         tenant = previous.tenant
     if tenant != previous.tenant:
         changes.append(Change(TENANT, tenant_name, previous.tenant, tenant))
 
+    if tenant is None and violations:
+        raise ValidationFailed(violations)  # a new tenant too broken to judge its objects by
     if tenant is None and any(req is not ABSENT for reqs in children.values() for req in reqs.values()):
         violations.append(RuleError('tenant', 'reference', 'tenant %s does not exist; create it first' % tenant_name)
                           .at(model.describe(TENANT, tenant_name)))
@@ -120,6 +127,7 @@ def reconcile(txn, tenant_name, tenant_request=None, children=None, purge=(), cr
                 if tenant is None and request is ABSENT:
                     continue  # nothing to remove where there is no tenant
                 violations.append(e.at(model.describe(kind, raw_key, tenant_name)))
+                failed.append((kind, raw_key, request))
                 continue
             if key in named:
                 violations.append(RuleError(model.KEY_FIELD[kind], 'requested_twice',
@@ -142,6 +150,7 @@ def reconcile(txn, tenant_name, tenant_request=None, children=None, purge=(), cr
                     desired = model.merge(kind, tenant_name, key, current, request, tenant)
                 except ValidationFailed as e:
                     violations.extend(e.violations)
+                    failed.append((kind, key, request))
                     continue
             if desired != current:
                 changes.append(Change(kind, key, current, desired))
@@ -150,6 +159,12 @@ def reconcile(txn, tenant_name, tenant_request=None, children=None, purge=(), cr
                 if key not in named:
                     changes.append(Change(kind, key, current, None))
     if violations:
+        # Judge the rest as well, so that a whole tenant's every problem is reported at once.
+        if tenant is not None:
+            state = previous.with_changes(changes)
+            touched = set((c.kind, c.key) for c in changes)
+            more = integrity.check(state, previous, txn, touched) + _realm_change(previous, state, changes)
+            violations.extend(follow_on_filter(mentions(failed))(more))
         raise ValidationFailed(violations)
 
     state = previous.with_changes(changes)
@@ -164,6 +179,38 @@ def reconcile(txn, tenant_name, tenant_request=None, children=None, purge=(), cr
     if changes:
         txn.apply(tenant_name, changes)
     return Result(tenant_name, changes, previous, state)
+
+
+def _without_bad_fields(tenant_name, current, request, violations):
+    """The tenant as requested minus the fields that broke a rule (they keep their current or default
+    value), so that its objects can still be judged; None when even that is not a valid tenant."""
+    bad = set(re.split(r'[.\[]', v.field)[0] for v in violations)
+    try:
+        return model.merge(TENANT, tenant_name, tenant_name, current,
+                           dict((k, v) for k, v in request.items() if k not in bad), None)
+    except (ValidationFailed, RuleError):
+        return current
+
+
+def mentions(objects):
+    """How the integrity pass names these (kind, key, request) objects in its messages."""
+    phrases = set()
+    for kind, key, request in objects:
+        phrases.update(['%s %s' % (kind, key), 'target %s' % key])
+        if isinstance(request, dict):
+            for account in request.get('sip_accounts') or []:
+                if isinstance(account, dict) and isinstance(account.get('username'), str):
+                    phrases.add('SIP account %s' % account['username'])
+    return phrases
+
+
+def follow_on_filter(phrases):
+    """A filter dropping violations that mention one of the phrases: consequences of an object left
+    out because its own fields are wrong (a group member that 'does not exist', say)."""
+    if not phrases:
+        return list
+    pattern = re.compile('(%s)(?![\\w.:-])' % '|'.join(re.escape(p) for p in sorted(phrases)))
+    return lambda violations: [v for v in violations if not pattern.search(v.obj + ': ' + v.message)]
 
 
 def _realm_change(previous, state, changes):

@@ -33,7 +33,7 @@ from ansible_collections.voxplane.pbx.plugins.module_utils.errors import RuleErr
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import (
     CHILD_KINDS, DEVICE, EXTENSION, GROUP, KEY_FIELD, NUMBER, PHONEBOOK, TENANT,
 )
-from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import ABSENT, reconcile
+from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import ABSENT, follow_on_filter, mentions, reconcile
 
 MERGED, REPLACED, OVERRIDDEN, DELETED = 'merged', 'replaced', 'overridden', 'deleted'
 STATES = (MERGED, REPLACED, OVERRIDDEN, DELETED)
@@ -390,31 +390,26 @@ class _DryRun(Exception):
 def _collect_engine_violations(txn, document, state, violations):
     """The engine's own violations for the readable part of a document whose shape is wrong."""
     tenant_request, children = _requests(document, state)
-    bad = set()
-    for violation in violations:
-        bad.add(violation.obj)
+    bad = set(violation.obj for violation in violations)
     # Objects with a broken shape are left out: their values may not even have the right types. Nothing
     # is purged (a left-out object is not one the document removes), and what the engine then says about
     # a left-out object (a reference to it, say) is not reported: it would only repeat the shape problem.
-    phrases = set()
+    left_out = []
     cleaned = {}
     for kind, reqs in children.items():
         cleaned[kind] = {}
         for key, req in reqs.items():
             if model.describe(kind, key, document.tenant_name) not in bad:
                 cleaned[kind][key] = req
-                continue
-            phrases.update(['%s %s' % (kind, key), 'target %s' % key])
-            for account in req.get('sip_accounts') or []:
-                if isinstance(account, dict) and isinstance(account.get('username'), str):
-                    phrases.add('SIP account %s' % account['username'])
+            else:
+                left_out.append((kind, key, req))
     if tenant_request is not None and model.describe(TENANT, document.tenant_name) in bad:
         tenant_request = None
-    mentions = re.compile('(%s)(?![\\w.:-])' % '|'.join(re.escape(p) for p in sorted(phrases))) if phrases else None
+    keep = follow_on_filter(mentions(left_out))
     try:
         reconcile(_NoWrite(txn), document.tenant_name, tenant_request, cleaned)
     except ValidationFailed as e:
-        violations.extend(v for v in e.violations if mentions is None or not mentions.search(v.obj + ': ' + v.message))
+        violations.extend(keep(e.violations))
     except _DryRun:
         pass
 

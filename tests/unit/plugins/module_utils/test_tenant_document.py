@@ -163,6 +163,33 @@ def test_integrity_violations_come_all_together(db):
     assert any('licences.seats.smart' in l and '[seats]' in l for l in lines)
 
 
+def test_field_rules_and_integrity_are_reported_together(db):
+    """A well-formed document whose fields break rules is still judged whole: the field rules and the
+    integrity checks come in one answer, without echoes of the objects that are wrong themselves."""
+    doc = export(db)
+    doc['extensions'][0]['seat'] = 'gold'                              # a field rule
+    doc['extensions'].append({'internal_number': '13', 'ring_time': 3,   # a field rule on a new extension ...
+                              'sip_accounts': [{'username': 'neu.desk', 'password': 'Frühling-2024!'}]})
+    doc['groups'][0]['members'] = ['10', '99']                         # a dangling reference (integrity)
+    doc['groups'].append({'internal_number': '51', 'members': ['13']}) # ... not echoed as "does not exist"
+    doc['devices'].append({'mac': '00:15:65:aa:bb:03', 'model': 'yealink-t46u', 'lines': ['neu.desk']})
+    doc['tenant']['licences'] = {'seats': {'smart': 1, 'best': 2}}    # seats (integrity)
+    lines = rejected(db, doc)
+    assert sorted(l.rsplit('[', 1)[1] for l in lines) == ['choice]', 'range]', 'reference]', 'seats]']
+    assert any(l.startswith('extension 10 (tenant acme): seat:') for l in lines)
+    assert any(l.startswith('extension 13 (tenant acme): ring_time:') for l in lines)
+    assert any('group 50 (tenant acme): members: extension 99 does not exist' in l for l in lines)
+
+
+def test_a_new_tenant_with_a_bad_setting_still_has_its_objects_judged(tmp_path):
+    doc = document()
+    doc['tenant']['timezone'] = 'Europe/Atlantis'
+    doc['groups'][0]['members'] = ['10', '99']
+    lines = rejected(str(tmp_path / 'directory.db'), doc)
+    assert len(lines) == 2 and lines[0].startswith('tenant acme: timezone:'), lines
+    assert 'group 50 (tenant acme): members: extension 99 does not exist' in lines[1]
+
+
 def test_a_document_names_its_tenant_once(db):
     assert rejected(db, {'tenant': {'sip_domain': DOMAIN}}) == [
         'document config: tenant.name: name the tenant: in the document (tenant.name) or with the tenant option [required]']
