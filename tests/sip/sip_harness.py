@@ -324,7 +324,7 @@ def run_sipp(scenario, target, local_ip, workdir, calls=1, timeout=15, **kwargs)
     cmd, files = sipp_command(scenario, target, local_ip, workdir, calls=calls, timeout=timeout, **kwargs)
     try:
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                              timeout=timeout + 15, check=False)
+                              timeout=timeout + 15, check=False, cwd=workdir)
         rc, out = proc.returncode, proc.stdout.decode('utf-8', 'replace')
     except subprocess.TimeoutExpired as exc:
         rc, out = -999, (exc.stdout or b'').decode('utf-8', 'replace') + '\n[subprocess timeout]'
@@ -335,7 +335,7 @@ def start_sipp(scenario, target, local_ip, workdir, calls=1, timeout=15, **kwarg
     """Start sipp in the background; finish with finish_sipp(handle)."""
     cmd, files = sipp_command(scenario, target, local_ip, workdir, calls=calls, timeout=timeout, **kwargs)
     out = open(os.path.join(workdir, os.path.basename(files['stat']) + '.out'), 'w+b')
-    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir)
     return dict(proc=proc, cmd=cmd, files=files, out=out, timeout=timeout)
 
 
