@@ -137,3 +137,20 @@ def set_dnd(path, t, ext, dnd):
     with Directory(path).transaction() as txn:
         reconcile(txn, tenant_name(t), None, {EXTENSION: {ext: {'dnd': dnd}}})
     return time.perf_counter() - t0
+
+
+def set_desk_passwords(path, tenants, extensions, secret):
+    """Give the desk-phone accounts of these extensions (every tenant) one password, e.g. the
+    baseline script's shared one, so that both scripts accept the same REGISTERs."""
+    from ansible_collections.voxplane.pbx.plugins.module_utils.model import EXTENSION
+    from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import reconcile
+    from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory
+
+    directory = Directory(path)
+    for t in range(tenants):
+        accounts = dict((ext, {'sip_accounts': [
+            {'username': username(t, ext, 'desk'), 'password': secret},
+            {'username': username(t, ext, 'app'), 'password': password(t, ext, 'app'), 'kind': 'softclient'},
+        ]}) for ext in extensions)
+        with directory.transaction() as txn:
+            reconcile(txn, tenant_name(t), None, {EXTENSION: accounts})

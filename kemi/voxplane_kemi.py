@@ -337,6 +337,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         self.contacts_in, self.contact_answers = None, {}  # Contact value -> contact_refusal
         self.source = None  # the request's source address ($si)
         self.method = None  # and its method ($rm), each read once per request
+        self.decisions = routing.Decisions()  # the request route's decisions, by their inputs
 
     def child_init(self, rank):
         if _PROC_SIPINIT <= rank < _PROC_SIPRPC:  # a SIP worker: the first request need not wait for the load
@@ -497,17 +498,17 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         dialled = KSR.pv.get("$rU") or ""
         now = time.time()
         if snap.is_trusted(source):
-            plan = routing.route_inbound(snap, dialled, source, now)
+            decision = self.decisions.inbound(snap, dialled, source, now)
         else:
             domain = (KSR.pv.get("$fd") or "").lower()
             user = self._authenticate(snap, domain)
             if user is None:
                 return 1
-            plan = routing.route_from_account(snap, domain, user, dialled, now)
-        if isinstance(plan, routing.PhoneSetting):
-            return self._phone_setting(plan)
+            decision = self.decisions.from_account(snap, domain, user, dialled, now)
+        if decision.__class__ is routing.PhoneSetting:
+            return self._phone_setting(decision)
         self.dialog_tracked = False
-        self._execute(snap, plan, now, in_failure=False)
+        self._execute(snap, decision, now, in_failure=False)
         return 1
 
     def _phone_setting(self, setting):
@@ -521,19 +522,20 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         KSR.sl.sl_send_reply(outcome.code, outcome.reason)
         return 1
 
-    def _execute(self, snap, plan, now, in_failure):
-        """Carry out a plan of the routing core, leg by leg (routing.legs: the same steps the
-        route simulator takes): a Ring nobody can ring moves on to the next leg. In the failure
-        route the headers of the previous branch ($avp(vx_hdrs)) are where the new plan starts
-        from."""
-        for step, leg in enumerate(routing.legs(snap, plan, now, _stored_headers() if in_failure else None)):
+    def _execute(self, snap, legs, now, in_failure):
+        """Carry out a decision of the routing core, leg by leg (routing.legs: the same steps the
+        route simulator takes): a Ring nobody can ring moves on to the next leg. The legs (and
+        their plans) may be shared with other calls (routing.Decisions): read, never changed."""
+        for leg in legs:
             plan = leg.plan
-            if isinstance(plan, routing.Reject):
+            if plan.__class__ is routing.Reject:
                 self._reply(plan.code, plan.reason, in_failure)
                 return
-            if in_failure or step:  # a request route's first leg has no next hop set yet
-                KSR.resetdsturi()  # a previous branch's next hop must not steer this one
-            if isinstance(plan, routing.Relay):
+            if in_failure:
+                # A previous branch's next hop must not steer this one. (In the request route a
+                # leg after the first follows a Ring whose lookups found nothing: nothing is set.)
+                KSR.resetdsturi()
+            if plan.__class__ is routing.Relay:
                 self._track_dialog(in_failure)
                 if plan.charge is not None:
                     refusal = self._count_outside_call(snap, plan.charge, now)
@@ -552,15 +554,15 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
                     KSR.tm.t_set_fr(plan.ring_time * 1000, 0)
                 self._relay(in_failure)
                 return
-            if plan.mobile is not None and plan.mobile.charge is not None:
+            mobile = plan.mobile
+            if mobile is not None and mobile.charge is not None:
                 self._track_dialog(in_failure)
-                if self._count_outside_call(snap, plan.mobile.charge, now) is not None:
-                    plan.mobile = None  # over a limit: the phones ring, the mobile does not
-            if self._ring(plan):
+                if self._count_outside_call(snap, mobile.charge, now) is not None:
+                    mobile = None  # over a limit: the phones ring, the mobile does not
+            if self._ring(plan.uris, mobile):
                 self._track_dialog(in_failure)
                 branches = {}
-                if plan.mobile is not None:
-                    mobile = plan.mobile
+                if mobile is not None:
                     branches[mobile.uri] = {"identity": mobile.identity, "privacy": mobile.privacy or leg.privacy,
                                             "diversion": list(mobile.diversion)}
                 _store_headers(leg.identity, leg.privacy, leg.diversion, {}, branches, relays=list(branches))
@@ -609,21 +611,20 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         return None
 
     @staticmethod
-    def _ring(plan):
+    def _ring(uris, mobile):
         """Point the request at every registered contact of the plan's AORs, and at the mobile
         for single number reach; False if there is nothing to ring.
         With a mobile, the mobile is the request URI (its next hop reset by _execute) and every
         contact a further branch: a branch appended after lookup_uri would copy the first
         contact's next hop ($du: its NAT address or Path), socket and flags, and the mobile
         would be sent to a phone."""
-        if plan.mobile is not None:
-            KSR.pv.sets("$ru", plan.mobile.uri)
-            for aor in plan.aors:
-                KSR.registrar.lookup_to_dset("location", "sip:" + aor)
+        if mobile is not None:
+            KSR.pv.sets("$ru", mobile.uri)
+            for uri in uris:
+                KSR.registrar.lookup_to_dset("location", uri)
             return True
         first = True
-        for aor in plan.aors:
-            uri = "sip:" + aor
+        for uri in uris:
             if first:
                 if KSR.registrar.lookup_uri("location", uri) > 0:
                     first = False
@@ -676,7 +677,8 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         if plan is None:
             return 1  # let the callee's own final answer through
         KSR.pv.sets("$ru", KSR.pv.get("$ou"))
-        self._execute(snap, plan, now, in_failure=True)
+        # The headers of the previous branch ($avp(vx_hdrs)) are where the new legs start from.
+        self._execute(snap, routing.legs(snap, plan, now, _stored_headers()), now, in_failure=True)
         return 1
 
     @_guarded("branch")

@@ -67,10 +67,11 @@ class Reject(object):
 class Ring(object):
     """Ring the AORs (user@domain) in parallel for ring_time seconds."""
 
-    __slots__ = ('aors', 'ring_time', 'context', 'identity', 'privacy', 'diversion', 'mobile')
+    __slots__ = ('aors', 'uris', 'ring_time', 'context', 'identity', 'privacy', 'diversion', 'mobile')
 
     def __init__(self, aors, ring_time, context, identity=None, privacy=False, diversion=(), mobile=None):
         self.aors = tuple(aors)
+        self.uris = tuple('sip:' + aor for aor in self.aors)  # what the registrar looks up
         self.ring_time = ring_time
         self.context = context
         self.identity = identity
@@ -830,3 +831,55 @@ def after_reply(snap, context_text, outcome, now):
     if isinstance(plan, Reject) and outcome == 'rejected':
         return None
     return plan
+
+
+class Decisions(object):
+    """The request route's decisions, remembered by their inputs: the legs a new call takes
+    (``legs``) from the trunk to a dialled number, or from an account to a dialled string.
+
+    The core is a pure function of the snapshot, the call and the clock, and the clock only
+    matters when a porting number becomes active (Snapshot.stable_period). So for one snapshot
+    and one such stretch of time the same call always takes the same legs: a phone calling the
+    same colleague, or a carrier sending calls to the same DIDs, has them worked out once.
+    Leg and plan objects are shared by every call that remembers them: never to be changed.
+    Bounded: a scan of ever new numbers only makes the table start afresh."""
+
+    LIMIT = 8192  # about 700 bytes a call: at most some 6 MB per worker
+
+    def __init__(self):
+        self.snap = None
+        self.start = self.end = 0.0
+        self.known = {}
+
+    def _for(self, snap, now):
+        if snap is not self.snap or not self.start <= now < self.end:
+            self.snap = snap
+            self.start, self.end = snap.stable_period(now)
+            self.known = {}
+        return self.known
+
+    def _remember(self, known, key, snap, plan, now):
+        answer = plan if isinstance(plan, PhoneSetting) else tuple(legs(snap, plan, now))
+        if len(known) >= self.LIMIT:
+            known.clear()
+        known[key] = answer
+        return answer
+
+    def inbound(self, snap, dialled, source, now):
+        """route_inbound's legs (or its PhoneSetting: never, kept for one shape of answer)."""
+        known = self._for(snap, now)
+        key = (dialled, source)
+        answer = known.get(key)
+        if answer is None:
+            answer = self._remember(known, key, snap, route_inbound(snap, dialled, source, now), now)
+        return answer
+
+    def from_account(self, snap, domain, username, dialled, now):
+        """route_from_account's legs, or the PhoneSetting of a feature code (written by the caller
+        every time: only the decision is remembered)."""
+        known = self._for(snap, now)
+        key = (domain, username, dialled)
+        answer = known.get(key)
+        if answer is None:
+            answer = self._remember(known, key, snap, route_from_account(snap, domain, username, dialled, now), now)
+        return answer

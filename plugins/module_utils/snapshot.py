@@ -24,6 +24,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import bisect
 import sys
 
 from ansible_collections.voxplane.pbx.plugins.module_utils import rules
@@ -350,7 +351,7 @@ class Numbers(object):
 class Tenant(object):
     __slots__ = ('name', 'domain', 'dial_plan', 'timezone', 'main_number', 'international_calls', 'locations',
                  'trunk', 'trunk_addresses', 'accounts', 'targets', 'devices', 'media_server', 'permissions',
-                 'max_outside_calls', 'max_outside_calls_per_minute', 'single_numbers', 'blocks')
+                 'max_outside_calls', 'max_outside_calls_per_minute', 'single_numbers', 'blocks', 'activations')
 
     def __init__(self, state, pool=None):
         pool = pool or _Pool()
@@ -401,6 +402,10 @@ class Tenant(object):
                 blocks.append(_Block(key, number['ddi_range'], ddis, source))
         self.single_numbers = tuple(singles)
         self.blocks = tuple(blocks)
+        # The moments a porting number of this tenant becomes active: the only times at which
+        # routing on an unchanged directory changes (NumberEntry.status_at).
+        self.activations = tuple(sorted(set(entry._source.activates_at for entry in singles
+                                            if entry._source.activates_at is not None)))
 
 
 def _add(tenants, single, blocks, tenant):
@@ -446,6 +451,7 @@ class Snapshot(object):
                 self.trunk_sources.setdefault(address, []).append(tenants[name])
         # Addresses trusted by deployment (role variable) besides the tenants' trunks.
         self.trusted = self.trusted_addresses | frozenset(self.trunk_sources)
+        self.activations = sorted(set(moment for tenant in tenants.values() for moment in tenant.activations))
         self.rebuilt = len(tenants)  # tenants built for this snapshot (updated(): the changed ones)
 
     def updated(self, states, generation, tenant_generations=None):
@@ -474,6 +480,13 @@ class Snapshot(object):
 
     def is_trusted(self, address):
         return address in self.trusted
+
+    def stable_period(self, now):
+        """(start, end): the stretch of time around ``now`` in which no number of this snapshot
+        changes its status, so that the routing core decides every call the same way throughout."""
+        moments = self.activations
+        i = bisect.bisect_right(moments, now)
+        return (moments[i - 1] if i else float('-inf')), (moments[i] if i < len(moments) else float('inf'))
 
 
 def load(txn, trusted_addresses=(), previous=None):

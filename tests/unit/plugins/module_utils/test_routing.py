@@ -1654,3 +1654,44 @@ def test_server_addresses_name_this_server_like_kamailios_is_myself():
     assert own.names('sips:x@[2001:DB8::1]') and not own.names('sip:x@[2001:db8::1]')
     assert own.names('sip:x@PBX.example.com:5999')      # an alias without a port: every port
     assert not own.names('sip:x@192.0.2.2:5060')
+
+
+# Remembered decisions (routing.Decisions, what the adapter asks) ------------------------------
+
+def test_decisions_are_the_cores_legs_remembered_per_snapshot(snap, directory):
+    decisions = routing.Decisions()
+    first = decisions.inbound(snap, PORT_PAST, ECOTEL[0], NOW)
+    assert [repr(leg) for leg in first] == [repr(leg) for leg in routing.legs(
+        snap, route_inbound(snap, PORT_PAST, ECOTEL[0], NOW), NOW)]
+    assert decisions.inbound(snap, PORT_PAST, ECOTEL[0], NOW + 30) is first          # asked again: remembered
+    assert decisions.inbound(snap, PORT_PAST, ECOTEL[1], NOW) is not first           # another source: its own
+    calls = decisions.from_account(snap, DOMAIN, ANNA[0], '11', NOW)
+    assert [repr(leg) for leg in calls] == [repr(leg) for leg in routing.legs(
+        snap, route_from_account(snap, DOMAIN, ANNA[0], '11', NOW), NOW)]
+    assert decisions.from_account(snap, DOMAIN, ANNA[0], '11', NOW) is calls
+    # A feature code's PhoneSetting is handed back as it is (the adapter writes it every time).
+    assert isinstance(decisions.from_account(snap, DOMAIN, ANNA[0], '*78', NOW), PhoneSetting)
+    # Another snapshot (any directory change): everything is decided afresh.
+    other = load_snapshot(directory)
+    assert decisions.inbound(other, PORT_PAST, ECOTEL[0], NOW) is not first
+
+
+def test_remembered_decisions_change_when_a_porting_number_activates(snap):
+    decisions = routing.Decisions()
+    assert snap.stable_period(ACTIVATION - 1)[1] == ACTIVATION
+    assert snap.stable_period(ACTIVATION)[0] == ACTIVATION
+    before = decisions.inbound(snap, PORT_FUTURE, ECOTEL[0], ACTIVATION - 1)
+    assert [leg.plan.code for leg in before] == [404]
+    after = decisions.inbound(snap, PORT_FUTURE, ECOTEL[0], ACTIVATION)
+    assert isinstance(after[0].plan, Ring) and after[0].plan.aors == tuple('%s@%s' % (a, DOMAIN) for a in ANNA)
+    assert after[0].plan.uris == tuple('sip:%s@%s' % (a, DOMAIN) for a in ANNA)
+    # A clock that steps back before the activation is decided as before it.
+    assert [leg.plan.code for leg in decisions.inbound(snap, PORT_FUTURE, ECOTEL[0], ACTIVATION - 60)] == [404]
+
+
+def test_remembered_decisions_are_bounded(snap, monkeypatch):
+    monkeypatch.setattr(routing.Decisions, 'LIMIT', 3)
+    decisions = routing.Decisions()
+    for ddi in ('10', '11', '12', '13', '14'):
+        decisions.inbound(snap, BLOCK + ddi, ECOTEL[0], NOW)
+        assert len(decisions.known) <= 3
