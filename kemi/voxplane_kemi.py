@@ -435,7 +435,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
                 return None
             KSR.auth.auth_challenge(domain, _CHALLENGE_QOP_AUTH)
             return None
-        creds = routing.registrar_credentials(snap, domain, user)
+        creds = self.decisions.credentials(snap, domain, user)
         if isinstance(creds, routing.Reject):
             self.guard.failed(snap, source, "unknown domain %s" % domain)
             KSR.sl.sl_send_reply(creds.code, creds.reason)

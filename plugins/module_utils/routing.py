@@ -850,6 +850,7 @@ class Decisions(object):
         self.snap = None
         self.start = self.end = 0.0
         self.known = {}
+        self.accounts_in, self.accounts = None, {}  # the snapshot they were read from; credentials
 
     def _for(self, snap, now):
         if snap is not self.snap or not self.start <= now < self.end:
@@ -872,6 +873,19 @@ class Decisions(object):
         answer = known.get(key)
         if answer is None:
             answer = self._remember(known, key, snap, route_inbound(snap, dialled, source, now), now)
+        return answer
+
+    def credentials(self, snap, domain, username):
+        """registrar_credentials for this snapshot (they do not depend on the clock): a phone
+        re-registering, or calling, asks for the same account again and again."""
+        if snap is not self.accounts_in:
+            self.accounts_in, self.accounts = snap, {}
+        key = (domain, username)
+        answer = self.accounts.get(key)
+        if answer is None:
+            if len(self.accounts) >= self.LIMIT:
+                self.accounts.clear()
+            answer = self.accounts[key] = registrar_credentials(snap, domain, username)
         return answer
 
     def from_account(self, snap, domain, username, dialled, now):

@@ -1695,3 +1695,13 @@ def test_remembered_decisions_are_bounded(snap, monkeypatch):
     for ddi in ('10', '11', '12', '13', '14'):
         decisions.inbound(snap, BLOCK + ddi, ECOTEL[0], NOW)
         assert len(decisions.known) <= 3
+
+
+def test_remembered_credentials_follow_the_snapshot(snap, directory):
+    decisions = routing.Decisions()
+    first = decisions.credentials(snap, DOMAIN, ANNA[0])
+    assert first == registrar_credentials(snap, DOMAIN, ANNA[0]) and first[1]
+    assert decisions.credentials(snap, DOMAIN, ANNA[0]) is first
+    assert decisions.credentials(snap, DOMAIN, 'nobody')[1] is None
+    assert isinstance(decisions.credentials(snap, 'unknown.example', ANNA[0]), Reject)
+    assert decisions.credentials(load_snapshot(directory), DOMAIN, ANNA[0]) is not first
