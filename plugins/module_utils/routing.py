@@ -41,6 +41,9 @@ ANONYMOUS_URI = 'sip:anonymous@anonymous.invalid'
 # code -> (option of the extension module, value, what the phone is told). A value of
 # TAKES_NUMBER means the code is followed by the destination (*72<number>); '' clears.
 TAKES_NUMBER = object()
+# A speed dial of the caller's extension (Kurzwahl, O2 seed): ** and its code (1-3 digits).
+SPEED_DIAL_PREFIX = '**'
+
 FEATURE_CODES = {
     '*78': ('dnd', True, 'Do Not Disturb On'),
     '*79': ('dnd', False, 'Do Not Disturb Off'),
@@ -403,6 +406,10 @@ def route_from_account(snap, domain, username, dialled, now):
     if isinstance(dialled, Reject):
         return dialled
     dialled = dialled.strip()
+    if dialled.startswith(SPEED_DIAL_PREFIX):
+        dialled = _speed_dial(caller, dialled)
+        if isinstance(dialled, Reject):
+            return dialled
     if dialled.startswith('*'):
         return phone_setting(tenant, caller, dialled)
     if dialled in rules.EMERGENCY_NUMBERS:
@@ -415,6 +422,16 @@ def route_from_account(snap, domain, username, dialled, now):
     if e164 is None:
         return Reject(404, 'No such extension or number')
     return _outside(snap, tenant, caller, e164, now)
+
+
+def _speed_dial(caller, dialled):
+    """``**<code>``: the number the caller's speed dial [Kurzwahl] with that code calls, dialled
+    from then on as if the caller had dialled it (same permissions, identity and limits)."""
+    code = dialled[len(SPEED_DIAL_PREFIX):].rstrip('#')
+    number = caller.speed_dials.get(code) if caller.speed_dials else None
+    if number is None:
+        return Reject(404, 'No speed dial %s' % code if code else 'Address Incomplete: dial %s and the code' % SPEED_DIAL_PREFIX)
+    return number
 
 
 def phone_setting(tenant, caller, dialled):

@@ -141,7 +141,8 @@ class Extension(object):
     """What routing needs of an extension; forwarding destinations as stored."""
 
     kind = EXTENSION
-    __slots__ = ('tenant', 'number', 'name', 'accounts', '_numbers', '_caller_id', 'mobile', '_ha1s', '_settings')
+    __slots__ = ('tenant', 'number', 'name', 'accounts', '_numbers', '_caller_id', 'mobile', '_ha1s', '_settings',
+                 'speed_dials')
 
     def __init__(self, tenant, obj, numbers, main_number, pool, first_ha1=0):
         self.tenant = tenant
@@ -153,6 +154,9 @@ class Extension(object):
         # One number (the usual case) is kept as its digits, without a tuple around it.
         self._numbers = _compact_number(numbers[0]) if len(numbers) == 1 else tuple(numbers)
         self.mobile = obj['mobile']
+        # code -> the number it calls (internal or E.164); None for the many without speed dials.
+        dials = obj.get('speed_dials')
+        self.speed_dials = pool.mapping((d['code'], d['number']) for d in dials) if dials else None
         forwarding = pool.mapping(obj['forwarding'].items())
         values = (obj['ring_time'], forwarding, obj['dnd'], obj['available'], obj['voicemail']['enabled'],
                   obj['international_calls'], _intern(obj['location']), obj['single_number_reach'],

@@ -371,6 +371,27 @@ def test_a_dialled_number_with_an_escaped_plus_goes_out_like_the_plain_one(kamai
     assert caller.rc == 0 and statuses(caller)[-3:] == ['200', '200', '200'], explain
 
 
+def test_a_speed_dial_calls_its_number(kamailio):
+    # Finn's **1 is Bert (11); **22 is 030 5557777, an outside number through the trunk.
+    bert = Phone(kamailio, 'bert.desk')
+    caller, callees = scene(kamailio, lambda: call(kamailio, 'finn.desk', '**1'), answer=bert)
+    assert_predicted(kamailio, caller, callees, '**1', 'finn.desk', answer=bert)
+    explain = report(kamailio, caller=caller, bert=callees['bert.desk'])
+    assert caller.rc == 0 and statuses(caller)[-3:] == ['200', '200', '200'], explain
+    assert header(first_invite(callees['bert.desk']), 'P-Asserted-Identity') == ['"Finn" <sip:14@acme.sip.test>'], explain
+
+    caller, callees = scene(kamailio, lambda: call(kamailio, 'finn.desk', '**22'), trunk='phone_answer.xml')
+    assert_predicted(kamailio, caller, callees, '**22', 'finn.desk', far_end='answer')
+    explain = report(kamailio, caller=caller, trunk=callees['trunk'])
+    invite = first_invite(callees['trunk'])
+    assert invite is not None and invite.first_line == trunk_uri(kamailio, '+49305557777'), explain
+
+    # A code Finn has not set, and Bert, who has no speed dials: 404.
+    assert final_reply(call(kamailio, 'finn.desk', '**9')) == 'SIP/2.0 404 No speed dial 9'
+    assert final_reply(call(kamailio, 'bert.desk', '**1')) == 'SIP/2.0 404 No speed dial 1'
+    assert predicted_answer(kamailio, 'finn.desk', '**9') == 'SIP/2.0 404 No speed dial 9'
+
+
 def test_an_inbound_number_with_an_escaped_plus_reaches_its_extension(kamailio):
     # +4930123456024 is Kai's DDI; Kai is on DND without voicemail.
     result = inbound(kamailio, '%2B4930123456024')

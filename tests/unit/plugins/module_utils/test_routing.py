@@ -110,7 +110,9 @@ def acme_children():
         '11': _ext('erika.desk', 'Erika "Eri" Musterfrau', account('erika.web', 'webphone'), ddi='41',
                    location='hamburg', mobile='+491701111111',
                    forwarding={'busy': '12', 'no_answer': '+49 89 12345678'}),
-        '12': _ext('paul.desk', 'Paul Weiter', forwarding={'unconditional': '13'}),
+        '12': _ext('paul.desk', 'Paul Weiter', forwarding={'unconditional': '13'},
+                   speed_dials=[{'code': '1', 'number': '13'}, {'code': '22', 'number': '040 123456'},
+                                {'code': '5', 'number': '50', 'name': 'Zentrale'}]),
         '13': _ext('anna.desk', None, location='hamburg'),
         '14': _ext('extern.desk', 'Extern Weiter', forwarding={'unconditional': OUTSIDE}),
         '15': _ext('dora.desk', 'Dora Dnd', dnd=True, forwarding={'unconditional': '13', 'busy': '12'}),
@@ -1515,7 +1517,7 @@ def test_phone_setting_is_the_same_decision_without_the_account_lookup(snap):
         'acme', '13', {'forwarding': {'busy': '11'}}, 'Forward When Busy To 11')
 
 
-@pytest.mark.parametrize('dialled', ['*', '*7', '*77', '*80', '*00', '**78', '*#78', '*7#8'])
+@pytest.mark.parametrize('dialled', ['*', '*7', '*77', '*80', '*00', '*#78', '*7#8'])
 def test_unknown_feature_code_is_404(snap, dialled):
     plan = assert_reject(call(snap, 'max.muster', dialled), 404)
     assert 'feature code' in plan.reason.lower() and dialled[:3] in plan.reason
@@ -1705,3 +1707,20 @@ def test_remembered_credentials_follow_the_snapshot(snap, directory):
     assert decisions.credentials(snap, DOMAIN, 'nobody')[1] is None
     assert isinstance(decisions.credentials(snap, 'unknown.example', ANNA[0]), Reject)
     assert decisions.credentials(load_snapshot(directory), DOMAIN, ANNA[0]) is not first
+
+
+# Speed dials (Kurzwahl) -------------------------------------------------------------------------
+
+def test_a_speed_dial_is_dialled_as_its_number(snap):
+    assert_ring(call(snap, 'paul.desk', '**1'), ANNA, target='13')
+    assert [repr(leg) for leg in routing.legs(snap, call(snap, 'paul.desk', '**22'), NOW)] == \
+        [repr(leg) for leg in routing.legs(snap, call(snap, 'paul.desk', '+4940123456'), NOW)]
+    assert isinstance(call(snap, 'paul.desk', '**22#'), Relay)
+    group = call(snap, 'paul.desk', '**5')
+    assert isinstance(group, Ring) and Context.decode(group.context).target == '50'
+
+
+@pytest.mark.parametrize('dialled, code', [('**9', 404), ('**', 404), ('**123', 404), ('**78', 404)])
+def test_an_unknown_speed_dial_is_refused(snap, dialled, code):
+    assert_reject(call(snap, 'paul.desk', dialled), code)
+    assert_reject(call(snap, 'max.muster', '**1'), 404)       # speed dials are the extension's own
