@@ -217,6 +217,15 @@ def test_a_csv_with_three_bad_rows_fails_with_three_messages_and_changes_nothing
         tenant: acme
         src: "{{ src }}"
     """
+    # Room for the new extensions: acme's 15 smart seats are all taken, and the whole document is
+    # judged (with no free seat the import would also fail on the seats, a fourth violation).
+    seats = """
+    - name: More smart seats
+      voxplane.pbx.tenant:
+        name: acme
+        licences: {seats: {smart: 20, best: 5}, addons: {client_complete: 2}}
+    """
+    ok(run_playbook(write_play(tmp_path, 'seats', seats), {'directory': path}), changed=1)
     before = db_fingerprint(path)
     run = run_playbook(write_play(tmp_path, 'csv', tasks), {'directory': path, 'src': str(src)})
     assert run.rc != 0 and run.failed == 1, run
