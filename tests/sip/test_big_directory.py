@@ -16,10 +16,8 @@ import csv
 import glob
 import os
 import shutil
-import signal
 import sys
 import tempfile
-import threading
 import time
 
 import pytest
@@ -132,7 +130,7 @@ def test_a_change_to_a_100000_extension_directory_under_steady_load(big):
     assert seen.get('routed'), 'DND not routed 5 s after the playbook: %r\n%s' % (seen.get('line'), kamailio.log_tail())
     # Both workers take requests: a second after the playbook, every probe meets the change.
     time.sleep(max(0.0, ended + 1.0 - time.monotonic()))
-    assert [_inbound(kamailio, CHANGED) for _ in range(10)] == ['SIP/2.0 486 Do Not Disturb'] * 10
+    assert [_inbound(kamailio, CHANGED) for _probe in range(10)] == ['SIP/2.0 486 Do Not Disturb'] * 10
     assert kamailio.pid() == pid
 
     for name, result in results.items():

@@ -171,7 +171,7 @@ def test_field_rules_and_integrity_are_reported_together(db):
     doc['extensions'].append({'internal_number': '13', 'ring_time': 3,   # a field rule on a new extension ...
                               'sip_accounts': [{'username': 'neu.desk', 'password': 'Frühling-2024!'}]})
     doc['groups'][0]['members'] = ['10', '99']                         # a dangling reference (integrity)
-    doc['groups'].append({'internal_number': '51', 'members': ['13']}) # ... not echoed as "does not exist"
+    doc['groups'].append({'internal_number': '51', 'members': ['13']})  # ... not echoed as "does not exist"
     doc['devices'].append({'mac': '00:15:65:aa:bb:03', 'model': 'yealink-t46u', 'lines': ['neu.desk']})
     doc['tenant']['licences'] = {'seats': {'smart': 1, 'best': 2}}    # seats (integrity)
     lines = rejected(db, doc)
