@@ -129,7 +129,7 @@ def lab():
         kamailio.bert = network.phone(root, 'bert.desk', ACME, password('bert.desk'), proxy, host=11,
                                       answer='manual').start()
         for phone in (kamailio.anna, kamailio.bert):
-            assert nat_lab.wait_for(lambda p=phone: received_address(kamailio, p.user), 10), \
+            assert nat_lab.wait_for(lambda p=phone: bindings(kamailio, p.user), 10), \
                 'baresip %s did not register\n%s\n%s' % (phone.user, phone.output()[-3000:], kamailio.log_tail())
         yield kamailio
     finally:
