@@ -292,9 +292,15 @@ def test_two_public_endpoints_are_not_relayed(lab):
     assert phone.register().rc == 0
     try:
         handle = phone.start('phone_answer.xml')
+        seen = set()
         with RtpPeer(lab.trunk) as peer:
-            caller = finish_sipp(trunk_call(lab, '+4930123456012', peer))
+            call = trunk_call(lab, '+4930123456012', peer)
+            while call['proc'].poll() is None:  # the relay's session count while the call is up
+                seen.add(sessions(lab))
+                time.sleep(0.2)
+            caller = finish_sipp(call)
         callee = finish_sipp(handle)
+        assert seen == {0}, 'rtpengine relayed a call between public endpoints: %s' % seen
         assert caller.rc == 0, explain(lab, trunk=caller, phone=callee)
         invite = received(callee, 'INVITE ')[0]
         assert 'c=IN IP4 %s' % lab.trunk in invite.text, invite.text
