@@ -35,6 +35,7 @@ CONNTRACK = shutil.which('conntrack') or '/usr/sbin/conntrack'
 BARESIP = shutil.which('baresip') or '/usr/bin/baresip'
 IP = shutil.which('ip') or '/usr/sbin/ip'
 BARESIP_MODULES = '/usr/lib/baresip/modules'
+PHONE_HOSTS = (10, 11, 12)  # the phones' office addresses: 10.77.N.10, .11, .12
 
 
 def missing_prerequisites():
@@ -88,6 +89,7 @@ class NatLab(object):
             [ip, '-n', self.router_ns, 'addr', 'add', self.gateway + '/24', 'dev', 'lan'],
             [ip, '-n', self.office_ns, 'addr', 'add', self.office_net + '10/24', 'dev', 'eth0'],
             [ip, '-n', self.office_ns, 'addr', 'add', self.office_net + '11/24', 'dev', 'eth0'],
+            [ip, '-n', self.office_ns, 'addr', 'add', self.office_net + '12/24', 'dev', 'eth0'],
         ]
         for ns, links in ((self.router_ns, ('lo', 'wan', 'lan')), (self.office_ns, ('lo', 'eth0'))):
             steps += [[ip, '-n', ns, 'link', 'set', link, 'up'] for link in links]
@@ -104,7 +106,7 @@ class NatLab(object):
         # RTP counters per phone, both ways, between its RTP ports and the relay's port range
         # (baresip sends RTP from the interface's first address whatever its SIP address is).
         counters, rules_out, rules_in = '', '', ''
-        for host in (10, 11):
+        for host in PHONE_HOSTS:
             first = self.rtp_port(host)
             counters += ' counter rtp_out_%d {}\n counter rtp_in_%d {}\n' % (host, host)
             rules_out += '  ip daddr %s udp sport %d-%d udp dport %d-%d counter name rtp_out_%d\n' % (
@@ -170,8 +172,10 @@ class NatLab(object):
         _run(self.in_router([CONNTRACK, '-D', '-p', 'udp', '-s', private_address]), check=False)
 
     # ---------------------------------------------------------------- phones
-    def phone(self, workdir, user, domain, secret, proxy, host=10, answer='auto', rtp_port=None):
-        phone = Baresip(self, workdir, user, domain, secret, proxy, host, answer, rtp_port)
+    def phone(self, workdir, user, domain, secret, proxy, host=10, answer='auto', tls_cafile=None):
+        """A baresip phone at office address .host; with tls_cafile it registers over TLS
+        (proxy = the TLS socket) and insists on SRTP."""
+        phone = Baresip(self, workdir, user, domain, secret, proxy, host, answer, tls_cafile)
         self.phones.append(phone)
         return phone
 
@@ -180,7 +184,7 @@ class Baresip(object):
     """One baresip phone in the office namespace, driven by commands over its ctrl_tcp socket
     (netstring JSON, in the office namespace's own loopback)."""
 
-    def __init__(self, lab, workdir, user, domain, secret, proxy, host, answer, rtp_port):
+    def __init__(self, lab, workdir, user, domain, secret, proxy, host, answer, tls_cafile):
         self.lab = lab
         self.user = user
         self.address = lab.office_net + str(host)
@@ -190,7 +194,8 @@ class Baresip(object):
         self.folder = os.path.join(workdir, 'baresip-%s' % user)
         self.log = os.path.join(self.folder, 'out.log')
         os.makedirs(self.folder, exist_ok=True)
-        rtp = rtp_port or lab.rtp_port(host)
+        rtp = lab.rtp_port(host)
+        transport = 'tls' if tls_cafile else 'udp'
         config = '\n'.join([
             'poll_method epoll',
             'sip_listen %s:%d' % (self.address, self.port),
@@ -210,12 +215,15 @@ class Baresip(object):
             'module_app account.so',
             'module_app menu.so',
             'module_app ctrl_tcp.so',
-            'ctrl_tcp_listen 127.0.0.1:%d' % self.ctrl_port,
-            ''])
+            'module srtp.so',
+            'ctrl_tcp_listen 127.0.0.1:%d' % self.ctrl_port]
+            + (['sip_cafile %s' % tls_cafile] if tls_cafile else []) + [''])
         with open(os.path.join(self.folder, 'config'), 'w') as handle:
             handle.write(config)
-        account = ('<sip:%s@%s;transport=udp>;auth_pass=%s;outbound="sip:%s:%d;transport=udp";regint=3600;'
-                   'answermode=%s;audio_codecs=PCMU\n' % (user, domain, secret, proxy[0], proxy[1], answer))
+        account = ('<sip:%s@%s;transport=%s>;auth_pass=%s;outbound="sip:%s:%d;transport=%s";regint=3600;'
+                   'answermode=%s;audio_codecs=PCMU%s\n'
+                   % (user, domain, transport, secret, proxy[0], proxy[1], transport, answer,
+                      ';mediaenc=srtp-mand' if tls_cafile else ''))
         with open(os.path.join(self.folder, 'accounts'), 'w') as handle:
             handle.write(account)
         for name in ('contacts', 'uuid'):
@@ -269,6 +277,12 @@ class Baresip(object):
                 return handle.read()
         except OSError:
             return ''
+
+    def audio_packets(self):
+        """(sent, received) RTP packets of the phone's last finished call, from baresip's
+        statistics (rtp_stats), or None before one ended."""
+        lines = [line.split() for line in self.output().splitlines() if line.startswith('packets:')]
+        return (int(lines[-1][1]), int(lines[-1][2])) if lines else None
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:

@@ -116,7 +116,10 @@ def lab():
         run = run_playbook(root, os.path.join(HERE, 'rtpengine.yml'), rtpengine_vars)
         assert run.rc == 0, 'the rtpengine role failed: %r' % (run,)
         kamailio = KamailioInstance(root, network.kamailio, free_port(network.kamailio), trunk=network.trunk)
-        run = kamailio.deploy(kamailio_log_level=int(os.environ.get("VX_LOGLEVEL", "2")), kamailio_nathelper=True, kamailio_natping_interval=KEEPALIVE,
+        kamailio.tls_port = free_port(network.kamailio)
+        listen = kamailio.variables()['kamailio_listen'] + [
+            {'proto': 'tls', 'address': network.kamailio, 'port': kamailio.tls_port}]
+        run = kamailio.deploy(kamailio_listen=listen, kamailio_log_level=int(os.environ.get("VX_LOGLEVEL", "2")), kamailio_nathelper=True, kamailio_natping_interval=KEEPALIVE,
                               kamailio_rtpengine_sockets=['udp:127.0.0.1:%d' % ng_port])
         assert run.rc == 0, 'the role failed to deploy Kamailio: %r\n%s' % (run, kamailio.log_tail())
         assert wait_for_options(kamailio.address, kamailio.port), kamailio.log_tail()
@@ -128,7 +131,10 @@ def lab():
         kamailio.anna = network.phone(root, 'anna.desk', ACME, password('anna.desk'), proxy, host=10).start()
         kamailio.bert = network.phone(root, 'bert.desk', ACME, password('bert.desk'), proxy, host=11,
                                       answer='manual').start()
-        for phone in (kamailio.anna, kamailio.bert):
+        kamailio.finn = network.phone(root, 'finn.desk', ACME, password('finn.desk'),
+                                      (network.kamailio, kamailio.tls_port), host=12,
+                                      tls_cafile=os.path.join(kamailio.config_dir, 'tls', 'server.pem')).start()
+        for phone in (kamailio.anna, kamailio.bert, kamailio.finn):
             assert nat_lab.wait_for(lambda p=phone: bindings(kamailio, p.user), 10), \
                 'baresip %s did not register\n%s\n%s' % (phone.user, phone.output()[-3000:], kamailio.log_tail())
         yield kamailio
@@ -188,8 +194,8 @@ def trunk_call(kamailio, dialled, peer, scenario='nat_trunk_call.xml', timeout=3
 
 def explain(kamailio, **results):
     lab = kamailio.lab
-    return '%s\nrtp counters %s\n=== anna\n%s\n=== bert\n%s' % (
-        report(kamailio, **results), lab.rtp_counts(), kamailio.anna.output()[-2500:], kamailio.bert.output()[-2500:])
+    return '%s\nrtp counters %s\n=== anna\n%s\n=== bert\n%s\n=== finn\n%s' % (
+        report(kamailio, **results), lab.rtp_counts(), kamailio.anna.output()[-2500:], kamailio.bert.output()[-2500:], kamailio.finn.output()[-2500:])
 
 
 # ------------------------------------------------------------------------------ tests
@@ -308,3 +314,25 @@ def test_two_public_endpoints_are_not_relayed(lab):
     finally:
         phone.unregister()
     assert sessions(lab) == 0
+
+
+def test_tls_phone_registers_and_takes_a_trunk_call_with_srtp(lab):
+    """finn's phone registers over TLS (the role's self-signed certificate) and insists on SRTP;
+    the trunk speaks plain RTP: rtpengine bridges SRTP and RTP, audio flows both ways."""
+    contact, received_uri = bindings(lab, 'finn.desk')[0]
+    assert 'transport=tls' in contact.lower() or 'transport=tls' in (received_uri or '').lower(), \
+        bindings(lab, 'finn.desk')
+    lab.lab.reset_rtp_counts()
+    with RtpPeer(lab.trunk) as peer:
+        result = finish_sipp(trunk_call(lab, '+4930123456014', peer))
+    counts = lab.lab.rtp_counts()
+    assert answered(result), explain(lab, trunk=result)
+    answer = [m for m in received(result, 'SIP/2.0 200') if 'application/sdp' in m.text][0]
+    assert 'RTP/AVP' in answer.text and 'a=crypto' not in answer.text, answer.text  # plain RTP to the trunk
+    assert peer.received > MIN_PACKETS and peer.sent > MIN_PACKETS, (peer.received, peer.sent, explain(lab))
+    assert counts['out_12'] > MIN_PACKETS and counts['in_12'] > MIN_PACKETS, explain(lab, trunk=result)
+    phone = lab.finn.output()
+    assert 'SRTP is Enabled' in phone and 'failed to decrypt' not in phone, phone[-3000:]
+    decoded = nat_lab.wait_for(lambda: lab.finn.audio_packets(), 5)  # baresip's own count at hang-up
+    assert decoded and min(decoded) > MIN_PACKETS, (decoded, phone[-3000:])
+    assert nat_lab.wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
