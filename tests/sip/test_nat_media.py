@@ -28,7 +28,7 @@ import pytest
 import nat_lab
 from sip_calls import final_reply, report, users_file
 from sip_harness import KamailioInstance, Phone, free_port, kamcmd, missing_prerequisites, password, received, \
-    run_playbook, run_sipp, start_sipp, finish_sipp, wait_for_options
+    run_playbook, start_sipp, finish_sipp, wait_for_options
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ACME = 'acme.sip.test'
@@ -119,8 +119,12 @@ def lab():
         kamailio.tls_port = free_port(network.kamailio)
         listen = kamailio.variables()['kamailio_listen'] + [
             {'proto': 'tls', 'address': network.kamailio, 'port': kamailio.tls_port}]
-        run = kamailio.deploy(kamailio_listen=listen, kamailio_log_level=int(os.environ.get("VX_LOGLEVEL", "2")), kamailio_nathelper=True, kamailio_natping_interval=KEEPALIVE,
-                              kamailio_rtpengine_sockets=['udp:127.0.0.1:%d' % ng_port])
+        # VOXPLANE_NAT_LOG_LEVEL=3: Kamailio's debug log, for a post-mortem with VOXPLANE_SIP_KEEP=1.
+        kamailio.nat_variables = dict(kamailio_listen=listen, kamailio_nathelper=True,
+                                      kamailio_natping_interval=KEEPALIVE,
+                                      kamailio_log_level=int(os.environ.get('VOXPLANE_NAT_LOG_LEVEL', '2')),
+                                      kamailio_rtpengine_sockets=['udp:127.0.0.1:%d' % ng_port])
+        run = kamailio.deploy(**kamailio.nat_variables)
         assert run.rc == 0, 'the role failed to deploy Kamailio: %r\n%s' % (run, kamailio.log_tail())
         assert wait_for_options(kamailio.address, kamailio.port), kamailio.log_tail()
         assert kamailio.provision().rc == 0
@@ -156,7 +160,7 @@ def bindings(kamailio, user):
     out = kamcmd(kamailio.ctl_socket, 'ul.lookup', 'location', '%s@%s' % (user, ACME)).stdout
     found, contact = [], None
     for line in out.splitlines():
-        key, _, value = line.strip().partition(':')
+        key, _sep, value = line.strip().partition(':')
         value = value.strip()
         if key == 'Address':
             contact = value
@@ -255,7 +259,7 @@ def test_phone_re_registers_after_the_nat_port_changes(lab):
     """The router forgets anna's NAT bindings and her phone restarts (baresip's Contact changes with
     every start, as some phones' do): it registers from a new public port, and calls reach it
     there; the old binding, whose NAT port is gone, does not stop the call."""
-    old = {contact for contact, _ in bindings(lab, 'anna.desk')}
+    old = {binding[0] for binding in bindings(lab, 'anna.desk')}
     os.killpg(lab.anna.proc.pid, 9)  # no un-REGISTER: Kamailio keeps the old binding
     lab.anna.proc.wait(timeout=5)
     lab.anna.proc = None
@@ -293,9 +297,9 @@ def test_cancelled_and_refused_calls_leave_no_relay_session(lab):
     assert nat_lab.wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left after a refusal'
 
 
-def test_two_public_endpoints_are_not_relayed(lab):
-    """A sipp phone registered from a public address (no NAT) called by the trunk: the SDP passes
-    unchanged and rtpengine is never asked."""
+def _public_call(lab):
+    """The trunk calls cora, a sipp phone registered from a public address (no NAT); returns the
+    relay's session counts seen while the call was up and the INVITE cora got."""
     phone = Phone(lab, 'cora.desk')
     assert phone.register().rc == 0
     try:
@@ -308,15 +312,33 @@ def test_two_public_endpoints_are_not_relayed(lab):
                 time.sleep(0.2)
             caller = finish_sipp(call)
         callee = finish_sipp(handle)
-        assert seen == {0}, 'rtpengine relayed a call between public endpoints: %s' % seen
         assert caller.rc == 0, explain(lab, trunk=caller, phone=callee)
-        invite = received(callee, 'INVITE ')[0]
-        assert 'c=IN IP4 %s' % lab.trunk in invite.text, invite.text
-        assert 'nat=yes' not in invite.text
+        return seen, received(callee, 'INVITE ')[0]
     finally:
         phone.unregister()
+
+
+def test_two_public_endpoints_are_not_relayed(lab):
+    """A call between public endpoints: the SDP passes unchanged and rtpengine is never asked."""
+    seen, invite = _public_call(lab)
+    assert seen == {0}, 'rtpengine relayed a call between public endpoints: %s' % seen
+    assert 'c=IN IP4 %s' % lab.trunk in invite.text, invite.text
+    assert 'nat=yes' not in invite.text
     assert sessions(lab) == 0
 
+
+def test_media_relay_always_relays_public_endpoints_too(lab):
+    """kamailio_media_relay: always (a settings change: the role only reloads the router) relays
+    the same call; back to nat afterwards."""
+    assert lab.deploy(**dict(lab.nat_variables, kamailio_media_relay='always')).rc == 0
+    try:
+        time.sleep(1)  # every worker has re-imported the router
+        seen, invite = _public_call(lab)
+    finally:
+        assert lab.deploy(**lab.nat_variables).rc == 0
+    assert 1 in seen, 'no relay session during the call: %s' % seen
+    assert 'c=IN IP4 %s' % lab.address in invite.text and 'nat=yes' in invite.text, invite.text
+    assert nat_lab.wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
 
 def test_tls_phone_registers_and_takes_a_trunk_call_with_srtp(lab):
     """finn's phone registers over TLS (the role's self-signed certificate) and insists on SRTP;
@@ -335,6 +357,24 @@ def test_tls_phone_registers_and_takes_a_trunk_call_with_srtp(lab):
     assert counts['out_12'] > MIN_PACKETS and counts['in_12'] > MIN_PACKETS, explain(lab, trunk=result)
     phone = lab.finn.output()
     assert 'SRTP is Enabled' in phone and 'failed to decrypt' not in phone, phone[-3000:]
-    decoded = nat_lab.wait_for(lambda: lab.finn.audio_packets(), 5)  # baresip's own count at hang-up
+    decoded = nat_lab.wait_for(lab.finn.audio_packets, 5)  # baresip's own count at hang-up
     assert decoded and min(decoded) > MIN_PACKETS, (decoded, phone[-3000:])
     assert nat_lab.wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
+
+
+def test_a_host_behind_one_to_one_nat_advertises_its_public_address(tmp_path):
+    """kamailio_public_address (a cloud VM's elastic address) is advertised on every listen entry
+    without an advertise of its own, and keepalives come from it (the role in check mode with
+    --diff on a fresh tree: what it would write)."""
+    if missing_prerequisites():
+        pytest.skip(missing_prerequisites())
+    os.chmod(str(tmp_path), 0o755)
+    instance = KamailioInstance(str(tmp_path), '127.0.0.1', 5060)
+    listen = [{'proto': 'udp', 'address': '10.0.0.5', 'port': 5060},
+              {'proto': 'tcp', 'address': '10.0.0.5', 'port': 5060, 'advertise': 'sip.example.net:5060'}]
+    run = instance.deploy(check=True, diff=True, kamailio_listen=listen, kamailio_public_address='203.0.113.7',
+                          kamailio_manage_service=False)
+    assert run.rc == 0, repr(run)
+    assert '+listen=udp:10.0.0.5:5060 advertise 203.0.113.7:5060' in run.stdout, run.stdout[-4000:]
+    assert '+listen=tcp:10.0.0.5:5060 advertise sip.example.net:5060' in run.stdout
+    assert '+modparam("nathelper", "sipping_from", "sip:pinger@203.0.113.7")' in run.stdout
