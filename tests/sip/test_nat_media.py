@@ -340,6 +340,7 @@ def test_media_relay_always_relays_public_endpoints_too(lab):
     assert 'c=IN IP4 %s' % lab.address in invite.text and 'nat=yes' in invite.text, invite.text
     assert nat_lab.wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
 
+
 def test_tls_phone_registers_and_takes_a_trunk_call_with_srtp(lab):
     """finn's phone registers over TLS (the role's self-signed certificate) and insists on SRTP;
     the trunk speaks plain RTP: rtpengine bridges SRTP and RTP, audio flows both ways."""
