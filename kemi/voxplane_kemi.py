@@ -28,7 +28,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 # app_python.reload re-executes this file but keeps sys.modules: drop the collection's
 # modules so that a reload also picks up new module_utils code.
-for _name in [n for n in sys.modules if n == "ansible_collections" or n.startswith("ansible_collections.")]:
+for _name in [n for n in sys.modules
+              if n in ("ansible_collections", "voxplane_media") or n.startswith("ansible_collections.")]:
     del sys.modules[_name]
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
@@ -36,6 +37,7 @@ if HERE not in sys.path:
 # pylint: disable=wrong-import-position
 from ansible_collections.voxplane.pbx.plugins.module_utils import phone_settings, routing, snapshot  # noqa: E402
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory, SqliteDialect  # noqa: E402
+import voxplane_media  # noqa: E402  # NAT traversal and the rtpengine media relay
 
 # pv_auth_check flags/checks (auth README): the password argument is an HA1; the auth
 # username must equal the To user (REGISTER) or the From user (other requests).
@@ -317,6 +319,7 @@ VIEW = DirectoryView(SETTINGS.get("directory_path", "/var/lib/voxplane/directory
                      SETTINGS.get("trusted_trunks", []),
                      (SETTINGS.get("router") or {}).get("reload_check_ms", 500) / 1000.0)
 GUARD = Guard(SETTINGS.get("ban") or {}, SETTINGS.get("trusted_trunks", []))
+MEDIA = voxplane_media.Media(SETTINGS.get("media"))
 # This server's own addresses, from the role (older settings files: ask Kamailio per URI).
 _is_myself = routing.ServerAddresses(SETTINGS["own_addresses"]).names if SETTINGS.get("own_addresses") \
     else _kamailio_is_myself
@@ -331,6 +334,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
     def __init__(self):
         self.view = VIEW
         self.guard = GUARD
+        self.media = MEDIA
         self.dropped_branches = 0
         self.dialog_tracked = False
         self.digest_uri_answers = {}  # (digest uri, Request-URI) -> digest_uri_matches
@@ -358,6 +362,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         if KSR.sanity.sanity_check(17895, 7) < 0:
             return 1  # sanity already answered
         method = self.method = KSR.pv.get("$rm")
+        self.media.detect(method)
 
         # A REGISTER is never part of a dialog (a To-tag in it means nothing, RFC 3261 10.2) and
         # is answered statelessly, so it has no transaction to find: it skips both lookups.
@@ -400,6 +405,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             KSR.sl.sl_send_reply(481, "Call/Transaction Does Not Exist")
             return 1
         if KSR.rr.loose_route() > 0:
+            self.media.in_dialog(method)
             if method == "INVITE":
                 KSR.rr.record_route()
             if KSR.tm.t_relay() < 0:
@@ -581,6 +587,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             KSR.rr.record_route()
             KSR.tm.t_on_failure("ksr_failure_route_call")
             KSR.dialog.dlg_manage()
+            self.media.armed()
             self.dialog_tracked = True
 
     @staticmethod
@@ -640,6 +647,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         self.dropped_branches = 0
         if in_failure:
             KSR.tm.t_on_failure("ksr_failure_route_call")
+            self.media.armed()
             if KSR.tm.t_relay() < 0:
                 if self.dropped_branches:
                     KSR.tm.t_reply(480, "Temporarily Unavailable")
@@ -661,6 +669,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
     @_guarded("failure")
     def ksr_failure_route_call(self, msg):
         """A call's branches all failed: forward, fall back or answer, as the core says."""
+        self.media.failed()
         if KSR.tm.t_is_canceled() > 0:
             return 1
         context = KSR.pv.get("$avp(vx_ctx)")
@@ -713,6 +722,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             KSR.hdr.append("Diversion: %s\r\n" % entry)
         for name, value in sorted(stored.get("headers", {}).items()):
             KSR.hdr.append("%s: %s\r\n" % (name, value))
+        self.media.branch()
         return 1
 
     def _leads_to_trunk(self):
@@ -724,6 +734,12 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
 
     @_guarded("reply")
     def ksr_reply_route(self, msg):
+        return 1
+
+    @_guarded("reply")
+    def ksr_reply_route_media(self, msg):
+        """tm's reply route of a relayed call (voxplane_media: Contact alias, rtpengine answer)."""
+        self.media.reply()
         return 1
 
     def ksr_onsend_route(self, msg):

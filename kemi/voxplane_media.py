@@ -1,0 +1,152 @@
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""NAT traversal and the media relay, for the KEMI router (voxplane_kemi.py).
+
+Signalling: nathelper tells a phone behind NAT (a private Contact, a Via that is not where the
+request came from, a source port that is not the Via's). Its REGISTER stores the source
+address with the binding (fix_nated_register: the registrar's received AVP) and the NAT
+branch flag, which makes nathelper send it OPTIONS keepalives; its other requests and the
+replies of a callee behind NAT get an alias on the Contact (set_contact_alias), which
+in-dialog requests are routed by (handle_ruri_alias).
+
+Media: rtpengine relays a call's RTP when the caller or the callee (the binding's NAT flag)
+is behind NAT, when one side uses TLS (and so SRTP) and the other not, or always when the
+role says so. The branch route offers, the reply route
+answers, and every way a call ends deletes: BYE, CANCEL and failed branches (the failure
+route). A call whose media is relayed carries ``nat=yes`` in its Record-Route, so that
+in-dialog requests (re-INVITE, UPDATE, BYE) know it without any state, and ``vx_media`` in its
+dialog, which the failure route reads.
+
+Settings (voxplane_settings.json "media"): nat (nathelper loaded), rtpengine (module loaded),
+relay ("nat" or "always").
+"""
+
+import KSR  # provided by app_python3 inside Kamailio
+
+# Message flag: the request came from behind NAT. Branch flag 7: the callee (binding) is
+# behind NAT: usrloc saves it with the binding (nat_bflag) and nathelper pings such bindings
+# (sipping_bflag); the cfg sets both to 7.
+FLAG_SOURCE_NATED = 5
+BFLAG_NATED = 7
+# nat_uac_test: 1 Contact is a private address, 2 Via is not the source address, 16 the source
+# port is not the Via's; 8 the SDP holds a private address.
+_NAT_TESTS = 1 | 2 | 16
+_NAT_TEST_SDP = 8
+# Branch flag 8: this branch's media goes through rtpengine (set by the branch route, read by
+# the reply route of the same branch).
+BFLAG_RELAYED = 8
+_RR_PARAM = "nat=yes"
+_SECURE_PROTOS = ("tls", "wss")
+_DIALOG_VAR = "$dlg_var(vx_media)"
+
+
+class Media(object):
+    """NAT handling and rtpengine for one worker, as the settings' "media" section says."""
+
+    def __init__(self, settings):
+        settings = settings or {}
+        self.nat = bool(settings.get("nat"))
+        self.rtpengine = bool(settings.get("rtpengine"))
+        self.always = settings.get("relay") == "always"
+
+    # Requests ------------------------------------------------------------------------
+
+    def detect(self, method):
+        """Any request: mark it when its sender is behind NAT; a REGISTER gets its source
+        address stored with the binding, a dialog-creating request an alias on its Contact."""
+        if not self.nat:
+            return
+        KSR.force_rport()
+        if KSR.nathelper.nat_uac_test(_NAT_TESTS) <= 0:
+            return
+        KSR.setflag(FLAG_SOURCE_NATED)
+        if method == "REGISTER":
+            KSR.nathelper.fix_nated_register()
+            KSR.setbflag(BFLAG_NATED)
+        elif KSR.siputils.is_first_hop() > 0 and KSR.pv.get("$hdr(Contact)"):
+            KSR.nathelper.set_contact_alias()
+
+    def in_dialog(self, method):
+        """An in-dialog request that loose_route relays: route it to a Contact alias, and let
+        rtpengine see a new offer (re-INVITE, UPDATE), the answer in an ACK, or the end (BYE)."""
+        if self.nat and not KSR.pv.get("$du"):
+            KSR.nathelper.handle_ruri_alias()
+        if not self.rtpengine or KSR.rr.check_route_param(_RR_PARAM) <= 0:
+            return
+        KSR.setbflag(BFLAG_RELAYED)  # the reply route answers for this dialog as well
+        KSR.tm.t_on_reply("ksr_reply_route_media")
+        if method == "BYE":
+            KSR.rtpengine.rtpengine_delete0()
+        elif method in ("INVITE", "UPDATE") and KSR.textops.has_body_type("application/sdp") > 0:
+            KSR.rtpengine.rtpengine_offer(self._flags(offer=True))
+        elif method == "ACK" and KSR.textops.has_body_type("application/sdp") > 0:
+            KSR.rtpengine.rtpengine_answer(self._flags())
+
+    def armed(self):
+        """A call about to be relayed: its replies go through the media reply route."""
+        if self.nat or self.rtpengine:
+            KSR.tm.t_on_reply("ksr_reply_route_media")
+
+    def branch(self):
+        """A branch of a call: offer its SDP to rtpengine when the call is relayed: a side is
+        behind NAT, the two sides' transports differ (TLS and SRTP on one side only), or the
+        role relays every call."""
+        if not self.rtpengine:
+            return
+        if not (self._nated() or self._caller_secure() != self._callee_secure()):
+            return
+        KSR.setbflag(BFLAG_RELAYED)
+        KSR.rr.add_rr_param(";" + _RR_PARAM)
+        KSR.pv.sets(_DIALOG_VAR, "1")
+        if KSR.textops.has_body_type("application/sdp") > 0:
+            KSR.rtpengine.rtpengine_offer(self._flags(offer=True))
+
+    def failed(self):
+        """The failure route (a branch failed, or the caller cancelled): drop the relay
+        session; a forward in the failure route offers again."""
+        if self.rtpengine and KSR.pv.get(_DIALOG_VAR) == "1":
+            KSR.rtpengine.rtpengine_delete0()
+
+    # Replies ----------------------------------------------------------------------------
+
+    def reply(self):
+        """A reply of a relayed call (tm onreply): the callee's Contact gets an alias when the
+        callee is behind NAT, and rtpengine the answer SDP when the call is relayed."""
+        if self.nat and KSR.isbflagset(BFLAG_NATED) > 0 and KSR.pv.get("$hdr(Contact)"):
+            KSR.nathelper.set_contact_alias()
+        if self.rtpengine and KSR.isbflagset(BFLAG_RELAYED) > 0 \
+                and KSR.textops.has_body_type("application/sdp") > 0:
+            KSR.rtpengine.rtpengine_answer(self._flags())
+
+    # ------------------------------------------------------------------------------------
+
+    def _nated(self):
+        return self.always or KSR.isflagset(FLAG_SOURCE_NATED) > 0 or KSR.isbflagset(BFLAG_NATED) > 0
+
+    @staticmethod
+    def _caller_secure():
+        """The request came over TLS (or secure WebSocket)."""
+        return (KSR.pv.get("$pr") or "").lower() in _SECURE_PROTOS
+
+    @staticmethod
+    def _callee_secure():
+        """This branch goes out over TLS: its next hop ($du, else the request URI) says so."""
+        uri = (KSR.pv.get("$du") or KSR.pv.get("$ru") or "").lower()
+        return uri.startswith("sips:") or "transport=tls" in uri or "transport=wss" in uri
+
+    def _flags(self, offer=False):
+        """rtpengine flags: its own address in c= and o=; a sender whose SDP names a private
+        address is sent media at its signalling source until its RTP arrives. An offer gets
+        the media profile of the side it goes to: SRTP (RTP/SAVP, SDES keys) over TLS, plain
+        RTP otherwise; rtpengine converts between them and answers in the caller's own."""
+        flags = "replace-origin replace-session-connection ICE=remove"
+        if offer:
+            if self._callee_secure():
+                # AES-CM with HMAC-SHA1 only: the AEAD-GCM suites rtpengine offers as well are
+                # keyed differently by some phones (baresip 1.0 cannot decrypt them).
+                flags += " transport-protocol=RTP/SAVP SDES-no-AEAD_AES_256_GCM SDES-no-AEAD_AES_128_GCM"
+            else:
+                flags += " transport-protocol=RTP/AVP"
+        if self.nat and KSR.nathelper.nat_uac_test(_NAT_TEST_SDP) > 0:
+            flags += " SIP-source-address"
+        return flags

@@ -1,0 +1,381 @@
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Phones behind NAT, with audio (docs/nat-and-media.md).
+
+An office network namespace behind a masquerading router namespace (nat_lab.py) holds two
+baresip phones, anna.desk (extension 10, auto-answer) and bert.desk (11, answers only when
+told). Kamailio (the role, nathelper on, OPTIONS keepalives every 3 s) and rtpengine (the
+rtpengine role, userspace) run in the root namespace on 198.18.N.1, the trunk stand-in (sipp
+plus an RTP peer of this file) on 198.18.N.3. The router forgets a UDP binding after 8 s
+without packets, as a strict home router does.
+
+Every call checks RTP both ways at both ends: the office's nft counters (packets between each
+phone and the relay's port range) and the RTP peer's own counts; and that rtpengine holds no
+session once the call is over (rtpengine-ctl list numsessions).
+"""
+
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+
+import nat_lab
+from sip_calls import final_reply, report, users_file
+from sip_harness import KamailioInstance, Phone, free_port, kamcmd, missing_prerequisites, password, received, \
+    run_playbook, start_sipp, finish_sipp, wait_for_options
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ACME = 'acme.sip.test'
+KEEPALIVE = 3  # kamailio_natping_interval in this module
+NAT_TIMEOUT = 8  # the router's UDP binding timeout
+MIN_PACKETS = 100  # 2 s of 20 ms packets: each call carries 3 s or more each way
+
+
+class RtpPeer(object):
+    """The trunk side's media: a UDP socket that counts the RTP it gets, and once the first
+    packet shows where the relay sends from, sends PCMU back there every 20 ms (symmetric RTP)."""
+
+    def __init__(self, address):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((address, 0))
+        self.sock.settimeout(0.02)
+        self.address, self.port = self.sock.getsockname()
+        self.received = 0
+        self.sent = 0
+        self.sources = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        target, seq, next_send = None, 0, 0.0
+        while not self._stop.is_set():
+            try:
+                data, source = self.sock.recvfrom(2048)
+                if len(data) >= 12 and data[0] >> 6 == 2:  # RTP version 2
+                    self.received += 1
+                    self.sources.add(source[0])
+                    target = source
+            except socket.timeout:
+                pass
+            except OSError:
+                return
+            now = time.monotonic()
+            if target is not None and now >= next_send:
+                header = struct.pack('!BBHII', 0x80, 0, seq & 0xffff, (seq * 160) & 0xffffffff, 0x5658504c)
+                try:
+                    self.sock.sendto(header + b'\xff' * 160, target)
+                    self.sent += 1
+                except OSError:
+                    pass
+                seq += 1
+                next_send = now + 0.02
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.sock.close()
+        return False
+
+
+@pytest.fixture(scope='module')
+def lab():
+    reason = missing_prerequisites() or nat_lab.missing_prerequisites()
+    if reason:
+        pytest.skip(reason)
+    root = tempfile.mkdtemp(prefix='voxplane-nat-')
+    os.chmod(root, 0o755)
+    relay_low = 30000 + 200 * (os.getpid() % 40)
+    network = nat_lab.NatLab(udp_timeout=NAT_TIMEOUT, rtp_ports=(relay_low, relay_low + 199))
+    kamailio = None
+    rtpengine_ctl = None
+    try:
+        network.up()
+        ng_port, cli_port = free_port('127.0.0.1'), free_port('127.0.0.1')
+        rtpengine_vars = {
+            'rtpengine_install_packages': False, 'rtpengine_service_mode': 'daemon',
+            'rtpengine_config_dir': os.path.join(root, 'rtpengine'),
+            'rtpengine_runtime_dir': os.path.join(root, 'rtpengine-run'),
+            'rtpengine_log_file': os.path.join(root, 'rtpengine.log'),
+            'rtpengine_log_level': 6,
+            'rtpengine_address': network.kamailio,
+            'rtpengine_port_min': relay_low, 'rtpengine_port_max': relay_low + 199,
+            'rtpengine_listen_ng': '127.0.0.1:%d' % ng_port, 'rtpengine_listen_cli': '127.0.0.1:%d' % cli_port,
+            'rtpengine_delete_delay': 0,
+        }
+        rtpengine_ctl = os.path.join(root, 'rtpengine', 'voxplane-rtpengine')
+        run = run_playbook(root, os.path.join(HERE, 'rtpengine.yml'), rtpengine_vars)
+        assert run.rc == 0, 'the rtpengine role failed: %r' % (run,)
+        kamailio = KamailioInstance(root, network.kamailio, free_port(network.kamailio), trunk=network.trunk)
+        kamailio.tls_port = free_port(network.kamailio)
+        listen = kamailio.variables()['kamailio_listen'] + [
+            {'proto': 'tls', 'address': network.kamailio, 'port': kamailio.tls_port}]
+        # VOXPLANE_NAT_LOG_LEVEL=3: Kamailio's debug log, for a post-mortem with VOXPLANE_SIP_KEEP=1.
+        kamailio.nat_variables = dict(kamailio_listen=listen, kamailio_nathelper=True,
+                                      kamailio_natping_interval=KEEPALIVE,
+                                      kamailio_log_level=int(os.environ.get('VOXPLANE_NAT_LOG_LEVEL', '2')),
+                                      kamailio_rtpengine_sockets=['udp:127.0.0.1:%d' % ng_port])
+        run = kamailio.deploy(**kamailio.nat_variables)
+        assert run.rc == 0, 'the role failed to deploy Kamailio: %r\n%s' % (run, kamailio.log_tail())
+        assert wait_for_options(kamailio.address, kamailio.port), kamailio.log_tail()
+        assert kamailio.provision().rc == 0
+        assert kamailio.wait_for_directory(), kamailio.log_tail()
+        kamailio.lab = network
+        kamailio.rtpengine_ctl = rtpengine_ctl
+        proxy = kamailio.target
+        kamailio.anna = network.phone(root, 'anna.desk', ACME, password('anna.desk'), proxy, host=10).start()
+        kamailio.bert = network.phone(root, 'bert.desk', ACME, password('bert.desk'), proxy, host=11,
+                                      answer='manual').start()
+        kamailio.finn = network.phone(root, 'finn.desk', ACME, password('finn.desk'),
+                                      (network.kamailio, kamailio.tls_port), host=12,
+                                      tls_cafile=os.path.join(kamailio.config_dir, 'tls', 'server.pem')).start()
+        for phone in (kamailio.anna, kamailio.bert, kamailio.finn):
+            assert nat_lab.wait_for(lambda p=phone: bindings(kamailio, p.user), 10), \
+                'baresip %s did not register\n%s\n%s' % (phone.user, phone.output()[-3000:], kamailio.log_tail())
+        yield kamailio
+    finally:
+        network.down()
+        if kamailio is not None:
+            kamailio.stop()
+        if rtpengine_ctl and os.path.exists(rtpengine_ctl):
+            subprocess.run([rtpengine_ctl, 'stop'], capture_output=True, timeout=30, check=False)
+        if os.environ.get('VOXPLANE_SIP_KEEP') == '1':
+            print('\nvoxplane nat: kept %s' % root)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------ helpers
+def bindings(kamailio, user):
+    """ul.lookup of user@acme: [(contact URI, received URI or None), ...]."""
+    out = kamcmd(kamailio.ctl_socket, 'ul.lookup', 'location', '%s@%s' % (user, ACME)).stdout
+    found, contact = [], None
+    for line in out.splitlines():
+        key, _sep, value = line.strip().partition(':')
+        value = value.strip()
+        if key == 'Address':
+            contact = value
+            found.append((contact, None))
+        elif key == 'Received' and found and value and value != '[not set]':
+            found[-1] = (found[-1][0], value)
+    return found
+
+
+def received_address(kamailio, user):
+    """The received URI stored with user's one binding, or None."""
+    rows = bindings(kamailio, user)
+    return rows[0][1] if len(rows) == 1 else None
+
+
+def sessions(kamailio):
+    out = subprocess.run([kamailio.rtpengine_ctl, 'sessions'], capture_output=True, text=True, timeout=10,
+                         check=False).stdout
+    for line in out.splitlines():
+        if line.startswith('Current sessions total:'):
+            return int(line.split(':')[1])
+    return None
+
+
+def answered(result):
+    """The trunk call was answered and ended by its BYE (sipp counts it successful)."""
+    return result.rc == 0 and result.stats.get('SuccessfulCall(C)') == '1' and received(result, 'SIP/2.0 200')
+
+
+def trunk_call(kamailio, dialled, peer, scenario='nat_trunk_call.xml', timeout=30):
+    inf = users_file(kamailio, 'nat-in', [('+493055599999', ACME, 'unused', dialled, peer.address, str(peer.port))])
+    return start_sipp(scenario, kamailio.target, kamailio.trunk, kamailio.workdir, inf=inf,
+                      timeout=timeout)
+
+
+def explain(kamailio, **results):
+    lab = kamailio.lab
+    return '%s\nrtp counters %s\n=== anna\n%s\n=== bert\n%s\n=== finn\n%s' % (
+        report(kamailio, **results), lab.rtp_counts(), kamailio.anna.output()[-2500:], kamailio.bert.output()[-2500:], kamailio.finn.output()[-2500:])
+
+
+# ------------------------------------------------------------------------------ tests
+def test_phone_behind_nat_is_stored_with_its_public_address(lab):
+    """The binding keeps the private Contact and, as received, the router's public address and
+    the port the router mapped the phone's SIP port to."""
+    contact, received_uri = bindings(lab, 'anna.desk')[0]
+    assert lab.lab.office_net + '10' in contact
+    assert received_uri and received_uri.startswith('sip:%s:' % lab.lab.router_wan), bindings(lab, 'anna.desk')
+    public_port = int(received_uri.split(':')[2].split(';')[0])
+    assert public_port in lab.lab.public_ports(lab.anna.address, 5060)
+
+
+def test_trunk_calls_phone_behind_nat_with_audio_both_ways(lab):
+    """The trunk calls anna's DDI: the INVITE reaches her through the NAT (received address,
+    binding kept open by keepalives), she answers, RTP flows both ways through rtpengine; the
+    re-INVITE and the BYE follow the Record-Route, and rtpengine holds no session after."""
+    lab.lab.reset_rtp_counts()
+    with RtpPeer(lab.trunk) as peer:
+        result = finish_sipp(trunk_call(lab, '+4930123456010', peer))
+    counts = lab.lab.rtp_counts()
+    assert answered(result), explain(lab, trunk=result)
+    assert peer.received > MIN_PACKETS and peer.sent > MIN_PACKETS, (peer.received, peer.sent, explain(lab))
+    assert peer.sources == {lab.lab.kamailio}, 'RTP reached the trunk from %s, not only the relay' % peer.sources
+    assert counts['out_10'] > MIN_PACKETS and counts['in_10'] > MIN_PACKETS, explain(lab, trunk=result)
+    answer = [m for m in received(result, 'SIP/2.0 200') if 'application/sdp' in m.text][0]
+    assert 'c=IN IP4 %s' % lab.lab.kamailio in answer.text, answer.text  # the relay, not 10.77.x
+    assert nat_lab.wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
+
+
+def test_phone_calls_phone_behind_the_same_nat_with_audio_both_ways(lab):
+    """bert dials 10 from the same office: both legs are behind the NAT, both relayed."""
+    lab.lab.reset_rtp_counts()
+    lab.bert.dial('sip:10@%s' % ACME)
+    try:
+        both_phones = ('out_10', 'in_10', 'out_11', 'in_11')
+        assert nat_lab.wait_for(lambda: min(lab.lab.rtp_counts()[k] for k in both_phones) > 1.5 * MIN_PACKETS, 15), \
+            explain(lab)
+    finally:
+        lab.bert.hangup()
+    counts = lab.lab.rtp_counts()
+    assert counts['out_10'] > MIN_PACKETS and counts['out_11'] > MIN_PACKETS, counts
+    assert nat_lab.wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
+
+
+def test_keepalives_keep_the_binding_open(lab):
+    """Longer than the router's binding timeout without a call: only Kamailio's OPTIONS
+    keepalives keep anna reachable, and a call still rings her."""
+    time.sleep(NAT_TIMEOUT + 2 * KEEPALIVE)
+    with RtpPeer(lab.trunk) as peer:
+        result = finish_sipp(trunk_call(lab, '+4930123456010', peer))
+    assert answered(result), explain(lab, trunk=result)
+    assert peer.received > MIN_PACKETS, explain(lab, trunk=result)
+
+
+def test_phone_re_registers_after_the_nat_port_changes(lab):
+    """The router forgets anna's NAT bindings and her phone restarts (baresip's Contact changes with
+    every start, as some phones' do): it registers from a new public port, and calls reach it
+    there; the old binding, whose NAT port is gone, does not stop the call."""
+    old = {binding[0] for binding in bindings(lab, 'anna.desk')}
+    os.killpg(lab.anna.proc.pid, 9)  # no un-REGISTER: Kamailio keeps the old binding
+    lab.anna.proc.wait(timeout=5)
+    lab.anna.proc = None
+    lab.lab.forget_bindings(lab.anna.address)
+    lab.anna.start()
+    new = nat_lab.wait_for(lambda: [b for b in bindings(lab, 'anna.desk') if b[0] not in old and b[1]], 10)
+    assert new, (old, bindings(lab, 'anna.desk'))
+    public_port = int(new[0][1].split(':')[2].split(';')[0])
+    assert public_port in lab.lab.public_ports(lab.anna.address, 5060)
+    assert all(b[1] != new[0][1] for b in bindings(lab, 'anna.desk') if b[0] in old)
+    lab.lab.reset_rtp_counts()
+    with RtpPeer(lab.trunk) as peer:
+        result = finish_sipp(trunk_call(lab, '+4930123456010', peer))
+    assert answered(result), explain(lab, trunk=result)
+    assert peer.received > MIN_PACKETS and lab.lab.rtp_counts()['in_10'] > MIN_PACKETS, explain(lab, trunk=result)
+
+
+def test_cancelled_and_refused_calls_leave_no_relay_session(lab):
+    """A call to bert (rings, answers only when told) that the caller cancels, and one that
+    bert refuses (486): rtpengine got the offer while it rang, and holds no session afterwards."""
+    with RtpPeer(lab.trunk) as peer:
+        handle = trunk_call(lab, '+4930123456011', peer, scenario='nat_trunk_cancel.xml', timeout=10)
+        assert nat_lab.wait_for(lambda: sessions(lab) == 1, 5), 'no relay session while ringing'
+        cancelled = finish_sipp(handle)
+    assert cancelled.rc == 0 and received(cancelled, 'SIP/2.0 487'), explain(lab, trunk=cancelled)
+    assert nat_lab.wait_for(lambda: sessions(lab) == 0, 5), \
+        'rtpengine sessions left after CANCEL: %s\n%s' % (sessions(lab), explain(lab, trunk=cancelled))
+    with RtpPeer(lab.trunk) as peer:
+        handle = trunk_call(lab, '+4930123456011', peer, timeout=10)
+        assert nat_lab.wait_for(lambda: sessions(lab) == 1, 5), 'no relay session while ringing'
+        assert nat_lab.wait_for(lambda: 'Incoming call' in lab.bert.output() or 'incoming call' in lab.bert.output(), 5)
+        lab.bert.hangup()  # refuse the ringing call
+        refused = finish_sipp(handle)
+    assert final_reply(refused) == 'SIP/2.0 486 Busy Here', explain(lab, trunk=refused)
+    assert nat_lab.wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left after a refusal'
+
+
+def _public_call(lab):
+    """The trunk calls cora, a sipp phone registered from a public address (no NAT); returns the
+    relay's session counts seen while the call was up and the INVITE cora got."""
+    phone = Phone(lab, 'cora.desk')
+    assert phone.register().rc == 0
+    try:
+        handle = phone.start('phone_answer.xml')
+        seen = set()
+        with RtpPeer(lab.trunk) as peer:
+            call = trunk_call(lab, '+4930123456012', peer)
+            while call['proc'].poll() is None:  # the relay's session count while the call is up
+                seen.add(sessions(lab))
+                time.sleep(0.2)
+            caller = finish_sipp(call)
+        callee = finish_sipp(handle)
+        assert caller.rc == 0, explain(lab, trunk=caller, phone=callee)
+        return seen, received(callee, 'INVITE ')[0]
+    finally:
+        phone.unregister()
+
+
+def test_two_public_endpoints_are_not_relayed(lab):
+    """A call between public endpoints: the SDP passes unchanged and rtpengine is never asked."""
+    seen, invite = _public_call(lab)
+    assert seen == {0}, 'rtpengine relayed a call between public endpoints: %s' % seen
+    assert 'c=IN IP4 %s' % lab.trunk in invite.text, invite.text
+    assert 'nat=yes' not in invite.text
+    assert sessions(lab) == 0
+
+
+def test_media_relay_always_relays_public_endpoints_too(lab):
+    """kamailio_media_relay: always (a settings change: the role only reloads the router) relays
+    the same call; back to nat afterwards."""
+    assert lab.deploy(**dict(lab.nat_variables, kamailio_media_relay='always')).rc == 0
+    try:
+        time.sleep(1)  # every worker has re-imported the router
+        seen, invite = _public_call(lab)
+    finally:
+        assert lab.deploy(**lab.nat_variables).rc == 0
+    assert 1 in seen, 'no relay session during the call: %s' % seen
+    assert 'c=IN IP4 %s' % lab.address in invite.text and 'nat=yes' in invite.text, invite.text
+    assert nat_lab.wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
+
+
+def test_tls_phone_registers_and_takes_a_trunk_call_with_srtp(lab):
+    """finn's phone registers over TLS (the role's self-signed certificate) and insists on SRTP;
+    the trunk speaks plain RTP: rtpengine bridges SRTP and RTP, audio flows both ways."""
+    contact, received_uri = bindings(lab, 'finn.desk')[0]
+    assert 'transport=tls' in contact.lower() or 'transport=tls' in (received_uri or '').lower(), \
+        bindings(lab, 'finn.desk')
+    lab.lab.reset_rtp_counts()
+    with RtpPeer(lab.trunk) as peer:
+        result = finish_sipp(trunk_call(lab, '+4930123456014', peer))
+    counts = lab.lab.rtp_counts()
+    assert answered(result), explain(lab, trunk=result)
+    answer = [m for m in received(result, 'SIP/2.0 200') if 'application/sdp' in m.text][0]
+    assert 'RTP/AVP' in answer.text and 'a=crypto' not in answer.text, answer.text  # plain RTP to the trunk
+    assert peer.received > MIN_PACKETS and peer.sent > MIN_PACKETS, (peer.received, peer.sent, explain(lab))
+    assert counts['out_12'] > MIN_PACKETS and counts['in_12'] > MIN_PACKETS, explain(lab, trunk=result)
+    phone = lab.finn.output()
+    assert 'SRTP is Enabled' in phone and 'failed to decrypt' not in phone, phone[-3000:]
+    decoded = nat_lab.wait_for(lab.finn.audio_packets, 5)  # baresip's own count at hang-up
+    assert decoded and min(decoded) > MIN_PACKETS, (decoded, phone[-3000:])
+    assert nat_lab.wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
+
+
+def test_a_host_behind_one_to_one_nat_advertises_its_public_address(tmp_path):
+    """kamailio_public_address (a cloud VM's elastic address) is advertised on every listen entry
+    without an advertise of its own, and keepalives come from it (the role in check mode with
+    --diff on a fresh tree: what it would write)."""
+    if missing_prerequisites():
+        pytest.skip(missing_prerequisites())
+    os.chmod(str(tmp_path), 0o755)
+    instance = KamailioInstance(str(tmp_path), '127.0.0.1', 5060)
+    listen = [{'proto': 'udp', 'address': '10.0.0.5', 'port': 5060},
+              {'proto': 'tcp', 'address': '10.0.0.5', 'port': 5060, 'advertise': 'sip.example.net:5060'}]
+    run = instance.deploy(check=True, diff=True, kamailio_listen=listen, kamailio_public_address='203.0.113.7',
+                          kamailio_manage_service=False)
+    assert run.rc == 0, repr(run)
+    assert '+listen=udp:10.0.0.5:5060 advertise 203.0.113.7:5060' in run.stdout, run.stdout[-4000:]
+    assert '+listen=tcp:10.0.0.5:5060 advertise sip.example.net:5060' in run.stdout
+    assert '+modparam("nathelper", "sipping_from", "sip:pinger@203.0.113.7")' in run.stdout
