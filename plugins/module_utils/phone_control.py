@@ -16,7 +16,7 @@ __metaclass__ = type
 from ansible_collections.voxplane.pbx.plugins.module_utils import catalogue
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import RuleError
 from ansible_collections.voxplane.pbx.plugins.module_utils.kamailio_rpc import registration, send_notify
-from ansible_collections.voxplane.pbx.plugins.module_utils.model import DEVICE, EXTENSION
+from ansible_collections.voxplane.pbx.plugins.module_utils.model import DEVICE
 
 
 def registrations(state, kind, keys, rpc):

@@ -185,8 +185,10 @@ def apply(module, tenant_name, tenant_request=None, children=None, purge=()):
     return in_transaction(module, lambda txn: reconcile(txn, tenant_name, tenant_request, children, purge))
 
 
-def run_object_module(kind, argument_spec):
-    """main() of a single-object module (tenant, number, extension, device, group)."""
+def run_object_module(kind, argument_spec, prepare=None):
+    """main() of a single-object module (tenant, number, extension, device, group).
+    ``prepare(module, request)``, when given, may add fields to the request that the module makes
+    itself (a new activation code's hash) and returns extra result values."""
     spec = dict(argument_spec)
     spec.update(DIRECTORY_ARGS)
     spec['state'] = dict(type='str', default='present', choices=['present', 'absent'])
@@ -194,6 +196,7 @@ def run_object_module(kind, argument_spec):
     module = new_module(spec, kind, key_field)
     params = module.params
     request = ABSENT if params['state'] == 'absent' else request_from_params(params, key_field)
+    extra = prepare(module, request) if prepare is not None and request is not ABSENT else {}
     if request is ABSENT and not Directory(params['directory']).exists():
         module.exit_json(changed=False, diff=[], changes=[], **{kind: {}})
     if kind == model.TENANT:
@@ -214,7 +217,7 @@ def run_object_module(kind, argument_spec):
         changed=result.changed,
         diff=result.diffs()[0] if len(result.changes) == 1 else result.diffs(),
         changes=[c.summary(tenant_name) for c in result.changes],
-        **{kind: model.public(kind, obj) or {}}
+        **dict(extra, **{kind: model.public(kind, obj) or {}})
     )
 
 

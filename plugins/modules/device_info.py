@@ -94,10 +94,10 @@ devices:
       timezone: null
 registrations:
   description:
-    - With O(registration), one entry per line of each device (in line order): the device's MAC, the SIP
+    - With O(registration), one entry per line of each device (in line order) with the device's MAC, the SIP
       account, its address of record, whether it is registered, C(status) V(registered) or V(not registered),
       and its registered contacts.
-    - A contact has C(contact) (the registered URI), C(source) (the address the phone registers from:
+    - A contact has C(contact) (the registered URI), C(source) (the address the phone registers from, that is
       the one the registrar recorded when NAT handling is on, else the contact's own host and port),
       C(received), C(socket) (Kamailio's local socket), C(user_agent), C(expires_in) (seconds),
       C(expires_at) (UTC) and C(call_id).
