@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # Copyright: voxplane contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """voxplane provisioning app: serves each desk phone its configuration file, rendered at request
