@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 module: device_action
 short_description: Resync or restart a desk phone of a voxplane tenant remotely
-version_added: 0.3.0
+version_added: 0.2.0
 description:
   - Sends the device's vendor's NOTIFY for O(action) (V(resync) fetches the configuration again, V(restart)
     restarts the phone) through the running Kamailio to every contact the device's lines have registered,

@@ -104,7 +104,9 @@ def _state(password_for):
 
 
 def test_phone_settings_carry_the_lines_whose_password_is_the_derived_one():
-    derived = lambda u: provisioning.line_password(SECRET, 'acme.example', u)  # noqa: E731
+    def derived(username):
+        return provisioning.line_password(SECRET, 'acme.example', username)
+
     state = _state(lambda u: derived(u) if u == 'anna.desk' else 'set-by-hand')
     settings, skipped = provisioning.phone_settings(state, '80:5e:c0:12:34:56', SECRET, 'sip.acme.example:5070',
                                                     'https://prov.example/')
