@@ -49,7 +49,9 @@ def loaded_script(folder, settings, double):
     import it with ``double`` as KSR; yield the module; restore sys.modules/sys.path."""
     os.makedirs(str(folder), exist_ok=True)
     script = os.path.join(str(folder), 'voxplane_kemi.py')
-    shutil.copyfile(KEMI_SCRIPT, script)
+    for name in os.listdir(os.path.dirname(KEMI_SCRIPT)):  # the script and its siblings, as the role deploys them
+        if name.endswith('.py'):
+            shutil.copyfile(os.path.join(os.path.dirname(KEMI_SCRIPT), name), os.path.join(str(folder), name))
     if settings is not None:
         with open(os.path.join(str(folder), 'voxplane_settings.json'), 'w') as handle:
             json.dump(settings, handle)
