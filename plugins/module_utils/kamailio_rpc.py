@@ -176,7 +176,9 @@ def registration(rpc, username, domain, now=None):
     try:
         result = rpc.call('ul.lookup', 'location', aor)
     except RpcError as e:
-        if e.code in (404, 500) and 'not found' in str(e).lower():
+        # usrloc answers "AOR not found" for an AOR it never saw and "AOR has no contacts" for
+        # one whose last contact was just removed (unregistered, expired).
+        if e.code in (404, 500) and ('aor not found' in str(e).lower() or 'aor has no contacts' in str(e).lower()):
             result = {}
         else:
             raise

@@ -96,3 +96,25 @@ def test_a_vendor_without_remote_control_is_refused_by_rule():
 ])
 def test_reply_status_reads_the_forms_tm_answers_in(answer, expected):
     assert kamailio_rpc._reply_status(answer) == expected
+
+
+class AnswersWith(object):
+    def __init__(self, error):
+        self.error = error
+
+    def call(self, method, *params):
+        raise self.error
+
+
+@pytest.mark.parametrize('message', ['AOR not found in location table', 'AOR has no contacts'])
+def test_an_aor_without_contacts_is_not_registered(message):
+    status = kamailio_rpc.registration(AnswersWith(kamailio_rpc.RpcError('kamailio rpc f: ul.lookup: %s (500)' % message,
+                                                                         code=500)), 'anna.desk', 'acme.example')
+    assert status == dict(username='anna.desk', aor='anna.desk@acme.example', registered=False, status='not registered',
+                          contacts=[])
+
+
+def test_other_rpc_errors_are_not_taken_for_not_registered():
+    with pytest.raises(kamailio_rpc.RpcError):
+        kamailio_rpc.registration(AnswersWith(kamailio_rpc.RpcError('kamailio rpc f: ul.lookup: Table not found', code=500)),
+                                  'anna.desk', 'acme.example')
