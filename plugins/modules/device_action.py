@@ -61,20 +61,25 @@ attributes:
 '''
 
 EXAMPLES = r'''
-- name: Make the reception phone fetch its configuration now
+# These ask the running Kamailio: run them on its host (delegate_to), where the FIFO is.
+- name: Make the reception phone fetch its configuration now (asks Kamailio)
   voxplane.pbx.device_action:
     tenant: acme
     mac: "80:5e:c0:12:34:56"
     action: resync
   register: resync
 
-- name: Restart it, and insist that the phone acknowledged
+- name: Restart it (asks Kamailio)
   voxplane.pbx.device_action:
     tenant: acme
     mac: "80:5e:c0:12:34:56"
     action: restart
   register: restart
-  failed_when: restart.acknowledged == 0
+
+- name: Insist that the phone acknowledged (asks Kamailio)
+  ansible.builtin.assert:
+    that: restart.acknowledged > 0
+    fail_msg: "no contact of the phone acknowledged the restart: {{ restart.contacts }}"
 '''
 
 RETURN = r'''

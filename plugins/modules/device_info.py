@@ -53,14 +53,14 @@ EXAMPLES = r'''
     tenant: acme
   register: all_devices
 
-- name: Is the reception phone registered?
+- name: Is the reception phone registered? (asks Kamailio)
   voxplane.pbx.device_info:
     tenant: acme
     mac: "80:5e:c0:12:34:56"
     registration: true
   register: phone
 
-- name: Show "Registriert" / "Nicht registriert" per line
+- name: Show "Registriert" / "Nicht registriert" per line (asks Kamailio)
   ansible.builtin.debug:
     msg: "{{ phone.registrations | map(attribute='status') | list }}"
 

@@ -56,7 +56,7 @@ EXAMPLES = r'''
     tenant: acme
   register: all_extensions
 
-- name: Which of Anna's SIP accounts are registered?
+- name: Which of Anna's SIP accounts are registered? (asks Kamailio)
   voxplane.pbx.extension_info:
     tenant: acme
     internal_number: "210"
