@@ -534,7 +534,8 @@ def public(kind, obj):
 
 
 def with_secrets(kind, obj):
-    """Like public(), plus the stored secrets as they are stored (HA1, PIN hash), never plain text:
+    """Like public(), plus the stored secrets as they are stored (HA1, PIN hash, a device's activation
+    code hash), never plain text:
     the form a backup takes, so that it restores into an empty directory (tenant_info secrets=true)."""
     out = public(kind, obj)
     if kind == EXTENSION and out is not None:
@@ -542,6 +543,8 @@ def with_secrets(kind, obj):
             view['ha1'] = acc['ha1']
         if obj['voicemail'].get('pin_hash'):
             out['voicemail']['pin_hash'] = obj['voicemail']['pin_hash']
+    if kind == DEVICE and out is not None and obj.get('activation'):
+        out['activation'] = clone(obj['activation'])  # its hash and times, as stored
     return out
 
 

@@ -83,3 +83,17 @@ def test_device_action_names_a_missing_device_and_a_vendor_without_remote_contro
     assert failed.failed and failed['violations'][0]['rule'] == 'remote_control'
     failed = pbx.run('device_action', tenant='acme', mac=DEVICE['mac'], action='resync', kamailio_rpc=fifo)
     assert failed.failed and 'kamailio rpc %s' % fifo in failed['msg']
+
+
+def test_a_backup_with_secrets_restores_the_activation_code(pbx, tmp_path):
+    _phone(pbx)
+    pbx.ok('device', tenant='acme', mac=DEVICE['mac'], activation_code=True)
+    stored = _stored_activation(pbx)
+    dest = str(tmp_path / 'acme.json')
+    pbx.ok('tenant_info', name='acme', secrets=True, format='json', dest=dest)
+    with open(dest) as handle:
+        [device] = json.load(handle)['devices']
+    assert device['activation'] == stored
+    empty = type(pbx)(tmp_path / 'restored.db')
+    empty.ok('tenant_config', src=dest, state='overridden')
+    assert _stored_activation(empty) == stored
