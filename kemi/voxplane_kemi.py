@@ -29,7 +29,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # app_python.reload re-executes this file but keeps sys.modules: drop the collection's
 # modules so that a reload also picks up new module_utils code.
 for _name in [n for n in sys.modules
-              if n in ("ansible_collections", "voxplane_media") or n.startswith("ansible_collections.")]:
+              if n in ("ansible_collections", "voxplane_media", "voxplane_feature_events")
+              or n.startswith("ansible_collections.")]:
     del sys.modules[_name]
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
@@ -38,6 +39,7 @@ if HERE not in sys.path:
 from ansible_collections.voxplane.pbx.plugins.module_utils import phone_settings, routing, snapshot  # noqa: E402
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory, SqliteDialect  # noqa: E402
 import voxplane_media  # noqa: E402  # NAT traversal and the rtpengine media relay
+from voxplane_feature_events import FeatureEvents, feature_events  # noqa: E402
 
 # pv_auth_check flags/checks (auth README): the password argument is an HA1; the auth
 # username must equal the To user (REGISTER) or the From user (other requests).
@@ -320,6 +322,8 @@ VIEW = DirectoryView(SETTINGS.get("directory_path", "/var/lib/voxplane/directory
                      (SETTINGS.get("router") or {}).get("reload_check_ms", 500) / 1000.0)
 GUARD = Guard(SETTINGS.get("ban") or {}, SETTINGS.get("trusted_trunks", []))
 MEDIA = voxplane_media.Media(SETTINGS.get("media"))
+# Feature-key synchronisation (as-feature-event): SUBSCRIBEs in the workers, NOTIFYs from the rtimer process.
+FEATURES = FeatureEvents(SETTINGS.get("directory_path", "/var/lib/voxplane/directory.db"))
 # This server's own addresses, from the role (older settings files: ask Kamailio per URI).
 _is_myself = routing.ServerAddresses(SETTINGS["own_addresses"]).names if SETTINGS.get("own_addresses") \
     else _kamailio_is_myself
@@ -363,6 +367,8 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             return 1  # sanity already answered
         method = self.method = KSR.pv.get("$rm")
         self.media.detect(method)
+        if method == "SUBSCRIBE":
+            return self._subscribe()
 
         # A REGISTER is never part of a dialog (a To-tag in it means nothing, RFC 3261 10.2) and
         # is answered statelessly, so it has no transaction to find: it skips both lookups.
@@ -386,9 +392,6 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             return self._register(snap)
         if method == "INVITE":
             return self._invite(snap)
-        if method == "SUBSCRIBE":
-            KSR.sl.sl_send_reply(489, "Bad Event")
-            return 1
         KSR.hdr.append_to_reply("Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, UPDATE, INFO, REFER, NOTIFY\r\n")
         KSR.sl.sl_send_reply(405, "Method Not Allowed")
         return 1
@@ -415,6 +418,18 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             return self._within_its_transaction()
         KSR.sl.sl_send_reply(404, "Not Here")
         return 1
+
+    def _subscribe(self):
+        """Feature-key synchronisation is the only event package served (voxplane_feature_events)."""
+        if (KSR.pv.get("$hdr(Event)") or "").split(";", 1)[0].strip().lower() != feature_events.EVENT:
+            KSR.hdr.append_to_reply("Allow-Events: %s\r\n" % feature_events.EVENT)
+            KSR.sl.sl_send_reply(489, "Bad Event")
+            return 1
+        snap = self.view.current()
+        if snap is None:
+            KSR.sl.sl_send_reply(503, "Directory Unavailable")
+            return 1
+        return FEATURES.subscribe(self, snap)
 
     @staticmethod
     def _within_its_transaction():
@@ -731,6 +746,11 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         host = KSR.pv.get("$dd") if KSR.pv.get("$du") else KSR.pv.get("$rd")
         snap = self.view.current()
         return snap is not None and snap.is_trusted((host or "").lower().strip("[]"))
+
+    @_guarded("timer")
+    def ksr_rtimer_feature_events(self, msg, *args):
+        """rtimer (its own process): NOTIFY the subscribed phones of changed DND and forwards."""
+        return FEATURES.tick()
 
     @_guarded("reply")
     def ksr_reply_route(self, msg):

@@ -2,7 +2,8 @@
 # Copyright: voxplane contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Catalogue of desk phone models a device may be: vendor, model and how many
-SIP accounts (lines) the phone can register at once."""
+SIP accounts (lines) the phone can register at once, and the vendor family whose
+provisioning and remote-control conventions it follows."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -25,3 +26,18 @@ DEVICE_MODELS = {
     'cisco-8841': {'vendor': 'Cisco', 'model': 'IP Phone 8841', 'lines': 5},
     'avm-fritzfon-c6': {'vendor': 'AVM', 'model': 'FRITZ!Fon C6 (via FRITZ!Box)', 'lines': 1},
 }
+
+
+# What a vendor's firmware does on an unsolicited NOTIFY (remote actions, docs/devices.md):
+# the Event header that makes it fetch its configuration again (resync) and the one that makes
+# it restart. A vendor missing here cannot be controlled remotely.
+REMOTE_EVENTS = {
+    'Yealink': {'resync': 'check-sync;reboot=false', 'restart': 'check-sync;reboot=true'},
+    'Snom': {'resync': 'check-sync;reboot=false', 'restart': 'check-sync;reboot=true'},
+    'Poly': {'resync': 'check-sync', 'restart': 'check-sync;reboot=true'},
+    'Cisco': {'resync': 'resync', 'restart': 'reboot'},
+    'Fanvil': {'resync': 'check-sync;reboot=false', 'restart': 'check-sync;reboot=true'},
+    'Grandstream': {'resync': 'check-sync', 'restart': 'check-sync;reboot=true'},
+    'Gigaset': {'resync': 'check-sync', 'restart': 'check-sync;reboot=true'},
+}
+REMOTE_ACTIONS = ('resync', 'restart')

@@ -74,7 +74,8 @@ def _defaults(kind):
             'satellite_calls': False, 'emergency_only': False, 'speed_dials': [],
         }
     if kind == DEVICE:
-        return {'model': None, 'name': None, 'lines': [], 'location': None, 'timezone': None}
+        # activation: the one-time activation code (provisioning.py), only as its hash.
+        return {'model': None, 'name': None, 'lines': [], 'location': None, 'timezone': None, 'activation': None}
     if kind == GROUP:
         return {'name': None, 'strategy': 'parallel', 'members': [], 'ring_time': 30, 'fallback': None}
     if kind == PHONEBOOK:
@@ -466,6 +467,8 @@ def _merge_device(n, d, r, tenant):
         d['timezone'] = value and n.run(rules.timezone, value, 'timezone')
     if r.get('lines') is not None:
         d['lines'] = [n.run(rules.username, v, 'lines') for v in r['lines']]
+    if r.get('activation') is not None:
+        d['activation'] = n.run(rules.activation, r['activation'], 'activation') if r['activation'] != '' else None
 
 
 def _merge_group(n, d, r, tenant):
@@ -525,11 +528,14 @@ def public(kind, obj):
     if kind == EXTENSION:
         out['sip_accounts'] = [{'username': a['username'], 'kind': a['kind']} for a in obj['sip_accounts']]
         out['voicemail'] = {'enabled': obj['voicemail']['enabled']}
+    if kind == DEVICE:
+        out.pop('activation', None)
     return out
 
 
 def with_secrets(kind, obj):
-    """Like public(), plus the stored secrets as they are stored (HA1, PIN hash), never plain text:
+    """Like public(), plus the stored secrets as they are stored (HA1, PIN hash, a device's activation
+    code hash), never plain text:
     the form a backup takes, so that it restores into an empty directory (tenant_info secrets=true)."""
     out = public(kind, obj)
     if kind == EXTENSION and out is not None:
@@ -537,6 +543,8 @@ def with_secrets(kind, obj):
             view['ha1'] = acc['ha1']
         if obj['voicemail'].get('pin_hash'):
             out['voicemail']['pin_hash'] = obj['voicemail']['pin_hash']
+    if kind == DEVICE and out is not None and obj.get('activation'):
+        out['activation'] = clone(obj['activation'])  # its hash and times, as stored
     return out
 
 
@@ -544,6 +552,9 @@ def diff_view(kind, obj, other=None):
     """Like public(), but shows that a secret is set and, on the after side of a
     diff (``other`` is the before object), whether it changes; never its value."""
     out = public(kind, obj)
+    if kind == DEVICE and out is not None and obj.get('activation'):
+        changed = other is not None and (other.get('activation') or {}).get('hash') != obj['activation']['hash']
+        out['activation_code'] = SECRET_MARK + (' (changed)' if changed else '')
     if kind != EXTENSION or out is None:
         return out
     other_ha1 = dict((a['username'], a['ha1']) for a in (other or {}).get('sip_accounts', []))

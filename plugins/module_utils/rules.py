@@ -335,6 +335,20 @@ def ha1(user, realm, password):
     return hashlib.md5(('%s:%s:%s' % (user, realm, password)).encode('utf-8')).hexdigest()
 
 
+def activation(value, field='activation'):
+    """A device's stored activation code: {hash: 64 hex digits, expires_at: epoch seconds, used_at: epoch
+    seconds or None}. The code itself is never stored."""
+    if not isinstance(value, dict) or not re.match(r'^[0-9a-f]{64}$', str(value.get('hash', ''))):
+        raise RuleError(field, 'activation', 'an activation is {hash: SHA-256 hex, expires_at, used_at}')
+    times = {}
+    for key in ('expires_at', 'used_at'):
+        item = value.get(key)
+        if item is not None and (isinstance(item, bool) or not isinstance(item, int)):
+            raise RuleError(field, 'activation', '%s is epoch seconds' % key)
+        times[key] = item
+    return dict(hash=value['hash'], **times)
+
+
 def ha1_value(value, field='ha1'):
     raw = _text(field, value).lower()
     if not re.match(r'^[0-9a-f]{32}$', raw):

@@ -19,12 +19,19 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from ansible_collections.voxplane.pbx.plugins.module_utils import model
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, RuleError, ValidationFailed, Violation
+from ansible_collections.voxplane.pbx.plugins.module_utils.kamailio_rpc import DEFAULT_RPC_FIFO, DEFAULT_TIMEOUT, FifoRpc
 from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import ABSENT, reconcile
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import DEFAULT_LOCATION, Directory, require_sqlite3
 
 DIRECTORY_ARGS = dict(
     directory=dict(type='str', default=DEFAULT_LOCATION, fallback=(env_fallback, ['VOXPLANE_DIRECTORY'])),
     create_parents=dict(type='bool', default=False),
+)
+
+# Where the running Kamailio answers RPC (registration status, remote actions).
+KAMAILIO_RPC_ARGS = dict(
+    kamailio_rpc=dict(type='str', default=DEFAULT_RPC_FIFO, fallback=(env_fallback, ['VOXPLANE_KAMAILIO_RPC'])),
+    kamailio_rpc_timeout=dict(type='float', default=DEFAULT_TIMEOUT),
 )
 
 # Options that steer the module rather than describe the object.
@@ -178,8 +185,10 @@ def apply(module, tenant_name, tenant_request=None, children=None, purge=()):
     return in_transaction(module, lambda txn: reconcile(txn, tenant_name, tenant_request, children, purge))
 
 
-def run_object_module(kind, argument_spec):
-    """main() of a single-object module (tenant, number, extension, device, group)."""
+def run_object_module(kind, argument_spec, prepare=None):
+    """main() of a single-object module (tenant, number, extension, device, group).
+    ``prepare(module, request)``, when given, may add fields to the request that the module makes
+    itself (a new activation code's hash) and returns extra result values."""
     spec = dict(argument_spec)
     spec.update(DIRECTORY_ARGS)
     spec['state'] = dict(type='str', default='present', choices=['present', 'absent'])
@@ -187,14 +196,15 @@ def run_object_module(kind, argument_spec):
     module = new_module(spec, kind, key_field)
     params = module.params
     request = ABSENT if params['state'] == 'absent' else request_from_params(params, key_field)
+    extra = prepare(module, request) if prepare is not None and request is not ABSENT else {}
     if request is ABSENT and not Directory(params['directory']).exists():
         module.exit_json(changed=False, diff=[], changes=[], **{kind: {}})
     if kind == model.TENANT:
-        tenant_name = _normalised(module, model.TENANT, params['name'])
+        tenant_name = normalised(module, model.TENANT, params['name'])
         result = apply(module, tenant_name, tenant_request=request)
         key = tenant_name
     else:
-        tenant_name = _normalised(module, model.TENANT, params['tenant'], field='tenant')
+        tenant_name = normalised(module, model.TENANT, params['tenant'], field='tenant')
         result = apply(module, tenant_name, children={kind: {params[key_field]: request}})
         key = next((c.key for c in result.changes), None)
         if key is None:
@@ -207,11 +217,11 @@ def run_object_module(kind, argument_spec):
         changed=result.changed,
         diff=result.diffs()[0] if len(result.changes) == 1 else result.diffs(),
         changes=[c.summary(tenant_name) for c in result.changes],
-        **{kind: model.public(kind, obj) or {}}
+        **dict(extra, **{kind: model.public(kind, obj) or {}})
     )
 
 
-def _normalised(module, kind, key, field=None, tenant=None):
+def normalised(module, kind, key, field=None, tenant=None):
     try:
         return model.normalise_key(kind, key, tenant)
     except RuleError as e:
@@ -240,18 +250,37 @@ def info_argument_spec(**extra):
     return spec
 
 
-def run_child_info_module(kind):
+def kamailio_rpc(module):
+    """The RPC client of the running Kamailio the task names (kamailio_rpc, kamailio_rpc_timeout)."""
+    return FifoRpc(module.params['kamailio_rpc'], module.params['kamailio_rpc_timeout'])
+
+
+def run_child_info_module(kind, registrations=None):
     """main() of number_info, extension_info, device_info and group_info:
-    one object by its key, or all of the tenant's objects of that kind."""
+    one object by its key, or all of the tenant's objects of that kind. With ``registrations``
+    (a function (state, keys, rpc) -> list) the module takes the option ``registration`` and,
+    when it is true, also returns the registration status read from the running Kamailio."""
     key_field = model.KEY_FIELD[kind]
-    module = new_module(info_argument_spec(**{key_field: dict(type='str')}), kind, key_field)
-    tenant_name = _normalised(module, model.TENANT, module.params['tenant'], field='tenant')
+    extra = {key_field: dict(type='str')}
+    if registrations is not None:
+        extra['registration'] = dict(type='bool', default=False)
+        extra.update(KAMAILIO_RPC_ARGS)
+    module = new_module(info_argument_spec(**extra), kind, key_field)
+    tenant_name = normalised(module, model.TENANT, module.params['tenant'], field='tenant')
     state = read_tenant(module, tenant_name)[0]
     plural = model.PLURAL[kind]
+    wanted = registrations is not None and module.params['registration']
+    extra = {'registrations': []} if wanted else {}
     if state is None or state.tenant is None:
-        module.exit_json(changed=False, exists=False, **{plural: []})
+        module.exit_json(changed=False, exists=False, **dict(extra, **{plural: []}))
     objects = state.objects(kind)
     if module.params[key_field] is not None:
-        key = _normalised(module, kind, module.params[key_field], tenant=state.tenant)
+        key = normalised(module, kind, module.params[key_field], tenant=state.tenant)
         objects = dict((k, v) for k, v in objects.items() if k == key)
-    module.exit_json(changed=False, exists=bool(objects), **{plural: [model.public(kind, objects[k]) for k in sorted(objects)]})
+    if wanted:
+        try:
+            extra['registrations'] = registrations(state, sorted(objects), kamailio_rpc(module))
+        except DirectoryError as e:
+            fail(module, e)
+    module.exit_json(changed=False, exists=bool(objects),
+                     **dict(extra, **{plural: [model.public(kind, objects[k]) for k in sorted(objects)]}))

@@ -517,6 +517,12 @@ class Transaction(Lookups):
                             (mac, tenant)).fetchone()
         return row[0] if row else None
 
+    def device_by_activation(self, digest):
+        """(tenant name, MAC) of the device whose stored activation code has this SHA-256, or None."""
+        row = self._execute("SELECT t.name, d.mac FROM devices d JOIN tenants t ON t.id = d.tenant_id "
+                            "WHERE json_extract(d.doc, '$.activation.hash') = ?", (digest,)).fetchone()
+        return tuple(row) if row else None
+
     def domain_owner(self, domain, tenant):
         row = self._execute('SELECT name FROM tenants WHERE sip_domain = ? AND name <> ?', (domain, tenant)).fetchone()
         return row[0] if row else None

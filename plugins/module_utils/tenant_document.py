@@ -55,7 +55,10 @@ _SUB_FIELDS = {
     (EXTENSION, 'voicemail'): ('enabled', 'pin', 'pin_hash'),
     (EXTENSION, 'forwarding'): ('unconditional', 'busy', 'no_answer', 'unregistered'),
     (EXTENSION, 'speed_dials'): ('code', 'number', 'name'),
+    (DEVICE, 'activation'): ('hash', 'expires_at', 'used_at'),
 }
+# Fields whose default (None) does not tell their shape: a device's stored activation code is a mapping.
+_SHAPE = {(DEVICE, 'activation'): {}}
 # Fields whose values are secrets: never shown, masked in the task's own output.
 SECRET_FIELDS = ('password', 'pin', 'ha1', 'pin_hash')
 _SCALARS = (str, int, float, datetime.date)
@@ -139,7 +142,7 @@ def _fast_types(kind):
         defaults, known = _fields(kind)
         types, items = {}, {}
         for field in known:
-            default = defaults.get(field)
+            default = _SHAPE.get((kind, field), defaults.get(field))
             if field not in defaults:
                 types[field] = frozenset((str, int)) if field == KEY_FIELD[kind] else frozenset((str, _NONE))
             elif isinstance(default, list):
@@ -196,7 +199,7 @@ def _check_object(v, kind, obj, data):
         value = data[field]
         if field in (KEY_FIELD[kind], 'tenant', 'name') and field not in defaults:
             continue
-        if not _check_value(v, obj, field, value, defaults.get(field)):
+        if not _check_value(v, obj, field, value, _SHAPE.get((kind, field), defaults.get(field))):
             continue
         subs = _SUB_FIELDS.get((kind, field))
         if isinstance(value, list):

@@ -85,6 +85,21 @@ options:
       - IANA time zone the device shows, such as V(Europe/Berlin); the tenant's time zone when unset.
         An empty string unsets it.
     type: str
+  activation_code:
+    description:
+      - V(true) issues a new one-time activation code for the device and returns it once in RV(activation_code);
+        the directory keeps only its SHA-256 hash. A code issued earlier stops working.
+      - A phone or a user presenting the code to the provisioning server (C(https://<server>/activate?code=...))
+        receives the device's provisioning URL and credentials, once; a used or expired code is refused
+        with HTTP 410 and says which. See docs/devices.md.
+      - Every run with V(true) issues a new code, so the task then always reports a change.
+      - In check mode no code is issued; the diff shows that one would be.
+    type: bool
+    default: false
+  activation_code_hours:
+    description: How many hours a new activation code stays valid.
+    type: int
+    default: 72
 '''
 
 EXAMPLES = r'''
@@ -102,6 +117,18 @@ EXAMPLES = r'''
     tenant: acme
     mac: "805ec0123456"
     location: hamburg
+
+- name: Issue an activation code for the new phone and hand it to its user
+  voxplane.pbx.device:
+    tenant: acme
+    mac: "80:5e:c0:12:34:56"
+    activation_code: true
+    activation_code_hours: 24
+  register: phone
+
+- name: Show the code once
+  ansible.builtin.debug:
+    msg: "Activation code: {{ phone.activation_code }} (valid until {{ phone.activation_expires_at }})"
 
 - name: Remove the device
   voxplane.pbx.device:
@@ -129,6 +156,16 @@ changes:
   type: list
   elements: str
   sample: [create device 80:5e:c0:12:34:56 (tenant acme)]
+activation_code:
+  description: The new activation code, 16 digits in groups of four, when O(activation_code) issued one (not in check mode).
+  returned: when O(activation_code=true)
+  type: str
+  sample: 4711-0815-2342-1337
+activation_expires_at:
+  description: When the new activation code expires (UTC).
+  returned: when O(activation_code=true)
+  type: str
+  sample: "2026-11-30T23:00:00Z"
 violations:
   description: Every broken rule, when the task failed on bad input.
   returned: failure
@@ -138,6 +175,9 @@ violations:
             message: "a Yealink T31P has 2 lines, 3 given"}]
 '''
 
+import time
+
+from ansible_collections.voxplane.pbx.plugins.module_utils import provisioning
 from ansible_collections.voxplane.pbx.plugins.module_utils.catalogue import DEVICE_MODELS
 from ansible_collections.voxplane.pbx.plugins.module_utils.runner import run_object_module
 
@@ -149,11 +189,30 @@ ARGUMENT_SPEC = dict(
     lines=dict(type='list', elements='str'),
     location=dict(type='str'),
     timezone=dict(type='str'),
+    activation_code=dict(type='bool', default=False),
+    activation_code_hours=dict(type='int', default=provisioning.DEFAULT_ACTIVATION_HOURS),
 )
 
 
+def issue_activation_code(module, request):
+    """A new code's hash into the request; the code itself only into the result."""
+    issue = request.pop('activation_code', False)
+    hours = request.pop('activation_code_hours')
+    if not issue:
+        return {}
+    if hours < 1:
+        module.fail_json(msg='device %s (tenant %s): activation_code_hours: a code is valid for at least 1 hour [range]'
+                         % (module.params['mac'], module.params['tenant']))
+    expires_at = int(time.time()) + hours * 3600
+    code = provisioning.new_activation_code()
+    request['activation'] = dict(hash=provisioning.activation_hash(code), expires_at=expires_at, used_at=None)
+    if module.check_mode:
+        code = None
+    return dict(activation_code=code, activation_expires_at=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(expires_at)))
+
+
 def main():
-    run_object_module('device', ARGUMENT_SPEC)
+    run_object_module('device', ARGUMENT_SPEC, prepare=issue_activation_code)
 
 
 if __name__ == '__main__':

@@ -15,11 +15,14 @@ description:
   - Returns one device of a tenant by its MAC address, or all of the tenant's devices.
   - The devices come in exactly the shape M(voxplane.pbx.device) takes, so that feeding one back
     into the module changes nothing.
+  - With O(registration), also whether each line of each device is registered now, read from the
+    running Kamailio (its usrloc, through JSON-RPC), with contact, source address, user agent and expiry.
 author:
   - voxplane developers (@voxplane)
 extends_documentation_fragment:
   - voxplane.pbx.directory
   - voxplane.pbx.directory.info
+  - voxplane.pbx.kamailio
 options:
   tenant:
     description: The tenant to read from.
@@ -30,6 +33,12 @@ options:
       - MAC address of the device to read, with C(:), C(-) or no separators.
       - All of the tenant's devices when left out.
     type: str
+  registration:
+    description:
+      - Whether to report the registration status of every line of the devices (RV(registrations)).
+      - Needs the running Kamailio (O(kamailio_rpc)); fails naming the FIFO when it cannot be asked.
+    type: bool
+    default: false
 '''
 
 EXAMPLES = r'''
@@ -43,6 +52,17 @@ EXAMPLES = r'''
   voxplane.pbx.device_info:
     tenant: acme
   register: all_devices
+
+- name: Is the reception phone registered? (asks Kamailio)
+  voxplane.pbx.device_info:
+    tenant: acme
+    mac: "80:5e:c0:12:34:56"
+    registration: true
+  register: phone
+
+- name: Show "Registriert" / "Nicht registriert" per line (asks Kamailio)
+  ansible.builtin.debug:
+    msg: "{{ phone.registrations | map(attribute='status') | list }}"
 
 - name: Feed them back unchanged (changes nothing)
   voxplane.pbx.device: "{{ item }}"
@@ -72,13 +92,47 @@ devices:
       lines: [anna.desk, reception.desk]
       location: berlin
       timezone: null
+registrations:
+  description:
+    - With O(registration), one entry per line of each device (in line order) with the device's MAC, the SIP
+      account, its address of record, whether it is registered, C(status) V(registered) or V(not registered),
+      and its registered contacts.
+    - A contact has C(contact) (the registered URI), C(source) (the address the phone registers from, that is
+      the one the registrar recorded when NAT handling is on, else the contact's own host and port),
+      C(received), C(socket) (Kamailio's local socket), C(user_agent), C(expires_in) (seconds),
+      C(expires_at) (UTC) and C(call_id).
+  returned: when O(registration) is true
+  type: list
+  elements: dict
+  sample:
+    - mac: "80:5e:c0:12:34:56"
+      username: anna.desk
+      aor: anna.desk@acme.pbx.example.com
+      registered: true
+      status: registered
+      contacts:
+        - contact: sip:anna.desk@192.0.2.41:5062
+          source: 192.0.2.41:5062
+          received: null
+          socket: udp:192.0.2.1:5060
+          user_agent: Yealink SIP-T33G 124.86.0.75
+          expires_in: 284
+          expires_at: "2026-11-27T23:30:16Z"
+          call_id: 0_1234567@192.0.2.41
+    - mac: "80:5e:c0:12:34:56"
+      username: reception.desk
+      aor: reception.desk@acme.pbx.example.com
+      registered: false
+      status: not registered
+      contacts: []
 '''
 
+from ansible_collections.voxplane.pbx.plugins.module_utils.phone_control import registrations
 from ansible_collections.voxplane.pbx.plugins.module_utils.runner import run_child_info_module
 
 
 def main():
-    run_child_info_module('device')
+    run_child_info_module('device', lambda state, keys, rpc: registrations(state, 'device', keys, rpc))
 
 
 if __name__ == '__main__':

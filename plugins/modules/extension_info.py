@@ -18,11 +18,14 @@ description:
   - SIP passwords (stored as HA1) and voicemail PINs are never returned; the extension module keeps the
     stored secret when a SIP account or the voicemail is given without one.
   - C(dnd) and C(forwarding) show the values in force, including those switched from a phone by feature codes.
+  - With O(registration), also whether each SIP account of each extension is registered now, read from
+    the running Kamailio (its usrloc, through JSON-RPC), with contact, source address, user agent and expiry.
 author:
   - voxplane developers (@voxplane)
 extends_documentation_fragment:
   - voxplane.pbx.directory
   - voxplane.pbx.directory.info
+  - voxplane.pbx.kamailio
 options:
   tenant:
     description: The tenant to read from.
@@ -33,6 +36,12 @@ options:
       - Internal number of the extension to read.
       - All of the tenant's extensions when left out.
     type: str
+  registration:
+    description:
+      - Whether to report the registration status of every SIP account of the extensions (RV(registrations)).
+      - Needs the running Kamailio (O(kamailio_rpc)); fails naming the FIFO when it cannot be asked.
+    type: bool
+    default: false
 '''
 
 EXAMPLES = r'''
@@ -46,6 +55,13 @@ EXAMPLES = r'''
   voxplane.pbx.extension_info:
     tenant: acme
   register: all_extensions
+
+- name: Which of Anna's SIP accounts are registered? (asks Kamailio)
+  voxplane.pbx.extension_info:
+    tenant: acme
+    internal_number: "210"
+    registration: true
+  register: anna
 
 - name: Feed them back unchanged (changes nothing)
   voxplane.pbx.extension: "{{ item }}"
@@ -88,13 +104,28 @@ extensions:
       available: true
       location: berlin
       single_number_reach: false
+registrations:
+  description:
+    - With O(registration), one entry per SIP account of each extension (in account order), in the shape
+      of RV(voxplane.pbx.device_info#module:registrations) with C(internal_number) in place of C(mac).
+  returned: when O(registration) is true
+  type: list
+  elements: dict
+  sample:
+    - internal_number: "210"
+      username: anna.app
+      aor: anna.app@acme.pbx.example.com
+      registered: false
+      status: not registered
+      contacts: []
 '''
 
+from ansible_collections.voxplane.pbx.plugins.module_utils.phone_control import registrations
 from ansible_collections.voxplane.pbx.plugins.module_utils.runner import run_child_info_module
 
 
 def main():
-    run_child_info_module('extension')
+    run_child_info_module('extension', lambda state, keys, rpc: registrations(state, 'extension', keys, rpc))
 
 
 if __name__ == '__main__':
