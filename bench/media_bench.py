@@ -91,7 +91,7 @@ def one_run(kamailio, phone, inf, calls, rate, kamailio_pids, rtpengine_pid):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--calls', type=int, default=600, help='calls per run (default 600)')
     parser.add_argument('--rate', type=int, default=60, help='calls a second (default 60)')
     parser.add_argument('--rounds', type=int, default=3, help='runs per mode, alternating (default 3)')
@@ -140,8 +140,8 @@ def main():
         base, relayed = rows['nat'], rows['always']
         print('%-34s %11.0f us %11.0f us %7.2fx' % ('Kamailio CPU', base[0], relayed[0], relayed[0] / base[0]))
         print('%-34s %11.0f us %11.0f us' % ('rtpengine CPU (signalling only)', base[1], relayed[1]))
-        print('%-34s %14s %14s' % ('calls answered / failed', '%d / %d' % (base[3], base[2]),
-                                    '%d / %d' % (relayed[3], relayed[2])))
+        answered = ('%d / %d' % (base[3], base[2]), '%d / %d' % (relayed[3], relayed[2]))
+        print('%-34s %14s %14s' % (('calls answered / failed',) + answered))
         print('load average: %s' % ' '.join(open('/proc/loadavg').read().split()[:3]))
         return 0 if not (base[2] or relayed[2]) else 1
     finally:
