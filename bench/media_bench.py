@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: voxplane contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Kamailio's CPU per routed call with the media relay engaged and not, and rtpengine's CPU.
