@@ -222,13 +222,6 @@ _ANSWERS_LIMIT = 20000
 _NOT_ASKED = object()
 
 
-def _remember(answers, question, answer):
-    if len(answers) >= _ANSWERS_LIMIT:
-        answers.clear()
-    answers[question] = answer
-    return answer
-
-
 class Guard(object):
     """Bans by source address: repeated authentication failures (counted in the cfg's htable,
     shared by all workers) and request floods (counted by each worker in its own memory) ban an
@@ -480,7 +473,8 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         uris = (KSR.pv.get("$adu"), KSR.pv.get("$ru"))
         matches = self.digest_uri_answers.get(uris)
         if matches is None:
-            matches = _remember(self.digest_uri_answers, uris, routing.digest_uri_matches(uris[0], uris[1], _is_myself))
+            matches = routing.remember(self.digest_uri_answers, uris,
+                                       routing.digest_uri_matches(uris[0], uris[1], _is_myself), _ANSWERS_LIMIT)
         if not matches:
             self.guard.failed(snap, source, "digest uri is not the Request-URI for %s@%s" % (user, domain))
             KSR.sl.sl_send_reply(400, "Bad Request: digest uri is not the Request-URI")
@@ -503,8 +497,9 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             self.contacts_in, self.contact_answers = snap, {}
         refusal = self.contact_answers.get(contact, _NOT_ASKED)
         if refusal is _NOT_ASKED:
-            refusal = _remember(self.contact_answers, contact,
-                                routing.contact_refusal(snap, routing.split_uris([contact]), _is_myself))
+            refusal = routing.remember(self.contact_answers, contact,
+                                       routing.contact_refusal(snap, routing.split_uris([contact]), _is_myself),
+                                       _ANSWERS_LIMIT)
         if refusal is not None:
             KSR.sl.sl_send_reply(refusal.code, refusal.reason)
             return 1

@@ -293,6 +293,16 @@ def uri_port(uri):
     return 5061 if uri[:5].lower() == 'sips:' else 5060
 
 
+def remember(table, key, answer, limit):
+    """Keep ``answer`` under ``key`` in a table of at most ``limit`` answers and return it. A full
+    table starts afresh: a scan sending ever new values cannot make it grow, and what phones send
+    again and again is soon back in it."""
+    if len(table) >= limit:
+        table.clear()
+    table[key] = answer
+    return answer
+
+
 class ServerAddresses(object):
     """What names this server: ``host:port`` of each listen address and advertised address, and
     aliases (``host`` alone for every port). ``names(uri)`` is Kamailio's is_myself() for SIP
@@ -320,10 +330,7 @@ class ServerAddresses(object):
         known = self._known.get(uri)
         if known is None:
             host = uri_host(uri)
-            known = host in self.hosts or (host, uri_port(uri)) in self.hostports
-            if len(self._known) > 10000:
-                self._known = {}
-            self._known[uri] = known
+            known = remember(self._known, uri, host in self.hosts or (host, uri_port(uri)) in self.hostports, 10000)
         return known
 
 
@@ -876,20 +883,17 @@ class Decisions(object):
             self.known = {}
         return self.known
 
-    def _remember(self, known, key, snap, plan, now):
+    def _remember(self, key, snap, plan, now):
+        """Keep what a call decided (its legs; a feature code's PhoneSetting as it is)."""
         answer = plan if isinstance(plan, PhoneSetting) else tuple(legs(snap, plan, now))
-        if len(known) >= self.LIMIT:
-            known.clear()
-        known[key] = answer
-        return answer
+        return remember(self.known, key, answer, self.LIMIT)
 
     def inbound(self, snap, dialled, source, now):
-        """route_inbound's legs (or its PhoneSetting: never, kept for one shape of answer)."""
-        known = self._for(snap, now)
+        """route_inbound's legs."""
         key = (dialled, source)
-        answer = known.get(key)
+        answer = self._for(snap, now).get(key)
         if answer is None:
-            answer = self._remember(known, key, snap, route_inbound(snap, dialled, source, now), now)
+            answer = self._remember(key, snap, route_inbound(snap, dialled, source, now), now)
         return answer
 
     def credentials(self, snap, domain, username):
@@ -897,20 +901,17 @@ class Decisions(object):
         re-registering, or calling, asks for the same account again and again."""
         if snap is not self.accounts_in:
             self.accounts_in, self.accounts = snap, {}
-        key = (domain, username)
-        answer = self.accounts.get(key)
+        answer = self.accounts.get((domain, username))
         if answer is None:
-            if len(self.accounts) >= self.LIMIT:
-                self.accounts.clear()
-            answer = self.accounts[key] = registrar_credentials(snap, domain, username)
+            answer = remember(self.accounts, (domain, username), registrar_credentials(snap, domain, username),
+                              self.LIMIT)
         return answer
 
     def from_account(self, snap, domain, username, dialled, now):
         """route_from_account's legs, or the PhoneSetting of a feature code (written by the caller
         every time: only the decision is remembered)."""
-        known = self._for(snap, now)
         key = (domain, username, dialled)
-        answer = known.get(key)
+        answer = self._for(snap, now).get(key)
         if answer is None:
-            answer = self._remember(known, key, snap, route_from_account(snap, domain, username, dialled, now), now)
+            answer = self._remember(key, snap, route_from_account(snap, domain, username, dialled, now), now)
         return answer
