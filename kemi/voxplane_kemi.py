@@ -360,7 +360,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         if KSR.sanity.sanity_check(17895, 7) < 0:
             return 1  # sanity already answered
         method = self.method = KSR.pv.get("$rm")
-        self.media.detect(method)
+        self.media.reply_to_source()
         if method == "SUBSCRIBE":
             return self._subscribe()
 
@@ -395,6 +395,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         record-routed (the dialog module matches our cookie, Call-ID and both tags): otherwise
         anyone could send an INVITE with a To-tag and a Route naming us or the trunk and have
         it relayed to the carrier without authentication."""
+        self.media.detect(method)
         KSR.dialog.dlg_manage()
         if KSR.dialog.is_known_dlg() < 0:
             if method == "ACK":
@@ -423,6 +424,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         if snap is None:
             KSR.sl.sl_send_reply(503, "Directory Unavailable")
             return 1
+        self.media.detect("SUBSCRIBE")
         return FEATURES.subscribe(self, snap)
 
     @staticmethod
@@ -508,6 +510,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         if refusal is not None:
             KSR.sl.sl_send_reply(refusal.code, refusal.reason)
             return 1
+        self.media.detect("REGISTER")
         if KSR.registrar.save("location", 0) < 0:
             KSR.sl.sl_reply_error()
         return 1
@@ -661,6 +664,8 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         inside t_relay, in this process: when it dropped every branch (contacts that lead to a
         trunk), nothing could be sent and the caller gets 480, not tm's 500.
         A tenant that has every call's media relayed marks the call for the branch route."""
+        if not in_failure:
+            self.media.detect("INVITE")  # the caller's NAT, before its branches are made
         if self.media.rtpengine and routing.forces_media_relay(snap, self.caller_domain, plan):
             self.media.force_relay()
         KSR.tm.t_on_branch("ksr_branch_route_one")

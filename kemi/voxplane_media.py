@@ -53,12 +53,19 @@ class Media(object):
 
     # Requests ------------------------------------------------------------------------
 
+    def reply_to_source(self):
+        """Any request: its replies go back to the address and port it came from (rport), so
+        that they pass the sender's NAT; the first thing the router does with a request."""
+        if self.nat:
+            KSR.force_rport()
+
     def detect(self, method):
-        """Any request: mark it when its sender is behind NAT; a REGISTER gets its source
-        address stored with the binding, a dialog-creating request an alias on its Contact."""
+        """A request the router is about to act on (a REGISTER it saves, a call it relays, an
+        in-dialog request, a SUBSCRIBE): mark it when its sender is behind NAT; a REGISTER gets
+        its source address stored with the binding, a dialog-creating request an alias on its
+        Contact. Requests answered at once (a challenge, a 404, a 480) need none of it."""
         if not self.nat:
             return
-        KSR.force_rport()
         if KSR.nathelper.nat_uac_test(_NAT_TESTS) <= 0:
             return
         KSR.setflag(FLAG_SOURCE_NATED)
