@@ -17,6 +17,7 @@ session once the call is over (rtpengine-ctl list numsessions).
 import os
 import shutil
 import socket
+import ssl
 import struct
 import subprocess
 import tempfile
@@ -368,6 +369,22 @@ def test_an_account_that_requires_tls_is_refused_over_udp(lab):
         assert statuses(sip_register(lab, 'cora.desk'))[-1:] == ['200']  # other accounts: any transport
     finally:
         Phone(lab, 'cora.desk').unregister()
+
+
+@pytest.mark.parametrize('transport', ['tcp', 'tls'])
+def test_crlf_keepalives_are_answered_on_connections(lab, transport):
+    """A phone on TCP or TLS keeps its connection (and its NAT binding) open with a double CRLF
+    (RFC 5626 3.5.1); Kamailio answers each with a single CRLF and keeps the connection."""
+    port = lab.tls_port if transport == 'tls' else lab.port
+    with socket.create_connection((lab.address, port), timeout=5) as raw:
+        conn = raw
+        if transport == 'tls':
+            context = ssl.create_default_context(cafile=os.path.join(lab.config_dir, 'tls', 'server.pem'))
+            context.check_hostname = False
+            conn = context.wrap_socket(raw, server_hostname=lab.address)
+        for _ping in range(2):
+            conn.sendall(b'\r\n\r\n')
+            assert conn.recv(16) == b'\r\n'
 
 
 def test_tls_phone_registers_and_takes_a_trunk_call_with_srtp(lab):
