@@ -425,3 +425,27 @@ def test_a_host_behind_one_to_one_nat_advertises_its_public_address(tmp_path):
     assert '+listen=udp:10.0.0.5:5060 advertise 203.0.113.7:5060' in run.stdout, run.stdout[-4000:]
     assert '+listen=tcp:10.0.0.5:5060 advertise sip.example.net:5060' in run.stdout
     assert '+modparam("nathelper", "sipping_from", "sip:pinger@203.0.113.7")' in run.stdout
+    assert '"203.0.113.7:5060"' in run.stdout  # the router counts the public address as its own
+
+
+@pytest.mark.parametrize('reached, advertised', [
+    ('203.0.113.9', '203.0.113.9'),   # a cloud VM managed through its elastic address
+    ('127.0.0.1', None),              # loopback: nothing to advertise
+    ('pbx.example.net', None),        # a name: nothing is guessed
+])
+def test_the_public_address_defaults_to_the_address_ansible_reaches_the_host_at(tmp_path, reached, advertised):
+    """kamailio_public_address auto (the default): ansible_host, when it is an IP address the host
+    does not have itself, is advertised; else nothing is (the role in check mode with --diff)."""
+    if missing_prerequisites():
+        pytest.skip(missing_prerequisites())
+    os.chmod(str(tmp_path), 0o755)
+    instance = KamailioInstance(str(tmp_path), '127.0.0.1', 5060)
+    listen = [{'proto': 'udp', 'address': '10.0.0.5', 'port': 5060}]
+    run = instance.deploy(check=True, diff=True, kamailio_listen=listen, kamailio_manage_service=False,
+                          ansible_host=reached)
+    assert run.rc == 0, repr(run)
+    if advertised:
+        assert '+listen=udp:10.0.0.5:5060 advertise %s:5060' % advertised in run.stdout, run.stdout[-4000:]
+    else:
+        listens = [line for line in run.stdout.splitlines() if line.startswith('+listen=')]
+        assert listens == ['+listen=udp:10.0.0.5:5060'], run.stdout[-4000:]
