@@ -351,16 +351,20 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
     @_guarded("request")
     def ksr_request_route(self, msg):
         # The last loaded snapshot is enough to know the trusted trunks: no reload check here.
-        self.source = KSR.pv.get("$si")  # read once per request
-        if not self.guard.admit(self.view.snapshot, self.source):
+        last = self.view.snapshot
+        source = self.source = KSR.pv.get("$si")  # read once per request
+        if not self.guard.admit(last, source):
             return 1  # banned: no reply
+        if last is None or not last.is_trusted(source):
+            # Every reply, the checks' below too, goes back through the sender's NAT; a
+            # carrier's go where its Via says.
+            self.media.reply_to_source()
         if KSR.maxfwd.process_maxfwd(10) < 0:
             KSR.sl.sl_send_reply(483, "Too Many Hops")
             return 1
         if KSR.sanity.sanity_check(17895, 7) < 0:
             return 1  # sanity already answered
         method = self.method = KSR.pv.get("$rm")
-        self.media.reply_to_source()
         if method == "SUBSCRIBE":
             return self._subscribe()
 
