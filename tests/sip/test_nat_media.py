@@ -14,6 +14,7 @@ phone and the relay's port range) and the RTP peer's own counts; and that rtpeng
 session once the call is over (rtpengine-ctl list numsessions).
 """
 
+import asyncio
 import os
 import shutil
 import socket
@@ -26,6 +27,7 @@ import time
 import pytest
 
 import nat_lab
+import webphone
 from sip_calls import final_reply, report, users_file
 from sip_harness import KamailioInstance, Phone, free_port, kamcmd, missing_prerequisites, password, received, \
     run_playbook, start_sipp, finish_sipp, wait_for_options
@@ -117,8 +119,10 @@ def lab():
         assert run.rc == 0, 'the rtpengine role failed: %r' % (run,)
         kamailio = KamailioInstance(root, network.kamailio, free_port(network.kamailio), trunk=network.trunk)
         kamailio.tls_port = free_port(network.kamailio)
+        kamailio.wss_port = free_port(network.kamailio)
         listen = kamailio.variables()['kamailio_listen'] + [
-            {'proto': 'tls', 'address': network.kamailio, 'port': kamailio.tls_port}]
+            {'proto': 'tls', 'address': network.kamailio, 'port': kamailio.tls_port},
+            {'proto': 'wss', 'address': network.kamailio, 'port': kamailio.wss_port}]
         # VOXPLANE_NAT_LOG_LEVEL=3: Kamailio's debug log, for a post-mortem with VOXPLANE_SIP_KEEP=1.
         kamailio.nat_variables = dict(kamailio_listen=listen, kamailio_nathelper=True,
                                       kamailio_natping_interval=KEEPALIVE,
@@ -131,6 +135,7 @@ def lab():
         assert kamailio.wait_for_directory(), kamailio.log_tail()
         kamailio.lab = network
         kamailio.rtpengine_ctl = rtpengine_ctl
+        kamailio.rtpengine_cli = cli_port
         proxy = kamailio.target
         kamailio.anna = network.phone(root, 'anna.desk', ACME, password('anna.desk'), proxy, host=10).start()
         kamailio.bert = network.phone(root, 'bert.desk', ACME, password('bert.desk'), proxy, host=11,
@@ -379,3 +384,54 @@ def test_a_host_behind_one_to_one_nat_advertises_its_public_address(tmp_path):
     assert '+listen=udp:10.0.0.5:5060 advertise 203.0.113.7:5060' in run.stdout, run.stdout[-4000:]
     assert '+listen=tcp:10.0.0.5:5060 advertise sip.example.net:5060' in run.stdout
     assert '+modparam("nathelper", "sipping_from", "sip:pinger@203.0.113.7")' in run.stdout
+
+
+# ------------------------------------------------------------------------------ WebRTC
+def call_info(kamailio, call_id):
+    """rtpengine's view of one call (rtpengine-ctl list sessions <call-id>): its media streams
+    with their protocols."""
+    return subprocess.run(['rtpengine-ctl', '-ip', '127.0.0.1', '-port', str(kamailio.rtpengine_cli), 'list',
+                           'sessions', call_id], capture_output=True, text=True, timeout=10, check=False).stdout
+
+
+def webphone_call(lab, target, seconds=4):
+    """wera's webphone (198.18.N.4, public) connects over secure WebSocket, registers and calls
+    ``target``; returns the phone, its REGISTER reply, the binding, the INVITE's and BYE's replies."""
+
+    async def scenario():
+        phone = webphone.Webphone('wss://%s:%d/ws' % (lab.lab.kamailio, lab.wss_port), 'wera.web', ACME,
+                                  password('wera.web'), os.path.join(lab.config_dir, 'tls', 'server.pem'),
+                                  lab.lab.webphone)
+        await phone.connect()
+        try:
+            registered = await phone.register()
+            binding = bindings(lab, 'wera.web')
+            invited, bye = await phone.call(target, seconds, during=lambda call_id: call_info(lab, call_id))
+            return phone, registered, binding, invited, bye
+        finally:
+            await phone.close()
+
+    return asyncio.run(asyncio.wait_for(scenario(), 30 + seconds))
+
+
+def test_webphone_over_secure_websocket_calls_a_desk_phone_with_audio_both_ways(lab):
+    """wera's webphone (aiortc: ICE, DTLS-SRTP, as a browser) registers over secure WebSocket and
+    calls anna's desk phone behind the NAT. rtpengine bridges DTLS-SRTP (the webphone's side) and
+    plain RTP (anna's): both hear the other, and no session is left after the BYE."""
+    lab.lab.reset_rtp_counts()
+    phone, registered, binding, invited, bye = webphone_call(lab, '10')
+    log = '\n'.join(phone.log)[-6000:]
+    counts = lab.lab.rtp_counts()
+    assert registered.code == 200, log
+    assert binding and 'transport=ws' in (binding[0][1] or '').lower(), binding  # reached over its connection
+    assert invited.code == 200 and bye is not None and bye.code == 200, '%s\n%s' % (log, explain(lab))
+    # The webphone's side: DTLS-SRTP with ICE; the desk phone's: plain RTP.
+    assert 'UDP/TLS/RTP/SAVPF' in phone.answer and 'a=fingerprint:' in phone.answer \
+        and 'a=ice-ufrag:' in phone.answer and 'a=crypto' not in phone.answer, phone.answer
+    assert phone.dtls_state == 'connected', phone.dtls_state
+    assert 'UDP/TLS/RTP/SAVPF' in phone.seen and 'RTP/AVP' in phone.seen, phone.seen
+    # Audio both ways: the tone anna sends is heard (decoded frames with sound), and anna gets
+    # the webphone's RTP through the relay.
+    assert phone.tone.sent > MIN_PACKETS and phone.sounds > MIN_PACKETS, (phone.tone.sent, phone.heard, phone.sounds)
+    assert counts['in_10'] > MIN_PACKETS and counts['out_10'] > MIN_PACKETS, explain(lab)
+    assert nat_lab.wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
