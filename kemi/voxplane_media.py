@@ -157,17 +157,17 @@ class Media(object):
         WebRTC gets ICE, DTLS-SRTP, one port for RTP and RTCP and media ids, without SDES keys;
         SRTP phones RTP/SAVP with SDES keys; plain phones and trunks RTP/AVP. Whatever the sender
         offered, rtpengine converts. An answer keeps the offerer's own profile: a WebRTC offerer
-        gets ICE again, and its DTLS role stays rtpengine's choice: rtpengine takes it as soon as
-        ICE completes, which may be before the answer (a forced role in the answer then
-        contradicts the handshake it started). In an offer to a webphone rtpengine is the
-        passive side (browsers answer active)."""
+        gets ICE again. The DTLS roles are left to rtpengine: it offers actpass (a browser answers
+        active), and toward a WebRTC offerer it takes its role as soon as ICE completes, which
+        may be before the answer (a role forced in the answer, DTLS=passive, then contradicts the
+        handshake it started: the webphone's DTLS fails)."""
         flags = "replace-origin replace-session-connection"
         kind = self._callee_kind() if offer else to_kind
         if kind == WEBRTC:
             flags += " ICE=force"
             if offer:
-                flags += (" DTLS=passive transport-protocol=UDP/TLS/RTP/SAVPF rtcp-mux-offer rtcp-mux-require"
-                          " generate-mid SDES-off")
+                flags += (" transport-protocol=UDP/TLS/RTP/SAVPF rtcp-mux-offer rtcp-mux-require generate-mid"
+                          " SDES-off")
         else:
             flags += " ICE=remove"
             if offer:

@@ -394,9 +394,10 @@ def call_info(kamailio, call_id):
                            'sessions', call_id], capture_output=True, text=True, timeout=10, check=False).stdout
 
 
-def webphone_call(lab, target, seconds=4):
-    """wera's webphone (198.18.N.4, public) connects over secure WebSocket, registers and calls
-    ``target``; returns the phone, its REGISTER reply, the binding, the INVITE's and BYE's replies."""
+def with_webphone(lab, talk, seconds=4):
+    """wera's webphone (198.18.N.4, public) connects over secure WebSocket, registers, runs
+    ``talk(phone)`` (a coroutine function) and unregisters; returns the phone, its REGISTER reply,
+    its binding as Kamailio stored it and what ``talk`` returned."""
 
     async def scenario():
         phone = webphone.Webphone('wss://%s:%d/ws' % (lab.lab.kamailio, lab.wss_port), 'wera.web', ACME,
@@ -406,10 +407,12 @@ def webphone_call(lab, target, seconds=4):
         try:
             registered = await phone.register()
             binding = bindings(lab, 'wera.web')
-            invited, bye = await phone.call(target, seconds, during=lambda call_id: call_info(lab, call_id))
-            return phone, registered, binding, invited, bye
+            return phone, registered, binding, await talk(phone)
         finally:
-            await phone.close()
+            try:
+                await phone.register(expires=0)
+            finally:
+                await phone.close()
 
     return asyncio.run(asyncio.wait_for(scenario(), 30 + seconds))
 
@@ -419,7 +422,8 @@ def test_webphone_over_secure_websocket_calls_a_desk_phone_with_audio_both_ways(
     calls anna's desk phone behind the NAT. rtpengine bridges DTLS-SRTP (the webphone's side) and
     plain RTP (anna's): both hear the other, and no session is left after the BYE."""
     lab.lab.reset_rtp_counts()
-    phone, registered, binding, invited, bye = webphone_call(lab, '10')
+    phone, registered, binding, (invited, bye) = with_webphone(
+        lab, lambda phone: phone.call('10', 4, during=lambda call_id: call_info(lab, call_id)))
     log = '\n'.join(phone.log)[-6000:]
     counts = lab.lab.rtp_counts()
     assert registered.code == 200, log
@@ -432,6 +436,31 @@ def test_webphone_over_secure_websocket_calls_a_desk_phone_with_audio_both_ways(
     assert 'UDP/TLS/RTP/SAVPF' in phone.seen and 'RTP/AVP' in phone.seen, phone.seen
     # Audio both ways: the tone anna sends is heard (decoded frames with sound), and anna gets
     # the webphone's RTP through the relay.
+    assert phone.tone.sent > MIN_PACKETS and phone.sounds > MIN_PACKETS, (phone.tone.sent, phone.heard, phone.sounds)
+    assert counts['in_10'] > MIN_PACKETS and counts['out_10'] > MIN_PACKETS, explain(lab)
+    assert nat_lab.wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
+
+
+def test_desk_phone_calls_the_webphone_with_audio_both_ways(lab):
+    """anna's desk phone dials 15, wera's webphone: rtpengine offers the webphone ICE and
+    DTLS-SRTP (UDP/TLS/RTP/SAVPF, one port for RTP and RTCP, no SDES keys) in place of anna's
+    plain RTP; the webphone answers, both hear the other, the webphone hangs up."""
+
+    async def answer(phone):
+        phone.expect_call()
+        await asyncio.get_running_loop().run_in_executor(None, lab.anna.dial, 'sip:15@%s' % ACME)
+        return await phone.take_call(4)
+
+    lab.lab.reset_rtp_counts()
+    phone, registered, binding, bye = with_webphone(lab, answer)
+    log = '\n'.join(phone.log)[-6000:]
+    counts = lab.lab.rtp_counts()
+    assert registered.code == 200 and binding, log
+    assert bye.code == 200, '%s\n%s' % (log, explain(lab))
+    offer = phone.offer
+    assert 'UDP/TLS/RTP/SAVPF' in offer and 'a=fingerprint:' in offer and 'a=setup:actpass' in offer \
+        and 'a=ice-ufrag:' in offer and 'a=rtcp-mux' in offer and 'a=mid:' in offer and 'a=crypto' not in offer, offer
+    assert phone.dtls_state == 'connected', phone.dtls_state
     assert phone.tone.sent > MIN_PACKETS and phone.sounds > MIN_PACKETS, (phone.tone.sent, phone.heard, phone.sounds)
     assert counts['in_10'] > MIN_PACKETS and counts['out_10'] > MIN_PACKETS, explain(lab)
     assert nat_lab.wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)

@@ -175,10 +175,11 @@ class Webphone(object):
                 text = frame.decode() if isinstance(frame, bytes) else frame
                 self.log.append('<<< ' + text)
                 message = Message(text)
-                if not message.is_reply and message.method in ('OPTIONS', 'BYE', 'INVITE') \
-                        and self._listener is None:
+                if message.method == 'OPTIONS' or message.method == 'INVITE' and not self._listener:
                     await self._answer_request(message)
                     continue
+                if message.method == 'BYE':  # the other side hung up
+                    await self._answer_request(message)
                 await self.inbox.put(message)
         except websockets.ConnectionClosed:
             pass
@@ -319,9 +320,13 @@ class Webphone(object):
         bye, _cseq = await self._transaction('BYE', remote, call_id, cseq + 1, to, route_lines)
         return reply, bye
 
-    async def take_call(self, seconds, timeout=15):
-        """Wait for an INVITE, answer it with aiortc's answer, talk ``seconds``, hang up."""
+    def expect_call(self):
+        """Take the next INVITE (take_call) instead of answering it busy."""
         self._listener = True
+
+    async def take_call(self, seconds, timeout=15):
+        """Wait for an INVITE (after expect_call), answer it with aiortc's answer, talk
+        ``seconds``, hang up; the BYE's final reply."""
         invite = await self.receive(lambda m: not m.is_reply and m.method == 'INVITE', timeout)
         await self.send(self._response(invite, 180, 'Ringing'))
         await self._media()
@@ -334,7 +339,6 @@ class Webphone(object):
         self.answer = self.pc.localDescription.sdp
         await self.send(self._response(invite, 200, 'OK', self.answer))
         await self.receive(lambda m: not m.is_reply and m.method == 'ACK', timeout)
-        self._listener = None
         await asyncio.sleep(seconds)
         self.dtls_state = self._dtls()
         routes = invite.all('Record-Route')  # the callee keeps their order
