@@ -15,9 +15,11 @@ session once the call is over (rtpengine-ctl list numsessions).
 """
 
 import asyncio
+import http.client
 import os
 import shutil
 import socket
+import ssl
 import struct
 import subprocess
 import tempfile
@@ -37,6 +39,7 @@ ACME = 'acme.sip.test'
 KEEPALIVE = 3  # kamailio_natping_interval in this module
 NAT_TIMEOUT = 8  # the router's UDP binding timeout
 MIN_PACKETS = 100  # 2 s of 20 ms packets: each call carries 3 s or more each way
+WEBPHONE_ORIGIN = 'https://phone.acme.test'  # the one page allowed to open the secure WebSocket
 
 
 class RtpPeer(object):
@@ -127,7 +130,8 @@ def lab():
         kamailio.nat_variables = dict(kamailio_listen=listen, kamailio_nathelper=True,
                                       kamailio_natping_interval=KEEPALIVE,
                                       kamailio_log_level=int(os.environ.get('VOXPLANE_NAT_LOG_LEVEL', '2')),
-                                      kamailio_rtpengine_sockets=['udp:127.0.0.1:%d' % ng_port])
+                                      kamailio_rtpengine_sockets=['udp:127.0.0.1:%d' % ng_port],
+                                      kamailio_websocket_origins=[WEBPHONE_ORIGIN])
         run = kamailio.deploy(**kamailio.nat_variables)
         assert run.rc == 0, 'the role failed to deploy Kamailio: %r\n%s' % (run, kamailio.log_tail())
         assert wait_for_options(kamailio.address, kamailio.port), kamailio.log_tail()
@@ -402,7 +406,7 @@ def with_webphone(lab, talk, seconds=4):
     async def scenario():
         phone = webphone.Webphone('wss://%s:%d/ws' % (lab.lab.kamailio, lab.wss_port), 'wera.web', ACME,
                                   password('wera.web'), os.path.join(lab.config_dir, 'tls', 'server.pem'),
-                                  lab.lab.webphone)
+                                  lab.lab.webphone, origin=WEBPHONE_ORIGIN)
         await phone.connect()
         try:
             registered = await phone.register()
@@ -464,3 +468,34 @@ def test_desk_phone_calls_the_webphone_with_audio_both_ways(lab):
     assert phone.tone.sent > MIN_PACKETS and phone.sounds > MIN_PACKETS, (phone.tone.sent, phone.heard, phone.sounds)
     assert counts['in_10'] > MIN_PACKETS and counts['out_10'] > MIN_PACKETS, explain(lab)
     assert nat_lab.wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
+
+
+def http_status(lab, port, path='/ws', origin=WEBPHONE_ORIGIN, upgrade=True, tls=True):
+    """The status of one HTTP GET to Kamailio (a WebSocket handshake when ``upgrade``)."""
+    headers = {'Upgrade': 'websocket', 'Connection': 'Upgrade', 'Sec-WebSocket-Version': '13',
+               'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Protocol': 'sip'} if upgrade else {}
+    if origin:
+        headers['Origin'] = origin
+    if tls:
+        context = ssl.create_default_context(cafile=os.path.join(lab.config_dir, 'tls', 'server.pem'))
+        connection = http.client.HTTPSConnection(lab.lab.kamailio, port, context=context, timeout=5)
+    else:
+        connection = http.client.HTTPConnection(lab.lab.kamailio, port, timeout=5)
+    try:
+        connection.request('GET', path, headers=headers)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_only_allowed_websocket_handshakes_are_accepted(lab):
+    """The secure WebSocket port upgrades a handshake of /ws from the allowed origin (101); a
+    foreign or missing origin gets 403, another path or a plain GET 404, and HTTP on the plain
+    TCP SIP port or the SIP-over-TLS port 403: only the wss listen entry speaks WebSocket."""
+    assert http_status(lab, lab.wss_port) == 101
+    assert http_status(lab, lab.wss_port, origin='https://evil.example') == 403
+    assert http_status(lab, lab.wss_port, origin=None) == 403
+    assert http_status(lab, lab.wss_port, path='/admin') == 404
+    assert http_status(lab, lab.wss_port, upgrade=False) == 404
+    assert http_status(lab, lab.port, tls=False) == 403
+    assert http_status(lab, lab.tls_port) == 403
