@@ -16,6 +16,7 @@ session once the call is over (rtpengine-ctl list numsessions).
 
 import asyncio
 import http.client
+import importlib.util
 import os
 import shutil
 import socket
@@ -499,3 +500,22 @@ def test_only_allowed_websocket_handshakes_are_accepted(lab):
     assert http_status(lab, lab.wss_port, upgrade=False) == 404
     assert http_status(lab, lab.port, tls=False) == 403
     assert http_status(lab, lab.tls_port) == 403
+
+
+def test_media_api_list_matches_the_committed_ksr_double_data(lab):
+    """tests/unit/ksr_double/api_list_media.json is what this Kamailio (nathelper, rtpengine,
+    tls, xhttp, websocket loaded) exports to KEMI: the double the unit tests of voxplane_media and
+    voxplane_websocket use. VOXPLANE_WRITE_API_LIST=1 rewrites the file from the live server."""
+    path = os.path.join(os.path.dirname(os.path.dirname(HERE)), 'tests', 'unit', 'ksr_double', 'regenerate.py')
+    spec = importlib.util.spec_from_file_location('voxplane_ksr_regenerate', path)
+    regenerate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(regenerate)
+    live = regenerate.render(regenerate.build(regenerate.DEFAULT_KAMCMD, 'unix:' + lab.ctl_socket))
+    output = os.path.join(os.path.dirname(path), 'api_list_media.json')
+    if os.environ.get('VOXPLANE_WRITE_API_LIST') == '1':
+        with open(output, 'w') as handle:
+            handle.write(live)
+    with open(output) as handle:
+        assert live == handle.read(), (
+            'tests/unit/ksr_double/api_list_media.json is stale: rewrite it with VOXPLANE_WRITE_API_LIST=1 '
+            '.venv/bin/python -m pytest tests/sip/test_nat_media.py -k api_list')
