@@ -172,4 +172,3 @@ def test_without_origins_any_origin_is_accepted(ksr):
     websocket = _load('voxplane_websocket', ksr).WebSocket({'ports': [8443], 'path': '/ws', 'origins': []})
     _handshake(ksr, **{'$hdr(Origin)': None})
     assert websocket.refusal() is None
-
