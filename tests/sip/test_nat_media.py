@@ -502,6 +502,36 @@ def test_only_allowed_websocket_handshakes_are_accepted(lab):
     assert http_status(lab, lab.tls_port) == 403
 
 
+def test_trunk_calls_the_webphone_with_a_re_invite_and_audio_both_ways(lab):
+    """The trunk calls wera's DDI (15): the trunk gets plain RTP/AVP from the relay, the webphone
+    ICE and DTLS-SRTP; the trunk's re-INVITE is offered to the webphone the same way, and its BYE
+    ends the call with no relay session left."""
+
+    async def answer(phone):
+        phone.expect_call()
+        with RtpPeer(lab.trunk) as peer:
+            handle = trunk_call(lab, '+4930123456015', peer)
+            bye = await phone.take_call(timeout=20)
+            result = await asyncio.get_running_loop().run_in_executor(None, finish_sipp, handle)
+        return peer, bye, result
+
+    phone, registered, binding, (peer, bye, result) = with_webphone(lab, answer, seconds=20)
+    log = '\n'.join(phone.log)[-6000:]
+    assert registered.code == 200 and binding, log
+    assert answered(result), '%s\n%s' % (log, explain(lab, trunk=result))
+    assert bye.method == 'BYE', log
+    reinvites = [line for line in phone.log if line.startswith('<<< INVITE') and ';tag=' in line.split('To:')[1]]
+    assert reinvites and 'UDP/TLS/RTP/SAVPF' in reinvites[0] and 'a=ice-ufrag:' in reinvites[0], log
+    answer_sdp = [m for m in received(result, 'SIP/2.0 200') if 'application/sdp' in m.text][0].text
+    assert 'RTP/AVP' in answer_sdp and 'a=fingerprint' not in answer_sdp and 'a=ice-' not in answer_sdp \
+        and 'c=IN IP4 %s' % lab.lab.kamailio in answer_sdp, answer_sdp
+    assert phone.dtls_state == 'connected', phone.dtls_state
+    assert peer.received > MIN_PACKETS and peer.sent > MIN_PACKETS and phone.heard > MIN_PACKETS, \
+        (peer.received, peer.sent, phone.heard)
+    assert peer.sources == {lab.lab.kamailio}, peer.sources
+    assert nat_lab.wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
+
+
 def test_media_api_list_matches_the_committed_ksr_double_data(lab):
     """tests/unit/ksr_double/api_list_media.json is what this Kamailio (nathelper, rtpengine,
     tls, xhttp, websocket loaded) exports to KEMI: the double the unit tests of voxplane_media and

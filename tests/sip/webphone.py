@@ -178,6 +178,8 @@ class Webphone(object):
                 if message.method == 'OPTIONS' or message.method == 'INVITE' and not self._listener:
                     await self._answer_request(message)
                     continue
+                if message.method == 'ACK' and not self._listener:
+                    continue  # of a re-INVITE's 200
                 if message.method == 'BYE':  # the other side hung up
                     await self._answer_request(message)
                 await self.inbox.put(message)
@@ -324,9 +326,11 @@ class Webphone(object):
         """Take the next INVITE (take_call) instead of answering it busy."""
         self._listener = True
 
-    async def take_call(self, seconds, timeout=15):
-        """Wait for an INVITE (after expect_call), answer it with aiortc's answer, talk
-        ``seconds``, hang up; the BYE's final reply."""
+    async def take_call(self, seconds=None, timeout=15):
+        """Wait for an INVITE (after expect_call), answer it with aiortc's answer; then talk
+        ``seconds`` and hang up (the BYE's final reply), or with ``seconds`` None wait up to
+        ``timeout`` s for the caller's BYE (answered 200; returned). A re-INVITE meanwhile is
+        answered with the same SDP (nothing changes on this side)."""
         invite = await self.receive(lambda m: not m.is_reply and m.method == 'INVITE', timeout)
         await self.send(self._response(invite, 180, 'Ringing'))
         await self._media()
@@ -339,6 +343,11 @@ class Webphone(object):
         self.answer = self.pc.localDescription.sdp
         await self.send(self._response(invite, 200, 'OK', self.answer))
         await self.receive(lambda m: not m.is_reply and m.method == 'ACK', timeout)
+        self._listener = None
+        if seconds is None:
+            bye = await self.receive(lambda m: not m.is_reply and m.method == 'BYE', timeout)
+            self.dtls_state = self._dtls()
+            return bye
         await asyncio.sleep(seconds)
         self.dtls_state = self._dtls()
         routes = invite.all('Record-Route')  # the callee keeps their order
@@ -367,8 +376,12 @@ class Webphone(object):
         return '\r\n'.join(lines) + '\r\n\r\n' + body
 
     async def _answer_request(self, request):
-        """Requests outside a call this phone waits for: keepalive OPTIONS and a BYE get 200."""
+        """Requests this phone does not wait for: keepalive OPTIONS and a BYE get 200, a
+        re-INVITE of the call the same SDP, another INVITE 486."""
         if request.method in ('OPTIONS', 'BYE'):
             await self.send(self._response(request, 200, 'OK'))
+        elif request.method == 'INVITE' and ';tag=' in (request.header('To') or '') and self.answer \
+                and self.pc is not None:
+            await self.send(self._response(request, 200, 'OK', self.pc.localDescription.sdp))  # a re-INVITE
         elif request.method == 'INVITE':
             await self.send(self._response(request, 486, 'Busy Here'))
