@@ -11,10 +11,10 @@ in-dialog requests are routed by (handle_ruri_alias).
 
 Media: rtpengine relays a call's RTP when the caller or the callee (the binding's NAT flag)
 is behind NAT, when the two sides' media differ (plain RTP; SRTP with SDES keys over TLS;
-WebRTC's DTLS-SRTP with ICE over secure WebSocket), or always when the role says so.
-A WebSocket client counts as behind NAT whatever its address (its Contact is an .invalid
-host): every call with a webphone is relayed, and rtpengine converts between DTLS-SRTP
-and what the other side speaks. The branch route offers, the reply route
+WebRTC's DTLS-SRTP with ICE over secure WebSocket), or always when the role or the call's
+tenant (media_relay: always) says so. A WebSocket client counts as behind NAT whatever its
+address (its Contact is an .invalid host): every call with a webphone is relayed, and
+rtpengine converts between DTLS-SRTP and what the other side speaks. The branch route offers, the reply route
 answers, and every way a call ends deletes: BYE, CANCEL and failed branches (the failure
 route). A call whose media is relayed carries ``nat=yes`` in its Record-Route, so that
 in-dialog requests (re-INVITE, UPDATE, BYE) know it without any state, and ``vx_media`` in its
@@ -26,13 +26,15 @@ relay ("nat" or "always").
 
 import KSR  # provided by app_python3 inside Kamailio
 
-# Message flag: the request came from behind NAT. Message flag 6: it came over a WebSocket
-# (a WebRTC client); in the tm reply route these are the flags of the request the reply is
-# for, so the answer SDP is made for the caller's kind. Branch flag 7: the callee (binding) is
+# Message flag: the request came from behind NAT. Branch flag 7: the callee (binding) is
 # behind NAT: usrloc saves it with the binding (nat_bflag) and nathelper pings such bindings
 # (sipping_bflag); the cfg sets both to 7.
 FLAG_SOURCE_NATED = 5
-FLAG_SOURCE_WEBRTC = 6
+# Message flag: the tenant of the call has every call's media relayed (tenant media_relay: always).
+FLAG_RELAY_FORCED = 6
+# Message flag: the request came over a WebSocket (a WebRTC client); in the tm reply route these
+# are the flags of the request the reply is for, so the answer SDP is made for the caller's kind.
+FLAG_SOURCE_WEBRTC = 9
 BFLAG_NATED = 7
 # nat_uac_test: 1 Contact is a private address, 2 Via is not the source address, 16 the source
 # port is not the Via's; 64 it came over a WebSocket; 8 the SDP holds a private address.
@@ -58,14 +60,21 @@ class Media(object):
 
     # Requests ------------------------------------------------------------------------
 
+    def reply_to_source(self):
+        """Any request: its replies go back to the address and port it came from (rport), so
+        that they pass the sender's NAT; the first thing the router does with a request."""
+        if self.nat:
+            KSR.force_rport()
+
     def detect(self, method):
-        """Any request: mark it when its sender is behind NAT; a REGISTER gets its source
-        address stored with the binding, a dialog-creating request an alias on its Contact."""
+        """A request the router is about to act on (a REGISTER it saves, a call it relays, an
+        in-dialog request, a SUBSCRIBE): mark it when its sender is behind NAT; a REGISTER gets
+        its source address stored with the binding, a dialog-creating request an alias on its
+        Contact. Requests answered at once (a challenge, a 404, a 480) need none of it."""
         if not self.nat:
             return
         if (KSR.pv.get("$pr") or "").lower() in ("ws", "wss"):
             KSR.setflag(FLAG_SOURCE_WEBRTC)
-        KSR.force_rport()
         if KSR.nathelper.nat_uac_test(_NAT_TESTS) <= 0:
             return
         KSR.setflag(FLAG_SOURCE_NATED)
@@ -96,6 +105,10 @@ class Media(object):
         """A call about to be relayed: its replies go through the media reply route."""
         if self.nat or self.rtpengine:
             KSR.tm.t_on_reply("ksr_reply_route_media")
+
+    def force_relay(self):
+        """Relay this call's media whatever the sides' addresses (the tenant asks for it)."""
+        KSR.setflag(FLAG_RELAY_FORCED)
 
     def branch(self):
         """A branch of a call: offer its SDP to rtpengine when the call is relayed: a side is
@@ -131,7 +144,8 @@ class Media(object):
     # ------------------------------------------------------------------------------------
 
     def _nated(self):
-        return self.always or KSR.isflagset(FLAG_SOURCE_NATED) > 0 or KSR.isbflagset(BFLAG_NATED) > 0
+        return self.always or KSR.isflagset(FLAG_SOURCE_NATED) > 0 or KSR.isbflagset(BFLAG_NATED) > 0 \
+            or KSR.isflagset(FLAG_RELAY_FORCED) > 0
 
     @staticmethod
     def _caller_kind():

@@ -23,7 +23,7 @@ from ksr_double.ksr_double import KSRDouble
 KEMI = os.path.dirname(KEMI_SCRIPT)
 MEDIA_API_LIST = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'ksr_double',
                               'api_list_media.json')
-FLAG_SOURCE_WEBRTC = 6
+FLAG_SOURCE_WEBRTC = 9
 
 
 def _load(name, double):
