@@ -29,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # app_python.reload re-executes this file but keeps sys.modules: drop the collection's
 # modules so that a reload also picks up new module_utils code.
 for _name in [n for n in sys.modules
-              if n in ("ansible_collections", "voxplane_media", "voxplane_feature_events")
+              if n in ("ansible_collections", "voxplane_media", "voxplane_feature_events", "voxplane_websocket")
               or n.startswith("ansible_collections.")]:
     del sys.modules[_name]
 if HERE not in sys.path:
@@ -40,6 +40,7 @@ from ansible_collections.voxplane.pbx.plugins.module_utils import phone_settings
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory, SqliteDialect  # noqa: E402
 import voxplane_media  # noqa: E402  # NAT traversal and the rtpengine media relay
 from voxplane_feature_events import FeatureEvents, feature_events  # noqa: E402
+from voxplane_websocket import WebSocket  # noqa: E402  # WebRTC webphones: the WebSocket handshake
 
 # pv_auth_check flags/checks (auth README): the password argument is an HA1; the auth
 # username must equal the To user (REGISTER) or the From user (other requests).
@@ -315,6 +316,7 @@ VIEW = DirectoryView(SETTINGS.get("directory_path", "/var/lib/voxplane/directory
                      (SETTINGS.get("router") or {}).get("reload_check_ms", 500) / 1000.0)
 GUARD = Guard(SETTINGS.get("ban") or {}, SETTINGS.get("trusted_trunks", []))
 MEDIA = voxplane_media.Media(SETTINGS.get("media"))
+WEBSOCKET = WebSocket(SETTINGS.get("websocket"))
 # Feature-key synchronisation (as-feature-event): SUBSCRIBEs in the workers, NOTIFYs from the rtimer process.
 FEATURES = FeatureEvents(SETTINGS.get("directory_path", "/var/lib/voxplane/directory.db"))
 # This server's own addresses, from the role (older settings files: ask Kamailio per URI).
@@ -770,6 +772,11 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
     @_guarded("reply")
     def ksr_reply_route(self, msg):
         return 1
+
+    @_guarded("event")
+    def ksr_xhttp_event(self, msg, *args):
+        """xhttp:request (an HTTP request on a TCP/TLS socket): a webphone's WebSocket upgrade."""
+        return WEBSOCKET.handle()
 
     @_guarded("reply")
     def ksr_reply_route_media(self, msg):
