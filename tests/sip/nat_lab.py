@@ -189,6 +189,7 @@ class Baresip(object):
 
     def __init__(self, lab, workdir, user, domain, secret, proxy, host, answer, tls_cafile):
         self.lab = lab
+        self.settings = (user, domain, secret, proxy, answer, tls_cafile)
         self.user = user
         self.address = lab.office_net + str(host)
         self.host = host
@@ -198,7 +199,6 @@ class Baresip(object):
         self.log = os.path.join(self.folder, 'out.log')
         os.makedirs(self.folder, exist_ok=True)
         rtp = lab.rtp_port(host)
-        transport = 'tls' if tls_cafile else 'udp'
         config = '\n'.join([
             'poll_method epoll',
             'sip_listen %s:%d' % (self.address, self.port),
@@ -223,15 +223,30 @@ class Baresip(object):
             + (['sip_cafile %s' % tls_cafile] if tls_cafile else []) + [''])
         with open(os.path.join(self.folder, 'config'), 'w') as handle:
             handle.write(config)
-        account = ('<sip:%s@%s;transport=%s>;auth_pass=%s;outbound="sip:%s:%d;transport=%s";regint=3600;'
-                   'answermode=%s;audio_codecs=PCMU%s\n'
-                   % (user, domain, transport, secret, proxy[0], proxy[1], transport, answer,
-                      ';mediaenc=srtp-mand' if tls_cafile else ''))
-        with open(os.path.join(self.folder, 'accounts'), 'w') as handle:
-            handle.write(account)
+        self.write_account()
         for name in ('contacts', 'uuid'):
             open(os.path.join(self.folder, name), 'a').close()
         self.proc = None
+
+    def write_account(self, regint=3600):
+        """The phone's account file; it re-registers every ``regint`` seconds (read at start)."""
+        user, domain, secret, proxy, answer, tls_cafile = self.settings
+        transport = 'tls' if tls_cafile else 'udp'
+        account = ('<sip:%s@%s;transport=%s>;auth_pass=%s;outbound="sip:%s:%d;transport=%s";regint=%d;'
+                   'answermode=%s;audio_codecs=PCMU%s\n'
+                   % (user, domain, transport, secret, proxy[0], proxy[1], transport, regint, answer,
+                      ';mediaenc=srtp-mand' if tls_cafile else ''))
+        with open(os.path.join(self.folder, 'accounts'), 'w') as handle:
+            handle.write(account)
+
+    def restart(self, regint=3600):
+        """Kill the phone (no un-REGISTER: Kamailio keeps its binding) and start it again."""
+        if self.proc is not None:
+            os.killpg(self.proc.pid, 9)
+            self.proc.wait(timeout=5)
+            self.proc = None
+        self.write_account(regint)
+        return self.start()
 
     def _tone(self, seconds=120):
         """A 440 Hz tone, 8 kHz mono WAV (baresip's ausine only makes 48 kHz, PCMU needs 8)."""
