@@ -40,6 +40,9 @@ import types
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_API_LIST = os.path.join(HERE, "api_list.json")
+# The same Kamailio with kamailio_rtpengine_sockets set: the defaults plus the rtpengine module
+# (for tests of kemi/voxplane_media.py: KSRDouble(RTPENGINE_API_LIST)).
+RTPENGINE_API_LIST = os.path.join(HERE, "api_list_rtpengine.json")
 
 Call = collections.namedtuple("Call", "name args")
 
