@@ -248,7 +248,7 @@ def deploy(root):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--calls', default='0,10,50,100', help='concurrent calls per step (at most 200)')
     parser.add_argument('--window', type=float, default=10.0, help='seconds of measurement per step')
     parser.add_argument('--rounds', type=int, default=1, help='repeat the steps, report the median CPU')
