@@ -339,6 +339,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         self.source = None  # the request's source address ($si)
         self.method = None  # and its method ($rm), each read once per request
         self.decisions = routing.Decisions()  # the request route's decisions, by their inputs
+        self.caller_domain = None  # the calling account's domain (None: from the trunk, or a failure route)
 
     def child_init(self, rank):
         if _PROC_SIPINIT <= rank < _PROC_SIPRPC:  # a SIP worker: the first request need not wait for the load
@@ -359,7 +360,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         if KSR.sanity.sanity_check(17895, 7) < 0:
             return 1  # sanity already answered
         method = self.method = KSR.pv.get("$rm")
-        self.media.detect(method)
+        self.media.reply_to_source()
         if method == "SUBSCRIBE":
             return self._subscribe()
 
@@ -394,6 +395,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         record-routed (the dialog module matches our cookie, Call-ID and both tags): otherwise
         anyone could send an INVITE with a To-tag and a Route naming us or the trunk and have
         it relayed to the carrier without authentication."""
+        self.media.detect(method)
         KSR.dialog.dlg_manage()
         if KSR.dialog.is_known_dlg() < 0:
             if method == "ACK":
@@ -422,6 +424,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         if snap is None:
             KSR.sl.sl_send_reply(503, "Directory Unavailable")
             return 1
+        self.media.detect("SUBSCRIBE")
         return FEATURES.subscribe(self, snap)
 
     @staticmethod
@@ -439,7 +442,8 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         it may go on, else None (the reply is sent).
         An unknown domain gets 403; an unknown account and a wrong password get the same new
         challenge (nothing tells which accounts exist) and count as failures of the source
-        address, as does a digest computed for another Request-URI (400)."""
+        address, as does a digest computed for another Request-URI (400). An account that
+        requires TLS gets 403 over any other transport, once its credentials are proven."""
         user = KSR.pv.get("$au")
         source = self.source
         if user is None:
@@ -454,7 +458,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             self.guard.failed(snap, source, "unknown domain %s" % domain)
             KSR.sl.sl_send_reply(creds.code, creds.reason)
             return None
-        realm, ha1 = creds
+        realm, ha1, insecure_refusal = creds
         if ha1 is None:
             self.guard.failed(snap, source, "unknown account %s@%s" % (user, domain))
             KSR.auth.auth_challenge(realm, _CHALLENGE_QOP_AUTH)
@@ -478,6 +482,9 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         if not matches:
             self.guard.failed(snap, source, "digest uri is not the Request-URI for %s@%s" % (user, domain))
             KSR.sl.sl_send_reply(400, "Bad Request: digest uri is not the Request-URI")
+            return None
+        if insecure_refusal is not None and not routing.secure_transport(KSR.pv.get("$pr")):
+            KSR.sl.sl_send_reply(insecure_refusal.code, insecure_refusal.reason)
             return None
         if self.method != "REGISTER":
             KSR.auth.consume_credentials()  # a relayed request does not carry them on
@@ -503,6 +510,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         if refusal is not None:
             KSR.sl.sl_send_reply(refusal.code, refusal.reason)
             return 1
+        self.media.detect("REGISTER")
         if KSR.registrar.save("location", 0) < 0:
             KSR.sl.sl_reply_error()
         return 1
@@ -514,6 +522,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         dialled = KSR.pv.get("$rU") or ""
         now = time.time()
         if snap.is_trusted(source):
+            domain = None
             decision = self.decisions.inbound(snap, dialled, source, now)
         else:
             domain = (KSR.pv.get("$fd") or "").lower()
@@ -524,6 +533,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         if decision.__class__ is routing.PhoneSetting:
             return self._phone_setting(decision)
         self.dialog_tracked = False
+        self.caller_domain = domain
         self._execute(snap, decision, now, in_failure=False)
         return 1
 
@@ -568,7 +578,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
                 # caller dialled, only ever in the request route): tm's cfg-wide fr_inv_timer.
                 if plan.ring_time:
                     KSR.tm.t_set_fr(plan.ring_time * 1000, 0)
-                self._relay(in_failure)
+                self._relay(snap, plan, in_failure)
                 return
             mobile = plan.mobile
             if mobile is not None and mobile.charge is not None:
@@ -584,7 +594,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
                 _store_headers(leg.identity, leg.privacy, leg.diversion, {}, branches, relays=list(branches))
                 KSR.pv.sets("$avp(vx_ctx)", plan.context)
                 KSR.tm.t_set_fr(plan.ring_time * 1000, 0)
-                self._relay(in_failure)
+                self._relay(snap, plan, in_failure)
                 return
 
     def _track_dialog(self, in_failure):
@@ -649,10 +659,15 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
                 KSR.registrar.lookup_to_dset("location", uri)
         return not first
 
-    def _relay(self, in_failure):
+    def _relay(self, snap, plan, in_failure):
         """t_relay with the branch route armed. tm runs the branch route for every branch
         inside t_relay, in this process: when it dropped every branch (contacts that lead to a
-        trunk), nothing could be sent and the caller gets 480, not tm's 500."""
+        trunk), nothing could be sent and the caller gets 480, not tm's 500.
+        A tenant that has every call's media relayed marks the call for the branch route."""
+        if not in_failure:
+            self.media.detect("INVITE")  # the caller's NAT, before its branches are made
+        if self.media.rtpengine and routing.forces_media_relay(snap, self.caller_domain, plan):
+            self.media.force_relay()
         KSR.tm.t_on_branch("ksr_branch_route_one")
         self.dropped_branches = 0
         if in_failure:
@@ -692,6 +707,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             return 1
         now = time.time()
         KSR.pv.sets("$avp(vx_ctx)", "")
+        self.caller_domain = None  # the caller's tenant already chose at call time (its flag stays)
         plan = routing.after_reply(snap, context, outcome, now)
         if plan is None:
             return 1  # let the callee's own final answer through

@@ -11,7 +11,7 @@ in-dialog requests are routed by (handle_ruri_alias).
 
 Media: rtpengine relays a call's RTP when the caller or the callee (the binding's NAT flag)
 is behind NAT, when one side uses TLS (and so SRTP) and the other not, or always when the
-role says so. The branch route offers, the reply route
+role or the call's tenant (media_relay: always) says so. The branch route offers, the reply route
 answers, and every way a call ends deletes: BYE, CANCEL and failed branches (the failure
 route). A call whose media is relayed carries ``nat=yes`` in its Record-Route, so that
 in-dialog requests (re-INVITE, UPDATE, BYE) know it without any state, and ``vx_media`` in its
@@ -27,6 +27,8 @@ import KSR  # provided by app_python3 inside Kamailio
 # behind NAT: usrloc saves it with the binding (nat_bflag) and nathelper pings such bindings
 # (sipping_bflag); the cfg sets both to 7.
 FLAG_SOURCE_NATED = 5
+# Message flag: the tenant of the call has every call's media relayed (tenant media_relay: always).
+FLAG_RELAY_FORCED = 6
 BFLAG_NATED = 7
 # nat_uac_test: 1 Contact is a private address, 2 Via is not the source address, 16 the source
 # port is not the Via's; 8 the SDP holds a private address.
@@ -51,12 +53,19 @@ class Media(object):
 
     # Requests ------------------------------------------------------------------------
 
+    def reply_to_source(self):
+        """Any request: its replies go back to the address and port it came from (rport), so
+        that they pass the sender's NAT; the first thing the router does with a request."""
+        if self.nat:
+            KSR.force_rport()
+
     def detect(self, method):
-        """Any request: mark it when its sender is behind NAT; a REGISTER gets its source
-        address stored with the binding, a dialog-creating request an alias on its Contact."""
+        """A request the router is about to act on (a REGISTER it saves, a call it relays, an
+        in-dialog request, a SUBSCRIBE): mark it when its sender is behind NAT; a REGISTER gets
+        its source address stored with the binding, a dialog-creating request an alias on its
+        Contact. Requests answered at once (a challenge, a 404, a 480) need none of it."""
         if not self.nat:
             return
-        KSR.force_rport()
         if KSR.nathelper.nat_uac_test(_NAT_TESTS) <= 0:
             return
         KSR.setflag(FLAG_SOURCE_NATED)
@@ -86,6 +95,10 @@ class Media(object):
         """A call about to be relayed: its replies go through the media reply route."""
         if self.nat or self.rtpengine:
             KSR.tm.t_on_reply("ksr_reply_route_media")
+
+    def force_relay(self):
+        """Relay this call's media whatever the sides' addresses (the tenant asks for it)."""
+        KSR.setflag(FLAG_RELAY_FORCED)
 
     def branch(self):
         """A branch of a call: offer its SDP to rtpengine when the call is relayed: a side is
@@ -121,7 +134,8 @@ class Media(object):
     # ------------------------------------------------------------------------------------
 
     def _nated(self):
-        return self.always or KSR.isflagset(FLAG_SOURCE_NATED) > 0 or KSR.isbflagset(BFLAG_NATED) > 0
+        return self.always or KSR.isflagset(FLAG_SOURCE_NATED) > 0 or KSR.isbflagset(BFLAG_NATED) > 0 \
+            or KSR.isflagset(FLAG_RELAY_FORCED) > 0
 
     @staticmethod
     def _caller_secure():

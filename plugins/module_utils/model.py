@@ -57,7 +57,7 @@ def _defaults(kind):
             'international_calls': True, 'locations': [], 'licences': {'seats': {}, 'addons': {}},
             'trunks': [], 'preferred_trunk': None, 'internal_ranges': [], 'media_server': None,
             'max_outside_calls': None, 'max_outside_calls_per_minute': None, 'premium_calls': False,
-            'satellite_calls': False,
+            'satellite_calls': False, 'media_relay': 'auto',
         }
     if kind == NUMBER:
         return {'ddi_range': None, 'status': 'active', 'porting_date': None, 'interim': False,
@@ -241,6 +241,8 @@ def unchanged_by(kind, current, request):
                     return False
                 if acc.get('kind', have['kind']) != have['kind'] or acc.get('ha1', have['ha1']) != have['ha1']:
                     return False
+                if acc.get('require_tls') not in (None, '', have.get('require_tls', False)):
+                    return False
         elif kind == EXTENSION and field == 'voicemail':
             if not isinstance(value, dict) or value.get('pin') or not _same_value(value, stored, True):
                 return False
@@ -311,6 +313,8 @@ def _merge_tenant(n, d, r, _tenant):
     if r.get('media_server') is not None:
         value = _opt_text(r['media_server'])
         d['media_server'] = value and n.run(rules.sip_server, value, 'media_server')
+    if r.get('media_relay') is not None:
+        d['media_relay'] = n.run(rules.choice, r['media_relay'], rules.MEDIA_RELAY_MODES, 'media_relay')
     if r.get('preferred_trunk') is not None:
         d['preferred_trunk'] = _opt_text(r['preferred_trunk'])
     if r.get('internal_ranges') is not None:
@@ -429,7 +433,8 @@ def _merge_speed_dials(n, requested, tenant):
 
 def _merge_sip_accounts(n, current, requested, tenant):
     """The requested list replaces the current one; an account given without a
-    password or HA1 keeps the credential it has (matched by username)."""
+    password or HA1 keeps the credential it has (matched by username), and without a kind or
+    require_tls the ones it has."""
     known = dict((a['username'], a) for a in current)
     realm = tenant['sip_domain'] if tenant else None
     accounts = []
@@ -440,6 +445,12 @@ def _merge_sip_accounts(n, current, requested, tenant):
             continue
         kind = acc.get('kind') or (known[user]['kind'] if user in known else 'desk_phone')
         n.run(rules.choice, kind, rules.SIP_ACCOUNT_KINDS, field + '.kind')
+        require_tls = acc.get('require_tls')
+        if require_tls is None or require_tls == '':
+            require_tls = known[user].get('require_tls', False) if user in known else False
+        elif not isinstance(require_tls, bool):
+            n.fail(field + '.require_tls', 'boolean', 'require_tls is true or false, not %r' % (require_tls,))
+            continue
         if acc.get('password'):
             if len(acc['password']) < 8:
                 n.fail(field + '.password', 'password_length', 'SIP passwords have at least 8 characters')
@@ -452,7 +463,10 @@ def _merge_sip_accounts(n, current, requested, tenant):
         else:
             n.fail(field + '.password', 'required', 'new SIP account %s needs a password (or ha1)' % user)
             continue
-        accounts.append({'username': user, 'kind': kind, 'ha1': secret})
+        account = {'username': user, 'kind': kind, 'ha1': secret}
+        if require_tls:
+            account['require_tls'] = True  # only where set: most accounts take any transport
+        accounts.append(account)
     return accounts
 
 
@@ -520,13 +534,20 @@ def normalise_key(kind, key, tenant=None):
     return rules.internal_number(key, field)
 
 
+def _public_account(acc):
+    view = {'username': acc['username'], 'kind': acc['kind']}
+    if acc.get('require_tls'):
+        view['require_tls'] = True
+    return view
+
+
 def public(kind, obj):
     """The object without secrets, in the shape the modules take."""
     if obj is None:
         return None
     out = clone(obj)
     if kind == EXTENSION:
-        out['sip_accounts'] = [{'username': a['username'], 'kind': a['kind']} for a in obj['sip_accounts']]
+        out['sip_accounts'] = [_public_account(a) for a in obj['sip_accounts']]
         out['voicemail'] = {'enabled': obj['voicemail']['enabled']}
     if kind == DEVICE:
         out.pop('activation', None)

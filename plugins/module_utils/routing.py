@@ -205,18 +205,33 @@ def group_rung(rung, outcome):
 # Registration ----------------------------------------------------------------
 
 def registrar_credentials(snap, domain, username):
-    """(realm, ha1) for a REGISTER or authenticated call, or a Reject for an unknown domain.
+    """(realm, ha1, transport refusal) for a REGISTER or authenticated call, or a Reject for an
+    unknown domain.
 
     The realm is the tenant's domain; the account is looked up only inside
     that tenant, so an account of tenant A never authenticates in B's domain.
-    An unknown account gives (realm, None): the caller is challenged again exactly as
+    An unknown account gives (realm, None, None): the caller is challenged again exactly as
     for a wrong password, so that the reply does not tell which accounts exist.
+    The refusal (None for most accounts) is what an authenticated request of an account that
+    requires TLS gets when it came over another transport (``secure_transport``).
     """
     tenant = snap.by_domain.get(domain)
     if tenant is None:
         return Reject(403, 'Unknown domain')
     account = tenant.accounts.get(username)
-    return tenant.domain, account.ha1 if account is not None else None
+    if account is None:
+        return tenant.domain, None, None
+    return tenant.domain, account.ha1, TLS_REQUIRED if account.require_tls else None
+
+
+# Transports that are encrypted to the phone: TLS, and WebSocket over TLS.
+SECURE_TRANSPORTS = ('tls', 'wss')
+TLS_REQUIRED = Reject(403, 'TLS required for this account')
+
+
+def secure_transport(proto):
+    """Whether a request arrived encrypted (Kamailio's $pr: udp, tcp, tls, ws, wss, sctp)."""
+    return (proto or '').lower() in SECURE_TRANSPORTS
 
 
 def digest_uri_matches(digest_uri, request_uri, is_myself):
@@ -713,6 +728,22 @@ class Limit(object):
         if self.per_minute is not None and calls_this_minute >= self.per_minute:
             return Reject(403, 'Outside call limit reached: %d calls a minute for %s' % (self.per_minute, self.holder))
         return None
+
+
+def forces_media_relay(snap, caller_domain, plan):
+    """Whether a tenant of this call has every call's media relayed (tenant ``media_relay:
+    always``): the tenant of the calling account (``caller_domain``; None for a call from the
+    trunk), the tenant whose phones ``plan`` rings, or whose outside call it is."""
+    caller = snap.by_domain.get(caller_domain) if caller_domain else None
+    if caller is not None and caller.relay_media:
+        return True
+    if plan.__class__ is Ring:
+        tenant = snap.tenants.get(plan.context.split('|', 1)[0])
+    elif plan.__class__ is Relay and plan.charge is not None:
+        tenant = snap.tenants.get(plan.charge[0])
+    else:
+        return False
+    return tenant is not None and tenant.relay_media
 
 
 def outside_call_limits(snap, charge):

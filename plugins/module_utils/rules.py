@@ -34,6 +34,9 @@ PACKAGES_WITH_CLIENT = ('best',)
 ROLES = ('end_user', 'admin', 'account_admin', 'call_details')
 SIP_ACCOUNT_KINDS = ('desk_phone', 'softclient', 'webphone')
 CLIENT_ACCOUNT_KINDS = ('softclient', 'webphone')
+# A tenant's calls take rtpengine when a side is behind NAT or the transports differ ('auto'), or
+# every call ('always': media always through the PBX, e.g. for recording or a strict firewall).
+MEDIA_RELAY_MODES = ('auto', 'always')
 NUMBER_STATUSES = ('active', 'inactive', 'porting')
 GROUP_STRATEGIES = ('parallel', 'sequential')
 FORWARD_KINDS = ('unconditional', 'busy', 'no_answer', 'unregistered')

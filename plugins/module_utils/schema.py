@@ -95,6 +95,10 @@ MIGRATIONS = [
             UNIQUE (tenant_id, name)
         )""",
     ]),
+    # The registrar reads it with the HA1: an account that may only use TLS (or secure WebSocket).
+    (4, 'SIP accounts that require TLS', [
+        "ALTER TABLE sip_accounts ADD COLUMN require_tls INTEGER NOT NULL DEFAULT 0",
+    ]),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -71,13 +71,14 @@ def _permissions(obj, pool):
 class Account(object):
     """A SIP account as the router sees it; made on request from its extension."""
 
-    __slots__ = ('username', 'ha1', 'kind', 'extension')
+    __slots__ = ('username', 'ha1', 'kind', 'extension', 'require_tls')
 
-    def __init__(self, username, ha1, kind, extension):
+    def __init__(self, username, ha1, kind, extension, require_tls=False):
         self.username = username
         self.ha1 = ha1
         self.kind = kind
         self.extension = extension
+        self.require_tls = require_tls  # registers and calls over TLS (or secure WebSocket) only
 
 
 class Accounts(dict):
@@ -112,7 +113,7 @@ class _Settings(object):
 
     __slots__ = ('ring_time', 'forwarding', 'dnd', 'available', 'voicemail', 'international_calls', 'location',
                  'single_number_reach', 'permissions', 'emergency_only', 'max_outside_calls',
-                 'max_outside_calls_per_minute', 'kinds')
+                 'max_outside_calls_per_minute', 'kinds', 'tls_only')
 
     def __init__(self, values):
         for name, value in zip(self.__slots__, values):
@@ -127,6 +128,12 @@ def _setting(name):
 _NOTHING = object()
 # Extension.caller_id: the extension's own first number.
 _FIRST_NUMBER = object()
+
+
+def _tls_only(accounts, pool):
+    """Per account, whether it requires TLS; None when none does (nearly every extension)."""
+    flags = tuple(bool(a.get('require_tls')) for a in accounts)
+    return pool.share(('tls',) + flags, lambda: flags) if any(flags) else None
 
 
 def _compact_number(e164):
@@ -161,8 +168,9 @@ class Extension(object):
         values = (obj['ring_time'], forwarding, obj['dnd'], obj['available'], obj['voicemail']['enabled'],
                   obj['international_calls'], _intern(obj['location']), obj['single_number_reach'],
                   _permissions(obj, pool), obj['emergency_only'], obj['max_outside_calls'],
-                  obj['max_outside_calls_per_minute'], pool.strings([a['kind'] for a in accounts]))
-        key = ('settings',) + tuple(id(v) if i in (1, 8, 12) else v for i, v in enumerate(values))
+                  obj['max_outside_calls_per_minute'], pool.strings([a['kind'] for a in accounts]),
+                  _tls_only(accounts, pool))
+        key = ('settings',) + tuple(id(v) if i in (1, 8, 12, 13) else v for i, v in enumerate(values))
         self._settings = pool.share(key, lambda: _Settings(values))
         cid = obj['outbound_caller_id']
         if cid == 'anonymous':
@@ -177,7 +185,9 @@ class Extension(object):
     def account(self, username, ha1s):
         i = self.accounts.index(username)
         start = (self._ha1s + i) * _HA1_BYTES
-        return Account(username, ha1s[start:start + _HA1_BYTES].hex(), self._settings.kinds[i], self)
+        settings = self._settings
+        return Account(username, ha1s[start:start + _HA1_BYTES].hex(), settings.kinds[i], self,
+                       settings.tls_only is not None and settings.tls_only[i])
 
     @property
     def numbers(self):
@@ -354,7 +364,7 @@ class Numbers(object):
 
 class Tenant(object):
     __slots__ = ('name', 'domain', 'dial_plan', 'timezone', 'main_number', 'international_calls', 'locations',
-                 'trunk', 'trunk_addresses', 'accounts', 'targets', 'devices', 'media_server', 'permissions',
+                 'trunk', 'trunk_addresses', 'accounts', 'targets', 'devices', 'media_server', 'relay_media', 'permissions',
                  'max_outside_calls', 'max_outside_calls_per_minute', 'single_numbers', 'blocks', 'activations')
 
     def __init__(self, state, pool=None):
@@ -367,6 +377,7 @@ class Tenant(object):
         self.main_number = t['main_number']
         self.international_calls = t['international_calls']
         self.media_server = t['media_server']
+        self.relay_media = t['media_relay'] == 'always'  # every call's media through rtpengine
         self.permissions = _permissions(t, pool)
         self.max_outside_calls = t['max_outside_calls']
         self.max_outside_calls_per_minute = t['max_outside_calls_per_minute']

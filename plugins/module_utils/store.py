@@ -490,10 +490,13 @@ class Transaction(Lookups):
         by_id = dict((ext.pop('_id'), ext) for ext in children[EXTENSION].values())
         for ext in by_id.values():
             ext['sip_accounts'] = []
-        for ext_id, username, kind, ha1 in self._execute(
-                'SELECT extension_id, username, kind, ha1 FROM sip_accounts WHERE tenant_id = ? ORDER BY extension_id, position',
-                (tenant_id,)):
-            by_id[ext_id]['sip_accounts'].append({'username': username, 'kind': kind, 'ha1': ha1})
+        for ext_id, username, kind, ha1, require_tls in self._execute(
+                'SELECT extension_id, username, kind, ha1, require_tls FROM sip_accounts WHERE tenant_id = ? '
+                'ORDER BY extension_id, position', (tenant_id,)):
+            account = {'username': username, 'kind': kind, 'ha1': ha1}
+            if require_tls:
+                account['require_tls'] = True
+            by_id[ext_id]['sip_accounts'].append(account)
         return TenantState(name, tenant, children)
 
     def load_all(self):
@@ -601,8 +604,10 @@ class Transaction(Lookups):
             row_id = self._row_id(tenant_name, change)
         if change.kind == EXTENSION:
             for position, acc in enumerate(change.after['sip_accounts']):
-                self._execute('INSERT INTO sip_accounts (tenant_id, extension_id, position, username, kind, ha1) VALUES (?, ?, ?, ?, ?, ?)',
-                              (tenant_id, row_id, position, acc['username'], acc['kind'], acc['ha1']))
+                self._execute('INSERT INTO sip_accounts (tenant_id, extension_id, position, username, kind, ha1, require_tls) '
+                              'VALUES (?, ?, ?, ?, ?, ?, ?)',
+                              (tenant_id, row_id, position, acc['username'], acc['kind'], acc['ha1'],
+                               1 if acc.get('require_tls') else 0))
         elif change.kind == NUMBER:
             before = change.before or {}
             if before.get('ddi_range') != change.after.get('ddi_range') or change.before is None:

@@ -42,13 +42,13 @@ EXTENSION_COLUMNS = (
 )
 VOICEMAIL_COLUMNS = (('voicemail_enabled', 'enabled', _BOOL), ('voicemail_pin', 'pin', _TEXT),
                      ('voicemail_pin_hash', 'pin_hash', _TEXT))
-ACCOUNT_FIELDS = ('username', 'kind', 'password', 'ha1')
+ACCOUNT_FIELDS = ('username', 'kind', 'password', 'ha1', 'require_tls')
 DEVICE_COLUMNS = (('device_mac', 'mac'), ('device_model', 'model'), ('device_name', 'name'), ('device_lines', 'lines'))
 PHONEBOOK_COLUMNS = ('name', 'number', 'mobile', 'company')
 SPEED_DIAL_COLUMNS = ('extension', 'code', 'number', 'name')
 LIST_SEPARATOR = '|'
 
-_ACCOUNT_COLUMN = re.compile(r'^account(?P<n>[1-9][0-9]?)_(?P<field>username|kind|password|ha1)$')
+_ACCOUNT_COLUMN = re.compile(r'^account(?P<n>[1-9][0-9]?)_(?P<field>username|kind|password|ha1|require_tls)$')
 _TRUE = ('true', 'yes', 'ja', 'y', 'j', '1', 'x', 'wahr')
 _FALSE = ('false', 'no', 'nein', 'n', '0', 'falsch')
 
@@ -233,8 +233,13 @@ def _read_extensions(sheet, header, records):
                     continue
                 account = {'username': username}
                 for field in ACCOUNT_FIELDS[1:]:
-                    if cells.get('account%d_%s' % (n, field)):
-                        account[field] = cells['account%d_%s' % (n, field)]
+                    column = 'account%d_%s' % (n, field)
+                    if cells.get(column):
+                        value = cells[column]
+                        if field == 'require_tls':
+                            value = _value(sheet, row, column, value, _BOOL, what)
+                        if value is not None:
+                            account[field] = value
                 position = len(accounts)
                 for field in ACCOUNT_FIELDS:
                     columns['sip_accounts[%d].%s' % (position, field)] = 'account%d_%s' % (n, field)
@@ -333,6 +338,7 @@ def render(document, delimiter=';'):
     hold (a device whose lines are not all one extension's, a second device of an extension)."""
     extensions = document.get('extensions') or []
     secrets = any('ha1' in a for e in extensions for a in e.get('sip_accounts', []))
+    tls = any(a.get('require_tls') for e in extensions for a in e.get('sip_accounts', []))
     owner = {}
     for ext in extensions:
         for acc in ext.get('sip_accounts', []):
@@ -349,7 +355,8 @@ def render(document, delimiter=';'):
     accounts = max([len(e.get('sip_accounts', [])) for e in extensions] + [1])
     header = [column[0] for column in EXTENSION_COLUMNS] + ['voicemail_enabled'] + (['voicemail_pin_hash'] if secrets else [])
     for n in range(1, accounts + 1):
-        header += ['account%d_username' % n, 'account%d_kind' % n] + (['account%d_ha1' % n] if secrets else [])
+        header += ['account%d_username' % n, 'account%d_kind' % n] + (['account%d_ha1' % n] if secrets else []) \
+            + (['account%d_require_tls' % n] if tls else [])
     header += [column[0] for column in DEVICE_COLUMNS]
     rows = []
     for ext in extensions:
@@ -360,7 +367,8 @@ def render(document, delimiter=';'):
         accs = ext.get('sip_accounts', [])
         for n in range(accounts):
             acc = accs[n] if n < len(accs) else {}
-            row += [_cell(acc.get('username')), _cell(acc.get('kind'))] + ([_cell(acc.get('ha1'))] if secrets else [])
+            row += [_cell(acc.get('username')), _cell(acc.get('kind'))] + ([_cell(acc.get('ha1'))] if secrets else []) \
+                + ([_cell(acc.get('require_tls', False) if acc else None)] if tls else [])
         device = device_of.get(ext['internal_number'], {})
         row += [_cell(device.get(column[1])) for column in DEVICE_COLUMNS]
         rows.append(row)

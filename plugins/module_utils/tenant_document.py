@@ -51,12 +51,14 @@ _SUB_FIELDS = {
     (TENANT, 'locations'): ('name', 'street', 'postal_code', 'city', 'country', 'emergency_caller_id'),
     (TENANT, 'trunks'): ('name', 'addresses', 'port'),
     (TENANT, 'licences'): ('seats', 'addons'),
-    (EXTENSION, 'sip_accounts'): ('username', 'kind', 'password', 'ha1'),
+    (EXTENSION, 'sip_accounts'): ('username', 'kind', 'password', 'ha1', 'require_tls'),
     (EXTENSION, 'voicemail'): ('enabled', 'pin', 'pin_hash'),
     (EXTENSION, 'forwarding'): ('unconditional', 'busy', 'no_answer', 'unregistered'),
     (EXTENSION, 'speed_dials'): ('code', 'number', 'name'),
     (DEVICE, 'activation'): ('hash', 'expires_at', 'used_at'),
 }
+# Sub-fields that are not plain values, by the shape of their default (see _check_value).
+_SUB_DEFAULTS = {'addresses': [], 'port': 0, 'require_tls': False}
 # Fields whose default (None) does not tell their shape: a device's stored activation code is a mapping.
 _SHAPE = {(DEVICE, 'activation'): {}}
 # Fields whose values are secrets: never shown, masked in the task's own output.
@@ -176,7 +178,8 @@ def _well_formed(kind, data):
                     if type(item) not in _PLAIN_TYPES or item is None:
                         return False
                 elif not isinstance(item, dict) or not subs.issuperset(item) or \
-                        not all(type(x) in _PLAIN_TYPES for x in item.values()):
+                        not all(type(x) in _PLAIN_TYPES or (x.__class__ is bool and k == 'require_tls')
+                                for k, x in item.items()):
                     return False
         elif isinstance(value, dict):
             subs = items.get(field)
@@ -213,10 +216,8 @@ def _check_object(v, kind, obj, data):
                         if sub not in subs:
                             v.append(Violation(obj, '%s.%s' % (path, sub), 'unsupported',
                                                'is not a field of %s (known: %s)' % (field, ', '.join(subs))))
-                        elif sub == 'addresses':
-                            _check_value(v, obj, '%s.%s' % (path, sub), item[sub], [])
                         else:
-                            _check_value(v, obj, '%s.%s' % (path, sub), item[sub], 0 if sub == 'port' else None)
+                            _check_value(v, obj, '%s.%s' % (path, sub), item[sub], _SUB_DEFAULTS.get(sub))
                 elif not isinstance(item, _SCALARS) or isinstance(item, bool):
                     v.append(Violation(obj, path, 'type', 'must be a plain value, got %s %r' % (_type_name(item), item)))
         elif isinstance(value, dict) and subs:

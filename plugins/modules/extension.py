@@ -105,6 +105,12 @@ options:
             C(client_complete) add-on. C(desk_phone) for a new account when unset.
         type: str
         choices: [desk_phone, softclient, webphone]
+      require_tls:
+        description:
+          - The account registers and calls only over TLS or secure WebSocket (WebRTC); over UDP or
+            TCP its requests get C(403 TLS required for this account), once its credentials are proven.
+          - V(false) for a new account when unset; an account given without it keeps its setting.
+        type: bool
   outbound_caller_id:
     description:
       - Number presented on outside calls; V(main) for the tenant's main number, V(anonymous) to withhold it,
@@ -379,6 +385,7 @@ ARGUMENT_SPEC = dict(
         password=dict(type='str', no_log=True),
         ha1=dict(type='str', no_log=True),
         kind=dict(type='str', choices=['desk_phone', 'softclient', 'webphone']),
+        require_tls=dict(type='bool'),
     )),
     outbound_caller_id=dict(type='str'),
     mobile=dict(type='str'),

@@ -188,6 +188,15 @@ options:
         O(voxplane.pbx.extension#module:voicemail.enabled) (rule C(media_server_required)).
       - Unset on creation. An empty string clears it, which fails while an extension still has voicemail enabled.
     type: str
+  media_relay:
+    description:
+      - When the tenant's calls take the media relay (rtpengine, where the Kamailio role deploys one).
+      - V(auto) relays a call when a side is behind NAT or the two sides' transports differ
+        (TLS and SRTP on one side only); V(always) relays every call of the tenant, its phones'
+        calls and the calls to them, even between two phones on public addresses.
+      - V(auto) on creation.
+    type: str
+    choices: [auto, always]
 '''
 
 EXAMPLES = r'''
@@ -335,6 +344,7 @@ ARGUMENT_SPEC = dict(
     preferred_trunk=dict(type='str'),
     internal_ranges=dict(type='list', elements='str'),
     media_server=dict(type='str'),
+    media_relay=dict(type='str', choices=['auto', 'always']),
 )
 
 

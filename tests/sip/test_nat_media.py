@@ -17,6 +17,8 @@ session once the call is over (rtpengine-ctl list numsessions).
 import importlib.util
 import os
 import shutil
+import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -25,11 +27,12 @@ import pytest
 
 import nat_lab
 from nat_lab import RtpPeer
-from sip_calls import final_reply, report, users_file
+from sip_calls import final_reply, register as sip_register, report, users_file
 from sip_harness import KamailioInstance, Phone, free_port, kamcmd, missing_prerequisites, password, received, \
-    run_playbook, start_sipp, finish_sipp, wait_for_options
+    run_playbook, start_sipp, finish_sipp, statuses, wait_for_options
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+SETTINGS = os.path.join(HERE, 'nat_settings.yml')  # tenant media_relay, finn.desk require_tls
 ACME = 'acme.sip.test'
 KEEPALIVE = 3  # kamailio_natping_interval in this module
 NAT_TIMEOUT = 8  # the router's UDP binding timeout
@@ -77,6 +80,8 @@ def lab():
         assert run.rc == 0, 'the role failed to deploy Kamailio: %r\n%s' % (run, kamailio.log_tail())
         assert wait_for_options(kamailio.address, kamailio.port), kamailio.log_tail()
         assert kamailio.provision().rc == 0
+        # finn's phone registers over TLS and its account may only use TLS.
+        assert kamailio.provision(SETTINGS, media_relay='auto', finn_require_tls=True).rc == 0
         assert kamailio.wait_for_directory(), kamailio.log_tail()
         kamailio.lab = network
         kamailio.rtpengine_ctl = rtpengine_ctl
@@ -288,6 +293,48 @@ def test_media_relay_always_relays_public_endpoints_too(lab):
     assert 1 in seen, 'no relay session during the call: %s' % seen
     assert 'c=IN IP4 %s' % lab.address in invite.text and 'nat=yes' in invite.text, invite.text
     assert nat_lab.wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
+
+
+def test_a_tenant_with_media_relay_always_relays_public_endpoints_too(lab):
+    """The tenant setting (media_relay: always, written by voxplane.pbx.tenant while Kamailio
+    routes) relays the same call without any change to the role; back to auto afterwards."""
+    assert lab.provision(SETTINGS, media_relay='always', finn_require_tls=True).rc == 0
+    try:
+        time.sleep(1.5)  # every worker checks the directory generation every 500 ms
+        seen, invite = _public_call(lab)
+    finally:
+        assert lab.provision(SETTINGS, media_relay='auto', finn_require_tls=True).rc == 0
+    assert 1 in seen, 'no relay session during the call: %s' % seen
+    assert 'c=IN IP4 %s' % lab.address in invite.text and 'nat=yes' in invite.text, invite.text
+    assert nat_lab.wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
+
+
+def test_an_account_that_requires_tls_is_refused_over_udp(lab):
+    """finn.desk (require_tls) registers over TLS (its phone, above); the same credentials over
+    UDP get 403 once proven, while a wrong password is only challenged again."""
+    assert any('transport=tls' in (c + (r or '')).lower() for c, r in bindings(lab, 'finn.desk'))
+    refused = sip_register(lab, 'finn.desk')
+    assert final_reply(refused) == 'SIP/2.0 403 TLS required for this account', report(lab, register=refused)
+    try:
+        assert statuses(sip_register(lab, 'cora.desk'))[-1:] == ['200']  # other accounts: any transport
+    finally:
+        Phone(lab, 'cora.desk').unregister()
+
+
+@pytest.mark.parametrize('transport', ['tcp', 'tls'])
+def test_crlf_keepalives_are_answered_on_connections(lab, transport):
+    """A phone on TCP or TLS keeps its connection (and its NAT binding) open with a double CRLF
+    (RFC 5626 3.5.1); Kamailio answers each with a single CRLF and keeps the connection."""
+    port = lab.tls_port if transport == 'tls' else lab.port
+    with socket.create_connection((lab.address, port), timeout=5) as raw:
+        conn = raw
+        if transport == 'tls':
+            context = ssl.create_default_context(cafile=os.path.join(lab.config_dir, 'tls', 'server.pem'))
+            context.check_hostname = False
+            conn = context.wrap_socket(raw, server_hostname=lab.address)
+        for _ping in range(2):
+            conn.sendall(b'\r\n\r\n')
+            assert conn.recv(16) == b'\r\n'
 
 
 def test_tls_phone_registers_and_takes_a_trunk_call_with_srtp(lab):

@@ -25,8 +25,8 @@ from sip_calls import (
     via_is_kamailio,
 )
 from sip_harness import (
-    HERE, SCENARIOS, Listener, Phone, finish_sipp, header, parse_messages, password, received, run_sipp, sip_request,
-    start_sipp, statuses, wait_for_options,
+    HERE, SCENARIOS, Listener, Phone, finish_sipp, free_port, header, parse_messages, password, received, run_sipp,
+    sip_request, start_sipp, statuses, wait_for_options,
 )
 
 CHANGE_PLAYBOOK = os.path.join(HERE, 'change.yml')
@@ -60,6 +60,30 @@ def test_register_is_refused(kamailio, user, domain, secret, expected, reason):
     assert result.rc == 0 and statuses(result) == expected, report(kamailio, register=result)
     assert final_reply(result) == 'SIP/2.0 %s %s' % (expected[-1], reason)
     assert contacts(kamailio, '%s@%s' % (user, domain)) == []
+
+
+def test_a_phone_behind_an_edge_proxy_is_called_through_its_path(kamailio):
+    """Several nodes (RFC 3327): an edge proxy registers a phone it alone reaches (a private
+    Contact) with a Path naming itself. The binding keeps the Path, and a call to the phone is
+    sent to the edge, with the Path as its Route, not to the phone's Contact nor to the address
+    the REGISTER came from (where a NAT fix would send it)."""
+    edge = free_port(kamailio.address, tcp=False)
+    inf = users_file(kamailio, 'path', [('cora.desk', ACME, password('cora.desk'), '10.99.0.5:5060',
+                                         '%s:%d' % (kamailio.address, edge))])
+    registered = kamailio.sipp('register_path.xml', inf=inf, timeout=10)
+    try:
+        assert registered.rc == 0 and statuses(registered) == ['401', '200'], report(kamailio, register=registered)
+        binding = kamailio.kamcmd('ul.lookup', 'location', 'cora.desk@' + ACME).stdout
+        assert 'sip:cora.desk@10.99.0.5:5060' in binding and '<sip:%s:%d;lr>' % (kamailio.address, edge) in binding, binding
+        with Listener(kamailio.address, edge) as at_edge:
+            call = inbound(kamailio, '+4930123456012', timeout=6)
+            invites = [d for d in at_edge.datagrams if d.startswith('INVITE ')]
+        assert invites, report(kamailio, trunk=call)
+        first_line, _sep, rest = invites[0].partition('\r\n')
+        assert first_line == 'INVITE sip:cora.desk@10.99.0.5:5060 SIP/2.0', invites[0]
+        assert re.search(r'(?mi)^Route: <sip:%s:%d;lr>' % (re.escape(kamailio.address), edge), rest), invites[0]
+    finally:
+        kamailio.kamcmd('ul.rm', 'location', 'cora.desk@' + ACME)
 
 
 # ------------------------------------------------------------------------------ 2. persistence

@@ -15,6 +15,7 @@ acme (Germany): number SINGLE -> extension 10, the block BLOCK (main number) -> 
   17 chain.desk              unconditional -> 18, 18 unconditional -> 13: two hops
   18 chain2.desk
   22 ute.desk                unregistered -> 13
+  23 tls.desk                requires TLS (or secure WebSocket)
   40 (no account)            mobile MOBILE_40 (no single number reach: never rung)
   41 nobody.desk             no forwarding, no mobile
   44 vera.desk               voicemail, no forwards
@@ -82,6 +83,7 @@ def acme_children():
             '17': _ext('chain.desk', 'Zwei Weiter', forwarding={'unconditional': '18'}),
             '18': _ext('chain2.desk', 'Zwischen', forwarding={'unconditional': '13'}),
             '22': _ext('ute.desk', 'Ute Unreg', forwarding={'unregistered': '13'}),
+            '23': extension(dict(account('tls.desk'), require_tls=True), name='Tessa TLS'),
             '40': _ext(None, 'Ohne Konto', mobile=MOBILE_40),
             '41': _ext('nobody.desk', 'Niemand'),
             '44': _ext('vera.desk', 'Vera Voicemail', voicemail={'enabled': True}),

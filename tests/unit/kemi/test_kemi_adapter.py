@@ -410,6 +410,37 @@ def test_register_target_is_checked_by_the_core_as_well(router, ksr):
     assert ksr.called('registrar.save') == []
 
 
+@pytest.mark.parametrize('proto', ['udp', 'tcp', 'ws'])
+def test_an_account_that_requires_tls_is_refused_over_other_transports(router, ksr, proto):
+    register(ksr, 'tls.desk')
+    ksr.pv['$pr'] = proto
+    router.ksr_request_route(None)
+    assert ksr.called('auth.pv_auth_check') == [(DOMAIN, ha1('tls.desk'), 1, 1)]  # its credentials first
+    assert replies(ksr) == [(403, 'TLS required for this account')] and ksr.called('registrar.save') == []
+    ksr.reset()
+    new_request(ksr, 'INVITE', si='10.0.0.5', fd=DOMAIN, fU='tls.desk', ru='sip:12@' + DOMAIN, rU='12')
+    ksr.pv.update({'$au': 'tls.desk', '$adu': 'sip:12@' + DOMAIN, '$pr': proto})
+    router.ksr_request_route(None)
+    assert replies(ksr) == [(403, 'TLS required for this account')] and ksr.called('tm.t_relay') == []
+
+
+@pytest.mark.parametrize('proto', ['tls', 'wss'])
+def test_an_account_that_requires_tls_registers_over_tls(router, ksr, proto):
+    register(ksr, 'tls.desk')
+    ksr.pv['$pr'] = proto
+    router.ksr_request_route(None)
+    assert replies(ksr) == [] and ksr.called('registrar.save') == [('location', 0)]
+
+
+def test_an_unknown_password_over_udp_is_challenged_not_told_about_tls(router, ksr):
+    # A wrong password for a TLS-only account gets the usual challenge: the 403 needs the password.
+    register(ksr, 'tls.desk')
+    ksr.pv['$pr'] = 'udp'
+    ksr.returns['auth.pv_auth_check'] = -2
+    router.ksr_request_route(None)
+    assert replies(ksr) == [] and ksr.called('auth.auth_challenge') == [(DOMAIN, QOP_AUTH)]
+
+
 def test_register_save_failure_answers_the_error(router, ksr):
     register(ksr, 'max.muster')
     ksr.returns['registrar.save'] = -1

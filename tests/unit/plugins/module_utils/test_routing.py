@@ -343,9 +343,11 @@ _TOKEN_RE = re.compile(r"^[A-Za-z0-9\-.!%*_+`'~]+$")
 # Registration ---------------------------------------------------------------------------------
 
 def test_credentials_are_the_tenant_realm_and_the_stored_ha1(snap):
-    assert registrar_credentials(snap, DOMAIN, 'max.muster') == (DOMAIN, rules.ha1('max.muster', DOMAIN, PASSWORD))
-    assert registrar_credentials(snap, DOMAIN, 'max.app') == (DOMAIN, rules.ha1('max.app', DOMAIN, PASSWORD))
-    assert registrar_credentials(snap, BETA_DOMAIN, 'bert.beta') == (BETA_DOMAIN, rules.ha1('bert.beta', BETA_DOMAIN, PASSWORD))
+    # The third item: no refusal of any transport (none of these accounts requires TLS).
+    assert registrar_credentials(snap, DOMAIN, 'max.muster') == (DOMAIN, rules.ha1('max.muster', DOMAIN, PASSWORD), None)
+    assert registrar_credentials(snap, DOMAIN, 'max.app') == (DOMAIN, rules.ha1('max.app', DOMAIN, PASSWORD), None)
+    assert registrar_credentials(snap, BETA_DOMAIN, 'bert.beta') == (BETA_DOMAIN, rules.ha1('bert.beta', BETA_DOMAIN, PASSWORD),
+                                                                     None)
 
 
 def test_an_unknown_domain_is_refused(snap):
@@ -362,7 +364,7 @@ def test_an_unknown_domain_is_refused(snap):
 ])
 def test_an_unknown_account_has_the_realm_but_no_ha1(snap, domain, user):
     # The adapter challenges it exactly like a wrong password: nothing tells which accounts exist.
-    assert registrar_credentials(snap, domain, user) == (domain, None)
+    assert registrar_credentials(snap, domain, user) == (domain, None, None)
 
 
 # The edge: digest uri, contacts, From ----------------------------------------------------------

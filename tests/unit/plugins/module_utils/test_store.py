@@ -743,6 +743,7 @@ def test_a_version_2_directory_gains_the_phonebook_and_keeps_its_tenants(acme):
     """Migration 3 (phonebook) on a directory written before it: the tenants load unchanged."""
     conn = sqlite3.connect(acme.path)
     conn.execute('DROP TABLE phonebook_entries')
+    conn.execute('ALTER TABLE sip_accounts DROP COLUMN require_tls')  # migration 4
     conn.execute('DELETE FROM voxplane_schema WHERE version > 2')
     conn.commit()
     conn.close()
@@ -750,3 +751,19 @@ def test_a_version_2_directory_gains_the_phonebook_and_keeps_its_tenants(acme):
         assert txn.migrated_from == 2 and txn.schema_version() == LATEST_VERSION
         state = txn.load_tenant('acme')
     assert state.tenant is not None and state.objects('extension') and state.objects('phonebook_entry') == {}
+
+
+def test_a_version_3_directory_gains_require_tls_and_its_accounts_take_any_transport(acme):
+    """Migration 4 (SIP accounts that require TLS) on a directory written before it."""
+    with acme.directory.transaction(write=False) as txn:
+        before = txn.load_tenant('acme').objects('extension')
+    conn = sqlite3.connect(acme.path)
+    conn.execute('ALTER TABLE sip_accounts DROP COLUMN require_tls')
+    conn.execute('DELETE FROM voxplane_schema WHERE version > 3')
+    conn.commit()
+    conn.close()
+    with acme.directory.transaction() as txn:
+        assert txn.migrated_from == 3 and txn.schema_version() == LATEST_VERSION
+        after = txn.load_tenant('acme').objects('extension')
+    assert after == before and before
+    assert not any(a.get('require_tls') for ext in after.values() for a in ext['sip_accounts'])
