@@ -23,11 +23,13 @@ import pytest
 
 from conftest import REPO, loaded_script, settings_for
 from ksr_double.ksr_double import RTPENGINE_API_LIST, KSRDouble
+from test_kemi_adapter import register
 
 MEDIA_SCRIPT = os.path.join(REPO, 'kemi', 'voxplane_media.py')
 NAT_SETTINGS = {'nat': True, 'rtpengine': True, 'relay': 'nat'}
 
-SOURCE_NATED, CALLEE_NATED, RELAYED = 5, 7, 8   # flag 5, branch flags 7 and 8 (kamailio.cfg)
+SOURCE_NATED, RELAY_FORCED = 5, 6   # message flags: sender behind NAT, the tenant relays every call
+CALLEE_NATED, RELAYED = 7, 8        # branch flags: callee's binding behind NAT, this branch relayed
 PLAIN = 'replace-origin replace-session-connection ICE=remove'
 OFFER_RTP = PLAIN + ' transport-protocol=RTP/AVP'
 OFFER_SRTP = PLAIN + ' transport-protocol=RTP/SAVP SDES-no-AEAD_AES_256_GCM SDES-no-AEAD_AES_128_GCM'
@@ -92,10 +94,18 @@ def media(media_module):
 
 # Detection ---------------------------------------------------------------------------------
 
+def test_every_request_is_answered_where_it_came_from(media_module, ksr):
+    message(ksr, 'OPTIONS')
+    media_module.Media(NAT_SETTINGS).reply_to_source()
+    assert ksr.called('force_rport') == [()]
+    message(ksr, 'OPTIONS')
+    media_module.Media({'nat': False}).reply_to_source()
+    assert ksr.calls == []
+
+
 def test_a_register_from_behind_nat_stores_its_source_and_is_marked_for_keepalives(media, ksr):
     message(ksr, 'REGISTER', nated=True)
     media.detect('REGISTER')
-    assert ksr.called('force_rport') == [()]
     assert ksr.called('nathelper.nat_uac_test') == [(19,)]
     assert ksr.called('nathelper.fix_nated_register') == [()]
     assert ksr.flags == {SOURCE_NATED} and ksr.bflags == {CALLEE_NATED}
@@ -113,7 +123,7 @@ def test_a_call_from_behind_nat_gets_an_alias_on_its_contact(media, ksr):
 def test_a_public_sender_is_left_alone(media, ksr):
     message(ksr, 'REGISTER', nated=False)
     media.detect('REGISTER')
-    assert ksr.called('force_rport') == [()]
+    assert ksr.called('nathelper.nat_uac_test') == [(19,)]
     assert ksr.flags == set() and ksr.bflags == set()
     assert ksr.called('nathelper.fix_nated_register') == [] and ksr.called('nathelper.set_contact_alias') == []
 
@@ -163,6 +173,16 @@ def test_relay_always_relays_two_public_endpoints(media_module, ksr):
     media = media_module.Media(dict(NAT_SETTINGS, relay='always'))
     message(ksr)
     media.branch()
+    assert ksr.called('rtpengine.rtpengine_offer') == [(OFFER_RTP,)]
+    assert ksr.called('rr.add_rr_param') == [(';nat=yes',)]
+
+
+def test_a_tenant_that_relays_every_call_has_two_public_endpoints_relayed(media, ksr):
+    message(ksr)
+    media.detect('INVITE')
+    media.force_relay()  # the router: the call's tenant has media_relay: always
+    media.branch()
+    assert RELAY_FORCED in ksr.flags
     assert ksr.called('rtpengine.rtpengine_offer') == [(OFFER_RTP,)]
     assert ksr.called('rr.add_rr_param') == [(';nat=yes',)]
 
@@ -283,10 +303,11 @@ def test_router_a_bye_of_a_relayed_call_deletes_and_is_relayed(media_router):
 
 def test_router_a_re_invite_of_a_relayed_call_offers_again(media_router):
     router, double = media_router
-    in_dialog(double, 'INVITE')
+    in_dialog(double, 'INVITE', nated=True)  # from the phone behind NAT: its new Contact gets an alias
     router.ksr_request_route(None)
     assert double.called('rtpengine.rtpengine_offer') == [(OFFER_RTP,)]
     assert double.called('tm.t_on_reply') == [(REPLY_ROUTE,)]
+    assert double.called('nathelper.set_contact_alias') == [()] and SOURCE_NATED in double.flags
 
 
 def test_router_an_ack_with_sdp_answers(media_router):
@@ -313,11 +334,19 @@ def test_router_the_media_reply_route_answers_for_a_relayed_branch(media_router)
     assert double.called('rtpengine.rtpengine_answer') == [(PLAIN,)]
 
 
-def test_router_a_register_from_behind_nat_is_fixed_before_it_is_saved(media_router):
+def test_router_a_register_from_behind_nat_is_fixed_once_proven_then_saved(media_router):
     router, double = media_router
-    message(double, 'REGISTER', nated=True, first_hop=False)
-    double.returns['siputils.has_totag'] = -1
-    double.returns['tm.t_check_trans'] = -1
+    message(double, 'REGISTER', nated=True)
+    register(double, 'max.app')
     router.ksr_request_route(None)
-    assert double.called('nathelper.fix_nated_register') == [()]
+    names = double.call_names()
+    assert double.called('force_rport') == [()] and double.called('nathelper.fix_nated_register') == [()]
+    assert names.index('auth.pv_auth_check') < names.index('nathelper.fix_nated_register') \
+        < names.index('registrar.save')
     assert CALLEE_NATED in double.bflags
+    # Without credentials it is challenged, and nothing of NAT handling is done for it.
+    message(double, 'REGISTER', nated=True)
+    register(double, 'max.app', auth=False)
+    router.ksr_request_route(None)
+    assert double.called('auth.auth_challenge') and double.called('force_rport') == [()]
+    assert double.called('nathelper.fix_nated_register') == [] and double.bflags == set()
