@@ -50,7 +50,7 @@ DEMO_ARGS ?=
 APT_PACKAGES := kamailio kamailio-python3-modules kamailio-sqlite-modules \
 	kamailio-postgres-modules kamailio-utils-modules kamailio-extra-modules \
 	sip-tester baresip-core sqlite3 shellcheck sipvicious nginx-light python3-jinja2 \
-	rtpengine-daemon nftables conntrack iproute2
+	rtpengine-daemon nftables conntrack iproute2 kamailio-tls-modules kamailio-websocket-modules
 
 # The venv's tools first on PATH (ansible-lint and molecule look up ansible-* there), and
 # this repository's ansible.cfg wherever a tool changes directory.

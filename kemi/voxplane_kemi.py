@@ -29,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # app_python.reload re-executes this file but keeps sys.modules: drop the collection's
 # modules so that a reload also picks up new module_utils code.
 for _name in [n for n in sys.modules
-              if n in ("ansible_collections", "voxplane_media", "voxplane_feature_events")
+              if n in ("ansible_collections", "voxplane_media", "voxplane_feature_events", "voxplane_websocket")
               or n.startswith("ansible_collections.")]:
     del sys.modules[_name]
 if HERE not in sys.path:
@@ -40,6 +40,7 @@ from ansible_collections.voxplane.pbx.plugins.module_utils import phone_settings
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory, SqliteDialect  # noqa: E402
 import voxplane_media  # noqa: E402  # NAT traversal and the rtpengine media relay
 from voxplane_feature_events import FeatureEvents, feature_events  # noqa: E402
+from voxplane_websocket import WebSocket  # noqa: E402  # WebRTC webphones: the WebSocket handshake
 
 # pv_auth_check flags/checks (auth README): the password argument is an HA1; the auth
 # username must equal the To user (REGISTER) or the From user (other requests).
@@ -315,6 +316,7 @@ VIEW = DirectoryView(SETTINGS.get("directory_path", "/var/lib/voxplane/directory
                      (SETTINGS.get("router") or {}).get("reload_check_ms", 500) / 1000.0)
 GUARD = Guard(SETTINGS.get("ban") or {}, SETTINGS.get("trusted_trunks", []))
 MEDIA = voxplane_media.Media(SETTINGS.get("media"))
+WEBSOCKET = WebSocket(SETTINGS.get("websocket"))
 # Feature-key synchronisation (as-feature-event): SUBSCRIBEs in the workers, NOTIFYs from the rtimer process.
 FEATURES = FeatureEvents(SETTINGS.get("directory_path", "/var/lib/voxplane/directory.db"))
 # This server's own addresses, from the role (older settings files: ask Kamailio per URI).
@@ -351,16 +353,20 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
     @_guarded("request")
     def ksr_request_route(self, msg):
         # The last loaded snapshot is enough to know the trusted trunks: no reload check here.
-        self.source = KSR.pv.get("$si")  # read once per request
-        if not self.guard.admit(self.view.snapshot, self.source):
+        last = self.view.snapshot
+        source = self.source = KSR.pv.get("$si")  # read once per request
+        if not self.guard.admit(last, source):
             return 1  # banned: no reply
+        if last is None or not last.is_trusted(source):
+            # Every reply, the checks' below too, goes back through the sender's NAT; a
+            # carrier's go where its Via says.
+            self.media.reply_to_source()
         if KSR.maxfwd.process_maxfwd(10) < 0:
             KSR.sl.sl_send_reply(483, "Too Many Hops")
             return 1
         if KSR.sanity.sanity_check(17895, 7) < 0:
             return 1  # sanity already answered
         method = self.method = KSR.pv.get("$rm")
-        self.media.reply_to_source()
         if method == "SUBSCRIBE":
             return self._subscribe()
 
@@ -766,6 +772,11 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
     @_guarded("reply")
     def ksr_reply_route(self, msg):
         return 1
+
+    @_guarded("event")
+    def ksr_xhttp_event(self, msg, *args):
+        """xhttp:request (an HTTP request on a TCP/TLS socket): a webphone's WebSocket upgrade."""
+        return WEBSOCKET.handle()
 
     @_guarded("reply")
     def ksr_reply_route_media(self, msg):

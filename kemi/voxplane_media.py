@@ -10,8 +10,11 @@ replies of a callee behind NAT get an alias on the Contact (set_contact_alias), 
 in-dialog requests are routed by (handle_ruri_alias).
 
 Media: rtpengine relays a call's RTP when the caller or the callee (the binding's NAT flag)
-is behind NAT, when one side uses TLS (and so SRTP) and the other not, or always when the
-role or the call's tenant (media_relay: always) says so. The branch route offers, the reply route
+is behind NAT, when the two sides' media differ (plain RTP; SRTP with SDES keys over TLS;
+WebRTC's DTLS-SRTP with ICE over secure WebSocket), or always when the role or the call's
+tenant (media_relay: always) says so. A WebSocket client counts as behind NAT whatever its
+address (its Contact is an .invalid host): every call with a webphone is relayed, and
+rtpengine converts between DTLS-SRTP and what the other side speaks. The branch route offers, the reply route
 answers, and every way a call ends deletes: BYE, CANCEL and failed branches (the failure
 route). A call whose media is relayed carries ``nat=yes`` in its Record-Route, so that
 in-dialog requests (re-INVITE, UPDATE, BYE) know it without any state, and ``vx_media`` in its
@@ -29,16 +32,20 @@ import KSR  # provided by app_python3 inside Kamailio
 FLAG_SOURCE_NATED = 5
 # Message flag: the tenant of the call has every call's media relayed (tenant media_relay: always).
 FLAG_RELAY_FORCED = 6
+# Message flag: the request came over a WebSocket (a WebRTC client); in the tm reply route these
+# are the flags of the request the reply is for, so the answer SDP is made for the caller's kind.
+FLAG_SOURCE_WEBRTC = 9
 BFLAG_NATED = 7
 # nat_uac_test: 1 Contact is a private address, 2 Via is not the source address, 16 the source
-# port is not the Via's; 8 the SDP holds a private address.
-_NAT_TESTS = 1 | 2 | 16
+# port is not the Via's; 64 it came over a WebSocket; 8 the SDP holds a private address.
+_NAT_TESTS = 1 | 2 | 16 | 64
 _NAT_TEST_SDP = 8
 # Branch flag 8: this branch's media goes through rtpengine (set by the branch route, read by
 # the reply route of the same branch).
 BFLAG_RELAYED = 8
 _RR_PARAM = "nat=yes"
-_SECURE_PROTOS = ("tls", "wss")
+# A media leg's kind: what its SDP must offer (see _profile).
+RTP, SRTP, WEBRTC = "rtp", "srtp", "webrtc"
 _DIALOG_VAR = "$dlg_var(vx_media)"
 
 
@@ -66,6 +73,8 @@ class Media(object):
         Contact. Requests answered at once (a challenge, a 404, a 480) need none of it."""
         if not self.nat:
             return
+        if (KSR.pv.get("$pr") or "").lower() in ("ws", "wss"):
+            KSR.setflag(FLAG_SOURCE_WEBRTC)
         if KSR.nathelper.nat_uac_test(_NAT_TESTS) <= 0:
             return
         KSR.setflag(FLAG_SOURCE_NATED)
@@ -89,7 +98,8 @@ class Media(object):
         elif method in ("INVITE", "UPDATE") and KSR.textops.has_body_type("application/sdp") > 0:
             KSR.rtpengine.rtpengine_offer(self._flags(offer=True))
         elif method == "ACK" and KSR.textops.has_body_type("application/sdp") > 0:
-            KSR.rtpengine.rtpengine_answer(self._flags())
+            # The answer of a late offer goes where the ACK goes.
+            KSR.rtpengine.rtpengine_answer(self._flags(to_kind=self._callee_kind()))
 
     def armed(self):
         """A call about to be relayed: its replies go through the media reply route."""
@@ -102,11 +112,11 @@ class Media(object):
 
     def branch(self):
         """A branch of a call: offer its SDP to rtpengine when the call is relayed: a side is
-        behind NAT, the two sides' transports differ (TLS and SRTP on one side only), or the
-        role relays every call."""
+        behind NAT, the two sides' media differ (RTP, SRTP, WebRTC), or the role relays every
+        call."""
         if not self.rtpengine:
             return
-        if not (self._nated() or self._caller_secure() != self._callee_secure()):
+        if not (self._nated() or self._caller_kind() != self._callee_kind()):
             return
         KSR.setbflag(BFLAG_RELAYED)
         KSR.rr.add_rr_param(";" + _RR_PARAM)
@@ -129,7 +139,7 @@ class Media(object):
             KSR.nathelper.set_contact_alias()
         if self.rtpengine and KSR.isbflagset(BFLAG_RELAYED) > 0 \
                 and KSR.textops.has_body_type("application/sdp") > 0:
-            KSR.rtpengine.rtpengine_answer(self._flags())
+            KSR.rtpengine.rtpengine_answer(self._flags(to_kind=self._caller_kind()))
 
     # ------------------------------------------------------------------------------------
 
@@ -138,29 +148,51 @@ class Media(object):
             or KSR.isflagset(FLAG_RELAY_FORCED) > 0
 
     @staticmethod
-    def _caller_secure():
-        """The request came over TLS (or secure WebSocket)."""
-        return (KSR.pv.get("$pr") or "").lower() in _SECURE_PROTOS
+    def _caller_kind():
+        """The media kind of the request's sender: WebRTC over WebSocket, SRTP over TLS, else RTP.
+        (In the tm reply route: of the request the reply answers, by its flags.)"""
+        if KSR.isflagset(FLAG_SOURCE_WEBRTC) > 0:
+            return WEBRTC
+        return SRTP if (KSR.pv.get("$pr") or "").lower() == "tls" else RTP
 
     @staticmethod
-    def _callee_secure():
-        """This branch goes out over TLS: its next hop ($du, else the request URI) says so."""
+    def _callee_kind():
+        """The media kind of where this request goes: its next hop ($du, else the request URI)
+        over WebSocket (Kamailio writes transport=ws for wss too) or TLS, else RTP."""
         uri = (KSR.pv.get("$du") or KSR.pv.get("$ru") or "").lower()
-        return uri.startswith("sips:") or "transport=tls" in uri or "transport=wss" in uri
+        if "transport=ws" in uri:
+            return WEBRTC
+        return SRTP if uri.startswith("sips:") or "transport=tls" in uri else RTP
 
-    def _flags(self, offer=False):
+    def _flags(self, offer=False, to_kind=None):
         """rtpengine flags: its own address in c= and o=; a sender whose SDP names a private
-        address is sent media at its signalling source until its RTP arrives. An offer gets
-        the media profile of the side it goes to: SRTP (RTP/SAVP, SDES keys) over TLS, plain
-        RTP otherwise; rtpengine converts between them and answers in the caller's own."""
-        flags = "replace-origin replace-session-connection ICE=remove"
-        if offer:
-            if self._callee_secure():
-                # AES-CM with HMAC-SHA1 only: the AEAD-GCM suites rtpengine offers as well are
-                # keyed differently by some phones (baresip 1.0 cannot decrypt them).
-                flags += " transport-protocol=RTP/SAVP SDES-no-AEAD_AES_256_GCM SDES-no-AEAD_AES_128_GCM"
-            else:
-                flags += " transport-protocol=RTP/AVP"
+        address is sent media at its signalling source until its RTP arrives. The SDP is made
+        for the side it goes to (an offer: the callee; an answer: ``to_kind``):
+        WebRTC gets ICE, DTLS-SRTP, one port for RTP and RTCP and media ids, without SDES keys;
+        SRTP phones RTP/SAVP with SDES keys; plain phones and trunks RTP/AVP. Whatever the sender
+        offered, rtpengine converts. An answer keeps the offerer's own profile: a WebRTC offerer
+        gets ICE again. The DTLS roles are left to rtpengine: it offers actpass (a browser answers
+        active), and toward a WebRTC offerer it takes its role as soon as ICE completes, which
+        may be before the answer (a role forced in the answer, DTLS=passive, then contradicts the
+        handshake it started: the webphone's DTLS fails)."""
+        flags = "replace-origin replace-session-connection"
+        kind = self._callee_kind() if offer else to_kind
+        if kind == WEBRTC:
+            flags += " ICE=force"
+            if offer:
+                flags += (" transport-protocol=UDP/TLS/RTP/SAVPF rtcp-mux-offer rtcp-mux-require generate-mid"
+                          " SDES-off")
+        else:
+            flags += " ICE=remove"
+            if offer:
+                # From a WebRTC caller: no DTLS, RTCP on its own port again.
+                flags += " DTLS=off rtcp-mux-demux"
+                if kind == SRTP:
+                    # AES-CM with HMAC-SHA1 only: the AEAD-GCM suites rtpengine offers as well are
+                    # keyed differently by some phones (baresip 1.0 cannot decrypt them).
+                    flags += " transport-protocol=RTP/SAVP SDES-no-AEAD_AES_256_GCM SDES-no-AEAD_AES_128_GCM"
+                else:
+                    flags += " transport-protocol=RTP/AVP"
         if self.nat and KSR.nathelper.nat_uac_test(_NAT_TEST_SDP) > 0:
             flags += " SIP-source-address"
         return flags

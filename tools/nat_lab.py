@@ -7,6 +7,7 @@ phone behind NAT (playbooks/demo/nat_phone.py; `python3 tools/nat_lab.py up|down
     root namespace ("internet")            router netns                 office netns
     198.18.N.1 Kamailio, rtpengine  --veth--  wan 198.18.N.2  masquerade  lan 10.77.N.1 --veth-- 10.77.N.10, .11
     198.18.N.3 trunk stand-in                 (nft, random ports)                                 baresip phones
+    198.18.N.4 webphone (public)
 
 198.18.0.0/15 is not private to nathelper (only RFC 1918 and 100.64/10 are), 10.77.N.0/24 is:
 a phone's Contact names a private address, its requests arrive from the router's public one,
@@ -78,6 +79,7 @@ class NatLab(object):
         self.kamailio = self.public_net + '1'
         self.router_wan = self.public_net + '2'
         self.trunk = self.public_net + '3'
+        self.webphone = self.public_net + '4'
         self.office_net = office_net + '.' if office_net else '10.77.%d.' % self.octet
         self.gateway = self.office_net + '1'
         self.udp_timeout = udp_timeout
@@ -95,6 +97,7 @@ class NatLab(object):
              'netns', self.office_ns],
             [ip, 'addr', 'add', self.kamailio + '/24', 'dev', self.host_link],
             [ip, 'addr', 'add', self.trunk + '/24', 'dev', self.host_link],
+            [ip, 'addr', 'add', self.webphone + '/24', 'dev', self.host_link],
             [ip, 'link', 'set', self.host_link, 'up'],
             [ip, '-n', self.router_ns, 'addr', 'add', self.router_wan + '/24', 'dev', 'wan'],
             [ip, '-n', self.router_ns, 'addr', 'add', self.gateway + '/24', 'dev', 'lan'],

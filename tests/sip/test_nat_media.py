@@ -14,6 +14,8 @@ phone and the relay's port range) and the RTP peer's own counts; and that rtpeng
 session once the call is over (rtpengine-ctl list numsessions).
 """
 
+import asyncio
+import http.client
 import importlib.util
 import json
 import os
@@ -27,6 +29,7 @@ import time
 import pytest
 
 import nat_lab
+import webphone
 from nat_lab import RtpPeer
 from sip_calls import final_reply, register as sip_register, report, users_file
 from sip_harness import KamailioInstance, Phone, free_port, kamcmd, missing_prerequisites, password, received, \
@@ -38,6 +41,7 @@ ACME = 'acme.sip.test'
 KEEPALIVE = 3  # kamailio_natping_interval in this module
 NAT_TIMEOUT = 8  # the router's UDP binding timeout
 MIN_PACKETS = 100  # 2 s of 20 ms packets: each call carries 3 s or more each way
+WEBPHONE_ORIGIN = 'https://phone.acme.test'  # the one page allowed to open the secure WebSocket
 
 
 @pytest.fixture(scope='module')
@@ -70,13 +74,16 @@ def lab():
         assert run.rc == 0, 'the rtpengine role failed: %r' % (run,)
         kamailio = KamailioInstance(root, network.kamailio, free_port(network.kamailio), trunk=network.trunk)
         kamailio.tls_port = free_port(network.kamailio)
+        kamailio.wss_port = free_port(network.kamailio)
         listen = kamailio.variables()['kamailio_listen'] + [
-            {'proto': 'tls', 'address': network.kamailio, 'port': kamailio.tls_port}]
+            {'proto': 'tls', 'address': network.kamailio, 'port': kamailio.tls_port},
+            {'proto': 'wss', 'address': network.kamailio, 'port': kamailio.wss_port}]
         # VOXPLANE_NAT_LOG_LEVEL=3: Kamailio's debug log, for a post-mortem with VOXPLANE_SIP_KEEP=1.
         kamailio.nat_variables = dict(kamailio_listen=listen, kamailio_nathelper=True,
                                       kamailio_natping_interval=KEEPALIVE,
                                       kamailio_log_level=int(os.environ.get('VOXPLANE_NAT_LOG_LEVEL', '2')),
-                                      kamailio_rtpengine_sockets=['udp:127.0.0.1:%d' % ng_port])
+                                      kamailio_rtpengine_sockets=['udp:127.0.0.1:%d' % ng_port],
+                                      kamailio_websocket_origins=[WEBPHONE_ORIGIN])
         run = kamailio.deploy(**kamailio.nat_variables)
         assert run.rc == 0, 'the role failed to deploy Kamailio: %r\n%s' % (run, kamailio.log_tail())
         assert wait_for_options(kamailio.address, kamailio.port), kamailio.log_tail()
@@ -86,6 +93,7 @@ def lab():
         assert kamailio.wait_for_directory(), kamailio.log_tail()
         kamailio.lab = network
         kamailio.rtpengine_ctl = rtpengine_ctl
+        kamailio.rtpengine_cli = cli_port
         proxy = kamailio.target
         kamailio.anna = network.phone(root, 'anna.desk', ACME, password('anna.desk'), proxy, host=10).start()
         kamailio.bert = network.phone(root, 'bert.desk', ACME, password('bert.desk'), proxy, host=11,
@@ -398,3 +406,187 @@ def test_a_host_behind_one_to_one_nat_advertises_its_public_address(tmp_path):
     assert '+listen=udp:10.0.0.5:5060 advertise 203.0.113.7:5060' in run.stdout, run.stdout[-4000:]
     assert '+listen=tcp:10.0.0.5:5060 advertise sip.example.net:5060' in run.stdout
     assert '+modparam("nathelper", "sipping_from", "sip:pinger@203.0.113.7")' in run.stdout
+    assert '"203.0.113.7:5060"' in run.stdout  # the router counts the public address as its own
+
+
+@pytest.mark.parametrize('reached, advertised', [
+    ('203.0.113.9', '203.0.113.9'),   # a cloud VM managed through its elastic address
+    ('127.0.0.1', None),              # loopback: nothing to advertise
+    ('pbx.example.net', None),        # a name: nothing is guessed
+])
+def test_the_public_address_defaults_to_the_address_ansible_reaches_the_host_at(tmp_path, reached, advertised):
+    """kamailio_public_address auto (the default): ansible_host, when it is an IP address the host
+    does not have itself, is advertised; else nothing is (the role in check mode with --diff)."""
+    if missing_prerequisites():
+        pytest.skip(missing_prerequisites())
+    os.chmod(str(tmp_path), 0o755)
+    instance = KamailioInstance(str(tmp_path), '127.0.0.1', 5060)
+    listen = [{'proto': 'udp', 'address': '10.0.0.5', 'port': 5060}]
+    run = instance.deploy(check=True, diff=True, kamailio_listen=listen, kamailio_manage_service=False,
+                          ansible_host=reached)
+    assert run.rc == 0, repr(run)
+    if advertised:
+        assert '+listen=udp:10.0.0.5:5060 advertise %s:5060' % advertised in run.stdout, run.stdout[-4000:]
+    else:
+        listens = [line for line in run.stdout.splitlines() if line.startswith('+listen=')]
+        assert listens == ['+listen=udp:10.0.0.5:5060'], run.stdout[-4000:]
+
+
+# ------------------------------------------------------------------------------ WebRTC
+def call_info(kamailio, call_id):
+    """rtpengine's view of one call (rtpengine-ctl list sessions <call-id>): its media streams
+    with their protocols."""
+    return subprocess.run(['rtpengine-ctl', '-ip', '127.0.0.1', '-port', str(kamailio.rtpengine_cli), 'list',
+                           'sessions', call_id], capture_output=True, text=True, timeout=10, check=False).stdout
+
+
+def with_webphone(lab, talk, seconds=4):
+    """wera's webphone (198.18.N.4, public) connects over secure WebSocket, registers, runs
+    ``talk(phone)`` (a coroutine function) and unregisters; returns the phone, its REGISTER reply,
+    its binding as Kamailio stored it and what ``talk`` returned."""
+
+    async def scenario():
+        phone = webphone.Webphone('wss://%s:%d/ws' % (lab.lab.kamailio, lab.wss_port), 'wera.web', ACME,
+                                  password('wera.web'), os.path.join(lab.config_dir, 'tls', 'server.pem'),
+                                  lab.lab.webphone, origin=WEBPHONE_ORIGIN)
+        await phone.connect()
+        try:
+            registered = await phone.register()
+            binding = bindings(lab, 'wera.web')
+            return phone, registered, binding, await talk(phone)
+        finally:
+            try:
+                await phone.register(expires=0)
+            finally:
+                await phone.close()
+
+    return asyncio.run(asyncio.wait_for(scenario(), 30 + seconds))
+
+
+def test_webphone_over_secure_websocket_calls_a_desk_phone_with_audio_both_ways(lab):
+    """wera's webphone (aiortc: ICE, DTLS-SRTP, as a browser) registers over secure WebSocket and
+    calls anna's desk phone behind the NAT. rtpengine bridges DTLS-SRTP (the webphone's side) and
+    plain RTP (anna's): both hear the other, and no session is left after the BYE."""
+    lab.lab.reset_rtp_counts()
+    phone, registered, binding, (invited, bye) = with_webphone(
+        lab, lambda phone: phone.call('10', 4, during=lambda call_id: call_info(lab, call_id)))
+    log = '\n'.join(phone.log)[-6000:]
+    counts = lab.lab.rtp_counts()
+    assert registered.code == 200, log
+    assert binding and 'transport=ws' in (binding[0][1] or '').lower(), binding  # reached over its connection
+    assert invited.code == 200 and bye is not None and bye.code == 200, '%s\n%s' % (log, explain(lab))
+    # The webphone's side: DTLS-SRTP with ICE; the desk phone's: plain RTP.
+    assert 'UDP/TLS/RTP/SAVPF' in phone.answer and 'a=fingerprint:' in phone.answer \
+        and 'a=ice-ufrag:' in phone.answer and 'a=crypto' not in phone.answer, phone.answer
+    assert phone.dtls_state == 'connected', phone.dtls_state
+    assert 'UDP/TLS/RTP/SAVPF' in phone.seen and 'RTP/AVP' in phone.seen, phone.seen
+    # Audio both ways: the tone anna sends is heard (decoded frames with sound), and anna gets
+    # the webphone's RTP through the relay.
+    assert phone.tone.sent > MIN_PACKETS and phone.sounds > MIN_PACKETS, (phone.tone.sent, phone.heard, phone.sounds)
+    assert counts['in_10'] > MIN_PACKETS and counts['out_10'] > MIN_PACKETS, explain(lab)
+    assert nat_lab.wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
+
+
+def test_desk_phone_calls_the_webphone_with_audio_both_ways(lab):
+    """anna's desk phone dials 15, wera's webphone: rtpengine offers the webphone ICE and
+    DTLS-SRTP (UDP/TLS/RTP/SAVPF, one port for RTP and RTCP, no SDES keys) in place of anna's
+    plain RTP; the webphone answers, both hear the other, the webphone hangs up."""
+
+    async def answer(phone):
+        phone.expect_call()
+        await asyncio.get_running_loop().run_in_executor(None, lab.anna.dial, 'sip:15@%s' % ACME)
+        return await phone.take_call(4)
+
+    lab.lab.reset_rtp_counts()
+    phone, registered, binding, bye = with_webphone(lab, answer)
+    log = '\n'.join(phone.log)[-6000:]
+    counts = lab.lab.rtp_counts()
+    assert registered.code == 200 and binding, log
+    assert bye.code == 200, '%s\n%s' % (log, explain(lab))
+    offer = phone.offer
+    assert 'UDP/TLS/RTP/SAVPF' in offer and 'a=fingerprint:' in offer and 'a=setup:actpass' in offer \
+        and 'a=ice-ufrag:' in offer and 'a=rtcp-mux' in offer and 'a=mid:' in offer and 'a=crypto' not in offer, offer
+    assert phone.dtls_state == 'connected', phone.dtls_state
+    assert phone.tone.sent > MIN_PACKETS and phone.sounds > MIN_PACKETS, (phone.tone.sent, phone.heard, phone.sounds)
+    assert counts['in_10'] > MIN_PACKETS and counts['out_10'] > MIN_PACKETS, explain(lab)
+    assert nat_lab.wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
+
+
+def http_status(lab, port, path='/ws', origin=WEBPHONE_ORIGIN, upgrade=True, tls=True):
+    """The status of one HTTP GET to Kamailio (a WebSocket handshake when ``upgrade``)."""
+    headers = {'Upgrade': 'websocket', 'Connection': 'Upgrade', 'Sec-WebSocket-Version': '13',
+               'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Protocol': 'sip'} if upgrade else {}
+    if origin:
+        headers['Origin'] = origin
+    if tls:
+        context = ssl.create_default_context(cafile=os.path.join(lab.config_dir, 'tls', 'server.pem'))
+        connection = http.client.HTTPSConnection(lab.lab.kamailio, port, context=context, timeout=5)
+    else:
+        connection = http.client.HTTPConnection(lab.lab.kamailio, port, timeout=5)
+    try:
+        connection.request('GET', path, headers=headers)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_only_allowed_websocket_handshakes_are_accepted(lab):
+    """The secure WebSocket port upgrades a handshake of /ws from the allowed origin (101); a
+    foreign or missing origin gets 403, another path or a plain GET 404, and HTTP on the plain
+    TCP SIP port or the SIP-over-TLS port 403: only the wss listen entry speaks WebSocket."""
+    assert http_status(lab, lab.wss_port) == 101
+    assert http_status(lab, lab.wss_port, origin='https://evil.example') == 403
+    assert http_status(lab, lab.wss_port, origin=None) == 403
+    assert http_status(lab, lab.wss_port, path='/admin') == 404
+    assert http_status(lab, lab.wss_port, upgrade=False) == 404
+    assert http_status(lab, lab.port, tls=False) == 403
+    assert http_status(lab, lab.tls_port) == 403
+
+
+def test_trunk_calls_the_webphone_with_a_re_invite_and_audio_both_ways(lab):
+    """The trunk calls wera's DDI (15): the trunk gets plain RTP/AVP from the relay, the webphone
+    ICE and DTLS-SRTP; the trunk's re-INVITE is offered to the webphone the same way, and its BYE
+    ends the call with no relay session left."""
+
+    async def answer(phone):
+        phone.expect_call()
+        with RtpPeer(lab.trunk) as peer:
+            handle = trunk_call(lab, '+4930123456015', peer)
+            bye = await phone.take_call(timeout=20)
+            result = await asyncio.get_running_loop().run_in_executor(None, finish_sipp, handle)
+        return peer, bye, result
+
+    phone, registered, binding, (peer, bye, result) = with_webphone(lab, answer, seconds=20)
+    log = '\n'.join(phone.log)[-6000:]
+    assert registered.code == 200 and binding, log
+    assert answered(result), '%s\n%s' % (log, explain(lab, trunk=result))
+    assert bye.method == 'BYE', log
+    reinvites = [line for line in phone.log if line.startswith('<<< INVITE') and ';tag=' in line.split('To:')[1]]
+    assert reinvites and 'UDP/TLS/RTP/SAVPF' in reinvites[0] and 'a=ice-ufrag:' in reinvites[0], log
+    answer_sdp = [m for m in received(result, 'SIP/2.0 200') if 'application/sdp' in m.text][0].text
+    assert 'RTP/AVP' in answer_sdp and 'a=fingerprint' not in answer_sdp and 'a=ice-' not in answer_sdp \
+        and 'c=IN IP4 %s' % lab.lab.kamailio in answer_sdp, answer_sdp
+    assert phone.dtls_state == 'connected', phone.dtls_state
+    assert peer.received > MIN_PACKETS and peer.sent > MIN_PACKETS and phone.heard > MIN_PACKETS, \
+        (peer.received, peer.sent, phone.heard)
+    assert peer.sources == {lab.lab.kamailio}, peer.sources
+    assert nat_lab.wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
+
+
+def test_media_api_list_matches_the_committed_ksr_double_data(lab):
+    """tests/unit/ksr_double/api_list_media.json is what this Kamailio (nathelper, rtpengine,
+    tls, xhttp, websocket loaded) exports to KEMI: the double the unit tests of voxplane_media and
+    voxplane_websocket use. VOXPLANE_WRITE_API_LIST=1 rewrites the file from the live server."""
+    path = os.path.join(os.path.dirname(os.path.dirname(HERE)), 'tests', 'unit', 'ksr_double', 'regenerate.py')
+    spec = importlib.util.spec_from_file_location('voxplane_ksr_regenerate', path)
+    regenerate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(regenerate)
+    live = regenerate.render(regenerate.build(regenerate.DEFAULT_KAMCMD, 'unix:' + lab.ctl_socket))
+    output = os.path.join(os.path.dirname(path), 'api_list_media.json')
+    if os.environ.get('VOXPLANE_WRITE_API_LIST') == '1':
+        with open(output, 'w') as handle:
+            handle.write(live)
+    with open(output) as handle:
+        assert live == handle.read(), (
+            'tests/unit/ksr_double/api_list_media.json is stale: rewrite it with VOXPLANE_WRITE_API_LIST=1 '
+            '.venv/bin/python -m pytest tests/sip/test_nat_media.py -k api_list')
