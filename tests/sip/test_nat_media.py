@@ -17,7 +17,6 @@ session once the call is over (rtpengine-ctl list numsessions).
 import asyncio
 import http.client
 import importlib.util
-import json
 import os
 import shutil
 import socket
@@ -366,28 +365,6 @@ def test_tls_phone_registers_and_takes_a_trunk_call_with_srtp(lab):
     decoded = nat_lab.wait_for(lab.finn.audio_packets, 5)  # baresip's own count at hang-up
     assert decoded and min(decoded) > MIN_PACKETS, (decoded, phone[-3000:])
     assert nat_lab.wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
-
-
-def test_api_list_with_rtpengine_matches_the_committed_ksr_double_data(lab):
-    """tests/unit/ksr_double/api_list_rtpengine.json (the KSR double of the media unit tests)
-    is what this Kamailio exports for the modules it names (the lab loads more: tls)."""
-    path = os.path.join(os.path.dirname(os.path.dirname(HERE)), 'tests', 'unit', 'ksr_double', 'regenerate.py')
-    spec = importlib.util.spec_from_file_location('voxplane_ksr_regenerate', path)
-    regenerate = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(regenerate)
-    committed_path = os.path.join(os.path.dirname(regenerate.DEFAULT_OUTPUT), 'api_list_rtpengine.json')
-    with open(committed_path) as handle:
-        committed = handle.read()
-    modules = set(json.loads(committed)['loaded_modules'])
-    live = regenerate.build(regenerate.DEFAULT_KAMCMD, 'unix:' + lab.ctl_socket)
-    assert 'rtpengine' in modules and modules <= set(live['loaded_modules']), live['loaded_modules']
-    exported = {f['module'] for f in json.loads(committed)['functions']}
-    live['functions'] = [f for f in live['functions'] if f['module'] in exported]
-    live['loaded_modules'] = [m for m in live['loaded_modules'] if m in modules]
-    assert regenerate.render(live) == committed, (
-        'tests/unit/ksr_double/api_list_rtpengine.json is stale: with `make demo` running (its Kamailio '
-        'loads rtpengine), run `python3 tests/unit/ksr_double/regenerate.py --ctl '
-        'unix:/run/voxplane-demo/kamailio_ctl --output tests/unit/ksr_double/api_list_rtpengine.json`')
 
 
 def test_a_host_behind_one_to_one_nat_advertises_its_public_address(tmp_path):

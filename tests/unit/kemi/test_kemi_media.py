@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """kemi/voxplane_media.py (NAT handling and the rtpengine relay) against the KSR double.
 
-The double is built from api_list_rtpengine.json: the KSR functions of a Kamailio rendered by
-roles/kamailio with ``kamailio_rtpengine_sockets`` set (the default list has no rtpengine
+The double is built from api_list_media.json: the KSR functions of the NAT lab's Kamailio
+(roles/kamailio with rtpengine, TLS and secure WebSocket; the default list has no rtpengine
 module, as the default cfg does not load it). Message and branch flags are kept by the double
 as Kamailio keeps them for one message. The first part drives ``Media`` directly (the relay
 decision, the flags, which message offers, answers or deletes); the second drives the whole
@@ -22,7 +22,7 @@ import os
 import pytest
 
 from conftest import REPO, loaded_script, settings_for
-from ksr_double.ksr_double import RTPENGINE_API_LIST, KSRDouble
+from ksr_double.ksr_double import MEDIA_API_LIST, KSRDouble
 from test_kemi_adapter import register
 
 MEDIA_SCRIPT = os.path.join(REPO, 'kemi', 'voxplane_media.py')
@@ -31,15 +31,18 @@ NAT_SETTINGS = {'nat': True, 'rtpengine': True, 'relay': 'nat'}
 SOURCE_NATED, RELAY_FORCED = 5, 6   # message flags: sender behind NAT, the tenant relays every call
 CALLEE_NATED, RELAYED = 7, 8        # branch flags: callee's binding behind NAT, this branch relayed
 PLAIN = 'replace-origin replace-session-connection ICE=remove'
-OFFER_RTP = PLAIN + ' transport-protocol=RTP/AVP'
-OFFER_SRTP = PLAIN + ' transport-protocol=RTP/SAVP SDES-no-AEAD_AES_256_GCM SDES-no-AEAD_AES_128_GCM'
+# An offer to a plain or SDES-SRTP leg also undoes what a WebRTC caller may have offered
+# (test_kemi_webrtc.py covers WebRTC legs).
+OFFER_RTP = PLAIN + ' DTLS=off rtcp-mux-demux transport-protocol=RTP/AVP'
+OFFER_SRTP = PLAIN + ' DTLS=off rtcp-mux-demux transport-protocol=RTP/SAVP SDES-no-AEAD_AES_256_GCM SDES-no-AEAD_AES_128_GCM'
+NAT_TESTS = 1 | 2 | 16 | 64  # nat_uac_test: Contact, Via, port, WebSocket
 REPLY_ROUTE = 'ksr_reply_route_media'
 RELAY_CALLS = ('rtpengine.rtpengine_offer', 'rtpengine.rtpengine_answer', 'rtpengine.rtpengine_delete0')
 
 
 def flagged_double():
     """A KSR double with the rtpengine module whose (branch) flags behave like Kamailio's."""
-    double = KSRDouble(RTPENGINE_API_LIST)
+    double = KSRDouble(MEDIA_API_LIST)
     double.flags, double.bflags = set(), set()
     double.returns['setflag'] = lambda flag: double.flags.add(flag) or True
     double.returns['isflagset'] = lambda flag: flag in double.flags
@@ -60,8 +63,8 @@ def message(double, method='INVITE', proto='udp', ruri='sip:cora@203.0.113.7:506
                       '$hdr(Contact)': contact})
     if callee_nated:
         double.bflags.add(CALLEE_NATED)  # registrar lookup copies the binding's branch flags
-    # nat_uac_test: 19 (Contact, Via, port) says whether the sender is behind NAT, 8 whether
-    # the SDP holds a private address.
+    # nat_uac_test: NAT_TESTS says whether the sender is behind NAT, 8 whether the SDP holds a
+    # private address.
     double.returns['nathelper.nat_uac_test'] = lambda tests: 1 if (nated if tests != 8 else sdp_private) else -1
     double.returns['textops.has_body_type'] = lambda kind: 1 if sdp and kind == 'application/sdp' else -1
     double.returns['rr.check_route_param'] = lambda param: 1 if route_param and param == 'nat=yes' else -1
@@ -106,7 +109,7 @@ def test_every_request_is_answered_where_it_came_from(media_module, ksr):
 def test_a_register_from_behind_nat_stores_its_source_and_is_marked_for_keepalives(media, ksr):
     message(ksr, 'REGISTER', nated=True)
     media.detect('REGISTER')
-    assert ksr.called('nathelper.nat_uac_test') == [(19,)]
+    assert ksr.called('nathelper.nat_uac_test') == [(NAT_TESTS,)]
     assert ksr.called('nathelper.fix_nated_register') == [()]
     assert ksr.flags == {SOURCE_NATED} and ksr.bflags == {CALLEE_NATED}
     assert ksr.called('nathelper.set_contact_alias') == []
@@ -123,7 +126,7 @@ def test_a_call_from_behind_nat_gets_an_alias_on_its_contact(media, ksr):
 def test_a_public_sender_is_left_alone(media, ksr):
     message(ksr, 'REGISTER', nated=False)
     media.detect('REGISTER')
-    assert ksr.called('nathelper.nat_uac_test') == [(19,)]
+    assert ksr.called('nathelper.nat_uac_test') == [(NAT_TESTS,)]
     assert ksr.flags == set() and ksr.bflags == set()
     assert ksr.called('nathelper.fix_nated_register') == [] and ksr.called('nathelper.set_contact_alias') == []
 

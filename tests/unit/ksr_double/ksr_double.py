@@ -40,9 +40,9 @@ import types
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_API_LIST = os.path.join(HERE, "api_list.json")
-# The same Kamailio with kamailio_rtpengine_sockets set: the defaults plus the rtpengine module
-# (for tests of kemi/voxplane_media.py: KSRDouble(RTPENGINE_API_LIST)).
-RTPENGINE_API_LIST = os.path.join(HERE, "api_list_rtpengine.json")
+# The NAT lab's Kamailio (tests/sip/test_nat_media.py checks it against the live server): the
+# defaults plus rtpengine, tls, websocket and xhttp, for tests of kemi/voxplane_media.py.
+MEDIA_API_LIST = os.path.join(HERE, "api_list_media.json")
 
 Call = collections.namedtuple("Call", "name args")
 
