@@ -73,7 +73,9 @@ class Media(object):
         Contact. Requests answered at once (a challenge, a 404, a 480) need none of it."""
         if not self.nat:
             return
-        if (KSR.pv.get("$pr") or "").lower() in ("ws", "wss"):
+        # A webphone's calls (a message flag: the binding of a REGISTER does not keep it; its
+        # transport=ws Contact does).
+        if method != "REGISTER" and (KSR.pv.get("$pr") or "").lower() in ("ws", "wss"):
             KSR.setflag(FLAG_SOURCE_WEBRTC)
         if KSR.nathelper.nat_uac_test(_NAT_TESTS) <= 0:
             return

@@ -58,7 +58,8 @@ def content(path):
             'tenants': sorted(conn.execute('SELECT name, sip_domain, doc FROM tenants')),
             'extensions': sorted(conn.execute('SELECT t.name, e.internal_number, e.doc FROM extensions e '
                                               'JOIN tenants t ON t.id = e.tenant_id')),
-            'sip_accounts': sorted(conn.execute('SELECT t.name, e.internal_number, a.position, a.username, a.kind, a.ha1 '
+            'sip_accounts': sorted(conn.execute('SELECT t.name, e.internal_number, a.position, a.username, a.kind, a.ha1, '
+                                                'a.require_tls '
                                                 'FROM sip_accounts a JOIN extensions e ON e.id = a.extension_id '
                                                 'JOIN tenants t ON t.id = a.tenant_id')),
             'numbers': sorted(conn.execute('SELECT number, doc FROM numbers')),
@@ -115,7 +116,9 @@ def test_an_export_with_secrets_restores_and_phones_register_with_their_old_pass
     variables = {'backup': backup, 'directory': empty_kamailio.directory_path}
     run = run_playbook(empty_kamailio.root, playbooks['restore'], variables)
     assert run.rc == 0 and run.changed == 1, run
-    assert content(empty_kamailio.directory_path) == content(kamailio.directory_path)
+    restored = content(empty_kamailio.directory_path)
+    assert restored == content(kamailio.directory_path)
+    assert [row[3] for row in restored['sip_accounts'] if row[-1]] == ['wera.web']  # its TLS requirement too
     run = run_playbook(empty_kamailio.root, playbooks['restore'], variables)
     assert run.rc == 0 and run.changed == 0, run
 
