@@ -213,7 +213,7 @@ integration-targets: venv
 # ---------------------------------------------------------------------------- roles and release
 # Each role's molecule scenario against this machine (docs/testing.md). prerun off in
 # molecule.yml: molecule would otherwise install the collection into ~/.ansible/collections.
-MOLECULE_ROLES := directory kamailio
+MOLECULE_ROLES := directory kamailio rtpengine
 molecule: venv collection deps
 	@for role in $(MOLECULE_ROLES); do \
 		echo "==> molecule test: roles/$$role"; \

@@ -2,11 +2,11 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Phones behind NAT, with audio (docs/nat-and-media.md).
 
-An office network namespace behind a masquerading router namespace (nat_lab.py) holds two
+An office network namespace behind a masquerading router namespace (tools/nat_lab.py) holds two
 baresip phones, anna.desk (extension 10, auto-answer) and bert.desk (11, answers only when
 told). Kamailio (the role, nathelper on, OPTIONS keepalives every 3 s) and rtpengine (the
 rtpengine role, userspace) run in the root namespace on 198.18.N.1, the trunk stand-in (sipp
-plus an RTP peer of this file) on 198.18.N.3. The router forgets a UDP binding after 8 s
+plus nat_lab.RtpPeer) on 198.18.N.3. The router forgets a UDP binding after 8 s
 without packets, as a strict home router does.
 
 Every call checks RTP both ways at both ends: the office's nft counters (packets between each
@@ -21,16 +21,15 @@ import os
 import shutil
 import socket
 import ssl
-import struct
 import subprocess
 import tempfile
-import threading
 import time
 
 import pytest
 
 import nat_lab
 import webphone
+from nat_lab import RtpPeer
 from sip_calls import final_reply, register as sip_register, report, users_file
 from sip_harness import KamailioInstance, Phone, free_port, kamcmd, missing_prerequisites, password, received, \
     run_playbook, start_sipp, finish_sipp, statuses, wait_for_options
@@ -43,56 +42,6 @@ NAT_TIMEOUT = 8  # the router's UDP binding timeout
 REREGISTER = 10  # anna's registration interval (s) while the NAT port changes under her
 MIN_PACKETS = 100  # 2 s of 20 ms packets: each call carries 3 s or more each way
 WEBPHONE_ORIGIN = 'https://phone.acme.test'  # the one page allowed to open the secure WebSocket
-
-
-class RtpPeer(object):
-    """The trunk side's media: a UDP socket that counts the RTP it gets, and once the first
-    packet shows where the relay sends from, sends PCMU back there every 20 ms (symmetric RTP)."""
-
-    def __init__(self, address):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((address, 0))
-        self.sock.settimeout(0.02)
-        self.address, self.port = self.sock.getsockname()
-        self.received = 0
-        self.sent = 0
-        self.sources = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        target, seq, next_send = None, 0, 0.0
-        while not self._stop.is_set():
-            try:
-                data, source = self.sock.recvfrom(2048)
-                if len(data) >= 12 and data[0] >> 6 == 2:  # RTP version 2
-                    self.received += 1
-                    self.sources.add(source[0])
-                    target = source
-            except socket.timeout:
-                pass
-            except OSError:
-                return
-            now = time.monotonic()
-            if target is not None and now >= next_send:
-                header = struct.pack('!BBHII', 0x80, 0, seq & 0xffff, (seq * 160) & 0xffffffff, 0x5658504c)
-                try:
-                    self.sock.sendto(header + b'\xff' * 160, target)
-                    self.sent += 1
-                except OSError:
-                    pass
-                seq += 1
-                next_send = now + 0.02
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=2)
-        self.sock.close()
-        return False
 
 
 @pytest.fixture(scope='module')

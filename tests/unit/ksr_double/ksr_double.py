@@ -40,6 +40,9 @@ import types
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_API_LIST = os.path.join(HERE, "api_list.json")
+# The NAT lab's Kamailio (tests/sip/test_nat_media.py checks it against the live server): the
+# defaults plus rtpengine, tls, websocket and xhttp, for tests of kemi/voxplane_media.py.
+MEDIA_API_LIST = os.path.join(HERE, "api_list_media.json")
 
 Call = collections.namedtuple("Call", "name args")
 

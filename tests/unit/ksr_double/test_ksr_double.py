@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from ksr_double.ksr_double import DEFAULT_API_LIST, KSRDouble
+from ksr_double.ksr_double import DEFAULT_API_LIST, MEDIA_API_LIST, KSRDouble
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 KEMI_SCRIPT = os.path.join(REPO, 'kemi', 'voxplane_kemi.py')
@@ -34,6 +34,17 @@ def test_exposes_exactly_the_api_list(double):
     assert callable(ksr.tm.t_relay) and callable(ksr.registrar.save) and callable(ksr.auth.pv_auth_check)
     assert callable(ksr.nathelper.nat_uac_test)  # nathelper is on by default (NAT traversal)
     assert not hasattr(ksr, 'rtpengine') and not hasattr(ksr, 'dispatcher')
+
+
+def test_the_media_list_is_the_default_one_plus_the_media_modules(double):
+    """api_list_media.json: the role's cfg with the media relay, TLS and secure WebSocket
+    loads four modules more (tests/sip/test_nat_media.py checks it against a live Kamailio)."""
+    media = KSRDouble(MEDIA_API_LIST)
+    extra = set(media.functions()) - set(double.functions())
+    assert set(double.functions()) <= set(media.functions())
+    assert {name.split('.')[0] for name in extra} == {'rtpengine', 'tls', 'websocket', 'xhttp'}
+    assert {'rtpengine.rtpengine_offer', 'rtpengine.rtpengine_answer', 'rtpengine.rtpengine_delete0'} <= extra
+    assert media.api['kamailio_version'] == double.api['kamailio_version']
 
 
 def test_unknown_names_raise_attribute_error_like_kamailio(double):

@@ -1,7 +1,8 @@
 # Copyright: voxplane contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""An office behind a NAT router, built from network namespaces, for the NAT and media tests
-(test_nat_media.py).
+"""An office behind a NAT router, built from network namespaces: the one place for this
+plumbing, used by the NAT and media tests (tests/sip/test_nat_media.py) and by `make demo`'s
+phone behind NAT (playbooks/demo/nat_phone.py; `python3 tools/nat_lab.py up|down NAME ...`).
 
     root namespace ("internet")            router netns                 office netns
     198.18.N.1 Kamailio, rtpengine  --veth--  wan 198.18.N.2  masquerade  lan 10.77.N.1 --veth-- 10.77.N.10, .11
@@ -17,17 +18,24 @@ Phones are baresip (Debian's baresip-core) in the office namespace: a config fol
 auto-answer, a 440 Hz tone (WAV) as the microphone, PCMU only, RTP ports of their own. nft counters
 in the office namespace count the RTP each phone sends to and gets from the relay's port range.
 
-Needs root, ip (iproute2), nft (nftables), conntrack and baresip.
+The tests take random names and a random 198.18.N.0/24 (several labs at once); the demo a
+fixed name and 198.19.77.0/24, so that its Kamailio and rtpengine can listen there.
+
+Needs root, ip (iproute2), nft (nftables), conntrack and baresip. Standard library only.
 """
 
+import argparse
 import json
 import math
 import os
 import random
 import shutil
 import signal
+import socket
 import struct
 import subprocess
+import sys
+import threading
 import time
 import wave
 
@@ -58,18 +66,21 @@ def _run(cmd, check=True, timeout=20, **kwargs):
 class NatLab(object):
     """The namespaces, links, addresses and the router's NAT; ``down()`` removes them all."""
 
-    def __init__(self, udp_timeout=8, rtp_ports=(0, 0)):
+    def __init__(self, udp_timeout=8, rtp_ports=(0, 0), name=None, public_net=None, office_net=None):
+        """name: the host's veth (the namespaces are NAME-r and NAME-o), else a random one;
+        public_net/office_net: the first three octets ('198.19.77'), else random 198.18.N and
+        10.77.N. udp_timeout: the router's UDP binding timeout in s (None: the kernel's)."""
         tag = '%04x' % random.randint(0, 0xffff)
         self.octet = random.randint(1, 254)
-        self.router_ns = 'vxr' + tag
-        self.office_ns = 'vxo' + tag
-        self.host_link = 'vxh' + tag
-        self.public_net = '198.18.%d.' % self.octet
+        self.router_ns = name + '-r' if name else 'vxr' + tag
+        self.office_ns = name + '-o' if name else 'vxo' + tag
+        self.host_link = name or 'vxh' + tag
+        self.public_net = public_net + '.' if public_net else '198.18.%d.' % self.octet
         self.kamailio = self.public_net + '1'
         self.router_wan = self.public_net + '2'
         self.trunk = self.public_net + '3'
         self.webphone = self.public_net + '4'
-        self.office_net = '10.77.%d.' % self.octet
+        self.office_net = office_net + '.' if office_net else '10.77.%d.' % self.octet
         self.gateway = self.office_net + '1'
         self.udp_timeout = udp_timeout
         self.relay_ports = rtp_ports  # the relay's port range, for the RTP counters
@@ -103,8 +114,9 @@ class NatLab(object):
         # Port-restricted NAT with random public ports, as home routers and carrier NAT do.
         self.nft(self.router_ns, 'table ip nat {\n chain post {\n  type nat hook postrouting priority 100;\n'
                                  '  oifname "wan" masquerade random\n }\n}\n')
-        _run(self.in_router(['sysctl', '-q', '-w', 'net.netfilter.nf_conntrack_udp_timeout=%d' % self.udp_timeout,
-                             'net.netfilter.nf_conntrack_udp_timeout_stream=%d' % self.udp_timeout]))
+        if self.udp_timeout:
+            _run(self.in_router(['sysctl', '-q', '-w', 'net.netfilter.nf_conntrack_udp_timeout=%d' % self.udp_timeout,
+                                 'net.netfilter.nf_conntrack_udp_timeout_stream=%d' % self.udp_timeout]))
         low, high = self.relay_ports
         # RTP counters per phone, both ways, between its RTP ports and the relay's port range
         # (baresip sends RTP from the interface's first address whatever its SIP address is).
@@ -126,12 +138,40 @@ class NatLab(object):
         """The first of the 20 RTP ports of the phone at office address .host."""
         return 10000 + 100 * host
 
+    def is_up(self):
+        """Both namespaces, the office's counters and the host's veth with its address exist."""
+        namespaces = _run([IP, 'netns', 'list'], check=False).stdout.split()
+        if self.router_ns not in namespaces or self.office_ns not in namespaces:
+            return False
+        link = _run([IP, '-o', 'addr', 'show', 'dev', self.host_link], check=False).stdout
+        counters = _run(self.in_office([NFT, 'list', 'table', 'ip', 'vx']), check=False).returncode == 0
+        return counters and 'inet %s/' % self.kamailio in link and 'inet %s/' % self.trunk in link
+
+    def ensure_up(self):
+        """up() unless the lab is up already (a half-built one is removed first): True if it
+        built something."""
+        if self.is_up():
+            return False
+        self.down()
+        self.up()
+        return True
+
     def down(self):
+        """Removes the namespaces (which ends whatever still runs in them) and the veth: True if
+        there was something to remove."""
         for phone in list(self.phones):
             phone.stop()
+        found = False
         for ns in (self.office_ns, self.router_ns):
-            _run([IP, 'netns', 'del', ns], check=False)
-        _run([IP, 'link', 'del', self.host_link], check=False)
+            # Processes left in a namespace keep it alive after `ip netns del`: end them first.
+            pids = _run([IP, 'netns', 'pids', ns], check=False).stdout.split()
+            for pid in pids:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (OSError, ValueError):
+                    pass
+            found = _run([IP, 'netns', 'del', ns], check=False).returncode == 0 or found
+        return _run([IP, 'link', 'del', self.host_link], check=False).returncode == 0 or found
 
     def in_router(self, cmd):
         return [IP, 'netns', 'exec', self.router_ns] + cmd
@@ -175,10 +215,11 @@ class NatLab(object):
         _run(self.in_router([CONNTRACK, '-D', '-p', 'udp', '-s', private_address]), check=False)
 
     # ---------------------------------------------------------------- phones
-    def phone(self, workdir, user, domain, secret, proxy, host=10, answer='auto', tls_cafile=None):
+    def phone(self, workdir, user, domain, secret, proxy, host=10, answer='auto', tls_cafile=None, lifetime=0):
         """A baresip phone at office address .host; with tls_cafile it registers over TLS
-        (proxy = the TLS socket) and insists on SRTP."""
-        phone = Baresip(self, workdir, user, domain, secret, proxy, host, answer, tls_cafile)
+        (proxy = the TLS socket) and insists on SRTP; lifetime > 0: it quits by itself after
+        that many seconds."""
+        phone = Baresip(self, workdir, user, domain, secret, proxy, host, answer, tls_cafile, lifetime)
         self.phones.append(phone)
         return phone
 
@@ -187,9 +228,10 @@ class Baresip(object):
     """One baresip phone in the office namespace, driven by commands over its ctrl_tcp socket
     (netstring JSON, in the office namespace's own loopback)."""
 
-    def __init__(self, lab, workdir, user, domain, secret, proxy, host, answer, tls_cafile):
+    def __init__(self, lab, workdir, user, domain, secret, proxy, host, answer, tls_cafile, lifetime=0):
         self.lab = lab
         self.settings = (user, domain, secret, proxy, answer, tls_cafile)
+        self.lifetime = lifetime
         self.user = user
         self.address = lab.office_net + str(host)
         self.host = host
@@ -262,7 +304,8 @@ class Baresip(object):
 
     def start(self):
         self.out = open(self.log, 'ab')
-        self.proc = subprocess.Popen(self.lab.in_office([BARESIP, '-f', self.folder]), stdout=self.out,
+        lifetime = ['-t', str(self.lifetime)] if self.lifetime else []
+        self.proc = subprocess.Popen(self.lab.in_office([BARESIP, '-f', self.folder] + lifetime), stdout=self.out,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         return self
 
@@ -320,6 +363,56 @@ class Baresip(object):
             self.lab.phones.remove(self)
 
 
+class RtpPeer(object):
+    """The trunk side's media: a UDP socket that counts the RTP it gets, and once the first
+    packet shows where the relay sends from, sends PCMU back there every 20 ms (symmetric RTP)."""
+
+    def __init__(self, address):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((address, 0))
+        self.sock.settimeout(0.02)
+        self.address, self.port = self.sock.getsockname()
+        self.received = 0
+        self.sent = 0
+        self.sources = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        target, seq, next_send = None, 0, 0.0
+        while not self._stop.is_set():
+            try:
+                data, source = self.sock.recvfrom(2048)
+                if len(data) >= 12 and data[0] >> 6 == 2:  # RTP version 2
+                    self.received += 1
+                    self.sources.add(source[0])
+                    target = source
+            except socket.timeout:
+                pass
+            except OSError:
+                return
+            now = time.monotonic()
+            if target is not None and now >= next_send:
+                header = struct.pack('!BBHII', 0x80, 0, seq & 0xffff, (seq * 160) & 0xffffffff, 0x5658504c)
+                try:
+                    self.sock.sendto(header + b'\xff' * 160, target)
+                    self.sent += 1
+                except OSError:
+                    pass
+                seq += 1
+                next_send = now + 0.02
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.sock.close()
+        return False
+
+
 def wait_for(predicate, timeout, interval=0.2):
     """Poll ``predicate`` until it returns something true or ``timeout`` seconds pass; its last value."""
     deadline = time.monotonic() + timeout
@@ -328,3 +421,30 @@ def wait_for(predicate, timeout, interval=0.2):
         time.sleep(interval)
         value = predicate()
     return value
+
+
+def main(argv):
+    """`up NAME PUBLIC OFFICE RELAY_LOW-HIGH` builds the lab unless it is up; `down NAME [...]`
+    removes it. Prints {"changed": bool}."""
+    parser = argparse.ArgumentParser(prog='nat_lab.py', description='An office behind a NAT router (netns).')
+    parser.add_argument('action', choices=('up', 'down'))
+    parser.add_argument('name', help="the host's veth; the namespaces are NAME-r and NAME-o (at most 13 characters)")
+    parser.add_argument('public_net', nargs='?', default='198.19.77', help='first three octets of the public side')
+    parser.add_argument('office_net', nargs='?', default='10.77.0', help='first three octets of the office')
+    parser.add_argument('relay_ports', nargs='?', default='0-0', help="the relay's RTP port range, for the counters")
+    parser.add_argument('--udp-timeout', type=int, default=0, help="the router's UDP binding timeout (0: the kernel's)")
+    args = parser.parse_args(argv)
+    reason = missing_prerequisites()
+    if reason:
+        sys.stderr.write('nat_lab.py: %s\n' % reason)
+        return 2
+    low, high = (int(port) for port in args.relay_ports.split('-'))
+    lab = NatLab(udp_timeout=args.udp_timeout or None, rtp_ports=(low, high), name=args.name,
+                 public_net=args.public_net, office_net=args.office_net)
+    changed = lab.ensure_up() if args.action == 'up' else lab.down()
+    print(json.dumps({'changed': changed, 'router': lab.router_ns, 'office': lab.office_ns, 'link': lab.host_link}))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
