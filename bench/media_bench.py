@@ -46,17 +46,7 @@ def ticks(pids):
 
 
 def deploy(root, log):
-    ng_port, cli_port = h.free_port('127.0.0.1'), h.free_port('127.0.0.1')
-    rtpengine_vars = {
-        'rtpengine_install_packages': False, 'rtpengine_service_mode': 'daemon',
-        'rtpengine_config_dir': os.path.join(root, 'rtpengine'), 'rtpengine_runtime_dir': os.path.join(root, 'rtp-run'),
-        'rtpengine_address': KAMAILIO_ADDRESS, 'rtpengine_port_min': 42000, 'rtpengine_port_max': 43999,
-        'rtpengine_listen_ng': '127.0.0.1:%d' % ng_port, 'rtpengine_listen_cli': '127.0.0.1:%d' % cli_port,
-        'rtpengine_delete_delay': 0, 'rtpengine_log_level': 4,
-    }
-    run = h.run_playbook(root, os.path.join(REPO, 'tests', 'sip', 'rtpengine.yml'), rtpengine_vars)
-    if run.rc != 0:
-        raise RuntimeError('rtpengine role failed: %r' % (run,))
+    rtpengine_pid, ng_port, _control = h.deploy_rtpengine(root, KAMAILIO_ADDRESS, (42000, 43999))
     kamailio = h.KamailioInstance(root, KAMAILIO_ADDRESS, h.free_port(KAMAILIO_ADDRESS), trunk=TRUNK_ADDRESS)
     variables = dict(kamailio_children=1, kamailio_log_level=1, kamailio_flood_requests=60000,
                      kamailio_flood_interval=1,
@@ -69,8 +59,6 @@ def deploy(root, log):
     if not h.wait_for_options(KAMAILIO_ADDRESS, kamailio.port) or kamailio.provision().rc != 0 \
             or not kamailio.wait_for_directory():
         raise RuntimeError('Kamailio did not come up with the directory\n%s' % kamailio.log_tail())
-    with open(os.path.join(root, 'rtp-run', 'rtpengine.pid')) as handle:
-        rtpengine_pid = int(handle.read().strip())
     return kamailio, variables, rtpengine_pid
 
 

@@ -230,23 +230,6 @@ def sessions(control_script):
     return int(match.group(1)) if match else None
 
 
-def deploy(root):
-    ng_port, cli_port = h.free_port('127.0.0.1'), h.free_port('127.0.0.1')
-    variables = {
-        'rtpengine_install_packages': False, 'rtpengine_service_mode': 'daemon',
-        'rtpengine_config_dir': os.path.join(root, 'rtpengine'), 'rtpengine_runtime_dir': os.path.join(root, 'rtp-run'),
-        'rtpengine_address': RELAY_ADDRESS, 'rtpengine_port_min': 44000, 'rtpengine_port_max': 44999,
-        'rtpengine_listen_ng': '127.0.0.1:%d' % ng_port, 'rtpengine_listen_cli': '127.0.0.1:%d' % cli_port,
-        'rtpengine_delete_delay': 0, 'rtpengine_log_level': 4,
-    }
-    run = h.run_playbook(root, os.path.join(REPO, 'tests', 'sip', 'rtpengine.yml'), variables)
-    if run.rc != 0:
-        raise RuntimeError('rtpengine role failed: %r' % (run,))
-    with open(os.path.join(root, 'rtp-run', 'rtpengine.pid')) as handle:
-        pid = int(handle.read().strip())
-    return pid, ng_port, os.path.join(root, 'rtpengine', 'voxplane-rtpengine')
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--calls', default='0,10,50,100', help='concurrent calls per step (at most 200)')
@@ -264,7 +247,7 @@ def main(argv=None):
     os.chmod(root, 0o755)
     control = None
     try:
-        pid, ng_port, control = deploy(root)
+        pid, ng_port, control = h.deploy_rtpengine(root, RELAY_ADDRESS, (44000, 44999))
         ng = NgClient('127.0.0.1', ng_port)
         version = subprocess.run(['/usr/bin/rtpengine', '--version'], capture_output=True, text=True, check=False)
         print('rtpengine %s (pid %d, userspace, table -1, 2 threads) on %s; load average %.2f'

@@ -59,6 +59,7 @@ _SUB_FIELDS = {
 }
 # Sub-fields that are not plain values, by the shape of their default (see _check_value).
 _SUB_DEFAULTS = {'addresses': [], 'port': 0, 'require_tls': False}
+_BOOLEAN_SUBS = frozenset(sub for sub, default in _SUB_DEFAULTS.items() if isinstance(default, bool))
 # Fields whose default (None) does not tell their shape: a device's stored activation code is a mapping.
 _SHAPE = {(DEVICE, 'activation'): {}}
 # Fields whose values are secrets: never shown, masked in the task's own output.
@@ -178,7 +179,7 @@ def _well_formed(kind, data):
                     if type(item) not in _PLAIN_TYPES or item is None:
                         return False
                 elif not isinstance(item, dict) or not subs.issuperset(item) or \
-                        not all(type(x) in _PLAIN_TYPES or (x.__class__ is bool and k == 'require_tls')
+                        not all(type(x) in _PLAIN_TYPES or (x.__class__ is bool and k in _BOOLEAN_SUBS)
                                 for k, x in item.items()):
                     return False
         elif isinstance(value, dict):

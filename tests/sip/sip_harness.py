@@ -119,6 +119,25 @@ def deploy_role(root, variables, check=False, diff=False):
     return run_playbook(root, DEPLOY_PLAYBOOK, variables, check=check, diff=diff)
 
 
+def deploy_rtpengine(root, address, ports, log_level=4):
+    """rtpengine through the real role (tests/sip/rtpengine.yml), a pid-file daemon under root
+    relaying on address with the RTP ports (low, high); (pid, ng port, control script)."""
+    ng_port, cli_port = free_port('127.0.0.1'), free_port('127.0.0.1')
+    variables = {
+        'rtpengine_install_packages': False, 'rtpengine_service_mode': 'daemon',
+        'rtpengine_config_dir': os.path.join(root, 'rtpengine'), 'rtpengine_runtime_dir': os.path.join(root, 'rtp-run'),
+        'rtpengine_address': address, 'rtpengine_port_min': ports[0], 'rtpengine_port_max': ports[1],
+        'rtpengine_listen_ng': '127.0.0.1:%d' % ng_port, 'rtpengine_listen_cli': '127.0.0.1:%d' % cli_port,
+        'rtpengine_delete_delay': 0, 'rtpengine_log_level': log_level,
+    }
+    run = run_playbook(root, os.path.join(HERE, 'rtpengine.yml'), variables)
+    if run.rc != 0:
+        raise RuntimeError('rtpengine role failed: %r' % (run,))
+    with open(os.path.join(root, 'rtp-run', 'rtpengine.pid')) as handle:
+        pid = int(handle.read().strip())
+    return pid, ng_port, os.path.join(root, 'rtpengine', 'voxplane-rtpengine')
+
+
 def run_playbook(root, playbook, variables, check=False, diff=False):
     """ansible-playbook against localhost (connection local) with the collection linked under
     <root>/collections and these extra variables (a JSON vars file)."""
