@@ -2,8 +2,8 @@
 # a second run does nothing heavy.
 #
 #   make test         deps venv collection sanity lint unit integration integration-targets, then
-#                     sip in parallel with attack, molecule and release-check one after the other
-#                     (each lane logged to build/test-results/<lane>.log, printed when both are
+#                     sip in parallel with attack, molecule, release-check and demo-fresh one after
+#                     the other (each lane logged to build/test-results/<lane>.log, printed when both are
 #                     done), then one summary line
 #   make venv         .venv with the pinned tools of requirements/test.txt (reinstalled on change)
 #   make deps         Debian packages the tests need (apt only when one is missing)
@@ -17,6 +17,9 @@
 #                     installed copy, ansible-builder introspect, changelog (tools/release-check.sh)
 #   make fuzz         the attack suite's fuzz stage alone, 10,000 messages (FUZZ_MESSAGES, FUZZ_SEED)
 #   make demo | demo-stop            playbooks/demo.yml | demo-stop.yml on inventories/demo
+#   make demo-clean   demo-stop, then remove every file the demo left (playbooks/demo-clean.yml)
+#   make demo-fresh   demo-clean, make demo as on a machine that never ran it (its summary line
+#                     required; log in build/test-results/demo.log), demo-stop
 #   make clean        build output and caches;  make distclean  also .venv
 #   make lock         re-resolve requirements/constraints.txt from requirements/test.txt (and
 #                     requirements/release-constraints.txt from requirements/release.txt)
@@ -59,7 +62,7 @@ export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help test venv deps collection sanity lint unit integration sip attack fuzz summary \
-	demo demo-stop clean distclean lock molecule release-check integration-targets
+	demo demo-stop demo-clean clean distclean lock molecule release-check integration-targets
 
 help:
 	@sed -n '1,/^$$/s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
@@ -70,9 +73,10 @@ help:
 # sip and attack each deploy their own Kamailio (random 127.0.0.x, free ports) and run at the
 # same time; their output goes to $(RESULTS)/<suite>.log and is printed once both are done.
 # A parallel step a+b+c is one lane running make -k a b c (molecule and release-check deploy
-# Kamailio on 127.0.0.61/.62; they fit in the time sip takes). `make -j` is not supported here.
+# on 127.0.0.61-.64, demo-fresh removes every trace of the demo and runs make demo on 127.0.0.1-.3
+# and its own namespaces; they fit in the time sip takes). `make -j` is not supported here.
 TEST_STEPS := sanity lint unit integration integration-targets
-PARALLEL_STEPS := sip attack+molecule+release-check
+PARALLEL_STEPS := sip attack+molecule+release-check+demo-fresh
 
 test:
 	@t0=$$(date +%s); $(MAKE) deps venv collection; echo "test: prerequisites took $$(( $$(date +%s) - t0 )) s"
@@ -213,7 +217,7 @@ integration-targets: venv
 # ---------------------------------------------------------------------------- roles and release
 # Each role's molecule scenario against this machine (docs/testing.md). prerun off in
 # molecule.yml: molecule would otherwise install the collection into ~/.ansible/collections.
-MOLECULE_ROLES := directory kamailio rtpengine
+MOLECULE_ROLES := directory kamailio rtpengine provisioning
 molecule: venv collection deps
 	@for role in $(MOLECULE_ROLES); do \
 		echo "==> molecule test: roles/$$role"; \
@@ -235,6 +239,25 @@ demo: deps venv collection
 
 demo-stop: venv collection
 	ansible-playbook -i inventories/demo playbooks/demo-stop.yml $(DEMO_ARGS)
+
+demo-clean: venv collection
+	ansible-playbook -i inventories/demo playbooks/demo-clean.yml $(DEMO_ARGS)
+
+# The README's first command on a machine that never ran it (make test runs this): every trace
+# of an earlier demo removed, then make demo, which must end with its summary line; stopped
+# again afterwards whatever happened.
+demo-fresh: deps venv collection
+	@mkdir -p "$(RESULTS)"
+	@echo "demo-fresh: removing every trace of an earlier demo (make demo-clean)"
+	@$(MAKE) demo-clean > "$(RESULTS)/demo-clean.log" 2>&1 || { cat "$(RESULTS)/demo-clean.log"; exit 1; }
+	@echo "demo-fresh: make demo (log in $(RESULTS)/demo.log)"
+	@rc=0; $(MAKE) demo > "$(RESULTS)/demo.log" 2>&1 || rc=$$?; \
+	$(MAKE) demo-stop > "$(RESULTS)/demo-stop.log" 2>&1 || true; \
+	line=$$(grep -A3 "voxplane demo passed:" "$(RESULTS)/demo.log" | tr -s ' \n' ' ' | sed -e "s/^.*msg: '//" -e "s/'.*$$//"); \
+	if [ "$$rc" -ne 0 ] || [ -z "$$line" ]; then \
+		tail -n 80 "$(RESULTS)/demo.log"; echo "demo-fresh: FAILED (make demo exit $$rc, no summary line)"; exit 1; \
+	fi; \
+	echo "demo-fresh: $$line"
 
 # ---------------------------------------------------------------------------- cleaning
 clean:
