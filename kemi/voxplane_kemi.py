@@ -37,6 +37,7 @@ if HERE not in sys.path:
 
 # pylint: disable=wrong-import-position
 from ansible_collections.voxplane.pbx.plugins.module_utils import phone_settings, routing, snapshot  # noqa: E402
+from ansible_collections.voxplane.pbx.plugins.module_utils.errors import StorageError  # noqa: E402
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory, SqliteDialect  # noqa: E402
 import voxplane_media  # noqa: E402  # NAT traversal and the rtpengine media relay
 from voxplane_feature_events import FeatureEvents, feature_events  # noqa: E402
@@ -159,11 +160,20 @@ class DirectoryView(object):
         self._pid = None
 
     def _generation(self):
-        if self._conn is None or self._pid != os.getpid():
-            # One read-only connection per worker process, opened after the fork.
-            self._conn = sqlite3.connect("file:%s?mode=ro" % self.path, uri=True, timeout=1.0)
-            self._pid = os.getpid()
-        return self._conn.execute("SELECT generation FROM voxplane_generation WHERE id = 1").fetchone()[0]
+        """The directory generation, one single-row SELECT; a storage error names the directory
+        (store.SqliteDialect.error, as every other storage error)."""
+        try:
+            if self._conn is None or self._pid != os.getpid():
+                # One read-only connection per worker process, opened after the fork.
+                self._conn = sqlite3.connect("file:%s?mode=ro" % self.path, uri=True, timeout=1.0)
+                self._pid = os.getpid()
+            return self._conn.execute("SELECT generation FROM voxplane_generation WHERE id = 1").fetchone()[0]
+        except sqlite3.Error as exc:
+            if not os.path.exists(self.path):
+                raise StorageError(self.path, "does not exist")
+            if "no such table" in str(exc) or "not a database" in str(exc):
+                return None  # not a voxplane directory (yet): the load in current() says what the file is
+            raise SqliteDialect(self.path).error(exc)
 
     def current(self):
         """The snapshot to route with; None while the directory cannot be read."""

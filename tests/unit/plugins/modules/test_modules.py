@@ -799,9 +799,11 @@ def test_info_modules_on_a_newer_schema_fail_clearly(full):
     conn.execute("INSERT INTO voxplane_schema (version, description, applied_at) VALUES (99, 'future', 'x')")
     conn.commit()
     conn.close()
-    for name in ('tenant_info', 'extension_info'):
+    for name in ('tenant_info', 'extension_info', 'number_info', 'device_info', 'group_info'):
         result = full.run(name, tenant='acme')
-        assert result.failed and 'schema version 99 is newer' in result['msg']
+        assert result.failed and result['msg'] == (
+            'directory %s: schema version 99 is newer than this collection understands (%d); upgrade the '
+            'voxplane.pbx collection' % (full.path, LATEST_VERSION)), (name, result)
 
 
 # directory_schema -------------------------------------------------------------------------------------
@@ -876,19 +878,20 @@ def test_a_newer_schema_fails_every_writer_clearly_and_is_left_alone(pbx):
     snapshot = pbx.snapshot()
     result = pbx.run('directory_schema')
     assert result.failed and result.rc == 1
-    assert result['msg'] == ('directory schema version 99 is newer than this collection understands (%d); '
-                             'upgrade the voxplane.pbx collection' % LATEST_VERSION)
+    message = ('directory %s: schema version 99 is newer than this collection understands (%d); '
+               'upgrade the voxplane.pbx collection' % (pbx.path, LATEST_VERSION))
+    assert result['msg'] == message
     for kind in KINDS:
         result = pbx.run(kind, **key_args(SPECS[kind], display_name='x') if kind == 'tenant' else key_args(SPECS[kind]))
-        assert result.failed and 'schema version 99 is newer' in result['msg'], (kind, result)
+        assert result.failed and result['msg'] == message, (kind, result)
     assert pbx.snapshot() == snapshot
 
 
 def test_directory_schema_migrates_an_existing_empty_file(pbx):
     open(pbx.path, 'w').close()
     result = pbx.run('tenant_info', tenant='acme')  # readers never migrate
-    assert result.failed and result['msg'] == ('directory schema version 0 needs migrating to %d; '
-                                               'run a module or the directory role first' % LATEST_VERSION)
+    assert result.failed and result['msg'] == ('directory %s: schema version 0 needs migrating to %d; '
+                                               'run a module or the directory role first' % (pbx.path, LATEST_VERSION))
     assert pbx.snapshot() == {}
     result = pbx.ok('directory_schema', check=True)
     assert result['changed'] is True and result['migrated_from'] == 0

@@ -9,12 +9,14 @@ __metaclass__ = type
 
 import json
 import os
+import sqlite3
 import sys
 
 import pytest
 import yaml
 
 import module_helpers
+from ansible_collections.voxplane.pbx.plugins.module_utils.schema import LATEST_VERSION
 from ansible_collections.voxplane.pbx.plugins.modules import route_info
 
 UNIT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -72,6 +74,17 @@ def test_a_missing_directory_is_an_error_and_stays_missing(pbx, monkeypatch):
     result = pbx.run('route_info', tenant='acme', caller={'extension': '10'}, dialled='11')
     assert result.failed and pbx.path in result['msg'] and 'does not exist' in result['msg']
     assert not pbx.exists()
+
+
+def test_a_directory_of_a_newer_schema_is_named_in_the_error(directory):
+    conn = sqlite3.connect(directory.path)
+    conn.execute("INSERT INTO voxplane_schema (version, description, applied_at) VALUES (99, 'future', 'x')")
+    conn.commit()
+    conn.close()
+    result = directory.run('route_info', tenant='acme', caller={'extension': '12'}, dialled='10')
+    assert result.failed and result['msg'] == (
+        'directory %s: schema version 99 is newer than this collection understands (%d); upgrade the voxplane.pbx '
+        'collection' % (directory.path, LATEST_VERSION))
 
 
 def tenant_document(directory, name):
