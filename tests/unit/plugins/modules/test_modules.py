@@ -502,6 +502,66 @@ def test_voicemail_given_without_pin_keeps_the_pin(pbx):
     assert doc['voicemail'] == dict(enabled=False, pin_hash=rules.pin_hash('acme', '10', PIN))
 
 
+# Numbers the tenant names before they exist --------------------------------------------------------
+# A playbook creates the tenant with its main number and locations first and its numbers afterwards.
+
+NORDWIND = dict(name='nordwind', sip_domain='nordwind.voxplane.example', main_number='040 555010',
+                locations=[dict(HQ, emergency_caller_id='+494055501099')])
+NORDWIND_BLOCK = dict(tenant='nordwind', number='+4940555010', ddi_range='00-99')
+
+
+def warnings_of(result):
+    """The task's warnings as text (ansible-core 2.19 returns each as a summary with the message)."""
+    return [w['event']['msg'] if isinstance(w, dict) else w for w in result.get('warnings', [])]
+
+
+@pytest.mark.parametrize('check', [False, True])
+def test_a_tenant_names_numbers_it_does_not_hold_yet_with_a_warning(pbx, check):
+    result = pbx.ok('tenant', check=check, **copy.deepcopy(NORDWIND))
+    assert result['changed'] is True
+    assert result['tenant']['main_number'] == '+4940555010'
+    assert sorted(warnings_of(result)) == [
+        'tenant nordwind: locations[0].emergency_caller_id: location hq: +494055501099 is not a number of tenant '
+        'nordwind yet (no tenant holds it): accepted; emergency calls from hq present it once it is a number of this '
+        'tenant, until then the tenant\'s main number (or the caller\'s own number, or the trunk\'s default number) '
+        '[own_number]',
+        'tenant nordwind: main_number: +4940555010 is not a number of tenant nordwind yet (no tenant holds it): '
+        'accepted; calls present it once it is a number of this tenant, until then as if the tenant had no main '
+        'number [reference]']
+    if check:
+        assert not pbx.exists()
+        return
+    # The numbers follow; then the whole playbook again changes nothing and says nothing.
+    assert pbx.ok('number', **copy.deepcopy(NORDWIND_BLOCK))['changed'] is True
+    for module, args in (('tenant', NORDWIND), ('number', NORDWIND_BLOCK)):
+        again = pbx.ok(module, **copy.deepcopy(args))
+        assert again['changed'] is False and warnings_of(again) == [], (module, again)
+
+
+def test_a_tenant_cannot_name_another_tenants_number(pbx):
+    pbx.ok('tenant', name='other', sip_domain='other.voxplane.example')
+    pbx.ok('number', tenant='other', number='+4940555010', ddi_range='00-99')
+    snapshot = pbx.snapshot()
+    result = pbx.run('tenant', **copy.deepcopy(NORDWIND))
+    assert result.failed and sorted((v['field'], v['rule']) for v in result['violations']) == [
+        ('locations[0].emergency_caller_id', 'own_number'), ('main_number', 'reference')]
+    assert 'tenant nordwind: main_number: +4940555010 is not a number of tenant nordwind (it belongs to tenant ' \
+        'other); the main number is one of the tenant\'s own numbers [reference]' in result['msg']
+    assert pbx.snapshot() == snapshot
+
+
+def test_tenant_config_refuses_a_document_that_does_not_hold_its_numbers(pbx):
+    document = {'tenant': copy.deepcopy(NORDWIND)}
+    result = pbx.run('tenant_config', config=document)
+    assert result.failed and sorted((v['field'], v['rule']) for v in result['violations']) == [
+        ('locations[0].emergency_caller_id', 'own_number'), ('main_number', 'reference')]
+    assert 'is not a number of tenant nordwind; the main number is one of the tenant\'s own numbers' in result['msg']
+    assert not pbx.exists() or pbx.snapshot().get('tenants') == []
+    document['numbers'] = [dict((k, v) for k, v in NORDWIND_BLOCK.items() if k != 'tenant')]
+    result = pbx.ok('tenant_config', config=document)
+    assert result['changed'] is True and warnings_of(result) == []
+
+
 # Call features: media server, single number reach, international destinations ----------------------
 
 def test_tenant_media_server_is_returned_canonical_and_kept_when_left_out(pbx):
