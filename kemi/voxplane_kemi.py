@@ -37,6 +37,7 @@ if HERE not in sys.path:
 
 # pylint: disable=wrong-import-position
 from ansible_collections.voxplane.pbx.plugins.module_utils import phone_settings, routing, snapshot  # noqa: E402
+from ansible_collections.voxplane.pbx.plugins.module_utils.errors import StorageError  # noqa: E402
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory, SqliteDialect  # noqa: E402
 import voxplane_media  # noqa: E402  # NAT traversal and the rtpengine media relay
 from voxplane_feature_events import FeatureEvents, feature_events  # noqa: E402
@@ -72,14 +73,17 @@ _PROC_SIPRPC = 127
 _SETTING_BUSY_TIMEOUT_MS = 2000
 
 
-def _store_headers(identity, privacy, diversion, headers, branches=None, relays=()):
-    """Keep the headers the next branches carry in $avp(vx_hdrs) (ksr_branch_route_one adds them).
-    ``branches`` maps a branch's request URI to the identity, privacy and extra diversion of
-    that branch alone (the mobile of single number reach). ``relays`` are the request URIs the
-    routing core chose itself (trunk, media server); every other branch is a registered
-    contact."""
-    stored = {"identity": identity, "privacy": bool(privacy), "diversion": list(diversion), "headers": dict(headers),
-              "branches": branches or {}, "relays": list(relays)}
+def _store_headers(leg, headers, branches=None, relays=(), caller=None):
+    """Keep the headers the next branches carry in $avp(vx_hdrs) (ksr_branch_route_one adds them):
+    the leg's identity, privacy and diversion history, and ``caller``, the From of a leg forwarded
+    out (routing.original_caller; None: From shows the identity). ``branches`` maps a branch's
+    request URI to the identity, privacy, extra diversion and From of that branch alone (the
+    mobile of single number reach). ``relays`` are the request URIs the routing core chose itself
+    (trunk, media server); every other branch is a registered contact. The call's original caller
+    (``origin``) is kept for the legs a failure route adds."""
+    stored = {"identity": leg.identity, "privacy": routing.forwarded_privacy(leg.privacy, caller),
+              "diversion": list(leg.diversion), "headers": dict(headers), "branches": branches or {},
+              "relays": list(relays), "origin": leg.origin, "caller": caller}
     KSR.pv.sets("$avp(vx_hdrs)", json.dumps(stored))
 
 
@@ -159,11 +163,20 @@ class DirectoryView(object):
         self._pid = None
 
     def _generation(self):
-        if self._conn is None or self._pid != os.getpid():
-            # One read-only connection per worker process, opened after the fork.
-            self._conn = sqlite3.connect("file:%s?mode=ro" % self.path, uri=True, timeout=1.0)
-            self._pid = os.getpid()
-        return self._conn.execute("SELECT generation FROM voxplane_generation WHERE id = 1").fetchone()[0]
+        """The directory generation, one single-row SELECT; a storage error names the directory
+        (store.SqliteDialect.error, as every other storage error)."""
+        try:
+            if self._conn is None or self._pid != os.getpid():
+                # One read-only connection per worker process, opened after the fork.
+                self._conn = sqlite3.connect("file:%s?mode=ro" % self.path, uri=True, timeout=1.0)
+                self._pid = os.getpid()
+            return self._conn.execute("SELECT generation FROM voxplane_generation WHERE id = 1").fetchone()[0]
+        except sqlite3.Error as exc:
+            if not os.path.exists(self.path):
+                raise StorageError(self.path, "does not exist")
+            if "no such table" in str(exc) or "not a database" in str(exc):
+                return None  # not a voxplane directory (yet): the load in current() says what the file is
+            raise SqliteDialect(self.path).error(exc)
 
     def current(self):
         """The snapshot to route with; None while the directory cannot be read."""
@@ -574,7 +587,8 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
                     if refusal is not None:
                         self._reply(refusal.code, refusal.reason, in_failure)
                         return
-                _store_headers(leg.identity, leg.privacy, leg.diversion, plan.headers, relays=[plan.uri])
+                _store_headers(leg, plan.headers, relays=[plan.uri],
+                               caller=routing.original_caller(plan, leg.origin, lambda: self._calling_number(snap)))
                 KSR.pv.sets("$ru", plan.uri)
                 if plan.destination:
                     KSR.setdsturi(plan.destination)
@@ -595,13 +609,22 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
                 self._track_dialog(in_failure)
                 branches = {}
                 if mobile is not None:
-                    branches[mobile.uri] = {"identity": mobile.identity, "privacy": mobile.privacy or leg.privacy,
-                                            "diversion": list(mobile.diversion)}
-                _store_headers(leg.identity, leg.privacy, leg.diversion, {}, branches, relays=list(branches))
+                    caller = routing.original_caller(mobile, leg.origin, lambda: self._calling_number(snap))
+                    branches[mobile.uri] = {"identity": mobile.identity, "diversion": list(mobile.diversion),
+                                            "privacy": routing.forwarded_privacy(mobile.privacy or leg.privacy, caller),
+                                            "caller": caller}
+                _store_headers(leg, {}, branches, relays=list(branches))
                 KSR.pv.sets("$avp(vx_ctx)", plan.context)
                 KSR.tm.t_set_fr(plan.ring_time * 1000, 0)
                 self._relay(snap, plan, in_failure)
                 return
+
+    @staticmethod
+    def _calling_number(snap):
+        """A call from the trunk: its calling number as E.164, None when anonymous (routing.calling_number
+        of the From user, the source address and the Privacy header of the request, which in a failure
+        route is the original INVITE). Asked only for a leg forwarded out."""
+        return routing.calling_number(snap, KSR.pv.get("$fU") or "", KSR.pv.get("$si"), KSR.pv.get("$hdr(Privacy)"))
 
     def _track_dialog(self, in_failure):
         """Make the call a tracked dialog once it is going to be relayed (not for a call answered
@@ -739,13 +762,14 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             return 1
         own = stored.get("branches", {}).get(ruri)
         if own:  # the mobile of single number reach: its own identity, one more diversion
-            stored.update(identity=own["identity"], privacy=own["privacy"],
+            stored.update(identity=own["identity"], privacy=own["privacy"], caller=own.get("caller"),
                           diversion=own["diversion"] + stored.get("diversion", []))
         if stored.get("identity"):
             KSR.hdr.remove("P-Asserted-Identity")
             KSR.hdr.append("P-Asserted-Identity: %s\r\n" % stored["identity"])
-            # The callee sees the public identity in From too, never the caller's SIP account.
-            display, uri = routing.from_header(stored["identity"])
+            # The callee sees the public identity in From too, never the caller's SIP account; a
+            # leg forwarded out shows the original caller there (routing.original_caller).
+            display, uri = routing.from_header(stored.get("caller") or stored["identity"])
             KSR.uac.uac_replace_from(display, uri)
         if stored.get("privacy"):
             KSR.hdr.remove("Privacy")

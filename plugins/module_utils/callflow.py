@@ -222,12 +222,21 @@ class _Flow(object):
 
     def step(self, leg, action, **fields):
         own = list(getattr(leg.plan, 'diversion', ()))
-        step = dict(action=action, at=self.elapsed, identity=leg.identity, privacy=bool(leg.privacy),
+        caller = self.original_caller(leg.plan, leg) if isinstance(leg.plan, routing.Relay) else None
+        step = dict(action=action, at=self.elapsed, identity=leg.identity,
+                    from_identity=caller or leg.identity, privacy=routing.forwarded_privacy(leg.privacy, caller),
                     diversion=own, diversion_history=list(leg.diversion),
                     reason=own[0].rsplit('reason=', 1)[-1] if own else None)
         step.update(fields)
         self.steps.append(step)
         return step
+
+    def original_caller(self, relay, leg):
+        """routing.original_caller of a Relay (a trunk leg, a mobile): a caller from the trunk
+        presents caller.calling_number (none given: it presents no number, anonymous)."""
+        caller = self.caller
+        return routing.original_caller(relay, leg.origin, lambda: routing.calling_number(
+            self.snap, caller.calling_number or '', caller.source))
 
     def end(self, code, reason, by=None):
         self.final = {'code': code, 'reason': reason, 'by': by}
@@ -288,9 +297,13 @@ class _Flow(object):
                          target_kind=getattr(target, 'kind', None), target_name=getattr(target, 'name', None),
                          extensions=members, accounts=[aor.split('@', 1)[0] for aor in plan.aors],
                          ringing=[name for name, dummy in branches], mobile=_uri_user(mobile.uri) if mobile else None,
-                         ring_time=plan.ring_time, mobile_identity=None, mobile_diversion=[])
-        if mobile is not None:  # the mobile's branch presents its own identity and diversion
-            step.update(mobile_identity=mobile.identity, mobile_diversion=list(mobile.diversion) + list(leg.diversion))
+                         ring_time=plan.ring_time, mobile_identity=None, mobile_from_identity=None,
+                         mobile_privacy=None, mobile_diversion=[])
+        if mobile is not None:  # the mobile's branch presents its own identity, From and diversion
+            caller = self.original_caller(mobile, leg)
+            step.update(mobile_identity=mobile.identity, mobile_from_identity=caller or mobile.identity,
+                        mobile_privacy=routing.forwarded_privacy(mobile.privacy or leg.privacy, caller),
+                        mobile_diversion=list(mobile.diversion) + list(leg.diversion))
         if not branches:
             step['outcome'] = 'unregistered'
             return 'unregistered'
@@ -350,7 +363,7 @@ def simulate(snap, caller, dialled, now, circumstances, setting_outcome=None):
         if flow.final is not None:
             break
         # The failure route: the next decision starts from what the failed branches carried.
-        before = {'identity': leg.identity, 'privacy': leg.privacy, 'diversion': leg.diversion}
+        before = {'identity': leg.identity, 'privacy': leg.privacy, 'diversion': leg.diversion, 'origin': leg.origin}
         plan = routing.after_reply(snap, leg.plan.context, outcome, now)
         if plan is None:
             flow.end(flow.steps[-1].get('reply'), 'the callee\'s own answer')

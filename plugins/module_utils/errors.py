@@ -103,5 +103,6 @@ def this_python():
     return 'Python %d.%d (%s)' % (sys.version_info[0], sys.version_info[1], sys.executable)
 
 
-class SchemaError(DirectoryError):
-    """The directory database has a schema this code cannot work with."""
+class SchemaError(StorageError):
+    """The directory database has a schema this code cannot work with: a storage error like
+    the others, naming the location (``directory /x/y.db: schema version 9 is newer ...``)."""

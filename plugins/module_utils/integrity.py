@@ -38,13 +38,18 @@ class Lookups(object):
         return None
 
 
-def check(state, previous=None, lookups=None, changed=None):
+def check(state, previous=None, lookups=None, changed=None, warnings=None):
     """Violations of the tenant state. ``previous`` is the state before the
     change, so that a reference left dangling is reported as the deletion it
     blocks. ``changed`` holds the (kind, key) pairs the change touches and
-    limits the cross-tenant questions to them (None: ask for everything)."""
+    limits the cross-tenant questions to them (None: ask for everything).
+
+    ``warnings``: a list for the tenant's references to a number that no tenant holds yet
+    (``main_number``, a location's ``emergency_caller_id``; see ``_Collector.own_number``),
+    which are then accepted, so that a playbook may create the number after the tenant that
+    names it. None refuses them: a whole tenant document names its own numbers."""
     lookups = lookups or Lookups()
-    v = _Collector(state, previous)
+    v = _Collector(state, previous, warnings)
     if state.tenant is None:
         if not state.is_empty():
             kinds = ', '.join('%d %ss' % (len(objs), kind) for kind, objs in sorted(state.children.items()) if objs)
@@ -76,9 +81,10 @@ def check_tenant_removal(previous, force=False, now=None):
 
 
 class _Collector(object):
-    def __init__(self, state, previous):
+    def __init__(self, state, previous, warnings=None):
         self.state = state
         self.violations = []
+        self.warnings = warnings
         self.removed = set()
         self.previous_accounts = {}
         self.removed_numbers = {}
@@ -99,6 +105,32 @@ class _Collector(object):
                 'cannot remove %s: still referenced by %s (%s)' % (e164, describe(kind, key), field)))
         else:
             self.add(kind, key, field, rule, message)
+
+    def own_number(self, field, e164, rule, what, lookups, touched):
+        """A reference of the tenant to one of its own numbers (``main_number``, a location's
+        ``emergency_caller_id``), ``e164``, that the tenant does not hold. Removing that number
+        is blocked; a number of another tenant is refused; a number that no tenant holds yet is
+        refused too unless this check collects warnings (the single-object modules), which
+        accept it with a warning when the change sets it: the router presents it only once it
+        is a number of the tenant (snapshot.Tenant). ``what`` says what the reference is for,
+        for the messages. With warnings, a change that does not touch the tenant object leaves
+        its references alone: they were judged when the tenant was last written."""
+        name = self.state.name
+        if e164 in self.removed_numbers:
+            self.number_reference(TENANT, name, field, e164, rule, None)  # the removal is blocked
+            return
+        if self.warnings is not None and not touched(TENANT, name):
+            return
+        other = lookups.number_owners([e164], name).get(e164)
+        if other:
+            self.add(TENANT, name, field, rule, '%s%s is not a number of tenant %s (it belongs to tenant %s); %s'
+                     % (what[0], e164, name, other, what[1]))
+        elif self.warnings is None:
+            self.add(TENANT, name, field, rule, '%s%s is not a number of tenant %s; %s' % (what[0], e164, name, what[1]))
+        else:
+            self.warnings.append(Violation(describe(TENANT, name), field, rule, (
+                '%s%s is not a number of tenant %s yet (no tenant holds it): accepted; %s' % (
+                    what[0], e164, name, what[2]))))
 
     def add(self, kind, key, field, rule, message):
         self.violations.append(Violation(describe(kind, key, self.state.name), field, rule, message))
@@ -135,11 +167,11 @@ def _check_tenant(v, state, lookups, touched):
         # Emergency calls present this number to the emergency service: it must be the tenant's own.
         ecid = loc.get('emergency_caller_id')
         if ecid and ecid not in owned:
-            other = lookups.number_owners([ecid], name).get(ecid)
-            held_by = ' (it belongs to tenant %s)' % other if other else ''
-            v.number_reference(TENANT, name, 'locations[%d].emergency_caller_id' % i, ecid, 'own_number',
-                               'location %s: %s is not a number of tenant %s%s; an emergency call presents one of '
-                               'the tenant\'s own numbers' % (loc['name'], ecid, name, held_by))
+            v.own_number('locations[%d].emergency_caller_id' % i, ecid, 'own_number', (
+                'location %s: ' % loc['name'], 'an emergency call presents one of the tenant\'s own numbers',
+                'emergency calls from %s present it once it is a number of this tenant, until then the tenant\'s '
+                'main number (or the caller\'s own number, or the trunk\'s default number)' % loc['name']),
+                lookups, touched)
     trunk_names = [tr['name'] for tr in t['trunks']]
     if len(set(trunk_names)) != len(trunk_names):
         v.add(TENANT, name, 'trunks', 'unique', 'trunk names must be unique')
@@ -148,9 +180,11 @@ def _check_tenant(v, state, lookups, touched):
     if len(trunk_names) > 1 and not t['preferred_trunk']:
         v.add(TENANT, name, 'preferred_trunk', 'preferred_trunk_required',
               'a tenant with several trunks must name its preferred trunk')
-    if t['main_number'] and t['main_number'] not in state.owned_numbers():
-        v.number_reference(TENANT, name, 'main_number', t['main_number'], 'reference',
-                           '%s is not a number of the tenant' % t['main_number'])
+    if t['main_number'] and t['main_number'] not in owned:
+        v.own_number('main_number', t['main_number'], 'reference', (
+            '', 'the main number is one of the tenant\'s own numbers',
+            'calls present it once it is a number of this tenant, until then as if the tenant had no main number'),
+            lookups, touched)
     ranges = t['internal_ranges']
     spans = sorted((len(r.split('-')[0]), int(r.split('-')[0]), int(r.split('-')[1]), r) for r in ranges)
     for a, b in zip(spans, spans[1:]):

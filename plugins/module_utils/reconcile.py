@@ -65,11 +65,13 @@ class Change(object):
 
 
 class Result(object):
-    def __init__(self, tenant_name, changes, previous, state):
+    def __init__(self, tenant_name, changes, previous, state, warnings=()):
         self.tenant_name = tenant_name
         self.changes = changes
         self.previous = previous
         self.state = state
+        # Violations accepted with a warning (integrity.check's ``warnings``): the task says them.
+        self.warnings = list(warnings)
 
     @property
     def changed(self):
@@ -79,7 +81,7 @@ class Result(object):
         return [c.diff(self.tenant_name) for c in self.changes]
 
 
-def reconcile(txn, tenant_name, tenant_request=None, children=None, purge=(), create=True):
+def reconcile(txn, tenant_name, tenant_request=None, children=None, purge=(), create=True, whole_tenant=False):
     """Plan, validate and write a tenant's requested objects.
 
     tenant_request: dict of tenant options, ABSENT to remove the tenant, or
@@ -88,6 +90,10 @@ def reconcile(txn, tenant_name, tenant_request=None, children=None, purge=(), cr
     are removed (the whole-tenant module's declarative mode). create=False
     only changes objects that exist: a request for a missing one is a
     ``reference`` violation (a phone's feature code never creates anything).
+    whole_tenant: the request is a whole tenant document, which names its own numbers: a
+    ``main_number`` or ``emergency_caller_id`` that is not one of them is refused. Otherwise
+    (one object at a time) a number that no tenant holds yet is accepted, and the Result's
+    ``warnings`` say so (integrity.check).
     """
     children = children or {}
     violations = []
@@ -163,7 +169,8 @@ def reconcile(txn, tenant_name, tenant_request=None, children=None, purge=(), cr
         if tenant is not None:
             state = previous.with_changes(changes)
             touched = set((c.kind, c.key) for c in changes)
-            more = integrity.check(state, previous, txn, touched) + _realm_change(previous, state, changes)
+            more = integrity.check(state, previous, txn, touched, None if whole_tenant else []) + \
+                _realm_change(previous, state, changes)
             violations.extend(follow_on_filter(mentions(failed))(more))
         raise ValidationFailed(violations)
 
@@ -172,13 +179,14 @@ def reconcile(txn, tenant_name, tenant_request=None, children=None, purge=(), cr
         # Nothing changes, so nothing new to check: the stored tenant passed these checks when it was
         # written (an unchanged 10,000-extension tenant applied again costs no full integrity pass).
         return Result(tenant_name, changes, previous, state)
-    violations = integrity.check(state, previous, txn, set((c.kind, c.key) for c in changes))
+    warnings = None if whole_tenant else []
+    violations = integrity.check(state, previous, txn, set((c.kind, c.key) for c in changes), warnings)
     violations.extend(_realm_change(previous, state, changes))
     if violations:
         raise ValidationFailed(violations)
     if changes:
         txn.apply(tenant_name, changes)
-    return Result(tenant_name, changes, previous, state)
+    return Result(tenant_name, changes, previous, state, warnings or ())
 
 
 def _without_bad_fields(tenant_name, current, request, violations):

@@ -36,6 +36,9 @@ MAX_FORWARD_HOPS = 5
 # forwarding extension's shorter ring time never cuts this leg off (docs/routing.md).
 OUTSIDE_RING_TIME = 30
 ANONYMOUS_URI = 'sip:anonymous@anonymous.invalid'
+# The original caller (Leg.origin) of a call from the trunk: its calling number as received, known
+# per call only (``calling_number``), while the decision is shared by every call to that number.
+CALLING_NUMBER = 'calling-number'
 
 # Feature codes a phone dials to change its extension's settings (docs/routing.md):
 # code -> (option of the extension module, value, what the phone is told). A value of
@@ -68,9 +71,10 @@ class Reject(object):
 
 
 class Ring(object):
-    """Ring the AORs (user@domain) in parallel for ring_time seconds."""
+    """Ring the AORs (user@domain) in parallel for ring_time seconds. ``origin``: the call's
+    original caller, set on the first plan of a call (see Leg)."""
 
-    __slots__ = ('aors', 'uris', 'ring_time', 'context', 'identity', 'privacy', 'diversion', 'mobile')
+    __slots__ = ('aors', 'uris', 'ring_time', 'context', 'identity', 'privacy', 'diversion', 'mobile', 'origin')
 
     def __init__(self, aors, ring_time, context, identity=None, privacy=False, diversion=(), mobile=None):
         self.aors = tuple(aors)
@@ -83,6 +87,7 @@ class Ring(object):
         # Single number reach: a Relay to the mobile through the trunk, one more parallel branch
         # with its own identity and diversion (the adapter puts them on that branch only).
         self.mobile = mobile
+        self.origin = None
 
     def __repr__(self):
         return 'Ring(%s%s, %ss, %s)' % (', '.join(self.aors), ' + %s' % self.mobile.uri if self.mobile else '',
@@ -95,9 +100,15 @@ class Relay(object):
     when that is not the host of ``uri``: the media server, for a mailbox URI in the tenant's
     domain. ``ring_time``: seconds this leg may ring (the adapter sets it as the transaction's
     INVITE timer before relaying); None: until the far end answers or rejects, within tm's
-    cfg-wide ``fr_inv_timer`` and the call's maximum setup time (a call the caller dialled)."""
+    cfg-wide ``fr_inv_timer`` and the call's maximum setup time (a call the caller dialled).
+    ``forwarded_by``: the SIP domain of the tenant that forwards the call out through its trunk (an
+    outside forward, a group's outside fallback, the mobile of single number reach): ``identity``
+    is then that tenant's number and the From shows the call's original caller
+    (``original_caller``); None for every other leg, whose From shows ``identity``. ``origin``:
+    the call's original caller, set on the first plan of a call (see Leg)."""
 
-    __slots__ = ('uri', 'identity', 'privacy', 'headers', 'diversion', 'destination', 'charge', 'ring_time')
+    __slots__ = ('uri', 'identity', 'privacy', 'headers', 'diversion', 'destination', 'charge', 'ring_time',
+                 'forwarded_by', 'origin')
 
     def __init__(self, uri, identity, privacy=False, headers=None, diversion=(), destination=None, charge=None,
                  ring_time=None):
@@ -112,6 +123,8 @@ class Relay(object):
         # emergency call, which no limit may stop.
         self.charge = charge
         self.ring_time = ring_time
+        self.forwarded_by = None
+        self.origin = None
 
     def __repr__(self):
         return 'Relay(%s%s as %s%s%s)' % (self.uri, ' via %s' % self.destination if self.destination else '',
@@ -439,11 +452,20 @@ def route_from_account(snap, domain, username, dialled, now):
     target = tenant.targets.get(dialled)
     if target is not None:
         identity = _internal_identity(tenant, caller)
-        return _reach(snap, tenant, target, Context(tenant.name, target.number), now, identity)
-    e164 = rules.normalise_dialled(dialled, tenant.dial_plan)
-    if e164 is None:
-        return Reject(404, 'No such extension or number')
-    return _outside(snap, tenant, caller, e164, now)
+        plan = _reach(snap, tenant, target, Context(tenant.name, target.number), now, identity)
+    else:
+        e164 = rules.normalise_dialled(dialled, tenant.dial_plan)
+        if e164 is None:
+            return Reject(404, 'No such extension or number')
+        plan = _outside(snap, tenant, caller, e164, now)
+    return _with_origin(plan, _outside_identity(tenant, caller))
+
+
+def _with_origin(plan, origin):
+    """The first plan of a call, knowing the call's original caller (Leg.origin)."""
+    if plan.__class__ is Ring or plan.__class__ is Relay:
+        plan.origin = origin
+    return plan
 
 
 def _speed_dial(caller, dialled):
@@ -488,7 +510,7 @@ def route_inbound(snap, dialled, source, now):
     entry = snap.numbers.get(e164) if e164 else None
     if entry is None:
         return Reject(404, 'Number not assigned')
-    return _to_number(snap, entry, now, identity=None)
+    return _with_origin(_to_number(snap, entry, now, identity=None), CALLING_NUMBER)
 
 
 def after_failure(snap, context_text, outcome, now):
@@ -601,6 +623,7 @@ def _mobile_branch(tenant, ext, identity):
         return None
     plan.diversion = (_diversion(tenant, ext.number, 'follow-me'),)
     plan.ring_time = ext.ring_time  # a branch of the Ring: rings as long as the phones
+    plan.forwarded_by = tenant.domain  # From: the original caller (original_caller)
     return plan
 
 
@@ -650,6 +673,7 @@ def _forward(snap, tenant, ctx, dest, now, reason, identity=None):
             plan = _trunk(tenant, dest, _tenant_identity(tenant), False, charge=ctx.target)
             if isinstance(plan, Relay):
                 plan.ring_time = OUTSIDE_RING_TIME  # its own ringing, not the forwarding party's
+                plan.forwarded_by = tenant.domain  # From: the original caller (original_caller)
         else:
             plan = None
     else:
@@ -687,20 +711,23 @@ def _dial_refusal(tenant, party, e164):
 def _outside(snap, tenant, caller, e164, now):
     """A call to an outside number: on-net when a tenant holds it active, else the trunk."""
     entry = snap.numbers.get(e164)
+    identity = _outside_identity(tenant, caller)
     if entry is not None and entry.status_at(now) == 'active':
         if caller.emergency_only and entry.tenant is not tenant:
             return Reject(403, 'Outside calls not permitted')
-        if caller.caller_id in ('anonymous', None):
-            identity = ANONYMOUS_URI
-        else:
-            identity = '<sip:%s@%s>' % (caller.caller_id, tenant.domain)
         return _to_number(snap, entry, now, identity)
     refusal = _dial_refusal(tenant, caller, e164)
     if refusal:
         return Reject(403, refusal)
+    return _trunk(tenant, e164, identity, identity == ANONYMOUS_URI, charge=caller.number)
+
+
+def _outside_identity(tenant, caller):
+    """What an extension presents outside its tenant: its outbound caller ID (its own first
+    number, the tenant's main number, a chosen number of its own), or anonymous."""
     if caller.caller_id == 'anonymous' or not caller.caller_id:
-        return _trunk(tenant, e164, ANONYMOUS_URI, True, charge=caller.number)
-    return _trunk(tenant, e164, '<sip:%s@%s>' % (caller.caller_id, tenant.domain), False, charge=caller.number)
+        return ANONYMOUS_URI
+    return '<sip:%s@%s>' % (caller.caller_id, tenant.domain)
 
 
 # Outside-call limits: dialog profiles count the calls up now, htable counters the calls of a minute.
@@ -832,41 +859,92 @@ MAX_UNREGISTERED_STEPS = 64
 
 class Leg(object):
     """One plan as it is carried out, with what its branches carry: the caller identity, the
-    privacy wish and the diversion history (newest first), inherited from the legs before."""
+    privacy wish and the diversion history (newest first), inherited from the legs before, and
+    the call's original caller (``origin``), which a leg forwarded out through a trunk presents
+    in From (``original_caller``): an account's outside identity (``_outside_identity``), or
+    CALLING_NUMBER for a call from the trunk; None where it is not known (a transaction that
+    began before the router knew origins)."""
 
-    __slots__ = ('plan', 'identity', 'privacy', 'diversion')
+    __slots__ = ('plan', 'identity', 'privacy', 'diversion', 'origin')
 
-    def __init__(self, plan, identity, privacy, diversion):
+    def __init__(self, plan, identity, privacy, diversion, origin=None):
         self.plan = plan
         self.identity = identity
         self.privacy = privacy
         self.diversion = diversion
+        self.origin = origin
 
     def __repr__(self):
-        return 'Leg(%r as %s, diversion %s)' % (self.plan, self.identity, list(self.diversion))
+        return 'Leg(%r as %s, diversion %s, from %s)' % (self.plan, self.identity, list(self.diversion), self.origin)
 
 
 def legs(snap, plan, now, before=None):
     """The legs one decision becomes, in order. ``before``: what the previous branch carried
-    ({'identity', 'privacy', 'diversion'}; in a failure route), else None. A Reject or a Relay
-    is the last leg; after a Ring the caller goes on only when none of its AORs has a
+    ({'identity', 'privacy', 'diversion', 'origin'}; in a failure route), else None. A Reject or
+    a Relay is the last leg; after a Ring the caller goes on only when none of its AORs has a
     registered contact (and it has no mobile): the next leg is then what its 'unregistered'
     failure leads to. The identity the first plan chose stays when a later one names none; a
-    wish for privacy holds on every later leg; each leg's diversions go before the history."""
+    wish for privacy holds on every later leg; each leg's diversions go before the history; the
+    original caller is the first plan's."""
     before = before or {}
     identity = getattr(plan, 'identity', None) or before.get('identity')
     privacy = getattr(plan, 'privacy', False) or before.get('privacy', False)
+    origin = getattr(plan, 'origin', None) or before.get('origin')
     history = tuple(before.get('diversion', ()))
     for dummy in range(MAX_UNREGISTERED_STEPS):
         if isinstance(plan, Reject):
-            yield Leg(plan, identity, privacy, history)
+            yield Leg(plan, identity, privacy, history, origin)
             return
         history = plan.diversion + history
-        yield Leg(plan, plan.identity or identity, plan.privacy or privacy, history)
+        yield Leg(plan, plan.identity or identity, plan.privacy or privacy, history, origin)
         if not isinstance(plan, Ring):
             return
         plan = after_failure(snap, plan.context, 'unregistered', now)
-    yield Leg(Reject(480, 'Temporarily Unavailable'), identity, privacy, history)
+    yield Leg(Reject(480, 'Temporarily Unavailable'), identity, privacy, history, origin)
+
+
+def original_caller(relay, origin, calling_number):
+    """The From of the branch of ``relay`` (a Relay leg, or the mobile of a Ring) where it is not
+    the leg's identity: the call's original caller (``origin``, Leg.origin) on a leg forwarded out
+    through a trunk (``relay.forwarded_by``), which carries the forwarding tenant's number as
+    P-Asserted-Identity; None for every other leg (From shows the identity). For a call from the
+    trunk it is ``<sip:+E164@forwarding tenant's domain>`` of ``calling_number()`` (the calling
+    number as E.164, or None for an anonymous caller: see ``calling_number``), asked only here:
+    the decision is shared by every call to that number. An anonymous original caller is
+    ANONYMOUS_URI, and its leg carries ``Privacy: id`` (``forwarded_privacy``)."""
+    domain = relay.forwarded_by
+    if domain is None or origin is None:
+        return None
+    if origin == CALLING_NUMBER:
+        e164 = calling_number()
+        return '<sip:%s@%s>' % (e164, domain) if e164 else ANONYMOUS_URI
+    return origin
+
+
+def forwarded_privacy(privacy, caller):
+    """Whether a branch carries ``Privacy: id``: its leg's privacy, or an anonymous original caller
+    in its From (``original_caller``)."""
+    return bool(privacy) or caller == ANONYMOUS_URI
+
+
+# Privacy header values that ask to hide the caller's identity (RFC 3323, RFC 3325).
+_HIDDEN = re.compile(r'(?:^|;)\s*(?:id|user|header)\s*(?:;|$)', re.IGNORECASE)
+_E164_ONLY = {'country_code': '', 'national_prefix': '', 'international_prefix': ''}
+
+
+def calling_number(snap, user, source, privacy=None):
+    """The calling number of a call from the trunk as E.164: the From user as received (escapes
+    undone, ``request_user``), normalised like the called number (+CC..., or the dial plan of the
+    tenant that owns the trunk ``source``, or international without '+'); None when the caller is
+    anonymous: a From that is no phone number (``anonymous``, ``unknown``), or a ``Privacy``
+    header (``privacy``) asking to hide the identity."""
+    if privacy and _HIDDEN.search(privacy):
+        return None
+    user = request_user(user)
+    if isinstance(user, Reject):
+        return None
+    e164 = _inbound_e164(snap, user.strip(), source)
+    return rules.normalise_dialled(e164, _E164_ONLY) if e164 else None
 
 
 def failure_outcome(code, timed_out):

@@ -212,6 +212,8 @@ def run_object_module(kind, argument_spec, prepare=None):
                 key = model.normalise_key(kind, params[key_field], result.state.tenant)
             except RuleError:
                 key = params[key_field]  # absent from a tenant that does not exist
+    for warning in result.warnings:  # accepted, but the user should know (a number to create next)
+        module.warn(str(warning))
     obj = result.state.get(kind, key)
     module.exit_json(
         changed=result.changed,

@@ -362,6 +362,13 @@ class Numbers(object):
         return 'Numbers(%d)' % len(self)
 
 
+def _presented_location(location, plan):
+    """A location as the router uses it: its emergency caller ID only once it is a number of the
+    tenant (``plan``: the tenant's number plan)."""
+    ecid = location.get('emergency_caller_id')
+    return location if not ecid or ecid in plan else dict(location, emergency_caller_id=None)
+
+
 class Tenant(object):
     __slots__ = ('name', 'domain', 'dial_plan', 'timezone', 'main_number', 'international_calls', 'locations',
                  'trunk', 'trunk_addresses', 'accounts', 'targets', 'devices', 'media_server', 'relay_media', 'permissions',
@@ -374,19 +381,22 @@ class Tenant(object):
         self.domain = _intern(t['sip_domain'])
         self.dial_plan = pool.mapping(dial_plan(t).items())
         self.timezone = _intern(t['timezone'])
-        self.main_number = t['main_number']
+        plan = state.number_plan()[0]
+        # A main number or emergency caller ID that is not (yet) a number of the tenant is not
+        # presented: the modules accept one that no tenant holds yet (integrity.check), so that a
+        # playbook may create the number after the tenant. Until then the router acts as without it.
+        self.main_number = t['main_number'] if t['main_number'] in plan else None
         self.international_calls = t['international_calls']
         self.media_server = t['media_server']
         self.relay_media = t['media_relay'] == 'always'  # every call's media through rtpengine
         self.permissions = _permissions(t, pool)
         self.max_outside_calls = t['max_outside_calls']
         self.max_outside_calls_per_minute = t['max_outside_calls_per_minute']
-        self.locations = dict((loc['name'], loc) for loc in t['locations'])
+        self.locations = dict((loc['name'], _presented_location(loc, plan)) for loc in t['locations'])
         trunks = dict((tr['name'], tr) for tr in t['trunks'])
         preferred = t['preferred_trunk'] or (t['trunks'][0]['name'] if len(t['trunks']) == 1 else None)
         self.trunk = trunks.get(preferred)
         self.trunk_addresses = tuple(address for trunk in t['trunks'] for address in trunk['addresses'])
-        plan = state.number_plan()[0]
         numbers_of = state.numbers_of(plan)
         self.accounts = Accounts()
         self.targets = {}

@@ -25,7 +25,7 @@ import json
 import os
 
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import (
-    DirectoryError, EnvironmentProblem, SchemaError, StorageError, this_python,
+    EnvironmentProblem, SchemaError, StorageError, this_python,
 )
 from ansible_collections.voxplane.pbx.plugins.module_utils.integrity import Lookups
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import (
@@ -318,8 +318,19 @@ class SqliteDialect(object):
 def dialect_for(location):
     """Pick the dialect from the directory location: a file path means SQLite."""
     if location.startswith(('postgresql://', 'postgres://')):
-        raise DirectoryError('PostgreSQL directories are not supported by this version of the collection')
+        raise StorageError(_without_password(location),
+                           'is a PostgreSQL location; PostgreSQL directories are not supported by this version of '
+                           'the collection')
     return SqliteDialect(location)
+
+
+def _without_password(url):
+    """A database URL as an error message may show it: a password in it is masked."""
+    scheme, sep, rest = url.partition('://')
+    userinfo, at, host = rest.rpartition('@')
+    if not at or ':' not in userinfo:
+        return url
+    return '%s%s%s:********@%s' % (scheme, sep, userinfo.split(':', 1)[0], host)
 
 
 class Directory(object):
@@ -430,13 +441,13 @@ class Transaction(Lookups):
     def _migrate(self):
         version = self.schema_version()
         if version > LATEST_VERSION:
-            raise SchemaError('directory schema version %d is newer than this collection understands (%d); '
+            raise SchemaError(self.dialect.path, 'schema version %d is newer than this collection understands (%d); '
                               'upgrade the voxplane.pbx collection' % (version, LATEST_VERSION))
         if version == LATEST_VERSION:
             return
         if not self.write:
-            raise SchemaError('directory schema version %d needs migrating to %d; run a module or the directory role first'
-                              % (version, LATEST_VERSION))
+            raise SchemaError(self.dialect.path, 'schema version %d needs migrating to %d; run a module or the directory '
+                              'role first' % (version, LATEST_VERSION))
         if version == 0:
             self._execute('CREATE TABLE voxplane_schema (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)')
         for number, description, statements in MIGRATIONS:
@@ -535,7 +546,7 @@ class Transaction(Lookups):
     def apply(self, tenant_name, changes):
         """Write planned changes (reconcile.Change) in dependency order."""
         if not self.write:
-            raise DirectoryError('read-only transaction')
+            raise StorageError(self.dialect.path, 'cannot write in a read-only transaction')
         order = dict((kind, i) for i, kind in enumerate((TENANT,) + CHILD_KINDS))
         # Creations and updates parents first; deletions children first.
         upserts = sorted((c for c in changes if c.after is not None), key=lambda c: order[c.kind])
@@ -584,7 +595,7 @@ class Transaction(Lookups):
         table, key_col = TABLES[change.kind]
         tenant_id = self._tenant_id(tenant_name)
         if tenant_id is None:
-            raise DirectoryError('tenant %s does not exist' % tenant_name)
+            raise StorageError(self.dialect.path, 'tenant %s does not exist' % tenant_name)
         if change.after is None:
             if change.kind == EXTENSION:
                 self._execute('DELETE FROM sip_accounts WHERE extension_id IN (SELECT id FROM extensions WHERE tenant_id = ? AND internal_number = ?)',

@@ -374,7 +374,8 @@ def apply_document(txn, document, state=MERGED, force=False):
             _collect_engine_violations(txn, document, state, violations)
             raise ValidationFailed(violations)
         tenant_request, children = _requests(document, state)
-        return reconcile(txn, name, tenant_request, children, purge=CHILD_KINDS if state == OVERRIDDEN else ())
+        return reconcile(txn, name, tenant_request, children, purge=CHILD_KINDS if state == OVERRIDDEN else (),
+                         whole_tenant=True)
     except ValidationFailed as e:
         raise ValidationFailed(_unique([document.locate(v) for v in e.violations]))
 
@@ -412,7 +413,7 @@ def _collect_engine_violations(txn, document, state, violations):
         tenant_request = None
     keep = follow_on_filter(mentions(left_out))
     try:
-        reconcile(_NoWrite(txn), document.tenant_name, tenant_request, cleaned)
+        reconcile(_NoWrite(txn), document.tenant_name, tenant_request, cleaned, whole_tenant=True)
     except ValidationFailed as e:
         violations.extend(keep(e.violations))
     except _DryRun:

@@ -53,7 +53,11 @@ options:
         type: bool
         default: false
       calling_number:
-        description: With O(caller.trunk), the number the caller presents.
+        description:
+          - With O(caller.trunk), the number the caller presents (the From user as the carrier sends it,
+            national or international; normalised to E.164 as the router does).
+          - A leg forwarded out presents it in its From (the V(from_identity) of a step of RV(steps)); left
+            out, or a value that is no number (V(anonymous)), the caller is anonymous.
         type: str
       source:
         description:
@@ -183,13 +187,16 @@ steps:
       V(voicemail) (the mailbox on the tenant's media server), V(trunk) (out through the tenant's
       trunk) or V(feature_code) (a setting the caller changes).
     - Every step has V(at) (seconds after the call started), V(identity) (P-Asserted-Identity of the
-      leg; null keeps the caller's), V(privacy), V(diversion) (the Diversion entries this step adds,
+      leg; null keeps the caller's), V(from_identity) (what the leg's From shows, the original caller
+      on a leg forwarded out through the trunk, otherwise the same as V(identity)), V(privacy)
+      (whether the leg carries a C(Privacy) header of V(id)), V(diversion) (the Diversion entries this step adds,
       newest first), V(diversion_history) (all the leg carries) and V(reason) (the reason of the
       newest entry this step adds, or null).
     - A V(ring) step has V(tenant), V(target), V(target_kind) (extension or group), V(target_name),
       V(extensions) (whose accounts ring), V(accounts), V(ringing) (what rings, the registered accounts
-      and the mobile), V(mobile), V(ring_time), V(outcome) (V(answered), V(busy), V(no_answer),
-      V(unregistered)) and V(reply) (what the failure route sees).
+      and the mobile), V(mobile), V(mobile_identity), V(mobile_from_identity) and V(mobile_privacy)
+      (what the mobile's branch presents), V(mobile_diversion), V(ring_time), V(outcome) (V(answered),
+      V(busy), V(no_answer), V(unregistered)) and V(reply) (what the failure route sees).
     - A V(voicemail) or V(trunk) step has V(uri), V(destination), V(number), V(ring_time) and V(headers).
   returned: always
   type: list
@@ -209,6 +216,13 @@ steps:
       target: "13"
       target_kind: extension
       ringing: [cora.desk, cora.app]
+      reason: no-answer
+    - action: trunk
+      at: 40
+      number: "+4917012345678"
+      identity: "<sip:+49301234567@muster-partner.pbx.example>"
+      from_identity: "<sip:+49891234567@muster-partner.pbx.example>"
+      privacy: false
       reason: no-answer
 final:
   description:

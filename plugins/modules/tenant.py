@@ -66,8 +66,14 @@ options:
   main_number:
     description:
       - The tenant's main number in E.164 (or national form), one of its own numbers. Extensions
-        whose O(voxplane.pbx.extension#module:outbound_caller_id) is V(main) present it.
+        whose O(voxplane.pbx.extension#module:outbound_caller_id) is V(main) (or that have no number of
+        their own) present it on outside calls, forwards to outside numbers carry it as
+        P-Asserted-Identity, and emergency calls present it where their location has no emergency caller ID.
         An empty string clears it.
+      - It may name a number that no tenant holds yet, so that a playbook creates the tenant first and
+        its numbers afterwards (see EXAMPLES); the task then warns, and calls present the number only
+        once it is a number of this tenant (until then as if the tenant had no main number).
+        A number of another tenant is refused (rule C(reference)).
     type: str
   international_calls:
     description:
@@ -130,8 +136,10 @@ options:
       emergency_caller_id:
         description:
           - Number presented on emergency calls from this location; the tenant's main number when unset.
-          - Must be one of the tenant's own numbers, a single number or a member of one of its blocks
-            (rule C(own_number)); set it once that number exists.
+          - One of the tenant's own numbers, a single number or a member of one of its blocks (rule
+            C(own_number)). A number that no tenant holds yet is accepted with a warning, so that the
+            numbers may follow the tenant in a playbook; emergency calls present it only once it is a
+            number of this tenant, until then the tenant's main number. A number of another tenant is refused.
         type: str
   licences:
     description:
@@ -200,16 +208,20 @@ options:
 '''
 
 EXAMPLES = r'''
-- name: Create a tenant with two locations and licences
+# The tenant comes first, with its main number and its locations' emergency caller IDs; the numbers
+# they name follow in the next task (the tenant task warns that it does not hold them yet).
+- name: Create a tenant with two locations, licences and its main number
   voxplane.pbx.tenant:
     name: acme
     display_name: ACME GmbH
     sip_domain: acme.pbx.example.com
+    main_number: "+4930123456700"
     locations:
       - name: berlin
         street: Friedrichstr. 1
         postal_code: "10117"
         city: Berlin
+        emergency_caller_id: "+4930123456701"
       - name: hamburg
         street: Jungfernstieg 7
         postal_code: "20354"
@@ -222,6 +234,12 @@ EXAMPLES = r'''
         addresses: [192.0.2.10]
     preferred_trunk: carrier-a
     internal_ranges: ["100-299"]
+
+- name: Give the tenant the block of 100 numbers they belong to (see voxplane.pbx.number)
+  voxplane.pbx.number:
+    tenant: acme
+    number: "+49301234567"
+    ddi_range: "00-99"
 
 - name: Point the tenant's voicemail at its media server (port 5060)
   voxplane.pbx.tenant:
@@ -241,21 +259,19 @@ EXAMPLES = r'''
     name: acme
     max_outside_calls_per_minute: ""
 
-- name: Give the tenant a block of 100 numbers (see voxplane.pbx.number)
-  voxplane.pbx.number:
-    tenant: acme
-    number: "+49301234567"
-    ddi_range: "00-99"
-
-- name: Set the main number once the number exists
-  voxplane.pbx.tenant:
-    name: acme
-    main_number: "+4930123456700"
-
-- name: Before the tenant goes, clear its main number ...
+- name: Before the tenant goes, clear its main number and emergency caller IDs ...
   voxplane.pbx.tenant:
     name: acme
     main_number: ""
+    locations:
+      - name: berlin
+        street: Friedrichstr. 1
+        postal_code: "10117"
+        city: Berlin
+      - name: hamburg
+        street: Jungfernstieg 7
+        postal_code: "20354"
+        city: Hamburg
 
 - name: ... and remove everything in it (here its numbers)
   voxplane.pbx.number:

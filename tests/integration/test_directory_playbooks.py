@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 
@@ -176,6 +177,11 @@ BAD_INPUTS = [
      """,
      'tenant other: locations[0].emergency_caller_id: location hq: +4930123456042 is not a number of tenant other '
      '(it belongs to tenant acme)', '[own_number]'),
+    ('main_number_of_another_tenant', """
+     - voxplane.pbx.tenant: {name: other, main_number: "+4930123456042"}
+     """,
+     'tenant other: main_number: +4930123456042 is not a number of tenant other (it belongs to tenant acme)',
+     '[reference]'),
     ('premium_forward', """
      - voxplane.pbx.extension: {tenant: acme, internal_number: "204", forwarding: {busy: "0900 1234567"}}
      """, 'extension 204 (tenant acme): forwarding.busy: +499001234567 is a premium-rate number', '[premium_calls]'),
@@ -214,6 +220,60 @@ def test_bad_input_fails_clearly_and_changes_nothing(bad_input_directory, tmp_pa
     assert where in run.stdout and rule in run.stdout, run
     assert 'Traceback' not in run.stdout + run.stderr
     assert db_fingerprint(bad_input_directory) == before
+
+
+# A tenant's main number and a location's emergency caller ID name numbers of the tenant. Users write the
+# tenant first and its numbers afterwards; the older order sets them in a second tenant task.
+NORDWIND_TENANT = """
+- name: The tenant
+  voxplane.pbx.tenant:
+    name: nordwind
+    sip_domain: nordwind.pbx.test
+    licences: {seats: {smart: 2}}
+"""
+NORDWIND_REFERENCES = """
+    main_number: "040 555010"
+    locations:
+      - {name: hq, street: Speicherstadt 1, postal_code: "20457", city: Hamburg, emergency_caller_id: "+494055501099"}
+"""
+NORDWIND_BLOCK = """
+- name: Its numbers
+  voxplane.pbx.number: {tenant: nordwind, number: "+4940555010", ddi_range: "00-99"}
+"""
+ORDERS = {
+    # the tenant with everything first (it warns: the numbers do not exist yet), then the numbers
+    'numbers_after_the_tenant': NORDWIND_TENANT.rstrip('\n') + NORDWIND_REFERENCES + NORDWIND_BLOCK,
+    # the tenant, its numbers, then a second tenant task that sets what names them
+    'numbers_before_the_references': NORDWIND_TENANT + NORDWIND_BLOCK + """
+- name: Its main number and locations
+  voxplane.pbx.tenant:
+    name: nordwind""" + NORDWIND_REFERENCES,
+}
+WARNINGS = ['tenant nordwind: main_number: +4940555010 is not a number of tenant nordwind yet (no tenant holds it): '
+            'accepted;',
+            'tenant nordwind: locations[0].emergency_caller_id: location hq: +494055501099 is not a number of tenant '
+            'nordwind yet (no tenant holds it): accepted;']
+
+
+def _warnings(run):
+    """The warnings ansible-playbook printed, each on one line."""
+    text = re.sub(r'\s+', ' ', run.stdout + run.stderr)
+    return [w for w in WARNINGS if w in text]
+
+
+@pytest.mark.parametrize('order', sorted(ORDERS))
+def test_a_tenant_and_the_numbers_it_names_in_either_order(tmp_path, order):
+    path = str(tmp_path / 'directory.db')
+    play = write_play(tmp_path, order, ORDERS[order])
+    first = run_playbook(play, {'directory': path})
+    assert first.rc == 0 and first.failed == 0 and first.changed == (2 if order == 'numbers_after_the_tenant' else 3), first
+    assert _warnings(first) == (WARNINGS if order == 'numbers_after_the_tenant' else []), first
+    again = run_playbook(play, {'directory': path})
+    assert again.rc == 0 and again.changed == 0 and _warnings(again) == [], again
+    conn = sqlite3.connect(path)
+    doc = json.loads(conn.execute("SELECT doc FROM tenants WHERE name = 'nordwind'").fetchone()[0])
+    conn.close()
+    assert doc['main_number'] == '+4940555010' and doc['locations'][0]['emergency_caller_id'] == '+494055501099'
 
 
 ROLE_PLAY = """\

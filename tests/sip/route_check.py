@@ -11,10 +11,12 @@ module once more through a real ansible-playbook.
 
 Compared, from the sipp traces: who received an INVITE (each phone by its SIP account, the
 trunk stand-in by the number in its Request-URI, the media server stand-in as 'voicemail') and
-nobody else of the scene; each one's Diversion header; the order of the steps and the ring time
-between them; and the caller's final answer to the INVITE.
+nobody else of the scene; each one's Diversion, P-Asserted-Identity, From and Privacy headers
+(where the prediction names them); the order of the steps and the ring time between them; and
+the caller's final answer to the INVITE.
 """
 
+from ansible_collections.voxplane.pbx.plugins.module_utils.routing import from_header
 from ansible_collections.voxplane.pbx.plugins.modules.route_info import route_info
 
 from sip_calls import OUTSIDE_CALLER, first_invite
@@ -26,9 +28,10 @@ _EARLY, _LATE = 1.0, 1.6
 
 
 def predict(kamailio, dialled, caller=None, trunk=False, tenant='acme', registered=(), answer=(), busy=(),
-            decline=(), dnd=None):
-    """route_info over the Kamailio's directory; ``caller`` a SIP account, ``trunk`` an inbound call."""
-    who = {'trunk': True, 'calling_number': OUTSIDE_CALLER} if trunk else {'account': caller}
+            decline=(), dnd=None, calling_number=OUTSIDE_CALLER):
+    """route_info over the Kamailio's directory; ``caller`` a SIP account, ``trunk`` an inbound call
+    presenting ``calling_number``."""
+    who = {'trunk': True, 'calling_number': calling_number} if trunk else {'account': caller}
     return route_info({'directory': kamailio.directory_path, 'tenant': tenant, 'caller': who, 'dialled': dialled,
                        'at': None, 'registered': list(registered), 'dnd': dnd, 'answer': list(answer),
                        'busy': list(busy), 'decline': list(decline)})
@@ -46,21 +49,30 @@ def final_answer(result):
 
 
 def _expected(flow):
-    """receiver -> (step index, Diversion, P-Asserted-Identity or None, privacy or None (not
-    compared), extra headers) as route_info predicts them."""
+    """receiver -> (step index, Diversion, P-Asserted-Identity or None, From or None, privacy,
+    extra headers) as route_info predicts them; None: not compared (the caller's own, as it came)."""
     expected = {}
     for index, step in enumerate(flow['steps']):
         if step['action'] == 'ring':
             for name in step['ringing']:
                 if name == step.get('mobile'):
-                    expected.setdefault(name, (index, step['mobile_diversion'], step['mobile_identity'], None, {}))
+                    expected.setdefault(name, (index, step['mobile_diversion'], step['mobile_identity'],
+                                               step['mobile_from_identity'], step['mobile_privacy'], {}))
                 else:
-                    expected.setdefault(name, (index, step['diversion_history'], step['identity'], step['privacy'], {}))
+                    expected.setdefault(name, (index, step['diversion_history'], step['identity'],
+                                               step['from_identity'], step['privacy'], {}))
         elif step['action'] in ('trunk', 'voicemail'):
             name = 'voicemail' if step['action'] == 'voicemail' else step['number']
-            expected.setdefault(name, (index, step['diversion_history'], step['identity'], step['privacy'],
-                                       step['headers']))
+            expected.setdefault(name, (index, step['diversion_history'], step['identity'], step['from_identity'],
+                                       step['privacy'], step['headers']))
     return expected
+
+
+def from_of(invite):
+    """(display name, URI) of an INVITE's From header, its parameters (the tag) left out."""
+    value = header(invite, 'From')[0]
+    display, bracket, rest = value.partition('<')
+    return display.strip(), rest.split('>', 1)[0].strip()
 
 
 def _observed(callees):
@@ -81,26 +93,31 @@ def _observed(callees):
 
 
 def assert_predicted(kamailio, caller_result, callees, dialled, caller=None, trunk=False, answer=None, ring=(),
-                     busy=(), decline=(), far_end=None, tenant='acme', dnd=None):
+                     busy=(), decline=(), far_end=None, tenant='acme', dnd=None, calling_number=OUTSIDE_CALLER):
     """Hold route_info's prediction against the call the test just placed. ``answer``, ``ring``,
     ``busy``, ``decline``: the Phones as given to scene(); ``far_end``: what the trunk or media
-    server stand-in did ('answer', or None when there was none). Returns the prediction."""
+    server stand-in did ('answer', or None when there was none); ``calling_number``: what a call
+    from the trunk presented. Returns the prediction."""
     phones = ([answer] if answer else []) + list(ring) + list(busy) + list(decline)
     answering = [answer.username] if answer else []
     if far_end == 'answer':
         answering += ['trunk', 'voicemail']
     flow = predict(kamailio, dialled, caller, trunk, tenant, registered=[p.username for p in phones],
-                   answer=answering, busy=[p.username for p in busy], decline=[p.username for p in decline], dnd=dnd)
+                   answer=answering, busy=[p.username for p in busy], decline=[p.username for p in decline], dnd=dnd,
+                   calling_number=calling_number)
     explain = 'route_info predicted:\n  %s' % '\n  '.join(flow['summary'])
     expected, observed = _expected(flow), _observed(callees)
     assert sorted(observed) == sorted(expected), 'received an INVITE: %s\n%s' % (sorted(observed), explain)
-    for name, (dummy, diversion, identity, privacy, headers) in expected.items():
+    for name, (dummy, diversion, identity, from_identity, privacy, headers) in expected.items():
         invite = observed[name]
         assert header(invite, 'Diversion') == diversion, '%s: Diversion %s\n%s' % (
             name, header(invite, 'Diversion'), explain)
         if identity is not None:
             assert header(invite, 'P-Asserted-Identity') == [identity], '%s: P-Asserted-Identity %s\n%s' % (
                 name, header(invite, 'P-Asserted-Identity'), explain)
+        if from_identity is not None:
+            assert from_of(invite) == from_header(from_identity), '%s: From %s\n%s' % (
+                name, header(invite, 'From'), explain)
         if privacy is not None:
             assert header(invite, 'Privacy') == (['id'] if privacy else []), '%s: Privacy %s\n%s' % (
                 name, header(invite, 'Privacy'), explain)

@@ -53,10 +53,10 @@ def call(kamailio, caller, dialled, domain=ACME, timeout=20):
     return kamailio.sipp('call.xml', inf=inf, timeout=timeout)
 
 
-def inbound(kamailio, dialled, source=None, timeout=20):
+def inbound(kamailio, dialled, source=None, timeout=20, calling=OUTSIDE_CALLER):
     """A call without credentials (call_noauth.xml) to sip:<dialled>@acme.sip.test, from the trunk
-    stand-in's address unless ``source`` says otherwise."""
-    inf = users_file(kamailio, 'in', [(OUTSIDE_CALLER, ACME, 'unused', dialled)])
+    stand-in's address unless ``source`` says otherwise, presenting ``calling`` (the From user)."""
+    inf = users_file(kamailio, 'in', [(calling, ACME, 'unused', dialled)])
     return run_sipp('call_noauth.xml', kamailio.target, source or kamailio.trunk, kamailio.workdir, inf=inf,
                     timeout=timeout)
 

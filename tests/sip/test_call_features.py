@@ -11,7 +11,9 @@ DND without voicemail but with forwards that DND must suppress; Lena (25) has si
 reach; Mia (26) changes her own settings by feature code. Group 61 (parallel) and 62
 (sequential, 5 s per member) both count Kai among their members. Group 70 (sequential, 5 s)
 rings Quirin (37), skips Rita (39, never registered) and falls back to Bert; Sven (38) rings
-5 s, then his no-answer forward rings Tina (36) for her own 8 s.
+5 s, then his no-answer forward rings Tina (36) for her own 8 s. Uwe (31) forwards every call
+to an outside number; group 71 (only Rita) falls back to an outside number at once. The legs
+forwarded out show the original caller in From and acme's main number in P-Asserted-Identity.
 
 A feature-code test reads the directory back through ``tenant_info`` (read_tenant.yml) and
 places the next calls at once: the worker that wrote the change signals every worker through
@@ -23,8 +25,8 @@ import os
 
 import pytest
 
-from route_check import assert_predicted, predicted_answer
-from sip_calls import ACME, call, contacts, final_reply, first_invite, inbound, report, requests, scene
+from route_check import assert_predicted, from_of, predicted_answer
+from sip_calls import ACME, OUTSIDE_CALLER, call, contacts, final_reply, first_invite, inbound, report, requests, scene
 from sip_harness import HERE, Listener, Phone, header, received, sip_request, statuses
 
 READ_TENANT = os.path.join(HERE, 'read_tenant.yml')
@@ -144,6 +146,69 @@ def test_an_unregistered_extension_is_forwarded_to_its_unregistered_destination(
     assert header(invite, 'Diversion') == [diversion(22, 'unavailable')], explain
     assert header(invite, 'P-Asserted-Identity') == [MAIN_NUMBER], explain
     assert caller.rc == 0 and statuses(caller)[-3:] == ['200', '200', '200'], explain
+
+
+# ------------------------------------------------------------------------------ the original caller
+# A leg forwarded out through the trunk carries the original caller in From and the forwarding
+# tenant's main number in P-Asserted-Identity (docs/routing.md, "The original caller on a forwarded
+# leg"), as the trunk stand-in receives it; route_info predicts both (route_check.py compares From too).
+
+OUTSIDE_FROM = ('', 'sip:%s@%s' % (OUTSIDE_CALLER, ACME))
+ANONYMOUS_FROM = ('"Anonymous"', 'sip:anonymous@anonymous.invalid')
+
+# kind -> (what a call from the trunk dials, internal number, where the forward goes, the phones
+# of the scene: {'ring'/'busy': [SIP account]}, the Diversion the trunk leg carries)
+FORWARD_KINDS = {
+    'unconditional': ('+4930123456031', '31', '+49305557711', {}, [diversion(31, 'unconditional')]),
+    'busy': ('+4930123456014', '14', '+49305559999', {'busy': ['finn.desk']}, [diversion(14, 'user-busy')]),
+    'no_answer': ('+4930123456021', '21', '+49305558888', {'ring': ['hans.desk']}, [diversion(21, 'no-answer')]),
+    'unavailable': ('+4930123456022', '22', '+4917012345678', {}, [diversion(22, 'unavailable')]),
+    'single_number_reach': ('+4930123456025', '25', '+4917011112222', {'ring': ['lena.desk']},
+                            [diversion(25, 'follow-me')]),
+    'group_fallback': ('+493099990003', '71', '+49305557722', {}, [diversion(71, 'unavailable')]),
+}
+
+
+def forwarded(kamailio, kind, caller=None, calling=OUTSIDE_CALLER):
+    """A call of ``caller`` (a SIP account; None: from the trunk presenting ``calling``) to the
+    extension or group of ``kind``; the trunk stand-in answers the forwarded leg. Returns the
+    INVITE the trunk received, after holding route_info's prediction against the call."""
+    from_trunk, number, target, phones, dummy = FORWARD_KINDS[kind]
+    phones = dict((role, [Phone(kamailio, user) for user in users]) for role, users in phones.items())
+    dialled = number if caller else from_trunk
+    place = (lambda: call(kamailio, caller, number, timeout=30)) if caller else \
+        (lambda: inbound(kamailio, from_trunk, timeout=30, calling=calling))
+    result, callees = scene(kamailio, place, trunk='phone_answer.xml', **phones)
+    assert_predicted(kamailio, result, callees, dialled, caller, trunk=caller is None, far_end='answer',
+                     calling_number=calling, **phones)
+    explain = report(kamailio, caller=result, trunk=callees['trunk'])
+    invite = first_invite(callees['trunk'])
+    assert invite is not None and invite.first_line == trunk_uri(kamailio, target), explain
+    assert result.rc == 0 and statuses(result)[-3:] == ['200', '200', '200'], explain
+    return invite, explain
+
+
+@pytest.mark.parametrize('kind', sorted(FORWARD_KINDS))
+def test_a_call_from_the_trunk_forwarded_out_shows_the_caller_in_from_and_the_tenant_in_pai(kamailio, kind):
+    invite, explain = forwarded(kamailio, kind)
+    assert from_of(invite) == OUTSIDE_FROM, explain
+    assert header(invite, 'P-Asserted-Identity') == [MAIN_NUMBER], explain
+    assert header(invite, 'Privacy') == [] and header(invite, 'Diversion') == FORWARD_KINDS[kind][4], explain
+
+
+@pytest.mark.parametrize('kind', ['unconditional', 'single_number_reach'])
+@pytest.mark.parametrize('caller, calling, shown', [
+    (None, '03055599999', OUTSIDE_FROM),                     # national, normalised in acme's dial plan
+    (None, 'anonymous', ANONYMOUS_FROM),
+    ('anna.desk', None, ('', 'sip:+4930123456010@' + ACME)),  # Anna's outside identity: her own number
+    ('cora.desk', None, ANONYMOUS_FROM),                      # Cora presents no number outside
+])
+def test_each_kind_of_caller_is_shown_as_on_a_direct_call(kamailio, kind, caller, calling, shown):
+    invite, explain = forwarded(kamailio, kind, caller, calling or OUTSIDE_CALLER)
+    assert from_of(invite) == shown, explain
+    assert header(invite, 'P-Asserted-Identity') == [MAIN_NUMBER], explain
+    # an anonymous caller stays anonymous; the carrier still learns who pays
+    assert header(invite, 'Privacy') == (['id'] if shown == ANONYMOUS_FROM else []), explain
 
 
 # ------------------------------------------------------------------------------ DND and voicemail

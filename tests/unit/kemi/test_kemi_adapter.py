@@ -24,6 +24,7 @@ import pytest
 
 from ansible_collections.voxplane.pbx.plugins.module_utils import rules
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import EXTENSION
+from ansible_collections.voxplane.pbx.plugins.module_utils.schema import LATEST_VERSION
 from conftest import KEMI_SCRIPT, loaded_script, settings_for
 from ksr_double.ksr_double import KSRDouble
 import kemi_directory
@@ -1126,6 +1127,34 @@ def test_directory_file_without_schema_is_503(fresh, tmp_path):
     new_request(double, 'INVITE', si=ECOTEL[0], rU=SINGLE)
     module.mod_init().ksr_request_route(None)
     assert double.called('sl.sl_send_reply') == [(503, 'Directory Unavailable')]
+    errs = [m for level, m in double.logs if level == 'err']
+    assert len(errs) == 1 and errs[0].endswith(
+        'SchemaError: directory %s: schema version 0 needs migrating to %d; run a module or the directory role '
+        'first\n' % (db, LATEST_VERSION)), errs
+
+
+@pytest.mark.parametrize('problem', ['missing', 'newer schema', 'not sqlite'])
+def test_every_storage_error_the_router_logs_names_the_directory(fresh, tmp_path, problem):
+    db = tmp_path / 'directory.db'
+    if problem == 'newer schema':
+        kemi_directory.build(db)
+        conn = sqlite3.connect(str(db))
+        conn.execute("INSERT INTO voxplane_schema (version, description, applied_at) VALUES (99, 'future', 'x')")
+        conn.commit()
+        conn.close()
+    elif problem == 'not sqlite':
+        db.write_bytes(b'just some notes, not a database\n' * 4)
+    module, double = fresh(db)[:2]
+    router = module.mod_init()
+    assert router.child_init(1) == 0 and module.VIEW.snapshot is None     # the load at start
+    new_request(double, 'INVITE', si=ECOTEL[0], rU=SINGLE)
+    router.ksr_request_route(None)                                        # and the reload of a request
+    errs = [m for level, m in double.logs if level == 'err']
+    assert len(errs) == 2 and all(': directory %s: ' % db in m for m in errs), errs
+    reason = {'missing': 'does not exist',
+              'newer schema': 'schema version 99 is newer than this collection understands (%d)' % LATEST_VERSION,
+              'not sqlite': 'is not a SQLite database'}[problem]
+    assert all(reason in m for m in errs), errs
 
 
 def test_a_forked_worker_opens_its_own_connection(fresh, tmp_path, traced_sql, monkeypatch):
@@ -1256,7 +1285,8 @@ def test_a_broken_directory_keeps_the_last_good_snapshot(fresh, tmp_path):
     router.ksr_request_route(None)
     assert double.called('auth.auth_challenge') == [(DOMAIN, QOP_AUTH)] and double.called('sl.sl_send_reply') == []
     errs = [m for level, m in double.logs if level == 'err']
-    assert len(errs) == 1 and 'directory reload' in errs[0] and 'OperationalError' in errs[0]
+    assert len(errs) == 1 and 'directory reload' in errs[0] and errs[0].endswith(
+        'StorageError: directory %s: database error (no such table: voxplane_generation)\n' % harness.path), errs
     assert module.VIEW.generation == 2 and module.VIEW._conn is None       # reconnects at the next check
     double.reset()
     clock.now += 0.1                                                       # within the interval: quiet

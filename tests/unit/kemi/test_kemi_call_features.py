@@ -425,3 +425,104 @@ def test_603_from_the_phones_is_busy_and_reaches_voicemail(router, ksr):
     assert ksr.pv['$ru'] == 'sip:44@' + DOMAIN and ksr.called('setdsturi') == [(MEDIA_SERVER,)]
     relayed(router, ksr)
     assert ksr.called('hdr.append') == [(diversion('44', 'user-busy'),)]
+
+
+# A forwarded call shows the original caller in From, the forwarding tenant's number in P-Asserted-Identity
+
+CARRIER_CALLER = '+4989555000'      # inbound(): the carrier's From user
+
+
+def from_of(ksr):
+    """The From the branch route put on the branch (uac_replace_from), or None."""
+    replaced = ksr.called('uac.uac_replace_from')
+    assert len(replaced) <= 1, replaced
+    return replaced[0] if replaced else None
+
+
+def forwarded_headers(router, ksr, uri):
+    """(From, headers) of the branch to ``uri``."""
+    headers = branch_headers(router, ksr, uri)
+    return from_of(ksr), headers
+
+
+@pytest.mark.parametrize('user, privacy, shown', [
+    (CARRIER_CALLER, None, ('', 'sip:%s@%s' % (CARRIER_CALLER, DOMAIN))),
+    ('089555000', None, ('', 'sip:%s@%s' % (CARRIER_CALLER, DOMAIN))),          # national: acme's dial plan
+    ('%2B4989555000', None, ('', 'sip:%s@%s' % (CARRIER_CALLER, DOMAIN))),      # escaped '+'
+    ('004989555000', None, ('', 'sip:%s@%s' % (CARRIER_CALLER, DOMAIN))),
+    ('anonymous', None, ('"Anonymous"', ANONYMOUS)),
+    (CARRIER_CALLER, 'id', ('"Anonymous"', ANONYMOUS)),                          # the caller asked for privacy
+    (CARRIER_CALLER, 'none', ('', 'sip:%s@%s' % (CARRIER_CALLER, DOMAIN))),
+])
+def test_a_trunk_call_forwarded_out_shows_the_calling_number(router, ksr, user, privacy, shown):
+    inbound(ksr, BLOCK + '14')                     # 14 forwards every call to OUTSIDE
+    ksr.pv['$fU'] = user
+    if privacy:
+        ksr.pv['$hdr(Privacy)'] = privacy
+    router.ksr_request_route(None)
+    assert ksr.pv['$ru'] == trunk_uri(OUTSIDE)
+    relayed(router, ksr)
+    anonymous = shown[1] == ANONYMOUS
+    assert from_of(ksr) == shown
+    assert [a[0] for a in ksr.called('hdr.append')] == [pai(sip(BLOCK))] + ([PRIVACY] if anonymous else []) + [
+        diversion('14', 'unconditional')]
+
+
+@pytest.mark.parametrize('user, shown, private', [
+    ('max.muster', ('', 'sip:+4930123410@' + DOMAIN), False),     # its own number, as on a direct outside call
+    ('anon.desk', ('"Anonymous"', ANONYMOUS), True),              # anonymous outside: anonymous here too
+])
+def test_an_internal_call_forwarded_out_shows_the_callers_outside_identity(router, ksr, user, shown, private):
+    from_account(ksr, user, '14')
+    router.ksr_request_route(None)
+    relayed(router, ksr)
+    assert from_of(ksr) == shown
+    assert [a[0] for a in ksr.called('hdr.append')] == [pai(sip(BLOCK))] + ([PRIVACY] if private else []) + [
+        diversion('14', 'unconditional')]
+
+
+def test_a_forward_of_the_failure_route_shows_the_original_caller(router, ksr):
+    # the carrier's caller rings erika (11), who does not answer: her no-answer forward goes out
+    inbound(ksr, BLOCK + '11')
+    ksr.pv['$fU'] = '089555000'
+    registered(ksr, 'erika.desk')
+    router.ksr_request_route(None)
+    relayed(router, ksr)
+    assert from_of(ksr) is None                    # the phone sees the carrier's From as it came
+    ksr.reset()
+    failure(ksr, ksr.pv['$avp(vx_ctx)'], code=408, timeout=True)
+    router.ksr_failure_route_call(None)
+    assert ksr.pv['$ru'] == trunk_uri(OUTSIDE)
+    relayed(router, ksr)
+    assert from_of(ksr) == ('', 'sip:%s@%s' % (CARRIER_CALLER, DOMAIN))
+    assert [a[0] for a in ksr.called('hdr.append')] == [pai(sip(BLOCK)), diversion('11', 'no-answer')]
+
+
+@pytest.mark.parametrize('call, mobile_from, desk_from', [
+    (lambda ksr: inbound(ksr, BLOCK + '45'), ('', 'sip:%s@%s' % (CARRIER_CALLER, DOMAIN)), None),
+    (lambda ksr: from_account(ksr, 'max.muster', '45'), ('', 'sip:+4930123410@' + DOMAIN),
+     ('"Max Mustermann"', 'sip:10@' + DOMAIN)),
+])
+def test_the_mobile_of_single_number_reach_shows_the_original_caller(router, ksr, call, mobile_from, desk_from):
+    Location(ksr, {'sip:snr.desk@' + DOMAIN: (SNR_CONTACT, None)})
+    call(ksr)
+    router.ksr_request_route(None)
+    assert forwarded_headers(router, ksr, trunk_uri(MOBILE_45)) == (
+        mobile_from, [pai(sip(BLOCK)), diversion('45', 'follow-me')])
+    # the desk phone's branch: the carrier's From as it came, or the caller's internal identity
+    assert forwarded_headers(router, ksr, SNR_CONTACT)[0] == desk_from
+
+
+def test_the_remembered_decision_shows_each_calls_own_caller(router, ksr):
+    # the second call to the number takes the remembered legs; its From is still its own caller's
+    shown = []
+    for user in (CARRIER_CALLER, '+4940111222', 'anonymous'):
+        ksr.reset()
+        ksr.pv.clear()
+        inbound(ksr, BLOCK + '14')
+        ksr.pv['$fU'] = user
+        router.ksr_request_route(None)
+        relayed(router, ksr)
+        shown.append(from_of(ksr)[1])
+    assert shown == ['sip:%s@%s' % (CARRIER_CALLER, DOMAIN), 'sip:+4940111222@' + DOMAIN, ANONYMOUS]
+    assert len(router.decisions.known) == 1

@@ -32,10 +32,10 @@ def states(tmp_path_factory):
         return txn.load_all()
 
 
-def flow(states, dialled, caller='paul.desk', dnd=None, registered=None, **replies):
+def flow(states, dialled, caller='paul.desk', dnd=None, registered=None, calling_number='+4940999', **replies):
     snap = callflow.build_snapshot(states, 7, {'acme': dnd} if dnd else None)
     if caller == 'trunk':
-        who = callflow.resolve_caller(snap, 'acme', trunk=True, calling_number='+4940999')
+        who = callflow.resolve_caller(snap, 'acme', trunk=True, calling_number=calling_number)
     else:
         who = callflow.resolve_caller(snap, 'acme', account=caller)
     return callflow.simulate(snap, who, dialled, NOW, callflow.Circumstances(registered, **replies),
@@ -150,6 +150,48 @@ def test_an_inbound_call_reaches_the_number_target_keeping_the_callers_identity(
     assert rings(result)[0][:2] == ('10', ['max.muster', 'max.app'])
     assert result['steps'][0]['identity'] is None  # the call keeps the identity it came with
     assert final(flow(states, '+493055500000', caller='trunk')) == (404, 'Number not assigned')
+
+
+MAIN = '<sip:%s@%s>' % (kemi_directory.BLOCK, DOMAIN)
+
+
+@pytest.mark.parametrize('caller, calling_number, shown, private', [
+    ('trunk', '+4940999', '<sip:+4940999@%s>' % DOMAIN, False),
+    ('trunk', '040999', '<sip:+4940999@%s>' % DOMAIN, False),          # normalised in acme's dial plan
+    ('trunk', 'anonymous', routing.ANONYMOUS_URI, True),
+    ('trunk', None, routing.ANONYMOUS_URI, True),                      # the caller presents no number
+    ('max.muster', None, '<sip:+4930123410@%s>' % DOMAIN, False),      # its own number, as on an outside call
+    ('anon.desk', None, routing.ANONYMOUS_URI, True),
+])
+def test_a_forward_out_shows_both_identities(states, caller, calling_number, shown, private):
+    # 14 forwards every call to an outside number: the leg presents acme's main number (P-Asserted-Identity)
+    # and the original caller (From)
+    dialled = kemi_directory.BLOCK + '14' if caller == 'trunk' else '14'
+    step = flow(states, dialled, caller=caller, calling_number=calling_number)['steps'][0]
+    assert step['action'] == 'trunk' and step['reason'] == 'unconditional'
+    assert (step['identity'], step['from_identity'], step['privacy']) == (MAIN, shown, private)
+    # the mobile of single number reach as well; the desk phone's branch shows the caller as it came
+    dialled = kemi_directory.BLOCK + '45' if caller == 'trunk' else '45'
+    step = flow(states, dialled, caller=caller, calling_number=calling_number)['steps'][0]
+    assert (step['mobile_identity'], step['mobile_from_identity'], step['mobile_privacy']) == (MAIN, shown, private)
+    assert step['from_identity'] == step['identity']
+
+
+@pytest.mark.parametrize('caller, dialled, shown', [
+    ('trunk', kemi_directory.BLOCK + '11', '<sip:+4940999@%s>' % DOMAIN),
+    ('max.muster', '11', '<sip:+4930123410@%s>' % DOMAIN),
+])
+def test_a_forward_of_the_failure_route_shows_the_original_caller(states, caller, dialled, shown):
+    # erika (11) does not answer: her no-answer forward leaves through the trunk after 20 s
+    step = flow(states, dialled, caller=caller, answer=[OUTSIDE])['steps'][1]
+    assert (step['action'], step['reason'], step['at']) == ('trunk', 'no-answer', 20)
+    assert (step['identity'], step['from_identity'], step['privacy']) == (MAIN, shown, False)
+
+
+def test_other_legs_show_their_identity_in_from(states):
+    for dialled in ('0401234567', '13', '112'):
+        step = flow(states, dialled, caller='max.muster')['steps'][0]
+        assert step['identity'] is not None and step['from_identity'] == step['identity']
 
 
 def test_a_feature_code_is_answered_as_the_router_would_without_writing(states, tmp_path):

@@ -281,24 +281,58 @@ def test_preferred_trunk_must_be_a_trunk_and_is_required_with_several(acme):
     acme.apply('acme', {'trunks': trunks[:1], 'preferred_trunk': ''})   # one trunk needs no preference
 
 
-def test_main_number_must_be_a_number_of_the_tenant(acme):
-    only(acme.reject('acme', {'main_number': '030 999001'}), ACME, 'main_number', 'reference', SINGLE)
+# The tenant's main number and a location's emergency_caller_id name one of the tenant's own numbers.
+# One object at a time (the modules), a number that no tenant holds yet is accepted with a warning, so
+# that a playbook may create the numbers after the tenant; a whole tenant document names its own.
+
+TENANT_NUMBERS = [
+    ('main_number', {'main_number': '030 999001'}, 'main_number', 'reference', ()),
+    ('emergency_caller_id', {'locations': [dict(HQ, emergency_caller_id='030 999001')]},
+     'locations[0].emergency_caller_id', 'own_number', ('location hq',)),
+]
+
+
+@pytest.mark.parametrize('name, request_, field, rule, fragments', TENANT_NUMBERS)
+def test_a_tenant_may_name_a_number_no_tenant_holds_yet_with_a_warning(acme, name, request_, field, rule, fragments):
+    result = acme.apply('acme', request_)
+    assert result.changed
+    only(result.warnings, ACME, field, rule, SINGLE, 'not a number of tenant acme yet (no tenant holds it): accepted',
+         *fragments)
+    stored = acme.load('acme').tenant
+    assert (stored['main_number'] if name == 'main_number' else stored['locations'][0]['emergency_caller_id']) == SINGLE
+    # Changes that do not set it say nothing more, nor does the same request again.
+    assert acme.apply('acme', None, {EXTENSION: {'10': {'ring_time': 25}}}).warnings == []
+    again = acme.apply('acme', request_)
+    assert not again.changed and again.warnings == []
+    # The number is created later: nothing to say.
+    assert acme.apply('acme', None, {NUMBER: {SINGLE: {}}}).warnings == []
+    # ... and now it cannot be removed while the tenant names it.
+    expect(acme.reject('acme', None, {NUMBER: {SINGLE: ABSENT}}), num(SINGLE), 'state', 'still_referenced', field)
+
+
+@pytest.mark.parametrize('name, request_, field, rule, fragments', TENANT_NUMBERS)
+def test_a_whole_tenant_document_must_hold_the_numbers_it_names(acme, name, request_, field, rule, fragments):
+    only(acme.reject('acme', request_, whole_tenant=True), ACME, field, rule, SINGLE, 'not a number of tenant acme;',
+         *fragments)
     # created together with the number in one change
-    acme.apply('acme', {'main_number': '030 999001'}, {NUMBER: {SINGLE: {}}})
+    result = acme.apply('acme', request_, {NUMBER: {SINGLE: {}}}, whole_tenant=True)
+    assert result.changed and result.warnings == []
     # a DDI of a block is a number of the tenant as well
-    acme.apply('acme', {'main_number': '+4930123400'})
+    acme.apply('acme', {'main_number': '+4930123400', 'locations': [dict(HQ, emergency_caller_id='+4930123400')]},
+               whole_tenant=True)
 
 
-# An emergency call presents the location's emergency_caller_id: it must be one of the tenant's numbers.
-
-def test_emergency_caller_id_must_be_a_number_of_the_tenant(acme):
-    hq = dict(HQ, emergency_caller_id='030 999001')
-    only(acme.reject('acme', {'locations': [hq]}), ACME, 'locations[0].emergency_caller_id', 'own_number',
-         'location hq', SINGLE, 'not a number of tenant acme')
-    # created together with the number in one change
-    acme.apply('acme', {'locations': [hq]}, {NUMBER: {SINGLE: {}}})
-    # a DDI of a block is a number of the tenant as well
-    acme.apply('acme', {'locations': [dict(HQ, emergency_caller_id='+4930123400'), dict(BRANCH)]})
+@pytest.mark.parametrize('whole_tenant', [False, True])
+@pytest.mark.parametrize('name, request_, field, rule, fragments', TENANT_NUMBERS)
+def test_a_tenant_cannot_name_another_tenants_number(acme, name, request_, field, rule, fragments, whole_tenant):
+    acme.apply('acme', None, {NUMBER: {SINGLE: {}}})
+    beta = tenant_request(domain=BETA_DOMAIN, **request_)
+    only(acme.reject('beta', beta, whole_tenant=whole_tenant), 'tenant beta', field, rule, SINGLE,
+         'not a number of tenant beta (it belongs to tenant acme)', *fragments)
+    # nor can an existing tenant switch to it
+    acme.apply('beta', tenant_request(domain=BETA_DOMAIN))
+    only(acme.reject('beta', request_, whole_tenant=whole_tenant), 'tenant beta', field, rule,
+         'belongs to tenant acme')
 
 
 def test_emergency_caller_id_cannot_be_another_tenants_number(acme):
@@ -306,10 +340,6 @@ def test_emergency_caller_id_cannot_be_another_tenants_number(acme):
     violations = acme.reject('beta', beta)
     only(violations, 'tenant beta', 'locations[1].emergency_caller_id', 'own_number',
          'location hamburg', '+4930123455', 'not a number of tenant beta', 'belongs to tenant acme')
-    # nor can an existing tenant switch to it
-    acme.apply('beta', tenant_request(domain=BETA_DOMAIN))
-    only(acme.reject('beta', {'locations': [dict(HQ, emergency_caller_id='+4930123455')]}), 'tenant beta',
-         'locations[0].emergency_caller_id', 'own_number', 'belongs to tenant acme')
 
 
 def test_the_number_an_emergency_caller_id_names_cannot_be_removed(acme):

@@ -1726,3 +1726,163 @@ def test_a_speed_dial_is_dialled_as_its_number(snap):
 def test_an_unknown_speed_dial_is_refused(snap, dialled, code):
     assert_reject(call(snap, 'paul.desk', dialled), code)
     assert_reject(call(snap, 'max.muster', '**1'), 404)       # speed dials are the extension's own
+
+
+# A main number or emergency caller ID the tenant does not hold yet ------------------------------
+# The modules accept one that no tenant holds yet (a playbook creates the tenant first, its numbers
+# later); the router presents it only once it is a number of the tenant, and acts as without it
+# until then (docs/routing.md, "Caller identity").
+
+N_DOMAIN = 'nordwind.voxplane.example'
+N_BLOCK = '+4940555010'           # the head number (the main number) of the block 00-99
+N_ECID = N_BLOCK + '99'
+N_OWN = '+4940777001'             # extension 11's own number
+N_TRUNK = '192.0.2.40'
+
+
+@pytest.fixture
+def pending(tmp_path):
+    """nordwind, written one object at a time before its block exists: main number and the
+    location's emergency caller ID name block numbers; (harness, snapshot maker)."""
+    harness = Harness(tmp_path / 'directory.db')
+    result = harness.apply('nordwind', tenant_request(
+        domain=N_DOMAIN, smart=6, best=0, main_number=N_BLOCK, locations=[dict(HQ, emergency_caller_id=N_ECID)],
+        trunks=[{'name': 'carrier', 'addresses': [N_TRUNK]}]))
+    assert sorted(w.field for w in result.warnings) == ['locations[0].emergency_caller_id', 'main_number']
+    harness.apply('nordwind', None, {
+        NUMBER: {N_OWN: {}},
+        EXTENSION: {
+            '10': _ext('nord0.desk', 'Main', outbound_caller_id='main', location='hq'),
+            '11': _ext('nord1.desk', 'Own', external_numbers=[N_OWN], location='hq'),
+            '12': _ext('nord2.desk', 'Nothing'),
+            '13': _ext('nord3.desk', 'Forward', forwarding={'unconditional': OUTSIDE}),
+            '14': _ext('nord4.desk', 'Mobile', mobile='+491701400014', single_number_reach=True),
+        }})
+    return harness, lambda: load_snapshot(harness, patches={})
+
+
+def test_a_main_number_not_yet_held_is_not_presented(pending):
+    harness, snapshot_of = pending
+    snap = snapshot_of()
+    tenant = snap.tenants['nordwind']
+    assert tenant.main_number is None and tenant.locations['hq']['emergency_caller_id'] is None
+    out = trunk_uri('+4930555123', N_TRUNK)
+    # outside calls of extensions that would present it: as without a main number (anonymous)
+    for user in ('nord0.desk', 'nord2.desk'):
+        assert_relay(call(snap, user, '030555123', domain=N_DOMAIN), out, ANONYMOUS_URI, privacy=True)
+    assert_relay(call(snap, 'nord1.desk', '030555123', domain=N_DOMAIN), out, sip(N_OWN, N_DOMAIN))
+    # forwards and the mobile present no main number either
+    forward = call(snap, 'nord2.desk', '13', domain=N_DOMAIN)
+    assert_relay(forward, trunk_uri(OUTSIDE, N_TRUNK), ANONYMOUS_URI)
+    assert call(snap, 'nord2.desk', '14', domain=N_DOMAIN).mobile.identity == ANONYMOUS_URI
+    # emergency: the location's caller ID, else the main number, else the caller's own number, else
+    # no number of ours (the carrier presents the trunk's default number); never Privacy
+    assert_relay(call(snap, 'nord1.desk', '112', domain=N_DOMAIN), trunk_uri('112', N_TRUNK), sip(N_OWN, N_DOMAIN))
+    assert_relay(call(snap, 'nord0.desk', '112', domain=N_DOMAIN), trunk_uri('112', N_TRUNK), ANONYMOUS_URI)
+
+
+def test_the_main_number_is_presented_once_the_tenant_holds_it(pending):
+    harness, snapshot_of = pending
+    harness.apply('nordwind', None, {NUMBER: {N_BLOCK: block(ddi_range='00-99')}})
+    snap = snapshot_of()
+    out = trunk_uri('+4930555123', N_TRUNK)
+    assert_relay(call(snap, 'nord0.desk', '030555123', domain=N_DOMAIN), out, sip(N_BLOCK, N_DOMAIN))
+    # (12 has a number of its own now: its DDI in the block)
+    assert_relay(call(snap, 'nord2.desk', '030555123', domain=N_DOMAIN), out, sip(N_BLOCK + '12', N_DOMAIN))
+    assert_relay(call(snap, 'nord2.desk', '13', domain=N_DOMAIN), trunk_uri(OUTSIDE, N_TRUNK), sip(N_BLOCK, N_DOMAIN))
+    assert call(snap, 'nord2.desk', '14', domain=N_DOMAIN).mobile.identity == sip(N_BLOCK, N_DOMAIN)
+    for user in ('nord0.desk', 'nord1.desk'):
+        assert_relay(call(snap, user, '112', domain=N_DOMAIN), trunk_uri('112', N_TRUNK), sip(N_ECID, N_DOMAIN))
+
+
+def test_an_emergency_caller_id_not_yet_held_falls_back_to_the_main_number(pending):
+    harness, snapshot_of = pending
+    harness.apply('nordwind', {'locations': [dict(HQ, emergency_caller_id='+4940555011099')]},
+                  {NUMBER: {N_BLOCK: block(ddi_range='00-99')}})
+    snap = snapshot_of()
+    assert_relay(call(snap, 'nord1.desk', '112', domain=N_DOMAIN), trunk_uri('112', N_TRUNK), sip(N_BLOCK, N_DOMAIN))
+
+
+# Forwarded calls show the original caller (From) and the forwarding tenant's number (PAI) ---------------
+# routing.original_caller: the caller a leg forwarded out through a trunk shows in From.
+
+CALLING = '+4989555000'
+
+
+def first_leg(snap, plan, calling=CALLING):
+    """(P-Asserted-Identity, From, privacy) of the first leg of ``plan`` as the adapter puts them on
+    its branch; a call from the trunk presents ``calling`` (None: anonymous)."""
+    leg = next(routing.legs(snap, plan, NOW))
+    caller = routing.original_caller(leg.plan, leg.origin, lambda: calling)
+    return leg.identity, caller or leg.identity, routing.forwarded_privacy(leg.privacy, caller)
+
+
+def test_the_first_plan_knows_the_original_caller(snap):
+    assert call(snap, 'max.muster', '14').origin == sip('+4930123410')          # its own number
+    assert call(snap, 'mia.desk', '13').origin == sip(MAIN)                     # outbound caller id: main
+    assert call(snap, 'sina.desk', '13').origin == sip(SINGLE)                  # a chosen number
+    assert call(snap, 'anton.desk', '13').origin == ANONYMOUS_URI
+    assert route_inbound(snap, '+4930123414', ECOTEL[0], NOW).origin == routing.CALLING_NUMBER
+    # on-net, by number: the same outside identity
+    assert call(snap, 'max.muster', '030123414').origin == sip('+4930123410')
+
+
+@pytest.mark.parametrize('plan_of, expected', [
+    # a trunk caller: its calling number in the forwarding tenant's domain; anonymous with Privacy
+    (lambda snap: route_inbound(snap, '+4930123414', ECOTEL[0], NOW), (sip(MAIN), sip(CALLING), False)),
+    # an account: exactly what it presents on a direct outside call
+    (lambda snap: call(snap, 'max.muster', '14'), (sip(MAIN), sip('+4930123410'), False)),
+    (lambda snap: call(snap, 'anton.desk', '14'), (sip(MAIN), ANONYMOUS_URI, True)),
+    # a group's fallback to an outside number
+    (lambda snap: call(snap, 'max.muster', '54'), (sip(MAIN), sip('+4930123410'), False)),
+])
+def test_a_forward_out_shows_the_original_caller_in_from(snap, plan_of, expected):
+    assert first_leg(snap, plan_of(snap)) == expected
+
+
+def test_an_anonymous_trunk_caller_stays_anonymous(snap):
+    assert first_leg(snap, route_inbound(snap, '+4930123414', ECOTEL[0], NOW), None) == (sip(MAIN), ANONYMOUS_URI, True)
+
+
+def test_a_forward_of_the_failure_route_keeps_the_original_caller(snap):
+    # 11 does not answer an inbound call; its no-answer forward leaves through the trunk
+    ring = route_inbound(snap, BLOCK + '41', ECOTEL[0], NOW)
+    ringing = next(routing.legs(snap, ring, NOW))
+    assert ringing.origin == routing.CALLING_NUMBER and ringing.identity is None
+    before = {'identity': ringing.identity, 'privacy': ringing.privacy, 'diversion': ringing.diversion,
+              'origin': ringing.origin}
+    leg = next(routing.legs(snap, after_failure(snap, ring.context, 'no_answer', NOW), NOW, before))
+    assert leg.plan.forwarded_by == DOMAIN and leg.identity == sip(MAIN)
+    assert routing.original_caller(leg.plan, leg.origin, lambda: CALLING) == sip(CALLING)
+    # a transaction whose stored headers predate the origin: From shows the identity, as before
+    old = dict(before, origin=None)
+    leg = next(routing.legs(snap, after_failure(snap, ring.context, 'no_answer', NOW), NOW, old))
+    assert routing.original_caller(leg.plan, leg.origin, lambda: CALLING) is None
+
+
+def test_only_legs_forwarded_out_show_the_original_caller(snap):
+    # an outside call, voicemail, a forward to a colleague, an emergency call: From is the identity
+    for plan in (call(snap, 'max.muster', '040 123456'), call(snap, 'max.muster', '112'),
+                 call(snap, 'max.muster', '16')):
+        leg = next(routing.legs(snap, plan, NOW))
+        assert getattr(leg.plan, 'forwarded_by', None) is None
+    # the mobile of single number reach is forwarded out by its tenant
+    assert call(snap, 'max.muster', '70').mobile.forwarded_by == DOMAIN
+
+
+@pytest.mark.parametrize('user, source, privacy, expected', [
+    ('+4989555000', ECOTEL[0], None, '+4989555000'),
+    ('%2B4989555000', ECOTEL[0], None, '+4989555000'),
+    ('089555000', ECOTEL[0], None, '+4989555000'),               # national in acme's dial plan
+    ('004989555000', ECOTEL[0], None, '+4989555000'),
+    ('01555123', B_TRUNK_V4, None, '+431555123'),                # national in beta's (Austrian) dial plan
+    ('4989555000', EXTRA_TRUSTED, None, '+4989555000'),          # no tenant's trunk: international without '+'
+    ('anonymous', ECOTEL[0], None, None),
+    ('', ECOTEL[0], None, None),
+    ('+4989555000', ECOTEL[0], 'id', None),
+    ('+4989555000', ECOTEL[0], 'header; user', None),
+    ('+4989555000', ECOTEL[0], 'none', '+4989555000'),
+    ('%zz', ECOTEL[0], None, None),
+])
+def test_the_calling_number_of_a_trunk_call(snap, user, source, privacy, expected):
+    assert routing.calling_number(snap, user, source, privacy) == expected

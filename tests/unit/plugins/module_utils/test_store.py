@@ -13,6 +13,7 @@ import json
 import os
 import pathlib
 import pwd
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -23,7 +24,7 @@ from directory_helpers import (
     BETA_DOMAIN, BLOCK, BRANCH, DOMAIN, HQ, INTERIM, MEDIA_SERVER, PASSWORD, SINGLE, account, block, extension, tenant_request,
 )
 from ansible_collections.voxplane.pbx.plugins.module_utils import rules
-from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, SchemaError, StorageError, ValidationFailed
+from ansible_collections.voxplane.pbx.plugins.module_utils.errors import SchemaError, StorageError, ValidationFailed
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import DEVICE, EXTENSION, GROUP, NUMBER, TENANT
 from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import ABSENT, reconcile
 from ansible_collections.voxplane.pbx.plugins.module_utils.schema import LATEST_VERSION, MIGRATIONS
@@ -114,14 +115,16 @@ def test_folders_created_for_a_directory_that_is_rolled_back_are_removed(tmp_pat
 
 
 def test_reading_needs_an_existing_migrated_directory(pbx):
-    with pytest.raises(DirectoryError, match='does not exist'):
+    with pytest.raises(StorageError, match='^directory %s: does not exist$' % re.escape(pbx.path)):
         with pbx.directory.transaction(write=False, create=False):
             pass
     assert pbx.snapshot() is None
     sqlite3.connect(pbx.path).close()        # an empty database file
-    with pytest.raises(SchemaError, match='needs migrating'):
+    with pytest.raises(SchemaError) as info:
         with pbx.directory.transaction(write=False, create=False):
             pass
+    assert str(info.value) == ('directory %s: schema version 0 needs migrating to %d; run a module or the directory '
+                               'role first' % (pbx.path, LATEST_VERSION))
 
 
 @pytest.mark.parametrize('write', [True, False])
@@ -135,7 +138,10 @@ def test_a_newer_schema_is_refused(acme, write):
     with pytest.raises(SchemaError) as info:
         with acme.directory.transaction(write=write):
             pass
-    assert 'version %d' % (LATEST_VERSION + 1) in str(info.value) and '(%d)' % LATEST_VERSION in str(info.value)
+    # A storage error like every other: it names the directory file.
+    assert isinstance(info.value, StorageError) and info.value.location == acme.path
+    assert str(info.value) == ('directory %s: schema version %d is newer than this collection understands (%d); '
+                               'upgrade the voxplane.pbx collection' % (acme.path, LATEST_VERSION + 1, LATEST_VERSION))
     assert acme.snapshot() == before
 
 
@@ -167,7 +173,7 @@ def test_a_directory_of_schema_1_is_upgraded_and_its_tenants_carry_its_generatio
 def test_a_reader_does_not_upgrade_an_old_directory(tmp_path):
     path = str(tmp_path / 'old.db')
     _directory_at_version_1(path)
-    with pytest.raises(SchemaError, match='version 1 needs migrating to %d' % LATEST_VERSION):
+    with pytest.raises(SchemaError, match='^directory %s: schema version 1 needs migrating to %d;' % (re.escape(path), LATEST_VERSION)):
         with Directory(path).transaction(write=False, create=False):
             pass
 
@@ -437,9 +443,16 @@ def test_a_folder_nobody_may_enter(shared_tmp):
     assert list(folder.iterdir()) == []
 
 
-def test_postgresql_locations_are_not_supported_yet():
-    with pytest.raises(DirectoryError, match='PostgreSQL'):
-        dialect_for('postgresql://voxplane@db/voxplane')
+@pytest.mark.parametrize('location, shown', [
+    ('postgresql://voxplane@db/voxplane', 'postgresql://voxplane@db/voxplane'),
+    ('postgres://voxplane:s3cret@db:5432/voxplane', 'postgres://voxplane:********@db:5432/voxplane'),
+])
+def test_postgresql_locations_are_not_supported_yet(location, shown):
+    # Named like every storage error, with a password in the URL masked.
+    with pytest.raises(StorageError) as info:
+        dialect_for(location)
+    assert str(info.value) == ('directory %s: is a PostgreSQL location; PostgreSQL directories are not supported by '
+                               'this version of the collection' % shown)
 
 
 # Generation counter, atomicity, check mode -----------------------------------------------------------
@@ -671,8 +684,9 @@ def test_lookups_across_tenants(acme):
 
 def test_a_read_only_transaction_cannot_write(acme):
     with acme.directory.transaction(write=False) as txn:
-        with pytest.raises(DirectoryError, match='read-only'):
+        with pytest.raises(StorageError) as info:
             reconcile(txn, 'acme', {'display_name': 'ACME AG'})
+    assert str(info.value) == 'directory %s: cannot write in a read-only transaction' % acme.path
 
 
 # Secrets never leave the store as values --------------------------------------------------------------

@@ -22,6 +22,7 @@ import sqlite3
 
 import pytest
 
+from ansible.module_utils.common import warnings as ansible_warnings
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.voxplane.pbx.plugins.modules import (
@@ -54,8 +55,11 @@ class ModuleResult(dict):
 
 
 def run_module(name, args):
-    """Run module ``name`` with ``args``; return its ModuleResult."""
+    """Run module ``name`` with ``args``; return its ModuleResult. Each run starts without the
+    warnings of an earlier run, as a module process of its own would (Ansible keeps them globally)."""
     module = MODULES[name]
+    for pending in ('_global_warnings', '_global_deprecations'):
+        getattr(ansible_warnings, pending, {}).clear()
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         with pytest.raises(SystemExit) as exit_info:

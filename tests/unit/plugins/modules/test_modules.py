@@ -502,6 +502,66 @@ def test_voicemail_given_without_pin_keeps_the_pin(pbx):
     assert doc['voicemail'] == dict(enabled=False, pin_hash=rules.pin_hash('acme', '10', PIN))
 
 
+# Numbers the tenant names before they exist --------------------------------------------------------
+# A playbook creates the tenant with its main number and locations first and its numbers afterwards.
+
+NORDWIND = dict(name='nordwind', sip_domain='nordwind.voxplane.example', main_number='040 555010',
+                locations=[dict(HQ, emergency_caller_id='+494055501099')])
+NORDWIND_BLOCK = dict(tenant='nordwind', number='+4940555010', ddi_range='00-99')
+
+
+def warnings_of(result):
+    """The task's warnings as text (ansible-core 2.19 returns each as a summary with the message)."""
+    return [w['event']['msg'] if isinstance(w, dict) else w for w in result.get('warnings', [])]
+
+
+@pytest.mark.parametrize('check', [False, True])
+def test_a_tenant_names_numbers_it_does_not_hold_yet_with_a_warning(pbx, check):
+    result = pbx.ok('tenant', check=check, **copy.deepcopy(NORDWIND))
+    assert result['changed'] is True
+    assert result['tenant']['main_number'] == '+4940555010'
+    assert sorted(warnings_of(result)) == [
+        'tenant nordwind: locations[0].emergency_caller_id: location hq: +494055501099 is not a number of tenant '
+        'nordwind yet (no tenant holds it): accepted; emergency calls from hq present it once it is a number of this '
+        'tenant, until then the tenant\'s main number (or the caller\'s own number, or the trunk\'s default number) '
+        '[own_number]',
+        'tenant nordwind: main_number: +4940555010 is not a number of tenant nordwind yet (no tenant holds it): '
+        'accepted; calls present it once it is a number of this tenant, until then as if the tenant had no main '
+        'number [reference]']
+    if check:
+        assert not pbx.exists()
+        return
+    # The numbers follow; then the whole playbook again changes nothing and says nothing.
+    assert pbx.ok('number', **copy.deepcopy(NORDWIND_BLOCK))['changed'] is True
+    for module, args in (('tenant', NORDWIND), ('number', NORDWIND_BLOCK)):
+        again = pbx.ok(module, **copy.deepcopy(args))
+        assert again['changed'] is False and warnings_of(again) == [], (module, again)
+
+
+def test_a_tenant_cannot_name_another_tenants_number(pbx):
+    pbx.ok('tenant', name='other', sip_domain='other.voxplane.example')
+    pbx.ok('number', tenant='other', number='+4940555010', ddi_range='00-99')
+    snapshot = pbx.snapshot()
+    result = pbx.run('tenant', **copy.deepcopy(NORDWIND))
+    assert result.failed and sorted((v['field'], v['rule']) for v in result['violations']) == [
+        ('locations[0].emergency_caller_id', 'own_number'), ('main_number', 'reference')]
+    assert 'tenant nordwind: main_number: +4940555010 is not a number of tenant nordwind (it belongs to tenant ' \
+        'other); the main number is one of the tenant\'s own numbers [reference]' in result['msg']
+    assert pbx.snapshot() == snapshot
+
+
+def test_tenant_config_refuses_a_document_that_does_not_hold_its_numbers(pbx):
+    document = {'tenant': copy.deepcopy(NORDWIND)}
+    result = pbx.run('tenant_config', config=document)
+    assert result.failed and sorted((v['field'], v['rule']) for v in result['violations']) == [
+        ('locations[0].emergency_caller_id', 'own_number'), ('main_number', 'reference')]
+    assert 'is not a number of tenant nordwind; the main number is one of the tenant\'s own numbers' in result['msg']
+    assert not pbx.exists() or pbx.snapshot().get('tenants') == []
+    document['numbers'] = [dict((k, v) for k, v in NORDWIND_BLOCK.items() if k != 'tenant')]
+    result = pbx.ok('tenant_config', config=document)
+    assert result['changed'] is True and warnings_of(result) == []
+
+
 # Call features: media server, single number reach, international destinations ----------------------
 
 def test_tenant_media_server_is_returned_canonical_and_kept_when_left_out(pbx):
@@ -799,9 +859,11 @@ def test_info_modules_on_a_newer_schema_fail_clearly(full):
     conn.execute("INSERT INTO voxplane_schema (version, description, applied_at) VALUES (99, 'future', 'x')")
     conn.commit()
     conn.close()
-    for name in ('tenant_info', 'extension_info'):
+    for name in ('tenant_info', 'extension_info', 'number_info', 'device_info', 'group_info'):
         result = full.run(name, tenant='acme')
-        assert result.failed and 'schema version 99 is newer' in result['msg']
+        assert result.failed and result['msg'] == (
+            'directory %s: schema version 99 is newer than this collection understands (%d); upgrade the '
+            'voxplane.pbx collection' % (full.path, LATEST_VERSION)), (name, result)
 
 
 # directory_schema -------------------------------------------------------------------------------------
@@ -876,19 +938,20 @@ def test_a_newer_schema_fails_every_writer_clearly_and_is_left_alone(pbx):
     snapshot = pbx.snapshot()
     result = pbx.run('directory_schema')
     assert result.failed and result.rc == 1
-    assert result['msg'] == ('directory schema version 99 is newer than this collection understands (%d); '
-                             'upgrade the voxplane.pbx collection' % LATEST_VERSION)
+    message = ('directory %s: schema version 99 is newer than this collection understands (%d); '
+               'upgrade the voxplane.pbx collection' % (pbx.path, LATEST_VERSION))
+    assert result['msg'] == message
     for kind in KINDS:
         result = pbx.run(kind, **key_args(SPECS[kind], display_name='x') if kind == 'tenant' else key_args(SPECS[kind]))
-        assert result.failed and 'schema version 99 is newer' in result['msg'], (kind, result)
+        assert result.failed and result['msg'] == message, (kind, result)
     assert pbx.snapshot() == snapshot
 
 
 def test_directory_schema_migrates_an_existing_empty_file(pbx):
     open(pbx.path, 'w').close()
     result = pbx.run('tenant_info', tenant='acme')  # readers never migrate
-    assert result.failed and result['msg'] == ('directory schema version 0 needs migrating to %d; '
-                                               'run a module or the directory role first' % LATEST_VERSION)
+    assert result.failed and result['msg'] == ('directory %s: schema version 0 needs migrating to %d; '
+                                               'run a module or the directory role first' % (pbx.path, LATEST_VERSION))
     assert pbx.snapshot() == {}
     result = pbx.ok('directory_schema', check=True)
     assert result['changed'] is True and result['migrated_from'] == 0

@@ -9,12 +9,14 @@ __metaclass__ = type
 
 import json
 import os
+import sqlite3
 import sys
 
 import pytest
 import yaml
 
 import module_helpers
+from ansible_collections.voxplane.pbx.plugins.module_utils.schema import LATEST_VERSION
 from ansible_collections.voxplane.pbx.plugins.modules import route_info
 
 UNIT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -72,6 +74,39 @@ def test_a_missing_directory_is_an_error_and_stays_missing(pbx, monkeypatch):
     result = pbx.run('route_info', tenant='acme', caller={'extension': '10'}, dialled='11')
     assert result.failed and pbx.path in result['msg'] and 'does not exist' in result['msg']
     assert not pbx.exists()
+
+
+def test_route_info_presents_a_tenants_number_only_once_the_tenant_holds_it(pbx, monkeypatch):
+    monkeypatch.setitem(module_helpers.MODULES, 'route_info', route_info)
+    pbx.ok('tenant', name='nordwind', sip_domain='nordwind.voxplane.example', main_number='+4940555010',
+           locations=[{'name': 'hq', 'street': 'Speicherstadt 1', 'postal_code': '20457', 'city': 'Hamburg',
+                       'emergency_caller_id': '+494055501099'}],
+           trunks=[{'name': 'carrier', 'addresses': ['192.0.2.40']}], licences={'seats': {'smart': 2}})
+    pbx.ok('extension', tenant='nordwind', internal_number='10', location='hq', outbound_caller_id='main',
+           sip_accounts=[{'username': 'hanna.desk', 'password': 'Sommer-2024!'}])
+
+    def presented(dialled):
+        step = pbx.ok('route_info', tenant='nordwind', caller={'extension': '10'}, dialled=dialled)['steps'][0]
+        return step['identity'], step['privacy']
+
+    # not yet a number of nordwind: an outside call as without a main number, 112 with the trunk's default
+    assert presented('030555123') == ('sip:anonymous@anonymous.invalid', True)
+    assert presented('112') == ('sip:anonymous@anonymous.invalid', False)
+    pbx.ok('number', tenant='nordwind', number='+4940555010', ddi_range='00-99')
+    # (10 now has its DDI: 'main' still presents the main number; 112 the location's caller ID)
+    assert presented('030555123') == ('<sip:+4940555010@nordwind.voxplane.example>', False)
+    assert presented('112') == ('<sip:+494055501099@nordwind.voxplane.example>', False)
+
+
+def test_a_directory_of_a_newer_schema_is_named_in_the_error(directory):
+    conn = sqlite3.connect(directory.path)
+    conn.execute("INSERT INTO voxplane_schema (version, description, applied_at) VALUES (99, 'future', 'x')")
+    conn.commit()
+    conn.close()
+    result = directory.run('route_info', tenant='acme', caller={'extension': '12'}, dialled='10')
+    assert result.failed and result['msg'] == (
+        'directory %s: schema version 99 is newer than this collection understands (%d); upgrade the voxplane.pbx '
+        'collection' % (directory.path, LATEST_VERSION))
 
 
 def tenant_document(directory, name):
