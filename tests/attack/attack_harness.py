@@ -27,7 +27,7 @@ for _path in (os.path.join(REPO, 'tests', 'sip'), os.path.join(REPO, 'tests'), o
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-from sip_harness import free_port  # noqa: E402  pylint: disable=wrong-import-position
+from lab.net import free_port
 
 DICTIONARIES = os.path.join(HERE, 'dictionaries')
 SIPVICIOUS_BOUND = os.path.join(HERE, 'sipvicious_bound.py')

@@ -29,8 +29,9 @@ for _path in (HERE, os.path.join(os.path.dirname(HERE), 'sip')):
 
 # pylint: disable=wrong-import-position
 from attack_harness import REPORT, AddressPool, results_dir, role_variables  # noqa: E402
-from sip_harness import KamailioInstance, free_port, missing_prerequisites, pick_loopback_address, \
-    wait_for_options  # noqa: E402
+from lab.kamailio import KamailioInstance, missing_prerequisites
+from lab.net import free_port, pick_loopback_address
+from lab.wire import wait_for_options
 
 ORDER = ('test_sipvicious.py', 'test_defences.py', 'test_fuzz.py')
 

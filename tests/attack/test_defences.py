@@ -20,7 +20,7 @@ import pytest
 
 from attack_harness import ACME, BAN_FAILURES, BAN_TIME, FLOOD_REQUESTS, NONCE_EXPIRE, SipClient, answers, banned, \
     ban_lines, challenge_params, digest_response, flood, lift_ban, note, wait_for
-from sip_harness import password
+from lab.sipp import password
 
 REAL = ('anna.desk', 'bert.desk', 'cora.app')
 UNKNOWN = ('nobody.desk', 'admin', '100', 'anna.desk.old')

@@ -17,8 +17,8 @@ import os
 
 from attack_harness import CRASH, ROUTER_ERROR, log_size, log_text, note, results_dir
 import fuzz  # bench/fuzz.py (attack_harness puts bench/ on sys.path)  # pylint: disable=wrong-import-order
-from sip_calls import call, final_reply, register, scene
-from sip_harness import Phone, statuses
+from lab.calls import call, final_reply, register, scene
+from lab.sipp import Phone, statuses
 
 MESSAGES = int(os.environ.get('VOXPLANE_FUZZ_MESSAGES', '2000'))
 SEED = int(os.environ.get('VOXPLANE_FUZZ_SEED', '1'))

@@ -31,7 +31,8 @@ import pytest
 
 from attack_harness import ACME, BAN_FAILURES, BAN_TIME, DICTIONARIES, banned, ban_lines, interesting_lines, \
     missing_tools, note, shown_command, sipvicious, wait_for
-from sip_harness import free_port, password, run_sipp, users_csv
+from lab.net import free_port
+from lab.sipp import password, run_sipp, users_csv
 
 USERS = os.path.join(DICTIONARIES, 'users.txt')
 PASSWORDS = os.path.join(DICTIONARIES, 'passwords.txt')

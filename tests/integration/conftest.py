@@ -1,49 +1,24 @@
 """Fixtures for the integration tests: real ansible-playbook runs against localhost."""
 
 import hashlib
-import json
 import os
 import sqlite3
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
-from playbook_run import PlaybookRun
+from lab import REPO
+from lab.playbook import run_playbook as lab_run_playbook
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PLAYBOOKS = os.path.join(REPO, 'tests', 'integration', 'playbooks')
-BIN = os.path.dirname(sys.executable)
-
-
-def collections_path():
-    """build/collections/ansible_collections/voxplane/pbx -> the repository."""
-    root = os.path.join(REPO, 'build', 'collections')
-    link = os.path.join(root, 'ansible_collections', 'voxplane', 'pbx')
-    if not os.path.exists(link):
-        os.makedirs(os.path.dirname(link), exist_ok=True)
-        os.symlink(REPO, link)
-    return root
 
 
 def run_playbook(playbook, extra_vars=None, check=False, diff=False, env=None, inventory='localhost,'):
     """ansible-playbook against localhost (or the hosts of ``inventory``, all reached with a
-    local connection), the collection from this checkout."""
+    local connection), the collection from this checkout; a playbook name without a folder is
+    one of tests/integration/playbooks."""
     path = playbook if os.path.isabs(playbook) else os.path.join(PLAYBOOKS, playbook)
-    cmd = [os.path.join(BIN, 'ansible-playbook'), '-i', inventory, '-c', 'local', path,
-           '-e', json.dumps(dict(extra_vars or {}, ansible_python_interpreter=sys.executable))]
-    if check:
-        cmd.append('--check')
-    if diff:
-        cmd.append('--diff')
-    environment = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(), ANSIBLE_NOCOLOR='1',
-                       ANSIBLE_FORCE_COLOR='0', ANSIBLE_RETRY_FILES_ENABLED='0', ANSIBLE_STDOUT_CALLBACK='default',
-                       ANSIBLE_LOCALHOST_WARNING='0', ANSIBLE_INVENTORY_UNPARSED_WARNING='0',
-                       ANSIBLE_CONFIG=os.path.join(REPO, 'ansible.cfg'))
-    environment.update(env or {})
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=environment, timeout=600, check=False)
-    return PlaybookRun(proc)
+    return lab_run_playbook(path, extra_vars, check=check, diff=diff, env=env, inventory=inventory)
 
 
 # A play of the given tasks against the directory the extra var ``directory`` names.

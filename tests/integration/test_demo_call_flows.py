@@ -2,26 +2,18 @@
 the demo playbook's provisioning play and its call-flow play, real ansible-playbook on the demo
 inventory, with the directory in a temporary folder (nothing else of the demo is deployed)."""
 
-import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-from conftest import BIN, REPO, collections_path
-from playbook_run import PlaybookRun
+from lab import REPO
+from lab.playbook import run_playbook
 
 
 def run_demo(tmp_path, *tags):
-    variables = {'voxplane_demo_root': str(tmp_path), 'directory_path': str(tmp_path / 'directory.db'),
-                 'ansible_python_interpreter': sys.executable}
-    cmd = [os.path.join(BIN, 'ansible-playbook'), '-i', os.path.join(REPO, 'inventories', 'demo'),
-           os.path.join(REPO, 'playbooks', 'demo.yml'), '--tags', ','.join(tags), '-e', json.dumps(variables)]
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(), ANSIBLE_NOCOLOR='1',
-               ANSIBLE_CONFIG=os.path.join(REPO, 'ansible.cfg'))
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, timeout=600, check=False)
-    return PlaybookRun(proc)
+    variables = {'voxplane_demo_root': str(tmp_path), 'directory_path': str(tmp_path / 'directory.db')}
+    return run_playbook(os.path.join(REPO, 'playbooks', 'demo.yml'), variables,
+                        inventory=os.path.join(REPO, 'inventories', 'demo'), options=['--tags', ','.join(tags)])
 
 
 def flat(text):
@@ -53,11 +45,8 @@ def test_a_call_flow_test_fails_when_the_tenant_routes_otherwise(demo):
     change.write_text('- hosts: localhost\n  gather_facts: false\n  tasks:\n'
                       '    - voxplane.pbx.group: {directory: "%s", tenant: muster-partner, internal_number: "20",'
                       ' ring_time: 30}\n' % (folder / 'directory.db'))
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path(), ANSIBLE_CONFIG=os.path.join(REPO, 'ansible.cfg'))
-    changed = subprocess.run([os.path.join(BIN, 'ansible-playbook'), '-i', 'localhost,', '-c', 'local', str(change),
-                              '-e', 'ansible_python_interpreter=%s' % sys.executable],
-                             capture_output=True, text=True, cwd=REPO, env=env, timeout=300, check=False)
-    assert changed.returncode == 0, changed.stdout + changed.stderr
+    changed = run_playbook(str(change))
+    assert changed.rc == 0, repr(changed)
     run = run_demo(folder, 'demo_call_flows')
     assert run.rc != 0 and run.failed == 1, repr(run)
     assert 'for 30s: no answer' in flat(run.stdout), run.stdout[-4000:]

@@ -7,9 +7,7 @@ import sqlite3
 import sys
 
 from conftest import REPO, db_fingerprint, run_playbook, write_play
-
-sys.path.insert(0, os.path.join(REPO, 'bench'))
-import tenant_documents  # noqa: E402  (bench/tenant_documents.py: the scale benchmark's documents)
+from lab import documents as tenant_documents
 
 
 def ok(run, changed=None):

@@ -19,8 +19,9 @@ the caller's final answer to the INVITE.
 from ansible_collections.voxplane.pbx.plugins.module_utils.routing import from_header
 from ansible_collections.voxplane.pbx.plugins.modules.route_info import route_info
 
-from sip_calls import OUTSIDE_CALLER, first_invite
-from sip_harness import header, parse_messages
+from lab.calls import OUTSIDE_CALLER, first_invite
+from lab.sipp import parse_messages
+from lab.wire import header
 
 # A step that follows a ring which ran out starts ring_time later, give or take the time sipp
 # and Kamailio take (the SIP tests of the ring times allow the same).

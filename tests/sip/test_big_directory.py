@@ -4,7 +4,7 @@
 
 The directory (2000 tenants of 50 extensions, each with a desk phone and a softclient account:
 200,000 SIP accounts) is built with the collection's own store and reconcile engine
-(bench/bench_directory.py, the benchmarks' builder), and a Kamailio of its own routes on it.
+(tests/lab/directories.py, which the benchmarks build with too), and a Kamailio of its own routes on it.
 While authenticated REGISTERs and answered inbound calls run at a steady rate, one
 ``tenant_config`` task (ansible-playbook, tests/sip/big_change.yml) turns on DND for one
 extension. Every request must be answered, every reply within 100 ms (sipp's -trace_rtt on the
@@ -15,18 +15,16 @@ and the change must be routed by the workers within a second of its commit.
 import csv
 import glob
 import os
-import shutil
-import sys
-import tempfile
 import time
 
 import pytest
 
-from sip_harness import (KamailioInstance, finish_sipp, free_port, missing_prerequisites, pick_loopback_address,
-                         run_sipp, sip_request, start_sipp, users_csv, wait_for_options)
+from lab import directories as bd
+from lab.kamailio import kamailio_lab, missing_prerequisites
+from lab.net import free_port
+from lab.sipp import finish_sipp, run_sipp, start_sipp, users_csv
+from lab.wire import sip_request
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'bench'))
-import bench_directory as bd  # noqa: E402  (the benchmarks' directory builder)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CHANGE_PLAYBOOK = os.path.join(HERE, 'big_change.yml')
@@ -40,27 +38,22 @@ CALL_RATE, CALLS = 5, 75           # 15 s of calls ...
 REGISTER_RATE, REGISTERS = 20, 300  # ... and of REGISTERs
 
 
+def _directory(instance):
+    """The benchmarks' directory of TENANTS x EXTENSIONS, its trunk the stand-in's address."""
+    bd.use_collection()
+    bd.build(instance.directory_path, TENANTS, EXTENSIONS, instance.trunk)
+    return {'kamailio_trusted_trunks': [instance.trunk]}
+
+
 @pytest.fixture(scope='module')
 def big():
     reason = missing_prerequisites()
     if reason:
         pytest.skip(reason)
-    root = tempfile.mkdtemp(prefix='voxplane-big-')
-    os.chmod(root, 0o755)  # the kamailio user must reach etc/, run/ and state/ below it
-    address = pick_loopback_address()
-    instance = KamailioInstance(root, address, free_port(address))
-    try:
-        bd.use_collection(root)
-        bd.build(instance.directory_path, TENANTS, EXTENSIONS, instance.trunk)
-        run = instance.deploy(kamailio_trusted_trunks=[instance.trunk])
-        assert run.rc == 0, 'the role failed to deploy Kamailio: %r\n%s' % (run, instance.log_tail())
-        # Every worker loads the snapshot of 200,000 accounts before it answers (about 12 s here).
-        assert wait_for_options(address, instance.port, timeout=LOAD_TIMEOUT), instance.log_tail()
+    # Every worker loads the snapshot of 200,000 accounts before it answers (about 12 s here).
+    with kamailio_lab(prefix='voxplane-big-', provision=False, setup=_directory, wait_timeout=LOAD_TIMEOUT) as instance:
         assert instance.wait_for_directory(bd.domain(TENANTS - 1), timeout=LOAD_TIMEOUT), instance.log_tail()
         yield instance
-    finally:
-        instance.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _inbound(kamailio, extension):

@@ -3,7 +3,7 @@
 """Forwarding, DND, voicemail, single number reach, groups and feature codes in a real
 Kamailio, against docs/routing.md.
 
-The extensions of tests/sip/tenants.yml each stand for one behaviour: Gina (27) forwards
+The extensions of tests/lab/playbooks/tenants.yml each stand for one behaviour: Gina (27) forwards
 every call to Bert (11); Hans (21) forwards unanswered calls after his 5 s ring time to an
 outside number; Ida (22) forwards to her mobile while nothing is registered; Jan (23) is on
 DND with voicemail (the media server stand-in on kamailio.trunk:media_port); Kai (24) is on
@@ -26,8 +26,11 @@ import os
 import pytest
 
 from route_check import assert_predicted, from_of, predicted_answer
-from sip_calls import ACME, OUTSIDE_CALLER, call, contacts, final_reply, first_invite, inbound, report, requests, scene
-from sip_harness import HERE, Listener, Phone, header, received, sip_request, statuses
+from lab.calls import ACME, OUTSIDE_CALLER, call, contacts, final_reply, first_invite, inbound, report, requests, scene
+from lab.sipp import Listener, Phone, received, statuses
+from lab.wire import header, sip_request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 READ_TENANT = os.path.join(HERE, 'read_tenant.yml')
 MIA_PLAYBOOK = os.path.join(HERE, 'mia.yml')

@@ -16,8 +16,11 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from route_check import predicted_answer
-from sip_calls import call, final_reply
-from sip_harness import HERE, finish_sipp, header, parse_messages, password, run_playbook, start_sipp, users_csv
+from lab.calls import call, final_reply
+from lab.sipp import finish_sipp, parse_messages, password, start_sipp, users_csv
+from lab.wire import header
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 BETA = 'beta.sip.test'
 NS = '{http://www.ecma-international.org/standards/ecma-323/csta/ed3}'
@@ -25,16 +28,16 @@ NS = '{http://www.ecma-international.org/standards/ecma-323/csta/ed3}'
 
 def extension_30(kamailio):
     out = os.path.join(kamailio.root, 'beta-%s.json' % uuid.uuid4().hex[:8])
-    run = run_playbook(kamailio.root, os.path.join(HERE, 'read_tenant.yml'),
-                       dict(directory=kamailio.directory_path, out=out, tenant_name='beta'))
+    run = kamailio.playbook(os.path.join(HERE, 'read_tenant.yml'),
+                            dict(directory=kamailio.directory_path, out=out, tenant_name='beta'))
     assert run.rc == 0, run
     with open(out) as handle:
         return dict((e['internal_number'], e) for e in json.load(handle)['extensions'])['30']
 
 
 def set_dnd_by_playbook(kamailio, dnd):
-    run = run_playbook(kamailio.root, os.path.join(HERE, 'rename.yml'),
-                       dict(directory=kamailio.directory_path, number='30', name='Vera', via='extension', dnd=dnd))
+    run = kamailio.playbook(os.path.join(HERE, 'rename.yml'),
+                            dict(directory=kamailio.directory_path, number='30', name='Vera', via='extension', dnd=dnd))
     assert run.rc == 0, run
 
 
@@ -107,7 +110,7 @@ def test_a_subscribed_phone_follows_dnd_from_feature_code_playbook_and_its_own_k
 
 
 def test_other_event_packages_and_foreign_subscriptions_are_refused(kamailio, vera):
-    from sip_harness import sip_request
+    from lab.wire import sip_request
     line = sip_request(kamailio.address, kamailio.target, 'SUBSCRIBE', 'sip:vera.desk@%s' % BETA,
                        'sip:vera.desk@%s' % BETA, 'sip:vera.desk@%s' % BETA, headers=['Event: presence'])
     assert line == 'SIP/2.0 489 Bad Event'

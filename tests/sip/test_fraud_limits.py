@@ -4,15 +4,16 @@
 permission, and the outside-call limits of an extension (dialog profiles for calls at once,
 htable counters for calls a minute).
 
-tests/sip/tenants.yml: Olga (28) may have one outside call at once, Pia (29) two a minute; Bert (11)
+tests/lab/playbooks/tenants.yml: Olga (28) may have one outside call at once, Pia (29) two a minute; Bert (11)
 has no premium-rate or satellite permission (nor has acme). Outside calls leave through the
 trunk stand-in on kamailio.trunk:kamailio.trunk_port.
 """
 
 import time
 
-from sip_calls import call, final_reply, report, users_file
-from sip_harness import Listener, finish_sipp, received, start_sipp, wait_udp_bound
+from lab.calls import call, final_reply, report, users_file
+from lab.net import wait_udp_bound
+from lab.sipp import Listener, finish_sipp, received, start_sipp
 
 
 def _trunk(kamailio, scenario, calls=1):

@@ -13,7 +13,9 @@ import os
 import shutil
 import sqlite3
 
-from sip_harness import REPO, Phone, options_probe, wait_for_options
+from lab import REPO
+from lab.sipp import Phone
+from lab.wire import options_probe, wait_for_options
 
 
 def _explain(result, kamailio):
@@ -42,7 +44,7 @@ def test_options_gets_200(kamailio):
 
 
 def test_registration_survives_a_restart(kamailio):
-    # A directory account (tests/sip/tenants.yml); REGISTER details are in test_router.py.
+    # A directory account (tests/lab/playbooks/tenants.yml); REGISTER details are in test_router.py.
     phone = Phone(kamailio, 'dora.app', 'beta.sip.test')
     result = phone.register()
     assert result.rc == 0, _explain(result, kamailio)

@@ -2,11 +2,11 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Phones behind NAT, with audio (docs/nat-and-media.md).
 
-An office network namespace behind a masquerading router namespace (tools/nat_lab.py) holds two
+An office network namespace behind a masquerading router namespace (tests/lab/nat.py) holds two
 baresip phones, anna.desk (extension 10, auto-answer) and bert.desk (11, answers only when
 told). Kamailio (the role, nathelper on, OPTIONS keepalives every 3 s) and rtpengine (the
 rtpengine role, userspace) run in the root namespace on 198.18.N.1, the trunk stand-in (sipp
-plus nat_lab.RtpPeer) on 198.18.N.3. The router forgets a UDP binding after 8 s
+plus lab.nat.RtpPeer) on 198.18.N.3. The router forgets a UDP binding after 8 s
 without packets, as a strict home router does.
 
 Every call checks RTP both ways at both ends: the office's nft counters (packets between each
@@ -15,6 +15,7 @@ session once the call is over (rtpengine-ctl list numsessions).
 """
 
 import asyncio
+import contextlib
 import http.client
 import importlib.util
 import os
@@ -27,12 +28,14 @@ import time
 
 import pytest
 
-import nat_lab
 import webphone
-from nat_lab import RtpPeer
-from sip_calls import final_reply, register as sip_register, report, users_file
-from sip_harness import KamailioInstance, Phone, free_port, kamcmd, missing_prerequisites, password, received, \
-    run_playbook, start_sipp, finish_sipp, statuses, wait_for_options
+from lab import nat
+from lab.calls import final_reply, register as sip_register, report, users_file
+from lab.kamailio import KamailioInstance, kamailio_lab, kamcmd, missing_prerequisites
+from lab.nat import RtpPeer
+from lab.net import free_port, wait_for
+from lab.rtpengine import rtpengine_lab
+from lab.sipp import Phone, finish_sipp, password, received, start_sipp, statuses
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SETTINGS = os.path.join(HERE, 'nat_settings.yml')  # tenant media_relay, finn.desk require_tls
@@ -46,77 +49,62 @@ WEBPHONE_ORIGIN = 'https://phone.acme.test'  # the one page allowed to open the 
 
 @pytest.fixture(scope='module')
 def lab():
-    reason = missing_prerequisites() or nat_lab.missing_prerequisites()
+    reason = missing_prerequisites() or nat.missing_prerequisites()
     if reason:
         pytest.skip(reason)
     root = tempfile.mkdtemp(prefix='voxplane-nat-')
     os.chmod(root, 0o755)
     relay_low = 30000 + 200 * (os.getpid() % 40)
-    network = nat_lab.NatLab(udp_timeout=NAT_TIMEOUT, rtp_ports=(relay_low, relay_low + 199))
-    kamailio = None
-    rtpengine_ctl = None
+    network = nat.NatLab(udp_timeout=NAT_TIMEOUT, rtp_ports=(relay_low, relay_low + 199))
     try:
         network.up()
-        ng_port, cli_port = free_port('127.0.0.1'), free_port('127.0.0.1')
-        rtpengine_vars = {
-            'rtpengine_install_packages': False, 'rtpengine_service_mode': 'daemon',
-            'rtpengine_config_dir': os.path.join(root, 'rtpengine'),
-            'rtpengine_runtime_dir': os.path.join(root, 'rtpengine-run'),
-            'rtpengine_log_file': os.path.join(root, 'rtpengine.log'),
-            'rtpengine_log_level': 6,
-            'rtpengine_address': network.kamailio,
-            'rtpengine_port_min': relay_low, 'rtpengine_port_max': relay_low + 199,
-            'rtpengine_listen_ng': '127.0.0.1:%d' % ng_port, 'rtpengine_listen_cli': '127.0.0.1:%d' % cli_port,
-            'rtpengine_delete_delay': 0,
-        }
-        rtpengine_ctl = os.path.join(root, 'rtpengine', 'voxplane-rtpengine')
-        run = run_playbook(root, os.path.join(HERE, 'rtpengine.yml'), rtpengine_vars)
-        assert run.rc == 0, 'the rtpengine role failed: %r' % (run,)
-        kamailio = KamailioInstance(root, network.kamailio, free_port(network.kamailio), trunk=network.trunk)
-        kamailio.tls_port = free_port(network.kamailio)
-        kamailio.wss_port = free_port(network.kamailio)
-        listen = kamailio.variables()['kamailio_listen'] + [
-            {'proto': 'tls', 'address': network.kamailio, 'port': kamailio.tls_port},
-            {'proto': 'wss', 'address': network.kamailio, 'port': kamailio.wss_port}]
-        # VOXPLANE_NAT_LOG_LEVEL=3: Kamailio's debug log, for a post-mortem with VOXPLANE_SIP_KEEP=1.
-        # (kamailio_registrar_min_expires: a phone may re-register every REREGISTER s.)
-        kamailio.nat_variables = dict(kamailio_listen=listen, kamailio_nathelper=True,
-                                      kamailio_registrar_min_expires=REREGISTER,
-                                      kamailio_natping_interval=KEEPALIVE,
-                                      kamailio_log_level=int(os.environ.get('VOXPLANE_NAT_LOG_LEVEL', '2')),
-                                      kamailio_rtpengine_sockets=['udp:127.0.0.1:%d' % ng_port],
-                                      kamailio_websocket_origins=[WEBPHONE_ORIGIN])
-        run = kamailio.deploy(**kamailio.nat_variables)
-        assert run.rc == 0, 'the role failed to deploy Kamailio: %r\n%s' % (run, kamailio.log_tail())
-        assert wait_for_options(kamailio.address, kamailio.port), kamailio.log_tail()
-        assert kamailio.provision().rc == 0
-        # finn's phone registers over TLS and its account may only use TLS.
-        assert kamailio.provision(SETTINGS, media_relay='auto', finn_require_tls=True).rc == 0
-        assert kamailio.wait_for_directory(), kamailio.log_tail()
-        kamailio.lab = network
-        kamailio.rtpengine_ctl = rtpengine_ctl
-        kamailio.rtpengine_cli = cli_port
-        proxy = kamailio.target
-        kamailio.anna = network.phone(root, 'anna.desk', ACME, password('anna.desk'), proxy, host=10).start()
-        kamailio.bert = network.phone(root, 'bert.desk', ACME, password('bert.desk'), proxy, host=11,
-                                      answer='manual').start()
-        kamailio.finn = network.phone(root, 'finn.desk', ACME, password('finn.desk'),
-                                      (network.kamailio, kamailio.tls_port), host=12,
-                                      tls_cafile=os.path.join(kamailio.config_dir, 'tls', 'server.pem')).start()
-        for phone in (kamailio.anna, kamailio.bert, kamailio.finn):
-            assert nat_lab.wait_for(lambda p=phone: bindings(kamailio, p.user), 10), \
-                'baresip %s did not register\n%s\n%s' % (phone.user, phone.output()[-3000:], kamailio.log_tail())
-        yield kamailio
+        with contextlib.ExitStack() as stack:
+            relay = stack.enter_context(rtpengine_lab(root, network.kamailio, (relay_low, relay_low + 199), log_level=6,
+                                                      log_file=os.path.join(root, 'rtpengine.log')))
+            kamailio = stack.enter_context(kamailio_lab(
+                root=root, address=network.kamailio, trunk=network.trunk, setup=lambda k: _nat_variables(k, relay)))
+            # finn's phone registers over TLS and its account may only use TLS.
+            assert kamailio.provision(SETTINGS, media_relay='auto', finn_require_tls=True).rc == 0
+            assert kamailio.wait_for_directory(), kamailio.log_tail()
+            kamailio.lab = network
+            kamailio.rtpengine_ctl = relay.control
+            kamailio.rtpengine_cli = relay.cli_port
+            proxy = kamailio.target
+            kamailio.anna = network.phone(root, 'anna.desk', ACME, password('anna.desk'), proxy, host=10).start()
+            kamailio.bert = network.phone(root, 'bert.desk', ACME, password('bert.desk'), proxy, host=11,
+                                          answer='manual').start()
+            kamailio.finn = network.phone(root, 'finn.desk', ACME, password('finn.desk'),
+                                          (network.kamailio, kamailio.tls_port), host=12,
+                                          tls_cafile=os.path.join(kamailio.config_dir, 'tls', 'server.pem')).start()
+            for phone in (kamailio.anna, kamailio.bert, kamailio.finn):
+                assert wait_for(lambda p=phone: bindings(kamailio, p.user), 10), \
+                    'baresip %s did not register\n%s\n%s' % (phone.user, phone.output()[-3000:], kamailio.log_tail())
+            yield kamailio
     finally:
         network.down()
-        if kamailio is not None:
-            kamailio.stop()
-        if rtpengine_ctl and os.path.exists(rtpengine_ctl):
-            subprocess.run([rtpengine_ctl, 'stop'], capture_output=True, timeout=30, check=False)
         if os.environ.get('VOXPLANE_SIP_KEEP') == '1':
             print('\nvoxplane nat: kept %s' % root)
         else:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def _nat_variables(kamailio, relay):
+    """The role variables of the NAT lab's Kamailio: TLS and WSS listen entries on free ports,
+    nathelper with keepalives every KEEPALIVE s, the lab's rtpengine, the webphone's origin."""
+    kamailio.tls_port = free_port(kamailio.address)
+    kamailio.wss_port = free_port(kamailio.address)
+    listen = kamailio.variables()['kamailio_listen'] + [
+        {'proto': 'tls', 'address': kamailio.address, 'port': kamailio.tls_port},
+        {'proto': 'wss', 'address': kamailio.address, 'port': kamailio.wss_port}]
+    # VOXPLANE_NAT_LOG_LEVEL=3: Kamailio's debug log, for a post-mortem with VOXPLANE_SIP_KEEP=1.
+    # (kamailio_registrar_min_expires: a phone may re-register every REREGISTER s.)
+    kamailio.nat_variables = dict(kamailio_listen=listen, kamailio_nathelper=True,
+                                  kamailio_registrar_min_expires=REREGISTER,
+                                  kamailio_natping_interval=KEEPALIVE,
+                                  kamailio_log_level=int(os.environ.get('VOXPLANE_NAT_LOG_LEVEL', '2')),
+                                  kamailio_rtpengine_sockets=['udp:127.0.0.1:%d' % relay.ng_port],
+                                  kamailio_websocket_origins=[WEBPHONE_ORIGIN])
+    return kamailio.nat_variables
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -192,7 +180,7 @@ def test_trunk_calls_phone_behind_nat_with_audio_both_ways(lab):
     assert counts['out_10'] > MIN_PACKETS and counts['in_10'] > MIN_PACKETS, explain(lab, trunk=result)
     answer = [m for m in received(result, 'SIP/2.0 200') if 'application/sdp' in m.text][0]
     assert 'c=IN IP4 %s' % lab.lab.kamailio in answer.text, answer.text  # the relay, not 10.77.x
-    assert nat_lab.wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
+    assert wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
 
 
 def test_phone_calls_phone_behind_the_same_nat_with_audio_both_ways(lab):
@@ -201,13 +189,13 @@ def test_phone_calls_phone_behind_the_same_nat_with_audio_both_ways(lab):
     lab.bert.dial('sip:10@%s' % ACME)
     try:
         both_phones = ('out_10', 'in_10', 'out_11', 'in_11')
-        assert nat_lab.wait_for(lambda: min(lab.lab.rtp_counts()[k] for k in both_phones) > 1.5 * MIN_PACKETS, 15), \
+        assert wait_for(lambda: min(lab.lab.rtp_counts()[k] for k in both_phones) > 1.5 * MIN_PACKETS, 15), \
             explain(lab)
     finally:
         lab.bert.hangup()
     counts = lab.lab.rtp_counts()
     assert counts['out_10'] > MIN_PACKETS and counts['out_11'] > MIN_PACKETS, counts
-    assert nat_lab.wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
+    assert wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
 
 
 def test_keepalives_keep_the_binding_open(lab):
@@ -229,14 +217,14 @@ def test_phone_re_registers_after_the_nat_port_changes(lab):
     old = {binding[0] for binding in bindings(lab, 'anna.desk')}
     lab.anna.restart(regint=REREGISTER)
     try:
-        mine = nat_lab.wait_for(lambda: [b for b in bindings(lab, 'anna.desk') if b[0] not in old and b[1]], 10)
+        mine = wait_for(lambda: [b for b in bindings(lab, 'anna.desk') if b[0] not in old and b[1]], 10)
         assert mine, (old, bindings(lab, 'anna.desk'))
         contact, before = mine[0]
         lab.lab.forget_bindings(lab.anna.address)
         # Kamailio's keepalives now go to a port the router no longer maps; her own re-REGISTER
         # (within REREGISTER s) opens a new one.
-        moved = nat_lab.wait_for(lambda: [r for c, r in bindings(lab, 'anna.desk') if c == contact and r and r != before],
-                                 REREGISTER + 5)
+        moved = wait_for(lambda: [r for c, r in bindings(lab, 'anna.desk') if c == contact and r and r != before],
+                         REREGISTER + 5)
         assert moved, (contact, before, bindings(lab, 'anna.desk'), lab.lab.public_ports(lab.anna.address, 5060))
         public_port = int(moved[0].split(':')[2].split(';')[0])
         assert public_port in lab.lab.public_ports(lab.anna.address, 5060), (moved, before)
@@ -247,7 +235,7 @@ def test_phone_re_registers_after_the_nat_port_changes(lab):
         assert peer.received > MIN_PACKETS and lab.lab.rtp_counts()['in_10'] > MIN_PACKETS, explain(lab, trunk=result)
     finally:
         lab.anna.restart()
-        assert nat_lab.wait_for(lambda: len(bindings(lab, 'anna.desk')) > len(old) + 1, 10)
+        assert wait_for(lambda: len(bindings(lab, 'anna.desk')) > len(old) + 1, 10)
 
 
 def test_cancelled_and_refused_calls_leave_no_relay_session(lab):
@@ -255,19 +243,19 @@ def test_cancelled_and_refused_calls_leave_no_relay_session(lab):
     bert refuses (486): rtpengine got the offer while it rang, and holds no session afterwards."""
     with RtpPeer(lab.trunk) as peer:
         handle = trunk_call(lab, '+4930123456011', peer, scenario='nat_trunk_cancel.xml', timeout=10)
-        assert nat_lab.wait_for(lambda: sessions(lab) == 1, 5), 'no relay session while ringing'
+        assert wait_for(lambda: sessions(lab) == 1, 5), 'no relay session while ringing'
         cancelled = finish_sipp(handle)
     assert cancelled.rc == 0 and received(cancelled, 'SIP/2.0 487'), explain(lab, trunk=cancelled)
-    assert nat_lab.wait_for(lambda: sessions(lab) == 0, 5), \
+    assert wait_for(lambda: sessions(lab) == 0, 5), \
         'rtpengine sessions left after CANCEL: %s\n%s' % (sessions(lab), explain(lab, trunk=cancelled))
     with RtpPeer(lab.trunk) as peer:
         handle = trunk_call(lab, '+4930123456011', peer, timeout=10)
-        assert nat_lab.wait_for(lambda: sessions(lab) == 1, 5), 'no relay session while ringing'
-        assert nat_lab.wait_for(lambda: 'Incoming call' in lab.bert.output() or 'incoming call' in lab.bert.output(), 5)
+        assert wait_for(lambda: sessions(lab) == 1, 5), 'no relay session while ringing'
+        assert wait_for(lambda: 'Incoming call' in lab.bert.output() or 'incoming call' in lab.bert.output(), 5)
         lab.bert.hangup()  # refuse the ringing call
         refused = finish_sipp(handle)
     assert final_reply(refused) == 'SIP/2.0 486 Busy Here', explain(lab, trunk=refused)
-    assert nat_lab.wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left after a refusal'
+    assert wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left after a refusal'
 
 
 def _public_call(lab):
@@ -311,7 +299,7 @@ def test_media_relay_always_relays_public_endpoints_too(lab):
         assert lab.deploy(**lab.nat_variables).rc == 0
     assert 1 in seen, 'no relay session during the call: %s' % seen
     assert 'c=IN IP4 %s' % lab.address in invite.text and 'nat=yes' in invite.text, invite.text
-    assert nat_lab.wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
+    assert wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
 
 
 def test_a_tenant_with_media_relay_always_relays_public_endpoints_too(lab):
@@ -325,7 +313,7 @@ def test_a_tenant_with_media_relay_always_relays_public_endpoints_too(lab):
         assert lab.provision(SETTINGS, media_relay='auto', finn_require_tls=True).rc == 0
     assert 1 in seen, 'no relay session during the call: %s' % seen
     assert 'c=IN IP4 %s' % lab.address in invite.text and 'nat=yes' in invite.text, invite.text
-    assert nat_lab.wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
+    assert wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
 
 
 def test_an_account_that_requires_tls_is_refused_over_udp(lab):
@@ -373,9 +361,9 @@ def test_tls_phone_registers_and_takes_a_trunk_call_with_srtp(lab):
     assert counts['out_12'] > MIN_PACKETS and counts['in_12'] > MIN_PACKETS, explain(lab, trunk=result)
     phone = lab.finn.output()
     assert 'SRTP is Enabled' in phone and 'failed to decrypt' not in phone, phone[-3000:]
-    decoded = nat_lab.wait_for(lab.finn.audio_packets, 5)  # baresip's own count at hang-up
+    decoded = wait_for(lab.finn.audio_packets, 5)  # baresip's own count at hang-up
     assert decoded and min(decoded) > MIN_PACKETS, (decoded, phone[-3000:])
-    assert nat_lab.wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
+    assert wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
 
 
 def test_a_host_behind_one_to_one_nat_advertises_its_public_address(tmp_path):
@@ -472,7 +460,7 @@ def test_webphone_over_secure_websocket_calls_a_desk_phone_with_audio_both_ways(
     # the webphone's RTP through the relay.
     assert phone.tone.sent > MIN_PACKETS and phone.sounds > MIN_PACKETS, (phone.tone.sent, phone.heard, phone.sounds)
     assert counts['in_10'] > MIN_PACKETS and counts['out_10'] > MIN_PACKETS, explain(lab)
-    assert nat_lab.wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
+    assert wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
 
 
 def test_desk_phone_calls_the_webphone_with_audio_both_ways(lab):
@@ -497,7 +485,7 @@ def test_desk_phone_calls_the_webphone_with_audio_both_ways(lab):
     assert phone.dtls_state == 'connected', phone.dtls_state
     assert phone.tone.sent > MIN_PACKETS and phone.sounds > MIN_PACKETS, (phone.tone.sent, phone.heard, phone.sounds)
     assert counts['in_10'] > MIN_PACKETS and counts['out_10'] > MIN_PACKETS, explain(lab)
-    assert nat_lab.wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
+    assert wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
 
 
 def http_status(lab, port, path='/ws', origin=WEBPHONE_ORIGIN, upgrade=True, tls=True):
@@ -558,7 +546,7 @@ def test_trunk_calls_the_webphone_with_a_re_invite_and_audio_both_ways(lab):
     assert peer.received > MIN_PACKETS and peer.sent > MIN_PACKETS and phone.heard > MIN_PACKETS, \
         (peer.received, peer.sent, phone.heard)
     assert peer.sources == {lab.lab.kamailio}, peer.sources
-    assert nat_lab.wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
+    assert wait_for(lambda: sessions(lab) == 0, 5), 'rtpengine sessions left: %s' % sessions(lab)
 
 
 def test_media_api_list_matches_the_committed_ksr_double_data(lab):

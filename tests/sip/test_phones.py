@@ -13,7 +13,10 @@ import uuid
 
 import pytest
 
-from sip_harness import HERE, Listener, Phone, finish_sipp, header, parse_messages, run_playbook
+from lab.sipp import Listener, Phone, finish_sipp, parse_messages
+from lab.wire import header
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 PHONES = os.path.join(HERE, 'phones.yml')
 MAC = '80:5e:c0:00:00:30'
@@ -24,7 +27,7 @@ def phones_play(kamailio, step, **variables):
     extra = dict(directory=kamailio.directory_path, kamailio_rpc=os.path.join(kamailio.runtime_dir, 'kamailio_rpc.fifo'),
                  step=step, out=out)
     extra.update(variables)
-    run = run_playbook(kamailio.root, PHONES, extra)
+    run = kamailio.playbook(PHONES, extra)
     assert run.rc == 0, 'phones.yml (%s) failed: %r' % (step, run)
     if step == 'setup':
         return run
@@ -81,7 +84,7 @@ def test_registration_status_follows_the_phone_registering_and_unregistering(kam
 
 
 def vera_inf(kamailio, phone):
-    from sip_harness import password, users_csv
+    from lab.sipp import password, users_csv
     return users_csv(os.path.join(kamailio.workdir, 'vera-%d.csv' % phone.port),
                      [(phone.username, phone.domain, password(phone.username))])
 

@@ -25,7 +25,10 @@ import xml.etree.ElementTree as ET
 import pytest
 from ansible_collections.voxplane.pbx.plugins.module_utils import provisioning
 
-from sip_harness import HERE, free_port, neighbour_address, run_playbook, users_csv
+from lab.net import free_port, neighbour_address
+from lab.sipp import users_csv
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 SECRET = 'test-provisioning-secret-%s' % uuid.uuid4().hex[:8]
 PHONES = [
@@ -92,7 +95,7 @@ def server(kamailio):
         provisioning_failure_limit=FAILURE_LIMIT, provisioning_failure_window=60, provisioning_failure_ban=120,
         provisioning_rate=20, provisioning_burst=40,
     )
-    run = run_playbook(kamailio.root, os.path.join(HERE, 'provisioning.yml'), variables)
+    run = kamailio.playbook(os.path.join(HERE, 'provisioning.yml'), variables)
     control = os.path.join(root, 'etc', 'voxplane-provisioning')
     try:
         assert run.rc == 0, 'provisioning.yml failed: %r' % (run,)
@@ -214,8 +217,8 @@ def test_a_flood_is_cut_by_nginx(server):
 def test_a_rename_shows_in_the_next_fetch(kamailio, server, via):
     snom = PHONES[1]
     name = 'Sabine %s %s' % (via, uuid.uuid4().hex[:4])
-    run = run_playbook(kamailio.root, os.path.join(HERE, 'rename.yml'),
-                       dict(directory=kamailio.directory_path, number=snom['number'], name=name, via=via))
+    run = kamailio.playbook(os.path.join(HERE, 'rename.yml'),
+                            dict(directory=kamailio.directory_path, number=snom['number'], name=name, via=via))
     assert run.rc == 0, run
     committed = time.monotonic()
     status, _headers, text = server.get('/' + file_name(snom), credentials(snom))
@@ -227,8 +230,8 @@ def test_a_rename_shows_in_the_next_fetch(kamailio, server, via):
 
 def issue_code(kamailio, phone):
     out = os.path.join(kamailio.root, 'activation-%s.json' % uuid.uuid4().hex[:8])
-    run = run_playbook(kamailio.root, os.path.join(HERE, 'activation.yml'),
-                       dict(directory=kamailio.directory_path, mac=phone['mac'], out=out))
+    run = kamailio.playbook(os.path.join(HERE, 'activation.yml'),
+                            dict(directory=kamailio.directory_path, mac=phone['mac'], out=out))
     assert run.rc == 0, run
     with open(out) as handle:
         return json.load(handle)

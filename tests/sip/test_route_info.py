@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """voxplane.pbx.route_info through a real ansible-playbook, against the directory the session's
 Kamailio routes with, held against a real call: Hans (21) rings 5 s, then his no-answer forward
-leaves through the trunk (tests/sip/tenants.yml). The per-test predictions of
+leaves through the trunk (tests/lab/playbooks/tenants.yml). The per-test predictions of
 test_call_features.py and test_router.py call the module's core function (route_check.py);
 this shows the module as a playbook runs it gives the same answer."""
 
@@ -12,8 +12,10 @@ import os
 import pytest
 
 from route_check import assert_predicted, predict
-from sip_calls import call, scene
-from sip_harness import HERE, Phone
+from lab.calls import call, scene
+from lab.sipp import Phone
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 ROUTE_INFO = os.path.join(HERE, 'route_info.yml')
 

@@ -2,12 +2,12 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The KEMI router (kemi/voxplane_kemi.py) in a real Kamailio, against docs/routing.md.
 
-The session's Kamailio (conftest.py) routes with the directory of tests/sip/tenants.yml:
+The session's Kamailio (conftest.py) routes with the directory of tests/lab/playbooks/tenants.yml:
 tenants acme (acme.sip.test: anna 10, bert 11, cora 12, group 60 = 10 + 11, the block
 +49301234560 00-99 whose head number reaches group 60) and beta (beta.sip.test: dora 10,
 emil 20, +494099999999 -> dora); both tenants' trunk is the trunk stand-in at kamailio.trunk.
 
-Phones and calls: sip_calls.py. Every sipp is bounded (-m, -timeout, a subprocess timeout).
+Phones and calls: tests/lab/calls.py. Every sipp is bounded (-m, -timeout, a subprocess timeout).
 """
 
 import os
@@ -20,14 +20,16 @@ import time
 import pytest
 
 from route_check import assert_predicted
-from sip_calls import (
-    ACME, BETA, OUTSIDE_CALLER, call, contacts, final_reply, first_invite, inbound, register, report, requests, scene, users_file,
-    via_is_kamailio,
+from lab.calls import (
+    ACME, BETA, OUTSIDE_CALLER, call, contacts, final_reply, first_invite, inbound, register, report, requests,
+    scene, users_file, via_is_kamailio,
 )
-from sip_harness import (
-    HERE, SCENARIOS, Listener, Phone, finish_sipp, free_port, header, parse_messages, password, received, run_sipp,
-    sip_request, start_sipp, statuses, wait_for_options,
-)
+from lab import SCENARIOS
+from lab.net import free_port
+from lab.sipp import Listener, Phone, finish_sipp, parse_messages, password, received, run_sipp, start_sipp, statuses
+from lab.wire import header, sip_request, wait_for_options
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 CHANGE_PLAYBOOK = os.path.join(HERE, 'change.yml')
 

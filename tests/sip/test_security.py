@@ -3,7 +3,7 @@
 """The router's security findings, each as an attack on a real Kamailio (conftest.py).
 
 One test (or parametrised test) per finding; each fails on a router without the fix and
-passes with it. The session's directory is tests/sip/tenants.yml (acme: anna 10 with
+passes with it. The session's directory is tests/lab/playbooks/tenants.yml (acme: anna 10 with
 international permission, bert 11 without, cora 12 anonymous, the block +49301234560 00-99;
 beta: dora 10 behind +494099999999; the trunk stand-in at kamailio.trunk:kamailio.trunk_port,
 a trusted source). An attacker is a fresh 127.0.0.x that is neither Kamailio's address nor
@@ -44,7 +44,6 @@ the trunk's (``attacker_address``), one per test, so that bans do not leak betwe
 Every sipp run is bounded (-m, -timeout, a subprocess timeout); every raw socket has a timeout.
 """
 
-import hashlib
 import os
 import random
 import re
@@ -54,11 +53,12 @@ import uuid
 
 import pytest
 
-from sip_calls import (
+from lab.calls import (
     ACME, BETA, call, contacts, final_reply, first_invite, inbound, register, report, requests, scene, users_file,
 )
-from sip_harness import Listener, Phone, finish_sipp, header, parse_messages, password, received, run_sipp, \
-    statuses, wait_for_options
+from lab.sipp import Listener, Phone, finish_sipp, parse_messages, password, received, run_sipp, statuses
+from lab.net import AddressPool
+from lab.wire import Peer, challenge_params, code_of, digest, final_of, first_line, header, wait_for_options
 
 OUTSIDE = '+442012345678'
 FORGED_PAI = '<sip:+49301234560@acme.sip.test>'
@@ -68,132 +68,20 @@ _ATTACKERS = set()
 
 
 # ------------------------------------------------------------------------------ helpers
+_POOLS = {}
+
+
 def attacker_address(kamailio):
     """A 127.0.0.x no other test of this session used, that is neither Kamailio's address, the
     trunk stand-in's nor a trusted trunk of the role's variables (127.0.0.9)."""
-    taken = {kamailio.address, kamailio.trunk, '127.0.0.1', '127.0.0.9'} | _ATTACKERS
-    free = ['127.0.0.%d' % x for x in range(2, 255) if '127.0.0.%d' % x not in taken]
-    address = random.choice(free)
-    _ATTACKERS.add(address)
-    return address
-
-
-def _bytes(value):
-    return value if isinstance(value, bytes) else value.encode('utf-8')
-
-
-class RawPeer(object):
-    """One UDP socket on ``address`` (an ephemeral port unless ``port``) that sends hand-made
-    requests (str or bytes) and reads the replies: the attacker's tool, which is not a proper UA."""
-
-    def __init__(self, kamailio, address, port=0):
-        self.kamailio = kamailio
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((address, port))
-        self.address, self.port = self.sock.getsockname()
-        self.transcript = []
-        self.received = []
-
-    def close(self):
-        self.sock.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
-    def request(self, method, ruri, from_uri, to, call_id=None, cseq=1, headers=(), body=b'', branch=None,
-                from_tag=None, contact=True):
-        """A request as bytes; every part may be str or bytes (bytes go on the wire unchanged).
-        ``to`` is the whole To header value."""
-        call_id = call_id or uuid.uuid4().hex
-        branch = branch or 'z9hG4bK' + uuid.uuid4().hex[:16]
-        lines = [b'%s %s SIP/2.0' % (_bytes(method), _bytes(ruri)),
-                 b'Via: SIP/2.0/UDP %s:%d;branch=%s;rport' % (_bytes(self.address), self.port, _bytes(branch)),
-                 b'Max-Forwards: 70',
-                 b'From: <%s>;tag=%s' % (_bytes(from_uri), _bytes(from_tag or uuid.uuid4().hex[:10])),
-                 b'To: %s' % _bytes(to),
-                 b'Call-ID: %s' % _bytes(call_id),
-                 b'CSeq: %d %s' % (cseq, _bytes(method))]
-        if contact:
-            lines.append(b'Contact: <sip:attacker@%s:%d>' % (_bytes(self.address), self.port))
-        lines += [_bytes(h) for h in headers]
-        body = _bytes(body)
-        lines.append(b'Content-Length: %d' % len(body))
-        return b'\r\n'.join(lines) + b'\r\n\r\n' + body
-
-    def send(self, data, target=None):
-        self.transcript.append('>>> sent\n' + data.decode('utf-8', 'replace'))
-        self.sock.sendto(data, target or self.kamailio.target)
-
-    def replies(self, call_id, timeout=2.0, until_final=True):
-        """The replies of ``call_id`` (decoded text; None: every datagram) that arrive within
-        ``timeout`` seconds, stopping at the first final one unless ``until_final`` is False."""
-        got = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
-            try:
-                data = self.sock.recvfrom(65535)[0].decode('utf-8', 'replace')
-            except socket.timeout:
-                break
-            self.transcript.append('<<< received\n' + data)
-            self.received.append(data)
-            if call_id is None:
-                got.append(data)
-                continue
-            if ('Call-ID: %s' % call_id) not in data and ('i: %s' % call_id) not in data:
-                continue
-            got.append(data)
-            if until_final and is_final(data):
-                break
-        return got
-
-    def exchange(self, data, timeout=2.0):
-        """Send one request and return its replies up to the first final one."""
-        call_id = re.search(rb'\r\nCall-ID: ([^\r]+)', data).group(1).decode('utf-8', 'replace')
-        self.send(data)
-        return self.replies(call_id, timeout)
-
-
-def first_line(text):
-    return text.split('\r\n', 1)[0].split('\n', 1)[0]
-
-
-def is_final(text):
-    line = first_line(text)
-    return line.startswith('SIP/2.0 ') and not line[8:9] == '1'
-
-
-def final_of(replies):
-    """The first final status line among raw replies, or a description of what came instead."""
-    finals = [first_line(r) for r in replies if is_final(r)]
-    if finals:
-        return finals[0]
-    return 'no final reply (got %s)' % ([first_line(r) for r in replies] or 'nothing')
-
-
-def code_of(line):
-    match = re.match(r'SIP/2\.0 (\d{3}) ', line or '')
-    return match.group(1) if match else None
-
-
-def raw_header(text, name):
-    """Every value of header ``name`` in a raw message (case-insensitive)."""
-    head = text.replace('\r\n', '\n').split('\n\n', 1)[0]
-    values = []
-    for line in head.split('\n')[1:]:
-        key, sep, value = line.partition(':')
-        if sep and key.strip().lower() == name.lower():
-            values.append(value.strip())
-    return values
+    if kamailio.address not in _POOLS:
+        _POOLS[kamailio.address] = AddressPool({kamailio.address, kamailio.trunk, '127.0.0.1', '127.0.0.9'})
+    return _POOLS[kamailio.address].take()
 
 
 def explain(kamailio, peers=(), listeners=None, sipp=None, log_from=None):
     """Everything a failed assertion needs: raw transcripts, what the listeners got, sipp
-    results (sip_calls.report) and Kamailio's log tail."""
+    results (lab.calls.report) and Kamailio's log tail."""
     parts = []
     for name, peer in peers:
         parts.append('=== %s (%s:%d)\n%s' % (name, peer.address, peer.port, '\n'.join(peer.transcript)[-6000:]))
@@ -223,7 +111,7 @@ def log_since(kamailio, offset):
 
 
 class BusyListener(Listener):
-    """sip_harness.Listener that also answers every INVITE it gets with 486 (and ignores the
+    """lab.sipp.Listener that also answers every INVITE it gets with 486 (and ignores the
     rest): it records what reached the trunk stand-in (or a phone's port) like Listener, but
     an INVITE relayed there ends at once instead of being retransmitted by tm for fr_timer
     seconds into the next test's listener or trunk stand-in."""
@@ -252,43 +140,10 @@ class BusyListener(Listener):
 
 
 def call_ids_of(datagrams):
-    return sorted(set(v for d in datagrams for v in raw_header(d, 'Call-ID') + raw_header(d, 'i')))
+    return sorted(set(v for d in datagrams for v in header(d, 'Call-ID')))
 
 
-# ---------------------------------------------------------------------------- digest client
-def parse_challenge(value):
-    """The parameters of a 'Digest realm="...", nonce="...", qop="auth"' challenge."""
-    assert value.lower().startswith('digest '), value
-    return {key.lower(): quoted if quoted or not bare else bare
-            for key, quoted, bare in re.findall(r'([\w-]+)\s*=\s*(?:"([^"]*)"|([^\s,]+))', value[7:])}
-
-
-def _md5(text):
-    return hashlib.md5(_bytes(text)).hexdigest()
-
-
-def digest(challenge, user, secret, method, uri, nc=1, cnonce=None):
-    """An RFC 2617 Digest credentials value answering ``challenge`` (a header value) for
-    ``method`` and digest uri ``uri``: qop=auth with nc and cnonce when the challenge offers it."""
-    params = parse_challenge(challenge)
-    realm, nonce = params['realm'], params['nonce']
-    ha1 = _md5('%s:%s:%s' % (user, realm, secret))
-    ha2 = _md5('%s:%s' % (method, uri))
-    fields = ['username="%s"' % user, 'realm="%s"' % realm, 'nonce="%s"' % nonce, 'uri="%s"' % uri]
-    qops = [q.strip() for q in params.get('qop', '').split(',') if q.strip()]
-    if 'auth' in qops:
-        cnonce = cnonce or uuid.uuid4().hex[:16]
-        count = '%08x' % nc
-        response = _md5('%s:%s:%s:%s:auth:%s' % (ha1, nonce, count, cnonce, ha2))
-        fields += ['response="%s"' % response, 'qop=auth', 'nc=%s' % count, 'cnonce="%s"' % cnonce]
-    else:
-        fields.append('response="%s"' % _md5('%s:%s:%s' % (ha1, nonce, ha2)))
-    if 'opaque' in params:
-        fields.append('opaque="%s"' % params['opaque'])
-    fields.append('algorithm=MD5')
-    return 'Digest ' + ', '.join(fields)
-
-
+# ---------------------------------------------------------------------------- a call with a digest made here
 SDP = ('v=0\r\no=attacker 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n'
        'm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n')
 
@@ -301,18 +156,18 @@ def invite_with_digest(peer, user, dialled, auth_uri=None, secret=None, domain=A
     call_id, tag = call_id or uuid.uuid4().hex, uuid.uuid4().hex[:10]
     common = dict(from_uri='sip:%s@%s' % (user, domain), to='<%s>' % ruri, call_id=call_id, from_tag=tag,
                   headers=['Content-Type: application/sdp'], body=SDP)
-    first = peer.exchange(peer.request('INVITE', ruri, cseq=1, **common), timeout)
+    first = peer.exchange(peer.compose('INVITE', ruri, cseq=1, **common), timeout)
     challenge = [r for r in first if first_line(r).startswith('SIP/2.0 407')]
     if not challenge:
         return (first[-1] if first else None), []
     # ACK the 407 (a negative final reply of an INVITE transaction).
-    peer.send(peer.request('ACK', ruri, from_uri=common['from_uri'], to=raw_header(challenge[0], 'To')[0],
+    peer.send(peer.compose('ACK', ruri, from_uri=common['from_uri'], to=header(challenge[0], 'To')[0],
                            call_id=call_id, from_tag=tag, cseq=1,
-                           branch=re.search(r'branch=([^;\s]+)', raw_header(challenge[0], 'Via')[0]).group(1)))
-    value = raw_header(challenge[0], 'Proxy-Authenticate')[0]
+                           branch=re.search(r'branch=([^;\s]+)', header(challenge[0], 'Via')[0]).group(1)))
+    value = header(challenge[0], 'Proxy-Authenticate')[0]
     credentials = digest(value, user, secret or password(user), 'INVITE', auth_uri or ruri)
     second = dict(common, headers=common['headers'] + ['Proxy-Authorization: ' + credentials])
-    return challenge[0], peer.exchange(peer.request('INVITE', ruri, cseq=2, **second), timeout)
+    return challenge[0], peer.exchange(peer.compose('INVITE', ruri, cseq=2, **second), timeout)
 
 
 # ------------------------------------------------------------------------------ 1. open relay
@@ -328,7 +183,7 @@ def _forged(kamailio, peer, method, routes):
     elif method == 'MESSAGE':
         headers.append('Content-Type: text/plain')
         body = 'toll fraud'
-    return peer.request(method, trunk_uri, from_uri='sip:+49301234560@acme.sip.test',
+    return peer.compose(method, trunk_uri, from_uri='sip:+49301234560@acme.sip.test',
                         to='<sip:%s@%s>;tag=x' % (OUTSIDE, kamailio.trunk), cseq=2, headers=headers, body=body)
 
 
@@ -345,7 +200,7 @@ def test_forged_in_dialog_request_is_not_relayed(kamailio, method, routes):
     """No credentials, not from the trunk, a To tag that belongs to no dialog: Kamailio must not
     relay it (to the trunk, where it would be a free outside call with a forged identity)."""
     attacker = attacker_address(kamailio)
-    with BusyListener(kamailio.trunk, kamailio.trunk_port) as trunk, RawPeer(kamailio, attacker) as peer:
+    with BusyListener(kamailio.trunk, kamailio.trunk_port) as trunk, Peer(attacker, kamailio.target) as peer:
         replies = peer.exchange(_forged(kamailio, peer, method, routes), timeout=2.5)
         time.sleep(0.3)
     why = explain(kamailio, [('attacker', peer)], {'trunk': trunk})
@@ -389,12 +244,12 @@ def test_in_dialog_requests_of_real_calls_still_follow_the_record_route(kamailio
 
 # ------------------------------------------------------------------------------ 2. digest replay
 def test_the_challenge_offers_qop_auth(kamailio):
-    with RawPeer(kamailio, kamailio.address) as peer:
+    with Peer(kamailio.address, kamailio.target) as peer:
         challenge, dummy = invite_with_digest(peer, 'bert.desk', NATIONAL)
         assert challenge and first_line(challenge).startswith('SIP/2.0 407'), explain(kamailio, [('bert', peer)])
-        params = parse_challenge(raw_header(challenge, 'Proxy-Authenticate')[0])
+        params = challenge_params(header(challenge, 'Proxy-Authenticate')[0])
     qops = [q.strip() for q in params.get('qop', '').split(',')]
-    assert 'auth' in qops, 'the challenge offers no qop=auth: %s' % raw_header(challenge, 'Proxy-Authenticate')
+    assert 'auth' in qops, 'the challenge offers no qop=auth: %s' % header(challenge, 'Proxy-Authenticate')
 
 
 def _captured_invite(result):
@@ -428,8 +283,8 @@ def test_a_captured_proxy_authorization_cannot_be_replayed(kamailio):
 
         # (1) the captured credentials in a new call to an outside number
         ruri = 'sip:%s@%s' % (NATIONAL, ACME)
-        with BusyListener(kamailio.trunk, kamailio.trunk_port) as trunk, RawPeer(kamailio, kamailio.address) as thief:
-            stolen = thief.request('INVITE', ruri, from_uri='sip:bert.desk@%s' % ACME, to='<%s>' % ruri,
+        with BusyListener(kamailio.trunk, kamailio.trunk_port) as trunk, Peer(kamailio.address, kamailio.target) as thief:
+            stolen = thief.compose('INVITE', ruri, from_uri='sip:bert.desk@%s' % ACME, to='<%s>' % ruri,
                                    headers=['Proxy-Authorization: ' + credentials, 'Content-Type: application/sdp'],
                                    body=SDP)
             replies = thief.exchange(stolen, timeout=2.5)
@@ -443,7 +298,7 @@ def test_a_captured_proxy_authorization_cannot_be_replayed(kamailio):
         time.sleep(max(0.0, ended + 6.0 - time.monotonic()))
         with BusyListener(kamailio.address, anna.port) as phone_port, \
                 BusyListener(kamailio.trunk, kamailio.trunk_port) as trunk, \
-                RawPeer(kamailio, kamailio.address, sipp_port) as thief:
+                Peer(kamailio.address, kamailio.target, sipp_port) as thief:
             call_id = header(captured, 'Call-ID')[0]
             thief.send(wire)
             replies = thief.replies(call_id, timeout=2.5)
@@ -459,7 +314,7 @@ def test_a_digest_whose_uri_differs_from_the_request_uri_is_refused(kamailio):
     """RFC 2617 3.2.2: the digest uri must be the Request-URI. A fresh, correct digest for
     sip:10@acme.sip.test on an INVITE to an outside number: 400 (or 403), nothing at the trunk.
     Control: the same client with the right uri is accepted and the call goes out."""
-    with BusyListener(kamailio.trunk, kamailio.trunk_port) as trunk, RawPeer(kamailio, kamailio.address) as peer:
+    with BusyListener(kamailio.trunk, kamailio.trunk_port) as trunk, Peer(kamailio.address, kamailio.target) as peer:
         _challenge, control = invite_with_digest(peer, 'bert.desk', NATIONAL)
         time.sleep(0.3)
     why = explain(kamailio, [('control', peer)], {'trunk': trunk})
@@ -467,7 +322,7 @@ def test_a_digest_whose_uri_differs_from_the_request_uri_is_refused(kamailio):
         'the control call (correct digest) did not reach the trunk: the digest client is wrong?\n' + why
 
     call_id = uuid.uuid4().hex
-    with BusyListener(kamailio.trunk, kamailio.trunk_port) as trunk, RawPeer(kamailio, kamailio.address) as peer:
+    with BusyListener(kamailio.trunk, kamailio.trunk_port) as trunk, Peer(kamailio.address, kamailio.target) as peer:
         _challenge, replies = invite_with_digest(peer, 'bert.desk', NATIONAL, auth_uri='sip:10@%s' % ACME,
                                                  call_id=call_id)
         time.sleep(0.3)
@@ -527,34 +382,34 @@ def _undecodable(kamailio, peer, where):
     bad = b'\xff\xfe'
     if where == 'invite-ruri-user':
         ruri = b'sip:+49' + bad + b'30123456010@' + ACME.encode()
-        return peer.request('INVITE', ruri, from_uri='sip:bert.desk@%s' % ACME, to='<sip:10@%s>' % ACME,
+        return peer.compose('INVITE', ruri, from_uri='sip:bert.desk@%s' % ACME, to='<sip:10@%s>' % ACME,
                             headers=['Content-Type: application/sdp'], body=SDP)
     if where == 'register-to-domain':
         # Kamailio's URI parser refuses such bytes in a host name (sanity answers 400 by itself)
         # but not inside an IPv6 reference, so they reach the script as $td.
-        return peer.request('REGISTER', 'sip:%s' % ACME, from_uri='sip:bert.desk@%s' % ACME,
+        return peer.compose('REGISTER', 'sip:%s' % ACME, from_uri='sip:bert.desk@%s' % ACME,
                             to=b'<sip:bert.desk@[::' + bad + b']>')
     assert where == 'register-digest-username'
     credentials = (b'Authorization: Digest username="bert' + bad + b'.desk", realm="acme.sip.test", '
                    b'nonce="0123456789abcdef", uri="sip:acme.sip.test", '
                    b'response="0123456789abcdef0123456789abcdef", algorithm=MD5')
-    return peer.request('REGISTER', 'sip:%s' % ACME, from_uri='sip:bert.desk@%s' % ACME,
+    return peer.compose('REGISTER', 'sip:%s' % ACME, from_uri='sip:bert.desk@%s' % ACME,
                         to='<sip:bert.desk@%s>' % ACME, headers=[credentials])
 
 
 @pytest.mark.parametrize('where', ['invite-ruri-user', 'register-to-domain', 'register-digest-username'])
 def test_undecodable_bytes_get_400_not_500(kamailio, where):
-    with RawPeer(kamailio, attacker_address(kamailio)) as peer:
+    with Peer(attacker_address(kamailio), kamailio.target) as peer:
         replies = peer.exchange(_undecodable(kamailio, peer, where), timeout=2.0)
     assert code_of(final_of(replies)) == '400', final_of(replies) + '\n' + explain(kamailio, [('sender', peer)])
 
 
 def test_an_undecodable_ack_gets_no_reply_and_kamailio_goes_on(kamailio):
     bad = b'\xff\xfe'
-    with RawPeer(kamailio, attacker_address(kamailio)) as peer:
-        acks = [peer.request('ACK', b'sip:+49' + bad + b'30123456010@' + ACME.encode(),
+    with Peer(attacker_address(kamailio), kamailio.target) as peer:
+        acks = [peer.compose('ACK', b'sip:+49' + bad + b'30123456010@' + ACME.encode(),
                              from_uri='sip:bert.desk@%s' % ACME, to='<sip:10@%s>' % ACME),
-                peer.request('ACK', b'sip:10@' + ACME.encode(), from_uri='sip:bert.desk@%s' % ACME,
+                peer.compose('ACK', b'sip:10@' + ACME.encode(), from_uri='sip:bert.desk@%s' % ACME,
                              to=b'<sip:10@acme' + bad + b'.sip.test>;tag=x')]
         replies = [peer.exchange(ack, timeout=1.0) for ack in acks]
     why = explain(kamailio, [('sender', peer)])
@@ -576,7 +431,7 @@ def test_an_unknown_account_looks_like_a_wrong_password(kamailio):
 
 def _register_request(peer, user, cseq=1, call_id=None, tag=None, credentials=None):
     aor = 'sip:%s@%s' % (user, ACME)
-    return peer.request('REGISTER', 'sip:%s' % ACME, from_uri=aor, to='<%s>' % aor, call_id=call_id, cseq=cseq,
+    return peer.compose('REGISTER', 'sip:%s' % ACME, from_uri=aor, to='<%s>' % aor, call_id=call_id, cseq=cseq,
                         from_tag=tag, headers=['Expires: 60'] + (['Authorization: ' + credentials] if credentials
                                                                  else []))
 
@@ -590,7 +445,7 @@ def _guess(peer, user, timeout):
     challenge = [r for r in first if first_line(r).startswith('SIP/2.0 401')]
     if challenge:
         guess = 'wrong-%d' % random.randint(0, 10 ** 9)
-        credentials = digest(raw_header(challenge[0], 'WWW-Authenticate')[0], user, guess, 'REGISTER',
+        credentials = digest(header(challenge[0], 'WWW-Authenticate')[0], user, guess, 'REGISTER',
                              'sip:%s' % ACME)
         request = _register_request(peer, user, 2, call_id, tag, credentials)
         lines += [first_line(r) for r in peer.exchange(request, timeout)]
@@ -605,7 +460,7 @@ def test_password_guessing_bans_the_address(kamailio):
     start = log_offset(kamailio)
     attempts, answered, silent_at = 300, 0, None
     try:
-        with RawPeer(kamailio, attacker) as peer:
+        with Peer(attacker, kamailio.target) as peer:
             began = time.monotonic()
             for n in range(attempts):
                 lines = _guess(peer, 'bert.desk', 0.5)
@@ -622,7 +477,7 @@ def test_password_guessing_bans_the_address(kamailio):
                 for n in range(silent_at + 1, attempts):
                     peer.send(_register_request(peer, 'bert.desk'))
                     if nonce:
-                        credentials = digest(raw_header(nonce[-1], 'WWW-Authenticate')[0], 'bert.desk',
+                        credentials = digest(header(nonce[-1], 'WWW-Authenticate')[0], 'bert.desk',
                                              'wrong-%d' % n, 'REGISTER', 'sip:%s' % ACME)
                         peer.send(_register_request(peer, 'bert.desk', credentials=credentials))
                     time.sleep(max(0.0, began + 3.0 * (n + 1) / attempts - time.monotonic()))
@@ -650,7 +505,7 @@ def test_password_guessing_bans_the_address(kamailio):
         # Lifting the ban: the attacker address gets answers again.
         lifted = kamailio.kamcmd('htable.delete', 'vxban', attacker)
         assert lifted.returncode == 0, lifted.stdout + lifted.stderr
-        with RawPeer(kamailio, attacker) as peer:
+        with Peer(attacker, kamailio.target) as peer:
             again = peer.exchange(_register_request(peer, 'bert.desk'), timeout=2.0)
         assert final_of(again).startswith('SIP/2.0 401'), final_of(again) + '\n' + explain(kamailio, [('after', peer)])
     finally:

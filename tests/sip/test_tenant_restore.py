@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A tenant_info export with secrets restored into an empty directory: phones register with their old passwords.
 
-The session's Kamailio holds tenants acme and beta (tests/sip/tenants.yml, passwords
+The session's Kamailio holds tenants acme and beta (tests/lab/playbooks/tenants.yml, passwords
 <user>-desk-pw ...). ``tenant_info secrets: true`` writes each tenant to a JSON file (HA1s and
 PIN hashes, never a password); a second Kamailio, deployed by the real role with an empty
 directory, gets them with one ``tenant_config`` task each. Its directory must then hold the same
@@ -11,15 +11,14 @@ while a wrong password is still refused.
 """
 
 import os
-import shutil
 import sqlite3
-import sys
-import tempfile
 
 import pytest
 
-from sip_calls import ACME, BETA, contacts, register, report
-from sip_harness import KamailioInstance, free_port, pick_loopback_address, run_playbook, statuses, wait_for_options
+from lab.calls import ACME, BETA, contacts, register, report
+from lab.kamailio import kamailio_lab
+from lab.net import pick_loopback_address
+from lab.sipp import statuses
 
 BACKUP = """\
 - name: Back up the tenants with their secrets
@@ -76,23 +75,11 @@ def content(path):
 @pytest.fixture(scope='module')
 def empty_kamailio(kamailio):
     """A second Kamailio of the real role, on another 127.0.0.x, with an empty directory."""
-    root = tempfile.mkdtemp(prefix='voxplane-restore-')
-    os.chmod(root, 0o755)
     address = pick_loopback_address()
     while address in (kamailio.address, kamailio.trunk):
         address = pick_loopback_address()
-    instance = KamailioInstance(root, address, free_port(address))
-    try:
-        run = instance.deploy()
-        assert run.rc == 0, 'the role failed to deploy the second Kamailio: %r\n%s' % (run, instance.log_tail())
-        assert wait_for_options(address, instance.port), instance.log_tail()
+    with kamailio_lab(prefix='voxplane-restore-', provision=False, address=address) as instance:
         yield instance
-    finally:
-        instance.stop()
-        if os.environ.get('VOXPLANE_SIP_KEEP') == '1':
-            sys.stderr.write('\nvoxplane sip: kept %s\n' % root)
-        else:
-            shutil.rmtree(root, ignore_errors=True)
 
 
 def test_an_export_with_secrets_restores_and_phones_register_with_their_old_passwords(kamailio, empty_kamailio):
@@ -103,7 +90,7 @@ def test_an_export_with_secrets_restores_and_phones_register_with_their_old_pass
         playbooks[name] = os.path.join(empty_kamailio.root, '%s.yml' % name)
         with open(playbooks[name], 'w') as handle:
             handle.write(text)
-    run = run_playbook(kamailio.root, playbooks['backup'], {'backup': backup, 'directory': kamailio.directory_path})
+    run = kamailio.playbook(playbooks['backup'], {'backup': backup, 'directory': kamailio.directory_path})
     assert run.rc == 0, run
     for tenant in ('acme', 'beta'):
         text = open(os.path.join(backup, '%s.json' % tenant)).read()
@@ -114,12 +101,12 @@ def test_an_export_with_secrets_restores_and_phones_register_with_their_old_pass
     assert statuses(register(empty_kamailio, 'anna.desk', ACME)) != ['401', '200']
 
     variables = {'backup': backup, 'directory': empty_kamailio.directory_path}
-    run = run_playbook(empty_kamailio.root, playbooks['restore'], variables)
+    run = empty_kamailio.playbook(playbooks['restore'], variables)
     assert run.rc == 0 and run.changed == 1, run
     restored = content(empty_kamailio.directory_path)
     assert restored == content(kamailio.directory_path)
     assert [row[3] for row in restored['sip_accounts'] if row[-1]] == ['wera.web']  # its TLS requirement too
-    run = run_playbook(empty_kamailio.root, playbooks['restore'], variables)
+    run = empty_kamailio.playbook(playbooks['restore'], variables)
     assert run.rc == 0 and run.changed == 0, run
 
     assert empty_kamailio.wait_for_directory(ACME) and empty_kamailio.wait_for_directory(BETA), empty_kamailio.log_tail()

@@ -5,17 +5,31 @@ phones see exactly that certificate, and the role makes no self-signed one besid
 role's own self-signed certificate is tested with the NAT lab's TLS phone, test_nat_media.py.)"""
 
 import os
-import shutil
 import socket
 import ssl
 import subprocess
-import tempfile
 
 import pytest
 
-from sip_harness import KamailioInstance, free_port, missing_prerequisites, pick_loopback_address, wait_for_options
+from lab.kamailio import kamailio_lab, missing_prerequisites
+from lab.net import free_port
 
 NAME = 'pbx.example.test'
+
+
+def _certificate(instance):
+    """A certificate of the user's own for NAME and the instance's address, and a tls listen
+    entry on a free port: the role variables of the deployment."""
+    cert, key = os.path.join(instance.root, 'pbx.pem'), os.path.join(instance.root, 'pbx.key')
+    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=' + NAME,
+                    '-addext', 'subjectAltName=DNS:%s,IP:%s' % (NAME, instance.address), '-keyout', key, '-out', cert],
+                   check=True, capture_output=True, timeout=60)
+    os.chmod(key, 0o644)  # the kamailio user reads the certificate and key from here
+    instance.certificate = cert
+    instance.tls_port = free_port(instance.address)
+    listen = instance.variables()['kamailio_listen'] + [{'proto': 'tls', 'address': instance.address,
+                                                         'port': instance.tls_port}]
+    return {'kamailio_listen': listen, 'kamailio_tls_certificate': cert, 'kamailio_tls_private_key': key}
 
 
 @pytest.fixture(scope='module')
@@ -23,26 +37,8 @@ def user_certificate():
     reason = missing_prerequisites()
     if reason:
         pytest.skip(reason)
-    root = tempfile.mkdtemp(prefix='voxplane-tls-')
-    os.chmod(root, 0o755)  # the kamailio user reads the certificate and key from here
-    address = pick_loopback_address()
-    cert, key = os.path.join(root, 'pbx.pem'), os.path.join(root, 'pbx.key')
-    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=' + NAME,
-                    '-addext', 'subjectAltName=DNS:%s,IP:%s' % (NAME, address), '-keyout', key, '-out', cert],
-                   check=True, capture_output=True, timeout=60)
-    os.chmod(key, 0o644)
-    instance = KamailioInstance(root, address, free_port(address))
-    instance.tls_port = free_port(address)
-    listen = instance.variables()['kamailio_listen'] + [{'proto': 'tls', 'address': address, 'port': instance.tls_port}]
-    try:
-        run = instance.deploy(kamailio_listen=listen, kamailio_tls_certificate=cert, kamailio_tls_private_key=key)
-        assert run.rc == 0, 'the role failed to deploy Kamailio: %r\n%s' % (run, instance.log_tail())
-        assert wait_for_options(address, instance.port), instance.log_tail()
-        instance.certificate = cert
+    with kamailio_lab(prefix='voxplane-tls-', provision=False, setup=_certificate) as instance:
         yield instance
-    finally:
-        instance.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_phones_see_the_certificate_the_user_supplied(user_certificate):

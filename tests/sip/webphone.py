@@ -13,7 +13,6 @@ otherwise offer every address of this host). Every wait is bounded.
 import array
 import asyncio
 import fractions
-import hashlib
 import math
 import re
 import ssl
@@ -26,14 +25,12 @@ import websockets
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from av import AudioFrame
 
+from lab.wire import Message, digest
+
 SAMPLE_RATE = 8000
 FRAME_SAMPLES = 160  # 20 ms
 # A frame "carries sound" above this RMS (the tone's is ~5700; PCMU's silence is 0-8).
 SOUND_RMS = 500
-
-
-def _md5(text):
-    return hashlib.md5(text.encode()).hexdigest()  # nosec: SIP digest is MD5 by definition
 
 
 class Tone(MediaStreamTrack):
@@ -64,39 +61,6 @@ class Tone(MediaStreamTrack):
         return frame
 
 
-class Message(object):
-    """One SIP message as received: first line, headers (name lower-cased -> list), body."""
-
-    def __init__(self, text):
-        head, _sep, self.body = text.partition('\r\n\r\n')
-        lines = head.split('\r\n')
-        self.first = lines[0]
-        self.headers = {}
-        for line in lines[1:]:
-            name, _sep, value = line.partition(':')
-            self.headers.setdefault(name.strip().lower(), []).append(value.strip())
-        self.text = text
-        self.is_reply = self.first.startswith('SIP/2.0 ')
-        self.code = int(self.first.split()[1]) if self.is_reply else None
-        self.method = None if self.is_reply else self.first.split()[0]
-
-    def header(self, name):
-        values = self.headers.get(name.lower())
-        return values[0] if values else None
-
-    def all(self, name):
-        """Every value of a header that may be repeated or comma-separated (Record-Route)."""
-        found = []
-        for value in self.headers.get(name.lower(), ()):
-            found += [part.strip() for part in re.split(r',\s*(?=<)', value)]
-        return found
-
-    @property
-    def cseq(self):
-        number, method = self.header('CSeq').split()
-        return int(number), method
-
-
 def _rms(frame):
     """The loudness of a decoded frame (aiortc decodes to signed 16-bit PCM)."""
     if frame.format.name != 's16':
@@ -108,24 +72,6 @@ def _rms(frame):
 def _uri(name_addr):
     match = re.search(r'<([^>]+)>', name_addr)
     return match.group(1) if match else name_addr.split(';')[0]
-
-
-def _digest(challenge, method, uri, user, password, nc=1):
-    params = dict(re.findall(r'(\w+)="?([^",]*)"?', challenge.split(' ', 1)[1]))
-    ha1 = _md5('%s:%s:%s' % (user, params['realm'], password))
-    ha2 = _md5('%s:%s' % (method, uri))
-    value = 'Digest username="%s", realm="%s", nonce="%s", uri="%s", algorithm=MD5' % (
-        user, params['realm'], params['nonce'], uri)
-    if 'auth' in params.get('qop', '').split(','):
-        cnonce, count = uuid.uuid4().hex[:16], '%08x' % nc
-        response = _md5('%s:%s:%s:%s:auth:%s' % (ha1, params['nonce'], count, cnonce, ha2))
-        value += ', qop=auth, nc=%s, cnonce="%s"' % (count, cnonce)
-    else:
-        response = _md5('%s:%s:%s' % (ha1, params['nonce'], ha2))
-    value += ', response="%s"' % response
-    if 'opaque' in params:
-        value += ', opaque="%s"' % params['opaque']
-    return value
 
 
 class Webphone(object):
@@ -240,7 +186,7 @@ class Webphone(object):
                 await self.send(self._ack_for(reply, uri, call_id, cseq, branch))
             header = 'WWW-Authenticate' if reply.code == 401 else 'Proxy-Authenticate'
             credentials = '%s: %s' % ('Authorization' if reply.code == 401 else 'Proxy-Authorization',
-                                      _digest(reply.header(header), method, uri, self.user, self.password))
+                                      digest(reply.header(header), self.user, self.password, method, uri))
             cseq += 1
             branch = 'z9hG4bK' + uuid.uuid4().hex
             await self.send(self._request(method, uri, call_id, cseq, to, list(extra) + [credentials], body, branch))
@@ -306,7 +252,7 @@ class Webphone(object):
         reply, cseq = await self._transaction('INVITE', uri, call_id, 1, '<%s>' % uri, body=self.offer)
         if reply.code != 200:
             return reply, None
-        routes = list(reversed(reply.all('Record-Route')))
+        routes = list(reversed(reply.entries('Record-Route')))
         remote = _uri(reply.header('Contact'))
         to = reply.header('To')
         route_lines = ['Route: ' + route for route in routes]
@@ -350,7 +296,7 @@ class Webphone(object):
             return bye
         await asyncio.sleep(seconds)
         self.dtls_state = self._dtls()
-        routes = invite.all('Record-Route')  # the callee keeps their order
+        routes = invite.entries('Record-Route')  # the callee keeps their order
         number, _method = invite.cseq
         to = invite.header('From')
         from_tag = self.tag

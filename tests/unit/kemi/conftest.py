@@ -5,7 +5,7 @@
 KSR double, and a router whose pv values and KSR returns each test scripts.
 
 kemi/voxplane_kemi.py drops every cached ``ansible_collections.*`` module when it is loaded
-(app_python.reload semantics). The loader below restores sys.modules and sys.path afterwards,
+(app_python.reload semantics). The loader (lab.kemi) restores the interpreter's modules afterwards,
 so that nothing of that leaks into other test modules; inside the tests, code of the
 collection is reached through the loaded script (``kemi.routing``, ``kemi.snapshot``).
 """
@@ -15,57 +15,26 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import contextlib
-import importlib.util
-import itertools
-import json
-import os
-import shutil
 import sqlite3
-import sys
 import time
 import types
 
 import pytest
 
-UNIT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REPO = os.path.dirname(os.path.dirname(UNIT))
-KEMI_SCRIPT = os.path.join(REPO, 'kemi', 'voxplane_kemi.py')
-
-# directory_helpers (real store + reconcile) and the KSR double live in sibling test folders.
-for _path in (os.path.join(UNIT, 'plugins', 'module_utils'), UNIT, os.path.dirname(os.path.abspath(__file__))):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-from ksr_double.ksr_double import KSRDouble  # noqa: E402
-
-import kemi_directory  # noqa: E402  (tests/unit/kemi/kemi_directory.py)
-
-_counter = itertools.count()
+# The KSR double and kemi_directory (with directory_helpers: the real store and reconcile) are
+# sibling test folders on pytest.ini's pythonpath; REPO and KEMI_SCRIPT are for the tests.
+import kemi_directory
+from ksr_double.ksr_double import KSRDouble
+from lab import REPO  # noqa: F401  pylint: disable=unused-import
+from lab.kemi import KEMI_SCRIPT, loaded_script as lab_loaded_script  # noqa: F401  pylint: disable=unused-import
 
 
 @contextlib.contextmanager
 def loaded_script(folder, settings, double):
-    """Copy the script into ``folder`` with ``settings`` (None: no settings file) next to it,
-    import it with ``double`` as KSR; yield the module; restore sys.modules/sys.path."""
-    os.makedirs(str(folder), exist_ok=True)
-    script = os.path.join(str(folder), 'voxplane_kemi.py')
-    for name in os.listdir(os.path.dirname(KEMI_SCRIPT)):  # the script and its helpers, as the role deploys them
-        if name.endswith('.py'):
-            shutil.copyfile(os.path.join(os.path.dirname(KEMI_SCRIPT), name), os.path.join(str(folder), name))
-    if settings is not None:
-        with open(os.path.join(str(folder), 'voxplane_settings.json'), 'w') as handle:
-            json.dump(settings, handle)
-    saved_modules, saved_path = dict(sys.modules), list(sys.path)
-    try:
-        with double.installed():
-            spec = importlib.util.spec_from_file_location('voxplane_kemi_under_test_%d' % next(_counter), script)
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
-            yield module
-    finally:
-        sys.modules.clear()
-        sys.modules.update(saved_modules)
-        sys.path[:] = saved_path
+    """kemi/voxplane_kemi.py loaded into ``folder`` with ``settings`` and the KSR ``double``
+    (lab.kemi.loaded_script); sys.modules and the import path are restored afterwards."""
+    with lab_loaded_script(folder, settings, double.module) as module:
+        yield module
 
 
 def settings_for(path, reload_check_ms=500):

@@ -6,16 +6,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
-import sys
-
 import pytest
 
-# directory_helpers lives next to the tests; make it importable whatever the import mode.
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from directory_helpers import BLOCK, Harness, account, block, extension, tenant_request  # noqa: E402
-from ansible_collections.voxplane.pbx.plugins.module_utils.model import EXTENSION, NUMBER  # noqa: E402
+from directory_helpers import BLOCK, Harness, account, block, extension, tenant_request  # pytest.ini pythonpath
+from ansible_collections.voxplane.pbx.plugins.module_utils.model import EXTENSION, NUMBER
 
 
 @pytest.fixture

@@ -8,16 +8,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'kemi'))
-
-import kemi_directory  # noqa: E402
-from kemi_directory import DOMAIN, ECOTEL, MEDIA_SERVER, MOBILE_45, OUTSIDE, SINGLE  # noqa: E402
-from ansible_collections.voxplane.pbx.plugins.module_utils import callflow, routing  # noqa: E402
+import kemi_directory  # tests/unit/kemi (pytest.ini pythonpath)
+from kemi_directory import DOMAIN, ECOTEL, MEDIA_SERVER, MOBILE_45, OUTSIDE, SINGLE
+from ansible_collections.voxplane.pbx.plugins.module_utils import callflow, routing
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import ValidationFailed  # noqa: E402
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory  # noqa: E402
 

@@ -7,16 +7,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
-import sys
-
 import pytest
 
-# module_helpers lives next to the tests; make it importable whatever the import mode.
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from module_helpers import Pbx  # noqa: E402
-from ansible_collections.voxplane.pbx.plugins.module_utils import runner  # noqa: E402
+from module_helpers import Pbx  # tests/unit/plugins/modules (pytest.ini pythonpath)
+from ansible_collections.voxplane.pbx.plugins.module_utils import runner
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,6 @@ __metaclass__ = type
 import json
 import os
 import sqlite3
-import sys
 
 import pytest
 import yaml
@@ -19,12 +18,7 @@ import module_helpers
 from ansible_collections.voxplane.pbx.plugins.module_utils.schema import LATEST_VERSION
 from ansible_collections.voxplane.pbx.plugins.modules import route_info
 
-UNIT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-for _path in (os.path.join(UNIT, 'plugins', 'module_utils'), os.path.join(UNIT, 'kemi')):  # kemi_directory and its helpers
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-import kemi_directory  # noqa: E402
+import kemi_directory  # tests/unit/kemi (pytest.ini pythonpath)
 
 
 @pytest.fixture

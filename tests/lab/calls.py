@@ -1,8 +1,9 @@
 # Copyright: voxplane contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Calls and phones for the router's SIP tests (test_router.py, test_call_features.py).
+"""Calls and phones of the lab's tenants (playbooks/tenants.yml), for the router's SIP tests and
+the attack suite.
 
-The session's Kamailio (conftest.py) routes with tests/sip/tenants.yml. Phones are sipp
+A Kamailio of lab.kamailio routes with playbooks/tenants.yml. Phones are sipp
 instances: register_ok.xml binds <sip:user@kamailio.address:port>, then a UAS scenario
 (phone_answer.xml answers, phone_ring.xml rings until cancelled, phone_busy.xml answers 486)
 runs on that port. Callers run call.xml (authenticated: 407, then credentials) from
@@ -14,8 +15,8 @@ import concurrent.futures
 import os
 import re
 
-from sip_harness import finish_sipp, header, parse_messages, password, received, run_sipp, start_sipp, \
-    users_csv, wait_udp_bound
+from lab.net import wait_udp_bound
+from lab.sipp import finish_sipp, header, parse_messages, password, received, run_sipp, start_sipp, users_csv
 
 ACME = 'acme.sip.test'
 BETA = 'beta.sip.test'

@@ -14,22 +14,17 @@ One reconcile transaction per tenant, as a whole-tenant module run would do it.
 import os
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SIP_TESTS = os.path.join(REPO, 'tests', 'sip')
-for _path in (SIP_TESTS, os.path.join(REPO, 'tests')):  # the harness and the helpers it shares
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-import sip_harness  # noqa: E402  (tests/sip/sip_harness.py: the SIP test harness, reused)
+from lab import REPO
+from lab.playbook import collections_path
 
 FIRST_EXTENSION = 10
 GROUP_NUMBER = '99'
 TRUNK_PORT = 5090
 
 
-def use_collection(root):
-    """Make ``ansible_collections.voxplane.pbx`` (this working tree) importable via a link under root."""
-    base = sip_harness.collections_path(root)
+def use_collection():
+    """Make ``ansible_collections.voxplane.pbx`` (this working tree) importable (build/collections)."""
+    base = collections_path()
     if base not in sys.path:
         sys.path.insert(0, base)
     from ansible_collections.voxplane.pbx.plugins.module_utils import errors
