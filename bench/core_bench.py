@@ -18,7 +18,8 @@ import time
 import tracemalloc
 import types
 
-import bench_directory as bd
+import lab_path  # noqa: F401  (tests/ on the path: the lab)  pylint: disable=unused-import
+from lab import directories as bd  # noqa: E402
 
 REPO = bd.REPO
 

@@ -14,7 +14,7 @@ all Kamailio processes (schedstat) over ``--pairs`` requests:
 
 - ``register`` (default): REGISTER pairs (challenge, then credentials) from a phone's address,
   of one account of the SIP tests' directory (its contacts cleared before each run), or with
-  ``--accounts N`` of N accounts in turn in the bench's large directory (bench_directory: 200
+  ``--accounts N`` of N accounts in turn in the bench's large directory (lab.directories: 200
   tenants of 50 extensions, two accounts each), each always from the same port so that its
   binding is renewed;
 - ``invite_480``: INVITEs from the trunk to DIDs of extensions nobody registered, answered 480
@@ -37,8 +37,11 @@ import statistics
 import subprocess
 import sys
 
-import bench_directory as bd  # noqa: F401  (puts tests/sip on sys.path)
-from bench_directory import sip_harness as h
+import lab_path  # noqa: F401  (tests/ on the path: the lab)  pylint: disable=unused-import
+from lab import directories as bd  # noqa: E402
+from lab.kamailio import KamailioInstance  # noqa: E402
+from lab.net import free_port  # noqa: E402
+from lab.sipp import password, run_sipp  # noqa: E402
 import sip_bench
 
 ADDRESS = '127.0.0.248'
@@ -66,7 +69,7 @@ def script_of(ref, folder):
 def _large_directory(root, instance, variables, shared_password):
     """The bench's large directory (200 tenants x 50 extensions) for this Kamailio. With
     ``shared_password`` the registering accounts (extensions 10..34, desk phones) get it."""
-    bd.use_collection(root)
+    bd.use_collection()
     path = variables['kamailio_directory_path'] = os.path.join(root, 'large.db')
     bd.build(path, LARGE_TENANTS, 50, instance.trunk)
     if shared_password:
@@ -93,7 +96,7 @@ def _requests(args, root, instance, shared_password):
                 secret = shared_password or bd.password(t, ext)
                 rows.append((user, domain, '[authentication username=%s password=%s]' % (user, secret)))
         else:
-            rows.append((ACCOUNT, DOMAIN, '[authentication username=%s password=%s]' % (ACCOUNT, h.password(ACCOUNT))))
+            rows.append((ACCOUNT, DOMAIN, '[authentication username=%s password=%s]' % (ACCOUNT, password(ACCOUNT))))
         scenario, source = os.path.join(sip_bench.SCENARIOS, 'register.xml'), PHONE
     with open(inf, 'w') as handle:
         handle.write('SEQUENTIAL\n')
@@ -122,7 +125,7 @@ def main():
         parser.error('nothing to compare with: give --against, --baseline or --script')
 
     root = sip_bench.make_workroot()
-    instance = h.KamailioInstance(root, ADDRESS, h.free_port(ADDRESS))
+    instance = KamailioInstance(root, ADDRESS, free_port(ADDRESS))
     # No feature-key timer process: the baseline and older scripts have no function for it.
     variables = dict(kamailio_children=1, kamailio_ban_exempt=[], kamailio_flood_requests=10 ** 8,
                      kamailio_feature_event_interval_ms=0)
@@ -153,7 +156,7 @@ def main():
             versions.append(('baseline', os.path.join(sip_bench.BASELINE_KEMI, 'voxplane_kemi.py')))
         versions += [(os.path.basename(path), path) for path in args.script]
         versions.append(('this tree', script_of(None, root)))
-        port = h.free_port(source, tcp=False)
+        port = free_port(source, tcp=False)
         deployed = os.path.join(instance.config_dir, SCRIPT)
         figures = dict((name, []) for name, _path in versions)
         load_before = os.getloadavg()[0]
@@ -165,8 +168,8 @@ def main():
                 if args.request == 'register' and len(rows) == 1:
                     instance.kamcmd('ul.rm', 'location', '%s@%s' % rows[0][:2])
                 # warm-up: the reloaded script loads its snapshot on its first request
-                h.run_sipp(scenario, instance.target, source, root, calls=100, timeout=30, inf=inf, rate=500,
-                           local_port=port)
+                run_sipp(scenario, instance.target, source, root, calls=100, timeout=30, inf=inf, rate=500,
+                         local_port=port)
                 run = sip_bench.measure(server, scenario, inf, args.pairs, args.rate, timeout=args.pairs // 100 + 60,
                                         settle=0.3, source=source)
                 if run['ok'] != args.pairs:

@@ -5,7 +5,7 @@
     sudo .venv/bin/python bench/media_bench.py [--calls 600] [--rate 60] [--rounds 3]
 
 One Kamailio (roles/kamailio, one UDP worker) and one rtpengine (roles/rtpengine), both on
-loopback, with the SIP tests' directory (tests/sip/tenants.yml). The trunk stand-in
+loopback, with the SIP tests' directory (tests/lab/playbooks/tenants.yml). The trunk stand-in
 (bench/scenarios/call_uac.xml: INVITE with SDP, 200, ACK, BYE along the Record-Route) calls a
 phone registered from a public address (call_uas.xml). Two modes, alternating per round on the
 same processes (the mode is a router setting: the role only reloads the KEMI script):
@@ -29,15 +29,20 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path[:0] = [os.path.join(REPO, 'tests', 'sip'), os.path.join(REPO, 'tests'), HERE]
 
-import sip_harness as h  # noqa: E402
-from sip_bench import CLK_TCK, _int, _stat_ticks, process_tree  # noqa: E402
+import lab_path  # noqa: F401  (tests/ on the path: the lab)  pylint: disable=unused-import
+from lab.kamailio import KamailioInstance, missing_prerequisites  # noqa: E402
+from lab.net import free_port  # noqa: E402
+from lab.rtpengine import deploy_rtpengine  # noqa: E402
+from lab.sipp import Phone, finish_sipp, run_sipp, start_sipp  # noqa: E402
+from lab.wire import wait_for_options  # noqa: E402
+from lab.kamailio import processes  # noqa: E402
+from sip_bench import CLK_TCK, _int, _stat_ticks  # noqa: E402
 
 KAMAILIO_ADDRESS = '127.0.0.241'
 TRUNK_ADDRESS = '127.0.0.242'
 SCENARIOS = os.path.join(HERE, 'scenarios')
-CALLEE = 'cora.desk'                 # extension 12 of tests/sip/tenants.yml
+CALLEE = 'cora.desk'                 # extension 12 of tests/lab/playbooks/tenants.yml
 CALLEE_DID = '+4930123456012'
 
 
@@ -46,8 +51,8 @@ def ticks(pids):
 
 
 def deploy(root, log):
-    rtpengine_pid, ng_port, _control = h.deploy_rtpengine(root, KAMAILIO_ADDRESS, (42000, 43999))
-    kamailio = h.KamailioInstance(root, KAMAILIO_ADDRESS, h.free_port(KAMAILIO_ADDRESS), trunk=TRUNK_ADDRESS)
+    rtpengine_pid, ng_port, _cli_port, _control = deploy_rtpengine(root, KAMAILIO_ADDRESS, (42000, 43999))
+    kamailio = KamailioInstance(root, KAMAILIO_ADDRESS, free_port(KAMAILIO_ADDRESS), trunk=TRUNK_ADDRESS)
     variables = dict(kamailio_children=1, kamailio_log_level=1, kamailio_flood_requests=60000,
                      kamailio_flood_interval=1,
                      kamailio_listen=[{'proto': 'udp', 'address': KAMAILIO_ADDRESS, 'port': kamailio.port}],
@@ -56,7 +61,7 @@ def deploy(root, log):
     run = kamailio.deploy(kamailio_media_relay='nat', **variables)
     if run.rc != 0:
         raise RuntimeError('kamailio role failed: %r\n%s' % (run, kamailio.log_tail()))
-    if not h.wait_for_options(KAMAILIO_ADDRESS, kamailio.port) or kamailio.provision().rc != 0 \
+    if not wait_for_options(KAMAILIO_ADDRESS, kamailio.port) or kamailio.provision().rc != 0 \
             or not kamailio.wait_for_directory():
         raise RuntimeError('Kamailio did not come up with the directory\n%s' % kamailio.log_tail())
     return kamailio, variables, rtpengine_pid
@@ -64,13 +69,13 @@ def deploy(root, log):
 
 def one_run(kamailio, phone, inf, calls, rate, kamailio_pids, rtpengine_pid):
     timeout = int(calls / float(rate) + 20)
-    uas = h.start_sipp(os.path.join(SCENARIOS, 'call_uas.xml'), kamailio.target, kamailio.address,
-                       kamailio.workdir, calls=calls, timeout=timeout + 5, local_port=phone.port)
+    uas = start_sipp(os.path.join(SCENARIOS, 'call_uas.xml'), kamailio.target, kamailio.address,
+                     kamailio.workdir, calls=calls, timeout=timeout + 5, local_port=phone.port)
     time.sleep(0.3)
     k0, r0, t0 = ticks(kamailio_pids), ticks([rtpengine_pid]), time.monotonic()
-    caller = h.run_sipp(os.path.join(SCENARIOS, 'call_uac.xml'), kamailio.target, TRUNK_ADDRESS,
-                        kamailio.workdir, calls=calls, timeout=timeout, inf=inf, rate=rate)
-    h.finish_sipp(uas)
+    caller = run_sipp(os.path.join(SCENARIOS, 'call_uac.xml'), kamailio.target, TRUNK_ADDRESS,
+                      kamailio.workdir, calls=calls, timeout=timeout, inf=inf, rate=rate)
+    finish_sipp(uas)
     time.sleep(0.2)
     k1, r1, wall = ticks(kamailio_pids), ticks([rtpengine_pid]), time.monotonic() - t0
     ok = _int(caller.stats, 'SuccessfulCall(C)')
@@ -84,7 +89,7 @@ def main():
     parser.add_argument('--rounds', type=int, default=3, help='runs per mode, alternating (default 3)')
     parser.add_argument('--keep', action='store_true', help='keep the temporary tree')
     args = parser.parse_args()
-    reason = h.missing_prerequisites()
+    reason = missing_prerequisites()
     if reason:
         sys.exit('media_bench: ' + reason)
 
@@ -96,7 +101,7 @@ def main():
     kamailio = None
     try:
         kamailio, variables, rtpengine_pid = deploy(root, log)
-        phone = h.Phone(kamailio, CALLEE)
+        phone = Phone(kamailio, CALLEE)
         if phone.register().rc != 0:
             raise RuntimeError('the callee did not register')
         inf = os.path.join(root, 'call.csv')
@@ -112,7 +117,7 @@ def main():
                         raise RuntimeError('redeploy failed: %r' % (run,))
                     time.sleep(1.0)
                     current = relay
-                pids = process_tree(kamailio.pid())
+                pids = sorted(processes(kamailio.pid()))
                 result = one_run(kamailio, phone, inf, args.calls, args.rate, pids, rtpengine_pid)
                 log('%-6s %4d ok %3d failed  Kamailio %.2f s CPU  rtpengine %.2f s CPU  in %.1f s' % (
                     relay, result['ok'], result['failed'], result['kamailio_s'], result['rtpengine_s'], result['wall']))

@@ -21,7 +21,8 @@ import tempfile
 import time
 import tracemalloc
 
-import bench_directory as bd
+import lab_path  # noqa: F401  (tests/ on the path: the lab)  pylint: disable=unused-import
+from lab import directories as bd  # noqa: E402
 
 REPO = bd.REPO
 # Per-call timing (wall clock, no system call). A shared machine preempts the process in the

@@ -32,9 +32,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path[:0] = [os.path.join(REPO, 'tests', 'sip'), os.path.join(REPO, 'tests'), HERE]
 
-import sip_harness as h  # noqa: E402
+import lab_path  # noqa: F401  (tests/ on the path: the lab)  pylint: disable=unused-import
+from lab.rtpengine import deploy_rtpengine  # noqa: E402
 from sip_bench import CLK_TCK, _stat_ticks  # noqa: E402
 
 RELAY_ADDRESS = '127.0.0.245'
@@ -247,7 +247,7 @@ def main(argv=None):
     os.chmod(root, 0o755)
     control = None
     try:
-        pid, ng_port, control = h.deploy_rtpengine(root, RELAY_ADDRESS, (44000, 44999))
+        pid, ng_port, _cli_port, control = deploy_rtpengine(root, RELAY_ADDRESS, (44000, 44999))
         ng = NgClient('127.0.0.1', ng_port)
         version = subprocess.run(['/usr/bin/rtpengine', '--version'], capture_output=True, text=True, check=False)
         print('rtpengine %s (pid %d, userspace, table -1, 2 threads) on %s; load average %.2f'

@@ -29,11 +29,11 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-if HERE not in sys.path:
-    sys.path.insert(0, HERE)
 
-import bench_directory as bd  # noqa: E402
-from bench_directory import sip_harness as h  # noqa: E402
+import lab_path  # noqa: F401  (tests/ on the path: the lab)  pylint: disable=unused-import
+from lab import directories as bd  # noqa: E402
+from lab.kamailio import KAMAILIO, missing_prerequisites  # noqa: E402
+from lab.sipp import SIPP  # noqa: E402
 
 TENANTS = 200
 RELOAD_TENANTS = 2000
@@ -78,8 +78,8 @@ def machine():
     except OSError:
         pass
     return dict(cpus=os.cpu_count(), cpu_model=model, kernel=platform.release(), loadavg=os.getloadavg(),
-                python=platform.python_version(), kamailio=_first_line([h.KAMAILIO, '-v']),
-                sipp=_first_line([h.SIPP, '-v']).replace('SIPp ', ''))
+                python=platform.python_version(), kamailio=_first_line([KAMAILIO, '-v']),
+                sipp=_first_line([SIPP, '-v']).replace('SIPp ', ''))
 
 
 # ------------------------------------------------------------------------------ printing
@@ -292,7 +292,7 @@ def main(argv=None):
         args.tenants = RELOAD_TENANTS if run_reload else TENANTS
     run_sip = not args.core_only and not args.reload_only
     if run_sip:
-        reason = h.missing_prerequisites()
+        reason = missing_prerequisites()
         if reason:
             parser.error(reason)
     deadline = args.deadline or (180 if args.quick else 480) + (1200 if run_reload else 0)
@@ -310,7 +310,7 @@ def main(argv=None):
     import sip_bench  # pylint: disable=import-outside-toplevel
 
     workroot = sip_bench.make_workroot()
-    bd.use_collection(workroot)
+    bd.use_collection()
     info = machine()
     log('voxplane bench%s in %s (%d CPUs, load %.2f %.2f %.2f)' % (
         ' --quick' if args.quick else '', workroot, info['cpus'], *info['loadavg']))

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Part 2: the real Kamailio under sipp load, the voxplane router against a minimal KEMI script.
 
-Both servers are deployed by the real roles/kamailio through tests/sip/deploy.yml (the SIP test
+Both servers are deployed by the real roles/kamailio through tests/lab/playbooks/deploy.yml (the SIP test
 harness), with one UDP worker (children=1) and no TCP; the baseline only differs in
 ``kamailio_kemi_src_dir`` = bench/baseline_kemi. CPU is read from /proc/<pid>/stat
 (utime + stime) of every Kamailio process (attendant, the UDP worker, timers, ctl, usrloc timer)
@@ -19,8 +19,13 @@ import tempfile
 import threading
 import time
 
-import bench_directory as bd
-from bench_directory import sip_harness as h
+import lab_path  # noqa: F401  (tests/ on the path: the lab)  pylint: disable=unused-import
+from lab import directories as bd  # noqa: E402
+from lab.kamailio import processes  # noqa: E402
+from lab.kamailio import KamailioInstance  # noqa: E402
+from lab.net import free_port  # noqa: E402
+from lab.sipp import finish_sipp, run_sipp, start_sipp, users_csv  # noqa: E402
+from lab.wire import options_probe, sip_request, wait_for_options  # noqa: E402
 
 VOXPLANE_ADDRESS = '127.0.0.251'
 BASELINE_ADDRESS = '127.0.0.252'
@@ -63,26 +68,6 @@ def _schedstat_ns(pid):
     return total
 
 
-def process_tree(root_pid):
-    """root_pid and all its descendants (Kamailio forks every process from the attendant)."""
-    parents = {}
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit():
-            continue
-        try:
-            with open('/proc/%s/stat' % entry) as handle:
-                ppid = int(handle.read().rsplit(')', 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        parents.setdefault(ppid, []).append(int(entry))
-    tree, todo = [], [root_pid]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo.extend(parents.get(pid, ()))
-    return sorted(tree)
-
-
 class Server(object):
     """One deployed Kamailio (a KamailioInstance of the SIP test harness) and its processes."""
 
@@ -103,10 +88,10 @@ class Server(object):
             raise RuntimeError('%s: the role failed: %r\n%s' % (self.label, run, self.instance.log_tail()))
         # A SIP worker loads its snapshot before it reads its first request (seconds for 100,000
         # extensions on a busy machine): wait for that as long as the watchdog allows.
-        if not h.wait_for_options(self.instance.address, self.instance.port, timeout=START_TIMEOUT):
+        if not wait_for_options(self.instance.address, self.instance.port, timeout=START_TIMEOUT):
             raise RuntimeError('%s: no 200 to OPTIONS on %s:%d\n%s' % (
                 self.label, self.instance.address, self.instance.port, self.instance.log_tail()))
-        self.pids = process_tree(self.instance.pid())
+        self.pids = sorted(processes(self.instance.pid()))
         psx = self.instance.kamcmd('core.psx').stdout
         self.names = dict((int(pid), name.strip()) for pid, name in re.findall(r'PID:\s*(\d+)\s*\n\s*DSC:\s*([^\n]*)', psx))
         workers = [pid for pid, name in self.names.items() if name.startswith('udp receiver')]
@@ -164,8 +149,8 @@ def measure(server, scenario, inf, calls, rate, timeout, limit=None, before_fini
     usage0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu0 = server.cpu()
     t0 = time.monotonic()
-    result = h.run_sipp(scenario, server.target, source, server.instance.workdir, calls=calls,
-                        timeout=timeout, inf=inf, rate=rate, extra=extra)
+    result = run_sipp(scenario, server.target, source, server.instance.workdir, calls=calls,
+                      timeout=timeout, inf=inf, rate=rate, extra=extra)
     wall = time.monotonic() - t0
     extra_result = before_finish() if before_finish else None
     time.sleep(settle)  # the last replies and timer work of the run
@@ -247,11 +232,11 @@ class Bench(object):
         root = os.path.join(self.workroot, name)
         os.makedirs(root)
         os.chmod(root, 0o755)  # the kamailio user must reach etc/, run/ and state/ below it
-        return h.KamailioInstance(root, address, h.free_port(address))
+        return KamailioInstance(root, address, free_port(address))
 
     def deploy(self):
-        h.free_port(CLIENT_ADDRESS)  # raises when nothing can be bound there
-        h.free_port(PHONE_ADDRESS)
+        free_port(CLIENT_ADDRESS)  # raises when nothing can be bound there
+        free_port(PHONE_ADDRESS)
         # The load generators send tens of thousands of requests a second from one address: the
         # flood detection runs on every request but must not ban them (pike counts in 16 bits,
         # so the limit is 60,000 a second rather than anything larger).
@@ -302,11 +287,11 @@ class Bench(object):
         files = {}
         for key, server in self.servers.items():
             vox = key == 'voxplane'
-            files['reg_many_' + key] = h.users_csv(os.path.join(work, 'reg-many-%s.csv' % key), many if vox else [
+            files['reg_many_' + key] = users_csv(os.path.join(work, 'reg-many-%s.csv' % key), many if vox else [
                 (user, domain_, BASELINE_SHARED_PASSWORD) for user, domain_, _p in many])
-            files['reg_' + key] = h.users_csv(os.path.join(work, 'reg-%s.csv' % key), [vox_account if vox else baseline_account])
-            files['callee_' + key] = h.users_csv(os.path.join(work, 'callee-%s.csv' % key),
-                                                 [vox_callee if vox else baseline_account])
+            files['reg_' + key] = users_csv(os.path.join(work, 'reg-%s.csv' % key), [vox_account if vox else baseline_account])
+            files['callee_' + key] = users_csv(os.path.join(work, 'callee-%s.csv' % key),
+                                               [vox_callee if vox else baseline_account])
             files['480_' + key] = _csv(os.path.join(work, '480-%s.csv' % key), [(d, server.hostport()) for d in dids])
             files['call_' + key] = _csv(os.path.join(work, 'call-%s.csv' % key),
                                         [(bd.did(CALLEE_TENANT, CALLEE_EXTENSION), server.hostport())])
@@ -344,10 +329,10 @@ class Bench(object):
         aor = ('%s@%s' % (BASELINE_USER, BASELINE_DOMAIN) if server_key != 'voxplane'
                else '%s@%s' % (bd.username(CALLEE_TENANT, CALLEE_EXTENSION), bd.domain(CALLEE_TENANT)))
         server.instance.kamcmd('ul.rm', 'location', aor)
-        port = h.free_port(PHONE_ADDRESS, tcp=False)
-        reg = h.run_sipp(os.path.join(SCENARIOS, 'register.xml'), server.target, PHONE_ADDRESS,
-                         server.instance.workdir, calls=1, timeout=10, inf=self.files['callee_' + server_key],
-                         local_port=port)
+        port = free_port(PHONE_ADDRESS, tcp=False)
+        reg = run_sipp(os.path.join(SCENARIOS, 'register.xml'), server.target, PHONE_ADDRESS,
+                       server.instance.workdir, calls=1, timeout=10, inf=self.files['callee_' + server_key],
+                       local_port=port)
         if reg.rc != 0:
             raise RuntimeError('%s: the callee did not register: rc=%s\n%s' % (server_key, reg.rc, reg.errors[-2000:]))
         self.callee_ports[server_key] = port
@@ -356,13 +341,13 @@ class Bench(object):
         def run_one(server_key, calls):
             server = self.servers[server_key]
             timeout = int(calls / float(rate) + 20)
-            uas = h.start_sipp(os.path.join(SCENARIOS, 'call_uas.xml'), server.target, PHONE_ADDRESS,
-                               server.instance.workdir, calls=calls, timeout=timeout + 5,
-                               local_port=self.callee_ports[server_key])
+            uas = start_sipp(os.path.join(SCENARIOS, 'call_uas.xml'), server.target, PHONE_ADDRESS,
+                             server.instance.workdir, calls=calls, timeout=timeout + 5,
+                             local_port=self.callee_ports[server_key])
             time.sleep(0.3)  # let the callee bind its port
 
             def finish_uas():
-                done = h.finish_sipp(uas)
+                done = finish_sipp(uas)
                 return dict(rc=done.rc, ok=_int(done.stats, 'SuccessfulCall(C)'), failed=_int(done.stats, 'FailedCall(C)'))
 
             return measure(server, os.path.join(SCENARIOS, 'call_uac.xml'), self.files['call_' + server_key], calls,
@@ -374,17 +359,17 @@ class Bench(object):
         on a single OPTIONS first (the load takes longer than sipp's first retransmission, and
         a REGISTER answered twice would fail the warm-up run)."""
         for key, server in self.servers.items():
-            h.sip_request(PHONE_ADDRESS, server.target, 'OPTIONS', 'sip:warm-up@%s' % bd.domain(0),
-                          'sip:warm-up@%s' % bd.domain(0), 'sip:warm-up@%s' % bd.domain(0), timeout=10.0)
+            sip_request(PHONE_ADDRESS, server.target, 'OPTIONS', 'sip:warm-up@%s' % bd.domain(0),
+                        'sip:warm-up@%s' % bd.domain(0), 'sip:warm-up@%s' % bd.domain(0), timeout=10.0)
             t0 = time.monotonic()
-            result = h.run_sipp(os.path.join(SCENARIOS, 'register.xml'), server.target, PHONE_ADDRESS,
-                                server.instance.workdir, calls=50, timeout=30, inf=self.files['reg_' + key], rate=100)
+            result = run_sipp(os.path.join(SCENARIOS, 'register.xml'), server.target, PHONE_ADDRESS,
+                              server.instance.workdir, calls=50, timeout=30, inf=self.files['reg_' + key], rate=100)
             self.log('sip: warm-up %s: rc=%s in %.1f s' % (key, result.rc, time.monotonic() - t0))
             if result.rc != 0:
                 raise RuntimeError('%s: warm-up REGISTERs failed: %s\n%s' % (
                     key, result.errors[-2000:], server.instance.log_tail()))
-            h.run_sipp(os.path.join(SCENARIOS, 'invite_480.xml'), server.target, CLIENT_ADDRESS,
-                       server.instance.workdir, calls=20, timeout=20, inf=self.files['480_' + key], rate=50)
+            run_sipp(os.path.join(SCENARIOS, 'invite_480.xml'), server.target, CLIENT_ADDRESS,
+                     server.instance.workdir, calls=20, timeout=20, inf=self.files['480_' + key], rate=50)
 
     def reload_stall(self):
         """The first request after a directory change: the worker rebuilds its snapshot meanwhile."""
@@ -393,7 +378,7 @@ class Bench(object):
 
         def probe():
             t0 = time.monotonic()
-            line = h.options_probe(address, port, timeout=15.0, user='reloadprobe')  # reaches view.current()
+            line = options_probe(address, port, timeout=15.0, user='reloadprobe')  # reaches view.current()
             return time.monotonic() - t0, line
 
         normal = [probe()[0] for _unused in range(5)]
@@ -419,8 +404,8 @@ class Bench(object):
         def probe():
             while not stop.is_set():
                 sent = time.monotonic()
-                line = h.sip_request(CLIENT_ADDRESS, server.target, 'INVITE', uri, 'sip:+4989111@%s' % CLIENT_ADDRESS,
-                                     uri, timeout=2.0)
+                line = sip_request(CLIENT_ADDRESS, server.target, 'INVITE', uri, 'sip:+4989111@%s' % CLIENT_ADDRESS,
+                                   uri, timeout=2.0)
                 probes.append((sent, time.monotonic(), line))
                 time.sleep(interval)
 

@@ -35,11 +35,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(REPO, 'tests'))
 
-import tenant_documents as docs  # noqa: E402
-from playbook_run import PlaybookRun  # noqa: E402
+import lab_path  # noqa: F401  (tests/ on the path: the lab)  pylint: disable=unused-import
+from lab import documents as docs  # noqa: E402
+from lab.playbook import PlaybookRun  # noqa: E402
 
 BIN = os.path.dirname(sys.executable)
 T0 = time.monotonic()

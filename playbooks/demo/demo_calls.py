@@ -23,7 +23,7 @@ Prints one JSON document: {"ok": bool, "summary": [lines], "registrations": [...
 [...]}. Exit status 0 when the traffic could be run at all (the playbook asserts "ok"), 3 on
 a setup error (a port taken, a phone that does not start), with the error in the JSON.
 Everything is bounded in time; traces stay in RUN_DIR/last-run for a look afterwards.
-Standard library only.
+Standard library and the test lab's SIP wire (tests/lab) only.
 """
 
 import json
@@ -34,6 +34,10 @@ import signal
 import subprocess
 import sys
 import time
+
+import lab_path  # noqa: F401  (tests/ on the path: the lab)  pylint: disable=unused-import
+from lab import wire  # noqa: E402  pylint: disable=wrong-import-position
+from lab.sipp import parse_messages  # noqa: E402  pylint: disable=wrong-import-position
 
 SIPP_BUFF = '4194304'
 CALL_TIMEOUT = 30  # seconds one call may take, sipp's own -timeout
@@ -49,51 +53,21 @@ class SetupError(Exception):
 
 
 # ------------------------------------------------------------------------------ SIP messages
-class Message(object):
-    """One SIP message as a phone saw it: direction 'in' (received) or 'out' (sent)."""
+class Message(wire.Message):
+    """One SIP message as a phone saw it: direction 'received' or 'sent'."""
 
     def __init__(self, direction, text):
+        super(Message, self).__init__(text)
         self.direction = direction
-        head = text.replace('\r\n', '\n').split('\n\n', 1)[0]
-        lines = [line for line in head.split('\n') if line.strip()]
-        self.first = lines[0].strip() if lines else ''
-        self.headers = {}
-        for line in lines[1:]:
-            if ':' in line:
-                name, value = line.split(':', 1)
-                self.headers.setdefault(name.strip().lower(), []).append(value.strip())
-        parts = self.first.split()
-        self.is_response = self.first.startswith('SIP/2.0')
-        self.code = int(parts[1]) if self.is_response and len(parts) > 1 and parts[1].isdigit() else None
-        self.reason = ' '.join(parts[2:]) if self.is_response else ''
-        self.method = None if self.is_response else (parts[0] if parts else '')
-        self.ruri = parts[1] if not self.is_response and len(parts) > 1 else None
-        cseq = self.header('cseq') or ''
-        self.cseq_method = cseq.split()[-1] if cseq.split() else ''
-        self.cseq = cseq.split()[0] if cseq.split() else ''
-
-    def header(self, name):
-        values = self.headers.get(name.lower())
-        return values[0] if values else None
-
-    @property
-    def call_id(self):
-        return self.header('call-id')
 
 
 def read_sipp_trace(path):
-    """Messages of a sipp -trace_msg file, in order."""
+    """Messages of a sipp -trace_msg file, in order (direction 'received' or 'sent')."""
     try:
         with open(path, errors='replace') as handle:
-            text = handle.read()
+            return parse_messages(handle.read())
     except OSError:
         return []
-    messages = []
-    for block in re.split(r'^-{10,} .*$', text, flags=re.M):
-        match = re.match(r'\s*\w+ message (received|sent) [^\n]*bytes[^\n]*\n\n?(.*)', block, re.S)
-        if match:
-            messages.append(Message('in' if match.group(1) == 'received' else 'out', match.group(2)))
-    return messages
 
 
 def read_baresip_trace(path, own_address):
@@ -106,7 +80,7 @@ def read_baresip_trace(path, own_address):
     messages = []
     pattern = re.compile(r'\x1b\[[0-9;]*m#\r?\n(?:UDP|TCP|TLS) (\S+) -> (\S+)\r?\n(.*?)\x1b\[;?m', re.S)
     for match in pattern.finditer(text):
-        messages.append(Message('in' if match.group(2) == own_address else 'out', match.group(3)))
+        messages.append(Message('received' if match.group(2) == own_address else 'sent', match.group(3)))
     return messages
 
 
@@ -435,10 +409,10 @@ class DemoRun(object):
         for result in self.results:
             call, expect = result['call'], result['call'].get('expect', {})
             caller = read_sipp_trace(os.path.join(self.traces, result['trace'] + '.msg'))
-            invites = [m for m in caller if m.direction == 'out' and m.method == 'INVITE']
+            invites = [m for m in caller if m.direction == 'sent' and m.method == 'INVITE']
             call_id = invites[-1].call_id if invites else None
             last_cseq = invites[-1].cseq if invites else None
-            replies = [m for m in caller if m.direction == 'in' and m.is_response and m.cseq_method == 'INVITE']
+            replies = [m for m in caller if m.direction == 'received' and m.code is not None and m.cseq[1] == 'INVITE']
             flow = [m.code for m in replies]
             finals = [m for m in replies if m.code >= 200 and m.cseq == last_cseq]
             final = finals[0] if finals else None
@@ -450,13 +424,13 @@ class DemoRun(object):
                         answered = name
             devices = []
             for name, messages in seen.items():
-                got = [m for m in messages if m.direction == 'in' and m.method == 'INVITE' and m.call_id == call_id]
+                got = [m for m in messages if m.direction == 'received' and m.method == 'INVITE' and m.call_id == call_id]
                 if not got:
                     continue
-                sent = [m.code for m in messages if m.direction == 'out' and m.is_response
-                        and m.call_id == call_id and m.cseq_method == 'INVITE' and m.code >= 200]
+                sent = [m.code for m in messages if m.direction == 'sent' and m.code is not None
+                        and m.call_id == call_id and m.cseq[1] == 'INVITE' and m.code >= 200]
                 devices.append(dict(device=name, answer=sent[0] if sent else None, caller_id=identity_of(got[0]),
-                                    ruri=got[0].ruri, diversion=got[0].header('diversion')))
+                                    ruri=got[0].uri, diversion=got[0].header('diversion')))
             devices.sort(key=lambda d: list(self.endpoints).index(d['device']))
             result.update(call_id=call_id, flow=flow, final=final.code if final else None,
                           reason=final.reason if final else None, answered_by=answered, devices=devices)

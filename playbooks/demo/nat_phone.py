@@ -4,7 +4,7 @@
 
 usage: python3 nat_phone.py PLAN.json     (written by playbooks/demo/nat_phone.yml)
 
-The office network (tools/nat_lab.py: an office namespace behind a masquerading router
+The office network (tests/lab/nat.py: an office namespace behind a masquerading router
 namespace) is up already: the demo builds it before Kamailio and rtpengine start, since both
 listen on its veth. This driver
 
@@ -14,14 +14,15 @@ listen on its veth. This driver
    microphone) and waits until Kamailio holds its binding with the router's public address
    as "received";
 3. lets the carrier stand-in (sipp on 127.0.0.2) call the phone's direct dial with an SDP that
-   names an RTP peer (nat_lab.RtpPeer: counts what it gets, sends PCMU back), talks for a
+   names an RTP peer (lab.nat.RtpPeer: counts what it gets, sends PCMU back), talks for a
    few seconds, hangs up; meanwhile it reads rtpengine's session count;
 4. reads the office's nft counters (RTP the phone sent to and got from the relay), baresip's
    own statistics, the RTP peer's counts and where its RTP came from, and rtpengine's session
    count once the call is over; stops the phone (it unregisters).
 
 Prints one JSON document {"ok": bool, "summary": [lines], ...}; exit 0 when the traffic ran
-(the playbook asserts "ok"), 3 on a setup error. Bounded in time. Standard library only.
+(the playbook asserts "ok"), 3 on a setup error. Bounded in time. Standard library and the test
+lab (tests/lab) only.
 """
 
 import json
@@ -32,12 +33,10 @@ import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, '..', '..', 'tools'))
-
-import demo_calls  # noqa: E402  pylint: disable=wrong-import-position
-import nat_lab  # noqa: E402  pylint: disable=wrong-import-position
+import demo_calls
+import lab_path  # noqa: F401  (tests/ on the path: the lab)  pylint: disable=unused-import
+from lab import nat  # noqa: E402  pylint: disable=wrong-import-position
+from lab.net import wait_for  # noqa: E402  pylint: disable=wrong-import-position
 
 MIN_PACKETS = 100  # 2 s of 20 ms packets; the call carries more each way
 PHONE_HOST = 10  # the phone's office address: <office_net>.10
@@ -52,8 +51,8 @@ class Driver(object):
         self.run_dir = os.path.join(self.calls_dir, 'nat-phone')
         self.pid_file = os.path.join(self.calls_dir, demo_calls.PID_DIR, 'nat-phone.pid')
         net = plan['nat']
-        self.lab = nat_lab.NatLab(udp_timeout=None, rtp_ports=tuple(plan['relay_ports']), name=net['name'],
-                                  public_net=net['public_net'], office_net=net['office_net'])
+        self.lab = nat.NatLab(udp_timeout=None, rtp_ports=tuple(plan['relay_ports']), name=net['name'],
+                              public_net=net['public_net'], office_net=net['office_net'])
         self.account = plan['account']
         self.aor = '%s@%s' % (self.account['username'], plan['domain'])
         self.phone = None
@@ -88,7 +87,7 @@ class Driver(object):
     def prepare(self):
         if not self.lab.is_up():
             raise demo_calls.SetupError('the office network %s is not up (playbooks/demo.yml builds it with '
-                                        'tools/nat_lab.py before Kamailio starts)' % self.lab.office_ns)
+                                        'tests/lab/nat.py before Kamailio starts)' % self.lab.office_ns)
         stopped = demo_calls.stop_leftovers(self.calls_dir)
         if stopped:
             self.notes.append('stopped what an earlier run left running: %s' % ', '.join(stopped))
@@ -104,7 +103,7 @@ class Driver(object):
         self.phone.start()
         with open(self.pid_file, 'w') as handle:
             handle.write('%d\n' % self.phone.proc.pid)
-        return nat_lab.wait_for(self.binding, REGISTER_WAIT)
+        return wait_for(self.binding, REGISTER_WAIT)
 
     def stop_phone(self):
         if self.phone is not None:
@@ -118,7 +117,7 @@ class Driver(object):
     def call(self):
         caller = self.plan['caller']
         traces = self.run_dir
-        with nat_lab.RtpPeer(caller['address']) as peer:
+        with nat.RtpPeer(caller['address']) as peer:
             csv = os.path.join(traces, 'carrier.csv')
             with open(csv, 'w') as handle:
                 row = (caller['number'], self.plan['dial'], peer.address, peer.port)
@@ -145,7 +144,7 @@ class Driver(object):
             result = dict(rc=rc, peer_received=peer.received, peer_sent=peer.sent, peer_sources=sorted(peer.sources),
                           phone_sent=counts.get('out_%d' % PHONE_HOST, 0), phone_got=counts.get('in_%d' % PHONE_HOST, 0),
                           sessions_during=max([s for s in seen if s is not None] or [0]))
-        nat_lab.wait_for(lambda: self.sessions() == 0, 5)
+        wait_for(lambda: self.sessions() == 0, 5)
         result['sessions_after'] = self.sessions()
         result['final'] = self._final_reply(os.path.join(traces, 'carrier.msg'))
         return result
@@ -153,7 +152,7 @@ class Driver(object):
     @staticmethod
     def _final_reply(path):
         finals = [m for m in demo_calls.read_sipp_trace(path)
-                  if m.direction == 'in' and m.is_response and m.cseq_method == 'INVITE' and m.code >= 200]
+                  if m.direction == 'received' and m.code is not None and m.cseq[1] == 'INVITE' and m.code >= 200]
         return '%d %s' % (finals[0].code, finals[0].reason) if finals else 'none'
 
     # --- 4. report -------------------------------------------------------------------
