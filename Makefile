@@ -68,8 +68,9 @@ help:
 	@sed -n '1,/^$$/s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
 
 # ---------------------------------------------------------------------------- everything
-# Prerequisites first (a failure there stops), then every check even when an earlier one
-# failed, each timed; the last line is the pytest total over unit, integration, sip and attack.
+# tools/test-steps.sh runs them: prerequisites first (a failure there stops), then every check
+# even when an earlier one failed, each timed; the last line is the pytest total over unit,
+# integration, sip and attack.
 # sip and attack each deploy their own Kamailio (random 127.0.0.x, free ports) and run at the
 # same time; their output goes to $(RESULTS)/<suite>.log and is printed once both are done.
 # A parallel step a+b+c is one lane running make -k a b c (molecule and release-check deploy
@@ -79,38 +80,7 @@ TEST_STEPS := sanity lint unit integration integration-targets
 PARALLEL_STEPS := sip attack+molecule+release-check+demo-fresh
 
 test:
-	@t0=$$(date +%s); $(MAKE) deps venv collection; echo "test: prerequisites took $$(( $$(date +%s) - t0 )) s"
-	@rm -f "$(RESULTS)/unit.xml" "$(RESULTS)/integration.xml" "$(RESULTS)/sip.xml" "$(RESULTS)/attack.xml"
-	@failed=""; times=""; \
-	for step in $(TEST_STEPS); do \
-		echo "==> make $$step"; \
-		t0=$$(date +%s); \
-		$(MAKE) $$step || failed="$$failed $$step"; \
-		times="$$times $$step=$$(( $$(date +%s) - t0 ))s"; \
-	done; \
-	mkdir -p "$(RESULTS)"; \
-	echo "==> make $(PARALLEL_STEPS), in parallel (output below when all are done)"; \
-	t0=$$(date +%s); pids=""; \
-	for step in $(PARALLEL_STEPS); do \
-		rm -f "$(RESULTS)/$$step.rc"; \
-		{ s0=$$(date +%s); rc=0; $(MAKE) -k $$(echo $$step | tr + ' ') > "$(RESULTS)/$$step.log" 2>&1 || rc=$$?; \
-		  echo "$$rc $$(( $$(date +%s) - s0 ))" > "$(RESULTS)/$$step.rc"; } & \
-		pids="$$pids $$!"; \
-	done; \
-	wait $$pids || true; \
-	for step in $(PARALLEL_STEPS); do \
-		rc=1; secs=0; \
-		if [ -f "$(RESULTS)/$$step.rc" ]; then read -r rc secs < "$(RESULTS)/$$step.rc"; fi; \
-		echo "==> make $$step (exit $$rc after $$secs s, log $(RESULTS)/$$step.log)"; \
-		cat "$(RESULTS)/$$step.log"; \
-		[ "$$rc" = 0 ] || failed="$$failed $$step"; \
-		times="$$times $$step=$${secs}s"; \
-	done; \
-	times="$$times ($(PARALLEL_STEPS) together $$(( $$(date +%s) - t0 ))s)"; \
-	echo "test: step times:$$times"; \
-	if [ -n "$$failed" ]; then echo "test: FAILED:$$failed"; fi; \
-	$(MAKE) summary || true; \
-	[ -z "$$failed" ]
+	@MAKE="$(MAKE)" tools/test-steps.sh "$(RESULTS)" "deps venv collection" "$(TEST_STEPS)" "$(PARALLEL_STEPS)"
 
 # ---------------------------------------------------------------------------- python tools
 venv: $(VENV_STAMP)
