@@ -355,8 +355,8 @@ class Guard(object):
 
     def is_known(self, source, now):
         """Whether ``source`` authenticated within known_time seconds (vxknown). Asked only of
-        an address over the unknown ceiling; an answer yes holds in this worker for
-        _KNOWN_REFRESH seconds."""
+        an address over the unknown ceiling or at the failure limit; an answer yes holds in
+        this worker for _KNOWN_REFRESH seconds."""
         seen = self.known_seen.get(source)
         if seen is not None and now - seen < _KNOWN_REFRESH:
             return True
