@@ -17,6 +17,7 @@ Layout (deployed by roles/kamailio into <config_dir>/kemi/):
 """
 
 import json
+import math
 import os
 import sqlite3
 import sys
@@ -56,11 +57,20 @@ _AUTH_NONCE_REUSED = -6
 # auth_challenge flags: qop=auth; stale=true (retry with the same password).
 _CHALLENGE_QOP_AUTH = 1
 _CHALLENGE_STALE = 16
-# htable tables of the cfg: authentication failures per source address, banned addresses,
+# htable tables of the cfg: authentication failures per source address and window, banned
+# addresses, requests per source address and slot, addresses that authenticated recently,
 # outside calls per limit and minute.
 _FAILURES = "vxfail"
 _BANNED = "vxban"
+_REQUESTS = "vxflood"
+_KNOWN = "vxknown"
 _CALLS_A_MINUTE = "vxrate"
+# A worker writes an address that authenticates into vxknown at most this often (seconds), and
+# trusts a yes read from there this long: the table's expiry is an hour, not seconds.
+_KNOWN_REFRESH = 10
+# The addresses a worker remembers for that, at most (a scan of many addresses only makes it
+# start afresh).
+_REMEMBERED_LIMIT = 20000
 
 # Shared-memory variable (cfg: modparam pv shvset) holding the newest generation a worker
 # committed by feature code: every worker compares it per request, without SQL.
@@ -237,11 +247,20 @@ _NOT_ASKED = object()
 
 
 class Guard(object):
-    """Bans by source address: repeated authentication failures (counted in the cfg's htable,
-    shared by all workers) and request floods (counted by each worker in its own memory) ban an
-    address for the configured time (htable vxban, shared); a banned address gets no reply at
-    all. Trusted trunks and the exempt addresses are never banned. A request costs a dictionary
-    update and one look into the ban table."""
+    """Bans and limits by source address (docs/security.md). Every request of a source that is
+    not exempt looks into the ban table (vxban) and counts in its address's counter of the
+    current slot of flood_interval seconds (vxflood); failures count per window (vxfail). All
+    are htables in shared memory, so every limit holds whichever worker takes a request.
+
+    An address is *known* while it has passed digest authentication within known_time seconds
+    (vxknown): it holds live registrations of valid accounts, or has just proven an account.
+    - An unknown address with more than flood_requests requests in a slot, or auth_failures
+      failures in a window, is banned for ban_time seconds: no reply at all meanwhile.
+    - A known address is never banned: beyond known_flood_requests requests in a slot its
+      requests get 503 with Retry-After until the slot ends, and its failures from the
+      auth_failures-th of a window on get 503 instead of a new challenge.
+    Trusted trunks and the exempt addresses are neither counted nor banned. A request costs a
+    look into the ban table and one shared increment."""
 
     def __init__(self, settings, trusted=()):
         self.auth_failures = int(settings.get("auth_failures") or 10)
@@ -250,17 +269,17 @@ class Guard(object):
         # The deployment's trusted trunks count even before the first snapshot is loaded.
         self.exempt = frozenset(settings.get("exempt") or ()) | frozenset(trusted)
         self.flood_interval = max(1, int(settings.get("flood_interval") or 2))
-        # A flood spreads over the workers: each bans at its share of the limit.
-        workers = max(1, int(settings.get("workers") or 1))
-        self.flood_share = max(1, int(settings.get("flood_requests") or 100) // workers)
+        self.flood_requests = max(1, int(settings.get("flood_requests") or 100))
+        # A known address never gets less than an unknown one.
+        self.known_requests = max(self.flood_requests, int(settings.get("known_flood_requests") or 3000))
         self.forget()
 
     def forget(self):
-        """Drop what this worker remembers (the flood counts of the current window)."""
-        self.slot = None
-        self.requests = {}
+        """Drop what this worker remembers (which addresses it found or made known)."""
         self.exempt_in = None  # the snapshot whose trunks exempt_now includes
         self.exempt_now = self.exempt
+        self.known_seen = {}  # address -> when this worker last found it in vxknown
+        self.known_written = {}  # address -> when this worker last wrote it there
 
     def _exempt_with(self, snap):
         """The trusted trunks come with the directory: exempt_now follows the snapshot."""
@@ -273,41 +292,93 @@ class Guard(object):
         return source in self.exempt_now
 
     def admit(self, snap, source):
-        """False when the request must be dropped: the source is banned, or floods now. A
-        banned source is not counted, so a ban lifted by RPC ends with the next request."""
+        """What to do with a request of ``source``: 0 go on; -1 drop it without a reply (banned,
+        or banned now for a flood); n > 0 answer 503 with Retry-After n (a known address over
+        its ceiling in this slot). A banned source is not counted, so a ban lifted by RPC ends
+        with the next request."""
         if snap is not self.exempt_in:
             self._exempt_with(snap)
         if source in self.exempt_now:
-            return True
+            return 0
         if KSR.htable.sht_get(_BANNED, source) is not None:
-            return False
-        slot = int(time.time() // self.flood_interval)
-        if slot != self.slot:
-            self.slot, self.requests = slot, {}
-        count = self.requests.get(source, 0) + 1
-        self.requests[source] = count
-        if count > self.flood_share:
-            if count == self.flood_share + 1:
-                self.ban(source, "request flood: more than %d requests in %d s to one worker"
-                         % (self.flood_share, self.flood_interval))
-            return False
-        return True
+            return -1
+        now = time.time()
+        slot = int(now // self.flood_interval)
+        # vxflood has initval 0: one sht_inc creates the slot's item or adds to it, atomically
+        # (without initval a missing item is not created: sht_inc answers -255, which the
+        # comparison admits, as it does when shared memory is full).
+        count = KSR.htable.sht_inc(_REQUESTS, "%s|%d" % (source, slot))
+        if count <= self.flood_requests:
+            return 0
+        if not self.is_known(source, now):
+            self.ban(source, "request flood: more than %d requests in %d s"
+                     % (self.flood_requests, self.flood_interval))
+            return -1
+        if count <= self.known_requests:
+            return 0
+        if count == self.known_requests + 1:  # exactly one request of the slot sees this count
+            KSR.warn("voxplane: rate-limited %s: more than %d requests in %d s; answered 503 for the rest of "
+                     "the %d s (an address that authenticated recently is never banned)\n"
+                     % (source, self.known_requests, self.flood_interval, self.flood_interval))
+        return _seconds_until((slot + 1) * self.flood_interval, now)
 
     def failed(self, snap, source, why):
-        """One authentication failure of ``source``; bans it when the failures of the current
-        window (fixed slots of ``window`` seconds) reach the configured count. A phone retrying
+        """One authentication failure of ``source``, counted per window (fixed slots of
+        ``window`` seconds). 0: answer it as usual (a new challenge, 403, 400); n > 0: answer
+        503 with Retry-After n instead (a known address at or beyond auth_failures failures in
+        this window). An unknown address is banned at auth_failures failures. A phone retrying
         a stale password every half minute never gets there; a password guesser within
         seconds."""
         if self.is_exempt(snap, source):
-            return
-        key = "%s|%d" % (source, int(time.time() // self.window))
+            return 0
+        now = time.time()
+        window = int(now // self.window)
+        key = "%s|%d" % (source, window)
         count = KSR.htable.sht_inc(_FAILURES, key)
-        if count < 1:  # sht_inc does not create a missing item (it answers -255)
+        if count < 1:  # a table without initval: sht_inc does not create a missing item (-255)
             KSR.htable.sht_seti(_FAILURES, key, 1)
             count = 1
-        KSR.notice("voxplane: authentication failure %d of %s: %s\n" % (count, source, why))
-        if count >= self.auth_failures:
+        if count <= self.auth_failures:
+            KSR.notice("voxplane: authentication failure %d of %s: %s\n" % (count, source, why))
+        if count < self.auth_failures:
+            return 0
+        if not self.is_known(source, now):
             self.ban(source, "%d authentication failures" % count)
+            return 0
+        if count == self.auth_failures:
+            KSR.warn("voxplane: rate-limited authentication failures of %s: %d in %d s; answered 503 for the rest "
+                     "of the window (an address that authenticated recently is never banned)\n"
+                     % (source, count, self.window))
+        return _seconds_until((window + 1) * self.window, now)
+
+    def authenticated(self, source):
+        """A request of ``source`` passed digest authentication: the address is known for the
+        next known_time seconds (vxknown's autoexpire; every write starts it again). Written
+        at most every _KNOWN_REFRESH seconds per address by each worker."""
+        now = time.time()
+        written = self.known_written.get(source)
+        if written is not None and now - written < _KNOWN_REFRESH:
+            return
+        if source in self.exempt_now:
+            return
+        KSR.htable.sht_seti(_KNOWN, source, 1)
+        if len(self.known_written) >= _REMEMBERED_LIMIT:
+            self.known_written.clear()
+        self.known_written[source] = now
+
+    def is_known(self, source, now):
+        """Whether ``source`` authenticated within known_time seconds (vxknown). Asked only of
+        an address over the unknown ceiling or at the failure limit; an answer yes holds in
+        this worker for _KNOWN_REFRESH seconds."""
+        seen = self.known_seen.get(source)
+        if seen is not None and now - seen < _KNOWN_REFRESH:
+            return True
+        if KSR.htable.sht_get(_KNOWN, source) is None:
+            return False
+        if len(self.known_seen) >= _REMEMBERED_LIMIT:
+            self.known_seen.clear()
+        self.known_seen[source] = now
+        return True
 
     def ban(self, source, reason):
         """Put ``source`` into the ban table; logged once per ban, whichever workers find the
@@ -321,6 +392,11 @@ class Guard(object):
             KSR.htable.sht_unlock(_BANNED, source)
         if first:
             KSR.warn("voxplane: banned %s for %d s: %s\n" % (source, self.ban_time, reason))
+
+
+def _seconds_until(end, now):
+    """Whole seconds from ``now`` to ``end`` (a slot's end), at least 1: a Retry-After."""
+    return max(1, int(math.ceil(end - now)))
 
 
 SETTINGS = _load_settings()
@@ -368,7 +444,11 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         # The last loaded snapshot is enough to know the trusted trunks: no reload check here.
         last = self.view.snapshot
         source = self.source = KSR.pv.get("$si")  # read once per request
-        if not self.guard.admit(last, source):
+        verdict = self.guard.admit(last, source)
+        if verdict:
+            if verdict > 0:  # a known address over its ceiling: told when to come back
+                self.media.reply_to_source()
+                self._unavailable(verdict)
             return 1  # banned: no reply
         if last is None or not last.is_trusted(source):
             # Every reply, the checks' below too, goes back through the sender's NAT; a
@@ -454,33 +534,49 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             KSR.tm.t_relay()
         return 1
 
+    @staticmethod
+    def _unavailable(retry_after):
+        """503 with Retry-After (stateless; an ACK gets nothing): a known address over a limit."""
+        if KSR.pv.get("$rm") != "ACK":
+            KSR.hdr.append_to_reply("Retry-After: %d\r\n" % retry_after)
+            KSR.sl.sl_send_reply(503, "Service Unavailable")
+
     # Authentication ------------------------------------------------------------------
+
+    def _failure(self, snap, why):
+        """Count an authentication failure of the source (Guard.failed). True when it has been
+        answered here (503: a known address past the failure limit), so the caller sends nothing."""
+        retry_after = self.guard.failed(snap, self.source, why)
+        if retry_after:
+            self._unavailable(retry_after)
+            return True
+        return False
 
     def _authenticate(self, snap, domain):
         """Digest-authenticate the request against the directory; the account's username when
         it may go on, else None (the reply is sent).
         An unknown domain gets 403; an unknown account and a wrong password get the same new
         challenge (nothing tells which accounts exist) and count as failures of the source
-        address, as does a digest computed for another Request-URI (400). An account that
+        address, as does a digest computed for another Request-URI (400); a known address past
+        the failure limit gets 503 with Retry-After instead (Guard.failed). An account that
         requires TLS gets 403 over any other transport, once its credentials are proven."""
         user = KSR.pv.get("$au")
-        source = self.source
         if user is None:
             if snap.by_domain.get(domain) is None:
-                self.guard.failed(snap, source, "unknown domain %s" % domain)
-                KSR.sl.sl_send_reply(403, "Unknown domain")
+                if not self._failure(snap, "unknown domain %s" % domain):
+                    KSR.sl.sl_send_reply(403, "Unknown domain")
                 return None
             KSR.auth.auth_challenge(domain, _CHALLENGE_QOP_AUTH)
             return None
         creds = self.decisions.credentials(snap, domain, user)
         if isinstance(creds, routing.Reject):
-            self.guard.failed(snap, source, "unknown domain %s" % domain)
-            KSR.sl.sl_send_reply(creds.code, creds.reason)
+            if not self._failure(snap, "unknown domain %s" % domain):
+                KSR.sl.sl_send_reply(creds.code, creds.reason)
             return None
         realm, ha1, insecure_refusal = creds
         if ha1 is None:
-            self.guard.failed(snap, source, "unknown account %s@%s" % (user, domain))
-            KSR.auth.auth_challenge(realm, _CHALLENGE_QOP_AUTH)
+            if not self._failure(snap, "unknown account %s@%s" % (user, domain)):
+                KSR.auth.auth_challenge(realm, _CHALLENGE_QOP_AUTH)
             return None
         rc = KSR.auth.pv_auth_check(realm, ha1, _AUTH_PASSWORD_IS_HA1, _AUTH_CHECK_USER_MATCHES)
         if rc == _AUTH_USER_MISMATCH:
@@ -490,8 +586,8 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             KSR.auth.auth_challenge(realm, _CHALLENGE_QOP_AUTH | _CHALLENGE_STALE)
             return None
         if rc < 0:
-            self.guard.failed(snap, source, "wrong password for %s@%s" % (user, domain))
-            KSR.auth.auth_challenge(realm, _CHALLENGE_QOP_AUTH)
+            if not self._failure(snap, "wrong password for %s@%s" % (user, domain)):
+                KSR.auth.auth_challenge(realm, _CHALLENGE_QOP_AUTH)
             return None
         uris = (KSR.pv.get("$adu"), KSR.pv.get("$ru"))
         matches = self.digest_uri_answers.get(uris)
@@ -499,12 +595,14 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             matches = routing.remember(self.digest_uri_answers, uris,
                                        routing.digest_uri_matches(uris[0], uris[1], _is_myself), _ANSWERS_LIMIT)
         if not matches:
-            self.guard.failed(snap, source, "digest uri is not the Request-URI for %s@%s" % (user, domain))
-            KSR.sl.sl_send_reply(400, "Bad Request: digest uri is not the Request-URI")
+            if not self._failure(snap, "digest uri is not the Request-URI for %s@%s" % (user, domain)):
+                KSR.sl.sl_send_reply(400, "Bad Request: digest uri is not the Request-URI")
             return None
         if insecure_refusal is not None and not routing.secure_transport(KSR.pv.get("$pr")):
             KSR.sl.sl_send_reply(insecure_refusal.code, insecure_refusal.reason)
             return None
+        # A valid account proven from this address: it is known (never banned, rate-limited).
+        self.guard.authenticated(self.source)
         if self.method != "REGISTER":
             KSR.auth.consume_credentials()  # a relayed request does not carry them on
         return user

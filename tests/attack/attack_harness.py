@@ -14,10 +14,12 @@ import hashlib
 import os
 import random
 import re
+import select
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -41,6 +43,7 @@ BAN_WINDOW = 60
 BAN_TIME = 900
 FLOOD_REQUESTS = 100
 FLOOD_INTERVAL = 2
+KNOWN_FLOOD_REQUESTS = 3000
 NONCE_EXPIRE = 5
 
 BAN_LINE = re.compile(r'voxplane: banned (\S+) for (\d+) s: ([^\n]*)')
@@ -56,6 +59,7 @@ def role_variables(exempt):
         'kamailio_ban_time': BAN_TIME,
         'kamailio_flood_requests': FLOOD_REQUESTS,
         'kamailio_flood_interval': FLOOD_INTERVAL,
+        'kamailio_known_flood_requests': KNOWN_FLOOD_REQUESTS,
         'kamailio_ban_exempt': list(exempt),
         'kamailio_nonce_expire': NONCE_EXPIRE,
     }
@@ -380,3 +384,163 @@ def note(title, lines):
 
 def results_dir():
     return os.environ.get('VOXPLANE_RESULTS_DIR') or os.path.join(REPO, 'build', 'test-results')
+
+
+# ------------------------------------------------------------------------------ floods in time
+def wait_for_slot_start(interval=FLOOD_INTERVAL, within=0.05):
+    """Sleep until a new slot of ``interval`` seconds (the router's flood slots: fixed slots of
+    the clock) has just begun; returns the slot's number."""
+    while True:
+        now = time.time()
+        into = now % interval
+        if into < within:
+            return int(now // interval)
+        time.sleep(interval - into)
+
+
+def burst(local_ip, target, count, rate):
+    """Send ``count`` OPTIONS to the server from one UDP socket of ``local_ip`` at ``rate`` a
+    second while a thread takes the replies; returns {status code: number of replies} and the
+    Retry-After values of the 503s (a Counter)."""
+    codes, retry_after = collections.Counter(), collections.Counter()
+    with SipClient(local_ip, target) as client:
+        client.sock.setsockopt(socket.SOL_SOCKET, 33, 4 * 1024 * 1024)  # SO_RCVBUFFORCE (root)
+        done = threading.Event()
+
+        def receive():
+            client.sock.settimeout(0.2)
+            quiet_since = None
+            while True:
+                try:
+                    data = client.sock.recvfrom(70000)[0]
+                except socket.timeout:
+                    if done.is_set():
+                        quiet_since = quiet_since or time.monotonic()
+                        if time.monotonic() - quiet_since > 1.0:
+                            return
+                    continue
+                reply = parse_reply(data)
+                if reply is not None:
+                    codes[reply.code] += 1
+                    for value in reply.headers.get('retry-after', ()):
+                        retry_after[value] += 1
+
+        thread = threading.Thread(target=receive, daemon=True)
+        thread.start()
+        ruri = 'sip:%s:%d' % target
+        start = time.monotonic()
+        for index in range(count):
+            client.send(client.build('OPTIONS', ruri, 'sip:burst@%s' % local_ip, ruri)[0])
+            pause = start + (index + 1) / float(rate) - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+        done.set()
+        thread.join(timeout=15)
+    return codes, retry_after
+
+
+class Forger(object):
+    """An attacker sending from ``local_ip`` (another port of an address whose phones work, as a
+    forged UDP source would): every 1/rate seconds one of garbage bytes, a request that fails
+    Kamailio's sanity checks (CSeq method not the request's: 400), an OPTIONS, a REGISTER or an
+    INVITE of a real account whose challenge it answers with a wrong password, and a REGISTER
+    to a domain nobody has. Run it with ``run(seconds)`` (a thread of its own); ``sent`` counts
+    what it sent by kind, ``replies`` the final replies by (kind, status) (kind ``register`` is
+    the answer with a wrong password, ``register-challenge`` the request before it),
+    ``retry_after`` the Retry-After values it was given."""
+
+    KINDS = ('garbage', 'insane', 'options', 'register', 'invite', 'unknown-domain')
+
+    def __init__(self, local_ip, target, domain, users, rate):
+        self.local_ip, self.target, self.domain, self.users, self.rate = local_ip, target, domain, list(users), rate
+        self.sent, self.replies, self.retry_after = collections.Counter(), collections.Counter(), collections.Counter()
+        self.kind_of = {}       # Call-ID -> kind of the request
+        self.challenged = {}    # Call-ID -> (user, method, Request-URI) of a request awaiting its challenge
+        self.requests = 0       # SIP requests sent (what the server counts; garbage is none)
+
+    def _send(self, client, data, kind, call_id=None):
+        client.send(data)
+        self.sent[kind] += 1
+        if call_id is not None:
+            self.kind_of[call_id] = kind
+            self.requests += 1
+
+    def _next(self, client, number):
+        kind = self.KINDS[number % len(self.KINDS)]
+        user = self.users[(number // len(self.KINDS)) % len(self.users)]
+        aor = 'sip:%s@%s' % (user, self.domain)
+        if kind == 'garbage':
+            self._send(client, os.urandom(160), kind)
+        elif kind == 'insane':
+            data, call_id, dummy = client.build('OPTIONS', 'sip:%s@%s' % (user, self.domain), aor, aor)
+            self._send(client, data.replace(b'CSeq: 1 OPTIONS', b'CSeq: 1 REGISTER'), kind, call_id)
+        elif kind == 'options':
+            ruri = 'sip:%s:%d' % self.target
+            data, call_id, dummy = client.build('OPTIONS', ruri, aor, ruri)
+            self._send(client, data, kind, call_id)
+        elif kind in ('register', 'invite'):
+            method = kind.upper()
+            ruri = 'sip:%s' % self.domain if kind == 'register' else 'sip:%s@%s' % (user, self.domain)
+            data, call_id, dummy = client.build(method, ruri, aor, aor if kind == 'register' else ruri)
+            self.challenged[call_id] = (user, method, ruri)
+            self._send(client, data, kind + '-challenge', call_id)
+        else:
+            other = 'sip:%s@nowhere.invalid' % user
+            data, call_id, dummy = client.build('REGISTER', 'sip:nowhere.invalid', other, other)
+            self._send(client, data, kind, call_id)
+
+    def _answer(self, client, reply, call_id):
+        """Answer the challenge to one of our requests with a wrong password."""
+        user, method, ruri = self.challenged.pop(call_id)
+        name = 'www-authenticate' if reply.code == 401 else 'proxy-authenticate'
+        params = challenge_params(reply.headers[name][0])
+        credentials = digest_response(params, user, 'not-%s' % uuid.uuid4().hex[:8], method, ruri)
+        header = (b'Authorization: ' if reply.code == 401 else b'Proxy-Authorization: ') + credentials
+        aor = 'sip:%s@%s' % (user, self.domain)
+        data = client.build(method, ruri, aor, aor if method == 'REGISTER' else ruri, call_id=call_id, cseq=2,
+                            headers=[header])[0]
+        self._send(client, data, method.lower(), call_id)
+
+    def _take(self, client, data):
+        reply = parse_reply(data)
+        if reply is None or reply.code < 200:
+            return
+        call_id = reply.headers.get('call-id', [''])[0]
+        kind = self.kind_of.get(call_id, 'unknown')
+        self.replies[(kind, reply.code)] += 1
+        for value in reply.headers.get('retry-after', ()):
+            self.retry_after[value] += 1
+        if reply.headers.get('cseq', [''])[0].endswith('INVITE') and reply.code >= 300:
+            client._ack(reply, data)  # pylint: disable=protected-access  # a client ACKs a final reply
+        if reply.code in (401, 407) and call_id in self.challenged:
+            self._answer(client, reply, call_id)
+
+    def _drain(self, client, timeout):
+        """Take the replies that are there, waiting at most ``timeout`` for the first."""
+        while select.select([client.sock], [], [], timeout)[0]:
+            timeout = 0
+            try:
+                self._take(client, client.sock.recvfrom(70000)[0])
+            except BlockingIOError:
+                return
+
+    def run(self, seconds):
+        with SipClient(self.local_ip, self.target) as client:
+            client.sock.setblocking(False)
+            start = time.monotonic()
+            number = 0
+            while time.monotonic() - start < seconds:
+                due = start + number / float(self.rate)
+                if time.monotonic() >= due:
+                    self._next(client, number)
+                    number += 1
+                else:
+                    self._drain(client, max(0.0, due - time.monotonic()))
+            quiet = time.monotonic() + 1.0   # the last replies
+            while time.monotonic() < quiet:
+                self._drain(client, 0.1)
+
+    def summary(self):
+        return ['sent by kind: %s (%d SIP requests)' % (dict(self.sent), self.requests),
+                'final replies (kind, status): %s' % dict(sorted(self.replies.items())),
+                'Retry-After values: %s' % dict(self.retry_after)]
