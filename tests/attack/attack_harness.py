@@ -1,35 +1,31 @@
 # Copyright: voxplane contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Helpers of the attack suite (tests/attack): attacker addresses, a small SIP client that
-answers digest challenges, SIPVicious runs, Kamailio's ban table and log, and the report that
-the suite prints at the end of its pytest run.
+"""Helpers of the attack suite (tests/attack): floods and bursts, a forger, SIPVicious runs,
+Kamailio's ban table and log, and the report that the suite prints at the end of its pytest
+run. The SIP client (lab.wire.Peer: raw requests, digest answers) and the attacker addresses
+(lab.net.AddressPool) are the lab's.
 
-The Kamailio instance itself comes from tests/sip/sip_harness.py (``KamailioInstance``); this
-suite deploys its own, with the ban settings below and the fuzzer's and the prober's addresses
-in ``kamailio_ban_exempt``. Every address is on 127.0.0.0/8.
+The Kamailio instance itself comes from the lab (lab.kamailio); this suite deploys its own,
+with the ban settings below and the fuzzer's and the prober's addresses in
+``kamailio_ban_exempt``. Every address is on 127.0.0.0/8.
 """
 
 import collections
-import hashlib
 import os
-import random
 import re
 import select
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-for _path in (os.path.join(REPO, 'tests', 'sip'), os.path.join(REPO, 'tests'), os.path.join(REPO, 'bench')):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
+from lab import REPO
 from lab.net import free_port
+from lab.wire import Peer, challenge_params, digest, parse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 DICTIONARIES = os.path.join(HERE, 'dictionaries')
 SIPVICIOUS_BOUND = os.path.join(HERE, 'sipvicious_bound.py')
@@ -76,182 +72,11 @@ def missing_tools():
 
 
 # ------------------------------------------------------------------------------ addresses
-class AddressPool(object):
-    """127.0.0.x addresses (2..254) for attackers, none of them in ``exclude`` (Kamailio's own
-    address, the trunk stand-in's, 127.0.0.1 and the role's default trusted 127.0.0.9). Each
-    attacker gets a fresh address: bans are per source address."""
-
-    def __init__(self, exclude):
-        self.free = ['127.0.0.%d' % x for x in range(2, 255) if '127.0.0.%d' % x not in set(exclude)]
-        random.shuffle(self.free)
-
-    def take(self):
-        return self.free.pop()
-
-
-# ------------------------------------------------------------------------------ a SIP client
-Reply = collections.namedtuple('Reply', 'code reason headers text')
-
-
-def parse_reply(data):
-    """Reply(code, reason, {lower-case name: [values]}, text) of a SIP response, or None."""
-    text = data.decode('utf-8', 'replace')
-    first, rest = (text.split('\r\n', 1) + [''])[:2]
-    match = re.match(r'SIP/2\.0 (\d{3}) ?(.*)', first)
-    if not match:
-        return None
-    headers = collections.defaultdict(list)
-    for line in rest.split('\r\n\r\n', 1)[0].split('\r\n'):
-        name, sep, value = line.partition(':')
-        if sep:
-            headers[name.strip().lower()].append(value.strip())
-    return Reply(int(match.group(1)), match.group(2), dict(headers), text)
-
-
-def challenge_params(value):
-    """{realm, nonce, qop, opaque, algorithm, stale} of a WWW-/Proxy-Authenticate value."""
-    params = dict((k.lower(), v1 if v1 else v2) for k, v1, v2 in
-                  re.findall(r'(\w+)\s*=\s*(?:"([^"]*)"|([^\s,]+))', value))
-    return params
-
-
-def digest_response(params, username, password, method, uri, nc=1, cnonce=None, use_qop=True):
-    """The Authorization value answering ``params`` (qop=auth with nc/cnonce when offered and
-    ``use_qop``, else RFC 2069)."""
-    realm, nonce = params['realm'], params['nonce']
-    user_bytes = username if isinstance(username, bytes) else username.encode()
-    ha1 = hashlib.md5(user_bytes + (':%s:%s' % (realm, password)).encode()).hexdigest()
-    ha2 = hashlib.md5(('%s:%s' % (method, uri)).encode()).hexdigest()
-    parts = [b'Digest username="' + user_bytes + b'"', ('realm="%s"' % realm).encode(),
-             ('nonce="%s"' % nonce).encode(), ('uri="%s"' % uri).encode(), b'algorithm=MD5']
-    if use_qop and 'auth' in params.get('qop', '').split(','):
-        cnonce = cnonce or uuid.uuid4().hex[:16]
-        response = hashlib.md5(('%s:%s:%08x:%s:auth:%s' % (ha1, nonce, nc, cnonce, ha2)).encode()).hexdigest()
-        parts += [b'qop=auth', ('nc=%08x' % nc).encode(), ('cnonce="%s"' % cnonce).encode()]
-    else:
-        response = hashlib.md5(('%s:%s:%s' % (ha1, nonce, ha2)).encode()).hexdigest()
-    parts.append(('response="%s"' % response).encode())
-    if params.get('opaque'):
-        parts.append(('opaque="%s"' % params['opaque']).encode())
-    return b', '.join(parts)
-
-
-class SipClient(object):
-    """One UDP socket on ``local_ip`` talking to Kamailio: builds requests (bytes, so that any
-    field can carry invalid UTF-8), sends them and waits for the final reply matching the
-    request's Via branch. Non-2xx final replies to INVITEs are ACKed."""
-
-    def __init__(self, local_ip, target, timeout=2.0):
-        self.local_ip = local_ip
-        self.target = target
-        self.timeout = timeout
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((local_ip, 0))
-        self.port = self.sock.getsockname()[1]
-        self.last_sent = None
-
-    def close(self):
-        self.sock.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
-
-    def build(self, method, ruri, from_uri, to_uri, call_id=None, cseq=1, headers=(), body=b'', to_tag=None,
-              from_tag=None, branch=None):
-        """A request as bytes (str arguments are UTF-8 encoded); returns (data, call_id, branch)."""
-        def raw(value):
-            return value if isinstance(value, bytes) else value.encode()
-        call_id = call_id or uuid.uuid4().hex
-        branch = branch or 'z9hG4bK' + uuid.uuid4().hex[:16]
-        lines = [raw(method) + b' ' + raw(ruri) + b' SIP/2.0',
-                 ('Via: SIP/2.0/UDP %s:%d;branch=%s;rport' % (self.local_ip, self.port, branch)).encode(),
-                 b'Max-Forwards: 70',
-                 b'From: <' + raw(from_uri) + b'>;tag=' + raw(from_tag or uuid.uuid4().hex[:8]),
-                 b'To: <' + raw(to_uri) + b'>' + (b';tag=' + raw(to_tag) if to_tag else b''),
-                 b'Call-ID: ' + raw(call_id),
-                 ('CSeq: %d %s' % (cseq, method if isinstance(method, str) else method.decode('latin-1'))).encode(),
-                 ('Contact: <sip:probe@%s:%d>' % (self.local_ip, self.port)).encode()]
-        lines += [raw(h) for h in headers]
-        lines.append(('Content-Length: %d' % len(body)).encode())
-        return b'\r\n'.join(lines) + b'\r\n\r\n' + body, call_id, branch
-
-    def send(self, data):
-        self.last_sent = data
-        self.sock.sendto(data, self.target)
-
-    def wait(self, branch, timeout=None):
-        """The final reply whose Via carries ``branch`` (provisional ones skipped), or None."""
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        wanted = ('branch=' + branch).encode() if isinstance(branch, str) else b'branch=' + branch
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            self.sock.settimeout(left)
-            try:
-                data = self.sock.recvfrom(70000)[0]
-            except socket.timeout:
-                return None
-            reply = parse_reply(data)
-            if reply is None or wanted not in data or reply.code < 200:
-                continue
-            if reply.headers.get('cseq', [''])[0].endswith('INVITE') and reply.code >= 300:
-                self._ack(reply, data)
-            return reply
-
-    def _ack(self, reply, data):
-        head = data.split(b'\r\n\r\n', 1)[0].split(b'\r\n')
-        names = (b'via', b'from', b'to', b'call-id')
-        keep = [line for line in head[1:] if line.split(b':', 1)[0].strip().lower() in names]
-        cseq = reply.headers['cseq'][0].split()[0].encode()
-        ack = [b'ACK sip:%s:%d SIP/2.0' % (self.target[0].encode(), self.target[1])] + keep + [
-            b'CSeq: ' + cseq + b' ACK', b'Max-Forwards: 70', b'Content-Length: 0']
-        self.send(b'\r\n'.join(ack) + b'\r\n\r\n')
-
-    def request(self, method, ruri, from_uri, to_uri, timeout=None, **kwargs):
-        """Send one request and return its final reply (or None)."""
-        data, dummy, branch = self.build(method, ruri, from_uri, to_uri, **kwargs)
-        self.send(data)
-        return self.wait(branch, timeout)
-
-    def authenticate(self, method, user, domain, password, auth_user=None, ruri=None, dialled='11',
-                     use_qop=True, answer_from=None, new_call_id=False, headers=()):
-        """A request without credentials, then the same request (same Call-ID, next CSeq)
-        answering the challenge with ``auth_user`` (default ``user``) and ``password``.
-        REGISTER goes to sip:<domain> with To = From = user@domain; INVITE to sip:<dialled>@<domain>.
-        ``answer_from``: another SipClient that sends the answer (another source address);
-        ``new_call_id``: answer under a new Call-ID. Returns (challenge, answer, digest params)."""
-        aor = 'sip:%s@%s' % (user, domain)
-        if method == 'REGISTER':
-            ruri = ruri or 'sip:%s' % domain
-            to_uri = aor
-        else:
-            ruri = ruri or 'sip:%s@%s' % (dialled, domain)
-            to_uri = ruri
-        from_tag = uuid.uuid4().hex[:8]
-        challenge = self.request(method, ruri, aor, to_uri, from_tag=from_tag, headers=headers)
-        if challenge is None or challenge.code not in (401, 407):
-            return challenge, None, None
-        name = 'www-authenticate' if challenge.code == 401 else 'proxy-authenticate'
-        params = challenge_params(challenge.headers[name][0])
-        credentials = digest_response(params, auth_user or user, password, method, ruri, use_qop=use_qop)
-        header = (b'Authorization: ' if challenge.code == 401 else b'Proxy-Authorization: ') + credentials
-        call_id = None if new_call_id else challenge.headers['call-id'][0]
-        sender = answer_from or self
-        answer = sender.request(method, ruri, aor, to_uri, call_id=call_id, cseq=2, from_tag=from_tag,
-                                headers=list(headers) + [header])
-        return challenge, answer, params
-
-
 def flood(local_ip, target, count, rate=200.0, timeout=1.5):
     """Send ``count`` OPTIONS (no Request-URI user: Kamailio answers them itself) from
     ``local_ip`` at ``rate`` a second (paced, so that a server that does not ban can answer every
     one of them); return how many were answered by ``timeout`` seconds after the last."""
-    with SipClient(local_ip, target) as client:
+    with Peer(local_ip, target) as client:
         client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024 * 1024)
         ruri = 'sip:%s:%d' % target
         branches, answered = set(), set()
@@ -282,7 +107,7 @@ def flood(local_ip, target, count, rate=200.0, timeout=1.5):
 
 def answers(local_ip, target, timeout=1.0):
     """Whether Kamailio answers an OPTIONS from ``local_ip`` (a banned address gets nothing)."""
-    with SipClient(local_ip, target) as client:
+    with Peer(local_ip, target) as client:
         ruri = 'sip:%s:%d' % target
         return client.request('OPTIONS', ruri, 'sip:probe@%s' % local_ip, ruri, timeout=timeout) is not None
 
@@ -323,15 +148,6 @@ def ban_lines(kamailio, address):
     return [m for m in BAN_LINE.finditer(log_text(kamailio)) if m.group(1) == address]
 
 
-def wait_for(predicate, timeout, step=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(step)
-
-
 # ------------------------------------------------------------------------------ SIPVicious
 ToolRun = collections.namedtuple('ToolRun', 'cmd rc stdout stderr seconds')
 
@@ -341,10 +157,13 @@ def sipvicious(tool, address, args, timeout=120):
     svcrack ignore -b in 0.3.3) with ``-x address`` (its Via host); bounded by ``timeout``."""
     port = free_port(address, tcp=False)
     cmd = [SYSTEM_PYTHON, SIPVICIOUS_BOUND, address, tool, '-b', address, '-x', address, '-P', str(port)] + list(args)
+    # The tool's package sits beside its script (/usr/bin/<tool> -> /usr/share/sipvicious/...), where
+    # running the script directly would find it.
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.realpath('/usr/bin/' + tool)))
     start = time.monotonic()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False,
-                              stdin=subprocess.DEVNULL)
+                              stdin=subprocess.DEVNULL, env=env)
         rc, out, err = proc.returncode, proc.stdout, proc.stderr
     except subprocess.TimeoutExpired as exc:
         rc = 'timeout'
@@ -403,7 +222,7 @@ def burst(local_ip, target, count, rate):
     second while a thread takes the replies; returns {status code: number of replies} and the
     Retry-After values of the 503s (a Counter)."""
     codes, retry_after = collections.Counter(), collections.Counter()
-    with SipClient(local_ip, target) as client:
+    with Peer(local_ip, target) as client:
         client.sock.setsockopt(socket.SOL_SOCKET, 33, 4 * 1024 * 1024)  # SO_RCVBUFFORCE (root)
         done = threading.Event()
 
@@ -419,8 +238,8 @@ def burst(local_ip, target, count, rate):
                         if time.monotonic() - quiet_since > 1.0:
                             return
                     continue
-                reply = parse_reply(data)
-                if reply is not None:
+                reply = parse(data)
+                if reply is not None and reply.code is not None:
                     codes[reply.code] += 1
                     for value in reply.headers.get('retry-after', ()):
                         retry_after[value] += 1
@@ -494,16 +313,16 @@ class Forger(object):
         user, method, ruri = self.challenged.pop(call_id)
         name = 'www-authenticate' if reply.code == 401 else 'proxy-authenticate'
         params = challenge_params(reply.headers[name][0])
-        credentials = digest_response(params, user, 'not-%s' % uuid.uuid4().hex[:8], method, ruri)
-        header = (b'Authorization: ' if reply.code == 401 else b'Proxy-Authorization: ') + credentials
+        credentials = digest(params, user, 'not-%s' % uuid.uuid4().hex[:8], method, ruri)
+        header = (b'Authorization: ' if reply.code == 401 else b'Proxy-Authorization: ') + credentials.encode()
         aor = 'sip:%s@%s' % (user, self.domain)
         data = client.build(method, ruri, aor, aor if method == 'REGISTER' else ruri, call_id=call_id, cseq=2,
                             headers=[header])[0]
         self._send(client, data, method.lower(), call_id)
 
     def _take(self, client, data):
-        reply = parse_reply(data)
-        if reply is None or reply.code < 200:
+        reply = parse(data)
+        if reply is None or reply.code is None or reply.code < 200:
             return
         call_id = reply.headers.get('call-id', [''])[0]
         kind = self.kind_of.get(call_id, 'unknown')
@@ -525,7 +344,7 @@ class Forger(object):
                 return
 
     def run(self, seconds):
-        with SipClient(self.local_ip, self.target) as client:
+        with Peer(self.local_ip, self.target) as client:
             client.sock.setblocking(False)
             start = time.monotonic()
             number = 0

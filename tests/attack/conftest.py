@@ -1,8 +1,9 @@
 # Copyright: voxplane contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Attack suite fixtures: a Kamailio of its own, deployed by the real roles/kamailio exactly as
-tests/sip/conftest.py does (random 127.0.0.x, free port, daemon mode, log file, provisioned with
-tests/sip/tenants.yml), so that the bans this suite provokes never touch the SIP suite's server.
+"""Attack suite fixtures: a Kamailio of its own, from the lab's kamailio_lab as in tests/sip
+(the real roles/kamailio, a random 127.0.0.x, a free port, daemon mode, a log file, provisioned
+with tests/lab/playbooks/tenants.yml), so that the bans this suite provokes never touch the SIP
+suite's server.
 
 Its abuse settings are attack_harness.role_variables(): 10 authentication failures in 60 s or
 more than 100 requests in 2 s ban an unknown address for 900 s, an address that authenticated
@@ -17,23 +18,14 @@ VOXPLANE_SIP_KEEP=1 keeps the temporary tree.
 """
 
 import os
-import shutil
-import sys
-import tempfile
 
 import pytest
 
+from attack_harness import REPORT, results_dir, role_variables
+from lab.kamailio import LabError, kamailio_lab, missing_prerequisites
+from lab.net import AddressPool
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-for _path in (HERE, os.path.join(os.path.dirname(HERE), 'sip')):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-# pylint: disable=wrong-import-position
-from attack_harness import REPORT, AddressPool, results_dir, role_variables  # noqa: E402
-from lab.kamailio import KamailioInstance, missing_prerequisites
-from lab.net import free_port, pick_loopback_address
-from lab.wire import wait_for_options
-
 ORDER = ('test_sipvicious.py', 'test_defences.py', 'test_office.py', 'test_fuzz.py')
 
 
@@ -59,8 +51,14 @@ class Deployment(object):
         self.reported = False
 
 
-def _tail(text, lines=40):
-    return '\n'.join((text or '').splitlines()[-lines:])
+def _attack_variables(instance):
+    """Addresses for the attackers (none of Kamailio's, the trunk's, 127.0.0.1 nor the role's
+    default trusted 127.0.0.9), two of them exempt from bans (the fuzzer and the prober), and
+    the abuse settings the tests count with."""
+    instance.pool = AddressPool(exclude={instance.address, instance.trunk, '127.0.0.1', '127.0.0.9'})
+    instance.fuzzer = instance.pool.take()
+    instance.prober = instance.pool.take()
+    return role_variables(exempt=[instance.fuzzer, instance.prober])
 
 
 @pytest.fixture(scope='session')
@@ -69,40 +67,18 @@ def deployment():
     reason = missing_prerequisites()
     if reason:
         pytest.skip(reason)
-    root = tempfile.mkdtemp(prefix='voxplane-attack-')
-    os.chmod(root, 0o755)  # the kamailio user must reach etc/, run/ and state/ below it
-    address = pick_loopback_address()
-    instance = KamailioInstance(root, address, free_port(address))
-    instance.pool = AddressPool(exclude={address, instance.trunk, '127.0.0.1', '127.0.0.9'})
-    instance.fuzzer = instance.pool.take()
-    instance.prober = instance.pool.take()
     try:
-        run = instance.deploy(**role_variables(exempt=[instance.fuzzer, instance.prober]))
-        if run.rc != 0:
-            state.error = 'the role failed to deploy Kamailio (rc %s):\n%s\n%s\n%s' % (
-                run.rc, _tail(run.stdout), _tail(run.stderr, 10), instance.log_tail(20))
-        elif not wait_for_options(address, instance.port):
-            state.error = 'Kamailio did not answer OPTIONS on %s:%d\n%s' % (address, instance.port, instance.log_tail())
-        else:
-            tenants = instance.provision()
-            if tenants.rc != 0:
-                state.error = 'tests/sip/tenants.yml failed (rc %s):\n%s' % (tenants.rc, _tail(tenants.stdout))
-            elif not instance.wait_for_directory():
-                state.error = 'Kamailio does not route with the tenants\n%s' % instance.log_tail()
-            else:
-                state.instance = instance
+        with kamailio_lab(prefix='voxplane-attack-', setup=_attack_variables) as instance:
+            state.instance = instance
+            yield state
+    except LabError as exc:
+        state.error = str(exc)
         yield state
-    finally:
-        instance.stop()
-        if os.environ.get('VOXPLANE_SIP_KEEP') == '1':
-            sys.stderr.write('\nvoxplane attack: kept %s\n' % root)
-        else:
-            shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
 def kamailio(deployment):  # pylint: disable=redefined-outer-name
-    """The suite's KamailioInstance (tests/sip/sip_harness.py) with ``pool`` (attacker
+    """The suite's KamailioInstance (lab.kamailio) with ``pool`` (attacker
     addresses), ``fuzzer`` and ``prober`` (the two exempt addresses)."""
     if deployment.error:
         if not deployment.reported:

@@ -34,7 +34,6 @@ def main(argv):
 
     socket.socket.bind = bind
     script = os.path.realpath('/usr/bin/' + tool)  # -> /usr/share/sipvicious/sipvicious_<tool>
-    sys.path.insert(0, os.path.dirname(script))
     sys.argv = [tool] + argv[2:]
     runpy.run_path(script, run_name='__main__')
     return 0

@@ -1,6 +1,6 @@
 # Copyright: voxplane contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The router's defences, probed directly with a small SIP client (attack_harness.SipClient):
+"""The router's defences, probed directly with a small SIP client (lab.wire.Peer):
 
 - enumeration: an unknown username with credentials gets exactly what a wrong password gets
   (REGISTER 401, INVITE 407, a new challenge); an unknown domain gets 403;
@@ -18,9 +18,11 @@ import time
 
 import pytest
 
-from attack_harness import ACME, BAN_FAILURES, BAN_TIME, FLOOD_REQUESTS, NONCE_EXPIRE, SipClient, answers, banned, \
-    ban_lines, challenge_params, digest_response, flood, lift_ban, note, wait_for
+from attack_harness import ACME, BAN_FAILURES, BAN_TIME, FLOOD_REQUESTS, NONCE_EXPIRE, answers, banned, \
+    ban_lines, flood, lift_ban, note
+from lab.net import wait_for
 from lab.sipp import password
+from lab.wire import Peer, challenge_params, digest
 
 REAL = ('anna.desk', 'bert.desk', 'cora.app')
 UNKNOWN = ('nobody.desk', 'admin', '100', 'anna.desk.old')
@@ -46,7 +48,7 @@ def shape(reply):
 @pytest.mark.parametrize('method, code', [('REGISTER', 401), ('INVITE', 407)])
 def test_an_unknown_username_gets_what_a_wrong_password_gets(kamailio, method, code):
     shapes = {}
-    with SipClient(kamailio.prober, kamailio.target) as client:
+    with Peer(kamailio.prober, kamailio.target) as client:
         for user in REAL + UNKNOWN:
             challenge, answer, dummy = client.authenticate(method, user, ACME, 'not-the-password')
             shapes[user] = (shape(challenge), shape(answer))
@@ -60,7 +62,7 @@ def test_an_unknown_username_gets_what_a_wrong_password_gets(kamailio, method, c
 
 @pytest.mark.parametrize('method', ['REGISTER', 'INVITE'])
 def test_an_unknown_domain_gets_403_with_and_without_credentials(kamailio, method):
-    with SipClient(kamailio.prober, kamailio.target) as client:
+    with Peer(kamailio.prober, kamailio.target) as client:
         ruri = 'sip:unknown.example' if method == 'REGISTER' else 'sip:11@unknown.example'
         plain = client.request(method, ruri, 'sip:anna.desk@unknown.example', 'sip:anna.desk@unknown.example')
         header = ('Authorization: ' if method == 'REGISTER' else 'Proxy-Authorization: ') + (
@@ -74,7 +76,7 @@ def test_an_unknown_domain_gets_403_with_and_without_credentials(kamailio, metho
 
 # ------------------------------------------------------------------------------ digest
 def test_challenges_offer_qop_auth_and_the_right_password_registers(kamailio):
-    with SipClient(kamailio.prober, kamailio.target) as client:
+    with Peer(kamailio.prober, kamailio.target) as client:
         challenge, answer, params = client.authenticate('REGISTER', 'cora.desk', ACME, password('cora.desk'))
     kamailio.kamcmd('ul.rm', 'location', 'cora.desk@' + ACME)
     assert challenge is not None and challenge.code == 401, challenge
@@ -83,7 +85,7 @@ def test_challenges_offer_qop_auth_and_the_right_password_registers(kamailio):
 
 
 def test_a_nonce_count_cannot_be_replayed(kamailio):
-    with SipClient(kamailio.prober, kamailio.target) as client:
+    with Peer(kamailio.prober, kamailio.target) as client:
         challenge, answer, dummy = client.authenticate('REGISTER', 'cora.desk', ACME, password('cora.desk'))
         assert answer is not None and answer.code == 200, answer and answer.text
         # The same Authorization header again (same nonce, same nc) in a new request.
@@ -100,8 +102,8 @@ def test_a_nonce_count_cannot_be_replayed(kamailio):
 # (credential caching): that needs the password for every new response, and the count stops
 # a replay of a captured one (test_a_nonce_count_cannot_be_replayed above).
 def test_a_nonce_is_bound_to_its_source_address(kamailio):
-    with SipClient(kamailio.prober, kamailio.target) as client, \
-            SipClient(kamailio.fuzzer, kamailio.target) as elsewhere:
+    with Peer(kamailio.prober, kamailio.target) as client, \
+            Peer(kamailio.fuzzer, kamailio.target) as elsewhere:
         answer = client.authenticate('REGISTER', 'cora.desk', ACME, password('cora.desk'), answer_from=elsewhere,
                                      use_qop=False)[1]
     kamailio.kamcmd('ul.rm', 'location', 'cora.desk@' + ACME)
@@ -109,7 +111,7 @@ def test_a_nonce_is_bound_to_its_source_address(kamailio):
 
 
 def test_a_nonce_is_bound_to_its_call_id(kamailio):
-    with SipClient(kamailio.prober, kamailio.target) as client:
+    with Peer(kamailio.prober, kamailio.target) as client:
         answer = client.authenticate('REGISTER', 'cora.desk', ACME, password('cora.desk'), new_call_id=True,
                                      use_qop=False)[1]
     kamailio.kamcmd('ul.rm', 'location', 'cora.desk@' + ACME)
@@ -117,15 +119,15 @@ def test_a_nonce_is_bound_to_its_call_id(kamailio):
 
 
 def test_a_nonce_expires(kamailio):
-    with SipClient(kamailio.prober, kamailio.target) as client:
+    with Peer(kamailio.prober, kamailio.target) as client:
         ruri, aor = 'sip:' + ACME, 'sip:cora.desk@' + ACME
         challenge = client.request('REGISTER', ruri, aor, aor)
         assert challenge is not None and challenge.code == 401, challenge
         time.sleep(NONCE_EXPIRE + 1.5)
         params = challenge_params(challenge.headers['www-authenticate'][0])
-        credentials = digest_response(params, 'cora.desk', password('cora.desk'), 'REGISTER', ruri)
+        credentials = digest(params, 'cora.desk', password('cora.desk'), 'REGISTER', ruri)
         late = client.request('REGISTER', ruri, aor, aor, call_id=challenge.headers['call-id'][0], cseq=2,
-                              headers=[b'Authorization: ' + credentials])
+                              headers=['Authorization: ' + credentials])
     kamailio.kamcmd('ul.rm', 'location', 'cora.desk@' + ACME)
     assert late is not None and late.code == 401, late and late.text
 
@@ -133,7 +135,7 @@ def test_a_nonce_expires(kamailio):
 # ------------------------------------------------------------------------------ bans
 def test_authentication_failures_ban_the_address_silently_until_lifted(kamailio, attacker):
     answers_seen = []
-    with SipClient(attacker, kamailio.target) as client:
+    with Peer(attacker, kamailio.target) as client:
         for attempt in range(BAN_FAILURES):
             # Wrong passwords and unknown users alike count as failures.
             user = 'bert.desk' if attempt % 2 else 'nobody%d.desk' % attempt
@@ -160,7 +162,7 @@ def test_authentication_failures_ban_the_address_silently_until_lifted(kamailio,
 
 
 def test_fewer_failures_than_the_limit_do_not_ban(kamailio, attacker):
-    with SipClient(attacker, kamailio.target) as client:
+    with Peer(attacker, kamailio.target) as client:
         codes = [client.authenticate('REGISTER', 'bert.desk', ACME, 'guess-%d' % n)[1] for n in range(BAN_FAILURES - 2)]
         challenge, answer, dummy = client.authenticate('REGISTER', 'bert.desk', ACME, password('bert.desk'))
     kamailio.kamcmd('ul.rm', 'location', 'bert.desk@' + ACME)
@@ -190,7 +192,7 @@ def test_exempt_and_trunk_addresses_are_never_banned(kamailio, who):
     address = kamailio.prober if who == 'exempt' else kamailio.trunk
     count = 3 * FLOOD_REQUESTS
     answered = flood(address, kamailio.target, count, rate=FLOOD_RATE)
-    with SipClient(address, kamailio.target) as client:
+    with Peer(address, kamailio.target) as client:
         failures = [client.authenticate('REGISTER', 'bert.desk', ACME, 'guess-%d' % n)[1]
                     for n in range(BAN_FAILURES + 2)]
     still = answers(address, kamailio.target)
@@ -242,13 +244,13 @@ def test_invalid_utf8_where_the_router_reads_text_is_a_400(kamailio, name):
         headers.append(b'Content-Type: application/sdp')
         body = b'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n'
     address = kamailio.prober if source == 'prober' else kamailio.trunk
-    with SipClient(address, kamailio.target) as client:
+    with Peer(address, kamailio.target) as client:
         reply = client.request(method, ruri, from_uri, to_uri, headers=headers, body=body)
     assert reply is not None and reply.code == 400, reply and reply.text
 
 
 def test_an_ack_with_invalid_utf8_gets_no_reply(kamailio):
-    with SipClient(kamailio.prober, kamailio.target) as client:
+    with Peer(kamailio.prober, kamailio.target) as client:
         reply = client.request(b'ACK', b'sip:1' + BAD + b'1@acme.sip.test', b'sip:anna.desk@acme.sip.test',
                                b'sip:11@acme.sip.test', timeout=1.0)
     assert reply is None, reply.text

@@ -1,6 +1,6 @@
 # Copyright: voxplane contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The fuzz stage: bench/fuzz.py's seeded mutations of valid requests, over UDP and TCP, from
+"""The fuzz stage: the lab's fuzzer's (tests/lab/fuzz.py) seeded mutations of valid requests, over UDP and TCP, from
 the fuzzer's address (exempt from bans: the parser and the router are under test, not the
 ban), and inbound INVITEs from the trusted trunk address.
 
@@ -16,7 +16,8 @@ import json
 import os
 
 from attack_harness import CRASH, ROUTER_ERROR, log_size, log_text, note, results_dir
-import fuzz  # bench/fuzz.py (attack_harness puts bench/ on sys.path)  # pylint: disable=wrong-import-order
+from lab import fuzz
+from lab.kamailio import process_tree, restarts, settle, shm_used
 from lab.calls import call, final_reply, register, scene
 from lab.sipp import Phone, statuses
 
@@ -37,17 +38,17 @@ def test_fuzzed_messages_get_no_500_and_the_server_stays_up_and_unchanged(kamail
     # Warm up with valid messages of every kind, so that first-use allocations are not counted.
     fuzz.fuzz(ctx, 60, SEED + 1, mutations=('none',))
     ctl, pid_file = kamailio.ctl_socket, kamailio.pid_file
-    fuzz.settle(ctl)
-    tree_before = fuzz.process_tree(pid_file)
-    shm_before = fuzz.shm_used(ctl)
+    settle(ctl)
+    tree_before = process_tree(pid_file)
+    shm_before = shm_used(ctl)
     log_offset = log_size(kamailio)
 
     result = fuzz.fuzz(ctx, MESSAGES, SEED)
 
-    result['settle_seconds'] = fuzz.settle(ctl)
-    tree_after = fuzz.process_tree(pid_file)
-    result['restarts'] = fuzz.restarts(tree_before, tree_after)
-    result['shm_before'], result['shm_after'] = shm_before, fuzz.shm_used(ctl)
+    result['settle_seconds'] = settle(ctl)
+    tree_after = process_tree(pid_file)
+    result['restarts'] = restarts(tree_before, tree_after)
+    result['shm_before'], result['shm_after'] = shm_before, shm_used(ctl)
     result['shm_growth'] = (result['shm_after'] - shm_before) if None not in (shm_before, result['shm_after']) else None
     log = log_text(kamailio, log_offset)
     router_errors = ROUTER_ERROR.findall(log)

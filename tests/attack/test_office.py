@@ -31,9 +31,10 @@ import time
 import pytest
 
 from attack_harness import BAN_FAILURES, BAN_TIME, FLOOD_INTERVAL, FLOOD_REQUESTS, KNOWN_FLOOD_REQUESTS, Forger, \
-    SipClient, answers, ban_lines, banned, burst, log_size, log_text, note, parse_reply, wait_for, \
-    wait_for_slot_start
-from sip_harness import finish_sipp, free_port, run_playbook, run_sipp, start_sipp, users_csv, wait_udp_bound
+    answers, ban_lines, banned, burst, log_size, log_text, note, wait_for_slot_start
+from lab.net import free_port, wait_for, wait_udp_bound
+from lab.sipp import finish_sipp, run_sipp, start_sipp, users_csv
+from lab.wire import Peer, parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCENARIOS = os.path.join(HERE, 'scenarios')
@@ -81,7 +82,7 @@ def office(deployment):
     with open(src, 'w') as handle:
         json.dump(office_document(), handle)
     variables = {'directory': instance.directory_path, 'src': src}
-    run = run_playbook(instance.root, os.path.join(HERE, 'office.yml'), variables)
+    run = instance.playbook(os.path.join(HERE, 'office.yml'), variables)
     assert run.rc == 0, 'office.yml failed:\n%s\n%s' % (run.stdout[-3000:], run.stderr[-2000:])
     assert instance.wait_for_directory(OFFICE), instance.log_tail()
     return instance
@@ -144,7 +145,7 @@ def test_an_office_behind_one_address_keeps_working_through_a_forged_attack_on_i
     attack.start()
     # Meanwhile a password guesser on an address of its own is banned as ever.
     guesses = []
-    with SipClient(guesser, kamailio.target, timeout=1.0) as client:
+    with Peer(guesser, kamailio.target, timeout=1.0) as client:
         for n in range(BAN_FAILURES + 2):
             guesses.append(client.authenticate('REGISTER', user(n), OFFICE, 'guess-%d' % n)[1])
     attack.join(timeout=ATTACK_SECONDS + 30)
@@ -209,7 +210,7 @@ def _tcp_options(address, target, count):
             data += chunk
             while b'\r\n\r\n' in data:
                 head, data = data.split(b'\r\n\r\n', 1)
-                reply = parse_reply(head + b'\r\n\r\n')
+                reply = parse(head + b'\r\n\r\n')
                 if reply is not None:
                     codes.append(reply.code)
         return codes
@@ -251,7 +252,7 @@ def test_an_unknown_address_over_the_limit_is_banned_whichever_workers_take_its_
 
 def test_a_known_address_over_its_ceiling_gets_503_with_retry_after_and_no_ban(kamailio, office, attacker):
     since = log_size(kamailio)
-    with SipClient(attacker, kamailio.target) as client:
+    with Peer(attacker, kamailio.target) as client:
         registered = client.authenticate('REGISTER', user(0), OFFICE, secret(0), headers=['Expires: 0'])[1]
     assert registered is not None and registered.code == 200, registered
     count = KNOWN_FLOOD_REQUESTS + 400

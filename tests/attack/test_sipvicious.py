@@ -30,8 +30,8 @@ import time
 import pytest
 
 from attack_harness import ACME, BAN_FAILURES, BAN_TIME, DICTIONARIES, banned, ban_lines, interesting_lines, \
-    missing_tools, note, shown_command, sipvicious, wait_for
-from lab.net import free_port
+    missing_tools, note, shown_command, sipvicious
+from lab.net import free_port, wait_for
 from lab.sipp import password, run_sipp, users_csv
 
 USERS = os.path.join(DICTIONARIES, 'users.txt')
