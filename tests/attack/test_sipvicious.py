@@ -36,7 +36,7 @@ from lab.sipp import password, run_sipp, users_csv
 
 USERS = os.path.join(DICTIONARIES, 'users.txt')
 PASSWORDS = os.path.join(DICTIONARIES, 'passwords.txt')
-REAL_USERS = ('anna.desk', 'bert.desk')  # accounts of tests/sip/tenants.yml at the top of users.txt
+REAL_USERS = ('anna.desk', 'bert.desk')  # accounts of tests/lab/playbooks/tenants.yml at the top of users.txt
 
 
 @pytest.fixture(autouse=True)
