@@ -127,25 +127,9 @@ def lift_ban(kamailio, address):
     return kamailio.kamcmd('htable.delete', 'vxban', address)
 
 
-def log_text(kamailio, offset=0):
-    try:
-        with open(kamailio.log_file, 'rb') as handle:
-            handle.seek(offset)
-            return handle.read().decode('utf-8', 'replace')
-    except OSError:
-        return ''
-
-
-def log_size(kamailio):
-    try:
-        return os.path.getsize(kamailio.log_file)
-    except OSError:
-        return 0
-
-
 def ban_lines(kamailio, address):
     """The 'voxplane: banned <address> for <N> s: <reason>' lines of Kamailio's log."""
-    return [m for m in BAN_LINE.finditer(log_text(kamailio)) if m.group(1) == address]
+    return [m for m in BAN_LINE.finditer(kamailio.log_since()) if m.group(1) == address]
 
 
 # ------------------------------------------------------------------------------ SIPVicious

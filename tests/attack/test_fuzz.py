@@ -15,7 +15,7 @@ into the suite's report (and build/test-results/fuzz.json, with every message th
 import json
 import os
 
-from attack_harness import CRASH, ROUTER_ERROR, log_size, log_text, note, results_dir
+from attack_harness import CRASH, ROUTER_ERROR, note, results_dir
 from lab import fuzz
 from lab.kamailio import process_tree, restarts, settle, shm_used
 from lab.calls import call, final_reply, register, scene
@@ -41,7 +41,7 @@ def test_fuzzed_messages_get_no_500_and_the_server_stays_up_and_unchanged(kamail
     settle(ctl)
     tree_before = process_tree(pid_file)
     shm_before = shm_used(ctl)
-    log_offset = log_size(kamailio)
+    log_offset = kamailio.log_size()
 
     result = fuzz.fuzz(ctx, MESSAGES, SEED)
 
@@ -50,7 +50,7 @@ def test_fuzzed_messages_get_no_500_and_the_server_stays_up_and_unchanged(kamail
     result['restarts'] = restarts(tree_before, tree_after)
     result['shm_before'], result['shm_after'] = shm_before, shm_used(ctl)
     result['shm_growth'] = (result['shm_after'] - shm_before) if None not in (shm_before, result['shm_after']) else None
-    log = log_text(kamailio, log_offset)
+    log = kamailio.log_since(log_offset)
     router_errors = ROUTER_ERROR.findall(log)
     result['router_errors'] = len(router_errors)
     crashes = CRASH.findall(log)

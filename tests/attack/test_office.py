@@ -31,7 +31,7 @@ import time
 import pytest
 
 from attack_harness import BAN_FAILURES, BAN_TIME, FLOOD_INTERVAL, FLOOD_REQUESTS, KNOWN_FLOOD_REQUESTS, Forger, \
-    answers, ban_lines, banned, burst, log_size, log_text, note, wait_for_slot_start
+    answers, ban_lines, banned, burst, note, wait_for_slot_start
 from lab.net import free_port, wait_for, wait_udp_bound
 from lab.sipp import finish_sipp, run_sipp, start_sipp, users_csv
 from lab.wire import Peer, parse
@@ -108,14 +108,14 @@ def _ok(result, calls):
 
 def _explain(kamailio, results, since):
     parts = ['=== %s: %s\n%s' % (name, _counts(r), r.errors[-1500:]) for name, r in results.items()]
-    lines = [line for line in log_text(kamailio, since).splitlines() if 'voxplane:' in line]
+    lines = [line for line in kamailio.log_since(since).splitlines() if 'voxplane:' in line]
     return '\n'.join(parts + ['=== voxplane log lines (last 40)'] + lines[-40:])
 
 
 def test_an_office_behind_one_address_keeps_working_through_a_forged_attack_on_it(kamailio, office):
     address = kamailio.pool.take()       # the office's NAT address
     guesser = kamailio.pool.take()       # an address nothing ever authenticated from
-    since = log_size(kamailio)
+    since = kamailio.log_size()
     answer_port = free_port(address, tcp=False)
     calls = CALL_RATE * CALL_SECONDS
     contacts = [(user(i), OFFICE, secret(i), str(answer_port)) for i in range(PHONES)]
@@ -156,7 +156,7 @@ def test_an_office_behind_one_address_keeps_working_through_a_forged_attack_on_i
     elapsed = time.monotonic() - started
     addresses, dump = banned(kamailio)
     known = kamailio.kamcmd('htable.dump', 'vxknown').stdout   # what an operator lists
-    log = log_text(kamailio, since)
+    log = kamailio.log_since(since)
     limited = re.findall(r'voxplane: rate-limited [^\n]*%s\b(?!\.)[^\n]*' % re.escape(address), log)
     title = 'office: %d phones behind %s, %d calls at %d/s (%.0f s)' % (PHONES, address, calls, CALL_RATE, elapsed)
     note(title,
@@ -251,7 +251,7 @@ def test_an_unknown_address_over_the_limit_is_banned_whichever_workers_take_its_
 
 
 def test_a_known_address_over_its_ceiling_gets_503_with_retry_after_and_no_ban(kamailio, office, attacker):
-    since = log_size(kamailio)
+    since = kamailio.log_size()
     with Peer(attacker, kamailio.target) as client:
         registered = client.authenticate('REGISTER', user(0), OFFICE, secret(0), headers=['Expires: 0'])[1]
     assert registered is not None and registered.code == 200, registered
@@ -259,7 +259,7 @@ def test_a_known_address_over_its_ceiling_gets_503_with_retry_after_and_no_ban(k
     wait_for_slot_start()
     codes, retry_after = burst(attacker, kamailio.target, count, rate=count / (0.4 * FLOOD_INTERVAL))
     addresses, dump = banned(kamailio)
-    lines = re.findall(r'voxplane: rate-limited %s:[^\n]*' % re.escape(attacker), log_text(kamailio, since))
+    lines = re.findall(r'voxplane: rate-limited %s:[^\n]*' % re.escape(attacker), kamailio.log_since(since))
     after = wait_for(lambda: answers(attacker, kamailio.target, timeout=0.5), FLOOD_INTERVAL + 1)
     note('%d OPTIONS from %s, known (an account registered from there), in one slot' % (count, attacker),
          ['answered: %s; Retry-After: %s' % (dict(codes), dict(retry_after)), 'log: %s' % lines,

@@ -23,8 +23,32 @@ Data: ``playbooks/`` (deploy, tenants, rtpengine: the playbooks the lab runs) an
 """
 
 import os
+import sqlite3
 
 LAB = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(LAB))
 PLAYBOOKS = os.path.join(LAB, 'playbooks')
 SCENARIOS = os.path.join(LAB, 'scenarios')
+
+
+def table_rows(path):
+    """Every row of every table of the SQLite file at ``path``, read with plain sqlite3 (sorted,
+    so that two reads compare equal when nothing was written); None when there is no file."""
+    if not os.path.exists(path):
+        return None
+    conn = sqlite3.connect(path)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        return dict((t, sorted(conn.execute('SELECT * FROM "%s"' % t).fetchall(), key=repr)) for t in tables)
+    finally:
+        conn.close()
+
+
+def read_text(path, offset=0):
+    """The text of a file from byte ``offset`` on (invalid UTF-8 replaced), '' when it cannot be read."""
+    try:
+        with open(path, 'rb') as handle:
+            handle.seek(offset)
+            return handle.read().decode('utf-8', 'replace')
+    except OSError:
+        return ''

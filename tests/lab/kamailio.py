@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 
-from lab import PLAYBOOKS
+from lab import PLAYBOOKS, read_text
 from lab.net import free_port, neighbour_address, pick_loopback_address
 from lab.playbook import ansible_command, run_playbook
 from lab.sipp import SIPP, run_sipp
@@ -54,14 +54,6 @@ def deploy_role(root, variables, check=False, diff=False):
 def kamcmd(ctl_socket, *command, timeout=10):
     return subprocess.run([KAMCMD, '-s', 'unix:' + ctl_socket] + list(command),
                           capture_output=True, text=True, timeout=timeout, check=False)
-
-
-def _read(path):
-    try:
-        with open(path, errors='replace') as handle:
-            return handle.read()
-    except OSError:
-        return ''
 
 
 # ------------------------------------------------------------------------------ its state
@@ -231,7 +223,17 @@ class KamailioInstance(object):
         return kamcmd(self.ctl_socket, *command)
 
     def log_tail(self, lines=60):
-        return '\n'.join(_read(self.log_file).splitlines()[-lines:])
+        return '\n'.join(read_text(self.log_file).splitlines()[-lines:])
+
+    def log_size(self):
+        """Where the log ends now: log_since() of it is what Kamailio logs from here on."""
+        try:
+            return os.path.getsize(self.log_file)
+        except OSError:
+            return 0
+
+    def log_since(self, offset=0):
+        return read_text(self.log_file, offset)
 
     def sipp(self, scenario, calls=1, timeout=15, **kwargs):
         return run_sipp(scenario, self.target, self.address, self.workdir, calls=calls, timeout=timeout, **kwargs)

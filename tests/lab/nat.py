@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """An office behind a NAT router, built from network namespaces: the one place for this
 plumbing, used by the NAT and media tests (tests/sip/test_nat_media.py) and by `make demo`'s
-phone behind NAT (playbooks/demo/nat_phone.py; `python3 tests/lab/nat.py up|down NAME ...`).
+phone behind NAT (playbooks/demo/nat_phone.py; from tests/: `python3 -m lab.nat up|down NAME ...`).
 
     root namespace ("internet")            router netns                 office netns
     198.18.N.1 Kamailio, rtpengine  --veth--  wan 198.18.N.2  masquerade  lan 10.77.N.1 --veth-- 10.77.N.10, .11
@@ -21,8 +21,8 @@ in the office namespace count the RTP each phone sends to and gets from the rela
 The tests take random names and a random 198.18.N.0/24 (several labs at once); the demo a
 fixed name and 198.19.77.0/24, so that its Kamailio and rtpengine can listen there.
 
-Needs root, ip (iproute2), nft (nftables), conntrack and baresip. Standard library only (the
-demo runs it without the test venv's packages).
+Needs root, ip (iproute2), nft (nftables), conntrack and baresip. Standard library and the lab
+only (the demo runs it without the test venv's packages).
 """
 
 import argparse
@@ -36,9 +36,10 @@ import socket
 import struct
 import subprocess
 import sys
-import threading
 import time
 import wave
+
+from lab.net import UdpWorker
 
 NFT = shutil.which('nft') or '/usr/sbin/nft'
 CONNTRACK = shutil.which('conntrack') or '/usr/sbin/conntrack'
@@ -364,20 +365,15 @@ class Baresip(object):
             self.lab.phones.remove(self)
 
 
-class RtpPeer(object):
+class RtpPeer(UdpWorker):
     """The trunk side's media: a UDP socket that counts the RTP it gets, and once the first
     packet shows where the relay sends from, sends PCMU back there every 20 ms (symmetric RTP)."""
 
     def __init__(self, address):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((address, 0))
-        self.sock.settimeout(0.02)
-        self.address, self.port = self.sock.getsockname()
+        super(RtpPeer, self).__init__(address, 0, timeout=0.02)
         self.received = 0
         self.sent = 0
         self.sources = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
         target, seq, next_send = None, 0, 0.0
@@ -403,21 +399,11 @@ class RtpPeer(object):
                 seq += 1
                 next_send = now + 0.02
 
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=2)
-        self.sock.close()
-        return False
-
 
 def main(argv):
     """`up NAME PUBLIC OFFICE RELAY_LOW-HIGH` builds the lab unless it is up; `down NAME [...]`
     removes it. Prints {"changed": bool}."""
-    parser = argparse.ArgumentParser(prog='nat.py', description='An office behind a NAT router (netns).')
+    parser = argparse.ArgumentParser(prog='python3 -m lab.nat', description='An office behind a NAT router (netns).')
     parser.add_argument('action', choices=('up', 'down'))
     parser.add_argument('name', help="the host's veth; the namespaces are NAME-r and NAME-o (at most 13 characters)")
     parser.add_argument('public_net', nargs='?', default='198.19.77', help='first three octets of the public side')
@@ -427,7 +413,7 @@ def main(argv):
     args = parser.parse_args(argv)
     reason = missing_prerequisites()
     if reason:
-        sys.stderr.write('nat.py: %s\n' % reason)
+        sys.stderr.write('lab.nat: %s\n' % reason)
         return 2
     low, high = (int(port) for port in args.relay_ports.split('-'))
     lab = NatLab(udp_timeout=args.udp_timeout or None, rtp_ports=(low, high), name=args.name,

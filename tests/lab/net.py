@@ -5,6 +5,7 @@ on 127.0.0.0/8, picked at random so that suites running at the same time do not 
 
 import random
 import socket
+import threading
 import time
 
 
@@ -62,6 +63,34 @@ def wait_for(predicate, timeout, interval=0.1):
         time.sleep(interval)
         value = predicate()
     return value
+
+
+class UdpWorker(object):
+    """A UDP socket bound to address:port (0: an ephemeral port) served by a thread of its own
+    (``_run``, which stops when ``_stop`` is set), for the lab's stand-ins that must answer or
+    count while a test goes on. Use it as a context manager: the thread runs inside the block,
+    and the socket is closed after it."""
+
+    def __init__(self, address, port=0, timeout=0.05):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((address, port))
+        self.sock.settimeout(timeout)
+        self.address, self.port = self.sock.getsockname()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        raise NotImplementedError
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.sock.close()
+        return False
 
 
 def udp_bound(address, port):

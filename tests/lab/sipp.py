@@ -15,11 +15,10 @@ import re
 import shutil
 import socket
 import subprocess
-import threading
 import uuid
 
-from lab import SCENARIOS
-from lab.net import free_port, wait_udp_bound
+from lab import SCENARIOS, read_text
+from lab.net import UdpWorker, free_port, wait_udp_bound
 from lab.wire import Message, header  # noqa: F401  (the tests read traces with header())  pylint: disable=unused-import
 
 SIPP = shutil.which('sipp') or '/usr/bin/sipp'
@@ -114,16 +113,8 @@ def sipp_command(scenario, target, local_ip, workdir, calls=1, timeout=15, local
     return cmd, files
 
 
-def _read(path):
-    try:
-        with open(path, errors='replace') as handle:
-            return handle.read()
-    except OSError:
-        return ''
-
-
 def _last_stats(path):
-    text = _read(path)
+    text = read_text(path)
     rows = list(csv.reader(io.StringIO(text), delimiter=';'))
     if len(rows) < 2:
         return {}
@@ -131,7 +122,7 @@ def _last_stats(path):
 
 
 def sipp_result(proc_rc, stdout, cmd, files):
-    return SippResult(proc_rc, _last_stats(files['stat']), stdout, _read(files['err']), _read(files['msg']), cmd)
+    return SippResult(proc_rc, _last_stats(files['stat']), stdout, read_text(files['err']), read_text(files['msg']), cmd)
 
 
 def run_sipp(scenario, target, local_ip, workdir, calls=1, timeout=15, **kwargs):
@@ -209,17 +200,13 @@ class Phone(object):
         self.kamailio.kamcmd('ul.rm', 'location', self.aor)
 
 
-class Listener(object):
+class Listener(UdpWorker):
     """A bare UDP socket on address:port that records every datagram (and answers none): proves
     that nothing was sent there, e.g. to the trunk stand-in during an on-net call."""
 
     def __init__(self, address, port):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((address, port))
-        self.sock.settimeout(0.05)
+        super(Listener, self).__init__(address, port)
         self.datagrams = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
         while not self._stop.is_set():
@@ -229,13 +216,3 @@ class Listener(object):
                 continue
             except OSError:
                 return
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=2)
-        self.sock.close()
-        return False

@@ -90,24 +90,8 @@ def explain(kamailio, peers=(), listeners=None, sipp=None, log_from=None):
         parts.append('=== %s received %d datagram(s)\n%s' % (name, len(listener.datagrams), received_text))
     parts.append(report(kamailio, **(sipp or {})))
     if log_from is not None:
-        parts.append('=== kamailio log since the test began\n' + log_since(kamailio, log_from)[-6000:])
+        parts.append('=== kamailio log since the test began\n' + kamailio.log_since(log_from)[-6000:])
     return '\n'.join(parts)
-
-
-def log_offset(kamailio):
-    try:
-        return os.path.getsize(kamailio.log_file)
-    except OSError:
-        return 0
-
-
-def log_since(kamailio, offset):
-    try:
-        with open(kamailio.log_file, 'rb') as handle:
-            handle.seek(offset)
-            return handle.read().decode('utf-8', 'replace')
-    except OSError:
-        return ''
 
 
 class BusyListener(Listener):
@@ -457,7 +441,7 @@ def test_password_guessing_bans_the_address(kamailio):
     guesses the address is banned and gets no reply at all; vxban lists it, the log says so once,
     another address still registers, and htable.delete lifts the ban."""
     attacker = attacker_address(kamailio)
-    start = log_offset(kamailio)
+    start = kamailio.log_size()
     attempts, answered, silent_at = 300, 0, None
     try:
         with Peer(attacker, kamailio.target) as peer:
@@ -493,7 +477,7 @@ def test_password_guessing_bans_the_address(kamailio):
 
         banned = kamailio.kamcmd('htable.dump', 'vxban')
         assert banned.returncode == 0 and attacker in banned.stdout, banned.stdout + banned.stderr
-        lines = [line for line in log_since(kamailio, start).splitlines()
+        lines = [line for line in kamailio.log_since(start).splitlines()
                  if re.search(r'voxplane: banned %s\b(?!\.)' % re.escape(attacker), line)]
         assert len(lines) == 1, 'log lines banning %s: %r\n%s' % (attacker, lines, why[-4000:])
 

@@ -8,12 +8,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
-import sqlite3
 
 import pytest
 
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import ValidationFailed
+from lab import table_rows
 from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import reconcile
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory
 
@@ -96,14 +95,7 @@ class Harness(object):
 
     def snapshot(self):
         """Every row of every table, read with plain sqlite3 (None: no file yet)."""
-        if not os.path.exists(self.path):
-            return None
-        conn = sqlite3.connect(self.path)
-        try:
-            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-            return dict((t, sorted(conn.execute('SELECT * FROM "%s"' % t).fetchall(), key=repr)) for t in tables)
-        finally:
-            conn.close()
+        return table_rows(self.path)
 
 
 def expect(violations, obj, field, rule, *fragments):

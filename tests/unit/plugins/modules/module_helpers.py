@@ -24,6 +24,7 @@ import pytest
 
 from ansible.module_utils.common import warnings as ansible_warnings
 from ansible.module_utils.testing import patch_module_args
+from lab import table_rows
 
 from ansible_collections.voxplane.pbx.plugins.modules import (
     device, device_action, device_info, directory_schema, extension, extension_info, group, group_info, number, number_info,
@@ -104,14 +105,7 @@ class Pbx(object):
 
     def snapshot(self):
         """Every row of every table, read with plain sqlite3 (None: no file)."""
-        if not self.exists():
-            return None
-        conn = sqlite3.connect(self.path)
-        try:
-            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-            return dict((t, sorted(conn.execute('SELECT * FROM "%s"' % t).fetchall(), key=repr)) for t in tables)
-        finally:
-            conn.close()
+        return table_rows(self.path)
 
     def query(self, sql, params=()):
         conn = sqlite3.connect(self.path)
