@@ -21,6 +21,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import re
 
 from ansible_collections.voxplane.pbx.plugins.module_utils import rules
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import RuleError, ValidationFailed
@@ -47,6 +48,15 @@ def describe(kind, key, tenant=None):
     if kind == TENANT or tenant is None:
         return '%s %s' % (kind, key)
     return '%s %s (tenant %s)' % (kind, key, tenant)
+
+
+_DESCRIBED = re.compile(r'^(?P<kind>\w+) (?P<key>.+?) \(tenant (?P<tenant>[^)]+)\)$')
+
+
+def parse_described(obj):
+    """(kind, key) of an object named by describe() with its tenant, or None: its inverse."""
+    match = _DESCRIBED.match(obj)
+    return (match.group('kind'), match.group('key')) if match else None
 
 
 def _defaults(kind):

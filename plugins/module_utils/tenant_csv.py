@@ -27,7 +27,7 @@ import os
 import re
 
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import Violation
-from ansible_collections.voxplane.pbx.plugins.module_utils.model import DEVICE, EXTENSION, PHONEBOOK, describe
+from ansible_collections.voxplane.pbx.plugins.module_utils.model import DEVICE, EXTENSION, PHONEBOOK, describe, parse_described
 
 EXTENSIONS, PHONEBOOK_CSV, SPEED_DIALS = 'extensions', 'phonebook', 'speed_dials'
 KINDS = (EXTENSIONS, PHONEBOOK_CSV, SPEED_DIALS)
@@ -71,7 +71,6 @@ class _Sheet(object):
 
     def locate(self, violation):
         """An engine violation about an object of this file, told as file, row and column."""
-        from ansible_collections.voxplane.pbx.plugins.module_utils.tenant_document import parse_described
         found = parse_described(violation.obj)
         if not found or (found[0], found[1]) not in self.rows:
             return violation

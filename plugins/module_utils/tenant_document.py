@@ -26,7 +26,6 @@ __metaclass__ = type
 import datetime
 import json
 import os
-import re
 
 from ansible_collections.voxplane.pbx.plugins.module_utils import integrity, model, tenant_csv
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import RuleError, ValidationFailed, Violation
@@ -545,15 +544,6 @@ def secret_values(data):
         elif isinstance(item, list):
             stack.extend(i for i in item if isinstance(i, (dict, list)))
     return found
-
-
-_DESCRIBED = re.compile(r'^(?P<kind>\w+) (?P<key>.+?) \(tenant (?P<tenant>[^)]+)\)$')
-
-
-def parse_described(obj):
-    """(kind, key) of an object named by model.describe, or None."""
-    match = _DESCRIBED.match(obj)
-    return (match.group('kind'), match.group('key')) if match else None
 
 
 def write_atomically(path, text, mode=0o644):

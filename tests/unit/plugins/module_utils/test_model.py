@@ -282,6 +282,14 @@ def test_describe_names_the_object_and_its_tenant():
     assert model.describe(TENANT, 'acme', 'acme') == 'tenant acme'
 
 
+@pytest.mark.parametrize('kind, key', [(EXTENSION, '10'), (DEVICE, '00:15:65:12:34:56'), ('phonebook_entry', 'Müller (Büro)'),
+                                       (NUMBER, '+49301234')])
+def test_parse_described_is_the_inverse_of_describe(kind, key):
+    assert model.parse_described(model.describe(kind, key, 'acme')) == (kind, key)
+    assert model.parse_described(model.describe(TENANT, 'acme')) is None
+    assert model.parse_described('extensions.csv row 3') is None
+
+
 # Secrets: never in public() or diff_view() ------------------------------------------------------------------
 
 def _secret_free(view, *secrets):
