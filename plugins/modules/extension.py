@@ -366,6 +366,7 @@ violations:
             message: "'780': internal numbers must not start with 78 (reserved for feature codes)"}]
 '''
 
+from ansible_collections.voxplane.pbx.plugins.module_utils import rules
 from ansible_collections.voxplane.pbx.plugins.module_utils.runner import run_object_module
 
 FORWARD = dict(type='str')
@@ -375,8 +376,8 @@ ARGUMENT_SPEC = dict(
     internal_number=dict(type='str', required=True, aliases=['extension']),
     name=dict(type='str'),
     email=dict(type='str'),
-    role=dict(type='str', choices=['end_user', 'admin', 'account_admin', 'call_details']),
-    seat=dict(type='str', choices=['smart', 'best']),
+    role=dict(type='str', choices=list(rules.ROLES)),
+    seat=dict(type='str', choices=list(rules.SEAT_PACKAGES)),
     ddi=dict(type='str'),
     assign_all_external_numbers=dict(type='bool'),
     external_numbers=dict(type='list', elements='str'),
@@ -384,7 +385,7 @@ ARGUMENT_SPEC = dict(
         username=dict(type='str', required=True),
         password=dict(type='str', no_log=True),
         ha1=dict(type='str', no_log=True),
-        kind=dict(type='str', choices=['desk_phone', 'softclient', 'webphone']),
+        kind=dict(type='str', choices=list(rules.SIP_ACCOUNT_KINDS)),
         require_tls=dict(type='bool'),
     )),
     outbound_caller_id=dict(type='str'),

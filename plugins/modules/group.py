@@ -133,13 +133,14 @@ violations:
             message: "extension 299 does not exist in tenant acme"}]
 '''
 
+from ansible_collections.voxplane.pbx.plugins.module_utils import rules
 from ansible_collections.voxplane.pbx.plugins.module_utils.runner import run_object_module
 
 ARGUMENT_SPEC = dict(
     tenant=dict(type='str', required=True),
     internal_number=dict(type='str', required=True),
     name=dict(type='str'),
-    strategy=dict(type='str', choices=['parallel', 'sequential']),
+    strategy=dict(type='str', choices=list(rules.GROUP_STRATEGIES)),
     members=dict(type='list', elements='str'),
     ring_time=dict(type='int'),
     fallback=dict(type='str'),

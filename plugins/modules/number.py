@@ -154,13 +154,14 @@ violations:
             message: "'0-99': both ends need the same number of digits"}]
 '''
 
+from ansible_collections.voxplane.pbx.plugins.module_utils import rules
 from ansible_collections.voxplane.pbx.plugins.module_utils.runner import run_object_module
 
 ARGUMENT_SPEC = dict(
     tenant=dict(type='str', required=True),
     number=dict(type='str', required=True),
     ddi_range=dict(type='str'),
-    status=dict(type='str', choices=['active', 'inactive', 'porting']),
+    status=dict(type='str', choices=list(rules.NUMBER_STATUSES)),
     porting_date=dict(type='str'),
     interim=dict(type='bool'),
     target=dict(type='str'),

@@ -308,6 +308,7 @@ violations:
   sample: [{object: tenant acme, field: sip_domain, rule: hostname, message: "'acme' is not a valid DNS name"}]
 '''
 
+from ansible_collections.voxplane.pbx.plugins.module_utils import rules
 from ansible_collections.voxplane.pbx.plugins.module_utils.runner import run_object_module
 
 ARGUMENT_SPEC = dict(
@@ -344,7 +345,7 @@ ARGUMENT_SPEC = dict(
     preferred_trunk=dict(type='str'),
     internal_ranges=dict(type='list', elements='str'),
     media_server=dict(type='str'),
-    media_relay=dict(type='str', choices=['auto', 'always']),
+    media_relay=dict(type='str', choices=list(rules.MEDIA_RELAY_MODES)),
 )
 
 
