@@ -93,6 +93,57 @@ def _defaults(kind):
     raise KeyError(kind)
 
 
+class SubField(object):
+    """One sub-field of a structured field: its name, its type ('str', 'bool', 'int', 'list' of text,
+    'dict'), whether it must be given, whether it is a secret (stored only hashed, never shown), its
+    choices and the default an option takes."""
+
+    __slots__ = ('name', 'type', 'required', 'secret', 'choices', 'default')
+
+    def __init__(self, name, type_name='str', required=False, secret=False, choices=None, default=None):
+        self.name = name
+        self.type = type_name
+        self.required = required
+        self.secret = secret
+        self.choices = choices
+        self.default = default
+
+
+# The field table: the sub-fields of every structured field (lists of mappings, mappings), and the fields
+# that are columns of the extensions CSV layout. The one place they are spelled: the modules' argument
+# specs (runner.suboptions), the tenant document's shape check (tenant_document) and the CSV layouts
+# (tenant_csv) read them from here; how each value is normalised is the merge functions' part below.
+SUB_FIELDS = {
+    (TENANT, 'locations'): (
+        SubField('name', required=True), SubField('street', required=True), SubField('postal_code', required=True),
+        SubField('city', required=True), SubField('country', default='DE'), SubField('emergency_caller_id')),
+    (TENANT, 'trunks'): (SubField('name', required=True), SubField('addresses', 'list', required=True),
+                         SubField('port', 'int', default=5060)),
+    (TENANT, 'licences'): (SubField('seats', 'dict'), SubField('addons', 'dict')),
+    (EXTENSION, 'sip_accounts'): (
+        SubField('username', required=True), SubField('kind', choices=rules.SIP_ACCOUNT_KINDS),
+        SubField('password', secret=True), SubField('ha1', secret=True), SubField('require_tls', 'bool')),
+    (EXTENSION, 'voicemail'): (SubField('enabled', 'bool'), SubField('pin', secret=True), SubField('pin_hash', secret=True)),
+    (EXTENSION, 'forwarding'): tuple(SubField(kind) for kind in rules.FORWARD_KINDS),
+    (EXTENSION, 'speed_dials'): (SubField('code', required=True), SubField('number', required=True), SubField('name')),
+    (DEVICE, 'activation'): (SubField('hash'), SubField('expires_at', 'int'), SubField('used_at', 'int')),
+}
+# Columns of the extensions CSV layout, in the order the export writes them: the extension's own fields
+# (a cell's type follows the field's default: true/false, a whole number, values separated by "|", text),
+# then voicemail_<sub-field> and account<N>_<sub-field> from the sub-fields above.
+CSV_COLUMNS = {
+    EXTENSION: ('internal_number', 'name', 'email', 'role', 'seat', 'ddi', 'assign_all_external_numbers',
+                'external_numbers', 'outbound_caller_id', 'mobile', 'location', 'ring_time', 'international_calls'),
+}
+# Every secret sub-field name (a tenant document's secret values are masked wherever they are).
+SECRET_FIELDS = tuple(sorted(set(sub.name for subs in SUB_FIELDS.values() for sub in subs if sub.secret)))
+
+
+def sub_fields(kind, field):
+    """The SubFields of a structured field, or () for a plain one."""
+    return SUB_FIELDS.get((kind, field), ())
+
+
 def clone(value):
     """A deep copy of an object made of dicts, lists and plain values (what every object is): several
     times faster than copy.deepcopy, which matters when a whole tenant of 10,000 extensions is merged."""

@@ -54,6 +54,26 @@ _ARGUMENT_FIELD = (
 )
 
 
+def suboptions(kind, field):
+    """The Ansible options of a structured field (``sip_accounts``, ``voicemail``, ...): its sub-fields as
+    model.SUB_FIELDS spells them, secrets no_log."""
+    options = {}
+    for sub in model.sub_fields(kind, field):
+        option = dict(type=sub.type)
+        if sub.type == 'list':
+            option['elements'] = 'str'
+        if sub.required:
+            option['required'] = True
+        if sub.secret:
+            option['no_log'] = True
+        if sub.choices:
+            option['choices'] = list(sub.choices)
+        if sub.default is not None:
+            option['default'] = sub.default
+        options[sub.name] = option
+    return options
+
+
 def request_from_params(params, key_field):
     """The object request: every option the user gave, left-out ones dropped."""
     return dict((k, v) for k, v in params.items()

@@ -45,24 +45,13 @@ SECTION_OF = dict((kind, section) for section, kind in SECTIONS)
 READ_ONLY_KEYS = ('exists', 'number_plan', 'generation', 'changed', 'failed', 'invocation', 'files', 'dest',
                   'csv_skipped')
 
-# Sub-fields of structured fields (lists of dicts, dicts), beside the top-level fields the model defines.
-_SUB_FIELDS = {
-    (TENANT, 'locations'): ('name', 'street', 'postal_code', 'city', 'country', 'emergency_caller_id'),
-    (TENANT, 'trunks'): ('name', 'addresses', 'port'),
-    (TENANT, 'licences'): ('seats', 'addons'),
-    (EXTENSION, 'sip_accounts'): ('username', 'kind', 'password', 'ha1', 'require_tls'),
-    (EXTENSION, 'voicemail'): ('enabled', 'pin', 'pin_hash'),
-    (EXTENSION, 'forwarding'): ('unconditional', 'busy', 'no_answer', 'unregistered'),
-    (EXTENSION, 'speed_dials'): ('code', 'number', 'name'),
-    (DEVICE, 'activation'): ('hash', 'expires_at', 'used_at'),
-}
-# Sub-fields that are not plain values, by the shape of their default (see _check_value).
-_SUB_DEFAULTS = {'addresses': [], 'port': 0, 'require_tls': False}
-_BOOLEAN_SUBS = frozenset(sub for sub, default in _SUB_DEFAULTS.items() if isinstance(default, bool))
+# The sub-fields of structured fields (lists of mappings, mappings) are those of the model's field table
+# (model.SUB_FIELDS); the shape a sub-field's value must have follows its type there (see _check_value).
+_SHAPE_OF_TYPE = {'str': None, 'bool': False, 'int': 0, 'list': [], 'dict': {}}
 # Fields whose default (None) does not tell their shape: a device's stored activation code is a mapping.
 _SHAPE = {(DEVICE, 'activation'): {}}
 # Fields whose values are secrets: never shown, masked in the task's own output.
-SECRET_FIELDS = ('password', 'pin', 'ha1', 'pin_hash')
+SECRET_FIELDS = model.SECRET_FIELDS
 _SCALARS = (str, int, float, datetime.date)
 
 
@@ -134,6 +123,10 @@ def _fields(kind):
 
 _NONE = type(None)
 _PLAIN_TYPES = frozenset((str, int, float, datetime.date, _NONE))
+# The types the quick pass lets through for a sub-field of each type; lists and mappings inside an item
+# (a trunk's addresses, a licence's seats) always take the detailed pass.
+_FAST_SUB_TYPES = {'str': _PLAIN_TYPES, 'int': _PLAIN_TYPES, 'bool': frozenset((bool, _NONE)),
+                   'list': frozenset(), 'dict': frozenset()}
 _FAST = {}
 
 
@@ -157,8 +150,9 @@ def _fast_types(kind):
                 types[field] = frozenset((int, _NONE))
             else:
                 types[field] = _PLAIN_TYPES
-            if (kind, field) in _SUB_FIELDS and field != 'licences':
-                items[field] = frozenset(_SUB_FIELDS[(kind, field)])
+            subs = model.sub_fields(kind, field)
+            if subs:
+                items[field] = dict((sub.name, _FAST_SUB_TYPES[sub.type]) for sub in subs)
         _FAST[kind] = (types, items)
     return _FAST[kind]
 
@@ -177,14 +171,11 @@ def _well_formed(kind, data):
                 if subs is None:
                     if type(item) not in _PLAIN_TYPES or item is None:
                         return False
-                elif not isinstance(item, dict) or not subs.issuperset(item) or \
-                        not all(type(x) in _PLAIN_TYPES or (x.__class__ is bool and k in _BOOLEAN_SUBS)
-                                for k, x in item.items()):
+                elif not isinstance(item, dict) or not all(type(x) in subs.get(k, ()) for k, x in item.items()):
                     return False
         elif isinstance(value, dict):
             subs = items.get(field)
-            if subs is None or not subs.issuperset(value) or not all(
-                    isinstance(x, bool) if k == 'enabled' else (type(x) in _PLAIN_TYPES) for k, x in value.items()):
+            if subs is None or not all(type(x) in subs.get(k, ()) for k, x in value.items()):
                 return False
     return True
 
@@ -204,7 +195,8 @@ def _check_object(v, kind, obj, data):
             continue
         if not _check_value(v, obj, field, value, _SHAPE.get((kind, field), defaults.get(field))):
             continue
-        subs = _SUB_FIELDS.get((kind, field))
+        subs = dict((sub.name, _SHAPE_OF_TYPE[sub.type]) for sub in model.sub_fields(kind, field))
+        names = ', '.join(sub.name for sub in model.sub_fields(kind, field))
         if isinstance(value, list):
             for i, item in enumerate(value):
                 path = '%s[%d]' % (field, i)
@@ -212,25 +204,20 @@ def _check_object(v, kind, obj, data):
                     if not isinstance(item, dict):
                         v.append(Violation(obj, path, 'type', 'must be a mapping, got %s %r' % (_type_name(item), item)))
                         continue
-                    for sub in sorted(item, key=str):
-                        if sub not in subs:
-                            v.append(Violation(obj, '%s.%s' % (path, sub), 'unsupported',
-                                               'is not a field of %s (known: %s)' % (field, ', '.join(subs))))
-                        else:
-                            _check_value(v, obj, '%s.%s' % (path, sub), item[sub], _SUB_DEFAULTS.get(sub))
+                    _check_subs(v, obj, field, path, item, subs, names)
                 elif not isinstance(item, _SCALARS) or isinstance(item, bool):
                     v.append(Violation(obj, path, 'type', 'must be a plain value, got %s %r' % (_type_name(item), item)))
         elif isinstance(value, dict) and subs:
-            for sub in sorted(value, key=str):
-                if sub not in subs:
-                    v.append(Violation(obj, '%s.%s' % (field, sub), 'unsupported',
-                                       'is not a field of %s (known: %s)' % (field, ', '.join(subs))))
-                elif sub == 'enabled':
-                    _check_value(v, obj, '%s.%s' % (field, sub), value[sub], False)
-                elif field == 'licences':
-                    _check_value(v, obj, '%s.%s' % (field, sub), value[sub], {})
-                else:
-                    _check_value(v, obj, '%s.%s' % (field, sub), value[sub], None)
+            _check_subs(v, obj, field, field, value, subs, names)
+
+
+def _check_subs(v, obj, field, path, value, subs, names):
+    """Unknown sub-fields and wrongly typed sub-field values of one mapping."""
+    for sub in sorted(value, key=str):
+        if sub not in subs:
+            v.append(Violation(obj, '%s.%s' % (path, sub), 'unsupported', 'is not a field of %s (known: %s)' % (field, names)))
+        else:
+            _check_value(v, obj, '%s.%s' % (path, sub), value[sub], subs[sub])
 
 
 def _key_text(value):

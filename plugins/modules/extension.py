@@ -367,9 +367,7 @@ violations:
 '''
 
 from ansible_collections.voxplane.pbx.plugins.module_utils import rules
-from ansible_collections.voxplane.pbx.plugins.module_utils.runner import run_object_module
-
-FORWARD = dict(type='str')
+from ansible_collections.voxplane.pbx.plugins.module_utils.runner import run_object_module, suboptions
 
 ARGUMENT_SPEC = dict(
     tenant=dict(type='str', required=True),
@@ -381,25 +379,11 @@ ARGUMENT_SPEC = dict(
     ddi=dict(type='str'),
     assign_all_external_numbers=dict(type='bool'),
     external_numbers=dict(type='list', elements='str'),
-    sip_accounts=dict(type='list', elements='dict', options=dict(
-        username=dict(type='str', required=True),
-        password=dict(type='str', no_log=True),
-        ha1=dict(type='str', no_log=True),
-        kind=dict(type='str', choices=list(rules.SIP_ACCOUNT_KINDS)),
-        require_tls=dict(type='bool'),
-    )),
+    sip_accounts=dict(type='list', elements='dict', options=suboptions('extension', 'sip_accounts')),
     outbound_caller_id=dict(type='str'),
     mobile=dict(type='str'),
-    voicemail=dict(type='dict', options=dict(
-        enabled=dict(type='bool'),
-        pin=dict(type='str', no_log=True),
-        pin_hash=dict(type='str', no_log=True),
-    )),
-    speed_dials=dict(type='list', elements='dict', options=dict(
-        code=dict(type='str', required=True),
-        number=dict(type='str', required=True),
-        name=dict(type='str'),
-    )),
+    voicemail=dict(type='dict', options=suboptions('extension', 'voicemail')),
+    speed_dials=dict(type='list', elements='dict', options=suboptions('extension', 'speed_dials')),
     international_calls=dict(type='bool'),
     premium_calls=dict(type='bool'),
     satellite_calls=dict(type='bool'),
@@ -407,9 +391,7 @@ ARGUMENT_SPEC = dict(
     max_outside_calls=dict(type='raw'),
     max_outside_calls_per_minute=dict(type='raw'),
     ring_time=dict(type='int'),
-    forwarding=dict(type='dict', options=dict(
-        unconditional=FORWARD, busy=FORWARD, no_answer=FORWARD, unregistered=FORWARD,
-    )),
+    forwarding=dict(type='dict', options=suboptions('extension', 'forwarding')),
     dnd=dict(type='bool'),
     available=dict(type='bool'),
     location=dict(type='str'),

@@ -309,7 +309,7 @@ violations:
 '''
 
 from ansible_collections.voxplane.pbx.plugins.module_utils import rules
-from ansible_collections.voxplane.pbx.plugins.module_utils.runner import run_object_module
+from ansible_collections.voxplane.pbx.plugins.module_utils.runner import run_object_module, suboptions
 
 ARGUMENT_SPEC = dict(
     name=dict(type='str', required=True, aliases=['slug']),
@@ -325,23 +325,9 @@ ARGUMENT_SPEC = dict(
     satellite_calls=dict(type='bool'),
     max_outside_calls=dict(type='raw'),
     max_outside_calls_per_minute=dict(type='raw'),
-    locations=dict(type='list', elements='dict', options=dict(
-        name=dict(type='str', required=True),
-        street=dict(type='str', required=True),
-        postal_code=dict(type='str', required=True),
-        city=dict(type='str', required=True),
-        country=dict(type='str', default='DE'),
-        emergency_caller_id=dict(type='str'),
-    )),
-    licences=dict(type='dict', options=dict(
-        seats=dict(type='dict'),
-        addons=dict(type='dict'),
-    )),
-    trunks=dict(type='list', elements='dict', options=dict(
-        name=dict(type='str', required=True),
-        addresses=dict(type='list', elements='str', required=True),
-        port=dict(type='int', default=5060),
-    )),
+    locations=dict(type='list', elements='dict', options=suboptions('tenant', 'locations')),
+    licences=dict(type='dict', options=suboptions('tenant', 'licences')),
+    trunks=dict(type='list', elements='dict', options=suboptions('tenant', 'trunks')),
     preferred_trunk=dict(type='str'),
     internal_ranges=dict(type='list', elements='str'),
     media_server=dict(type='str'),
