@@ -335,25 +335,24 @@ def _merge_tenant(n, d, r, _tenant):
             name = _opt_text(loc.get('name'))
             if not name:
                 n.fail(field + '.name', 'required', 'every location needs a name')
-                continue
             entry = {'name': name}
             for sub in ('street', 'postal_code', 'city'):
                 entry[sub] = _opt_text(loc.get(sub))
                 if entry[sub] is None:
                     n.fail('%s.%s' % (field, sub), 'emergency_address',
-                           'location %s needs a full emergency address (street, postal_code, city)' % name)
+                           'location %s needs a full emergency address (street, postal_code, city)' % (name or 'without a name'))
             entry['country'] = _opt_text(loc.get('country')) or 'DE'
             ecid = _opt_text(loc.get('emergency_caller_id'))
             entry['emergency_caller_id'] = ecid and _number_in_plan(n, field + '.emergency_caller_id', ecid, d)
-            locations.append(entry)
+            if name:
+                locations.append(entry)
         d['locations'] = locations
     if r.get('licences') is not None:
         lic = {'seats': {}, 'addons': {}}
         for group, allowed in (('seats', rules.SEAT_PACKAGES), ('addons', rules.ADDONS)):
             for name, count in sorted((r['licences'].get(group) or {}).items()):
-                if n.run(rules.choice, name, allowed, 'licences.%s' % group) is None:
-                    continue
-                if n.run(rules.bounded_int, count, 'licences.%s.%s' % (group, name), 0, 100000) is not None:
+                known = n.run(rules.choice, name, allowed, 'licences.%s' % group) is not None
+                if n.run(rules.bounded_int, count, 'licences.%s.%s' % (group, name), 0, 100000) is not None and known:
                     lic[group][name] = count
         d['licences'] = lic
     if r.get('trunks') is not None:
@@ -363,13 +362,13 @@ def _merge_tenant(n, d, r, _tenant):
             name = _opt_text(trunk.get('name'))
             if not name:
                 n.fail(field + '.name', 'required', 'every trunk needs a name')
-                continue
             addresses = [n.run(rules.address, a, '%s.addresses' % field) for a in (trunk.get('addresses') or [])]
             if not addresses:
-                n.fail(field + '.addresses', 'required', 'trunk %s needs at least one address' % name)
+                n.fail(field + '.addresses', 'required', 'trunk %s needs at least one address' % (name or 'without a name'))
             port = trunk.get('port') or 5060
             n.run(rules.bounded_int, port, field + '.port', 1, 65535)
-            trunks.append({'name': name, 'addresses': addresses, 'port': port})
+            if name:
+                trunks.append({'name': name, 'addresses': addresses, 'port': port})
         d['trunks'] = trunks
     if r.get('media_server') is not None:
         value = _opt_text(r['media_server'])
@@ -475,20 +474,18 @@ def _merge_speed_dials(n, requested, tenant):
     for i, entry in enumerate(requested):
         field = 'speed_dials[%d]' % i
         code = n.run(rules.speed_dial_code, entry.get('code'), field + '.code')
-        if code is None:
-            continue
         if code in dials:
             n.fail(field + '.code', 'unique', 'speed dial code %s is listed twice' % code)
-            continue
+            code = None
         number = _opt_text(entry.get('number') if entry.get('number') is None else str(entry['number']))
         if number is None:
-            n.fail(field + '.number', 'required', 'speed dial %s needs a number' % code)
-            continue
-        if number == 'voicemail':
+            n.fail(field + '.number', 'required', 'speed dial %s needs a number' % (code or i + 1))
+        elif number == 'voicemail':
             n.fail(field + '.number', 'speed_dial_number', 'a speed dial calls an internal or an outside number')
-            continue
-        dials[code] = {'code': code, 'number': _destination(n, field + '.number', number, tenant),
-                       'name': _opt_text(entry.get('name'))}
+        else:
+            number = _destination(n, field + '.number', number, tenant)
+            if code is not None:
+                dials[code] = {'code': code, 'number': number, 'name': _opt_text(entry.get('name'))}
     return [dials[code] for code in sorted(dials, key=lambda c: (len(c), c))]
 
 
@@ -501,28 +498,31 @@ def _merge_sip_accounts(n, current, requested, tenant):
     accounts = []
     for i, acc in enumerate(requested):
         field = 'sip_accounts[%d]' % i
+        # Every sub-field is judged, whatever the others are: all of an account's problems in one answer.
         user = n.run(rules.username, acc.get('username'), field + '.username')
-        if user is None:
-            continue
-        kind = acc.get('kind') or (known[user]['kind'] if user in known else 'desk_phone')
-        n.run(rules.choice, kind, rules.SIP_ACCOUNT_KINDS, field + '.kind')
+        stored = known.get(user)
+        kind = acc.get('kind') or (stored['kind'] if stored else 'desk_phone')
+        valid = n.run(rules.choice, kind, rules.SIP_ACCOUNT_KINDS, field + '.kind') is not None and user is not None
         require_tls = acc.get('require_tls')
         if require_tls is None or require_tls == '':
-            require_tls = known[user].get('require_tls', False) if user in known else False
+            require_tls = stored.get('require_tls', False) if stored else False
         elif not isinstance(require_tls, bool):
             n.fail(field + '.require_tls', 'boolean', 'require_tls is true or false, not %r' % (require_tls,))
-            continue
+            valid = False
+        secret = None
         if acc.get('password'):
-            if len(acc['password']) < 8:
-                n.fail(field + '.password', 'password_length', 'SIP passwords have at least 8 characters')
-                continue
-            secret = rules.ha1(user, realm, acc['password'])
+            if len(acc['password']) < rules.PASSWORD_MIN_LENGTH:
+                n.fail(field + '.password', 'password_length', 'SIP passwords have at least %d characters' % rules.PASSWORD_MIN_LENGTH)
+            elif user is not None:
+                secret = rules.ha1(user, realm, acc['password'])
         elif acc.get('ha1'):
             secret = n.run(rules.ha1_value, acc['ha1'], field + '.ha1')
-        elif user in known:
-            secret = known[user]['ha1']
+        elif stored:
+            secret = stored['ha1']
         else:
-            n.fail(field + '.password', 'required', 'new SIP account %s needs a password (or ha1)' % user)
+            n.fail(field + '.password', 'required', 'new SIP account %s needs a password (or ha1)'
+                   % (user or acc.get('username') or i + 1))
+        if not valid or secret is None:
             continue
         account = {'username': user, 'kind': kind, 'ha1': secret}
         if require_tls:

@@ -326,10 +326,15 @@ def timezone(value, field='timezone'):
     return raw
 
 
+# The shortest SIP password and voicemail PIN there are (a shorter one is refused without being echoed).
+PASSWORD_MIN_LENGTH = 8
+PIN_LENGTH = (4, 8)
+
+
 def voicemail_pin(value, field='voicemail.pin'):
     raw = value if isinstance(value, str) else str(value)
-    if not _DIGITS_RE.match(raw) or not 4 <= len(raw) <= 8:
-        raise RuleError(field, 'pin', 'a voicemail PIN has 4 to 8 digits')
+    if not _DIGITS_RE.match(raw) or not PIN_LENGTH[0] <= len(raw) <= PIN_LENGTH[1]:
+        raise RuleError(field, 'pin', 'a voicemail PIN has %d to %d digits' % PIN_LENGTH)
     return raw
 
 

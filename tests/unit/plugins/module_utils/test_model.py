@@ -81,7 +81,9 @@ def test_tenant_location_emergency_address_and_caller_id():
     assert t['locations'][0]['emergency_caller_id'] == '+4930123400'
     with pytest.raises(ValidationFailed) as info:
         model.merge(TENANT, 'acme', 'acme', None, tenant_request(locations=[{'street': 'x'}]), None)
-    assert rule_set(info.value.violations) == {('tenant acme', 'locations[0].name', 'required')}
+    assert rule_set(info.value.violations) == {('tenant acme', 'locations[0].name', 'required'),
+                                               ('tenant acme', 'locations[0].postal_code', 'emergency_address'),
+                                               ('tenant acme', 'locations[0].city', 'emergency_address')}
 
 
 def test_tenant_trunks_and_main_number_are_normalised():

@@ -311,11 +311,14 @@ def test_csv_with_three_bad_rows_names_file_row_and_column_and_changes_nothing(d
     )
     src = write(tmp_path, 'extensions.csv', text)
     lines = rejected(db, td.read_document(src, 'acme'))
-    assert len(lines) == 4, lines
+    assert len(lines) == 5, lines
     assert lines[0].startswith("extensions.csv row 4 (extension 780 (tenant acme)): internal_number: '780'")
     assert lines[1] == "extensions.csv row 5 (extension 22 (tenant acme)): seat: 'gold' is not one of smart, best [choice]"
     assert any(l.startswith("extensions.csv row 6 (extension 23 (tenant acme)): account1_username: 'abc'") for l in lines)
     assert any(l.startswith('extensions.csv row 6 (device zz-15-65-aa-cc-23 (tenant acme)): device_mac:') for l in lines)
+    # the device's other fields are judged too, although its MAC is wrong: no second round
+    assert "extensions.csv row 6 (device zz-15-65-aa-cc-23 (tenant acme)): device_lines: 'abc': usernames have at least " \
+        "5 characters [username_length]" in lines
 
 
 def test_csv_cell_and_header_errors_name_row_and_column(db, tmp_path):

@@ -1,0 +1,68 @@
+# -*- coding: utf-8 -*-
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What a new user tries first, module by module, in-process (issue 26): every field's violations in
+one answer, messages that say which object and field, and what the modules return."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import pytest
+
+from module_helpers import Pbx
+
+DOMAIN = 'acme.pbx.example.com'
+PASSWORD = 'Sommer-2024!'
+TENANT = dict(name='acme', sip_domain=DOMAIN, licences=dict(seats=dict(smart=10, best=2)),
+              trunks=[dict(name='carrier', addresses=['192.0.2.10'])],
+              locations=[dict(name='berlin', street='Friedrichstr. 1', postal_code='10117', city='Berlin')])
+
+
+@pytest.fixture
+def acme(tmp_path):
+    pbx = Pbx(tmp_path / 'directory.db')
+    pbx.ok('tenant', **TENANT)
+    pbx.ok('number', tenant='acme', number='+49301234560', ddi_range='00-99')
+    pbx.ok('extension', tenant='acme', internal_number='210', ddi='10', name='Anna Schmidt',
+           sip_accounts=[dict(username='anna.desk', password=PASSWORD)])
+    return pbx
+
+
+def found(result):
+    return sorted((v['object'], v['field'], v['rule']) for v in result['violations'])
+
+
+# Every field's violations in one answer ---------------------------------------------------------------
+
+def test_a_username_and_a_password_both_too_short_are_one_answer(acme):
+    snapshot = acme.snapshot()
+    result = acme.run('extension', tenant='acme', internal_number='219',
+                      sip_accounts=[dict(username='abc', password='xyz')])
+    assert result.failed
+    assert found(result) == [('extension 219 (tenant acme)', 'sip_accounts[0].password', 'password_length'),
+                             ('extension 219 (tenant acme)', 'sip_accounts[0].username', 'username_length')]
+    assert acme.snapshot() == snapshot
+
+
+def test_a_wrong_internal_number_does_not_hide_the_other_fields(acme):
+    result = acme.run('extension', tenant='acme', internal_number='780', sip_accounts=[dict(username='abc', password=PASSWORD)],
+                      email='nope')
+    assert found(result) == [('extension 780 (tenant acme)', 'email', 'email'),
+                             ('extension 780 (tenant acme)', 'internal_number', 'internal_forbidden_prefix'),
+                             ('extension 780 (tenant acme)', 'sip_accounts[0].username', 'username_length')]
+
+
+def test_a_wrong_tenant_name_does_not_hide_the_tenants_other_fields(tmp_path):
+    result = Pbx(tmp_path / 'directory.db').run('tenant', name='ACME!', sip_domain='acme')
+    assert found(result) == [('tenant ACME!', 'name', 'slug'), ('tenant ACME!', 'sip_domain', 'hostname')]
+
+
+def test_an_option_ansible_refuses_does_not_hide_the_rules_of_the_others(acme):
+    snapshot = acme.snapshot()
+    result = acme.run('extension', tenant='acme', internal_number='780', ring_time='twenty',
+                      sip_accounts=[dict(username='abc', password=PASSWORD)])
+    assert found(result) == [('extension 780 (tenant acme)', 'internal_number', 'internal_forbidden_prefix'),
+                             ('extension 780 (tenant acme)', 'ring_time', 'type'),
+                             ('extension 780 (tenant acme)', 'sip_accounts[0].username', 'username_length')]
+    assert acme.snapshot() == snapshot
