@@ -174,23 +174,12 @@ def try_setting(state, setting):
         return phone_settings.apply(scratch, setting)
 
 
-# A SIP account of a document without its secret gets this password in the scratch directory:
-# the simulation authenticates nobody, and an export without secrets is the usual document.
-_SIMULATION_PASSWORD = 'route-simulation-only'
-
-
 def document_state(document):
     """The TenantState a tenant document (tenant_document.TenantDocument, as read_document gives
     it) describes: applied by tenant_document.apply_document, with every rule and integrity check
     of the modules, to an empty in-memory directory. Raises ValidationFailed naming each
     violation; nothing is written anywhere."""
-    for request in document.children.get(EXTENSION, {}).values():
-        accounts = request.get('sip_accounts') if isinstance(request, dict) else None
-        if isinstance(accounts, list):
-            request['sip_accounts'] = [
-                dict(acc, password=_SIMULATION_PASSWORD)
-                if isinstance(acc, dict) and not acc.get('password') and not acc.get('ha1') else acc
-                for acc in accounts]
+    tenant_document.assume_existing_accounts(document)
     with Directory(':memory:').transaction(write=True) as txn:
         tenant_document.apply_document(txn, document)
         return txn.load_tenant(document.tenant_name)

@@ -33,9 +33,10 @@ from ansible_collections.voxplane.pbx.plugins.module_utils.model import (
     CHILD_KINDS, DEVICE, EXTENSION, GROUP, KEY_FIELD, NUMBER, PHONEBOOK, TENANT,
 )
 from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import ABSENT, follow_on_filter, mentions, reconcile
+from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory
 
-MERGED, REPLACED, OVERRIDDEN, DELETED = 'merged', 'replaced', 'overridden', 'deleted'
-STATES = (MERGED, REPLACED, OVERRIDDEN, DELETED)
+MERGED, REPLACED, OVERRIDDEN, DELETED, VALIDATED = 'merged', 'replaced', 'overridden', 'deleted', 'validated'
+STATES = (MERGED, REPLACED, OVERRIDDEN, DELETED, VALIDATED)
 
 # Document section -> kind, in the order tenant_info returns them.
 SECTIONS = (('numbers', NUMBER), ('extensions', EXTENSION), ('devices', DEVICE), ('groups', GROUP),
@@ -362,7 +363,71 @@ def apply_document(txn, document, state=MERGED, force=False):
         tenant_request, children = _requests(document, state)
         return reconcile(txn, name, tenant_request, children, purge=CHILD_KINDS if state == OVERRIDDEN else ())
     except ValidationFailed as e:
-        raise ValidationFailed(_unique([document.locate(v) for v in e.violations]))
+        raise ValidationFailed(_unique([document.locate(_restore_hint(v)) for v in e.violations]))
+
+
+def _restore_hint(violation):
+    """A new SIP account without a secret, from a document: say where the secret would come from."""
+    if violation.rule == 'required' and violation.field.startswith('sip_accounts[') and violation.field.endswith('.password'):
+        return Violation(violation.obj, violation.field, violation.rule, violation.message + '; this directory does not hold '
+                         'the account yet and the document has no secret for it (export with secrets: true for a backup)')
+    return violation
+
+
+# A SIP account without password or ha1 taken as one that exists gets this stand-in HA1; it is never stored.
+_STAND_IN_HA1 = '0' * 32
+
+
+def assume_existing_accounts(document):
+    """Take every SIP account of the document that has no password or ha1 as one that exists: it gets a
+    stand-in credential. What judges a document without a directory does this (the offline validation,
+    the route simulator, which authenticate nobody): a tenant_info export without secrets, the file a
+    repository keeps, is then judged on everything else. Changes the document in place; returns it."""
+    for request in document.children.get(EXTENSION, {}).values():
+        accounts = request.get('sip_accounts') if isinstance(request, dict) else None
+        if isinstance(accounts, list):
+            request['sip_accounts'] = [
+                dict(acc, ha1=_STAND_IN_HA1) if isinstance(acc, dict) and not acc.get('password') and not acc.get('ha1') else acc
+                for acc in accounts]
+    return document
+
+
+def validate_document(document):
+    """Judge a document on its own, without any directory: its shape, every field rule and, when it
+    holds its tenant's settings (a ``tenant`` section), every integrity check inside the tenant, applied
+    to an empty in-memory directory; nothing is read or written anywhere. SIP accounts without a secret
+    are taken as existing (assume_existing_accounts). A document without tenant settings (a CSV file,
+    a partial document) is judged by the field rules with the default dial plan: the checks across
+    objects need its tenant. Raises ValidationFailed with every violation; returns counts() of what
+    applying it to an empty directory adds."""
+    if not isinstance(document, TenantDocument):
+        document = parse_document(document)
+    assume_existing_accounts(document)
+    if document.tenant_request is not None or document.tenant_name is None:
+        with Directory(':memory:').transaction(write=True) as txn:
+            txn.rollback_at_exit()
+            return counts(apply_document(txn, document, MERGED))
+    name = document.tenant_name
+    tenant = model.merge(TENANT, name, name, None, {'sip_domain': 'tenant.invalid'}, None)
+    violations = list(document.violations)
+    broken = set(v.obj for v in violations)
+    for kind, requests in document.children.items():
+        for key, request in requests.items():
+            if model.describe(kind, key, name) in broken:
+                continue  # its shape is wrong; said already
+            try:
+                key = model.normalise_key(kind, key, tenant)
+            except RuleError as e:
+                violations.append(e.at(model.describe(kind, key, name)))
+            try:  # the object may exist in the tenant: judged as an update, so nothing is required on creation
+                model.merge(kind, name, key, model.with_defaults(kind, {KEY_FIELD[kind]: key}), request, tenant)
+            except ValidationFailed as e:
+                violations.extend(e.violations)
+    if violations:
+        raise ValidationFailed(_unique([document.locate(v) for v in violations]))
+    table = dict((section, {'added': document.count(kind), 'changed': 0, 'removed': 0}) for section, kind in SECTIONS)
+    table['tenant'] = {'added': 0, 'changed': 0, 'removed': 0}
+    return table
 
 
 def _requests(document, state):
