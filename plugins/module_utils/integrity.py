@@ -163,12 +163,17 @@ def _check_numbers(v, state, lookups, touched, plan, conflicts):
     targets = state.internal_targets()
     numbers = state.objects(NUMBER)
     owned = {}
-    for key, number in sorted(numbers.items()):
+    # Untouched numbers first, so that an overlap is blamed on the number the change touches.
+    for key, number in sorted(numbers.items(), key=lambda item: (touched(NUMBER, item[0]), item[0])):
         members = [key] + (rules.block_numbers(key, number['ddi_range']) if number['ddi_range'] else [])
+        overlap = {}
         for e164 in members:
             if e164 in owned and owned[e164] != key:
-                v.add(NUMBER, key, 'number', 'number_unique', '%s is already part of number %s' % (e164, owned[e164]))
+                overlap.setdefault(owned[e164], []).append(e164)
             owned.setdefault(e164, key)
+        for other, e164s in sorted(overlap.items()):  # one violation per pair of overlapping numbers, not per DDI
+            v.add(NUMBER, key, 'number', 'number_unique',
+                  _some_of(e164s, members, 'is already part of number %s' % other, 'are already part of number %s' % other))
         for e164 in members[1:]:
             if len(e164) > 16:
                 v.add(NUMBER, key, 'ddi_range', 'e164_length',
@@ -189,11 +194,23 @@ def _check_numbers(v, state, lookups, touched, plan, conflicts):
         if number['target'] and number['target'] not in targets:
             v.reference(NUMBER, key, 'target', 'target', number['target'], 'target')
         if touched(NUMBER, key):
+            taken = {}
             for e164, other in sorted(lookups.number_owners(members, state.name).items()):
-                v.add(NUMBER, key, 'number', 'number_one_tenant', '%s already belongs to tenant %s' % (e164, other))
+                taken.setdefault(other, []).append(e164)
+            for other, e164s in sorted(taken.items()):  # one violation per tenant it overlaps, not per DDI
+                v.add(NUMBER, key, 'number', 'number_one_tenant', _some_of(
+                    e164s, members, 'already belongs to tenant %s' % other, 'already belong to tenant %s' % other))
     for e164, claimants in conflicts:
         v.add(NUMBER, plan[e164]['number'], 'target', 'number_one_target',
               '%s would reach both %s; a number has one target' % (e164, ' and '.join(claimants)))
+
+
+def _some_of(e164s, members, one, many):
+    """A message about some numbers of a number object: '<the number> <one>' for one, '<n> of its <m>
+    numbers (<first> to <last>) <many>' for more (a block overlapping another: one message, not one per DDI)."""
+    if len(e164s) == 1:
+        return '%s %s' % (e164s[0], one)
+    return '%d of its %d numbers (%s to %s) %s' % (len(e164s), len(members), min(e164s), max(e164s), many)
 
 
 def _check_extensions(v, state, plan, touched):

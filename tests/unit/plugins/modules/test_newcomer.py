@@ -66,3 +66,16 @@ def test_an_option_ansible_refuses_does_not_hide_the_rules_of_the_others(acme):
                              ('extension 780 (tenant acme)', 'ring_time', 'type'),
                              ('extension 780 (tenant acme)', 'sip_accounts[0].username', 'username_length')]
     assert acme.snapshot() == snapshot
+
+
+# One violation per overlapping block ------------------------------------------------------------------
+
+def test_a_block_another_tenant_holds_is_one_violation_naming_the_block_and_that_tenant(acme):
+    acme.ok('tenant', name='beta', sip_domain='beta.pbx.example.com')
+    snapshot = acme.snapshot()
+    result = acme.run('number', tenant='beta', number='+49301234560', ddi_range='00-99')
+    assert result['msg'] == ('number +49301234560 (tenant beta): number: 101 of its 101 numbers (+49301234560 to '
+                             '+4930123456099) already belong to tenant acme [number_one_tenant]')
+    assert len(result['violations']) == 1 and acme.snapshot() == snapshot
+    result = acme.run('number', tenant='beta', number='+4930123456042')
+    assert result['msg'] == 'number +4930123456042 (tenant beta): number: +4930123456042 already belongs to tenant acme [number_one_tenant]'
