@@ -21,6 +21,8 @@ description:
   - Also returns the number plan the router derives from the tenant, that is which E.164 number reaches which target.
   - With O(dest) the tenant is written to a file (O(format=yaml) or V(json)) or to CSV files in a folder
     (O(format=csv)); that changes nothing in the directory, and reports C(changed) when a file's content changes.
+  - Fails when O(directory) does not exist (a typo in the path), and, with O(dest), when the tenant does not exist
+    (naming tenants of similar names); without O(dest) a tenant that does not exist is RV(exists=false).
 author:
   - voxplane developers (@voxplane)
 extends_documentation_fragment:
@@ -138,11 +140,13 @@ generation:
   type: int
 '''
 
+import difflib
 import os
 
 from ansible_collections.voxplane.pbx.plugins.module_utils import model, rules, tenant_csv, tenant_document
-from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, ValidationFailed, Violation
+from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, StorageError, ValidationFailed, Violation
 from ansible_collections.voxplane.pbx.plugins.module_utils.runner import DIRECTORY_ARGS, fail, new_module, read_tenant
+from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory
 
 EMPTY = dict(tenant={}, numbers=[], extensions=[], devices=[], groups=[], phonebook=[], number_plan={})
 
@@ -169,6 +173,17 @@ def _write(module, files):
     return changed
 
 
+def _did_you_mean(module, name):
+    """' (did you mean acme?)' when tenants of similar names exist, else ''."""
+    try:
+        with Directory(module.params['directory']).transaction(write=False, create=False) as txn:
+            names = txn.tenant_names()
+    except DirectoryError:
+        return ''
+    similar = difflib.get_close_matches(name, names, n=3)
+    return ' (did you mean %s?)' % ' or '.join(similar) if similar else ''
+
+
 def main():
     spec = dict(tenant=dict(type='str', required=True, aliases=['name']),
                 secrets=dict(type='bool', default=False),
@@ -186,8 +201,16 @@ def main():
         fail(module, ValidationFailed([Violation(subject, 'secrets', 'no_log',
                                                  'the result would carry the stored HA1s and PIN hashes: set no_log: true '
                                                  'on the task, or write them to a file with dest')]))
+    if not Directory(params['directory']).exists():
+        fail(module, StorageError(params['directory'], 'does not exist: no module has written a directory there '
+                                  '(check the path, or the directory of module_defaults)'))
     state, generation = read_tenant(module, params['tenant'])
     if state is None or state.tenant is None:
+        if params['dest']:
+            fail(module, ValidationFailed([Violation(subject, 'tenant', 'reference', 'tenant %s does not exist in directory %s%s; '
+                                                     'nothing was written to %s' % (params['tenant'], params['directory'],
+                                                                                    _did_you_mean(module, params['tenant']),
+                                                                                    os.path.abspath(params['dest'])))]))
         module.exit_json(changed=False, exists=False, **EMPTY)
     document = tenant_document.export_document(state, secrets=params['secrets'])
     result = dict(changed=False, exists=True, generation=generation['generation'])

@@ -742,11 +742,20 @@ def test_info_of_an_unknown_key_or_tenant_does_not_exist(full, kind):
     assert full.snapshot() == snapshot
 
 
-@pytest.mark.parametrize('kind', CHILD_KINDS + ['tenant'])
+@pytest.mark.parametrize('kind', CHILD_KINDS)
 def test_info_on_a_missing_directory_creates_no_file(tmp_path, kind):
     pbx = Pbx(tmp_path / 'not-yet' / 'directory.db')
     result = pbx.ok('%s_info' % kind, tenant='acme')
     assert result['exists'] is False and result['changed'] is False
+    assert not (tmp_path / 'not-yet').exists()
+
+
+def test_tenant_info_on_a_missing_directory_fails_naming_it_and_creates_no_file(tmp_path):
+    pbx = Pbx(tmp_path / 'not-yet' / 'directory.db')
+    result = pbx.run('tenant_info', tenant='acme')
+    assert result.failed and result['msg'] == (
+        'directory %s: does not exist: no module has written a directory there (check the path, or the directory of '
+        'module_defaults)' % pbx.path)
     assert not (tmp_path / 'not-yet').exists()
 
 
@@ -851,7 +860,7 @@ def test_a_missing_folder_is_refused_unless_create_parents(tmp_path, name, args,
 
 
 @pytest.mark.parametrize('name, args', [
-    ('tenant_info', dict(tenant='acme')), ('extension_info', dict(tenant='acme')), ('tenant', dict(name='acme', state='absent')),
+    ('extension_info', dict(tenant='acme')), ('tenant', dict(name='acme', state='absent')),
 ])
 def test_readers_and_removals_on_a_missing_folder_find_nothing_and_create_nothing(tmp_path, name, args):
     result = Pbx(tmp_path / 'var' / 'directory.db').ok(name, **args)
@@ -924,7 +933,8 @@ def test_environment_directory_missing_means_nothing_exists(tmp_path, monkeypatc
     path = tmp_path / 'env' / 'directory.db'
     monkeypatch.setenv('VOXPLANE_DIRECTORY', str(path))
     env = Pbx(path)
-    assert env.ok('tenant_info', directory=None, tenant='acme')['exists'] is False
+    assert env.ok('extension_info', directory=None, tenant='acme')['exists'] is False
+    assert env.run('tenant_info', directory=None, tenant='acme')['msg'].startswith('directory %s: does not exist' % path)
     assert env.ok('tenant', directory=None, name='acme', state='absent')['changed'] is False
     assert not (tmp_path / 'env').exists()
 

@@ -79,3 +79,23 @@ def test_a_block_another_tenant_holds_is_one_violation_naming_the_block_and_that
     assert len(result['violations']) == 1 and acme.snapshot() == snapshot
     result = acme.run('number', tenant='beta', number='+4930123456042')
     assert result['msg'] == 'number +4930123456042 (tenant beta): number: +4930123456042 already belongs to tenant acme [number_one_tenant]'
+
+
+# tenant_info is not silent about typos -------------------------------------------------------------
+
+def test_tenant_info_fails_for_a_directory_that_does_not_exist(tmp_path):
+    typo = Pbx(tmp_path / 'voxplane-tuor' / 'directory.db')
+    result = typo.run('tenant_info', tenant='acme', format='json', dest=str(tmp_path / 'acme.json'))
+    assert result.failed and result['msg'].startswith('directory %s: does not exist' % typo.path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_tenant_info_with_dest_fails_for_a_tenant_that_does_not_exist(acme, tmp_path):
+    dest = tmp_path / 'tenants' / 'acmee.json'
+    result = acme.run('tenant_info', tenant='acmee', format='json', dest=str(dest))
+    assert result.failed and not dest.parent.exists()
+    assert result['msg'] == ('tenant acmee: tenant: tenant acmee does not exist in directory %s (did you mean acme?); '
+                             'nothing was written to %s [reference]' % (acme.path, dest))
+    # without dest, the answer to "does it exist?"
+    result = acme.ok('tenant_info', tenant='acmee')
+    assert result['exists'] is False and result['changed'] is False
