@@ -44,7 +44,7 @@ SECTIONS = (('numbers', NUMBER), ('extensions', EXTENSION), ('devices', DEVICE),
 SECTION_OF = dict((kind, section) for section, kind in SECTIONS)
 # What tenant_info returns beside the document: read-only, ignored on the way in.
 READ_ONLY_KEYS = ('exists', 'number_plan', 'generation', 'changed', 'failed', 'invocation', 'files', 'dest',
-                  'csv_skipped')
+                  'csv_skipped', 'summary')
 
 # The sub-fields of structured fields (lists of mappings, mappings) are those of the model's field table
 # (model.SUB_FIELDS); the shape a sub-field's value must have follows its type there (see _check_value).

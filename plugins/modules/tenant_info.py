@@ -19,6 +19,7 @@ description:
     PINs as salted hashes), never in plain text; modules keep the stored secret when a SIP account or
     voicemail is given without one.
   - Also returns the number plan the router derives from the tenant, that is which E.164 number reaches which target.
+  - With O(dest) the result is a short summary of what was written (RV(files), RV(summary)), not the document.
   - With O(dest) the tenant is written to a file (O(format=yaml) or V(json)) or to CSV files in a folder
     (O(format=csv)); that changes nothing in the directory, and reports C(changed) when a file's content changes.
   - Fails when O(directory) does not exist (a typo in the path), and, with O(dest), when the tenant does not exist
@@ -90,26 +91,26 @@ exists:
   type: bool
 tenant:
   description: The tenant, as M(voxplane.pbx.tenant) takes it; empty when it does not exist.
-  returned: always
+  returned: when O(dest) is not given
   type: dict
 numbers:
   description: The tenant's numbers, as M(voxplane.pbx.number) takes them, sorted by number.
-  returned: always
+  returned: when O(dest) is not given
   type: list
   elements: dict
 extensions:
   description: The tenant's extensions, as M(voxplane.pbx.extension) takes them, without secrets, sorted by internal number.
-  returned: always
+  returned: when O(dest) is not given
   type: list
   elements: dict
 devices:
   description: The tenant's devices, as M(voxplane.pbx.device) takes them, sorted by MAC.
-  returned: always
+  returned: when O(dest) is not given
   type: list
   elements: dict
 phonebook:
   description: The tenant's phonebook entries (C(name), C(number), C(mobile), C(company)), sorted by name.
-  returned: always
+  returned: when O(dest) is not given
   type: list
   elements: dict
 files:
@@ -117,6 +118,13 @@ files:
   returned: when O(dest) is given
   type: list
   elements: str
+summary:
+  description:
+    - With O(dest), what was written instead of the document itself; the tenant's name, whether the export holds
+      secrets, and how many objects of each kind.
+  returned: when O(dest) is given and the tenant exists
+  type: dict
+  sample: {tenant: acme, secrets: false, numbers: 1, extensions: 1, devices: 0, groups: 0, phonebook: 0}
 csv_skipped:
   description: What the CSV layouts cannot hold, such as a device whose lines belong to several extensions.
   returned: when O(format=csv)
@@ -124,14 +132,14 @@ csv_skipped:
   elements: str
 groups:
   description: The tenant's groups, as M(voxplane.pbx.group) takes them, sorted by internal number.
-  returned: always
+  returned: when O(dest) is not given
   type: list
   elements: dict
 number_plan:
   description:
     - Every E.164 number of the tenant and the internal number it reaches (null when it reaches nobody),
       with its effective status (a porting number turns active by itself on its porting day).
-  returned: always
+  returned: when O(dest) is not given
   type: dict
   sample: {"+4930123456710": {target: "210", number: "+49301234567", status: active}}
 generation:
@@ -224,8 +232,10 @@ def main():
             files = {params['dest']: (tenant_document.dump(document, params['dest'], params['format']), mode)}
         result['changed'] = _write(module, files)
         result['files'] = sorted(files)
-        if params['secrets']:
-            document = tenant_document.export_document(state, secrets=False)
+        # What was written, in numbers: the document itself is in the files, not in the task's output.
+        result['summary'] = dict([('tenant', state.name), ('secrets', params['secrets'])] + [
+            (section, len(document[section])) for section, _kind in tenant_document.SECTIONS])
+        module.exit_json(**result)
     result.update(document)
     plan = state.number_plan()[0]
     numbers = state.objects(model.NUMBER)

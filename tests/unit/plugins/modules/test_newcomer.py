@@ -99,3 +99,16 @@ def test_tenant_info_with_dest_fails_for_a_tenant_that_does_not_exist(acme, tmp_
     # without dest, the answer to "does it exist?"
     result = acme.ok('tenant_info', tenant='acmee')
     assert result['exists'] is False and result['changed'] is False
+
+
+# tenant_info with dest returns a summary -------------------------------------------------------------
+
+def test_tenant_info_with_dest_returns_a_summary_not_the_document(acme, tmp_path):
+    dest = tmp_path / 'tenants' / 'acme.json'
+    result = acme.ok('tenant_info', tenant='acme', format='json', dest=str(dest))
+    assert set(result) - {'invocation'} == {'changed', 'exists', 'generation', 'files', 'summary'}
+    assert result['summary'] == dict(tenant='acme', secrets=False, numbers=1, extensions=1, devices=0, groups=0, phonebook=0)
+    assert result['files'] == [str(dest)] and result['changed'] is True
+    assert len(result.raw) < 2000   # not the 101 entries of the block's number plan
+    # without dest, the document and its number plan, as before
+    assert len(acme.ok('tenant_info', tenant='acme')['number_plan']) == 101
