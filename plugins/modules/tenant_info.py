@@ -54,11 +54,21 @@ options:
   dest:
     description: Where to write the export (a file, or a folder for V(csv)); required with O(format).
     type: path
+  csv:
+    description: How O(format=csv) writes the files; the same option as M(voxplane.pbx.tenant_config)'s O(voxplane.pbx.tenant_config#module:csv).
+    type: dict
+    suboptions:
+      delimiter:
+        description: The column separator (C(;) as Excel's German export writes it).
+        type: str
+        choices: [';', ',']
+        default: ';'
   csv_delimiter:
-    description: The column separator of the CSV files (C(;) as Excel's German export writes it).
+    description:
+      - Deprecated, removed in version 1.0.0 of the collection; use O(csv.delimiter), its name in both
+        M(voxplane.pbx.tenant_info) and M(voxplane.pbx.tenant_config). Still works, with a deprecation warning.
     type: str
     choices: [';', ',']
-    default: ';'
 '''
 
 EXAMPLES = r'''
@@ -77,10 +87,11 @@ EXAMPLES = r'''
     format: json
     dest: "{{ playbook_dir }}/backup/acme.json"
 
-- name: The extensions, phonebook and speed dials as CSV files for the spreadsheet
+- name: The extensions, phonebook and speed dials as CSV files for the spreadsheet (comma-separated)
   voxplane.pbx.tenant_info:
     tenant: acme
     format: csv
+    csv: {delimiter: ","}
     dest: "{{ playbook_dir }}/export/acme"
 '''
 
@@ -197,7 +208,9 @@ def main():
                 secrets=dict(type='bool', default=False),
                 format=dict(type='str', choices=['yaml', 'json', 'csv']),
                 dest=dict(type='path'),
-                csv_delimiter=dict(type='str', default=';', choices=[';', ',']))
+                csv=dict(type='dict', options=dict(delimiter=dict(type='str', default=';', choices=[';', ',']))),
+                csv_delimiter=dict(type='str', choices=[';', ','], removed_in_version='1.0.0',
+                                   removed_from_collection='voxplane.pbx'))
     spec.update(DIRECTORY_ARGS)
     module = new_module(spec, model.TENANT, 'tenant')
     params = module.params
@@ -205,6 +218,9 @@ def main():
     if bool(params['format']) != bool(params['dest']):
         fail(module, ValidationFailed([Violation(subject, 'dest' if params['format'] else 'format', 'required',
                                                  'format and dest go together: what to write, and where')]))
+    if params['csv_delimiter'] and params['csv']:
+        fail(module, ValidationFailed([Violation(subject, 'csv_delimiter', 'mutually_exclusive',
+                                                 'csv_delimiter is the old name of csv.delimiter: give one of them')]))
     if params['secrets'] and not params['dest'] and not module.no_log:
         fail(module, ValidationFailed([Violation(subject, 'secrets', 'no_log',
                                                  'the result would carry the stored HA1s and PIN hashes: set no_log: true '
@@ -225,7 +241,8 @@ def main():
     mode = 0o600 if params['secrets'] else 0o644
     if params['dest']:
         if params['format'] == 'csv':
-            texts, skipped = tenant_csv.render(document, params['csv_delimiter'])
+            delimiter = params['csv_delimiter'] or (params['csv'] or {}).get('delimiter') or ';'
+            texts, skipped = tenant_csv.render(document, delimiter)
             files = dict((os.path.join(params['dest'], tenant_csv.FILE_NAMES[kind]), (text, mode)) for kind, text in texts.items())
             result['csv_skipped'] = skipped
         else:

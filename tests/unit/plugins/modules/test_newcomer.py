@@ -112,3 +112,23 @@ def test_tenant_info_with_dest_returns_a_summary_not_the_document(acme, tmp_path
     assert len(result.raw) < 2000   # not the 101 entries of the block's number plan
     # without dest, the document and its number plan, as before
     assert len(acme.ok('tenant_info', tenant='acme')['number_plan']) == 101
+
+
+# One option name for the CSV delimiter ----------------------------------------------------------------
+
+def test_tenant_info_takes_csv_delimiter_like_tenant_config(acme, tmp_path):
+    folder = tmp_path / 'csv'
+    result = acme.ok('tenant_info', tenant='acme', format='csv', dest=str(folder), csv={'delimiter': ','})
+    assert 'deprecations' not in result
+    assert (folder / 'extensions.csv').read_text(encoding='utf-8').startswith('internal_number,name,')
+    assert acme.ok('tenant_config', tenant='acme', src=str(folder / 'extensions.csv'), csv={'delimiter': ','})['changed'] is False
+
+
+def test_the_old_name_csv_delimiter_still_works_with_a_deprecation_warning(acme, tmp_path):
+    folder = tmp_path / 'csv'
+    result = acme.ok('tenant_info', tenant='acme', format='csv', dest=str(folder), csv_delimiter=',')
+    assert (folder / 'extensions.csv').read_text(encoding='utf-8').startswith('internal_number,name,')
+    assert [(d['event']['msg'], d['version'], d['deprecator']['resolved_name']) for d in result['deprecations']] == [
+        ("Param 'csv_delimiter' is deprecated. See the module docs for more information", '1.0.0', 'voxplane.pbx')]
+    result = acme.run('tenant_info', tenant='acme', format='csv', dest=str(folder), csv_delimiter=',', csv={'delimiter': ';'})
+    assert result.failed and result['violations'][0]['rule'] == 'mutually_exclusive'
