@@ -509,8 +509,28 @@ def _compact(value):
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
 
 
+def field_changes(before, after, path=''):
+    """[(field path, before, after)] of what differs between two objects, by field path as the object modules
+    name fields: into mappings (``forwarding.no_answer``, ``licences.seats.smart``) and into lists of mappings
+    of the same length (``sip_accounts[0].password``); any other list is one value."""
+    if before == after:
+        return []
+    if isinstance(before, dict) and isinstance(after, dict):
+        out = []
+        for key in sorted(set(before) | set(after), key=str):
+            out.extend(field_changes(before.get(key), after.get(key), '%s.%s' % (path, key) if path else str(key)))
+        return out
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after) and \
+            all(isinstance(item, dict) for item in before + after):
+        out = []
+        for i, (old, new) in enumerate(zip(before, after)):
+            out.extend(field_changes(old, new, '%s[%d]' % (path, i)))
+        return out
+    return [(path, before, after)]
+
+
 def change_lines(change, tenant_name):
-    """One change as readable lines: the object and, per field, before -> after (secrets as set/changed)."""
+    """One change as readable lines: the object and, per field path, before -> after (secrets as set/changed)."""
     header = '%s %s' % ({'create': '+', 'delete': '-', 'update': '~'}[change.action],
                         model.describe(change.kind, change.key, tenant_name if change.kind != TENANT else None))
     before = model.diff_view(change.kind, change.before) or {}
@@ -520,14 +540,12 @@ def change_lines(change, tenant_name):
         return lines
     if change.action == 'create':
         defaults = model.with_defaults(change.kind, {})
-        for field in sorted(after):
-            if field in ('tenant', KEY_FIELD[change.kind]) or after[field] == defaults.get(field, object()):
-                continue
-            lines.append('    %s: %s' % (field, _compact(after[field])))
+        shown = dict((field, value) for field, value in after.items() if field not in ('tenant', KEY_FIELD[change.kind]))
+        for path, _default, value in field_changes(dict((k, defaults.get(k)) for k in shown), shown):
+            lines.append('    %s: %s' % (path, _compact(value)))
         return lines
-    for field in sorted(set(before) | set(after)):
-        if before.get(field) != after.get(field):
-            lines.append('    %s: %s -> %s' % (field, _compact(before.get(field)), _compact(after.get(field))))
+    for path, old, new in field_changes(before, after):
+        lines.append('    %s: %s -> %s' % (path, _compact(old), _compact(new)))
     return lines
 
 

@@ -250,8 +250,21 @@ def test_an_update_diff_names_each_changed_field_and_a_changed_secret(db):
     accounts = [{'username': 'anna.desk', 'password': 'Neu-2025!!'}]
     doc = {'tenant': {'name': 'acme'}, 'extensions': [{'internal_number': '11', 'ring_time': 45, 'sip_accounts': accounts}]}
     text = td.diff_text(apply(db, doc))
-    assert '~ extension 11 (tenant acme)\n    ring_time: 20 -> 45\n    sip_accounts: ' in text
-    assert '********' in text and '(changed)' in text and 'Neu-2025' not in text
+    assert '~ extension 11 (tenant acme)\n    ring_time: 20 -> 45\n' \
+        '    sip_accounts[0].password: "********" -> "******** (changed)"\n' in text
+    assert 'Neu-2025' not in text
+
+
+def test_a_diff_names_fields_by_their_path_as_the_object_modules_do(db):
+    doc = {'tenant': {'name': 'acme', 'licences': {'seats': {'smart': 6, 'best': 2}}},
+           'extensions': [{'internal_number': '11', 'forwarding': {'no_answer': '10'}, 'voicemail': {'enabled': True}},
+                          {'internal_number': '13', 'name': 'Neu', 'forwarding': {'busy': '10'},
+                           'sip_accounts': [{'username': 'neu.desk', 'password': 'Sommer-2024!'}]}]}
+    text = td.diff_text(apply(db, doc))
+    assert '~ tenant acme\n    licences.seats.smart: 5 -> 6\n' in text
+    assert '~ extension 11 (tenant acme)\n    forwarding.no_answer: null -> "10"\n    voicemail.enabled: false -> true\n' in text
+    assert '+ extension 13 (tenant acme)\n    forwarding.busy: "10"\n    name: "Neu"\n' in text
+    assert 'forwarding: {' not in text and '"busy": null' not in text
 
 
 def test_offline_validation_in_an_empty_in_memory_directory():
