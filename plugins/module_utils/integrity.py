@@ -220,8 +220,8 @@ def _check_extensions(v, state, plan, touched):
     owned = set(plan)
     numbers_of = state.numbers_of(plan)
     locations = state.location_names()
-    seats = dict((p, 0) for p in rules.SEAT_PACKAGES)
-    client_addons = 0
+    seats = dict((p, []) for p in rules.SEAT_PACKAGES)   # package -> the extensions that take one, in order
+    client_addons = []
     usernames = {}
     groups = state.objects(GROUP)
     # Untouched extensions first, so that a duplicate is blamed on the extension the change touches.
@@ -234,10 +234,10 @@ def _check_extensions(v, state, plan, touched):
         if not rules.in_internal_ranges(key, t['internal_ranges']):
             v.add(EXTENSION, key, 'internal_number', 'internal_range',
                   '%s is outside the tenant\'s internal ranges %s' % (key, ', '.join(t['internal_ranges'])))
-        seats[ext['seat']] += 1
+        seats[ext['seat']].append(key)
         needs_client = any(a['kind'] in rules.CLIENT_ACCOUNT_KINDS for a in ext['sip_accounts'])
         if needs_client and ext['seat'] not in rules.PACKAGES_WITH_CLIENT:
-            client_addons += 1
+            client_addons.append(key)
         for acc in ext['sip_accounts']:
             if acc['username'] in usernames:
                 v.add(EXTENSION, key, 'sip_accounts', 'username_unique',
@@ -264,16 +264,34 @@ def _check_extensions(v, state, plan, touched):
             v.add(EXTENSION, key, 'forwarding.unconditional', 'forward_loop', 'an extension cannot forward to itself')
         _check_call_features(v, t, key, ext)
     if t['licences'] is not None:
-        for package, used in sorted(seats.items()):
-            available = t['licences']['seats'].get(package, 0)
-            if used > available:
-                v.add(TENANT, name, 'licences.seats.%s' % package, 'seats',
-                      '%d extensions take a %s seat but the tenant has %d' % (used, package, available))
-        addons = t['licences']['addons'].get(rules.CLIENT_ADDON, 0)
-        if client_addons > addons:
-            v.add(TENANT, name, 'licences.addons.%s' % rules.CLIENT_ADDON, 'softclient_licence',
-                  '%d extensions on a smart seat have softclient or webphone accounts, which need the best package '
-                  'or the %s add-on; the tenant has %d' % (client_addons, rules.CLIENT_ADDON, addons))
+        for package, users in sorted(seats.items()):
+            _check_licence(v, state, touched, users, t['licences']['seats'].get(package, 0), 'licences.seats.%s' % package,
+                           'seats', 'seat', ('takes', 'take', 'a %s seat but the tenant has %%d' % package),
+                           'no %s seat is left for it: the tenant\'s %%d are taken (licences.seats.%s)' % (package, package))
+        _check_licence(v, state, touched, client_addons, t['licences']['addons'].get(rules.CLIENT_ADDON, 0),
+                       'licences.addons.%s' % rules.CLIENT_ADDON, 'softclient_licence', 'sip_accounts',
+                       ('on a smart seat has', 'on a smart seat have', 'softclient or webphone accounts, which need the best '
+                        'package or the %s add-on; the tenant has %%d' % rules.CLIENT_ADDON),
+                       'its softclient or webphone account needs the best seat or a %s add-on, and none is left: the '
+                       'tenant\'s %%d are taken (licences.addons.%s)' % (rules.CLIENT_ADDON, rules.CLIENT_ADDON))
+
+
+def _check_licence(v, state, touched, users, available, licence_field, rule, field, too_many, none_left):
+    """More extensions use a licence than the tenant has: one extension the change touches that got none is
+    named as such (field ``field``, ``none_left``); otherwise the tenant's licence names the extensions left
+    without one (``too_many``: the verb for one and for several extensions, the rest of the sentence).
+    ``users`` are in the order the licences go: untouched extensions first."""
+    if len(users) <= available:
+        return
+    left_out = users[available:]
+    if len(left_out) == 1 and touched(EXTENSION, left_out[0]):
+        v.add(EXTENSION, left_out[0], field, rule, none_left % available)
+        return
+    one, many, rest = too_many
+    listed = ', '.join(left_out[:10]) + (' and %d more' % (len(left_out) - 10) if len(left_out) > 10 else '')
+    v.add(TENANT, state.name, licence_field, rule, '%d extension%s %s %s; none is left for extension%s %s' % (
+        len(users), 's' if len(users) > 1 else '', many if len(users) > 1 else one, rest % available,
+        's' if len(left_out) > 1 else '', listed))
 
 
 # How messages name a call class: (one number, numbers of the class).

@@ -399,7 +399,8 @@ def test_the_unchanged_shortcut_never_hides_a_change(db):
     doc = export(db)
     doc['tenant']['licences'] = {'seats': {'smart': 5}}
     assert [str(v) for v in pytest.raises(ValidationFailed, apply, db, doc).value.violations] == [
-        'tenant acme: licences.seats.best: 1 extensions take a best seat but the tenant has 0 [seats]']
+        'tenant acme: licences.seats.best: 1 extension takes a best seat but the tenant has 0; none is left for '
+        'extension 10 [seats]']
 
 
 @pytest.mark.parametrize('field, value', [

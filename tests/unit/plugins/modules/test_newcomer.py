@@ -132,3 +132,13 @@ def test_the_old_name_csv_delimiter_still_works_with_a_deprecation_warning(acme,
         ("Param 'csv_delimiter' is deprecated. See the module docs for more information", '1.0.0', 'voxplane.pbx')]
     result = acme.run('tenant_info', tenant='acme', format='csv', dest=str(folder), csv_delimiter=',', csv={'delimiter': ';'})
     assert result.failed and result['violations'][0]['rule'] == 'mutually_exclusive'
+
+
+# Messages ---------------------------------------------------------------------------------------------
+
+def test_one_extension_too_many_names_the_extension_that_got_no_seat(acme):
+    for number in range(211, 220):
+        acme.ok('extension', tenant='acme', internal_number=str(number))
+    result = acme.run('extension', tenant='acme', internal_number='220')
+    assert result['msg'] == ("extension 220 (tenant acme): seat: no smart seat is left for it: the tenant's 10 are taken "
+                             "(licences.seats.smart) [seats]")
