@@ -98,15 +98,16 @@ class SubField(object):
     'dict'), whether it must be given, whether it is a secret (stored only hashed, never shown), its
     choices and the default an option takes."""
 
-    __slots__ = ('name', 'type', 'required', 'secret', 'choices', 'default')
+    __slots__ = ('name', 'type', 'required', 'secret', 'choices', 'default', 'shortest')
 
-    def __init__(self, name, type_name='str', required=False, secret=False, choices=None, default=None):
+    def __init__(self, name, type_name='str', required=False, secret=False, choices=None, default=None, shortest=0):
         self.name = name
         self.type = type_name
         self.required = required
         self.secret = secret
         self.choices = choices
         self.default = default
+        self.shortest = shortest  # a secret: the fewest characters its rule accepts
 
 
 # The field table: the sub-fields of every structured field (lists of mappings, mappings), and the fields
@@ -122,8 +123,10 @@ SUB_FIELDS = {
     (TENANT, 'licences'): (SubField('seats', 'dict'), SubField('addons', 'dict')),
     (EXTENSION, 'sip_accounts'): (
         SubField('username', required=True), SubField('kind', choices=rules.SIP_ACCOUNT_KINDS),
-        SubField('password', secret=True), SubField('ha1', secret=True), SubField('require_tls', 'bool')),
-    (EXTENSION, 'voicemail'): (SubField('enabled', 'bool'), SubField('pin', secret=True), SubField('pin_hash', secret=True)),
+        SubField('password', secret=True, shortest=rules.PASSWORD_MIN_LENGTH), SubField('ha1', secret=True, shortest=32),
+        SubField('require_tls', 'bool')),
+    (EXTENSION, 'voicemail'): (SubField('enabled', 'bool'), SubField('pin', secret=True, shortest=rules.PIN_LENGTH[0]),
+                               SubField('pin_hash', secret=True, shortest=64)),
     (EXTENSION, 'forwarding'): tuple(SubField(kind) for kind in rules.FORWARD_KINDS),
     (EXTENSION, 'speed_dials'): (SubField('code', required=True), SubField('number', required=True), SubField('name')),
     (DEVICE, 'activation'): (SubField('hash'), SubField('expires_at', 'int'), SubField('used_at', 'int')),
@@ -137,6 +140,15 @@ CSV_COLUMNS = {
 }
 # Every secret sub-field name (a tenant document's secret values are masked wherever they are).
 SECRET_FIELDS = tuple(sorted(set(sub.name for subs in SUB_FIELDS.values() for sub in subs if sub.secret)))
+
+
+def too_short_to_mask(field, value):
+    """A value of a secret field that is shorter than its rule accepts: it is refused (never stored), and
+    masking it in a task's output would garble every message (Ansible masks each occurrence of it: a
+    one-letter password turns 'extension' into 'e********xtension'). Such a value is not masked, and never
+    echoed either: the module replaces it by a stand-in its rule refuses just the same."""
+    shortest = max([sub.shortest for subs in SUB_FIELDS.values() for sub in subs if sub.name == field] + [0])
+    return isinstance(value, str) and 0 < len(value) < shortest
 
 
 def sub_fields(kind, field):

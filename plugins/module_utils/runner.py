@@ -133,15 +133,34 @@ class _Module(AnsibleModule):
     def _log_invocation(self):
         # Secrets inside free-form options (a tenant document's passwords) are masked like no_log options,
         # before the invocation is logged and in everything the module returns.
+        self._unmask_short_secrets()
         if self._secrets_of is not None:
             self.no_log_values.update(self._secrets_of(self.params))
         super(_Module, self)._log_invocation()
+
+    def _unmask_short_secrets(self):
+        """A no_log value too short for its rule (model.too_short_to_mask) is taken out of Ansible's masking,
+        which would garble every message, and replaced by the stand-in '*', which its rule refuses just the
+        same: the task fails naming the field, and neither the value nor its length appears anywhere."""
+        def walk(spec, params):
+            for name, option in spec.items():
+                value = params.get(name) if isinstance(params, dict) else None
+                if option.get('no_log') and model.too_short_to_mask(name, value):
+                    self.no_log_values.discard(value)
+                    params[name] = '*'
+                elif option.get('options') and isinstance(value, dict):
+                    walk(option['options'], value)
+                elif option.get('options') and isinstance(value, list):
+                    for item in value:
+                        walk(option['options'], item)
+        walk(self.argument_spec, self.params)
 
     def fail_json(self, msg, **kwargs):  # pylint: disable=arguments-differ
         result = getattr(self, 'validation_result', None)
         if getattr(self, '_validating', False) and result is not None and result.errors.errors:
             # AnsibleModule.__init__ refuses the arguments: report every error, naming the object.
             self._validating = False
+            self._unmask_short_secrets()
             errors = [e for e in result.errors.errors
                       if not (type(e).__name__ == 'UnsupportedError' and self._ignore_unknown_opts)]
             if errors:

@@ -600,14 +600,16 @@ def dump(document, path, fmt):
 
 
 def secret_values(data):
-    """Every value of a secret field anywhere in a document (the module masks them in its output)."""
+    """Every value of a secret field anywhere in a document (the module masks them in its output), but those
+    too short for their rule (model.too_short_to_mask: refused anyway, never echoed)."""
     found = set()
     stack = [data]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
             for key, value in item.items():
-                if key in SECRET_FIELDS and isinstance(value, (str, int)) and str(value):
+                if key in SECRET_FIELDS and isinstance(value, (str, int)) and str(value) and \
+                        not model.too_short_to_mask(key, str(value)):
                     found.add(str(value))
                 elif isinstance(value, (dict, list)):
                     stack.append(value)

@@ -142,3 +142,34 @@ def test_one_extension_too_many_names_the_extension_that_got_no_seat(acme):
     result = acme.run('extension', tenant='acme', internal_number='220')
     assert result['msg'] == ("extension 220 (tenant acme): seat: no smart seat is left for it: the tenant's 10 are taken "
                              "(licences.seats.smart) [seats]")
+
+
+@pytest.mark.parametrize('field, value, rule, message', [
+    ('sip_accounts', [dict(username='anna.extension', password='e')], 'password_length', 'SIP passwords have at least 8 characters'),
+    ('voicemail', dict(enabled=False, pin='1'), 'pin', 'a voicemail PIN has 4 to 8 digits'),
+    ('sip_accounts', [dict(username='anna.extension', ha1='a')], 'ha1', 'an HA1 is 32 hex digits (MD5 of username:realm:password)'),
+])
+def test_a_too_short_secret_is_refused_without_garbling_the_messages(acme, field, value, rule, message):
+    """Ansible masks each occurrence of a no_log value: a one-letter password would turn every 'e' of every
+    message into '********'. A secret too short for its rule is refused without being echoed or masked."""
+    snapshot = acme.snapshot()
+    result = acme.run('extension', tenant='acme', internal_number='219', **{field: value})
+    assert result.failed and '********' not in result.raw
+    assert result['msg'].startswith('extension 219 (tenant acme): ') and result['msg'].endswith('%s [%s]' % (message, rule))
+    secret = (value[0] if isinstance(value, list) else value).get('password') or \
+        (value[0] if isinstance(value, list) else value).get('pin') or value[0].get('ha1')
+    assert '"%s"' % secret not in result.raw and "'%s'" % secret not in result.raw
+    assert acme.snapshot() == snapshot
+
+
+def test_a_too_short_secret_in_a_document_garbles_nothing(acme):
+    doc = {'tenant': {'name': 'acme'}, 'extensions': [
+        {'internal_number': '219', 'sip_accounts': [{'username': 'anna.extension', 'password': 'e'}]}]}
+    result = acme.run('tenant_config', config=doc)
+    assert result['msg'] == ('extension 219 (tenant acme): sip_accounts[0].password: SIP passwords have at least 8 '
+                             'characters [password_length]')
+    # a real one is masked as ever
+    doc['extensions'][0]['sip_accounts'][0]['password'] = 'Sommer-2024!'
+    doc['extensions'][0]['internal_number'] = '780'
+    result = acme.run('tenant_config', config=doc)
+    assert result.failed and 'Sommer-2024!' not in result.raw
