@@ -260,6 +260,20 @@ options:
 '''
 
 EXAMPLES = r'''
+- name: The tenant these examples work in, with its location and media server (see voxplane.pbx.tenant)
+  voxplane.pbx.tenant:
+    name: acme
+    sip_domain: acme.pbx.example.com
+    licences: {seats: {smart: 10, best: 2}}
+    locations: [{name: berlin, street: Friedrichstr. 1, postal_code: "10117", city: Berlin}]
+    media_server: sip:media.acme.pbx.example.com
+
+- name: Its block of numbers +49 30 1234560-00 ... -99 (see voxplane.pbx.number)
+  voxplane.pbx.number:
+    tenant: acme
+    number: "+49301234560"
+    ddi_range: "00-99"
+
 - name: An extension with a desk phone and an app, reachable under the tenant's block with DDI 10
   voxplane.pbx.extension:
     tenant: acme

@@ -82,6 +82,15 @@ options:
 '''
 
 EXAMPLES = r'''
+- name: The tenant and the extensions these examples work with (see voxplane.pbx.tenant_config)
+  voxplane.pbx.tenant_config:
+    config:
+      tenant: {name: acme, sip_domain: acme.pbx.example.com, licences: {seats: {smart: 10, best: 2}}}
+      extensions:
+        - {internal_number: "100", name: Switchboard}
+        - {internal_number: "210", name: Anna Schmidt}
+        - {internal_number: "211", name: Ben Weber}
+
 - name: A reception group that rings two extensions at once and falls back to the switchboard
   voxplane.pbx.group:
     tenant: acme

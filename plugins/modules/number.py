@@ -90,6 +90,13 @@ options:
 '''
 
 EXAMPLES = r'''
+- name: The tenant, and the extension and group its numbers reach (see voxplane.pbx.tenant_config)
+  voxplane.pbx.tenant_config:
+    config:
+      tenant: {name: acme, sip_domain: acme.pbx.example.com, licences: {seats: {smart: 10, best: 2}}}
+      extensions: [{internal_number: "210", name: Anna Schmidt}]
+      groups: [{internal_number: "200", name: Reception, members: ["210"]}]
+
 - name: A block of 100 numbers whose head number reaches the reception group
   voxplane.pbx.number:
     tenant: acme

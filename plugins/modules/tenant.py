@@ -244,13 +244,13 @@ EXAMPLES = r'''
 - name: Give the tenant a block of 100 numbers (see voxplane.pbx.number)
   voxplane.pbx.number:
     tenant: acme
-    number: "+49301234567"
+    number: "+49301234560"
     ddi_range: "00-99"
 
 - name: Set the main number once the number exists
   voxplane.pbx.tenant:
     name: acme
-    main_number: "+4930123456700"
+    main_number: "+4930123456000"
 
 - name: Before the tenant goes, clear its main number ...
   voxplane.pbx.tenant:
@@ -260,7 +260,7 @@ EXAMPLES = r'''
 - name: ... and remove everything in it (here its numbers)
   voxplane.pbx.number:
     tenant: acme
-    number: "+49301234567"
+    number: "+49301234560"
     state: absent
 
 - name: Remove the tenant, now that nothing is left in it

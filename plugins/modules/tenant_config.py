@@ -98,12 +98,29 @@ options:
 '''
 
 EXAMPLES = r'''
-- name: Export the tenant once, as the file the repository keeps (with HA1s, so that it stands alone)
+- name: A small tenant inline (the document has the shape tenant_info returns)
+  voxplane.pbx.tenant_config:
+    config:
+      tenant: {name: acme, sip_domain: acme.pbx.example.com, licences: {seats: {smart: 10, best: 2}}}
+      numbers: [{number: "+49301234560", ddi_range: "00-99"}]
+      extensions:
+        - internal_number: "210"
+          ddi: "10"
+          name: Anna Schmidt
+          sip_accounts: [{username: anna.desk, password: "{{ vault_anna_desk }}"}]
+          speed_dials: [{code: "1", number: "030 1234567", name: Empfang}]
+      phonebook: [{name: Jörg Müller, number: "089 123456", company: Müller GmbH}]
+
+- name: Export it once, as the file the repository keeps (no secrets in git; the accounts keep theirs)
   voxplane.pbx.tenant_info:
     tenant: acme
-    secrets: true
     format: json
     dest: "{{ playbook_dir }}/tenants/acme.json"
+
+- name: Lint the file without any directory (every rule and integrity check inside it; changes nothing)
+  voxplane.pbx.tenant_config:
+    src: "{{ playbook_dir }}/tenants/acme.json"
+    state: validated
 
 - name: Apply the tenant from git, exactly as written (objects it no longer lists are removed)
   voxplane.pbx.tenant_config:
@@ -115,36 +132,18 @@ EXAMPLES = r'''
   ansible.builtin.assert:
     that: acme.counts.extensions.removed <= 50
 
-- name: Lint a tenant file without any directory (every rule and integrity check inside it; changes nothing)
-  voxplane.pbx.tenant_config:
-    src: "{{ playbook_dir }}/tenants/acme.json"
-    state: validated
-
-- name: A small tenant inline
-  voxplane.pbx.tenant_config:
-    config:
-      tenant: {name: muster, sip_domain: muster.pbx.example.com, licences: {seats: {smart: 10}}}
-      numbers: [{number: "+49301234560", ddi_range: "00-99"}]
-      extensions:
-        - internal_number: "210"
-          ddi: "10"
-          name: Anna Schmidt
-          sip_accounts: [{username: anna.desk, password: "{{ vault_anna_desk }}"}]
-          speed_dials: [{code: "1", number: "030 1234567", name: Empfang}]
-      phonebook: [{name: Jörg Müller, number: "089 123456", company: Müller GmbH}]
-
-- name: Export the small tenant's extensions, phonebook and speed dials as CSV files
+- name: Export the extensions, phonebook and speed dials as CSV files for the spreadsheet
   voxplane.pbx.tenant_info:
-    tenant: muster
+    tenant: acme
     format: csv
-    dest: "{{ playbook_dir }}/export/muster"
+    dest: "{{ playbook_dir }}/export/acme"
 
 - name: Import extensions from the portal's CSV (Excel's German export is ';' separated)
   voxplane.pbx.tenant_config:
-    tenant: muster
-    src: "{{ playbook_dir }}/export/muster/extensions.csv"
+    tenant: acme
+    src: "{{ playbook_dir }}/export/acme/extensions.csv"
 
-- name: Remove the small tenant again
+- name: Remove a tenant and everything in it (nothing happens when there is no such tenant)
   voxplane.pbx.tenant_config:
     tenant: muster
     state: deleted

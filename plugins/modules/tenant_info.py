@@ -72,6 +72,14 @@ options:
 '''
 
 EXAMPLES = r'''
+- name: The tenant these examples read (see voxplane.pbx.tenant_config)
+  voxplane.pbx.tenant_config:
+    config:
+      tenant: {name: acme, sip_domain: acme.pbx.example.com, licences: {seats: {smart: 10, best: 2}}}
+      numbers: [{number: "+49301234560", ddi_range: "00-99"}]
+      extensions:
+        - {internal_number: "210", ddi: "10", name: Anna Schmidt, sip_accounts: [{username: anna.desk, password: "{{ vault_anna_desk }}"}]}
+
 - name: Read the tenant
   voxplane.pbx.tenant_info:
     tenant: acme
