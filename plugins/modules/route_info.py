@@ -70,6 +70,8 @@ options:
         Nothing is written; the document is validated with every rule and integrity check of the
         modules (each violation named) in an empty in-memory directory.
       - SIP accounts need no secrets in the document; the simulation authenticates nobody.
+      - A relative path is relative to the folder of the playbook when the task runs on the controller (localhost),
+        and to the login folder of the remote user on another host; write C({{ playbook_dir }}/...) to say so.
     type: path
   dialled:
     description:

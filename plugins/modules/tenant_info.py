@@ -52,7 +52,10 @@ options:
     type: str
     choices: [yaml, json, csv]
   dest:
-    description: Where to write the export (a file, or a folder for V(csv)); required with O(format).
+    description:
+      - Where to write the export (a file, or a folder for V(csv)); required with O(format).
+      - A relative path is relative to the folder of the playbook when the task runs on the controller (localhost),
+        and to the login folder of the remote user on another host; write C({{ playbook_dir }}/...) to say so.
     type: path
   csv:
     description: How O(format=csv) writes the files; the same option as M(voxplane.pbx.tenant_config)'s O(voxplane.pbx.tenant_config#module:csv).
