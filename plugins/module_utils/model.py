@@ -67,7 +67,7 @@ def _defaults(kind):
             'international_calls': True, 'locations': [], 'licences': {'seats': {}, 'addons': {}},
             'trunks': [], 'preferred_trunk': None, 'internal_ranges': [], 'media_server': None,
             'max_outside_calls': None, 'max_outside_calls_per_minute': None, 'premium_calls': False,
-            'satellite_calls': False, 'media_relay': 'auto',
+            'satellite_calls': False, 'media_relay': 'auto', 'language': 'de',
         }
     if kind == NUMBER:
         return {'ddi_range': None, 'status': 'active', 'porting_date': None, 'interim': False,
@@ -81,7 +81,7 @@ def _defaults(kind):
             'forwarding': {'unconditional': None, 'busy': None, 'no_answer': None, 'unregistered': None},
             'dnd': False, 'available': True, 'location': None, 'single_number_reach': False,
             'max_outside_calls': None, 'max_outside_calls_per_minute': None, 'premium_calls': False,
-            'satellite_calls': False, 'emergency_only': False, 'speed_dials': [],
+            'satellite_calls': False, 'emergency_only': False, 'speed_dials': [], 'language': None,
         }
     if kind == DEVICE:
         # activation: the one-time activation code (provisioning.py), only as its hash.
@@ -136,7 +136,8 @@ SUB_FIELDS = {
 # then voicemail_<sub-field> and account<N>_<sub-field> from the sub-fields above.
 CSV_COLUMNS = {
     EXTENSION: ('internal_number', 'name', 'email', 'role', 'seat', 'ddi', 'assign_all_external_numbers',
-                'external_numbers', 'outbound_caller_id', 'mobile', 'location', 'ring_time', 'international_calls'),
+                'external_numbers', 'outbound_caller_id', 'mobile', 'location', 'ring_time', 'international_calls',
+                'language'),
 }
 # Every secret sub-field name (a tenant document's secret values are masked wherever they are).
 SECRET_FIELDS = tuple(sorted(set(sub.name for subs in SUB_FIELDS.values() for sub in subs if sub.secret)))
@@ -387,6 +388,8 @@ def _merge_tenant(n, d, r, _tenant):
         d['media_server'] = value and n.run(rules.sip_server, value, 'media_server')
     if r.get('media_relay') is not None:
         d['media_relay'] = n.run(rules.choice, r['media_relay'], rules.MEDIA_RELAY_MODES, 'media_relay')
+    if r.get('language') is not None:
+        d['language'] = n.run(rules.language, r['language'], 'language')
     if r.get('preferred_trunk') is not None:
         d['preferred_trunk'] = _opt_text(r['preferred_trunk'])
     if r.get('internal_ranges') is not None:
@@ -459,6 +462,9 @@ def _merge_extension(n, d, r, tenant):
         d['ring_time'] = n.run(rules.bounded_int, r['ring_time'], 'ring_time', 5, 300)
     if r.get('location') is not None:
         d['location'] = _opt_text(r['location'])
+    if r.get('language') is not None:  # none: the tenant's language
+        value = _opt_text(r['language'])
+        d['language'] = value and n.run(rules.language, value, 'language')
     if r.get('voicemail') is not None:
         vm = r['voicemail']
         if vm.get('enabled') is not None:

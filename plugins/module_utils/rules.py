@@ -41,6 +41,10 @@ NUMBER_STATUSES = ('active', 'inactive', 'porting')
 GROUP_STRATEGIES = ('parallel', 'sequential')
 FORWARD_KINDS = ('unconditional', 'busy', 'no_answer', 'unregistered')
 
+# The languages of the prompts a caller hears (voicemail, announcements), as the media service plays
+# them; the seed tenants are German hosted PBXs.
+LANGUAGES = ('de', 'en')
+
 # Ported numbers switch over in the provider's window 08:00-12:00 on the porting
 # day (ecotel); they become routable at its start, in the tenant's time zone.
 PORTING_ACTIVATION_HOUR = 8
@@ -267,6 +271,11 @@ def choice(value, choices, field):
     if value not in choices:
         raise RuleError(field, 'choice', '%r is not one of %s' % (value, ', '.join(choices)))
     return value
+
+
+def language(value, field='language'):
+    """The language of the prompts: one of LANGUAGES."""
+    return choice(_text(field, value), LANGUAGES, field)
 
 
 def bounded_int(value, field, low, high):

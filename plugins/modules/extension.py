@@ -257,6 +257,12 @@ options:
   location:
     description: Name of the tenant location the person works at; emergency calls carry it. An empty string clears it.
     type: str
+  language:
+    description:
+      - The language of the prompts the extension's callers hear (its voicemail), when it is not the tenant's
+        (O(voxplane.pbx.tenant#module:language)).
+      - V(de) or V(en) (rule C(choice)). Unset on creation, which is the tenant's language. An empty string unsets it.
+    type: str
 '''
 
 EXAMPLES = r'''
@@ -365,6 +371,7 @@ extension:
     available: true
     location: berlin
     single_number_reach: true
+    language: null
 changes:
   description: One line per object the task created, updated or deleted.
   returned: always
@@ -410,6 +417,7 @@ ARGUMENT_SPEC = dict(
     available=dict(type='bool'),
     location=dict(type='str'),
     single_number_reach=dict(type='bool'),
+    language=dict(type='str'),
 )
 
 

@@ -197,6 +197,13 @@ options:
       - V(auto) on creation.
     type: str
     choices: [auto, always]
+  language:
+    description:
+      - The language of the prompts the tenant's callers hear (voicemail, announcements of the media service),
+        unless an extension names its own (O(voxplane.pbx.extension#module:language)).
+      - V(de) on creation.
+    type: str
+    choices: [de, en]
 '''
 
 EXAMPLES = r'''
@@ -294,6 +301,7 @@ tenant:
     preferred_trunk: carrier-a
     internal_ranges: ["100-299"]
     media_server: "sip:media.acme.pbx.example.com:5060"
+    language: de
 changes:
   description: One line per object the task created, updated or deleted.
   returned: always
@@ -332,6 +340,7 @@ ARGUMENT_SPEC = dict(
     internal_ranges=dict(type='list', elements='str'),
     media_server=dict(type='str'),
     media_relay=dict(type='str', choices=list(rules.MEDIA_RELAY_MODES)),
+    language=dict(type='str', choices=list(rules.LANGUAGES)),
 )
 
 
