@@ -136,7 +136,7 @@ phonebook:
   type: list
   elements: dict
 files:
-  description: The files written (or, in check mode, that would be written) with O(dest).
+  description: The files written (or, in check mode, that would be written) with O(dest), as absolute paths.
   returned: when O(dest) is given
   type: list
   elements: str
@@ -259,7 +259,7 @@ def main():
         else:
             files = {params['dest']: (tenant_document.dump(document, params['dest'], params['format']), mode)}
         result['changed'] = _write(module, files)
-        result['files'] = sorted(files)
+        result['files'] = sorted(os.path.abspath(path) for path in files)  # where a relative dest went
         # What was written, in numbers: the document itself is in the files, not in the task's output.
         result['summary'] = dict([('tenant', state.name), ('secrets', params['secrets'])] + [
             (section, len(document[section])) for section, _kind in tenant_document.SECTIONS])

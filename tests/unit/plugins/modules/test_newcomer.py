@@ -8,6 +8,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
+
 import pytest
 
 from module_helpers import Pbx
@@ -109,6 +111,14 @@ def test_tenant_info_with_dest_returns_a_summary_not_the_document(acme, tmp_path
     assert set(result) - {'invocation'} == {'changed', 'exists', 'generation', 'files', 'summary'}
     assert result['summary'] == dict(tenant='acme', secrets=False, numbers=1, extensions=1, devices=0, groups=0, phonebook=0)
     assert result['files'] == [str(dest)] and result['changed'] is True
+    # a relative dest: the result says where it went
+    here = os.getcwd()
+    os.chdir(str(tmp_path))
+    try:
+        result = acme.ok('tenant_info', tenant='acme', format='json', dest='relative/acme.json')
+    finally:
+        os.chdir(here)
+    assert result['files'] == [str(tmp_path / 'relative' / 'acme.json')]
     assert len(result.raw) < 2000   # not the 101 entries of the block's number plan
     # without dest, the document and its number plan, as before
     assert len(acme.ok('tenant_info', tenant='acme')['number_plan']) == 101
