@@ -23,7 +23,8 @@ description:
   - With O(dest) the tenant is written to a file (O(format=yaml) or V(json)) or to CSV files in a folder
     (O(format=csv)); that changes nothing in the directory, and reports C(changed) when a file's content changes.
   - Fails when O(directory) does not exist (a typo in the path), and, with O(dest), when the tenant does not exist
-    (naming tenants of similar names); without O(dest) a tenant that does not exist is RV(exists=false).
+    (naming tenants of similar names); without O(dest) a tenant that does not exist is RV(exists=false), with a
+    warning when tenants of similar names exist.
 author:
   - voxplane developers (@voxplane)
 extends_documentation_fragment:
@@ -246,6 +247,9 @@ def main():
                                                      'nothing was written to %s' % (params['tenant'], params['directory'],
                                                                                     _did_you_mean(module, params['tenant']),
                                                                                     os.path.abspath(params['dest'])))]))
+        similar = _did_you_mean(module, params['tenant'])
+        if similar:  # a typo, most likely: say so (a name nothing resembles is a plain "does not exist")
+            module.warn('tenant %s does not exist in directory %s%s' % (params['tenant'], params['directory'], similar))
         module.exit_json(changed=False, exists=False, **EMPTY)
     document = tenant_document.export_document(state, secrets=params['secrets'])
     result = dict(changed=False, exists=True, generation=generation['generation'])

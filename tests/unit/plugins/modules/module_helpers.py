@@ -22,6 +22,7 @@ import sqlite3
 
 import pytest
 
+from ansible.module_utils.common import warnings as ansible_warnings
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.voxplane.pbx.plugins.modules import (
@@ -54,8 +55,11 @@ class ModuleResult(dict):
 
 
 def run_module(name, args):
-    """Run module ``name`` with ``args``; return its ModuleResult."""
+    """Run module ``name`` with ``args``; return its ModuleResult. Each run starts without the warnings and
+    deprecations of the runs before it, as a module's own process does."""
     module = MODULES[name]
+    ansible_warnings._global_warnings.clear()
+    ansible_warnings._global_deprecations.clear()
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         with pytest.raises(SystemExit) as exit_info:

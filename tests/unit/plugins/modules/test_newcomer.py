@@ -98,9 +98,12 @@ def test_tenant_info_with_dest_fails_for_a_tenant_that_does_not_exist(acme, tmp_
     assert result.failed and not dest.parent.exists()
     assert result['msg'] == ('tenant acmee: tenant: tenant acmee does not exist in directory %s (did you mean acme?); '
                              'nothing was written to %s [reference]' % (acme.path, dest))
-    # without dest, the answer to "does it exist?"
+    # without dest, the answer to "does it exist?", with a word when it looks like a typo
     result = acme.ok('tenant_info', tenant='acmee')
     assert result['exists'] is False and result['changed'] is False
+    assert [w['event']['msg'] for w in result['warnings']] == [
+        'tenant acmee does not exist in directory %s (did you mean acme?)' % acme.path]
+    assert 'warnings' not in acme.ok('tenant_info', tenant='zeta')
 
 
 # tenant_info with dest returns a summary -------------------------------------------------------------
