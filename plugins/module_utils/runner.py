@@ -241,7 +241,7 @@ def run_object_module(kind, argument_spec, prepare=None):
     spec.update(DIRECTORY_ARGS)
     spec['state'] = dict(type='str', default='present', choices=['present', 'absent'])
     key_field = model.KEY_FIELD[kind]
-    module = new_module(spec, kind, key_field, judge=lambda module, params: _rule_violations(module, kind, params))
+    module = new_module(spec, kind, key_field, judge=lambda _module, params: _rule_violations(kind, params))
     params = module.params
     request = ABSENT if params['state'] == 'absent' else request_from_params(params, key_field)
     extra = prepare(module, request) if prepare is not None and request is not ABSENT else {}
@@ -269,7 +269,7 @@ def run_object_module(kind, argument_spec, prepare=None):
     )
 
 
-def _rule_violations(module, kind, params):
+def _rule_violations(kind, params):
     """The rule and integrity violations of an object module's options (those Ansible accepted), found by
     the same reconcile in a transaction that is rolled back; [] when they cannot be judged (no tenant or
     key, a removal, a storage problem)."""
@@ -280,6 +280,11 @@ def _rule_violations(module, kind, params):
     request = request_from_params(params, key_field)
     try:
         tenant_name = model.normalise_key(model.TENANT, params[tenant_option])
+    except RuleError as e:  # as normalised() says it
+        name = params[tenant_option]
+        return [RuleError(tenant_option, e.rule, e.message).at(model.describe(model.TENANT, name))] + (
+            field_violations(kind, name, name, request, None) if kind == model.TENANT else [])
+    try:
         directory = Directory(params.get('directory') or DEFAULT_LOCATION)
         if not directory.exists():
             directory = Directory(':memory:')

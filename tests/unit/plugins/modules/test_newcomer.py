@@ -186,3 +186,10 @@ def test_a_too_short_secret_in_a_document_garbles_nothing(acme):
     doc['extensions'][0]['internal_number'] = '780'
     result = acme.run('tenant_config', config=doc)
     assert result.failed and 'Sommer-2024!' not in result.raw
+
+
+def test_a_wrong_tenant_name_and_an_option_ansible_refuses_are_one_answer(tmp_path):
+    result = Pbx(tmp_path / 'directory.db').run('tenant', name='ACME!', sip_domain='acme',
+                                                trunks=[dict(name='carrier', addresses=['192.0.2.1'], port='sip')])
+    assert found(result) == [('tenant ACME!', 'name', 'slug'), ('tenant ACME!', 'sip_domain', 'hostname'),
+                             ('tenant ACME!', 'trunks.port', 'type')]
