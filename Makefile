@@ -6,6 +6,8 @@
 #                     the other (each lane logged to build/test-results/<lane>.log, printed when both are
 #                     done), then one summary line
 #   make venv         .venv with the pinned tools of requirements/test.txt (reinstalled on change)
+#   make try          venv + collection, no root and no system packages: the modules against a file
+#                     under /tmp (README "Try the modules without a PBX")
 #   make deps         Debian packages the tests need (apt only when one is missing)
 #   make collection   build/collections/ansible_collections/voxplane/pbx -> this tree
 #   make sanity       ansible-test sanity, offline, on a copy under build/sanity
@@ -61,7 +63,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help test venv deps collection sanity lint unit integration sip attack fuzz summary \
+.PHONY: help test try venv deps collection sanity lint unit integration sip attack fuzz summary \
 	demo demo-stop demo-clean clean distclean lock molecule release-check integration-targets
 
 help:
@@ -112,6 +114,12 @@ lock:
 	  "$(BUILD)/lock-venv/bin/python" -m pip freeze --all --exclude pip --exclude setuptools | grep -v -i '^galaxy.importer=='; \
 	} > requirements/release-constraints.txt
 	rm -rf "$(BUILD)/lock-venv"
+
+# The modules without a PBX and without root (README "Try the modules without a PBX"): the virtualenv
+# and the collection link only; no Debian package, no Kamailio.
+try: venv collection
+	@echo "try: ready. From this folder: .venv/bin/ansible-playbook /tmp/voxplane-tour/tour.yml -e vault_anna_desk=..."
+	@echo "     (the README's tour, saved there; its directory is /tmp/voxplane-tour/directory.db)"
 
 # ---------------------------------------------------------------------------- system packages
 deps:

@@ -174,23 +174,12 @@ def try_setting(state, setting):
         return phone_settings.apply(scratch, setting)
 
 
-# A SIP account of a document without its secret gets this password in the scratch directory:
-# the simulation authenticates nobody, and an export without secrets is the usual document.
-_SIMULATION_PASSWORD = 'route-simulation-only'
-
-
 def document_state(document):
     """The TenantState a tenant document (tenant_document.TenantDocument, as read_document gives
     it) describes: applied by tenant_document.apply_document, with every rule and integrity check
     of the modules, to an empty in-memory directory. Raises ValidationFailed naming each
     violation; nothing is written anywhere."""
-    for request in document.children.get(EXTENSION, {}).values():
-        accounts = request.get('sip_accounts') if isinstance(request, dict) else None
-        if isinstance(accounts, list):
-            request['sip_accounts'] = [
-                dict(acc, password=_SIMULATION_PASSWORD)
-                if isinstance(acc, dict) and not acc.get('password') and not acc.get('ha1') else acc
-                for acc in accounts]
+    tenant_document.assume_existing_accounts(document)
     with Directory(':memory:').transaction(write=True) as txn:
         tenant_document.apply_document(txn, document)
         return txn.load_tenant(document.tenant_name)
@@ -376,6 +365,21 @@ def _result(flow):
     return {'steps': flow.steps, 'final': flow.final, 'summary': summarise(flow.steps, flow.final)}
 
 
+def _setting_words(setting):
+    """A feature code's setting (the extension module's options it sets) in words: 'Do Not Disturb on',
+    'no-answer forward to 11', 'unconditional forward off'."""
+    words = []
+    for field, value in sorted(setting.items()):
+        if field == 'forwarding' and isinstance(value, dict):
+            words.extend('%s forward %s' % (kind.replace('_', '-'), 'to %s' % dest if dest else 'off')
+                         for kind, dest in sorted(value.items()))
+        elif isinstance(value, bool):
+            words.append('%s %s' % ('Do Not Disturb' if field == 'dnd' else field, 'on' if value else 'off'))
+        else:
+            words.append('%s %s' % (field, value))
+    return ', '.join(words)
+
+
 def summarise(steps, final):
     """One line per step and one for the final answer, as a person would say it."""
     lines = []
@@ -386,16 +390,19 @@ def summarise(steps, final):
                                 ' %s' % step['target_name'] if step['target_name'] else '')
             if step['target_kind'] == 'group':
                 what += ' (%s)' % ', '.join(step['extensions'])
-            who = ', '.join(step['ringing']) or 'nobody registered'
-            result = {'unregistered': 'nobody can ring', 'answered': 'answered by %s' % step.get('answered_by'),
-                      'busy': 'busy', 'no_answer': 'no answer'}[step['outcome']]
-            lines.append('%ds: ring %s%s: %s for %ss: %s' % (step['at'], what, why, who, step['ring_time'], result))
+            if step['outcome'] == 'unregistered':
+                lines.append('%ds: ring %s%s: nobody registered, nothing rings' % (step['at'], what, why))
+                continue
+            result = {'answered': 'answered by %s' % step.get('answered_by'), 'busy': 'busy', 'no_answer': 'no answer'}[
+                step['outcome']]
+            lines.append('%ds: ring %s%s: %s for %ss: %s' % (step['at'], what, why, ', '.join(step['ringing']),
+                                                             step['ring_time'], result))
         elif step['action'] == 'voicemail':
             lines.append('%ds: voicemail %s on %s%s' % (step['at'], step['number'], step['destination'], why))
         elif step['action'] == 'trunk':
             lines.append('%ds: out through the trunk to %s%s' % (step['at'], step['number'], why))
         elif step['action'] == 'feature_code':
-            lines.append('0s: feature code for extension %s: %r' % (step['extension'], step['setting']))
+            lines.append('0s: feature code for extension %s: %s' % (step['extension'], _setting_words(step['setting'])))
     if final['code'] is None:
         lines.append('final: %s' % final['reason'])
     else:

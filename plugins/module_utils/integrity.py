@@ -197,12 +197,17 @@ def _check_numbers(v, state, lookups, touched, plan, conflicts):
     targets = state.internal_targets()
     numbers = state.objects(NUMBER)
     owned = {}
-    for key, number in sorted(numbers.items()):
+    # Untouched numbers first, so that an overlap is blamed on the number the change touches.
+    for key, number in sorted(numbers.items(), key=lambda item: (touched(NUMBER, item[0]), item[0])):
         members = [key] + (rules.block_numbers(key, number['ddi_range']) if number['ddi_range'] else [])
+        overlap = {}
         for e164 in members:
             if e164 in owned and owned[e164] != key:
-                v.add(NUMBER, key, 'number', 'number_unique', '%s is already part of number %s' % (e164, owned[e164]))
+                overlap.setdefault(owned[e164], []).append(e164)
             owned.setdefault(e164, key)
+        for other, e164s in sorted(overlap.items()):  # one violation per pair of overlapping numbers, not per DDI
+            v.add(NUMBER, key, 'number', 'number_unique',
+                  _some_of(e164s, members, 'is already part of number %s' % other, 'are already part of number %s' % other))
         for e164 in members[1:]:
             if len(e164) > 16:
                 v.add(NUMBER, key, 'ddi_range', 'e164_length',
@@ -223,11 +228,23 @@ def _check_numbers(v, state, lookups, touched, plan, conflicts):
         if number['target'] and number['target'] not in targets:
             v.reference(NUMBER, key, 'target', 'target', number['target'], 'target')
         if touched(NUMBER, key):
+            taken = {}
             for e164, other in sorted(lookups.number_owners(members, state.name).items()):
-                v.add(NUMBER, key, 'number', 'number_one_tenant', '%s already belongs to tenant %s' % (e164, other))
+                taken.setdefault(other, []).append(e164)
+            for other, e164s in sorted(taken.items()):  # one violation per tenant it overlaps, not per DDI
+                v.add(NUMBER, key, 'number', 'number_one_tenant', _some_of(
+                    e164s, members, 'already belongs to tenant %s' % other, 'already belong to tenant %s' % other))
     for e164, claimants in conflicts:
         v.add(NUMBER, plan[e164]['number'], 'target', 'number_one_target',
               '%s would reach both %s; a number has one target' % (e164, ' and '.join(claimants)))
+
+
+def _some_of(e164s, members, one, many):
+    """A message about some numbers of a number object: '<the number> <one>' for one, '<n> of its <m>
+    numbers (<first> to <last>) <many>' for more (a block overlapping another: one message, not one per DDI)."""
+    if len(e164s) == 1:
+        return '%s %s' % (e164s[0], one)
+    return '%d of its %d numbers (%s to %s) %s' % (len(e164s), len(members), min(e164s), max(e164s), many)
 
 
 def _check_extensions(v, state, plan, touched):
@@ -237,8 +254,8 @@ def _check_extensions(v, state, plan, touched):
     owned = set(plan)
     numbers_of = state.numbers_of(plan)
     locations = state.location_names()
-    seats = dict((p, 0) for p in rules.SEAT_PACKAGES)
-    client_addons = 0
+    seats = dict((p, []) for p in rules.SEAT_PACKAGES)   # package -> the extensions that take one, in order
+    client_addons = []
     usernames = {}
     groups = state.objects(GROUP)
     # Untouched extensions first, so that a duplicate is blamed on the extension the change touches.
@@ -251,10 +268,10 @@ def _check_extensions(v, state, plan, touched):
         if not rules.in_internal_ranges(key, t['internal_ranges']):
             v.add(EXTENSION, key, 'internal_number', 'internal_range',
                   '%s is outside the tenant\'s internal ranges %s' % (key, ', '.join(t['internal_ranges'])))
-        seats[ext['seat']] += 1
+        seats[ext['seat']].append(key)
         needs_client = any(a['kind'] in rules.CLIENT_ACCOUNT_KINDS for a in ext['sip_accounts'])
         if needs_client and ext['seat'] not in rules.PACKAGES_WITH_CLIENT:
-            client_addons += 1
+            client_addons.append(key)
         for acc in ext['sip_accounts']:
             if acc['username'] in usernames:
                 v.add(EXTENSION, key, 'sip_accounts', 'username_unique',
@@ -281,16 +298,34 @@ def _check_extensions(v, state, plan, touched):
             v.add(EXTENSION, key, 'forwarding.unconditional', 'forward_loop', 'an extension cannot forward to itself')
         _check_call_features(v, t, key, ext)
     if t['licences'] is not None:
-        for package, used in sorted(seats.items()):
-            available = t['licences']['seats'].get(package, 0)
-            if used > available:
-                v.add(TENANT, name, 'licences.seats.%s' % package, 'seats',
-                      '%d extensions take a %s seat but the tenant has %d' % (used, package, available))
-        addons = t['licences']['addons'].get(rules.CLIENT_ADDON, 0)
-        if client_addons > addons:
-            v.add(TENANT, name, 'licences.addons.%s' % rules.CLIENT_ADDON, 'softclient_licence',
-                  '%d extensions on a smart seat have softclient or webphone accounts, which need the best package '
-                  'or the %s add-on; the tenant has %d' % (client_addons, rules.CLIENT_ADDON, addons))
+        for package, users in sorted(seats.items()):
+            _check_licence(v, state, touched, users, t['licences']['seats'].get(package, 0), 'licences.seats.%s' % package,
+                           'seats', 'seat', ('takes', 'take', 'a %s seat but the tenant has %%d' % package),
+                           'no %s seat is left for it: the tenant\'s %%d are taken (licences.seats.%s)' % (package, package))
+        _check_licence(v, state, touched, client_addons, t['licences']['addons'].get(rules.CLIENT_ADDON, 0),
+                       'licences.addons.%s' % rules.CLIENT_ADDON, 'softclient_licence', 'sip_accounts',
+                       ('on a smart seat has', 'on a smart seat have', 'softclient or webphone accounts, which need the best '
+                        'package or the %s add-on; the tenant has %%d' % rules.CLIENT_ADDON),
+                       'its softclient or webphone account needs the best seat or a %s add-on, and none is left: the '
+                       'tenant\'s %%d are taken (licences.addons.%s)' % (rules.CLIENT_ADDON, rules.CLIENT_ADDON))
+
+
+def _check_licence(v, state, touched, users, available, licence_field, rule, field, too_many, none_left):
+    """More extensions use a licence than the tenant has: one extension the change touches that got none is
+    named as such (field ``field``, ``none_left``); otherwise the tenant's licence names the extensions left
+    without one (``too_many``: the verb for one and for several extensions, the rest of the sentence).
+    ``users`` are in the order the licences go: untouched extensions first."""
+    if len(users) <= available:
+        return
+    left_out = users[available:]
+    if len(left_out) == 1 and touched(EXTENSION, left_out[0]):
+        v.add(EXTENSION, left_out[0], field, rule, none_left % available)
+        return
+    one, many, rest = too_many
+    listed = ', '.join(left_out[:10]) + (' and %d more' % (len(left_out) - 10) if len(left_out) > 10 else '')
+    v.add(TENANT, state.name, licence_field, rule, '%d extension%s %s %s; none is left for extension%s %s' % (
+        len(users), 's' if len(users) > 1 else '', many if len(users) > 1 else one, rest % available,
+        's' if len(left_out) > 1 else '', listed))
 
 
 # How messages name a call class: (one number, numbers of the class).

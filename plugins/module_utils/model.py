@@ -21,6 +21,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import re
 
 from ansible_collections.voxplane.pbx.plugins.module_utils import rules
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import RuleError, ValidationFailed
@@ -49,6 +50,15 @@ def describe(kind, key, tenant=None):
     return '%s %s (tenant %s)' % (kind, key, tenant)
 
 
+_DESCRIBED = re.compile(r'^(?P<kind>\w+) (?P<key>.+?) \(tenant (?P<tenant>[^)]+)\)$')
+
+
+def parse_described(obj):
+    """(kind, key) of an object named by describe() with its tenant, or None: its inverse."""
+    match = _DESCRIBED.match(obj)
+    return (match.group('kind'), match.group('key')) if match else None
+
+
 def _defaults(kind):
     if kind == TENANT:
         return {
@@ -57,7 +67,7 @@ def _defaults(kind):
             'international_calls': True, 'locations': [], 'licences': {'seats': {}, 'addons': {}},
             'trunks': [], 'preferred_trunk': None, 'internal_ranges': [], 'media_server': None,
             'max_outside_calls': None, 'max_outside_calls_per_minute': None, 'premium_calls': False,
-            'satellite_calls': False, 'media_relay': 'auto',
+            'satellite_calls': False, 'media_relay': 'auto', 'language': 'de',
         }
     if kind == NUMBER:
         return {'ddi_range': None, 'status': 'active', 'porting_date': None, 'interim': False,
@@ -71,7 +81,7 @@ def _defaults(kind):
             'forwarding': {'unconditional': None, 'busy': None, 'no_answer': None, 'unregistered': None},
             'dnd': False, 'available': True, 'location': None, 'single_number_reach': False,
             'max_outside_calls': None, 'max_outside_calls_per_minute': None, 'premium_calls': False,
-            'satellite_calls': False, 'emergency_only': False, 'speed_dials': [],
+            'satellite_calls': False, 'emergency_only': False, 'speed_dials': [], 'language': None,
         }
     if kind == DEVICE:
         # activation: the one-time activation code (provisioning.py), only as its hash.
@@ -81,6 +91,70 @@ def _defaults(kind):
     if kind == PHONEBOOK:
         return {'number': None, 'mobile': None, 'company': None}
     raise KeyError(kind)
+
+
+class SubField(object):
+    """One sub-field of a structured field: its name, its type ('str', 'bool', 'int', 'list' of text,
+    'dict'), whether it must be given, whether it is a secret (stored only hashed, never shown), its
+    choices and the default an option takes."""
+
+    __slots__ = ('name', 'type', 'required', 'secret', 'choices', 'default', 'shortest')
+
+    def __init__(self, name, type_name='str', required=False, secret=False, choices=None, default=None, shortest=0):
+        self.name = name
+        self.type = type_name
+        self.required = required
+        self.secret = secret
+        self.choices = choices
+        self.default = default
+        self.shortest = shortest  # a secret: the fewest characters its rule accepts
+
+
+# The field table: the sub-fields of every structured field (lists of mappings, mappings), and the fields
+# that are columns of the extensions CSV layout. The one place they are spelled: the modules' argument
+# specs (runner.suboptions), the tenant document's shape check (tenant_document) and the CSV layouts
+# (tenant_csv) read them from here; how each value is normalised is the merge functions' part below.
+SUB_FIELDS = {
+    (TENANT, 'locations'): (
+        SubField('name', required=True), SubField('street', required=True), SubField('postal_code', required=True),
+        SubField('city', required=True), SubField('country', default='DE'), SubField('emergency_caller_id')),
+    (TENANT, 'trunks'): (SubField('name', required=True), SubField('addresses', 'list', required=True),
+                         SubField('port', 'int', default=5060)),
+    (TENANT, 'licences'): (SubField('seats', 'dict'), SubField('addons', 'dict')),
+    (EXTENSION, 'sip_accounts'): (
+        SubField('username', required=True), SubField('kind', choices=rules.SIP_ACCOUNT_KINDS),
+        SubField('password', secret=True, shortest=rules.PASSWORD_MIN_LENGTH), SubField('ha1', secret=True, shortest=32),
+        SubField('require_tls', 'bool')),
+    (EXTENSION, 'voicemail'): (SubField('enabled', 'bool'), SubField('pin', secret=True, shortest=rules.PIN_LENGTH[0]),
+                               SubField('pin_hash', secret=True, shortest=64)),
+    (EXTENSION, 'forwarding'): tuple(SubField(kind) for kind in rules.FORWARD_KINDS),
+    (EXTENSION, 'speed_dials'): (SubField('code', required=True), SubField('number', required=True), SubField('name')),
+    (DEVICE, 'activation'): (SubField('hash'), SubField('expires_at', 'int'), SubField('used_at', 'int')),
+}
+# Columns of the extensions CSV layout, in the order the export writes them: the extension's own fields
+# (a cell's type follows the field's default: true/false, a whole number, values separated by "|", text),
+# then voicemail_<sub-field> and account<N>_<sub-field> from the sub-fields above.
+CSV_COLUMNS = {
+    EXTENSION: ('internal_number', 'name', 'email', 'role', 'seat', 'ddi', 'assign_all_external_numbers',
+                'external_numbers', 'outbound_caller_id', 'mobile', 'location', 'ring_time', 'international_calls',
+                'language'),
+}
+# Every secret sub-field name (a tenant document's secret values are masked wherever they are).
+SECRET_FIELDS = tuple(sorted(set(sub.name for subs in SUB_FIELDS.values() for sub in subs if sub.secret)))
+
+
+def too_short_to_mask(field, value):
+    """A value of a secret field that is shorter than its rule accepts: it is refused (never stored), and
+    masking it in a task's output would garble every message (Ansible masks each occurrence of it: a
+    one-letter password turns 'extension' into 'e********xtension'). Such a value is not masked, and never
+    echoed either: the module replaces it by a stand-in its rule refuses just the same."""
+    shortest = max([sub.shortest for subs in SUB_FIELDS.values() for sub in subs if sub.name == field] + [0])
+    return isinstance(value, str) and 0 < len(value) < shortest
+
+
+def sub_fields(kind, field):
+    """The SubFields of a structured field, or () for a plain one."""
+    return SUB_FIELDS.get((kind, field), ())
 
 
 def clone(value):
@@ -274,25 +348,24 @@ def _merge_tenant(n, d, r, _tenant):
             name = _opt_text(loc.get('name'))
             if not name:
                 n.fail(field + '.name', 'required', 'every location needs a name')
-                continue
             entry = {'name': name}
             for sub in ('street', 'postal_code', 'city'):
                 entry[sub] = _opt_text(loc.get(sub))
                 if entry[sub] is None:
                     n.fail('%s.%s' % (field, sub), 'emergency_address',
-                           'location %s needs a full emergency address (street, postal_code, city)' % name)
+                           'location %s needs a full emergency address (street, postal_code, city)' % (name or 'without a name'))
             entry['country'] = _opt_text(loc.get('country')) or 'DE'
             ecid = _opt_text(loc.get('emergency_caller_id'))
             entry['emergency_caller_id'] = ecid and _number_in_plan(n, field + '.emergency_caller_id', ecid, d)
-            locations.append(entry)
+            if name:
+                locations.append(entry)
         d['locations'] = locations
     if r.get('licences') is not None:
         lic = {'seats': {}, 'addons': {}}
         for group, allowed in (('seats', rules.SEAT_PACKAGES), ('addons', rules.ADDONS)):
             for name, count in sorted((r['licences'].get(group) or {}).items()):
-                if n.run(rules.choice, name, allowed, 'licences.%s' % group) is None:
-                    continue
-                if n.run(rules.bounded_int, count, 'licences.%s.%s' % (group, name), 0, 100000) is not None:
+                known = n.run(rules.choice, name, allowed, 'licences.%s' % group) is not None
+                if n.run(rules.bounded_int, count, 'licences.%s.%s' % (group, name), 0, 100000) is not None and known:
                     lic[group][name] = count
         d['licences'] = lic
     if r.get('trunks') is not None:
@@ -302,19 +375,21 @@ def _merge_tenant(n, d, r, _tenant):
             name = _opt_text(trunk.get('name'))
             if not name:
                 n.fail(field + '.name', 'required', 'every trunk needs a name')
-                continue
             addresses = [n.run(rules.address, a, '%s.addresses' % field) for a in (trunk.get('addresses') or [])]
             if not addresses:
-                n.fail(field + '.addresses', 'required', 'trunk %s needs at least one address' % name)
+                n.fail(field + '.addresses', 'required', 'trunk %s needs at least one address' % (name or 'without a name'))
             port = trunk.get('port') or 5060
             n.run(rules.bounded_int, port, field + '.port', 1, 65535)
-            trunks.append({'name': name, 'addresses': addresses, 'port': port})
+            if name:
+                trunks.append({'name': name, 'addresses': addresses, 'port': port})
         d['trunks'] = trunks
     if r.get('media_server') is not None:
         value = _opt_text(r['media_server'])
         d['media_server'] = value and n.run(rules.sip_server, value, 'media_server')
     if r.get('media_relay') is not None:
         d['media_relay'] = n.run(rules.choice, r['media_relay'], rules.MEDIA_RELAY_MODES, 'media_relay')
+    if r.get('language') is not None:
+        d['language'] = n.run(rules.language, r['language'], 'language')
     if r.get('preferred_trunk') is not None:
         d['preferred_trunk'] = _opt_text(r['preferred_trunk'])
     if r.get('internal_ranges') is not None:
@@ -387,6 +462,9 @@ def _merge_extension(n, d, r, tenant):
         d['ring_time'] = n.run(rules.bounded_int, r['ring_time'], 'ring_time', 5, 300)
     if r.get('location') is not None:
         d['location'] = _opt_text(r['location'])
+    if r.get('language') is not None:  # none: the tenant's language
+        value = _opt_text(r['language'])
+        d['language'] = value and n.run(rules.language, value, 'language')
     if r.get('voicemail') is not None:
         vm = r['voicemail']
         if vm.get('enabled') is not None:
@@ -414,20 +492,18 @@ def _merge_speed_dials(n, requested, tenant):
     for i, entry in enumerate(requested):
         field = 'speed_dials[%d]' % i
         code = n.run(rules.speed_dial_code, entry.get('code'), field + '.code')
-        if code is None:
-            continue
         if code in dials:
             n.fail(field + '.code', 'unique', 'speed dial code %s is listed twice' % code)
-            continue
+            code = None
         number = _opt_text(entry.get('number') if entry.get('number') is None else str(entry['number']))
         if number is None:
-            n.fail(field + '.number', 'required', 'speed dial %s needs a number' % code)
-            continue
-        if number == 'voicemail':
+            n.fail(field + '.number', 'required', 'speed dial %s needs a number' % (code or i + 1))
+        elif number == 'voicemail':
             n.fail(field + '.number', 'speed_dial_number', 'a speed dial calls an internal or an outside number')
-            continue
-        dials[code] = {'code': code, 'number': _destination(n, field + '.number', number, tenant),
-                       'name': _opt_text(entry.get('name'))}
+        else:
+            number = _destination(n, field + '.number', number, tenant)
+            if code is not None:
+                dials[code] = {'code': code, 'number': number, 'name': _opt_text(entry.get('name'))}
     return [dials[code] for code in sorted(dials, key=lambda c: (len(c), c))]
 
 
@@ -440,28 +516,31 @@ def _merge_sip_accounts(n, current, requested, tenant):
     accounts = []
     for i, acc in enumerate(requested):
         field = 'sip_accounts[%d]' % i
+        # Every sub-field is judged, whatever the others are: all of an account's problems in one answer.
         user = n.run(rules.username, acc.get('username'), field + '.username')
-        if user is None:
-            continue
-        kind = acc.get('kind') or (known[user]['kind'] if user in known else 'desk_phone')
-        n.run(rules.choice, kind, rules.SIP_ACCOUNT_KINDS, field + '.kind')
+        stored = known.get(user)
+        kind = acc.get('kind') or (stored['kind'] if stored else 'desk_phone')
+        valid = n.run(rules.choice, kind, rules.SIP_ACCOUNT_KINDS, field + '.kind') is not None and user is not None
         require_tls = acc.get('require_tls')
         if require_tls is None or require_tls == '':
-            require_tls = known[user].get('require_tls', False) if user in known else False
+            require_tls = stored.get('require_tls', False) if stored else False
         elif not isinstance(require_tls, bool):
             n.fail(field + '.require_tls', 'boolean', 'require_tls is true or false, not %r' % (require_tls,))
-            continue
+            valid = False
+        secret = None
         if acc.get('password'):
-            if len(acc['password']) < 8:
-                n.fail(field + '.password', 'password_length', 'SIP passwords have at least 8 characters')
-                continue
-            secret = rules.ha1(user, realm, acc['password'])
+            if len(acc['password']) < rules.PASSWORD_MIN_LENGTH:
+                n.fail(field + '.password', 'password_length', 'SIP passwords have at least %d characters' % rules.PASSWORD_MIN_LENGTH)
+            elif user is not None:
+                secret = rules.ha1(user, realm, acc['password'])
         elif acc.get('ha1'):
             secret = n.run(rules.ha1_value, acc['ha1'], field + '.ha1')
-        elif user in known:
-            secret = known[user]['ha1']
+        elif stored:
+            secret = stored['ha1']
         else:
-            n.fail(field + '.password', 'required', 'new SIP account %s needs a password (or ha1)' % user)
+            n.fail(field + '.password', 'required', 'new SIP account %s needs a password (or ha1)'
+                   % (user or acc.get('username') or i + 1))
+        if not valid or secret is None:
             continue
         account = {'username': user, 'kind': kind, 'ha1': secret}
         if require_tls:

@@ -133,6 +133,7 @@ def reconcile(txn, tenant_name, tenant_request=None, children=None, purge=(), cr
                 if tenant is None and request is ABSENT:
                     continue  # nothing to remove where there is no tenant
                 violations.append(e.at(model.describe(kind, raw_key, tenant_name)))
+                violations.extend(field_violations(kind, tenant_name, raw_key, request, tenant))
                 failed.append((kind, raw_key, request))
                 continue
             if key in named:
@@ -187,6 +188,19 @@ def reconcile(txn, tenant_name, tenant_request=None, children=None, purge=(), cr
     if changes:
         txn.apply(tenant_name, changes)
     return Result(tenant_name, changes, previous, state, warnings or ())
+
+
+def field_violations(kind, tenant_name, key, request, tenant):
+    """The field rules a request breaks, judged as for a new object: what an object whose key is wrong
+    has wrong besides, so that one answer holds all of it. [] for a removal, or for a child of a tenant
+    that does not exist (no dial plan to judge its numbers by)."""
+    if not isinstance(request, dict) or (kind != TENANT and tenant is None):
+        return []
+    try:
+        model.merge(kind, tenant_name, key, None, request, tenant)
+    except ValidationFailed as e:
+        return e.violations
+    return []
 
 
 def _without_bad_fields(tenant_name, current, request, violations):

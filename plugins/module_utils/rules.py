@@ -41,6 +41,10 @@ NUMBER_STATUSES = ('active', 'inactive', 'porting')
 GROUP_STRATEGIES = ('parallel', 'sequential')
 FORWARD_KINDS = ('unconditional', 'busy', 'no_answer', 'unregistered')
 
+# The languages of the prompts a caller hears (voicemail, announcements), as the media service plays
+# them; the seed tenants are German hosted PBXs.
+LANGUAGES = ('de', 'en')
+
 # Ported numbers switch over in the provider's window 08:00-12:00 on the porting
 # day (ecotel); they become routable at its start, in the tenant's time zone.
 PORTING_ACTIVATION_HOUR = 8
@@ -269,6 +273,11 @@ def choice(value, choices, field):
     return value
 
 
+def language(value, field='language'):
+    """The language of the prompts: one of LANGUAGES."""
+    return choice(_text(field, value), LANGUAGES, field)
+
+
 def bounded_int(value, field, low, high):
     if isinstance(value, bool) or not isinstance(value, int):
         raise RuleError(field, 'type', 'must be an integer, got %r' % (value,))
@@ -326,10 +335,15 @@ def timezone(value, field='timezone'):
     return raw
 
 
+# The shortest SIP password and voicemail PIN there are (a shorter one is refused without being echoed).
+PASSWORD_MIN_LENGTH = 8
+PIN_LENGTH = (4, 8)
+
+
 def voicemail_pin(value, field='voicemail.pin'):
     raw = value if isinstance(value, str) else str(value)
-    if not _DIGITS_RE.match(raw) or not 4 <= len(raw) <= 8:
-        raise RuleError(field, 'pin', 'a voicemail PIN has 4 to 8 digits')
+    if not _DIGITS_RE.match(raw) or not PIN_LENGTH[0] <= len(raw) <= PIN_LENGTH[1]:
+        raise RuleError(field, 'pin', 'a voicemail PIN has %d to %d digits' % PIN_LENGTH)
     return raw
 
 

@@ -20,7 +20,7 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback
 from ansible_collections.voxplane.pbx.plugins.module_utils import model
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, RuleError, ValidationFailed, Violation
 from ansible_collections.voxplane.pbx.plugins.module_utils.kamailio_rpc import DEFAULT_RPC_FIFO, DEFAULT_TIMEOUT, FifoRpc
-from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import ABSENT, reconcile
+from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import ABSENT, field_violations, reconcile
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import DEFAULT_LOCATION, Directory, require_sqlite3
 
 DIRECTORY_ARGS = dict(
@@ -52,6 +52,26 @@ _ARGUMENT_FIELD = (
     re.compile(r"^value of '(?P<name>[^']+)' must be of type dict or list of dicts"),
     re.compile(r"^(?P<name>.+?)\. Supported parameters include"),
 )
+
+
+def suboptions(kind, field):
+    """The Ansible options of a structured field (``sip_accounts``, ``voicemail``, ...): its sub-fields as
+    model.SUB_FIELDS spells them, secrets no_log."""
+    options = {}
+    for sub in model.sub_fields(kind, field):
+        option = dict(type=sub.type)
+        if sub.type == 'list':
+            option['elements'] = 'str'
+        if sub.required:
+            option['required'] = True
+        if sub.secret:
+            option['no_log'] = True
+        if sub.choices:
+            option['choices'] = list(sub.choices)
+        if sub.default is not None:
+            option['default'] = sub.default
+        options[sub.name] = option
+    return options
 
 
 def request_from_params(params, key_field):
@@ -102,9 +122,10 @@ class _Module(AnsibleModule):
     choices, a missing required option) name the object like every rule violation:
     ``extension 10 (tenant acme): ring_time: argument 'ring_time' is of type ... [type]``."""
 
-    def __init__(self, argument_spec, kind, key_option, secrets_of=None, **kwargs):
+    def __init__(self, argument_spec, kind, key_option, secrets_of=None, judge=None, **kwargs):
         self._subject_of = lambda params: _subject(argument_spec, params, kind, key_option)
         self._secrets_of = secrets_of
+        self._judge = judge
         self._validating = True
         super(_Module, self).__init__(argument_spec=argument_spec, **kwargs)
         self._validating = False
@@ -112,28 +133,55 @@ class _Module(AnsibleModule):
     def _log_invocation(self):
         # Secrets inside free-form options (a tenant document's passwords) are masked like no_log options,
         # before the invocation is logged and in everything the module returns.
+        self._unmask_short_secrets()
         if self._secrets_of is not None:
             self.no_log_values.update(self._secrets_of(self.params))
         super(_Module, self)._log_invocation()
+
+    def _unmask_short_secrets(self):
+        """A no_log value too short for its rule (model.too_short_to_mask) is taken out of Ansible's masking,
+        which would garble every message, and replaced by the stand-in '*', which its rule refuses just the
+        same: the task fails naming the field, and neither the value nor its length appears anywhere."""
+        def walk(spec, params):
+            for name, option in spec.items():
+                value = params.get(name) if isinstance(params, dict) else None
+                if option.get('no_log') and model.too_short_to_mask(name, value):
+                    self.no_log_values.discard(value)
+                    params[name] = '*'
+                elif option.get('options') and isinstance(value, dict):
+                    walk(option['options'], value)
+                elif option.get('options') and isinstance(value, list):
+                    for item in value:
+                        walk(option['options'], item)
+        walk(self.argument_spec, self.params)
 
     def fail_json(self, msg, **kwargs):  # pylint: disable=arguments-differ
         result = getattr(self, 'validation_result', None)
         if getattr(self, '_validating', False) and result is not None and result.errors.errors:
             # AnsibleModule.__init__ refuses the arguments: report every error, naming the object.
             self._validating = False
+            self._unmask_short_secrets()
             errors = [e for e in result.errors.errors
                       if not (type(e).__name__ == 'UnsupportedError' and self._ignore_unknown_opts)]
             if errors:
-                fail(self, ValidationFailed(argument_violations(self._subject_of(self.params), errors)))
+                violations = argument_violations(self._subject_of(self.params), errors)
+                bad = set(re.split(r'[.\[]', v.field)[0] for v in violations)
+                if self._judge is not None and 'state' not in bad:
+                    # The rules on every option Ansible did accept, so that one answer holds all of it.
+                    accepted = dict((k, v) for k, v in self.params.items() if k in self.argument_spec and k not in bad)
+                    violations += [v for v in self._judge(self, accepted) if re.split(r'[.\[]', v.field)[0] not in bad]
+                fail(self, ValidationFailed(violations))
         super(_Module, self).fail_json(msg, **kwargs)
 
 
-def new_module(argument_spec, kind=None, key_option=None, secrets_of=None):
+def new_module(argument_spec, kind=None, key_option=None, secrets_of=None, judge=None):
     """The AnsibleModule of every module of the collection. ``kind`` and ``key_option`` say which
     object the options describe (none: the directory itself), for argument error messages;
-    ``secrets_of(params)`` returns secret values inside free-form options, masked in logs and results.
-    A Python that cannot hold the directory (no sqlite3) fails here, named as such."""
-    module = _Module(argument_spec, kind, key_option, secrets_of=secrets_of, supports_check_mode=True)
+    ``secrets_of(params)`` returns secret values inside free-form options, masked in logs and results;
+    ``judge(module, params)``, when Ansible refuses some options, returns the rule violations of the
+    options it accepted, reported with its own. A Python that cannot hold the directory (no sqlite3)
+    fails here, named as such."""
+    module = _Module(argument_spec, kind, key_option, secrets_of=secrets_of, judge=judge, supports_check_mode=True)
     try:
         require_sqlite3()
     except DirectoryError as e:
@@ -193,14 +241,14 @@ def run_object_module(kind, argument_spec, prepare=None):
     spec.update(DIRECTORY_ARGS)
     spec['state'] = dict(type='str', default='present', choices=['present', 'absent'])
     key_field = model.KEY_FIELD[kind]
-    module = new_module(spec, kind, key_field)
+    module = new_module(spec, kind, key_field, judge=lambda _module, params: _rule_violations(kind, params))
     params = module.params
     request = ABSENT if params['state'] == 'absent' else request_from_params(params, key_field)
     extra = prepare(module, request) if prepare is not None and request is not ABSENT else {}
     if request is ABSENT and not Directory(params['directory']).exists():
         module.exit_json(changed=False, diff=[], changes=[], **{kind: {}})
     if kind == model.TENANT:
-        tenant_name = normalised(module, model.TENANT, params['name'])
+        tenant_name = normalised(module, model.TENANT, params['name'], request=request)
         result = apply(module, tenant_name, tenant_request=request)
         key = tenant_name
     else:
@@ -223,13 +271,48 @@ def run_object_module(kind, argument_spec, prepare=None):
     )
 
 
-def normalised(module, kind, key, field=None, tenant=None):
+def _rule_violations(kind, params):
+    """The rule and integrity violations of an object module's options (those Ansible accepted), found by
+    the same reconcile in a transaction that is rolled back; [] when they cannot be judged (no tenant or
+    key, a removal, a storage problem)."""
+    key_field = model.KEY_FIELD[kind]
+    tenant_option = 'name' if kind == model.TENANT else 'tenant'
+    if params.get('state', 'present') != 'present' or not params.get(tenant_option) or not params.get(key_field):
+        return []
+    request = request_from_params(params, key_field)
+    try:
+        tenant_name = model.normalise_key(model.TENANT, params[tenant_option])
+    except RuleError as e:  # as normalised() says it
+        name = params[tenant_option]
+        return [RuleError(tenant_option, e.rule, e.message).at(model.describe(model.TENANT, name))] + (
+            field_violations(kind, name, name, request, None) if kind == model.TENANT else [])
+    try:
+        directory = Directory(params.get('directory') or DEFAULT_LOCATION)
+        if not directory.exists():
+            directory = Directory(':memory:')
+        with directory.transaction(write=True) as txn:
+            txn.rollback_at_exit()
+            if kind == model.TENANT:
+                reconcile(txn, tenant_name, tenant_request=request)
+            else:
+                reconcile(txn, tenant_name, children={kind: {params[key_field]: request}})
+    except ValidationFailed as e:
+        return e.violations
+    except (DirectoryError, RuleError):
+        pass
+    return []
+
+
+def normalised(module, kind, key, field=None, tenant=None, request=None):
+    """The canonical key, or the task fails naming it (and, given the ``request`` of a tenant, every
+    field rule the request breaks as well)."""
     try:
         return model.normalise_key(kind, key, tenant)
     except RuleError as e:
         if field:
             e = RuleError(field, e.rule, e.message)
-        fail(module, ValidationFailed([e.at(model.describe(kind, key))]))
+        more = field_violations(kind, key, key, request, None) if kind == model.TENANT else []
+        fail(module, ValidationFailed([e.at(model.describe(kind, key))] + more))
 
 
 def read_tenant(module, tenant_name):

@@ -26,29 +26,39 @@ import io
 import os
 import re
 
+from ansible_collections.voxplane.pbx.plugins.module_utils import model
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import Violation
-from ansible_collections.voxplane.pbx.plugins.module_utils.model import DEVICE, EXTENSION, PHONEBOOK, describe
+from ansible_collections.voxplane.pbx.plugins.module_utils.model import DEVICE, EXTENSION, PHONEBOOK, describe, parse_described
 
 EXTENSIONS, PHONEBOOK_CSV, SPEED_DIALS = 'extensions', 'phonebook', 'speed_dials'
 KINDS = (EXTENSIONS, PHONEBOOK_CSV, SPEED_DIALS)
 FILE_NAMES = {EXTENSIONS: 'extensions.csv', PHONEBOOK_CSV: 'phonebook.csv', SPEED_DIALS: 'speed_dials.csv'}
 
-# Columns of the extensions layout -> field and how the cell is read.
+# Columns of the extensions layout -> field and how the cell is read, from the model's field table
+# (model.CSV_COLUMNS, model.SUB_FIELDS): a field's cell type follows its default.
 _TEXT, _BOOL, _INT, _LIST = 'text', 'bool', 'int', 'list'
-EXTENSION_COLUMNS = (
-    ('internal_number', _TEXT), ('name', _TEXT), ('email', _TEXT), ('role', _TEXT), ('seat', _TEXT), ('ddi', _TEXT),
-    ('assign_all_external_numbers', _BOOL), ('external_numbers', _LIST), ('outbound_caller_id', _TEXT),
-    ('mobile', _TEXT), ('location', _TEXT), ('ring_time', _INT), ('international_calls', _BOOL),
-)
-VOICEMAIL_COLUMNS = (('voicemail_enabled', 'enabled', _BOOL), ('voicemail_pin', 'pin', _TEXT),
-                     ('voicemail_pin_hash', 'pin_hash', _TEXT))
-ACCOUNT_FIELDS = ('username', 'kind', 'password', 'ha1', 'require_tls')
+
+
+def _cell_type(default):
+    if isinstance(default, bool):
+        return _BOOL
+    if isinstance(default, int):
+        return _INT
+    return _LIST if isinstance(default, list) else _TEXT
+
+
+_EXTENSION_DEFAULTS = model.with_defaults(EXTENSION, {})
+EXTENSION_COLUMNS = tuple((field, _cell_type(_EXTENSION_DEFAULTS.get(field))) for field in model.CSV_COLUMNS[EXTENSION])
+VOICEMAIL_COLUMNS = tuple(('voicemail_%s' % sub.name, sub.name, _BOOL if sub.type == 'bool' else _TEXT)
+                          for sub in model.sub_fields(EXTENSION, 'voicemail'))
+ACCOUNT_FIELDS = tuple(sub.name for sub in model.sub_fields(EXTENSION, 'sip_accounts'))
+_ACCOUNT_BOOLEANS = tuple(sub.name for sub in model.sub_fields(EXTENSION, 'sip_accounts') if sub.type == 'bool')
 DEVICE_COLUMNS = (('device_mac', 'mac'), ('device_model', 'model'), ('device_name', 'name'), ('device_lines', 'lines'))
 PHONEBOOK_COLUMNS = ('name', 'number', 'mobile', 'company')
 SPEED_DIAL_COLUMNS = ('extension', 'code', 'number', 'name')
 LIST_SEPARATOR = '|'
 
-_ACCOUNT_COLUMN = re.compile(r'^account(?P<n>[1-9][0-9]?)_(?P<field>username|kind|password|ha1|require_tls)$')
+_ACCOUNT_COLUMN = re.compile(r'^account(?P<n>[1-9][0-9]?)_(?P<field>%s)$' % '|'.join(ACCOUNT_FIELDS))
 _TRUE = ('true', 'yes', 'ja', 'y', 'j', '1', 'x', 'wahr')
 _FALSE = ('false', 'no', 'nein', 'n', '0', 'falsch')
 
@@ -71,7 +81,6 @@ class _Sheet(object):
 
     def locate(self, violation):
         """An engine violation about an object of this file, told as file, row and column."""
-        from ansible_collections.voxplane.pbx.plugins.module_utils.tenant_document import parse_described
         found = parse_described(violation.obj)
         if not found or (found[0], found[1]) not in self.rows:
             return violation
@@ -236,7 +245,7 @@ def _read_extensions(sheet, header, records):
                     column = 'account%d_%s' % (n, field)
                     if cells.get(column):
                         value = cells[column]
-                        if field == 'require_tls':
+                        if field in _ACCOUNT_BOOLEANS:
                             value = _value(sheet, row, column, value, _BOOL, what)
                         if value is not None:
                             account[field] = value
@@ -337,8 +346,10 @@ def render(document, delimiter=';'):
     """{layout: CSV text} for a tenant document (tenant_info's shape), and what the CSV layouts cannot
     hold (a device whose lines are not all one extension's, a second device of an extension)."""
     extensions = document.get('extensions') or []
-    secrets = any('ha1' in a for e in extensions for a in e.get('sip_accounts', []))
-    tls = any(a.get('require_tls') for e in extensions for a in e.get('sip_accounts', []))
+    # A voicemail or account column is written when some extension's document has that sub-field: never a
+    # password or PIN (an export has none), the stored HA1 and PIN hash with secrets, require_tls where set.
+    voicemail = [c for c in VOICEMAIL_COLUMNS if any(c[1] in (e.get('voicemail') or {}) for e in extensions)]
+    account_fields = [f for f in ACCOUNT_FIELDS if any(f in a for e in extensions for a in e.get('sip_accounts', []))]
     owner = {}
     for ext in extensions:
         for acc in ext.get('sip_accounts', []):
@@ -353,22 +364,18 @@ def render(document, delimiter=';'):
         else:
             device_of[next(iter(owners))] = device
     accounts = max([len(e.get('sip_accounts', [])) for e in extensions] + [1])
-    header = [column[0] for column in EXTENSION_COLUMNS] + ['voicemail_enabled'] + (['voicemail_pin_hash'] if secrets else [])
+    header = [column[0] for column in EXTENSION_COLUMNS] + [column[0] for column in voicemail]
     for n in range(1, accounts + 1):
-        header += ['account%d_username' % n, 'account%d_kind' % n] + (['account%d_ha1' % n] if secrets else []) \
-            + (['account%d_require_tls' % n] if tls else [])
+        header += ['account%d_%s' % (n, field) for field in account_fields]
     header += [column[0] for column in DEVICE_COLUMNS]
     rows = []
     for ext in extensions:
         row = [_cell(ext.get(column[0])) for column in EXTENSION_COLUMNS]
-        row.append(_cell(ext.get('voicemail', {}).get('enabled')))
-        if secrets:
-            row.append(_cell(ext.get('voicemail', {}).get('pin_hash')))
+        row += [_cell((ext.get('voicemail') or {}).get(column[1])) for column in voicemail]
         accs = ext.get('sip_accounts', [])
         for n in range(accounts):
             acc = accs[n] if n < len(accs) else {}
-            row += [_cell(acc.get('username')), _cell(acc.get('kind'))] + ([_cell(acc.get('ha1'))] if secrets else []) \
-                + ([_cell(acc.get('require_tls', False) if acc else None)] if tls else [])
+            row += [_cell(acc.get(field, False if acc and field in _ACCOUNT_BOOLEANS else None)) for field in account_fields]
         device = device_of.get(ext['internal_number'], {})
         row += [_cell(device.get(column[1])) for column in DEVICE_COLUMNS]
         rows.append(row)

@@ -26,7 +26,6 @@ __metaclass__ = type
 import datetime
 import json
 import os
-import re
 
 from ansible_collections.voxplane.pbx.plugins.module_utils import integrity, model, tenant_csv
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import RuleError, ValidationFailed, Violation
@@ -34,9 +33,10 @@ from ansible_collections.voxplane.pbx.plugins.module_utils.model import (
     CHILD_KINDS, DEVICE, EXTENSION, GROUP, KEY_FIELD, NUMBER, PHONEBOOK, TENANT,
 )
 from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import ABSENT, follow_on_filter, mentions, reconcile
+from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory
 
-MERGED, REPLACED, OVERRIDDEN, DELETED = 'merged', 'replaced', 'overridden', 'deleted'
-STATES = (MERGED, REPLACED, OVERRIDDEN, DELETED)
+MERGED, REPLACED, OVERRIDDEN, DELETED, VALIDATED = 'merged', 'replaced', 'overridden', 'deleted', 'validated'
+STATES = (MERGED, REPLACED, OVERRIDDEN, DELETED, VALIDATED)
 
 # Document section -> kind, in the order tenant_info returns them.
 SECTIONS = (('numbers', NUMBER), ('extensions', EXTENSION), ('devices', DEVICE), ('groups', GROUP),
@@ -44,26 +44,15 @@ SECTIONS = (('numbers', NUMBER), ('extensions', EXTENSION), ('devices', DEVICE),
 SECTION_OF = dict((kind, section) for section, kind in SECTIONS)
 # What tenant_info returns beside the document: read-only, ignored on the way in.
 READ_ONLY_KEYS = ('exists', 'number_plan', 'generation', 'changed', 'failed', 'invocation', 'files', 'dest',
-                  'csv_skipped')
+                  'csv_skipped', 'summary')
 
-# Sub-fields of structured fields (lists of dicts, dicts), beside the top-level fields the model defines.
-_SUB_FIELDS = {
-    (TENANT, 'locations'): ('name', 'street', 'postal_code', 'city', 'country', 'emergency_caller_id'),
-    (TENANT, 'trunks'): ('name', 'addresses', 'port'),
-    (TENANT, 'licences'): ('seats', 'addons'),
-    (EXTENSION, 'sip_accounts'): ('username', 'kind', 'password', 'ha1', 'require_tls'),
-    (EXTENSION, 'voicemail'): ('enabled', 'pin', 'pin_hash'),
-    (EXTENSION, 'forwarding'): ('unconditional', 'busy', 'no_answer', 'unregistered'),
-    (EXTENSION, 'speed_dials'): ('code', 'number', 'name'),
-    (DEVICE, 'activation'): ('hash', 'expires_at', 'used_at'),
-}
-# Sub-fields that are not plain values, by the shape of their default (see _check_value).
-_SUB_DEFAULTS = {'addresses': [], 'port': 0, 'require_tls': False}
-_BOOLEAN_SUBS = frozenset(sub for sub, default in _SUB_DEFAULTS.items() if isinstance(default, bool))
+# The sub-fields of structured fields (lists of mappings, mappings) are those of the model's field table
+# (model.SUB_FIELDS); the shape a sub-field's value must have follows its type there (see _check_value).
+_SHAPE_OF_TYPE = {'str': None, 'bool': False, 'int': 0, 'list': [], 'dict': {}}
 # Fields whose default (None) does not tell their shape: a device's stored activation code is a mapping.
 _SHAPE = {(DEVICE, 'activation'): {}}
 # Fields whose values are secrets: never shown, masked in the task's own output.
-SECRET_FIELDS = ('password', 'pin', 'ha1', 'pin_hash')
+SECRET_FIELDS = model.SECRET_FIELDS
 _SCALARS = (str, int, float, datetime.date)
 
 
@@ -135,6 +124,10 @@ def _fields(kind):
 
 _NONE = type(None)
 _PLAIN_TYPES = frozenset((str, int, float, datetime.date, _NONE))
+# The types the quick pass lets through for a sub-field of each type; lists and mappings inside an item
+# (a trunk's addresses, a licence's seats) always take the detailed pass.
+_FAST_SUB_TYPES = {'str': _PLAIN_TYPES, 'int': _PLAIN_TYPES, 'bool': frozenset((bool, _NONE)),
+                   'list': frozenset(), 'dict': frozenset()}
 _FAST = {}
 
 
@@ -158,8 +151,9 @@ def _fast_types(kind):
                 types[field] = frozenset((int, _NONE))
             else:
                 types[field] = _PLAIN_TYPES
-            if (kind, field) in _SUB_FIELDS and field != 'licences':
-                items[field] = frozenset(_SUB_FIELDS[(kind, field)])
+            subs = model.sub_fields(kind, field)
+            if subs:
+                items[field] = dict((sub.name, _FAST_SUB_TYPES[sub.type]) for sub in subs)
         _FAST[kind] = (types, items)
     return _FAST[kind]
 
@@ -178,14 +172,11 @@ def _well_formed(kind, data):
                 if subs is None:
                     if type(item) not in _PLAIN_TYPES or item is None:
                         return False
-                elif not isinstance(item, dict) or not subs.issuperset(item) or \
-                        not all(type(x) in _PLAIN_TYPES or (x.__class__ is bool and k in _BOOLEAN_SUBS)
-                                for k, x in item.items()):
+                elif not isinstance(item, dict) or not all(type(x) in subs.get(k, ()) for k, x in item.items()):
                     return False
         elif isinstance(value, dict):
             subs = items.get(field)
-            if subs is None or not subs.issuperset(value) or not all(
-                    isinstance(x, bool) if k == 'enabled' else (type(x) in _PLAIN_TYPES) for k, x in value.items()):
+            if subs is None or not all(type(x) in subs.get(k, ()) for k, x in value.items()):
                 return False
     return True
 
@@ -205,7 +196,8 @@ def _check_object(v, kind, obj, data):
             continue
         if not _check_value(v, obj, field, value, _SHAPE.get((kind, field), defaults.get(field))):
             continue
-        subs = _SUB_FIELDS.get((kind, field))
+        subs = dict((sub.name, _SHAPE_OF_TYPE[sub.type]) for sub in model.sub_fields(kind, field))
+        names = ', '.join(sub.name for sub in model.sub_fields(kind, field))
         if isinstance(value, list):
             for i, item in enumerate(value):
                 path = '%s[%d]' % (field, i)
@@ -213,25 +205,20 @@ def _check_object(v, kind, obj, data):
                     if not isinstance(item, dict):
                         v.append(Violation(obj, path, 'type', 'must be a mapping, got %s %r' % (_type_name(item), item)))
                         continue
-                    for sub in sorted(item, key=str):
-                        if sub not in subs:
-                            v.append(Violation(obj, '%s.%s' % (path, sub), 'unsupported',
-                                               'is not a field of %s (known: %s)' % (field, ', '.join(subs))))
-                        else:
-                            _check_value(v, obj, '%s.%s' % (path, sub), item[sub], _SUB_DEFAULTS.get(sub))
+                    _check_subs(v, obj, field, path, item, subs, names)
                 elif not isinstance(item, _SCALARS) or isinstance(item, bool):
                     v.append(Violation(obj, path, 'type', 'must be a plain value, got %s %r' % (_type_name(item), item)))
         elif isinstance(value, dict) and subs:
-            for sub in sorted(value, key=str):
-                if sub not in subs:
-                    v.append(Violation(obj, '%s.%s' % (field, sub), 'unsupported',
-                                       'is not a field of %s (known: %s)' % (field, ', '.join(subs))))
-                elif sub == 'enabled':
-                    _check_value(v, obj, '%s.%s' % (field, sub), value[sub], False)
-                elif field == 'licences':
-                    _check_value(v, obj, '%s.%s' % (field, sub), value[sub], {})
-                else:
-                    _check_value(v, obj, '%s.%s' % (field, sub), value[sub], None)
+            _check_subs(v, obj, field, field, value, subs, names)
+
+
+def _check_subs(v, obj, field, path, value, subs, names):
+    """Unknown sub-fields and wrongly typed sub-field values of one mapping."""
+    for sub in sorted(value, key=str):
+        if sub not in subs:
+            v.append(Violation(obj, '%s.%s' % (path, sub), 'unsupported', 'is not a field of %s (known: %s)' % (field, names)))
+        else:
+            _check_value(v, obj, '%s.%s' % (path, sub), value[sub], subs[sub])
 
 
 def _key_text(value):
@@ -377,7 +364,71 @@ def apply_document(txn, document, state=MERGED, force=False):
         return reconcile(txn, name, tenant_request, children, purge=CHILD_KINDS if state == OVERRIDDEN else (),
                          whole_tenant=True)
     except ValidationFailed as e:
-        raise ValidationFailed(_unique([document.locate(v) for v in e.violations]))
+        raise ValidationFailed(_unique([document.locate(_restore_hint(v)) for v in e.violations]))
+
+
+def _restore_hint(violation):
+    """A new SIP account without a secret, from a document: say where the secret would come from."""
+    if violation.rule == 'required' and violation.field.startswith('sip_accounts[') and violation.field.endswith('.password'):
+        return Violation(violation.obj, violation.field, violation.rule, violation.message + '; this directory does not hold '
+                         'the account yet and the document has no secret for it (export with secrets: true for a backup)')
+    return violation
+
+
+# A SIP account without password or ha1 taken as one that exists gets this stand-in HA1; it is never stored.
+_STAND_IN_HA1 = '0' * 32
+
+
+def assume_existing_accounts(document):
+    """Take every SIP account of the document that has no password or ha1 as one that exists: it gets a
+    stand-in credential. What judges a document without a directory does this (the offline validation,
+    the route simulator, which authenticate nobody): a tenant_info export without secrets, the file a
+    repository keeps, is then judged on everything else. Changes the document in place; returns it."""
+    for request in document.children.get(EXTENSION, {}).values():
+        accounts = request.get('sip_accounts') if isinstance(request, dict) else None
+        if isinstance(accounts, list):
+            request['sip_accounts'] = [
+                dict(acc, ha1=_STAND_IN_HA1) if isinstance(acc, dict) and not acc.get('password') and not acc.get('ha1') else acc
+                for acc in accounts]
+    return document
+
+
+def validate_document(document):
+    """Judge a document on its own, without any directory: its shape, every field rule and, when it
+    holds its tenant's settings (a ``tenant`` section), every integrity check inside the tenant, applied
+    to an empty in-memory directory; nothing is read or written anywhere. SIP accounts without a secret
+    are taken as existing (assume_existing_accounts). A document without tenant settings (a CSV file,
+    a partial document) is judged by the field rules with the default dial plan: the checks across
+    objects need its tenant. Raises ValidationFailed with every violation; returns counts() of what
+    applying it to an empty directory adds."""
+    if not isinstance(document, TenantDocument):
+        document = parse_document(document)
+    assume_existing_accounts(document)
+    if document.tenant_request is not None or document.tenant_name is None:
+        with Directory(':memory:').transaction(write=True) as txn:
+            txn.rollback_at_exit()
+            return counts(apply_document(txn, document, MERGED))
+    name = document.tenant_name
+    tenant = model.merge(TENANT, name, name, None, {'sip_domain': 'tenant.invalid'}, None)
+    violations = list(document.violations)
+    broken = set(v.obj for v in violations)
+    for kind, requests in document.children.items():
+        for key, request in requests.items():
+            if model.describe(kind, key, name) in broken:
+                continue  # its shape is wrong; said already
+            try:
+                key = model.normalise_key(kind, key, tenant)
+            except RuleError as e:
+                violations.append(e.at(model.describe(kind, key, name)))
+            try:  # the object may exist in the tenant: judged as an update, so nothing is required on creation
+                model.merge(kind, name, key, model.with_defaults(kind, {KEY_FIELD[kind]: key}), request, tenant)
+            except ValidationFailed as e:
+                violations.extend(e.violations)
+    if violations:
+        raise ValidationFailed(_unique([document.locate(v) for v in violations]))
+    table = dict((section, {'added': document.count(kind), 'changed': 0, 'removed': 0}) for section, kind in SECTIONS)
+    table['tenant'] = {'added': 0, 'changed': 0, 'removed': 0}
+    return table
 
 
 def _requests(document, state):
@@ -459,8 +510,28 @@ def _compact(value):
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
 
 
+def field_changes(before, after, path=''):
+    """[(field path, before, after)] of what differs between two objects, by field path as the object modules
+    name fields: into mappings (``forwarding.no_answer``, ``licences.seats.smart``) and into lists of mappings
+    of the same length (``sip_accounts[0].password``); any other list is one value."""
+    if before == after:
+        return []
+    if isinstance(before, dict) and isinstance(after, dict):
+        out = []
+        for key in sorted(set(before) | set(after), key=str):
+            out.extend(field_changes(before.get(key), after.get(key), '%s.%s' % (path, key) if path else str(key)))
+        return out
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after) and \
+            all(isinstance(item, dict) for item in before + after):
+        out = []
+        for i, (old, new) in enumerate(zip(before, after)):
+            out.extend(field_changes(old, new, '%s[%d]' % (path, i)))
+        return out
+    return [(path, before, after)]
+
+
 def change_lines(change, tenant_name):
-    """One change as readable lines: the object and, per field, before -> after (secrets as set/changed)."""
+    """One change as readable lines: the object and, per field path, before -> after (secrets as set/changed)."""
     header = '%s %s' % ({'create': '+', 'delete': '-', 'update': '~'}[change.action],
                         model.describe(change.kind, change.key, tenant_name if change.kind != TENANT else None))
     before = model.diff_view(change.kind, change.before) or {}
@@ -470,14 +541,12 @@ def change_lines(change, tenant_name):
         return lines
     if change.action == 'create':
         defaults = model.with_defaults(change.kind, {})
-        for field in sorted(after):
-            if field in ('tenant', KEY_FIELD[change.kind]) or after[field] == defaults.get(field, object()):
-                continue
-            lines.append('    %s: %s' % (field, _compact(after[field])))
+        shown = dict((field, value) for field, value in after.items() if field not in ('tenant', KEY_FIELD[change.kind]))
+        for path, _default, value in field_changes(dict((k, defaults.get(k)) for k in shown), shown):
+            lines.append('    %s: %s' % (path, _compact(value)))
         return lines
-    for field in sorted(set(before) | set(after)):
-        if before.get(field) != after.get(field):
-            lines.append('    %s: %s -> %s' % (field, _compact(before.get(field)), _compact(after.get(field))))
+    for path, old, new in field_changes(before, after):
+        lines.append('    %s: %s -> %s' % (path, _compact(old), _compact(new)))
     return lines
 
 
@@ -532,29 +601,22 @@ def dump(document, path, fmt):
 
 
 def secret_values(data):
-    """Every value of a secret field anywhere in a document (the module masks them in its output)."""
+    """Every value of a secret field anywhere in a document (the module masks them in its output), but those
+    too short for their rule (model.too_short_to_mask: refused anyway, never echoed)."""
     found = set()
     stack = [data]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
             for key, value in item.items():
-                if key in SECRET_FIELDS and isinstance(value, (str, int)) and str(value):
+                if key in SECRET_FIELDS and isinstance(value, (str, int)) and str(value) and \
+                        not model.too_short_to_mask(key, str(value)):
                     found.add(str(value))
                 elif isinstance(value, (dict, list)):
                     stack.append(value)
         elif isinstance(item, list):
             stack.extend(i for i in item if isinstance(i, (dict, list)))
     return found
-
-
-_DESCRIBED = re.compile(r'^(?P<kind>\w+) (?P<key>.+?) \(tenant (?P<tenant>[^)]+)\)$')
-
-
-def parse_described(obj):
-    """(kind, key) of an object named by model.describe, or None."""
-    match = _DESCRIBED.match(obj)
-    return (match.group('kind'), match.group('key')) if match else None
 
 
 def write_atomically(path, text, mode=0o644):

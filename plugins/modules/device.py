@@ -103,6 +103,20 @@ options:
 '''
 
 EXAMPLES = r'''
+- name: The tenant with two locations, and the SIP accounts the phone carries (see voxplane.pbx.tenant_config)
+  voxplane.pbx.tenant_config:
+    config:
+      tenant:
+        name: acme
+        sip_domain: acme.pbx.example.com
+        licences: {seats: {smart: 10, best: 2}}
+        locations:
+          - {name: berlin, street: Friedrichstr. 1, postal_code: "10117", city: Berlin}
+          - {name: hamburg, street: Jungfernstieg 7, postal_code: "20354", city: Hamburg}
+      extensions:
+        - {internal_number: "210", name: Anna Schmidt, sip_accounts: [{username: anna.desk, password: "{{ vault_anna_desk }}"}]}
+        - {internal_number: "211", name: Reception, sip_accounts: [{username: reception.desk, password: "{{ vault_reception_desk }}"}]}
+
 - name: A desk phone with two lines, the MAC as printed on the label
   voxplane.pbx.device:
     tenant: acme

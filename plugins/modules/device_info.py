@@ -42,6 +42,28 @@ options:
 '''
 
 EXAMPLES = r'''
+- name: The tenant with two locations, and the SIP accounts the phone carries (see voxplane.pbx.tenant_config)
+  voxplane.pbx.tenant_config:
+    config:
+      tenant:
+        name: acme
+        sip_domain: acme.pbx.example.com
+        licences: {seats: {smart: 10, best: 2}}
+        locations:
+          - {name: berlin, street: Friedrichstr. 1, postal_code: "10117", city: Berlin}
+          - {name: hamburg, street: Jungfernstieg 7, postal_code: "20354", city: Hamburg}
+      extensions:
+        - {internal_number: "210", name: Anna Schmidt, sip_accounts: [{username: anna.desk, password: "{{ vault_anna_desk }}"}]}
+        - {internal_number: "211", name: Reception, sip_accounts: [{username: reception.desk, password: "{{ vault_reception_desk }}"}]}
+
+- name: The reception phone these examples read (see voxplane.pbx.device)
+  voxplane.pbx.device:
+    tenant: acme
+    mac: 80-5E-C0-12-34-56
+    model: yealink-t33g
+    lines: [anna.desk, reception.desk]
+    location: berlin
+
 - name: Read one device
   voxplane.pbx.device_info:
     tenant: acme

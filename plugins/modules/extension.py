@@ -257,9 +257,29 @@ options:
   location:
     description: Name of the tenant location the person works at; emergency calls carry it. An empty string clears it.
     type: str
+  language:
+    description:
+      - The language of the prompts the extension's callers hear (its voicemail), when it is not the tenant's
+        (O(voxplane.pbx.tenant#module:language)).
+      - V(de) or V(en) (rule C(choice)). Unset on creation, which is the tenant's language. An empty string unsets it.
+    type: str
 '''
 
 EXAMPLES = r'''
+- name: The tenant these examples work in, with its location and media server (see voxplane.pbx.tenant)
+  voxplane.pbx.tenant:
+    name: acme
+    sip_domain: acme.pbx.example.com
+    licences: {seats: {smart: 10, best: 2}}
+    locations: [{name: berlin, street: Friedrichstr. 1, postal_code: "10117", city: Berlin}]
+    media_server: sip:media.acme.pbx.example.com
+
+- name: Its block of numbers +49 30 1234560-00 ... -99 (see voxplane.pbx.number)
+  voxplane.pbx.number:
+    tenant: acme
+    number: "+49301234560"
+    ddi_range: "00-99"
+
 - name: An extension with a desk phone and an app, reachable under the tenant's block with DDI 10
   voxplane.pbx.extension:
     tenant: acme
@@ -351,6 +371,7 @@ extension:
     available: true
     location: berlin
     single_number_reach: true
+    language: null
 changes:
   description: One line per object the task created, updated or deleted.
   returned: always
@@ -366,39 +387,24 @@ violations:
             message: "'780': internal numbers must not start with 78 (reserved for feature codes)"}]
 '''
 
-from ansible_collections.voxplane.pbx.plugins.module_utils.runner import run_object_module
-
-FORWARD = dict(type='str')
+from ansible_collections.voxplane.pbx.plugins.module_utils import rules
+from ansible_collections.voxplane.pbx.plugins.module_utils.runner import run_object_module, suboptions
 
 ARGUMENT_SPEC = dict(
     tenant=dict(type='str', required=True),
     internal_number=dict(type='str', required=True, aliases=['extension']),
     name=dict(type='str'),
     email=dict(type='str'),
-    role=dict(type='str', choices=['end_user', 'admin', 'account_admin', 'call_details']),
-    seat=dict(type='str', choices=['smart', 'best']),
+    role=dict(type='str', choices=list(rules.ROLES)),
+    seat=dict(type='str', choices=list(rules.SEAT_PACKAGES)),
     ddi=dict(type='str'),
     assign_all_external_numbers=dict(type='bool'),
     external_numbers=dict(type='list', elements='str'),
-    sip_accounts=dict(type='list', elements='dict', options=dict(
-        username=dict(type='str', required=True),
-        password=dict(type='str', no_log=True),
-        ha1=dict(type='str', no_log=True),
-        kind=dict(type='str', choices=['desk_phone', 'softclient', 'webphone']),
-        require_tls=dict(type='bool'),
-    )),
+    sip_accounts=dict(type='list', elements='dict', options=suboptions('extension', 'sip_accounts')),
     outbound_caller_id=dict(type='str'),
     mobile=dict(type='str'),
-    voicemail=dict(type='dict', options=dict(
-        enabled=dict(type='bool'),
-        pin=dict(type='str', no_log=True),
-        pin_hash=dict(type='str', no_log=True),
-    )),
-    speed_dials=dict(type='list', elements='dict', options=dict(
-        code=dict(type='str', required=True),
-        number=dict(type='str', required=True),
-        name=dict(type='str'),
-    )),
+    voicemail=dict(type='dict', options=suboptions('extension', 'voicemail')),
+    speed_dials=dict(type='list', elements='dict', options=suboptions('extension', 'speed_dials')),
     international_calls=dict(type='bool'),
     premium_calls=dict(type='bool'),
     satellite_calls=dict(type='bool'),
@@ -406,13 +412,12 @@ ARGUMENT_SPEC = dict(
     max_outside_calls=dict(type='raw'),
     max_outside_calls_per_minute=dict(type='raw'),
     ring_time=dict(type='int'),
-    forwarding=dict(type='dict', options=dict(
-        unconditional=FORWARD, busy=FORWARD, no_answer=FORWARD, unregistered=FORWARD,
-    )),
+    forwarding=dict(type='dict', options=suboptions('extension', 'forwarding')),
     dnd=dict(type='bool'),
     available=dict(type='bool'),
     location=dict(type='str'),
     single_number_reach=dict(type='bool'),
+    language=dict(type='str'),
 )
 
 

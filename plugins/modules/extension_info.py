@@ -45,6 +45,13 @@ options:
 '''
 
 EXAMPLES = r'''
+- name: The tenant and the extension these examples read (see voxplane.pbx.tenant_config)
+  voxplane.pbx.tenant_config:
+    config:
+      tenant: {name: acme, sip_domain: acme.pbx.example.com, licences: {seats: {smart: 10, best: 2}}}
+      extensions:
+        - {internal_number: "210", name: Anna Schmidt, sip_accounts: [{username: anna.desk, password: "{{ vault_anna_desk }}"}]}
+
 - name: Read one extension
   voxplane.pbx.extension_info:
     tenant: acme

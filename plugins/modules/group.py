@@ -82,6 +82,15 @@ options:
 '''
 
 EXAMPLES = r'''
+- name: The tenant and the extensions these examples work with (see voxplane.pbx.tenant_config)
+  voxplane.pbx.tenant_config:
+    config:
+      tenant: {name: acme, sip_domain: acme.pbx.example.com, licences: {seats: {smart: 10, best: 2}}}
+      extensions:
+        - {internal_number: "100", name: Switchboard}
+        - {internal_number: "210", name: Anna Schmidt}
+        - {internal_number: "211", name: Ben Weber}
+
 - name: A reception group that rings two extensions at once and falls back to the switchboard
   voxplane.pbx.group:
     tenant: acme
@@ -133,13 +142,14 @@ violations:
             message: "extension 299 does not exist in tenant acme"}]
 '''
 
+from ansible_collections.voxplane.pbx.plugins.module_utils import rules
 from ansible_collections.voxplane.pbx.plugins.module_utils.runner import run_object_module
 
 ARGUMENT_SPEC = dict(
     tenant=dict(type='str', required=True),
     internal_number=dict(type='str', required=True),
     name=dict(type='str'),
-    strategy=dict(type='str', choices=['parallel', 'sequential']),
+    strategy=dict(type='str', choices=list(rules.GROUP_STRATEGIES)),
     members=dict(type='list', elements='str'),
     ring_time=dict(type='int'),
     fallback=dict(type='str'),

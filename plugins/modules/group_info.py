@@ -33,6 +33,13 @@ options:
 '''
 
 EXAMPLES = r'''
+- name: The tenant and the group these examples read (see voxplane.pbx.tenant_config)
+  voxplane.pbx.tenant_config:
+    config:
+      tenant: {name: acme, sip_domain: acme.pbx.example.com, licences: {seats: {smart: 10, best: 2}}}
+      extensions: [{internal_number: "210", name: Anna Schmidt}, {internal_number: "211", name: Ben Weber}]
+      groups: [{internal_number: "200", name: Reception, members: ["210", "211"]}]
+
 - name: Read one group
   voxplane.pbx.group_info:
     tenant: acme

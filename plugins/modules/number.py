@@ -90,6 +90,13 @@ options:
 '''
 
 EXAMPLES = r'''
+- name: The tenant, and the extension and group its numbers reach (see voxplane.pbx.tenant_config)
+  voxplane.pbx.tenant_config:
+    config:
+      tenant: {name: acme, sip_domain: acme.pbx.example.com, licences: {seats: {smart: 10, best: 2}}}
+      extensions: [{internal_number: "210", name: Anna Schmidt}]
+      groups: [{internal_number: "200", name: Reception, members: ["210"]}]
+
 - name: A block of 100 numbers whose head number reaches the reception group
   voxplane.pbx.number:
     tenant: acme
@@ -154,13 +161,14 @@ violations:
             message: "'0-99': both ends need the same number of digits"}]
 '''
 
+from ansible_collections.voxplane.pbx.plugins.module_utils import rules
 from ansible_collections.voxplane.pbx.plugins.module_utils.runner import run_object_module
 
 ARGUMENT_SPEC = dict(
     tenant=dict(type='str', required=True),
     number=dict(type='str', required=True),
     ddi_range=dict(type='str'),
-    status=dict(type='str', choices=['active', 'inactive', 'porting']),
+    status=dict(type='str', choices=list(rules.NUMBER_STATUSES)),
     porting_date=dict(type='str'),
     interim=dict(type='bool'),
     target=dict(type='str'),

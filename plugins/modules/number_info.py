@@ -35,10 +35,16 @@ options:
 '''
 
 EXAMPLES = r'''
+- name: The tenant and the block of numbers these examples read (see voxplane.pbx.tenant_config)
+  voxplane.pbx.tenant_config:
+    config:
+      tenant: {name: acme, sip_domain: acme.pbx.example.com, licences: {seats: {smart: 10, best: 2}}}
+      numbers: [{number: "+49301234560", ddi_range: "00-99"}]
+
 - name: Read one number
   voxplane.pbx.number_info:
     tenant: acme
-    number: "+49301234567"
+    number: "+49301234560"
   register: result
 
 - name: Read all numbers of the tenant

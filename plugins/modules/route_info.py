@@ -74,6 +74,8 @@ options:
         Nothing is written; the document is validated with every rule and integrity check of the
         modules (each violation named) in an empty in-memory directory.
       - SIP accounts need no secrets in the document; the simulation authenticates nobody.
+      - A relative path is relative to the folder of the playbook when the task runs on the controller (localhost),
+        and to the login folder of the remote user on another host; write C({{ playbook_dir }}/...) to say so.
     type: path
   dialled:
     description:
@@ -126,6 +128,21 @@ notes:
 '''
 
 EXAMPLES = r'''
+- name: The tenant the calls are placed in, with the reception group 200 of Anna (210) and Ben (211)
+  voxplane.pbx.tenant_config:
+    config:
+      tenant:
+        name: acme
+        sip_domain: acme.pbx.example.com
+        licences: {seats: {smart: 10, best: 2}}
+        trunks: [{name: carrier, addresses: [192.0.2.10]}]
+      numbers: [{number: "+49301234560", ddi_range: "00-99"}]
+      extensions:
+        - {internal_number: "100", name: Switchboard, sip_accounts: [{username: switchboard.desk, password: "{{ vault_switchboard_desk }}"}]}
+        - {internal_number: "210", ddi: "10", name: Anna Schmidt, sip_accounts: [{username: anna.desk, password: "{{ vault_anna_desk }}"}]}
+        - {internal_number: "211", ddi: "11", name: Ben Weber, sip_accounts: [{username: ben.desk, password: "{{ vault_ben_desk }}"}]}
+      groups: [{internal_number: "200", name: Reception, members: ["210", "211"]}]
+
 - name: Anna (210) calls the reception group (200) and nobody answers
   voxplane.pbx.route_info:
     tenant: acme
@@ -153,11 +170,11 @@ EXAMPLES = r'''
   ansible.builtin.assert:
     that: busy_flow.steps[0].outcome == "busy" and busy_flow.final.code == 486
 
-- name: A call from the carrier to a number of the block that has no target yet
+- name: A call from the carrier to a number of the block that reaches nobody (DDI 42)
   voxplane.pbx.route_info:
     tenant: acme
     caller: {trunk: true, calling_number: "+49891234567"}
-    dialled: "+4930123456742"
+    dialled: "+4930123456042"
   register: inbound
 
 - name: The carrier hears 404

@@ -205,6 +205,13 @@ options:
       - V(auto) on creation.
     type: str
     choices: [auto, always]
+  language:
+    description:
+      - The language of the prompts the tenant's callers hear (voicemail, announcements of the media service),
+        unless an extension names its own (O(voxplane.pbx.extension#module:language)).
+      - V(de) on creation.
+    type: str
+    choices: [de, en]
 '''
 
 EXAMPLES = r'''
@@ -276,7 +283,7 @@ EXAMPLES = r'''
 - name: ... and remove everything in it (here its numbers)
   voxplane.pbx.number:
     tenant: acme
-    number: "+49301234567"
+    number: "+49301234560"
     state: absent
 
 - name: Remove the tenant, now that nothing is left in it
@@ -310,6 +317,7 @@ tenant:
     preferred_trunk: carrier-a
     internal_ranges: ["100-299"]
     media_server: "sip:media.acme.pbx.example.com:5060"
+    language: de
 changes:
   description: One line per object the task created, updated or deleted.
   returned: always
@@ -324,7 +332,8 @@ violations:
   sample: [{object: tenant acme, field: sip_domain, rule: hostname, message: "'acme' is not a valid DNS name"}]
 '''
 
-from ansible_collections.voxplane.pbx.plugins.module_utils.runner import run_object_module
+from ansible_collections.voxplane.pbx.plugins.module_utils import rules
+from ansible_collections.voxplane.pbx.plugins.module_utils.runner import run_object_module, suboptions
 
 ARGUMENT_SPEC = dict(
     name=dict(type='str', required=True, aliases=['slug']),
@@ -340,27 +349,14 @@ ARGUMENT_SPEC = dict(
     satellite_calls=dict(type='bool'),
     max_outside_calls=dict(type='raw'),
     max_outside_calls_per_minute=dict(type='raw'),
-    locations=dict(type='list', elements='dict', options=dict(
-        name=dict(type='str', required=True),
-        street=dict(type='str', required=True),
-        postal_code=dict(type='str', required=True),
-        city=dict(type='str', required=True),
-        country=dict(type='str', default='DE'),
-        emergency_caller_id=dict(type='str'),
-    )),
-    licences=dict(type='dict', options=dict(
-        seats=dict(type='dict'),
-        addons=dict(type='dict'),
-    )),
-    trunks=dict(type='list', elements='dict', options=dict(
-        name=dict(type='str', required=True),
-        addresses=dict(type='list', elements='str', required=True),
-        port=dict(type='int', default=5060),
-    )),
+    locations=dict(type='list', elements='dict', options=suboptions('tenant', 'locations')),
+    licences=dict(type='dict', options=suboptions('tenant', 'licences')),
+    trunks=dict(type='list', elements='dict', options=suboptions('tenant', 'trunks')),
     preferred_trunk=dict(type='str'),
     internal_ranges=dict(type='list', elements='str'),
     media_server=dict(type='str'),
-    media_relay=dict(type='str', choices=['auto', 'always']),
+    media_relay=dict(type='str', choices=list(rules.MEDIA_RELAY_MODES)),
+    language=dict(type='str', choices=list(rules.LANGUAGES)),
 )
 
 

@@ -22,9 +22,9 @@ description:
     M(voxplane.pbx.group)); a phonebook entry has C(name), C(number), C(mobile) and C(company).
   - A bad document fails with every violation at once, each naming the object, the field and the rule
     (a CSV file, the file, row and column), and changes nothing.
-  - "Validate a tenant file without a directory (a pre-commit hook, a merge request pipeline): O(directory=:memory:)
-    in check mode applies it to an empty in-memory directory, running every rule and integrity check inside the
-    document; see docs/tenant-documents.md."
+  - Validate a tenant file without any directory (a pre-commit hook, a merge request pipeline) with
+    O(state=validated); the playbook C(voxplane.pbx.validate_tenant) does it for a list of files. See
+    docs/tenant-documents.md in the collection.
 author:
   - voxplane developers (@voxplane)
 extends_documentation_fragment:
@@ -43,10 +43,17 @@ options:
       - V(overridden) makes the tenant exactly the document, removing the objects it does not list, in dependency order.
       - V(deleted) removes the tenant and everything in it; only its name is read from the document. Refused while a
         number of the tenant is still porting (rule C(porting)), unless O(force).
+      - V(validated) judges the document on its own and changes nothing (the lint of a tenant file), that is its shape, every
+        field rule and, when it has a C(tenant) section, every integrity check inside the tenant, against an empty
+        in-memory directory; O(directory) is neither read nor written, and need not exist. SIP accounts without
+        C(password) or C(ha1) are taken as accounts that exist, so an export without secrets (the file a repository
+        keeps) passes. A document without a C(tenant) section (a CSV file) is judged by the field rules with the
+        default dial plan. Checks against other tenants (a number, MAC or SIP domain another tenant holds) need the
+        directory; run the other states in check mode for those.
       - Stored secrets stay unless the document gives new ones; SIP accounts and voicemail PINs are never reset by
         V(replaced) or V(overridden).
     type: str
-    choices: [merged, replaced, overridden, deleted]
+    choices: [merged, replaced, overridden, deleted, validated]
     default: merged
   config:
     description:
@@ -59,7 +66,10 @@ options:
       - A file holding the tenant document, read on the host the task runs on. C(.json) (fastest), C(.yml) or
         C(.yaml) (PyYAML's C loader when libyaml is there), or C(.csv) (see O(csv)).
       - A CSV file holds extensions (with SIP accounts, numbers and device), phonebook entries or speed dials in
-        the layouts of docs/tenant-documents.md, and is applied with O(state=merged) only.
+        the layouts of docs/tenant-documents.md, and is applied with O(state=merged) only (or checked with
+        O(state=validated)).
+      - A relative path is relative to the folder of the playbook when the task runs on the controller (localhost),
+        and to the login folder of the remote user on another host; write C({{ playbook_dir }}/...) to say so.
       - Mutually exclusive with O(config).
     type: path
   csv:
@@ -88,12 +98,29 @@ options:
 '''
 
 EXAMPLES = r'''
-- name: Export the tenant once, as the file the repository keeps (with HA1s, so that it stands alone)
+- name: A small tenant inline (the document has the shape tenant_info returns)
+  voxplane.pbx.tenant_config:
+    config:
+      tenant: {name: acme, sip_domain: acme.pbx.example.com, licences: {seats: {smart: 10, best: 2}}}
+      numbers: [{number: "+49301234560", ddi_range: "00-99"}]
+      extensions:
+        - internal_number: "210"
+          ddi: "10"
+          name: Anna Schmidt
+          sip_accounts: [{username: anna.desk, password: "{{ vault_anna_desk }}"}]
+          speed_dials: [{code: "1", number: "030 1234567", name: Empfang}]
+      phonebook: [{name: Jörg Müller, number: "089 123456", company: Müller GmbH}]
+
+- name: Export it once, as the file the repository keeps (no secrets in git; the accounts keep theirs)
   voxplane.pbx.tenant_info:
     tenant: acme
-    secrets: true
     format: json
     dest: "{{ playbook_dir }}/tenants/acme.json"
+
+- name: Lint the file without any directory (every rule and integrity check inside it; changes nothing)
+  voxplane.pbx.tenant_config:
+    src: "{{ playbook_dir }}/tenants/acme.json"
+    state: validated
 
 - name: Apply the tenant from git, exactly as written (objects it no longer lists are removed)
   voxplane.pbx.tenant_config:
@@ -105,37 +132,18 @@ EXAMPLES = r'''
   ansible.builtin.assert:
     that: acme.counts.extensions.removed <= 50
 
-- name: Lint a tenant file without any directory (check mode against an empty in-memory one)
-  voxplane.pbx.tenant_config:
-    src: "{{ playbook_dir }}/tenants/acme.json"
-    directory: ":memory:"
-  check_mode: true
-
-- name: A small tenant inline
-  voxplane.pbx.tenant_config:
-    config:
-      tenant: {name: muster, sip_domain: muster.pbx.example.com, licences: {seats: {smart: 10}}}
-      numbers: [{number: "+49301234560", ddi_range: "00-99"}]
-      extensions:
-        - internal_number: "210"
-          ddi: "10"
-          name: Anna Schmidt
-          sip_accounts: [{username: anna.desk, password: "{{ vault_anna_desk }}"}]
-          speed_dials: [{code: "1", number: "030 1234567", name: Empfang}]
-      phonebook: [{name: Jörg Müller, number: "089 123456", company: Müller GmbH}]
-
-- name: Export the small tenant's extensions, phonebook and speed dials as CSV files
+- name: Export the extensions, phonebook and speed dials as CSV files for the spreadsheet
   voxplane.pbx.tenant_info:
-    tenant: muster
+    tenant: acme
     format: csv
-    dest: "{{ playbook_dir }}/export/muster"
+    dest: "{{ playbook_dir }}/export/acme"
 
 - name: Import extensions from the portal's CSV (Excel's German export is ';' separated)
   voxplane.pbx.tenant_config:
-    tenant: muster
-    src: "{{ playbook_dir }}/export/muster/extensions.csv"
+    tenant: acme
+    src: "{{ playbook_dir }}/export/acme/extensions.csv"
 
-- name: Remove the small tenant again
+- name: Remove a tenant and everything in it (nothing happens when there is no such tenant)
   voxplane.pbx.tenant_config:
     tenant: muster
     state: deleted
@@ -148,8 +156,10 @@ tenant:
   type: str
   sample: acme
 counts:
-  description: Per kind (C(tenant), C(numbers), C(extensions), C(devices), C(groups), C(phonebook)) how many objects the run
-    adds, changes and removes (in check mode, would).
+  description:
+    - Per kind (C(tenant), C(numbers), C(extensions), C(devices), C(groups), C(phonebook)) how many objects the run
+      adds, changes and removes (in check mode, would).
+    - With O(state=validated), what applying the document to an empty directory would add.
   returned: success
   type: dict
   sample: {extensions: {added: 1, changed: 0, removed: 2}, tenant: {added: 0, changed: 1, removed: 0}}
@@ -159,6 +169,11 @@ changes:
   type: list
   elements: str
   sample: ["update tenant acme", "delete extension 211 (tenant acme)"]
+msg:
+  description: With O(state=validated), what was checked.
+  returned: when O(state=validated) and the document passes
+  type: str
+  sample: "tenant acme: the document passes every field rule and integrity check (numbers: 1, extensions: 1)"
 diff:
   description:
     - The readable diff (shown with C(--diff)) as C(prepared) text, bounded by O(diff_limit); secrets show as set or changed.
@@ -174,7 +189,7 @@ violations:
 '''
 
 from ansible_collections.voxplane.pbx.plugins.module_utils import model, tenant_csv, tenant_document
-from ansible_collections.voxplane.pbx.plugins.module_utils.errors import ValidationFailed, Violation
+from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, ValidationFailed, Violation
 from ansible_collections.voxplane.pbx.plugins.module_utils.runner import DIRECTORY_ARGS, fail, in_transaction, new_module
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory
 
@@ -200,7 +215,7 @@ def _document(module):
         fail(module, ValidationFailed([Violation(where, 'src', 'mutually_exclusive', 'give the document as config or src, not both')]))
     if params['src']:
         document = tenant_document.read_document(params['src'], params['tenant'], params['csv'])
-        if document.from_csv and state != tenant_document.MERGED:
+        if document.from_csv and state not in (tenant_document.MERGED, tenant_document.VALIDATED):
             fail(module, ValidationFailed([Violation(where, 'state', 'csv_merged',
                                                      'a CSV file holds some fields of some objects; apply it with state merged')]))
         return document
@@ -209,6 +224,21 @@ def _document(module):
     if state == tenant_document.DELETED and params['tenant']:
         return tenant_document.parse_document({}, params['tenant'], 'config')
     fail(module, ValidationFailed([Violation(where, 'config', 'required', 'give the tenant document as config or src')]))
+
+
+def validate(module, document, invocation):
+    """state validated: the document judged on its own; no directory is opened."""
+    try:
+        table = tenant_document.validate_document(document)
+    except DirectoryError as e:
+        fail(module, e)
+    listed = ', '.join('%s: %d' % (section, table[section]['added']) for section, _kind in tenant_document.SECTIONS
+                       if table[section]['added'])
+    checks = 'every field rule and integrity check' if document.tenant_request is not None else \
+        'every field rule (it has no tenant section: the checks across its objects need the directory)'
+    module.exit_json(changed=False, tenant=document.tenant_name, counts=table, changes=[], diff={},
+                     msg='tenant %s: the document passes %s (%s)' % (document.tenant_name, checks, listed or 'no objects'),
+                     invocation={'module_args': invocation})
 
 
 def main():
@@ -223,6 +253,8 @@ def main():
     if params['config'] is not None:
         invocation['config'] = 'a tenant document of %d objects (not echoed)' % (
             sum(document.count(kind) for kind in model.CHILD_KINDS) + (document.tenant_request is not None))
+    if state == tenant_document.VALIDATED:
+        validate(module, document, invocation)
     if state == tenant_document.DELETED and not Directory(params['directory']).exists():
         module.exit_json(changed=False, tenant=document.tenant_name, counts={}, changes=[], diff={},
                          invocation={'module_args': invocation})

@@ -19,8 +19,12 @@ description:
     PINs as salted hashes), never in plain text; modules keep the stored secret when a SIP account or
     voicemail is given without one.
   - Also returns the number plan the router derives from the tenant, that is which E.164 number reaches which target.
+  - With O(dest) the result is a short summary of what was written (RV(files), RV(summary)), not the document.
   - With O(dest) the tenant is written to a file (O(format=yaml) or V(json)) or to CSV files in a folder
     (O(format=csv)); that changes nothing in the directory, and reports C(changed) when a file's content changes.
+  - Fails when O(directory) does not exist (a typo in the path), and, with O(dest), when the tenant does not exist
+    (naming tenants of similar names); without O(dest) a tenant that does not exist is RV(exists=false), with a
+    warning when tenants of similar names exist.
 author:
   - voxplane developers (@voxplane)
 extends_documentation_fragment:
@@ -49,16 +53,37 @@ options:
     type: str
     choices: [yaml, json, csv]
   dest:
-    description: Where to write the export (a file, or a folder for V(csv)); required with O(format).
+    description:
+      - Where to write the export (a file, or a folder for V(csv)); required with O(format).
+      - A relative path is relative to the folder of the playbook when the task runs on the controller (localhost),
+        and to the login folder of the remote user on another host; write C({{ playbook_dir }}/...) to say so.
     type: path
+  csv:
+    description: How O(format=csv) writes the files; the same option as M(voxplane.pbx.tenant_config)'s O(voxplane.pbx.tenant_config#module:csv).
+    type: dict
+    suboptions:
+      delimiter:
+        description: The column separator (C(;) as Excel's German export writes it).
+        type: str
+        choices: [';', ',']
+        default: ';'
   csv_delimiter:
-    description: The column separator of the CSV files (C(;) as Excel's German export writes it).
+    description:
+      - Deprecated, removed in version 1.0.0 of the collection; use O(csv.delimiter), its name in both
+        M(voxplane.pbx.tenant_info) and M(voxplane.pbx.tenant_config). Still works, with a deprecation warning.
     type: str
     choices: [';', ',']
-    default: ';'
 '''
 
 EXAMPLES = r'''
+- name: The tenant these examples read (see voxplane.pbx.tenant_config)
+  voxplane.pbx.tenant_config:
+    config:
+      tenant: {name: acme, sip_domain: acme.pbx.example.com, licences: {seats: {smart: 10, best: 2}}}
+      numbers: [{number: "+49301234560", ddi_range: "00-99"}]
+      extensions:
+        - {internal_number: "210", ddi: "10", name: Anna Schmidt, sip_accounts: [{username: anna.desk, password: "{{ vault_anna_desk }}"}]}
+
 - name: Read the tenant
   voxplane.pbx.tenant_info:
     tenant: acme
@@ -74,10 +99,11 @@ EXAMPLES = r'''
     format: json
     dest: "{{ playbook_dir }}/backup/acme.json"
 
-- name: The extensions, phonebook and speed dials as CSV files for the spreadsheet
+- name: The extensions, phonebook and speed dials as CSV files for the spreadsheet (comma-separated)
   voxplane.pbx.tenant_info:
     tenant: acme
     format: csv
+    csv: {delimiter: ","}
     dest: "{{ playbook_dir }}/export/acme"
 '''
 
@@ -88,33 +114,40 @@ exists:
   type: bool
 tenant:
   description: The tenant, as M(voxplane.pbx.tenant) takes it; empty when it does not exist.
-  returned: always
+  returned: when O(dest) is not given
   type: dict
 numbers:
   description: The tenant's numbers, as M(voxplane.pbx.number) takes them, sorted by number.
-  returned: always
+  returned: when O(dest) is not given
   type: list
   elements: dict
 extensions:
   description: The tenant's extensions, as M(voxplane.pbx.extension) takes them, without secrets, sorted by internal number.
-  returned: always
+  returned: when O(dest) is not given
   type: list
   elements: dict
 devices:
   description: The tenant's devices, as M(voxplane.pbx.device) takes them, sorted by MAC.
-  returned: always
+  returned: when O(dest) is not given
   type: list
   elements: dict
 phonebook:
   description: The tenant's phonebook entries (C(name), C(number), C(mobile), C(company)), sorted by name.
-  returned: always
+  returned: when O(dest) is not given
   type: list
   elements: dict
 files:
-  description: The files written (or, in check mode, that would be written) with O(dest).
+  description: The files written (or, in check mode, that would be written) with O(dest), as absolute paths.
   returned: when O(dest) is given
   type: list
   elements: str
+summary:
+  description:
+    - With O(dest), what was written instead of the document itself; the tenant's name, whether the export holds
+      secrets, and how many objects of each kind.
+  returned: when O(dest) is given and the tenant exists
+  type: dict
+  sample: {tenant: acme, secrets: false, numbers: 1, extensions: 1, devices: 0, groups: 0, phonebook: 0}
 csv_skipped:
   description: What the CSV layouts cannot hold, such as a device whose lines belong to several extensions.
   returned: when O(format=csv)
@@ -122,14 +155,14 @@ csv_skipped:
   elements: str
 groups:
   description: The tenant's groups, as M(voxplane.pbx.group) takes them, sorted by internal number.
-  returned: always
+  returned: when O(dest) is not given
   type: list
   elements: dict
 number_plan:
   description:
     - Every E.164 number of the tenant and the internal number it reaches (null when it reaches nobody),
       with its effective status (a porting number turns active by itself on its porting day).
-  returned: always
+  returned: when O(dest) is not given
   type: dict
   sample: {"+4930123456710": {target: "210", number: "+49301234567", status: active}}
 generation:
@@ -138,11 +171,13 @@ generation:
   type: int
 '''
 
+import difflib
 import os
 
 from ansible_collections.voxplane.pbx.plugins.module_utils import model, rules, tenant_csv, tenant_document
-from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, ValidationFailed, Violation
+from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, StorageError, ValidationFailed, Violation
 from ansible_collections.voxplane.pbx.plugins.module_utils.runner import DIRECTORY_ARGS, fail, new_module, read_tenant
+from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory
 
 EMPTY = dict(tenant={}, numbers=[], extensions=[], devices=[], groups=[], phonebook=[], number_plan={})
 
@@ -169,12 +204,25 @@ def _write(module, files):
     return changed
 
 
+def _did_you_mean(module, name):
+    """' (did you mean acme?)' when tenants of similar names exist, else ''."""
+    try:
+        with Directory(module.params['directory']).transaction(write=False, create=False) as txn:
+            names = txn.tenant_names()
+    except DirectoryError:
+        return ''
+    similar = difflib.get_close_matches(name, names, n=3)
+    return ' (did you mean %s?)' % ' or '.join(similar) if similar else ''
+
+
 def main():
     spec = dict(tenant=dict(type='str', required=True, aliases=['name']),
                 secrets=dict(type='bool', default=False),
                 format=dict(type='str', choices=['yaml', 'json', 'csv']),
                 dest=dict(type='path'),
-                csv_delimiter=dict(type='str', default=';', choices=[';', ',']))
+                csv=dict(type='dict', options=dict(delimiter=dict(type='str', default=';', choices=[';', ',']))),
+                csv_delimiter=dict(type='str', choices=[';', ','], removed_in_version='1.0.0',
+                                   removed_from_collection='voxplane.pbx'))
     spec.update(DIRECTORY_ARGS)
     module = new_module(spec, model.TENANT, 'tenant')
     params = module.params
@@ -182,27 +230,44 @@ def main():
     if bool(params['format']) != bool(params['dest']):
         fail(module, ValidationFailed([Violation(subject, 'dest' if params['format'] else 'format', 'required',
                                                  'format and dest go together: what to write, and where')]))
+    if params['csv_delimiter'] and params['csv']:
+        fail(module, ValidationFailed([Violation(subject, 'csv_delimiter', 'mutually_exclusive',
+                                                 'csv_delimiter is the old name of csv.delimiter: give one of them')]))
     if params['secrets'] and not params['dest'] and not module.no_log:
         fail(module, ValidationFailed([Violation(subject, 'secrets', 'no_log',
                                                  'the result would carry the stored HA1s and PIN hashes: set no_log: true '
                                                  'on the task, or write them to a file with dest')]))
+    if not Directory(params['directory']).exists():
+        fail(module, StorageError(params['directory'], 'does not exist: no module has written a directory there '
+                                  '(check the path, or the directory of module_defaults)'))
     state, generation = read_tenant(module, params['tenant'])
     if state is None or state.tenant is None:
+        if params['dest']:
+            fail(module, ValidationFailed([Violation(subject, 'tenant', 'reference', 'tenant %s does not exist in directory %s%s; '
+                                                     'nothing was written to %s' % (params['tenant'], params['directory'],
+                                                                                    _did_you_mean(module, params['tenant']),
+                                                                                    os.path.abspath(params['dest'])))]))
+        similar = _did_you_mean(module, params['tenant'])
+        if similar:  # a typo, most likely: say so (a name nothing resembles is a plain "does not exist")
+            module.warn('tenant %s does not exist in directory %s%s' % (params['tenant'], params['directory'], similar))
         module.exit_json(changed=False, exists=False, **EMPTY)
     document = tenant_document.export_document(state, secrets=params['secrets'])
     result = dict(changed=False, exists=True, generation=generation['generation'])
     mode = 0o600 if params['secrets'] else 0o644
     if params['dest']:
         if params['format'] == 'csv':
-            texts, skipped = tenant_csv.render(document, params['csv_delimiter'])
+            delimiter = params['csv_delimiter'] or (params['csv'] or {}).get('delimiter') or ';'
+            texts, skipped = tenant_csv.render(document, delimiter)
             files = dict((os.path.join(params['dest'], tenant_csv.FILE_NAMES[kind]), (text, mode)) for kind, text in texts.items())
             result['csv_skipped'] = skipped
         else:
             files = {params['dest']: (tenant_document.dump(document, params['dest'], params['format']), mode)}
         result['changed'] = _write(module, files)
-        result['files'] = sorted(files)
-        if params['secrets']:
-            document = tenant_document.export_document(state, secrets=False)
+        result['files'] = sorted(os.path.abspath(path) for path in files)  # where a relative dest went
+        # What was written, in numbers: the document itself is in the files, not in the task's output.
+        result['summary'] = dict([('tenant', state.name), ('secrets', params['secrets'])] + [
+            (section, len(document[section])) for section, _kind in tenant_document.SECTIONS])
+        module.exit_json(**result)
     result.update(document)
     plan = state.number_plan()[0]
     numbers = state.objects(model.NUMBER)

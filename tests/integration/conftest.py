@@ -6,6 +6,7 @@ import sqlite3
 import textwrap
 
 import pytest
+import yaml
 
 from lab import REPO
 from lab.playbook import run_playbook as lab_run_playbook
@@ -38,6 +39,27 @@ def write_play(tmp_path, name, tasks):
     path = tmp_path / ('%s.yml' % name)
     path.write_text(PLAY % textwrap.indent(textwrap.dedent(tasks).strip('\n'), '    '))
     return str(path)
+
+
+def readme_block(heading, index=0):
+    """The ``index``-th YAML code block under the README's ``heading`` (a line starting with #), as text."""
+    with open(os.path.join(REPO, 'README.md'), encoding='utf-8') as handle:
+        text = handle.read()
+    start = next(i for i, line in enumerate(text.splitlines()) if line.lstrip('#').strip() == heading and line.startswith('#'))
+    section = '\n'.join(text.splitlines()[start + 1:])
+    section = section.split('\n## ', 1)[0]
+    blocks = section.split('```yaml\n')[1:]
+    return blocks[index].split('```', 1)[0]
+
+
+def readme_tour(directory, tour_vars=None):
+    """Run the README's tour as written, with its directory replaced by ``directory``; the run."""
+    plays = yaml.safe_load(readme_block('A short tour'))
+    plays[0]['module_defaults']['group/voxplane.pbx.directory']['directory'] = directory
+    path = os.path.join(os.path.dirname(directory), 'tour.yml')
+    with open(path, 'w', encoding='utf-8') as handle:
+        yaml.safe_dump(plays, handle, sort_keys=False, allow_unicode=True)
+    return run_playbook(path, dict({'vault_anna_desk': 'Tour-secret-anna-1'}, **(tour_vars or {})))
 
 
 def db_fingerprint(path):

@@ -120,13 +120,13 @@ BAD_INPUTS = [
      """, 'number +49301234560 (tenant acme): target:', '[number_one_target]'),
     ('seats_counted', """
      - voxplane.pbx.extension: {tenant: acme, internal_number: "250"}
-     """, 'tenant acme: licences.seats.smart:', '[seats]'),
+     """, 'extension 250 (tenant acme): seat: no smart seat is left for it:', '[seats]'),
     ('softclient_licence', """
      - voxplane.pbx.extension:
          tenant: acme
          internal_number: "207"
          sip_accounts: [{username: desk207}, {username: app207, password: "long-enough", kind: softclient}]
-     """, 'tenant acme: licences.addons.client_complete:', '[softclient_licence]'),
+     """, 'extension 207 (tenant acme): sip_accounts: its softclient or webphone account needs', '[softclient_licence]'),
     ('reference_member', """
      - voxplane.pbx.group: {tenant: acme, internal_number: "602", members: ["200", "299"]}
      """, 'group 602 (tenant acme): members:', '[reference]'),

@@ -7,10 +7,12 @@ tasks of one play against a real SQLite directory of its own (module_defaults gi
 directory; an example that names the default /var/lib/voxplane/directory.db gets the test's
 path instead). All plays run in one ansible-playbook call, each on a local host of its own, so
 that one module's failing example does not stop the others.
-Secrets the examples take from the user's vault (``{{ vault_... }}``) get test values. Most
-modules start from the directory of playbooks/examples_world.yml (the tenant acme that the
-examples name); the tenant's and directory_schema's examples start from nothing. An example
-whose name says it changes nothing must report no change.
+Secrets the examples take from the user's vault (``{{ vault_... }}``) get test values.
+
+Every module's examples stand alone: they start from an empty directory and create what they
+use. They are run a second time on top of the README's tour (the tenant a new user has after
+it), where they must pass too, but for the tenant module's, which end by removing the tenant.
+An example whose name says it changes nothing must report no change.
 
 A failing example is a documentation bug: fix the example in the module, not this test.
 
@@ -27,14 +29,14 @@ import shutil
 import pytest
 import yaml
 
-from conftest import REPO, run_playbook
+from conftest import REPO, readme_tour, run_playbook
 
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import DEFAULT_LOCATION
 
 MODULES_DIR = os.path.join(REPO, 'plugins', 'modules')
 MODULES = sorted(name[:-3] for name in os.listdir(MODULES_DIR) if name.endswith('.py') and not name.startswith('_'))
-# These examples create what they work on; the others take examples_world.yml for granted.
-FROM_EMPTY = ('directory_schema', 'tenant')
+# The modules whose examples also run on top of the README's tour: all but the tenant's (they remove it).
+AFTER_TOUR_EXCEPT = ('tenant',)
 VAULT_VARIABLE = re.compile(r'\{\{\s*(vault_\w+)\s*\}\}')
 ASKS_KAMAILIO = '(asks Kamailio)'
 
@@ -84,15 +86,14 @@ class ExamplesRun(object):
     """One ansible-playbook run: a play per module, each on a host of its own (all local), so
     that a failing example stops only its module's play."""
 
-    def __init__(self, root):
-        world = os.path.join(root, 'world.db')
-        run = run_playbook('examples_world.yml', {'directory': world})
-        assert run.rc == 0 and run.failed == 0, run
+    def __init__(self, root, start=None, modules=None):
+        """``start``: a directory file every play starts from (None: an empty directory)."""
+        self.modules = modules or RUNNABLE
         self.tasks, plays, secrets = {}, [], {}
-        for module in RUNNABLE:
+        for module in self.modules:
             directory = os.path.join(root, module + '.db')
-            if module not in FROM_EMPTY:
-                shutil.copyfile(world, directory)
+            if start is not None:
+                shutil.copyfile(start, directory)
             self.tasks[module] = example_tasks(module, directory)
             secrets.update(secret_values(module_examples(module)))
             plays.append({'name': 'EXAMPLES of voxplane.pbx.%s' % module, 'hosts': host(module),
@@ -101,7 +102,7 @@ class ExamplesRun(object):
         playbook = os.path.join(root, 'examples.yml')
         with open(playbook, 'w') as handle:
             yaml.safe_dump(plays, handle, sort_keys=False)
-        self.run = run_playbook(playbook, secrets, inventory=','.join(host(m) for m in RUNNABLE) + ',')
+        self.run = run_playbook(playbook, secrets, inventory=','.join(host(m) for m in self.modules) + ',')
         self.plays = split_output(self.run.stdout, 'PLAY')
 
     def recap(self, module):
@@ -123,8 +124,28 @@ def examples(tmp_path_factory):
     return ExamplesRun(str(tmp_path_factory.mktemp('examples')))
 
 
+@pytest.fixture(scope='module')
+def examples_after_tour(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('after-tour'))
+    tour = readme_tour(os.path.join(root, 'tour.db'))
+    assert tour.rc == 0 and tour.failed == 0, tour
+    return ExamplesRun(root, start=os.path.join(root, 'tour.db'), modules=AFTER_TOUR)
+
+
+AFTER_TOUR = [m for m in RUNNABLE if m not in AFTER_TOUR_EXCEPT]
+
+
 @pytest.mark.parametrize('module', RUNNABLE)
-def test_examples_run(module, examples):
+def test_examples_run_from_an_empty_directory(module, examples):
+    check_examples(module, examples)
+
+
+@pytest.mark.parametrize('module', AFTER_TOUR)
+def test_examples_run_on_top_of_the_readme_tour(module, examples_after_tour):
+    check_examples(module, examples_after_tour)
+
+
+def check_examples(module, examples):
     recap = examples.recap(module)
     play = examples.plays.get('EXAMPLES of voxplane.pbx.%s' % module, '')
     assert recap and recap['failed'] == 0 and recap['unreachable'] == 0, (

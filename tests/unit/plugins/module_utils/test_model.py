@@ -81,7 +81,9 @@ def test_tenant_location_emergency_address_and_caller_id():
     assert t['locations'][0]['emergency_caller_id'] == '+4930123400'
     with pytest.raises(ValidationFailed) as info:
         model.merge(TENANT, 'acme', 'acme', None, tenant_request(locations=[{'street': 'x'}]), None)
-    assert rule_set(info.value.violations) == {('tenant acme', 'locations[0].name', 'required')}
+    assert rule_set(info.value.violations) == {('tenant acme', 'locations[0].name', 'required'),
+                                               ('tenant acme', 'locations[0].postal_code', 'emergency_address'),
+                                               ('tenant acme', 'locations[0].city', 'emergency_address')}
 
 
 def test_tenant_trunks_and_main_number_are_normalised():
@@ -280,6 +282,14 @@ def test_normalise_key(tenant):
 def test_describe_names_the_object_and_its_tenant():
     assert model.describe(EXTENSION, '10', 'acme') == 'extension 10 (tenant acme)'
     assert model.describe(TENANT, 'acme', 'acme') == 'tenant acme'
+
+
+@pytest.mark.parametrize('kind, key', [(EXTENSION, '10'), (DEVICE, '00:15:65:12:34:56'), ('phonebook_entry', 'Müller (Büro)'),
+                                       (NUMBER, '+49301234')])
+def test_parse_described_is_the_inverse_of_describe(kind, key):
+    assert model.parse_described(model.describe(kind, key, 'acme')) == (kind, key)
+    assert model.parse_described(model.describe(TENANT, 'acme')) is None
+    assert model.parse_described('extensions.csv row 3') is None
 
 
 # Secrets: never in public() or diff_view() ------------------------------------------------------------------

@@ -588,3 +588,12 @@ def test_seed_vocabularies():
     assert rules.SEAT_PACKAGES == ('smart', 'best')                            # ecotel
     assert rules.CLIENT_ADDON == 'client_complete'                             # ecotel "Client Complete"
     assert set(rules.ROLES) == {'end_user', 'admin', 'account_admin', 'call_details'}   # Voys
+
+
+def test_language_of_the_prompts():
+    assert rules.LANGUAGES == ('de', 'en')
+    assert rules.language('de') == 'de' and rules.language(' en ') == 'en'
+    error = rejects(rules.language, 'fr', 'choice')
+    assert error.field == 'language' and error.message == "'fr' is not one of de, en"
+    rejects(rules.language, 'DE', 'choice')
+    assert rejects(rules.language, 7, 'type', 'voicemail.language').field == 'voicemail.language'

@@ -250,8 +250,21 @@ def test_an_update_diff_names_each_changed_field_and_a_changed_secret(db):
     accounts = [{'username': 'anna.desk', 'password': 'Neu-2025!!'}]
     doc = {'tenant': {'name': 'acme'}, 'extensions': [{'internal_number': '11', 'ring_time': 45, 'sip_accounts': accounts}]}
     text = td.diff_text(apply(db, doc))
-    assert '~ extension 11 (tenant acme)\n    ring_time: 20 -> 45\n    sip_accounts: ' in text
-    assert '********' in text and '(changed)' in text and 'Neu-2025' not in text
+    assert '~ extension 11 (tenant acme)\n    ring_time: 20 -> 45\n' \
+        '    sip_accounts[0].password: "********" -> "******** (changed)"\n' in text
+    assert 'Neu-2025' not in text
+
+
+def test_a_diff_names_fields_by_their_path_as_the_object_modules_do(db):
+    doc = {'tenant': {'name': 'acme', 'licences': {'seats': {'smart': 6, 'best': 2}}},
+           'extensions': [{'internal_number': '11', 'forwarding': {'no_answer': '10'}, 'voicemail': {'enabled': True}},
+                          {'internal_number': '13', 'name': 'Neu', 'forwarding': {'busy': '10'},
+                           'sip_accounts': [{'username': 'neu.desk', 'password': 'Sommer-2024!'}]}]}
+    text = td.diff_text(apply(db, doc))
+    assert '~ tenant acme\n    licences.seats.smart: 5 -> 6\n' in text
+    assert '~ extension 11 (tenant acme)\n    forwarding.no_answer: null -> "10"\n    voicemail.enabled: false -> true\n' in text
+    assert '+ extension 13 (tenant acme)\n    forwarding.busy: "10"\n    name: "Neu"\n' in text
+    assert 'forwarding: {' not in text and '"busy": null' not in text
 
 
 def test_offline_validation_in_an_empty_in_memory_directory():
@@ -311,11 +324,14 @@ def test_csv_with_three_bad_rows_names_file_row_and_column_and_changes_nothing(d
     )
     src = write(tmp_path, 'extensions.csv', text)
     lines = rejected(db, td.read_document(src, 'acme'))
-    assert len(lines) == 4, lines
+    assert len(lines) == 5, lines
     assert lines[0].startswith("extensions.csv row 4 (extension 780 (tenant acme)): internal_number: '780'")
     assert lines[1] == "extensions.csv row 5 (extension 22 (tenant acme)): seat: 'gold' is not one of smart, best [choice]"
     assert any(l.startswith("extensions.csv row 6 (extension 23 (tenant acme)): account1_username: 'abc'") for l in lines)
     assert any(l.startswith('extensions.csv row 6 (device zz-15-65-aa-cc-23 (tenant acme)): device_mac:') for l in lines)
+    # the device's other fields are judged too, although its MAC is wrong: no second round
+    assert "extensions.csv row 6 (device zz-15-65-aa-cc-23 (tenant acme)): device_lines: 'abc': usernames have at least " \
+        "5 characters [username_length]" in lines
 
 
 def test_csv_cell_and_header_errors_name_row_and_column(db, tmp_path):
@@ -324,7 +340,7 @@ def test_csv_cell_and_header_errors_name_row_and_column(db, tmp_path):
     lines = rejected(db, td.read_document(src, 'acme'))
     assert lines == [
         'x.csv row 1: colour: is not a column of this layout (known: internal_number, name, email, role, seat, ddi, '
-        'assign_all_external_numbers, external_numbers, outbound_caller_id, mobile, location, ring_time, international_calls, '
+        'assign_all_external_numbers, external_numbers, outbound_caller_id, mobile, location, ring_time, international_calls, language, '
         'voicemail_enabled, voicemail_pin, voicemail_pin_hash, device_mac, device_model, device_name, device_lines, '
         'account<N>_username, account<N>_kind, account<N>_password, account<N>_ha1, account<N>_require_tls) [unsupported]',
         "x.csv row 2 (extension 10): ring_time: 'lang' is not a whole number [type]",
@@ -383,7 +399,8 @@ def test_the_unchanged_shortcut_never_hides_a_change(db):
     doc = export(db)
     doc['tenant']['licences'] = {'seats': {'smart': 5}}
     assert [str(v) for v in pytest.raises(ValidationFailed, apply, db, doc).value.violations] == [
-        'tenant acme: licences.seats.best: 1 extensions take a best seat but the tenant has 0 [seats]']
+        'tenant acme: licences.seats.best: 1 extension takes a best seat but the tenant has 0; none is left for '
+        'extension 10 [seats]']
 
 
 @pytest.mark.parametrize('field, value', [

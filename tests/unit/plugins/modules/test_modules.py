@@ -392,8 +392,9 @@ def test_every_broken_rule_is_reported_at_once(pbx):
                      sip_accounts=[dict(username='Max', password='short')])
     assert result.failed
     found = sorted((v['field'], v['rule']) for v in result['violations'])
-    assert found == [('email', 'email'), ('ring_time', 'range'), ('sip_accounts[0].username', 'username_length')]
-    assert result['msg'].startswith('3 rule violations')
+    assert found == [('email', 'email'), ('ring_time', 'range'), ('sip_accounts[0].password', 'password_length'),
+                     ('sip_accounts[0].username', 'username_length')]
+    assert result['msg'].startswith('4 rule violations')
     assert pbx.snapshot() == snapshot
 
 
@@ -801,11 +802,20 @@ def test_info_of_an_unknown_key_or_tenant_does_not_exist(full, kind):
     assert full.snapshot() == snapshot
 
 
-@pytest.mark.parametrize('kind', CHILD_KINDS + ['tenant'])
+@pytest.mark.parametrize('kind', CHILD_KINDS)
 def test_info_on_a_missing_directory_creates_no_file(tmp_path, kind):
     pbx = Pbx(tmp_path / 'not-yet' / 'directory.db')
     result = pbx.ok('%s_info' % kind, tenant='acme')
     assert result['exists'] is False and result['changed'] is False
+    assert not (tmp_path / 'not-yet').exists()
+
+
+def test_tenant_info_on_a_missing_directory_fails_naming_it_and_creates_no_file(tmp_path):
+    pbx = Pbx(tmp_path / 'not-yet' / 'directory.db')
+    result = pbx.run('tenant_info', tenant='acme')
+    assert result.failed and result['msg'] == (
+        'directory %s: does not exist: no module has written a directory there (check the path, or the directory of '
+        'module_defaults)' % pbx.path)
     assert not (tmp_path / 'not-yet').exists()
 
 
@@ -912,7 +922,7 @@ def test_a_missing_folder_is_refused_unless_create_parents(tmp_path, name, args,
 
 
 @pytest.mark.parametrize('name, args', [
-    ('tenant_info', dict(tenant='acme')), ('extension_info', dict(tenant='acme')), ('tenant', dict(name='acme', state='absent')),
+    ('extension_info', dict(tenant='acme')), ('tenant', dict(name='acme', state='absent')),
 ])
 def test_readers_and_removals_on_a_missing_folder_find_nothing_and_create_nothing(tmp_path, name, args):
     result = Pbx(tmp_path / 'var' / 'directory.db').ok(name, **args)
@@ -986,7 +996,8 @@ def test_environment_directory_missing_means_nothing_exists(tmp_path, monkeypatc
     path = tmp_path / 'env' / 'directory.db'
     monkeypatch.setenv('VOXPLANE_DIRECTORY', str(path))
     env = Pbx(path)
-    assert env.ok('tenant_info', directory=None, tenant='acme')['exists'] is False
+    assert env.ok('extension_info', directory=None, tenant='acme')['exists'] is False
+    assert env.run('tenant_info', directory=None, tenant='acme')['msg'].startswith('directory %s: does not exist' % path)
     assert env.ok('tenant', directory=None, name='acme', state='absent')['changed'] is False
     assert not (tmp_path / 'env').exists()
 
@@ -1091,7 +1102,7 @@ def test_argument_errors_of_every_module_name_the_object(pbx, module, args, obj,
     obj = obj or 'directory %s' % pbx.path
     result = pbx.run(module, **args)
     assert result.failed and result.rc == 1
-    assert '%s: %s: ' % (obj, field) in result['msg'] and result['msg'].endswith('[%s]' % rule), result['msg']
+    assert '%s: %s: ' % (obj, field) in result['msg'] and '[%s]' % rule in result['msg'], result['msg']
     assert {'object': obj, 'field': field, 'rule': rule} in [
         dict((k, v[k]) for k in ('object', 'field', 'rule')) for v in result['violations']], result['violations']
     assert not pbx.exists()

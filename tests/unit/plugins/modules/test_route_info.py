@@ -43,6 +43,19 @@ def test_the_flow_comes_back_as_data_and_nothing_is_written(directory):
     assert directory.snapshot() == before
 
 
+def test_the_summary_says_it_in_words(directory):
+    result = directory.ok('route_info', tenant='acme', caller={'account': 'paul.desk'}, dialled='*78')
+    assert result['summary'][0] == '0s: feature code for extension 12: Do Not Disturb on'
+    result = directory.ok('route_info', tenant='acme', caller={'account': 'paul.desk'}, dialled='*9210')
+    assert result['summary'][0] == '0s: feature code for extension 12: no-answer forward to 10'
+    result = directory.ok('route_info', tenant='acme', caller={'account': 'paul.desk'}, dialled='*73')
+    assert result['summary'][0] == '0s: feature code for extension 12: unconditional forward off'
+    result = directory.ok('route_info', tenant='acme', caller={'account': 'paul.desk'}, dialled='10', registered=[])
+    assert result['summary'][0].endswith(': nobody registered, nothing rings'), result['summary']
+    assert ' for ' not in result['summary'][0] and 'nobody can ring' not in result['summary'][0]
+    assert "{'" not in ' '.join(result['summary'])
+
+
 def test_circumstances_given_in_yaml_shapes(directory):
     # dnd keys as YAML writes them (numbers), an ISO time, the trunk as caller.
     result = directory.ok('route_info', tenant='acme', caller={'trunk': True, 'calling_number': '+4940999'},

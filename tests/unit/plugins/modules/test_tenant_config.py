@@ -110,6 +110,63 @@ def test_offline_validation_against_an_in_memory_directory(tmp_path):
     assert not os.path.exists(':memory:')
 
 
+def test_validated_passes_a_plain_export_without_any_directory(pbx, tmp_path):
+    """The lint of the file a repository keeps: tenant_info's export without secrets passes, nothing is read
+    or written, no directory is needed."""
+    dest = tmp_path / 'tenants' / 'acme.json'
+    assert pbx.ok('tenant_info', tenant='acme', format='json', dest=str(dest))['changed'] is True
+    assert 'ha1' not in dest.read_text()
+    nowhere = Pbx(tmp_path / 'no' / 'such' / 'directory.db')
+    result = nowhere.ok('tenant_config', src=str(dest), state='validated')
+    assert result['changed'] is False and result['changes'] == [] and result['tenant'] == 'acme'
+    assert result['counts']['extensions'] == {'added': 2, 'changed': 0, 'removed': 0}
+    assert result['msg'] == ('tenant acme: the document passes every field rule and integrity check '
+                             '(numbers: 1, extensions: 2, devices: 1, phonebook: 1)')
+    assert not (tmp_path / 'no').exists()
+    # in check mode too, and the directory option is not even looked at
+    assert Pbx(tmp_path / 'directory.db').ok('tenant_config', src=str(dest), state='validated', check=True)['changed'] is False
+
+
+def test_validated_lists_every_violation_and_writes_nothing(pbx, tmp_path):
+    snapshot = pbx.snapshot()
+    doc = config()
+    doc['extensions'][1]['internal_number'] = '780'
+    doc['devices'][0]['lines'] = ['nobody.desk']
+    doc['tenant']['licences'] = {'seats': {'smart': 0}}
+    result = pbx.run('tenant_config', config=doc, state='validated')
+    assert result.failed
+    assert sorted(v['rule'] for v in result['violations']) == ['internal_forbidden_prefix', 'reference', 'seats']
+    assert pbx.snapshot() == snapshot
+
+
+def test_validated_judges_a_csv_by_its_field_rules(tmp_path):
+    src = tmp_path / 'extensions.csv'
+    src.write_text('internal_number;name;seat;account1_username;device_mac\n'
+                   '210;Anna;smart;anna.desk;00:15:65:12:34:56\n211;Ben;gold;abc;\n', encoding='utf-8')
+    nowhere = Pbx(tmp_path / 'missing.db')
+    result = nowhere.run('tenant_config', tenant='acme', src=str(src), state='validated')
+    assert [(v['object'], v['field'], v['rule']) for v in result['violations']] == [
+        ('extensions.csv row 3 (extension 211 (tenant acme))', 'seat', 'choice'),
+        ('extensions.csv row 3 (extension 211 (tenant acme))', 'account1_username', 'username_length')]
+    src.write_text('internal_number;name;seat;account1_username;device_mac\n210;Anna;smart;anna.desk;00:15:65:12:34:56\n',
+                   encoding='utf-8')
+    result = nowhere.ok('tenant_config', tenant='acme', src=str(src), state='validated')
+    assert 'it has no tenant section' in result['msg'] and not nowhere.exists()
+
+
+def test_a_plain_export_restored_into_an_empty_directory_asks_for_secrets(pbx, tmp_path):
+    dest = tmp_path / 'acme.json'
+    pbx.ok('tenant_info', tenant='acme', format='json', dest=str(dest))
+    assert pbx.ok('tenant_config', src=str(dest), state='overridden')['changed'] is False   # the same directory: fine
+    empty = Pbx(tmp_path / 'empty.db')
+    result = empty.run('tenant_config', src=str(dest), state='overridden', create_parents=True)
+    assert result.failed and not empty.exists()
+    assert result['msg'].startswith('2 rule violations')
+    assert ('extension 10 (tenant acme): sip_accounts[0].password: new SIP account juergen.desk needs a password (or ha1); '
+            'this directory does not hold the account yet and the document has no secret for it (export with secrets: '
+            'true for a backup) [required]') in result['msg']
+
+
 def test_tenant_info_returns_secrets_only_with_no_log(pbx):
     result = pbx.run('tenant_info', tenant='acme', secrets=True)
     assert result.failed and result['violations'][0]['rule'] == 'no_log'
@@ -124,7 +181,8 @@ def test_tenant_info_returns_secrets_only_with_no_log(pbx):
 def test_tenant_info_export_restores_into_an_empty_directory(pbx, tmp_path):
     backup = str(tmp_path / 'backup' / 'acme.json')
     result = pbx.ok('tenant_info', tenant='acme', secrets=True, format='json', dest=backup)
-    assert result['changed'] and result['files'] == [backup] and 'ha1' not in json.dumps(result['extensions'])
+    assert result['changed'] and result['files'] == [backup] and 'ha1' not in result.public_raw
+    assert 'extensions' not in result and 'number_plan' not in result
     assert os.stat(backup).st_mode & 0o777 == 0o600
     assert pbx.ok('tenant_info', tenant='acme', secrets=True, format='json', dest=backup)['changed'] is False
     restored = Pbx(tmp_path / 'restored.db')
