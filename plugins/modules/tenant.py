@@ -283,7 +283,7 @@ EXAMPLES = r'''
 - name: ... and remove everything in it (here its numbers)
   voxplane.pbx.number:
     tenant: acme
-    number: "+49301234560"
+    number: "+49301234567"
     state: absent
 
 - name: Remove the tenant, now that nothing is left in it
