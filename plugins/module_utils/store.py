@@ -21,6 +21,7 @@ __metaclass__ = type
 
 import datetime
 import errno
+import hashlib
 import json
 import os
 
@@ -109,6 +110,7 @@ class SqliteDialect(object):
 
     name = 'sqlite'
     serial = 'INTEGER PRIMARY KEY'
+    blob = 'BLOB'
 
     def __init__(self, path, busy_timeout_ms=10000):
         self.path = path
@@ -454,7 +456,7 @@ class Transaction(Lookups):
             if number <= version:
                 continue
             for statement in statements:
-                self._execute(statement.format(serial=self.dialect.serial))
+                self._execute(statement.format(serial=self.dialect.serial, blob=self.dialect.blob))
             self._execute('INSERT INTO voxplane_schema (version, description, applied_at) VALUES (?, ?, ?)',
                           (number, description, _now()))
         self.migrated_from = version
@@ -625,3 +627,148 @@ class Transaction(Lookups):
                 members = [change.key] + (block_numbers(change.key, change.after['ddi_range']) if change.after['ddi_range'] else [])
                 for e164 in members:
                     self._execute('INSERT INTO number_claims (e164, number_id, tenant_id) VALUES (?, ?, ?)', (e164, row_id, tenant_id))
+
+    # The media service's data (docs/media.md) ------------------------------
+    # Written by the media service, not through reconcile; every change to a mailbox moves
+    # voicemail_serial and stamps the mailbox with it, so that a reader (the message-waiting
+    # NOTIFYs) asks only for the mailboxes changed since the serial it saw last.
+
+    def _extension_id(self, tenant, extension):
+        row = self._execute('SELECT e.id FROM extensions e JOIN tenants t ON t.id = e.tenant_id '
+                            'WHERE t.name = ? AND e.internal_number = ?', (tenant, extension)).fetchone()
+        if row is None:
+            raise StorageError(self.dialect.path, 'extension %s of tenant %s does not exist' % (extension, tenant))
+        return row[0]
+
+    def voicemail_serial(self):
+        return self._execute('SELECT serial FROM voicemail_serial WHERE id = 1').fetchone()[0]
+
+    def _mailbox_changed(self, tenant, extension):
+        """Move voicemail_serial and stamp the mailbox with it (the row is made when missing)."""
+        if not self.write:
+            raise StorageError(self.dialect.path, 'cannot write in a read-only transaction')
+        self._execute('UPDATE voicemail_serial SET serial = serial + 1 WHERE id = 1')
+        serial = self.voicemail_serial()
+        ext_id = self._extension_id(tenant, extension)
+        if self._execute('UPDATE mailboxes SET serial = ? WHERE extension_id = ?', (serial, ext_id)).rowcount == 0:
+            self._execute('INSERT INTO mailboxes (tenant_id, extension_id, serial, doc) VALUES (?, ?, ?, ?)',
+                          (self._tenant_id(tenant), ext_id, serial, '{}'))
+        return serial
+
+    def mailbox_state(self, tenant, extension):
+        """The mailbox's own state ({} when nothing was kept yet): recorded greetings
+        ({kind: audio hash}), PIN failures (ISO times)."""
+        row = self._execute('SELECT m.doc FROM mailboxes m WHERE m.extension_id = ?',
+                            (self._extension_id(tenant, extension),)).fetchone()
+        return json.loads(row[0]) if row else {}
+
+    def set_mailbox_state(self, tenant, extension, state):
+        self._mailbox_changed(tenant, extension)
+        self._execute('UPDATE mailboxes SET doc = ? WHERE extension_id = ?',
+                      (json.dumps(state, sort_keys=True), self._extension_id(tenant, extension)))
+
+    def add_voicemail(self, tenant, extension, received_at, duration_ms, file, doc, folder='new'):
+        """Store a message's metadata (the audio file is the media service's); its id."""
+        self._mailbox_changed(tenant, extension)
+        cursor = self._execute('INSERT INTO voicemail_messages (tenant_id, extension_id, folder, received_at, '
+                               'duration_ms, file, doc) VALUES (?, ?, ?, ?, ?, ?, ?)',
+                               (self._tenant_id(tenant), self._extension_id(tenant, extension), folder, received_at,
+                                int(duration_ms), file, json.dumps(doc, sort_keys=True)))
+        return cursor.lastrowid
+
+    _MESSAGE_COLUMNS = ('SELECT v.id, t.name, e.internal_number, v.folder, v.received_at, v.duration_ms, v.file, v.doc '
+                        'FROM voicemail_messages v JOIN tenants t ON t.id = v.tenant_id '
+                        'JOIN extensions e ON e.id = v.extension_id ')
+
+    @staticmethod
+    def _message(row):
+        message = json.loads(row[7])
+        message.update(id=row[0], tenant=row[1], mailbox=row[2], folder=row[3], received_at=row[4],
+                       duration_ms=row[5], file=row[6])
+        return message
+
+    def voicemail_messages(self, tenant, extension=None, folder=None):
+        """The messages of a tenant (of one mailbox, of one folder), oldest first."""
+        query, params = self._MESSAGE_COLUMNS + 'WHERE t.name = ?', [tenant]
+        if extension is not None:
+            query, params = query + ' AND e.internal_number = ?', params + [extension]
+        if folder is not None:
+            query, params = query + ' AND v.folder = ?', params + [folder]
+        return [self._message(row) for row in self._execute(query + ' ORDER BY v.received_at, v.id', params)]
+
+    def voicemail_message(self, tenant, message_id):
+        row = self._execute(self._MESSAGE_COLUMNS + 'WHERE t.name = ? AND v.id = ?', (tenant, message_id)).fetchone()
+        return self._message(row) if row else None
+
+    def move_voicemail(self, tenant, message_id, folder):
+        message = self.voicemail_message(tenant, message_id)
+        if message is None:
+            raise StorageError(self.dialect.path, 'message %s of tenant %s does not exist' % (message_id, tenant))
+        if message['folder'] != folder:
+            self._mailbox_changed(tenant, message['mailbox'])
+            self._execute('UPDATE voicemail_messages SET folder = ? WHERE id = ?', (folder, message_id))
+
+    def update_voicemail(self, tenant, message_id, doc):
+        """Replace a message's metadata document (its mail delivery state); counts do not change."""
+        self._execute('UPDATE voicemail_messages SET doc = ? WHERE id = ? AND tenant_id = ?',
+                      (json.dumps(doc, sort_keys=True), message_id, self._tenant_id(tenant)))
+
+    def delete_voicemail(self, tenant, message_id):
+        """Remove a message's row; the message (with its file, for the caller to remove), or None."""
+        message = self.voicemail_message(tenant, message_id)
+        if message is not None:
+            self._mailbox_changed(tenant, message['mailbox'])
+            self._execute('DELETE FROM voicemail_messages WHERE id = ?', (message_id,))
+        return message
+
+    def mailbox_counts(self, tenant, extension=None):
+        """{extension: {'new': n, 'saved': n}} of a tenant's mailboxes that hold messages."""
+        query = ('SELECT e.internal_number, v.folder, COUNT(*) FROM voicemail_messages v '
+                 'JOIN extensions e ON e.id = v.extension_id JOIN tenants t ON t.id = v.tenant_id WHERE t.name = ?')
+        params = [tenant]
+        if extension is not None:
+            query, params = query + ' AND e.internal_number = ?', params + [extension]
+        counts = {}
+        for number, folder, count in self._execute(query + ' GROUP BY e.internal_number, v.folder', params):
+            counts.setdefault(number, {'new': 0, 'saved': 0})[folder] = count
+        return counts
+
+    def mailboxes_changed(self, since):
+        """(serial now, {(tenant, extension): {'new': n, 'saved': n}}) of every mailbox changed
+        after voicemail serial ``since`` (None: every mailbox that ever changed)."""
+        serial = self.voicemail_serial()
+        changed = {}
+        rows = self._execute('SELECT t.name, e.internal_number, m.extension_id FROM mailboxes m '
+                             'JOIN tenants t ON t.id = m.tenant_id JOIN extensions e ON e.id = m.extension_id '
+                             'WHERE m.serial > ?', (-1 if since is None else since,)).fetchall()
+        for tenant, number, ext_id in rows:
+            counts = {'new': 0, 'saved': 0}
+            for folder, count in self._execute('SELECT folder, COUNT(*) FROM voicemail_messages WHERE extension_id = ? '
+                                               'GROUP BY folder', (ext_id,)):
+                counts[folder] = count
+            changed[(tenant, number)] = counts
+        return serial, changed
+
+    def put_audio(self, tenant, data, duration_ms):
+        """Keep audio (a WAV file's bytes) for the tenant; its SHA-256, by which it is referred to."""
+        digest = hashlib.sha256(data).hexdigest()
+        tenant_id = self._tenant_id(tenant)
+        if self._execute('SELECT 1 FROM audio WHERE tenant_id = ? AND hash = ?', (tenant_id, digest)).fetchone() is None:
+            self._execute('INSERT INTO audio (tenant_id, hash, duration_ms, data) VALUES (?, ?, ?, ?)',
+                          (tenant_id, digest, int(duration_ms), data))
+        return digest
+
+    def audio(self, tenant, digest):
+        """The bytes of the tenant's audio with that SHA-256, or None."""
+        row = self._execute('SELECT a.data FROM audio a JOIN tenants t ON t.id = a.tenant_id WHERE t.name = ? AND a.hash = ?',
+                            (tenant, digest)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def audio_hashes(self, tenant):
+        return set(r[0] for r in self._execute('SELECT a.hash FROM audio a JOIN tenants t ON t.id = a.tenant_id '
+                                               'WHERE t.name = ?', (tenant,)))
+
+    def remove_audio(self, tenant, digests):
+        tenant_id = self._tenant_id(tenant)
+        for digest in digests:
+            self._execute('DELETE FROM audio WHERE tenant_id = ? AND hash = ?', (tenant_id, digest))
