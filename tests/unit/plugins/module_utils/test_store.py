@@ -32,7 +32,15 @@ from ansible_collections.voxplane.pbx.plugins.module_utils.store import Director
 
 PIN = '4711'
 TABLES = {'voxplane_schema', 'voxplane_generation', 'tenants', 'extensions', 'sip_accounts', 'call_groups',
-          'numbers', 'number_claims', 'devices', 'phonebook_entries'}
+          'numbers', 'number_claims', 'devices', 'phonebook_entries', 'voicemail_messages', 'mailboxes',
+          'voicemail_serial', 'audio', 'announcements'}
+MIGRATION_5_TABLES = ('voicemail_messages', 'mailboxes', 'voicemail_serial', 'audio', 'announcements')
+
+
+def undo_migration_5(conn):
+    """A directory as written before migration 5 (the media service's tables)."""
+    for table in MIGRATION_5_TABLES:
+        conn.execute('DROP TABLE %s' % table)
 
 
 def whole_tenant(mac='00:15:65:ab:cd:ef', block_key=BLOCK, single='+49 30 999001', ext10=10, media_server=MEDIA_SERVER):
@@ -79,7 +87,7 @@ def test_schema_is_created_on_first_use(pbx):
     assert set(snapshot) == TABLES
     assert [row[:2] for row in snapshot['voxplane_schema']] == [(m[0], m[1]) for m in MIGRATIONS]
     assert snapshot['voxplane_generation'] == [(1, 0, '1970-01-01T00:00:00Z')]
-    assert all(not snapshot[t] for t in TABLES - {'voxplane_schema', 'voxplane_generation'})
+    assert all(not snapshot[t] for t in TABLES - {'voxplane_schema', 'voxplane_generation', 'voicemail_serial'})
     assert raw(pbx.path, 'PRAGMA journal_mode') == [('wal',)]
 
 
@@ -603,7 +611,7 @@ def test_deleting_a_tenant_with_everything_frees_its_rows(pbx):
     pbx.apply('acme', document, children)
     pbx.apply('acme', ABSENT, dict((kind, {}) for kind in children), purge=tuple(children))
     snapshot = pbx.snapshot()
-    assert all(not snapshot[t] for t in TABLES - {'voxplane_schema', 'voxplane_generation'})
+    assert all(not snapshot[t] for t in TABLES - {'voxplane_schema', 'voxplane_generation', 'voicemail_serial'})
     with pbx.directory.transaction(write=False) as txn:
         assert txn.tenant_names() == [] and txn.load_all() == {}
 
@@ -756,6 +764,7 @@ def test_opening_the_directory_keeps_the_locks_of_other_connections_of_the_proce
 def test_a_version_2_directory_gains_the_phonebook_and_keeps_its_tenants(acme):
     """Migration 3 (phonebook) on a directory written before it: the tenants load unchanged."""
     conn = sqlite3.connect(acme.path)
+    undo_migration_5(conn)
     conn.execute('DROP TABLE phonebook_entries')
     conn.execute('ALTER TABLE sip_accounts DROP COLUMN require_tls')  # migration 4
     conn.execute('DELETE FROM voxplane_schema WHERE version > 2')
@@ -772,6 +781,7 @@ def test_a_version_3_directory_gains_require_tls_and_its_accounts_take_any_trans
     with acme.directory.transaction(write=False) as txn:
         before = txn.load_tenant('acme').objects('extension')
     conn = sqlite3.connect(acme.path)
+    undo_migration_5(conn)
     conn.execute('ALTER TABLE sip_accounts DROP COLUMN require_tls')
     conn.execute('DELETE FROM voxplane_schema WHERE version > 3')
     conn.commit()
