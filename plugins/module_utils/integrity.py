@@ -18,7 +18,7 @@ from ansible_collections.voxplane.pbx.plugins.module_utils import rules
 from ansible_collections.voxplane.pbx.plugins.module_utils.catalogue import DEVICE_MODELS
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import Violation
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import (
-    DEVICE, EXTENSION, GROUP, NUMBER, TENANT, describe,
+    ANNOUNCEMENT, DEVICE, EXTENSION, GROUP, NUMBER, TENANT, describe,
 )
 
 
@@ -36,6 +36,11 @@ class Lookups(object):
     def domain_owner(self, domain, tenant):
         """The other tenant with this SIP domain, or None."""
         return None
+
+    def has_audio(self, tenant, digest):
+        """Whether the directory holds the tenant's audio with this SHA-256 (an offline check,
+        without a directory, takes it that it does)."""
+        return True
 
 
 def check(state, previous=None, lookups=None, changed=None, warnings=None):
@@ -62,6 +67,7 @@ def check(state, previous=None, lookups=None, changed=None, warnings=None):
     _check_numbers(v, state, lookups, touched, plan, conflicts)
     _check_extensions(v, state, plan, touched)
     _check_groups(v, state)
+    _check_announcements(v, state, lookups, touched)
     _check_devices(v, state, lookups, touched)
     return v.violations
 
@@ -225,8 +231,7 @@ def _check_numbers(v, state, lookups, touched, plan, conflicts):
                   'a number with a future porting day must have status porting')
         if number['interim'] and number['status'] != 'active':
             v.add(NUMBER, key, 'interim', 'interim_active', 'interim numbers are active at once (status active)')
-        if number['target'] and number['target'] not in targets:
-            v.reference(NUMBER, key, 'target', 'target', number['target'], 'target')
+        _check_destination(v, state, NUMBER, key, 'target', number['target'], targets)
         if touched(NUMBER, key):
             taken = {}
             for e164, other in sorted(lookups.number_owners(members, state.name).items()):
@@ -335,13 +340,9 @@ _CALL_CLASS_WORDS = {'international': ('an international number', 'international
 
 
 def _check_call_features(v, tenant, key, ext):
-    """Voicemail needs the tenant's media server; single number reach needs a mobile; an
-    outside forward or mobile must be a number the extension may call (it pays for that leg):
-    its call class needs the permission of tenant and extension, and an emergency_only
-    extension calls nothing outside."""
-    if ext['voicemail']['enabled'] and not tenant['media_server']:
-        v.add(EXTENSION, key, 'voicemail.enabled', 'media_server_required',
-              'voicemail needs the tenant\'s media_server (the SIP URI of the voicemail server)')
+    """Single number reach needs a mobile; an outside forward or mobile must be a number the
+    extension may call (it pays for that leg): its call class needs the permission of tenant
+    and extension, and an emergency_only extension calls nothing outside."""
     if ext['single_number_reach'] and not ext['mobile']:
         v.add(EXTENSION, key, 'single_number_reach', 'mobile_required', 'single number reach rings the mobile: set mobile')
     outside = [('forwarding.%s' % kind, ext['forwarding'][kind]) for kind in rules.FORWARD_KINDS]
@@ -366,16 +367,46 @@ def _check_call_features(v, tenant, key, ext):
 
 
 def _check_destination(v, state, kind, key, field, dest, targets, ext=None):
-    if dest is None or dest.startswith('+'):
+    """A destination names what exists in the tenant: an extension or group, the extension's own
+    box ('voicemail', which must be enabled), another extension's box ('voicemail:<number>', enabled
+    too), an announcement ('announcement:<name>'); 'voicemail-menu' and outside numbers are
+    always there (outside numbers have rules of their own)."""
+    if dest is None or dest.startswith('+') or dest == rules.VOICEMAIL_MENU:
         return
-    if dest == 'voicemail':
+    if dest == rules.OWN_VOICEMAIL:
         if ext is None:
             v.add(kind, key, field, 'voicemail_group', 'a group has no voicemail; name an extension or a number instead')
         elif not ext['voicemail']['enabled']:
             v.add(kind, key, field, 'voicemail_disabled', 'forwards to voicemail, but voicemail is not enabled')
         return
+    service = rules.service_destination(dest)
+    if service is not None and service[0] == 'announcement':
+        if service[1] not in state.objects(ANNOUNCEMENT):
+            v.reference(kind, key, field, ANNOUNCEMENT, service[1], 'announcement')
+        return
+    if service is not None:  # voicemail:<internal number>
+        mailbox = state.objects(EXTENSION).get(service[1])
+        if mailbox is None:
+            v.reference(kind, key, field, EXTENSION, service[1], 'extension')
+        elif not mailbox['voicemail']['enabled']:
+            v.add(kind, key, field, 'voicemail_disabled', '%s: extension %s has no voicemail enabled' % (dest, service[1]))
+        return
     if dest not in targets:
         v.reference(kind, key, field, 'target', dest, 'target')
+
+
+def _check_announcements(v, state, lookups, touched):
+    """An announcement's audio is in the directory (its module puts it there; a tenant document
+    from another directory must come with it), and where it leads exists."""
+    targets = state.internal_targets()
+    for name, announcement in sorted(state.objects(ANNOUNCEMENT).items()):
+        if touched(ANNOUNCEMENT, name) and announcement['audio'] and not lookups.has_audio(state.name, announcement['audio']):
+            v.add(ANNOUNCEMENT, name, 'audio', 'audio_missing', 'audio %s... is not in this directory: give the '
+                  'announcement module its WAV file (src)' % announcement['audio'][:12])
+        if announcement['then'] == 'announcement:%s' % name:
+            v.add(ANNOUNCEMENT, name, 'then', 'forward_loop', 'an announcement cannot lead to itself')
+        else:
+            _check_destination(v, state, ANNOUNCEMENT, name, 'then', announcement['then'], targets)
 
 
 def _check_groups(v, state):

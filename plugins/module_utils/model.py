@@ -32,13 +32,15 @@ EXTENSION = 'extension'
 DEVICE = 'device'
 GROUP = 'group'
 PHONEBOOK = 'phonebook_entry'
+ANNOUNCEMENT = 'announcement'
 
 # Kinds that live inside a tenant, in the order they are written (targets
 # before the numbers and devices that reference them) and the key field of each.
-CHILD_KINDS = (EXTENSION, GROUP, NUMBER, DEVICE, PHONEBOOK)
+CHILD_KINDS = (ANNOUNCEMENT, EXTENSION, GROUP, NUMBER, DEVICE, PHONEBOOK)
 KEY_FIELD = {TENANT: 'name', NUMBER: 'number', EXTENSION: 'internal_number', DEVICE: 'mac', GROUP: 'internal_number',
-             PHONEBOOK: 'name'}
-PLURAL = {NUMBER: 'numbers', EXTENSION: 'extensions', DEVICE: 'devices', GROUP: 'groups', PHONEBOOK: 'phonebook'}
+             PHONEBOOK: 'name', ANNOUNCEMENT: 'name'}
+PLURAL = {NUMBER: 'numbers', EXTENSION: 'extensions', DEVICE: 'devices', GROUP: 'groups', PHONEBOOK: 'phonebook',
+          ANNOUNCEMENT: 'announcements'}
 
 SECRET_MARK = '********'
 
@@ -67,7 +69,7 @@ def _defaults(kind):
             'international_calls': True, 'locations': [], 'licences': {'seats': {}, 'addons': {}},
             'trunks': [], 'preferred_trunk': None, 'internal_ranges': [], 'media_server': None,
             'max_outside_calls': None, 'max_outside_calls_per_minute': None, 'premium_calls': False,
-            'satellite_calls': False, 'media_relay': 'auto', 'language': 'de',
+            'satellite_calls': False, 'media_relay': 'auto', 'language': 'de', 'voicemail_pin_always': False,
         }
     if kind == NUMBER:
         return {'ddi_range': None, 'status': 'active', 'porting_date': None, 'interim': False,
@@ -76,7 +78,9 @@ def _defaults(kind):
         return {
             'name': None, 'email': None, 'role': 'end_user', 'seat': 'smart', 'ddi': None,
             'assign_all_external_numbers': True, 'external_numbers': [], 'sip_accounts': [],
-            'outbound_caller_id': None, 'mobile': None, 'voicemail': {'enabled': False, 'pin_hash': None},
+            'outbound_caller_id': None, 'mobile': None,
+            'voicemail': {'enabled': False, 'pin_hash': None, 'locked': False, 'email': None, 'attach': True,
+                          'delete_after_email': False},
             'international_calls': False, 'ring_time': 20,
             'forwarding': {'unconditional': None, 'busy': None, 'no_answer': None, 'unregistered': None},
             'dnd': False, 'available': True, 'location': None, 'single_number_reach': False,
@@ -90,6 +94,10 @@ def _defaults(kind):
         return {'name': None, 'strategy': 'parallel', 'members': [], 'ring_time': 30, 'fallback': None}
     if kind == PHONEBOOK:
         return {'number': None, 'mobile': None, 'company': None}
+    if kind == ANNOUNCEMENT:
+        # audio: the SHA-256 of its WAV in the directory's audio table (docs/media.md); then: where
+        # the call goes after it (a destination), None: the caller hears it and the call ends.
+        return {'description': None, 'audio': None, 'duration_ms': None, 'then': None}
     raise KeyError(kind)
 
 
@@ -126,7 +134,8 @@ SUB_FIELDS = {
         SubField('password', secret=True, shortest=rules.PASSWORD_MIN_LENGTH), SubField('ha1', secret=True, shortest=32),
         SubField('require_tls', 'bool')),
     (EXTENSION, 'voicemail'): (SubField('enabled', 'bool'), SubField('pin', secret=True, shortest=rules.PIN_LENGTH[0]),
-                               SubField('pin_hash', secret=True, shortest=64)),
+                               SubField('pin_hash', secret=True, shortest=64), SubField('locked', 'bool'),
+                               SubField('email'), SubField('attach', 'bool'), SubField('delete_after_email', 'bool')),
     (EXTENSION, 'forwarding'): tuple(SubField(kind) for kind in rules.FORWARD_KINDS),
     (EXTENSION, 'speed_dials'): (SubField('code', required=True), SubField('number', required=True), SubField('name')),
     (DEVICE, 'activation'): (SubField('hash'), SubField('expires_at', 'int'), SubField('used_at', 'int')),
@@ -176,7 +185,7 @@ def with_defaults(kind, stored):
 
 
 # Fields that must be given when an object is created.
-REQUIRED_ON_CREATE = {TENANT: ('sip_domain',), DEVICE: ('model',), PHONEBOOK: ('number',)}
+REQUIRED_ON_CREATE = {TENANT: ('sip_domain',), DEVICE: ('model',), PHONEBOOK: ('number',), ANNOUNCEMENT: ('audio',)}
 
 
 _REPLACEMENT = {}
@@ -249,15 +258,29 @@ def _number_in_plan(n, field, value, tenant):
     return n.run(rules.e164, value, field, tenant['country_code'], tenant['national_prefix'], tenant['international_prefix'])
 
 
-def _destination(n, field, value, tenant):
-    """A call destination: an internal number, 'voicemail', or an outside number in E.164."""
+def _destination(n, field, value, tenant, outside=True):
+    """A call destination: an internal number, 'voicemail' (the extension's own mailbox), a
+    destination the PBX answers itself ('voicemail:<internal number>', 'voicemail-menu',
+    'announcement:<name>'), or, where ``outside``, an outside number in E.164."""
     value = _opt_text(value)
     if value is None:
         return None
-    if value == 'voicemail':
+    if value == rules.OWN_VOICEMAIL:
+        return value
+    service = rules.service_destination(value)
+    if service is not None:
+        prefix, name = service
+        if prefix == 'voicemail':
+            return 'voicemail:%s' % n.run(rules.internal_number, name, field)
+        if prefix == 'announcement':
+            return 'announcement:%s' % n.run(rules.object_name, name, field)
         return value
     if value.isdigit() and not value.startswith('0'):
         return n.run(rules.internal_number, value, field)
+    if not outside:
+        n.fail(field, 'destination', '%r is no internal number, voicemail:<internal number>, %s or announcement:<name>'
+               % (value, rules.VOICEMAIL_MENU))
+        return None
     return _number_in_plan(n, field, value, tenant)
 
 
@@ -390,6 +413,8 @@ def _merge_tenant(n, d, r, _tenant):
         d['media_relay'] = n.run(rules.choice, r['media_relay'], rules.MEDIA_RELAY_MODES, 'media_relay')
     if r.get('language') is not None:
         d['language'] = n.run(rules.language, r['language'], 'language')
+    if r.get('voicemail_pin_always') is not None:
+        d['voicemail_pin_always'] = bool(r['voicemail_pin_always'])
     if r.get('preferred_trunk') is not None:
         d['preferred_trunk'] = _opt_text(r['preferred_trunk'])
     if r.get('internal_ranges') is not None:
@@ -421,8 +446,9 @@ def _merge_number(n, d, r, tenant):
     if r.get('interim') is not None:
         d['interim'] = bool(r['interim'])
     if r.get('target') is not None:
-        value = _opt_text(str(r['target']))
-        d['target'] = value and n.run(rules.internal_number, value, 'target')
+        d['target'] = _destination(n, 'target', str(r['target']), tenant, outside=False)
+        if d['target'] == rules.OWN_VOICEMAIL:
+            n.fail('target', 'destination', 'a number has no voicemail of its own; name voicemail:<internal number>')
     if r.get('description') is not None:
         d['description'] = _opt_text(r['description'])
 
@@ -475,6 +501,12 @@ def _merge_extension(n, d, r, tenant):
                 d['voicemail']['pin_hash'] = rules.pin_hash(d['tenant'], d['internal_number'], pin)
         elif vm.get('pin_hash'):
             d['voicemail']['pin_hash'] = n.run(rules.pin_hash_value, vm['pin_hash'], 'voicemail.pin_hash')
+        for flag in ('locked', 'attach', 'delete_after_email'):
+            if vm.get(flag) is not None:
+                d['voicemail'][flag] = bool(vm[flag])
+        if vm.get('email') is not None:
+            value = _opt_text(vm['email'])
+            d['voicemail']['email'] = value and n.run(rules.email, value, 'voicemail.email')
     if r.get('forwarding') is not None:
         for kind in rules.FORWARD_KINDS:
             if r['forwarding'].get(kind) is not None:
@@ -593,8 +625,20 @@ def _merge_phonebook(n, d, r, tenant):
         d['company'] = _opt_text(r['company'])
 
 
+def _merge_announcement(n, d, r, tenant):
+    if r.get('description') is not None:
+        d['description'] = _opt_text(r['description'])
+    if r.get('audio') is not None:
+        d['audio'] = n.run(rules.sha256_hex, r['audio'], 'audio')
+    if r.get('duration_ms') is not None:
+        d['duration_ms'] = n.run(rules.bounded_int, r['duration_ms'], 'duration_ms', 1, 3600 * 1000)
+    if r.get('then') is not None:
+        d['then'] = _destination(n, 'then', r['then'], tenant)
+
+
 _MERGERS = {TENANT: _merge_tenant, NUMBER: _merge_number, EXTENSION: _merge_extension,
-            DEVICE: _merge_device, GROUP: _merge_group, PHONEBOOK: _merge_phonebook}
+            DEVICE: _merge_device, GROUP: _merge_group, PHONEBOOK: _merge_phonebook,
+            ANNOUNCEMENT: _merge_announcement}
 
 
 def normalise_key(kind, key, tenant=None):
@@ -606,6 +650,8 @@ def normalise_key(kind, key, tenant=None):
         return rules.mac(key, field)
     if kind == PHONEBOOK:
         return rules.phonebook_name(key, field)
+    if kind == ANNOUNCEMENT:
+        return rules.object_name(key, field)
     if kind == NUMBER:
         if tenant:
             return rules.e164(key, field, tenant['country_code'], tenant['national_prefix'], tenant['international_prefix'])
@@ -627,7 +673,7 @@ def public(kind, obj):
     out = clone(obj)
     if kind == EXTENSION:
         out['sip_accounts'] = [_public_account(a) for a in obj['sip_accounts']]
-        out['voicemail'] = {'enabled': obj['voicemail']['enabled']}
+        out['voicemail'] = dict((k, v) for k, v in obj['voicemail'].items() if k != 'pin_hash')
     if kind == DEVICE:
         out.pop('activation', None)
     return out

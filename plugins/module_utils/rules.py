@@ -267,6 +267,49 @@ def email(value, field='email'):
     return raw
 
 
+# Destinations the PBX answers itself (docs/media.md), beside internal and outside numbers:
+# 'voicemail' (in an extension's forwards: its own mailbox), 'voicemail:<internal number>' (that
+# extension's mailbox), 'voicemail-menu' (the voicemail access menu: mailbox, then PIN) and
+# 'announcement:<name>'.
+OWN_VOICEMAIL = 'voicemail'
+VOICEMAIL_MENU = 'voicemail-menu'
+SERVICE_PREFIXES = ('voicemail', 'announcement')
+_NAME_RE = re.compile(r'^[a-z0-9](?:[a-z0-9_-]{0,30}[a-z0-9])?$')
+
+
+def object_name(value, field='name'):
+    """The name of an object that has no number (an announcement): 1-32 lowercase letters,
+    digits, '-' and '_', a letter or digit first and last, so that it can stand in a
+    destination ('announcement:closed') and a SIP URI."""
+    raw = _text(field, value).strip()
+    if not _NAME_RE.match(raw):
+        raise RuleError(field, 'object_name', '%r is not a name of 1 to 32 lowercase letters, digits, - and _ '
+                        '(a letter or digit first and last)' % raw)
+    return raw
+
+
+_SHA256_RE = re.compile(r'^[0-9a-f]{64}$')
+
+
+def sha256_hex(value, field):
+    """A SHA-256 in lower-case hex (what audio in the directory is referred to by)."""
+    raw = _text(field, value).strip().lower()
+    if not _SHA256_RE.match(raw):
+        raise RuleError(field, 'sha256', '%r is not a SHA-256 (64 hex digits)' % raw)
+    return raw
+
+
+def service_destination(value):
+    """(prefix, name) of a destination the PBX answers itself ('voicemail:21' -> ('voicemail',
+    '21'), 'voicemail-menu' -> ('voicemail-menu', None)), or None for any other value."""
+    if value == VOICEMAIL_MENU:
+        return VOICEMAIL_MENU, None
+    prefix, sep, name = value.partition(':')
+    if sep and prefix in SERVICE_PREFIXES:
+        return prefix, name
+    return None
+
+
 def choice(value, choices, field):
     if value not in choices:
         raise RuleError(field, 'choice', '%r is not one of %s' % (value, ', '.join(choices)))

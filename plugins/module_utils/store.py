@@ -30,7 +30,7 @@ from ansible_collections.voxplane.pbx.plugins.module_utils.errors import (
 )
 from ansible_collections.voxplane.pbx.plugins.module_utils.integrity import Lookups
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import (
-    CHILD_KINDS, DEVICE, EXTENSION, GROUP, KEY_FIELD, NUMBER, PHONEBOOK, TENANT, with_defaults,
+    ANNOUNCEMENT, CHILD_KINDS, DEVICE, EXTENSION, GROUP, KEY_FIELD, NUMBER, PHONEBOOK, TENANT, with_defaults,
 )
 from ansible_collections.voxplane.pbx.plugins.module_utils.rules import block_numbers
 from ansible_collections.voxplane.pbx.plugins.module_utils.schema import LATEST_VERSION, MIGRATIONS
@@ -62,12 +62,13 @@ def require_sqlite3():
 
 # kind -> (table, key column). Child rows all carry tenant_id.
 TABLES = {EXTENSION: ('extensions', 'internal_number'), GROUP: ('call_groups', 'internal_number'),
-          NUMBER: ('numbers', 'number'), DEVICE: ('devices', 'mac'), PHONEBOOK: ('phonebook_entries', 'name')}
+          NUMBER: ('numbers', 'number'), DEVICE: ('devices', 'mac'), PHONEBOOK: ('phonebook_entries', 'name'),
+          ANNOUNCEMENT: ('announcements', 'name')}
 
 # Fields kept in their own columns or rows rather than in doc.
 _OUT_OF_DOC = {TENANT: ('name', 'sip_domain'), EXTENSION: ('tenant', 'internal_number', 'sip_accounts'),
                GROUP: ('tenant', 'internal_number'), NUMBER: ('tenant', 'number'), DEVICE: ('tenant', 'mac'),
-               PHONEBOOK: ('tenant', 'name')}
+               PHONEBOOK: ('tenant', 'name'), ANNOUNCEMENT: ('tenant', 'name')}
 
 
 def _now():
@@ -763,6 +764,10 @@ class Transaction(Lookups):
         row = self._execute('SELECT a.data FROM audio a JOIN tenants t ON t.id = a.tenant_id WHERE t.name = ? AND a.hash = ?',
                             (tenant, digest)).fetchone()
         return bytes(row[0]) if row else None
+
+    def has_audio(self, tenant, digest):
+        return self._execute('SELECT 1 FROM audio a JOIN tenants t ON t.id = a.tenant_id WHERE t.name = ? AND a.hash = ?',
+                             (tenant, digest)).fetchone() is not None
 
     def audio_hashes(self, tenant):
         return set(r[0] for r in self._execute('SELECT a.hash FROM audio a JOIN tenants t ON t.id = a.tenant_id '

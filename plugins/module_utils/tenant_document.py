@@ -30,7 +30,7 @@ import os
 from ansible_collections.voxplane.pbx.plugins.module_utils import integrity, model, tenant_csv
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import RuleError, ValidationFailed, Violation
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import (
-    CHILD_KINDS, DEVICE, EXTENSION, GROUP, KEY_FIELD, NUMBER, PHONEBOOK, TENANT,
+    ANNOUNCEMENT, CHILD_KINDS, DEVICE, EXTENSION, GROUP, KEY_FIELD, NUMBER, PHONEBOOK, TENANT,
 )
 from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import ABSENT, follow_on_filter, mentions, reconcile
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory
@@ -40,7 +40,7 @@ STATES = (MERGED, REPLACED, OVERRIDDEN, DELETED, VALIDATED)
 
 # Document section -> kind, in the order tenant_info returns them.
 SECTIONS = (('numbers', NUMBER), ('extensions', EXTENSION), ('devices', DEVICE), ('groups', GROUP),
-            ('phonebook', PHONEBOOK))
+            ('phonebook', PHONEBOOK), ('announcements', ANNOUNCEMENT))
 SECTION_OF = dict((kind, section) for section, kind in SECTIONS)
 # What tenant_info returns beside the document: read-only, ignored on the way in.
 READ_ONLY_KEYS = ('exists', 'number_plan', 'generation', 'changed', 'failed', 'invocation', 'files', 'dest',

@@ -147,7 +147,7 @@ summary:
       secrets, and how many objects of each kind.
   returned: when O(dest) is given and the tenant exists
   type: dict
-  sample: {tenant: acme, secrets: false, numbers: 1, extensions: 1, devices: 0, groups: 0, phonebook: 0}
+  sample: {tenant: acme, secrets: false, numbers: 1, extensions: 1, devices: 0, groups: 0, phonebook: 0, announcements: 0}
 csv_skipped:
   description: What the CSV layouts cannot hold, such as a device whose lines belong to several extensions.
   returned: when O(format=csv)
@@ -179,7 +179,7 @@ from ansible_collections.voxplane.pbx.plugins.module_utils.errors import Directo
 from ansible_collections.voxplane.pbx.plugins.module_utils.runner import DIRECTORY_ARGS, fail, new_module, read_tenant
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory
 
-EMPTY = dict(tenant={}, numbers=[], extensions=[], devices=[], groups=[], phonebook=[], number_plan={})
+EMPTY = dict(tenant={}, numbers=[], extensions=[], devices=[], groups=[], phonebook=[], announcements=[], number_plan={})
 
 
 def _write(module, files):

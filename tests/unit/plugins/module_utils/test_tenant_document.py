@@ -341,7 +341,8 @@ def test_csv_cell_and_header_errors_name_row_and_column(db, tmp_path):
     assert lines == [
         'x.csv row 1: colour: is not a column of this layout (known: internal_number, name, email, role, seat, ddi, '
         'assign_all_external_numbers, external_numbers, outbound_caller_id, mobile, location, ring_time, international_calls, language, '
-        'voicemail_enabled, voicemail_pin, voicemail_pin_hash, device_mac, device_model, device_name, device_lines, '
+        'voicemail_enabled, voicemail_pin, voicemail_pin_hash, voicemail_locked, voicemail_email, voicemail_attach, '
+        'voicemail_delete_after_email, device_mac, device_model, device_name, device_lines, '
         'account<N>_username, account<N>_kind, account<N>_password, account<N>_ha1, account<N>_require_tls) [unsupported]',
         "x.csv row 2 (extension 10): ring_time: 'lang' is not a whole number [type]",
         "x.csv row 2 (extension 10): international_calls: 'vielleicht' is not true or false (also accepted: yes/no, ja/nein, "
