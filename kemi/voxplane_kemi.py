@@ -162,9 +162,10 @@ def _guarded(kind):
 class DirectoryView(object):
     """The worker's current snapshot, swapped when the directory generation moves."""
 
-    def __init__(self, path, trusted, check_interval):
+    def __init__(self, path, trusted, check_interval, media_service=None):
         self.path = path
         self.trusted = tuple(trusted)
+        self.media_service = media_service or None  # the PBX's media service (docs/media.md)
         self.check_interval = check_interval
         self.snapshot = None
         self.generation = None
@@ -202,7 +203,7 @@ class DirectoryView(object):
                 started = time.monotonic()
                 with Directory(self.path).transaction(write=False, create=False) as txn:
                     # Only the tenants whose generation moved are rebuilt (snapshot.load).
-                    self.snapshot = snapshot.load(txn, self.trusted, previous)
+                    self.snapshot = snapshot.load(txn, self.trusted, previous, self.media_service)
                 self.generation = self.snapshot.generation
                 KSR.info("voxplane: directory generation %d loaded (%d tenants, %d numbers; %s, %.1f ms)\n"
                          % (self.generation, len(self.snapshot.tenants), len(self.snapshot.numbers),
@@ -402,7 +403,8 @@ def _seconds_until(end, now):
 SETTINGS = _load_settings()
 VIEW = DirectoryView(SETTINGS.get("directory_path", "/var/lib/voxplane/directory.db"),
                      SETTINGS.get("trusted_trunks", []),
-                     (SETTINGS.get("router") or {}).get("reload_check_ms", 500) / 1000.0)
+                     (SETTINGS.get("router") or {}).get("reload_check_ms", 500) / 1000.0,
+                     SETTINGS.get("media_service"))
 GUARD = Guard(SETTINGS.get("ban") or {}, SETTINGS.get("trusted_trunks", []))
 MEDIA = voxplane_media.Media(SETTINGS.get("media"))
 WEBSOCKET = WebSocket(SETTINGS.get("websocket"))
@@ -696,6 +698,8 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
                 # caller dialled, only ever in the request route): tm's cfg-wide fr_inv_timer.
                 if plan.ring_time:
                     KSR.tm.t_set_fr(plan.ring_time * 1000, 0)
+                if plan.context:  # an announcement that leads somewhere: the failure route goes on
+                    KSR.pv.sets("$avp(vx_ctx)", plan.context)
                 self._relay(snap, plan, in_failure)
                 return
             mobile = plan.mobile
@@ -875,6 +879,9 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         for entry in stored.get("diversion", ()):  # newest first, as RFC 5806 orders them
             KSR.hdr.append("Diversion: %s\r\n" % entry)
         for name, value in sorted(stored.get("headers", {}).items()):
+            # The plan's header replaces what a caller sent under that name (the media service
+            # takes its instructions from the router alone: routing.MEDIA_HEADER).
+            KSR.hdr.remove(name)
             KSR.hdr.append("%s: %s\r\n" % (name, value))
         self.media.branch()
         return 1

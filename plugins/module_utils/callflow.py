@@ -135,9 +135,15 @@ def with_dnd(states, dnd):
     return states
 
 
-def build_snapshot(states, generation=0, dnd=None):
-    """The router's Snapshot of ``states`` (txn.load_all()), with the DND overrides."""
-    return snapshot.Snapshot(with_dnd(states, dnd), generation)
+# The PBX's media service when a simulation is only told that one is deployed (route_info's
+# media_service: deployed): predictions name this instead of an address.
+DEPLOYED_MEDIA_SERVICE = 'the PBX media service'
+
+
+def build_snapshot(states, generation=0, dnd=None, media_service=DEPLOYED_MEDIA_SERVICE):
+    """The router's Snapshot of ``states`` (txn.load_all()), with the DND overrides and the PBX's
+    media service (its URI, DEPLOYED_MEDIA_SERVICE, or None: none)."""
+    return snapshot.Snapshot(with_dnd(states, dnd), generation, media_service=media_service)
 
 
 def call_time(text, timezone):
@@ -239,8 +245,13 @@ class _Flow(object):
         return None
 
     def relay(self, leg):
-        """A Relay leg: the trunk or the media server; its far end answers for itself."""
+        """A Relay leg: the trunk or the media service; its far end answers for itself. Returns
+        'no_answer' when the call goes on after it (an announcement that leads somewhere, which
+        the media service answers 480 once played), else None."""
         plan = leg.plan
+        media = routing.media_request(plan)
+        if media is not None and media[0] != 'voicemail':
+            return self.media(leg, *media)
         if plan.charge is not None:
             refusal = self.limit_refusal(plan.charge)
             if refusal is not None:
@@ -251,6 +262,10 @@ class _Flow(object):
         self.step(leg, via, uri=plan.uri, destination=plan.destination or plan.uri, number=number,
                   ring_time=plan.ring_time, headers=dict(plan.headers))
         reply = self.circ.reply(set([number, via]))
+        if reply is None and media is not None and plan.destination == self.snap.media_service:
+            # The PBX's own media service answers a mailbox that is there (docs/media.md).
+            reply = 'answer'
+            self.steps[-1]['mailbox'] = media[1].get('mailbox')
         if reply == 'answer':
             self.end(200, 'OK', via if via == 'voicemail' else number)
         elif reply == 'busy':
@@ -259,6 +274,23 @@ class _Flow(object):
             self.end(_DECLINED, 'Decline', number)
         else:
             self.end(None, 'the answer of the %s' % ('media server' if plan.destination else 'trunk'))
+        return None
+
+    def media(self, leg, service, params):
+        """A leg the media service answers itself that is no caller's voicemail: an announcement
+        (played, then the call goes on where it leads, or ends), the mailbox menus."""
+        plan = leg.plan
+        if service == 'announcement':
+            self.step(leg, 'announcement', uri=plan.uri, destination=plan.destination, name=params.get('name'),
+                      then=params.get('then') == 'yes', headers=dict(plan.headers))
+            if plan.context:
+                return 'no_answer'
+            self.end(200, 'OK', 'announcement %s' % params.get('name'))
+            return None
+        self.step(leg, 'mailbox', uri=plan.uri, destination=plan.destination, mailbox=params.get('mailbox'),
+                  pin=params.get('pin') == 'yes', headers=dict(plan.headers))
+        self.end(200, 'OK', 'the mailbox menu')
+        return None
 
     def ring(self, leg):
         """A Ring leg: returns its outcome for after_failure, 'unregistered' when nothing could
@@ -344,7 +376,7 @@ def simulate(snap, caller, dialled, now, circumstances, setting_outcome=None):
                 flow.end(leg.plan.code, leg.plan.reason)
                 break
             if isinstance(leg.plan, routing.Relay):
-                flow.relay(leg)
+                outcome = flow.relay(leg)
                 break
             outcome = flow.ring(leg)
             if outcome != 'unregistered':
@@ -399,6 +431,13 @@ def summarise(steps, final):
                                                              step['ring_time'], result))
         elif step['action'] == 'voicemail':
             lines.append('%ds: voicemail %s on %s%s' % (step['at'], step['number'], step['destination'], why))
+        elif step['action'] == 'announcement':
+            lines.append('%ds: announcement %s%s' % (step['at'], step['name'], ', then on' if step['then'] else
+                                                     ', then the call ends'))
+        elif step['action'] == 'mailbox':
+            lines.append('%ds: the mailbox menu%s%s' % (step['at'], ' of %s' % step['mailbox'] if step['mailbox'] else
+                                                       ' (mailbox number, then PIN)', ' with PIN' if step['pin'] and
+                                                       step['mailbox'] else ''))
         elif step['action'] == 'trunk':
             lines.append('%ds: out through the trunk to %s%s' % (step['at'], step['number'], why))
         elif step['action'] == 'feature_code':

@@ -14,7 +14,8 @@ A plan is one of:
                                 the mobile through the trunk for single number reach); on
                                 failure ask ``after_failure`` with the context
   Relay(uri, ...)               send to a trunk (outbound, emergency, outside forwards) or to
-                                the tenant's media server (voicemail)
+                                the media service (voicemail, the mailbox menus, announcements;
+                                docs/media.md)
   PhoneSetting(...)             a feature code: change the caller's own settings through
                                 phone_settings.apply(), then answer
 """
@@ -39,6 +40,12 @@ ANONYMOUS_URI = 'sip:anonymous@anonymous.invalid'
 # The original caller (Leg.origin) of a call from the trunk: its calling number as received, known
 # per call only (``calling_number``), while the decision is shared by every call to that number.
 CALLING_NUMBER = 'calling-number'
+
+# The feature code with which an extension reaches its own voicemail box (docs/media.md).
+VOICEMAIL_CODE = '*86'
+# The header that tells the media service what to do with a call (docs/media.md). The router sets
+# it on every leg to the media service; whatever a caller sent under that name is dropped.
+MEDIA_HEADER = 'X-Voxplane-Media'
 
 # Feature codes a phone dials to change its extension's settings (docs/routing.md):
 # code -> (option of the extension module, value, what the phone is told). A value of
@@ -108,7 +115,7 @@ class Relay(object):
     the call's original caller, set on the first plan of a call (see Leg)."""
 
     __slots__ = ('uri', 'identity', 'privacy', 'headers', 'diversion', 'destination', 'charge', 'ring_time',
-                 'forwarded_by', 'origin')
+                 'forwarded_by', 'origin', 'context')
 
     def __init__(self, uri, identity, privacy=False, headers=None, diversion=(), destination=None, charge=None,
                  ring_time=None):
@@ -125,6 +132,9 @@ class Relay(object):
         self.ring_time = ring_time
         self.forwarded_by = None
         self.origin = None
+        # A leg after which the call goes on when it fails (an announcement that leads somewhere):
+        # the Context for after_failure, as a Ring carries it; None: its final answer is the caller's.
+        self.context = None
 
     def __repr__(self):
         return 'Relay(%s%s as %s%s%s)' % (self.uri, ' via %s' % self.destination if self.destination else '',
@@ -445,6 +455,8 @@ def route_from_account(snap, domain, username, dialled, now):
         dialled = _speed_dial(caller, dialled)
         if isinstance(dialled, Reject):
             return dialled
+    if dialled == VOICEMAIL_CODE:
+        return _with_origin(_own_mailbox(snap, tenant, caller), _outside_identity(tenant, caller))
     if dialled.startswith('*'):
         return phone_setting(tenant, caller, dialled)
     if dialled in rules.EMERGENCY_NUMBERS:
@@ -521,6 +533,11 @@ def after_failure(snap, context_text, outcome, now):
     did (``group_rung``), an extension's forward what its devices did."""
     ctx = Context.decode(context_text)
     tenant = snap.tenants.get(ctx.tenant)
+    service = rules.service_destination(ctx.target) if tenant else None
+    if service is not None and service[0] == 'announcement':
+        # The announcement was played (as early media): the call goes where it leads, as dialled there.
+        then = tenant.announcements.get(service[1])
+        return _forward(snap, tenant, ctx, then, now, None) or Reject(480, 'Temporarily Unavailable')
     target = tenant.targets.get(ctx.target) if tenant else None
     if target is None:
         return Reject(480, 'Temporarily Unavailable')
@@ -536,13 +553,13 @@ def after_failure(snap, context_text, outcome, now):
         return _forward(snap, tenant, ctx, target.fallback, now, reason) or Reject(*final)
     if target.dnd:
         # DND switched on while the call rang: busy treatment, no forwards, as at call time.
-        return _voicemail(tenant, target, 'do-not-disturb') or Reject(486, 'Do Not Disturb')
+        return _voicemail(snap, tenant, target, 'do-not-disturb') or Reject(486, 'Do Not Disturb')
     if outcome not in _FORWARD_ON:
         return _final(outcome)
     kind, reason = _FORWARD_ON[outcome]
     dest = target.forwarding[kind]
-    plan = _forward(snap, tenant, ctx, dest, now, reason) if dest != 'voicemail' else None
-    return plan or _voicemail(tenant, target, reason) or _final(outcome)
+    plan = _forward(snap, tenant, ctx, dest, now, reason) if dest != rules.OWN_VOICEMAIL else None
+    return plan or _voicemail(snap, tenant, target, reason) or _final(outcome)
 
 
 # The forward that applies to a failed ring, and the diversion reason it records (RFC 5806).
@@ -565,6 +582,10 @@ def _to_number(snap, entry, now, identity):
     if status != 'active':
         return Reject(480, 'Number inactive')
     tenant = entry.tenant
+    service = rules.service_destination(entry.target) if entry.target else None
+    if service is not None:
+        plan = _service(snap, tenant, Context(tenant.name, entry.target), service, now, 'unconditional', identity)
+        return plan or Reject(480, 'Temporarily Unavailable')
     target = tenant.targets.get(entry.target) if entry.target else None
     if target is None:
         return Reject(404, 'Number has no target')
@@ -576,10 +597,10 @@ def _reach(snap, tenant, target, ctx, now, identity):
     if target.kind == EXTENSION:
         if target.dnd:
             # Busy treatment without forwarding (Voys: DND also suppresses the forwards).
-            return _voicemail(tenant, target, 'do-not-disturb', identity) or Reject(486, 'Do Not Disturb')
+            return _voicemail(snap, tenant, target, 'do-not-disturb', identity) or Reject(486, 'Do Not Disturb')
         unconditional = target.forwarding['unconditional']
-        if unconditional == 'voicemail':
-            plan = _voicemail(tenant, target, 'unconditional', identity)
+        if unconditional == rules.OWN_VOICEMAIL:
+            plan = _voicemail(snap, tenant, target, 'unconditional', identity)
         else:
             plan = _forward(snap, tenant, ctx, unconditional, now, 'unconditional', identity)
         if plan is not None:
@@ -601,16 +622,74 @@ def _reach(snap, tenant, target, ctx, now, identity):
     return Ring(aors, target.ring_time, ctx.encode(), identity, identity == ANONYMOUS_URI)
 
 
-def _voicemail(tenant, ext, reason, identity=None):
-    """The call to the extension's mailbox on the tenant's media server: the request URI
-    names the mailbox (sip:<internal number>@<tenant domain>), the Diversion why it came;
-    the caller's identity as the call presents it (None: as an earlier leg set it). None
-    when voicemail is off or there is no media server."""
-    if not ext.voicemail or not tenant.media_server:
+def _media(snap, tenant, user, service, params, identity, diversion=(), own_server=True):
+    """A leg to the media service (docs/media.md): the request URI sip:<user>@<tenant domain>,
+    the service and its parameters (name, value pairs) in MEDIA_HEADER, the caller's identity as
+    the call presents it (None: as an earlier leg set it). The tenant's own media_server takes
+    it where ``own_server`` (voicemail), else the PBX's media service; None when there is none."""
+    destination = (tenant.media_server if own_server else None) or snap.media_service
+    if destination is None:
         return None
-    return Relay('sip:%s@%s' % (ext.number, tenant.domain), identity, identity == ANONYMOUS_URI,
-                 destination=tenant.media_server,
-                 diversion=(_diversion(tenant, ext.number, reason),), ring_time=OUTSIDE_RING_TIME)
+    header = ';'.join([service] + ['%s=%s' % pair for pair in params])
+    return Relay('sip:%s@%s' % (user, tenant.domain), identity, identity == ANONYMOUS_URI, headers={MEDIA_HEADER: header},
+                 destination=destination, diversion=diversion, ring_time=OUTSIDE_RING_TIME)
+
+
+def media_request(plan):
+    """(service, {parameter: value}) of a leg to the media service (its MEDIA_HEADER), or None
+    for any other leg; what the media service reads off the INVITE (docs/media.md)."""
+    value = plan.headers.get(MEDIA_HEADER) if plan.__class__ is Relay else None
+    if not value:
+        return None
+    service, _sep, rest = value.partition(';')
+    params = dict(item.split('=', 1) for item in rest.split(';') if '=' in item)
+    return service.strip(), params
+
+
+def _voicemail(snap, tenant, ext, reason, identity=None):
+    """The call to the extension's mailbox: the request URI names the mailbox
+    (sip:<internal number>@<tenant domain>), the Diversion and the media header why it came.
+    None when voicemail is off or there is no media service."""
+    if not ext.voicemail:
+        return None
+    return _media(snap, tenant, ext.number, 'voicemail', (('mailbox', ext.number), ('reason', reason)), identity,
+                  diversion=(_diversion(tenant, ext.number, reason),))
+
+
+def _own_mailbox(snap, tenant, caller):
+    """``*86``: the caller's own box, its owner's menu; the PIN is asked when the tenant wants it
+    asked from the owner's own phones too (voicemail_pin_always)."""
+    if not caller.voicemail:
+        return Reject(404, 'No voicemail box')
+    pin = 'yes' if tenant.voicemail_pin_always else 'no'
+    plan = _media(snap, tenant, VOICEMAIL_CODE, 'mailbox', (('mailbox', caller.number), ('pin', pin)),
+                  _internal_identity(tenant, caller))
+    return plan or Reject(480, 'Voicemail not available')
+
+
+def _service(snap, tenant, ctx, service, now, reason, identity):
+    """A destination the PBX answers itself (rules.service_destination): another extension's box,
+    the voicemail access menu (mailbox, then PIN, always), an announcement (played and hung up,
+    or, when it leads somewhere, played as early media with the call going on from there: the
+    leg carries a Context, ``after_failure``). None where it does not apply (a box that is off,
+    an announcement that is gone or already played on this call, no media service)."""
+    prefix, name = service
+    if prefix == 'voicemail':
+        ext = tenant.targets.get(name)
+        return _voicemail(snap, tenant, ext, reason, identity) if ext is not None and ext.kind == EXTENSION else None
+    if prefix == rules.VOICEMAIL_MENU:
+        return _media(snap, tenant, rules.VOICEMAIL_MENU, 'mailbox', (('pin', 'yes'),), identity)
+    if name not in tenant.announcements:
+        return None
+    then = tenant.announcements[name]
+    nxt = ctx.forwarded_to(tenant.name, 'announcement:%s' % name) if ctx.target != 'announcement:%s' % name else ctx
+    if nxt is None:
+        return None
+    plan = _media(snap, tenant, name, 'announcement', (('name', name), ('then', 'yes' if then else 'no')), identity,
+                  own_server=False)
+    if plan is not None and then:
+        plan.context = nxt.encode()
+    return plan
 
 
 def _mobile_branch(tenant, ext, identity):
@@ -646,14 +725,17 @@ def _aors(tenant, number):
 
 
 def _forward(snap, tenant, ctx, dest, now, reason, identity=None):
-    """Follow a forward of ctx.target to ``dest`` (internal number or E.164); None if it
-    does not apply: no destination, a loop, too many hops, or an outside destination the
-    forwarding party may not dial. The plan carries the diversion history, newest first."""
+    """Follow a forward of ctx.target to ``dest`` (internal number, E.164, or a destination the PBX
+    answers itself); None if it does not apply: no destination, a loop, too many hops, or an
+    outside destination the forwarding party may not dial. The plan carries the diversion
+    history, newest first; ``reason`` None (after an announcement) adds no diversion."""
     if not dest:
         return None
-    entry = _diversion(tenant, ctx.target, reason)
+    service = rules.service_destination(dest)
     target = tenant.targets.get(dest)
-    if target is not None:
+    if service is not None:
+        plan = _service(snap, tenant, ctx, service, now, reason or 'unconditional', identity)
+    elif target is not None:
         nxt = ctx.forwarded_to(tenant.name, dest)
         plan = nxt and _reach(snap, tenant, target, nxt, now, identity)
     elif dest.startswith('+'):
@@ -662,11 +744,17 @@ def _forward(snap, tenant, ctx, dest, now, reason, identity=None):
         if status in ('active', 'inactive'):
             # A number of the directory: on-net if it leads somewhere, else no forward.
             owner = number.tenant
-            inner = owner.targets.get(number.target) if status == 'active' and number.target else None
-            nxt = inner and ctx.forwarded_to(owner.name, number.target)
+            leads_to = number.target if status == 'active' else None
+            inner = owner.targets.get(leads_to) if leads_to else None
             # Another tenant sees the forwarding tenant's number, never an internal identity.
             presented = identity if owner is tenant else _tenant_identity(tenant)
-            plan = nxt and _reach(snap, owner, inner, nxt, now, presented)
+            inner_service = rules.service_destination(leads_to) if leads_to and inner is None else None
+            if inner_service is not None:
+                nxt = ctx.forwarded_to(owner.name, leads_to)
+                plan = nxt and _service(snap, owner, nxt, inner_service, now, reason or 'unconditional', presented)
+            else:
+                nxt = inner and ctx.forwarded_to(owner.name, leads_to)
+                plan = nxt and _reach(snap, owner, inner, nxt, now, presented)
         elif ctx.hops < MAX_FORWARD_HOPS and not _dial_refusal(tenant, tenant.targets.get(ctx.target), dest):
             # The forwarding party pays for the outside leg: its tenant's trunk, permissions
             # and outside-call limits.
@@ -679,7 +767,8 @@ def _forward(snap, tenant, ctx, dest, now, reason, identity=None):
     else:
         return None
     if isinstance(plan, (Ring, Relay)):
-        plan.diversion = plan.diversion + (entry,)
+        if reason is not None:
+            plan.diversion = plan.diversion + (_diversion(tenant, ctx.target, reason),)
         # An anonymous caller's privacy holds on every later leg, whoever's identity it presents
         # (the tenant's main number to an outside or another tenant's number), as in the adapter.
         plan.privacy = plan.privacy or identity == ANONYMOUS_URI

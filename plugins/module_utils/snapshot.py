@@ -28,7 +28,7 @@ import bisect
 import sys
 
 from ansible_collections.voxplane.pbx.plugins.module_utils import rules
-from ansible_collections.voxplane.pbx.plugins.module_utils.model import DEVICE, EXTENSION, GROUP, NUMBER, dial_plan
+from ansible_collections.voxplane.pbx.plugins.module_utils.model import ANNOUNCEMENT, DEVICE, EXTENSION, GROUP, NUMBER, dial_plan
 from ansible_collections.voxplane.pbx.plugins.module_utils.state import TenantState
 
 _HA1_BYTES = 16  # an MD5 digest (rules.ha1_value: 32 hex digits)
@@ -372,7 +372,8 @@ def _presented_location(location, plan):
 class Tenant(object):
     __slots__ = ('name', 'domain', 'dial_plan', 'timezone', 'main_number', 'international_calls', 'locations',
                  'trunk', 'trunk_addresses', 'accounts', 'targets', 'devices', 'media_server', 'relay_media', 'permissions',
-                 'max_outside_calls', 'max_outside_calls_per_minute', 'single_numbers', 'blocks', 'activations')
+                 'max_outside_calls', 'max_outside_calls_per_minute', 'single_numbers', 'blocks', 'activations',
+                 'announcements', 'voicemail_pin_always')
 
     def __init__(self, state, pool=None):
         pool = pool or _Pool()
@@ -388,6 +389,9 @@ class Tenant(object):
         self.main_number = t['main_number'] if t['main_number'] in plan else None
         self.international_calls = t['international_calls']
         self.media_server = t['media_server']
+        self.voicemail_pin_always = t['voicemail_pin_always']
+        # name -> where the call goes after it (a destination), or None: the call ends with it.
+        self.announcements = dict((_intern(name), a['then']) for name, a in state.objects(ANNOUNCEMENT).items())
         self.relay_media = t['media_relay'] == 'always'  # every call's media through rtpengine
         self.permissions = _permissions(t, pool)
         self.max_outside_calls = t['max_outside_calls']
@@ -446,24 +450,27 @@ class Snapshot(object):
 
     ``states``: tenant name -> TenantState (a state without tenant object is left out).
     ``tenant_generations``: tenant name -> the generation that last changed it, what
-    ``load()`` compares to rebuild only what changed."""
+    ``load()`` compares to rebuild only what changed. ``media_service``: the SIP URI of the PBX's
+    own media service (the deployment's, docs/media.md), or None."""
 
-    def __init__(self, states=None, generation=0, trusted_addresses=(), tenant_generations=None):
+    def __init__(self, states=None, generation=0, trusted_addresses=(), tenant_generations=None, media_service=None):
         pool, tenants, single, blocks = _Pool(), {}, {}, {}
         for _name, state in sorted((states or {}).items()):
             if state.tenant is not None:
                 _add(tenants, single, blocks, Tenant(state, pool))
-        self._assemble(generation, trusted_addresses, tenant_generations, pool, tenants, Numbers(single, blocks))
+        self._assemble(generation, trusted_addresses, tenant_generations, pool, tenants, Numbers(single, blocks),
+                       media_service)
 
     @classmethod
-    def _made(cls, generation, trusted_addresses, tenant_generations, pool, tenants, numbers):
+    def _made(cls, generation, trusted_addresses, tenant_generations, pool, tenants, numbers, media_service=None):
         snap = cls.__new__(cls)
-        snap._assemble(generation, trusted_addresses, tenant_generations, pool, tenants, numbers)
+        snap._assemble(generation, trusted_addresses, tenant_generations, pool, tenants, numbers, media_service)
         return snap
 
-    def _assemble(self, generation, trusted_addresses, tenant_generations, pool, tenants, numbers):
+    def _assemble(self, generation, trusted_addresses, tenant_generations, pool, tenants, numbers, media_service=None):
         """Set the tenants and the number index; derive the small cross-tenant indexes."""
         self.generation = generation
+        self.media_service = media_service
         self.trusted_addresses = frozenset(trusted_addresses)
         self.tenant_generations = dict(tenant_generations or {})
         self._pool = pool
@@ -499,7 +506,7 @@ class Snapshot(object):
             if state.tenant is not None:
                 _add(tenants, single, blocks, Tenant(state, self._pool))
         snap = self._made(generation, self.trusted_addresses, tenant_generations, self._pool, tenants,
-                          Numbers(single, blocks))
+                          Numbers(single, blocks), self.media_service)
         snap.rebuilt = len(states)
         return snap
 
@@ -514,13 +521,14 @@ class Snapshot(object):
         return (moments[i - 1] if i else float('-inf')), (moments[i] if i < len(moments) else float('inf'))
 
 
-def load(txn, trusted_addresses=(), previous=None):
+def load(txn, trusted_addresses=(), previous=None, media_service=None):
     """Build a snapshot inside a (read) transaction of the store. With ``previous`` (a snapshot
-    loaded earlier with the same trusted addresses), only the tenants whose generation moved
-    since are read and rebuilt."""
+    loaded earlier with the same trusted addresses and media service), only the tenants whose
+    generation moved since are read and rebuilt."""
     generation = txn.generation()['generation']
     generations = txn.tenant_generations()
-    if previous is not None and previous.trusted_addresses == frozenset(trusted_addresses):
+    if previous is not None and previous.trusted_addresses == frozenset(trusted_addresses) \
+            and previous.media_service == media_service:
         if generation == previous.generation and generations == previous.tenant_generations:
             return previous
         known = previous.tenant_generations
@@ -530,4 +538,4 @@ def load(txn, trusted_addresses=(), previous=None):
     pool, tenants, single, blocks = _Pool(), {}, {}, {}
     for name in sorted(generations):  # one tenant's state in memory at a time
         _add(tenants, single, blocks, Tenant(txn.load_tenant(name), pool))
-    return Snapshot._made(generation, trusted_addresses, generations, pool, tenants, Numbers(single, blocks))
+    return Snapshot._made(generation, trusted_addresses, generations, pool, tenants, Numbers(single, blocks), media_service)

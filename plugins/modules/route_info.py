@@ -102,6 +102,14 @@ options:
       - Do Not Disturb switched on (V(true)) or off (V(false)) for the call, by internal number of an
         extension of the tenant; extensions not named keep their stored setting.
     type: dict
+  media_service:
+    description:
+      - The PBX's media service the live router sends voicemail, the mailbox menus and announcements to
+        (the kamailio role's C(kamailio_media_service)), as C(sip:<address>:<port>).
+      - V(deployed) (the default) predicts calls as with a media service deployed, without naming its address;
+        V(none) as without one (voicemail only where the tenant has a C(media_server) of its own).
+    type: str
+    default: deployed
   answer:
     description:
       - The branches that answer, by SIP account, internal number, the number a trunk leg calls, or
@@ -201,7 +209,9 @@ steps:
   description:
     - The steps of the call flow, in order.
     - V(action) is V(ring) (SIP accounts, and the mobile of single number reach, in parallel),
-      V(voicemail) (the mailbox on the tenant's media server), V(trunk) (out through the tenant's
+      V(voicemail) (a mailbox on the media service: a caller leaves a message), V(mailbox) (the mailbox
+      menu: the owner with C(*86), or the voicemail access menu), V(announcement) (played by the media
+      service, then the call goes on where it leads or ends), V(trunk) (out through the tenant's
       trunk) or V(feature_code) (a setting the caller changes).
     - Every step has V(at) (seconds after the call started), V(identity) (P-Asserted-Identity of the
       leg; null keeps the caller's), V(from_identity) (what the leg's From shows, the original caller
@@ -214,7 +224,11 @@ steps:
       and the mobile), V(mobile), V(mobile_identity), V(mobile_from_identity) and V(mobile_privacy)
       (what the mobile's branch presents), V(mobile_diversion), V(ring_time), V(outcome) (V(answered),
       V(busy), V(no_answer), V(unregistered)) and V(reply) (what the failure route sees).
-    - A V(voicemail) or V(trunk) step has V(uri), V(destination), V(number), V(ring_time) and V(headers).
+    - A V(voicemail) or V(trunk) step has V(uri), V(destination), V(number), V(ring_time) and V(headers); a
+      V(voicemail) step on the PBX's own media service also V(mailbox) (it answers, V(final) is V(200)).
+    - A V(mailbox) step has V(uri), V(destination), V(mailbox) (null for the access menu), V(pin) and V(headers);
+      an V(announcement) step V(uri), V(destination), V(name), V(then) (whether the call goes on after it) and
+      V(headers).
   returned: always
   type: list
   elements: dict
@@ -298,6 +312,7 @@ ARGUMENT_SPEC = dict(
     at=dict(type='str'),
     registered=dict(type='list', elements='str'),
     dnd=dict(type='dict'),
+    media_service=dict(type='str', default='deployed'),
     answer=dict(type='list', elements='str', default=[]),
     busy=dict(type='list', elements='str', default=[]),
     decline=dict(type='list', elements='str', default=[]),
@@ -326,7 +341,9 @@ def route_info(params):
     states, generation = open_directory(params)
     tenant = params['tenant']
     dnd = {tenant: dict((str(k), v) for k, v in params['dnd'].items())} if params.get('dnd') else None
-    snap = callflow.build_snapshot(states, generation, dnd)
+    media_service = {'deployed': callflow.DEPLOYED_MEDIA_SERVICE, 'none': None}.get(
+        params.get('media_service') or 'deployed', params.get('media_service'))
+    snap = callflow.build_snapshot(states, generation, dnd, media_service)
     who = params['caller']
     if sum(1 for field in ('account', 'extension') if who.get(field)) + bool(who.get('trunk')) != 1:
         callflow.refuse(tenant, 'caller', 'required', 'name exactly one of caller.account, caller.extension, caller.trunk')

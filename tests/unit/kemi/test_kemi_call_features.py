@@ -113,6 +113,11 @@ def diversion(number, reason):
     return 'Diversion: %s;reason=%s\r\n' % (sip(number), reason)
 
 
+def media(number, reason):
+    """The media service's instructions on a leg to a mailbox (docs/media.md)."""
+    return 'X-Voxplane-Media: voicemail;mailbox=%s;reason=%s\r\n' % (number, reason)
+
+
 PRIVACY = 'Privacy: id\r\n'
 
 
@@ -309,7 +314,8 @@ def test_voicemail_at_call_time_is_relayed_to_the_media_server(router, ksr):
     assert ksr.called('tm.t_set_fr') == [(30000, 0)] and '$avp(vx_ctx)' not in ksr.pv
     assert index(ksr, 'tm.t_set_fr') < index(ksr, 'tm.t_relay')
     relayed(router, ksr)
-    assert [a[0] for a in ksr.called('hdr.append')] == [pai(MAX_INTERNAL), diversion('47', 'do-not-disturb')]
+    assert [a[0] for a in ksr.called('hdr.append')] == [pai(MAX_INTERNAL), diversion('47', 'do-not-disturb'),
+                                                       media('47', 'do-not-disturb')]
 
 
 def test_voicemail_after_busy_keeps_the_callers_identity_and_adds_its_diversion(router, ksr):
@@ -326,7 +332,8 @@ def test_voicemail_after_busy_keeps_the_callers_identity_and_adds_its_diversion(
     assert index(ksr, 'resetdsturi') < index(ksr, 'setdsturi') < index(ksr, 'tm.t_relay')
     assert ksr.called('tm.t_on_failure') == [(FAILURE_ROUTE,)] and ksr.pv['$avp(vx_ctx)'] == ''
     relayed(router, ksr)
-    assert [a[0] for a in ksr.called('hdr.append')] == [pai(MAX_INTERNAL), diversion('44', 'user-busy')]
+    assert [a[0] for a in ksr.called('hdr.append')] == [pai(MAX_INTERNAL), diversion('44', 'user-busy'),
+                                                       media('44', 'user-busy')]
 
 
 def test_voicemail_when_nobody_is_registered(router, ksr):
@@ -335,7 +342,7 @@ def test_voicemail_when_nobody_is_registered(router, ksr):
     router.ksr_request_route(None)
     assert ksr.pv['$ru'] == 'sip:44@' + DOMAIN and ksr.called('setdsturi') == [(MEDIA_SERVER,)]
     relayed(router, ksr)
-    assert [a[0] for a in ksr.called('hdr.append')] == [diversion('44', 'unavailable')]
+    assert [a[0] for a in ksr.called('hdr.append')] == [diversion('44', 'unavailable'), media('44', 'unavailable')]
 
 
 def test_each_plan_starts_from_a_clean_next_hop(router, ksr):
@@ -424,7 +431,7 @@ def test_603_from_the_phones_is_busy_and_reaches_voicemail(router, ksr):
     router.ksr_failure_route_call(None)
     assert ksr.pv['$ru'] == 'sip:44@' + DOMAIN and ksr.called('setdsturi') == [(MEDIA_SERVER,)]
     relayed(router, ksr)
-    assert ksr.called('hdr.append') == [(diversion('44', 'user-busy'),)]
+    assert ksr.called('hdr.append') == [(diversion('44', 'user-busy'),), (media('44', 'user-busy'),)]
 
 
 # A forwarded call shows the original caller in From, the forwarding tenant's number in P-Asserted-Identity
