@@ -367,15 +367,20 @@ def normalised(module, kind, key, field=None, tenant=None, request=None):
         fail(module, ValidationFailed([e.at(model.describe(kind, key))] + more))
 
 
-def read_tenant(module, tenant_name):
+def read_tenant(module, tenant_name, also=None):
     """The tenant's state for an *_info module, or None when the directory
-    or the tenant does not exist. Never creates or migrates anything."""
+    or the tenant does not exist. Never creates or migrates anything.
+    ``also(txn, state)``, when given, reads more in the same transaction (when the tenant exists);
+    what it returns comes third."""
     directory = open_directory(module, for_write=False)
     if directory is None:
-        return None, None
+        return (None, None, None) if also is not None else (None, None)
     try:
         with directory.transaction(write=False, create=False) as txn:
-            return txn.load_tenant(tenant_name), txn.generation()
+            state = txn.load_tenant(tenant_name)
+            if also is None:
+                return state, txn.generation()
+            return state, txn.generation(), also(txn, state) if state.tenant is not None else None
     except DirectoryError as e:
         fail(module, e)
 
