@@ -397,11 +397,13 @@ def kamailio_rpc(module):
     return FifoRpc(module.params['kamailio_rpc'], module.params['kamailio_rpc_timeout'])
 
 
-def run_child_info_module(kind, registrations=None):
-    """main() of number_info, extension_info, device_info and group_info:
+def run_child_info_module(kind, registrations=None, also=None):
+    """main() of number_info, extension_info, device_info, group_info and announcement_info:
     one object by its key, or all of the tenant's objects of that kind. With ``registrations``
     (a function (state, keys, rpc) -> list) the module takes the option ``registration`` and,
-    when it is true, also returns the registration status read from the running Kamailio."""
+    when it is true, also returns the registration status read from the running Kamailio.
+    ``also`` ({result key: function (txn, state, keys) -> value}) adds what is read beside the objects
+    in the same transaction (extension_info's mailbox counts); each key is [] when nothing matched."""
     key_field = model.KEY_FIELD[kind]
     extra = {key_field: dict(type='str')}
     if registrations is not None:
@@ -409,15 +411,21 @@ def run_child_info_module(kind, registrations=None):
         extra.update(KAMAILIO_RPC_ARGS)
     module = new_module(info_argument_spec(**extra), kind, key_field)
     tenant_name = normalised(module, model.TENANT, module.params['tenant'], field='tenant')
-    state = read_tenant(module, tenant_name)[0]
+    key = module.params[key_field]
+
+    def read_also(txn, state):
+        keys = [normalised(module, kind, key, tenant=state.tenant)] if key is not None else None
+        return dict((name, read(txn, state, keys)) for name, read in (also or {}).items())
+    state, _generation, besides = read_tenant(module, tenant_name, also=read_also)
     plural = model.PLURAL[kind]
     wanted = registrations is not None and module.params['registration']
     extra = {'registrations': []} if wanted else {}
+    extra.update(besides or dict((name, []) for name in also or {}))
     if state is None or state.tenant is None:
         module.exit_json(changed=False, exists=False, **dict(extra, **{plural: []}))
     objects = state.objects(kind)
-    if module.params[key_field] is not None:
-        key = normalised(module, kind, module.params[key_field], tenant=state.tenant)
+    if key is not None:
+        key = normalised(module, kind, key, tenant=state.tenant)
         objects = dict((k, v) for k, v in objects.items() if k == key)
     if wanted:
         try:

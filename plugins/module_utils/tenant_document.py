@@ -51,7 +51,7 @@ AUDIO_SECTION = 'audio'
 AUDIO_FIELDS = ('sha256', 'duration_ms', 'wav_base64')
 # What tenant_info returns beside the document: read-only, ignored on the way in.
 READ_ONLY_KEYS = ('exists', 'number_plan', 'generation', 'changed', 'failed', 'invocation', 'files', 'dest',
-                  'csv_skipped', 'summary')
+                  'csv_skipped', 'summary', 'mailboxes')
 
 # The sub-fields of structured fields (lists of mappings, mappings) are those of the model's field table
 # (model.SUB_FIELDS); the shape a sub-field's value must have follows its type there (see _check_value).

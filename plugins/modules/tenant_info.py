@@ -15,6 +15,7 @@ description:
   - Returns one tenant with all its numbers, extensions, devices, groups, phonebook and announcements, in exactly
     the shape the modules take, so that feeding the result back into them changes nothing; the whole result is
     also a tenant document for M(voxplane.pbx.tenant_config).
+  - Also returns each mailbox's message counts (RV(mailboxes)), beside the document; never the messages.
   - Secrets are returned only with O(secrets), and then as stored (SIP passwords as digest HA1, voicemail
     PINs as salted hashes), never in plain text; modules keep the stored secret when a SIP account or
     voicemail is given without one.
@@ -160,6 +161,14 @@ audio:
   returned: when O(audio) is true (or left out with O(secrets=true)) and O(dest) is not given
   type: list
   elements: dict
+mailboxes:
+  description:
+    - The tenant's voicemail boxes (extensions with voicemail enabled or holding messages) with the counts of
+      C(new) and C(saved) messages and whether the box is C(locked) after wrong PINs; not part of the document.
+  returned: when O(dest) is not given
+  type: list
+  elements: dict
+  sample: [{internal_number: "210", new: 2, saved: 5, locked: false}]
 files:
   description: The files written (or, in check mode, that would be written) with O(dest), as absolute paths.
   returned: when O(dest) is given
@@ -199,7 +208,7 @@ generation:
 import difflib
 import os
 
-from ansible_collections.voxplane.pbx.plugins.module_utils import model, rules, tenant_csv, tenant_document
+from ansible_collections.voxplane.pbx.plugins.module_utils import model, rules, tenant_csv, tenant_document, voicemail
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, StorageError, ValidationFailed, Violation
 from ansible_collections.voxplane.pbx.plugins.module_utils.runner import DIRECTORY_ARGS, fail, new_module, read_tenant
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory
@@ -271,7 +280,8 @@ def main():
         with_audio = False  # the CSV layouts have no announcements
 
     def besides(txn, state):
-        return dict(audio=tenant_document.announcement_audio(txn, state) if with_audio else None)
+        return dict(mailboxes=voicemail.mailboxes(txn, state),
+                    audio=tenant_document.announcement_audio(txn, state) if with_audio else None)
     state, generation, read = read_tenant(module, params['tenant'], also=besides)
     if state is None or state.tenant is None:
         if params['dest']:
@@ -282,7 +292,7 @@ def main():
         similar = _did_you_mean(module, params['tenant'])
         if similar:  # a typo, most likely: say so (a name nothing resembles is a plain "does not exist")
             module.warn('tenant %s does not exist in directory %s%s' % (params['tenant'], params['directory'], similar))
-        module.exit_json(changed=False, exists=False, **EMPTY)
+        module.exit_json(changed=False, exists=False, **dict(EMPTY, mailboxes=[]))
     document = tenant_document.export_document(state, secrets=params['secrets'], recordings=read['audio'])
     result = dict(changed=False, exists=True, generation=generation['generation'])
     mode = 0o600 if params['secrets'] else 0o644
@@ -302,6 +312,7 @@ def main():
             ('audio', len(document.get(tenant_document.AUDIO_SECTION, [])))])
         module.exit_json(**result)
     result.update(document)
+    result['mailboxes'] = read['mailboxes']
     plan = state.number_plan()[0]
     numbers = state.objects(model.NUMBER)
     tz = state.tenant['timezone']
