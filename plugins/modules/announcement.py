@@ -112,9 +112,9 @@ EXAMPLES = r'''
       tenant: {name: acme, sip_domain: acme.pbx.example.com, licences: {seats: {smart: 10, best: 2}}}
       extensions: [{internal_number: "210", name: Anna Schmidt, voicemail: {enabled: true}}]
 
-- name: A WAV file on the controller, in the playbook's files/ folder (here a 20 ms tone; use your recording)
+- name: A WAV file on the controller beside the playbook (here a 20 ms tone; use your recording)
   ansible.builtin.copy:
-    dest: "{{ playbook_dir }}/files/closed.wav"
+    dest: "{{ playbook_dir }}/closed.wav"
     mode: "0644"
     content: >-
       {{ 'UklGRsQAAABXQVZFZm10IBAAAAAHAAEAQB8AAEAfAAABAAgAZGF0YaAAAAB/pZmUlZujsMPwSDMmHBYUFyFKqpqVlZ
