@@ -5,7 +5,7 @@
 directory with the announcement, in one transaction; the same sound is no change; check mode and
 the diff (SHA-256 and length, never the bytes); bad files refused naming field and rule with
 nothing written; removal refused while something names it. (The controller's side, the action
-plugin that reads src there, is tests/integration/test_announcement_playbooks.py.)"""
+plugin that reads src there, is tests/integration/test_media_playbooks.py.)"""
 
 from __future__ import absolute_import, division, print_function
 
