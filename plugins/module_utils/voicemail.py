@@ -157,4 +157,3 @@ def not_there(tenant, ids, mailbox=None):
     where = 'mailbox %s of tenant %s' % (mailbox, tenant) if mailbox else 'tenant %s' % tenant
     return [Violation(describe(tenant, message_id), 'id', 'reference', 'message %s does not exist in %s'
                       % (message_id, where)) for message_id in ids]
-

@@ -121,8 +121,8 @@ def test_an_announcement_is_a_destination_wherever_one_is_taken(closed):
         EXTENSION: {'10': {'forwarding': {'no_answer': 'announcement:closed'}}, '11': extension()},
         GROUP: {'50': {'members': ['11'], 'fallback': 'announcement:closed'}},
         NUMBER: {BLOCK: {'target': 'announcement:closed'}},
-        ANNOUNCEMENT: {'closed': {'then': '10'}, 'intro': {'audio': closed.closed, 'duration_ms': 200,
-                                                          'then': 'announcement:closed'}},
+        ANNOUNCEMENT: {'closed': {'then': '10'},
+                       'intro': {'audio': closed.closed, 'duration_ms': 200, 'then': 'announcement:closed'}},
     })
     violations = closed.reject('acme', None, {ANNOUNCEMENT: {'closed': ABSENT}})
     for by in ('extension 10 (forwarding.no_answer)', 'group 50 (fallback)', 'number %s (target)' % BLOCK,

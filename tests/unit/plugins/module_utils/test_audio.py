@@ -109,8 +109,8 @@ def test_wave_format_extensible_is_taken():
 
 def test_other_chunks_and_odd_sizes_are_skipped():
     body = pcm_wav(tone(500, 8000, 0.2), 8000)[44:]
-    data = raw_wav((audio.PCM, 1, 8000, 16000, 2, 16), body, before_data=[(b'LIST', b'INFOISFT\x03\x00\x00ab\x00'),
-                                                                        (b'cue ', b'\x00' * 5)])
+    chunks = [(b'LIST', b'INFOISFT\x03\x00\x00ab\x00'), (b'cue ', b'\x00' * 5)]
+    data = raw_wav((audio.PCM, 1, 8000, 16000, 2, 16), body, before_data=chunks)
     assert audio.convert(data).wav == audio.convert(pcm_wav(tone(500, 8000, 0.2), 8000)).wav
 
 

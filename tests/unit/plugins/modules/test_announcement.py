@@ -16,7 +16,6 @@ import json
 
 import pytest
 
-from module_helpers import Pbx  # noqa: F401  (the pbx fixture's class)
 from wav_helpers import pcm_wav, tone
 from ansible_collections.voxplane.pbx.plugins.module_utils import audio
 
@@ -128,8 +127,8 @@ def test_a_file_that_cannot_be_read_is_named(acme):
 
 def test_a_new_announcement_needs_its_recording(acme):
     result = acme.run('announcement', tenant='acme', name='closed', description='Closed')
-    assert result['violations'] == [dict(object=SUBJECT, field='audio', rule='required',
-                                          message='is required when the announcement is created')]
+    assert result['violations'] == [
+        dict(object=SUBJECT, field='audio', rule='required', message='is required when the announcement is created')]
 
 
 def test_an_option_ansible_refuses_does_not_hide_the_recording(acme):

@@ -139,4 +139,3 @@ def test_the_diff_of_a_document_names_the_audio_by_its_sha256(acme):
     result = acme.ok('tenant_config', config=document, check=True, diff=True)
     assert '    audio: "%s" -> "%s"' % (acme.digest, other.sha256) in result['diff']['prepared']
     assert other.wav[:60] not in result.raw.encode() and 'UklGR' not in result['diff']['prepared']
-
