@@ -47,6 +47,8 @@ else:
     SQLITE3_IMPORT_ERROR = None
 
 DEFAULT_LOCATION = '/var/lib/voxplane/directory.db'
+# The key of a mailbox's state (Transaction.mailbox_state) that holds its recorded greetings: {kind: audio hash}.
+MAILBOX_GREETINGS = 'greetings'
 
 
 def require_sqlite3():
@@ -657,8 +659,8 @@ class Transaction(Lookups):
         return serial
 
     def mailbox_state(self, tenant, extension):
-        """The mailbox's own state ({} when nothing was kept yet): recorded greetings
-        ({kind: audio hash}), PIN failures (ISO times)."""
+        """The mailbox's own state ({} when nothing was kept yet): recorded greetings under
+        MAILBOX_GREETINGS ({kind: audio hash}), PIN failures (ISO times)."""
         row = self._execute('SELECT m.doc FROM mailboxes m WHERE m.extension_id = ?',
                             (self._extension_id(tenant, extension),)).fetchone()
         return json.loads(row[0]) if row else {}
@@ -769,6 +771,11 @@ class Transaction(Lookups):
         return self._execute('SELECT 1 FROM audio a JOIN tenants t ON t.id = a.tenant_id WHERE t.name = ? AND a.hash = ?',
                              (tenant, digest)).fetchone() is not None
 
+    def audio_duration(self, tenant, digest):
+        row = self._execute('SELECT a.duration_ms FROM audio a JOIN tenants t ON t.id = a.tenant_id WHERE t.name = ? '
+                            'AND a.hash = ?', (tenant, digest)).fetchone()
+        return row[0] if row else None
+
     def audio_hashes(self, tenant):
         return set(r[0] for r in self._execute('SELECT a.hash FROM audio a JOIN tenants t ON t.id = a.tenant_id '
                                                'WHERE t.name = ?', (tenant,)))
@@ -777,3 +784,21 @@ class Transaction(Lookups):
         tenant_id = self._tenant_id(tenant)
         for digest in digests:
             self._execute('DELETE FROM audio WHERE tenant_id = ? AND hash = ?', (tenant_id, digest))
+
+    def audio_in_use(self, tenant):
+        """The SHA-256s of the tenant's audio that something refers to: an announcement, or a mailbox's
+        recorded greeting (its state's MAILBOX_GREETINGS)."""
+        used = set(r[0] for r in self._execute(
+            "SELECT json_extract(a.doc, '$.audio') FROM announcements a JOIN tenants t ON t.id = a.tenant_id "
+            "WHERE t.name = ?", (tenant,)) if r[0])
+        for (doc,) in self._execute('SELECT m.doc FROM mailboxes m JOIN tenants t ON t.id = m.tenant_id WHERE t.name = ?',
+                                    (tenant,)):
+            greetings = json.loads(doc).get(MAILBOX_GREETINGS) or {}
+            used.update(digest for digest in greetings.values() if digest)
+        return used
+
+    def prune_audio(self, tenant, digests):
+        """Remove those of ``digests`` that nothing refers to any more (audio_in_use); the removed ones."""
+        unused = set(digests) - self.audio_in_use(tenant) if digests else set()
+        self.remove_audio(tenant, sorted(unused))
+        return unused
