@@ -15,7 +15,6 @@ writes them.
   arriving meanwhile: after the start both lamps go on, the subscription's in its old dialog.
 """
 
-import os
 import time
 import uuid
 
@@ -125,8 +124,8 @@ class Phone(object):
                 got.append((time.time(), message))
                 if first:
                     deadline = min(deadline, time.monotonic() + QUIET)
-            reply = ['SIP/2.0 200 OK'] + ['%s: %s' % (name, message.header(name))
-                                         for name in ('Via', 'From', 'To', 'Call-ID', 'CSeq')]
+            echoed = ('Via', 'From', 'To', 'Call-ID', 'CSeq')
+            reply = ['SIP/2.0 200 OK'] + ['%s: %s' % (name, message.header(name)) for name in echoed]
             self.peer.send(('\r\n'.join(reply) + '\r\nContent-Length: 0\r\n\r\n').encode())
 
     def lamp(self, timeout=WAIT, since=None):

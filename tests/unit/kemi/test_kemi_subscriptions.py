@@ -174,8 +174,8 @@ def test_a_phone_subscribes_to_its_own_account_or_mailbox_and_is_answered_200(wo
     first = records['sub:message-summary:cid-1']
     assert (first['event'], first['tenant'], first['extension'], first['username']) == ('message-summary', 'acme', '44', 'vera.desk')
     assert first['resource'] == 'sip:vera.desk@%s' % DOMAIN and records['sub:message-summary:cid-2']['resource'] == 'sip:*86@%s' % DOMAIN
-    assert (first['contact'], first['next_hop'], first['socket']) == ('sip:vera.desk@192.0.2.44:5062', 'sip:192.0.2.44:5062',
-                                                                    'udp:192.0.2.1:5060')
+    where = ('sip:vera.desk@192.0.2.44:5062', 'sip:192.0.2.44:5062', 'udp:192.0.2.1:5060')
+    assert (first['contact'], first['next_hop'], first['socket']) == where
     assert first['sent'] is None and tables.data[('vxsubn', 'n')] == 3
     assert tables.locked == []
 

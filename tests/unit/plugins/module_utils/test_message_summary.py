@@ -103,4 +103,3 @@ def test_the_record_and_the_notify_in_its_dialog(event, resource, content_type):
 @pytest.mark.parametrize('text', [None, '', 'not json', '[1]', '{"event": "message-summary"}'])
 def test_a_damaged_stored_record_reads_as_none(text):
     assert subs.loads(text) is None
-
