@@ -34,7 +34,7 @@ DIVERSION_REASONS = ('unavailable', 'user-busy', 'no-answer', 'unconditional', '
 # router to go on with the destination (it reads the Reason header's text).
 ANNOUNCEMENT_PLAYED = (480, 'Temporarily Unavailable', (('Reason', 'SIP;cause=480;text="announcement played"'),))
 # Compact header names (RFC 3261 7.3.3) of the headers read here.
-_COMPACT = {'f': 'from'}
+_COMPACT = {'f': 'from', 'i': 'call-id'}
 _NAME_ADDR = re.compile(r'^\s*(?:"((?:[^"\\]|\\.)*)"|([^<"]*?))\s*<([^>]*)>')
 
 
@@ -50,17 +50,24 @@ class Refusal(Exception):
 class MediaRequest(object):
     """An INVITE as the service reads it."""
 
-    __slots__ = ('user', 'domain', 'service', 'params', 'caller')
+    __slots__ = ('user', 'domain', 'service', 'params', 'caller', 'call_id')
 
-    def __init__(self, user, domain, service, params, caller):
+    def __init__(self, user, domain, service, params, caller, call_id=''):
         self.user = user
         self.domain = domain
         self.service = service
         self.params = params
         self.caller = caller
+        self.call_id = call_id
 
     def __repr__(self):
         return 'MediaRequest(%s %s@%s %r from %r)' % (self.service, self.user, self.domain, self.params, self.caller)
+
+    def label(self):
+        """How the service's log names the call."""
+        return 'call %s (%s %s@%s%s, from %s)' % (
+            self.call_id, self.service, self.user, self.domain,
+            ''.join(';%s=%s' % item for item in sorted(self.params.items())), self.caller.number or 'anonymous')
 
 
 def _headers(text):
@@ -159,7 +166,7 @@ def read_invite(text):
     if len(values) > 1:
         raise Refusal(400, 'More Than One %s' % MEDIA_HEADER)
     service, params = media_header(values[0])
-    return MediaRequest(user, domain, service, params, caller_of(headers))
+    return MediaRequest(user, domain, service, params, caller_of(headers), (headers.get('call-id') or [''])[0])
 
 
 def _flag(params, name, default):
@@ -171,8 +178,11 @@ def _flag(params, name, default):
 
 def choose_flow(request, tenant, settings, clock):
     """(flow, language) that answers ``request`` for ``tenant`` (the tenant port of the request
-    URI's domain); Refusal when there is nothing to answer (404 for a mailbox or announcement
-    the tenant does not have: no tenant reaches another's, whatever it dials)."""
+    URI's domain, None when no tenant has it); Refusal when there is nothing to answer (404 for
+    a domain, mailbox or announcement the tenant does not have: no tenant reaches another's,
+    whatever it dials)."""
+    if tenant is None:
+        raise Refusal(404, 'No Such Domain')
     params = request.params
     if request.service == 'voicemail':
         reason = params.get('reason', 'unavailable')

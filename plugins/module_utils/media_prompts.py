@@ -113,6 +113,19 @@ TEMPLATES = {
     'extension_number': {'en': 'Extension {digits}', 'de': 'Nebenstelle {digits}'},
 }
 
+# The e-mail of a new message (voicemail to e-mail): subject and body per language. Values:
+# mailbox, name (the mailbox's), caller, received (UTC), seconds, attached (ATTACHED or NOT_ATTACHED).
+MAIL = {
+    'subject': {'en': 'New voicemail from {caller} for {mailbox} ({seconds} s)',
+                'de': 'Neue Sprachnachricht von {caller} für {mailbox} ({seconds} s)'},
+    'body': {'en': 'Hello {name},\n\n{caller} left you a message of {seconds} seconds on {received} UTC. {attached}\n',
+             'de': 'Hallo {name},\n\n{caller} hat Ihnen am {received} UTC eine Nachricht von {seconds} Sekunden '
+                   'hinterlassen. {attached}\n'},
+    'attached': {'en': 'The recording is attached.', 'de': 'Die Aufnahme ist angehängt.'},
+    'not_attached': {'en': 'Dial *86 to listen to it.', 'de': 'Wählen Sie *86, um sie abzuhören.'},
+    'anonymous': {'en': 'An anonymous caller', 'de': 'Ein anonymer Anrufer'},
+}
+
 # Tones: key -> ((frequency Hz, milliseconds), ...), a frequency of 0 is silence.
 TONES = {
     'beep': ((0, 100), (1000, 400), (0, 100)),
@@ -157,6 +170,20 @@ def message_counts(new, saved):
     if saved:
         keys += ['and'] + _count(saved, 'saved')
     return keys
+
+
+def mail_text(message, mailbox, name, language):
+    """(subject, body) of the e-mail of a voicemail ``message`` (store.voicemail_message) for
+    ``mailbox`` (its internal number) whose owner is ``name``."""
+    language = language if language in MAIL['subject'] else LANGUAGES[0]
+    caller = message.get('caller')
+    if caller and message.get('caller_name'):
+        caller = '%s (%s)' % (message['caller_name'], caller)
+    values = {'mailbox': mailbox, 'name': name or mailbox, 'caller': caller or MAIL['anonymous'][language],
+              'received': message['received_at'].replace('T', ' ').rstrip('Z'),
+              'seconds': int(round(message['duration_ms'] / 1000.0)),
+              'attached': MAIL['attached' if message.get('email', {}).get('attach', True) else 'not_attached'][language]}
+    return MAIL['subject'][language].format(**values), MAIL['body'][language].format(**values)
 
 
 def template(key, language, **values):

@@ -132,6 +132,16 @@ def test_what_the_tenant_does_not_have_is_refused(media, code):
     assert refused.value.code == code
 
 
+def test_a_domain_no_tenant_has_is_refused():
+    with pytest.raises(Refusal) as refused:
+        choose_flow(read_invite(invite(uri='sip:10@nowhere.example')), None, SETTINGS, clock)
+    assert refused.value.code == 404
+
+
+def test_the_log_names_a_call_by_call_id_service_and_caller():
+    assert read_invite(invite()).label() == 'call c1 (voicemail 10@acme.sip.test;mailbox=10;reason=user-busy, from 11)'
+
+
 def test_an_announcement_without_destination_answers_plays_and_hangs_up():
     flow, language = choose_flow(read_invite(invite(uri='sip:closed@acme.sip.test', media='announcement;name=closed;then=no')),
                                  tenant(), SETTINGS, clock)
@@ -179,3 +189,14 @@ def test_every_prompt_a_flow_names_is_in_the_catalogue():
 ])
 def test_message_counts_are_put_together_from_prompts(new, saved, keys):
     assert media_prompts.message_counts(new, saved) == keys
+
+
+def test_the_mail_of_a_message_names_caller_length_and_whether_the_recording_is_attached():
+    message = {'caller': '+4930555', 'caller_name': 'Bert', 'received_at': '2026-12-07T10:00:00Z', 'duration_ms': 6600,
+               'email': {'attach': True}}
+    subject, body = media_prompts.mail_text(message, '10', 'Anna', 'en')
+    assert subject == 'New voicemail from Bert (+4930555) for 10 (7 s)'
+    assert 'Hello Anna' in body and '2026-12-07 10:00:00 UTC' in body and 'attached' in body
+    subject, body = media_prompts.mail_text(dict(message, caller=None, email={'attach': False}), '10', None, 'de')
+    assert subject == 'Neue Sprachnachricht von Ein anonymer Anrufer für 10 (7 s)'
+    assert '*86' in body
