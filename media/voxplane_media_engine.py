@@ -48,6 +48,9 @@ MEDIA_TIMEOUT_S = 5.0
 # Polling PJSIP: how long libHandleEvents may wait for an event (ms); the steps' timers are
 # looked at after every poll.
 POLL_MS = 10
+# A BYE right after the last prompt would cut off its end, which is still on its way (encoded,
+# sent, in the phone's jitter buffer): the call is ended this long after a prompt ended.
+LINGER_S = 0.4
 # On shutdown, how long ended calls may take to be gone (BYE answered) before PJSIP is destroyed.
 SHUTDOWN_GRACE_S = 2.0
 
@@ -130,6 +133,8 @@ class Session(object):
         self.next_level = 0.0
         self.waiting_media = False
         self.closing = None          # (end, digit, deadline) of a recording being closed
+        self.played_at = 0.0         # when the last prompt ended
+        self.hangup_at = None        # a Hangup step waits until then (LINGER_S)
 
 
 class Engine(object):
@@ -350,6 +355,7 @@ class Engine(object):
         for session in self.sessions.values():
             if session.player is player:
                 self._stop_player(session)
+                session.played_at = self.clock()
                 self._finish(session, DONE)
                 return
 
@@ -364,6 +370,11 @@ class Engine(object):
                     session.flow.close()
                     session.flow_done = True
                     self._hangup(session, Hangup(500, 'No Media'))
+                continue
+            if session.hangup_at is not None:
+                if now >= session.hangup_at:
+                    session.hangup_at = None
+                    self._hangup(session, step)
                 continue
             if session.closing is not None:
                 if audio_files.closed(step.path) or now >= session.closing[2]:
@@ -422,7 +433,11 @@ class Engine(object):
             if isinstance(step, Hangup):
                 session.flow.close()
                 session.flow_done = True
-                self._hangup(session, step)
+                linger = session.played_at + LINGER_S - self.clock()
+                if linger > 0 and not self.stopping:
+                    session.hangup_at = self.clock() + linger
+                else:
+                    self._hangup(session, step)
                 return
             result = self._begin(session, step)
             if result is None:

@@ -11,7 +11,8 @@ checks by frequency, never by size.
 - ``has_sequence(path, tones)``: whether the tones of a sequence appear in that order, each
   about as long as sent (G.711 and the jitter buffer on the way allowed for).
 - ``find(reference, path)``: where a reference recording (a prompt) is heard in a file, by
-  normalised cross-correlation, and how well it matches (1.0: the same samples).
+  normalised cross-correlation, and how well it matches (1.0: the same samples); ``heard``
+  the same piece by piece, which a dropped or stretched frame on the way does not spoil.
 - ``gaps(path)``: the longest stretch of near-silence inside a file of continuous sound.
 """
 
@@ -118,10 +119,13 @@ def has_sequence(path, tones=SEQUENCE, tolerance_ms=80):
     return False, segments
 
 
-def find(reference, path):
-    """(position in ms, match 0..1) of the best place ``reference`` (a WAV file) is heard in ``path``."""
+def find(reference, path, start_ms=0):
+    """(position in ms, match 0..1) of the best place ``reference`` (a WAV file) is heard in
+    ``path`` from ``start_ms`` on."""
     ref, _rate = read(reference)
     heard, rate = read(path)
+    skip = rate * start_ms // 1000
+    heard = heard[skip:]
     if len(heard) < len(ref) or not len(ref):
         return None, 0.0
     size = 1
@@ -135,7 +139,37 @@ def find(reference, path):
     norm = numpy.sqrt(numpy.maximum(energy, 1e-9) * float(numpy.dot(ref, ref)))
     score = correlation / norm
     best = int(numpy.argmax(score))
-    return best * 1000 // rate, float(score[best])
+    return (skip + best) * 1000 // rate, float(score[best])
+
+
+def heard(reference, path, start_ms=0, chunk_ms=200, slack_ms=300, match=0.9):
+    """(where ``reference`` ends in ``path`` in ms, the share of its sounding 200 ms pieces that
+    were heard). Piece by piece, each near where it belongs (within ``slack_ms``): a jitter buffer
+    that dropped or stretched a frame shifts what follows, which spoils a match of the whole."""
+    position, _score = find(reference, path, start_ms)
+    if position is None:
+        return None, 0.0
+    ref, rate = read(reference)
+    samples, _rate = read(path)
+    size, slack = rate * chunk_ms // 1000, rate * slack_ms // 1000
+    start = rate * position // 1000
+    pieces = found = 0
+    for offset in range(0, len(ref) - size + 1, size):
+        piece = ref[offset:offset + size]
+        energy = float(numpy.dot(piece, piece))
+        if energy < size * 300.0 ** 2:  # a pause of the speech: nothing to recognise
+            continue
+        pieces += 1
+        low, high = max(0, start + offset - slack), min(len(samples), start + offset + size + slack)
+        stretch = samples[low:high]
+        if len(stretch) < size:
+            continue
+        correlation = numpy.correlate(stretch, piece, mode='valid')
+        squares = numpy.concatenate(([0.0], numpy.cumsum(stretch * stretch)))
+        norms = numpy.sqrt(numpy.maximum(squares[size:] - squares[:-size], 1e-9) * energy)
+        if float(numpy.max(correlation / norms)) >= match:
+            found += 1
+    return position + len(ref) * 1000 // rate, (found / float(pieces)) if pieces else 0.0
 
 
 def gaps(path, threshold=200, start_ms=0, end_ms=None, window_ms=10):

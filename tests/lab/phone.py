@@ -1,9 +1,9 @@
 # Copyright: voxplane contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A test phone on PJSIP's Python binding (pjsua2, the wheel the media service runs on): it
-calls from a loopback address of its own, plays a WAV file into the call (silence when it has
-none: a sender without an audio source sends no DTMF), records everything it hears, sends RFC
-4733 DTMF, and keeps the final answer of a call it placed with its headers.
+calls from a loopback address of its own, plays a WAV file into the call over looped silence
+(a sender without an audio source sends no DTMF), records everything it hears, sends RFC 4733
+DTMF, and keeps the final answer of a call it placed with its headers.
 
 PJSIP allows one endpoint per process: ``endpoint()`` makes it on first use and everything runs
 in the thread that made it; a phone waits by polling PJSIP (``Phone.wait``). Every wait is
@@ -23,6 +23,7 @@ import time
 
 import pjsua2 as pj
 
+from lab import audio
 from lab.audio import write_tones
 
 _STATE = {'endpoint': None, 'phones': [], 'silence': None}
@@ -136,6 +137,7 @@ class Call(object):
         self.ended_at = None
         self.audio = None
         self.player = None
+        self.silence = None
         self.recorder = None
         self.pj_call = None
 
@@ -148,10 +150,14 @@ class Call(object):
             self.recorder = pj.AudioMediaRecorder()
             self.recorder.createRecorder(str(self.record_file))
             audio.startTransmit(self.recorder)
+        # Silence, looped, always: a call without an audio source sends no DTMF (nor RTP).
+        self.silence = pj.AudioMediaPlayer()
+        self.silence.createPlayer(str(_STATE['silence']), 0)
+        self.silence.startTransmit(audio)
         self.play(self.play_file)
 
-    def play(self, path, loop=None):
-        """Send ``path`` into the call from now on (None: silence, looped)."""
+    def play(self, path, loop=False):
+        """Send ``path`` into the call from now on, once (or looped), over the silence."""
         if self.audio is None:
             self.play_file = path
             return
@@ -160,13 +166,15 @@ class Call(object):
                 self.player.stopTransmit(self.audio)
             except pj.Error:
                 pass
-        self.player = pj.AudioMediaPlayer()
-        looping = (path is None) if loop is None else loop
-        self.player.createPlayer(str(path or _STATE['silence']), 0 if looping else pj.PJMEDIA_FILE_NO_LOOP)
-        self.player.startTransmit(self.audio)
+            self.player = None
+        if path is not None:
+            self.player = pj.AudioMediaPlayer()
+            self.player.createPlayer(str(path), 0 if loop else pj.PJMEDIA_FILE_NO_LOOP)
+            self.player.startTransmit(self.audio)
 
     def stop_media(self):
         self.player = None
+        self.silence = None
         self.recorder = None  # closes the recording: its header is complete
         self.audio = None
 
@@ -197,6 +205,37 @@ class Call(object):
                 return
             self.pj_call.dialDtmf(digit)
             poll(gap)
+
+    def wait_heard(self, reference, timeout=15, after_ms=0, share=0.8):
+        """Wait until the call has heard ``reference`` (a WAV file: a prompt) from ``after_ms`` of
+        its recording on (lab.audio.heard: ``share`` of its pieces); the position (ms) where it
+        ends, or None. The recording reaches the disk in 4 KB pieces (a quarter of a second)."""
+        found = []
+
+        def heard():
+            if self.record_file is None or not os.path.exists(str(self.record_file)):
+                return False
+            try:
+                # A little before after_ms: prompts of one step follow each other without a gap.
+                end, matched = audio.heard(reference, self.record_file, max(0, after_ms - 200))
+            except ValueError:
+                return False
+            if end is not None and matched >= share:
+                found.append(end)
+                return True
+            return False
+        wait(lambda: heard() or self.final is not None, timeout)
+        if not found and self.final is not None:
+            poll(0.3)  # the rest of the recording reaches the disk once the call has ended
+            heard()
+        return found[-1] if found else None
+
+    def heard_ms(self):
+        """How much the recording of what the call heard holds (ms)."""
+        try:
+            return audio.duration_ms(self.record_file)
+        except (OSError, ValueError):
+            return 0
 
     def hangup(self):
         if self.final is None:
