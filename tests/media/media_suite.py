@@ -40,3 +40,18 @@ def leave_message(phone, media, tmp_path, mailbox='10', domain=ACME, reason='use
     else:
         call.dtmf('#')
     return call
+
+
+def access_call(phone, media, record, domain=ACME, user='+4930555000'):
+    """A call to the tenant's voicemail access number (no mailbox: it asks for one, then the PIN)."""
+    call = dial(phone, media, user, 'mailbox;pin=yes', record, domain=domain)
+    assert call.wait_answered(5), call.final
+    return call
+
+
+def enter(call, media, key, digits, after=0, language='en', timeout=20):
+    """Wait until the prompt ``key`` has been heard to its end, then type ``digits``; where it ended."""
+    heard = call.wait_heard(prompt(media, key, language), timeout=timeout, after_ms=after)
+    assert heard, 'did not hear %s after %d ms\n%s' % (key, after, media.log_tail(12))
+    call.dtmf(digits, gap=0.15)
+    return heard
