@@ -5,7 +5,8 @@ the tenants of tenants.yml, and the test phone (tests/lab/phone.py); the helpers
 are in media_suite.py.
 
 ``media``: one service for the session, SIP accepted from ``media.caller`` (the address the
-``phone`` calls from, standing in for Kamailio), a short silence timeout and mail retry. Every
+``phone`` calls from, standing in for Kamailio), a short silence timeout, voicemail to e-mail
+through ``smtp`` (a real SMTP server, aiosmtpd, STARTTLS and a login) with a short retry. Every
 wait is bounded; audio is checked by frequency (tests/lab/audio.py).
 """
 
@@ -15,19 +16,36 @@ import pytest
 
 from lab import audio
 from lab.media import media_lab, missing_prerequisites
+from lab.net import free_port, pick_loopback_address
 from lab.phone import Phone
+from lab.smtp import SmtpServer
 from media_suite import MAIL_RETRY_S, SILENCE_S
+
+# A test value, not a secret of any deployment.
+SMTP_PASSWORD = 'smtp-test-password-0815'
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TENANTS = os.path.join(HERE, 'tenants.yml')
 
 
 @pytest.fixture(scope='session')
-def media(tmp_path_factory):
+def smtp():
+    """The SMTP relay of voicemail to e-mail (STARTTLS, a login), not started: test_mail starts
+    and stops it."""
+    address = pick_loopback_address()
+    server = SmtpServer(address, free_port(address), user='voicemail', password=SMTP_PASSWORD)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope='session')
+def media(tmp_path_factory, smtp):
     reason = missing_prerequisites()
     if reason:
         pytest.skip(reason)
-    with media_lab(prefix='voxplane-media-', media_voicemail_silence_s=SILENCE_S,
+    with media_lab(prefix='voxplane-media-', media_voicemail_silence_s=SILENCE_S, media_smtp_host=smtp.address,
+                   media_smtp_port=smtp.port, media_smtp_user=smtp.user, media_smtp_password=smtp.password,
+                   media_smtp_ca_file=smtp.certificate, media_smtp_sender='voicemail@acme.media.test',
                    media_smtp_retry_s=MAIL_RETRY_S) as instance:
         run = instance.playbook(TENANTS, {'directory': instance.directory_path, 'media_server': instance.uri})
         assert run.rc == 0, run
