@@ -157,6 +157,21 @@ class MediaInstance(object):
                   'path': os.path.join(self.storage_dir, r[4]), 'doc': json.loads(r[5])} for r in rows]
         return [m for m in found if mailbox is None or m['mailbox'] == mailbox]
 
+    def add_announcement(self, tenant, name, wav):
+        """An announcement of the tenant whose audio is the WAV file ``wav``, written straight into
+        the directory (its document: ``audio``, the SHA-256 of its row in ``audio``), as the
+        announcement kind of the directory keeps it."""
+        from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory  # pylint: disable=import-outside-toplevel
+        with open(wav, 'rb') as handle:
+            data = handle.read()
+        with Directory(self.directory_path).transaction() as txn:
+            digest = txn.put_audio(tenant, data, 0)
+            txn.conn.execute('DELETE FROM announcements WHERE name = ? AND tenant_id = (SELECT id FROM tenants WHERE name = ?)',
+                             (name, tenant))
+            txn.conn.execute('INSERT INTO announcements (tenant_id, name, doc) SELECT id, ?, ? FROM tenants WHERE name = ?',
+                             (name, json.dumps({'audio': digest}), tenant))
+        return digest
+
     def clear_messages(self, tenant, mailbox):
         """Remove a mailbox's messages (rows and files) directly, as a test's setup."""
         conn = sqlite3.connect(self.directory_path)
