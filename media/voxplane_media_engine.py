@@ -1,8 +1,10 @@
 # Copyright: voxplane contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The media service's engine: PJSIP (the pjsua2 binding) carrying out the steps of the flows
-(media_steps) on SIP calls. It decides nothing: which flow answers an INVITE, and what each
-flow does next, come from the pure core through the ``dispatch`` function it is given.
+(media_steps) on SIP calls, in one worker process (the wheel takes 4 calls a process; the front,
+voxplane_media_front.py, spreads calls over the workers). It decides nothing: which flow answers
+an INVITE, and what each flow does next, come from the pure core through the ``dispatch``
+function it is given.
 
 Threads: PJSIP runs with ``mainThreadOnly`` and no worker threads of its own for SIP; the
 service's main thread calls ``run()``, which polls ``libHandleEvents`` and is the only thread
@@ -10,7 +12,8 @@ that touches a PJSIP object. Callbacks only queue an event (a WAV player's end o
 from the media clock thread); the loop handles the queue, the timers of the steps (digit
 timeouts, a recording's silence and maximum length) and the flows.
 
-A call's life: INVITE from an address in ``allowed_sources`` (else 403) -> ``dispatch(text)``
+A call's life: INVITE from an address in ``allowed_sources`` (else 403; for an INVITE the front
+relayed, the address it names in its SOURCE_HEADER) -> ``dispatch(text)``
 returns (flow, language, tenant) or raises media_calls.Refusal (its answer) or a DirectoryError
 (503) -> each step the flow yields is started; when it ends, its StepResult goes back to the
 flow. After the caller hangs up the running step ends with ``hung_up`` (a recording keeps what
@@ -21,6 +24,7 @@ flows keep the messages), then ends every call and destroys PJSIP.
 import collections
 import gc
 import logging
+import re
 import time
 
 import pjsua2 as pj
@@ -32,11 +36,16 @@ from ansible_collections.voxplane.pbx.plugins.module_utils.media_steps import (
 )
 
 import voxplane_media_audio as audio_files
+from voxplane_media_front import SOURCE_HEADER
 
 LOG = logging.getLogger('voxplane-media')
+# Where an INVITE the front relayed came from (voxplane_media_front.SOURCE_HEADER).
+_RELAYED_FROM = re.compile(r'^%s:\s*(\S+)\s*$' % SOURCE_HEADER, re.MULTILINE | re.IGNORECASE)
 
 # How often a recording's signal level is looked at (silence detection), in seconds.
 LEVEL_POLL_S = 0.1
+# A recording's stream counters (logged when it ends) start this long after it began.
+RTP_SETTLE_S = 0.2
 # A recording ended by silence keeps this much of the silence after the last sound (ms).
 SILENCE_KEPT_MS = 300
 # PJSIP closes a recorder's file shortly after it is destroyed (the bridge removes ports
@@ -51,22 +60,32 @@ POLL_MS = 10
 # A BYE right after the last prompt would cut off its end, which is still on its way (encoded,
 # sent, in the phone's jitter buffer): the call is ended this long after a prompt ended.
 LINGER_S = 0.4
+# Calls at once: the PJSIP wheel is built with PJSUA_MAX_CALLS 4 (a fifth INVITE gets 486 from
+# pjsua); the service runs as many workers as it needs calls (voxplane_media_front.py).
+CALLS_PER_PROCESS = 4
+# G.711 has 8 bytes a millisecond (the jitter buffer counts frames of its codec's size).
+G711_BYTES_PER_MS = 8.0
+# How long libHandleEvents may wait while there is no call.
+IDLE_POLL_MS = 100
+# A worker tells the front its number of calls at least this often (seconds).
+REPORT_S = 1.0
 # On shutdown, how long ended calls may take to be gone (BYE answered) before PJSIP is destroyed.
 SHUTDOWN_GRACE_S = 2.0
 
 
 class EngineSettings(object):
-    """Where the service listens and what PJSIP may use (the media role's variables)."""
+    """Where a worker listens and what PJSIP may use (the media role's variables). ``front`` is
+    the (address, port) of the service's front: the real source of an INVITE it relays is in
+    its SOURCE_HEADER."""
 
-    def __init__(self, address, port, allowed_sources, transports=('udp',), rtp_port_min=40000,
-                 rtp_port_max=40999, max_calls=200, silence_level=8, pjsip_log_level=1):
+    def __init__(self, address, port, allowed_sources, front=None, rtp_port_min=40000, rtp_port_max=40999,
+                 silence_level=8, pjsip_log_level=1):
         self.address = address
         self.port = int(port)
         self.allowed_sources = frozenset(allowed_sources)
-        self.transports = tuple(transports)
+        self.front = tuple(front) if front else None
         self.rtp_port_min = int(rtp_port_min)
         self.rtp_port_max = int(rtp_port_max)
-        self.max_calls = int(max_calls)
         self.silence_level = int(silence_level)
         self.pjsip_log_level = int(pjsip_log_level)
 
@@ -133,6 +152,8 @@ class Session(object):
         self.next_level = 0.0
         self.waiting_media = False
         self.closing = None          # (end, digit, deadline) of a recording being closed
+        self.media_index = 0
+        self.rtp_at_record = None    # the stream's counters when the recording began
         self.played_at = 0.0         # when the last prompt ended
         self.hangup_at = None        # a Hangup step waits until then (LINGER_S)
 
@@ -140,11 +161,13 @@ class Session(object):
 class Engine(object):
     """PJSIP and the calls; ``dispatch(invite_text)`` -> (flow, language, tenant name)."""
 
-    def __init__(self, settings, dispatch, files, clock=time.monotonic):
+    def __init__(self, settings, dispatch, files, on_load=None, clock=time.monotonic):
         self.settings = settings
         self.dispatch = dispatch
         self.files = files
+        self.on_load = on_load          # told the number of calls on every change and every second
         self.clock = clock
+        self._reported = (None, 0.0)
         self.events = collections.deque()
         self.sessions = {}           # _Call -> Session
         self.refused = []            # calls answered with a refusal, kept until they are gone
@@ -161,13 +184,13 @@ class Engine(object):
         cfg = pj.EpConfig()
         cfg.uaConfig.mainThreadOnly = True
         cfg.uaConfig.threadCnt = 0
-        cfg.uaConfig.maxCalls = s.max_calls
+        cfg.uaConfig.maxCalls = CALLS_PER_PROCESS
         cfg.uaConfig.userAgent = 'voxplane-media'
         # The bridge at G.711's rate: prompts, recordings and calls need no resampling.
         cfg.medConfig.clockRate = audio_files.RATE
         cfg.medConfig.sndClockRate = audio_files.RATE
         cfg.medConfig.channelCount = 1
-        cfg.medConfig.maxMediaPorts = 2 * s.max_calls + 8   # a call and its player or recorder
+        cfg.medConfig.maxMediaPorts = 2 * CALLS_PER_PROCESS + 8   # a call and its player or recorder
         cfg.medConfig.noVad = True
         cfg.medConfig.ecTailLen = 0
         cfg.logConfig.level = s.pjsip_log_level
@@ -179,12 +202,10 @@ class Engine(object):
             self.ep.codecSetPriority(codec.codecId, 0)
         self.ep.codecSetPriority('PCMA/8000/1', 255)
         self.ep.codecSetPriority('PCMU/8000/1', 254)
-        kinds = {'udp': pj.PJSIP_TRANSPORT_UDP, 'tcp': pj.PJSIP_TRANSPORT_TCP}
-        for transport in s.transports:
-            tc = pj.TransportConfig()
-            tc.boundAddress = s.address
-            tc.port = s.port
-            self._transports.append(self.ep.transportCreate(kinds[transport], tc))
+        tc = pj.TransportConfig()
+        tc.boundAddress = s.address
+        tc.port = s.port
+        self._transports.append(self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tc))
         self.ep.libStart()
         acfg = pj.AccountConfig()
         acfg.idUri = 'sip:media@%s:%d' % (s.address, s.port)
@@ -194,8 +215,8 @@ class Engine(object):
         acfg.mediaConfig.srtpUse = pj.PJMEDIA_SRTP_DISABLED
         self.account = _Account(self)
         self.account.create(acfg, True)
-        LOG.info('listening on %s:%d (%s), RTP %d-%d, at most %d calls, SIP from %s', s.address, s.port,
-                 '/'.join(s.transports), s.rtp_port_min, s.rtp_port_max, s.max_calls, ', '.join(sorted(s.allowed_sources)))
+        LOG.info('listening on %s:%d, RTP %d-%d, at most %d calls, SIP from %s', s.address, s.port,
+                 s.rtp_port_min, s.rtp_port_max, CALLS_PER_PROCESS, ', '.join(sorted(s.allowed_sources)))
 
     def run(self, stop_requested):
         """Serve calls until ``stop_requested()`` is true, then shut down."""
@@ -203,10 +224,20 @@ class Engine(object):
             self.poll()
         self.shutdown()
 
-    def poll(self, ms=POLL_MS):
-        self.ep.libHandleEvents(ms)
+    def poll(self):
+        # Idle, nothing has a timer: a longer wait (a SIP event ends it at once).
+        self.ep.libHandleEvents(POLL_MS if self.sessions else IDLE_POLL_MS)
         self._handle_events()
         self._tick()
+        self._report()
+
+    def _report(self, force=False):
+        if self.on_load is None:
+            return
+        now, (calls, at) = self.clock(), self._reported
+        if force or calls != len(self.sessions) or now - at >= REPORT_S:
+            self._reported = (len(self.sessions), now)
+            self.on_load(len(self.sessions))
 
     def shutdown(self):
         """End every call (a running recording first ends as 'shutdown', so its flow keeps the
@@ -264,7 +295,12 @@ class Engine(object):
                     self._digit(session, value)
 
     def _incoming(self, call, text, source):
-        address = source.rsplit(':', 1)[0].strip('[]')
+        host, port = source.rsplit(':', 1)
+        address = host.strip('[]')
+        if self.settings.front and (address, int(port)) == self.settings.front:
+            relayed = _RELAYED_FROM.search(text)
+            source = relayed.group(1) if relayed else source
+            address = source.rsplit(':', 1)[0].strip('[]')
         if address not in self.settings.allowed_sources:
             LOG.warning('INVITE from %s refused (403): not one of the Kamailio nodes this service serves', source)
             return self._refuse(call, 403, 'Forbidden')
@@ -332,6 +368,7 @@ class Engine(object):
         for index, media in enumerate(info.media):
             if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
                 audio = session.call.getAudioMedia(index)
+                session.media_index = index
                 break
         session.audio = audio
         if audio is not None and session.waiting_media:
@@ -381,6 +418,8 @@ class Engine(object):
                     self._finish(session, self._recorded(session))
                     self._release_if_over(session)
             elif isinstance(step, Record) and session.recorder is not None:
+                if session.rtp_at_record is None and now - session.record_started >= RTP_SETTLE_S:
+                    session.rtp_at_record = self._rtp_counters(session) + (now,)
                 if now >= session.next_level:
                     session.next_level = now + LEVEL_POLL_S
                     try:
@@ -521,13 +560,37 @@ class Engine(object):
             return StepResult(end='error')
         now = self.clock()
         session.recorder = recorder
+        # Counted from a moment in: the jitter buffer first drops what came while nobody
+        # listened (during the tone) and waits for the next packet, which is no loss.
+        session.rtp_at_record = None
         session.record_started = session.last_voice = now
         session.next_level = now
         session.deadline = now + step.max_ms / 1000.0
         return None
 
+    def _rtp_counters(self, session):
+        """(packets received, lost; ms of audio the jitter buffer discarded and was empty for;
+        the worst jitter in ms) of the call's audio stream, or None."""
+        if session.gone:
+            return None
+        try:
+            stat = session.call.getStreamStat(session.media_index)
+        except pj.Error:
+            return None
+        rx, jb = stat.rtcp.rxStat, stat.jbuf
+        frame_ms = jb.frameSize / G711_BYTES_PER_MS  # the calls are G.711 only
+        return (rx.pkt, rx.loss, jb.discard * frame_ms, jb.empty * frame_ms, rx.jitterUsec.max / 1000.0)
+
     def _close_recording(self, session, end, digit=''):
-        """Stop the running recording; its step ends once PJSIP has closed the file (_tick)."""
+        """Stop the running recording; its step ends once PJSIP has closed the file (_tick). What
+        the stream received meanwhile is logged: what the benchmark counts lost frames with."""
+        now = self._rtp_counters(session)
+        if now is not None and session.rtp_at_record is not None:
+            start = session.rtp_at_record
+            LOG.info('%s: recording ended (%s) after %d ms; over its last %d ms RTP received %d packets, lost %d, '
+                     'jitter buffer discarded %d ms and was empty for %d ms, jitter up to %.1f ms', session.label, end,
+                     (self.clock() - session.record_started) * 1000, (self.clock() - start[5]) * 1000,
+                     now[0] - start[0], now[1] - start[1], now[2] - start[2], now[3] - start[3], now[4])
         recorder, session.recorder = session.recorder, None
         if session.audio is not None:
             try:

@@ -134,8 +134,8 @@ class MailSender(object):
     def _send_one(self, message):
         mail = dict(message['email'])
         path = self.media.messages.path(message['file'])
-        where = 'message %s (mailbox %s of tenant %s) to %s' % (message['id'], message['mailbox'], message['tenant'],
-                                                               mail['to'])
+        where = 'message %s (mailbox %s of tenant %s) to %s' % (
+            message['id'], message['mailbox'], message['tenant'], mail['to'])
         try:
             wav = None
             if mail.get('attach', True):

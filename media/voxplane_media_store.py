@@ -213,6 +213,15 @@ class Mailbox(object):
         return phone_settings.apply(self.media.directory, setting)
 
 
+def _recorded_by(path):
+    """The process id of the worker that recorded the message of ``path`` (its sidecar), or None."""
+    try:
+        with open(path + SIDECAR) as handle:
+            return json.load(handle).get('pid')
+    except (OSError, ValueError):
+        return None
+
+
 class Messages(object):
     """The message files below ``storage_dir``."""
 
@@ -235,7 +244,7 @@ class Messages(object):
         os.makedirs(folder, exist_ok=True)
         name = '%s-%s.wav' % (time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(now)), uuid.uuid4().hex[:12])
         path = os.path.join(folder, name)
-        sidecar = dict(meta, tenant=tenant, mailbox=mailbox, received_at=iso(now))
+        sidecar = dict(meta, tenant=tenant, mailbox=mailbox, received_at=iso(now), pid=os.getpid())
         with open(path + SIDECAR + '.tmp', 'w') as handle:
             json.dump(sidecar, handle, sort_keys=True)
         os.rename(path + SIDECAR + '.tmp', path + SIDECAR)
@@ -271,10 +280,11 @@ class Messages(object):
         if os.path.exists(path):
             os.unlink(path)
 
-    def recover(self, media):
+    def recover(self, media, pid=None):
         """At start-up: keep every message whose recording a crash or a stop cut off (its header
-        repaired), drop those too short to be one; drop unfinished greeting recordings. The
-        number of messages kept."""
+        repaired), drop those too short to be one; drop unfinished greeting recordings. With
+        ``pid``: only what the worker of that process id was recording (it ended while the
+        others go on). The number of messages kept."""
         kept = 0
         root = os.path.join(self.storage_dir, 'voicemail')
         for folder, _dirs, files in os.walk(root):
@@ -282,6 +292,8 @@ class Messages(object):
                 if not name.endswith('.wav' + SIDECAR):
                     continue
                 path = os.path.join(folder, name[:-len(SIDECAR)])
+                if pid is not None and _recorded_by(path) != pid:
+                    continue
                 try:
                     length = audio.repair(path) if os.path.exists(path) else 0
                 except (ValueError, OSError) as e:
@@ -297,7 +309,7 @@ class Messages(object):
                         LOG.error('recording %s cut off by a stop cannot be kept: %s', path, e)
                 self.discard(path)
         scratch = os.path.join(self.storage_dir, 'tmp')
-        if os.path.isdir(scratch):
+        if pid is None and os.path.isdir(scratch):
             for name in os.listdir(scratch):
                 os.unlink(os.path.join(scratch, name))
         return kept

@@ -26,8 +26,9 @@ import sys
 import tempfile
 
 from lab import PLAYBOOKS, read_text
-from lab.kamailio import LabError, kamailio_lab
-from lab.net import free_port, neighbour_address, pick_loopback_address, wait_for
+from lab.directories import use_collection
+from lab.kamailio import LabError, kamailio_lab, processes
+from lab.net import free_port, free_ports, neighbour_address, pick_loopback_address, wait_for
 from lab.playbook import ansible_command, run_playbook
 from lab.rtpengine import rtpengine_lab
 from lab.wire import options_probe
@@ -54,10 +55,12 @@ def missing_prerequisites():
 class MediaInstance(object):
     """One media service deployed by the role into a temporary tree."""
 
-    def __init__(self, root, address, port, kamailio_addresses, directory_path=None):
+    def __init__(self, root, address, kamailio_addresses, directory_path=None, max_calls=8):
         self.root = root
         self.address = address
-        self.port = port
+        self.max_calls = max_calls
+        self.workers = (max_calls + 3) // 4   # the role's: one worker process per 4 calls
+        self.port = free_ports(address, self.workers + 1)
         self.kamailio_addresses = list(kamailio_addresses)
         self.directory_path = directory_path or os.path.join(root, 'directory.db')
         self.config_dir = os.path.join(root, 'etc')
@@ -68,8 +71,9 @@ class MediaInstance(object):
         self.prompts_dir = os.path.join(root, 'prompts')
         self.control_script = os.path.join(self.config_dir, 'voxplane-media')
         self.pid_file = os.path.join(self.runtime_dir, 'media.pid')
-        self.rtp_ports = (free_port(address), 0)
-        self.rtp_ports = (self.rtp_ports[0] - self.rtp_ports[0] % 2, self.rtp_ports[0] - self.rtp_ports[0] % 2 + 399)
+        low = free_ports(address, 20 * self.workers)
+        low -= low % 2
+        self.rtp_ports = (low, low + 20 * self.workers - 1)
 
     @property
     def target(self):
@@ -94,6 +98,7 @@ class MediaInstance(object):
             'media_listen_address': self.address,
             'media_listen_port': self.port,
             'media_kamailio_addresses': self.kamailio_addresses,
+            'media_max_calls': self.max_calls,
             'media_rtp_port_min': self.rtp_ports[0],
             'media_rtp_port_max': self.rtp_ports[1],
             'media_log_level': 'debug',
@@ -123,12 +128,25 @@ class MediaInstance(object):
     def answers(self, timeout=1.0):
         return options_probe(self.address, self.port, timeout=timeout) is not None
 
-    def kill(self):
-        """SIGKILL, as a crash would end it: nothing is closed."""
+    def processes(self):
+        """{pid: (name, start time)} of the front and its workers."""
         pid = self.pid()
-        if pid:
-            os.kill(pid, signal.SIGKILL)
-            wait_for(lambda: not os.path.exists('/proc/%d' % pid), 10)
+        return processes(pid) if pid else {}
+
+    def workers_pids(self):
+        pid = self.pid()
+        return sorted(p for p in self.processes() if p != pid)
+
+    def kill(self, pids=None):
+        """SIGKILL to the front and every worker (or to ``pids``), as a crash ends them: nothing
+        is closed."""
+        victims = list(pids or self.processes())
+        for pid in victims:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        wait_for(lambda: not any(os.path.exists('/proc/' + str(pid)) for pid in victims), 10)
 
     def log_size(self):
         try:
@@ -161,6 +179,7 @@ class MediaInstance(object):
         """An announcement of the tenant whose audio is the WAV file ``wav``, written straight into
         the directory (its document: ``audio``, the SHA-256 of its row in ``audio``), as the
         announcement kind of the directory keeps it."""
+        use_collection()
         from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory  # pylint: disable=import-outside-toplevel
         with open(wav, 'rb') as handle:
             data = handle.read()
@@ -195,11 +214,12 @@ class MediaInstance(object):
 
 @contextlib.contextmanager
 def media_lab(prefix='voxplane-media-', kamailio_addresses=None, address=None, directory_path=None, root=None,
-              **role_variables):
+              max_calls=8, **role_variables):
     """One media service for a suite or a test: deployed by the real role (a temporary tree
     under /tmp unless ``root``, a random 127.0.0.x unless ``address``, a free port), SIP
     accepted from ``kamailio_addresses`` (default: the address next to the service's, where the
-    tests' phone calls from: ``instance.caller``), on the directory at ``directory_path`` (default:
+    tests' phone calls from: ``instance.caller``), ``max_calls`` at once (one worker per 4, on
+    the ports above the service's), on the directory at ``directory_path`` (default:
     one in the tree, created by the directory role). Yields the MediaInstance, answering SIP;
     stops it and removes the tree at the end (kept with VOXPLANE_SIP_KEEP=1). Raises LabError
     when it does not come up."""
@@ -208,7 +228,7 @@ def media_lab(prefix='voxplane-media-', kamailio_addresses=None, address=None, d
     os.chmod(root, 0o755)  # the kamailio user must reach the tree below it
     address = address or pick_loopback_address()
     caller = neighbour_address(address)
-    instance = MediaInstance(root, address, free_port(address), kamailio_addresses or [caller], directory_path)
+    instance = MediaInstance(root, address, kamailio_addresses or [caller], directory_path, max_calls)
     instance.caller = caller
     try:
         run = instance.deploy(**role_variables)

@@ -120,6 +120,7 @@ class _Call(pj.Call):
         info = self.getInfo()
         for index, media in enumerate(info.media):
             if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                self.test_call.media_index = index
                 self.test_call.media_up(self.getAudioMedia(index))
                 return
 
@@ -127,9 +128,11 @@ class _Call(pj.Call):
 class Call(object):
     """A call the phone placed: its states, the answers it got, what it heard."""
 
-    def __init__(self, phone, play, record):
+    def __init__(self, phone, play, record, loop=False):
         self.phone = phone
         self.play_file = play
+        self.play_loop = loop
+        self.media_index = 0
         self.record_file = record
         self.states = []
         self.responses = []
@@ -150,11 +153,14 @@ class Call(object):
             self.recorder = pj.AudioMediaRecorder()
             self.recorder.createRecorder(str(self.record_file))
             audio.startTransmit(self.recorder)
+        # The (null) speaker listens, as a phone's would: a stream nobody reads fills its jitter
+        # buffer and discards every frame.
+        audio.startTransmit(endpoint().audDevManager().getPlaybackDevMedia())
         # Silence, looped, always: a call without an audio source sends no DTMF (nor RTP).
         self.silence = pj.AudioMediaPlayer()
         self.silence.createPlayer(str(_STATE['silence']), 0)
         self.silence.startTransmit(audio)
-        self.play(self.play_file)
+        self.play(self.play_file, loop=self.play_loop)
 
     def play(self, path, loop=False):
         """Send ``path`` into the call from now on, once (or looped), over the silence."""
@@ -230,6 +236,19 @@ class Call(object):
             heard()
         return found[-1] if found else None
 
+    def rtp(self):
+        """The call's RTP counters now: packets sent and received, received ones lost, and the
+        milliseconds of audio its jitter buffer discarded and was empty for; None without a stream."""
+        if self.final is not None or self.audio is None:
+            return None
+        try:
+            stat = self.pj_call.getStreamStat(self.media_index)
+        except pj.Error:
+            return None
+        frame_ms = stat.jbuf.frameSize / 8.0  # G.711: 8 bytes a millisecond
+        return {'sent': stat.rtcp.txStat.pkt, 'received': stat.rtcp.rxStat.pkt, 'lost': stat.rtcp.rxStat.loss,
+                'discarded_ms': stat.jbuf.discard * frame_ms, 'empty_ms': stat.jbuf.empty * frame_ms}
+
     def heard_ms(self):
         """How much the recording of what the call heard holds (ms)."""
         try:
@@ -280,9 +299,10 @@ class Phone(object):
             self.accounts[target] = account
         return self.accounts[target]
 
-    def dial(self, uri, target, headers=None, play=None, record=None, from_uri=None):
-        """Call ``uri`` by sending the INVITE to ``target`` (host:port), with extra ``headers``."""
-        call = Call(self, play, record)
+    def dial(self, uri, target, headers=None, play=None, record=None, from_uri=None, loop=False):
+        """Call ``uri`` by sending the INVITE to ``target`` (host:port), with extra ``headers``;
+        ``play`` (a WAV file, ``loop``ed or once) is sent from the moment the media is up."""
+        call = Call(self, play, record, loop)
         pj_call = _Call(self, self._account(target))
         pj_call.test_call = call
         call.pj_call = pj_call

@@ -56,7 +56,7 @@ def test_a_message_is_mailed_with_its_wav_attached(media, phone, smtp, tmp_path)
     assert mail['From'] == 'voicemail@acme.media.test'
     assert mail['Subject'] == 'New voicemail from kamailio for 12 (%d s)' % round(message['duration_ms'] / 1000.0)
     assert ('LOGIN', True) in smtp.logins or ('PLAIN', True) in smtp.logins
-    [attachment] = [part for part in mail.iter_attachments()]
+    [attachment] = list(mail.iter_attachments())
     assert attachment.get_content_type() == 'audio/wav'
     wav = tmp_path / 'attached.wav'
     wav.write_bytes(attachment.get_content())

@@ -1,10 +1,12 @@
 # Copyright: voxplane contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The service stopped while a caller records: a stop (SIGTERM) closes the recording and keeps
-the message up to where it was; a crash (SIGKILL) leaves a cut-off file that the next start
-repairs and keeps; either way the next call works."""
+the message up to where it was; a crash (SIGKILL of every process) leaves a cut-off file that the
+next start repairs and keeps; a worker that crashes alone is started again by the front, which
+keeps what it was recording; every time the next call works."""
 
 import os
+import re
 
 from lab import audio
 from lab.net import wait_for
@@ -83,5 +85,27 @@ def test_a_crash_during_a_recording_leaves_a_message_that_the_next_start_keeps(m
     assert tones[:1] == [500] and 800 not in tones, tones
     assert message['doc']['reason'] == 'no-answer' and message['doc']['caller'] == 'kamailio'
 
+    next_call_works(media, phone, tmp_path)
+    media.clear_messages('acme', '11')
+
+
+def test_a_worker_that_crashes_is_started_again_and_its_recording_kept(media, phone, tmp_path):
+    offset = media.log_size()
+    workers_before = media.workers_pids()
+
+    def kill_the_recording_worker():
+        started = re.search(r'voxplane-media\[(\d+)\] worker \d+ INFO call \S+ \(voicemail 11@',
+                            media.log_since(offset))
+        assert started, media.log_since(offset)[-1500:]
+        media.kill([int(started.group(1))])
+
+    record_until_stopped(media, phone, tmp_path, kill_the_recording_worker, 'worker-crashed', crash=True)
+    [message] = wait_for(lambda: media.messages('acme', '11'), 15)
+    log = media.log_since(offset)
+    assert re.search(r'worker \d+ \(pid \d+\) ended with -9: starting it again', log), log[-1500:]
+    assert first_tones(message['path'])[:1] == [500]
+    assert wait_for(lambda: len(media.workers_pids()) == len(workers_before), 10)
+    assert media.workers_pids() != workers_before
+    poll(1.0)  # the new worker reports to the front
     next_call_works(media, phone, tmp_path)
     media.clear_messages('acme', '11')

@@ -103,7 +103,7 @@ def test_the_owner_menu_with_and_without_pin():
     flow, language = choose_flow(read_invite(invite(uri='sip:*86@acme.sip.test', media='mailbox;mailbox=10;pin=no')),
                                  tenant(), SETTINGS, clock)
     assert run(flow, Caller(keys=['#'])).played()[0] == 'no_messages'
-    flow, _ = choose_flow(read_invite(invite(uri='sip:*86@acme.sip.test', media='mailbox;mailbox=10;pin=yes')),
+    flow, _language = choose_flow(read_invite(invite(uri='sip:*86@acme.sip.test', media='mailbox;mailbox=10;pin=yes')),
                           tenant(), SETTINGS, clock)
     assert run(flow, Caller(keys=['4711', '#'])).played()[0] == 'enter_pin'
 
@@ -151,14 +151,14 @@ def test_an_announcement_without_destination_answers_plays_and_hangs_up():
 
 
 def test_an_announcement_with_a_destination_plays_early_and_hands_the_call_back():
-    flow, _ = choose_flow(read_invite(invite(media='announcement;name=closed;then=yes')), tenant(), SETTINGS, clock)
+    flow, _language = choose_flow(read_invite(invite(media='announcement;name=closed;then=yes')), tenant(), SETTINGS, clock)
     steps = run(flow, Caller()).steps
     assert steps == [EarlyMedia(), Play([StoredAudio('cd' * 32)]),
                      Hangup(480, 'Temporarily Unavailable', [('Reason', 'SIP;cause=480;text="announcement played"')])]
 
 
 def test_an_announcement_without_audio_still_hands_the_call_on():
-    flow, _ = choose_flow(read_invite(invite(media='announcement;name=silent;then=yes')), tenant(), SETTINGS, clock)
+    flow, _language = choose_flow(read_invite(invite(media='announcement;name=silent;then=yes')), tenant(), SETTINGS, clock)
     assert run(flow, Caller()).steps == [EarlyMedia(), Hangup(*media_calls.ANNOUNCEMENT_PLAYED)]
 
 
