@@ -1,7 +1,7 @@
 # Build and test voxplane.pbx. Every target installs what it needs and is idempotent:
 # a second run does nothing heavy.
 #
-#   make test         deps venv collection sanity lint unit integration integration-targets, then
+#   make test         deps venv collection sanity lint unit integration integration-targets media, then
 #                     sip in parallel with attack, molecule, release-check and demo-fresh one after
 #                     the other (each lane logged to build/test-results/<lane>.log, printed when both are
 #                     done), then one summary line
@@ -12,7 +12,7 @@
 #   make collection   build/collections/ansible_collections/voxplane/pbx -> this tree
 #   make sanity       ansible-test sanity, offline, on a copy under build/sanity
 #   make lint         ansible-lint, offline, on playbooks/ and roles/
-#   make unit | integration | sip | attack    pytest on tests/<suite> (PYTEST_ARGS='-n 2 -k x' ...)
+#   make unit | integration | sip | attack | media    pytest on tests/<suite> (PYTEST_ARGS='-n 2 -k x' ...)
 #   make integration-targets  ansible-test integration --local on tests/integration/targets/
 #   make molecule     the roles' molecule scenarios (roles/*/molecule/default, delegated, localhost)
 #   make release-check    tarball, galaxy-importer, install + user playbook + ansible-lint of the
@@ -55,7 +55,8 @@ DEMO_ARGS ?=
 APT_PACKAGES := kamailio kamailio-python3-modules kamailio-sqlite-modules \
 	kamailio-postgres-modules kamailio-utils-modules kamailio-extra-modules \
 	sip-tester baresip-core sqlite3 shellcheck sipvicious nginx-light python3-jinja2 \
-	rtpengine-daemon nftables conntrack iproute2 kamailio-tls-modules kamailio-websocket-modules
+	rtpengine-daemon nftables conntrack iproute2 kamailio-tls-modules kamailio-websocket-modules \
+	espeak-ng sox python3-venv
 
 # The venv's tools first on PATH (ansible-lint and molecule look up ansible-* there), and
 # this repository's ansible.cfg wherever a tool changes directory.
@@ -63,7 +64,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help test try venv deps collection sanity lint unit integration sip attack fuzz summary \
+.PHONY: help test try venv deps collection sanity lint unit integration sip attack media fuzz summary \
 	demo demo-stop demo-clean clean distclean lock molecule release-check integration-targets
 
 help:
@@ -72,13 +73,14 @@ help:
 # ---------------------------------------------------------------------------- everything
 # tools/test-steps.sh runs them: prerequisites first (a failure there stops), then every check
 # even when an earlier one failed, each timed; the last line is the pytest total over unit,
-# integration, sip and attack.
+# integration, sip, attack and media.
 # sip and attack each deploy their own Kamailio (random 127.0.0.x, free ports) and run at the
 # same time; their output goes to $(RESULTS)/<suite>.log and is printed once both are done.
 # A parallel step a+b+c is one lane running make -k a b c (molecule and release-check deploy
 # on 127.0.0.61-.64, demo-fresh removes every trace of the demo and runs make demo on 127.0.0.1-.3
 # and its own namespaces; they fit in the time sip takes). `make -j` is not supported here.
-TEST_STEPS := sanity lint unit integration integration-targets
+# media runs alone: its tests play and record audio in real time.
+TEST_STEPS := sanity lint unit integration integration-targets media
 PARALLEL_STEPS := sip attack+molecule+release-check+demo-fresh
 
 test:
@@ -173,6 +175,11 @@ sip: venv collection deps
 attack: venv collection deps
 	$(call pytest_suite,attack,-p no:cacheprovider)
 
+# The media service (docs/media.md): deployed by its role, called by pjsua2 test phones with
+# real audio (tests/media).
+media: venv collection deps
+	$(call pytest_suite,media)
+
 # The fuzz stage alone, long: FUZZ_MESSAGES (default 10000) messages, seed FUZZ_SEED (default:
 # the current time, printed in the report; give it again to replay a run).
 FUZZ_MESSAGES ?= 10000
@@ -195,7 +202,7 @@ integration-targets: venv
 # ---------------------------------------------------------------------------- roles and release
 # Each role's molecule scenario against this machine (docs/testing.md). prerun off in
 # molecule.yml: molecule would otherwise install the collection into ~/.ansible/collections.
-MOLECULE_ROLES := directory kamailio rtpengine provisioning
+MOLECULE_ROLES := directory kamailio rtpengine provisioning media
 molecule: venv collection deps
 	@for role in $(MOLECULE_ROLES); do \
 		echo "==> molecule test: roles/$$role"; \
@@ -209,7 +216,7 @@ release-check: venv collection deps
 summary:
 	@echo "Test summary (JUnit reports in $(RESULTS)):"
 	@"$(BIN)/python" tools/test_summary.py "$(RESULTS)/unit.xml" "$(RESULTS)/integration.xml" "$(RESULTS)/sip.xml" \
-		"$(RESULTS)/attack.xml"
+		"$(RESULTS)/attack.xml" "$(RESULTS)/media.xml"
 
 # ---------------------------------------------------------------------------- demo
 demo: deps venv collection

@@ -643,6 +643,18 @@ class Transaction(Lookups):
             raise StorageError(self.dialect.path, 'extension %s of tenant %s does not exist' % (extension, tenant))
         return row[0]
 
+    def tenant_of_domain(self, domain):
+        """(tenant name, tenant generation) of the tenant whose SIP domain this is, or None: what the
+        media service asks per call, to reload a tenant only when it changed."""
+        row = self._execute('SELECT name, generation FROM tenants WHERE sip_domain = ?', (domain,)).fetchone()
+        return tuple(row) if row else None
+
+    def announcement(self, tenant, name):
+        """The document of the tenant's announcement of that name, or None."""
+        row = self._execute('SELECT a.doc FROM announcements a JOIN tenants t ON t.id = a.tenant_id '
+                            'WHERE t.name = ? AND a.name = ?', (tenant, name)).fetchone()
+        return json.loads(row[0]) if row else None
+
     def voicemail_serial(self):
         return self._execute('SELECT serial FROM voicemail_serial WHERE id = 1').fetchone()[0]
 
@@ -723,6 +735,12 @@ class Transaction(Lookups):
             self._mailbox_changed(tenant, message['mailbox'])
             self._execute('DELETE FROM voicemail_messages WHERE id = ?', (message_id,))
         return message
+
+    def voicemail_to_mail(self):
+        """Every message (of any tenant) whose e-mail is still to be sent (doc email.state
+        'pending'), oldest first."""
+        return [self._message(row) for row in self._execute(
+            self._MESSAGE_COLUMNS + "WHERE json_extract(v.doc, '$.email.state') = 'pending' ORDER BY v.received_at, v.id")]
 
     def mailbox_counts(self, tenant, extension=None):
         """{extension: {'new': n, 'saved': n}} of a tenant's mailboxes that hold messages."""

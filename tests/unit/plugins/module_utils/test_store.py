@@ -791,3 +791,77 @@ def test_a_version_3_directory_gains_require_tls_and_its_accounts_take_any_trans
         after = txn.load_tenant('acme').objects('extension')
     assert after == before and before
     assert not any(a.get('require_tls') for ext in after.values() for a in ext['sip_accounts'])
+
+
+# The media service's data (migration 5) ----------------------------------------------------------
+
+def test_messages_are_kept_moved_and_deleted_per_mailbox_and_each_change_moves_the_voicemail_serial(acme):
+    with acme.directory.transaction() as txn:
+        generation = txn.generation()['generation']
+        serial = txn.voicemail_serial()
+        first = txn.add_voicemail('acme', '10', '2026-12-07T10:00:00Z', 4200, 'voicemail/acme/10/a.wav',
+                                  {'caller': '11', 'reason': 'user-busy'})
+        second = txn.add_voicemail('acme', '10', '2026-12-07T11:00:00Z', 1000, 'voicemail/acme/10/b.wav', {})
+        assert txn.voicemail_serial() == serial + 2
+    with acme.directory.transaction() as txn:
+        assert txn.generation()['generation'] == generation  # the router does not reload for a message
+        assert [m['id'] for m in txn.voicemail_messages('acme', '10')] == [first, second]
+        message = txn.voicemail_message('acme', first)
+        assert (message['mailbox'], message['folder'], message['duration_ms'], message['caller']) == ('10', 'new', 4200, '11')
+        assert txn.mailbox_counts('acme') == {'10': {'new': 2, 'saved': 0}}
+        txn.move_voicemail('acme', first, 'saved')
+        assert txn.mailbox_counts('acme', '10') == {'10': {'new': 1, 'saved': 1}}
+        assert txn.delete_voicemail('acme', second)['file'] == 'voicemail/acme/10/b.wav'
+        assert txn.delete_voicemail('acme', second) is None
+        assert txn.voicemail_message('beta', first) is None
+    with acme.directory.transaction(write=False) as txn:
+        serial_now, changed = txn.mailboxes_changed(serial)
+        assert serial_now == serial + 4 and changed == {('acme', '10'): {'new': 0, 'saved': 1}}
+        assert txn.mailboxes_changed(serial_now) == (serial_now, {})
+
+
+def test_a_mailbox_state_is_its_own_and_audio_is_kept_once_per_tenant(acme):
+    with acme.directory.transaction() as txn:
+        assert txn.mailbox_state('acme', '10') == {}
+        digest = txn.put_audio('acme', b'RIFF-greeting', 1500)
+        assert txn.put_audio('acme', b'RIFF-greeting', 1500) == digest
+        txn.set_mailbox_state('acme', '10', {'greetings': {'busy': digest}, 'pin_failures': ['2026-12-07T10:00:00Z']})
+    with acme.directory.transaction(write=False) as txn:
+        assert txn.mailbox_state('acme', '10')['greetings'] == {'busy': digest}
+        assert txn.audio('acme', digest) == b'RIFF-greeting' and txn.audio('beta', digest) is None
+        assert txn.audio_hashes('acme') == {digest}
+    with acme.directory.transaction() as txn:
+        with pytest.raises(StorageError, match='extension 99 of tenant acme does not exist'):
+            txn.mailbox_state('acme', '99')
+
+
+def test_the_media_service_finds_a_tenant_by_its_domain_with_its_generation(acme):
+    with acme.directory.transaction(write=False) as txn:
+        name, generation = txn.tenant_of_domain(DOMAIN)
+        assert name == 'acme' and generation == txn.tenant_generations()['acme']
+        assert txn.tenant_of_domain('nowhere.example') is None
+
+
+def test_an_announcement_is_read_by_tenant_and_name(acme):
+    with acme.directory.transaction() as txn:
+        tenant_id = txn._tenant_id('acme')
+        txn.conn.execute('INSERT INTO announcements (tenant_id, name, doc) VALUES (?, ?, ?)',
+                         (tenant_id, 'closed', json.dumps({'audio': 'ab' * 32})))
+    with acme.directory.transaction(write=False) as txn:
+        assert txn.announcement('acme', 'closed') == {'audio': 'ab' * 32}
+        assert txn.announcement('acme', 'open') is None
+        assert txn.announcement('beta', 'closed') is None
+
+
+def test_messages_whose_mail_is_pending_are_found_across_tenants(acme):
+    with acme.directory.transaction() as txn:
+        pending = txn.add_voicemail('acme', '10', '2026-12-07T10:00:00Z', 4200, 'a.wav',
+                                    {'email': {'state': 'pending', 'to': 'max.muster@acme.example'}})
+        sent = txn.add_voicemail('acme', '10', '2026-12-07T09:00:00Z', 4200, 'b.wav', {'email': {'state': 'sent'}})
+        txn.add_voicemail('acme', '10', '2026-12-07T08:00:00Z', 4200, 'c.wav', {})
+    with acme.directory.transaction(write=False) as txn:
+        assert [m['id'] for m in txn.voicemail_to_mail()] == [pending]
+    with acme.directory.transaction() as txn:
+        txn.update_voicemail('acme', pending, {'email': {'state': 'sent'}})
+    with acme.directory.transaction(write=False) as txn:
+        assert txn.voicemail_to_mail() == [] and sent
