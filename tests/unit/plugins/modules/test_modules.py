@@ -597,7 +597,7 @@ def test_voicemail_settings_are_set_kept_and_cleared(pbx):
     refused naming the field and the rule; no tenant media server is needed."""
     pbx.ok('tenant', **dict(TENANT, media_server=''))
     pbx.ok('extension', **args_of(SPECS['extension'], voicemail=dict(enabled=True, email='anna@acme.example',
-                                                                       attach=False, delete_after_email=True)))
+                                                                     attach=False, delete_after_email=True)))
     vm = pbx.ok('extension', tenant='acme', internal_number='10', voicemail=dict(locked=True))['extension']['voicemail']
     assert vm == dict(enabled=True, email='anna@acme.example', attach=False, delete_after_email=True, locked=True)
     snapshot = pbx.snapshot()
