@@ -104,7 +104,7 @@ options:
     type: dict
   diagram:
     description:
-      - Also return the call flow as a picture (RV(diagram)): every way a call to O(dialled) can go, whatever
+      - Also return the call flow as a picture (RV(diagram)), every way a call to O(dialled) can go, whatever
         O(registered), O(answer), O(busy) and O(decline) say (the step list is the one call they describe).
       - V(mermaid) as Mermaid text (renders in GitHub and GitLab merge requests), V(svg) as SVG drawn by Graphviz's
         C(dot) (package C(graphviz) on the host the module runs on), V(both), or V(none).
@@ -295,7 +295,7 @@ summary:
     - "final: 480 Temporarily Unavailable"
 diagram:
   description:
-    - With O(diagram), every way a call to O(dialled) can go as a picture: each decision of the router once (what rings
+    - With O(diagram), every way a call to O(dialled) can go as a picture, each decision of the router once (what rings
       for how long, voicemail, announcements, the trunk, the final answers), with the way there on the arrow (answered,
       busy, no answer after the ring time, nobody registered, and the Diversion reason of a forward).
   returned: when O(diagram) is not V(none)

@@ -69,7 +69,7 @@ options:
         default: ';'
   call_flows:
     description:
-      - Also return the tenant's call flows as pictures (RV(call_flows)): each of its numbers as a call from its trunk,
+      - Also return the tenant's call flows as pictures (RV(call_flows)), each of its numbers as a call from its trunk,
         each group and each extension as a call from another extension, every way such a call can go (see
         M(voxplane.pbx.route_info)'s O(voxplane.pbx.route_info#module:diagram)).
       - V(mermaid) as Mermaid text, with a Markdown page for review (it renders in GitHub and GitLab merge requests);
