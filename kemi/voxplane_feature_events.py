@@ -14,12 +14,12 @@ pure ``module_utils/feature_events.py``.
   Call-ID and CSeq). So every change reaches the phones within one tick, whoever made it.
 """
 
-import sqlite3
 import time
 
 import KSR  # provided by app_python3 inside Kamailio
 
 from ansible_collections.voxplane.pbx.plugins.module_utils import feature_events, phone_settings  # noqa: E402
+from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError  # noqa: E402
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory  # noqa: E402
 
 SUBSCRIPTIONS = "vxfes"
@@ -94,9 +94,10 @@ class FeatureEvents(object):
 
     # ---------------------------------------------------------------- NOTIFY (rtimer process)
     def _directory_generation(self):
+        """One single-row SELECT over the process's own read-only connection (store.GenerationPoll)."""
         if self._conn is None:
-            self._conn = sqlite3.connect("file:%s?mode=ro" % self.directory_path, uri=True, timeout=1.0)
-        return self._conn.execute("SELECT generation FROM voxplane_generation WHERE id = 1").fetchone()[0]
+            self._conn = Directory(self.directory_path).generation_poll()
+        return self._conn()
 
     def _subscriptions(self):
         records = {}
@@ -115,9 +116,8 @@ class FeatureEvents(object):
             return 1
         try:
             generation = self._directory_generation()
-        except sqlite3.Error:
-            self._conn = None
-            return 1
+        except DirectoryError:
+            return 1  # the directory cannot be read now (the router logs why): the next tick tries again
         now = time.time()
         subs = {}
         for call_id, text in records.items():
@@ -129,9 +129,12 @@ class FeatureEvents(object):
         pending = [r for r in subs.values() if r["sent"] is None]
         if generation == self.generation and not pending:
             return 1
+        try:
+            with Directory(self.directory_path).transaction(write=False, create=False) as txn:
+                states = dict((name, txn.load_tenant(name)) for name in set(r["tenant"] for r in subs.values()))
+        except DirectoryError:
+            return 1
         self.generation = generation
-        with Directory(self.directory_path).transaction(write=False, create=False) as txn:
-            states = dict((name, txn.load_tenant(name)) for name in set(r["tenant"] for r in subs.values()))
         for call_id, record in subs.items():
             state = states[record["tenant"]]
             extension = state.get("extension", record["extension"])

@@ -9,26 +9,7 @@ __metaclass__ = type
 import pytest
 
 from directory_helpers import BLOCK, account, block, extension, harness, tenant_request  # pytest.ini pythonpath
-from lab.postgresql import postgresql_server  # noqa: F401  # pylint: disable=unused-import  # the session's server
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import EXTENSION, NUMBER
-
-
-BACKENDS = ['sqlite', 'postgresql']
-
-
-def pytest_generate_tests(metafunc):
-    """Every test of a directory (``pbx``, ``acme``) runs on each backend; one marked
-    ``sqlite_only`` (what a SQLite file alone has: its bytes, its folder, WAL) on SQLite only,
-    one marked ``postgresql_only`` on PostgreSQL only."""
-    if 'backend' in metafunc.fixturenames:
-        backends = [b for b in BACKENDS if not metafunc.definition.get_closest_marker(
-            '%s_only' % ({'sqlite': 'postgresql', 'postgresql': 'sqlite'}[b]))]
-        metafunc.parametrize('backend', backends, indirect=True)
-
-
-@pytest.fixture
-def backend(request):
-    return request.param
 
 
 @pytest.fixture
