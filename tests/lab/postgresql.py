@@ -168,6 +168,38 @@ def postgresql_lab(prefix='voxplane-pg-', address=None, port=None):
             shutil.rmtree(root, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def deploy_postgresql(prefix='vxtest', address=None, port=None, **variables):
+    """PostgreSQL deployed by the real postgresql role (tests/lab/playbooks/postgresql.yml) into a
+    Debian cluster of its own (``<prefix><random>``, a random 127.0.0.x and free port), dropped at
+    the end; yields (the run of the role, the role variables). Role variables over the defaults."""
+    from lab import PLAYBOOKS  # pylint: disable=import-outside-toplevel
+    from lab.playbook import run_playbook  # pylint: disable=import-outside-toplevel
+    address = address or pick_loopback_address()
+    settings = dict(postgresql_cluster_name='%s%s' % (prefix, secrets.token_hex(3)), postgresql_port=port or free_port(address, udp=False),
+                    postgresql_listen_addresses=[address], postgresql_clients=['127.0.0.0/8'],
+                    postgresql_owner_password=secrets.token_hex(12), postgresql_kamailio_password=secrets.token_hex(12),
+                    postgresql_install_packages=False, postgresql_directory_sslmode='require')
+    settings.update(variables)
+    try:
+        run = run_playbook(os.path.join(PLAYBOOKS, 'postgresql.yml'), settings, interpreter=False)
+        yield run, settings
+    finally:
+        subprocess.run(['pg_dropcluster', '--stop', VERSION, settings['postgresql_cluster_name']],
+                       capture_output=True, check=False, timeout=120)
+
+
+def directory_location(settings, user='owner', **params):
+    """The location of the directory a deploy_postgresql() made, as its owner or as Kamailio's user."""
+    name, password = {'owner': ('postgresql_owner', 'postgresql_owner_password'),
+                      'kamailio': ('postgresql_kamailio_user', 'postgresql_kamailio_password')}[user]
+    query = '&'.join('%s=%s' % item for item in sorted(dict({'sslmode': 'require'}, **params).items()))
+    return 'postgresql://%s:%s@%s:%d/%s?%s' % (settings.get(name, {'postgresql_owner': 'voxplane'}.get(name, 'voxplane_kamailio')),
+                                              settings[password], settings['postgresql_listen_addresses'][0],
+                                              settings['postgresql_port'], settings.get('postgresql_database', 'voxplane'),
+                                              query)
+
+
 try:
     import pytest
 except ImportError:  # pragma: no cover - the demo and the benchmarks import the lab without pytest
