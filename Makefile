@@ -165,7 +165,7 @@ define pytest_suite
 	exit $$rc
 endef
 
-unit: venv collection
+unit: venv collection deps
 	$(call pytest_suite,unit)
 
 integration: venv collection deps

@@ -33,7 +33,7 @@ options:
         C(options=-csearch_path=...) for a schema of its own, ...). The database must exist (the
         C(voxplane.pbx.postgresql) role creates it); its schema is created and migrated like a file's.
       - The password of a PostgreSQL location comes from O(directory_password), from the location itself (shown
-        as C(********) in every message, but not masked in task output: prefer O(directory_password)), or from
+        as C(********) in every message, but not masked in task output, so prefer O(directory_password)), or from
         libpq's own sources, the environment variable E(PGPASSWORD) and the file C(~/.pgpass).
       - Set it once for a play with C(module_defaults) and the action group
         C(group/voxplane.pbx.directory), or with the environment variable E(VOXPLANE_DIRECTORY).
@@ -69,7 +69,7 @@ notes:
   - "Storage errors name the file and the reason, with the operating system's reason where there is
     one, for example \"directory /srv/pbx/directory.db: cannot write: the folder /srv/pbx is read-only (Permission denied)\",
     or the database and the server's reason, with a password masked, for example
-    \"directory postgresql://voxplane:********@db1:5432/voxplane: the server refused the login (password authentication failed for user \\\"voxplane\\\")\"."
+    \"directory postgresql://voxplane:********@db1:5432/voxplane: the server refused the login (password authentication failed for user \"voxplane\")\"."
   - Every task runs in one transaction and either writes all of its changes or none.
     A write bumps the directory generation, which the Kamailio router watches to reload its snapshot.
   - The module works on the directory of the host it runs on. To manage the directory of the

@@ -352,4 +352,3 @@ def driver_name():
     """psycopg 3 or psycopg2, as installed (for messages and tests)."""
     module = driver()
     return '%s %s' % (module.__name__, getattr(module, '__version__', '?').split(' ')[0])
-

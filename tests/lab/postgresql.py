@@ -191,13 +191,13 @@ def deploy_postgresql(prefix='vxtest', address=None, port=None, **variables):
 
 def directory_location(settings, user='owner', **params):
     """The location of the directory a deploy_postgresql() made, as its owner or as Kamailio's user."""
-    name, password = {'owner': ('postgresql_owner', 'postgresql_owner_password'),
-                      'kamailio': ('postgresql_kamailio_user', 'postgresql_kamailio_password')}[user]
+    name, password, default = {'owner': ('postgresql_owner', 'postgresql_owner_password', 'voxplane'),
+                               'kamailio': ('postgresql_kamailio_user', 'postgresql_kamailio_password',
+                                            'voxplane_kamailio')}[user]
     query = '&'.join('%s=%s' % item for item in sorted(dict({'sslmode': 'require'}, **params).items()))
-    return 'postgresql://%s:%s@%s:%d/%s?%s' % (settings.get(name, {'postgresql_owner': 'voxplane'}.get(name, 'voxplane_kamailio')),
-                                              settings[password], settings['postgresql_listen_addresses'][0],
-                                              settings['postgresql_port'], settings.get('postgresql_database', 'voxplane'),
-                                              query)
+    return 'postgresql://%s:%s@%s:%d/%s?%s' % (
+        settings.get(name, default), settings[password], settings['postgresql_listen_addresses'][0],
+        settings['postgresql_port'], settings.get('postgresql_database', 'voxplane'), query)
 
 
 try:
