@@ -37,7 +37,6 @@ if HERE not in sys.path:
 
 # pylint: disable=wrong-import-position
 from ansible_collections.voxplane.pbx.plugins.module_utils import phone_settings, routing, snapshot  # noqa: E402
-from ansible_collections.voxplane.pbx.plugins.module_utils.errors import StorageError  # noqa: E402
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory, dialect_for  # noqa: E402
 import voxplane_media  # noqa: E402  # NAT traversal and the rtpengine media relay
 from voxplane_feature_events import FeatureEvents, feature_events  # noqa: E402

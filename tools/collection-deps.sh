@@ -25,7 +25,7 @@ wheels="$dest/../wheels"
 mkdir -p "$wheels"
 echo "collection-deps:$missing from $package"
 "$pip" download --quiet --no-deps --dest "$wheels" "$package" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
-wheel=$(ls -t "$wheels"/ansible-"${package#*==}"-*.whl | head -n 1)
+wheel=$(find "$wheels" -maxdepth 1 -name "ansible-${package#*==}-*.whl" | head -n 1)
 for collection in $missing; do
   path="ansible_collections/${collection/.//}"
   rm -rf "${dest:?}/$path"
