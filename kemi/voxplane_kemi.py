@@ -29,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # app_python.reload re-executes this file but keeps sys.modules: drop the collection's
 # modules so that a reload also picks up new module_utils code.
 for _name in [n for n in sys.modules
-              if n in ("ansible_collections", "voxplane_media", "voxplane_feature_events", "voxplane_websocket")
+              if n in ("ansible_collections", "voxplane_media", "voxplane_subscriptions", "voxplane_websocket")
               or n.startswith("ansible_collections.")]:
     del sys.modules[_name]
 if HERE not in sys.path:
@@ -39,7 +39,7 @@ if HERE not in sys.path:
 from ansible_collections.voxplane.pbx.plugins.module_utils import phone_settings, routing, snapshot  # noqa: E402
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory, dialect_for  # noqa: E402
 import voxplane_media  # noqa: E402  # NAT traversal and the rtpengine media relay
-from voxplane_feature_events import FeatureEvents, feature_events  # noqa: E402
+from voxplane_subscriptions import Subscriptions, subscriptions  # noqa: E402  # as-feature-event, message-summary
 from voxplane_websocket import WebSocket  # noqa: E402  # WebRTC webphones: the WebSocket handshake
 
 # pv_auth_check flags/checks (auth README): the password argument is an HA1; the auth
@@ -421,8 +421,9 @@ VIEW = DirectoryView(SETTINGS.get("directory_path", "/var/lib/voxplane/directory
 GUARD = Guard(SETTINGS.get("ban") or {}, SETTINGS.get("trusted_trunks", []))
 MEDIA = voxplane_media.Media(SETTINGS.get("media"))
 WEBSOCKET = WebSocket(SETTINGS.get("websocket"))
-# Feature-key synchronisation (as-feature-event): SUBSCRIBEs in the workers, NOTIFYs from the rtimer process.
-FEATURES = FeatureEvents(SETTINGS.get("directory_path", "/var/lib/voxplane/directory.db"))
+# SIP event subscriptions (as-feature-event, message-summary): SUBSCRIBEs in the workers, NOTIFYs
+# from the rtimer process.
+SUBSCRIPTIONS = Subscriptions(SETTINGS.get("directory_path", "/var/lib/voxplane/directory.db"))
 # This server's own addresses, from the role (older settings files: ask Kamailio per URI).
 _is_myself = routing.ServerAddresses(SETTINGS["own_addresses"]).names if SETTINGS.get("own_addresses") \
     else _kamailio_is_myself
@@ -529,9 +530,10 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         return 1
 
     def _subscribe(self):
-        """Feature-key synchronisation is the only event package served (voxplane_feature_events)."""
-        if (KSR.pv.get("$hdr(Event)") or "").split(";", 1)[0].strip().lower() != feature_events.EVENT:
-            KSR.hdr.append_to_reply("Allow-Events: %s\r\n" % feature_events.EVENT)
+        """The event packages served: as-feature-event and message-summary (voxplane_subscriptions)."""
+        event = subscriptions.event_of(KSR.pv.get("$hdr(Event)"))
+        if event not in subscriptions.PACKAGES:
+            KSR.hdr.append_to_reply("Allow-Events: %s\r\n" % subscriptions.ALLOW_EVENTS)
             KSR.sl.sl_send_reply(489, "Bad Event")
             return 1
         snap = self.view.current()
@@ -539,7 +541,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             KSR.sl.sl_send_reply(503, "Directory Unavailable")
             return 1
         self.media.detect("SUBSCRIBE")
-        return FEATURES.subscribe(self, snap)
+        return SUBSCRIPTIONS.subscribe(self, snap, event)
 
     @staticmethod
     def _within_its_transaction():
@@ -907,9 +909,10 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         return snap is not None and snap.is_trusted((host or "").lower().strip("[]"))
 
     @_guarded("timer")
-    def ksr_rtimer_feature_events(self, msg, *args):
-        """rtimer (its own process): NOTIFY the subscribed phones of changed DND and forwards."""
-        return FEATURES.tick()
+    def ksr_rtimer_subscriptions(self, msg, *args):
+        """rtimer (its own process): NOTIFY the phones of changed DND and forwards and of their
+        mailboxes' counts (voxplane_subscriptions)."""
+        return SUBSCRIPTIONS.tick()
 
     @_guarded("reply")
     def ksr_reply_route(self, msg):

@@ -435,9 +435,9 @@ def summarise(steps, final):
             lines.append('%ds: announcement %s%s' % (step['at'], step['name'], ', then on' if step['then'] else
                                                      ', then the call ends'))
         elif step['action'] == 'mailbox':
-            lines.append('%ds: the mailbox menu%s%s' % (step['at'], ' of %s' % step['mailbox'] if step['mailbox'] else
-                                                       ' (mailbox number, then PIN)', ' with PIN' if step['pin'] and
-                                                       step['mailbox'] else ''))
+            whose = ' of %s' % step['mailbox'] if step['mailbox'] else ' (mailbox number, then PIN)'
+            pin = ' with PIN' if step['pin'] and step['mailbox'] else ''
+            lines.append('%ds: the mailbox menu%s%s' % (step['at'], whose, pin))
         elif step['action'] == 'trunk':
             lines.append('%ds: out through the trunk to %s%s' % (step['at'], step['number'], why))
         elif step['action'] == 'feature_code':

@@ -42,6 +42,10 @@ class Lookups(object):
         without a directory, takes it that it does)."""
         return True
 
+    def audio_duration(self, tenant, digest):
+        """The length in ms of the tenant's audio with this SHA-256; None when it is not known."""
+        return None
+
 
 def check(state, previous=None, lookups=None, changed=None, warnings=None):
     """Violations of the tenant state. ``previous`` is the state before the
@@ -400,9 +404,17 @@ def _check_announcements(v, state, lookups, touched):
     from another directory must come with it), and where it leads exists."""
     targets = state.internal_targets()
     for name, announcement in sorted(state.objects(ANNOUNCEMENT).items()):
-        if touched(ANNOUNCEMENT, name) and announcement['audio'] and not lookups.has_audio(state.name, announcement['audio']):
-            v.add(ANNOUNCEMENT, name, 'audio', 'audio_missing', 'audio %s... is not in this directory: give the '
-                  'announcement module its WAV file (src)' % announcement['audio'][:12])
+        if touched(ANNOUNCEMENT, name) and announcement['audio']:
+            if not lookups.has_audio(state.name, announcement['audio']):
+                v.add(ANNOUNCEMENT, name, 'audio', 'audio_missing', 'audio %s... is not in this directory: give the '
+                      'announcement module its WAV file (src), or the document the audio (tenant_info audio: true)'
+                      % announcement['audio'][:12])
+            else:
+                length = lookups.audio_duration(state.name, announcement['audio'])
+                if length is not None and length != announcement['duration_ms']:
+                    v.add(ANNOUNCEMENT, name, 'duration_ms', 'audio_duration', 'audio %s... is %d ms long, not %s: give '
+                          'the duration_ms that goes with the audio' % (announcement['audio'][:12], length,
+                                                                        announcement['duration_ms']))
         if announcement['then'] == 'announcement:%s' % name:
             v.add(ANNOUNCEMENT, name, 'then', 'forward_loop', 'an announcement cannot lead to itself')
         else:

@@ -631,7 +631,7 @@ def _merge_announcement(n, d, r, tenant):
     if r.get('audio') is not None:
         d['audio'] = n.run(rules.sha256_hex, r['audio'], 'audio')
     if r.get('duration_ms') is not None:
-        d['duration_ms'] = n.run(rules.bounded_int, r['duration_ms'], 'duration_ms', 1, 3600 * 1000)
+        d['duration_ms'] = n.run(rules.bounded_int, r['duration_ms'], 'duration_ms', 1, rules.ANNOUNCEMENT_MAX_SECONDS * 1000)
     if r.get('then') is not None:
         d['then'] = _destination(n, 'then', r['then'], tenant)
 

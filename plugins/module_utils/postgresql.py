@@ -285,6 +285,14 @@ class PostgresqlDialect(object):
                 return None
             raise self.error(e)
 
+    def poll_voicemail_serial(self, conn):
+        try:
+            return conn.execute('SELECT serial FROM voicemail_serial WHERE id = 1').fetchone()[0]
+        except self.errors as e:
+            if _sqlstate(e) == '42P01':   # a schema before voicemail (migration 5)
+                return None
+            raise self.error(e)
+
     # Errors ----------------------------------------------------------------------------------------
 
     def error(self, exc):

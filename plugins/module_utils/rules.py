@@ -275,6 +275,8 @@ OWN_VOICEMAIL = 'voicemail'
 VOICEMAIL_MENU = 'voicemail-menu'
 SERVICE_PREFIXES = ('voicemail', 'announcement')
 _NAME_RE = re.compile(r'^[a-z0-9](?:[a-z0-9_-]{0,30}[a-z0-9])?$')
+# The longest announcement, in seconds (its WAV file is checked and converted by audio.py).
+ANNOUNCEMENT_MAX_SECONDS = 300
 
 
 def object_name(value, field='name'):

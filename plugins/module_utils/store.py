@@ -49,6 +49,8 @@ else:
     SQLITE3_IMPORT_ERROR = None
 
 DEFAULT_LOCATION = '/var/lib/voxplane/directory.db'
+# The key of a mailbox's state (Transaction.mailbox_state) that holds its recorded greetings: {kind: audio hash}.
+MAILBOX_GREETINGS = 'greetings'
 
 
 def require_sqlite3():
@@ -349,6 +351,14 @@ class SqliteDialect(object):
                 return None  # not a voxplane directory (yet): a transaction says what the file is
             raise self._poll_error(e)
 
+    def poll_voicemail_serial(self, conn):
+        try:
+            return conn.execute('SELECT serial FROM voicemail_serial WHERE id = 1').fetchone()[0]
+        except sqlite3.Error as e:
+            if 'no such table' in str(e):
+                return None  # a directory of a schema before voicemail (migration 5)
+            raise self._poll_error(e)
+
     def _poll_error(self, exc):
         if not os.path.exists(self.path):
             return StorageError(self.path, 'does not exist')
@@ -409,6 +419,15 @@ class GenerationPoll(object):
                 self._conn = self.dialect.connect_poll()
                 self._pid = os.getpid()
             return self.dialect.poll_generation(self._conn)
+        except BaseException:
+            self.close()
+            raise
+
+    def voicemail_serial(self):
+        """The directory's voicemail serial over the same connection (what the message-waiting
+        lamps follow; None before migration 5). Call it after the generation."""
+        try:
+            return self.dialect.poll_voicemail_serial(self._conn)
         except BaseException:
             self.close()
             raise
@@ -721,8 +740,8 @@ class Transaction(Lookups):
         return serial
 
     def mailbox_state(self, tenant, extension):
-        """The mailbox's own state ({} when nothing was kept yet): recorded greetings
-        ({kind: audio hash}), PIN failures (ISO times)."""
+        """The mailbox's own state ({} when nothing was kept yet): recorded greetings under
+        MAILBOX_GREETINGS ({kind: audio hash}), PIN failures (ISO times)."""
         row = self._execute('SELECT m.doc FROM mailboxes m WHERE m.extension_id = ?',
                             (self._extension_id(tenant, extension),)).fetchone()
         return json.loads(row[0]) if row else {}
@@ -833,6 +852,11 @@ class Transaction(Lookups):
         return self._execute('SELECT 1 FROM audio a JOIN tenants t ON t.id = a.tenant_id WHERE t.name = ? AND a.hash = ?',
                              (tenant, digest)).fetchone() is not None
 
+    def audio_duration(self, tenant, digest):
+        row = self._execute('SELECT a.duration_ms FROM audio a JOIN tenants t ON t.id = a.tenant_id WHERE t.name = ? '
+                            'AND a.hash = ?', (tenant, digest)).fetchone()
+        return row[0] if row else None
+
     def audio_hashes(self, tenant):
         return set(r[0] for r in self._execute('SELECT a.hash FROM audio a JOIN tenants t ON t.id = a.tenant_id '
                                                'WHERE t.name = ?', (tenant,)))
@@ -841,3 +865,21 @@ class Transaction(Lookups):
         tenant_id = self._tenant_id(tenant)
         for digest in digests:
             self._execute('DELETE FROM audio WHERE tenant_id = ? AND hash = ?', (tenant_id, digest))
+
+    def audio_in_use(self, tenant):
+        """The SHA-256s of the tenant's audio that something refers to: an announcement, or a mailbox's
+        recorded greeting (its state's MAILBOX_GREETINGS)."""
+        used = set(r[0] for r in self._execute(
+            "SELECT json_extract(a.doc, '$.audio') FROM announcements a JOIN tenants t ON t.id = a.tenant_id "
+            "WHERE t.name = ?", (tenant,)) if r[0])
+        for (doc,) in self._execute('SELECT m.doc FROM mailboxes m JOIN tenants t ON t.id = m.tenant_id WHERE t.name = ?',
+                                    (tenant,)):
+            greetings = json.loads(doc).get(MAILBOX_GREETINGS) or {}
+            used.update(digest for digest in greetings.values() if digest)
+        return used
+
+    def prune_audio(self, tenant, digests):
+        """Remove those of ``digests`` that nothing refers to any more (audio_in_use); the removed ones."""
+        unused = set(digests) - self.audio_in_use(tenant) if digests else set()
+        self.remove_audio(tenant, sorted(unused))
+        return unused

@@ -209,8 +209,8 @@ steps:
   description:
     - The steps of the call flow, in order.
     - V(action) is V(ring) (SIP accounts, and the mobile of single number reach, in parallel),
-      V(voicemail) (a mailbox on the media service: a caller leaves a message), V(mailbox) (the mailbox
-      menu: the owner with C(*86), or the voicemail access menu), V(announcement) (played by the media
+      V(voicemail) (a mailbox on the media service, where a caller leaves a message), V(mailbox) (the mailbox
+      menu, for the owner with C(*86), or the voicemail access menu), V(announcement) (played by the media
       service, then the call goes on where it leads or ends), V(trunk) (out through the tenant's
       trunk) or V(feature_code) (a setting the caller changes).
     - Every step has V(at) (seconds after the call started), V(identity) (P-Asserted-Identity of the

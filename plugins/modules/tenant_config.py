@@ -16,10 +16,15 @@ description:
     single-object modules and the same field ownership rules; a CI pipeline keeps the tenant in git and
     applies it on every merge.
   - The document has exactly the shape M(voxplane.pbx.tenant_info) returns (C(tenant), C(numbers),
-    C(extensions), C(devices), C(groups), C(phonebook); keys it returns beside them, such as C(number_plan), are
-    ignored), so export, edit and apply round-trip with no change. Each object takes the options of its
+    C(extensions), C(devices), C(groups), C(phonebook), C(announcements), and C(audio) when it was exported with
+    O(voxplane.pbx.tenant_info#module:audio); keys it returns beside them, such as C(number_plan) and C(mailboxes),
+    are ignored), so export, edit and apply round-trip with no change. Each object takes the options of its
     module (M(voxplane.pbx.tenant), M(voxplane.pbx.number), M(voxplane.pbx.extension), M(voxplane.pbx.device),
-    M(voxplane.pbx.group)); a phonebook entry has C(name), C(number), C(mobile) and C(company).
+    M(voxplane.pbx.group), M(voxplane.pbx.announcement) with its recording named by O(voxplane.pbx.announcement#module:audio));
+    a phonebook entry has C(name), C(number), C(mobile) and C(company).
+  - An announcement whose recording the directory does not hold needs it in the document's C(audio) section
+    (each entry C(sha256), C(duration_ms), C(wav_base64)), else it is refused (rule C(audio_missing)); the
+    recordings are checked before anything is written and kept with the announcements.
   - A bad document fails with every violation at once, each naming the object, the field and the rule
     (a CSV file, the file, row and column), and changes nothing.
   - Validate a tenant file without any directory (a pre-commit hook, a merge request pipeline) with
@@ -157,7 +162,7 @@ tenant:
   sample: acme
 counts:
   description:
-    - Per kind (C(tenant), C(numbers), C(extensions), C(devices), C(groups), C(phonebook)) how many objects the run
+    - Per kind (C(tenant), C(numbers), C(extensions), C(devices), C(groups), C(phonebook), C(announcements)) how many objects the run
       adds, changes and removes (in check mode, would).
     - With O(state=validated), what applying the document to an empty directory would add.
   returned: success

@@ -12,9 +12,10 @@ module: tenant_info
 short_description: Read a whole tenant from the voxplane directory
 version_added: 0.1.0
 description:
-  - Returns one tenant with all its numbers, extensions, devices, groups and phonebook, in exactly the shape
-    the modules take, so that feeding the result back into them changes nothing; the whole result is also a
-    tenant document for M(voxplane.pbx.tenant_config).
+  - Returns one tenant with all its numbers, extensions, devices, groups, phonebook and announcements, in exactly
+    the shape the modules take, so that feeding the result back into them changes nothing; the whole result is
+    also a tenant document for M(voxplane.pbx.tenant_config).
+  - Also returns each mailbox's message counts (RV(mailboxes)), beside the document; never the messages.
   - Secrets are returned only with O(secrets), and then as stored (SIP passwords as digest HA1, voicemail
     PINs as salted hashes), never in plain text; modules keep the stored secret when a SIP account or
     voicemail is given without one.
@@ -44,6 +45,15 @@ options:
       - Returned in the result only when the task has C(no_log) (rule C(no_log)); written to O(dest) with mode 0600.
     type: bool
     default: false
+  audio:
+    description:
+      - Include the recordings the announcements play (section C(audio) of the document, each WAV as base64 with
+        its SHA-256 and length), so that M(voxplane.pbx.tenant_config) puts them back in a directory that does not
+        hold them. Without them such a directory refuses the announcements (rule C(audio_missing)).
+      - When left out, the same as O(secrets). A backup (O(secrets=true)) restores into an empty directory, the
+        announcements included; a document for a repository (the default) names the audio by its SHA-256 only.
+      - Not for O(format=csv), which has no layout for announcements.
+    type: bool
   format:
     description:
       - What O(dest) holds. V(yaml) or V(json) write the tenant document to the file O(dest); V(csv) writes
@@ -92,7 +102,7 @@ EXAMPLES = r'''
 - name: Feed an extension back unchanged (changes nothing)
   voxplane.pbx.extension: "{{ acme.extensions[0] }}"
 
-- name: A backup that restores into an empty directory (HA1s and PIN hashes, never plain text)
+- name: A backup that restores into an empty directory (HA1s, PIN hashes, the announcements' recordings)
   voxplane.pbx.tenant_info:
     tenant: acme
     secrets: true
@@ -136,6 +146,29 @@ phonebook:
   returned: when O(dest) is not given
   type: list
   elements: dict
+announcements:
+  description: The tenant's announcements, as M(voxplane.pbx.announcement) takes them, sorted by name.
+  returned: when O(dest) is not given
+  type: list
+  elements: dict
+  sample:
+    - {name: closed, description: Closed, audio: 7987172fa1373bc1a73631cfba236ceafe624f3485db1ade8602957d45517ad7,
+       duration_ms: 4200, then: "voicemail:210"}
+audio:
+  description:
+    - The recordings the announcements play, each as C(sha256), C(duration_ms) and C(wav_base64) (the WAV as the
+      directory keeps it, 16-bit PCM, mono, 8000 Hz), sorted by SHA-256.
+  returned: when O(audio) is true (or left out with O(secrets=true)) and O(dest) is not given
+  type: list
+  elements: dict
+mailboxes:
+  description:
+    - The tenant's voicemail boxes (extensions with voicemail enabled or holding messages) with the counts of
+      C(new) and C(saved) messages and whether the box is C(locked) after wrong PINs; not part of the document.
+  returned: when O(dest) is not given
+  type: list
+  elements: dict
+  sample: [{internal_number: "210", new: 2, saved: 5, locked: false}]
 files:
   description: The files written (or, in check mode, that would be written) with O(dest), as absolute paths.
   returned: when O(dest) is given
@@ -147,7 +180,8 @@ summary:
       secrets, and how many objects of each kind.
   returned: when O(dest) is given and the tenant exists
   type: dict
-  sample: {tenant: acme, secrets: false, numbers: 1, extensions: 1, devices: 0, groups: 0, phonebook: 0, announcements: 0}
+  sample: {tenant: acme, secrets: false, numbers: 1, extensions: 1, devices: 0, groups: 0, phonebook: 0, announcements: 0,
+           audio: 0}
 csv_skipped:
   description: What the CSV layouts cannot hold, such as a device whose lines belong to several extensions.
   returned: when O(format=csv)
@@ -174,7 +208,7 @@ generation:
 import difflib
 import os
 
-from ansible_collections.voxplane.pbx.plugins.module_utils import model, rules, tenant_csv, tenant_document
+from ansible_collections.voxplane.pbx.plugins.module_utils import model, rules, tenant_csv, tenant_document, voicemail
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, StorageError, ValidationFailed, Violation
 from ansible_collections.voxplane.pbx.plugins.module_utils.runner import DIRECTORY_ARGS, fail, new_module, read_tenant
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory
@@ -218,6 +252,7 @@ def _did_you_mean(module, name):
 def main():
     spec = dict(tenant=dict(type='str', required=True, aliases=['name']),
                 secrets=dict(type='bool', default=False),
+                audio=dict(type='bool'),
                 format=dict(type='str', choices=['yaml', 'json', 'csv']),
                 dest=dict(type='path'),
                 csv=dict(type='dict', options=dict(delimiter=dict(type='str', default=';', choices=[';', ',']))),
@@ -240,7 +275,14 @@ def main():
     if not Directory(params['directory']).exists():
         fail(module, StorageError(params['directory'], 'does not exist: no module has written a directory there '
                                   '(check the path, or the directory of module_defaults)'))
-    state, generation = read_tenant(module, params['tenant'])
+    with_audio = params['secrets'] if params['audio'] is None else params['audio']
+    if params['format'] == 'csv':
+        with_audio = False  # the CSV layouts have no announcements
+
+    def besides(txn, state):
+        return dict(mailboxes=voicemail.mailboxes(txn, state),
+                    audio=tenant_document.announcement_audio(txn, state) if with_audio else None)
+    state, generation, read = read_tenant(module, params['tenant'], also=besides)
     if state is None or state.tenant is None:
         if params['dest']:
             fail(module, ValidationFailed([Violation(subject, 'tenant', 'reference', 'tenant %s does not exist in directory %s%s; '
@@ -250,8 +292,8 @@ def main():
         similar = _did_you_mean(module, params['tenant'])
         if similar:  # a typo, most likely: say so (a name nothing resembles is a plain "does not exist")
             module.warn('tenant %s does not exist in directory %s%s' % (params['tenant'], params['directory'], similar))
-        module.exit_json(changed=False, exists=False, **EMPTY)
-    document = tenant_document.export_document(state, secrets=params['secrets'])
+        module.exit_json(changed=False, exists=False, **dict(EMPTY, mailboxes=[]))
+    document = tenant_document.export_document(state, secrets=params['secrets'], recordings=read['audio'])
     result = dict(changed=False, exists=True, generation=generation['generation'])
     mode = 0o600 if params['secrets'] else 0o644
     if params['dest']:
@@ -266,9 +308,11 @@ def main():
         result['files'] = sorted(os.path.abspath(path) for path in files)  # where a relative dest went
         # What was written, in numbers: the document itself is in the files, not in the task's output.
         result['summary'] = dict([('tenant', state.name), ('secrets', params['secrets'])] + [
-            (section, len(document[section])) for section, _kind in tenant_document.SECTIONS])
+            (section, len(document[section])) for section, _kind in tenant_document.SECTIONS] + [
+            ('audio', len(document.get(tenant_document.AUDIO_SECTION, [])))])
         module.exit_json(**result)
     result.update(document)
+    result['mailboxes'] = read['mailboxes']
     plan = state.number_plan()[0]
     numbers = state.objects(model.NUMBER)
     tz = state.tenant['timezone']

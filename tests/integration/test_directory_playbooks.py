@@ -157,12 +157,13 @@ BAD_INPUTS = [
     ('media_server_syntax', """
      - voxplane.pbx.tenant: {name: other, media_server: "sip:voicemail@127.0.0.21"}
      """, 'tenant other: media_server:', '[sip_server]'),
-    ('voicemail_needs_media_server', """
-     - voxplane.pbx.extension: {tenant: other, internal_number: "20", voicemail: {enabled: true}}
-     """, 'extension 20 (tenant other): voicemail.enabled:', '[media_server_required]'),
-    ('media_server_still_needed', """
-     - voxplane.pbx.tenant: {name: acme, media_server: ""}
-     """, 'extension 200 (tenant acme): voicemail.enabled:', '[media_server_required]'),
+    ('voicemail_box_disabled', """
+     - voxplane.pbx.number: {tenant: acme, number: "+49301111111", target: "voicemail:204"}
+     """, 'number +49301111111 (tenant acme): target: voicemail:204: extension 204 has no voicemail enabled',
+     '[voicemail_disabled]'),
+    ('announcement_missing', """
+     - voxplane.pbx.group: {tenant: acme, internal_number: "600", fallback: "announcement:closed"}
+     """, 'group 600 (tenant acme): fallback: announcement closed does not exist in tenant acme', '[reference]'),
     ('single_number_reach_needs_mobile', """
      - voxplane.pbx.extension: {tenant: acme, internal_number: "203", mobile: ""}
      """, 'extension 203 (tenant acme): single_number_reach:', '[mobile_required]'),

@@ -309,7 +309,7 @@ def test_voicemail_at_call_time_is_relayed_to_the_media_server(router, ksr):
     assert index(ksr, 'tm.t_set_fr') < index(ksr, 'tm.t_relay')
     relayed(router, ksr)
     assert [a[0] for a in ksr.called('hdr.append')] == [pai(MAX_INTERNAL), diversion('47', 'do-not-disturb'),
-                                                       media('47', 'do-not-disturb')]
+                                                        media('47', 'do-not-disturb')]
 
 
 def test_voicemail_after_busy_keeps_the_callers_identity_and_adds_its_diversion(router, ksr):
@@ -327,7 +327,7 @@ def test_voicemail_after_busy_keeps_the_callers_identity_and_adds_its_diversion(
     assert ksr.called('tm.t_on_failure') == [(FAILURE_ROUTE,)] and ksr.pv['$avp(vx_ctx)'] == ''
     relayed(router, ksr)
     assert [a[0] for a in ksr.called('hdr.append')] == [pai(MAX_INTERNAL), diversion('44', 'user-busy'),
-                                                       media('44', 'user-busy')]
+                                                        media('44', 'user-busy')]
 
 
 def test_voicemail_when_nobody_is_registered(router, ksr):

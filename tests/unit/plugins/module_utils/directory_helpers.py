@@ -91,16 +91,16 @@ class Harness(object):
             cursor = conn.execute(self.directory.dialect.sql(statement), tuple(params))
             return cursor.fetchall() if cursor.description is not None else []
 
-    def apply(self, tenant, tenant_request=None, children=None, purge=(), whole_tenant=False):
+    def apply(self, tenant, tenant_request=None, children=None, purge=(), whole_tenant=False, audio=None):
         # Provisioning, like the directory role, creates the folder of a new directory.
         with self.directory.transaction(create_parents=True) as txn:
-            return reconcile(txn, tenant, tenant_request, children, purge, whole_tenant=whole_tenant)
+            return reconcile(txn, tenant, tenant_request, children, purge, whole_tenant=whole_tenant, audio=audio)
 
-    def reject(self, tenant, tenant_request=None, children=None, purge=(), whole_tenant=False):
+    def reject(self, tenant, tenant_request=None, children=None, purge=(), whole_tenant=False, audio=None):
         """Run a reconcile that must fail; prove that it wrote nothing; return the violations."""
         before = self.snapshot() or {}
         with pytest.raises(ValidationFailed) as info:
-            self.apply(tenant, tenant_request, children, purge, whole_tenant)
+            self.apply(tenant, tenant_request, children, purge, whole_tenant, audio)
         # (a first transaction on a new file leaves an empty file: no tables, no rows)
         assert (self.snapshot() or {}) == before, 'a failed reconcile changed the database'
         for violation in info.value.violations:

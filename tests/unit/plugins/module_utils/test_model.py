@@ -23,6 +23,7 @@ PIN = '4711'
 def tenant():
     return model.merge(TENANT, 'acme', 'acme', None, tenant_request(), None)
 
+
 VOICEMAIL_SETTINGS = {'locked': False, 'email': None, 'attach': True, 'delete_after_email': False}
 
 

@@ -596,8 +596,8 @@ def test_voicemail_settings_are_set_kept_and_cleared(pbx):
     """The box's e-mail settings and its lock: set, kept when left out, cleared; a bad address is
     refused naming the field and the rule; no tenant media server is needed."""
     pbx.ok('tenant', **dict(TENANT, media_server=''))
-    pbx.ok('extension', **args_of(SPECS['extension'], voicemail=dict(enabled=True, email='anna@acme.example',
-                                                                       attach=False, delete_after_email=True)))
+    voicemail = dict(enabled=True, email='anna@acme.example', attach=False, delete_after_email=True)
+    pbx.ok('extension', **args_of(SPECS['extension'], voicemail=voicemail))
     vm = pbx.ok('extension', tenant='acme', internal_number='10', voicemail=dict(locked=True))['extension']['voicemail']
     assert vm == dict(enabled=True, email='anna@acme.example', attach=False, delete_after_email=True, locked=True)
     snapshot = pbx.snapshot()
