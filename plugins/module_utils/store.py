@@ -870,8 +870,8 @@ class Transaction(Lookups):
         """The SHA-256s of the tenant's audio that something refers to: an announcement, or a mailbox's
         recorded greeting (its state's MAILBOX_GREETINGS)."""
         used = set(r[0] for r in self._execute(
-            "SELECT json_extract(a.doc, '$.audio') FROM announcements a JOIN tenants t ON t.id = a.tenant_id "
-            "WHERE t.name = ?", (tenant,)) if r[0])
+            "SELECT %s FROM announcements a JOIN tenants t ON t.id = a.tenant_id "
+            "WHERE t.name = ?" % self.dialect.json_text('a.doc', 'audio'), (tenant,)) if r[0])
         for (doc,) in self._execute('SELECT m.doc FROM mailboxes m JOIN tenants t ON t.id = m.tenant_id WHERE t.name = ?',
                                     (tenant,)):
             greetings = json.loads(doc).get(MAILBOX_GREETINGS) or {}
