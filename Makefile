@@ -9,7 +9,8 @@
 #   make try          venv + collection, no root and no system packages: the modules against a file
 #                     under /tmp (README "Try the modules without a PBX")
 #   make deps         Debian packages the tests need (apt only when one is missing)
-#   make collection   build/collections/ansible_collections/voxplane/pbx -> this tree
+#   make collection   build/collections/ansible_collections/voxplane/pbx -> this tree, and the
+#                     collections it depends on (community.postgresql) beside it
 #   make sanity       ansible-test sanity, offline, on a copy under build/sanity
 #   make lint         ansible-lint, offline, on playbooks/ and roles/
 #   make unit | integration | sip | attack | media    pytest on tests/<suite> (PYTEST_ARGS='-n 2 -k x' ...)
@@ -57,7 +58,7 @@ APT_PACKAGES := kamailio kamailio-python3-modules kamailio-sqlite-modules \
 	kamailio-postgres-modules kamailio-utils-modules kamailio-extra-modules \
 	sip-tester baresip-core sqlite3 shellcheck sipvicious nginx-light python3-jinja2 \
 	rtpengine-daemon nftables conntrack iproute2 kamailio-tls-modules kamailio-websocket-modules \
-	espeak-ng sox python3-venv graphviz chromium
+	espeak-ng sox python3-venv graphviz chromium postgresql-15 python3-psycopg2 ssl-cert
 
 # The venv's tools first on PATH (ansible-lint and molecule look up ansible-* there), and
 # this repository's ansible.cfg wherever a tool changes directory.
@@ -130,13 +131,17 @@ deps:
 
 # ---------------------------------------------------------------------------- collection path
 # A relative link, so the tree can move: build/collections/ansible_collections/voxplane/pbx -> ../../../..
-collection:
+# galaxy.yml's dependencies come from the ansible package on PyPI (tools/collection-deps.sh).
+ANSIBLE_PACKAGE := ansible==12.3.0
+COLLECTION_DEPS := community.postgresql
+collection: venv
 	@if [ "$$(readlink "$(COLLECTION_LINK)" 2>/dev/null)" != "../../../.." ]; then \
 		mkdir -p "$(dir $(COLLECTION_LINK))"; \
 		rm -rf "$(COLLECTION_LINK)"; \
 		ln -s ../../../.. "$(COLLECTION_LINK)"; \
 		echo "collection: $(COLLECTION_LINK) -> $(ROOT)"; \
 	fi
+	@tools/collection-deps.sh "$(BIN)/pip" "$(ANSIBLE_PACKAGE)" "$(BUILD)/collections" $(COLLECTION_DEPS)
 
 # ---------------------------------------------------------------------------- static checks
 # ansible-test needs .../ansible_collections/voxplane/pbx and tests what git would commit:
@@ -162,7 +167,7 @@ define pytest_suite
 	exit $$rc
 endef
 
-unit: venv collection
+unit: venv collection deps
 	$(call pytest_suite,unit)
 
 integration: venv collection deps

@@ -19,7 +19,6 @@ Layout (deployed by roles/kamailio into <config_dir>/kemi/):
 import json
 import math
 import os
-import sqlite3
 import sys
 import time
 
@@ -38,8 +37,7 @@ if HERE not in sys.path:
 
 # pylint: disable=wrong-import-position
 from ansible_collections.voxplane.pbx.plugins.module_utils import phone_settings, routing, snapshot  # noqa: E402
-from ansible_collections.voxplane.pbx.plugins.module_utils.errors import StorageError  # noqa: E402
-from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory, SqliteDialect  # noqa: E402
+from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory, dialect_for  # noqa: E402
 import voxplane_media  # noqa: E402  # NAT traversal and the rtpengine media relay
 from voxplane_subscriptions import Subscriptions, subscriptions  # noqa: E402  # as-feature-event, message-summary
 from voxplane_websocket import WebSocket  # noqa: E402  # WebRTC webphones: the WebSocket handshake
@@ -81,6 +79,8 @@ _PROC_SIPINIT = 1
 _PROC_SIPRPC = 127
 # A feature code waits at most this long for a playbook's write lock.
 _SETTING_BUSY_TIMEOUT_MS = 2000
+# While the directory cannot be read, a worker logs the same failure again at most this often.
+_UNAVAILABLE_LOG_INTERVAL = 60.0
 
 
 def _store_headers(leg, headers, branches=None, relays=(), caller=None):
@@ -160,7 +160,8 @@ def _guarded(kind):
 
 
 class DirectoryView(object):
-    """The worker's current snapshot, swapped when the directory generation moves."""
+    """The worker's current snapshot, swapped when the directory generation moves. ``path`` is the
+    directory's location: a SQLite file or a PostgreSQL connection string (store.dialect_for)."""
 
     def __init__(self, path, trusted, check_interval, media_service=None):
         self.path = path
@@ -170,24 +171,33 @@ class DirectoryView(object):
         self.snapshot = None
         self.generation = None
         self.checked_at = 0.0
-        self._conn = None
-        self._pid = None
+        self._poll = None
+        # Since when the directory cannot be read (None: it can), and when that was logged last.
+        self._failing_since = None
+        self._logged = None
 
     def _generation(self):
-        """The directory generation, one single-row SELECT; a storage error names the directory
-        (store.SqliteDialect.error, as every other storage error)."""
-        try:
-            if self._conn is None or self._pid != os.getpid():
-                # One read-only connection per worker process, opened after the fork.
-                self._conn = sqlite3.connect("file:%s?mode=ro" % self.path, uri=True, timeout=1.0)
-                self._pid = os.getpid()
-            return self._conn.execute("SELECT generation FROM voxplane_generation WHERE id = 1").fetchone()[0]
-        except sqlite3.Error as exc:
-            if not os.path.exists(self.path):
-                raise StorageError(self.path, "does not exist")
-            if "no such table" in str(exc) or "not a database" in str(exc):
-                return None  # not a voxplane directory (yet): the load in current() says what the file is
-            raise SqliteDialect(self.path).error(exc)
+        """The directory generation, one single-row SELECT over one read-only connection per worker
+        process (store.GenerationPoll); a storage error names the directory like every other."""
+        if self._poll is None:
+            self._poll = Directory(self.path).generation_poll()
+        return self._poll()
+
+    def _failed(self, where, exc):
+        """Log a failure to read the directory: when it starts, then at most once a minute while it
+        lasts (a worker checks every reload_check_ms while the database is down)."""
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+        if self._logged is None or now - self._logged >= _UNAVAILABLE_LOG_INTERVAL:
+            self._logged = now
+            _one_line_error(where, exc)
+
+    def _recovered(self):
+        if self._failing_since is not None:
+            KSR.info("voxplane: directory readable again after %.1f s\n" % (time.monotonic() - self._failing_since))
+            self._failing_since = None
+            self._logged = None
 
     def current(self):
         """The snapshot to route with; None while the directory cannot be read."""
@@ -209,10 +219,13 @@ class DirectoryView(object):
                          % (self.generation, len(self.snapshot.tenants), len(self.snapshot.numbers),
                             "%d rebuilt" % self.snapshot.rebuilt if previous is not None else "full build",
                             (time.monotonic() - started) * 1000))
+            self._recovered()
         except Exception as exc:  # pylint: disable=broad-except
-            # Keep routing with the last good snapshot; without one, calls get 503.
-            self._conn = None
-            _one_line_error("directory reload", exc)
+            # Keep routing with the last good snapshot; without one, calls get 503. The next check
+            # connects afresh (a SQLite file replaced meanwhile, a database server restarted).
+            if self._poll is not None:
+                self._poll.close()
+            self._failed("directory reload", exc)
         return self.snapshot
 
     def preload(self):
@@ -237,7 +250,7 @@ class DirectoryView(object):
 
     def directory(self):
         """The directory for the router's one write path (feature codes)."""
-        return Directory(self.path, SqliteDialect(self.path, busy_timeout_ms=_SETTING_BUSY_TIMEOUT_MS))
+        return Directory(self.path, dialect_for(self.path, lock_timeout_ms=_SETTING_BUSY_TIMEOUT_MS))
 
 
 # Answers of the pure request checks, by their inputs: a phone sends the same digest uri,

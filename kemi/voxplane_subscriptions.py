@@ -24,8 +24,6 @@ specific is pure: ``module_utils/subscriptions.py`` (the record, the NOTIFY head
   from usrloc's memory (registrar.reg_fetch_contacts), never from a SIP request.
 """
 
-import os
-import sqlite3
 import time
 import uuid
 
@@ -34,6 +32,7 @@ import KSR  # provided by app_python3 inside Kamailio
 from ansible_collections.voxplane.pbx.plugins.module_utils import (  # noqa: E402
     feature_events, message_summary, phone_settings, routing, subscriptions,
 )
+from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError  # noqa: E402
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory  # noqa: E402
 
 SUBSCRIPTIONS = "vxsubs"
@@ -72,8 +71,7 @@ class Subscriptions(object):
         self.next_sweep = 0.0
         self.unsolicited = {}  # tenant -> (tenant generation, SIP domain, {extension: [usernames]})
         self.told = {}  # (tenant, extension) -> the state unsolicited phones of that box were told
-        self._conn = None
-        self._pid = None
+        self._poll = None  # store.GenerationPoll, opened in the process that ticks
 
     # ---------------------------------------------------------------- SUBSCRIBE (SIP worker)
     def subscribe(self, router, snap, event):
@@ -148,19 +146,12 @@ class Subscriptions(object):
 
     # ---------------------------------------------------------------- NOTIFY (rtimer process)
     def _directory_state(self):
-        """(directory generation, voicemail serial): two single-row SELECTs on one read-only
-        connection; the serial is None for a directory without voicemail (schema before 5)."""
-        if self._conn is None or self._pid != os.getpid():
-            self._conn = sqlite3.connect("file:%s?mode=ro" % self.directory_path, uri=True, timeout=1.0)
-            self._pid = os.getpid()
-        generation = self._conn.execute("SELECT generation FROM voxplane_generation WHERE id = 1").fetchone()[0]
-        try:
-            serial = self._conn.execute("SELECT serial FROM voicemail_serial WHERE id = 1").fetchone()[0]
-        except sqlite3.OperationalError as exc:
-            if "no such table" not in str(exc):
-                raise
-            serial = None
-        return generation, serial
+        """(directory generation, voicemail serial): two single-row SELECTs on the process's own
+        read-only connection (store.GenerationPoll, SQLite or PostgreSQL); the serial is None for a
+        directory without voicemail (schema before 5)."""
+        if self._poll is None:
+            self._poll = Directory(self.directory_path).generation_poll()
+        return self._poll(), self._poll.voicemail_serial()
 
     def _records(self, now):
         """{key: (stored text, record)} of every live subscription; expired and damaged ones are
@@ -207,24 +198,39 @@ class Subscriptions(object):
         now = time.time()
         try:
             generation, serial = self._directory_state()
-        except sqlite3.Error:
-            self._conn = None
-            return 1
+        except DirectoryError:
+            return 1  # the directory cannot be read now (the router logs why): the next tick tries again
         changes = KSR.htable.sht_get(CHANGES, CHANGES_KEY)
         first = not self.started
         mailboxes_moved = serial is not None and serial != self.serial
         sweep = now >= self.next_sweep
         if not (first or mailboxes_moved or generation != self.generation or changes != self.changes or sweep):
             return 1
-        self.changes = changes
-        if sweep:
-            self.next_sweep = now + SWEEP_SECONDS
         records = self._records(now)
         by_event = {}
         for name, (text, record) in records.items():
             by_event.setdefault(record["event"], []).append((name, text, record))
         features = by_event.get(feature_events.EVENT, [])
         summaries = by_event.get(message_summary.EVENT, [])
+        try:
+            serial, changed, states, counts, unsolicited = self._read(features, summaries, first, generation, serial,
+                                                                      mailboxes_moved)
+        except DirectoryError:
+            return 1  # the directory cannot be read now: nothing was told, the next tick tries again
+        self.changes = changes
+        if sweep:
+            self.next_sweep = now + SWEEP_SECONDS
+        self._notify_features(features, states, first, generation != self.generation, now)
+        self._notify_summaries(summaries, changed, counts, first, now)
+        self._notify_unsolicited(unsolicited, changed, set((r["tenant"], r["username"]) for _n, _t, r in summaries))
+        if serial is not None and serial != self.serial:
+            KSR.htable.sht_sets(SUBSCRIPTIONS, SERIAL_KEY, str(serial))
+        self.generation, self.serial, self.started = generation, serial, True
+        return 1
+
+    def _read(self, features, summaries, first, generation, serial, mailboxes_moved):
+        """What this tick tells, read in one read transaction: (serial, changed mailboxes, tenant
+        states of the feature subscriptions, counts of the message-summary ones, unsolicited contacts)."""
         changed, states, counts, unsolicited = {}, {}, {}, {}
         with Directory(self.directory_path).transaction(write=False, create=False) as txn:
             if mailboxes_moved:
@@ -238,13 +244,7 @@ class Subscriptions(object):
                     counts[box] = txn.mailbox_counts(*box).get(record["extension"])
             if changed:
                 unsolicited = self._unsolicited(txn, changed)
-        self._notify_features(features, states, first, generation != self.generation, now)
-        self._notify_summaries(summaries, changed, counts, first, now)
-        self._notify_unsolicited(unsolicited, changed, set((r["tenant"], r["username"]) for _n, _t, r in summaries))
-        if serial is not None and serial != self.serial:
-            KSR.htable.sht_sets(SUBSCRIPTIONS, SERIAL_KEY, str(serial))
-        self.generation, self.serial, self.started = generation, serial, True
-        return 1
+        return serial, changed, states, counts, unsolicited
 
     def _notify_features(self, features, states, first, moved, now):
         for name, text, record in features:

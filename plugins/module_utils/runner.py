@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
@@ -21,10 +22,11 @@ from ansible_collections.voxplane.pbx.plugins.module_utils import model
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, RuleError, ValidationFailed, Violation
 from ansible_collections.voxplane.pbx.plugins.module_utils.kamailio_rpc import DEFAULT_RPC_FIFO, DEFAULT_TIMEOUT, FifoRpc
 from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import ABSENT, field_violations, reconcile
-from ansible_collections.voxplane.pbx.plugins.module_utils.store import DEFAULT_LOCATION, Directory, require_sqlite3
+from ansible_collections.voxplane.pbx.plugins.module_utils.store import DEFAULT_LOCATION, Directory, dialect_for
 
 DIRECTORY_ARGS = dict(
     directory=dict(type='str', default=DEFAULT_LOCATION, fallback=(env_fallback, ['VOXPLANE_DIRECTORY'])),
+    directory_password=dict(type='str', no_log=True, fallback=(env_fallback, ['VOXPLANE_DIRECTORY_PASSWORD'])),
     create_parents=dict(type='bool', default=False),
 )
 
@@ -35,7 +37,7 @@ KAMAILIO_RPC_ARGS = dict(
 )
 
 # Options that steer the module rather than describe the object.
-_CONTROL_OPTIONS = ('directory', 'create_parents', 'state', 'tenant')
+_CONTROL_OPTIONS = ('directory', 'directory_password', 'create_parents', 'state', 'tenant')
 
 # Ansible's argument errors -> the rule they broke.
 _ARGUMENT_RULES = {
@@ -204,12 +206,17 @@ def new_module(argument_spec, kind=None, key_option=None, secrets_of=None, judge
     ``secrets_of(params)`` returns secret values inside free-form options, masked in logs and results;
     ``judge(module, params)``, when Ansible refuses some options, returns the rule violations of the
     options it accepted, reported with its own; ``summarised`` names options that are logged and echoed
-    by their size only (a WAV file's bytes). A Python that cannot hold the directory (no sqlite3)
-    fails here, named as such."""
+    by their size only (a WAV file's bytes). A Python that cannot hold the directory (no sqlite3 for a
+    file, no PostgreSQL driver for a database) fails here, named as such.
+
+    ``directory_password`` is handed to libpq as ``PGPASSWORD`` for the task's process (every
+    transaction of the task connects with it; a password in the location itself comes first)."""
     module = _Module(argument_spec, kind, key_option, secrets_of=secrets_of, judge=judge, summarised=summarised,
                      supports_check_mode=True)
+    if module.params.get('directory_password'):
+        os.environ['PGPASSWORD'] = module.params['directory_password']
     try:
-        require_sqlite3()
+        dialect_for(module.params.get('directory') or DEFAULT_LOCATION).require_driver()
     except DirectoryError as e:
         fail(module, e)
     return module

@@ -6,8 +6,9 @@
 Modules never write SQL; they open a ``Directory``, run one ``transaction()``
 and hand it the changes the reconcile engine planned. The SQL is written once
 with ``?`` placeholders in the common subset of SQLite and PostgreSQL; a
-``Dialect`` supplies what differs (connecting, locking, serial keys,
-placeholders), so a second database is a new dialect, not new module code.
+``Dialect`` supplies what differs (connecting, locking, serial keys, binary
+columns, placeholders, a JSON field, the driver's errors): ``SqliteDialect``
+here, ``postgresql.PostgresqlDialect`` for a ``postgresql://`` location.
 
 Every committed change bumps the generation counter in the same transaction:
 the KEMI router polls that single row to know when to reload its snapshot. The
@@ -29,6 +30,7 @@ from ansible_collections.voxplane.pbx.plugins.module_utils.errors import (
     EnvironmentProblem, SchemaError, StorageError, this_python,
 )
 from ansible_collections.voxplane.pbx.plugins.module_utils.integrity import Lookups
+from ansible_collections.voxplane.pbx.plugins.module_utils import postgresql
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import (
     ANNOUNCEMENT, CHILD_KINDS, DEVICE, EXTENSION, GROUP, KEY_FIELD, NUMBER, PHONEBOOK, TENANT, with_defaults,
 )
@@ -120,6 +122,15 @@ class SqliteDialect(object):
         self.busy_timeout_ms = busy_timeout_ms
         # Folders connect() created for a new file; remove() takes them away again.
         self._made_folders = []
+
+    @staticmethod
+    def require_driver():
+        require_sqlite3()
+
+    @property
+    def errors(self):
+        """The driver's exceptions, which error() turns into a StorageError."""
+        return (sqlite3.Error,) if sqlite3 is not None else ()
 
     def exists(self):
         return self.path == ':memory:' or os.path.exists(self.path)
@@ -319,32 +330,59 @@ class SqliteDialect(object):
     def has_table(self, conn, table):
         return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone() is not None
 
+    @staticmethod
+    def json_text(column, *path):
+        """SQL for the text at ``path`` of the JSON document in ``column``."""
+        return "json_extract(%s, '$.%s')" % (column, '.'.join(path))
 
-def dialect_for(location):
-    """Pick the dialect from the directory location: a file path means SQLite."""
-    if location.startswith(('postgresql://', 'postgres://')):
-        raise StorageError(_without_password(location),
-                           'is a PostgreSQL location; PostgreSQL directories are not supported by this version of '
-                           'the collection')
-    return SqliteDialect(location)
+    # The router's generation poll (GenerationPoll) ---------------------------------------------------
+
+    def connect_poll(self):
+        try:
+            return sqlite3.connect('file:%s?mode=ro' % self.path, uri=True, timeout=1.0)
+        except sqlite3.Error as e:
+            raise self._poll_error(e)
+
+    def poll_generation(self, conn):
+        try:
+            return conn.execute('SELECT generation FROM voxplane_generation WHERE id = 1').fetchone()[0]
+        except sqlite3.Error as e:
+            if 'no such table' in str(e) or 'not a database' in str(e):
+                return None  # not a voxplane directory (yet): a transaction says what the file is
+            raise self._poll_error(e)
+
+    def poll_voicemail_serial(self, conn):
+        try:
+            return conn.execute('SELECT serial FROM voicemail_serial WHERE id = 1').fetchone()[0]
+        except sqlite3.Error as e:
+            if 'no such table' in str(e):
+                return None  # a directory of a schema before voicemail (migration 5)
+            raise self._poll_error(e)
+
+    def _poll_error(self, exc):
+        if not os.path.exists(self.path):
+            return StorageError(self.path, 'does not exist')
+        return self.error(exc)
 
 
-def _without_password(url):
-    """A database URL as an error message may show it: a password in it is masked."""
-    scheme, sep, rest = url.partition('://')
-    userinfo, at, host = rest.rpartition('@')
-    if not at or ':' not in userinfo:
-        return url
-    return '%s%s%s:********@%s' % (scheme, sep, userinfo.split(':', 1)[0], host)
+def dialect_for(location, password=None, lock_timeout_ms=None):
+    """Pick the dialect from the directory location: a ``postgresql://`` URL or libpq keyword/value
+    pairs (``host=db1 dbname=voxplane ...``) mean PostgreSQL, anything else is a SQLite file.
+    ``password``: a PostgreSQL password the location does not carry; ``lock_timeout_ms``: how long
+    a writer waits for another's lock (default 10 s)."""
+    timeout = {} if lock_timeout_ms is None else {'lock_timeout_ms': lock_timeout_ms}
+    if postgresql.is_location(location):
+        return postgresql.PostgresqlDialect(location, password=password, **timeout)
+    return SqliteDialect(location, **dict(('busy_timeout_ms', v) for v in timeout.values()))
 
 
 class Directory(object):
     """One directory database. ``transaction()`` is the only way in."""
 
-    def __init__(self, location=DEFAULT_LOCATION, dialect=None):
-        require_sqlite3()
+    def __init__(self, location=DEFAULT_LOCATION, dialect=None, password=None):
         self.location = location
-        self.dialect = dialect or dialect_for(location)
+        self.dialect = dialect or dialect_for(location, password)
+        self.dialect.require_driver()
 
     def exists(self):
         return self.dialect.exists()
@@ -358,6 +396,49 @@ class Directory(object):
         """A transaction. create=False: the directory must exist (readers and the router
         never create one); create_parents: a new file's missing folders are created too."""
         return Transaction(self.dialect, write, create, create_parents)
+
+    def generation_poll(self):
+        """A GenerationPoll of this directory (the router's per-worker reload check)."""
+        return GenerationPoll(self.dialect)
+
+
+class GenerationPoll(object):
+    """The directory generation, read over one long-lived read-only connection of its own (one
+    per process: a forked worker opens its own): one single-row SELECT a call, no transaction.
+    None: not a voxplane directory (yet). A storage error names the directory like every other,
+    and the next call connects again."""
+
+    def __init__(self, dialect):
+        self.dialect = dialect
+        self._conn = None
+        self._pid = None
+
+    def __call__(self):
+        try:
+            if self._conn is None or self._pid != os.getpid():
+                self._conn = self.dialect.connect_poll()
+                self._pid = os.getpid()
+            return self.dialect.poll_generation(self._conn)
+        except BaseException:
+            self.close()
+            raise
+
+    def voicemail_serial(self):
+        """The directory's voicemail serial over the same connection (what the message-waiting
+        lamps follow; None before migration 5). Call it after the generation."""
+        try:
+            return self.dialect.poll_voicemail_serial(self._conn)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        if self._conn is not None and self._pid == os.getpid():
+            try:
+                self._conn.close()
+            except Exception:  # pylint: disable=broad-except
+                pass
+        self._conn = None
 
 
 class Transaction(Lookups):
@@ -393,13 +474,13 @@ class Transaction(Lookups):
             self.conn.close()
             if self._created:
                 self.dialect.remove()
-            if isinstance(e, sqlite3.Error):
+            if isinstance(e, self.dialect.errors):
                 raise self.dialect.error(e)
             raise
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        failure = exc if isinstance(exc, sqlite3.Error) else None
+        failure = exc if isinstance(exc, self.dialect.errors) else None
         try:
             if exc_type is None and not self._rollback_only:
                 try:
@@ -413,11 +494,11 @@ class Transaction(Lookups):
                     if self.dirty:
                         self.committed_generation = generation
                     return False
-                except sqlite3.Error as e:
+                except self.dialect.errors as e:
                     failure = e
             try:
                 self.conn.execute('ROLLBACK')
-            except sqlite3.Error:
+            except self.dialect.errors:
                 pass  # closing the connection discards the transaction all the same
             if self._created:
                 self.conn.close()
@@ -539,7 +620,7 @@ class Transaction(Lookups):
     def device_by_activation(self, digest):
         """(tenant name, MAC) of the device whose stored activation code has this SHA-256, or None."""
         row = self._execute("SELECT t.name, d.mac FROM devices d JOIN tenants t ON t.id = d.tenant_id "
-                            "WHERE json_extract(d.doc, '$.activation.hash') = ?", (digest,)).fetchone()
+                            "WHERE %s = ?" % self.dialect.json_text('d.doc', 'activation', 'hash'), (digest,)).fetchone()
         return tuple(row) if row else None
 
     def domain_owner(self, domain, tenant):
@@ -807,8 +888,8 @@ class Transaction(Lookups):
         """The SHA-256s of the tenant's audio that something refers to: an announcement, or a mailbox's
         recorded greeting (its state's MAILBOX_GREETINGS)."""
         used = set(r[0] for r in self._execute(
-            "SELECT json_extract(a.doc, '$.audio') FROM announcements a JOIN tenants t ON t.id = a.tenant_id "
-            "WHERE t.name = ?", (tenant,)) if r[0])
+            "SELECT %s FROM announcements a JOIN tenants t ON t.id = a.tenant_id "
+            "WHERE t.name = ?" % self.dialect.json_text('a.doc', 'audio'), (tenant,)) if r[0])
         for (doc,) in self._execute('SELECT m.doc FROM mailboxes m JOIN tenants t ON t.id = m.tenant_id WHERE t.name = ?',
                                     (tenant,)):
             greetings = json.loads(doc).get(MAILBOX_GREETINGS) or {}

@@ -11,10 +11,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import sqlite3
-
 import pytest
 
+import directory_helpers
 import kemi_directory
 from kemi_directory import BLOCK, DOMAIN, ECOTEL, MEDIA_SERVER, MOBILE_45, OUTSIDE, SINGLE
 from test_kemi_adapter import (
@@ -134,10 +133,10 @@ def ext_field(harness, number, field):
 # Feature codes ------------------------------------------------------------------------------
 
 @pytest.fixture
-def worker(fresh, tmp_path):
-    """A worker of its own over a directory of its own: (router, double, harness, shared memory);
-    the loaded script is ``router.script``."""
-    harness = kemi_directory.build(tmp_path / 'directory.db')
+def worker(request, fresh, tmp_path, backend):
+    """A worker of its own over a directory of its own, on each backend: (router, double, harness,
+    shared memory); the loaded script is ``router.script``."""
+    harness = kemi_directory.build(directory_helpers.harness(request, tmp_path, backend).path)
     module, double, _clock = fresh(harness.path)
     shm = SharedMemory(double)
     router = module.mod_init()
@@ -230,14 +229,9 @@ def test_an_escaped_forward_number_is_stored_unescaped(worker):
 def test_a_feature_code_while_a_playbook_holds_the_write_lock_is_503(worker, monkeypatch):
     router, double, harness, _shm = worker
     monkeypatch.setattr(router.script, '_SETTING_BUSY_TIMEOUT_MS', 50)     # not the 2 s of production
-    holder = sqlite3.connect(harness.path, isolation_level=None)
-    try:
-        holder.execute('BEGIN IMMEDIATE')
+    with harness.directory.transaction():                                   # a playbook writing
         from_account(double, 'max.muster', '*78')
         router.ksr_request_route(None)
-    finally:
-        holder.execute('ROLLBACK')
-        holder.close()
     (code, reason), = replies(double)
     assert code == 503 and reason.startswith('Directory unavailable')
     assert errors(double) == [] and double.called('pvx.shv_seti') == []

@@ -11,7 +11,7 @@ __metaclass__ = type
 
 import pytest
 
-from directory_helpers import BETA_DOMAIN, BLOCK, SINGLE, account, block, extension, tenant_request
+from directory_helpers import BETA_DOMAIN, BLOCK, SINGLE, account, block, extension, harness, tenant_request
 from test_routing import B_MAIN, ECOTEL, EXTRA_TRUSTED, GAMMA_DOMAIN, NOW, build_directory
 from ansible_collections.voxplane.pbx.plugins.module_utils import phone_settings, snapshot
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import EXTENSION, GROUP, NUMBER
@@ -78,8 +78,9 @@ def step(harness, previous, rebuilt):
 
 
 @pytest.fixture
-def directory(tmp_path):
-    return build_directory(tmp_path / 'directory.db')
+def directory(request, tmp_path, backend):
+    """acme, beta and gamma, on each backend (conftest's ``backend``)."""
+    return build_directory(harness(request, tmp_path, backend).path)
 
 
 def test_an_unchanged_directory_gives_the_same_snapshot(directory):

@@ -12,6 +12,8 @@ import json
 
 import pytest
 
+from directory_helpers import harness  # pytest.ini pythonpath
+
 from ansible_collections.voxplane.pbx.plugins.module_utils import tenant_csv
 from ansible_collections.voxplane.pbx.plugins.module_utils import tenant_document as td
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import ValidationFailed
@@ -65,8 +67,9 @@ def rejected(path, doc, state='merged'):
 
 
 @pytest.fixture
-def db(tmp_path):
-    path = str(tmp_path / 'directory.db')
+def db(request, tmp_path, backend):
+    """The document's tenant in a directory of each backend (conftest's ``backend``); its location."""
+    path = harness(request, tmp_path, backend).path
     apply(path, document())
     return path
 
