@@ -120,6 +120,15 @@ def test_a_phone_registered_on_a_is_rung_through_a_from_b_and_from_a_phone_on_c(
         explain = report(c, caller=caller, phone=phone) + '\n=== A\n' + a.log_tail(30)
         assert final_reply(caller) == 'SIP/2.0 200 OK' and phone.rc == 0, explain
         assert invite_source(phone) == '%s:%d' % a.target, explain
+        # The phone hangs up itself: its BYE goes back through A and B to the trunk.
+        handle = bert.start('phone_hangs_up.xml')
+        inf = users_file(b, 'in', [('+493055599999', ACME, 'unused', BERT_DDI)])
+        caller = run_sipp('call_hung_up.xml', b.target, cluster.trunk, b.workdir, inf=inf, timeout=10)
+        phone = finish_sipp(handle, timeout=3)
+        explain = report(b, caller=caller, phone=phone) + '\n=== A\n' + a.log_tail(30)
+        assert caller.rc == 0 and phone.rc == 0, explain
+        bye = [m for m in parse_messages(caller.messages) if m.direction == 'received' and m.method == 'BYE']
+        assert bye and bye[0].all('Via')[0].split()[1].split(';')[0] == '%s:%d' % b.target, explain
     finally:
         a.kamcmd('ul.rm', 'location', bert.aor)
     # The removal is replicated as well.
