@@ -31,6 +31,7 @@ import argparse
 import concurrent.futures
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -69,6 +70,21 @@ def node_pids(node):
     return sorted(processes(node.pid()))
 
 
+def process_cpu(node):
+    """{process (kamcmd core.psx; a UDP worker by its socket: the SIP port's or the cluster socket's):
+    CPU seconds}."""
+    psx = node.kamcmd('core.psx').stdout
+    names = dict((int(pid), name.strip()) for pid, name in re.findall(r'PID:\s*(\d+)\s*\n\s*DSC:\s*([^\n]*)', psx))
+    used = {}
+    for pid in node_pids(node):
+        name = names.get(pid, 'other')
+        if name.startswith('udp receiver'):
+            name = 'SIP worker' if name.endswith(':%d' % node.port) else 'cluster-socket worker'
+        name = re.sub(r'^(dmq worker|timer|slow timer).*', r'\1', name)
+        used[name] = used.get(name, 0.0) + (_stat_ticks(pid) or 0) / float(CLK_TCK)
+    return used
+
+
 class Target(object):
     """Where a load goes (``entry``: the node that takes the requests) and whose CPU counts
     (``nodes``: every node of the target)."""
@@ -86,6 +102,7 @@ class Target(object):
 def measure(target, scenario, inf, source, calls, rate, extra=(), uas=None):
     """One bounded sipp run from ``source`` to the target's entry node; the CPU of each node."""
     before = target.cpu()
+    by_process = process_cpu(target.entry)
     started = time.monotonic()
     result = run_sipp(scenario, target.entry.target, source, target.entry.workdir, calls=calls,
                       timeout=int(calls / float(rate)) + 30, inf=inf, rate=rate, extra=list(extra))
@@ -93,9 +110,10 @@ def measure(target, scenario, inf, source, calls, rate, extra=(), uas=None):
     callee = finish_sipp(uas, timeout=5) if uas is not None else None
     time.sleep(0.3)   # DMQ replication and the timers of the run's last requests
     after = target.cpu()
+    by_process = dict((name, used - by_process.get(name, 0.0)) for name, used in process_cpu(target.entry).items())
     ok, failed = _int(result.stats, 'SuccessfulCall(C)'), _int(result.stats, 'FailedCall(C)')
     used = [b - a for a, b in zip(before, after)]
-    return dict(ok=ok, failed=failed, wall=_elapsed(result.stats) or wall, cpu=used, rc=result.rc,
+    return dict(ok=ok, failed=failed, wall=_elapsed(result.stats) or wall, cpu=used, rc=result.rc, by_process=by_process,
                 callee_failed=_int(callee.stats, 'FailedCall(C)') if callee else None,
                 errors=result.errors[-800:] if result.rc else '')
 
@@ -104,7 +122,12 @@ def summarise(parts):
     ok = sum(p['ok'] for p in parts)
     wall = sum(p['wall'] for p in parts)
     cpu = [sum(p['cpu'][i] for p in parts) for i in range(len(parts[0]['cpu']))]
+    by_process = {}
+    for part in parts:
+        for name, used in part['by_process'].items():
+            by_process[name] = by_process.get(name, 0.0) + used
     return dict(ok=ok, failed=sum(p['failed'] for p in parts), rate=ok / wall if wall else 0.0,
+                entry_us_by_process=dict((name, used / ok * 1e6) for name, used in by_process.items() if ok and used),
                 us_entry=cpu[0] / ok * 1e6 if ok else None,
                 us_others=sum(cpu[1:]) / ok * 1e6 if ok and len(cpu) > 1 else 0.0,
                 us_total=sum(cpu) / ok * 1e6 if ok else None)
@@ -147,6 +170,10 @@ def commit_to_routing(location, nodes, trunk, repeat):
     return results
 
 
+def log(text):
+    print(text, flush=True)
+
+
 def main():  # pylint: disable=too-many-locals,too-many-statements
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--quick', action='store_true', help='shorter runs (about 3 minutes in all)')
@@ -162,7 +189,6 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
     n_call, r_call = (150, 30) if args.quick else (600, 60)
     n_cap = 3000 if args.quick else 12000
     repeat = 4 if args.quick else 10
-    log = lambda text: print(text, flush=True)  # noqa: E731
 
     common = dict(kamailio_children=1, kamailio_log_level=1, kamailio_feature_event_interval_ms=0,
                   kamailio_flood_requests=60000, kamailio_flood_interval=1)
@@ -285,6 +311,9 @@ def report(results, propagation, addresses, runs):
         print('  %-22s one node %6.0f/s (%6.1f us), three nodes %6.0f/s (%6.1f us: %.1f at A, %.1f at B and C): %.2fx'
               % (label, one['rate'], one['us_total'], three['rate'], three['us_total'], three['us_entry'],
                  three['us_others'], three['rate'] / one['rate'] if one['rate'] else 0.0))
+    for load in ('register', 'register_capacity'):
+        print('where the node taking the REGISTERs spends it (%s, us per REGISTER): one node %s; node A %s' % (
+            load, _processes(single[load]), _processes(cluster[load])))
     names = {addresses['single']: 'one node', addresses['a']: 'node A', addresses['b']: 'node B',
              addresses['c']: 'node C'}
     print('commit -> first call routed with it (ms, %d commits): %s' % (runs['commits'], '; '.join(
@@ -293,6 +322,11 @@ def report(results, propagation, addresses, runs):
                                  _ms(max(t for t in times if t is not None)) if any(t is not None for t in times)
                                  else '-') + (' (%d never)' % times.count(None) if None in times else '')
         for address, times in propagation.items())))
+
+
+def _processes(result):
+    shares = sorted(result['entry_us_by_process'].items(), key=lambda item: -item[1])
+    return ', '.join('%s %.0f' % (name, used) for name, used in shares if used >= 1) or '-'
 
 
 def _ms(seconds):

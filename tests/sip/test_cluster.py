@@ -105,8 +105,8 @@ def test_a_phone_registered_on_a_is_rung_through_a_from_b_and_from_a_phone_on_c(
         # Every node holds the binding with a Path naming A's cluster socket.
         for node in cluster.nodes:
             (_contact, path), = cluster.contacts(node, bert.aor)
-            assert path.startswith('<sip:%s:%d;lr;vxs=udp:%s:%d' % (a.address, cluster.members[0]['port'], a.address,
-                                                                      a.port)), path
+            own = '<sip:%s:%d;lr;vxs=udp:%s:%d' % (a.address, cluster.members[0]['port'], a.address, a.port)
+            assert path.startswith(own), path
         # From the trunk, arriving at B ...
         caller, phone = ring_phone(cluster, bert, lambda: inbound(b, BERT_DDI))
         explain = report(b, caller=caller, phone=phone) + '\n=== A\n' + a.log_tail(30)
