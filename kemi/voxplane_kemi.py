@@ -36,7 +36,7 @@ if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 # pylint: disable=wrong-import-position
-from ansible_collections.voxplane.pbx.plugins.module_utils import phone_settings, routing, snapshot  # noqa: E402
+from ansible_collections.voxplane.pbx.plugins.module_utils import cluster, phone_settings, routing, snapshot  # noqa: E402
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory, dialect_for  # noqa: E402
 import voxplane_media  # noqa: E402  # NAT traversal and the rtpengine media relay
 from voxplane_subscriptions import Subscriptions, subscriptions  # noqa: E402  # as-feature-event, message-summary
@@ -63,6 +63,8 @@ _BANNED = "vxban"
 _REQUESTS = "vxflood"
 _KNOWN = "vxknown"
 _CALLS_A_MINUTE = "vxrate"
+# A cluster (docs/cluster.md): each node's flood count of an address as told to the others.
+_REQUESTS_TOLD = "vxfloodn"
 # A worker writes an address that authenticates into vxknown at most this often (seconds), and
 # trusts a yes read from there this long: the table's expiry is an hour, not seconds.
 _KNOWN_REFRESH = 10
@@ -276,7 +278,9 @@ class Guard(object):
     Trusted trunks and the exempt addresses are neither counted nor banned. A request costs a
     look into the ban table and one shared increment."""
 
-    def __init__(self, settings, trusted=()):
+    def __init__(self, settings, trusted=(), nodes=None):
+        # On a cluster the failure counts and the flood limits are the cluster's (cluster.Cluster).
+        self.cluster = nodes or cluster.Cluster()
         self.auth_failures = int(settings.get("auth_failures") or 10)
         self.window = int(settings.get("window") or 60)
         self.ban_time = int(settings.get("time") or 900)
@@ -286,6 +290,7 @@ class Guard(object):
         self.flood_requests = max(1, int(settings.get("flood_requests") or 100))
         # A known address never gets less than an unknown one.
         self.known_requests = max(self.flood_requests, int(settings.get("known_flood_requests") or 3000))
+        self.flood_step = self.cluster.flood_step(self.flood_requests)
         self.forget()
 
     def forget(self):
@@ -321,7 +326,10 @@ class Guard(object):
         # vxflood has initval 0: one sht_inc creates the slot's item or adds to it, atomically
         # (without initval a missing item is not created: sht_inc answers -255, which the
         # comparison admits, as it does when shared memory is full).
-        count = KSR.htable.sht_inc(_REQUESTS, "%s|%d" % (source, slot))
+        key = "%s|%d" % (source, slot)
+        count = KSR.htable.sht_inc(_REQUESTS, key)
+        if self.cluster.enabled:
+            count = self._cluster_requests(key, count)
         if count <= self.flood_requests:
             return 0
         if not self.is_known(source, now):
@@ -336,6 +344,17 @@ class Guard(object):
                      % (source, self.known_requests, self.flood_interval, self.flood_interval))
         return _seconds_until((slot + 1) * self.flood_interval, now)
 
+    def _cluster_requests(self, key, count):
+        """A cluster: this node's count of an address in this slot (``count``) is told to the other
+        nodes every flood_step requests; from one step on, the others' last told counts are added
+        (cluster.Cluster.flood_step). Below a step an address costs no read of the others."""
+        if count < self.flood_step:
+            return count
+        if count % self.flood_step == 0:
+            KSR.htable.sht_seti(_REQUESTS_TOLD, self.cluster.own_key(key), count)
+        return cluster.total(count, [KSR.htable.sht_get(_REQUESTS_TOLD, other)
+                                     for other in self.cluster.other_keys(key)])
+
     def failed(self, snap, source, why):
         """One authentication failure of ``source``, counted per window (fixed slots of
         ``window`` seconds). 0: answer it as usual (a new challenge, 403, 400); n > 0: answer
@@ -348,10 +367,13 @@ class Guard(object):
         now = time.time()
         window = int(now // self.window)
         key = "%s|%d" % (source, window)
-        count = KSR.htable.sht_inc(_FAILURES, key)
+        own = self.cluster.own_key(key)  # a cluster: this node's count, replicated to the others
+        count = KSR.htable.sht_inc(_FAILURES, own)
         if count < 1:  # a table without initval: sht_inc does not create a missing item (-255)
-            KSR.htable.sht_seti(_FAILURES, key, 1)
+            KSR.htable.sht_seti(_FAILURES, own, 1)
             count = 1
+        if self.cluster.enabled:
+            count = cluster.total(count, [KSR.htable.sht_get(_FAILURES, other) for other in self.cluster.other_keys(key)])
         if count <= self.auth_failures:
             KSR.notice("voxplane: authentication failure %d of %s: %s\n" % (count, source, why))
         if count < self.auth_failures:
@@ -418,8 +440,13 @@ VIEW = DirectoryView(SETTINGS.get("directory_path", "/var/lib/voxplane/directory
                      SETTINGS.get("trusted_trunks", []),
                      (SETTINGS.get("router") or {}).get("reload_check_ms", 500) / 1000.0,
                      SETTINGS.get("media_service"))
-GUARD = Guard(SETTINGS.get("ban") or {}, SETTINGS.get("trusted_trunks", []))
+CLUSTER = cluster.Cluster(SETTINGS.get("cluster"))
+GUARD = Guard(SETTINGS.get("ban") or {}, SETTINGS.get("trusted_trunks", []), CLUSTER)
 MEDIA = voxplane_media.Media(SETTINGS.get("media"))
+# The PBX's media services: the routing core names the first; with two or more the dispatcher
+# set of the cfg picks one per call ({"set": n, "alg": n}; empty: the URI as it is).
+MEDIA_SERVICE = SETTINGS.get("media_service") or None
+MEDIA_DISPATCHER = SETTINGS.get("media_dispatcher") or {}
 WEBSOCKET = WebSocket(SETTINGS.get("websocket"))
 # SIP event subscriptions (as-feature-event, message-summary): SUBSCRIBEs in the workers, NOTIFYs
 # from the rtimer process.
@@ -439,6 +466,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         self.view = VIEW
         self.guard = GUARD
         self.media = MEDIA
+        self.cluster = CLUSTER
         self.dropped_branches = 0
         self.dialog_tracked = False
         self.digest_uri_answers = {}  # (digest uri, Request-URI) -> digest_uri_matches
@@ -460,6 +488,8 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         # The last loaded snapshot is enough to know the trusted trunks: no reload check here.
         last = self.view.snapshot
         source = self.source = KSR.pv.get("$si")  # read once per request
+        if self.cluster.enabled and KSR.pv.get("$Rp") == self.cluster.port:
+            return self._cluster_socket(source)
         verdict = self.guard.admit(last, source)
         if verdict:
             if verdict > 0:  # a known address over its ceiling: told when to come back
@@ -503,6 +533,51 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             return self._invite(snap)
         KSR.hdr.append_to_reply("Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, UPDATE, INFO, REFER, NOTIFY\r\n")
         KSR.sl.sl_send_reply(405, "Method Not Allowed")
+        return 1
+
+    # The cluster socket (docs/cluster.md) -------------------------------------------------
+
+    def _cluster_socket(self, source):
+        """A request on the cluster socket: DMQ's KDMQ, or a request another node hands over (a
+        call for a phone registered here, and what follows in its transaction and dialog). Only
+        the nodes' cluster sockets may send here: anything else is dropped without a reply."""
+        if not self.cluster.from_node(source, KSR.pv.get("$sp"), KSR.pv.get("$Rp")):
+            KSR.warn("voxplane: dropped a request to the cluster socket from %s:%s, not a node\n"
+                     % (source, KSR.pv.get("$sp")))
+            return 1
+        method = self.method = KSR.pv.get("$rm")
+        if method == "KDMQ":
+            KSR.dmq.handle_message()
+            return 1
+        if KSR.siputils.has_totag() > 0:
+            return self._in_dialog(method)
+        if method in ("CANCEL", "ACK"):
+            return self._within_its_transaction()
+        if KSR.tm.t_check_trans() == 0:
+            return 1
+        return self._handed_over(method)
+
+    def _handed_over(self, method):
+        """A request another node sends to a phone registered here, along the registration's Path
+        (cluster.Cluster.path_header): its Route names this node's cluster socket, with the socket
+        the phone registered on and, behind NAT, the phone's address (which loose_route makes the
+        next hop). It was authenticated and routed by that node: it is relayed from the phone's
+        socket, so that the phone's NAT binding with this node carries it. A call is record-routed
+        and tracked here too, so that its in-dialog requests pass this node both ways."""
+        route = KSR.pv.get("$hdr(Route)") or ""
+        if KSR.rr.loose_route_preloaded() <= 0:
+            KSR.sl.sl_send_reply(403, "Not a Path of this node")
+            return 1
+        socket = cluster.hop_socket(route)
+        if socket:
+            KSR.pv.sets("$fs", socket)
+        self.media.handed_over()
+        if method == "INVITE":
+            KSR.rr.record_route()
+            KSR.dialog.dlg_manage()
+        self.media.armed()
+        if KSR.tm.t_relay() < 0:
+            KSR.sl.sl_reply_error()
         return 1
 
     def _in_dialog(self, method):
@@ -645,6 +720,14 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             KSR.sl.sl_send_reply(refusal.code, refusal.reason)
             return 1
         self.media.detect("REGISTER")
+        if self.cluster.enabled:
+            # Saved with a Path naming this node, which DMQ replicates with the binding: every
+            # node sends the phone's calls through this one (cluster.Cluster.path_header).
+            path = self.cluster.path_header(cluster.socket_string(KSR.pv.get("$pr"), KSR.pv.get("$Ri"),
+                                                                  KSR.pv.get("$Rp")),
+                                            KSR.pv.get("$avp(RECEIVED)"))
+            KSR.hdr.insert("Path: %s\r\n" % path)
+            KSR.textopsx.msg_apply_changes()
         if KSR.registrar.save("location", 0) < 0:
             KSR.sl.sl_reply_error()
         return 1
@@ -705,7 +788,15 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
                 _store_headers(leg, plan.headers, relays=[plan.uri],
                                caller=routing.original_caller(plan, leg.origin, lambda: self._calling_number(snap)))
                 KSR.pv.sets("$ru", plan.uri)
-                if plan.destination:
+                if plan.destination and MEDIA_DISPATCHER and plan.destination == MEDIA_SERVICE:
+                    # One of the media services that answer probes (the dispatcher set); the next
+                    # one when it does not take the call (ksr_failure_route_call).
+                    if KSR.dispatcher.ds_select_dst(MEDIA_DISPATCHER["set"], MEDIA_DISPATCHER["alg"]) < 0:
+                        KSR.warn("voxplane: no media service answers its probes\n")
+                        self._reply(503, "Media Service Unavailable", in_failure)
+                        return
+                    KSR.pv.sets("$avp(vx_ds)", "1")
+                elif plan.destination:
                     KSR.setdsturi(plan.destination)
                 # The leg's own ring time: in the failure route the transaction still holds the
                 # INVITE timer of the ring that failed, which would apply to this new branch too
@@ -769,7 +860,11 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
                 KSR.dialog.get_profile_size(limit.profile, limit.key, "$var(vx_calls)")
                 calls_now = int(KSR.pv.get("$var(vx_calls)") or 0)
             if limit.per_minute is not None:
-                calls_this_minute = int(KSR.htable.sht_get(_CALLS_A_MINUTE, "%s|%d" % (limit.key, minute)) or 0)
+                # On a cluster each node counts under a key of its own; the limit is the sum.
+                key = "%s|%d" % (limit.key, minute)
+                calls_this_minute = cluster.total(KSR.htable.sht_get(_CALLS_A_MINUTE, CLUSTER.own_key(key)),
+                                                  [KSR.htable.sht_get(_CALLS_A_MINUTE, other)
+                                                   for other in CLUSTER.other_keys(key)])
             refusal = limit.refusal(calls_now, calls_this_minute)
             if refusal is not None:
                 KSR.notice("voxplane: outside call of %s/%s refused: %s\n" % (charge[0], charge[1], refusal.reason))
@@ -778,7 +873,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             if limit.concurrent is not None:
                 KSR.dialog.set_dlg_profile(limit.profile, limit.key)
             if limit.per_minute is not None:
-                key = "%s|%d" % (limit.key, minute)
+                key = CLUSTER.own_key("%s|%d" % (limit.key, minute))
                 if KSR.htable.sht_inc(_CALLS_A_MINUTE, key) < 1:  # the minute's first call
                     KSR.htable.sht_seti(_CALLS_A_MINUTE, key, 1)
         return None
@@ -843,6 +938,8 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         self.media.failed()
         if KSR.tm.t_is_canceled() > 0:
             return 1
+        if KSR.pv.get("$avp(vx_ds)") == "1" and self._next_media_service():
+            return 1
         context = KSR.pv.get("$avp(vx_ctx)")
         if not context:
             return 1  # a relay to a trunk failed: its reply goes back as it is
@@ -862,6 +959,24 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         self._execute(snap, routing.legs(snap, plan, now, _stored_headers()), now, in_failure=True)
         return 1
 
+    def _next_media_service(self):
+        """A call to a media service of the dispatcher set failed: when the service did not take it
+        (cluster.media_failover), mark it inactive until it answers a probe again and relay the
+        call to the next one. True when the call went on."""
+        code = int(KSR.pv.get("$T_reply_code") or 0)
+        if not cluster.media_failover(code, KSR.tm.t_branch_timeout() > 0):
+            return False
+        KSR.dispatcher.ds_mark_dst_state("ip")
+        if KSR.dispatcher.ds_next_dst() < 0:
+            return False
+        KSR.notice("voxplane: media service failed (%d): the call goes to %s\n" % (code, KSR.pv.get("$du")))
+        KSR.tm.t_on_branch("ksr_branch_route_one")
+        KSR.tm.t_on_failure("ksr_failure_route_call")
+        self.media.armed()
+        if KSR.tm.t_relay() < 0:
+            KSR.tm.t_reply(503, "Media Service Unavailable")
+        return True
+
     @_guarded("branch")
     def ksr_branch_route_one(self, msg):
         """Put the caller identity, privacy, diversion history and extra headers of the plan
@@ -877,6 +992,10 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             self.dropped_branches += 1
             KSR.set_drop()
             return 1
+        if self.cluster.enabled and self.cluster.is_node_uri(KSR.pv.get("$du")):
+            # A phone registered with another node (its Path): the call leaves from the cluster
+            # socket, where that node takes it as a node's.
+            KSR.pv.sets("$fs", self.cluster.socket)
         own = stored.get("branches", {}).get(ruri)
         if own:  # the mobile of single number reach: its own identity, one more diversion
             stored.update(identity=own["identity"], privacy=own["privacy"], caller=own.get("caller"),
@@ -925,8 +1044,10 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
 
     @_guarded("reply")
     def ksr_reply_route_media(self, msg):
-        """tm's reply route of a relayed call (voxplane_media: Contact alias, rtpengine answer)."""
-        self.media.reply()
+        """tm's reply route of a relayed call (voxplane_media: Contact alias, rtpengine answer). A
+        reply another node relays comes from the phone's side of that node, which did the NAT part."""
+        self.media.reply(self.cluster.enabled and self.cluster.from_node(KSR.pv.get("$si"), KSR.pv.get("$sp"),
+                                                                         KSR.pv.get("$Rp")))
         return 1
 
     def ksr_onsend_route(self, msg):

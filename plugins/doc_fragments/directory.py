@@ -71,7 +71,8 @@ notes:
     or the database and the server's reason, with a password masked, for example
     \"directory postgresql://voxplane:********@db1:5432/voxplane: the server refused the login (password authentication failed for user \"voxplane\")\"."
   - Every task runs in one transaction and either writes all of its changes or none.
-    A write bumps the directory generation, which the Kamailio router watches to reload its snapshot.
+    A write bumps the directory generation, which the Kamailio router watches to reload its snapshot; every
+    SIP node of a cluster sharing a PostgreSQL directory routes the change within a second (C(docs/cluster.md)).
   - The module works on the directory of the host it runs on. To manage the directory of the
     PBX host from a play that targets other hosts, use C(delegate_to) that host, or run the
     play against it.
