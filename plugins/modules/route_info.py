@@ -102,6 +102,15 @@ options:
       - Do Not Disturb switched on (V(true)) or off (V(false)) for the call, by internal number of an
         extension of the tenant; extensions not named keep their stored setting.
     type: dict
+  diagram:
+    description:
+      - Also return the call flow as a picture (RV(diagram)), every way a call to O(dialled) can go, whatever
+        O(registered), O(answer), O(busy) and O(decline) say (the step list is the one call they describe).
+      - V(mermaid) as Mermaid text (renders in GitHub and GitLab merge requests), V(svg) as SVG drawn by Graphviz's
+        C(dot) (package C(graphviz) on the host the module runs on), V(both), or V(none).
+    type: str
+    choices: [none, mermaid, svg, both]
+    default: none
   media_service:
     description:
       - The PBX's media service the live router sends voicemail, the mailbox menus and announcements to
@@ -284,6 +293,29 @@ summary:
     - "0s: ring group 20 Zentrale: anna.desk, anna.app, bernd.desk, bernd.app for 20s: no answer"
     - "20s: ring extension 13 Cora Weber (Diversion no-answer): cora.desk, cora.app for 20s: no answer"
     - "final: 480 Temporarily Unavailable"
+diagram:
+  description:
+    - With O(diagram), every way a call to O(dialled) can go as a picture, each decision of the router once (what rings
+      for how long, voicemail, announcements, the trunk, the final answers), with the way there on the arrow (answered,
+      busy, no answer after the ring time, nobody registered, and the Diversion reason of a forward).
+  returned: when O(diagram) is not V(none)
+  type: dict
+  contains:
+    graph:
+      description: The picture as data; V(nodes) (V(id), V(kind), V(label)), V(edges) (V(from), V(to), V(label)), V(truncated).
+      type: dict
+      returned: always
+    mermaid:
+      description: A Mermaid flowchart.
+      type: str
+      returned: when O(diagram) is V(mermaid) or V(both)
+    svg:
+      description: An SVG drawing of it by Graphviz.
+      type: str
+      returned: when O(diagram) is V(svg) or V(both)
+  sample:
+    graph: {nodes: [{id: n0, kind: start, label: call to 200 from anna.desk}], edges: [], truncated: false}
+    mermaid: "flowchart TD\n    n0([\"call to 200 from anna.desk\"])\n"
 generation:
   description: The directory generation the simulation ran on (0 with O(src) and no directory).
   returned: always
@@ -293,7 +325,7 @@ generation:
 
 import time
 
-from ansible_collections.voxplane.pbx.plugins.module_utils import callflow, tenant_document
+from ansible_collections.voxplane.pbx.plugins.module_utils import callflow, callflow_diagram, tenant_document
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, StorageError
 from ansible_collections.voxplane.pbx.plugins.module_utils.runner import DIRECTORY_ARGS, fail, new_module
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory
@@ -313,6 +345,7 @@ ARGUMENT_SPEC = dict(
     registered=dict(type='list', elements='str'),
     dnd=dict(type='dict'),
     media_service=dict(type='str', default='deployed'),
+    diagram=dict(type='str', default='none', choices=list(callflow_diagram.DIAGRAM_FORMATS)),
     answer=dict(type='list', elements='str', default=[]),
     busy=dict(type='list', elements='str', default=[]),
     decline=dict(type='list', elements='str', default=[]),
@@ -361,6 +394,9 @@ def route_info(params):
     flow = callflow.simulate(snap, caller, params['dialled'], now, circumstances,
                              setting_outcome=lambda setting: callflow.try_setting(states[setting.tenant], setting))
     flow['generation'] = generation
+    if params.get('diagram', 'none') != 'none':
+        graph = callflow_diagram.explore(snap, caller, params['dialled'], now)
+        flow['diagram'] = callflow_diagram.drawn(graph, params['diagram'], '%s: %s' % (tenant, params['dialled']))
     return flow
 
 

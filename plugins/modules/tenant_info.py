@@ -77,6 +77,17 @@ options:
         type: str
         choices: [';', ',']
         default: ';'
+  call_flows:
+    description:
+      - Also return the tenant's call flows as pictures (RV(call_flows)), each of its numbers as a call from its trunk,
+        each group and each extension as a call from another extension, every way such a call can go (see
+        M(voxplane.pbx.route_info)'s O(voxplane.pbx.route_info#module:diagram)).
+      - V(mermaid) as Mermaid text, with a Markdown page for review (it renders in GitHub and GitLab merge requests);
+        V(svg) as SVG drawn by Graphviz's C(dot) (package C(graphviz) on the host the module runs on); V(both); V(none).
+      - The playbook M(voxplane.pbx.call_flows) writes them as files, one page per tenant.
+    type: str
+    choices: [none, mermaid, svg, both]
+    default: none
   csv_delimiter:
     description:
       - Deprecated, removed in version 1.0.0 of the collection; use O(csv.delimiter), its name in both
@@ -203,12 +214,39 @@ generation:
   description: The directory generation the data was read at.
   returned: when the directory exists
   type: int
+call_flows:
+  description:
+    - With O(call_flows), the tenant's call flows as pictures; empty when the tenant does not exist.
+  returned: when O(call_flows) is not V(none)
+  type: dict
+  contains:
+    flows:
+      description:
+        - One entry per number, group and extension, sorted by kind and key; V(kind), V(key), V(title), V(file) (a
+          file name for its SVG), V(graph) (V(nodes) with V(id), V(kind), V(label); V(edges) with V(from), V(to),
+          V(label); V(truncated)), V(mermaid) and V(svg) as O(call_flows) asks.
+      type: list
+      elements: dict
+      returned: always
+    markdown:
+      description: A Markdown page of every flow as a Mermaid block (linking the SVG files with O(call_flows=both)).
+      type: str
+      returned: when O(call_flows) is V(mermaid) or V(both)
+  sample:
+    flows:
+      - kind: group
+        key: "200"
+        title: group 200 from anna.desk
+        file: group-200.svg
+        graph: {nodes: [{id: n0, kind: start, label: call to 200 from anna.desk}], edges: [], truncated: false}
+        mermaid: "flowchart TD\n    n0([\"call to 200 from anna.desk\"])\n"
 '''
 
 import difflib
 import os
+import time
 
-from ansible_collections.voxplane.pbx.plugins.module_utils import model, rules, tenant_csv, tenant_document, voicemail
+from ansible_collections.voxplane.pbx.plugins.module_utils import callflow_diagram, model, rules, tenant_csv, tenant_document, voicemail
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, StorageError, ValidationFailed, Violation
 from ansible_collections.voxplane.pbx.plugins.module_utils.runner import DIRECTORY_ARGS, fail, new_module, read_tenant
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory
@@ -249,6 +287,20 @@ def _did_you_mean(module, name):
     return ' (did you mean %s?)' % ' or '.join(similar) if similar else ''
 
 
+def _no_flows(params):
+    return {'call_flows': {'flows': []}} if params['call_flows'] != 'none' else {}
+
+
+def _call_flows(module, tenant_name):
+    """The tenant's call flows drawn on the whole directory, read in one read transaction."""
+    try:
+        with Directory(module.params['directory']).transaction(write=False, create=False) as txn:
+            states, generation = txn.load_all(), txn.generation()['generation']
+        return callflow_diagram.tenant_pictures(states, generation, tenant_name, module.params['call_flows'], time.time())
+    except DirectoryError as e:
+        fail(module, e)
+
+
 def main():
     spec = dict(tenant=dict(type='str', required=True, aliases=['name']),
                 secrets=dict(type='bool', default=False),
@@ -256,6 +308,7 @@ def main():
                 format=dict(type='str', choices=['yaml', 'json', 'csv']),
                 dest=dict(type='path'),
                 csv=dict(type='dict', options=dict(delimiter=dict(type='str', default=';', choices=[';', ',']))),
+                call_flows=dict(type='str', default='none', choices=list(callflow_diagram.DIAGRAM_FORMATS)),
                 csv_delimiter=dict(type='str', choices=[';', ','], removed_in_version='1.0.0',
                                    removed_from_collection='voxplane.pbx'))
     spec.update(DIRECTORY_ARGS)
@@ -292,9 +345,11 @@ def main():
         similar = _did_you_mean(module, params['tenant'])
         if similar:  # a typo, most likely: say so (a name nothing resembles is a plain "does not exist")
             module.warn('tenant %s does not exist in directory %s%s' % (params['tenant'], params['directory'], similar))
-        module.exit_json(changed=False, exists=False, **dict(EMPTY, mailboxes=[]))
+        module.exit_json(changed=False, exists=False, **dict(EMPTY, mailboxes=[], **_no_flows(params)))
     document = tenant_document.export_document(state, secrets=params['secrets'], recordings=read['audio'])
     result = dict(changed=False, exists=True, generation=generation['generation'])
+    if params['call_flows'] != 'none':
+        result['call_flows'] = _call_flows(module, state.name)
     mode = 0o600 if params['secrets'] else 0o644
     if params['dest']:
         if params['format'] == 'csv':
