@@ -33,7 +33,8 @@ import os
 from ansible_collections.voxplane.pbx.plugins.module_utils import audio, integrity, model, tenant_csv
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import RuleError, ValidationFailed, Violation
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import (
-    ANNOUNCEMENT, CHILD_KINDS, DEVICE, EXTENSION, GROUP, KEY_FIELD, NUMBER, PHONEBOOK, TENANT,
+    ANNOUNCEMENT, CHILD_KINDS, CONFERENCE, DEVICE, EXTENSION, GROUP, IVR, KEY_FIELD, NUMBER, PHONEBOOK, QUEUE, SCHEDULE,
+    TENANT,
 )
 from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import ABSENT, follow_on_filter, mentions, reconcile
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory
@@ -43,7 +44,8 @@ STATES = (MERGED, REPLACED, OVERRIDDEN, DELETED, VALIDATED)
 
 # Document section -> kind, in the order tenant_info returns them.
 SECTIONS = (('numbers', NUMBER), ('extensions', EXTENSION), ('devices', DEVICE), ('groups', GROUP),
-            ('phonebook', PHONEBOOK), ('announcements', ANNOUNCEMENT))
+            ('phonebook', PHONEBOOK), ('announcements', ANNOUNCEMENT), ('schedules', SCHEDULE), ('ivrs', IVR),
+            ('queues', QUEUE), ('conferences', CONFERENCE))
 SECTION_OF = dict((kind, section) for section, kind in SECTIONS)
 # The recordings the announcements play, when the export carries them (tenant_info audio: true): a list of
 # {sha256, duration_ms, wav_base64}, the WAV as the directory keeps it (16-bit PCM, mono, 8000 Hz).
@@ -132,7 +134,8 @@ def _fields(kind):
     """(defaults, known field names) of a kind, computed once."""
     if kind not in _FIELDS:
         defaults = model.with_defaults(kind, {})
-        _FIELDS[kind] = (defaults, set(defaults) | set([KEY_FIELD[kind], 'tenant' if kind != TENANT else 'name']))
+        _FIELDS[kind] = (defaults, set(defaults) | set([KEY_FIELD[kind], 'tenant' if kind != TENANT else 'name'])
+                         | set(model.REQUEST_FIELDS.get(kind, ())))
     return _FIELDS[kind]
 
 

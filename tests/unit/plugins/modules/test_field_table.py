@@ -33,9 +33,11 @@ def test_a_modules_suboptions_are_the_field_tables(kind, field):
 
 
 def test_the_secret_fields_are_the_tables_secret_sub_fields():
-    assert tenant_document.SECRET_FIELDS == model.SECRET_FIELDS == ('ha1', 'password', 'pin', 'pin_hash')
+    assert tenant_document.SECRET_FIELDS == model.SECRET_FIELDS == (
+        'ha1', 'moderator_pin', 'moderator_pin_hash', 'password', 'pin', 'pin_hash')
     secrets = set(name for field in ('sip_accounts', 'voicemail')
                   for name, option in extension.ARGUMENT_SPEC[field]['options'].items() if option.get('no_log'))
+    secrets |= set(sub.name for sub in model.SECRET_OPTIONS[model.CONFERENCE])  # a conference room's PINs
     assert secrets == set(model.SECRET_FIELDS)
 
 
