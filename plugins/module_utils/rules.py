@@ -346,12 +346,18 @@ def menu_key(value, field='keys'):
 
 def clock_time(value, field, end=False):
     """A time of day 'HH:MM' (00:00 to 23:59; with ``end``, 24:00 too: the end of the day), as
-    minutes after midnight."""
-    raw = _text(field, value)
-    match = re.match(r'^([0-9]{1,2}):([0-9]{2})$', raw)
-    minutes = int(match.group(1)) * 60 + int(match.group(2)) if match and int(match.group(2)) < 60 else None
-    if minutes is None or minutes > (1440 if end else 1439):
-        raise RuleError(field, 'clock_time', '%r is not a time of day HH:MM (00:00 to %s)' % (raw, '24:00' if end else '23:59'))
+    minutes after midnight. A whole number is what YAML 1.1 makes of an unquoted 08:00 (a sexagesimal
+    number, 8 * 60 + 0): the same minutes."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        minutes = value
+        raw = clock_text(value) if 0 <= value <= 1440 else str(value)
+    else:
+        raw = _text(field, value)
+        match = re.match(r'^([0-9]{1,2}):([0-9]{2})$', raw)
+        minutes = int(match.group(1)) * 60 + int(match.group(2)) if match and int(match.group(2)) < 60 else None
+    if minutes is None or not 0 <= minutes <= (1440 if end else 1439):
+        raise RuleError(field, 'clock_time', '%r is not a time of day HH:MM (00:00 to %s; quote it in YAML)'
+                        % (raw, '24:00' if end else '23:59'))
     return minutes
 
 

@@ -655,3 +655,12 @@ def test_schedules_and_the_new_destinations_are_services():
     assert rules.service_destination('schedule:hours') == ('schedule', 'hours')
     assert rules.ADDONS == ('client_complete', 'ivr', 'conference')
     assert rules.QUEUE_STRATEGIES == ('ring_all', 'round_robin', 'longest_idle', 'sequential')
+
+
+def test_an_unquoted_time_read_by_yaml_is_the_same_minutes():
+    import yaml
+    assert yaml.safe_load('from: 8:30')['from'] == 510         # YAML 1.1: a sexagesimal number
+    assert yaml.safe_load('from: 08:30')['from'] == '08:30'    # (not with a leading 0)
+    assert rules.clock_time(510, 'from') == 510
+    assert rules.opening_hours({'days': ['mon'], 'from': 480, 'to': 1020}) == {'days': ['mon'], 'from': '08:00', 'to': '17:00'}
+    rejects(rules.clock_time, 1440, 'clock_time', 'from')
