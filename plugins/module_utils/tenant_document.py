@@ -475,11 +475,14 @@ def _restore_hint(violation):
 
 # A SIP account without password or ha1 taken as one that exists gets this stand-in HA1; it is never stored.
 _STAND_IN_HA1 = '0' * 32
+# The same for a conference room's moderator PIN.
+_STAND_IN_PIN_HASH = '0' * 64
 
 
 def assume_existing_accounts(document):
     """Take every SIP account of the document that has no password or ha1 as one that exists: it gets a
-    stand-in credential; and take the audio its announcements name as there (the document need not bring
+    stand-in credential (so does the moderator PIN of a conference room that needs one); and take the audio
+    its announcements name as there (the document need not bring
     it). What judges a document without a directory does this (the offline validation, the route
     simulator, which authenticate nobody and play nothing): a tenant_info export without secrets and
     audio, the file a repository keeps, is then judged on everything else. Changes the document in place;
@@ -492,6 +495,12 @@ def assume_existing_accounts(document):
             request['sip_accounts'] = [
                 dict(acc, ha1=_STAND_IN_HA1) if isinstance(acc, dict) and not acc.get('password') and not acc.get('ha1') else acc
                 for acc in accounts]
+    for request in document.children.get(CONFERENCE, {}).values():
+        # A room that waits for (or ends with) its moderator has a moderator PIN, which an export without
+        # secrets leaves out: taken as there, as a SIP account's password is.
+        if isinstance(request, dict) and (request.get('wait_for_moderator') or request.get('end_with_moderator')) \
+                and not request.get('moderator_pin') and not request.get('moderator_pin_hash'):
+            request['moderator_pin_hash'] = _STAND_IN_PIN_HASH
     return document
 
 

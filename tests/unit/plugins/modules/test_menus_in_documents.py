@@ -150,3 +150,12 @@ def test_a_queue_members_file_is_refused_by_row_and_column(acme, tmp_path):
     result = acme.run('tenant_config', tenant='acme', src=write(tmp_path, 'm2.csv', 'queue,extension\n600,11\n600,99\n'))
     assert [(v['object'], v['field'], v['rule']) for v in result['violations']] == [
         ('m2.csv row 3 (queue 600 (tenant acme))', 'extension', 'reference')]
+
+
+def test_an_export_without_secrets_passes_the_lint_its_rooms_moderator_pin_taken_as_there(acme, tmp_path):
+    path = str(tmp_path / 'acme.json')
+    acme.ok('tenant_info', tenant='acme', format='json', dest=path)   # no pin hashes: the room waits for a moderator
+    assert acme.ok('tenant_config', src=path, state='validated')['changed'] is False
+    # into an empty directory it is refused: the moderator PIN is not in the document
+    empty = Pbx(tmp_path / 'empty.db').run('tenant_config', src=path)
+    assert [(v['field'], v['rule']) for v in empty['violations']] == [('wait_for_moderator', 'moderator_pin_required')]
