@@ -636,14 +636,16 @@ def summarise(steps, final):
             lines.append('%ds: out through the trunk to %s%s' % (step['at'], step['number'], why))
         elif step['action'] == 'feature_code':
             queues = step.get('queues')
-            where = ' %s queue%s %s' % ('to' if step['setting'].get('logged_in') else 'of', 's' if len(queues or ()) > 1
-                                        else '', ', '.join(queues)) if queues else ''
-            lines.append('0s: feature code for extension %s: %s%s' % (step['extension'], _setting_words(step['setting']),
-                                                                     where))
+            where = ''
+            if queues:
+                where = ' %s queue%s %s' % ('to' if step['setting'].get('logged_in') else 'of',
+                                            's' if len(queues) > 1 else '', ', '.join(queues))
+            words = _setting_words(step['setting'])
+            lines.append('0s: feature code for extension %s: %s%s' % (step['extension'], words, where))
         elif step['action'] == 'schedule':
-            lines.append('%ds: schedule %s (%s): %s -> %s' % (step['at'], step['name'], step['timezone'],
-                                                            'open' if step['open'] else 'closed',
-                                                            step['destination_words']))
+            state = 'open' if step['open'] else 'closed'
+            lines.append('%ds: schedule %s (%s): %s -> %s' % (
+                step['at'], step['name'], step['timezone'], state, step['destination_words']))
         elif step['action'] == 'ivr':
             lines.append('%ds: %s' % (step['at'], _menu_words(step)))
         elif step['action'] == 'queue':
@@ -676,9 +678,9 @@ def _menu_words(step):
 
 def _queue_words(step):
     """A queue step in words: 'queue 600 Support (ring_all: 11, 12; max wait 120s): overflow after 120s to ...'."""
-    what = 'queue %s%s (%s: %s; max wait %ds)' % (step['number'], ' %s' % step['name'] if step['name'] else '',
-                                                 step['strategy'], ', '.join(step['logged_in']) or 'nobody logged in',
-                                                 step['max_wait'])
+    name = ' %s' % step['name'] if step['name'] else ''
+    who = ', '.join(step['logged_in']) or 'nobody logged in'
+    what = 'queue %s%s (%s: %s; max wait %ds)' % (step['number'], name, step['strategy'], who, step['max_wait'])
     if step['outcome'] == 'answered':
         return '%s: member %s answers' % (what, step['answered_by'])
     if step['outcome'] == 'no_members':

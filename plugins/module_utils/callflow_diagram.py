@@ -172,6 +172,7 @@ def _media_ways(graph, snap, node, plan, now, todo):
     number = params.get('number')
     tenant = snap.by_domain.get(plan.uri.split('@', 1)[-1])
     target = tenant.targets.get(number) if tenant else None
+
     def way(dest, label):
         nxt = _placed(snap, plan, service, number, dest, now)
         if nxt is None:

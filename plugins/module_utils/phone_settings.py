@@ -21,7 +21,7 @@ __metaclass__ = type
 import sqlite3
 
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, ValidationFailed
-from ansible_collections.voxplane.pbx.plugins.module_utils.model import EXTENSION, QUEUE
+from ansible_collections.voxplane.pbx.plugins.module_utils.model import QUEUE
 from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import reconcile
 
 # Why a setting was refused -> the SIP answer to the feature-code call.

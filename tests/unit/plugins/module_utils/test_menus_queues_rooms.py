@@ -162,8 +162,9 @@ def test_each_field_rule_names_the_field_and_the_rule(acme, kind, key, ask, fiel
     (IVR, '10', 'extension'), (QUEUE, '20', 'group'), (CONFERENCE, '700', 'IVR menu'), (IVR, '600', 'queue'),
 ])
 def test_an_internal_number_is_one_objects(zentrale, kind, other, other_kind):
-    expect(zentrale.reject('acme', None, {kind: {other: {'name': 'Twin'}}}),
-         obj(kind, other), 'internal_number', 'internal_unique', '%s is already the number of %s %s' % (other, other_kind, other))
+    message = '%s is already the number of %s %s' % (other, other_kind, other)
+    expect(zentrale.reject('acme', None, {kind: {other: {'name': 'Twin'}}}), obj(kind, other), 'internal_number',
+           'internal_unique', message)
 
 
 def test_an_extension_on_a_menus_number_is_blamed_on_the_extension(zentrale):
@@ -208,8 +209,8 @@ def test_every_destination_must_exist(zentrale, kind, key, ask, field, message):
     (ANNOUNCEMENT, 'welcome', 'ivr 700', 'greeting'),
     (ANNOUNCEMENT, 'closed', 'schedule hours', 'closed'),
 ])
-def test_removing_what_something_references_is_refused_naming_the_referrer_and_the_field(zentrale, kind, key, referrer,
-                                                                                          field):
+def test_removing_what_something_references_is_refused_naming_the_referrer_and_the_field(
+        zentrale, kind, key, referrer, field):
     violations = zentrale.reject('acme', None, {kind: {key: ABSENT}})
     expect(violations, obj(kind, key), 'state', 'still_referenced', 'still referenced by %s (%s)' % (referrer, field))
 
@@ -256,8 +257,8 @@ def test_each_menu_takes_an_ivr_add_on(zentrale):
     zentrale.apply('acme', None, {IVR: {'701': {'name': 'Support'}}})             # the second of two
     only(zentrale.reject('acme', None, {IVR: {'702': {}}}), obj(IVR, '702'), 'internal_number', 'ivr_licence',
          'no ivr add-on is left for it: the tenant\'s 2 are taken (licences.addons.ivr)')
-    violations = zentrale.reject('acme', {'licences': {'seats': {'smart': 5, 'best': 1}, 'addons': {'ivr': 1,
-                                                                                                  'conference': 1}}})
+    fewer = {'seats': {'smart': 5, 'best': 1}, 'addons': {'ivr': 1, 'conference': 1}}
+    violations = zentrale.reject('acme', {'licences': fewer})
     only(violations, 'tenant acme', 'licences.addons.ivr', 'ivr_licence',
          '2 IVR menus take an ivr add-on but the tenant has 1; none is left for IVR menu 701')
 

@@ -193,8 +193,8 @@ def test_trunk_addresses_follow_the_tenants(directory):
 
 def test_menus_queues_rooms_and_schedules_come_and_go_with_their_tenant(directory):
     snap = _load(directory)
-    licences = {'licences': {'seats': {'smart': 60, 'best': 1}, 'addons': {'client_complete': 1, 'ivr': 1,
-                                                                         'conference': 1}}}
+    addons = {'client_complete': 1, 'ivr': 1, 'conference': 1}
+    licences = {'licences': {'seats': {'smart': 60, 'best': 1}, 'addons': addons}}
     directory.apply('acme', licences, {
         QUEUE: {'600': {'members': [{'extension': '10'}, {'extension': '11', 'logged_in': False}]}},
         CONFERENCE: {'650': {'name': 'Team'}},

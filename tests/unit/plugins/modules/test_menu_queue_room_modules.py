@@ -78,10 +78,10 @@ def test_options_left_out_keep_their_value(acme):
 
 def test_a_queue_members_login_is_kept_when_the_list_is_given_without_it(acme):
     support(acme)
-    acme.ok('queue', tenant='acme', internal_number='600', members=[{'extension': '11'}, {'extension': '12',
-                                                                                           'logged_in': False}])
-    result = acme.ok('queue', tenant='acme', internal_number='600', members=[{'extension': '12'}, {'extension': '11',
-                                                                                                     'penalty': 2}])
+    acme.ok('queue', tenant='acme', internal_number='600',
+            members=[{'extension': '11'}, {'extension': '12', 'logged_in': False}])
+    result = acme.ok('queue', tenant='acme', internal_number='600',
+                     members=[{'extension': '12'}, {'extension': '11', 'penalty': 2}])
     assert result['queue']['members'] == [{'extension': '12', 'penalty': 0, 'logged_in': False},
                                           {'extension': '11', 'penalty': 2, 'logged_in': True}]
 
@@ -119,8 +119,8 @@ def test_the_pins_are_no_log_options():
 
 def test_a_schedule_and_a_number_that_follows_it(acme):
     result = acme.ok('schedule', tenant='acme', name='office', hours=[
-        {'days': ['mon', 'tue', 'wed', 'thu'], 'from': '08:00', 'to': '17:00'}, {'days': ['friday'], 'from': '8:00',
-                                                                                   'to': '14:00'}],
+        {'days': ['mon', 'tue', 'wed', 'thu'], 'from': '08:00', 'to': '17:00'},
+        {'days': ['friday'], 'from': '8:00', 'to': '14:00'}],
         holidays=['2026-12-25', '2026-12-24'], open='10', closed='voicemail:10')
     assert result['schedule']['hours'][1] == {'days': ['fri'], 'from': '08:00', 'to': '14:00'}
     assert result['schedule']['holidays'] == ['2026-12-24', '2026-12-25']

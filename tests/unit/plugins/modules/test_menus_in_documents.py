@@ -130,8 +130,8 @@ def test_queue_members_from_a_csv_file_keep_a_members_login_when_the_column_is_m
     result = acme.ok('tenant_config', tenant='acme', src=path)
     assert result['changed'] and result['counts']['queues']['changed'] == 1
     members = acme.ok('queue_info', tenant='acme', internal_number='600')['queues'][0]['members']
-    assert members == [{'extension': '12', 'penalty': 0, 'logged_in': False}, {'extension': '10', 'penalty': 5,
-                                                                              'logged_in': True},
+    assert members == [{'extension': '12', 'penalty': 0, 'logged_in': False},
+                       {'extension': '10', 'penalty': 5, 'logged_in': True},
                        {'extension': '11', 'penalty': 1, 'logged_in': True}]
     # exported, the file applies again without a change
     folder = str(tmp_path / 'export')
