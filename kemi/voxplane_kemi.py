@@ -16,9 +16,11 @@ Layout (deployed by roles/kamailio into <config_dir>/kemi/):
   ansible_collections/voxplane/pbx/plugins/module_utils/*.py   the collection's pure code
 """
 
+import ipaddress
 import json
 import math
 import os
+import socket
 import sys
 import time
 
@@ -236,7 +238,7 @@ class DirectoryView(object):
         started = time.monotonic()
         try:
             with Directory(self.path).transaction(write=False, create=False) as txn:
-                self.snapshot = snapshot.load(txn, self.trusted)
+                self.snapshot = snapshot.load(txn, self.trusted, None, self.media_service)
             self.generation = self.snapshot.generation
             self.checked_at = started
             KSR.info("voxplane: directory generation %d loaded at start (%d tenants; %.0f ms)\n"
@@ -430,6 +432,29 @@ class Guard(object):
             KSR.warn("voxplane: banned %s for %d s: %s\n" % (source, self.ban_time, reason))
 
 
+def media_sources(uri):
+    """The addresses the PBX's media service sends from (docs/media.md): the host of its URI (the kamailio
+    role's kamailio_media_service, sip:<address>:<port>), and what a DNS name resolves to when the script is
+    loaded. Only requests from there may say what a call is for (X-Voxplane-Origin)."""
+    if not uri:
+        return frozenset()
+    host = routing.uri_host(uri)
+    found = set([host])
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            found.update(info[4][0] for info in socket.getaddrinfo(host, None))
+        except (OSError, UnicodeError) as exc:
+            KSR.warn("voxplane: cannot resolve the media service %s: %s\n" % (host, exc))
+    return frozenset(found)
+
+
+# What the media service's calls carry (routing.ORIGIN_HEADER, routing.CALL_HEADER), read as pvs.
+_ORIGIN_PV = "$hdr(%s)" % routing.ORIGIN_HEADER
+_CALL_PV = "$hdr(%s)" % routing.CALL_HEADER
+
+
 def _seconds_until(end, now):
     """Whole seconds from ``now`` to ``end`` (a slot's end), at least 1: a Retry-After."""
     return max(1, int(math.ceil(end - now)))
@@ -441,7 +466,9 @@ VIEW = DirectoryView(SETTINGS.get("directory_path", "/var/lib/voxplane/directory
                      (SETTINGS.get("router") or {}).get("reload_check_ms", 500) / 1000.0,
                      SETTINGS.get("media_service"))
 CLUSTER = cluster.Cluster(SETTINGS.get("cluster"))
-GUARD = Guard(SETTINGS.get("ban") or {}, SETTINGS.get("trusted_trunks", []), CLUSTER)
+MEDIA_SOURCES = frozenset().union(*[media_sources(uri) for uri in SETTINGS.get("media_services") or [SETTINGS.get("media_service")]])
+# The media services place a call per queue member and menu choice: never counted as a flood, never banned.
+GUARD = Guard(SETTINGS.get("ban") or {}, list(SETTINGS.get("trusted_trunks", [])) + sorted(MEDIA_SOURCES), CLUSTER)
 MEDIA = voxplane_media.Media(SETTINGS.get("media"))
 # The PBX's media services: the routing core names the first; with two or more the dispatcher
 # set of the cfg picks one per call ({"set": n, "alg": n}; empty: the URI as it is).
@@ -475,6 +502,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         self.method = None  # and its method ($rm), each read once per request
         self.decisions = routing.Decisions()  # the request route's decisions, by their inputs
         self.caller_domain = None  # the calling account's domain (None: from the trunk, or a failure route)
+        self.media_sources = MEDIA_SOURCES  # the media service's addresses (X-Voxplane-Origin)
 
     def child_init(self, rank):
         if _PROC_SIPINIT <= rank < _PROC_SIPRPC:  # a SIP worker: the first request need not wait for the load
@@ -738,6 +766,16 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         source = self.source
         dialled = KSR.pv.get("$rU") or ""
         now = time.time()
+        origin = KSR.pv.get(_ORIGIN_PV)
+        if origin is not None or KSR.pv.get(_CALL_PV) is not None:
+            if source in self.media_sources:
+                if origin is not None:
+                    return self._from_media(snap, dialled, origin, now)
+            else:
+                # Only the media service says what a call is for (docs/media.md): anyone else's headers of it
+                # are removed, and the call is routed as it would be without them.
+                KSR.hdr.remove(routing.ORIGIN_HEADER)
+                KSR.hdr.remove(routing.CALL_HEADER)
         if snap.is_trusted(source):
             domain = None
             decision = self.decisions.inbound(snap, dialled, source, now)
@@ -752,6 +790,21 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         self.dialog_tracked = False
         self.caller_domain = domain
         self._execute(snap, decision, now, in_failure=False)
+        return 1
+
+    def _from_media(self, snap, dialled, origin, now):
+        """A call the PBX's media service places for an IVR menu or a queue (routing.route_from_media): no
+        authentication (it comes from the service's own address), the tenant from the Request-URI's domain, the
+        caller the service's P-Asserted-Identity (else From) with its Privacy. Not remembered (routing.Decisions):
+        the original caller differs from call to call."""
+        domain = (KSR.pv.get("$rd") or "").lower()
+        caller = routing.media_caller(snap, domain, KSR.pv.get("$hdr(P-Asserted-Identity)") or KSR.pv.get("$fu"),
+                                      KSR.pv.get("$hdr(Privacy)"))
+        plan = routing.route_from_media(snap, domain, dialled, origin, caller, now)
+        KSR.hdr.remove(routing.ORIGIN_HEADER)  # between the router and the service: no phone sees it
+        self.dialog_tracked = False
+        self.caller_domain = None
+        self._execute(snap, routing.legs(snap, plan, now), now, in_failure=False)
         return 1
 
     def _phone_setting(self, setting):

@@ -6,7 +6,9 @@
 ``explore()`` asks the routing core what the KEMI adapter asks it (the first decision, then
 ``routing.after_reply`` for each way a ring can end: busy, no answer, nobody registered, and for
 an announcement that leads somewhere) and keeps each decision once, as a node, with the way the
-call got there as an edge. ``mermaid()`` writes the graph as Mermaid text (it renders in GitHub
+call got there as an edge. A schedule is drawn with both of its ways (open and closed:
+``routing.schedule_choice``); an IVR menu with an arrow per key and a queue with its overflow,
+each to what the media service's call there leads to (``routing.route_from_media``). ``mermaid()`` writes the graph as Mermaid text (it renders in GitHub
 and GitLab merge requests); ``dot()`` as Graphviz DOT, which ``svg()`` renders with Graphviz's
 ``dot`` command. Pure Python but for that command.
 """
@@ -18,9 +20,11 @@ __metaclass__ = type
 import shutil
 import subprocess
 
-from ansible_collections.voxplane.pbx.plugins.module_utils import callflow, routing
+from ansible_collections.voxplane.pbx.plugins.module_utils import callflow, routing, rules
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import EnvironmentProblem
-from ansible_collections.voxplane.pbx.plugins.module_utils.model import EXTENSION, GROUP, NUMBER
+from ansible_collections.voxplane.pbx.plugins.module_utils.model import (
+    CONFERENCE, EXTENSION, GROUP, IVR, KIND_WORDS, NUMBER, QUEUE, SCHEDULE,
+)
 
 # A flow with more decisions than this is drawn up to here (the core bounds every chain far below).
 MAX_NODES = 80
@@ -34,7 +38,8 @@ class Node(object):
 
     def __init__(self, node_id, kind, label):
         self.id = node_id
-        self.kind = kind  # start, ring, voicemail, mailbox, announcement, trunk, feature, end
+        # start, ring, voicemail, mailbox, announcement, trunk, feature, end; ivr, queue, conference, schedule
+        self.kind = kind
         self.label = label
 
 
@@ -101,6 +106,15 @@ def _relay_node(graph, snap, plan):
     if media is None:
         return graph.node(('trunk', plan.uri), 'trunk', 'out through the trunk to %s' % user)
     service, params = media
+    if service in (IVR, QUEUE, CONFERENCE):  # one node per menu, queue or room, however the call got there
+        tenant = snap.by_domain.get(plan.uri.split('@', 1)[-1])
+        target = tenant.targets.get(params.get('number')) if tenant else None
+        label = '%s %s%s' % (KIND_WORDS.get(service, service), params.get('number'),
+                             ' %s' % target.name if getattr(target, 'name', None) else '')
+        if service == QUEUE and target is not None:
+            label += ': %s %s, %ss each' % (target.strategy, ', '.join(m[0] for m in target.members) or 'no members',
+                                            target.member_ring_time)
+        return graph.node(('media', tenant.name if tenant else None, service, params.get('number')), service, label)
     # One node per mailbox or announcement: why the call got there is on the arrow, not a node of its own.
     key = ('media', plan.uri, service, tuple(sorted((k, v) for k, v in params.items() if k != 'reason')), plan.context)
     if service == 'voicemail':
@@ -115,6 +129,76 @@ def _end(graph, code, reason):
     return graph.node(('end', code, reason), 'end', '%s %s' % (code, reason) if code else reason)
 
 
+def _hours_words(schedule):
+    """A schedule's opening hours, short: 'mon-fri 08:00-18:00, sat 09:00-12:00'."""
+    groups = []
+    for day, spans in zip(rules.WEEKDAYS, schedule.days):
+        if not spans:
+            continue
+        text = ' '.join('%s-%s' % (rules.clock_text(start), rules.clock_text(end)) for start, end in spans)
+        if groups and groups[-1][2] == text and rules.WEEKDAYS.index(groups[-1][1]) + 1 == rules.WEEKDAYS.index(day):
+            groups[-1][1] = day
+        else:
+            groups.append([day, day, text])
+    return ', '.join('%s %s' % (first if first == last else '%s-%s' % (first, last), text)
+                     for first, last, text in groups) or 'never open'
+
+
+def _schedule_node(graph, snap, note):
+    tenant = snap.tenants.get(note.tenant)
+    schedule = tenant.schedules.get(note.name) if tenant else None
+    label = 'schedule %s' % note.name
+    if schedule is not None:
+        holidays = len(schedule.holidays)
+        label += ': %s (%s)%s' % (_hours_words(schedule), schedule.timezone, ', closed on %d holiday%s' % (
+            holidays, 's' if holidays > 1 else '') if holidays else '')
+    return graph.node((SCHEDULE, note.tenant, note.name, note.context), SCHEDULE, label)
+
+
+def _placed(snap, plan, service, number, dest, now):
+    """The plan of the call the media service places for a menu or queue to ``dest`` (route_from_media), or
+    None when there is no destination."""
+    if dest is None:
+        return None
+    to, user = routing.origin_request(dest)
+    return routing.route_from_media(snap, plan.uri.split('@', 1)[-1], user, routing.origin_header(service, number, to),
+                                    None, now)
+
+
+def _media_ways(graph, snap, node, plan, now, todo):
+    """The ways on from a menu (a key each, wrong keys, no key) or a queue (a member answers, the overflow, no
+    member logged in), or a room (answered)."""
+    service, params = routing.media_request(plan)
+    number = params.get('number')
+    tenant = snap.by_domain.get(plan.uri.split('@', 1)[-1])
+    target = tenant.targets.get(number) if tenant else None
+
+    def way(dest, label):
+        nxt = _placed(snap, plan, service, number, dest, now)
+        if nxt is None:
+            graph.edge(node, _end(graph, 200, 'goodbye, the call ends')[0], label)
+        else:
+            todo.append((node, nxt, label, 0))
+    if service == CONFERENCE or target is None:
+        graph.edge(node, _end(graph, 200, 'answered by the media service')[0])
+        return
+    if service == IVR:
+        for key, dest in target.keys.items():
+            if dest == number:
+                graph.edge(node, node, 'key %s: again' % key)
+            else:
+                way(dest, 'key %s' % key)
+        if target.direct_dial:
+            graph.edge(node, _end(graph, None, 'the extension dialled')[0], 'an extension\'s number')
+        way(target.invalid, 'wrong key, %d tries' % target.max_tries)
+        way(target.no_input, 'no key, %d tries of %ds' % (target.max_tries, target.timeout))
+        return
+    graph.edge(node, _end(graph, 200, 'answered by a member')[0], 'a member answers')
+    way(target.overflow, 'nobody answers within %ds, or %d callers wait' % (target.max_wait, target.max_callers))
+    if target.no_members:
+        way(target.no_members, 'no member logged in')
+
+
 def explore(snap, caller, dialled, now):
     """The Graph of every way a call of ``caller`` (callflow.Caller) to ``dialled`` can go."""
     graph = Graph()
@@ -124,9 +208,9 @@ def explore(snap, caller, dialled, now):
         plan = routing.route_inbound(snap, dialled, caller.source, now)
     else:
         plan = routing.route_from_account(snap, snap.tenants[caller.tenant].domain, caller.username, dialled, now)
-    todo = [(start, plan, '')]
+    todo = [(start, plan, '', 0)]
     while todo:
-        parent, plan, how = todo.pop(0)
+        parent, plan, how, drawn_notes = todo.pop(0)
         if len(graph.nodes) >= MAX_NODES:
             graph.truncated = True
             break
@@ -141,6 +225,16 @@ def explore(snap, caller, dialled, now):
                                     'feature', 'feature code: %s' % plan.done)
             graph.edge(parent, node, how)
             continue
+        notes = getattr(plan, 'notes', ())
+        if len(notes) > drawn_notes:  # a schedule on the way: both of its ways
+            note = notes[drawn_notes]
+            node, new = _schedule_node(graph, snap, note)
+            graph.edge(parent, node, how)
+            if new:
+                todo.append((node, plan, 'open' if note.open else 'closed', drawn_notes + 1))
+                todo.append((node, routing.schedule_choice(snap, note, not note.open, now),
+                             'closed' if note.open else 'open', 0))
+            continue
         reason = _reason(plan)
         label = how + (' (Diversion %s)' % reason if reason and how else '')
         if isinstance(plan, routing.Relay):
@@ -148,10 +242,12 @@ def explore(snap, caller, dialled, now):
             graph.edge(parent, node, label)
             if not new:
                 continue
-            if node.kind == 'trunk':
+            if node.kind in (IVR, QUEUE, CONFERENCE):
+                _media_ways(graph, snap, node, plan, now, todo)
+            elif node.kind == 'trunk':
                 graph.edge(node, _end(graph, None, 'the far end answers')[0])
             elif plan.context:  # an announcement that leads somewhere
-                todo.append((node, routing.after_reply(snap, plan.context, 'no_answer', now), 'played'))
+                todo.append((node, routing.after_reply(snap, plan.context, 'no_answer', now), 'played', 0))
             elif node.kind in ('voicemail', 'mailbox') and plan.destination == snap.media_service:
                 graph.edge(node, _end(graph, 200, 'answered by the media service')[0])
             elif node.kind == 'announcement':
@@ -166,7 +262,7 @@ def explore(snap, caller, dialled, now):
         graph.edge(node, _end(graph, 200, 'answered')[0], 'answered')
         for outcome, words in RING_ENDS:
             words = words % plan.ring_time if '%s' in words else words
-            todo.append((node, routing.after_reply(snap, plan.context, outcome, now), words))
+            todo.append((node, routing.after_reply(snap, plan.context, outcome, now), words, 0))
     return graph
 
 
@@ -185,7 +281,8 @@ def _internal_caller(tenant, target):
 
 def tenant_flows(snap, state, now):
     """[(kind, key, title, Graph)] of a tenant: each of its numbers as a call from its trunk
-    (anonymous), each group and extension as a call from another extension; sorted by kind, then key.
+    (anonymous), each group, IVR menu, queue, conference room and extension as a call from another
+    extension; sorted by kind, then key.
     A number is drawn only when the tenant has a trunk to call from, an internal flow only when the
     tenant has a SIP account to call from."""
     tenant = snap.tenants[state.name]
@@ -195,7 +292,7 @@ def tenant_flows(snap, state, now):
         trunk = callflow.Caller(tenant.name, source=addresses[0])
         for key in sorted(state.objects(NUMBER)):
             flows.append((NUMBER, key, 'number %s from the trunk' % key, explore(snap, trunk, key, now)))
-    for kind in (GROUP, EXTENSION):
+    for kind in (GROUP, IVR, QUEUE, CONFERENCE, EXTENSION):
         for key in sorted(state.objects(kind), key=lambda n: (len(n), n)):
             caller = _internal_caller(tenant, key)
             if caller is not None:
@@ -245,7 +342,8 @@ def tenant_pictures(states, generation, tenant_name, form, now):
 
 # ------------------------------------------------------------------------------ Mermaid
 _MERMAID_SHAPES = {'start': '(["%s"])', 'end': '(["%s"])', 'ring': '["%s"]', 'voicemail': '[/"%s"/]',
-                   'mailbox': '[/"%s"/]', 'announcement': '[/"%s"/]', 'trunk': '[["%s"]]', 'feature': '{{"%s"}}'}
+                   'mailbox': '[/"%s"/]', 'announcement': '[/"%s"/]', 'trunk': '[["%s"]]', 'feature': '{{"%s"}}',
+                   IVR: '[/"%s"\\]', QUEUE: '[("%s")]', CONFERENCE: '(("%s"))', SCHEDULE: '{"%s"}'}
 
 
 def _mermaid_text(text):
@@ -282,7 +380,8 @@ def mermaid(graph, title=None):
 
 # ------------------------------------------------------------------------------ Graphviz
 _DOT_SHAPES = {'start': 'oval', 'end': 'oval', 'ring': 'box', 'voicemail': 'note', 'mailbox': 'note',
-               'announcement': 'note', 'trunk': 'box3d', 'feature': 'hexagon'}
+               'announcement': 'note', 'trunk': 'box3d', 'feature': 'hexagon', IVR: 'trapezium', QUEUE: 'cylinder',
+               CONFERENCE: 'tab', SCHEDULE: 'diamond'}
 
 
 def _dot_text(text):

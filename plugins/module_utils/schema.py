@@ -143,6 +143,44 @@ MIGRATIONS = [
         )""",
         "CREATE INDEX announcements_tenant ON announcements (tenant_id)",
     ]),
+    # IVR menus, call queues and conference rooms (keyed by their internal number, which they share with
+    # extensions and groups: integrity.py checks that across the tables) and schedules (business hours,
+    # keyed by name like announcements). Tables of the directory like call_groups: the media service reads
+    # them (docs/media.md); a queue member's login state is a field of its queue's doc.
+    (6, 'IVR menus, queues, conference rooms, schedules', [
+        """CREATE TABLE ivr_menus (
+            id {serial},
+            tenant_id INTEGER NOT NULL REFERENCES tenants (id),
+            internal_number TEXT NOT NULL,
+            doc TEXT NOT NULL,
+            UNIQUE (tenant_id, internal_number)
+        )""",
+        """CREATE TABLE call_queues (
+            id {serial},
+            tenant_id INTEGER NOT NULL REFERENCES tenants (id),
+            internal_number TEXT NOT NULL,
+            doc TEXT NOT NULL,
+            UNIQUE (tenant_id, internal_number)
+        )""",
+        """CREATE TABLE conference_rooms (
+            id {serial},
+            tenant_id INTEGER NOT NULL REFERENCES tenants (id),
+            internal_number TEXT NOT NULL,
+            doc TEXT NOT NULL,
+            UNIQUE (tenant_id, internal_number)
+        )""",
+        """CREATE TABLE schedules (
+            id {serial},
+            tenant_id INTEGER NOT NULL REFERENCES tenants (id),
+            name TEXT NOT NULL,
+            doc TEXT NOT NULL,
+            UNIQUE (tenant_id, name)
+        )""",
+        "CREATE INDEX ivr_menus_tenant ON ivr_menus (tenant_id)",
+        "CREATE INDEX call_queues_tenant ON call_queues (tenant_id)",
+        "CREATE INDEX conference_rooms_tenant ON conference_rooms (tenant_id)",
+        "CREATE INDEX schedules_tenant ON schedules (tenant_id)",
+    ]),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -32,7 +32,8 @@ from ansible_collections.voxplane.pbx.plugins.module_utils.errors import (
 from ansible_collections.voxplane.pbx.plugins.module_utils.integrity import Lookups
 from ansible_collections.voxplane.pbx.plugins.module_utils import postgresql
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import (
-    ANNOUNCEMENT, CHILD_KINDS, DEVICE, EXTENSION, GROUP, KEY_FIELD, NUMBER, PHONEBOOK, TENANT, with_defaults,
+    ANNOUNCEMENT, CHILD_KINDS, CONFERENCE, DEVICE, EXTENSION, GROUP, IVR, KEY_FIELD, NUMBER, PHONEBOOK, QUEUE, SCHEDULE,
+    TENANT, with_defaults,
 )
 from ansible_collections.voxplane.pbx.plugins.module_utils.rules import block_numbers
 from ansible_collections.voxplane.pbx.plugins.module_utils.schema import LATEST_VERSION, MIGRATIONS
@@ -67,12 +68,16 @@ def require_sqlite3():
 # kind -> (table, key column). Child rows all carry tenant_id.
 TABLES = {EXTENSION: ('extensions', 'internal_number'), GROUP: ('call_groups', 'internal_number'),
           NUMBER: ('numbers', 'number'), DEVICE: ('devices', 'mac'), PHONEBOOK: ('phonebook_entries', 'name'),
-          ANNOUNCEMENT: ('announcements', 'name')}
+          ANNOUNCEMENT: ('announcements', 'name'), IVR: ('ivr_menus', 'internal_number'),
+          QUEUE: ('call_queues', 'internal_number'), CONFERENCE: ('conference_rooms', 'internal_number'),
+          SCHEDULE: ('schedules', 'name')}
 
 # Fields kept in their own columns or rows rather than in doc.
 _OUT_OF_DOC = {TENANT: ('name', 'sip_domain'), EXTENSION: ('tenant', 'internal_number', 'sip_accounts'),
                GROUP: ('tenant', 'internal_number'), NUMBER: ('tenant', 'number'), DEVICE: ('tenant', 'mac'),
-               PHONEBOOK: ('tenant', 'name'), ANNOUNCEMENT: ('tenant', 'name')}
+               PHONEBOOK: ('tenant', 'name'), ANNOUNCEMENT: ('tenant', 'name'), IVR: ('tenant', 'internal_number'),
+               QUEUE: ('tenant', 'internal_number'), CONFERENCE: ('tenant', 'internal_number'),
+               SCHEDULE: ('tenant', 'name')}
 
 
 def _now():

@@ -33,7 +33,8 @@ import os
 from ansible_collections.voxplane.pbx.plugins.module_utils import audio, integrity, model, tenant_csv
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import RuleError, ValidationFailed, Violation
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import (
-    ANNOUNCEMENT, CHILD_KINDS, DEVICE, EXTENSION, GROUP, KEY_FIELD, NUMBER, PHONEBOOK, TENANT,
+    ANNOUNCEMENT, CHILD_KINDS, CONFERENCE, DEVICE, EXTENSION, GROUP, IVR, KEY_FIELD, NUMBER, PHONEBOOK, QUEUE, SCHEDULE,
+    TENANT,
 )
 from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import ABSENT, follow_on_filter, mentions, reconcile
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory
@@ -43,7 +44,8 @@ STATES = (MERGED, REPLACED, OVERRIDDEN, DELETED, VALIDATED)
 
 # Document section -> kind, in the order tenant_info returns them.
 SECTIONS = (('numbers', NUMBER), ('extensions', EXTENSION), ('devices', DEVICE), ('groups', GROUP),
-            ('phonebook', PHONEBOOK), ('announcements', ANNOUNCEMENT))
+            ('phonebook', PHONEBOOK), ('announcements', ANNOUNCEMENT), ('schedules', SCHEDULE), ('ivrs', IVR),
+            ('queues', QUEUE), ('conferences', CONFERENCE))
 SECTION_OF = dict((kind, section) for section, kind in SECTIONS)
 # The recordings the announcements play, when the export carries them (tenant_info audio: true): a list of
 # {sha256, duration_ms, wav_base64}, the WAV as the directory keeps it (16-bit PCM, mono, 8000 Hz).
@@ -132,7 +134,8 @@ def _fields(kind):
     """(defaults, known field names) of a kind, computed once."""
     if kind not in _FIELDS:
         defaults = model.with_defaults(kind, {})
-        _FIELDS[kind] = (defaults, set(defaults) | set([KEY_FIELD[kind], 'tenant' if kind != TENANT else 'name']))
+        _FIELDS[kind] = (defaults, set(defaults) | set([KEY_FIELD[kind], 'tenant' if kind != TENANT else 'name'])
+                         | set(model.REQUEST_FIELDS.get(kind, ())))
     return _FIELDS[kind]
 
 
@@ -472,11 +475,14 @@ def _restore_hint(violation):
 
 # A SIP account without password or ha1 taken as one that exists gets this stand-in HA1; it is never stored.
 _STAND_IN_HA1 = '0' * 32
+# The same for a conference room's moderator PIN.
+_STAND_IN_PIN_HASH = '0' * 64
 
 
 def assume_existing_accounts(document):
     """Take every SIP account of the document that has no password or ha1 as one that exists: it gets a
-    stand-in credential; and take the audio its announcements name as there (the document need not bring
+    stand-in credential (so does the moderator PIN of a conference room that needs one); and take the audio
+    its announcements name as there (the document need not bring
     it). What judges a document without a directory does this (the offline validation, the route
     simulator, which authenticate nobody and play nothing): a tenant_info export without secrets and
     audio, the file a repository keeps, is then judged on everything else. Changes the document in place;
@@ -489,6 +495,12 @@ def assume_existing_accounts(document):
             request['sip_accounts'] = [
                 dict(acc, ha1=_STAND_IN_HA1) if isinstance(acc, dict) and not acc.get('password') and not acc.get('ha1') else acc
                 for acc in accounts]
+    for request in document.children.get(CONFERENCE, {}).values():
+        # A room that waits for (or ends with) its moderator has a moderator PIN, which an export without
+        # secrets leaves out: taken as there, as a SIP account's password is.
+        if isinstance(request, dict) and (request.get('wait_for_moderator') or request.get('end_with_moderator')) \
+                and not request.get('moderator_pin') and not request.get('moderator_pin_hash'):
+            request['moderator_pin_hash'] = _STAND_IN_PIN_HASH
     return document
 
 

@@ -12,13 +12,13 @@ module: tenant_info
 short_description: Read a whole tenant from the voxplane directory
 version_added: 0.1.0
 description:
-  - Returns one tenant with all its numbers, extensions, devices, groups, phonebook and announcements, in exactly
-    the shape the modules take, so that feeding the result back into them changes nothing; the whole result is
+  - Returns one tenant with all its numbers, extensions, devices, groups, phonebook, announcements, schedules, IVR
+    menus, queues and conference rooms, in exactly the shape the modules take, so that feeding the result back into them changes nothing; the whole result is
     also a tenant document for M(voxplane.pbx.tenant_config).
   - Also returns each mailbox's message counts (RV(mailboxes)), beside the document; never the messages.
-  - Secrets are returned only with O(secrets), and then as stored (SIP passwords as digest HA1, voicemail
-    PINs as salted hashes), never in plain text; modules keep the stored secret when a SIP account or
-    voicemail is given without one.
+  - Secrets are returned only with O(secrets), and then as stored (SIP passwords as digest HA1, voicemail and
+    conference PINs as salted hashes), never in plain text; modules keep the stored secret when a SIP account,
+    voicemail or conference room is given without one.
   - Also returns the number plan the router derives from the tenant, that is which E.164 number reaches which target.
   - With O(dest) the result is a short summary of what was written (RV(files), RV(summary)), not the document.
   - With O(dest) the tenant is written to a file (O(format=yaml) or V(json)) or to CSV files in a folder
@@ -39,7 +39,8 @@ options:
     aliases: [name]
   secrets:
     description:
-      - Include the stored secrets (C(ha1) of each SIP account, C(voicemail.pin_hash)), so that the export restores
+      - Include the stored secrets (C(ha1) of each SIP account, C(voicemail.pin_hash), a conference room's C(pin_hash) and
+        C(moderator_pin_hash)), so that the export restores
         the tenant into an empty directory and its phones register with their old passwords (backups, moves
         between directories). Never plain text.
       - Returned in the result only when the task has C(no_log) (rule C(no_log)); written to O(dest) with mode 0600.
@@ -57,9 +58,9 @@ options:
   format:
     description:
       - What O(dest) holds. V(yaml) or V(json) write the tenant document to the file O(dest); V(csv) writes
-        C(extensions.csv), C(phonebook.csv) and C(speed_dials.csv) into the folder O(dest) (created when missing), in the
-        layouts of docs/tenant-documents.md. Tenant settings, number objects and groups have no CSV layout; export them
-        as YAML or JSON beside it.
+        C(extensions.csv), C(phonebook.csv), C(speed_dials.csv) and C(queue_members.csv) into the folder O(dest) (created
+        when missing), in the layouts of docs/tenant-documents.md. Tenant settings, number objects, groups, schedules,
+        menus, rooms and the queues' own settings have no CSV layout; export them as YAML or JSON beside it.
     type: str
     choices: [yaml, json, csv]
   dest:
@@ -80,7 +81,8 @@ options:
   call_flows:
     description:
       - Also return the tenant's call flows as pictures (RV(call_flows)), each of its numbers as a call from its trunk,
-        each group and each extension as a call from another extension, every way such a call can go (see
+        each group, IVR menu, queue, conference room and extension as a call from another extension, every way such a
+        call can go (see
         M(voxplane.pbx.route_info)'s O(voxplane.pbx.route_info#module:diagram)).
       - V(mermaid) as Mermaid text, with a Markdown page for review (it renders in GitHub and GitLab merge requests);
         V(svg) as SVG drawn by Graphviz's C(dot) (package C(graphviz) on the host the module runs on); V(both); V(none).
@@ -120,7 +122,7 @@ EXAMPLES = r'''
     format: json
     dest: "{{ playbook_dir }}/backup/acme.json"
 
-- name: The extensions, phonebook and speed dials as CSV files for the spreadsheet (comma-separated)
+- name: The extensions, phonebook, speed dials and queue members as CSV files for the spreadsheet (comma-separated)
   voxplane.pbx.tenant_info:
     tenant: acme
     format: csv
@@ -165,6 +167,28 @@ announcements:
   sample:
     - {name: closed, description: Closed, audio: 7987172fa1373bc1a73631cfba236ceafe624f3485db1ade8602957d45517ad7,
        duration_ms: 4200, then: "voicemail:210"}
+schedules:
+  description: The tenant's schedules (business hours), as M(voxplane.pbx.schedule) takes them, sorted by name.
+  returned: when O(dest) is not given
+  type: list
+  elements: dict
+ivrs:
+  description: The tenant's IVR menus, as M(voxplane.pbx.ivr) takes them, sorted by internal number.
+  returned: when O(dest) is not given
+  type: list
+  elements: dict
+queues:
+  description: The tenant's call queues with each member's login, as M(voxplane.pbx.queue) takes them, sorted by internal number.
+  returned: when O(dest) is not given
+  type: list
+  elements: dict
+conferences:
+  description:
+    - The tenant's conference rooms, as M(voxplane.pbx.conference) takes them, sorted by internal number; their PINs
+      only with O(secrets), as C(pin_hash) and C(moderator_pin_hash).
+  returned: when O(dest) is not given
+  type: list
+  elements: dict
 audio:
   description:
     - The recordings the announcements play, each as C(sha256), C(duration_ms) and C(wav_base64) (the WAV as the
@@ -192,7 +216,7 @@ summary:
   returned: when O(dest) is given and the tenant exists
   type: dict
   sample: {tenant: acme, secrets: false, numbers: 1, extensions: 1, devices: 0, groups: 0, phonebook: 0, announcements: 0,
-           audio: 0}
+           schedules: 0, ivrs: 0, queues: 0, conferences: 0, audio: 0}
 csv_skipped:
   description: What the CSV layouts cannot hold, such as a device whose lines belong to several extensions.
   returned: when O(format=csv)
@@ -251,7 +275,7 @@ from ansible_collections.voxplane.pbx.plugins.module_utils.errors import Directo
 from ansible_collections.voxplane.pbx.plugins.module_utils.runner import DIRECTORY_ARGS, fail, new_module, read_tenant
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory
 
-EMPTY = dict(tenant={}, numbers=[], extensions=[], devices=[], groups=[], phonebook=[], announcements=[], number_plan={})
+EMPTY = dict([('tenant', {}), ('number_plan', {})] + [(section, []) for section, _kind in tenant_document.SECTIONS])
 
 
 def _write(module, files):

@@ -152,3 +152,88 @@ def test_the_review_page_links_each_picture():
     page = callflow_diagram.review_page('acme', [('group', '50', 'group 50 from anna.desk', 'flowchart TD\n')], pictures=True)
     assert '## group 50 from anna.desk\n\n![group 50 from anna.desk](acme/group-50.svg)\n\n```mermaid\nflowchart TD\n```' in page
     assert callflow_diagram.file_name('number', '+49 30/1') == 'number-+49_30_1.svg'
+
+
+# Menus, queues, rooms and schedules (issue 22) -------------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def zentrale(tmp_path_factory):
+    """The routing tests' "Zentrale: 1 Vertrieb, 2 Support, 0 Empfang" behind business hours."""
+    from test_routing_menus import build
+    harness = build(tmp_path_factory.mktemp('diagram-menus') / 'directory.db')
+    with harness.directory.transaction(write=False, create=False) as txn:
+        return callflow.build_snapshot(txn.load_all(), 8)
+
+
+def zentrale_graph(snap, dialled):
+    from test_routing_menus import MONDAY_10
+    return callflow_diagram.explore(snap, callflow.resolve_caller(snap, 'acme', trunk=True), dialled, MONDAY_10)
+
+
+SCHEDULE = 'schedule hours: mon-fri 08:00-18:00 (Europe/Berlin), closed on 1 holiday'
+MENU = 'IVR menu 700 Zentrale'
+QUEUE = 'queue 600 Support: ring_all 11, 12, 13, 12s each'
+
+
+def test_a_schedule_is_drawn_with_both_of_its_ways_at_any_time(zentrale):
+    from test_routing_menus import HEAD
+    found = arrows(zentrale_graph(zentrale, HEAD))
+    assert found[('call to %s from the trunk' % HEAD, SCHEDULE)] == ''
+    assert found[(SCHEDULE, MENU)] == 'open' and found[(SCHEDULE, 'announcement closed')] == 'closed'
+    kinds = dict((node.label, node.kind) for node in zentrale_graph(zentrale, HEAD).nodes)
+    assert (kinds[SCHEDULE], kinds[MENU], kinds[QUEUE]) == ('schedule', 'ivr', 'queue')
+
+
+def test_a_menu_has_an_arrow_per_key_and_for_wrong_keys_and_no_key(zentrale):
+    from test_routing_menus import MENU as MENU_NUMBER
+    found = arrows(zentrale_graph(zentrale, MENU_NUMBER))
+    assert found[(MENU, 'ring group 20 Vertrieb (11, 12): anna.desk, anna.app, 30s')] == 'key 1'
+    assert found[(MENU, QUEUE)] == 'key 2'
+    assert found[(MENU, 'ring extension 10 Empfang: empfang.desk, 20s')] == 'key 0 / wrong key, 3 tries'
+    assert found[(MENU, 'voicemail of 10')].startswith('no key, 3 tries of 5s')
+
+
+def test_a_queue_is_drawn_with_its_overflow(zentrale):
+    from test_routing_menus import SUPPORT
+    found = arrows(zentrale_graph(zentrale, SUPPORT))
+    assert found[(QUEUE, '200 answered by a member')] == 'a member answers'
+    assert found[(QUEUE, 'voicemail of 10')].startswith('nobody answers within 120s, or 10 callers wait')
+    assert ('voicemail of 10', '200 answered by the media service') in found
+
+
+def test_a_room_and_a_menu_key_that_repeats_it(tmp_path):
+    from test_routing_menus import MONDAY_10, TEAM, build
+    harness = build(tmp_path / 'directory.db')
+    harness.apply('acme', None, {'ivr': {'700': {'keys': {'9': '700', '5': '650'}}}})
+    with harness.directory.transaction(write=False, create=False) as txn:
+        snap = callflow.build_snapshot(txn.load_all(), 9)
+    found = arrows(zentrale_graph(snap, TEAM))
+    assert found == {('call to %s from the trunk' % TEAM, 'conference room 650 Team'): '',
+                     ('conference room 650 Team', '200 answered by the media service'): ''}
+    found = arrows(callflow_diagram.explore(snap, callflow.resolve_caller(snap, 'acme', account='anna.desk'), '700',
+                                            MONDAY_10))
+    assert found[(MENU, MENU)] == 'key 9: again' and found[(MENU, 'conference room 650 Team')] == 'key 5'
+    text = callflow_diagram.mermaid(zentrale_graph(snap, TEAM))
+    assert '(("conference room 650 Team"))' in text
+
+
+def test_the_tenants_flows_include_its_menus_queues_and_rooms(tmp_path):
+    from test_routing_menus import MONDAY_10, build
+    harness = build(tmp_path / 'directory.db')
+    with harness.directory.transaction(write=False, create=False) as txn:
+        states = txn.load_all()
+    snap = callflow.build_snapshot(states, 8)
+    titles = [title for _k, _key, title, _g in callflow_diagram.tenant_flows(snap, states['acme'], MONDAY_10)]
+    assert titles.index('group 20 from empfang.desk') < titles.index('ivr 700 from empfang.desk') < \
+        titles.index('queue 600 from empfang.desk') < titles.index('conference 650 from empfang.desk') < \
+        titles.index('extension 10 from anna.desk')
+
+
+@pytest.mark.skipif(not shutil.which('dot'), reason='Graphviz (make deps installs it)')
+def test_the_svg_of_a_menu_behind_business_hours_draws_every_step(zentrale):
+    from test_routing_menus import HEAD
+    graph = zentrale_graph(zentrale, HEAD)
+    root = ET.fromstring(callflow_diagram.svg(graph, title='acme: head number'))
+    drawn = ' '.join(''.join(t.itertext()) for t in root.iter(SVG_TEXT))
+    for node in graph.nodes:
+        assert node.label in drawn, node.label

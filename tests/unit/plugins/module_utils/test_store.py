@@ -35,12 +35,20 @@ from ansible_collections.voxplane.pbx.plugins.module_utils.store import Director
 PIN = '4711'
 TABLES = {'voxplane_schema', 'voxplane_generation', 'tenants', 'extensions', 'sip_accounts', 'call_groups',
           'numbers', 'number_claims', 'devices', 'phonebook_entries', 'voicemail_messages', 'mailboxes',
-          'voicemail_serial', 'audio', 'announcements'}
+          'voicemail_serial', 'audio', 'announcements', 'ivr_menus', 'call_queues', 'conference_rooms', 'schedules'}
 MIGRATION_5_TABLES = ('voicemail_messages', 'mailboxes', 'voicemail_serial', 'audio', 'announcements')
+MIGRATION_6_TABLES = ('ivr_menus', 'call_queues', 'conference_rooms', 'schedules')
+
+
+def undo_migration_6(pbx):
+    """A directory as written before migration 6 (IVR menus, queues, conference rooms, schedules)."""
+    for table in MIGRATION_6_TABLES:
+        pbx.sql('DROP TABLE %s' % table)
 
 
 def undo_migration_5(pbx):
-    """A directory as written before migration 5 (the media service's tables)."""
+    """A directory as written before migration 5 (the media service's tables), and so before 6."""
+    undo_migration_6(pbx)
     for table in MIGRATION_5_TABLES:
         pbx.sql('DROP TABLE %s' % table)
 
@@ -860,3 +868,20 @@ def test_messages_whose_mail_is_pending_are_found_across_tenants(acme):
         txn.update_voicemail('acme', pending, {'email': {'state': 'sent'}})
     with acme.directory.transaction(write=False) as txn:
         assert txn.voicemail_to_mail() == [] and sent
+
+
+def test_a_version_5_directory_gains_menus_queues_rooms_and_schedules_and_keeps_its_tenants(acme):
+    """Migration 6 on a directory written before it: the tenants load unchanged, with none of the new kinds."""
+    with acme.directory.transaction(write=False) as txn:
+        before = txn.load_tenant('acme')
+    undo_migration_6(acme)
+    acme.sql('DELETE FROM voxplane_schema WHERE version > 5')
+    with pytest.raises(SchemaError) as info:  # a reader never migrates, and says so
+        with acme.directory.transaction(write=False, create=False):
+            pass
+    assert 'schema version 5 needs migrating to %d' % LATEST_VERSION in str(info.value)
+    with acme.directory.transaction() as txn:
+        assert txn.migrated_from == 5 and txn.schema_version() == LATEST_VERSION
+        after = txn.load_tenant('acme')
+    assert after.tenant == before.tenant and after.children == before.children
+    assert all(after.objects(kind) == {} for kind in ('ivr', 'queue', 'conference', 'schedule'))

@@ -205,7 +205,7 @@ def test_a_document_names_its_tenant_once(db):
 
 def test_a_key_listed_twice_and_unknown_sections_are_reported(db):
     doc = td.parse_document({'tenant': {'name': 'acme'}, 'extensions': [{'internal_number': '10'}, {'internal_number': '10'}],
-                             'queues': [], 'number_plan': {}, 'exists': True})
+                             'parking_lots': [], 'number_plan': {}, 'exists': True})
     assert sorted(v.rule for v in doc.violations) == ['requested_twice', 'unsupported']
 
 

@@ -203,3 +203,21 @@ def test_tenant_info_draws_the_tenants_call_flows(directory):
     assert directory.snapshot() == before
     bad = directory.run('tenant_info', tenant='beta', call_flows='png')
     assert bad['failed'] and 'call_flows' in bad['msg']
+
+
+def test_the_keys_a_caller_presses_at_a_menu(pbx, monkeypatch):
+    """digits: the menu step says which key led where, and the flow goes on there (issue 22)."""
+    from test_routing_menus import HEAD, build   # the seeds' "Zentrale: 1 Vertrieb, 2 Support, 0 Empfang"
+    monkeypatch.setitem(module_helpers.MODULES, 'route_info', route_info)
+    build(pbx.path)
+    call = dict(tenant='acme', caller={'trunk': True, 'calling_number': '+4989111222'}, dialled=HEAD,
+                at='2026-03-02T10:00')
+    result = pbx.ok('route_info', digits=['2'], **call)
+    assert [s['action'] for s in result['steps']] == ['schedule', 'ivr', 'queue', 'voicemail']
+    assert result['summary'][1:3] == ['0s: IVR menu 700 Zentrale: key 2 -> queue 600 Support',
+                                      '0s: queue 600 Support (ring_all: 11, 12; max wait 120s): nobody answers, '
+                                      'overflow after 120s to voicemail of 10']
+    result = pbx.ok('route_info', **dict(call, at='2026-03-02T19:00'))
+    assert result['summary'][0] == '0s: schedule hours (Europe/Berlin): closed -> announcement closed'
+    result = pbx.run('route_info', digits=['two'], **call)
+    assert result.failed and result['violations'][0]['field'] == 'digits[0]'
