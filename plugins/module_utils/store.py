@@ -826,7 +826,7 @@ class Transaction(Lookups):
         """Every message (of any tenant) whose e-mail is still to be sent (doc email.state
         'pending'), oldest first."""
         return [self._message(row) for row in self._execute(
-            self._MESSAGE_COLUMNS + "WHERE json_extract(v.doc, '$.email.state') = 'pending' ORDER BY v.received_at, v.id")]
+            self._MESSAGE_COLUMNS + "WHERE %s = 'pending' ORDER BY v.received_at, v.id" % self.dialect.json_text('v.doc', 'email', 'state'))]
 
     def mailbox_counts(self, tenant, extension=None):
         """{extension: {'new': n, 'saved': n}} of a tenant's mailboxes that hold messages."""
