@@ -206,7 +206,6 @@ def test_without_a_driver_the_task_names_the_packages(monkeypatch, location):
 
 ROUND_TRIP = r'''
 import sys
-sys.path.insert(0, sys.argv[2])
 from ansible_collections.voxplane.pbx.plugins.module_utils import postgresql
 from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import reconcile
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory
@@ -223,7 +222,7 @@ with directory.transaction(write=False) as txn:
 def test_kamailios_python_uses_debians_psycopg2(server, location):
     """The router runs the same store in Debian's Python 3.11 with python3-psycopg2 (make deps)."""
     write_tenant(Directory(location))
-    run = subprocess.run([SYSTEM_PYTHON, '-c', ROUND_TRIP, location, os.path.join(REPO, 'build', 'collections')],
-                         capture_output=True, text=True, timeout=60, check=False)
+    run = subprocess.run([SYSTEM_PYTHON, '-c', ROUND_TRIP, location], capture_output=True, text=True, timeout=60, check=False,
+                         env=dict(os.environ, PYTHONPATH=os.path.join(REPO, 'build', 'collections')))
     assert run.returncode == 0, run.stderr
     assert run.stdout.split('\n')[0] == "psycopg2 ['acme', 'beta'] 2"
