@@ -10,6 +10,7 @@ node's playbook run: they share the directory) and waits until every node routes
         a, b, c = cluster.nodes                 # lab.kamailio.KamailioInstance each
         phone = cluster.phone(a, 'bert.desk')   # a phone on an address of its own, registered with a
         cluster.trunk                           # the trunk stand-in's address (trusted by every node)
+        cluster.media                           # with media_services=2: lab.media.MediaInstance each
 
 Addresses: each node, the trunk stand-in and the phones get a 127.0.0.x of their own from one
 ``lab.net.AddressPool`` (a phone at a node's address would look like that node). Each node's
@@ -23,10 +24,11 @@ import re
 import time
 
 from lab.kamailio import LabError, kamailio_lab
-from lab.net import AddressPool, UdpWorker, free_port, wait_for
+from lab.media import media_lab
+from lab.net import AddressPool, free_port, wait_for
 from lab.postgresql import postgresql_lab
 from lab.sipp import Phone
-from lab.wire import Message, wait_for_options
+from lab.wire import wait_for_options
 
 DATABASE = 'voxplane'
 
@@ -35,7 +37,8 @@ class Cluster(object):
     """The running cluster: ``nodes`` (KamailioInstance, in the order of kamailio_cluster_nodes),
     ``server`` (lab.postgresql.PostgresqlServer), ``trunk`` (the trunk stand-in's address, trusted
     by every node; its port is the first node's trunk_port, which tenants.yml names), ``pool``
-    (more addresses), ``members`` (the kamailio_cluster_nodes entries)."""
+    (more addresses), ``members`` (the kamailio_cluster_nodes entries), ``media`` (the media
+    services, lab.media.MediaInstance, on the same directory)."""
 
     def __init__(self, server, pool, trunk, members):
         self.server = server
@@ -43,8 +46,7 @@ class Cluster(object):
         self.trunk = trunk
         self.members = members
         self.nodes = []
-        self.media = None
-        self.media_ports = []
+        self.media = []
 
     @property
     def directory(self):
@@ -98,10 +100,11 @@ def kamailio_cluster(nodes=3, prefix='voxplane-cluster-', server=None, media_ser
     """A PostgreSQL server (``server``, else one of its own) and ``nodes`` Kamailio nodes sharing
     its directory, deployed one after the other by the real roles with ``role_variables`` over
     lab.kamailio's; tenants.yml provisioned once, through the first node. ``media_services``: that
-    many media service URIs on an address of their own (``Cluster.media``, ports
-    ``Cluster.media_ports``: the tests run the stand-ins), the role's kamailio_media_service, and
-    the tenants without a media_server of their own, so that their calls to the PBX's media service
-    go through the dispatcher set. Yields a Cluster; a node that does not come up raises
+    many real media services deployed first by the media role (lab.media.media_lab, each on an
+    address of its own, taking calls from every node, on the cluster's PostgreSQL directory with
+    the password in its passfile: ``Cluster.media``), the nodes' kamailio_media_service, and the
+    tenants without a media_server of their own, so that their calls to the PBX's media service go
+    through the dispatcher set. Yields a Cluster; a node or service that does not come up raises
     lab.kamailio.LabError."""
     with contextlib.ExitStack() as stack:
         if server is None:
@@ -112,12 +115,13 @@ def kamailio_cluster(nodes=3, prefix='voxplane-cluster-', server=None, media_ser
         trunk = pool.take()
         members = [{'address': address, 'port': free_port(address, tcp=False)} for address in addresses]
         cluster = Cluster(server, pool, trunk, members)
-        if media_services:
-            cluster.media = pool.take()
-            cluster.media_ports = [free_port(cluster.media) for _service in range(media_services)]
-            role_variables.setdefault('kamailio_media_service',
-                                      ['sip:%s:%d' % (cluster.media, port) for port in cluster.media_ports])
         bare = server.location(DATABASE, password='')  # the password comes from the role's passfile
+        for index in range(media_services):
+            cluster.media.append(stack.enter_context(media_lab(
+                prefix='%sm%d-' % (prefix, index + 1), address=pool.take(), kamailio_addresses=addresses, max_calls=4,
+                directory_path=bare, directory_password=server.password)))
+        if media_services:
+            role_variables.setdefault('kamailio_media_service', [service.uri for service in cluster.media])
         for index, member in enumerate(members):
             variables = dict(kamailio_directory_path=bare, kamailio_directory_password=server.password,
                              directory_password=server.password, kamailio_cluster_nodes=members,
@@ -138,41 +142,6 @@ def kamailio_cluster(nodes=3, prefix='voxplane-cluster-', server=None, media_ser
                 raise LabError('%s does not route with the tenants\n%s' % (node.address, node.log_tail()))
             cluster.nodes.append(node)
         yield cluster
-
-
-class MediaStandIn(UdpWorker):
-    """A media service stand-in on address:port: answers OPTIONS (a dispatcher probe) with 200 and
-    every INVITE with ``486 <name>`` (the service's own answer, which the router passes on), and
-    records the request lines of the INVITEs it got and how many probes."""
-
-    def __init__(self, address, port, name='Media Stand-in'):
-        super(MediaStandIn, self).__init__(address, port)
-        self.name = name
-        self.invites = []
-        self.probes = 0
-
-    def _run(self):
-        while not self._stop.is_set():
-            try:
-                data, peer = self.sock.recvfrom(65535)
-            except OSError:
-                continue
-            request = Message(data)
-            if request.method == 'OPTIONS':
-                self.probes += 1
-                self.sock.sendto(self._reply(request, 200, 'OK'), peer)
-            elif request.method == 'INVITE':
-                self.invites.append(request.first_line)
-                self.sock.sendto(self._reply(request, 486, self.name), peer)
-
-    @staticmethod
-    def _reply(request, code, reason):
-        lines = ['SIP/2.0 %d %s' % (code, reason)]
-        lines += ['Via: %s' % via for via in request.all('Via')]
-        to = request.header('To') or ''
-        lines += ['From: %s' % request.header('From'), 'To: %s' % (to if ';tag=' in to else to + ';tag=media'),
-                  'Call-ID: %s' % request.call_id, 'CSeq: %s' % request.header('CSeq'), 'Content-Length: 0']
-        return ('\r\n'.join(lines) + '\r\n\r\n').encode()
 
 
 def node_processes_cpu(node):

@@ -10,8 +10,9 @@ directory, the stored messages).
 the media service and Kamailio (``kamailio_media_service`` pointing at the service, rtpengine
 in the path), on one directory.
 
-The service's venv (the PJSIP wheel) is kept between runs in VENV, so that a deployment after
-the first installs nothing. Needs root (the service runs as the kamailio user), espeak-ng and
+The service's venv (the PJSIP wheel) is kept between runs in VENV (VENV_POSTGRESQL, with the
+psycopg wheels too, for a service on a PostgreSQL directory), so that a deployment after the
+first installs nothing. Needs root (the service runs as the kamailio user), espeak-ng and
 sox: ``missing_prerequisites()`` says what is missing. VOXPLANE_SIP_KEEP=1 keeps the tree.
 """
 
@@ -20,7 +21,6 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -35,6 +35,7 @@ from lab.wire import options_probe
 
 MEDIA_PLAYBOOK = os.path.join(PLAYBOOKS, 'media.yml')
 VENV = '/var/cache/voxplane-lab/media-venv'
+VENV_POSTGRESQL = '/var/cache/voxplane-lab/media-venv-postgresql'
 START_TIMEOUT = 20
 
 
@@ -55,7 +56,7 @@ def missing_prerequisites():
 class MediaInstance(object):
     """One media service deployed by the role into a temporary tree."""
 
-    def __init__(self, root, address, kamailio_addresses, directory_path=None, max_calls=8):
+    def __init__(self, root, address, kamailio_addresses, directory_path=None, max_calls=8, directory_password=None):
         self.root = root
         self.address = address
         self.max_calls = max_calls
@@ -63,6 +64,10 @@ class MediaInstance(object):
         self.port = free_ports(address, self.workers + 1)
         self.kamailio_addresses = list(kamailio_addresses)
         self.directory_path = directory_path or os.path.join(root, 'directory.db')
+        self.directory_password = directory_password
+        use_collection()
+        from ansible_collections.voxplane.pbx.plugins.module_utils import postgresql  # pylint: disable=import-outside-toplevel
+        self.on_postgresql = postgresql.is_location(self.directory_path)
         self.config_dir = os.path.join(root, 'etc')
         self.runtime_dir = os.path.join(root, 'run')
         self.log_dir = os.path.join(root, 'log')
@@ -88,13 +93,14 @@ class MediaInstance(object):
         variables = {
             'media_install_packages': False,
             'media_service_mode': 'daemon',
-            'media_venv_dir': VENV,
+            'media_venv_dir': VENV_POSTGRESQL if self.on_postgresql else VENV,
             'media_config_dir': self.config_dir,
             'media_runtime_dir': self.runtime_dir,
             'media_log_dir': self.log_dir,
             'media_storage_dir': self.storage_dir,
             'media_prompts_dir': self.prompts_dir,
             'media_directory_path': self.directory_path,
+            'media_directory_password': self.directory_password or '',
             'media_listen_address': self.address,
             'media_listen_port': self.port,
             'media_kamailio_addresses': self.kamailio_addresses,
@@ -160,17 +166,20 @@ class MediaInstance(object):
     def log_tail(self, lines=60):
         return '\n'.join(read_text(self.log_file).splitlines()[-lines:])
 
+    def directory(self):
+        """The service's directory (store.Directory: SQLite or PostgreSQL), as the test reads it."""
+        use_collection()
+        from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory  # pylint: disable=import-outside-toplevel
+        return Directory(self.directory_path, password=self.directory_password)
+
     def messages(self, tenant, mailbox=None):
         """The directory's rows of the tenant's messages: dicts of id, mailbox, folder,
         duration_ms, path (absolute), doc."""
-        conn = sqlite3.connect(self.directory_path)
-        try:
-            rows = conn.execute(
+        with self.directory().transaction(write=False, create=False) as txn:
+            rows = txn._execute(  # pylint: disable=protected-access
                 'SELECT v.id, e.internal_number, v.folder, v.duration_ms, v.file, v.doc FROM voicemail_messages v '
                 'JOIN tenants t ON t.id = v.tenant_id JOIN extensions e ON e.id = v.extension_id '
                 'WHERE t.name = ? ORDER BY v.id', (tenant,)).fetchall()
-        finally:
-            conn.close()
         found = [{'id': r[0], 'mailbox': r[1], 'folder': r[2], 'duration_ms': r[3],
                   'path': os.path.join(self.storage_dir, r[4]), 'doc': json.loads(r[5])} for r in rows]
         return [m for m in found if mailbox is None or m['mailbox'] == mailbox]
@@ -179,29 +188,25 @@ class MediaInstance(object):
         """An announcement of the tenant whose audio is the WAV file ``wav``, written straight into
         the directory (its document: ``audio``, the SHA-256 of its row in ``audio``), as the
         announcement kind of the directory keeps it."""
-        use_collection()
-        from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory  # pylint: disable=import-outside-toplevel
         with open(wav, 'rb') as handle:
             data = handle.read()
-        with Directory(self.directory_path).transaction() as txn:
+        with self.directory().transaction() as txn:
             digest = txn.put_audio(tenant, data, 0)
-            txn.conn.execute('DELETE FROM announcements WHERE name = ? AND tenant_id = (SELECT id FROM tenants WHERE name = ?)',
-                             (name, tenant))
-            txn.conn.execute('INSERT INTO announcements (tenant_id, name, doc) SELECT id, ?, ? FROM tenants WHERE name = ?',
-                             (name, json.dumps({'audio': digest}), tenant))
+            txn._execute('DELETE FROM announcements WHERE name = ? AND tenant_id = (SELECT id FROM tenants WHERE name = ?)',  # pylint: disable=protected-access
+                         (name, tenant))
+            txn._execute('INSERT INTO announcements (tenant_id, name, doc) SELECT id, ?, ? FROM tenants WHERE name = ?',  # pylint: disable=protected-access
+                         (name, json.dumps({'audio': digest}), tenant))
         return digest
 
     def clear_messages(self, tenant, mailbox):
         """Remove a mailbox's messages (rows and files) directly, as a test's setup."""
-        conn = sqlite3.connect(self.directory_path)
-        try:
-            with conn:
-                for message in self.messages(tenant, mailbox):
-                    conn.execute('DELETE FROM voicemail_messages WHERE id = ?', (message['id'],))
-                    if os.path.exists(message['path']):
-                        os.unlink(message['path'])
-        finally:
-            conn.close()
+        found = self.messages(tenant, mailbox)
+        with self.directory().transaction() as txn:
+            for message in found:
+                txn._execute('DELETE FROM voicemail_messages WHERE id = ?', (message['id'],))  # pylint: disable=protected-access
+        for message in found:
+            if os.path.exists(message['path']):
+                os.unlink(message['path'])
 
     def stop(self):
         if os.path.exists(self.control_script):
@@ -214,13 +219,14 @@ class MediaInstance(object):
 
 @contextlib.contextmanager
 def media_lab(prefix='voxplane-media-', kamailio_addresses=None, address=None, directory_path=None, root=None,
-              max_calls=8, **role_variables):
+              max_calls=8, directory_password=None, **role_variables):
     """One media service for a suite or a test: deployed by the real role (a temporary tree
     under /tmp unless ``root``, a random 127.0.0.x unless ``address``, a free port), SIP
     accepted from ``kamailio_addresses`` (default: the address next to the service's, where the
     tests' phone calls from: ``instance.caller``), ``max_calls`` at once (one worker per 4, on
     the ports above the service's), on the directory at ``directory_path`` (default:
-    one in the tree, created by the directory role). Yields the MediaInstance, answering SIP;
+    one in the tree, created by the directory role; a PostgreSQL location with its password in
+    ``directory_password``, which the role writes to the service's passfile). Yields the MediaInstance, answering SIP;
     stops it and removes the tree at the end (kept with VOXPLANE_SIP_KEEP=1). Raises LabError
     when it does not come up."""
     own_root = root is None
@@ -228,7 +234,7 @@ def media_lab(prefix='voxplane-media-', kamailio_addresses=None, address=None, d
     os.chmod(root, 0o755)  # the kamailio user must reach the tree below it
     address = address or pick_loopback_address()
     caller = neighbour_address(address)
-    instance = MediaInstance(root, address, kamailio_addresses or [caller], directory_path, max_calls)
+    instance = MediaInstance(root, address, kamailio_addresses or [caller], directory_path, max_calls, directory_password)
     instance.caller = caller
     try:
         run = instance.deploy(**role_variables)

@@ -179,6 +179,7 @@ def deploy_postgresql(prefix='vxtest', address=None, port=None, **variables):
     settings = dict(postgresql_cluster_name='%s%s' % (prefix, secrets.token_hex(3)), postgresql_port=port or free_port(address, udp=False),
                     postgresql_listen_addresses=[address], postgresql_clients=['127.0.0.0/8'],
                     postgresql_owner_password=secrets.token_hex(12), postgresql_kamailio_password=secrets.token_hex(12),
+                    postgresql_media_password=secrets.token_hex(12),
                     postgresql_install_packages=False, postgresql_directory_sslmode='require')
     settings.update(variables)
     try:
@@ -190,10 +191,12 @@ def deploy_postgresql(prefix='vxtest', address=None, port=None, **variables):
 
 
 def directory_location(settings, user='owner', **params):
-    """The location of the directory a deploy_postgresql() made, as its owner or as Kamailio's user."""
+    """The location of the directory a deploy_postgresql() made, as its owner, as Kamailio's user or
+    as the media services' user."""
     name, password, default = {'owner': ('postgresql_owner', 'postgresql_owner_password', 'voxplane'),
                                'kamailio': ('postgresql_kamailio_user', 'postgresql_kamailio_password',
-                                            'voxplane_kamailio')}[user]
+                                            'voxplane_kamailio'),
+                               'media': ('postgresql_media_user', 'postgresql_media_password', 'voxplane_media')}[user]
     query = '&'.join('%s=%s' % item for item in sorted(dict({'sslmode': 'require'}, **params).items()))
     return 'postgresql://%s:%s@%s:%d/%s?%s' % (
         settings.get(name, default), settings[password], settings['postgresql_listen_addresses'][0],

@@ -1,8 +1,10 @@
 # Copyright: voxplane contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The media service's data (media/voxplane_media_store.py) on a real directory: a tenant by its
-domain, reloaded by generation; the mailbox port over the store; message files, their sidecars
-and the start-up recovery of a recording a crash cut off."""
+"""The media service's data (media/voxplane_media_store.py) on a real directory, each test on
+both backends (a SQLite file and a schema of the lab's PostgreSQL server, conftest's
+``backend``): a tenant by its domain, reloaded by generation; the mailbox port over the store,
+the mailbox counts and the voicemail serial the message-waiting lamps follow; message files,
+their sidecars and the start-up recovery of a recording a crash cut off."""
 
 import json
 import os
@@ -10,7 +12,7 @@ import wave
 
 import pytest
 
-from directory_helpers import DOMAIN, MEDIA_SERVER, Harness, account, extension, tenant_request
+from directory_helpers import DOMAIN, MEDIA_SERVER, account, extension, harness, tenant_request
 import voxplane_media_store as store
 from ansible_collections.voxplane.pbx.plugins.module_utils import model, rules, voicemail_flows
 from ansible_collections.voxplane.pbx.plugins.module_utils.media_steps import StoredAudio
@@ -25,8 +27,8 @@ class Queue(object):
 
 
 @pytest.fixture
-def media(tmp_path):
-    pbx = Harness(tmp_path / 'directory.db')
+def media(request, tmp_path, backend):
+    pbx = harness(request, tmp_path, backend)
     pbx.apply('acme', tenant_request(media_server=MEDIA_SERVER, language='en'), {EXTENSION: {
         '10': extension(account('anna.desk'), name='Anna', voicemail={'enabled': True, 'pin': '4711'}),
         '11': extension(account('bert.desk'), name='Bert', language='de', voicemail={'enabled': True}),
@@ -81,6 +83,34 @@ def test_a_message_from_recording_to_the_directory(media):
     assert box.counts() == (0, 1)
     box.delete(message)
     assert box.counts() == (0, 0) and not os.path.exists(path)
+
+
+def test_a_kept_message_moves_the_mailbox_counts_and_the_lamps_serial(media):
+    """What the message-waiting lamps follow: keeping, saving and deleting a message each move
+    the directory's voicemail serial and stamp that mailbox alone with it; the directory
+    generation (the routers' reloads) stays where it was."""
+    with media.read() as txn:
+        serial, generation = txn.voicemail_serial(), txn.generation()['generation']
+    box = media.tenant(DOMAIN).mailbox('10')
+    path = box.begin_message(voicemail_flows.Caller('11', 'Bert'), 'no-answer')
+    wav(path, 1500)
+    box.keep_message(path, 1500)
+    with media.read() as txn:
+        kept, changed = txn.mailboxes_changed(serial)
+        assert kept > serial and changed == {('acme', '10'): {'new': 1, 'saved': 0}}
+        assert txn.mailbox_counts('acme') == {'10': {'new': 1, 'saved': 0}}
+    [message] = box.messages()
+    box.mark_read(message)
+    with media.read() as txn:
+        saved, changed = txn.mailboxes_changed(kept)
+        assert saved > kept and changed == {('acme', '10'): {'new': 0, 'saved': 1}}
+    box.delete(message)
+    with media.read() as txn:
+        deleted, changed = txn.mailboxes_changed(saved)
+        assert deleted > saved and changed == {('acme', '10'): {'new': 0, 'saved': 0}}
+        assert txn.mailboxes_changed(deleted)[1] == {}
+        assert txn.generation()['generation'] == generation
+    assert box.counts() == (0, 0)
 
 
 def test_new_messages_come_first(media):
