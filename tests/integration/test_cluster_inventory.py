@@ -15,7 +15,7 @@ INVENTORY = os.path.join(REPO, 'inventories', 'cluster')
 SITE = os.path.join(REPO, 'playbooks', 'site.yml')
 
 SHOW = """\
-- hosts: pbx_database:sip_nodes
+- hosts: pbx_database:sip_nodes:media_services
   gather_facts: false
   tasks:
     - name: The variables the roles get
@@ -34,8 +34,10 @@ SHOW = """\
 NODE_VARIABLES = ['kamailio_cluster_nodes', 'kamailio_cluster_address', 'kamailio_cluster_port', 'kamailio_listen',
                   'kamailio_directory_path', 'kamailio_directory_password', 'kamailio_auth_secret',
                   'kamailio_media_service']
+MEDIA_VARIABLES = ['media_listen_address', 'media_listen_port', 'media_kamailio_addresses', 'media_directory_path',
+                   'media_directory_password']
 DATABASE_VARIABLES = ['postgresql_listen_addresses', 'postgresql_clients', 'postgresql_owner_password',
-                      'postgresql_kamailio_password', 'postgresql_directory_sslmode']
+                      'postgresql_kamailio_password', 'postgresql_media_password', 'postgresql_directory_sslmode']
 
 
 def host_variables(tmp_path, wanted):
@@ -72,6 +74,21 @@ def test_the_database_host_serves_the_private_network(tmp_path):
     assert database['postgresql_clients'] == ['10.0.0.0/24']
     assert database['postgresql_directory_sslmode'] == 'require'
     assert database['postgresql_owner_password'] != database['postgresql_kamailio_password']
+    assert database['postgresql_media_password'] not in (database['postgresql_owner_password'],
+                                                         database['postgresql_kamailio_password'])
+
+
+def test_two_media_services_take_calls_from_the_nodes_and_are_their_dispatcher_set(tmp_path):
+    hosts = host_variables(tmp_path, MEDIA_VARIABLES + NODE_VARIABLES)
+    services = {name: v for name, v in hosts.items() if name.startswith('media')}
+    assert sorted(services) == ['media1.pbx.example.net', 'media2.pbx.example.net']
+    uris = hosts['sip1.pbx.example.net']['kamailio_media_service']
+    for name, variables in sorted(services.items()):
+        # SIP from the nodes' cluster addresses only; each service is one the nodes dispatch to.
+        assert variables['media_kamailio_addresses'] == ['10.0.0.11', '10.0.0.12', '10.0.0.13'], name
+        assert 'sip:%s:%d' % (variables['media_listen_address'], variables['media_listen_port']) in uris
+        assert variables['media_directory_path'] == 'host=10.0.0.5 port=5432 dbname=voxplane user=voxplane_media sslmode=require'
+        assert variables['media_directory_password'].startswith('CHANGE-ME')
 
 
 def test_site_yml_parses_and_refuses_the_placeholder_secrets_before_anything_else(tmp_path):
