@@ -101,6 +101,13 @@ PROMPTS = {
     'pins_differ': {'en': 'The two PINs differ.', 'de': 'Die beiden PINs sind verschieden.'},
     'pin_refused': {'en': 'This PIN cannot be used.', 'de': 'Diese PIN kann nicht verwendet werden.'},
     'pin_changed': {'en': 'Your PIN has been changed.', 'de': 'Ihre PIN wurde geändert.'},
+    # IVR menus.
+    'menu_choose': {
+        'en': 'Please make your choice on the keypad of your phone.',
+        'de': 'Bitte treffen Sie Ihre Auswahl über die Tastatur Ihres Telefons.'},
+    'not_reached': {
+        'en': 'Your choice cannot be reached at the moment.',
+        'de': 'Ihre Auswahl ist im Moment nicht erreichbar.'},
     'invalid_choice': {'en': 'Invalid choice.', 'de': 'Ungültige Eingabe.'},
     'goodbye': {'en': 'Goodbye.', 'de': 'Auf Wiederhören.'},
 }
@@ -129,6 +136,9 @@ MAIL = {
 # Tones: key -> ((frequency Hz, milliseconds), ...), a frequency of 0 is silence.
 TONES = {
     'beep': ((0, 100), (1000, 400), (0, 100)),
+    # What a caller hears while the service rings a destination for it (looped): the European
+    # ringing tone, 425 Hz, 1 s on, 4 s off.
+    'ringback': ((425, 1000), (0, 4000)),
 }
 
 
