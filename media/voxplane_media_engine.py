@@ -17,7 +17,9 @@ relayed, the address it names in its SOURCE_HEADER) -> ``dispatch(text)``
 returns (flow, language, tenant) or raises media_calls.Refusal (its answer) or a DirectoryError
 (503) -> each step the flow yields is started; when it ends, its StepResult goes back to the
 flow. After the caller hangs up the running step ends with ``hung_up`` (a recording keeps what
-it has) and a later step closes the flow. ``shutdown()`` ends running recordings first (their
+it has) and a later step closes the flow. A Bridge places a second call (a *leg*) through
+Kamailio (``EngineSettings.kamailio``) and connects the two calls' audio in the bridge once the
+leg is answered; the leg counts against the process's calls. ``shutdown()`` ends running recordings first (their
 flows keep the messages), then ends every call and destroys PJSIP.
 """
 
@@ -30,9 +32,9 @@ import time
 import pjsua2 as pj
 
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError
-from ansible_collections.voxplane.pbx.plugins.module_utils.media_calls import Refusal
+from ansible_collections.voxplane.pbx.plugins.module_utils.media_calls import Refusal, identity_headers, read_invite
 from ansible_collections.voxplane.pbx.plugins.module_utils.media_steps import (
-    DONE, Answer, CollectDigits, EarlyMedia, Hangup, Language, Play, Record, StepResult,
+    DONE, Answer, Bridge, CollectDigits, EarlyMedia, Hangup, Language, Play, Record, StepResult,
 )
 
 import voxplane_media_audio as audio_files
@@ -79,7 +81,8 @@ class EngineSettings(object):
     its SOURCE_HEADER."""
 
     def __init__(self, address, port, allowed_sources, front=None, rtp_port_min=40000, rtp_port_max=40999,
-                 silence_level=8, pjsip_log_level=1):
+                 silence_level=8, pjsip_log_level=1, kamailio=None):
+        self.kamailio = kamailio      # sip:host:port the calls the service places go to (None: it places none)
         self.address = address
         self.port = int(port)
         self.allowed_sources = frozenset(allowed_sources)
@@ -102,7 +105,7 @@ class _Account(pj.Account):
 
 
 class _Call(pj.Call):
-    def __init__(self, engine, account, call_id):
+    def __init__(self, engine, account, call_id=pj.PJSUA_INVALID_ID):
         pj.Call.__init__(self, account, call_id)
         self.engine = engine
 
@@ -156,6 +159,12 @@ class Session(object):
         self.rtp_at_record = None    # the stream's counters when the recording began
         self.played_at = 0.0         # when the last prompt ended
         self.hangup_at = None        # a Hangup step waits until then (LINGER_S)
+        self.call_id = ''            # the caller's Call-ID, its domain, the identity it presents
+        self.domain = ''
+        self.identity = ()
+        self.leg = None              # the call a Bridge placed, while the step runs
+        self.leg_audio = None
+        self.leg_code = 0            # 200 once the leg is answered and connected
 
 
 class Engine(object):
@@ -171,6 +180,8 @@ class Engine(object):
         self.events = collections.deque()
         self.sessions = {}           # _Call -> Session
         self.refused = []            # calls answered with a refusal, kept until they are gone
+        self.legs = {}               # a call a Bridge placed -> its Session, until it is gone
+        self.leg_account = None
         self.stopping = False
         self.ep = None
         self.account = None
@@ -215,6 +226,18 @@ class Engine(object):
         acfg.mediaConfig.srtpUse = pj.PJMEDIA_SRTP_DISABLED
         self.account = _Account(self)
         self.account.create(acfg, True)
+        if s.kamailio:
+            # The calls the service places: every request through Kamailio (a loose route), so the
+            # request URI stays sip:<user>@<tenant's domain>.
+            lcfg = pj.AccountConfig()
+            lcfg.idUri = 'sip:media@%s:%d' % (s.address, s.port)
+            lcfg.sipConfig.proxies.append('%s;transport=udp;lr' % s.kamailio)
+            lcfg.mediaConfig.transportConfig.boundAddress = s.address
+            lcfg.mediaConfig.transportConfig.port = s.rtp_port_min
+            lcfg.mediaConfig.transportConfig.portRange = s.rtp_port_max - s.rtp_port_min
+            lcfg.mediaConfig.srtpUse = pj.PJMEDIA_SRTP_DISABLED
+            self.leg_account = _Account(self)
+            self.leg_account.create(lcfg, False)
         LOG.info('listening on %s:%d, RTP %d-%d, at most %d calls, SIP from %s', s.address, s.port,
                  s.rtp_port_min, s.rtp_port_max, CALLS_PER_PROCESS, ', '.join(sorted(s.allowed_sources)))
 
@@ -234,10 +257,10 @@ class Engine(object):
     def _report(self, force=False):
         if self.on_load is None:
             return
-        now, (calls, at) = self.clock(), self._reported
-        if force or calls != len(self.sessions) or now - at >= REPORT_S:
-            self._reported = (len(self.sessions), now)
-            self.on_load(len(self.sessions))
+        now, (calls, at), busy = self.clock(), self._reported, len(self.sessions) + len(self.legs)
+        if force or calls != busy or now - at >= REPORT_S:
+            self._reported = (busy, now)
+            self.on_load(busy)
 
     def shutdown(self):
         """End every call (a running recording first ends as 'shutdown', so its flow keeps the
@@ -256,18 +279,22 @@ class Engine(object):
                 session.flow.close()
                 session.flow_done = True
             self._hangup(session, Hangup(503, 'Service Unavailable'))
+        for leg in list(self.legs):
+            self._hangup_leg(leg)
         deadline = self.clock() + SHUTDOWN_GRACE_S
-        while (self.sessions or self.refused) and self.clock() < deadline:
+        while (self.sessions or self.refused or self.legs) and self.clock() < deadline:
             self.ep.libHandleEvents(POLL_MS)
             self._handle_events()
         for session in list(self.sessions.values()):
             self._release(session)
         self.sessions.clear()
+        self.legs.clear()
         del self.refused[:]
         self.events.clear()
-        if self.account is not None:
-            self.account.shutdown()
-            self.account = None
+        for account in (self.account, self.leg_account):
+            if account is not None:
+                account.shutdown()
+        self.account = self.leg_account = None
         gc.collect()  # every pjsua2 object must be gone before libDestroy
         self.ep.libDestroy()
         self.ep = None
@@ -283,6 +310,9 @@ class Engine(object):
                 self._eof(obj)
             else:
                 session = self.sessions.get(obj)
+                if session is None and obj in self.legs:
+                    self._leg_event(kind, obj)
+                    continue
                 if session is None:
                     if kind == 'state' and obj in self.refused:
                         self.refused.remove(obj)  # refused with a final answer: it ends at once
@@ -315,6 +345,8 @@ class Engine(object):
             LOG.error('INVITE from %s: the directory cannot be read (%s): 503', source, e)
             return self._refuse(call, 503, 'Directory Unavailable')
         session = Session(call, flow, language, tenant, label)
+        request = read_invite(text)
+        session.call_id, session.domain, session.identity = request.call_id, request.domain, identity_headers(text)
         self.sessions[call] = session
         LOG.info('%s: started', label)
         self._advance(session, None)
@@ -339,7 +371,9 @@ class Engine(object):
             return
         session.gone = True
         step = session.step
-        if session.recorder is not None:
+        if session.leg is not None:
+            self._end_bridge(session, StepResult(end='hangup', hung_up=True, code=session.leg_code))
+        elif session.recorder is not None:
             self._close_recording(session, 'hangup')
         elif not session.flow_done and step is not None and not isinstance(step, Hangup) and session.closing is None:
             self._stop_player(session)
@@ -390,7 +424,8 @@ class Engine(object):
 
     def _eof(self, player):
         for session in self.sessions.values():
-            if session.player is player:
+            # A looped player (what a Bridge plays while it rings) plays on.
+            if session.player is player and isinstance(session.step, Play):
                 self._stop_player(session)
                 session.played_at = self.clock()
                 self._finish(session, DONE)
@@ -433,6 +468,9 @@ class Engine(object):
                     self._close_recording(session, 'silence')
                 elif now >= session.deadline:
                     self._close_recording(session, 'max')
+            elif isinstance(step, Bridge) and session.leg is not None and not session.leg_code and now >= session.deadline:
+                LOG.info('%s: %s not answered within %d ms', session.label, step.user, step.ring_ms)
+                self._end_bridge(session, StepResult(end='timeout', code=408))
             elif isinstance(step, CollectDigits) and session.deadline is not None and now >= session.deadline:
                 session.deadline = None
                 self._finish(session, StepResult(end='timeout', digits=session.collected))
@@ -495,6 +533,8 @@ class Engine(object):
         if isinstance(step, CollectDigits):
             session.collected = ''
             return self._collect(session, step)
+        if isinstance(step, Bridge):
+            return self._bridge(session, step)
         raise TypeError('%s: unknown step %r' % (session.label, step))
 
     def _answer(self, session, code):
@@ -647,7 +687,108 @@ class Engine(object):
         except pj.Error as e:
             LOG.error('%s: cannot hang up: %s', session.label, e.info())
 
+    # ------------------------------------------------------------------------ bridges
+    def _bridge(self, session, step):
+        """Place the leg of a Bridge through Kamailio; the caller hears ``hold`` meanwhile."""
+        if self.leg_account is None:
+            LOG.error('%s: no Kamailio to place a call through (kamailio_uri)', session.label)
+            return StepResult(end='failed', code=503)
+        if self._wait_for_media(session):
+            return None
+        leg = _Call(self, self.leg_account)
+        prm = pj.CallOpParam(True)
+        headers = [('X-Voxplane-Origin', step.origin), ('X-Voxplane-Call', session.call_id)] + list(session.identity)
+        for name, value in headers:
+            header = pj.SipHeader()
+            header.hName = name
+            header.hValue = value
+            prm.txOption.headers.append(header)
+        uri = 'sip:%s@%s' % (step.user, session.domain)
+        try:
+            leg.makeCall(uri, prm)
+        except pj.Error as e:
+            leg.thisown = False  # a call that never got an id must not be destroyed: pjsua asserts
+            LOG.error('%s: cannot call %s: %s', session.label, uri, e.info())
+            return StepResult(end='failed', code=500)
+        LOG.info('%s: calling %s (%s)', session.label, uri, step.origin)
+        self.legs[leg] = session
+        session.leg, session.leg_audio, session.leg_code = leg, None, 0
+        session.deadline = self.clock() + step.ring_ms / 1000.0
+        files = self.files.files(step.hold, session.language, session.tenant) if step.hold else []
+        if files:
+            player = _Player(self)
+            try:
+                if len(files) == 1:
+                    player.createPlayer(files[0], 0)
+                else:
+                    player.createPlaylist(files, '', 0)
+                player.startTransmit(session.audio)
+                session.player = player
+            except pj.Error as e:
+                LOG.error('%s: cannot play %s: %s', session.label, files, e.info())
+        return None
+
+    def _leg_event(self, kind, leg):
+        session = self.legs[leg]
+        current = session.leg is leg
+        try:
+            info = leg.getInfo()
+        except pj.Error:
+            info = None
+        if info is None or info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            del self.legs[leg]
+            if current:
+                code = info.lastStatusCode if info is not None else 500
+                LOG.info('%s: %s ended (%s)', session.label, session.step.user, code)
+                if session.leg_code:
+                    self._end_bridge(session, StepResult(end='ended', code=200))
+                else:
+                    self._end_bridge(session, StepResult(end='failed', code=code or 500))
+            return
+        if not current or kind != 'media' and info.state != pj.PJSIP_INV_STATE_CONFIRMED:
+            return
+        if kind == 'media':
+            for index, media in enumerate(info.media):
+                if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                    session.leg_audio = leg.getAudioMedia(index)
+                    break
+        if info.state == pj.PJSIP_INV_STATE_CONFIRMED and session.leg_audio is not None and not session.leg_code:
+            self._stop_player(session)
+            try:
+                session.audio.startTransmit(session.leg_audio)
+                session.leg_audio.startTransmit(session.audio)
+            except pj.Error as e:
+                LOG.error('%s: cannot connect the calls: %s', session.label, e.info())
+            session.leg_code = 200
+            session.deadline = None
+            LOG.info('%s: connected to %s', session.label, session.step.user)
+
+    def _end_bridge(self, session, result):
+        """The running Bridge is over: the calls part, the leg is ended (if it is not yet), and
+        the flow goes on with ``result``."""
+        leg, audio, session.leg, session.leg_audio, session.leg_code = session.leg, session.leg_audio, None, None, 0
+        self._stop_player(session)
+        if audio is not None:
+            for source, sink in ((session.audio, audio), (audio, session.audio)):
+                if source is not None and sink is not None:
+                    try:
+                        source.stopTransmit(sink)
+                    except pj.Error:
+                        pass
+        if leg in self.legs:
+            self._hangup_leg(leg)
+        self._finish(session, result)
+
+    def _hangup_leg(self, leg):
+        try:
+            leg.hangup(pj.CallOpParam())
+        except pj.Error:
+            pass
+
     def _release(self, session):
+        if session.leg is not None:
+            leg, session.leg, session.leg_audio = session.leg, None, None
+            self._hangup_leg(leg)
         self._stop_player(session)
         session.recorder = None
         session.audio = None

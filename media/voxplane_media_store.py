@@ -26,9 +26,9 @@ import uuid
 
 import voxplane_media_audio as audio
 
-from ansible_collections.voxplane.pbx.plugins.module_utils import phone_settings, routing, voicemail_flows
+from ansible_collections.voxplane.pbx.plugins.module_utils import ivr_flows, phone_settings, routing, voicemail_flows
 from ansible_collections.voxplane.pbx.plugins.module_utils.media_steps import StoredAudio
-from ansible_collections.voxplane.pbx.plugins.module_utils.model import EXTENSION
+from ansible_collections.voxplane.pbx.plugins.module_utils.model import EXTENSION, IVR
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory
 
 LOG = logging.getLogger('voxplane-media')
@@ -99,6 +99,21 @@ class Tenant(object):
         if doc is None:
             return None
         return StoredAudio(doc['audio']) if doc.get('audio') else False
+
+    def menu(self, number):
+        """The ivr_flows.MenuSpec of the IVR menu with this internal number, or None. Its greeting and
+        menu announcements become their audio (one without audio, or gone, plays nothing: the
+        built-in prompt for the menu); direct dial reaches the tenant's extensions."""
+        doc = self.state.get(IVR, number)
+        if doc is None:
+            return None
+        greeting = self.announcement(doc['greeting']) if doc.get('greeting') else None
+        menu = self.announcement(doc['menu']) if doc.get('menu') else None
+        return ivr_flows.MenuSpec(
+            number, doc.get('keys') or {}, greeting=greeting or None, menu=menu or None,
+            timeout_ms=int(doc.get('timeout') or 5) * 1000, max_tries=int(doc.get('max_tries') or 3),
+            invalid=doc.get('invalid'), no_input=doc.get('no_input'),
+            direct_dial=sorted(self.state.objects(EXTENSION)) if doc.get('direct_dial') else ())
 
 
 class Mailbox(object):

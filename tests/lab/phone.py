@@ -26,7 +26,7 @@ import pjsua2 as pj
 from lab import audio
 from lab.audio import write_tones
 
-_STATE = {'endpoint': None, 'phones': [], 'silence': None}
+_STATE = {'endpoint': None, 'phones': [], 'silence': None, 'answerer': None}
 POLL_MS = 10
 
 
@@ -94,9 +94,19 @@ def close_all():
     ep.libDestroy()
 
 
+class _Account(pj.Account):
+    """Every account of the lab's phones: a call that comes in goes to the phone that answers
+    calls (``Phone.answer_calls``), whichever account pjsua picked for it."""
+
+    def onIncomingCall(self, prm):
+        phone = _STATE['answerer']
+        if phone is not None:
+            phone.incoming_call(self, prm)
+
+
 class _Call(pj.Call):
-    def __init__(self, phone, account):
-        pj.Call.__init__(self, account)
+    def __init__(self, phone, account, call_id=pj.PJSUA_INVALID_ID):
+        pj.Call.__init__(self, account, call_id)
         self.phone = phone
         self.test_call = None
 
@@ -143,6 +153,7 @@ class Call(object):
         self.silence = None
         self.recorder = None
         self.pj_call = None
+        self.request = None      # the INVITE of a call the phone received
 
     # media ---------------------------------------------------------------
     def media_up(self, audio):
@@ -270,14 +281,14 @@ class Call(object):
 
 
 class Phone(object):
-    """A SIP phone on ``address`` (UDP, a free port; its RTP on the same address)."""
+    """A SIP phone on ``address`` (UDP, ``port`` or a free one; its RTP on the same address)."""
 
-    def __init__(self, address, user='phone'):
+    def __init__(self, address, user='phone', port=0):
         ep = endpoint()
         self.address = address
         config = pj.TransportConfig()
         config.boundAddress = address
-        config.port = 0
+        config.port = port
         self.transport_id = ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, config)
         self.port = ep.transportGetInfo(self.transport_id).localName.rsplit(':', 1)[1]
         self.user = user
@@ -294,7 +305,7 @@ class Phone(object):
             config.sipConfig.transportId = self.transport_id
             config.sipConfig.proxies.append('sip:%s;transport=udp;lr' % target)
             config.mediaConfig.transportConfig.boundAddress = self.address
-            account = pj.Account()
+            account = _Account()
             account.create(config)
             self.accounts[target] = account
         return self.accounts[target]
@@ -322,7 +333,45 @@ class Phone(object):
         self.calls.append(call)
         return call
 
+    def answer_calls(self, play=None, record_dir=None, loop=True):
+        """From now on answer every call that comes in (to this phone, or to any account of the
+        lab's phones: the phone stands in for Kamailio and the phones behind it), sending ``play``
+        (looped) and recording each to ``record_dir``/incoming-<n>.wav; ``incoming`` lists them."""
+        self.answer_play, self.answer_record_dir, self.answer_loop = play, record_dir, loop
+        self.incoming = []
+        if 'incoming' not in self.accounts:
+            config = pj.AccountConfig()
+            config.idUri = 'sip:%s@%s:%s' % (self.user, self.address, self.port)
+            config.sipConfig.transportId = self.transport_id
+            config.mediaConfig.transportConfig.boundAddress = self.address
+            account = _Account()
+            account.create(config)
+            self.accounts['incoming'] = account
+        _STATE['answerer'] = self
+
+    def incoming_call(self, account, prm):
+        record = None
+        if self.answer_record_dir is not None:
+            record = os.path.join(str(self.answer_record_dir), 'incoming-%d.wav' % len(self.incoming))
+        call = Call(self, self.answer_play, record, self.answer_loop)
+        call.request = prm.rdata.wholeMsg
+        pj_call = _Call(self, account, prm.callId)
+        pj_call.test_call = call
+        call.pj_call = pj_call
+        self.calls.append(call)
+        self.incoming.append(call)
+        answer = pj.CallOpParam()
+        answer.statusCode = 200
+        pj_call.answer(answer)
+
+    def wait_incoming(self, count=1, timeout=10):
+        """Wait until ``count`` calls came in; the last of them, or None."""
+        wait(lambda: len(self.incoming) >= count, timeout)
+        return self.incoming[count - 1] if len(self.incoming) >= count else None
+
     def close(self):
+        if _STATE['answerer'] is self:
+            _STATE['answerer'] = None
         for call in self.calls:
             call.hangup()
         poll(0.2)
