@@ -26,9 +26,9 @@ import uuid
 
 import voxplane_media_audio as audio
 
-from ansible_collections.voxplane.pbx.plugins.module_utils import ivr_flows, phone_settings, routing, voicemail_flows
+from ansible_collections.voxplane.pbx.plugins.module_utils import conference_flows, ivr_flows, phone_settings, routing, voicemail_flows
 from ansible_collections.voxplane.pbx.plugins.module_utils.media_steps import StoredAudio
-from ansible_collections.voxplane.pbx.plugins.module_utils.model import EXTENSION, IVR
+from ansible_collections.voxplane.pbx.plugins.module_utils.model import CONFERENCE, EXTENSION, IVR
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory
 
 LOG = logging.getLogger('voxplane-media')
@@ -114,6 +114,19 @@ class Tenant(object):
             timeout_ms=int(doc.get('timeout') or 5) * 1000, max_tries=int(doc.get('max_tries') or 3),
             invalid=doc.get('invalid'), no_input=doc.get('no_input'),
             direct_dial=sorted(self.state.objects(EXTENSION)) if doc.get('direct_dial') else ())
+
+    def room(self, number):
+        """The conference_flows.RoomSpec of the conference room with this internal number, or None."""
+        doc = self.state.get(CONFERENCE, number)
+        if doc is None:
+            return None
+        music = self.announcement(doc['music']) if doc.get('music') else None
+        return conference_flows.RoomSpec(
+            self.name, number, pin_hash=doc.get('pin_hash'), moderator_pin_hash=doc.get('moderator_pin_hash'),
+            max_participants=int(doc.get('max_participants') or 10),
+            wait_for_moderator=bool(doc.get('wait_for_moderator')), announce_join_leave=bool(doc.get('announce_join_leave')),
+            mute_on_entry=bool(doc.get('mute_on_entry')), end_with_moderator=bool(doc.get('end_with_moderator')),
+            music=music or None)
 
 
 class Mailbox(object):

@@ -16,6 +16,7 @@ A tenant, as the flows see it, is a port of the service (media/voxplane_media_st
   announcement(name) -> None when the tenant has no such announcement, else its audio
                         (a StoredAudio, or False when it has none to play)
   menu(number) -> the ivr_flows.MenuSpec of the tenant's IVR menu, or None
+  room(number) -> the conference_flows.RoomSpec of the tenant's conference room, or None
 """
 
 from __future__ import absolute_import, division, print_function
@@ -25,11 +26,11 @@ __metaclass__ = type
 import re
 from urllib.parse import unquote
 
-from ansible_collections.voxplane.pbx.plugins.module_utils import ivr_flows, voicemail_flows
+from ansible_collections.voxplane.pbx.plugins.module_utils import conference_flows, ivr_flows, voicemail_flows
 from ansible_collections.voxplane.pbx.plugins.module_utils.media_steps import Answer, EarlyMedia, Hangup, Play
 
 MEDIA_HEADER = 'X-Voxplane-Media'
-SERVICES = ('voicemail', 'mailbox', 'announcement', 'ivr')
+SERVICES = ('voicemail', 'mailbox', 'announcement', 'ivr', 'conference')
 DIVERSION_REASONS = ('unavailable', 'user-busy', 'no-answer', 'unconditional', 'do-not-disturb')
 # An announcement with a destination after it: played as early media, then this answer tells the
 # router to go on with the destination (it reads the Reason header's text).
@@ -216,14 +217,19 @@ def choose_flow(request, tenant, settings, clock):
             return voicemail_flows.access_menu(tenant.mailbox, settings, clock), tenant.language
         box = _mailbox(tenant, params['mailbox'])
         return voicemail_flows.mailbox_menu(box, _flag(params, 'pin', 'yes'), settings, clock), box.language
-    if request.service == 'ivr':
+    if request.service in ('ivr', 'conference'):
         number = params.get('number')
         if not number:
             raise Refusal(400, 'Missing Parameter number')
-        spec = tenant.menu(number)
-        if spec is None:
-            raise Refusal(404, 'No Such Menu')
-        return ivr_flows.menu(spec), tenant.language
+        if request.service == 'ivr':
+            spec = tenant.menu(number)
+            flow = ivr_flows.menu(spec) if spec is not None else None
+        else:
+            spec = tenant.room(number)
+            flow = conference_flows.enter(spec) if spec is not None else None
+        if flow is None:
+            raise Refusal(404, 'No Such %s' % ('Menu' if request.service == 'ivr' else 'Room'))
+        return flow, tenant.language
     name = params.get('name')
     if not name:
         raise Refusal(400, 'Missing Parameter name')

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The steps a call of the media service is made of, and what each step returns.
 
-A flow (voicemail, the mailbox menu, an announcement, an IVR menu; later queues and conferences)
+A flow (voicemail, the mailbox menu, an announcement, an IVR menu, a conference room; later queues)
 is a generator: it yields a step, the engine carries it out on the call and sends back a
 ``StepResult``; the flow decides the next step from it. Flows compose with ``yield from``.
 Nothing here knows PJSIP: the engine (media/voxplane_media_engine.py) carries the steps out
@@ -188,6 +188,20 @@ class Bridge(Step):
         self.origin = origin
         self.ring_ms = ring_ms
         self.hold = tuple(prompts(*hold))
+
+
+class Conference(Step):
+    """Be in the conference room ``room`` (a conference_flows.RoomSpec) as a moderator or not,
+    ``muted`` or not; the room's rules (conference_flows.RoomState) say whom the caller hears.
+    It ends when the caller hangs up, at once with end 'full' when the room is full, or with end
+    'ended' when the room ends (its last moderator left)."""
+
+    __slots__ = ('room', 'moderator', 'muted')
+
+    def __init__(self, room, moderator=False, muted=False):
+        self.room = room
+        self.moderator = moderator
+        self.muted = muted
 
 
 class Hangup(Step):
