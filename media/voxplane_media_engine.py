@@ -19,7 +19,10 @@ returns (flow, language, tenant) or raises media_calls.Refusal (its answer) or a
 flow. After the caller hangs up the running step ends with ``hung_up`` (a recording keeps what
 it has) and a later step closes the flow. A Bridge places a second call (a *leg*) through
 Kamailio (``EngineSettings.kamailio``) and connects the two calls' audio in the bridge once the
-leg is answered; the leg counts against the process's calls. ``shutdown()`` ends running recordings first (their
+leg is answered; the leg counts against the process's calls. A Conference puts the call into its
+room (a ``_Room``: conference_flows.RoomState says who hears whom and who hears music; the
+engine connects the ports in PJSIP's conference bridge accordingly). A room lives in one worker:
+the front sends every call of a room to the same worker. ``shutdown()`` ends running recordings first (their
 flows keep the messages), then ends every call and destroys PJSIP.
 """
 
@@ -31,10 +34,11 @@ import time
 
 import pjsua2 as pj
 
+from ansible_collections.voxplane.pbx.plugins.module_utils.conference_flows import RoomState
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError
 from ansible_collections.voxplane.pbx.plugins.module_utils.media_calls import Refusal, identity_headers, read_invite
 from ansible_collections.voxplane.pbx.plugins.module_utils.media_steps import (
-    DONE, Answer, Bridge, CollectDigits, EarlyMedia, Hangup, Language, Play, Record, StepResult,
+    DONE, Answer, Bridge, CollectDigits, Conference, EarlyMedia, Hangup, Language, Play, Prompt, Record, StepResult,
 )
 
 import voxplane_media_audio as audio_files
@@ -129,6 +133,18 @@ class _Player(pj.AudioMediaPlayer):
         self.engine.events.append(('eof', self, None, None))
 
 
+class _Room(object):
+    """A conference room in this worker: its rules (RoomState, members are Sessions), the links
+    made in the bridge, its music player and whom it plays to, the tones being played."""
+
+    def __init__(self, spec):
+        self.state = RoomState(spec)
+        self.links = set()
+        self.music = None
+        self.music_sinks = set()
+        self.tones = []
+
+
 class Session(object):
     """One call and its flow, while it lasts."""
 
@@ -165,6 +181,7 @@ class Session(object):
         self.leg = None              # the call a Bridge placed, while the step runs
         self.leg_audio = None
         self.leg_code = 0            # 200 once the leg is answered and connected
+        self.room = None             # the _Room a Conference step put the call into
 
 
 class Engine(object):
@@ -181,6 +198,7 @@ class Engine(object):
         self.sessions = {}           # _Call -> Session
         self.refused = []            # calls answered with a refusal, kept until they are gone
         self.legs = {}               # a call a Bridge placed -> its Session, until it is gone
+        self.rooms = {}              # RoomSpec.key -> _Room while it has members
         self.leg_account = None
         self.stopping = False
         self.ep = None
@@ -373,6 +391,9 @@ class Engine(object):
         step = session.step
         if session.leg is not None:
             self._end_bridge(session, StepResult(end='hangup', hung_up=True, code=session.leg_code))
+        elif session.room is not None:
+            self._leave_room(session)
+            self._finish(session, StepResult(end='hangup', hung_up=True))
         elif session.recorder is not None:
             self._close_recording(session, 'hangup')
         elif not session.flow_done and step is not None and not isinstance(step, Hangup) and session.closing is None:
@@ -423,6 +444,17 @@ class Engine(object):
             self._finish(session, self._collect(session, step))
 
     def _eof(self, player):
+        for room in self.rooms.values():
+            for tone in room.tones:
+                if tone[0] is player:
+                    room.tones.remove(tone)
+                    for sink in tone[1]:
+                        if sink.audio is not None:
+                            try:
+                                player.stopTransmit(sink.audio)
+                            except pj.Error:
+                                pass
+                    return
         for session in self.sessions.values():
             # A looped player (what a Bridge plays while it rings) plays on.
             if session.player is player and isinstance(session.step, Play):
@@ -535,6 +567,8 @@ class Engine(object):
             return self._collect(session, step)
         if isinstance(step, Bridge):
             return self._bridge(session, step)
+        if isinstance(step, Conference):
+            return self._conference(session, step)
         raise TypeError('%s: unknown step %r' % (session.label, step))
 
     def _answer(self, session, code):
@@ -785,7 +819,109 @@ class Engine(object):
         except pj.Error:
             pass
 
+    # ------------------------------------------------------------------------ conference rooms
+    def _conference(self, session, step):
+        if self._wait_for_media(session):
+            return None
+        key = step.room.key
+        room = self.rooms.get(key)
+        if room is None:
+            room = self.rooms[key] = _Room(step.room)
+        if not room.state.join(session, step.moderator, step.muted):
+            if not room.state.members:
+                del self.rooms[key]
+            LOG.info('%s: room %s is full (%d)', session.label, key, step.room.max_participants)
+            return StepResult(end='full')
+        session.room = room
+        LOG.info('%s: joined room %s (%s%s), %d in it', session.label, key, 'moderator' if step.moderator else 'participant',
+                 ', muted' if step.muted else '', len(room.state.members))
+        self._apply_room(room, session)
+        self._tone(room, 'joined', room.state.announce_to(session))
+        return None
+
+    def _leave_room(self, session):
+        """Take the call out of its room; when the room ends with it, end everybody's step."""
+        room, session.room = session.room, None
+        announce = room.state.announce_to(session)
+        ended = room.state.leave(session)
+        LOG.info('%s: left room %s, %d in it%s', session.label, room.state.spec.key, len(room.state.members),
+                 ': the room ends with its moderator' if ended else '')
+        for member in ended:
+            room.state.leave(member)
+        self._apply_room(room, session)
+        if ended:
+            for member in ended:
+                member.room = None
+                self._finish(member, StepResult(end='ended'))
+        else:
+            self._tone(room, 'left', announce)
+        if not room.state.members:
+            self._stop_room(room)
+            del self.rooms[room.state.spec.key]
+
+    def _apply_room(self, room, session):
+        """Make the bridge's links and the music what the room's rules say now."""
+        wanted = room.state.links()
+        for source, sink in room.links - wanted:
+            self._transmit(source.audio, sink.audio, False)
+        for source, sink in wanted - room.links:
+            self._transmit(source.audio, sink.audio, True)
+        room.links = wanted
+        music = room.state.music()
+        if music and room.music is None:
+            files = self.files.files([room.state.spec.music or Prompt('music')], session.language, session.tenant)
+            if files:
+                room.music = pj.AudioMediaPlayer()
+                try:
+                    room.music.createPlayer(files[0], 0)
+                except pj.Error as e:
+                    LOG.error('room %s: cannot play %s: %s', room.state.spec.key, files[0], e.info())
+                    room.music = None
+        for member in room.music_sinks - music:
+            self._transmit(room.music, member.audio, False)
+        for member in music - room.music_sinks:
+            self._transmit(room.music, member.audio, True)
+        room.music_sinks = music if room.music is not None else set()
+        if not music and room.music is not None:
+            room.music = None
+
+    def _tone(self, room, key, members):
+        members = [m for m in members if m.audio is not None]
+        files = self.files.files([Prompt(key)], members[0].language, members[0].tenant) if members else None
+        if not files:
+            return
+        player = _Player(self)
+        try:
+            player.createPlayer(files[0], pj.PJMEDIA_FILE_NO_LOOP)
+        except pj.Error as e:
+            LOG.error('room %s: cannot play %s: %s', room.state.spec.key, files[0], e.info())
+            return
+        for member in members:
+            self._transmit(player, member.audio, True)
+        room.tones.append((player, members))
+
+    def _stop_room(self, room):
+        for source, sink in room.links:
+            self._transmit(source.audio, sink.audio, False)
+        for member in room.music_sinks:
+            self._transmit(room.music, member.audio, False)
+        room.links, room.music, room.music_sinks, room.tones = set(), None, set(), []
+
+    @staticmethod
+    def _transmit(source, sink, start):
+        if source is None or sink is None:
+            return
+        try:
+            if start:
+                source.startTransmit(sink)
+            else:
+                source.stopTransmit(sink)
+        except pj.Error:
+            pass
+
     def _release(self, session):
+        if session.room is not None:
+            self._leave_room(session)
         if session.leg is not None:
             leg, session.leg, session.leg_audio = session.leg, None, None
             self._hangup_leg(leg)

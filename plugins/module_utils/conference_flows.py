@@ -12,8 +12,8 @@ Rules: a room with a PIN (or only a moderator PIN) asks for one; the PIN is hash
 rules.conference_pin_hash and compared with both stored hashes (the moderator PIN makes a
 moderator); three wrong entries end the call; in a room with only a moderator PIN an empty entry
 joins as a participant. ``max_participants`` callers at most (one more is told the room is full).
-With ``wait_for_moderator`` the participants hear music until a moderator is in the room and
-nobody hears anybody meanwhile; ``mute_on_entry`` joins participants (not moderators) muted:
+A caller alone in the room hears music; with ``wait_for_moderator`` the participants hear music
+until a moderator is in the room and nobody hears anybody meanwhile; ``mute_on_entry`` joins participants (not moderators) muted:
 they hear, nobody hears them; ``announce_join_leave`` plays a tone to the others when someone
 joins or leaves; ``end_with_moderator`` ends the room for everyone when its last moderator leaves.
 """
@@ -148,8 +148,11 @@ class RoomState(object):
         return set((a, b) for a in self.members for b in self.members if a != b and a not in self.muted)
 
     def music(self):
-        """The members who hear the room's music (while it waits for its moderator)."""
-        return set() if self.open() else set(self.members)
+        """The members who hear the room's music: everybody while the room waits for its moderator,
+        a caller alone in the room."""
+        if not self.open() or len(self.members) == 1:
+            return set(self.members)
+        return set()
 
     def announce_to(self, member):
         """Who hears the tone when ``member`` joins or leaves (the others, when the room says so)."""

@@ -87,6 +87,14 @@ def test_everybody_hears_everybody_else_and_not_itself():
     assert state.music() == set()
 
 
+def test_a_caller_alone_in_the_room_hears_music():
+    state = conference_flows.RoomState(room())
+    state.join('a')
+    assert state.music() == {'a'}
+    state.join('b')
+    assert state.music() == set()
+
+
 def test_a_muted_member_hears_and_is_not_heard():
     state = conference_flows.RoomState(room())
     state.join('a')
