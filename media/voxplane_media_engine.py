@@ -38,7 +38,7 @@ from ansible_collections.voxplane.pbx.plugins.module_utils.conference_flows impo
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError
 from ansible_collections.voxplane.pbx.plugins.module_utils.media_calls import Refusal, identity_headers, read_invite
 from ansible_collections.voxplane.pbx.plugins.module_utils.media_steps import (
-    DONE, Answer, Bridge, CollectDigits, Conference, EarlyMedia, Hangup, Language, Play, Prompt, Record, StepResult,
+    DONE, Answer, Bridge, CollectDigits, Conference, EarlyMedia, Hangup, Hold, Language, Play, Prompt, Record, StepResult,
 )
 
 import voxplane_media_audio as audio_files
@@ -182,6 +182,7 @@ class Session(object):
         self.leg_audio = None
         self.leg_code = 0            # 200 once the leg is answered and connected
         self.room = None             # the _Room a Conference step put the call into
+        self.hold = None             # (prompts, looped player) of the music on hold, while it plays
 
 
 class Engine(object):
@@ -500,6 +501,8 @@ class Engine(object):
                     self._close_recording(session, 'silence')
                 elif now >= session.deadline:
                     self._close_recording(session, 'max')
+            elif isinstance(step, Hold) and session.deadline is not None and now >= session.deadline:
+                self._finish(session, DONE)
             elif isinstance(step, Bridge) and session.leg is not None and not session.leg_code and now >= session.deadline:
                 LOG.info('%s: %s not answered within %d ms', session.label, step.user, step.ring_ms)
                 self._end_bridge(session, StepResult(end='timeout', code=408))
@@ -554,6 +557,14 @@ class Engine(object):
 
     def _begin(self, session, step):
         """Start ``step``; its result when it is over at once, else None (an event ends it)."""
+        if not isinstance(step, (Hold, Bridge)):
+            self._stop_hold(session)
+        if isinstance(step, Hold):
+            if self._wait_for_media(session):
+                return None
+            self._hold(session, step.prompts)
+            session.deadline = self.clock() + step.ms / 1000.0
+            return None
         if isinstance(step, Answer):
             return self._answer(session, 200)
         if isinstance(step, EarlyMedia):
@@ -704,6 +715,7 @@ class Engine(object):
 
     def _hangup(self, session, step):
         self._stop_player(session)
+        self._stop_hold(session)
         if session.gone or session.ended:
             return
         session.ended = True
@@ -748,19 +760,39 @@ class Engine(object):
         self.legs[leg] = session
         session.leg, session.leg_audio, session.leg_code = leg, None, 0
         session.deadline = self.clock() + step.ring_ms / 1000.0
-        files = self.files.files(step.hold, session.language, session.tenant) if step.hold else []
-        if files:
-            player = _Player(self)
-            try:
-                if len(files) == 1:
-                    player.createPlayer(files[0], 0)
-                else:
-                    player.createPlaylist(files, '', 0)
-                player.startTransmit(session.audio)
-                session.player = player
-            except pj.Error as e:
-                LOG.error('%s: cannot play %s: %s', session.label, files, e.info())
+        if step.hold:
+            self._hold(session, step.hold)
+        else:
+            self._stop_hold(session)
         return None
+
+    def _hold(self, session, prompts):
+        """Music on hold: ``prompts`` looped into the call; the same music already playing goes on."""
+        if session.hold is not None and session.hold[0] == prompts:
+            return
+        self._stop_hold(session)
+        files = self.files.files(prompts, session.language, session.tenant)
+        if not files or session.audio is None:
+            return
+        player = pj.AudioMediaPlayer()
+        try:
+            if len(files) == 1:
+                player.createPlayer(files[0], 0)
+            else:
+                player.createPlaylist(files, '', 0)
+            player.startTransmit(session.audio)
+        except pj.Error as e:
+            LOG.error('%s: cannot play %s: %s', session.label, files, e.info())
+            return
+        session.hold = (prompts, player)
+
+    def _stop_hold(self, session):
+        hold, session.hold = session.hold, None
+        if hold is not None and session.audio is not None:
+            try:
+                hold[1].stopTransmit(session.audio)
+            except pj.Error:
+                pass
 
     def _leg_event(self, kind, leg):
         session = self.legs[leg]
@@ -787,7 +819,7 @@ class Engine(object):
                     session.leg_audio = leg.getAudioMedia(index)
                     break
         if info.state == pj.PJSIP_INV_STATE_CONFIRMED and session.leg_audio is not None and not session.leg_code:
-            self._stop_player(session)
+            self._stop_hold(session)
             try:
                 session.audio.startTransmit(session.leg_audio)
                 session.leg_audio.startTransmit(session.audio)
@@ -926,5 +958,6 @@ class Engine(object):
             leg, session.leg, session.leg_audio = session.leg, None, None
             self._hangup_leg(leg)
         self._stop_player(session)
+        self._stop_hold(session)
         session.recorder = None
         session.audio = None

@@ -10,7 +10,8 @@ service's port relays the requests that start a dialog to a worker with a free c
 It is a stateless relay for one internal hop (RFC 3261 16.11): a request gets the front's Via
 on top and ``X-Voxplane-Media-Source`` (where it really came from: the worker admits Kamailio's
 addresses only) and goes to a worker: a new INVITE to the least loaded one (a conference room's
-to the worker that has the room: a room is mixed in one PJSIP bridge), CANCEL and ACK (and
+to the worker that has the room: a room is mixed in one PJSIP bridge; a queue's likewise: its
+callers share its state), CANCEL and ACK (and
 anything else) to the worker its Call-ID went to; a response from a worker loses the front's Via
 and goes to the next Via's address. Once a call is answered its in-dialog requests go to the
 worker's own Contact, past the front. The front makes no SIP message of its own: a full
@@ -135,16 +136,16 @@ def call_key(headers):
 
 
 def room_key(first, headers):
-    """The room a new INVITE joins (``X-Voxplane-Media: conference;number=N`` to a tenant's domain:
-    b'domain/N'), or None."""
+    """The room (or queue: its callers share its state) a new INVITE joins (``X-Voxplane-Media:
+    conference;number=N`` or ``queue;number=N`` to a tenant's domain: b'conference:domain/N'), or None."""
     media = header(headers, b'x-voxplane-media') or b''
     parts = [p.strip() for p in media.split(b';')]
-    if parts[0].lower() != b'conference':
+    if parts[0].lower() not in (b'conference', b'queue'):
         return None
     number = [p.split(b'=', 1)[1].strip() for p in parts[1:] if p.lower().startswith(b'number=')]
     uri = first.split(b' ')[1] if first.count(b' ') >= 2 else b''
     domain = uri.split(b'@', 1)[-1].split(b';', 1)[0].split(b':', 1)[0].lower()
-    return domain + b'/' + (number[0] if number else b'')
+    return parts[0].lower() + b':' + domain + b'/' + (number[0] if number else b'')
 
 
 def starts_dialog(first, headers):

@@ -26,9 +26,9 @@ import uuid
 
 import voxplane_media_audio as audio
 
-from ansible_collections.voxplane.pbx.plugins.module_utils import conference_flows, ivr_flows, phone_settings, routing, voicemail_flows
+from ansible_collections.voxplane.pbx.plugins.module_utils import conference_flows, ivr_flows, queue_flows, phone_settings, routing, voicemail_flows
 from ansible_collections.voxplane.pbx.plugins.module_utils.media_steps import StoredAudio
-from ansible_collections.voxplane.pbx.plugins.module_utils.model import CONFERENCE, EXTENSION, IVR
+from ansible_collections.voxplane.pbx.plugins.module_utils.model import CONFERENCE, EXTENSION, IVR, QUEUE
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory
 
 LOG = logging.getLogger('voxplane-media')
@@ -54,6 +54,7 @@ class MediaDirectory(object):
         self.mail_queue = mail_queue
         self.clock = clock
         self._tenants = {}  # name -> (generation, TenantState)
+        self.queues = {}    # QueueSpec.key -> QueueState: what a queue's callers share (in this worker)
 
     def read(self):
         return self.directory.transaction(write=False, create=False)
@@ -127,6 +128,30 @@ class Tenant(object):
             wait_for_moderator=bool(doc.get('wait_for_moderator')), announce_join_leave=bool(doc.get('announce_join_leave')),
             mute_on_entry=bool(doc.get('mute_on_entry')), end_with_moderator=bool(doc.get('end_with_moderator')),
             music=music or None)
+
+    def queue(self, number):
+        """(queue_flows.QueueSpec, its QueueState) of the queue with this internal number, or None. The
+        members who take calls now: logged in, not on DND, available (read per call)."""
+        doc = self.state.get(QUEUE, number)
+        if doc is None:
+            return None
+        members, logged_in = [], False
+        for member in doc.get('members') or ():
+            extension = self.state.get(EXTENSION, member['extension'])
+            if not member.get('logged_in', True) or extension is None:
+                continue
+            logged_in = True
+            if extension.get('dnd') or extension.get('available') is False:
+                continue
+            members.append((member['extension'], int(member.get('penalty') or 0)))
+        music = self.announcement(doc['music']) if doc.get('music') else None
+        spec = queue_flows.QueueSpec(
+            self.name, number, members, strategy=doc.get('strategy') or 'ring_all', logged_in=logged_in,
+            member_ring_ms=int(doc.get('member_ring_time') or 15) * 1000, wrapup_ms=int(doc.get('wrapup_time') or 0) * 1000,
+            max_callers=int(doc.get('max_callers') or 10), max_wait_ms=int(doc.get('max_wait') or 300) * 1000,
+            overflow=doc.get('overflow'), no_members=doc.get('no_members'), music=music or None,
+            announce_ms=int(doc.get('announce_position') or 0) * 1000)
+        return spec, self.media.queues.setdefault(spec.key, queue_flows.QueueState())
 
 
 class Mailbox(object):

@@ -114,6 +114,10 @@ PROMPTS = {
         'de': 'Bitte geben Sie die PIN der Konferenz ein, gefolgt von der Raute-Taste.'},
     'conference_full': {'en': 'This conference is full.', 'de': 'Diese Konferenz ist voll.'},
     'conference_ended': {'en': 'The conference has ended.', 'de': 'Die Konferenz ist beendet.'},
+    # Call queues.
+    'queue_position': {'en': 'You are caller number', 'de': 'Sie sind Anrufer Nummer'},
+    'queue_wait': {'en': 'Your expected waiting time is about', 'de': 'Ihre voraussichtliche Wartezeit beträgt etwa'},
+    'minutes': {'en': 'minutes', 'de': 'Minuten'},
     'invalid_choice': {'en': 'Invalid choice.', 'de': 'Ungültige Eingabe.'},
     'goodbye': {'en': 'Goodbye.', 'de': 'Auf Wiederhören.'},
 }

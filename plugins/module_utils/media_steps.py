@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The steps a call of the media service is made of, and what each step returns.
 
-A flow (voicemail, the mailbox menu, an announcement, an IVR menu, a conference room; later queues)
+A flow (voicemail, the mailbox menu, an announcement, an IVR menu, a conference room, a queue)
 is a generator: it yields a step, the engine carries it out on the call and sends back a
 ``StepResult``; the flow decides the next step from it. Flows compose with ``yield from``.
 Nothing here knows PJSIP: the engine (media/voxplane_media_engine.py) carries the steps out
@@ -188,6 +188,17 @@ class Bridge(Step):
         self.origin = origin
         self.ring_ms = ring_ms
         self.hold = tuple(prompts(*hold))
+
+
+class Hold(Step):
+    """The caller hears ``prompts`` looped (music on hold) for ``ms``. The music goes on, without
+    starting again, into a following Hold or Bridge with the same prompts."""
+
+    __slots__ = ('prompts', 'ms')
+
+    def __init__(self, items, ms):
+        self.prompts = tuple(prompts(*items))
+        self.ms = ms
 
 
 class Conference(Step):

@@ -26,7 +26,7 @@ import pjsua2 as pj
 from lab import audio
 from lab.audio import write_tones
 
-_STATE = {'endpoint': None, 'phones': [], 'silence': None, 'answerer': None}
+_STATE = {'endpoint': None, 'phones': [], 'silence': None, 'answerer': None, 'due': []}
 POLL_MS = 10
 
 
@@ -68,6 +68,24 @@ def poll(seconds):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         ep.libHandleEvents(POLL_MS)
+        _answer_due()
+
+
+def _answer_due():
+    """Answer the calls a phone let ring (Phone.answer_calls) whose time has come."""
+    now = time.monotonic()
+    for item in [d for d in _STATE['due'] if d[0] <= now]:
+        _STATE['due'].remove(item)
+        _at, pj_call, code = item
+        answer = pj.CallOpParam()
+        answer.statusCode = code
+        try:
+            if code < 300:
+                pj_call.answer(answer)
+            else:
+                pj_call.hangup(answer)
+        except pj.Error:
+            pass
 
 
 def wait(predicate, timeout):
@@ -77,6 +95,7 @@ def wait(predicate, timeout):
     value = predicate()
     while not value and time.monotonic() < deadline:
         ep.libHandleEvents(POLL_MS)
+        _answer_due()
         value = predicate()
     return value
 
@@ -333,11 +352,13 @@ class Phone(object):
         self.calls.append(call)
         return call
 
-    def answer_calls(self, play=None, record_dir=None, loop=True):
+    def answer_calls(self, play=None, record_dir=None, loop=True, answer=None):
         """From now on answer every call that comes in (to this phone, or to any account of the
         lab's phones: the phone stands in for Kamailio and the phones behind it), sending ``play``
-        (looped) and recording each to ``record_dir``/incoming-<n>.wav; ``incoming`` lists them."""
+        (looped) and recording each to ``record_dir``/incoming-<n>.wav; ``incoming`` lists them.
+        ``answer(request text)`` -> (final code, seconds it rings first); default (200, 0)."""
         self.answer_play, self.answer_record_dir, self.answer_loop = play, record_dir, loop
+        self.answer_rule = answer or (lambda _request: (200, 0))
         self.incoming = []
         if 'incoming' not in self.accounts:
             config = pj.AccountConfig()
@@ -360,9 +381,15 @@ class Phone(object):
         call.pj_call = pj_call
         self.calls.append(call)
         self.incoming.append(call)
+        code, ring_s = self.answer_rule(call.request)
         answer = pj.CallOpParam()
-        answer.statusCode = 200
-        pj_call.answer(answer)
+        answer.statusCode = 180 if ring_s else code
+        if code < 300 or ring_s:
+            pj_call.answer(answer)
+        else:
+            pj_call.hangup(answer)
+        if ring_s:
+            _STATE['due'].append((time.monotonic() + ring_s, pj_call, code))
 
     def wait_incoming(self, count=1, timeout=10):
         """Wait until ``count`` calls came in; the last of them, or None."""

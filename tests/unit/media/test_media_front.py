@@ -89,7 +89,7 @@ def test_the_calls_of_one_conference_room_go_to_one_worker():
     invite = INVITE.replace(b'Call-ID: call-1\r\n', b'Call-ID: call-1\r\nX-Voxplane-Media: conference;number=650\r\n')
     first, headers, _body = front.split(invite)
     room = front.room_key(first, headers)
-    assert room == b'acme.sip.test/650'
+    assert room == b'conference:acme.sip.test/650'
     assert front.room_key(*front.split(INVITE)[:2]) is None
     assert workers.choose('a', room) == 5081
     assert workers.choose('b', room) == 5081   # 5082 is less loaded, but 5081 has the room
