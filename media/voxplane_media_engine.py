@@ -178,9 +178,12 @@ class Session(object):
         self.call_id = ''            # the caller's Call-ID, its domain, the identity it presents
         self.domain = ''
         self.identity = ()
-        self.leg = None              # the call a Bridge placed, while the step runs
+        self.ringing = {}            # the calls a Bridge placed, ringing: leg -> [user, its AudioMedia]
+        self.leg = None              # the one that answered, connected to the caller
+        self.leg_user = None
         self.leg_audio = None
         self.leg_code = 0            # 200 once the leg is answered and connected
+        self.leg_failure = 500       # the last failure of a ringing leg
         self.room = None             # the _Room a Conference step put the call into
         self.hold = None             # (prompts, looped player) of the music on hold, while it plays
 
@@ -390,8 +393,8 @@ class Engine(object):
             return
         session.gone = True
         step = session.step
-        if session.leg is not None:
-            self._end_bridge(session, StepResult(end='hangup', hung_up=True, code=session.leg_code))
+        if session.leg is not None or session.ringing:
+            self._end_bridge(session, StepResult(end='hangup', hung_up=True, code=session.leg_code, user=session.leg_user or ''))
         elif session.room is not None:
             self._leave_room(session)
             self._finish(session, StepResult(end='hangup', hung_up=True))
@@ -503,7 +506,7 @@ class Engine(object):
                     self._close_recording(session, 'max')
             elif isinstance(step, Hold) and session.deadline is not None and now >= session.deadline:
                 self._finish(session, DONE)
-            elif isinstance(step, Bridge) and session.leg is not None and not session.leg_code and now >= session.deadline:
+            elif isinstance(step, Bridge) and session.ringing and session.leg is None and now >= session.deadline:
                 LOG.info('%s: %s not answered within %d ms', session.label, step.user, step.ring_ms)
                 self._end_bridge(session, StepResult(end='timeout', code=408))
             elif isinstance(step, CollectDigits) and session.deadline is not None and now >= session.deadline:
@@ -741,24 +744,28 @@ class Engine(object):
             return StepResult(end='failed', code=503)
         if self._wait_for_media(session):
             return None
-        leg = _Call(self, self.leg_account)
-        prm = pj.CallOpParam(True)
         headers = [('X-Voxplane-Origin', step.origin), ('X-Voxplane-Call', session.call_id)] + list(session.identity)
-        for name, value in headers:
-            header = pj.SipHeader()
-            header.hName = name
-            header.hValue = value
-            prm.txOption.headers.append(header)
-        uri = 'sip:%s@%s' % (step.user, session.domain)
-        try:
-            leg.makeCall(uri, prm)
-        except pj.Error as e:
-            leg.thisown = False  # a call that never got an id must not be destroyed: pjsua asserts
-            LOG.error('%s: cannot call %s: %s', session.label, uri, e.info())
+        session.ringing, session.leg, session.leg_audio, session.leg_code, session.leg_failure = {}, None, None, 0, 500
+        for user in (step.user,) + step.also:
+            leg = _Call(self, self.leg_account)
+            prm = pj.CallOpParam(True)
+            for name, value in headers:
+                header = pj.SipHeader()
+                header.hName = name
+                header.hValue = value
+                prm.txOption.headers.append(header)
+            uri = 'sip:%s@%s' % (user, session.domain)
+            try:
+                leg.makeCall(uri, prm)
+            except pj.Error as e:
+                leg.thisown = False  # a call that never got an id must not be destroyed: pjsua asserts
+                LOG.error('%s: cannot call %s: %s', session.label, uri, e.info())
+                continue
+            LOG.info('%s: calling %s (%s)', session.label, uri, step.origin)
+            self.legs[leg] = session
+            session.ringing[leg] = [user, None]
+        if not session.ringing:
             return StepResult(end='failed', code=500)
-        LOG.info('%s: calling %s (%s)', session.label, uri, step.origin)
-        self.legs[leg] = session
-        session.leg, session.leg_audio, session.leg_code = leg, None, 0
         session.deadline = self.clock() + step.ring_ms / 1000.0
         if step.hold:
             self._hold(session, step.hold)
@@ -795,30 +802,39 @@ class Engine(object):
                 pass
 
     def _leg_event(self, kind, leg):
+        """A call a Bridge placed changed: the first one answered is connected (the others are
+        ended); the step fails when the last one ringing fails."""
         session = self.legs[leg]
-        current = session.leg is leg
         try:
             info = leg.getInfo()
         except pj.Error:
             info = None
         if info is None or info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
             del self.legs[leg]
-            if current:
-                code = info.lastStatusCode if info is not None else 500
-                LOG.info('%s: %s ended (%s)', session.label, session.step.user, code)
-                if session.leg_code:
-                    self._end_bridge(session, StepResult(end='ended', code=200))
-                else:
-                    self._end_bridge(session, StepResult(end='failed', code=code or 500))
+            code = (info.lastStatusCode if info is not None else 0) or 500
+            if session.leg is leg:
+                LOG.info('%s: %s ended', session.label, session.leg_user)
+                self._end_bridge(session, StepResult(end='ended', code=200, user=session.leg_user))
+            elif leg in session.ringing:
+                LOG.info('%s: %s answered %d', session.label, session.ringing.pop(leg)[0], code)
+                session.leg_failure = code
+                if not session.ringing and session.leg is None:
+                    self._end_bridge(session, StepResult(end='failed', code=code))
             return
-        if not current or kind != 'media' and info.state != pj.PJSIP_INV_STATE_CONFIRMED:
+        ringing = session.ringing.get(leg)
+        if ringing is None or session.leg is not None:
             return
         if kind == 'media':
             for index, media in enumerate(info.media):
                 if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
-                    session.leg_audio = leg.getAudioMedia(index)
+                    ringing[1] = leg.getAudioMedia(index)
                     break
-        if info.state == pj.PJSIP_INV_STATE_CONFIRMED and session.leg_audio is not None and not session.leg_code:
+        if info.state == pj.PJSIP_INV_STATE_CONFIRMED and ringing[1] is not None:
+            session.leg, session.leg_user, session.leg_audio = leg, ringing[0], ringing[1]
+            del session.ringing[leg]
+            for other in list(session.ringing):
+                self._hangup_leg(other)  # its end comes as an event, after the step has moved on
+            session.ringing = {}
             self._stop_hold(session)
             try:
                 session.audio.startTransmit(session.leg_audio)
@@ -827,12 +843,13 @@ class Engine(object):
                 LOG.error('%s: cannot connect the calls: %s', session.label, e.info())
             session.leg_code = 200
             session.deadline = None
-            LOG.info('%s: connected to %s', session.label, session.step.user)
+            LOG.info('%s: connected to %s', session.label, session.leg_user)
 
     def _end_bridge(self, session, result):
-        """The running Bridge is over: the calls part, the leg is ended (if it is not yet), and
-        the flow goes on with ``result``."""
+        """The running Bridge is over: the calls part, its calls are ended (those not ended yet),
+        and the flow goes on with ``result``."""
         leg, audio, session.leg, session.leg_audio, session.leg_code = session.leg, session.leg_audio, None, None, 0
+        ringing, session.ringing = list(session.ringing), {}
         self._stop_player(session)
         if audio is not None:
             for source, sink in ((session.audio, audio), (audio, session.audio)):
@@ -841,8 +858,9 @@ class Engine(object):
                         source.stopTransmit(sink)
                     except pj.Error:
                         pass
-        if leg in self.legs:
-            self._hangup_leg(leg)
+        for other in ringing + [leg]:
+            if other is not None and other in self.legs:
+                self._hangup_leg(other)
         self._finish(session, result)
 
     def _hangup_leg(self, leg):
@@ -954,9 +972,10 @@ class Engine(object):
     def _release(self, session):
         if session.room is not None:
             self._leave_room(session)
-        if session.leg is not None:
-            leg, session.leg, session.leg_audio = session.leg, None, None
-            self._hangup_leg(leg)
+        for leg in list(session.ringing) + [session.leg]:
+            if leg is not None and leg in self.legs:
+                self._hangup_leg(leg)
+        session.ringing, session.leg, session.leg_audio = {}, None, None
         self._stop_player(session)
         self._stop_hold(session)
         session.recorder = None

@@ -179,15 +179,18 @@ class Bridge(Step):
     rings the caller hears ``hold`` (prompts, looped; none: silence). It ends when the other side
     hangs up after answering (end 'ended', ``code`` 200), when it is refused (end 'failed',
     ``code`` its final answer), after ``ring_ms`` without an answer (end 'timeout'; the call is
-    cancelled), or when the caller hangs up (``code`` 200 when they were talking)."""
+    cancelled), or when the caller hangs up (``code`` 200 when they were talking). With ``also``
+    (more users) all are called at once: the first to answer is bridged (the result's ``user``),
+    the others are cancelled; it fails when the last of them fails."""
 
-    __slots__ = ('user', 'origin', 'ring_ms', 'hold')
+    __slots__ = ('user', 'origin', 'ring_ms', 'hold', 'also')
 
-    def __init__(self, user, origin, ring_ms, hold=()):
+    def __init__(self, user, origin, ring_ms, hold=(), also=()):
         self.user = user
         self.origin = origin
         self.ring_ms = ring_ms
         self.hold = tuple(prompts(*hold))
+        self.also = tuple(also)
 
 
 class Hold(Step):
@@ -250,16 +253,17 @@ class StepResult(object):
     """What a step came to. ``end`` says how it ended (the steps name their ends); ``digits``: the
     digits collected, or the one that stopped a Play or a Record; ``duration_ms``: the length
     of a recording; ``hung_up``: the caller is gone; ``code``: the final answer of a call a
-    Bridge placed (200 once it was answered)."""
+    Bridge placed (200 once it was answered), ``user`` the one of its users who answered."""
 
-    __slots__ = ('end', 'digits', 'duration_ms', 'hung_up', 'code')
+    __slots__ = ('end', 'digits', 'duration_ms', 'hung_up', 'code', 'user')
 
-    def __init__(self, end='done', digits='', duration_ms=0, hung_up=False, code=0):
+    def __init__(self, end='done', digits='', duration_ms=0, hung_up=False, code=0, user=''):
         self.end = end
         self.digits = digits
         self.duration_ms = duration_ms
         self.hung_up = hung_up
         self.code = code
+        self.user = user
 
     def __eq__(self, other):
         return isinstance(other, StepResult) and all(getattr(self, s) == getattr(other, s) for s in self.__slots__)

@@ -15,9 +15,10 @@ calls to one worker): the callers in order, the members on a call of the queue o
 wrap-up, who took the last call and when each member's last call ended. Only the caller at the
 head is offered to a member; members are tried by penalty (lowest first), then by the queue's
 strategy: ``sequential`` in the queue's order, ``round_robin`` starting after the member who took
-the last call, ``longest_idle`` the one whose last queue call ended longest ago; ``ring_all`` is
-offered like ``sequential``, one member at a time (docs/media.md). A member who does not answer,
-is busy or on DND (the router answers 486/480) is skipped for the rest of that round.
+the last call, ``longest_idle`` the one whose last queue call ended longest ago, one at a time;
+``ring_all`` rings every free member of the lowest penalty at once (one Bridge with ``also``), the
+first to answer takes the call. A member who does not answer, is busy or on DND (the router
+answers 486/480) is skipped for the rest of that round.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -99,11 +100,15 @@ class QueueState(object):
         return [ext for ext, _p in sorted(members, key=lambda m: (m[1], rank[m[0]]))]
 
     def offer(self, caller, spec, now, tried=()):
-        """The member to ring for ``caller`` now, or None (not at the head, or nobody free)."""
+        """The members to ring for ``caller`` now (``ring_all``: every free one of the lowest penalty;
+        else one), or [] (not at the head, or nobody free)."""
         if not self.callers or self.callers[0] != caller:
-            return None
+            return []
         free = self.free(spec, now, tried)
-        return free[0] if free else None
+        if spec.strategy != 'ring_all' or not free:
+            return free[:1]
+        penalty = dict(spec.members)
+        return [ext for ext in free if penalty[ext] == penalty[free[0]]]
 
     def answered(self, member, waited):
         self.last_taken = member
@@ -155,27 +160,28 @@ def wait_in_queue(spec, state, clock, caller=None):
                 if result.hung_up:
                     return
                 continue
-            member = state.offer(caller, spec, now, tried)
-            if member is None:
+            members = state.offer(caller, spec, now, tried)
+            if not members:
                 if tried and not state.free(spec, now, tried):
                     tried = set()  # everybody free was tried: a new round after this wait
                 result = yield Hold(music, min(IDLE_MS, left_ms))
                 if result.hung_up:
                     return
                 continue
-            state.busy.add(member)
-            result = yield Bridge(member, routing.origin_header(ORIGIN, spec.number, 'member'),
-                                  min(spec.member_ring_ms, left_ms), hold=music)
+            state.busy.update(members)
+            result = yield Bridge(members[0], routing.origin_header(ORIGIN, spec.number, 'member'),
+                                  min(spec.member_ring_ms, left_ms), hold=music, also=members[1:])
+            state.busy.difference_update(members)
             if result.code == 200:
+                member = result.user or members[0]
                 state.answered(member, clock() - start)
                 state.call_ended(member, clock(), spec.wrapup_ms / 1000.0)
                 if not result.hung_up:
                     yield Hangup()
                 return
-            state.busy.discard(member)
             if result.hung_up:
                 return
-            tried.add(member)
+            tried.update(members)
     finally:
         state.leave(caller)
     yield from _go_on(spec, spec.overflow)

@@ -48,3 +48,20 @@ def test_a_key_reaches_its_destination_through_kamailio_and_both_hear_each_other
     assert not audio.has_sequence(call.record_file)[0]  # the caller does not hear itself
     leg.hangup()
     assert call.wait_ended(5) == (200, 'Normal call clearing'), media.log_tail(10)
+
+
+def test_a_wrong_key_then_no_key_use_up_the_tries_and_the_caller_hears_goodbye(media, phone, tmp_path):
+    phone.answer_calls(play=media.other_tones, record_dir=tmp_path)
+    call = dial(phone, media, '700', 'ivr;number=700', tmp_path / 'caller.wav')
+    assert call.wait_answered(5), call.final
+    menu = call.wait_heard(prompt(media, 'menu_choose'), timeout=20)
+    assert menu, media.log_tail(15)
+    call.dtmf('5')  # no key of the menu, and no extension begins with it
+    invalid = call.wait_heard(prompt(media, 'invalid_choice'), timeout=10, after_ms=menu)
+    assert invalid, media.log_tail(15)
+    again = call.wait_heard(prompt(media, 'menu_choose'), timeout=20, after_ms=invalid)
+    assert again, media.log_tail(15)
+    # No key: after the menu's timeout (3 s) its last try is used up and it has no destination.
+    assert call.wait_heard(prompt(media, 'goodbye'), timeout=15, after_ms=again), media.log_tail(15)
+    assert call.wait_ended(10) == (200, 'Normal call clearing')
+    assert phone.incoming == []

@@ -69,6 +69,15 @@ def test_members_are_tried_in_order_lower_penalty_first_and_the_one_who_answers_
     assert all(s.hold == Hold(['music'], 1).prompts for s in caller.steps if isinstance(s, Bridge))
 
 
+def test_ring_all_rings_the_free_members_of_the_lowest_penalty_at_once():
+    caller = QueueCaller(members={'210': ('ended', 200)})
+    state = queue_flows.QueueState()
+    run(flow(caller, spec(strategy='ring_all'), state), caller)
+    [bridge] = [s for s in caller.steps if isinstance(s, Bridge)]
+    assert (bridge.user,) + bridge.also == ('210', '211')
+    assert state.last_taken == '210' and state.busy == set()
+
+
 def test_busy_and_dnd_members_are_skipped():
     caller = QueueCaller(members={'210': ('failed', 486), '211': ('failed', 480), '212': ('ended', 200)})
     run(flow(caller), caller)
