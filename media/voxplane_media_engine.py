@@ -39,6 +39,7 @@ from ansible_collections.voxplane.pbx.plugins.module_utils.errors import Directo
 from ansible_collections.voxplane.pbx.plugins.module_utils.media_calls import Refusal, identity_headers, read_invite
 from ansible_collections.voxplane.pbx.plugins.module_utils.media_steps import (
     DONE, Answer, Bridge, CollectDigits, Conference, EarlyMedia, Hangup, Hold, Language, Play, Prompt, Record, StepResult,
+    Talk,
 )
 
 import voxplane_media_audio as audio_files
@@ -583,6 +584,8 @@ class Engine(object):
             return self._bridge(session, step)
         if isinstance(step, Conference):
             return self._conference(session, step)
+        if isinstance(step, Talk):
+            return None if session.leg is not None else StepResult(end='ended', code=200)
         raise TypeError('%s: unknown step %r' % (session.label, step))
 
     def _answer(self, session, code):
@@ -814,7 +817,8 @@ class Engine(object):
             code = (info.lastStatusCode if info is not None else 0) or 500
             if session.leg is leg:
                 LOG.info('%s: %s ended', session.label, session.leg_user)
-                self._end_bridge(session, StepResult(end='ended', code=200, user=session.leg_user))
+                result = StepResult(end='ended', code=200, user=session.leg_user)
+                self._end_bridge(session, result if isinstance(session.step, (Bridge, Talk)) else None)
             elif leg in session.ringing:
                 LOG.info('%s: %s answered %d', session.label, session.ringing.pop(leg)[0], code)
                 session.leg_failure = code
@@ -844,10 +848,12 @@ class Engine(object):
             session.leg_code = 200
             session.deadline = None
             LOG.info('%s: connected to %s', session.label, session.leg_user)
+            if session.step.until_answer:
+                self._finish(session, StepResult(end='answered', code=200, user=session.leg_user))
 
     def _end_bridge(self, session, result):
         """The running Bridge is over: the calls part, its calls are ended (those not ended yet),
-        and the flow goes on with ``result``."""
+        and the flow goes on with ``result`` (None: the step that runs is none of the bridge's)."""
         leg, audio, session.leg, session.leg_audio, session.leg_code = session.leg, session.leg_audio, None, None, 0
         ringing, session.ringing = list(session.ringing), {}
         self._stop_player(session)

@@ -181,16 +181,25 @@ class Bridge(Step):
     ``code`` its final answer), after ``ring_ms`` without an answer (end 'timeout'; the call is
     cancelled), or when the caller hangs up (``code`` 200 when they were talking). With ``also``
     (more users) all are called at once: the first to answer is bridged (the result's ``user``),
-    the others are cancelled; it fails when the last of them fails."""
+    the others are cancelled; it fails when the last of them fails. With ``until_answer`` it ends
+    once the calls are connected (end 'answered', ``code`` 200, ``user``) and a Talk step follows."""
 
-    __slots__ = ('user', 'origin', 'ring_ms', 'hold', 'also')
+    __slots__ = ('user', 'origin', 'ring_ms', 'hold', 'also', 'until_answer')
 
-    def __init__(self, user, origin, ring_ms, hold=(), also=()):
+    def __init__(self, user, origin, ring_ms, hold=(), also=(), until_answer=False):
         self.user = user
         self.origin = origin
         self.ring_ms = ring_ms
         self.hold = tuple(prompts(*hold))
         self.also = tuple(also)
+        self.until_answer = until_answer
+
+
+class Talk(Step):
+    """The caller and the call a Bridge (``until_answer``) connected talk until one hangs up: end
+    'ended' (the other side, ``code`` 200) or the caller hung up."""
+
+    __slots__ = ()
 
 
 class Hold(Step):

@@ -26,7 +26,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.voxplane.pbx.plugins.module_utils import ivr_flows, media_prompts, routing
-from ansible_collections.voxplane.pbx.plugins.module_utils.media_steps import Answer, Bridge, Hangup, Hold, Play
+from ansible_collections.voxplane.pbx.plugins.module_utils.media_steps import Answer, Bridge, Hangup, Hold, Play, Talk
 
 ORIGIN = 'queue'
 # How long a caller who is not offered to anybody waits before the queue is looked at again.
@@ -170,12 +170,18 @@ def wait_in_queue(spec, state, clock, caller=None):
                 continue
             state.busy.update(members)
             result = yield Bridge(members[0], routing.origin_header(ORIGIN, spec.number, 'member'),
-                                  min(spec.member_ring_ms, left_ms), hold=music, also=members[1:])
+                                  min(spec.member_ring_ms, left_ms), hold=music, also=members[1:], until_answer=True)
             state.busy.difference_update(members)
             if result.code == 200:
                 member = result.user or members[0]
                 state.answered(member, clock() - start)
-                state.call_ended(member, clock(), spec.wrapup_ms / 1000.0)
+                state.busy.add(member)   # on the queue's call: the others are free again
+                state.leave(caller)      # the next caller is at the head now
+                try:
+                    if not result.hung_up:
+                        result = yield Talk()
+                finally:
+                    state.call_ended(member, clock(), spec.wrapup_ms / 1000.0)
                 if not result.hung_up:
                     yield Hangup()
                 return

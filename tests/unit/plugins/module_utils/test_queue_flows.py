@@ -10,7 +10,7 @@ __metaclass__ = type
 
 from media_helpers import Caller, run
 from ansible_collections.voxplane.pbx.plugins.module_utils import queue_flows
-from ansible_collections.voxplane.pbx.plugins.module_utils.media_steps import Bridge, Hangup, Hold, StepResult
+from ansible_collections.voxplane.pbx.plugins.module_utils.media_steps import Bridge, Hangup, Hold, StepResult, Talk
 
 MEMBERS = [('210', 0), ('211', 0), ('212', 5)]
 
@@ -31,6 +31,9 @@ class QueueCaller(Caller):
         self.now = 1000.0
         self.members = dict(members or {})
         self.hang_up_after_s = hang_up_after_s
+        self.talk_s = 60
+        self.state = None
+        self.busy_while_talking = None
 
     def clock(self):
         return self.now
@@ -45,10 +48,21 @@ class QueueCaller(Caller):
         if isinstance(step, Bridge) and not self.gone:
             self.steps.append(step)
             member = step.origin.endswith('to=member')
-            end, code = self.members.get(step.user, ('timeout', 408) if member else ('ended', 200))
+            users = (step.user,) + step.also
+            answering = [u for u in users if self.members.get(u, (None, 0))[1] == 200]
+            user = answering[0] if answering else step.user
+            end, code = self.members.get(user, ('timeout', 408) if member else ('ended', 200))
             if end == 'timeout':
                 self.now += step.ring_ms / 1000.0
-            return StepResult(end=end, code=code)
+            if end == 'ended' and step.until_answer:
+                end = 'answered'
+            return StepResult(end=end, code=code, user=user if code == 200 else '')
+        if isinstance(step, Talk) and not self.gone:
+            self.steps.append(step)
+            self.now += self.talk_s
+            if self.state is not None:
+                self.busy_while_talking = set(self.state.busy)
+            return StepResult(end='ended', code=200)
         return super(QueueCaller, self).answer(step)
 
 
@@ -76,6 +90,16 @@ def test_ring_all_rings_the_free_members_of_the_lowest_penalty_at_once():
     [bridge] = [s for s in caller.steps if isinstance(s, Bridge)]
     assert (bridge.user,) + bridge.also == ('210', '211')
     assert state.last_taken == '210' and state.busy == set()
+    assert isinstance(caller.steps[-2], Talk) and caller.hangup() == Hangup()
+
+
+def test_while_a_member_talks_it_is_busy_and_the_others_are_free():
+    caller = QueueCaller(members={'211': ('ended', 200)})
+    state = queue_flows.QueueState()
+    caller.state = state
+    run(flow(caller, spec(strategy='ring_all'), state), caller)
+    assert caller.busy_while_talking == {'211'} and state.callers == []
+    assert state.wrapup_until['211'] == caller.now + 10 and state.busy == set()
 
 
 def test_busy_and_dnd_members_are_skipped():
