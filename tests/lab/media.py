@@ -253,6 +253,8 @@ def pbx_with_media(prefix='voxplane-pbx-media-', kamailio_variables=None, **medi
     Kamailio's address. Yields (kamailio, media, relay)."""
     root = tempfile.mkdtemp(prefix=prefix)
     os.chmod(root, 0o755)
+    for part in ('rtpengine', 'media', 'kamailio'):
+        os.mkdir(os.path.join(root, part))
     try:
         with contextlib.ExitStack() as stack:
             address = pick_loopback_address()

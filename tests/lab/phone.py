@@ -352,6 +352,22 @@ class Phone(object):
         self.calls.append(call)
         return call
 
+    def register(self, username, password, domain, proxy, timeout=10):
+        """Register ``username`` of ``domain`` (digest ``password``) through ``proxy`` (host:port,
+        Kamailio): calls to it come in (answered by ``answer_calls``). Whether it registered."""
+        config = pj.AccountConfig()
+        config.idUri = 'sip:%s@%s' % (username, domain)
+        config.regConfig.registrarUri = 'sip:%s' % domain
+        config.regConfig.timeoutSec = 300
+        config.sipConfig.transportId = self.transport_id
+        config.sipConfig.proxies.append('sip:%s;transport=udp;lr' % proxy)
+        config.sipConfig.authCreds.append(pj.AuthCredInfo('digest', '*', username, 0, password))
+        config.mediaConfig.transportConfig.boundAddress = self.address
+        account = _Account()
+        account.create(config)
+        self.accounts['registered:' + username] = account
+        return wait(lambda: account.getInfo().regIsActive and account.getInfo().regStatus == 200, timeout)
+
     def answer_calls(self, play=None, record_dir=None, loop=True, answer=None):
         """From now on answer every call that comes in (to this phone, or to any account of the
         lab's phones: the phone stands in for Kamailio and the phones behind it), sending ``play``
