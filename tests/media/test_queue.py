@@ -60,3 +60,17 @@ def test_after_max_wait_the_caller_goes_to_the_overflow(media, phone, tmp_path):
     assert heard_sequence(call.record_file, audio.OTHER_SEQUENCE, 10)
     call.hangup()
     leg.wait_ended(5)
+
+
+def test_the_position_is_announced_and_a_logged_out_member_is_not_rung(media, phone, tmp_path):
+    phone.answer_calls(play=media.other_tones, record_dir=tmp_path)
+    call = dial(phone, media, '601', 'queue;number=601', tmp_path / 'caller.wav')
+    assert call.wait_answered(5), call.final
+    position = call.wait_heard(prompt(media, 'queue_position'), timeout=10)
+    assert position, media.log_tail(10)
+    first = call.wait_heard(prompt(media, 'number/1'), timeout=5, after_ms=position)
+    assert first, media.log_tail(10)
+    assert call.wait_heard(prompt(media, 'music'), timeout=5, after_ms=first)
+    call.hangup()
+    call.wait_ended(5)
+    assert phone.incoming == []
