@@ -17,7 +17,12 @@ relayed, the address it names in its SOURCE_HEADER) -> ``dispatch(text)``
 returns (flow, language, tenant) or raises media_calls.Refusal (its answer) or a DirectoryError
 (503) -> each step the flow yields is started; when it ends, its StepResult goes back to the
 flow. After the caller hangs up the running step ends with ``hung_up`` (a recording keeps what
-it has) and a later step closes the flow. ``shutdown()`` ends running recordings first (their
+it has) and a later step closes the flow. A Bridge places a second call (a *leg*) through
+Kamailio (``EngineSettings.kamailio``) and connects the two calls' audio in the bridge once the
+leg is answered; the leg counts against the process's calls. A Conference puts the call into its
+room (a ``_Room``: conference_flows.RoomState says who hears whom and who hears music; the
+engine connects the ports in PJSIP's conference bridge accordingly). A room lives in one worker:
+the front sends every call of a room to the same worker. ``shutdown()`` ends running recordings first (their
 flows keep the messages), then ends every call and destroys PJSIP.
 """
 
@@ -29,10 +34,12 @@ import time
 
 import pjsua2 as pj
 
+from ansible_collections.voxplane.pbx.plugins.module_utils.conference_flows import RoomState
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError
-from ansible_collections.voxplane.pbx.plugins.module_utils.media_calls import Refusal
+from ansible_collections.voxplane.pbx.plugins.module_utils.media_calls import Refusal, identity_headers, read_invite
 from ansible_collections.voxplane.pbx.plugins.module_utils.media_steps import (
-    DONE, Answer, CollectDigits, EarlyMedia, Hangup, Language, Play, Record, StepResult,
+    DONE, Answer, Bridge, CollectDigits, Conference, EarlyMedia, Hangup, Hold, Language, Play, Prompt, Record, StepResult,
+    Talk,
 )
 
 import voxplane_media_audio as audio_files
@@ -79,7 +86,8 @@ class EngineSettings(object):
     its SOURCE_HEADER."""
 
     def __init__(self, address, port, allowed_sources, front=None, rtp_port_min=40000, rtp_port_max=40999,
-                 silence_level=8, pjsip_log_level=1):
+                 silence_level=8, pjsip_log_level=1, kamailio=None):
+        self.kamailio = kamailio      # sip:host:port the calls the service places go to (None: it places none)
         self.address = address
         self.port = int(port)
         self.allowed_sources = frozenset(allowed_sources)
@@ -102,7 +110,7 @@ class _Account(pj.Account):
 
 
 class _Call(pj.Call):
-    def __init__(self, engine, account, call_id):
+    def __init__(self, engine, account, call_id=pj.PJSUA_INVALID_ID):
         pj.Call.__init__(self, account, call_id)
         self.engine = engine
 
@@ -124,6 +132,18 @@ class _Player(pj.AudioMediaPlayer):
     def onEof2(self):
         # Called from the media clock thread: only queue it.
         self.engine.events.append(('eof', self, None, None))
+
+
+class _Room(object):
+    """A conference room in this worker: its rules (RoomState, members are Sessions), the links
+    made in the bridge, its music player and whom it plays to, the tones being played."""
+
+    def __init__(self, spec):
+        self.state = RoomState(spec)
+        self.links = set()
+        self.music = None
+        self.music_sinks = set()
+        self.tones = []
 
 
 class Session(object):
@@ -156,6 +176,17 @@ class Session(object):
         self.rtp_at_record = None    # the stream's counters when the recording began
         self.played_at = 0.0         # when the last prompt ended
         self.hangup_at = None        # a Hangup step waits until then (LINGER_S)
+        self.call_id = ''            # the caller's Call-ID, its domain, the identity it presents
+        self.domain = ''
+        self.identity = ()
+        self.ringing = {}            # the calls a Bridge placed, ringing: leg -> [user, its AudioMedia]
+        self.leg = None              # the one that answered, connected to the caller
+        self.leg_user = None
+        self.leg_audio = None
+        self.leg_code = 0            # 200 once the leg is answered and connected
+        self.leg_failure = 500       # the last failure of a ringing leg
+        self.room = None             # the _Room a Conference step put the call into
+        self.hold = None             # (prompts, looped player) of the music on hold, while it plays
 
 
 class Engine(object):
@@ -171,6 +202,9 @@ class Engine(object):
         self.events = collections.deque()
         self.sessions = {}           # _Call -> Session
         self.refused = []            # calls answered with a refusal, kept until they are gone
+        self.legs = {}               # a call a Bridge placed -> its Session, until it is gone
+        self.rooms = {}              # RoomSpec.key -> _Room while it has members
+        self.leg_account = None
         self.stopping = False
         self.ep = None
         self.account = None
@@ -215,6 +249,18 @@ class Engine(object):
         acfg.mediaConfig.srtpUse = pj.PJMEDIA_SRTP_DISABLED
         self.account = _Account(self)
         self.account.create(acfg, True)
+        if s.kamailio:
+            # The calls the service places: every request through Kamailio (a loose route), so the
+            # request URI stays sip:<user>@<tenant's domain>.
+            lcfg = pj.AccountConfig()
+            lcfg.idUri = 'sip:media@%s:%d' % (s.address, s.port)
+            lcfg.sipConfig.proxies.append('%s;transport=udp;lr' % s.kamailio)
+            lcfg.mediaConfig.transportConfig.boundAddress = s.address
+            lcfg.mediaConfig.transportConfig.port = s.rtp_port_min
+            lcfg.mediaConfig.transportConfig.portRange = s.rtp_port_max - s.rtp_port_min
+            lcfg.mediaConfig.srtpUse = pj.PJMEDIA_SRTP_DISABLED
+            self.leg_account = _Account(self)
+            self.leg_account.create(lcfg, False)
         LOG.info('listening on %s:%d, RTP %d-%d, at most %d calls, SIP from %s', s.address, s.port,
                  s.rtp_port_min, s.rtp_port_max, CALLS_PER_PROCESS, ', '.join(sorted(s.allowed_sources)))
 
@@ -234,10 +280,10 @@ class Engine(object):
     def _report(self, force=False):
         if self.on_load is None:
             return
-        now, (calls, at) = self.clock(), self._reported
-        if force or calls != len(self.sessions) or now - at >= REPORT_S:
-            self._reported = (len(self.sessions), now)
-            self.on_load(len(self.sessions))
+        now, (calls, at), busy = self.clock(), self._reported, len(self.sessions) + len(self.legs)
+        if force or calls != busy or now - at >= REPORT_S:
+            self._reported = (busy, now)
+            self.on_load(busy)
 
     def shutdown(self):
         """End every call (a running recording first ends as 'shutdown', so its flow keeps the
@@ -256,18 +302,22 @@ class Engine(object):
                 session.flow.close()
                 session.flow_done = True
             self._hangup(session, Hangup(503, 'Service Unavailable'))
+        for leg in list(self.legs):
+            self._hangup_leg(leg)
         deadline = self.clock() + SHUTDOWN_GRACE_S
-        while (self.sessions or self.refused) and self.clock() < deadline:
+        while (self.sessions or self.refused or self.legs) and self.clock() < deadline:
             self.ep.libHandleEvents(POLL_MS)
             self._handle_events()
         for session in list(self.sessions.values()):
             self._release(session)
         self.sessions.clear()
+        self.legs.clear()
         del self.refused[:]
         self.events.clear()
-        if self.account is not None:
-            self.account.shutdown()
-            self.account = None
+        for account in (self.account, self.leg_account):
+            if account is not None:
+                account.shutdown()
+        self.account = self.leg_account = None
         gc.collect()  # every pjsua2 object must be gone before libDestroy
         self.ep.libDestroy()
         self.ep = None
@@ -283,6 +333,9 @@ class Engine(object):
                 self._eof(obj)
             else:
                 session = self.sessions.get(obj)
+                if session is None and obj in self.legs:
+                    self._leg_event(kind, obj)
+                    continue
                 if session is None:
                     if kind == 'state' and obj in self.refused:
                         self.refused.remove(obj)  # refused with a final answer: it ends at once
@@ -315,6 +368,8 @@ class Engine(object):
             LOG.error('INVITE from %s: the directory cannot be read (%s): 503', source, e)
             return self._refuse(call, 503, 'Directory Unavailable')
         session = Session(call, flow, language, tenant, label)
+        request = read_invite(text)
+        session.call_id, session.domain, session.identity = request.call_id, request.domain, identity_headers(text)
         self.sessions[call] = session
         LOG.info('%s: started', label)
         self._advance(session, None)
@@ -339,7 +394,12 @@ class Engine(object):
             return
         session.gone = True
         step = session.step
-        if session.recorder is not None:
+        if session.leg is not None or session.ringing:
+            self._end_bridge(session, StepResult(end='hangup', hung_up=True, code=session.leg_code, user=session.leg_user or ''))
+        elif session.room is not None:
+            self._leave_room(session)
+            self._finish(session, StepResult(end='hangup', hung_up=True))
+        elif session.recorder is not None:
             self._close_recording(session, 'hangup')
         elif not session.flow_done and step is not None and not isinstance(step, Hangup) and session.closing is None:
             self._stop_player(session)
@@ -389,8 +449,20 @@ class Engine(object):
             self._finish(session, self._collect(session, step))
 
     def _eof(self, player):
+        for room in self.rooms.values():
+            for tone in room.tones:
+                if tone[0] is player:
+                    room.tones.remove(tone)
+                    for sink in tone[1]:
+                        if sink.audio is not None:
+                            try:
+                                player.stopTransmit(sink.audio)
+                            except pj.Error:
+                                pass
+                    return
         for session in self.sessions.values():
-            if session.player is player:
+            # A looped player (what a Bridge plays while it rings) plays on.
+            if session.player is player and isinstance(session.step, Play):
                 self._stop_player(session)
                 session.played_at = self.clock()
                 self._finish(session, DONE)
@@ -433,6 +505,11 @@ class Engine(object):
                     self._close_recording(session, 'silence')
                 elif now >= session.deadline:
                     self._close_recording(session, 'max')
+            elif isinstance(step, Hold) and session.deadline is not None and now >= session.deadline:
+                self._finish(session, DONE)
+            elif isinstance(step, Bridge) and session.ringing and session.leg is None and now >= session.deadline:
+                LOG.info('%s: %s not answered within %d ms', session.label, step.user, step.ring_ms)
+                self._end_bridge(session, StepResult(end='timeout', code=408))
             elif isinstance(step, CollectDigits) and session.deadline is not None and now >= session.deadline:
                 session.deadline = None
                 self._finish(session, StepResult(end='timeout', digits=session.collected))
@@ -484,6 +561,14 @@ class Engine(object):
 
     def _begin(self, session, step):
         """Start ``step``; its result when it is over at once, else None (an event ends it)."""
+        if not isinstance(step, (Hold, Bridge)):
+            self._stop_hold(session)
+        if isinstance(step, Hold):
+            if self._wait_for_media(session):
+                return None
+            self._hold(session, step.prompts)
+            session.deadline = self.clock() + step.ms / 1000.0
+            return None
         if isinstance(step, Answer):
             return self._answer(session, 200)
         if isinstance(step, EarlyMedia):
@@ -495,6 +580,12 @@ class Engine(object):
         if isinstance(step, CollectDigits):
             session.collected = ''
             return self._collect(session, step)
+        if isinstance(step, Bridge):
+            return self._bridge(session, step)
+        if isinstance(step, Conference):
+            return self._conference(session, step)
+        if isinstance(step, Talk):
+            return None if session.leg is not None else StepResult(end='ended', code=200)
         raise TypeError('%s: unknown step %r' % (session.label, step))
 
     def _answer(self, session, code):
@@ -630,6 +721,7 @@ class Engine(object):
 
     def _hangup(self, session, step):
         self._stop_player(session)
+        self._stop_hold(session)
         if session.gone or session.ended:
             return
         session.ended = True
@@ -647,7 +739,250 @@ class Engine(object):
         except pj.Error as e:
             LOG.error('%s: cannot hang up: %s', session.label, e.info())
 
-    def _release(self, session):
+    # ------------------------------------------------------------------------ bridges
+    def _bridge(self, session, step):
+        """Place the leg of a Bridge through Kamailio; the caller hears ``hold`` meanwhile."""
+        if self.leg_account is None:
+            LOG.error('%s: no Kamailio to place a call through (kamailio_uri)', session.label)
+            return StepResult(end='failed', code=503)
+        if self._wait_for_media(session):
+            return None
+        headers = [('X-Voxplane-Origin', step.origin), ('X-Voxplane-Call', session.call_id)] + list(session.identity)
+        session.ringing, session.leg, session.leg_audio, session.leg_code, session.leg_failure = {}, None, None, 0, 500
+        for user in (step.user,) + step.also:
+            leg = _Call(self, self.leg_account)
+            prm = pj.CallOpParam(True)
+            for name, value in headers:
+                header = pj.SipHeader()
+                header.hName = name
+                header.hValue = value
+                prm.txOption.headers.append(header)
+            uri = 'sip:%s@%s' % (user, session.domain)
+            try:
+                leg.makeCall(uri, prm)
+            except pj.Error as e:
+                leg.thisown = False  # a call that never got an id must not be destroyed: pjsua asserts
+                LOG.error('%s: cannot call %s: %s', session.label, uri, e.info())
+                continue
+            LOG.info('%s: calling %s (%s)', session.label, uri, step.origin)
+            self.legs[leg] = session
+            session.ringing[leg] = [user, None]
+        if not session.ringing:
+            return StepResult(end='failed', code=500)
+        session.deadline = self.clock() + step.ring_ms / 1000.0
+        if step.hold:
+            self._hold(session, step.hold)
+        else:
+            self._stop_hold(session)
+        return None
+
+    def _hold(self, session, prompts):
+        """Music on hold: ``prompts`` looped into the call; the same music already playing goes on."""
+        if session.hold is not None and session.hold[0] == prompts:
+            return
+        self._stop_hold(session)
+        files = self.files.files(prompts, session.language, session.tenant)
+        if not files or session.audio is None:
+            return
+        player = pj.AudioMediaPlayer()
+        try:
+            if len(files) == 1:
+                player.createPlayer(files[0], 0)
+            else:
+                player.createPlaylist(files, '', 0)
+            player.startTransmit(session.audio)
+        except pj.Error as e:
+            LOG.error('%s: cannot play %s: %s', session.label, files, e.info())
+            return
+        session.hold = (prompts, player)
+
+    def _stop_hold(self, session):
+        hold, session.hold = session.hold, None
+        if hold is not None and session.audio is not None:
+            try:
+                hold[1].stopTransmit(session.audio)
+            except pj.Error:
+                pass
+
+    def _leg_event(self, kind, leg):
+        """A call a Bridge placed changed: the first one answered is connected (the others are
+        ended); the step fails when the last one ringing fails."""
+        session = self.legs[leg]
+        try:
+            info = leg.getInfo()
+        except pj.Error:
+            info = None
+        if info is None or info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            del self.legs[leg]
+            code = (info.lastStatusCode if info is not None else 0) or 500
+            if session.leg is leg:
+                LOG.info('%s: %s ended', session.label, session.leg_user)
+                result = StepResult(end='ended', code=200, user=session.leg_user)
+                self._end_bridge(session, result if isinstance(session.step, (Bridge, Talk)) else None)
+            elif leg in session.ringing:
+                LOG.info('%s: %s answered %d', session.label, session.ringing.pop(leg)[0], code)
+                session.leg_failure = code
+                if not session.ringing and session.leg is None:
+                    self._end_bridge(session, StepResult(end='failed', code=code))
+            return
+        ringing = session.ringing.get(leg)
+        if ringing is None or session.leg is not None:
+            return
+        if kind == 'media':
+            for index, media in enumerate(info.media):
+                if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                    ringing[1] = leg.getAudioMedia(index)
+                    break
+        if info.state == pj.PJSIP_INV_STATE_CONFIRMED and ringing[1] is not None:
+            session.leg, session.leg_user, session.leg_audio = leg, ringing[0], ringing[1]
+            del session.ringing[leg]
+            for other in list(session.ringing):
+                self._hangup_leg(other)  # its end comes as an event, after the step has moved on
+            session.ringing = {}
+            self._stop_hold(session)
+            try:
+                session.audio.startTransmit(session.leg_audio)
+                session.leg_audio.startTransmit(session.audio)
+            except pj.Error as e:
+                LOG.error('%s: cannot connect the calls: %s', session.label, e.info())
+            session.leg_code = 200
+            session.deadline = None
+            LOG.info('%s: connected to %s', session.label, session.leg_user)
+            if session.step.until_answer:
+                self._finish(session, StepResult(end='answered', code=200, user=session.leg_user))
+
+    def _end_bridge(self, session, result):
+        """The running Bridge is over: the calls part, its calls are ended (those not ended yet),
+        and the flow goes on with ``result`` (None: the step that runs is none of the bridge's)."""
+        leg, audio, session.leg, session.leg_audio, session.leg_code = session.leg, session.leg_audio, None, None, 0
+        ringing, session.ringing = list(session.ringing), {}
         self._stop_player(session)
+        if audio is not None:
+            for source, sink in ((session.audio, audio), (audio, session.audio)):
+                if source is not None and sink is not None:
+                    try:
+                        source.stopTransmit(sink)
+                    except pj.Error:
+                        pass
+        for other in ringing + [leg]:
+            if other is not None and other in self.legs:
+                self._hangup_leg(other)
+        self._finish(session, result)
+
+    def _hangup_leg(self, leg):
+        try:
+            leg.hangup(pj.CallOpParam())
+        except pj.Error:
+            pass
+
+    # ------------------------------------------------------------------------ conference rooms
+    def _conference(self, session, step):
+        if self._wait_for_media(session):
+            return None
+        key = step.room.key
+        room = self.rooms.get(key)
+        if room is None:
+            room = self.rooms[key] = _Room(step.room)
+        if not room.state.join(session, step.moderator, step.muted):
+            if not room.state.members:
+                del self.rooms[key]
+            LOG.info('%s: room %s is full (%d)', session.label, key, step.room.max_participants)
+            return StepResult(end='full')
+        session.room = room
+        LOG.info('%s: joined room %s (%s%s), %d in it', session.label, key, 'moderator' if step.moderator else 'participant',
+                 ', muted' if step.muted else '', len(room.state.members))
+        self._apply_room(room, session)
+        self._tone(room, 'joined', room.state.announce_to(session))
+        return None
+
+    def _leave_room(self, session):
+        """Take the call out of its room; when the room ends with it, end everybody's step."""
+        room, session.room = session.room, None
+        announce = room.state.announce_to(session)
+        ended = room.state.leave(session)
+        LOG.info('%s: left room %s, %d in it%s', session.label, room.state.spec.key, len(room.state.members),
+                 ': the room ends with its moderator' if ended else '')
+        for member in ended:
+            room.state.leave(member)
+        self._apply_room(room, session)
+        if ended:
+            for member in ended:
+                member.room = None
+                self._finish(member, StepResult(end='ended'))
+        else:
+            self._tone(room, 'left', announce)
+        if not room.state.members:
+            self._stop_room(room)
+            del self.rooms[room.state.spec.key]
+
+    def _apply_room(self, room, session):
+        """Make the bridge's links and the music what the room's rules say now."""
+        wanted = room.state.links()
+        for source, sink in room.links - wanted:
+            self._transmit(source.audio, sink.audio, False)
+        for source, sink in wanted - room.links:
+            self._transmit(source.audio, sink.audio, True)
+        room.links = wanted
+        music = room.state.music()
+        if music and room.music is None:
+            files = self.files.files([room.state.spec.music or Prompt('music')], session.language, session.tenant)
+            if files:
+                room.music = pj.AudioMediaPlayer()
+                try:
+                    room.music.createPlayer(files[0], 0)
+                except pj.Error as e:
+                    LOG.error('room %s: cannot play %s: %s', room.state.spec.key, files[0], e.info())
+                    room.music = None
+        for member in room.music_sinks - music:
+            self._transmit(room.music, member.audio, False)
+        for member in music - room.music_sinks:
+            self._transmit(room.music, member.audio, True)
+        room.music_sinks = music if room.music is not None else set()
+        if not music and room.music is not None:
+            room.music = None
+
+    def _tone(self, room, key, members):
+        members = [m for m in members if m.audio is not None]
+        files = self.files.files([Prompt(key)], members[0].language, members[0].tenant) if members else None
+        if not files:
+            return
+        player = _Player(self)
+        try:
+            player.createPlayer(files[0], pj.PJMEDIA_FILE_NO_LOOP)
+        except pj.Error as e:
+            LOG.error('room %s: cannot play %s: %s', room.state.spec.key, files[0], e.info())
+            return
+        for member in members:
+            self._transmit(player, member.audio, True)
+        room.tones.append((player, members))
+
+    def _stop_room(self, room):
+        for source, sink in room.links:
+            self._transmit(source.audio, sink.audio, False)
+        for member in room.music_sinks:
+            self._transmit(room.music, member.audio, False)
+        room.links, room.music, room.music_sinks, room.tones = set(), None, set(), []
+
+    @staticmethod
+    def _transmit(source, sink, start):
+        if source is None or sink is None:
+            return
+        try:
+            if start:
+                source.startTransmit(sink)
+            else:
+                source.stopTransmit(sink)
+        except pj.Error:
+            pass
+
+    def _release(self, session):
+        if session.room is not None:
+            self._leave_room(session)
+        for leg in list(session.ringing) + [session.leg]:
+            if leg is not None and leg in self.legs:
+                self._hangup_leg(leg)
+        session.ringing, session.leg, session.leg_audio = {}, None, None
+        self._stop_player(session)
+        self._stop_hold(session)
         session.recorder = None
         session.audio = None

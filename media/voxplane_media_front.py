@@ -9,7 +9,9 @@ service's port relays the requests that start a dialog to a worker with a free c
 
 It is a stateless relay for one internal hop (RFC 3261 16.11): a request gets the front's Via
 on top and ``X-Voxplane-Media-Source`` (where it really came from: the worker admits Kamailio's
-addresses only) and goes to a worker: a new INVITE to the least loaded one, CANCEL and ACK (and
+addresses only) and goes to a worker: a new INVITE to the least loaded one (a conference room's
+to the worker that has the room: a room is mixed in one PJSIP bridge; a queue's likewise: its
+callers share its state), CANCEL and ACK (and
 anything else) to the worker its Call-ID went to; a response from a worker loses the front's Via
 and goes to the next Via's address. Once a call is answered its in-dialog requests go to the
 worker's own Contact, past the front. The front makes no SIP message of its own: a full
@@ -133,6 +135,19 @@ def call_key(headers):
     return header(headers, b'call-id')
 
 
+def room_key(first, headers):
+    """The room (or queue: its callers share its state) a new INVITE joins (``X-Voxplane-Media:
+    conference;number=N`` or ``queue;number=N`` to a tenant's domain: b'conference:domain/N'), or None."""
+    media = header(headers, b'x-voxplane-media') or b''
+    parts = [p.strip() for p in media.split(b';')]
+    if parts[0].lower() not in (b'conference', b'queue'):
+        return None
+    number = [p.split(b'=', 1)[1].strip() for p in parts[1:] if p.lower().startswith(b'number=')]
+    uri = first.split(b' ')[1] if first.count(b' ') >= 2 else b''
+    domain = uri.split(b'@', 1)[-1].split(b';', 1)[0].split(b':', 1)[0].lower()
+    return parts[0].lower() + b':' + domain + b'/' + (number[0] if number else b'')
+
+
 def starts_dialog(first, headers):
     """A new INVITE: no To tag yet."""
     to = header(headers, b'to') or b''
@@ -151,6 +166,7 @@ class Workers(object):
         self.pending = dict((port, 0) for port in self.ports)
         self.seen = dict((port, None) for port in self.ports)
         self.by_call = {}
+        self.rooms = {}  # room key -> (worker port, when its last call came)
 
     def report(self, port, calls):
         if port in self.calls:
@@ -161,11 +177,18 @@ class Workers(object):
     def alive(self, port):
         return self.seen[port] is not None and self.clock() - self.seen[port] < WORKER_SILENT_S
 
-    def choose(self, call_id):
-        """The worker for a new call (a full one when every worker is full: it answers 486)."""
+    def choose(self, call_id, room=None):
+        """The worker for a new call (a full one when every worker is full: it answers 486); the
+        calls of one conference ``room`` go to one worker while it has the room (remembered for
+        CALL_MEMORY_S after its last call, or while the worker reports calls)."""
         now = self.clock()
         candidates = [p for p in self.ports if self.alive(p)] or self.ports
         port = min(candidates, key=lambda p: (self.calls[p] + self.pending[p], self.ports.index(p)))
+        if room is not None:
+            known = self.rooms.get(room)
+            if known is not None and known[0] in candidates and (now - known[1] < CALL_MEMORY_S or self.calls[known[0]]):
+                port = known[0]
+            self.rooms[room] = (port, now)
         self.pending[port] += 1
         self.by_call[call_id] = (port, now)
         if len(self.by_call) > 4096:
@@ -184,6 +207,8 @@ class Workers(object):
     def forget(self, now):
         for call_id in [c for c, (_p, at) in self.by_call.items() if now - at > CALL_MEMORY_S]:
             del self.by_call[call_id]
+        for room in [r for r, (p, at) in self.rooms.items() if now - at > CALL_MEMORY_S and not self.calls[p]]:
+            del self.rooms[room]
 
     def load(self):
         return sum(self.calls.values())
@@ -247,7 +272,7 @@ class Front(object):
         first, headers, _body = split(datagram)
         call_id = call_key(headers)
         if starts_dialog(first, headers):
-            port = self.workers.choose(call_id)
+            port = self.workers.choose(call_id, room_key(first, headers))
         else:
             port = self.workers.of_call(call_id) or self.workers.any()
         relayed = request_with_front(datagram, (self.address, self.port), source)

@@ -114,7 +114,7 @@ def run_worker(settings, index, status_port, stop):
             settings['listen_address'], port, settings['allowed_sources'],
             front=(settings['listen_address'], int(settings['listen_port'])), rtp_port_min=low, rtp_port_max=high,
             silence_level=settings.get('voicemail', {}).get('silence_level', 8),
-            pjsip_log_level=settings.get('pjsip_log_level', 1)),
+            pjsip_log_level=settings.get('pjsip_log_level', 1), kamailio=settings.get('kamailio_uri') or None),
         dispatcher(media, voicemail_settings(settings)), files,
         on_load=lambda calls: voxplane_media_front.report(status_port, port, calls))
     parent = os.getppid()

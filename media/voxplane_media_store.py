@@ -26,9 +26,9 @@ import uuid
 
 import voxplane_media_audio as audio
 
-from ansible_collections.voxplane.pbx.plugins.module_utils import phone_settings, routing, voicemail_flows
+from ansible_collections.voxplane.pbx.plugins.module_utils import conference_flows, ivr_flows, queue_flows, phone_settings, routing, voicemail_flows
 from ansible_collections.voxplane.pbx.plugins.module_utils.media_steps import StoredAudio
-from ansible_collections.voxplane.pbx.plugins.module_utils.model import EXTENSION
+from ansible_collections.voxplane.pbx.plugins.module_utils.model import CONFERENCE, EXTENSION, IVR, QUEUE
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory
 
 LOG = logging.getLogger('voxplane-media')
@@ -54,6 +54,7 @@ class MediaDirectory(object):
         self.mail_queue = mail_queue
         self.clock = clock
         self._tenants = {}  # name -> (generation, TenantState)
+        self.queues = {}    # QueueSpec.key -> QueueState: what a queue's callers share (in this worker)
 
     def read(self):
         return self.directory.transaction(write=False, create=False)
@@ -99,6 +100,58 @@ class Tenant(object):
         if doc is None:
             return None
         return StoredAudio(doc['audio']) if doc.get('audio') else False
+
+    def menu(self, number):
+        """The ivr_flows.MenuSpec of the IVR menu with this internal number, or None. Its greeting and
+        menu announcements become their audio (one without audio, or gone, plays nothing: the
+        built-in prompt for the menu); direct dial reaches the tenant's extensions."""
+        doc = self.state.get(IVR, number)
+        if doc is None:
+            return None
+        greeting = self.announcement(doc['greeting']) if doc.get('greeting') else None
+        menu = self.announcement(doc['menu']) if doc.get('menu') else None
+        return ivr_flows.MenuSpec(
+            number, doc.get('keys') or {}, greeting=greeting or None, menu=menu or None,
+            timeout_ms=int(doc.get('timeout') or 5) * 1000, max_tries=int(doc.get('max_tries') or 3),
+            invalid=doc.get('invalid'), no_input=doc.get('no_input'),
+            direct_dial=sorted(self.state.objects(EXTENSION)) if doc.get('direct_dial') else ())
+
+    def room(self, number):
+        """The conference_flows.RoomSpec of the conference room with this internal number, or None."""
+        doc = self.state.get(CONFERENCE, number)
+        if doc is None:
+            return None
+        music = self.announcement(doc['music']) if doc.get('music') else None
+        return conference_flows.RoomSpec(
+            self.name, number, pin_hash=doc.get('pin_hash'), moderator_pin_hash=doc.get('moderator_pin_hash'),
+            max_participants=int(doc.get('max_participants') or 10),
+            wait_for_moderator=bool(doc.get('wait_for_moderator')), announce_join_leave=bool(doc.get('announce_join_leave')),
+            mute_on_entry=bool(doc.get('mute_on_entry')), end_with_moderator=bool(doc.get('end_with_moderator')),
+            music=music or None)
+
+    def queue(self, number):
+        """(queue_flows.QueueSpec, its QueueState) of the queue with this internal number, or None. The
+        members who take calls now: logged in, not on DND, available (read per call)."""
+        doc = self.state.get(QUEUE, number)
+        if doc is None:
+            return None
+        members, logged_in = [], False
+        for member in doc.get('members') or ():
+            extension = self.state.get(EXTENSION, member['extension'])
+            if not member.get('logged_in', True) or extension is None:
+                continue
+            logged_in = True
+            if extension.get('dnd') or extension.get('available') is False:
+                continue
+            members.append((member['extension'], int(member.get('penalty') or 0)))
+        music = self.announcement(doc['music']) if doc.get('music') else None
+        spec = queue_flows.QueueSpec(
+            self.name, number, members, strategy=doc.get('strategy') or 'ring_all', logged_in=logged_in,
+            member_ring_ms=int(doc.get('member_ring_time') or 15) * 1000, wrapup_ms=int(doc.get('wrapup_time') or 0) * 1000,
+            max_callers=int(doc.get('max_callers') or 10), max_wait_ms=int(doc.get('max_wait') or 300) * 1000,
+            overflow=doc.get('overflow'), no_members=doc.get('no_members'), music=music or None,
+            announce_ms=int(doc.get('announce_position') or 0) * 1000)
+        return spec, self.media.queues.setdefault(spec.key, queue_flows.QueueState())
 
 
 class Mailbox(object):

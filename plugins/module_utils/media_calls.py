@@ -15,6 +15,9 @@ A tenant, as the flows see it, is a port of the service (media/voxplane_media_st
   mailbox(number) -> a mailbox (voicemail_flows.py) of an extension with voicemail on, or None
   announcement(name) -> None when the tenant has no such announcement, else its audio
                         (a StoredAudio, or False when it has none to play)
+  menu(number) -> the ivr_flows.MenuSpec of the tenant's IVR menu, or None
+  room(number) -> the conference_flows.RoomSpec of the tenant's conference room, or None
+  queue(number) -> (queue_flows.QueueSpec, the queue's shared queue_flows.QueueState), or None
 """
 
 from __future__ import absolute_import, division, print_function
@@ -24,11 +27,11 @@ __metaclass__ = type
 import re
 from urllib.parse import unquote
 
-from ansible_collections.voxplane.pbx.plugins.module_utils import voicemail_flows
+from ansible_collections.voxplane.pbx.plugins.module_utils import conference_flows, ivr_flows, queue_flows, voicemail_flows
 from ansible_collections.voxplane.pbx.plugins.module_utils.media_steps import Answer, EarlyMedia, Hangup, Play
 
 MEDIA_HEADER = 'X-Voxplane-Media'
-SERVICES = ('voicemail', 'mailbox', 'announcement')
+SERVICES = ('voicemail', 'mailbox', 'announcement', 'ivr', 'conference', 'queue')
 DIVERSION_REASONS = ('unavailable', 'user-busy', 'no-answer', 'unconditional', 'do-not-disturb')
 # An announcement with a destination after it: played as early media, then this answer tells the
 # router to go on with the destination (it reads the Reason header's text).
@@ -169,6 +172,24 @@ def read_invite(text):
     return MediaRequest(user, domain, service, params, caller_of(headers), (headers.get('call-id') or [''])[0])
 
 
+def identity_headers(text):
+    """The headers that carry the caller's identity on a call the service places for this INVITE
+    (docs/media.md: P-Asserted-Identity as received, else the From as one; Privacy as received)."""
+    _line, headers = _headers(text)
+    identity = (headers.get('p-asserted-identity') or headers.get('from') or [None])[0]
+    found = []
+    if identity:
+        # A From's tag is the dialog's, not the identity's.
+        if '<' in identity:
+            identity = identity[:identity.index('>', identity.index('<')) + 1] if '>' in identity else identity
+        else:
+            identity = re.sub(r';\s*tag=[^;]*', '', identity)
+        found.append(('P-Asserted-Identity', identity))
+    for value in headers.get('privacy', ()):
+        found.append(('Privacy', value))
+    return found
+
+
 def _flag(params, name, default):
     value = params.get(name, default)
     if value not in ('yes', 'no'):
@@ -197,6 +218,22 @@ def choose_flow(request, tenant, settings, clock):
             return voicemail_flows.access_menu(tenant.mailbox, settings, clock), tenant.language
         box = _mailbox(tenant, params['mailbox'])
         return voicemail_flows.mailbox_menu(box, _flag(params, 'pin', 'yes'), settings, clock), box.language
+    if request.service in ('ivr', 'conference', 'queue'):
+        number = params.get('number')
+        if not number:
+            raise Refusal(400, 'Missing Parameter number')
+        if request.service == 'ivr':
+            spec = tenant.menu(number)
+            flow = ivr_flows.menu(spec) if spec is not None else None
+        elif request.service == 'conference':
+            spec = tenant.room(number)
+            flow = conference_flows.enter(spec) if spec is not None else None
+        else:
+            found = tenant.queue(number)
+            flow = queue_flows.wait_in_queue(found[0], found[1], clock) if found is not None else None
+        if flow is None:
+            raise Refusal(404, 'No Such %s' % {'ivr': 'Menu', 'conference': 'Room', 'queue': 'Queue'}[request.service])
+        return flow, tenant.language
     name = params.get('name')
     if not name:
         raise Refusal(400, 'Missing Parameter name')

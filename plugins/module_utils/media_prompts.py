@@ -101,6 +101,23 @@ PROMPTS = {
     'pins_differ': {'en': 'The two PINs differ.', 'de': 'Die beiden PINs sind verschieden.'},
     'pin_refused': {'en': 'This PIN cannot be used.', 'de': 'Diese PIN kann nicht verwendet werden.'},
     'pin_changed': {'en': 'Your PIN has been changed.', 'de': 'Ihre PIN wurde geändert.'},
+    # IVR menus.
+    'menu_choose': {
+        'en': 'Please make your choice on the keypad of your phone.',
+        'de': 'Bitte treffen Sie Ihre Auswahl über die Tastatur Ihres Telefons.'},
+    'not_reached': {
+        'en': 'Your choice cannot be reached at the moment.',
+        'de': 'Ihre Auswahl ist im Moment nicht erreichbar.'},
+    # Conference rooms.
+    'conference_pin': {
+        'en': 'Please enter the PIN of the conference, followed by the hash key.',
+        'de': 'Bitte geben Sie die PIN der Konferenz ein, gefolgt von der Raute-Taste.'},
+    'conference_full': {'en': 'This conference is full.', 'de': 'Diese Konferenz ist voll.'},
+    'conference_ended': {'en': 'The conference has ended.', 'de': 'Die Konferenz ist beendet.'},
+    # Call queues.
+    'queue_position': {'en': 'You are caller number', 'de': 'Sie sind Anrufer Nummer'},
+    'queue_wait': {'en': 'Your expected waiting time is about', 'de': 'Ihre voraussichtliche Wartezeit beträgt etwa'},
+    'minutes': {'en': 'minutes', 'de': 'Minuten'},
     'invalid_choice': {'en': 'Invalid choice.', 'de': 'Ungültige Eingabe.'},
     'goodbye': {'en': 'Goodbye.', 'de': 'Auf Wiederhören.'},
 }
@@ -129,6 +146,13 @@ MAIL = {
 # Tones: key -> ((frequency Hz, milliseconds), ...), a frequency of 0 is silence.
 TONES = {
     'beep': ((0, 100), (1000, 400), (0, 100)),
+    # What a caller hears while the service rings a destination for it (looped): the European
+    # ringing tone, 425 Hz, 1 s on, 4 s off.
+    'ringback': ((425, 1000), (0, 4000)),
+    # Someone joins or leaves a conference (rising, falling), the built-in music (looped).
+    'joined': ((0, 50), (880, 150), (1320, 200)),
+    'left': ((0, 50), (1320, 150), (880, 200)),
+    'music': ((523, 300), (659, 300), (784, 300), (1047, 300), (784, 300), (659, 300), (0, 300)),
 }
 
 

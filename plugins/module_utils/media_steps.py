@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The steps a call of the media service is made of, and what each step returns.
 
-A flow (voicemail, the mailbox menu, an announcement; later IVR menus, queues and conferences)
+A flow (voicemail, the mailbox menu, an announcement, an IVR menu, a conference room, a queue)
 is a generator: it yields a step, the engine carries it out on the call and sends back a
 ``StepResult``; the flow decides the next step from it. Flows compose with ``yield from``.
 Nothing here knows PJSIP: the engine (media/voxplane_media_engine.py) carries the steps out
@@ -172,6 +172,61 @@ class CollectDigits(Step):
         self.next_timeout_ms = next_timeout_ms
 
 
+class Bridge(Step):
+    """Place a call through the router (Kamailio) to ``sip:<user>@<the tenant's domain>`` with
+    ``X-Voxplane-Origin: <origin>`` (docs/media.md, "Calls the media service places"), the caller's
+    identity and the caller's Call-ID, and bridge the caller to it once it is answered. While it
+    rings the caller hears ``hold`` (prompts, looped; none: silence). It ends when the other side
+    hangs up after answering (end 'ended', ``code`` 200), when it is refused (end 'failed',
+    ``code`` its final answer), after ``ring_ms`` without an answer (end 'timeout'; the call is
+    cancelled), or when the caller hangs up (``code`` 200 when they were talking). With ``also``
+    (more users) all are called at once: the first to answer is bridged (the result's ``user``),
+    the others are cancelled; it fails when the last of them fails. With ``until_answer`` it ends
+    once the calls are connected (end 'answered', ``code`` 200, ``user``) and a Talk step follows."""
+
+    __slots__ = ('user', 'origin', 'ring_ms', 'hold', 'also', 'until_answer')
+
+    def __init__(self, user, origin, ring_ms, hold=(), also=(), until_answer=False):
+        self.user = user
+        self.origin = origin
+        self.ring_ms = ring_ms
+        self.hold = tuple(prompts(*hold))
+        self.also = tuple(also)
+        self.until_answer = until_answer
+
+
+class Talk(Step):
+    """The caller and the call a Bridge (``until_answer``) connected talk until one hangs up: end
+    'ended' (the other side, ``code`` 200) or the caller hung up."""
+
+    __slots__ = ()
+
+
+class Hold(Step):
+    """The caller hears ``prompts`` looped (music on hold) for ``ms``. The music goes on, without
+    starting again, into a following Hold or Bridge with the same prompts."""
+
+    __slots__ = ('prompts', 'ms')
+
+    def __init__(self, items, ms):
+        self.prompts = tuple(prompts(*items))
+        self.ms = ms
+
+
+class Conference(Step):
+    """Be in the conference room ``room`` (a conference_flows.RoomSpec) as a moderator or not,
+    ``muted`` or not; the room's rules (conference_flows.RoomState) say whom the caller hears.
+    It ends when the caller hangs up, at once with end 'full' when the room is full, or with end
+    'ended' when the room ends (its last moderator left)."""
+
+    __slots__ = ('room', 'moderator', 'muted')
+
+    def __init__(self, room, moderator=False, muted=False):
+        self.room = room
+        self.moderator = moderator
+        self.muted = muted
+
+
 class Hangup(Step):
     """End the call: a BYE once it was answered; before that, the final answer ``code`` with
     ``reason`` and extra ``headers`` ((name, value) pairs). The flow ends here."""
@@ -206,15 +261,18 @@ class Language(object):
 class StepResult(object):
     """What a step came to. ``end`` says how it ended (the steps name their ends); ``digits``: the
     digits collected, or the one that stopped a Play or a Record; ``duration_ms``: the length
-    of a recording; ``hung_up``: the caller is gone."""
+    of a recording; ``hung_up``: the caller is gone; ``code``: the final answer of a call a
+    Bridge placed (200 once it was answered), ``user`` the one of its users who answered."""
 
-    __slots__ = ('end', 'digits', 'duration_ms', 'hung_up')
+    __slots__ = ('end', 'digits', 'duration_ms', 'hung_up', 'code', 'user')
 
-    def __init__(self, end='done', digits='', duration_ms=0, hung_up=False):
+    def __init__(self, end='done', digits='', duration_ms=0, hung_up=False, code=0, user=''):
         self.end = end
         self.digits = digits
         self.duration_ms = duration_ms
         self.hung_up = hung_up
+        self.code = code
+        self.user = user
 
     def __eq__(self, other):
         return isinstance(other, StepResult) and all(getattr(self, s) == getattr(other, s) for s in self.__slots__)

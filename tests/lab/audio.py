@@ -27,6 +27,8 @@ WINDOW_MS = 20
 TONE_SHARE = 0.6
 # Frequencies of the test sequences: none is a DTMF frequency or a harmonic of another.
 SEQUENCE = ((500, 400), (0, 100), (1100, 400), (0, 100), (1700, 400), (0, 100), (800, 400))
+# A second sequence for the other side of a call, apart from the first and from the ringing tone.
+OTHER_SEQUENCE = ((600, 400), (0, 100), (1450, 400), (0, 100), (1900, 400), (0, 100), (350, 400))
 
 
 def write_tones(path, tones, rate=RATE, amplitude=10000):

@@ -259,6 +259,8 @@ def pbx_with_media(prefix='voxplane-pbx-media-', kamailio_variables=None, **medi
     Kamailio's address. Yields (kamailio, media, relay)."""
     root = tempfile.mkdtemp(prefix=prefix)
     os.chmod(root, 0o755)
+    for part in ('rtpengine', 'media', 'kamailio'):
+        os.mkdir(os.path.join(root, part))
     try:
         with contextlib.ExitStack() as stack:
             address = pick_loopback_address()
@@ -267,13 +269,15 @@ def pbx_with_media(prefix='voxplane-pbx-media-', kamailio_variables=None, **medi
             relay = stack.enter_context(rtpengine_lab(os.path.join(root, 'rtpengine'), address,
                                                       (relay_low, relay_low + 199)))
             media_address = neighbour_address(neighbour_address(address))
+            port = free_port(address)  # Kamailio's, known before the service that calls through it
             media = stack.enter_context(media_lab(
                 root=os.path.join(root, 'media'), address=media_address, kamailio_addresses=[address],
-                directory_path=os.path.join(root, 'kamailio', 'directory.db'), **media_variables))
+                directory_path=os.path.join(root, 'kamailio', 'directory.db'),
+                media_kamailio_uri='sip:%s:%d' % (address, port), **media_variables))
             variables = dict({'kamailio_media_service': media.uri,
                               'kamailio_rtpengine_sockets': ['udp:127.0.0.1:%d' % relay.ng_port]},
                              **(kamailio_variables or {}))
-            kamailio = stack.enter_context(kamailio_lab(root=os.path.join(root, 'kamailio'), address=address,
+            kamailio = stack.enter_context(kamailio_lab(root=os.path.join(root, 'kamailio'), address=address, port=port,
                                                         **variables))
             yield kamailio, media, relay
     finally:

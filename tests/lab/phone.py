@@ -26,7 +26,7 @@ import pjsua2 as pj
 from lab import audio
 from lab.audio import write_tones
 
-_STATE = {'endpoint': None, 'phones': [], 'silence': None}
+_STATE = {'endpoint': None, 'phones': [], 'silence': None, 'answerer': None, 'due': []}
 POLL_MS = 10
 
 
@@ -68,6 +68,24 @@ def poll(seconds):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         ep.libHandleEvents(POLL_MS)
+        _answer_due()
+
+
+def _answer_due():
+    """Answer the calls a phone let ring (Phone.answer_calls) whose time has come."""
+    now = time.monotonic()
+    for item in [d for d in _STATE['due'] if d[0] <= now]:
+        _STATE['due'].remove(item)
+        _at, pj_call, code = item
+        answer = pj.CallOpParam()
+        answer.statusCode = code
+        try:
+            if code < 300:
+                pj_call.answer(answer)
+            else:
+                pj_call.hangup(answer)
+        except pj.Error:
+            pass
 
 
 def wait(predicate, timeout):
@@ -77,6 +95,7 @@ def wait(predicate, timeout):
     value = predicate()
     while not value and time.monotonic() < deadline:
         ep.libHandleEvents(POLL_MS)
+        _answer_due()
         value = predicate()
     return value
 
@@ -94,9 +113,19 @@ def close_all():
     ep.libDestroy()
 
 
+class _Account(pj.Account):
+    """Every account of the lab's phones: a call that comes in goes to the phone that answers
+    calls (``Phone.answer_calls``), whichever account pjsua picked for it."""
+
+    def onIncomingCall(self, prm):
+        phone = _STATE['answerer']
+        if phone is not None:
+            phone.incoming_call(self, prm)
+
+
 class _Call(pj.Call):
-    def __init__(self, phone, account):
-        pj.Call.__init__(self, account)
+    def __init__(self, phone, account, call_id=pj.PJSUA_INVALID_ID):
+        pj.Call.__init__(self, account, call_id)
         self.phone = phone
         self.test_call = None
 
@@ -143,6 +172,7 @@ class Call(object):
         self.silence = None
         self.recorder = None
         self.pj_call = None
+        self.request = None      # the INVITE of a call the phone received
 
     # media ---------------------------------------------------------------
     def media_up(self, audio):
@@ -270,14 +300,14 @@ class Call(object):
 
 
 class Phone(object):
-    """A SIP phone on ``address`` (UDP, a free port; its RTP on the same address)."""
+    """A SIP phone on ``address`` (UDP, ``port`` or a free one; its RTP on the same address)."""
 
-    def __init__(self, address, user='phone'):
+    def __init__(self, address, user='phone', port=0):
         ep = endpoint()
         self.address = address
         config = pj.TransportConfig()
         config.boundAddress = address
-        config.port = 0
+        config.port = port
         self.transport_id = ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, config)
         self.port = ep.transportGetInfo(self.transport_id).localName.rsplit(':', 1)[1]
         self.user = user
@@ -294,7 +324,7 @@ class Phone(object):
             config.sipConfig.transportId = self.transport_id
             config.sipConfig.proxies.append('sip:%s;transport=udp;lr' % target)
             config.mediaConfig.transportConfig.boundAddress = self.address
-            account = pj.Account()
+            account = _Account()
             account.create(config)
             self.accounts[target] = account
         return self.accounts[target]
@@ -322,7 +352,69 @@ class Phone(object):
         self.calls.append(call)
         return call
 
+    def register(self, username, password, domain, proxy, timeout=10):
+        """Register ``username`` of ``domain`` (digest ``password``) through ``proxy`` (host:port,
+        Kamailio): calls to it come in (answered by ``answer_calls``). Whether it registered."""
+        config = pj.AccountConfig()
+        config.idUri = 'sip:%s@%s' % (username, domain)
+        config.regConfig.registrarUri = 'sip:%s' % domain
+        config.regConfig.timeoutSec = 300
+        config.sipConfig.transportId = self.transport_id
+        config.sipConfig.proxies.append('sip:%s;transport=udp;lr' % proxy)
+        config.sipConfig.authCreds.append(pj.AuthCredInfo('digest', '*', username, 0, password))
+        config.mediaConfig.transportConfig.boundAddress = self.address
+        account = _Account()
+        account.create(config)
+        self.accounts['registered:' + username] = account
+        return wait(lambda: account.getInfo().regIsActive and account.getInfo().regStatus == 200, timeout)
+
+    def answer_calls(self, play=None, record_dir=None, loop=True, answer=None):
+        """From now on answer every call that comes in (to this phone, or to any account of the
+        lab's phones: the phone stands in for Kamailio and the phones behind it), sending ``play``
+        (looped) and recording each to ``record_dir``/incoming-<n>.wav; ``incoming`` lists them.
+        ``answer(request text)`` -> (final code, seconds it rings first); default (200, 0)."""
+        self.answer_play, self.answer_record_dir, self.answer_loop = play, record_dir, loop
+        self.answer_rule = answer or (lambda _request: (200, 0))
+        self.incoming = []
+        if 'incoming' not in self.accounts:
+            config = pj.AccountConfig()
+            config.idUri = 'sip:%s@%s:%s' % (self.user, self.address, self.port)
+            config.sipConfig.transportId = self.transport_id
+            config.mediaConfig.transportConfig.boundAddress = self.address
+            account = _Account()
+            account.create(config)
+            self.accounts['incoming'] = account
+        _STATE['answerer'] = self
+
+    def incoming_call(self, account, prm):
+        record = None
+        if self.answer_record_dir is not None:
+            record = os.path.join(str(self.answer_record_dir), 'incoming-%d.wav' % len(self.incoming))
+        call = Call(self, self.answer_play, record, self.answer_loop)
+        call.request = prm.rdata.wholeMsg
+        pj_call = _Call(self, account, prm.callId)
+        pj_call.test_call = call
+        call.pj_call = pj_call
+        self.calls.append(call)
+        self.incoming.append(call)
+        code, ring_s = self.answer_rule(call.request)
+        answer = pj.CallOpParam()
+        answer.statusCode = 180 if ring_s else code
+        if code < 300 or ring_s:
+            pj_call.answer(answer)
+        else:
+            pj_call.hangup(answer)
+        if ring_s:
+            _STATE['due'].append((time.monotonic() + ring_s, pj_call, code))
+
+    def wait_incoming(self, count=1, timeout=10):
+        """Wait until ``count`` calls came in; the last of them, or None."""
+        wait(lambda: len(self.incoming) >= count, timeout)
+        return self.incoming[count - 1] if len(self.incoming) >= count else None
+
     def close(self):
+        if _STATE['answerer'] is self:
+            _STATE['answerer'] = None
         for call in self.calls:
             call.hangup()
         poll(0.2)

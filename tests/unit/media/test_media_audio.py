@@ -99,7 +99,7 @@ def test_prompts_are_generated_once_and_again_only_when_their_text_changes(tmp_p
     out = str(tmp_path / 'prompts')
     written = audio.generate_prompts(out, espeak_ng=shutil.which('espeak-ng'), sox=shutil.which('sox'))
     assert sorted(written) == sorted('%s/%s.wav' % (lang, key) for lang in ('de', 'en')
-                                     for key in ('goodbye', 'beep', 'number/0', 'number/1', 'number/2'))
+                                     for key in ('goodbye', 'number/0', 'number/1', 'number/2') + tuple(media_prompts.TONES))
     with wave.open(os.path.join(out, 'de', 'goodbye.wav')) as check:
         assert check.getframerate() == 8000 and check.getnframes() > 2000
     assert audio.generate_prompts(out, espeak_ng=shutil.which('espeak-ng'), sox=shutil.which('sox')) == []

@@ -79,3 +79,19 @@ def test_a_call_id_is_forgotten_after_the_transactions_lifetime():
     clock.now += front.CALL_MEMORY_S + 1
     workers.forget(clock.now)
     assert workers.of_call('a') is None
+
+
+def test_the_calls_of_one_conference_room_go_to_one_worker():
+    clock = Clock()
+    workers = front.Workers([5081, 5082], clock)
+    workers.report(5081, 0)
+    workers.report(5082, 0)
+    invite = INVITE.replace(b'Call-ID: call-1\r\n', b'Call-ID: call-1\r\nX-Voxplane-Media: conference;number=650\r\n')
+    first, headers, _body = front.split(invite)
+    room = front.room_key(first, headers)
+    assert room == b'conference:acme.sip.test/650'
+    assert front.room_key(*front.split(INVITE)[:2]) is None
+    assert workers.choose('a', room) == 5081
+    assert workers.choose('b', room) == 5081   # 5082 is less loaded, but 5081 has the room
+    assert workers.choose('c') == 5082
+    assert workers.choose("d", b"beta.sip.test/650") == 5082   # another room: the least loaded

@@ -12,7 +12,7 @@ __metaclass__ = type
 from ansible_collections.voxplane.pbx.plugins.module_utils import rules
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import RuleError
 from ansible_collections.voxplane.pbx.plugins.module_utils.media_steps import (
-    DONE, HUNG_UP, Answer, CollectDigits, EarlyMedia, Hangup, Language, Play, Prompt, Record, StepResult,
+    DONE, HUNG_UP, Answer, Bridge, CollectDigits, EarlyMedia, Hangup, Language, Play, Prompt, Record, StepResult,
 )
 
 TENANT = 'acme'
@@ -21,12 +21,15 @@ TENANT = 'acme'
 class Caller(object):
     """Answers the steps of a flow like a caller on the phone: ``keys`` are the entries it types,
     one per CollectDigits (a string of digits, 'timeout' for none); ``recordings`` the (end,
-    duration_ms) of each Record; it hangs up when it runs out of keys (or at ``hang_up_at``, the
-    number of steps after which it is gone)."""
+    duration_ms) of each Record; ``bridges`` how each call a Bridge places ends ((end, code):
+    ('ended', 200) answered and then hung up by the other side, ('failed', 486), ('timeout', 0),
+    ('hangup', 200) the caller hangs up while they talk); it hangs up when it runs out of keys (or at
+    ``hang_up_at``, the number of steps after which it is gone)."""
 
-    def __init__(self, keys=(), recordings=(), barge=None, hang_up_at=None):
+    def __init__(self, keys=(), recordings=(), barge=None, hang_up_at=None, bridges=()):
         self.keys = list(keys)
         self.recordings = list(recordings)
+        self.bridges = list(bridges)
         self.barge = dict(barge or {})
         self.hang_up_at = hang_up_at
         self.steps = []
@@ -47,6 +50,11 @@ class Caller(object):
             if end == 'hangup':
                 self.gone = True
             return StepResult(end=end, duration_ms=duration, hung_up=end == 'hangup')
+        if isinstance(step, Bridge):
+            end, code = self.bridges.pop(0) if self.bridges else ('ended', 200)
+            if end == 'hangup':
+                self.gone = True
+            return StepResult(end=end, code=code, hung_up=end == 'hangup')
         if isinstance(step, CollectDigits):
             if not self.keys:
                 self.gone = True
@@ -64,6 +72,10 @@ class Caller(object):
             if isinstance(step, Play):
                 keys.extend(p.key if isinstance(p, Prompt) else p for p in step.prompts)
         return keys
+
+    def bridged(self):
+        """(Request-URI user, X-Voxplane-Origin) of every call a Bridge placed, in order."""
+        return [(s.user, s.origin) for s in self.steps if isinstance(s, Bridge)]
 
     def hangup(self):
         hangups = [s for s in self.steps if isinstance(s, Hangup)]
