@@ -270,8 +270,8 @@ class Driver(object):
                 if beep is not None:
                     call.play(self.tones)
                     phone.poll(audio.duration_ms(self.tones) / 1000.0 + 0.2)
-                    call.dtmf('#')
                     result['hash_at'] = time.monotonic()
+                    call.dtmf('#')
                     result['kept'] = call.wait_heard(self.prompt('message_kept'), timeout=10, after_ms=beep) is not None
             result['final'] = call.wait_ended(10)
         finally:
