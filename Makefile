@@ -244,7 +244,7 @@ demo-fresh: deps venv collection
 	@echo "demo-fresh: make demo (log in $(RESULTS)/demo.log)"
 	@rc=0; $(MAKE) demo > "$(RESULTS)/demo.log" 2>&1 || rc=$$?; \
 	$(MAKE) demo-stop > "$(RESULTS)/demo-stop.log" 2>&1 || true; \
-	line=$$(grep -A3 "voxplane demo passed:" "$(RESULTS)/demo.log" | tr -s ' \n' ' ' | sed -e "s/^.*msg: '//" -e "s/'.*$$//"); \
+	line=$$(grep -A6 "voxplane demo passed:" "$(RESULTS)/demo.log" | tr -s ' \n' ' ' | sed -e "s/^.*msg: '//" -e "s/'.*$$//"); \
 	if [ "$$rc" -ne 0 ] || [ -z "$$line" ]; then \
 		tail -n 80 "$(RESULTS)/demo.log"; echo "demo-fresh: FAILED (make demo exit $$rc, no summary line)"; exit 1; \
 	fi; \
