@@ -77,13 +77,14 @@ help:
 # even when an earlier one failed, each timed; the last line is the pytest total over unit,
 # integration, sip, attack and media.
 # sip and attack each deploy their own Kamailio (random 127.0.0.x, free ports) and run at the
-# same time; their output goes to $(RESULTS)/<suite>.log and is printed once both are done.
+# same time; their output goes to $(RESULTS)/<suite>.log and is printed once all are done.
 # A parallel step a+b+c is one lane running make -k a b c (molecule and release-check deploy
 # on 127.0.0.61-.64, demo-fresh removes every trace of the demo and runs make demo on 127.0.0.1-.3
 # and its own namespaces; they fit in the time sip takes). `make -j` is not supported here.
-# media runs alone: its tests play and record audio in real time.
-TEST_STEPS := sanity lint unit integration integration-targets media
-PARALLEL_STEPS := sip attack+molecule+release-check+demo-fresh
+# media is a lane of its own beside them (random 127.0.0.x, free ports like sip), its pytest
+# at a higher priority (nice -5): its tests play and record audio in real time.
+TEST_STEPS := sanity lint unit integration integration-targets
+PARALLEL_STEPS := sip attack+molecule+release-check+demo-fresh media
 
 test:
 	@MAKE="$(MAKE)" tools/test-steps.sh "$(RESULTS)" "deps venv collection" "$(TEST_STEPS)" "$(PARALLEL_STEPS)"
@@ -157,21 +158,23 @@ lint: venv collection
 	ansible-lint $(LINT_ARGS) playbooks/ roles/
 
 # ---------------------------------------------------------------------------- pytest suites
-# $(call pytest_suite,NAME[,OPTIONS]): pytest on tests/NAME with a JUnit report; a suite without
+# $(call pytest_suite,NAME[,OPTIONS[,PREFIX]]): pytest on tests/NAME (run by PREFIX, e.g. nice) with a JUnit report; a suite without
 # tests yet (no folder, or pytest's exit 5 "no tests collected") passes with a note.
 define pytest_suite
 	@mkdir -p "$(RESULTS)"; rm -f "$(RESULTS)/$(1).xml"
 	@if [ ! -d tests/$(1) ]; then echo "$(1): no tests/$(1) folder yet"; exit 0; fi; \
-	rc=0; "$(BIN)/python" -m pytest tests/$(1) --junitxml="$(RESULTS)/$(1).xml" $(2) $(PYTEST_ARGS) || rc=$$?; \
+	rc=0; $(3) "$(BIN)/python" -m pytest tests/$(1) --junitxml="$(RESULTS)/$(1).xml" $(2) $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "$(1): no tests collected in tests/$(1) yet"; rc=0; fi; \
 	exit $$rc
 endef
 
+# unit and integration on two pytest workers, a file's tests on one (each test has its own directory, SQLite file or
+# PostgreSQL schema; each worker its own PostgreSQL server).
 unit: venv collection deps
-	$(call pytest_suite,unit)
+	$(call pytest_suite,unit,-n 2 --dist loadfile)
 
 integration: venv collection deps
-	$(call pytest_suite,integration)
+	$(call pytest_suite,integration,-n 2 --dist loadfile)
 
 sip: venv collection deps
 	$(call pytest_suite,sip)
@@ -184,7 +187,7 @@ attack: venv collection deps
 # The media service (docs/media.md): deployed by its role, called by pjsua2 test phones with
 # real audio (tests/media).
 media: venv collection deps
-	$(call pytest_suite,media)
+	$(call pytest_suite,media,-p no:cacheprovider,nice -n -5)
 
 # The fuzz stage alone, long: FUZZ_MESSAGES (default 10000) messages, seed FUZZ_SEED (default:
 # the current time, printed in the report; give it again to replay a run).
