@@ -3,7 +3,11 @@
 """A test phone on PJSIP's Python binding (pjsua2, the wheel the media service runs on): it
 calls from a loopback address of its own, plays a WAV file into the call over looped silence
 (a sender without an audio source sends no DTMF), records everything it hears, sends RFC 4733
-DTMF, and keeps the final answer of a call it placed with its headers.
+DTMF, and keeps the final answer of a call it placed with its headers. It calls either straight
+to a target (``dial(uri, target)``: a loose route to it, as Kamailio reaches the media service) or,
+once it has REGISTERed one SIP account with digest authentication (``register``), through that
+registrar as a real phone does; a registered phone answers the calls it gets busy (486), ringing
+until cancelled, or with 200 (``answer``), and keeps each INVITE it received.
 
 PJSIP allows one endpoint per process: ``endpoint()`` makes it on first use and everything runs
 in the thread that made it; a phone waits by polling PJSIP (``Phone.wait``). Every wait is
@@ -13,6 +17,10 @@ bounded. ``close_all()`` (registered with atexit) ends calls and destroys the en
     call = phone.dial('sip:10@acme.sip.test', '127.0.0.40:5080', headers={'X-Voxplane-Media': 'voicemail;...'},
                       play=tones_wav, record=tmp / 'heard.wav')
     call.wait_answered(5); call.dtmf('#'); call.hangup(); call.wait_ended(5)
+
+    desk = Phone('127.0.0.31', user='bert.desk')
+    assert desk.register('127.0.0.20:5060', 'acme.sip.test', 'bert-desk-pw', answer='busy')
+    call = desk.dial('sip:*86@acme.sip.test', record=tmp / 'mailbox.wav')   # through the registrar
 """
 
 import atexit
@@ -95,8 +103,8 @@ def close_all():
 
 
 class _Call(pj.Call):
-    def __init__(self, phone, account):
-        pj.Call.__init__(self, account)
+    def __init__(self, phone, account, call_id=pj.PJSUA_INVALID_ID):
+        pj.Call.__init__(self, account, call_id)
         self.phone = phone
         self.test_call = None
 
@@ -125,8 +133,24 @@ class _Call(pj.Call):
                 return
 
 
+class _Account(pj.Account):
+    """A registered account: hands the calls it gets to its phone."""
+
+    def __init__(self, phone):
+        pj.Account.__init__(self)
+        self.phone = phone
+
+    def onIncomingCall(self, prm):
+        self.phone.incoming_call(self, prm)
+
+
+# How a registered phone answers the calls it gets: its final (or only) response.
+ANSWERS = {'busy': 486, 'ring': 180, 'answer': 200}
+
+
 class Call(object):
-    """A call the phone placed: its states, the answers it got, what it heard."""
+    """A call the phone placed (or, registered, received: ``invite`` is the INVITE's text): its
+    states, the answers it got, what it heard."""
 
     def __init__(self, phone, play, record, loop=False):
         self.phone = phone
@@ -143,6 +167,7 @@ class Call(object):
         self.silence = None
         self.recorder = None
         self.pj_call = None
+        self.invite = None
 
     # media ---------------------------------------------------------------
     def media_up(self, audio):
@@ -283,7 +308,64 @@ class Phone(object):
         self.user = user
         self.accounts = {}  # target -> pj.Account whose route set sends to it
         self.calls = []
+        self.registered = None  # the account register() made: calls without a target go through it
+        self.answer = None  # how it answers the calls it gets (ANSWERS) and what it plays then
+        self.answer_play = None
+        self.incoming = []  # the calls it got, oldest first
         _STATE['phones'].append(self)
+
+    def register(self, registrar, domain, password, answer='busy', play=None, expires=300, timeout=5):
+        """REGISTER sip:<user>@<domain> at ``registrar`` (host:port, Kamailio) with digest
+        authentication, the phone's address as its Contact. The calls it gets from then on are
+        answered as ``answer`` says (ANSWERS: busy 486, ring 180 until cancelled, answer 200 with
+        ``play`` looped). True once the registrar answered 200 within ``timeout`` s."""
+        config = pj.AccountConfig()
+        config.idUri = 'sip:%s@%s' % (self.user, domain)
+        config.regConfig.registrarUri = 'sip:%s' % domain
+        config.regConfig.timeoutSec = expires
+        config.sipConfig.transportId = self.transport_id
+        config.sipConfig.proxies.append('sip:%s;transport=udp;lr' % registrar)
+        config.sipConfig.authCreds.append(pj.AuthCredInfo('digest', '*', self.user, 0, password))
+        # On loopback nothing is behind NAT: the Contact and Via stay what the phone bound.
+        config.natConfig.contactRewriteUse = 0
+        config.natConfig.viaRewriteUse = 0
+        config.natConfig.sdpNatRewriteUse = 0
+        config.mediaConfig.transportConfig.boundAddress = self.address
+        self.answer, self.answer_play = answer, play
+        account = _Account(self)
+        account.create(config)
+        self.registered = account
+        wait(lambda: account.getInfo().regStatus >= 200, timeout)
+        return account.getInfo().regStatus == 200
+
+    def unregister(self, timeout=5):
+        """Remove the binding (REGISTER with Expires 0); True once the registrar took it."""
+        account = self.registered
+        if account is None:
+            return True
+        account.setRegistration(False)
+        wait(lambda: not account.getInfo().regIsActive, timeout)
+        return not account.getInfo().regIsActive
+
+    def incoming_call(self, account, prm):
+        """A call for the registered account: kept (with its INVITE) and answered as ``answer`` says."""
+        call = Call(self, self.answer_play, None, loop=True)
+        pj_call = _Call(self, account, prm.callId)
+        pj_call.test_call = call
+        call.pj_call = pj_call
+        call.invite = prm.rdata.wholeMsg
+        self.calls.append(call)
+        self.incoming.append(call)
+        op = pj.CallOpParam()
+        op.statusCode = ANSWERS[self.answer]
+        if op.statusCode >= 300:
+            pj_call.hangup(op)
+        else:
+            pj_call.answer(op)
+
+    def wait_incoming(self, count=1, timeout=10):
+        """The calls it got once there are ``count`` of them (within ``timeout`` s), else None."""
+        return wait(lambda: len(self.incoming) >= count, timeout) and self.incoming
 
     def _account(self, target):
         """The phone's account for calls sent to ``target``: a loose route to it (as Kamailio sends
@@ -299,11 +381,12 @@ class Phone(object):
             self.accounts[target] = account
         return self.accounts[target]
 
-    def dial(self, uri, target, headers=None, play=None, record=None, from_uri=None, loop=False):
-        """Call ``uri`` by sending the INVITE to ``target`` (host:port), with extra ``headers``;
+    def dial(self, uri, target=None, headers=None, play=None, record=None, from_uri=None, loop=False):
+        """Call ``uri`` by sending the INVITE to ``target`` (host:port), or without one through
+        the registered account (its registrar, its credentials), with extra ``headers``;
         ``play`` (a WAV file, ``loop``ed or once) is sent from the moment the media is up."""
         call = Call(self, play, record, loop)
-        pj_call = _Call(self, self._account(target))
+        pj_call = _Call(self, self._account(target) if target else self.registered)
         pj_call.test_call = call
         call.pj_call = pj_call
         prm = pj.CallOpParam(True)
@@ -335,5 +418,9 @@ class Phone(object):
         for account in self.accounts.values():
             account.shutdown()
         self.accounts = {}
+        if self.registered is not None:
+            self.registered.shutdown()
+            self.registered = None
+        self.incoming = []
         if self in _STATE['phones']:
             _STATE['phones'].remove(self)
