@@ -422,5 +422,12 @@ class Phone(object):
             self.registered.shutdown()
             self.registered = None
         self.incoming = []
+        if self.transport_id is not None:
+            # pjsua holds 8 transports a process: a suite that opens phone after phone needs them back.
+            try:
+                endpoint().transportClose(self.transport_id)
+            except pj.Error:
+                pass
+            self.transport_id = None
         if self in _STATE['phones']:
             _STATE['phones'].remove(self)
