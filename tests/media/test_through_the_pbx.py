@@ -51,8 +51,8 @@ def password(user):
 class Pbx(object):
     """The three servers and the phones of a test: ``phone`` registers one (closed at the end)."""
 
-    def __init__(self, kamailio, media, relay, folder):
-        self.kamailio, self.media, self.relay, self.folder = kamailio, media, relay, folder
+    def __init__(self, kamailio, media, relay):
+        self.kamailio, self.media, self.relay = kamailio, media, relay
         self.opened = []
 
     @property
@@ -99,7 +99,7 @@ def pbx(tmp_path_factory):
         assert kamailio.wait_for_directory(ACME), kamailio.log_tail()
         folder = tmp_path_factory.mktemp('pbx-audio')
         media.tones = audio.write_tones(str(folder / 'tones.wav'), [(0, 300)] + list(audio.SEQUENCE) + [(0, 300)])
-        yield Pbx(kamailio, media, relay, folder)
+        yield Pbx(kamailio, media, relay)
 
 
 @pytest.fixture
@@ -118,13 +118,6 @@ def greeting_file(media, who, kind):
     return os.path.join(media.storage_dir, 'cache', 'speech', 'en', digest + '.wav')
 
 
-def answer_of(call):
-    """The 200 OK (a Message) the caller got."""
-    answers = [Message(r) for r in call.responses if r.startswith('SIP/2.0 200')]
-    assert answers, call.responses
-    return answers[-1]
-
-
 def sdp_address(message):
     """The connection address of a message's SDP."""
     lines = [line for line in message.body.splitlines() if line.startswith('c=IN IP4 ')]
@@ -132,16 +125,17 @@ def sdp_address(message):
     return lines[0].split()[-1]
 
 
-def assert_relayed(lab, call, early=False):
-    """The caller's media comes from rtpengine (its address in the SDP, never the service's) and
-    rtpengine holds the call's session with packets both ways."""
-    replies = [Message(r) for r in call.responses if r.startswith('SIP/2.0 183' if early else 'SIP/2.0 200')]
+def assert_relayed(lab, call, answer='SIP/2.0 200'):
+    """The media of the caller's call goes through rtpengine: the SDP of its ``answer`` (the 200, or
+    the 183 of early media) names rtpengine's address, never the service's (so what the phone hears
+    came through rtpengine), and rtpengine holds a session of the call between the phone and the
+    service."""
+    replies = [Message(r) for r in call.responses if r.startswith(answer)]
     assert replies and replies[-1].body, call.responses
     address = sdp_address(replies[-1])
     assert address == lab.kamailio.address and address != lab.media.address, replies[-1].text
     sessions = lab.relay_sessions(replies[-1].call_id)
     assert lab.media.address in sessions and call.phone.address in sessions, sessions
-    return sessions
 
 
 def wait_message(media, tenant, mailbox, timeout=10):
@@ -239,6 +233,8 @@ def test_a_number_plays_its_announcement_then_the_call_goes_on_and_a_new_recordi
     finn = lab.phone('finn.desk')
 
     call = finn.dial('sip:%s@%s' % (ACME_NUMBER, ACME), record=tmp_path / 'first.wav')
+    assert call.wait_media(10), (call.final, kamailio.log_tail(20))
+    assert_relayed(lab, call, answer='SIP/2.0 183')
     assert emil.wait_incoming(1, audio.duration_ms(media.tones) / 1000.0 + 15), (call.final, kamailio.log_tail(20))
     assert call.wait_answered(5), call.final  # Emil, after the announcement
     assert call.early(), call.states  # the announcement came as early media
@@ -290,9 +286,9 @@ def test_a_phone_cannot_reach_another_tenants_mailbox(lab, tmp_path):
     offset = media.log_size()
     finn = lab.phone('finn.desk')
     call = finn.dial('sip:10@%s' % ACME, headers=forged)
+    assert wait_for(lambda: 'refused: 400' in media.log_since(offset), 10), media.log_tail(10)
     [ringing] = anna.wait_incoming(1, 10)
     assert HEADER.lower() not in ringing.invite.lower(), ringing.invite
-    assert wait_for(lambda: 'refused: 400' in media.log_since(offset), 10), media.log_tail(10)
     call.hangup()
     call.wait_ended(10)
     log = media.log_since(offset)
