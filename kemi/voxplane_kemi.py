@@ -1065,9 +1065,14 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             KSR.hdr.append("Privacy: id\r\n")
         for entry in stored.get("diversion", ()):  # newest first, as RFC 5806 orders them
             KSR.hdr.append("Diversion: %s\r\n" % entry)
-        for name, value in sorted(stored.get("headers", {}).items()):
-            # The plan's header replaces what a caller sent under that name (the media service
-            # takes its instructions from the router alone: routing.MEDIA_HEADER).
+        headers = stored.get("headers", {})
+        if routing.MEDIA_HEADER not in headers and KSR.pv.get("$hdr(%s)" % routing.MEDIA_HEADER) is not None:
+            # The media service takes its instructions from the router alone, and trusts any
+            # INVITE that Kamailio sends: a caller's own header goes on no branch, not even to a
+            # contact whose Path leads to the service.
+            KSR.hdr.remove(routing.MEDIA_HEADER)
+        for name, value in sorted(headers.items()):
+            # The plan's header replaces what a caller sent under that name.
             KSR.hdr.remove(name)
             KSR.hdr.append("%s: %s\r\n" % (name, value))
         self.media.branch()

@@ -11,7 +11,8 @@ import yaml
 
 from lab import REPO
 from lab.playbook import run_playbook as lab_run_playbook
-from lab.postgresql import postgresql_server  # noqa: F401  pylint: disable=unused-import  (the session's server)
+# The session's PostgreSQL server, for the suites on both backends.
+from lab.postgresql import postgresql_server  # noqa: F401  pylint: disable=unused-import
 
 PLAYBOOKS = os.path.join(REPO, 'tests', 'integration', 'playbooks')
 

@@ -9,6 +9,7 @@ Modules (docs/architecture.md, "The test lab"):
 - ``lab.playbook``     ansible-playbook against localhost with this checkout's collection
 - ``lab.net``          loopback addresses, free ports, waiting for a condition or a bound port
 - ``lab.wire``         SIP on the wire: one message parser, one digest, one raw UDP peer, probes
+- ``lab.mwi``          the message-waiting lamp as a phone sees it: a raw subscriber, NOTIFY bodies
 - ``lab.sipp``         sipp runs and traces, a registered phone, a listening socket
 - ``lab.kamailio``     a Kamailio deployed by the real role (``kamailio_lab()``), provisioned
 - ``lab.calls``        calls and phones of the SIP tests' tenants (tenants.yml)

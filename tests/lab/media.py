@@ -259,8 +259,8 @@ def pbx_with_media(prefix='voxplane-pbx-media-', kamailio_variables=None, **medi
     Kamailio's address. Yields (kamailio, media, relay)."""
     root = tempfile.mkdtemp(prefix=prefix)
     os.chmod(root, 0o755)
-    for part in ('rtpengine', 'media', 'kamailio'):
-        os.mkdir(os.path.join(root, part))
+    for server in ('rtpengine', 'media', 'kamailio'):  # each server's tree, where its role runs
+        os.makedirs(os.path.join(root, server))
     try:
         with contextlib.ExitStack() as stack:
             address = pick_loopback_address()

@@ -3,7 +3,11 @@
 """A test phone on PJSIP's Python binding (pjsua2, the wheel the media service runs on): it
 calls from a loopback address of its own, plays a WAV file into the call over looped silence
 (a sender without an audio source sends no DTMF), records everything it hears, sends RFC 4733
-DTMF, and keeps the final answer of a call it placed with its headers.
+DTMF, and keeps the final answer of a call it placed with its headers. It calls either straight
+to a target (``dial(uri, target)``: a loose route to it, as Kamailio reaches the media service) or,
+once it has REGISTERed one SIP account with digest authentication (``register``), through that
+registrar as a real phone does; a registered phone answers the calls it gets busy (486), ringing
+until cancelled, or with 200 (``answer``), and keeps each INVITE it received.
 
 PJSIP allows one endpoint per process: ``endpoint()`` makes it on first use and everything runs
 in the thread that made it; a phone waits by polling PJSIP (``Phone.wait``). Every wait is
@@ -13,6 +17,10 @@ bounded. ``close_all()`` (registered with atexit) ends calls and destroys the en
     call = phone.dial('sip:10@acme.sip.test', '127.0.0.40:5080', headers={'X-Voxplane-Media': 'voicemail;...'},
                       play=tones_wav, record=tmp / 'heard.wav')
     call.wait_answered(5); call.dtmf('#'); call.hangup(); call.wait_ended(5)
+
+    desk = Phone('127.0.0.31', user='bert.desk')
+    assert desk.register('127.0.0.20:5060', 'acme.sip.test', 'bert-desk-pw', answer='busy')
+    call = desk.dial('sip:*86@acme.sip.test', record=tmp / 'mailbox.wav')   # through the registrar
 """
 
 import atexit
@@ -114,11 +122,16 @@ def close_all():
 
 
 class _Account(pj.Account):
-    """Every account of the lab's phones: a call that comes in goes to the phone that answers
-    calls (``Phone.answer_calls``), whichever account pjsua picked for it."""
+    """An account of a lab phone. A call that comes in goes to the phone that answers calls for
+    all (``Phone.answer_calls``: it stands in for Kamailio, and pjsua may pick any account of the
+    process for a call), else to the account's own phone."""
+
+    def __init__(self, phone=None):
+        pj.Account.__init__(self)
+        self.phone = phone
 
     def onIncomingCall(self, prm):
-        phone = _STATE['answerer']
+        phone = _STATE['answerer'] if _STATE['answerer'] is not None else self.phone
         if phone is not None:
             phone.incoming_call(self, prm)
 
@@ -154,8 +167,14 @@ class _Call(pj.Call):
                 return
 
 
+# How a phone answers the calls it gets, by name: (its final response, seconds it rings first).
+# 'ring' rings until the caller gives up.
+ANSWERS = {'busy': (486, 0), 'ring': (480, 3600), 'answer': (200, 0)}
+
+
 class Call(object):
-    """A call the phone placed: its states, the answers it got, what it heard."""
+    """A call the phone placed (or received: ``request`` is the INVITE's text): its
+    states, the answers it got, what it heard."""
 
     def __init__(self, phone, play, record, loop=False):
         self.phone = phone
@@ -313,7 +332,48 @@ class Phone(object):
         self.user = user
         self.accounts = {}  # target -> pj.Account whose route set sends to it
         self.calls = []
+        self.registered = None  # the account register() made: calls without a target go through it
+        # How it answers the calls it gets (answer_calls, register): a rule, what it plays and records.
+        self.answer_rule = lambda _request: ANSWERS['answer']
+        self.answer_play, self.answer_record_dir, self.answer_loop = None, None, True
+        self.incoming = []  # the calls it got, oldest first
         _STATE['phones'].append(self)
+
+    def register(self, registrar, domain, password, answer='busy', play=None, expires=300, timeout=5, username=None):
+        """REGISTER sip:<username>@<domain> (default: the phone's user) at ``registrar`` (host:port,
+        Kamailio) with digest authentication, the phone's address as its Contact. The calls it gets
+        from then on are answered as ``answer`` says (a name of ANSWERS: busy 486, ring until
+        cancelled, answer 200 with ``play`` looped; None: as answer_calls said). True once the
+        registrar answered 200 within ``timeout`` s."""
+        username = username or self.user
+        config = pj.AccountConfig()
+        config.idUri = 'sip:%s@%s' % (username, domain)
+        config.regConfig.registrarUri = 'sip:%s' % domain
+        config.regConfig.timeoutSec = expires
+        config.sipConfig.transportId = self.transport_id
+        config.sipConfig.proxies.append('sip:%s;transport=udp;lr' % registrar)
+        config.sipConfig.authCreds.append(pj.AuthCredInfo('digest', '*', username, 0, password))
+        # On loopback nothing is behind NAT: the Contact and Via stay what the phone bound.
+        config.natConfig.contactRewriteUse = 0
+        config.natConfig.viaRewriteUse = 0
+        config.natConfig.sdpNatRewriteUse = 0
+        config.mediaConfig.transportConfig.boundAddress = self.address
+        if answer is not None:
+            self.answer_rule, self.answer_play, self.answer_loop = (lambda _request: ANSWERS[answer]), play, True
+        account = _Account(self)
+        account.create(config)
+        self.registered = account
+        wait(lambda: account.getInfo().regStatus >= 200, timeout)
+        return account.getInfo().regStatus == 200
+
+    def unregister(self, timeout=5):
+        """Remove the binding (REGISTER with Expires 0); True once the registrar took it."""
+        account = self.registered
+        if account is None:
+            return True
+        account.setRegistration(False)
+        wait(lambda: not account.getInfo().regIsActive, timeout)
+        return not account.getInfo().regIsActive
 
     def _account(self, target):
         """The phone's account for calls sent to ``target``: a loose route to it (as Kamailio sends
@@ -324,16 +384,17 @@ class Phone(object):
             config.sipConfig.transportId = self.transport_id
             config.sipConfig.proxies.append('sip:%s;transport=udp;lr' % target)
             config.mediaConfig.transportConfig.boundAddress = self.address
-            account = _Account()
+            account = _Account(self)
             account.create(config)
             self.accounts[target] = account
         return self.accounts[target]
 
-    def dial(self, uri, target, headers=None, play=None, record=None, from_uri=None, loop=False):
-        """Call ``uri`` by sending the INVITE to ``target`` (host:port), with extra ``headers``;
+    def dial(self, uri, target=None, headers=None, play=None, record=None, from_uri=None, loop=False):
+        """Call ``uri`` by sending the INVITE to ``target`` (host:port), or without one through
+        the registered account (its registrar, its credentials), with extra ``headers``;
         ``play`` (a WAV file, ``loop``ed or once) is sent from the moment the media is up."""
         call = Call(self, play, record, loop)
-        pj_call = _Call(self, self._account(target))
+        pj_call = _Call(self, self._account(target) if target else self.registered)
         pj_call.test_call = call
         call.pj_call = pj_call
         prm = pj.CallOpParam(True)
@@ -352,22 +413,6 @@ class Phone(object):
         self.calls.append(call)
         return call
 
-    def register(self, username, password, domain, proxy, timeout=10):
-        """Register ``username`` of ``domain`` (digest ``password``) through ``proxy`` (host:port,
-        Kamailio): calls to it come in (answered by ``answer_calls``). Whether it registered."""
-        config = pj.AccountConfig()
-        config.idUri = 'sip:%s@%s' % (username, domain)
-        config.regConfig.registrarUri = 'sip:%s' % domain
-        config.regConfig.timeoutSec = 300
-        config.sipConfig.transportId = self.transport_id
-        config.sipConfig.proxies.append('sip:%s;transport=udp;lr' % proxy)
-        config.sipConfig.authCreds.append(pj.AuthCredInfo('digest', '*', username, 0, password))
-        config.mediaConfig.transportConfig.boundAddress = self.address
-        account = _Account()
-        account.create(config)
-        self.accounts['registered:' + username] = account
-        return wait(lambda: account.getInfo().regIsActive and account.getInfo().regStatus == 200, timeout)
-
     def answer_calls(self, play=None, record_dir=None, loop=True, answer=None):
         """From now on answer every call that comes in (to this phone, or to any account of the
         lab's phones: the phone stands in for Kamailio and the phones behind it), sending ``play``
@@ -381,7 +426,7 @@ class Phone(object):
             config.idUri = 'sip:%s@%s:%s' % (self.user, self.address, self.port)
             config.sipConfig.transportId = self.transport_id
             config.mediaConfig.transportConfig.boundAddress = self.address
-            account = _Account()
+            account = _Account(self)
             account.create(config)
             self.accounts['incoming'] = account
         _STATE['answerer'] = self
@@ -427,5 +472,16 @@ class Phone(object):
         for account in self.accounts.values():
             account.shutdown()
         self.accounts = {}
+        if self.registered is not None:
+            self.registered.shutdown()
+            self.registered = None
+        self.incoming = []
+        if self.transport_id is not None:
+            # pjsua holds 8 transports a process: a suite that opens phone after phone needs them back.
+            try:
+                endpoint().transportClose(self.transport_id)
+            except pj.Error:
+                pass
+            self.transport_id = None
         if self in _STATE['phones']:
             _STATE['phones'].remove(self)

@@ -46,7 +46,7 @@ def test_a_menu_key_reaches_a_registered_phone_through_kamailio(pbx, tmp_path):
     kamailio, media = pbx
     proxy = '%s:%d' % kamailio.target
     bert = Phone(media.caller, user="bert")
-    assert bert.register('bert.desk', 'bert-desk-pw', ACME, proxy), kamailio.log_tail(20)
+    assert bert.register(proxy, ACME, 'bert-desk-pw', answer=None, username='bert.desk'), kamailio.log_tail(20)
     bert.answer_calls(play=kamailio.other_tones, record_dir=tmp_path)
     caller = Phone(kamailio.trunk, user='+49891234567', port=kamailio.trunk_port)
     call = caller.dial('sip:%s@%s' % (MENU_NUMBER, ACME), proxy, record=tmp_path / 'caller.wav',

@@ -1,8 +1,8 @@
 # Copyright: voxplane contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The message-waiting lamp (message-summary, RFC 3842) against a real Kamailio of its own
-(deployed by the role, tenants.yml; restarted by one test): raw SIP phones (lab.wire.Peer) that
-register and subscribe with digest authentication, answer every NOTIFY 200 and read its body;
+(deployed by the role, tenants.yml; restarted by one test): raw SIP phones (lab.mwi.Subscriber)
+that register and subscribe with digest authentication, answer every NOTIFY 200 and read its body;
 messages appear, are saved and deleted through the directory's store API, as the media service
 writes them.
 
@@ -22,13 +22,12 @@ import pytest
 
 from lab.directories import use_collection
 from lab.kamailio import kamailio_lab, missing_prerequisites
-from lab.wire import Message, Peer, wait_for_options
+from lab.mwi import WAIT, Subscriber, lamp_of
+from lab.wire import wait_for_options
 
 ACME = 'acme.sip.test'
 BETA = 'beta.sip.test'
 GIGASET = '7c:2f:80:00:00:12'  # a Gigaset N670 carrying cora.desk (12): unsolicited MWI
-WAIT = 1.0  # every NOTIFY must arrive within this after the change
-QUIET = 0.3  # and no other within this after it
 
 
 def password(user):
@@ -80,88 +79,12 @@ def mailbox(pbx):
             txn.delete_voicemail(tenant, message)
 
 
-class Phone(object):
-    """A SIP account on a UDP socket of its own: registers, subscribes, answers NOTIFYs."""
-
-    def __init__(self, pbx, user, domain=ACME):
-        self.user, self.domain = user, domain
-        self.peer = Peer(pbx.address, pbx.target)
-        self.dialog = None  # (Call-ID, our From tag, the server's To tag) of the subscription
-        self.seen = set()  # (Call-ID, CSeq) of the NOTIFYs received
-
-    def close(self):
-        self.peer.close()
-
-    def register(self, expires=600):
-        _challenge, answer, _params = self.peer.authenticate('REGISTER', self.user, self.domain, password(self.user),
-                                                             headers=['Expires: %d' % expires])
-        assert answer is not None and answer.code == 200, (answer and answer.first_line, self.transcript())
-
-    def subscribe(self, to=None, expires=600):
-        """The final reply (a Message) of an authenticated SUBSCRIBE to message-summary of ``to``."""
-        _challenge, answer, _params = self.peer.authenticate(
-            'SUBSCRIBE', self.user, self.domain, password(self.user), dialled=to or self.user,
-            headers=['Event: message-summary', 'Expires: %d' % expires, 'Accept: application/simple-message-summary'])
-        if answer is not None and answer.code == 200:
-            self.dialog = (answer.call_id, answer.header('From').split(';tag=', 1)[1],
-                           answer.header('To').split(';tag=', 1)[1])
-        return answer
-
-    def notifies(self, timeout, first=False):
-        """The NOTIFYs that arrive within ``timeout`` s (each answered 200), as (time, Message);
-        ``first``: from the first one on, wait only QUIET s more (for one too many)."""
-        got = []
-        deadline = time.monotonic() + timeout
-        while True:
-            data = self.peer._receive(deadline)  # pylint: disable=protected-access
-            if data is None:
-                return got
-            message = Message(data)
-            if message.method != 'NOTIFY':
-                continue
-            if (message.call_id, message.cseq) not in self.seen:  # not a retransmission of one answered late
-                self.seen.add((message.call_id, message.cseq))
-                got.append((time.time(), message))
-                if first:
-                    deadline = min(deadline, time.monotonic() + QUIET)
-            echoed = ('Via', 'From', 'To', 'Call-ID', 'CSeq')
-            reply = ['SIP/2.0 200 OK'] + ['%s: %s' % (name, message.header(name)) for name in echoed]
-            self.peer.send(('\r\n'.join(reply) + '\r\nContent-Length: 0\r\n\r\n').encode())
-
-    def lamp(self, timeout=WAIT, since=None):
-        """(Messages-Waiting, new, old) of the one NOTIFY that arrives within ``timeout`` s,
-        checked against RFC 3842 and the subscription's dialog; ``since``: the change's time."""
-        got = self.notifies(timeout, first=True)
-        assert len(got) == 1, ([m.text for _t, m in got], self.transcript())
-        at, message = got[0]
-        assert message.header('Event') == 'message-summary'
-        assert message.header('Content-Type') == 'application/simple-message-summary'
-        if since is not None:
-            assert at - since < WAIT, at - since
-        return lamp_of(message, self.dialog)
-
-    def transcript(self):
-        return '\n'.join(self.peer.transcript[-6:])
-
-
-def lamp_of(message, dialog):
-    from ansible_collections.voxplane.pbx.plugins.module_utils import message_summary
-    if dialog is not None:  # in the subscription's dialog: its Call-ID, our tag in To, the 200's in From
-        call_id, ours, theirs = dialog
-        assert message.call_id == call_id
-        assert message.header('To').endswith(';tag=%s' % ours) and message.header('From').endswith(';tag=%s' % theirs)
-        assert message.header('Subscription-State').startswith('active;expires=')
-    summary = message_summary.parse(message.body)
-    assert summary['account'] == 'sip:*86@%s' % message.header('To').split('@', 1)[1].split('>', 1)[0]
-    return ('yes' if summary['waiting'] else 'no', summary['new'], summary['old'])
-
-
 @pytest.fixture
 def phones(pbx):
     opened = []
 
     def phone(user, domain=ACME):
-        opened.append(Phone(pbx, user, domain))
+        opened.append(Subscriber(pbx.address, pbx.target, user, domain, password(user)))
         return opened[-1]
     yield phone
     for p in opened:

@@ -330,6 +330,35 @@ def test_voicemail_after_busy_keeps_the_callers_identity_and_adds_its_diversion(
                                                         media('44', 'user-busy')]
 
 
+FORGED_MEDIA = 'mailbox;mailbox=99;pin=no'  # what a caller might send to open another mailbox without its PIN
+
+
+def test_a_callers_own_media_header_goes_on_no_branch_to_a_phone(router, ksr):
+    # A contact's Path may lead to the media service, which trusts every INVITE Kamailio sends.
+    from_account(ksr, 'max.muster', '44')
+    registered(ksr, 'vera.desk')
+    ksr.pv['$hdr(X-Voxplane-Media)'] = FORGED_MEDIA
+    router.ksr_request_route(None)
+    relayed(router, ksr)
+    assert ksr.called('hdr.remove').count(('X-Voxplane-Media',)) == 1
+    assert not [a for a in ksr.called('hdr.append') if a[0].startswith('X-Voxplane-Media')]
+
+
+def test_a_callers_own_media_header_is_replaced_by_the_routers_on_the_leg_to_the_media_service(router, ksr):
+    from_account(ksr, 'max.muster', '44')
+    registered(ksr, 'vera.desk')
+    ksr.pv['$hdr(X-Voxplane-Media)'] = FORGED_MEDIA
+    router.ksr_request_route(None)
+    relayed(router, ksr)
+    ksr.reset()
+    failure(ksr, ksr.pv['$avp(vx_ctx)'], code=486)
+    router.ksr_failure_route_call(None)
+    relayed(router, ksr)
+    # removed once (a second removal of the same header would overlap in Kamailio's lumps), then the router's
+    assert ksr.called('hdr.remove').count(('X-Voxplane-Media',)) == 1
+    assert [a[0] for a in ksr.called('hdr.append') if a[0].startswith('X-Voxplane-Media')] == [media('44', 'user-busy')]
+
+
 def test_voicemail_when_nobody_is_registered(router, ksr):
     inbound(ksr, BLOCK + '44')
     registered(ksr)

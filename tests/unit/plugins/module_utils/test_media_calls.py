@@ -104,7 +104,7 @@ def test_the_owner_menu_with_and_without_pin():
                                  tenant(), SETTINGS, clock)
     assert run(flow, Caller(keys=['#'])).played()[0] == 'no_messages'
     flow, _language = choose_flow(read_invite(invite(uri='sip:*86@acme.sip.test', media='mailbox;mailbox=10;pin=yes')),
-                          tenant(), SETTINGS, clock)
+                                  tenant(), SETTINGS, clock)
     assert run(flow, Caller(keys=['4711', '#'])).played()[0] == 'enter_pin'
 
 

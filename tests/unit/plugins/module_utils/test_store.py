@@ -849,7 +849,7 @@ def test_an_announcement_is_read_by_tenant_and_name(acme):
     with acme.directory.transaction() as txn:
         tenant_id = txn._tenant_id('acme')
         txn._execute('INSERT INTO announcements (tenant_id, name, doc) VALUES (?, ?, ?)',
-                         (tenant_id, 'closed', json.dumps({'audio': 'ab' * 32})))
+                     (tenant_id, 'closed', json.dumps({'audio': 'ab' * 32})))
     with acme.directory.transaction(write=False) as txn:
         assert txn.announcement('acme', 'closed') == {'audio': 'ab' * 32}
         assert txn.announcement('acme', 'open') is None
