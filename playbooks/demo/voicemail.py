@@ -36,7 +36,6 @@ import time
 import wave
 
 import lab_path  # noqa: F401  (tests/ on the path: the lab)  pylint: disable=unused-import
-import pjsua2 as pj  # noqa: E402  pylint: disable=wrong-import-position
 from lab import audio, phone  # noqa: E402  pylint: disable=wrong-import-position
 from lab.directories import use_collection  # noqa: E402  pylint: disable=wrong-import-position
 from lab.net import wait_for  # noqa: E402  pylint: disable=wrong-import-position
@@ -54,29 +53,6 @@ OPENING_MS = 1500
 
 class SetupError(Exception):
     pass
-
-
-class AccountPhone(phone.Phone):
-    """The lab's PJSIP phone calling as a SIP account of the tenant: From is the account, and
-    it answers Kamailio's digest challenge with the account's password."""
-
-    def __init__(self, address, username, domain, password):
-        phone.Phone.__init__(self, address, user=username)
-        self.domain = domain
-        self.password = password
-
-    def _account(self, target):
-        if target not in self.accounts:
-            config = pj.AccountConfig()
-            config.idUri = 'sip:%s@%s' % (self.user, self.domain)
-            config.sipConfig.transportId = self.transport_id
-            config.sipConfig.proxies.append('sip:%s;transport=udp;lr' % target)
-            config.sipConfig.authCreds.append(pj.AuthCredInfo('digest', '*', self.user, 0, self.password))
-            config.mediaConfig.transportConfig.boundAddress = self.address
-            account = pj.Account()
-            account.create(config)
-            self.accounts[target] = account
-        return self.accounts[target]
 
 
 class DeskPhone(object):
@@ -258,7 +234,8 @@ class Driver(object):
     # --- 3. leaving a message ----------------------------------------------------------------
     def leave_message(self):
         result = {'answered': False, 'greeting': False, 'beep': False, 'kept': False, 'final': None}
-        caller = AccountPhone(self.plan['phone_address'], self.caller['username'], self.domain, self.caller['password'])
+        caller = phone.Phone(self.plan['phone_address'], user=self.caller['username'], domain=self.domain,
+                             password=self.caller['password'])
         call = caller.dial('sip:%s@%s' % (self.owner['extension'], self.domain), self.target,
                            record=os.path.join(self.run_dir, 'caller-heard.wav'))
         try:
@@ -288,7 +265,8 @@ class Driver(object):
     def listen(self):
         result = {'answered': False, 'counted': False, 'heard': False, 'deleted': False, 'final': None,
                   'lamp_read': None}
-        owner = AccountPhone(self.plan['phone_address'], self.owner['username'], self.domain, self.owner['password'])
+        owner = phone.Phone(self.plan['phone_address'], user=self.owner['username'], domain=self.domain,
+                            password=self.owner['password'])
         heard = os.path.join(self.run_dir, 'owner-heard.wav')
         call = owner.dial('sip:*86@%s' % self.domain, self.target, record=heard)
         try:

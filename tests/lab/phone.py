@@ -321,7 +321,9 @@ class Call(object):
 class Phone(object):
     """A SIP phone on ``address`` (UDP, ``port`` or a free one; its RTP on the same address)."""
 
-    def __init__(self, address, user='phone', port=0):
+    def __init__(self, address, user='phone', port=0, domain=None, password=None):
+        """``domain`` and ``password``: the calls it places without registering are those of the
+        SIP account <user>@<domain> (its From, and the digest answer to Kamailio's challenge)."""
         ep = endpoint()
         self.address = address
         config = pj.TransportConfig()
@@ -330,6 +332,7 @@ class Phone(object):
         self.transport_id = ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, config)
         self.port = ep.transportGetInfo(self.transport_id).localName.rsplit(':', 1)[1]
         self.user = user
+        self.domain, self.password = domain, password
         self.accounts = {}  # target -> pj.Account whose route set sends to it
         self.calls = []
         self.registered = None  # the account register() made: calls without a target go through it
@@ -380,9 +383,12 @@ class Phone(object):
         the media service its INVITEs), so the request URI stays the one dialled."""
         if target not in self.accounts:
             config = pj.AccountConfig()
-            config.idUri = 'sip:%s@%s:%s' % (self.user, self.address, self.port)
+            config.idUri = ('sip:%s@%s' % (self.user, self.domain) if self.domain
+                            else 'sip:%s@%s:%s' % (self.user, self.address, self.port))
             config.sipConfig.transportId = self.transport_id
             config.sipConfig.proxies.append('sip:%s;transport=udp;lr' % target)
+            if self.password:
+                config.sipConfig.authCreds.append(pj.AuthCredInfo('digest', '*', self.user, 0, self.password))
             config.mediaConfig.transportConfig.boundAddress = self.address
             account = _Account(self)
             account.create(config)
