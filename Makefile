@@ -1,10 +1,10 @@
 # Build and test voxplane.pbx. Every target installs what it needs and is idempotent:
 # a second run does nothing heavy.
 #
-#   make test         deps venv collection sanity lint unit integration integration-targets media, then
-#                     sip in parallel with attack, molecule, release-check and demo-fresh one after
-#                     the other (each lane logged to build/test-results/<lane>.log, printed when both are
-#                     done), then one summary line
+#   make test         deps venv collection sanity lint unit integration integration-targets, then
+#                     three lanes in parallel: sip; attack, molecule, release-check and demo-fresh one
+#                     after the other; media (each lane logged to build/test-results/<lane>.log,
+#                     printed when all are done), then one summary line
 #   make venv         .venv with the pinned tools of requirements/test.txt (reinstalled on change)
 #   make try          venv + collection, no root and no system packages: the modules against a file
 #                     under /tmp (README "Try the modules without a PBX")
