@@ -61,6 +61,9 @@ SILENCE_KEPT_MS = 300
 CLOSE_TIMEOUT_S = 2.0
 # A step that needs the call's audio waits this long for the media to come up.
 MEDIA_TIMEOUT_S = 5.0
+# After the 200, the flow waits for the caller's ACK (the caller's side of the media is up then:
+# a prompt played before it loses its first syllables on a slow path), at most this long.
+ACK_TIMEOUT_S = 2.0
 # Polling PJSIP: how long libHandleEvents may wait for an event (ms); the steps' timers are
 # looked at after every poll.
 POLL_MS = 10
@@ -171,6 +174,7 @@ class Session(object):
         self.last_voice = 0.0
         self.next_level = 0.0
         self.waiting_media = False
+        self.waiting_ack = False     # 200 sent, its ACK not yet here (the Answer step goes on)
         self.closing = None          # (end, digit, deadline) of a recording being closed
         self.media_index = 0
         self.rtp_at_record = None    # the stream's counters when the recording began
@@ -391,7 +395,11 @@ class Engine(object):
         except pj.Error:
             disconnected = True
         if not disconnected:
+            if session.waiting_ack and info.state == pj.PJSIP_INV_STATE_CONFIRMED:
+                session.waiting_ack = False
+                self._finish(session, DONE)
             return
+        session.waiting_ack = False
         session.gone = True
         step = session.step
         if session.leg is not None or session.ringing:
@@ -479,6 +487,12 @@ class Engine(object):
                     session.flow.close()
                     session.flow_done = True
                     self._hangup(session, Hangup(500, 'No Media'))
+                continue
+            if session.waiting_ack:
+                if now >= session.deadline:
+                    LOG.info('%s: no ACK within %.0f s of the 200: going on', session.label, ACK_TIMEOUT_S)
+                    session.waiting_ack = False
+                    self._finish(session, DONE)
                 continue
             if session.hangup_at is not None:
                 if now >= session.hangup_at:
@@ -597,7 +611,11 @@ class Engine(object):
             LOG.error('%s: cannot answer %d: %s', session.label, code, e.info())
             return StepResult(end='hangup', hung_up=True)
         session.answered = session.answered or code == 200
-        return DONE
+        if code != 200:
+            return DONE
+        session.waiting_ack = True
+        session.deadline = self.clock() + ACK_TIMEOUT_S
+        return None
 
     def _wait_for_media(self, session):
         if session.audio is not None:

@@ -122,16 +122,19 @@ def close_all():
 
 
 class _Account(pj.Account):
-    """An account of a lab phone. A call that comes in goes to the phone that answers calls for
-    all (``Phone.answer_calls``: it stands in for Kamailio, and pjsua may pick any account of the
-    process for a call), else to the account's own phone."""
+    """An account of a lab phone. A call to a registered account goes to its phone; any other
+    call to the phone that answers calls for all (``Phone.answer_calls``: it stands in for
+    Kamailio, and pjsua may pick any account of the process for a call), else to the account's
+    own phone."""
 
     def __init__(self, phone=None):
         pj.Account.__init__(self)
         self.phone = phone
 
     def onIncomingCall(self, prm):
-        phone = _STATE['answerer'] if _STATE['answerer'] is not None else self.phone
+        phone = self.phone
+        if phone is None or phone.registered is not self:
+            phone = _STATE['answerer'] if _STATE['answerer'] is not None else phone
         if phone is not None:
             phone.incoming_call(self, prm)
 
@@ -472,7 +475,10 @@ class Phone(object):
         for call in self.calls:
             call.stop_media()
             if call.pj_call is not None:
-                call.pj_call.test_call = None  # no cycle: the call is destroyed now, not after libDestroy
+                call.pj_call.test_call = None
+                # pjsua frees a call's slot when it ends; the wrapper of an incoming call that ended
+                # keeps a stale id, and destroying it asserts in pjsua2 (aborting the test run).
+                call.pj_call.thisown = False
             call.pj_call = None
         self.calls = []
         for account in self.accounts.values():
