@@ -2,17 +2,18 @@
 # a second run does nothing heavy.
 #
 #   make test         deps venv collection sanity lint unit integration integration-targets, then
-#                     sip in parallel with attack, molecule, release-check and demo-fresh one after
-#                     the other (each lane logged to build/test-results/<lane>.log, printed when both are
-#                     done), then one summary line
+#                     three lanes in parallel: sip; attack, molecule, release-check and demo-fresh one
+#                     after the other; media (each lane logged to build/test-results/<lane>.log,
+#                     printed when all are done), then one summary line
 #   make venv         .venv with the pinned tools of requirements/test.txt (reinstalled on change)
 #   make try          venv + collection, no root and no system packages: the modules against a file
 #                     under /tmp (README "Try the modules without a PBX")
 #   make deps         Debian packages the tests need (apt only when one is missing)
-#   make collection   build/collections/ansible_collections/voxplane/pbx -> this tree
+#   make collection   build/collections/ansible_collections/voxplane/pbx -> this tree, and the
+#                     collections it depends on (community.postgresql) beside it
 #   make sanity       ansible-test sanity, offline, on a copy under build/sanity
 #   make lint         ansible-lint, offline, on playbooks/ and roles/
-#   make unit | integration | sip | attack    pytest on tests/<suite> (PYTEST_ARGS='-n 2 -k x' ...)
+#   make unit | integration | sip | attack | media    pytest on tests/<suite> (PYTEST_ARGS='-n 2 -k x' ...)
 #   make integration-targets  ansible-test integration --local on tests/integration/targets/
 #   make molecule     the roles' molecule scenarios (roles/*/molecule/default, delegated, localhost)
 #   make release-check    tarball, galaxy-importer, install + user playbook + ansible-lint of the
@@ -52,10 +53,12 @@ PYTEST_ARGS ?=
 LINT_ARGS ?=
 DEMO_ARGS ?=
 
+# graphviz draws the call-flow SVGs (route_info, tenant_info); chromium renders them in the tests.
 APT_PACKAGES := kamailio kamailio-python3-modules kamailio-sqlite-modules \
 	kamailio-postgres-modules kamailio-utils-modules kamailio-extra-modules \
 	sip-tester baresip-core sqlite3 shellcheck sipvicious nginx-light python3-jinja2 \
-	rtpengine-daemon nftables conntrack iproute2 kamailio-tls-modules kamailio-websocket-modules
+	rtpengine-daemon nftables conntrack iproute2 kamailio-tls-modules kamailio-websocket-modules \
+	espeak-ng sox python3-venv graphviz chromium postgresql-15 python3-psycopg2 ssl-cert
 
 # The venv's tools first on PATH (ansible-lint and molecule look up ansible-* there), and
 # this repository's ansible.cfg wherever a tool changes directory.
@@ -63,7 +66,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help test try venv deps collection sanity lint unit integration sip attack fuzz summary \
+.PHONY: help test try venv deps collection sanity lint unit integration sip attack media fuzz summary \
 	demo demo-stop demo-clean clean distclean lock molecule release-check integration-targets
 
 help:
@@ -72,14 +75,16 @@ help:
 # ---------------------------------------------------------------------------- everything
 # tools/test-steps.sh runs them: prerequisites first (a failure there stops), then every check
 # even when an earlier one failed, each timed; the last line is the pytest total over unit,
-# integration, sip and attack.
+# integration, sip, attack and media.
 # sip and attack each deploy their own Kamailio (random 127.0.0.x, free ports) and run at the
-# same time; their output goes to $(RESULTS)/<suite>.log and is printed once both are done.
+# same time; their output goes to $(RESULTS)/<suite>.log and is printed once all are done.
 # A parallel step a+b+c is one lane running make -k a b c (molecule and release-check deploy
 # on 127.0.0.61-.64, demo-fresh removes every trace of the demo and runs make demo on 127.0.0.1-.3
 # and its own namespaces; they fit in the time sip takes). `make -j` is not supported here.
+# media is a lane of its own beside them (random 127.0.0.x, free ports like sip), its pytest
+# at a higher priority (nice -5): its tests play and record audio in real time.
 TEST_STEPS := sanity lint unit integration integration-targets
-PARALLEL_STEPS := sip attack+molecule+release-check+demo-fresh
+PARALLEL_STEPS := sip attack+molecule+release-check+demo-fresh media
 
 test:
 	@MAKE="$(MAKE)" tools/test-steps.sh "$(RESULTS)" "deps venv collection" "$(TEST_STEPS)" "$(PARALLEL_STEPS)"
@@ -127,13 +132,17 @@ deps:
 
 # ---------------------------------------------------------------------------- collection path
 # A relative link, so the tree can move: build/collections/ansible_collections/voxplane/pbx -> ../../../..
-collection:
+# galaxy.yml's dependencies come from the ansible package on PyPI (tools/collection-deps.sh).
+ANSIBLE_PACKAGE := ansible==12.3.0
+COLLECTION_DEPS := community.postgresql
+collection: venv
 	@if [ "$$(readlink "$(COLLECTION_LINK)" 2>/dev/null)" != "../../../.." ]; then \
 		mkdir -p "$(dir $(COLLECTION_LINK))"; \
 		rm -rf "$(COLLECTION_LINK)"; \
 		ln -s ../../../.. "$(COLLECTION_LINK)"; \
 		echo "collection: $(COLLECTION_LINK) -> $(ROOT)"; \
 	fi
+	@tools/collection-deps.sh "$(BIN)/pip" "$(ANSIBLE_PACKAGE)" "$(BUILD)/collections" $(COLLECTION_DEPS)
 
 # ---------------------------------------------------------------------------- static checks
 # ansible-test needs .../ansible_collections/voxplane/pbx and tests what git would commit:
@@ -149,21 +158,23 @@ lint: venv collection
 	ansible-lint $(LINT_ARGS) playbooks/ roles/
 
 # ---------------------------------------------------------------------------- pytest suites
-# $(call pytest_suite,NAME[,OPTIONS]): pytest on tests/NAME with a JUnit report; a suite without
+# $(call pytest_suite,NAME[,OPTIONS[,PREFIX]]): pytest on tests/NAME (run by PREFIX, e.g. nice) with a JUnit report; a suite without
 # tests yet (no folder, or pytest's exit 5 "no tests collected") passes with a note.
 define pytest_suite
 	@mkdir -p "$(RESULTS)"; rm -f "$(RESULTS)/$(1).xml"
 	@if [ ! -d tests/$(1) ]; then echo "$(1): no tests/$(1) folder yet"; exit 0; fi; \
-	rc=0; "$(BIN)/python" -m pytest tests/$(1) --junitxml="$(RESULTS)/$(1).xml" $(2) $(PYTEST_ARGS) || rc=$$?; \
+	rc=0; $(3) "$(BIN)/python" -m pytest tests/$(1) --junitxml="$(RESULTS)/$(1).xml" $(2) $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "$(1): no tests collected in tests/$(1) yet"; rc=0; fi; \
 	exit $$rc
 endef
 
-unit: venv collection
-	$(call pytest_suite,unit)
+# unit and integration on two pytest workers, a file's tests on one (each test has its own directory, SQLite file or
+# PostgreSQL schema; each worker its own PostgreSQL server).
+unit: venv collection deps
+	$(call pytest_suite,unit,-n 2 --dist loadfile)
 
 integration: venv collection deps
-	$(call pytest_suite,integration)
+	$(call pytest_suite,integration,-n 2 --dist loadfile)
 
 sip: venv collection deps
 	$(call pytest_suite,sip)
@@ -172,6 +183,11 @@ sip: venv collection deps
 # Kamailio of its own. No pytest cache: it runs next to the sip suite in make test.
 attack: venv collection deps
 	$(call pytest_suite,attack,-p no:cacheprovider)
+
+# The media service (docs/media.md): deployed by its role, called by pjsua2 test phones with
+# real audio (tests/media).
+media: venv collection deps
+	$(call pytest_suite,media,-p no:cacheprovider,nice -n -5)
 
 # The fuzz stage alone, long: FUZZ_MESSAGES (default 10000) messages, seed FUZZ_SEED (default:
 # the current time, printed in the report; give it again to replay a run).
@@ -195,7 +211,7 @@ integration-targets: venv
 # ---------------------------------------------------------------------------- roles and release
 # Each role's molecule scenario against this machine (docs/testing.md). prerun off in
 # molecule.yml: molecule would otherwise install the collection into ~/.ansible/collections.
-MOLECULE_ROLES := directory kamailio rtpengine provisioning
+MOLECULE_ROLES := directory kamailio rtpengine provisioning media
 molecule: venv collection deps
 	@for role in $(MOLECULE_ROLES); do \
 		echo "==> molecule test: roles/$$role"; \
@@ -209,7 +225,7 @@ release-check: venv collection deps
 summary:
 	@echo "Test summary (JUnit reports in $(RESULTS)):"
 	@"$(BIN)/python" tools/test_summary.py "$(RESULTS)/unit.xml" "$(RESULTS)/integration.xml" "$(RESULTS)/sip.xml" \
-		"$(RESULTS)/attack.xml"
+		"$(RESULTS)/attack.xml" "$(RESULTS)/media.xml"
 
 # ---------------------------------------------------------------------------- demo
 demo: deps venv collection
@@ -231,7 +247,7 @@ demo-fresh: deps venv collection
 	@echo "demo-fresh: make demo (log in $(RESULTS)/demo.log)"
 	@rc=0; $(MAKE) demo > "$(RESULTS)/demo.log" 2>&1 || rc=$$?; \
 	$(MAKE) demo-stop > "$(RESULTS)/demo-stop.log" 2>&1 || true; \
-	line=$$(grep -A3 "voxplane demo passed:" "$(RESULTS)/demo.log" | tr -s ' \n' ' ' | sed -e "s/^.*msg: '//" -e "s/'.*$$//"); \
+	line=$$(grep -A6 "voxplane demo passed:" "$(RESULTS)/demo.log" | tr -s ' \n' ' ' | sed -e "s/^.*msg: '//" -e "s/'.*$$//"); \
 	if [ "$$rc" -ne 0 ] || [ -z "$$line" ]; then \
 		tail -n 80 "$(RESULTS)/demo.log"; echo "demo-fresh: FAILED (make demo exit $$rc, no summary line)"; exit 1; \
 	fi; \

@@ -16,10 +16,11 @@ Layout (deployed by roles/kamailio into <config_dir>/kemi/):
   ansible_collections/voxplane/pbx/plugins/module_utils/*.py   the collection's pure code
 """
 
+import ipaddress
 import json
 import math
 import os
-import sqlite3
+import socket
 import sys
 import time
 
@@ -30,18 +31,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # app_python.reload re-executes this file but keeps sys.modules: drop the collection's
 # modules so that a reload also picks up new module_utils code.
 for _name in [n for n in sys.modules
-              if n in ("ansible_collections", "voxplane_media", "voxplane_feature_events", "voxplane_websocket")
+              if n in ("ansible_collections", "voxplane_media", "voxplane_subscriptions", "voxplane_websocket")
               or n.startswith("ansible_collections.")]:
     del sys.modules[_name]
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 # pylint: disable=wrong-import-position
-from ansible_collections.voxplane.pbx.plugins.module_utils import phone_settings, routing, snapshot  # noqa: E402
-from ansible_collections.voxplane.pbx.plugins.module_utils.errors import StorageError  # noqa: E402
-from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory, SqliteDialect  # noqa: E402
+from ansible_collections.voxplane.pbx.plugins.module_utils import cluster, phone_settings, routing, snapshot  # noqa: E402
+from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory, dialect_for  # noqa: E402
 import voxplane_media  # noqa: E402  # NAT traversal and the rtpengine media relay
-from voxplane_feature_events import FeatureEvents, feature_events  # noqa: E402
+from voxplane_subscriptions import Subscriptions, subscriptions  # noqa: E402  # as-feature-event, message-summary
 from voxplane_websocket import WebSocket  # noqa: E402  # WebRTC webphones: the WebSocket handshake
 
 # pv_auth_check flags/checks (auth README): the password argument is an HA1; the auth
@@ -65,6 +65,8 @@ _BANNED = "vxban"
 _REQUESTS = "vxflood"
 _KNOWN = "vxknown"
 _CALLS_A_MINUTE = "vxrate"
+# A cluster (docs/cluster.md): each node's flood count of an address as told to the others.
+_REQUESTS_TOLD = "vxfloodn"
 # A worker writes an address that authenticates into vxknown at most this often (seconds), and
 # trusts a yes read from there this long: the table's expiry is an hour, not seconds.
 _KNOWN_REFRESH = 10
@@ -81,6 +83,8 @@ _PROC_SIPINIT = 1
 _PROC_SIPRPC = 127
 # A feature code waits at most this long for a playbook's write lock.
 _SETTING_BUSY_TIMEOUT_MS = 2000
+# While the directory cannot be read, a worker logs the same failure again at most this often.
+_UNAVAILABLE_LOG_INTERVAL = 60.0
 
 
 def _store_headers(leg, headers, branches=None, relays=(), caller=None):
@@ -160,33 +164,44 @@ def _guarded(kind):
 
 
 class DirectoryView(object):
-    """The worker's current snapshot, swapped when the directory generation moves."""
+    """The worker's current snapshot, swapped when the directory generation moves. ``path`` is the
+    directory's location: a SQLite file or a PostgreSQL connection string (store.dialect_for)."""
 
-    def __init__(self, path, trusted, check_interval):
+    def __init__(self, path, trusted, check_interval, media_service=None):
         self.path = path
         self.trusted = tuple(trusted)
+        self.media_service = media_service or None  # the PBX's media service (docs/media.md)
         self.check_interval = check_interval
         self.snapshot = None
         self.generation = None
         self.checked_at = 0.0
-        self._conn = None
-        self._pid = None
+        self._poll = None
+        # Since when the directory cannot be read (None: it can), and when that was logged last.
+        self._failing_since = None
+        self._logged = None
 
     def _generation(self):
-        """The directory generation, one single-row SELECT; a storage error names the directory
-        (store.SqliteDialect.error, as every other storage error)."""
-        try:
-            if self._conn is None or self._pid != os.getpid():
-                # One read-only connection per worker process, opened after the fork.
-                self._conn = sqlite3.connect("file:%s?mode=ro" % self.path, uri=True, timeout=1.0)
-                self._pid = os.getpid()
-            return self._conn.execute("SELECT generation FROM voxplane_generation WHERE id = 1").fetchone()[0]
-        except sqlite3.Error as exc:
-            if not os.path.exists(self.path):
-                raise StorageError(self.path, "does not exist")
-            if "no such table" in str(exc) or "not a database" in str(exc):
-                return None  # not a voxplane directory (yet): the load in current() says what the file is
-            raise SqliteDialect(self.path).error(exc)
+        """The directory generation, one single-row SELECT over one read-only connection per worker
+        process (store.GenerationPoll); a storage error names the directory like every other."""
+        if self._poll is None:
+            self._poll = Directory(self.path).generation_poll()
+        return self._poll()
+
+    def _failed(self, where, exc):
+        """Log a failure to read the directory: when it starts, then at most once a minute while it
+        lasts (a worker checks every reload_check_ms while the database is down)."""
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+        if self._logged is None or now - self._logged >= _UNAVAILABLE_LOG_INTERVAL:
+            self._logged = now
+            _one_line_error(where, exc)
+
+    def _recovered(self):
+        if self._failing_since is not None:
+            KSR.info("voxplane: directory readable again after %.1f s\n" % (time.monotonic() - self._failing_since))
+            self._failing_since = None
+            self._logged = None
 
     def current(self):
         """The snapshot to route with; None while the directory cannot be read."""
@@ -202,16 +217,19 @@ class DirectoryView(object):
                 started = time.monotonic()
                 with Directory(self.path).transaction(write=False, create=False) as txn:
                     # Only the tenants whose generation moved are rebuilt (snapshot.load).
-                    self.snapshot = snapshot.load(txn, self.trusted, previous)
+                    self.snapshot = snapshot.load(txn, self.trusted, previous, self.media_service)
                 self.generation = self.snapshot.generation
                 KSR.info("voxplane: directory generation %d loaded (%d tenants, %d numbers; %s, %.1f ms)\n"
                          % (self.generation, len(self.snapshot.tenants), len(self.snapshot.numbers),
                             "%d rebuilt" % self.snapshot.rebuilt if previous is not None else "full build",
                             (time.monotonic() - started) * 1000))
+            self._recovered()
         except Exception as exc:  # pylint: disable=broad-except
-            # Keep routing with the last good snapshot; without one, calls get 503.
-            self._conn = None
-            _one_line_error("directory reload", exc)
+            # Keep routing with the last good snapshot; without one, calls get 503. The next check
+            # connects afresh (a SQLite file replaced meanwhile, a database server restarted).
+            if self._poll is not None:
+                self._poll.close()
+            self._failed("directory reload", exc)
         return self.snapshot
 
     def preload(self):
@@ -220,7 +238,7 @@ class DirectoryView(object):
         started = time.monotonic()
         try:
             with Directory(self.path).transaction(write=False, create=False) as txn:
-                self.snapshot = snapshot.load(txn, self.trusted)
+                self.snapshot = snapshot.load(txn, self.trusted, None, self.media_service)
             self.generation = self.snapshot.generation
             self.checked_at = started
             KSR.info("voxplane: directory generation %d loaded at start (%d tenants; %.0f ms)\n"
@@ -236,7 +254,7 @@ class DirectoryView(object):
 
     def directory(self):
         """The directory for the router's one write path (feature codes)."""
-        return Directory(self.path, SqliteDialect(self.path, busy_timeout_ms=_SETTING_BUSY_TIMEOUT_MS))
+        return Directory(self.path, dialect_for(self.path, lock_timeout_ms=_SETTING_BUSY_TIMEOUT_MS))
 
 
 # Answers of the pure request checks, by their inputs: a phone sends the same digest uri,
@@ -262,7 +280,9 @@ class Guard(object):
     Trusted trunks and the exempt addresses are neither counted nor banned. A request costs a
     look into the ban table and one shared increment."""
 
-    def __init__(self, settings, trusted=()):
+    def __init__(self, settings, trusted=(), nodes=None):
+        # On a cluster the failure counts and the flood limits are the cluster's (cluster.Cluster).
+        self.cluster = nodes or cluster.Cluster()
         self.auth_failures = int(settings.get("auth_failures") or 10)
         self.window = int(settings.get("window") or 60)
         self.ban_time = int(settings.get("time") or 900)
@@ -272,6 +292,7 @@ class Guard(object):
         self.flood_requests = max(1, int(settings.get("flood_requests") or 100))
         # A known address never gets less than an unknown one.
         self.known_requests = max(self.flood_requests, int(settings.get("known_flood_requests") or 3000))
+        self.flood_step = self.cluster.flood_step(self.flood_requests)
         self.forget()
 
     def forget(self):
@@ -307,7 +328,10 @@ class Guard(object):
         # vxflood has initval 0: one sht_inc creates the slot's item or adds to it, atomically
         # (without initval a missing item is not created: sht_inc answers -255, which the
         # comparison admits, as it does when shared memory is full).
-        count = KSR.htable.sht_inc(_REQUESTS, "%s|%d" % (source, slot))
+        key = "%s|%d" % (source, slot)
+        count = KSR.htable.sht_inc(_REQUESTS, key)
+        if self.cluster.enabled:
+            count = self._cluster_requests(key, count)
         if count <= self.flood_requests:
             return 0
         if not self.is_known(source, now):
@@ -322,6 +346,17 @@ class Guard(object):
                      % (source, self.known_requests, self.flood_interval, self.flood_interval))
         return _seconds_until((slot + 1) * self.flood_interval, now)
 
+    def _cluster_requests(self, key, count):
+        """A cluster: this node's count of an address in this slot (``count``) is told to the other
+        nodes every flood_step requests; from one step on, the others' last told counts are added
+        (cluster.Cluster.flood_step). Below a step an address costs no read of the others."""
+        if count < self.flood_step:
+            return count
+        if count % self.flood_step == 0:
+            KSR.htable.sht_seti(_REQUESTS_TOLD, self.cluster.own_key(key), count)
+        return cluster.total(count, [KSR.htable.sht_get(_REQUESTS_TOLD, other)
+                                     for other in self.cluster.other_keys(key)])
+
     def failed(self, snap, source, why):
         """One authentication failure of ``source``, counted per window (fixed slots of
         ``window`` seconds). 0: answer it as usual (a new challenge, 403, 400); n > 0: answer
@@ -334,10 +369,13 @@ class Guard(object):
         now = time.time()
         window = int(now // self.window)
         key = "%s|%d" % (source, window)
-        count = KSR.htable.sht_inc(_FAILURES, key)
+        own = self.cluster.own_key(key)  # a cluster: this node's count, replicated to the others
+        count = KSR.htable.sht_inc(_FAILURES, own)
         if count < 1:  # a table without initval: sht_inc does not create a missing item (-255)
-            KSR.htable.sht_seti(_FAILURES, key, 1)
+            KSR.htable.sht_seti(_FAILURES, own, 1)
             count = 1
+        if self.cluster.enabled:
+            count = cluster.total(count, [KSR.htable.sht_get(_FAILURES, other) for other in self.cluster.other_keys(key)])
         if count <= self.auth_failures:
             KSR.notice("voxplane: authentication failure %d of %s: %s\n" % (count, source, why))
         if count < self.auth_failures:
@@ -394,6 +432,29 @@ class Guard(object):
             KSR.warn("voxplane: banned %s for %d s: %s\n" % (source, self.ban_time, reason))
 
 
+def media_sources(uri):
+    """The addresses the PBX's media service sends from (docs/media.md): the host of its URI (the kamailio
+    role's kamailio_media_service, sip:<address>:<port>), and what a DNS name resolves to when the script is
+    loaded. Only requests from there may say what a call is for (X-Voxplane-Origin)."""
+    if not uri:
+        return frozenset()
+    host = routing.uri_host(uri)
+    found = set([host])
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        try:
+            found.update(info[4][0] for info in socket.getaddrinfo(host, None))
+        except (OSError, UnicodeError) as exc:
+            KSR.warn("voxplane: cannot resolve the media service %s: %s\n" % (host, exc))
+    return frozenset(found)
+
+
+# What the media service's calls carry (routing.ORIGIN_HEADER, routing.CALL_HEADER), read as pvs.
+_ORIGIN_PV = "$hdr(%s)" % routing.ORIGIN_HEADER
+_CALL_PV = "$hdr(%s)" % routing.CALL_HEADER
+
+
 def _seconds_until(end, now):
     """Whole seconds from ``now`` to ``end`` (a slot's end), at least 1: a Retry-After."""
     return max(1, int(math.ceil(end - now)))
@@ -402,12 +463,21 @@ def _seconds_until(end, now):
 SETTINGS = _load_settings()
 VIEW = DirectoryView(SETTINGS.get("directory_path", "/var/lib/voxplane/directory.db"),
                      SETTINGS.get("trusted_trunks", []),
-                     (SETTINGS.get("router") or {}).get("reload_check_ms", 500) / 1000.0)
-GUARD = Guard(SETTINGS.get("ban") or {}, SETTINGS.get("trusted_trunks", []))
+                     (SETTINGS.get("router") or {}).get("reload_check_ms", 500) / 1000.0,
+                     SETTINGS.get("media_service"))
+CLUSTER = cluster.Cluster(SETTINGS.get("cluster"))
+MEDIA_SOURCES = frozenset().union(*[media_sources(uri) for uri in SETTINGS.get("media_services") or [SETTINGS.get("media_service")]])
+# The media services place a call per queue member and menu choice: never counted as a flood, never banned.
+GUARD = Guard(SETTINGS.get("ban") or {}, list(SETTINGS.get("trusted_trunks", [])) + sorted(MEDIA_SOURCES), CLUSTER)
 MEDIA = voxplane_media.Media(SETTINGS.get("media"))
+# The PBX's media services: the routing core names the first; with two or more the dispatcher
+# set of the cfg picks one per call ({"set": n, "alg": n}; empty: the URI as it is).
+MEDIA_SERVICE = SETTINGS.get("media_service") or None
+MEDIA_DISPATCHER = SETTINGS.get("media_dispatcher") or {}
 WEBSOCKET = WebSocket(SETTINGS.get("websocket"))
-# Feature-key synchronisation (as-feature-event): SUBSCRIBEs in the workers, NOTIFYs from the rtimer process.
-FEATURES = FeatureEvents(SETTINGS.get("directory_path", "/var/lib/voxplane/directory.db"))
+# SIP event subscriptions (as-feature-event, message-summary): SUBSCRIBEs in the workers, NOTIFYs
+# from the rtimer process.
+SUBSCRIPTIONS = Subscriptions(SETTINGS.get("directory_path", "/var/lib/voxplane/directory.db"))
 # This server's own addresses, from the role (older settings files: ask Kamailio per URI).
 _is_myself = routing.ServerAddresses(SETTINGS["own_addresses"]).names if SETTINGS.get("own_addresses") \
     else _kamailio_is_myself
@@ -423,6 +493,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         self.view = VIEW
         self.guard = GUARD
         self.media = MEDIA
+        self.cluster = CLUSTER
         self.dropped_branches = 0
         self.dialog_tracked = False
         self.digest_uri_answers = {}  # (digest uri, Request-URI) -> digest_uri_matches
@@ -431,6 +502,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         self.method = None  # and its method ($rm), each read once per request
         self.decisions = routing.Decisions()  # the request route's decisions, by their inputs
         self.caller_domain = None  # the calling account's domain (None: from the trunk, or a failure route)
+        self.media_sources = MEDIA_SOURCES  # the media service's addresses (X-Voxplane-Origin)
 
     def child_init(self, rank):
         if _PROC_SIPINIT <= rank < _PROC_SIPRPC:  # a SIP worker: the first request need not wait for the load
@@ -444,6 +516,8 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         # The last loaded snapshot is enough to know the trusted trunks: no reload check here.
         last = self.view.snapshot
         source = self.source = KSR.pv.get("$si")  # read once per request
+        if self.cluster.enabled and KSR.pv.get("$Rp") == self.cluster.port:
+            return self._cluster_socket(source)
         verdict = self.guard.admit(last, source)
         if verdict:
             if verdict > 0:  # a known address over its ceiling: told when to come back
@@ -489,6 +563,51 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         KSR.sl.sl_send_reply(405, "Method Not Allowed")
         return 1
 
+    # The cluster socket (docs/cluster.md) -------------------------------------------------
+
+    def _cluster_socket(self, source):
+        """A request on the cluster socket: DMQ's KDMQ, or a request another node hands over (a
+        call for a phone registered here, and what follows in its transaction and dialog). Only
+        the nodes' cluster sockets may send here: anything else is dropped without a reply."""
+        if not self.cluster.from_node(source, KSR.pv.get("$sp"), KSR.pv.get("$Rp")):
+            KSR.warn("voxplane: dropped a request to the cluster socket from %s:%s, not a node\n"
+                     % (source, KSR.pv.get("$sp")))
+            return 1
+        method = self.method = KSR.pv.get("$rm")
+        if method == "KDMQ":
+            KSR.dmq.handle_message()
+            return 1
+        if KSR.siputils.has_totag() > 0:
+            return self._in_dialog(method)
+        if method in ("CANCEL", "ACK"):
+            return self._within_its_transaction()
+        if KSR.tm.t_check_trans() == 0:
+            return 1
+        return self._handed_over(method)
+
+    def _handed_over(self, method):
+        """A request another node sends to a phone registered here, along the registration's Path
+        (cluster.Cluster.path_header): its Route names this node's cluster socket, with the socket
+        the phone registered on and, behind NAT, the phone's address (which loose_route makes the
+        next hop). It was authenticated and routed by that node: it is relayed from the phone's
+        socket, so that the phone's NAT binding with this node carries it. A call is record-routed
+        and tracked here too, so that its in-dialog requests pass this node both ways."""
+        route = KSR.pv.get("$hdr(Route)") or ""
+        if KSR.rr.loose_route_preloaded() <= 0:
+            KSR.sl.sl_send_reply(403, "Not a Path of this node")
+            return 1
+        socket = cluster.hop_socket(route)
+        if socket:
+            KSR.pv.sets("$fs", socket)
+        self.media.handed_over()
+        if method == "INVITE":
+            KSR.rr.record_route()
+            KSR.dialog.dlg_manage()
+        self.media.armed()
+        if KSR.tm.t_relay() < 0:
+            KSR.sl.sl_reply_error()
+        return 1
+
     def _in_dialog(self, method):
         """A request with a To-tag. Relayed only inside a dialog this server set up and
         record-routed (the dialog module matches our cookie, Call-ID and both tags): otherwise
@@ -514,9 +633,10 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         return 1
 
     def _subscribe(self):
-        """Feature-key synchronisation is the only event package served (voxplane_feature_events)."""
-        if (KSR.pv.get("$hdr(Event)") or "").split(";", 1)[0].strip().lower() != feature_events.EVENT:
-            KSR.hdr.append_to_reply("Allow-Events: %s\r\n" % feature_events.EVENT)
+        """The event packages served: as-feature-event and message-summary (voxplane_subscriptions)."""
+        event = subscriptions.event_of(KSR.pv.get("$hdr(Event)"))
+        if event not in subscriptions.PACKAGES:
+            KSR.hdr.append_to_reply("Allow-Events: %s\r\n" % subscriptions.ALLOW_EVENTS)
             KSR.sl.sl_send_reply(489, "Bad Event")
             return 1
         snap = self.view.current()
@@ -524,7 +644,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             KSR.sl.sl_send_reply(503, "Directory Unavailable")
             return 1
         self.media.detect("SUBSCRIBE")
-        return FEATURES.subscribe(self, snap)
+        return SUBSCRIPTIONS.subscribe(self, snap, event)
 
     @staticmethod
     def _within_its_transaction():
@@ -628,6 +748,14 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             KSR.sl.sl_send_reply(refusal.code, refusal.reason)
             return 1
         self.media.detect("REGISTER")
+        if self.cluster.enabled:
+            # Saved with a Path naming this node, which DMQ replicates with the binding: every
+            # node sends the phone's calls through this one (cluster.Cluster.path_header).
+            path = self.cluster.path_header(cluster.socket_string(KSR.pv.get("$pr"), KSR.pv.get("$Ri"),
+                                                                  KSR.pv.get("$Rp")),
+                                            KSR.pv.get("$avp(RECEIVED)"))
+            KSR.hdr.insert("Path: %s\r\n" % path)
+            KSR.textopsx.msg_apply_changes()
         if KSR.registrar.save("location", 0) < 0:
             KSR.sl.sl_reply_error()
         return 1
@@ -638,6 +766,16 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         source = self.source
         dialled = KSR.pv.get("$rU") or ""
         now = time.time()
+        origin = KSR.pv.get(_ORIGIN_PV)
+        if origin is not None or KSR.pv.get(_CALL_PV) is not None:
+            if source in self.media_sources:
+                if origin is not None:
+                    return self._from_media(snap, dialled, origin, now)
+            else:
+                # Only the media service says what a call is for (docs/media.md): anyone else's headers of it
+                # are removed, and the call is routed as it would be without them.
+                KSR.hdr.remove(routing.ORIGIN_HEADER)
+                KSR.hdr.remove(routing.CALL_HEADER)
         if snap.is_trusted(source):
             domain = None
             decision = self.decisions.inbound(snap, dialled, source, now)
@@ -652,6 +790,21 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         self.dialog_tracked = False
         self.caller_domain = domain
         self._execute(snap, decision, now, in_failure=False)
+        return 1
+
+    def _from_media(self, snap, dialled, origin, now):
+        """A call the PBX's media service places for an IVR menu or a queue (routing.route_from_media): no
+        authentication (it comes from the service's own address), the tenant from the Request-URI's domain, the
+        caller the service's P-Asserted-Identity (else From) with its Privacy. Not remembered (routing.Decisions):
+        the original caller differs from call to call."""
+        domain = (KSR.pv.get("$rd") or "").lower()
+        caller = routing.media_caller(snap, domain, KSR.pv.get("$hdr(P-Asserted-Identity)") or KSR.pv.get("$fu"),
+                                      KSR.pv.get("$hdr(Privacy)"))
+        plan = routing.route_from_media(snap, domain, dialled, origin, caller, now)
+        KSR.hdr.remove(routing.ORIGIN_HEADER)  # between the router and the service: no phone sees it
+        self.dialog_tracked = False
+        self.caller_domain = None
+        self._execute(snap, routing.legs(snap, plan, now), now, in_failure=False)
         return 1
 
     def _phone_setting(self, setting):
@@ -688,7 +841,15 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
                 _store_headers(leg, plan.headers, relays=[plan.uri],
                                caller=routing.original_caller(plan, leg.origin, lambda: self._calling_number(snap)))
                 KSR.pv.sets("$ru", plan.uri)
-                if plan.destination:
+                if plan.destination and MEDIA_DISPATCHER and plan.destination == MEDIA_SERVICE:
+                    # One of the media services that answer probes (the dispatcher set); the next
+                    # one when it does not take the call (ksr_failure_route_call).
+                    if KSR.dispatcher.ds_select_dst(MEDIA_DISPATCHER["set"], MEDIA_DISPATCHER["alg"]) < 0:
+                        KSR.warn("voxplane: no media service answers its probes\n")
+                        self._reply(503, "Media Service Unavailable", in_failure)
+                        return
+                    KSR.pv.sets("$avp(vx_ds)", "1")
+                elif plan.destination:
                     KSR.setdsturi(plan.destination)
                 # The leg's own ring time: in the failure route the transaction still holds the
                 # INVITE timer of the ring that failed, which would apply to this new branch too
@@ -696,6 +857,8 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
                 # caller dialled, only ever in the request route): tm's cfg-wide fr_inv_timer.
                 if plan.ring_time:
                     KSR.tm.t_set_fr(plan.ring_time * 1000, 0)
+                if plan.context:  # an announcement that leads somewhere: the failure route goes on
+                    KSR.pv.sets("$avp(vx_ctx)", plan.context)
                 self._relay(snap, plan, in_failure)
                 return
             mobile = plan.mobile
@@ -750,7 +913,11 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
                 KSR.dialog.get_profile_size(limit.profile, limit.key, "$var(vx_calls)")
                 calls_now = int(KSR.pv.get("$var(vx_calls)") or 0)
             if limit.per_minute is not None:
-                calls_this_minute = int(KSR.htable.sht_get(_CALLS_A_MINUTE, "%s|%d" % (limit.key, minute)) or 0)
+                # On a cluster each node counts under a key of its own; the limit is the sum.
+                key = "%s|%d" % (limit.key, minute)
+                calls_this_minute = cluster.total(KSR.htable.sht_get(_CALLS_A_MINUTE, CLUSTER.own_key(key)),
+                                                  [KSR.htable.sht_get(_CALLS_A_MINUTE, other)
+                                                   for other in CLUSTER.other_keys(key)])
             refusal = limit.refusal(calls_now, calls_this_minute)
             if refusal is not None:
                 KSR.notice("voxplane: outside call of %s/%s refused: %s\n" % (charge[0], charge[1], refusal.reason))
@@ -759,7 +926,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             if limit.concurrent is not None:
                 KSR.dialog.set_dlg_profile(limit.profile, limit.key)
             if limit.per_minute is not None:
-                key = "%s|%d" % (limit.key, minute)
+                key = CLUSTER.own_key("%s|%d" % (limit.key, minute))
                 if KSR.htable.sht_inc(_CALLS_A_MINUTE, key) < 1:  # the minute's first call
                     KSR.htable.sht_seti(_CALLS_A_MINUTE, key, 1)
         return None
@@ -824,6 +991,8 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         self.media.failed()
         if KSR.tm.t_is_canceled() > 0:
             return 1
+        if KSR.pv.get("$avp(vx_ds)") == "1" and self._next_media_service():
+            return 1
         context = KSR.pv.get("$avp(vx_ctx)")
         if not context:
             return 1  # a relay to a trunk failed: its reply goes back as it is
@@ -843,6 +1012,24 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         self._execute(snap, routing.legs(snap, plan, now, _stored_headers()), now, in_failure=True)
         return 1
 
+    def _next_media_service(self):
+        """A call to a media service of the dispatcher set failed: when the service did not take it
+        (cluster.media_failover), mark it inactive until it answers a probe again and relay the
+        call to the next one. True when the call went on."""
+        code = int(KSR.pv.get("$T_reply_code") or 0)
+        if not cluster.media_failover(code, KSR.tm.t_branch_timeout() > 0):
+            return False
+        KSR.dispatcher.ds_mark_dst_state("ip")
+        if KSR.dispatcher.ds_next_dst() < 0:
+            return False
+        KSR.notice("voxplane: media service failed (%d): the call goes to %s\n" % (code, KSR.pv.get("$du")))
+        KSR.tm.t_on_branch("ksr_branch_route_one")
+        KSR.tm.t_on_failure("ksr_failure_route_call")
+        self.media.armed()
+        if KSR.tm.t_relay() < 0:
+            KSR.tm.t_reply(503, "Media Service Unavailable")
+        return True
+
     @_guarded("branch")
     def ksr_branch_route_one(self, msg):
         """Put the caller identity, privacy, diversion history and extra headers of the plan
@@ -858,6 +1045,10 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             self.dropped_branches += 1
             KSR.set_drop()
             return 1
+        if self.cluster.enabled and self.cluster.is_node_uri(KSR.pv.get("$du")):
+            # A phone registered with another node (its Path): the call leaves from the cluster
+            # socket, where that node takes it as a node's.
+            KSR.pv.sets("$fs", self.cluster.socket)
         own = stored.get("branches", {}).get(ruri)
         if own:  # the mobile of single number reach: its own identity, one more diversion
             stored.update(identity=own["identity"], privacy=own["privacy"], caller=own.get("caller"),
@@ -874,7 +1065,15 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             KSR.hdr.append("Privacy: id\r\n")
         for entry in stored.get("diversion", ()):  # newest first, as RFC 5806 orders them
             KSR.hdr.append("Diversion: %s\r\n" % entry)
-        for name, value in sorted(stored.get("headers", {}).items()):
+        headers = stored.get("headers", {})
+        if routing.MEDIA_HEADER not in headers and KSR.pv.get("$hdr(%s)" % routing.MEDIA_HEADER) is not None:
+            # The media service takes its instructions from the router alone, and trusts any
+            # INVITE that Kamailio sends: a caller's own header goes on no branch, not even to a
+            # contact whose Path leads to the service.
+            KSR.hdr.remove(routing.MEDIA_HEADER)
+        for name, value in sorted(headers.items()):
+            # The plan's header replaces what a caller sent under that name.
+            KSR.hdr.remove(name)
             KSR.hdr.append("%s: %s\r\n" % (name, value))
         self.media.branch()
         return 1
@@ -887,9 +1086,10 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         return snap is not None and snap.is_trusted((host or "").lower().strip("[]"))
 
     @_guarded("timer")
-    def ksr_rtimer_feature_events(self, msg, *args):
-        """rtimer (its own process): NOTIFY the subscribed phones of changed DND and forwards."""
-        return FEATURES.tick()
+    def ksr_rtimer_subscriptions(self, msg, *args):
+        """rtimer (its own process): NOTIFY the phones of changed DND and forwards and of their
+        mailboxes' counts (voxplane_subscriptions)."""
+        return SUBSCRIPTIONS.tick()
 
     @_guarded("reply")
     def ksr_reply_route(self, msg):
@@ -902,8 +1102,10 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
 
     @_guarded("reply")
     def ksr_reply_route_media(self, msg):
-        """tm's reply route of a relayed call (voxplane_media: Contact alias, rtpengine answer)."""
-        self.media.reply()
+        """tm's reply route of a relayed call (voxplane_media: Contact alias, rtpengine answer). A
+        reply another node relays comes from the phone's side of that node, which did the NAT part."""
+        self.media.reply(self.cluster.enabled and self.cluster.from_node(KSR.pv.get("$si"), KSR.pv.get("$sp"),
+                                                                         KSR.pv.get("$Rp")))
         return 1
 
     def ksr_onsend_route(self, msg):

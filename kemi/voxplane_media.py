@@ -103,6 +103,14 @@ class Media(object):
             # The answer of a late offer goes where the ACK goes.
             KSR.rtpengine.rtpengine_answer(self._flags(to_kind=self._callee_kind()))
 
+    def handed_over(self):
+        """A cluster: a request another node hands this one for a phone registered here. When the
+        phone is behind NAT its Path carried its address, which loose_route made the next hop
+        ($du): the branch is the NATed phone's, so that its replies' Contact gets the alias here,
+        where the phone's NAT binding is. The other node relays the media."""
+        if self.nat and KSR.pv.get("$du"):
+            KSR.setbflag(BFLAG_NATED)
+
     def armed(self):
         """A call about to be relayed: its replies go through the media reply route."""
         if self.nat or self.rtpengine:
@@ -134,14 +142,16 @@ class Media(object):
 
     # Replies ----------------------------------------------------------------------------
 
-    def reply(self):
+    def reply(self, from_node=False):
         """A reply of a relayed call (tm onreply): the callee's Contact gets an alias when the
-        callee is behind NAT, and rtpengine the answer SDP when the call is relayed."""
-        if self.nat and KSR.isbflagset(BFLAG_NATED) > 0 and KSR.pv.get("$hdr(Contact)"):
+        callee is behind NAT, and rtpengine the answer SDP when the call is relayed. A reply
+        another node of a cluster relays (``from_node``) has its alias from that node, and its
+        source address is that node's, never the callee's media address."""
+        if self.nat and not from_node and KSR.isbflagset(BFLAG_NATED) > 0 and KSR.pv.get("$hdr(Contact)"):
             KSR.nathelper.set_contact_alias()
         if self.rtpengine and KSR.isbflagset(BFLAG_RELAYED) > 0 \
                 and KSR.textops.has_body_type("application/sdp") > 0:
-            KSR.rtpengine.rtpengine_answer(self._flags(to_kind=self._caller_kind()))
+            KSR.rtpengine.rtpengine_answer(self._flags(to_kind=self._caller_kind(), from_node=from_node))
 
     # ------------------------------------------------------------------------------------
 
@@ -166,7 +176,7 @@ class Media(object):
             return WEBRTC
         return SRTP if uri.startswith("sips:") or "transport=tls" in uri else RTP
 
-    def _flags(self, offer=False, to_kind=None):
+    def _flags(self, offer=False, to_kind=None, from_node=False):
         """rtpengine flags: its own address in c= and o=; a sender whose SDP names a private
         address is sent media at its signalling source until its RTP arrives. The SDP is made
         for the side it goes to (an offer: the callee; an answer: ``to_kind``):
@@ -195,6 +205,6 @@ class Media(object):
                     flags += " transport-protocol=RTP/SAVP SDES-no-AEAD_AES_256_GCM SDES-no-AEAD_AES_128_GCM"
                 else:
                     flags += " transport-protocol=RTP/AVP"
-        if self.nat and KSR.nathelper.nat_uac_test(_NAT_TEST_SDP) > 0:
+        if self.nat and not from_node and KSR.nathelper.nat_uac_test(_NAT_TEST_SDP) > 0:
             flags += " SIP-source-address"
         return flags

@@ -90,7 +90,14 @@ echo "accepted; $(wc -l < "$WORK/importer-findings.txt") finding(s), each listed
 step "install into a collections path outside the checkout, run a user playbook against it"
 # From here on, nothing runs in the checkout: its ansible.cfg would point at the checkout.
 cd "$WORK"
-ansible-galaxy collection install "$TARBALL" -p "$WORK/collections" >/dev/null 2>&1 || fail "install into $WORK/collections"
+# Galaxy is not reachable here: the dependencies (galaxy.yml) are put in place first, from
+# build/collections (make collection), and the tarball is installed offline next to them.
+install_tarball() {
+	mkdir -p "$1/ansible_collections"
+	cp -r "$BUILD/collections/ansible_collections/community" "$1/ansible_collections/"
+	ansible-galaxy collection install --offline "$TARBALL" -p "$1" >/dev/null 2>&1
+}
+install_tarball "$WORK/collections" || fail "install into $WORK/collections"
 installed=$WORK/collections/ansible_collections/voxplane/pbx
 [ -f "$installed/MANIFEST.json" ] || fail "not installed at $installed"
 
@@ -120,7 +127,7 @@ echo "$recap" | grep -q ' changed=0 ' || { cat "$WORK/second-run.log"; fail "the
 step "ansible-lint in a user project that vendors the collection into ./collections"
 mkdir -p "$WORK/vendored"
 cp "$ROOT/tools/release-check/site.yml" "$WORK/vendored/site.yml"
-ansible-galaxy collection install "$TARBALL" -p "$WORK/vendored/collections" >/dev/null 2>&1 || fail "install into the user project"
+install_tarball "$WORK/vendored/collections" || fail "install into the user project"
 printf '[defaults]\ncollections_path = ./collections\n' > "$WORK/vendored/ansible.cfg"
 (cd "$WORK/vendored" && git init -q && git add -A \
 	&& ansible-lint --offline --profile production > "$WORK/lint.log" 2>&1) \

@@ -24,7 +24,7 @@ t0=$(date +%s)
 # shellcheck disable=SC2086  # word splitting: the targets
 $make $prerequisites || exit 1
 echo "test: prerequisites took $(( $(date +%s) - t0 )) s"
-rm -f "$results"/{unit,integration,sip,attack}.xml
+rm -f "$results"/{unit,integration,sip,attack,media}.xml
 
 failed=""
 times=""

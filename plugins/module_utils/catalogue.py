@@ -41,3 +41,20 @@ REMOTE_EVENTS = {
     'Gigaset': {'resync': 'check-sync', 'restart': 'check-sync;reboot=true'},
 }
 REMOTE_ACTIONS = ('resync', 'restart')
+
+# How a vendor family's provisioned file asks for the message-waiting lamp (docs/devices.md):
+# 'subscribe', the phone SUBSCRIBEs to message-summary of its account or mailbox; 'unsolicited',
+# the phone subscribes to nothing and the server NOTIFYs every registered contact of its lines
+# when the box changes (message_summary.unsolicited_accounts). A vendor missing here is sent
+# nothing unless it subscribes.
+MWI_SUBSCRIBE = 'subscribe'
+MWI_UNSOLICITED = 'unsolicited'
+MWI = {
+    'Yealink': MWI_SUBSCRIBE,
+    'Snom': MWI_SUBSCRIBE,
+    'Poly': MWI_SUBSCRIBE,
+    'Cisco': MWI_UNSOLICITED,
+    'Fanvil': MWI_SUBSCRIBE,
+    'Grandstream': MWI_SUBSCRIBE,
+    'Gigaset': MWI_UNSOLICITED,
+}

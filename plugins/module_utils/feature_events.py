@@ -12,15 +12,14 @@ phone itself). A SUBSCRIBE with a ``SetDoNotDisturb`` or ``SetForwarding`` body 
 pressed: it becomes the same extension-module request as the feature codes (``routing.
 PhoneSetting``), written through ``phone_settings.apply``, the router's one write path.
 
-Pure (standard library only): parsing and building the XML bodies, the subscription record the
-KEMI adapter keeps in Kamailio's shared memory, and what has to be sent when.
+Pure (standard library only): parsing and building the XML bodies. The subscription itself (its
+record, lifetime and NOTIFY headers) is the same for every package: ``subscriptions.py``.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
 import xml.etree.ElementTree as ET
 from xml.sax.saxutils import escape
 
@@ -32,8 +31,6 @@ _NS = 'http://www.ecma-international.org/standards/ecma-323/csta/ed3'
 # The package's forwarding types and the extension's forwarding fields.
 FORWARDING_TYPES = (('forwardImmediate', 'unconditional'), ('forwardBusy', 'busy'), ('forwardNoAns', 'no_answer'))
 _FIELD_OF_TYPE = dict(FORWARDING_TYPES)
-DEFAULT_EXPIRES = 3600
-MIN_EXPIRES = 60
 
 
 class BadRequest(ValueError):
@@ -104,42 +101,3 @@ def bodies(device, state):
                    '<forwardTo>%s</forwardTo></ForwardingEvent>'
                    % (_NS, device, name, 'true' if target else 'false', escape(target or '')))
     return out
-
-
-def expires_of(header):
-    """The subscription's lifetime from the SUBSCRIBE's Expires (default 3600, at least 60; 0 ends it)."""
-    try:
-        value = int(str(header).strip())
-    except (TypeError, ValueError):
-        return DEFAULT_EXPIRES
-    if value <= 0:
-        return 0
-    return max(MIN_EXPIRES, min(value, DEFAULT_EXPIRES))
-
-
-def subscription(tenant, extension, username, call_id, phone_tag, our_tag, contact, next_hop, socket, expires_at,
-                 cseq=1, sent=None):
-    """The record kept per subscription (Kamailio htable, as JSON). ``sent`` is the state the
-    phone was last told (None: tell it now)."""
-    return dict(tenant=tenant, extension=extension, username=username, call_id=call_id, phone_tag=phone_tag,
-                our_tag=our_tag, contact=contact, next_hop=next_hop, socket=socket, expires_at=expires_at,
-                cseq=cseq, sent=sent)
-
-
-def dumps(record):
-    return json.dumps(record, sort_keys=True, separators=(',', ':'))
-
-
-def loads(text):
-    return json.loads(text)
-
-
-def notify_headers(record, domain, state_expires):
-    """The headers of one in-dialog NOTIFY (tm.t_uac_send takes From/To tags, Call-ID and CSeq
-    from them), CSeq the record's current one."""
-    aor = 'sip:%s@%s' % (record['username'], domain)
-    subscription_state = 'active;expires=%d' % state_expires if state_expires > 0 else 'terminated;reason=timeout'
-    return ('From: <%s>;tag=%s\r\nTo: <%s>;tag=%s\r\nCall-ID: %s\r\nCSeq: %d NOTIFY\r\nEvent: %s\r\n'
-            'Subscription-State: %s\r\nContact: <%s>\r\nContent-Type: %s\r\n'
-            % (aor, record['our_tag'], aor, record['phone_tag'], record['call_id'], record['cseq'], EVENT,
-               subscription_state, 'sip:%s' % domain, CONTENT_TYPE))

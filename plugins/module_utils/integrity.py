@@ -18,7 +18,8 @@ from ansible_collections.voxplane.pbx.plugins.module_utils import rules
 from ansible_collections.voxplane.pbx.plugins.module_utils.catalogue import DEVICE_MODELS
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import Violation
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import (
-    DEVICE, EXTENSION, GROUP, NUMBER, TENANT, describe,
+    ANNOUNCEMENT, CONFERENCE, DEVICE, EXTENSION, GROUP, INTERNAL_KINDS, IVR, KIND_WORDS, MEDIA_KINDS, NUMBER, QUEUE,
+    SCHEDULE, TENANT, describe,
 )
 
 
@@ -35,6 +36,15 @@ class Lookups(object):
 
     def domain_owner(self, domain, tenant):
         """The other tenant with this SIP domain, or None."""
+        return None
+
+    def has_audio(self, tenant, digest):
+        """Whether the directory holds the tenant's audio with this SHA-256 (an offline check,
+        without a directory, takes it that it does)."""
+        return True
+
+    def audio_duration(self, tenant, digest):
+        """The length in ms of the tenant's audio with this SHA-256; None when it is not known."""
         return None
 
 
@@ -62,6 +72,13 @@ def check(state, previous=None, lookups=None, changed=None, warnings=None):
     _check_numbers(v, state, lookups, touched, plan, conflicts)
     _check_extensions(v, state, plan, touched)
     _check_groups(v, state)
+    _check_media_numbers(v, state, touched)
+    _check_announcements(v, state, lookups, touched)
+    _check_ivrs(v, state)
+    _check_queues(v, state)
+    _check_conferences(v, state)
+    _check_schedules(v, state)
+    _check_addons(v, state, touched)
     _check_devices(v, state, lookups, touched)
     return v.violations
 
@@ -137,7 +154,7 @@ class _Collector(object):
 
     def reference(self, kind, key, field, ref_kind, ref_key, what):
         """A reference that does not resolve: a blocked deletion or a bad reference."""
-        kinds = (EXTENSION, GROUP) if ref_kind == 'target' else (ref_kind,)
+        kinds = INTERNAL_KINDS if ref_kind == 'target' else (ref_kind,)
         removed_kind = next((k for k in kinds if (k, ref_key) in self.removed), None)
         if removed_kind == 'location':
             self.violations.append(Violation(
@@ -225,8 +242,7 @@ def _check_numbers(v, state, lookups, touched, plan, conflicts):
                   'a number with a future porting day must have status porting')
         if number['interim'] and number['status'] != 'active':
             v.add(NUMBER, key, 'interim', 'interim_active', 'interim numbers are active at once (status active)')
-        if number['target'] and number['target'] not in targets:
-            v.reference(NUMBER, key, 'target', 'target', number['target'], 'target')
+        _check_destination(v, state, NUMBER, key, 'target', number['target'], targets)
         if touched(NUMBER, key):
             taken = {}
             for e164, other in sorted(lookups.number_owners(members, state.name).items()):
@@ -310,22 +326,24 @@ def _check_extensions(v, state, plan, touched):
                        'tenant\'s %%d are taken (licences.addons.%s)' % (rules.CLIENT_ADDON, rules.CLIENT_ADDON))
 
 
-def _check_licence(v, state, touched, users, available, licence_field, rule, field, too_many, none_left):
-    """More extensions use a licence than the tenant has: one extension the change touches that got none is
-    named as such (field ``field``, ``none_left``); otherwise the tenant's licence names the extensions left
-    without one (``too_many``: the verb for one and for several extensions, the rest of the sentence).
-    ``users`` are in the order the licences go: untouched extensions first."""
+def _check_licence(v, state, touched, users, available, licence_field, rule, field, too_many, none_left,
+                   kind=EXTENSION, nouns=('extension', 'extensions')):
+    """More objects of ``kind`` (extensions; IVR menus, conference rooms) use a licence than the tenant has:
+    one object the change touches that got none is named as such (field ``field``, ``none_left``); otherwise
+    the tenant's licence names the objects left without one (``too_many``: the verb for one and for several,
+    the rest of the sentence; ``nouns``: the kind's name for one and for several). ``users`` are in the
+    order the licences go: untouched objects first."""
     if len(users) <= available:
         return
     left_out = users[available:]
-    if len(left_out) == 1 and touched(EXTENSION, left_out[0]):
-        v.add(EXTENSION, left_out[0], field, rule, none_left % available)
+    if len(left_out) == 1 and touched(kind, left_out[0]):
+        v.add(kind, left_out[0], field, rule, none_left % available)
         return
     one, many, rest = too_many
     listed = ', '.join(left_out[:10]) + (' and %d more' % (len(left_out) - 10) if len(left_out) > 10 else '')
-    v.add(TENANT, state.name, licence_field, rule, '%d extension%s %s %s; none is left for extension%s %s' % (
-        len(users), 's' if len(users) > 1 else '', many if len(users) > 1 else one, rest % available,
-        's' if len(left_out) > 1 else '', listed))
+    v.add(TENANT, state.name, licence_field, rule, '%d %s %s %s; none is left for %s %s' % (
+        len(users), nouns[len(users) > 1], many if len(users) > 1 else one, rest % available,
+        nouns[len(left_out) > 1], listed))
 
 
 # How messages name a call class: (one number, numbers of the class).
@@ -335,13 +353,9 @@ _CALL_CLASS_WORDS = {'international': ('an international number', 'international
 
 
 def _check_call_features(v, tenant, key, ext):
-    """Voicemail needs the tenant's media server; single number reach needs a mobile; an
-    outside forward or mobile must be a number the extension may call (it pays for that leg):
-    its call class needs the permission of tenant and extension, and an emergency_only
-    extension calls nothing outside."""
-    if ext['voicemail']['enabled'] and not tenant['media_server']:
-        v.add(EXTENSION, key, 'voicemail.enabled', 'media_server_required',
-              'voicemail needs the tenant\'s media_server (the SIP URI of the voicemail server)')
+    """Single number reach needs a mobile; an outside forward or mobile must be a number the
+    extension may call (it pays for that leg): its call class needs the permission of tenant
+    and extension, and an emergency_only extension calls nothing outside."""
     if ext['single_number_reach'] and not ext['mobile']:
         v.add(EXTENSION, key, 'single_number_reach', 'mobile_required', 'single number reach rings the mobile: set mobile')
     outside = [('forwarding.%s' % kind, ext['forwarding'][kind]) for kind in rules.FORWARD_KINDS]
@@ -366,16 +380,171 @@ def _check_call_features(v, tenant, key, ext):
 
 
 def _check_destination(v, state, kind, key, field, dest, targets, ext=None):
-    if dest is None or dest.startswith('+'):
+    """A destination names what exists in the tenant: an extension, group, IVR menu, queue or
+    conference room, the extension's own box ('voicemail', which must be enabled), another extension's
+    box ('voicemail:<number>', enabled too), an announcement ('announcement:<name>'), a schedule
+    ('schedule:<name>'); 'voicemail-menu' and outside numbers are always there (outside numbers have
+    rules of their own)."""
+    if dest is None or dest.startswith('+') or dest == rules.VOICEMAIL_MENU:
         return
-    if dest == 'voicemail':
+    if dest == rules.OWN_VOICEMAIL:
         if ext is None:
-            v.add(kind, key, field, 'voicemail_group', 'a group has no voicemail; name an extension or a number instead')
+            v.add(kind, key, field, 'voicemail_group', 'a %s has no voicemail; name an extension\'s box '
+                  '(voicemail:<internal number>) or a number instead' % KIND_WORDS.get(kind, kind))
         elif not ext['voicemail']['enabled']:
             v.add(kind, key, field, 'voicemail_disabled', 'forwards to voicemail, but voicemail is not enabled')
         return
+    service = rules.service_destination(dest)
+    if service is not None and service[0] in ('announcement', 'schedule'):
+        if service[1] not in state.objects(service[0]):
+            v.reference(kind, key, field, service[0], service[1], service[0])
+        return
+    if service is not None:  # voicemail:<internal number>
+        mailbox = state.objects(EXTENSION).get(service[1])
+        if mailbox is None:
+            v.reference(kind, key, field, EXTENSION, service[1], 'extension')
+        elif not mailbox['voicemail']['enabled']:
+            v.add(kind, key, field, 'voicemail_disabled', '%s: extension %s has no voicemail enabled' % (dest, service[1]))
+        return
     if dest not in targets:
         v.reference(kind, key, field, 'target', dest, 'target')
+
+
+def _check_announcements(v, state, lookups, touched):
+    """An announcement's audio is in the directory (its module puts it there; a tenant document
+    from another directory must come with it), and where it leads exists."""
+    targets = state.internal_targets()
+    for name, announcement in sorted(state.objects(ANNOUNCEMENT).items()):
+        if touched(ANNOUNCEMENT, name) and announcement['audio']:
+            if not lookups.has_audio(state.name, announcement['audio']):
+                v.add(ANNOUNCEMENT, name, 'audio', 'audio_missing', 'audio %s... is not in this directory: give the '
+                      'announcement module its WAV file (src), or the document the audio (tenant_info audio: true)'
+                      % announcement['audio'][:12])
+            else:
+                length = lookups.audio_duration(state.name, announcement['audio'])
+                if length is not None and length != announcement['duration_ms']:
+                    v.add(ANNOUNCEMENT, name, 'duration_ms', 'audio_duration', 'audio %s... is %d ms long, not %s: give '
+                          'the duration_ms that goes with the audio' % (announcement['audio'][:12], length,
+                                                                        announcement['duration_ms']))
+        if announcement['then'] == 'announcement:%s' % name:
+            v.add(ANNOUNCEMENT, name, 'then', 'forward_loop', 'an announcement cannot lead to itself')
+        else:
+            _check_destination(v, state, ANNOUNCEMENT, name, 'then', announcement['then'], targets)
+
+
+def _check_outside(v, state, kind, key, field, dest):
+    """An outside number an object that is no extension leads to (a menu's key, a queue's overflow, a
+    schedule's destination): the tenant pays for that leg, so its call class needs the tenant's
+    permission (rules.CALL_CLASS_PERMISSION)."""
+    if not dest or not dest.startswith('+'):
+        return
+    call_class = rules.call_class(dest, state.tenant['country_code'])
+    permission = rules.CALL_CLASS_PERMISSION[call_class]
+    if permission and not state.tenant[permission]:
+        one, many = _CALL_CLASS_WORDS[call_class]
+        v.add(kind, key, field, permission, '%s is %s and the tenant may not call %s (%s)' % (dest, one, many, permission))
+
+
+def _check_destinations(v, state, kind, key, obj, fields, targets):
+    """Every destination field of an object that is no extension: it exists, and an outside number is
+    one the tenant may call. ``fields``: (field path, destination) pairs."""
+    own = '%s:%s' % (kind, key) if kind == SCHEDULE else key
+    for field, dest in fields:
+        # A menu's key may lead to the menu itself (the media service plays it again); nothing else may.
+        if dest == own and not (kind == IVR and field.startswith('keys.')):
+            words = KIND_WORDS.get(kind, kind)
+            v.add(kind, key, field, 'forward_loop', '%s %s cannot lead to itself' % ('an' if words[0] in 'AEIOU' else 'a', words))
+            continue
+        _check_destination(v, state, kind, key, field, dest, targets)
+        _check_outside(v, state, kind, key, field, dest)
+
+
+def _check_announcement_refs(v, state, kind, key, obj, fields):
+    """The announcements an object plays (a menu's greeting, a queue's music) exist."""
+    for field in fields:
+        if obj[field] and obj[field] not in state.objects(ANNOUNCEMENT):
+            v.reference(kind, key, field, ANNOUNCEMENT, obj[field], 'announcement')
+
+
+def _check_media_numbers(v, state, touched):
+    """IVR menus, queues and conference rooms share the internal numbers of extensions and groups: one
+    internal number, one object, reported on the object the change adds; and within the internal ranges."""
+    owners = {}
+    for kind in INTERNAL_KINDS:
+        for key in state.objects(kind):
+            owners.setdefault(key, []).append(kind)
+    ranges = state.tenant['internal_ranges']
+    for kind in MEDIA_KINDS:
+        for key in sorted(state.objects(kind)):
+            if not rules.in_internal_ranges(key, ranges):
+                v.add(kind, key, 'internal_number', 'internal_range',
+                      '%s is outside the tenant\'s internal ranges %s' % (key, ', '.join(ranges)))
+    for key, kinds in sorted(owners.items()):
+        if len(kinds) < 2 or not any(kind in MEDIA_KINDS for kind in kinds):
+            continue  # an extension and a group are _check_extensions' part
+        # Blame what the change touches (the latest kind of them), naming the first other holder.
+        culprit = ([kind for kind in kinds if touched(kind, key)] or kinds)[-1]
+        other = next(kind for kind in kinds if kind != culprit)
+        v.add(culprit, key, 'internal_number', 'internal_unique', '%s is already the number of %s %s'
+              % (key, KIND_WORDS.get(other, other), key))
+
+
+def _check_ivrs(v, state):
+    targets = state.internal_targets()
+    for key, menu in sorted(state.objects(IVR).items()):
+        _check_announcement_refs(v, state, IVR, key, menu, ('greeting', 'menu'))
+        fields = [('keys.%s' % k, dest) for k, dest in menu['keys'].items()]
+        fields += [('invalid', menu['invalid']), ('no_input', menu['no_input'])]
+        _check_destinations(v, state, IVR, key, menu, fields, targets)
+
+
+def _check_queues(v, state):
+    targets = state.internal_targets()
+    extensions = state.objects(EXTENSION)
+    for key, queue in sorted(state.objects(QUEUE).items()):
+        for i, member in enumerate(queue['members']):
+            if member['extension'] not in extensions:
+                v.reference(QUEUE, key, 'members[%d].extension' % i, EXTENSION, member['extension'], 'extension')
+        _check_announcement_refs(v, state, QUEUE, key, queue, ('music',))
+        _check_destinations(v, state, QUEUE, key, queue, [('overflow', queue['overflow']),
+                                                          ('no_members', queue['no_members'])], targets)
+
+
+def _check_conferences(v, state):
+    for key, room in sorted(state.objects(CONFERENCE).items()):
+        _check_announcement_refs(v, state, CONFERENCE, key, room, ('music',))
+        for flag in ('wait_for_moderator', 'end_with_moderator'):
+            if room[flag] and not room['moderator_pin_hash']:
+                v.add(CONFERENCE, key, flag, 'moderator_pin_required', 'a moderator is whoever enters the moderator PIN: '
+                      'set moderator_pin')
+        if room['pin_hash'] and room['pin_hash'] == room['moderator_pin_hash']:
+            v.add(CONFERENCE, key, 'moderator_pin', 'pin_distinct', 'the moderator PIN must differ from the PIN')
+
+
+def _check_schedules(v, state):
+    targets = state.internal_targets()
+    for name, schedule in sorted(state.objects(SCHEDULE).items()):
+        _check_destinations(v, state, SCHEDULE, name, schedule, [('open', schedule['open']),
+                                                                 ('closed', schedule['closed'])], targets)
+
+
+# The add-on licence each IVR menu and conference room takes (rules.ADDONS), counted like seats.
+_ADDON_OF = ((IVR, rules.IVR_ADDON), (CONFERENCE, rules.CONFERENCE_ADDON))
+
+
+def _check_addons(v, state, touched):
+    licences = state.tenant['licences']
+    if licences is None:
+        return
+    for kind, addon in _ADDON_OF:
+        # Untouched objects first: they hold their licence already; what the change adds is left without.
+        users = sorted(state.objects(kind), key=lambda key: (touched(kind, key), key))
+        words = KIND_WORDS[kind]
+        _check_licence(v, state, touched, users, licences['addons'].get(addon, 0), 'licences.addons.%s' % addon,
+                       '%s_licence' % addon, 'internal_number',
+                       ('takes', 'take', 'an %s add-on but the tenant has %%d' % addon),
+                       'no %s add-on is left for it: the tenant\'s %%d are taken (licences.addons.%s)' % (addon, addon),
+                       kind=kind, nouns=(words, words + 's'))
 
 
 def _check_groups(v, state):

@@ -32,13 +32,26 @@ EXTENSION = 'extension'
 DEVICE = 'device'
 GROUP = 'group'
 PHONEBOOK = 'phonebook_entry'
+ANNOUNCEMENT = 'announcement'
+IVR = 'ivr'
+QUEUE = 'queue'
+CONFERENCE = 'conference'
+SCHEDULE = 'schedule'
 
 # Kinds that live inside a tenant, in the order they are written (targets
 # before the numbers and devices that reference them) and the key field of each.
-CHILD_KINDS = (EXTENSION, GROUP, NUMBER, DEVICE, PHONEBOOK)
+CHILD_KINDS = (ANNOUNCEMENT, SCHEDULE, EXTENSION, GROUP, QUEUE, CONFERENCE, IVR, NUMBER, DEVICE, PHONEBOOK)
 KEY_FIELD = {TENANT: 'name', NUMBER: 'number', EXTENSION: 'internal_number', DEVICE: 'mac', GROUP: 'internal_number',
-             PHONEBOOK: 'name'}
-PLURAL = {NUMBER: 'numbers', EXTENSION: 'extensions', DEVICE: 'devices', GROUP: 'groups', PHONEBOOK: 'phonebook'}
+             PHONEBOOK: 'name', ANNOUNCEMENT: 'name', IVR: 'internal_number', QUEUE: 'internal_number',
+             CONFERENCE: 'internal_number', SCHEDULE: 'name'}
+PLURAL = {NUMBER: 'numbers', EXTENSION: 'extensions', DEVICE: 'devices', GROUP: 'groups', PHONEBOOK: 'phonebook',
+          ANNOUNCEMENT: 'announcements', IVR: 'ivrs', QUEUE: 'queues', CONFERENCE: 'conferences', SCHEDULE: 'schedules'}
+# The kinds that share a tenant's internal numbers (one internal number, one object), and of them the
+# ones the PBX's media service answers (docs/media.md).
+INTERNAL_KINDS = (EXTENSION, GROUP, IVR, QUEUE, CONFERENCE)
+MEDIA_KINDS = (IVR, QUEUE, CONFERENCE)
+# How messages and summaries name a kind for people.
+KIND_WORDS = {IVR: 'IVR menu', CONFERENCE: 'conference room'}
 
 SECRET_MARK = '********'
 
@@ -67,7 +80,7 @@ def _defaults(kind):
             'international_calls': True, 'locations': [], 'licences': {'seats': {}, 'addons': {}},
             'trunks': [], 'preferred_trunk': None, 'internal_ranges': [], 'media_server': None,
             'max_outside_calls': None, 'max_outside_calls_per_minute': None, 'premium_calls': False,
-            'satellite_calls': False, 'media_relay': 'auto', 'language': 'de',
+            'satellite_calls': False, 'media_relay': 'auto', 'language': 'de', 'voicemail_pin_always': False,
         }
     if kind == NUMBER:
         return {'ddi_range': None, 'status': 'active', 'porting_date': None, 'interim': False,
@@ -76,7 +89,9 @@ def _defaults(kind):
         return {
             'name': None, 'email': None, 'role': 'end_user', 'seat': 'smart', 'ddi': None,
             'assign_all_external_numbers': True, 'external_numbers': [], 'sip_accounts': [],
-            'outbound_caller_id': None, 'mobile': None, 'voicemail': {'enabled': False, 'pin_hash': None},
+            'outbound_caller_id': None, 'mobile': None,
+            'voicemail': {'enabled': False, 'pin_hash': None, 'locked': False, 'email': None, 'attach': True,
+                          'delete_after_email': False},
             'international_calls': False, 'ring_time': 20,
             'forwarding': {'unconditional': None, 'busy': None, 'no_answer': None, 'unregistered': None},
             'dnd': False, 'available': True, 'location': None, 'single_number_reach': False,
@@ -90,6 +105,30 @@ def _defaults(kind):
         return {'name': None, 'strategy': 'parallel', 'members': [], 'ring_time': 30, 'fallback': None}
     if kind == PHONEBOOK:
         return {'number': None, 'mobile': None, 'company': None}
+    if kind == ANNOUNCEMENT:
+        # audio: the SHA-256 of its WAV in the directory's audio table (docs/media.md); then: where
+        # the call goes after it (a destination), None: the caller hears it and the call ends.
+        return {'description': None, 'audio': None, 'duration_ms': None, 'then': None}
+    if kind == IVR:
+        # greeting, menu: announcements (menu None: the media service's built-in prompt); keys: key ->
+        # destination; invalid / no_input: where the call goes after max_tries wrong keys / tries without
+        # a key (None: goodbye, the call ends); direct_dial: the caller may dial an extension's number.
+        return {'name': None, 'greeting': None, 'menu': None, 'keys': {}, 'timeout': 5, 'max_tries': 3,
+                'invalid': None, 'no_input': None, 'direct_dial': False}
+    if kind == QUEUE:
+        # members: [{extension, penalty, logged_in}]; music: an announcement (None: the built-in music);
+        # announce_position: seconds between announcements of the position and the estimated wait (0: off).
+        return {'name': None, 'strategy': 'ring_all', 'members': [], 'member_ring_time': 15, 'wrapup_time': 10,
+                'max_callers': 10, 'max_wait': 300, 'overflow': None, 'no_members': None, 'music': None,
+                'announce_position': 0}
+    if kind == CONFERENCE:
+        # The PINs only as hashes (rules.conference_pin_hash), like a voicemail PIN.
+        return {'name': None, 'pin_hash': None, 'moderator_pin_hash': None, 'max_participants': 10,
+                'wait_for_moderator': False, 'announce_join_leave': False, 'mute_on_entry': False,
+                'end_with_moderator': False, 'music': None}
+    if kind == SCHEDULE:
+        # timezone None: the tenant's; hours: [{days, from, to}]; holidays: dates (closed all day).
+        return {'description': None, 'timezone': None, 'hours': [], 'holidays': [], 'open': None, 'closed': None}
     raise KeyError(kind)
 
 
@@ -126,11 +165,25 @@ SUB_FIELDS = {
         SubField('password', secret=True, shortest=rules.PASSWORD_MIN_LENGTH), SubField('ha1', secret=True, shortest=32),
         SubField('require_tls', 'bool')),
     (EXTENSION, 'voicemail'): (SubField('enabled', 'bool'), SubField('pin', secret=True, shortest=rules.PIN_LENGTH[0]),
-                               SubField('pin_hash', secret=True, shortest=64)),
+                               SubField('pin_hash', secret=True, shortest=64), SubField('locked', 'bool'),
+                               SubField('email'), SubField('attach', 'bool'), SubField('delete_after_email', 'bool')),
     (EXTENSION, 'forwarding'): tuple(SubField(kind) for kind in rules.FORWARD_KINDS),
     (EXTENSION, 'speed_dials'): (SubField('code', required=True), SubField('number', required=True), SubField('name')),
     (DEVICE, 'activation'): (SubField('hash'), SubField('expires_at', 'int'), SubField('used_at', 'int')),
+    (QUEUE, 'members'): (SubField('extension', required=True), SubField('penalty', 'int'), SubField('logged_in', 'bool')),
+    (SCHEDULE, 'hours'): (SubField('days', 'list', required=True), SubField('from', required=True),
+                          SubField('to', required=True)),
 }
+# Secrets that are fields of their own (not sub-fields): a conference room's PINs, given as text and stored
+# only as hashes. ``REQUEST_FIELDS`` are fields a request may give that are never stored as such.
+SECRET_OPTIONS = {
+    CONFERENCE: (SubField('pin', secret=True, shortest=rules.PIN_LENGTH[0]),
+                 SubField('moderator_pin', secret=True, shortest=rules.PIN_LENGTH[0]),
+                 SubField('pin_hash', secret=True, shortest=64), SubField('moderator_pin_hash', secret=True, shortest=64)),
+}
+REQUEST_FIELDS = {CONFERENCE: ('pin', 'moderator_pin')}
+# Stored secret fields (hashes) that a replacement keeps unless the request names them.
+_KEPT_SECRETS = {CONFERENCE: ('pin_hash', 'moderator_pin_hash')}
 # Columns of the extensions CSV layout, in the order the export writes them: the extension's own fields
 # (a cell's type follows the field's default: true/false, a whole number, values separated by "|", text),
 # then voicemail_<sub-field> and account<N>_<sub-field> from the sub-fields above.
@@ -139,8 +192,9 @@ CSV_COLUMNS = {
                 'external_numbers', 'outbound_caller_id', 'mobile', 'location', 'ring_time', 'international_calls',
                 'language'),
 }
-# Every secret sub-field name (a tenant document's secret values are masked wherever they are).
-SECRET_FIELDS = tuple(sorted(set(sub.name for subs in SUB_FIELDS.values() for sub in subs if sub.secret)))
+_ALL_SECRETS = tuple(sub for subs in list(SUB_FIELDS.values()) + list(SECRET_OPTIONS.values()) for sub in subs if sub.secret)
+# Every secret (sub-)field name (a tenant document's secret values are masked wherever they are).
+SECRET_FIELDS = tuple(sorted(set(sub.name for sub in _ALL_SECRETS)))
 
 
 def too_short_to_mask(field, value):
@@ -148,7 +202,7 @@ def too_short_to_mask(field, value):
     masking it in a task's output would garble every message (Ansible masks each occurrence of it: a
     one-letter password turns 'extension' into 'e********xtension'). Such a value is not masked, and never
     echoed either: the module replaces it by a stand-in its rule refuses just the same."""
-    shortest = max([sub.shortest for subs in SUB_FIELDS.values() for sub in subs if sub.name == field] + [0])
+    shortest = max([sub.shortest for sub in _ALL_SECRETS if sub.name == field] + [0])
     return isinstance(value, str) and 0 < len(value) < shortest
 
 
@@ -176,7 +230,8 @@ def with_defaults(kind, stored):
 
 
 # Fields that must be given when an object is created.
-REQUIRED_ON_CREATE = {TENANT: ('sip_domain',), DEVICE: ('model',), PHONEBOOK: ('number',)}
+REQUIRED_ON_CREATE = {TENANT: ('sip_domain',), DEVICE: ('model',), PHONEBOOK: ('number',), ANNOUNCEMENT: ('audio',),
+                      SCHEDULE: ('open', 'closed')}
 
 
 _REPLACEMENT = {}
@@ -190,7 +245,7 @@ def replacement(kind, request):
     if kind not in _REPLACEMENT:
         template = {}
         for field, default in _defaults(kind).items():
-            if field in REQUIRED_ON_CREATE.get(kind, ()):
+            if field in REQUIRED_ON_CREATE.get(kind, ()) or field in _KEPT_SECRETS.get(kind, ()):
                 continue
             if isinstance(default, dict):
                 default = dict((sub, '' if value is None else value) for sub, value in default.items() if sub != 'pin_hash')
@@ -249,16 +304,47 @@ def _number_in_plan(n, field, value, tenant):
     return n.run(rules.e164, value, field, tenant['country_code'], tenant['national_prefix'], tenant['international_prefix'])
 
 
-def _destination(n, field, value, tenant):
-    """A call destination: an internal number, 'voicemail', or an outside number in E.164."""
+def _destination(n, field, value, tenant, outside=True):
+    """A call destination: an internal number (an extension, group, IVR menu, queue or conference
+    room), 'voicemail' (the extension's own mailbox), a destination the PBX answers itself
+    ('voicemail:<internal number>', 'voicemail-menu', 'announcement:<name>'), a schedule
+    ('schedule:<name>'), or, where ``outside``, an outside number in E.164."""
     value = _opt_text(value)
     if value is None:
         return None
-    if value == 'voicemail':
+    if value == rules.OWN_VOICEMAIL:
+        return value
+    service = rules.service_destination(value)
+    if service is not None:
+        prefix, name = service
+        if prefix == 'voicemail':
+            return 'voicemail:%s' % n.run(rules.internal_number, name, field)
+        if prefix in ('announcement', 'schedule'):
+            return '%s:%s' % (prefix, n.run(rules.object_name, name, field))
         return value
     if value.isdigit() and not value.startswith('0'):
         return n.run(rules.internal_number, value, field)
+    if not outside:
+        n.fail(field, 'destination', '%r is no internal number, voicemail:<internal number>, %s, announcement:<name> '
+               'or schedule:<name>' % (value, rules.VOICEMAIL_MENU))
+        return None
     return _number_in_plan(n, field, value, tenant)
+
+
+def _service_destination(n, field, value, tenant):
+    """A destination of an object that is no extension (a menu's key, a queue's overflow, a schedule's
+    open or closed): as _destination, without the 'voicemail' of an extension's own box."""
+    dest = _destination(n, field, value, tenant)
+    if dest == rules.OWN_VOICEMAIL:
+        n.fail(field, 'destination', 'only an extension has a voicemail box of its own; name voicemail:<internal number>')
+        return None
+    return dest
+
+
+def _announcement_name(n, field, value):
+    """An optional announcement named by its name (an empty string clears it)."""
+    value = _opt_text(value)
+    return value and n.run(rules.object_name, value, field)
 
 
 def merge(kind, tenant_name, key, current, request, tenant):
@@ -390,6 +476,8 @@ def _merge_tenant(n, d, r, _tenant):
         d['media_relay'] = n.run(rules.choice, r['media_relay'], rules.MEDIA_RELAY_MODES, 'media_relay')
     if r.get('language') is not None:
         d['language'] = n.run(rules.language, r['language'], 'language')
+    if r.get('voicemail_pin_always') is not None:
+        d['voicemail_pin_always'] = bool(r['voicemail_pin_always'])
     if r.get('preferred_trunk') is not None:
         d['preferred_trunk'] = _opt_text(r['preferred_trunk'])
     if r.get('internal_ranges') is not None:
@@ -421,8 +509,9 @@ def _merge_number(n, d, r, tenant):
     if r.get('interim') is not None:
         d['interim'] = bool(r['interim'])
     if r.get('target') is not None:
-        value = _opt_text(str(r['target']))
-        d['target'] = value and n.run(rules.internal_number, value, 'target')
+        d['target'] = _destination(n, 'target', str(r['target']), tenant, outside=False)
+        if d['target'] == rules.OWN_VOICEMAIL:
+            n.fail('target', 'destination', 'a number has no voicemail of its own; name voicemail:<internal number>')
     if r.get('description') is not None:
         d['description'] = _opt_text(r['description'])
 
@@ -475,6 +564,12 @@ def _merge_extension(n, d, r, tenant):
                 d['voicemail']['pin_hash'] = rules.pin_hash(d['tenant'], d['internal_number'], pin)
         elif vm.get('pin_hash'):
             d['voicemail']['pin_hash'] = n.run(rules.pin_hash_value, vm['pin_hash'], 'voicemail.pin_hash')
+        for flag in ('locked', 'attach', 'delete_after_email'):
+            if vm.get(flag) is not None:
+                d['voicemail'][flag] = bool(vm[flag])
+        if vm.get('email') is not None:
+            value = _opt_text(vm['email'])
+            d['voicemail']['email'] = value and n.run(rules.email, value, 'voicemail.email')
     if r.get('forwarding') is not None:
         for kind in rules.FORWARD_KINDS:
             if r['forwarding'].get(kind) is not None:
@@ -593,8 +688,162 @@ def _merge_phonebook(n, d, r, tenant):
         d['company'] = _opt_text(r['company'])
 
 
+def _merge_announcement(n, d, r, tenant):
+    if r.get('description') is not None:
+        d['description'] = _opt_text(r['description'])
+    if r.get('audio') is not None:
+        d['audio'] = n.run(rules.sha256_hex, r['audio'], 'audio')
+    if r.get('duration_ms') is not None:
+        d['duration_ms'] = n.run(rules.bounded_int, r['duration_ms'], 'duration_ms', 1, rules.ANNOUNCEMENT_MAX_SECONDS * 1000)
+    if r.get('then') is not None:
+        d['then'] = _destination(n, 'then', r['then'], tenant)
+
+
+def _merge_ivr(n, d, r, tenant):
+    if r.get('name') is not None:
+        d['name'] = _opt_text(r['name'])
+    for field in ('greeting', 'menu'):
+        if r.get(field) is not None:
+            d[field] = _announcement_name(n, field, r[field])
+    if r.get('keys') is not None:
+        if not isinstance(r['keys'], dict):
+            n.fail('keys', 'type', 'keys is a mapping of a key (0-9, * or #) to a destination, not %r' % (r['keys'],))
+        else:
+            keys = {}
+            for raw, dest in r['keys'].items():
+                key = n.run(rules.menu_key, raw, 'keys')
+                if key is None:
+                    continue
+                if key in keys:
+                    n.fail('keys.%s' % key, 'unique', 'key %s is listed twice' % key)
+                    continue
+                dest = _service_destination(n, 'keys.%s' % key, '' if dest is None else str(dest), tenant)
+                if dest is not None:
+                    keys[key] = dest
+            d['keys'] = dict((key, keys[key]) for key in rules.MENU_KEYS if key in keys)
+    if r.get('timeout') is not None:
+        d['timeout'] = n.run(rules.bounded_int, r['timeout'], 'timeout', 1, 60)
+    if r.get('max_tries') is not None:
+        d['max_tries'] = n.run(rules.bounded_int, r['max_tries'], 'max_tries', 1, 10)
+    for field in ('invalid', 'no_input'):
+        if r.get(field) is not None:
+            d[field] = _service_destination(n, field, r[field], tenant)
+    if r.get('direct_dial') is not None:
+        d['direct_dial'] = bool(r['direct_dial'])
+
+
+def _merge_queue_members(n, current, requested):
+    """A queue's members: the list given replaces the stored one, in its order; a member given without
+    ``logged_in`` keeps its stored login state (a member's own, set with the feature codes *44/*45), a new
+    one is logged in; without ``penalty`` it keeps its stored one (0 for a new one)."""
+    stored = dict((m['extension'], m) for m in current)
+    members, seen = [], set()
+    for i, member in enumerate(requested):
+        field = 'members[%d]' % i
+        if not isinstance(member, dict):
+            n.fail(field, 'type', 'a member is {extension, penalty, logged_in}, not %r' % (member,))
+            continue
+        number = n.run(rules.internal_number, member.get('extension'), field + '.extension')
+        if number is None:
+            continue
+        if number in seen:
+            n.fail(field + '.extension', 'unique', 'extension %s is listed twice' % number)
+            continue
+        seen.add(number)
+        before = stored.get(number, {})
+        penalty = member.get('penalty')
+        if penalty is None or penalty == '':
+            penalty = before.get('penalty', 0)
+        else:
+            penalty = n.run(rules.bounded_int, penalty, field + '.penalty', 0, 100)
+        logged_in = member.get('logged_in')
+        if logged_in is None or logged_in == '':
+            logged_in = before.get('logged_in', True)
+        elif not isinstance(logged_in, bool):
+            n.fail(field + '.logged_in', 'boolean', 'logged_in is true or false, not %r' % (logged_in,))
+            continue
+        members.append({'extension': number, 'penalty': penalty or 0, 'logged_in': logged_in})
+    return members
+
+
+def _merge_queue(n, d, r, tenant):
+    if r.get('name') is not None:
+        d['name'] = _opt_text(r['name'])
+    if r.get('strategy') is not None:
+        d['strategy'] = n.run(rules.choice, r['strategy'], rules.QUEUE_STRATEGIES, 'strategy')
+    if r.get('members') is not None:
+        if isinstance(r['members'], list):
+            d['members'] = _merge_queue_members(n, d['members'], r['members'])
+        else:
+            n.fail('members', 'type', 'members is a list of {extension, penalty, logged_in}')
+    for field, low, high in (('member_ring_time', 5, 300), ('wrapup_time', 0, 600), ('max_callers', 1, 1000),
+                             ('max_wait', 10, 7200)):
+        if r.get(field) is not None:
+            d[field] = n.run(rules.bounded_int, r[field], field, low, high)
+    if r.get('announce_position') is not None:
+        value = n.run(rules.bounded_int, r['announce_position'], 'announce_position', 0, 3600)
+        if value is not None and 0 < value < 15:
+            n.fail('announce_position', 'range', '%d s is too often; give 15 to 3600 seconds, or 0 for none' % value)
+        d['announce_position'] = value
+    for field in ('overflow', 'no_members'):
+        if r.get(field) is not None:
+            d[field] = _service_destination(n, field, r[field], tenant)
+    if r.get('music') is not None:
+        d['music'] = _announcement_name(n, 'music', r['music'])
+
+
+def _merge_conference(n, d, r, tenant):
+    if r.get('name') is not None:
+        d['name'] = _opt_text(r['name'])
+    for field in ('pin', 'moderator_pin'):
+        stored = field + '_hash'
+        if r.get(field) is not None:
+            if r[field] == '':
+                d[stored] = None  # no PIN (any caller enters, or nobody is moderator)
+            else:
+                pin = n.run(rules.conference_pin, r[field], field)
+                if pin:
+                    d[stored] = rules.conference_pin_hash(d['tenant'], d['internal_number'], pin)
+        elif r.get(stored):
+            d[stored] = n.run(rules.pin_hash_value, r[stored], stored)
+        elif r.get(stored) == '':
+            d[stored] = None
+    if r.get('max_participants') is not None:
+        d['max_participants'] = n.run(rules.bounded_int, r['max_participants'], 'max_participants', 2, 200)
+    for flag in ('wait_for_moderator', 'announce_join_leave', 'mute_on_entry', 'end_with_moderator'):
+        if r.get(flag) is not None:
+            d[flag] = bool(r[flag])
+    if r.get('music') is not None:
+        d['music'] = _announcement_name(n, 'music', r['music'])
+
+
+def _merge_schedule(n, d, r, tenant):
+    if r.get('description') is not None:
+        d['description'] = _opt_text(r['description'])
+    if r.get('timezone') is not None:  # none: the tenant's
+        value = _opt_text(r['timezone'])
+        d['timezone'] = value and n.run(rules.timezone, value, 'timezone')
+    if r.get('hours') is not None:
+        if isinstance(r['hours'], list):
+            hours = [n.run(rules.opening_hours, entry, 'hours[%d]' % i) for i, entry in enumerate(r['hours'])]
+            d['hours'] = [entry for entry in hours if entry is not None]
+        else:
+            n.fail('hours', 'type', 'hours is a list of {days, from, to}')
+    if r.get('holidays') is not None:
+        if isinstance(r['holidays'], list):
+            days = [n.run(rules.iso_date, day, 'holidays[%d]' % i) for i, day in enumerate(r['holidays'])]
+            d['holidays'] = sorted(set(day for day in days if day))
+        else:
+            n.fail('holidays', 'type', 'holidays is a list of dates (YYYY-MM-DD)')
+    for field in ('open', 'closed'):
+        if r.get(field) is not None:
+            d[field] = _service_destination(n, field, r[field], tenant)
+
+
 _MERGERS = {TENANT: _merge_tenant, NUMBER: _merge_number, EXTENSION: _merge_extension,
-            DEVICE: _merge_device, GROUP: _merge_group, PHONEBOOK: _merge_phonebook}
+            DEVICE: _merge_device, GROUP: _merge_group, PHONEBOOK: _merge_phonebook,
+            ANNOUNCEMENT: _merge_announcement, IVR: _merge_ivr, QUEUE: _merge_queue, CONFERENCE: _merge_conference,
+            SCHEDULE: _merge_schedule}
 
 
 def normalise_key(kind, key, tenant=None):
@@ -606,6 +855,8 @@ def normalise_key(kind, key, tenant=None):
         return rules.mac(key, field)
     if kind == PHONEBOOK:
         return rules.phonebook_name(key, field)
+    if kind in (ANNOUNCEMENT, SCHEDULE):
+        return rules.object_name(key, field)
     if kind == NUMBER:
         if tenant:
             return rules.e164(key, field, tenant['country_code'], tenant['national_prefix'], tenant['international_prefix'])
@@ -627,9 +878,11 @@ def public(kind, obj):
     out = clone(obj)
     if kind == EXTENSION:
         out['sip_accounts'] = [_public_account(a) for a in obj['sip_accounts']]
-        out['voicemail'] = {'enabled': obj['voicemail']['enabled']}
+        out['voicemail'] = dict((k, v) for k, v in obj['voicemail'].items() if k != 'pin_hash')
     if kind == DEVICE:
         out.pop('activation', None)
+    for field in _KEPT_SECRETS.get(kind, ()):
+        out.pop(field, None)
     return out
 
 
@@ -645,6 +898,10 @@ def with_secrets(kind, obj):
             out['voicemail']['pin_hash'] = obj['voicemail']['pin_hash']
     if kind == DEVICE and out is not None and obj.get('activation'):
         out['activation'] = clone(obj['activation'])  # its hash and times, as stored
+    if out is not None:
+        for field in _KEPT_SECRETS.get(kind, ()):
+            if obj.get(field):
+                out[field] = obj[field]
     return out
 
 
@@ -655,6 +912,11 @@ def diff_view(kind, obj, other=None):
     if kind == DEVICE and out is not None and obj.get('activation'):
         changed = other is not None and (other.get('activation') or {}).get('hash') != obj['activation']['hash']
         out['activation_code'] = SECRET_MARK + (' (changed)' if changed else '')
+    if out is not None:
+        for field in _KEPT_SECRETS.get(kind, ()):  # a conference room's PINs: set, and whether they change
+            if obj.get(field):
+                changed = other is not None and other.get(field) != obj[field]
+                out[field[:-len('_hash')]] = SECRET_MARK + (' (changed)' if changed else '')
     if kind != EXTENSION or out is None:
         return out
     other_ha1 = dict((a['username'], a['ha1']) for a in (other or {}).get('sip_accounts', []))

@@ -4,7 +4,8 @@
 """The router's one write path: settings a phone changes with a feature code.
 
 The routing core turns a dialled feature code into a ``routing.PhoneSetting`` (the
-options of the extension module for the caller's own extension); ``apply()`` writes it
+options of the extension module for the caller's own extension, or the caller's login in
+queues: ``*44``/``*45``, written to those queues); ``apply()`` writes it
 through the same reconcile engine, rules and integrity checks as the modules, in one
 write transaction, which bumps the directory generation. So a DND set by phone is
 what ``tenant_info`` reports, and a playbook that leaves ``dnd`` out keeps it (a field a
@@ -20,7 +21,7 @@ __metaclass__ = type
 import sqlite3
 
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, ValidationFailed
-from ansible_collections.voxplane.pbx.plugins.module_utils.model import EXTENSION
+from ansible_collections.voxplane.pbx.plugins.module_utils.model import QUEUE
 from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import reconcile
 
 # Why a setting was refused -> the SIP answer to the feature-code call.
@@ -56,9 +57,14 @@ def apply(directory, setting):
     changes nothing and is answered with the field and rule in the reason phrase."""
     try:
         with directory.transaction(write=True, create=False) as txn:
+            if setting.kind == QUEUE:
+                requests = _queue_logins(txn, setting)
+                if isinstance(requests, Outcome):
+                    return requests
+            else:
+                requests = {setting.extension: setting.request}
             # create=False: an extension removed since this worker's snapshot is not re-created.
-            result = reconcile(txn, setting.tenant, None, {EXTENSION: {setting.extension: setting.request}},
-                               create=False)
+            result = reconcile(txn, setting.tenant, None, {setting.kind: requests}, create=False)
         return Outcome(603, setting.done, txn.committed_generation, result.changed)
     except ValidationFailed as failed:
         first = failed.violations[0]
@@ -67,6 +73,24 @@ def apply(directory, setting):
     except (DirectoryError, sqlite3.Error) as exc:  # sqlite3: e.g. a playbook held the write lock too long
         # The phone hears why, not where: StorageError.reason is the text after the path.
         return Outcome(503, _reason_phrase('Directory unavailable: %s' % getattr(exc, 'reason', exc)))
+
+
+def _queue_logins(txn, setting):
+    """The requests that log the caller in to (out of) the queues of a QUEUE setting (*44, *45): each queue's
+    members as stored, the caller's ``logged_in`` changed (the members list replaces the stored one, so it is
+    read in the write transaction: a playbook's change since the router's snapshot is kept). An Outcome when a
+    queue is gone or the caller no longer one of its members."""
+    state = txn.load_tenant(setting.tenant)
+    requests = {}
+    for key in setting.keys:
+        queue = state.get(QUEUE, key)
+        if queue is None:
+            return Outcome(404, 'No queue %s' % key)
+        if not any(m['extension'] == setting.extension for m in queue['members']):
+            return Outcome(403, 'Not a member of queue %s' % key)
+        requests[key] = {'members': [dict(m, logged_in=setting.request['logged_in']) if m['extension'] == setting.extension
+                                     else dict(m) for m in queue['members']]}
+    return requests
 
 
 def _reason_phrase(text, limit=80):

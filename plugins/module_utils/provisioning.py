@@ -35,6 +35,7 @@ import secrets
 import time
 
 from ansible_collections.voxplane.pbx.plugins.module_utils import catalogue, rules
+from ansible_collections.voxplane.pbx.plugins.module_utils.routing import VOICEMAIL_CODE
 
 # Per vendor family: the file names its firmware asks for (<mac> lowercase hex, <MAC> uppercase),
 # and which of them carries the configuration (the others, such as Poly's master file, point to it).
@@ -153,7 +154,8 @@ def activation_state(activation, now=None):
 # ------------------------------------------------------------------------------ what a phone gets
 def phone_settings(state, mac, secret, server, provisioning_url):
     """Everything a template needs for one device: its lines (account, auth name, password,
-    display name, label, SIP server), time zone, language, the tenant phonebook, and the URL the
+    display name, label, SIP server), time zone, language, the tenant phonebook, the voicemail
+    number and how the phone learns of new messages (``mwi``: catalogue.MWI), and the URL the
     phone fetches its file from. ``server`` is the SIP server host[:port] the phones register at.
     Returns (settings, skipped) where skipped lists (username, why) of lines left out."""
     tenant = state.tenant
@@ -185,9 +187,14 @@ def phone_settings(state, mac, secret, server, provisioning_url):
     phonebook = [dict(name=one_line(key), number=entry.get('number'), mobile=entry.get('mobile'),
                       company=one_line(entry.get('company')))
                  for key, entry in sorted(state.objects('phonebook_entry').items())]
+    vendor = catalogue.DEVICE_MODELS[device['model']]['vendor']
     settings = dict(
         mac=mac, mac_hex=mac.replace(':', ''), mac_upper=mac.replace(':', '').upper(), model=device['model'],
-        vendor=catalogue.DEVICE_MODELS[device['model']]['vendor'], device_name=one_line(device.get('name')),
+        vendor=vendor, device_name=one_line(device.get('name')),
+        # The message-waiting lamp: the number its message key dials (the voicemail feature code,
+        # also the mailbox some vendors subscribe to) and whether the file makes the phone
+        # subscribe or wait for unsolicited NOTIFYs (catalogue.MWI, which the router follows).
+        voicemail_number=VOICEMAIL_CODE, mwi=catalogue.MWI.get(vendor, catalogue.MWI_SUBSCRIBE),
         tenant=state.name, domain=domain, lines=lines, timezone=timezone, utc_offset=utc_offset(timezone),
         language=LANGUAGES.get(str(tenant.get('country_code')), 'English'), phonebook=phonebook,
         provisioning_url=provisioning_url.rstrip('/') + '/', server_host=host, server_port=int(port or 5060),

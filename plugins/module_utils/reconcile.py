@@ -20,7 +20,7 @@ from ansible_collections.voxplane.pbx.plugins.module_utils import integrity, mod
 import re
 
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import RuleError, ValidationFailed
-from ansible_collections.voxplane.pbx.plugins.module_utils.model import CHILD_KINDS, EXTENSION, TENANT
+from ansible_collections.voxplane.pbx.plugins.module_utils.model import ANNOUNCEMENT, CHILD_KINDS, EXTENSION, TENANT
 
 
 class _Absent(object):
@@ -81,7 +81,27 @@ class Result(object):
         return [c.diff(self.tenant_name) for c in self.changes]
 
 
-def reconcile(txn, tenant_name, tenant_request=None, children=None, purge=(), create=True, whole_tenant=False):
+class _WithAudio(object):
+    """The transaction as integrity's Lookups, with the audio a change brings counted as there."""
+
+    def __init__(self, txn, audio):
+        self._txn = txn
+        self._audio = audio
+
+    def __getattr__(self, name):
+        return getattr(self._txn, name)
+
+    def has_audio(self, tenant, digest):
+        return digest in self._audio or self._txn.has_audio(tenant, digest)
+
+    def audio_duration(self, tenant, digest):
+        if digest in self._audio:
+            return self._audio[digest][1]
+        return self._txn.audio_duration(tenant, digest)
+
+
+def reconcile(txn, tenant_name, tenant_request=None, children=None, purge=(), create=True, whole_tenant=False,
+              audio=None):
     """Plan, validate and write a tenant's requested objects.
 
     tenant_request: dict of tenant options, ABSENT to remove the tenant, or
@@ -94,8 +114,15 @@ def reconcile(txn, tenant_name, tenant_request=None, children=None, purge=(), cr
     ``main_number`` or ``emergency_caller_id`` that is not one of them is refused. Otherwise
     (one object at a time) a number that no tenant holds yet is accepted, and the Result's
     ``warnings`` say so (integrity.check).
+    audio: {SHA-256: (WAV bytes, duration in ms)} the requested objects refer to (an announcement's
+    converted WAV, the audio of a tenant document): counted as there when the tenant is judged, and
+    kept with the change. Audio that no announcement or mailbox greeting refers to after the change
+    (an announcement's old audio, given audio nothing uses) is removed in the same transaction.
     """
     children = children or {}
+    audio = audio or {}
+    if audio:
+        txn = _WithAudio(txn, audio)
     violations = []
     # Objects whose own fields are wrong: left out of the integrity pass, together with what it says
     # about them, which would only repeat their problem (see follow_on_filter).
@@ -187,7 +214,21 @@ def reconcile(txn, tenant_name, tenant_request=None, children=None, purge=(), cr
         raise ValidationFailed(violations)
     if changes:
         txn.apply(tenant_name, changes)
+        _keep_audio(txn, state, changes, audio)
     return Result(tenant_name, changes, previous, state, warnings or ())
+
+
+def _keep_audio(txn, state, changes, audio):
+    """After the writes: the audio the change brings is kept, and what no longer has a user goes
+    (the old audio of a changed or removed announcement, given audio that nothing refers to)."""
+    if state.tenant is None or not (audio or any(c.kind == ANNOUNCEMENT for c in changes)):
+        return  # a removed tenant's audio goes with it
+    tenant_name = state.name
+    for _digest, (data, duration_ms) in sorted(audio.items()):
+        txn.put_audio(tenant_name, data, duration_ms)
+    replaced = set(c.before['audio'] for c in changes if c.kind == ANNOUNCEMENT and c.before is not None
+                   and (c.after is None or c.after['audio'] != c.before['audio']))
+    txn.prune_audio(tenant_name, (replaced | set(audio)) - set([None]))
 
 
 def field_violations(kind, tenant_name, key, request, tenant):

@@ -14,9 +14,14 @@ A plan is one of:
                                 the mobile through the trunk for single number reach); on
                                 failure ask ``after_failure`` with the context
   Relay(uri, ...)               send to a trunk (outbound, emergency, outside forwards) or to
-                                the tenant's media server (voicemail)
-  PhoneSetting(...)             a feature code: change the caller's own settings through
-                                phone_settings.apply(), then answer
+                                the media service (voicemail, the mailbox menus, announcements;
+                                docs/media.md)
+  PhoneSetting(...)             a feature code: change the caller's own settings (or its login in
+                                queues) through phone_settings.apply(), then answer
+
+Three entry points decide a new call: ``route_from_account`` (an authenticated SIP account),
+``route_inbound`` (a trusted trunk) and ``route_from_media`` (a call the PBX's media service places
+for an IVR menu or a queue, X-Voxplane-Origin; docs/media.md).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -27,7 +32,7 @@ import re
 from urllib.parse import unquote
 
 from ansible_collections.voxplane.pbx.plugins.module_utils import rules
-from ansible_collections.voxplane.pbx.plugins.module_utils.model import EXTENSION, GROUP
+from ansible_collections.voxplane.pbx.plugins.module_utils.model import EXTENSION, GROUP, IVR, MEDIA_KINDS, QUEUE
 
 # Forwarding chains stop after this many hops (and never revisit a target).
 MAX_FORWARD_HOPS = 5
@@ -40,12 +45,34 @@ ANONYMOUS_URI = 'sip:anonymous@anonymous.invalid'
 # per call only (``calling_number``), while the decision is shared by every call to that number.
 CALLING_NUMBER = 'calling-number'
 
+# The feature code with which an extension reaches its own voicemail box (docs/media.md).
+VOICEMAIL_CODE = '*86'
+# The header that tells the media service what to do with a call (docs/media.md). The router sets
+# it on every leg to the media service; whatever a caller sent under that name is dropped.
+MEDIA_HEADER = 'X-Voxplane-Media'
+# The headers of a call the media service places through the router for a menu or a queue (docs/media.md):
+# what it is for (honoured only from the media service's addresses; removed from anyone else's request), and
+# the Call-ID of the caller's call it belongs to.
+ORIGIN_HEADER = 'X-Voxplane-Origin'
+CALL_HEADER = 'X-Voxplane-Call'
+# X-Voxplane-Origin: <service>;number=<internal number>;to=<what>
+ORIGIN_SERVICES = (IVR, QUEUE)
+ORIGIN_TARGETS = ('target', 'member', 'voicemail', 'voicemail-menu', 'announcement', 'schedule')
+# The context of a queue member's ring (route_from_media, to=member): the member's phones only; its
+# final answer goes back to the media service as it is (after_reply answers None).
+MEMBER_MARK = 'member:'
+
 # Feature codes a phone dials to change its extension's settings (docs/routing.md):
 # code -> (option of the extension module, value, what the phone is told). A value of
 # TAKES_NUMBER means the code is followed by the destination (*72<number>); '' clears.
 TAKES_NUMBER = object()
 # A speed dial of the caller's extension (Kurzwahl, O2 seed): ** and its code (1-3 digits).
 SPEED_DIAL_PREFIX = '**'
+
+# A queue member logs in to (out of) the queue whose number follows, or without a number every queue it
+# is a member of (docs/routing.md). Written to the queues, not to the caller's extension.
+QUEUE_LOGIN = '*44'
+QUEUE_LOGOUT = '*45'
 
 FEATURE_CODES = {
     '*78': ('dnd', True, 'Do Not Disturb On'),
@@ -74,7 +101,7 @@ class Ring(object):
     """Ring the AORs (user@domain) in parallel for ring_time seconds. ``origin``: the call's
     original caller, set on the first plan of a call (see Leg)."""
 
-    __slots__ = ('aors', 'uris', 'ring_time', 'context', 'identity', 'privacy', 'diversion', 'mobile', 'origin')
+    __slots__ = ('aors', 'uris', 'ring_time', 'context', 'identity', 'privacy', 'diversion', 'mobile', 'origin', 'notes')
 
     def __init__(self, aors, ring_time, context, identity=None, privacy=False, diversion=(), mobile=None):
         self.aors = tuple(aors)
@@ -88,6 +115,9 @@ class Ring(object):
         # with its own identity and diversion (the adapter puts them on that branch only).
         self.mobile = mobile
         self.origin = None
+        # The schedules the decision passed on its way here (ScheduleNote), for the route simulator and the
+        # call-flow pictures; the adapter never reads them.
+        self.notes = ()
 
     def __repr__(self):
         return 'Ring(%s%s, %ss, %s)' % (', '.join(self.aors), ' + %s' % self.mobile.uri if self.mobile else '',
@@ -108,7 +138,7 @@ class Relay(object):
     the call's original caller, set on the first plan of a call (see Leg)."""
 
     __slots__ = ('uri', 'identity', 'privacy', 'headers', 'diversion', 'destination', 'charge', 'ring_time',
-                 'forwarded_by', 'origin')
+                 'forwarded_by', 'origin', 'context', 'notes')
 
     def __init__(self, uri, identity, privacy=False, headers=None, diversion=(), destination=None, charge=None,
                  ring_time=None):
@@ -125,6 +155,10 @@ class Relay(object):
         self.ring_time = ring_time
         self.forwarded_by = None
         self.origin = None
+        # A leg after which the call goes on when it fails (an announcement that leads somewhere):
+        # the Context for after_failure, as a Ring carries it; None: its final answer is the caller's.
+        self.context = None
+        self.notes = ()  # as a Ring's
 
     def __repr__(self):
         return 'Relay(%s%s as %s%s%s)' % (self.uri, ' via %s' % self.destination if self.destination else '',
@@ -134,18 +168,44 @@ class Relay(object):
 
 class PhoneSetting(object):
     """A feature code dialled by a phone: apply ``request`` (the options of the extension
-    module, e.g. {'dnd': True}) to the caller's extension, then tell the phone ``done``."""
+    module, e.g. {'dnd': True}) to the caller's extension, then tell the phone ``done``.
+    ``kind`` QUEUE: the caller's login in the queues ``keys`` ({'logged_in': bool}), written to those
+    queues' members (phone_settings.apply)."""
 
-    __slots__ = ('tenant', 'extension', 'request', 'done')
+    __slots__ = ('tenant', 'extension', 'request', 'done', 'kind', 'keys')
 
-    def __init__(self, tenant, extension, request, done):
+    def __init__(self, tenant, extension, request, done, kind=EXTENSION, keys=None):
         self.tenant = tenant
         self.extension = extension
         self.request = request
         self.done = done
+        self.kind = kind
+        self.keys = tuple(keys) if keys is not None else (extension,)
 
     def __repr__(self):
+        if self.kind != EXTENSION:
+            return 'PhoneSetting(%s/%s %r in %s %s)' % (self.tenant, self.extension, self.request, self.kind,
+                                                        ', '.join(self.keys))
         return 'PhoneSetting(%s/%s %r)' % (self.tenant, self.extension, self.request)
+
+
+class ScheduleNote(object):
+    """A schedule a decision passed (plan.notes): which one, whether it was open, the destination it led to,
+    and what ``schedule_choice`` needs to follow its other destination (the call-flow pictures draw both)."""
+
+    __slots__ = ('tenant', 'name', 'open', 'destination', 'context', 'identity')
+
+    def __init__(self, tenant, name, is_open, destination, context, identity):
+        self.tenant = tenant
+        self.name = name
+        self.open = is_open
+        self.destination = destination
+        self.context = context
+        self.identity = identity
+
+    def __repr__(self):
+        return 'ScheduleNote(%s/%s %s -> %s)' % (self.tenant, self.name, 'open' if self.open else 'closed',
+                                                 self.destination)
 
 
 class Context(object):
@@ -445,6 +505,8 @@ def route_from_account(snap, domain, username, dialled, now):
         dialled = _speed_dial(caller, dialled)
         if isinstance(dialled, Reject):
             return dialled
+    if dialled == VOICEMAIL_CODE:
+        return _with_origin(_own_mailbox(snap, tenant, caller), _outside_identity(tenant, caller))
     if dialled.startswith('*'):
         return phone_setting(tenant, caller, dialled)
     if dialled in rules.EMERGENCY_NUMBERS:
@@ -452,7 +514,8 @@ def route_from_account(snap, domain, username, dialled, now):
     target = tenant.targets.get(dialled)
     if target is not None:
         identity = _internal_identity(tenant, caller)
-        plan = _reach(snap, tenant, target, Context(tenant.name, target.number), now, identity)
+        plan = _reach(snap, tenant, target, Context(tenant.name, target.number), now, identity) or \
+            Reject(480, 'Temporarily Unavailable')
     else:
         e164 = rules.normalise_dialled(dialled, tenant.dial_plan)
         if e164 is None:
@@ -483,6 +546,8 @@ def phone_setting(tenant, caller, dialled):
     Reject for an unknown code or a missing or surplus number. The destination is checked
     by the directory's own rules when the setting is applied."""
     code, argument = dialled[:3], dialled[3:].rstrip('#')
+    if code in (QUEUE_LOGIN, QUEUE_LOGOUT):
+        return _queue_login(tenant, caller, code == QUEUE_LOGIN, argument)
     feature = FEATURE_CODES.get(code)
     if feature is None:
         return Reject(404, 'Unknown feature code %s' % code)
@@ -500,6 +565,26 @@ def phone_setting(tenant, caller, dialled):
     return PhoneSetting(tenant.name, caller.number, request, done)
 
 
+def _queue_login(tenant, caller, login, argument):
+    """``*44<queue>`` / ``*45<queue>``: the caller logs in to (out of) that queue; without a number, every
+    queue it is a member of. A PhoneSetting on the queues, or a Reject: 404 for a queue that does not exist
+    (or none the caller is a member of), 403 for a queue the caller is no member of."""
+    if argument:
+        queue = tenant.targets.get(argument)
+        if queue is None or queue.kind != QUEUE:
+            return Reject(404, 'No queue %s' % argument)
+        if caller.number not in queue.member_numbers:
+            return Reject(403, 'Not a member of queue %s' % argument)
+        keys = (queue.number,)
+    else:
+        keys = tenant.queues_of.get(caller.number, ())
+        if not keys:
+            return Reject(404, 'Not a member of any queue')
+    done = '%s %s %s' % ('Logged In To' if login else 'Logged Out Of', 'Queue' if len(keys) == 1 else 'Queues',
+                         ', '.join(keys))
+    return PhoneSetting(tenant.name, caller.number, {'logged_in': login}, done, kind=QUEUE, keys=keys)
+
+
 def route_inbound(snap, dialled, source, now):
     """A new call from a trusted trunk address to one of the directory's numbers; ``dialled`` is
     the Request-URI user as it arrived (escaped, see ``request_user``)."""
@@ -513,6 +598,158 @@ def route_inbound(snap, dialled, source, now):
     return _with_origin(_to_number(snap, entry, now, identity=None), CALLING_NUMBER)
 
 
+# Calls the media service places (X-Voxplane-Origin) ---------------------------------------------------------
+
+def parse_origin(value):
+    """(service, internal number, to) of an X-Voxplane-Origin value (``ivr;number=700;to=target``), or None
+    when it is not one."""
+    service, _sep, rest = (value or '').partition(';')
+    params = {}
+    for item in rest.split(';'):
+        name, equals, text = item.partition('=')
+        if equals:
+            params[name.strip().lower()] = text.strip()
+    service, number, to = service.strip().lower(), params.get('number'), params.get('to')
+    if service not in ORIGIN_SERVICES or not number or to not in ORIGIN_TARGETS:
+        return None
+    return service, number, to
+
+
+def origin_request(destination):
+    """(to, Request-URI user) with which the media service places a call to ``destination`` (a destination as
+    the directory keeps it: a menu's key, a queue's overflow) through the router (docs/media.md): an internal
+    or outside number is a ``target``, the PBX's own services say what they are."""
+    service = rules.service_destination(destination)
+    if service is None:
+        return 'target', destination
+    prefix, name = service
+    if prefix == rules.VOICEMAIL_MENU:
+        return 'voicemail-menu', rules.VOICEMAIL_MENU
+    return prefix, name  # voicemail (a mailbox), announcement, schedule
+
+
+def origin_header(service, number, to):
+    """The X-Voxplane-Origin value of a call the media service places (parse_origin's inverse)."""
+    return '%s;number=%s;to=%s' % (service, number, to)
+
+
+def media_caller(snap, domain, identity, privacy=None):
+    """The original caller of a call the media service places (its Leg.origin), from the identity it presents
+    (its P-Asserted-Identity, else From: the caller of the menu or queue) and its Privacy header: shown on a
+    leg forwarded out through the trunk as on any forwarded leg, an outside caller by its number in E.164, an
+    extension of the tenant by its outside identity, anything else (and a Privacy header that hides the
+    identity) anonymous; never an internal number or account."""
+    if not identity or (privacy and _HIDDEN.search(privacy)):
+        return ANONYMOUS_URI
+    user = request_user(_uri_of(identity).split(':', 1)[-1].split('@', 1)[0].split(';', 1)[0])
+    tenant = snap.by_domain.get(domain)
+    if isinstance(user, Reject) or not user or tenant is None or user == 'anonymous':
+        return ANONYMOUS_URI
+    ext = tenant.targets.get(user)
+    if ext is not None:
+        return _outside_identity(tenant, ext) if ext.kind == EXTENSION else ANONYMOUS_URI
+    e164 = rules.normalise_dialled(user, tenant.dial_plan)
+    return '<sip:%s@%s>' % (e164, tenant.domain) if e164 else ANONYMOUS_URI
+
+
+def route_from_media(snap, domain, user, origin, caller, now):
+    """A new call the PBX's media service places for an IVR menu or a queue (docs/media.md). ``origin``: its
+    X-Voxplane-Origin (what the call is for), ``domain``: the Request-URI's (the tenant's SIP domain), ``user``:
+    the Request-URI user as it arrived (escaped, see ``request_user``), ``caller``: the call's original caller
+    (``media_caller``). The adapter asks this only for a request from the media service's own address.
+
+    ``to=target``: routed as a forward of the menu or queue would go (no Diversion of its own): an extension's
+    DND, forwards and voicemail apply, a group rings by its strategy, an outside number needs the tenant's
+    permission and counts against the tenant's outside-call limits. ``member``: the queue member's phones
+    alone, for the queue's member ring time; their final answer goes back to the media service. ``voicemail``,
+    ``voicemail-menu``, ``announcement``, ``schedule``: as those destinations."""
+    tenant = snap.by_domain.get(domain)
+    if tenant is None:
+        return Reject(404, 'Unknown domain')
+    parsed = parse_origin(origin)
+    if parsed is None:
+        return Reject(400, 'Bad Request: %s is not <ivr|queue>;number=<internal number>;to=<%s>'
+                      % (ORIGIN_HEADER, '|'.join(ORIGIN_TARGETS)))
+    service, number, to = parsed
+    source = tenant.targets.get(number)
+    if source is None or source.kind != service:
+        return Reject(404, 'No %s %s' % (service, number))
+    dialled = request_user(user)
+    if isinstance(dialled, Reject):
+        return dialled
+    plan = _ORIGIN_ROUTES[to](snap, tenant, source, Context(tenant.name, source.number), dialled.strip(), now)
+    return _with_origin(plan, caller)
+
+
+def _origin_target(snap, tenant, source, ctx, dialled, now):
+    """to=target: an internal number of the tenant or a number, as a forward of ``source`` goes."""
+    dest = dialled if dialled in tenant.targets else rules.normalise_dialled(dialled, tenant.dial_plan)
+    if dest is None:
+        return Reject(404, 'No such extension or number')
+    if dest.startswith('+'):
+        entry = snap.numbers.get(dest)
+        if entry is None or entry.status_at(now) not in ('active', 'inactive'):  # leaves through the trunk
+            refusal = _dial_refusal(tenant, None, dest)
+            if refusal:
+                return Reject(403, refusal)
+            if tenant.trunk is None:
+                return Reject(503, 'No trunk for outside calls')
+    plan = _forward(snap, tenant, ctx, dest, now, None)
+    if plan is None:
+        return Reject(482, 'Loop Detected') if '%s/%s' % (tenant.name, dest) in ctx.visited else \
+            Reject(480, 'Temporarily Unavailable')
+    return plan
+
+
+def _origin_member(snap, tenant, source, ctx, dialled, now):
+    """to=member: a queue member's SIP accounts, nothing else."""
+    if source.kind != QUEUE:
+        return Reject(403, 'Only a queue rings its members')
+    ext = tenant.targets.get(dialled)
+    if ext is None or ext.kind != EXTENSION:
+        return Reject(404, 'No such extension')
+    if ext.number not in source.member_numbers:
+        return Reject(403, 'Not a member of queue %s' % source.number)
+    if ext.dnd:
+        return Reject(486, 'Do Not Disturb')
+    if not ext.available or not ext.accounts:
+        return Reject(480, 'Temporarily Unavailable')
+    return Ring(_aors(tenant, ext.number), source.member_ring_time, Context(tenant.name, MEMBER_MARK + ext.number).encode())
+
+
+def _origin_voicemail(snap, tenant, source, ctx, dialled, now):
+    ext = tenant.targets.get(dialled)
+    if ext is None or ext.kind != EXTENSION or not ext.voicemail:
+        return Reject(404, 'No voicemail box %s' % dialled)
+    return _voicemail(snap, tenant, ext, 'unconditional') or Reject(480, 'Voicemail not available')
+
+
+def _origin_voicemail_menu(snap, tenant, source, ctx, dialled, now):
+    if dialled != rules.VOICEMAIL_MENU:
+        return Reject(404, 'No such service %s' % dialled)
+    return _service(snap, tenant, ctx, (rules.VOICEMAIL_MENU, None), now, 'unconditional', None) or \
+        Reject(480, 'Voicemail not available')
+
+
+def _origin_announcement(snap, tenant, source, ctx, dialled, now):
+    if dialled not in tenant.announcements:
+        return Reject(404, 'No announcement %s' % dialled)
+    return _service(snap, tenant, ctx, ('announcement', dialled), now, 'unconditional', None) or \
+        Reject(480, 'Temporarily Unavailable')
+
+
+def _origin_schedule(snap, tenant, source, ctx, dialled, now):
+    if dialled not in tenant.schedules:
+        return Reject(404, 'No schedule %s' % dialled)
+    return _service(snap, tenant, ctx, ('schedule', dialled), now, 'unconditional', None) or \
+        Reject(480, 'Temporarily Unavailable')
+
+
+_ORIGIN_ROUTES = {'target': _origin_target, 'member': _origin_member, 'voicemail': _origin_voicemail,
+                  'voicemail-menu': _origin_voicemail_menu, 'announcement': _origin_announcement,
+                  'schedule': _origin_schedule}
+
+
 def after_failure(snap, context_text, outcome, now):
     """The next step after a Ring failed: outcome is 'unregistered' (no contact),
     'busy' (486/600/603: every device busy or declining), 'no_answer' (ring time elapsed,
@@ -520,9 +757,16 @@ def after_failure(snap, context_text, outcome, now):
     answer for the caller. A group's fallback and final answer follow what all its members
     did (``group_rung``), an extension's forward what its devices did."""
     ctx = Context.decode(context_text)
+    if ctx.target.startswith(MEMBER_MARK):
+        return Reject(480, 'Temporarily Unavailable')  # a queue member's phones: nothing follows (after_reply)
     tenant = snap.tenants.get(ctx.tenant)
+    service = rules.service_destination(ctx.target) if tenant else None
+    if service is not None and service[0] == 'announcement':
+        # The announcement was played (as early media): the call goes where it leads, as dialled there.
+        then = tenant.announcements.get(service[1])
+        return _forward(snap, tenant, ctx, then, now, None) or Reject(480, 'Temporarily Unavailable')
     target = tenant.targets.get(ctx.target) if tenant else None
-    if target is None:
+    if target is None or target.kind in MEDIA_KINDS:
         return Reject(480, 'Temporarily Unavailable')
     if target.kind == GROUP:
         # The whole group's outcome decides, not the last step alone: a member that rang
@@ -536,13 +780,13 @@ def after_failure(snap, context_text, outcome, now):
         return _forward(snap, tenant, ctx, target.fallback, now, reason) or Reject(*final)
     if target.dnd:
         # DND switched on while the call rang: busy treatment, no forwards, as at call time.
-        return _voicemail(tenant, target, 'do-not-disturb') or Reject(486, 'Do Not Disturb')
+        return _voicemail(snap, tenant, target, 'do-not-disturb') or Reject(486, 'Do Not Disturb')
     if outcome not in _FORWARD_ON:
         return _final(outcome)
     kind, reason = _FORWARD_ON[outcome]
     dest = target.forwarding[kind]
-    plan = _forward(snap, tenant, ctx, dest, now, reason) if dest != 'voicemail' else None
-    return plan or _voicemail(tenant, target, reason) or _final(outcome)
+    plan = _forward(snap, tenant, ctx, dest, now, reason) if dest != rules.OWN_VOICEMAIL else None
+    return plan or _voicemail(snap, tenant, target, reason) or _final(outcome)
 
 
 # The forward that applies to a failed ring, and the diversion reason it records (RFC 5806).
@@ -565,21 +809,30 @@ def _to_number(snap, entry, now, identity):
     if status != 'active':
         return Reject(480, 'Number inactive')
     tenant = entry.tenant
+    service = rules.service_destination(entry.target) if entry.target else None
+    if service is not None:
+        plan = _service(snap, tenant, Context(tenant.name, entry.target), service, now, 'unconditional', identity)
+        return plan or Reject(480, 'Temporarily Unavailable')
     target = tenant.targets.get(entry.target) if entry.target else None
     if target is None:
         return Reject(404, 'Number has no target')
-    return _reach(snap, tenant, target, Context(tenant.name, target.number), now, identity)
+    return _reach(snap, tenant, target, Context(tenant.name, target.number), now, identity) or \
+        Reject(480, 'Temporarily Unavailable')
 
 
 def _reach(snap, tenant, target, ctx, now, identity):
-    """Ring an extension or group: DND, then the unconditional forward, then the devices."""
+    """Ring an extension or group: DND, then the unconditional forward, then the devices. An IVR menu, a
+    queue or a conference room: the leg to the PBX's media service (None without one)."""
+    if target.kind in MEDIA_KINDS:
+        return _media(snap, tenant, target.number, target.kind, (('number', target.number),), identity,
+                      own_server=False)
     if target.kind == EXTENSION:
         if target.dnd:
             # Busy treatment without forwarding (Voys: DND also suppresses the forwards).
-            return _voicemail(tenant, target, 'do-not-disturb', identity) or Reject(486, 'Do Not Disturb')
+            return _voicemail(snap, tenant, target, 'do-not-disturb', identity) or Reject(486, 'Do Not Disturb')
         unconditional = target.forwarding['unconditional']
-        if unconditional == 'voicemail':
-            plan = _voicemail(tenant, target, 'unconditional', identity)
+        if unconditional == rules.OWN_VOICEMAIL:
+            plan = _voicemail(snap, tenant, target, 'unconditional', identity)
         else:
             plan = _forward(snap, tenant, ctx, unconditional, now, 'unconditional', identity)
         if plan is not None:
@@ -601,16 +854,105 @@ def _reach(snap, tenant, target, ctx, now, identity):
     return Ring(aors, target.ring_time, ctx.encode(), identity, identity == ANONYMOUS_URI)
 
 
-def _voicemail(tenant, ext, reason, identity=None):
-    """The call to the extension's mailbox on the tenant's media server: the request URI
-    names the mailbox (sip:<internal number>@<tenant domain>), the Diversion why it came;
-    the caller's identity as the call presents it (None: as an earlier leg set it). None
-    when voicemail is off or there is no media server."""
-    if not ext.voicemail or not tenant.media_server:
+def _media(snap, tenant, user, service, params, identity, diversion=(), own_server=True):
+    """A leg to the media service (docs/media.md): the request URI sip:<user>@<tenant domain>,
+    the service and its parameters (name, value pairs) in MEDIA_HEADER, the caller's identity as
+    the call presents it (None: as an earlier leg set it). The tenant's own media_server takes
+    it where ``own_server`` (voicemail), else the PBX's media service; None when there is none."""
+    destination = (tenant.media_server if own_server else None) or snap.media_service
+    if destination is None:
         return None
-    return Relay('sip:%s@%s' % (ext.number, tenant.domain), identity, identity == ANONYMOUS_URI,
-                 destination=tenant.media_server,
-                 diversion=(_diversion(tenant, ext.number, reason),), ring_time=OUTSIDE_RING_TIME)
+    header = ';'.join([service] + ['%s=%s' % pair for pair in params])
+    return Relay('sip:%s@%s' % (user, tenant.domain), identity, identity == ANONYMOUS_URI, headers={MEDIA_HEADER: header},
+                 destination=destination, diversion=diversion, ring_time=OUTSIDE_RING_TIME)
+
+
+def media_request(plan):
+    """(service, {parameter: value}) of a leg to the media service (its MEDIA_HEADER), or None
+    for any other leg; what the media service reads off the INVITE (docs/media.md)."""
+    value = plan.headers.get(MEDIA_HEADER) if plan.__class__ is Relay else None
+    if not value:
+        return None
+    service, _sep, rest = value.partition(';')
+    params = dict(item.split('=', 1) for item in rest.split(';') if '=' in item)
+    return service.strip(), params
+
+
+def _voicemail(snap, tenant, ext, reason, identity=None):
+    """The call to the extension's mailbox: the request URI names the mailbox
+    (sip:<internal number>@<tenant domain>), the Diversion and the media header why it came.
+    None when voicemail is off or there is no media service."""
+    if not ext.voicemail:
+        return None
+    return _media(snap, tenant, ext.number, 'voicemail', (('mailbox', ext.number), ('reason', reason)), identity,
+                  diversion=(_diversion(tenant, ext.number, reason),))
+
+
+def _own_mailbox(snap, tenant, caller):
+    """``*86``: the caller's own box, its owner's menu; the PIN is asked when the tenant wants it
+    asked from the owner's own phones too (voicemail_pin_always)."""
+    if not caller.voicemail:
+        return Reject(404, 'No voicemail box')
+    pin = 'yes' if tenant.voicemail_pin_always else 'no'
+    plan = _media(snap, tenant, VOICEMAIL_CODE, 'mailbox', (('mailbox', caller.number), ('pin', pin)),
+                  _internal_identity(tenant, caller))
+    return plan or Reject(480, 'Voicemail not available')
+
+
+def _service(snap, tenant, ctx, service, now, reason, identity):
+    """A destination the PBX answers itself (rules.service_destination): another extension's box,
+    the voicemail access menu (mailbox, then PIN, always), an announcement (played and hung up,
+    or, when it leads somewhere, played as early media with the call going on from there: the
+    leg carries a Context, ``after_failure``). None where it does not apply (a box that is off,
+    an announcement that is gone or already played on this call, no media service)."""
+    prefix, name = service
+    if prefix == 'voicemail':
+        ext = tenant.targets.get(name)
+        return _voicemail(snap, tenant, ext, reason, identity) if ext is not None and ext.kind == EXTENSION else None
+    if prefix == rules.VOICEMAIL_MENU:
+        return _media(snap, tenant, rules.VOICEMAIL_MENU, 'mailbox', (('pin', 'yes'),), identity)
+    if prefix == 'schedule':
+        return _schedule(snap, tenant, ctx, name, now, identity)
+    if name not in tenant.announcements:
+        return None
+    then = tenant.announcements[name]
+    nxt = ctx.forwarded_to(tenant.name, 'announcement:%s' % name) if ctx.target != 'announcement:%s' % name else ctx
+    if nxt is None:
+        return None
+    plan = _media(snap, tenant, name, 'announcement', (('name', name), ('then', 'yes' if then else 'no')), identity,
+                  own_server=False)
+    if plan is not None and then:
+        plan.context = nxt.encode()
+    return plan
+
+
+def _schedule(snap, tenant, ctx, name, now, identity):
+    """A schedule (business hours): its open or closed destination by the clock, followed as a forward
+    without a Diversion of its own (one more hop: loops and long chains end as forwards do). The plan notes
+    the schedule (plan.notes). None where it leads nowhere (no such schedule, a loop, a destination that
+    cannot be followed)."""
+    schedule = tenant.schedules.get(name)
+    mark = 'schedule:%s' % name
+    nxt = ctx.forwarded_to(tenant.name, mark) if ctx.target != mark else ctx
+    if schedule is None or nxt is None:
+        return None
+    is_open, dest = schedule.destination(now)
+    plan = _forward(snap, tenant, nxt, dest, now, None, identity)
+    if isinstance(plan, (Ring, Relay)):
+        plan.notes = (ScheduleNote(tenant.name, name, is_open, dest, nxt.encode(), identity),) + plan.notes
+    return plan
+
+
+def schedule_choice(snap, note, is_open, now):
+    """The plan of a schedule's open (``is_open``) or closed destination, from where the decision noted in
+    ``note`` (a ScheduleNote) stood: what the call-flow pictures draw for the way not taken."""
+    tenant = snap.tenants.get(note.tenant)
+    schedule = tenant.schedules.get(note.name) if tenant is not None else None
+    if schedule is None:
+        return Reject(480, 'Temporarily Unavailable')
+    dest = schedule.open if is_open else schedule.closed
+    plan = _forward(snap, tenant, Context.decode(note.context), dest, now, None, note.identity)
+    return plan or Reject(480, 'Temporarily Unavailable')
 
 
 def _mobile_branch(tenant, ext, identity):
@@ -646,14 +988,17 @@ def _aors(tenant, number):
 
 
 def _forward(snap, tenant, ctx, dest, now, reason, identity=None):
-    """Follow a forward of ctx.target to ``dest`` (internal number or E.164); None if it
-    does not apply: no destination, a loop, too many hops, or an outside destination the
-    forwarding party may not dial. The plan carries the diversion history, newest first."""
+    """Follow a forward of ctx.target to ``dest`` (internal number, E.164, or a destination the PBX
+    answers itself); None if it does not apply: no destination, a loop, too many hops, or an
+    outside destination the forwarding party may not dial. The plan carries the diversion
+    history, newest first; ``reason`` None (after an announcement) adds no diversion."""
     if not dest:
         return None
-    entry = _diversion(tenant, ctx.target, reason)
+    service = rules.service_destination(dest)
     target = tenant.targets.get(dest)
-    if target is not None:
+    if service is not None:
+        plan = _service(snap, tenant, ctx, service, now, reason or 'unconditional', identity)
+    elif target is not None:
         nxt = ctx.forwarded_to(tenant.name, dest)
         plan = nxt and _reach(snap, tenant, target, nxt, now, identity)
     elif dest.startswith('+'):
@@ -662,15 +1007,24 @@ def _forward(snap, tenant, ctx, dest, now, reason, identity=None):
         if status in ('active', 'inactive'):
             # A number of the directory: on-net if it leads somewhere, else no forward.
             owner = number.tenant
-            inner = owner.targets.get(number.target) if status == 'active' and number.target else None
-            nxt = inner and ctx.forwarded_to(owner.name, number.target)
+            leads_to = number.target if status == 'active' else None
+            inner = owner.targets.get(leads_to) if leads_to else None
             # Another tenant sees the forwarding tenant's number, never an internal identity.
             presented = identity if owner is tenant else _tenant_identity(tenant)
-            plan = nxt and _reach(snap, owner, inner, nxt, now, presented)
+            inner_service = rules.service_destination(leads_to) if leads_to and inner is None else None
+            if inner_service is not None:
+                nxt = ctx.forwarded_to(owner.name, leads_to)
+                plan = nxt and _service(snap, owner, nxt, inner_service, now, reason or 'unconditional', presented)
+            else:
+                nxt = inner and ctx.forwarded_to(owner.name, leads_to)
+                plan = nxt and _reach(snap, owner, inner, nxt, now, presented)
         elif ctx.hops < MAX_FORWARD_HOPS and not _dial_refusal(tenant, tenant.targets.get(ctx.target), dest):
             # The forwarding party pays for the outside leg: its tenant's trunk, permissions
-            # and outside-call limits.
-            plan = _trunk(tenant, dest, _tenant_identity(tenant), False, charge=ctx.target)
+            # and outside-call limits; a party that is no extension or group (a menu, a queue, a
+            # schedule) the tenant alone.
+            party = tenant.targets.get(ctx.target)
+            charged = ctx.target if party is not None and party.kind in (EXTENSION, GROUP) else _TENANT_ONLY
+            plan = _trunk(tenant, dest, _tenant_identity(tenant), False, charge=charged)
             if isinstance(plan, Relay):
                 plan.ring_time = OUTSIDE_RING_TIME  # its own ringing, not the forwarding party's
                 plan.forwarded_by = tenant.domain  # From: the original caller (original_caller)
@@ -679,7 +1033,8 @@ def _forward(snap, tenant, ctx, dest, now, reason, identity=None):
     else:
         return None
     if isinstance(plan, (Ring, Relay)):
-        plan.diversion = plan.diversion + (entry,)
+        if reason is not None:
+            plan.diversion = plan.diversion + (_diversion(tenant, ctx.target, reason),)
         # An anonymous caller's privacy holds on every later leg, whoever's identity it presents
         # (the tenant's main number to an outside or another tenant's number), as in the adapter.
         plan.privacy = plan.privacy or identity == ANONYMOUS_URI
@@ -808,15 +1163,20 @@ def _emergency(tenant, caller, dialled):
     return plan
 
 
+# The charge of an outside leg that counts against the tenant's limits alone: (tenant, None).
+_TENANT_ONLY = object()
+
+
 def _trunk(tenant, user, identity, privacy, charge=None):
     """The Relay through the tenant's trunk; ``charge``: the internal number of the party the
-    outside call counts against (None for an emergency call: never limited)."""
+    outside call counts against, _TENANT_ONLY for the tenant alone (None for an emergency call: never
+    limited)."""
     if tenant.trunk is None:
         return Reject(503, 'No trunk for outside calls')
     address = tenant.trunk['addresses'][0]
     host = '[%s]' % address if ':' in address else address
     return Relay('sip:%s@%s:%d' % (user, host, tenant.trunk['port']), identity, privacy,
-                 charge=None if charge is None else (tenant.name, charge))
+                 charge=None if charge is None else (tenant.name, None if charge is _TENANT_ONLY else charge))
 
 
 def _internal_identity(tenant, caller):
@@ -960,10 +1320,18 @@ def failure_outcome(code, timed_out):
 def after_reply(snap, context_text, outcome, now):
     """after_failure, or None where the callee's own final answer goes back to the caller as
     it is: a rejection the core has nothing to add to."""
+    if is_member_ring(context_text):
+        return None  # a queue member's phones: their answer goes back to the media service as it is
     plan = after_failure(snap, context_text, outcome, now)
     if isinstance(plan, Reject) and outcome == 'rejected':
         return None
     return plan
+
+
+def is_member_ring(context_text):
+    """Whether a Ring's context is a queue member's ring (route_from_media, to=member)."""
+    fields = (context_text or '').split('|', 2)
+    return len(fields) > 1 and fields[1].startswith(MEMBER_MARK)
 
 
 class Decisions(object):

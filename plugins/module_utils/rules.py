@@ -28,7 +28,11 @@ EMERGENCY_NUMBERS = ('110', '112')
 SEAT_PACKAGES = ('smart', 'best')
 # Softclients (apps, webphone) need the "best" package or this add-on on a "smart" seat.
 CLIENT_ADDON = 'client_complete'
-ADDONS = (CLIENT_ADDON,)
+# Add-on licences of the PBX's own services (ecotel: "Zusatzlizenzen, bspw. IVR oder dedizierte Konferenzen"):
+# each IVR menu takes one 'ivr' add-on, each conference room one 'conference' add-on, counted like seats.
+IVR_ADDON = 'ivr'
+CONFERENCE_ADDON = 'conference'
+ADDONS = (CLIENT_ADDON, IVR_ADDON, CONFERENCE_ADDON)
 PACKAGES_WITH_CLIENT = ('best',)
 
 ROLES = ('end_user', 'admin', 'account_admin', 'call_details')
@@ -39,6 +43,14 @@ CLIENT_ACCOUNT_KINDS = ('softclient', 'webphone')
 MEDIA_RELAY_MODES = ('auto', 'always')
 NUMBER_STATUSES = ('active', 'inactive', 'porting')
 GROUP_STRATEGIES = ('parallel', 'sequential')
+# How a queue's media service offers a waiting caller to its logged-in members (docs/media.md):
+# all at once, each in turn from where the last call stopped, the one idle longest, or in the
+# order of the members (lowest penalty first, then as listed).
+QUEUE_STRATEGIES = ('ring_all', 'round_robin', 'longest_idle', 'sequential')
+# The keys a caller presses in an IVR menu, in the order a menu lists them.
+MENU_KEYS = ('1', '2', '3', '4', '5', '6', '7', '8', '9', '0', '*', '#')
+# The days of a schedule's opening hours, Monday first (datetime.weekday()).
+WEEKDAYS = ('mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun')
 FORWARD_KINDS = ('unconditional', 'busy', 'no_answer', 'unregistered')
 
 # The languages of the prompts a caller hears (voicemail, announcements), as the media service plays
@@ -267,10 +279,117 @@ def email(value, field='email'):
     return raw
 
 
+# Destinations the PBX answers itself (docs/media.md), beside internal and outside numbers:
+# 'voicemail' (in an extension's forwards: its own mailbox), 'voicemail:<internal number>' (that
+# extension's mailbox), 'voicemail-menu' (the voicemail access menu: mailbox, then PIN) and
+# 'announcement:<name>'; and 'schedule:<name>', business hours, which the router itself turns into
+# the schedule's open or closed destination by the clock (docs/routing.md). IVR menus, queues and
+# conference rooms are internal numbers, like extensions and groups.
+OWN_VOICEMAIL = 'voicemail'
+VOICEMAIL_MENU = 'voicemail-menu'
+SERVICE_PREFIXES = ('voicemail', 'announcement', 'schedule')
+_NAME_RE = re.compile(r'^[a-z0-9](?:[a-z0-9_-]{0,30}[a-z0-9])?$')
+# The longest announcement, in seconds (its WAV file is checked and converted by audio.py).
+ANNOUNCEMENT_MAX_SECONDS = 300
+
+
+def object_name(value, field='name'):
+    """The name of an object that has no number (an announcement): 1-32 lowercase letters,
+    digits, '-' and '_', a letter or digit first and last, so that it can stand in a
+    destination ('announcement:closed') and a SIP URI."""
+    raw = _text(field, value).strip()
+    if not _NAME_RE.match(raw):
+        raise RuleError(field, 'object_name', '%r is not a name of 1 to 32 lowercase letters, digits, - and _ '
+                        '(a letter or digit first and last)' % raw)
+    return raw
+
+
+_SHA256_RE = re.compile(r'^[0-9a-f]{64}$')
+
+
+def sha256_hex(value, field):
+    """A SHA-256 in lower-case hex (what audio in the directory is referred to by)."""
+    raw = _text(field, value).strip().lower()
+    if not _SHA256_RE.match(raw):
+        raise RuleError(field, 'sha256', '%r is not a SHA-256 (64 hex digits)' % raw)
+    return raw
+
+
+def service_destination(value):
+    """(prefix, name) of a destination the PBX answers itself ('voicemail:21' -> ('voicemail',
+    '21'), 'voicemail-menu' -> ('voicemail-menu', None), 'schedule:hours' -> ('schedule', 'hours')),
+    or None for any other value."""
+    if value == VOICEMAIL_MENU:
+        return VOICEMAIL_MENU, None
+    prefix, sep, name = value.partition(':')
+    if sep and prefix in SERVICE_PREFIXES:
+        return prefix, name
+    return None
+
+
 def choice(value, choices, field):
     if value not in choices:
         raise RuleError(field, 'choice', '%r is not one of %s' % (value, ', '.join(choices)))
     return value
+
+
+def menu_key(value, field='keys'):
+    """A key of an IVR menu: one of MENU_KEYS ('0'-'9', '*', '#'); a whole number 0-9 (YAML reads an
+    unquoted key 1 as a number) is that digit."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    raw = _text(field, value)
+    if raw not in MENU_KEYS:
+        raise RuleError(field, 'menu_key', '%r is not a key of a phone: one of 0-9, * and # (quote * and # in YAML)' % raw)
+    return raw
+
+
+def clock_time(value, field, end=False):
+    """A time of day 'HH:MM' (00:00 to 23:59; with ``end``, 24:00 too: the end of the day), as
+    minutes after midnight. A whole number is what YAML 1.1 makes of an unquoted 08:00 (a sexagesimal
+    number, 8 * 60 + 0): the same minutes."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        minutes = value
+        raw = clock_text(value) if 0 <= value <= 1440 else str(value)
+    else:
+        raw = _text(field, value)
+        match = re.match(r'^([0-9]{1,2}):([0-9]{2})$', raw)
+        minutes = int(match.group(1)) * 60 + int(match.group(2)) if match and int(match.group(2)) < 60 else None
+    if minutes is None or not 0 <= minutes <= (1440 if end else 1439):
+        raise RuleError(field, 'clock_time', '%r is not a time of day HH:MM (00:00 to %s; quote it in YAML)'
+                        % (raw, '24:00' if end else '23:59'))
+    return minutes
+
+
+def clock_text(minutes):
+    """'HH:MM' of minutes after midnight (clock_time's inverse, 1440 is '24:00')."""
+    return '%02d:%02d' % divmod(minutes, 60)
+
+
+def opening_hours(value, field='hours'):
+    """One entry of a schedule's opening hours: {days: [mon..sun], from: 'HH:MM', to: 'HH:MM'}, open from
+    ``from`` up to (not including) ``to`` on each of the days, in the schedule's time zone. Returns it
+    normalised: the days once each, Monday first, the times as HH:MM. Hours past midnight are two entries
+    (to 24:00, and from 00:00 on the next day)."""
+    if not isinstance(value, dict):
+        raise RuleError(field, 'opening_hours', 'an entry of opening hours is {days, from, to}, not %r' % (value,))
+    days = value.get('days')
+    if isinstance(days, str):
+        days = [days]
+    if not isinstance(days, list) or not days:
+        raise RuleError(field + '.days', 'opening_hours', 'name the days, a list of %s' % ', '.join(WEEKDAYS))
+    named = set()
+    for day in days:
+        day = str(day).strip().lower()[:3] if isinstance(day, str) else day
+        if day not in WEEKDAYS:
+            raise RuleError(field + '.days', 'weekday', '%r is not a day of the week (%s)' % (day, ', '.join(WEEKDAYS)))
+        named.add(day)
+    start = clock_time(value.get('from'), field + '.from')
+    end = clock_time(value.get('to'), field + '.to', end=True)
+    if end <= start:
+        raise RuleError(field + '.to', 'opening_hours', '%s is not after %s; hours past midnight are two entries (to 24:00, '
+                        'and from 00:00 of the next day)' % (clock_text(end), clock_text(start)))
+    return {'days': [day for day in WEEKDAYS if day in named], 'from': clock_text(start), 'to': clock_text(end)}
 
 
 def language(value, field='language'):
@@ -345,6 +464,22 @@ def voicemail_pin(value, field='voicemail.pin'):
     if not _DIGITS_RE.match(raw) or not PIN_LENGTH[0] <= len(raw) <= PIN_LENGTH[1]:
         raise RuleError(field, 'pin', 'a voicemail PIN has %d to %d digits' % PIN_LENGTH)
     return raw
+
+
+def conference_pin(value, field='pin'):
+    """A conference room's PIN (or moderator PIN): digits, as long as a voicemail PIN."""
+    raw = value if isinstance(value, str) else str(value)
+    if not _DIGITS_RE.match(raw) or not PIN_LENGTH[0] <= len(raw) <= PIN_LENGTH[1]:
+        raise RuleError(field, 'pin', 'a conference PIN has %d to %d digits' % PIN_LENGTH)
+    return raw
+
+
+def conference_pin_hash(tenant, room, pin):
+    """A conference room's PIN and moderator PIN are stored hashed, salted with the room (both with the
+    same salt, so that the two can be told apart only by value: the media service hashes what a caller
+    enters once and compares it with both)."""
+    salt = ('voxplane-conference:%s:%s' % (tenant, room)).encode('utf-8')
+    return hashlib.pbkdf2_hmac('sha256', pin.encode('utf-8'), salt, 20000).hex()
 
 
 def ha1(user, realm, password):

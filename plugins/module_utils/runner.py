@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
@@ -21,10 +22,11 @@ from ansible_collections.voxplane.pbx.plugins.module_utils import model
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError, RuleError, ValidationFailed, Violation
 from ansible_collections.voxplane.pbx.plugins.module_utils.kamailio_rpc import DEFAULT_RPC_FIFO, DEFAULT_TIMEOUT, FifoRpc
 from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import ABSENT, field_violations, reconcile
-from ansible_collections.voxplane.pbx.plugins.module_utils.store import DEFAULT_LOCATION, Directory, require_sqlite3
+from ansible_collections.voxplane.pbx.plugins.module_utils.store import DEFAULT_LOCATION, Directory, dialect_for
 
 DIRECTORY_ARGS = dict(
     directory=dict(type='str', default=DEFAULT_LOCATION, fallback=(env_fallback, ['VOXPLANE_DIRECTORY'])),
+    directory_password=dict(type='str', no_log=True, fallback=(env_fallback, ['VOXPLANE_DIRECTORY_PASSWORD'])),
     create_parents=dict(type='bool', default=False),
 )
 
@@ -35,7 +37,7 @@ KAMAILIO_RPC_ARGS = dict(
 )
 
 # Options that steer the module rather than describe the object.
-_CONTROL_OPTIONS = ('directory', 'create_parents', 'state', 'tenant')
+_CONTROL_OPTIONS = ('directory', 'directory_password', 'create_parents', 'state', 'tenant')
 
 # Ansible's argument errors -> the rule they broke.
 _ARGUMENT_RULES = {
@@ -122,10 +124,11 @@ class _Module(AnsibleModule):
     choices, a missing required option) name the object like every rule violation:
     ``extension 10 (tenant acme): ring_time: argument 'ring_time' is of type ... [type]``."""
 
-    def __init__(self, argument_spec, kind, key_option, secrets_of=None, judge=None, **kwargs):
+    def __init__(self, argument_spec, kind, key_option, secrets_of=None, judge=None, summarised=(), **kwargs):
         self._subject_of = lambda params: _subject(argument_spec, params, kind, key_option)
         self._secrets_of = secrets_of
         self._judge = judge
+        self._summarised = summarised
         self._validating = True
         super(_Module, self).__init__(argument_spec=argument_spec, **kwargs)
         self._validating = False
@@ -136,7 +139,23 @@ class _Module(AnsibleModule):
         self._unmask_short_secrets()
         if self._secrets_of is not None:
             self.no_log_values.update(self._secrets_of(self.params))
-        super(_Module, self)._log_invocation()
+        kept = self.params
+        self.params = self._invocation_args()  # a WAV file's bytes are logged by their size only
+        try:
+            super(_Module, self)._log_invocation()
+        finally:
+            self.params = kept
+
+    def _invocation_args(self):
+        """The options as logged and echoed: those in ``summarised`` by their size only."""
+        if not self._summarised:
+            return self.params
+        return dict((k, summary(v) if k in self._summarised and v is not None else v) for k, v in self.params.items())
+
+    def exit_json(self, **kwargs):
+        if self._summarised and 'invocation' not in kwargs:
+            kwargs['invocation'] = {'module_args': self._invocation_args()}
+        super(_Module, self).exit_json(**kwargs)
 
     def _unmask_short_secrets(self):
         """A no_log value too short for its rule (model.too_short_to_mask) is taken out of Ansible's masking,
@@ -171,19 +190,33 @@ class _Module(AnsibleModule):
                     accepted = dict((k, v) for k, v in self.params.items() if k in self.argument_spec and k not in bad)
                     violations += [v for v in self._judge(self, accepted) if re.split(r'[.\[]', v.field)[0] not in bad]
                 fail(self, ValidationFailed(violations))
+        if self._summarised and 'invocation' not in kwargs and isinstance(getattr(self, 'params', None), dict):
+            kwargs['invocation'] = {'module_args': self._invocation_args()}
         super(_Module, self).fail_json(msg, **kwargs)
 
 
-def new_module(argument_spec, kind=None, key_option=None, secrets_of=None, judge=None):
+def summary(value):
+    """How a bulky option (a WAV file's bytes in base64) is logged and echoed: its size, not its text."""
+    return '(%d characters, not shown)' % len(value) if isinstance(value, str) else '(not shown)'
+
+
+def new_module(argument_spec, kind=None, key_option=None, secrets_of=None, judge=None, summarised=()):
     """The AnsibleModule of every module of the collection. ``kind`` and ``key_option`` say which
     object the options describe (none: the directory itself), for argument error messages;
     ``secrets_of(params)`` returns secret values inside free-form options, masked in logs and results;
     ``judge(module, params)``, when Ansible refuses some options, returns the rule violations of the
-    options it accepted, reported with its own. A Python that cannot hold the directory (no sqlite3)
-    fails here, named as such."""
-    module = _Module(argument_spec, kind, key_option, secrets_of=secrets_of, judge=judge, supports_check_mode=True)
+    options it accepted, reported with its own; ``summarised`` names options that are logged and echoed
+    by their size only (a WAV file's bytes). A Python that cannot hold the directory (no sqlite3 for a
+    file, no PostgreSQL driver for a database) fails here, named as such.
+
+    ``directory_password`` is handed to libpq as ``PGPASSWORD`` for the task's process (every
+    transaction of the task connects with it; a password in the location itself comes first)."""
+    module = _Module(argument_spec, kind, key_option, secrets_of=secrets_of, judge=judge, summarised=summarised,
+                     supports_check_mode=True)
+    if module.params.get('directory_password'):
+        os.environ['PGPASSWORD'] = module.params['directory_password']
     try:
-        require_sqlite3()
+        dialect_for(module.params.get('directory') or DEFAULT_LOCATION).require_driver()
     except DirectoryError as e:
         fail(module, e)
     return module
@@ -228,23 +261,35 @@ def in_transaction(module, work):
         fail(module, e)
 
 
-def apply(module, tenant_name, tenant_request=None, children=None, purge=()):
+def apply(module, tenant_name, tenant_request=None, children=None, purge=(), audio=None):
     """Run one reconcile in one transaction; returns the reconcile Result."""
-    return in_transaction(module, lambda txn: reconcile(txn, tenant_name, tenant_request, children, purge))
+    return in_transaction(module, lambda txn: reconcile(txn, tenant_name, tenant_request, children, purge, audio=audio))
 
 
-def run_object_module(kind, argument_spec, prepare=None):
-    """main() of a single-object module (tenant, number, extension, device, group).
+def run_object_module(kind, argument_spec, prepare=None, audio=None, summarised=()):
+    """main() of a single-object module (tenant, number, extension, device, group, announcement).
     ``prepare(module, request)``, when given, may add fields to the request that the module makes
-    itself (a new activation code's hash) and returns extra result values."""
+    itself (a new activation code's hash) and returns extra result values.
+    ``audio(params, request)``, when given, turns the options an object's audio comes from (an
+    announcement's WAV file) into its fields: it sets them in the request, takes those options out of
+    it, and returns the audio to keep, {SHA-256: (WAV bytes, duration in ms)}, kept in the task's
+    transaction (reconcile's ``audio``); a RuleError it raises is reported together with every other
+    violation of the options. ``summarised`` options are logged and echoed by their size only."""
     spec = dict(argument_spec)
     spec.update(DIRECTORY_ARGS)
     spec['state'] = dict(type='str', default='present', choices=['present', 'absent'])
     key_field = model.KEY_FIELD[kind]
-    module = new_module(spec, kind, key_field, judge=lambda _module, params: _rule_violations(kind, params))
+    module = new_module(spec, kind, key_field, judge=lambda _module, params: _rule_violations(kind, params, audio),
+                        summarised=summarised)
     params = module.params
     request = ABSENT if params['state'] == 'absent' else request_from_params(params, key_field)
     extra = prepare(module, request) if prepare is not None and request is not ABSENT else {}
+    kept = {}
+    if audio is not None and request is not ABSENT:
+        try:
+            kept = audio(params, request)
+        except RuleError:
+            fail(module, ValidationFailed(_rule_violations(kind, params, audio)))
     if request is ABSENT and not Directory(params['directory']).exists():
         module.exit_json(changed=False, diff=[], changes=[], **{kind: {}})
     if kind == model.TENANT:
@@ -253,7 +298,7 @@ def run_object_module(kind, argument_spec, prepare=None):
         key = tenant_name
     else:
         tenant_name = normalised(module, model.TENANT, params['tenant'], field='tenant')
-        result = apply(module, tenant_name, children={kind: {params[key_field]: request}})
+        result = apply(module, tenant_name, children={kind: {params[key_field]: request}}, audio=kept)
         key = next((c.key for c in result.changes), None)
         if key is None:
             try:
@@ -271,20 +316,34 @@ def run_object_module(kind, argument_spec, prepare=None):
     )
 
 
-def _rule_violations(kind, params):
+# What judges the other options of a task whose recording was refused takes as its audio.
+_STAND_IN_AUDIO = '0' * 64
+
+
+def _rule_violations(kind, params, audio=None):
     """The rule and integrity violations of an object module's options (those Ansible accepted), found by
     the same reconcile in a transaction that is rolled back; [] when they cannot be judged (no tenant or
-    key, a removal, a storage problem)."""
+    key, a removal, a storage problem). ``audio``: run_object_module's; what it refuses comes first, and
+    the audio it could not make is then not reported missing."""
     key_field = model.KEY_FIELD[kind]
     tenant_option = 'name' if kind == model.TENANT else 'tenant'
     if params.get('state', 'present') != 'present' or not params.get(tenant_option) or not params.get(key_field):
         return []
     request = request_from_params(params, key_field)
+    violations, kept = [], {}
+    if audio is not None:
+        try:
+            kept = audio(params, request)
+        except RuleError as e:
+            violations.append(e.at(_subject({}, params, kind, key_field)))
+            # The rest is judged with a stand-in for the audio that could not be made.
+            request.update(audio=_STAND_IN_AUDIO, duration_ms=request.get('duration_ms') or 1)
+            kept = {_STAND_IN_AUDIO: (b'', request['duration_ms'])}
     try:
         tenant_name = model.normalise_key(model.TENANT, params[tenant_option])
     except RuleError as e:  # as normalised() says it
         name = params[tenant_option]
-        return [RuleError(tenant_option, e.rule, e.message).at(model.describe(model.TENANT, name))] + (
+        return [RuleError(tenant_option, e.rule, e.message).at(model.describe(model.TENANT, name))] + violations + (
             field_violations(kind, name, name, request, None) if kind == model.TENANT else [])
     try:
         directory = Directory(params.get('directory') or DEFAULT_LOCATION)
@@ -295,12 +354,12 @@ def _rule_violations(kind, params):
             if kind == model.TENANT:
                 reconcile(txn, tenant_name, tenant_request=request)
             else:
-                reconcile(txn, tenant_name, children={kind: {params[key_field]: request}})
+                reconcile(txn, tenant_name, children={kind: {params[key_field]: request}}, audio=kept)
     except ValidationFailed as e:
-        return e.violations
+        return violations + [v for v in e.violations if not (violations and v.field in ('audio', 'duration_ms'))]
     except (DirectoryError, RuleError):
         pass
-    return []
+    return violations
 
 
 def normalised(module, kind, key, field=None, tenant=None, request=None):
@@ -315,15 +374,20 @@ def normalised(module, kind, key, field=None, tenant=None, request=None):
         fail(module, ValidationFailed([e.at(model.describe(kind, key))] + more))
 
 
-def read_tenant(module, tenant_name):
+def read_tenant(module, tenant_name, also=None):
     """The tenant's state for an *_info module, or None when the directory
-    or the tenant does not exist. Never creates or migrates anything."""
+    or the tenant does not exist. Never creates or migrates anything.
+    ``also(txn, state)``, when given, reads more in the same transaction (when the tenant exists);
+    what it returns comes third."""
     directory = open_directory(module, for_write=False)
     if directory is None:
-        return None, None
+        return (None, None, None) if also is not None else (None, None)
     try:
         with directory.transaction(write=False, create=False) as txn:
-            return txn.load_tenant(tenant_name), txn.generation()
+            state = txn.load_tenant(tenant_name)
+            if also is None:
+                return state, txn.generation()
+            return state, txn.generation(), also(txn, state) if state.tenant is not None else None
     except DirectoryError as e:
         fail(module, e)
 
@@ -340,11 +404,13 @@ def kamailio_rpc(module):
     return FifoRpc(module.params['kamailio_rpc'], module.params['kamailio_rpc_timeout'])
 
 
-def run_child_info_module(kind, registrations=None):
-    """main() of number_info, extension_info, device_info and group_info:
+def run_child_info_module(kind, registrations=None, also=None):
+    """main() of number_info, extension_info, device_info, group_info and announcement_info:
     one object by its key, or all of the tenant's objects of that kind. With ``registrations``
     (a function (state, keys, rpc) -> list) the module takes the option ``registration`` and,
-    when it is true, also returns the registration status read from the running Kamailio."""
+    when it is true, also returns the registration status read from the running Kamailio.
+    ``also`` ({result key: function (txn, state, keys) -> value}) adds what is read beside the objects
+    in the same transaction (extension_info's mailbox counts); each key is [] when nothing matched."""
     key_field = model.KEY_FIELD[kind]
     extra = {key_field: dict(type='str')}
     if registrations is not None:
@@ -352,15 +418,21 @@ def run_child_info_module(kind, registrations=None):
         extra.update(KAMAILIO_RPC_ARGS)
     module = new_module(info_argument_spec(**extra), kind, key_field)
     tenant_name = normalised(module, model.TENANT, module.params['tenant'], field='tenant')
-    state = read_tenant(module, tenant_name)[0]
+    key = module.params[key_field]
+
+    def read_also(txn, state):
+        keys = [normalised(module, kind, key, tenant=state.tenant)] if key is not None else None
+        return dict((name, read(txn, state, keys)) for name, read in (also or {}).items())
+    state, _generation, besides = read_tenant(module, tenant_name, also=read_also)
     plural = model.PLURAL[kind]
     wanted = registrations is not None and module.params['registration']
     extra = {'registrations': []} if wanted else {}
+    extra.update(besides or dict((name, []) for name in also or {}))
     if state is None or state.tenant is None:
         module.exit_json(changed=False, exists=False, **dict(extra, **{plural: []}))
     objects = state.objects(kind)
-    if module.params[key_field] is not None:
-        key = normalised(module, kind, module.params[key_field], tenant=state.tenant)
+    if key is not None:
+        key = normalised(module, kind, key, tenant=state.tenant)
         objects = dict((k, v) for k, v in objects.items() if k == key)
     if wanted:
         try:

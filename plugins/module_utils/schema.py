@@ -99,6 +99,88 @@ MIGRATIONS = [
     (4, 'SIP accounts that require TLS', [
         "ALTER TABLE sip_accounts ADD COLUMN require_tls INTEGER NOT NULL DEFAULT 0",
     ]),
+    # The media service's own data (docs/media.md). Messages and a mailbox's greetings and PIN
+    # failures are written by the media service, never by a module's reconcile: they are not part
+    # of a tenant document. Every change to a mailbox moves voicemail_serial (and the mailbox's
+    # serial to it), which is what the message-waiting NOTIFYs follow; the directory generation
+    # (the router's reloads) does not move. Announcements are a kind of the directory like the
+    # phonebook; their audio, like recorded greetings, is a row of audio (per tenant, by SHA-256).
+    (5, 'voicemail messages, mailboxes, audio, announcements', [
+        """CREATE TABLE voicemail_messages (
+            id {serial},
+            tenant_id INTEGER NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+            extension_id INTEGER NOT NULL REFERENCES extensions (id) ON DELETE CASCADE,
+            folder TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            duration_ms INTEGER NOT NULL,
+            file TEXT NOT NULL,
+            doc TEXT NOT NULL
+        )""",
+        "CREATE INDEX voicemail_messages_extension ON voicemail_messages (extension_id, folder)",
+        """CREATE TABLE mailboxes (
+            id {serial},
+            tenant_id INTEGER NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+            extension_id INTEGER NOT NULL UNIQUE REFERENCES extensions (id) ON DELETE CASCADE,
+            serial BIGINT NOT NULL,
+            doc TEXT NOT NULL
+        )""",
+        "CREATE INDEX mailboxes_serial ON mailboxes (serial)",
+        "CREATE TABLE voicemail_serial (id INTEGER PRIMARY KEY CHECK (id = 1), serial BIGINT NOT NULL)",
+        "INSERT INTO voicemail_serial (id, serial) VALUES (1, 0)",
+        """CREATE TABLE audio (
+            tenant_id INTEGER NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+            hash TEXT NOT NULL,
+            duration_ms INTEGER NOT NULL,
+            data {blob} NOT NULL,
+            PRIMARY KEY (tenant_id, hash)
+        )""",
+        """CREATE TABLE announcements (
+            id {serial},
+            tenant_id INTEGER NOT NULL REFERENCES tenants (id),
+            name TEXT NOT NULL,
+            doc TEXT NOT NULL,
+            UNIQUE (tenant_id, name)
+        )""",
+        "CREATE INDEX announcements_tenant ON announcements (tenant_id)",
+    ]),
+    # IVR menus, call queues and conference rooms (keyed by their internal number, which they share with
+    # extensions and groups: integrity.py checks that across the tables) and schedules (business hours,
+    # keyed by name like announcements). Tables of the directory like call_groups: the media service reads
+    # them (docs/media.md); a queue member's login state is a field of its queue's doc.
+    (6, 'IVR menus, queues, conference rooms, schedules', [
+        """CREATE TABLE ivr_menus (
+            id {serial},
+            tenant_id INTEGER NOT NULL REFERENCES tenants (id),
+            internal_number TEXT NOT NULL,
+            doc TEXT NOT NULL,
+            UNIQUE (tenant_id, internal_number)
+        )""",
+        """CREATE TABLE call_queues (
+            id {serial},
+            tenant_id INTEGER NOT NULL REFERENCES tenants (id),
+            internal_number TEXT NOT NULL,
+            doc TEXT NOT NULL,
+            UNIQUE (tenant_id, internal_number)
+        )""",
+        """CREATE TABLE conference_rooms (
+            id {serial},
+            tenant_id INTEGER NOT NULL REFERENCES tenants (id),
+            internal_number TEXT NOT NULL,
+            doc TEXT NOT NULL,
+            UNIQUE (tenant_id, internal_number)
+        )""",
+        """CREATE TABLE schedules (
+            id {serial},
+            tenant_id INTEGER NOT NULL REFERENCES tenants (id),
+            name TEXT NOT NULL,
+            doc TEXT NOT NULL,
+            UNIQUE (tenant_id, name)
+        )""",
+        "CREATE INDEX ivr_menus_tenant ON ivr_menus (tenant_id)",
+        "CREATE INDEX call_queues_tenant ON call_queues (tenant_id)",
+        "CREATE INDEX conference_rooms_tenant ON conference_rooms (tenant_id)",
+        "CREATE INDEX schedules_tenant ON schedules (tenant_id)",
+    ]),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -25,10 +25,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import bisect
+import datetime
 import sys
 
 from ansible_collections.voxplane.pbx.plugins.module_utils import rules
-from ansible_collections.voxplane.pbx.plugins.module_utils.model import DEVICE, EXTENSION, GROUP, NUMBER, dial_plan
+from ansible_collections.voxplane.pbx.plugins.module_utils.model import (
+    ANNOUNCEMENT, CONFERENCE, DEVICE, EXTENSION, GROUP, IVR, NUMBER, QUEUE, SCHEDULE, dial_plan,
+)
 from ansible_collections.voxplane.pbx.plugins.module_utils.state import TenantState
 
 _HA1_BYTES = 16  # an MD5 digest (rules.ha1_value: 32 hex digits)
@@ -231,6 +234,133 @@ class Group(object):
         self.fallback = obj['fallback']
 
 
+class Menu(object):
+    """An IVR menu: the router sends its calls to the media service (routing._reach); the route simulator
+    and the call-flow pictures follow its keys."""
+
+    kind = IVR
+    __slots__ = ('tenant', 'number', 'name', 'greeting', 'menu', 'keys', 'timeout', 'max_tries', 'invalid', 'no_input',
+                 'direct_dial')
+
+    def __init__(self, tenant, obj):
+        self.tenant = tenant
+        self.number = _intern(obj['internal_number'])
+        self.name = obj['name']
+        for field in self.__slots__[3:]:
+            setattr(self, field, obj[field])
+        # key -> destination in the order a phone's keypad lists the keys
+        self.keys = dict((key, obj['keys'][key]) for key in rules.MENU_KEYS if key in obj['keys'])
+
+
+class Queue(object):
+    """A call queue: its members ring through the router (routing.route_from_media, to=member); the rest is
+    the media service's. ``members``: (extension, penalty, logged in) in the queue's order."""
+
+    kind = QUEUE
+    __slots__ = ('tenant', 'number', 'name', 'strategy', 'members', 'member_numbers', 'member_ring_time', 'wrapup_time',
+                 'max_callers', 'max_wait', 'overflow', 'no_members', 'music', 'announce_position')
+
+    def __init__(self, tenant, obj):
+        self.tenant = tenant
+        self.number = _intern(obj['internal_number'])
+        self.name = obj['name']
+        for field in self.__slots__[3:]:
+            if field in obj:
+                setattr(self, field, obj[field])
+        self.members = tuple((_intern(m['extension']), m['penalty'], m['logged_in']) for m in obj['members'])
+        self.member_numbers = frozenset(m[0] for m in self.members)
+
+
+class Room(object):
+    """A conference room: the media service's alone."""
+
+    kind = CONFERENCE
+    __slots__ = ('tenant', 'number', 'name', 'max_participants')
+
+    def __init__(self, tenant, obj):
+        self.tenant = tenant
+        self.number = _intern(obj['internal_number'])
+        self.name = obj['name']
+        self.max_participants = obj['max_participants']
+
+
+_MEDIA_TARGETS = ((IVR, Menu), (QUEUE, Queue), (CONFERENCE, Room))
+_DAY = datetime.timedelta(days=1)
+
+
+class Schedule(object):
+    """Business hours: ``is_open(now)`` by the clock in the schedule's time zone (its own, else the
+    tenant's): within an interval of that day of the week and not a holiday. ``marks``: the minutes of the
+    day at which the answer may change (every opening and closing time, and midnight), from which
+    ``Snapshot.stable_period`` knows how long a decision holds."""
+
+    __slots__ = ('name', 'zone', 'timezone', 'open', 'closed', 'days', 'holidays', 'marks')
+
+    def __init__(self, obj, tenant_timezone):
+        self.name = _intern(obj['name'])
+        self.timezone = obj['timezone'] or tenant_timezone
+        self.zone = rules.time_zone(self.timezone)
+        self.open = obj['open']
+        self.closed = obj['closed']
+        days = [[] for _day in rules.WEEKDAYS]
+        marks = set([0])
+        for entry in obj['hours']:
+            start, end = rules.clock_time(entry['from'], 'from'), rules.clock_time(entry['to'], 'to', end=True)
+            marks.update((start, end % 1440))
+            for day in entry['days']:
+                days[rules.WEEKDAYS.index(day)].append((start, end))
+        self.days = tuple(tuple(sorted(spans)) for spans in days)
+        self.holidays = frozenset(obj['holidays'])
+        self.marks = tuple(sorted(marks))
+
+    def is_open(self, now):
+        """Whether the schedule is open at epoch second ``now``."""
+        local = datetime.datetime.fromtimestamp(now, self.zone)
+        if local.date().isoformat() in self.holidays:
+            return False
+        minute = local.hour * 60 + local.minute
+        return any(start <= minute < end for start, end in self.days[local.weekday()])
+
+    def destination(self, now):
+        """(open?, the destination the schedule leads to at ``now``)."""
+        is_open = self.is_open(now)
+        return is_open, self.open if is_open else self.closed
+
+
+def clock_period(zone, marks, now):
+    """(start, end) around epoch second ``now`` in which no wall-clock time of ``marks`` (minutes of the day,
+    midnight among them) passes in ``zone`` and its offset from UTC does not change: a stretch in which a
+    schedule of those marks gives one answer. At most a day long."""
+    day = datetime.datetime.fromtimestamp(now, zone).date()
+    moments = set()
+    for offset in (-1, 0, 1, 2):
+        date = day + offset * _DAY
+        for mark in marks:
+            for fold in (0, 1):  # a wall-clock time the change from summer time passes twice
+                moments.add(datetime.datetime(date.year, date.month, date.day, mark // 60, mark % 60, fold=fold,
+                                              tzinfo=zone).timestamp())
+    moments = sorted(moments)
+    i = bisect.bisect_right(moments, now)
+    start, end = moments[i - 1], moments[i]
+
+    def offset_at(moment):
+        return datetime.datetime.fromtimestamp(moment, zone).utcoffset()
+
+    if offset_at(start) != offset_at(end):  # summer time begins or ends in between: that moment too
+        low, high = start, end
+        while high - low > 1:
+            middle = (low + high) // 2
+            if offset_at(middle) == offset_at(start):
+                low = middle
+            else:
+                high = middle
+        if high <= now:
+            start = high
+        else:
+            end = high
+    return start, end
+
+
 class _NumberSource(object):
     """What the E.164 numbers of one number object (a single number or a block) share."""
 
@@ -372,7 +502,8 @@ def _presented_location(location, plan):
 class Tenant(object):
     __slots__ = ('name', 'domain', 'dial_plan', 'timezone', 'main_number', 'international_calls', 'locations',
                  'trunk', 'trunk_addresses', 'accounts', 'targets', 'devices', 'media_server', 'relay_media', 'permissions',
-                 'max_outside_calls', 'max_outside_calls_per_minute', 'single_numbers', 'blocks', 'activations')
+                 'max_outside_calls', 'max_outside_calls_per_minute', 'single_numbers', 'blocks', 'activations',
+                 'announcements', 'voicemail_pin_always', 'schedules', 'queues_of')
 
     def __init__(self, state, pool=None):
         pool = pool or _Pool()
@@ -388,6 +519,9 @@ class Tenant(object):
         self.main_number = t['main_number'] if t['main_number'] in plan else None
         self.international_calls = t['international_calls']
         self.media_server = t['media_server']
+        self.voicemail_pin_always = t['voicemail_pin_always']
+        # name -> where the call goes after it (a destination), or None: the call ends with it.
+        self.announcements = dict((_intern(name), a['then']) for name, a in state.objects(ANNOUNCEMENT).items())
         self.relay_media = t['media_relay'] == 'always'  # every call's media through rtpengine
         self.permissions = _permissions(t, pool)
         self.max_outside_calls = t['max_outside_calls']
@@ -411,6 +545,16 @@ class Tenant(object):
         for obj in state.objects(GROUP).values():
             group = Group(self.name, obj, pool)
             self.targets[group.number] = group
+        # IVR menus, queues and conference rooms: internal numbers the media service answers (docs/media.md).
+        self.queues_of = {}  # extension -> the queues it is a member of (feature codes *44, *45)
+        for kind, make in _MEDIA_TARGETS:
+            for key, obj in sorted(state.objects(kind).items()):
+                target = make(self.name, obj)
+                self.targets[target.number] = target
+                if kind == QUEUE:
+                    for member in target.member_numbers:
+                        self.queues_of[member] = self.queues_of.get(member, ()) + (target.number,)
+        self.schedules = dict((name, Schedule(obj, self.timezone)) for name, obj in state.objects(SCHEDULE).items())
         self.devices = dict((mac, dict(d)) for mac, d in state.objects(DEVICE).items())
         # Every E.164 number of the tenant as the snapshot's number index holds it: an entry per
         # single number and block head, a _Block per block with the DDIs that lead somewhere.
@@ -446,24 +590,27 @@ class Snapshot(object):
 
     ``states``: tenant name -> TenantState (a state without tenant object is left out).
     ``tenant_generations``: tenant name -> the generation that last changed it, what
-    ``load()`` compares to rebuild only what changed."""
+    ``load()`` compares to rebuild only what changed. ``media_service``: the SIP URI of the PBX's
+    own media service (the deployment's, docs/media.md), or None."""
 
-    def __init__(self, states=None, generation=0, trusted_addresses=(), tenant_generations=None):
+    def __init__(self, states=None, generation=0, trusted_addresses=(), tenant_generations=None, media_service=None):
         pool, tenants, single, blocks = _Pool(), {}, {}, {}
         for _name, state in sorted((states or {}).items()):
             if state.tenant is not None:
                 _add(tenants, single, blocks, Tenant(state, pool))
-        self._assemble(generation, trusted_addresses, tenant_generations, pool, tenants, Numbers(single, blocks))
+        self._assemble(generation, trusted_addresses, tenant_generations, pool, tenants, Numbers(single, blocks),
+                       media_service)
 
     @classmethod
-    def _made(cls, generation, trusted_addresses, tenant_generations, pool, tenants, numbers):
+    def _made(cls, generation, trusted_addresses, tenant_generations, pool, tenants, numbers, media_service=None):
         snap = cls.__new__(cls)
-        snap._assemble(generation, trusted_addresses, tenant_generations, pool, tenants, numbers)
+        snap._assemble(generation, trusted_addresses, tenant_generations, pool, tenants, numbers, media_service)
         return snap
 
-    def _assemble(self, generation, trusted_addresses, tenant_generations, pool, tenants, numbers):
+    def _assemble(self, generation, trusted_addresses, tenant_generations, pool, tenants, numbers, media_service=None):
         """Set the tenants and the number index; derive the small cross-tenant indexes."""
         self.generation = generation
+        self.media_service = media_service
         self.trusted_addresses = frozenset(trusted_addresses)
         self.tenant_generations = dict(tenant_generations or {})
         self._pool = pool
@@ -477,6 +624,9 @@ class Snapshot(object):
         # Addresses trusted by deployment (role variable) besides the tenants' trunks.
         self.trusted = self.trusted_addresses | frozenset(self.trunk_sources)
         self.activations = sorted(set(moment for tenant in tenants.values() for moment in tenant.activations))
+        # The clocks of every schedule: (time zone, its marks), each once.
+        self.clocks = sorted(set((schedule.timezone, schedule.marks) for tenant in tenants.values()
+                                 for schedule in tenant.schedules.values()))
         self.rebuilt = len(tenants)  # tenants built for this snapshot (updated(): the changed ones)
 
     def updated(self, states, generation, tenant_generations=None):
@@ -499,7 +649,7 @@ class Snapshot(object):
             if state.tenant is not None:
                 _add(tenants, single, blocks, Tenant(state, self._pool))
         snap = self._made(generation, self.trusted_addresses, tenant_generations, self._pool, tenants,
-                          Numbers(single, blocks))
+                          Numbers(single, blocks), self.media_service)
         snap.rebuilt = len(states)
         return snap
 
@@ -508,19 +658,26 @@ class Snapshot(object):
 
     def stable_period(self, now):
         """(start, end): the stretch of time around ``now`` in which no number of this snapshot
-        changes its status, so that the routing core decides every call the same way throughout."""
+        changes its status and no schedule opens or closes (an opening or closing time, midnight, a
+        change of summer time in its time zone), so that the routing core decides every call the same
+        way throughout."""
         moments = self.activations
         i = bisect.bisect_right(moments, now)
-        return (moments[i - 1] if i else float('-inf')), (moments[i] if i < len(moments) else float('inf'))
+        start, end = (moments[i - 1] if i else float('-inf')), (moments[i] if i < len(moments) else float('inf'))
+        for timezone, marks in self.clocks:
+            first, last = clock_period(rules.time_zone(timezone), marks, now)
+            start, end = max(start, first), min(end, last)
+        return start, end
 
 
-def load(txn, trusted_addresses=(), previous=None):
+def load(txn, trusted_addresses=(), previous=None, media_service=None):
     """Build a snapshot inside a (read) transaction of the store. With ``previous`` (a snapshot
-    loaded earlier with the same trusted addresses), only the tenants whose generation moved
-    since are read and rebuilt."""
+    loaded earlier with the same trusted addresses and media service), only the tenants whose
+    generation moved since are read and rebuilt."""
     generation = txn.generation()['generation']
     generations = txn.tenant_generations()
-    if previous is not None and previous.trusted_addresses == frozenset(trusted_addresses):
+    if previous is not None and previous.trusted_addresses == frozenset(trusted_addresses) \
+            and previous.media_service == media_service:
         if generation == previous.generation and generations == previous.tenant_generations:
             return previous
         known = previous.tenant_generations
@@ -530,4 +687,4 @@ def load(txn, trusted_addresses=(), previous=None):
     pool, tenants, single, blocks = _Pool(), {}, {}, {}
     for name in sorted(generations):  # one tenant's state in memory at a time
         _add(tenants, single, blocks, Tenant(txn.load_tenant(name), pool))
-    return Snapshot._made(generation, trusted_addresses, generations, pool, tenants, Numbers(single, blocks))
+    return Snapshot._made(generation, trusted_addresses, generations, pool, tenants, Numbers(single, blocks), media_service)

@@ -14,7 +14,7 @@ __metaclass__ = type
 
 from ansible_collections.voxplane.pbx.plugins.module_utils import rules
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import (
-    CHILD_KINDS, DEVICE, EXTENSION, GROUP, NUMBER, TENANT,
+    CHILD_KINDS, DEVICE, EXTENSION, INTERNAL_KINDS, NUMBER, QUEUE, TENANT,
 )
 
 
@@ -52,12 +52,18 @@ class TenantState(object):
     # Derived views -------------------------------------------------------
 
     def internal_targets(self):
-        """internal number -> (kind, object) for extensions and groups."""
+        """internal number -> (kind, object) for the objects with an internal number: extensions,
+        groups, IVR menus, queues and conference rooms (model.INTERNAL_KINDS)."""
         targets = {}
-        for kind in (EXTENSION, GROUP):
+        for kind in INTERNAL_KINDS:
             for key, obj in self.children[kind].items():
                 targets.setdefault(key, (kind, obj))
         return targets
+
+    def queues_of(self, extension):
+        """The internal numbers of the queues ``extension`` is a member of, sorted."""
+        return sorted(key for key, queue in self.children[QUEUE].items()
+                      if any(m['extension'] == extension for m in queue['members']))
 
     def owned_numbers(self):
         """Every E.164 number the tenant holds -> the key of its number object."""

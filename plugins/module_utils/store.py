@@ -6,8 +6,9 @@
 Modules never write SQL; they open a ``Directory``, run one ``transaction()``
 and hand it the changes the reconcile engine planned. The SQL is written once
 with ``?`` placeholders in the common subset of SQLite and PostgreSQL; a
-``Dialect`` supplies what differs (connecting, locking, serial keys,
-placeholders), so a second database is a new dialect, not new module code.
+``Dialect`` supplies what differs (connecting, locking, serial keys, binary
+columns, placeholders, a JSON field, the driver's errors): ``SqliteDialect``
+here, ``postgresql.PostgresqlDialect`` for a ``postgresql://`` location.
 
 Every committed change bumps the generation counter in the same transaction:
 the KEMI router polls that single row to know when to reload its snapshot. The
@@ -21,6 +22,7 @@ __metaclass__ = type
 
 import datetime
 import errno
+import hashlib
 import json
 import os
 
@@ -28,8 +30,10 @@ from ansible_collections.voxplane.pbx.plugins.module_utils.errors import (
     EnvironmentProblem, SchemaError, StorageError, this_python,
 )
 from ansible_collections.voxplane.pbx.plugins.module_utils.integrity import Lookups
+from ansible_collections.voxplane.pbx.plugins.module_utils import postgresql
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import (
-    CHILD_KINDS, DEVICE, EXTENSION, GROUP, KEY_FIELD, NUMBER, PHONEBOOK, TENANT, with_defaults,
+    ANNOUNCEMENT, CHILD_KINDS, CONFERENCE, DEVICE, EXTENSION, GROUP, IVR, KEY_FIELD, NUMBER, PHONEBOOK, QUEUE, SCHEDULE,
+    TENANT, with_defaults,
 )
 from ansible_collections.voxplane.pbx.plugins.module_utils.rules import block_numbers
 from ansible_collections.voxplane.pbx.plugins.module_utils.schema import LATEST_VERSION, MIGRATIONS
@@ -46,6 +50,8 @@ else:
     SQLITE3_IMPORT_ERROR = None
 
 DEFAULT_LOCATION = '/var/lib/voxplane/directory.db'
+# The key of a mailbox's state (Transaction.mailbox_state) that holds its recorded greetings: {kind: audio hash}.
+MAILBOX_GREETINGS = 'greetings'
 
 
 def require_sqlite3():
@@ -61,12 +67,17 @@ def require_sqlite3():
 
 # kind -> (table, key column). Child rows all carry tenant_id.
 TABLES = {EXTENSION: ('extensions', 'internal_number'), GROUP: ('call_groups', 'internal_number'),
-          NUMBER: ('numbers', 'number'), DEVICE: ('devices', 'mac'), PHONEBOOK: ('phonebook_entries', 'name')}
+          NUMBER: ('numbers', 'number'), DEVICE: ('devices', 'mac'), PHONEBOOK: ('phonebook_entries', 'name'),
+          ANNOUNCEMENT: ('announcements', 'name'), IVR: ('ivr_menus', 'internal_number'),
+          QUEUE: ('call_queues', 'internal_number'), CONFERENCE: ('conference_rooms', 'internal_number'),
+          SCHEDULE: ('schedules', 'name')}
 
 # Fields kept in their own columns or rows rather than in doc.
 _OUT_OF_DOC = {TENANT: ('name', 'sip_domain'), EXTENSION: ('tenant', 'internal_number', 'sip_accounts'),
                GROUP: ('tenant', 'internal_number'), NUMBER: ('tenant', 'number'), DEVICE: ('tenant', 'mac'),
-               PHONEBOOK: ('tenant', 'name')}
+               PHONEBOOK: ('tenant', 'name'), ANNOUNCEMENT: ('tenant', 'name'), IVR: ('tenant', 'internal_number'),
+               QUEUE: ('tenant', 'internal_number'), CONFERENCE: ('tenant', 'internal_number'),
+               SCHEDULE: ('tenant', 'name')}
 
 
 def _now():
@@ -109,12 +120,22 @@ class SqliteDialect(object):
 
     name = 'sqlite'
     serial = 'INTEGER PRIMARY KEY'
+    blob = 'BLOB'
 
     def __init__(self, path, busy_timeout_ms=10000):
         self.path = path
         self.busy_timeout_ms = busy_timeout_ms
         # Folders connect() created for a new file; remove() takes them away again.
         self._made_folders = []
+
+    @staticmethod
+    def require_driver():
+        require_sqlite3()
+
+    @property
+    def errors(self):
+        """The driver's exceptions, which error() turns into a StorageError."""
+        return (sqlite3.Error,) if sqlite3 is not None else ()
 
     def exists(self):
         return self.path == ':memory:' or os.path.exists(self.path)
@@ -314,32 +335,59 @@ class SqliteDialect(object):
     def has_table(self, conn, table):
         return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone() is not None
 
+    @staticmethod
+    def json_text(column, *path):
+        """SQL for the text at ``path`` of the JSON document in ``column``."""
+        return "json_extract(%s, '$.%s')" % (column, '.'.join(path))
 
-def dialect_for(location):
-    """Pick the dialect from the directory location: a file path means SQLite."""
-    if location.startswith(('postgresql://', 'postgres://')):
-        raise StorageError(_without_password(location),
-                           'is a PostgreSQL location; PostgreSQL directories are not supported by this version of '
-                           'the collection')
-    return SqliteDialect(location)
+    # The router's generation poll (GenerationPoll) ---------------------------------------------------
+
+    def connect_poll(self):
+        try:
+            return sqlite3.connect('file:%s?mode=ro' % self.path, uri=True, timeout=1.0)
+        except sqlite3.Error as e:
+            raise self._poll_error(e)
+
+    def poll_generation(self, conn):
+        try:
+            return conn.execute('SELECT generation FROM voxplane_generation WHERE id = 1').fetchone()[0]
+        except sqlite3.Error as e:
+            if 'no such table' in str(e) or 'not a database' in str(e):
+                return None  # not a voxplane directory (yet): a transaction says what the file is
+            raise self._poll_error(e)
+
+    def poll_voicemail_serial(self, conn):
+        try:
+            return conn.execute('SELECT serial FROM voicemail_serial WHERE id = 1').fetchone()[0]
+        except sqlite3.Error as e:
+            if 'no such table' in str(e):
+                return None  # a directory of a schema before voicemail (migration 5)
+            raise self._poll_error(e)
+
+    def _poll_error(self, exc):
+        if not os.path.exists(self.path):
+            return StorageError(self.path, 'does not exist')
+        return self.error(exc)
 
 
-def _without_password(url):
-    """A database URL as an error message may show it: a password in it is masked."""
-    scheme, sep, rest = url.partition('://')
-    userinfo, at, host = rest.rpartition('@')
-    if not at or ':' not in userinfo:
-        return url
-    return '%s%s%s:********@%s' % (scheme, sep, userinfo.split(':', 1)[0], host)
+def dialect_for(location, password=None, lock_timeout_ms=None):
+    """Pick the dialect from the directory location: a ``postgresql://`` URL or libpq keyword/value
+    pairs (``host=db1 dbname=voxplane ...``) mean PostgreSQL, anything else is a SQLite file.
+    ``password``: a PostgreSQL password the location does not carry; ``lock_timeout_ms``: how long
+    a writer waits for another's lock (default 10 s)."""
+    timeout = {} if lock_timeout_ms is None else {'lock_timeout_ms': lock_timeout_ms}
+    if postgresql.is_location(location):
+        return postgresql.PostgresqlDialect(location, password=password, **timeout)
+    return SqliteDialect(location, **dict(('busy_timeout_ms', v) for v in timeout.values()))
 
 
 class Directory(object):
     """One directory database. ``transaction()`` is the only way in."""
 
-    def __init__(self, location=DEFAULT_LOCATION, dialect=None):
-        require_sqlite3()
+    def __init__(self, location=DEFAULT_LOCATION, dialect=None, password=None):
         self.location = location
-        self.dialect = dialect or dialect_for(location)
+        self.dialect = dialect or dialect_for(location, password)
+        self.dialect.require_driver()
 
     def exists(self):
         return self.dialect.exists()
@@ -353,6 +401,49 @@ class Directory(object):
         """A transaction. create=False: the directory must exist (readers and the router
         never create one); create_parents: a new file's missing folders are created too."""
         return Transaction(self.dialect, write, create, create_parents)
+
+    def generation_poll(self):
+        """A GenerationPoll of this directory (the router's per-worker reload check)."""
+        return GenerationPoll(self.dialect)
+
+
+class GenerationPoll(object):
+    """The directory generation, read over one long-lived read-only connection of its own (one
+    per process: a forked worker opens its own): one single-row SELECT a call, no transaction.
+    None: not a voxplane directory (yet). A storage error names the directory like every other,
+    and the next call connects again."""
+
+    def __init__(self, dialect):
+        self.dialect = dialect
+        self._conn = None
+        self._pid = None
+
+    def __call__(self):
+        try:
+            if self._conn is None or self._pid != os.getpid():
+                self._conn = self.dialect.connect_poll()
+                self._pid = os.getpid()
+            return self.dialect.poll_generation(self._conn)
+        except BaseException:
+            self.close()
+            raise
+
+    def voicemail_serial(self):
+        """The directory's voicemail serial over the same connection (what the message-waiting
+        lamps follow; None before migration 5). Call it after the generation."""
+        try:
+            return self.dialect.poll_voicemail_serial(self._conn)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        if self._conn is not None and self._pid == os.getpid():
+            try:
+                self._conn.close()
+            except Exception:  # pylint: disable=broad-except
+                pass
+        self._conn = None
 
 
 class Transaction(Lookups):
@@ -388,13 +479,13 @@ class Transaction(Lookups):
             self.conn.close()
             if self._created:
                 self.dialect.remove()
-            if isinstance(e, sqlite3.Error):
+            if isinstance(e, self.dialect.errors):
                 raise self.dialect.error(e)
             raise
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        failure = exc if isinstance(exc, sqlite3.Error) else None
+        failure = exc if isinstance(exc, self.dialect.errors) else None
         try:
             if exc_type is None and not self._rollback_only:
                 try:
@@ -408,11 +499,11 @@ class Transaction(Lookups):
                     if self.dirty:
                         self.committed_generation = generation
                     return False
-                except sqlite3.Error as e:
+                except self.dialect.errors as e:
                     failure = e
             try:
                 self.conn.execute('ROLLBACK')
-            except sqlite3.Error:
+            except self.dialect.errors:
                 pass  # closing the connection discards the transaction all the same
             if self._created:
                 self.conn.close()
@@ -454,7 +545,7 @@ class Transaction(Lookups):
             if number <= version:
                 continue
             for statement in statements:
-                self._execute(statement.format(serial=self.dialect.serial))
+                self._execute(statement.format(serial=self.dialect.serial, blob=self.dialect.blob))
             self._execute('INSERT INTO voxplane_schema (version, description, applied_at) VALUES (?, ?, ?)',
                           (number, description, _now()))
         self.migrated_from = version
@@ -534,7 +625,7 @@ class Transaction(Lookups):
     def device_by_activation(self, digest):
         """(tenant name, MAC) of the device whose stored activation code has this SHA-256, or None."""
         row = self._execute("SELECT t.name, d.mac FROM devices d JOIN tenants t ON t.id = d.tenant_id "
-                            "WHERE json_extract(d.doc, '$.activation.hash') = ?", (digest,)).fetchone()
+                            "WHERE %s = ?" % self.dialect.json_text('d.doc', 'activation', 'hash'), (digest,)).fetchone()
         return tuple(row) if row else None
 
     def domain_owner(self, domain, tenant):
@@ -625,3 +716,193 @@ class Transaction(Lookups):
                 members = [change.key] + (block_numbers(change.key, change.after['ddi_range']) if change.after['ddi_range'] else [])
                 for e164 in members:
                     self._execute('INSERT INTO number_claims (e164, number_id, tenant_id) VALUES (?, ?, ?)', (e164, row_id, tenant_id))
+
+    # The media service's data (docs/media.md) ------------------------------
+    # Written by the media service, not through reconcile; every change to a mailbox moves
+    # voicemail_serial and stamps the mailbox with it, so that a reader (the message-waiting
+    # NOTIFYs) asks only for the mailboxes changed since the serial it saw last.
+
+    def _extension_id(self, tenant, extension):
+        row = self._execute('SELECT e.id FROM extensions e JOIN tenants t ON t.id = e.tenant_id '
+                            'WHERE t.name = ? AND e.internal_number = ?', (tenant, extension)).fetchone()
+        if row is None:
+            raise StorageError(self.dialect.path, 'extension %s of tenant %s does not exist' % (extension, tenant))
+        return row[0]
+
+    def tenant_of_domain(self, domain):
+        """(tenant name, tenant generation) of the tenant whose SIP domain this is, or None: what the
+        media service asks per call, to reload a tenant only when it changed."""
+        row = self._execute('SELECT name, generation FROM tenants WHERE sip_domain = ?', (domain,)).fetchone()
+        return tuple(row) if row else None
+
+    def announcement(self, tenant, name):
+        """The document of the tenant's announcement of that name, or None."""
+        row = self._execute('SELECT a.doc FROM announcements a JOIN tenants t ON t.id = a.tenant_id '
+                            'WHERE t.name = ? AND a.name = ?', (tenant, name)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def voicemail_serial(self):
+        return self._execute('SELECT serial FROM voicemail_serial WHERE id = 1').fetchone()[0]
+
+    def _mailbox_changed(self, tenant, extension):
+        """Move voicemail_serial and stamp the mailbox with it (the row is made when missing)."""
+        if not self.write:
+            raise StorageError(self.dialect.path, 'cannot write in a read-only transaction')
+        self._execute('UPDATE voicemail_serial SET serial = serial + 1 WHERE id = 1')
+        serial = self.voicemail_serial()
+        ext_id = self._extension_id(tenant, extension)
+        if self._execute('UPDATE mailboxes SET serial = ? WHERE extension_id = ?', (serial, ext_id)).rowcount == 0:
+            self._execute('INSERT INTO mailboxes (tenant_id, extension_id, serial, doc) VALUES (?, ?, ?, ?)',
+                          (self._tenant_id(tenant), ext_id, serial, '{}'))
+        return serial
+
+    def mailbox_state(self, tenant, extension):
+        """The mailbox's own state ({} when nothing was kept yet): recorded greetings under
+        MAILBOX_GREETINGS ({kind: audio hash}), PIN failures (ISO times)."""
+        row = self._execute('SELECT m.doc FROM mailboxes m WHERE m.extension_id = ?',
+                            (self._extension_id(tenant, extension),)).fetchone()
+        return json.loads(row[0]) if row else {}
+
+    def set_mailbox_state(self, tenant, extension, state):
+        self._mailbox_changed(tenant, extension)
+        self._execute('UPDATE mailboxes SET doc = ? WHERE extension_id = ?',
+                      (json.dumps(state, sort_keys=True), self._extension_id(tenant, extension)))
+
+    def add_voicemail(self, tenant, extension, received_at, duration_ms, file, doc, folder='new'):
+        """Store a message's metadata (the audio file is the media service's); its id."""
+        self._mailbox_changed(tenant, extension)
+        cursor = self._execute('INSERT INTO voicemail_messages (tenant_id, extension_id, folder, received_at, '
+                               'duration_ms, file, doc) VALUES (?, ?, ?, ?, ?, ?, ?)',
+                               (self._tenant_id(tenant), self._extension_id(tenant, extension), folder, received_at,
+                                int(duration_ms), file, json.dumps(doc, sort_keys=True)))
+        return cursor.lastrowid
+
+    _MESSAGE_COLUMNS = ('SELECT v.id, t.name, e.internal_number, v.folder, v.received_at, v.duration_ms, v.file, v.doc '
+                        'FROM voicemail_messages v JOIN tenants t ON t.id = v.tenant_id '
+                        'JOIN extensions e ON e.id = v.extension_id ')
+
+    @staticmethod
+    def _message(row):
+        message = json.loads(row[7])
+        message.update(id=row[0], tenant=row[1], mailbox=row[2], folder=row[3], received_at=row[4],
+                       duration_ms=row[5], file=row[6])
+        return message
+
+    def voicemail_messages(self, tenant, extension=None, folder=None):
+        """The messages of a tenant (of one mailbox, of one folder), oldest first."""
+        query, params = self._MESSAGE_COLUMNS + 'WHERE t.name = ?', [tenant]
+        if extension is not None:
+            query, params = query + ' AND e.internal_number = ?', params + [extension]
+        if folder is not None:
+            query, params = query + ' AND v.folder = ?', params + [folder]
+        return [self._message(row) for row in self._execute(query + ' ORDER BY v.received_at, v.id', params)]
+
+    def voicemail_message(self, tenant, message_id):
+        row = self._execute(self._MESSAGE_COLUMNS + 'WHERE t.name = ? AND v.id = ?', (tenant, message_id)).fetchone()
+        return self._message(row) if row else None
+
+    def move_voicemail(self, tenant, message_id, folder):
+        message = self.voicemail_message(tenant, message_id)
+        if message is None:
+            raise StorageError(self.dialect.path, 'message %s of tenant %s does not exist' % (message_id, tenant))
+        if message['folder'] != folder:
+            self._mailbox_changed(tenant, message['mailbox'])
+            self._execute('UPDATE voicemail_messages SET folder = ? WHERE id = ?', (folder, message_id))
+
+    def update_voicemail(self, tenant, message_id, doc):
+        """Replace a message's metadata document (its mail delivery state); counts do not change."""
+        self._execute('UPDATE voicemail_messages SET doc = ? WHERE id = ? AND tenant_id = ?',
+                      (json.dumps(doc, sort_keys=True), message_id, self._tenant_id(tenant)))
+
+    def delete_voicemail(self, tenant, message_id):
+        """Remove a message's row; the message (with its file, for the caller to remove), or None."""
+        message = self.voicemail_message(tenant, message_id)
+        if message is not None:
+            self._mailbox_changed(tenant, message['mailbox'])
+            self._execute('DELETE FROM voicemail_messages WHERE id = ?', (message_id,))
+        return message
+
+    def voicemail_to_mail(self):
+        """Every message (of any tenant) whose e-mail is still to be sent (doc email.state
+        'pending'), oldest first."""
+        return [self._message(row) for row in self._execute(
+            self._MESSAGE_COLUMNS + "WHERE %s = 'pending' ORDER BY v.received_at, v.id" % self.dialect.json_text('v.doc', 'email', 'state'))]
+
+    def mailbox_counts(self, tenant, extension=None):
+        """{extension: {'new': n, 'saved': n}} of a tenant's mailboxes that hold messages."""
+        query = ('SELECT e.internal_number, v.folder, COUNT(*) FROM voicemail_messages v '
+                 'JOIN extensions e ON e.id = v.extension_id JOIN tenants t ON t.id = v.tenant_id WHERE t.name = ?')
+        params = [tenant]
+        if extension is not None:
+            query, params = query + ' AND e.internal_number = ?', params + [extension]
+        counts = {}
+        for number, folder, count in self._execute(query + ' GROUP BY e.internal_number, v.folder', params):
+            counts.setdefault(number, {'new': 0, 'saved': 0})[folder] = count
+        return counts
+
+    def mailboxes_changed(self, since):
+        """(serial now, {(tenant, extension): {'new': n, 'saved': n}}) of every mailbox changed
+        after voicemail serial ``since`` (None: every mailbox that ever changed)."""
+        serial = self.voicemail_serial()
+        changed = {}
+        rows = self._execute('SELECT t.name, e.internal_number, m.extension_id FROM mailboxes m '
+                             'JOIN tenants t ON t.id = m.tenant_id JOIN extensions e ON e.id = m.extension_id '
+                             'WHERE m.serial > ?', (-1 if since is None else since,)).fetchall()
+        for tenant, number, ext_id in rows:
+            counts = {'new': 0, 'saved': 0}
+            for folder, count in self._execute('SELECT folder, COUNT(*) FROM voicemail_messages WHERE extension_id = ? '
+                                               'GROUP BY folder', (ext_id,)):
+                counts[folder] = count
+            changed[(tenant, number)] = counts
+        return serial, changed
+
+    def put_audio(self, tenant, data, duration_ms):
+        """Keep audio (a WAV file's bytes) for the tenant; its SHA-256, by which it is referred to."""
+        digest = hashlib.sha256(data).hexdigest()
+        tenant_id = self._tenant_id(tenant)
+        if self._execute('SELECT 1 FROM audio WHERE tenant_id = ? AND hash = ?', (tenant_id, digest)).fetchone() is None:
+            self._execute('INSERT INTO audio (tenant_id, hash, duration_ms, data) VALUES (?, ?, ?, ?)',
+                          (tenant_id, digest, int(duration_ms), data))
+        return digest
+
+    def audio(self, tenant, digest):
+        """The bytes of the tenant's audio with that SHA-256, or None."""
+        row = self._execute('SELECT a.data FROM audio a JOIN tenants t ON t.id = a.tenant_id WHERE t.name = ? AND a.hash = ?',
+                            (tenant, digest)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def has_audio(self, tenant, digest):
+        return self._execute('SELECT 1 FROM audio a JOIN tenants t ON t.id = a.tenant_id WHERE t.name = ? AND a.hash = ?',
+                             (tenant, digest)).fetchone() is not None
+
+    def audio_duration(self, tenant, digest):
+        row = self._execute('SELECT a.duration_ms FROM audio a JOIN tenants t ON t.id = a.tenant_id WHERE t.name = ? '
+                            'AND a.hash = ?', (tenant, digest)).fetchone()
+        return row[0] if row else None
+
+    def audio_hashes(self, tenant):
+        return set(r[0] for r in self._execute('SELECT a.hash FROM audio a JOIN tenants t ON t.id = a.tenant_id '
+                                               'WHERE t.name = ?', (tenant,)))
+
+    def remove_audio(self, tenant, digests):
+        tenant_id = self._tenant_id(tenant)
+        for digest in digests:
+            self._execute('DELETE FROM audio WHERE tenant_id = ? AND hash = ?', (tenant_id, digest))
+
+    def audio_in_use(self, tenant):
+        """The SHA-256s of the tenant's audio that something refers to: an announcement, or a mailbox's
+        recorded greeting (its state's MAILBOX_GREETINGS)."""
+        used = set(r[0] for r in self._execute(
+            "SELECT %s FROM announcements a JOIN tenants t ON t.id = a.tenant_id "
+            "WHERE t.name = ?" % self.dialect.json_text('a.doc', 'audio'), (tenant,)) if r[0])
+        for (doc,) in self._execute('SELECT m.doc FROM mailboxes m JOIN tenants t ON t.id = m.tenant_id WHERE t.name = ?',
+                                    (tenant,)):
+            greetings = json.loads(doc).get(MAILBOX_GREETINGS) or {}
+            used.update(digest for digest in greetings.values() if digest)
+        return used
+
+    def prune_audio(self, tenant, digests):
+        """Remove those of ``digests`` that nothing refers to any more (audio_in_use); the removed ones."""
+        unused = set(digests) - self.audio_in_use(tenant) if digests else set()
+        self.remove_audio(tenant, sorted(unused))
+        return unused

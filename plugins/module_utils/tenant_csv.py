@@ -3,17 +3,19 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """CSV files of a tenant, as the admins of hosted PBX portals keep them (docs/tenant-documents.md).
 
-Three layouts, each with a header row naming its columns (any order; UTF-8, a byte order mark
+Four layouts, each with a header row naming its columns (any order; UTF-8, a byte order mark
 allowed; ``;`` as Excel's German export writes it, or ``,``):
 
 - extensions: one row per extension, its SIP accounts (``account1_username``, ...), its
   numbers (``ddi``, ``external_numbers``) and the desk phone that carries its lines (``device_*``);
 - phonebook: ``name``, ``number``, ``mobile``, ``company``;
-- speed dials: ``extension``, ``code``, ``number``, ``name``.
+- speed dials: ``extension``, ``code``, ``number``, ``name``;
+- queue members: ``queue``, ``extension``, ``penalty``, ``logged_in`` (one row per member, in order).
 
-A CSV file becomes a tenant document for state ``merged``: the extensions, entries and speed dial
-lists it lists get the columns it has; a column the file does not have is left as it is, an empty
-cell clears an optional text field. Every problem is reported with the file, the row (the line
+A CSV file becomes a tenant document for state ``merged``: the extensions, entries, speed dial
+lists and queues' member lists it lists get the columns it has; a column the file does not have is
+left as it is (a member without ``logged_in`` keeps its login), an empty cell clears an optional
+text field. Every problem is reported with the file, the row (the line
 number a spreadsheet shows, the header being row 1) and the column.
 """
 
@@ -28,11 +30,14 @@ import re
 
 from ansible_collections.voxplane.pbx.plugins.module_utils import model
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import Violation
-from ansible_collections.voxplane.pbx.plugins.module_utils.model import DEVICE, EXTENSION, PHONEBOOK, describe, parse_described
+from ansible_collections.voxplane.pbx.plugins.module_utils.model import (
+    DEVICE, EXTENSION, PHONEBOOK, QUEUE, describe, parse_described,
+)
 
-EXTENSIONS, PHONEBOOK_CSV, SPEED_DIALS = 'extensions', 'phonebook', 'speed_dials'
-KINDS = (EXTENSIONS, PHONEBOOK_CSV, SPEED_DIALS)
-FILE_NAMES = {EXTENSIONS: 'extensions.csv', PHONEBOOK_CSV: 'phonebook.csv', SPEED_DIALS: 'speed_dials.csv'}
+EXTENSIONS, PHONEBOOK_CSV, SPEED_DIALS, QUEUE_MEMBERS = 'extensions', 'phonebook', 'speed_dials', 'queue_members'
+KINDS = (EXTENSIONS, PHONEBOOK_CSV, SPEED_DIALS, QUEUE_MEMBERS)
+FILE_NAMES = {EXTENSIONS: 'extensions.csv', PHONEBOOK_CSV: 'phonebook.csv', SPEED_DIALS: 'speed_dials.csv',
+              QUEUE_MEMBERS: 'queue_members.csv'}
 
 # Columns of the extensions layout -> field and how the cell is read, from the model's field table
 # (model.CSV_COLUMNS, model.SUB_FIELDS): a field's cell type follows its default.
@@ -56,6 +61,10 @@ _ACCOUNT_BOOLEANS = tuple(sub.name for sub in model.sub_fields(EXTENSION, 'sip_a
 DEVICE_COLUMNS = (('device_mac', 'mac'), ('device_model', 'model'), ('device_name', 'name'), ('device_lines', 'lines'))
 PHONEBOOK_COLUMNS = ('name', 'number', 'mobile', 'company')
 SPEED_DIAL_COLUMNS = ('extension', 'code', 'number', 'name')
+# A queue's members, from the model's field table (model.SUB_FIELDS), after the queue's internal number.
+QUEUE_MEMBER_COLUMNS = ('queue',) + tuple(sub.name for sub in model.sub_fields(QUEUE, 'members'))
+_QUEUE_MEMBER_TYPES = dict((sub.name, {'int': 'int', 'bool': 'bool'}.get(sub.type, 'text'))
+                           for sub in model.sub_fields(QUEUE, 'members'))
 LIST_SEPARATOR = '|'
 
 _ACCOUNT_COLUMN = re.compile(r'^account(?P<n>[1-9][0-9]?)_(?P<field>%s)$' % '|'.join(ACCOUNT_FIELDS))
@@ -140,16 +149,19 @@ def read(path, tenant_name, options, parse_document):
     kind = options.get('kind') or _kind_of(header)
     if kind is None:
         sheet.error(1, 'header', 'header', 'the header names no known layout: an extensions file has internal_number, a '
-                    'phonebook name and number, a speed dial file extension, code and number (delimiter %r)' % delimiter)
+                    'phonebook name and number, a speed dial file extension, code and number, a queue members file '
+                    'queue and extension (delimiter %r)' % delimiter)
         return parse_document({}, tenant_name, path)._with(sheet)
-    document = {EXTENSIONS: _read_extensions, PHONEBOOK_CSV: _read_phonebook, SPEED_DIALS: _read_speed_dials}[kind](
-        sheet, header, records)
+    document = {EXTENSIONS: _read_extensions, PHONEBOOK_CSV: _read_phonebook, SPEED_DIALS: _read_speed_dials,
+                QUEUE_MEMBERS: _read_queue_members}[kind](sheet, header, records)
     return parse_document(document, tenant_name, path)._with(sheet)
 
 
 def _kind_of(header):
     if 'internal_number' in header:
         return EXTENSIONS
+    if 'queue' in header and 'extension' in header:
+        return QUEUE_MEMBERS
     if 'extension' in header and 'code' in header:
         return SPEED_DIALS
     if 'name' in header and 'number' in header:
@@ -330,6 +342,37 @@ def _read_speed_dials(sheet, header, records):
     return {'extensions': [{'internal_number': ext, 'speed_dials': dials} for ext, dials in by_extension.items()]}
 
 
+def _read_queue_members(sheet, header, records):
+    """One row per member: the rows of a queue, in their order, are its members (they replace its stored
+    list; a member without a logged_in cell keeps its login, as with the queue module)."""
+    _check_header(sheet, header, QUEUE_MEMBER_COLUMNS, ('queue', 'extension'))
+    by_queue = {}
+    for row, record in records:
+        if not any(cell.strip() for cell in record):
+            continue
+        cells = _cells(header, record)
+        queue = cells.get('queue', '')
+        if not queue:
+            sheet.error(row, 'queue', 'required', 'every row names the internal number of its queue')
+            continue
+        what = describe(QUEUE, queue)
+        members = by_queue.setdefault(queue, [])
+        position = len(members)
+        member = {}
+        for column in QUEUE_MEMBER_COLUMNS[1:]:
+            if column in cells:
+                value = _value(sheet, row, column, cells[column], _QUEUE_MEMBER_TYPES[column], what)
+                if value not in (None, ''):
+                    member[column] = value
+        members.append(member)
+        sheet.rows.setdefault((QUEUE, queue), row)
+        columns = sheet.columns.setdefault((QUEUE, queue), {'internal_number': 'queue', 'members': 'extension'})
+        for column in QUEUE_MEMBER_COLUMNS[1:]:
+            columns['members[%d].%s' % (position, column)] = (row, column)
+        columns['members[%d]' % position] = (row, 'extension')
+    return {'queues': [{'internal_number': queue, 'members': members} for queue, members in by_queue.items()]}
+
+
 # Export -------------------------------------------------------------------------------------------------
 
 def _cell(value):
@@ -385,6 +428,9 @@ def render(document, delimiter=';'):
     dials = [[ext['internal_number'], d['code'], d['number'], _cell(d.get('name'))]
              for ext in extensions for d in ext.get('speed_dials', [])]
     out[SPEED_DIALS] = _write(list(SPEED_DIAL_COLUMNS), dials, delimiter)
+    members = [[queue['internal_number']] + [_cell(member.get(column)) for column in QUEUE_MEMBER_COLUMNS[1:]]
+               for queue in document.get('queues') or [] for member in queue.get('members', [])]
+    out[QUEUE_MEMBERS] = _write(list(QUEUE_MEMBER_COLUMNS), members, delimiter)
     return out, skipped
 
 

@@ -23,14 +23,18 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
+import binascii
 import datetime
+import hashlib
 import json
 import os
 
-from ansible_collections.voxplane.pbx.plugins.module_utils import integrity, model, tenant_csv
+from ansible_collections.voxplane.pbx.plugins.module_utils import audio, integrity, model, tenant_csv
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import RuleError, ValidationFailed, Violation
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import (
-    CHILD_KINDS, DEVICE, EXTENSION, GROUP, KEY_FIELD, NUMBER, PHONEBOOK, TENANT,
+    ANNOUNCEMENT, CHILD_KINDS, CONFERENCE, DEVICE, EXTENSION, GROUP, IVR, KEY_FIELD, NUMBER, PHONEBOOK, QUEUE, SCHEDULE,
+    TENANT,
 )
 from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import ABSENT, follow_on_filter, mentions, reconcile
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory
@@ -40,11 +44,16 @@ STATES = (MERGED, REPLACED, OVERRIDDEN, DELETED, VALIDATED)
 
 # Document section -> kind, in the order tenant_info returns them.
 SECTIONS = (('numbers', NUMBER), ('extensions', EXTENSION), ('devices', DEVICE), ('groups', GROUP),
-            ('phonebook', PHONEBOOK))
+            ('phonebook', PHONEBOOK), ('announcements', ANNOUNCEMENT), ('schedules', SCHEDULE), ('ivrs', IVR),
+            ('queues', QUEUE), ('conferences', CONFERENCE))
 SECTION_OF = dict((kind, section) for section, kind in SECTIONS)
+# The recordings the announcements play, when the export carries them (tenant_info audio: true): a list of
+# {sha256, duration_ms, wav_base64}, the WAV as the directory keeps it (16-bit PCM, mono, 8000 Hz).
+AUDIO_SECTION = 'audio'
+AUDIO_FIELDS = ('sha256', 'duration_ms', 'wav_base64')
 # What tenant_info returns beside the document: read-only, ignored on the way in.
 READ_ONLY_KEYS = ('exists', 'number_plan', 'generation', 'changed', 'failed', 'invocation', 'files', 'dest',
-                  'csv_skipped', 'summary')
+                  'csv_skipped', 'summary', 'mailboxes')
 
 # The sub-fields of structured fields (lists of mappings, mappings) are those of the model's field table
 # (model.SUB_FIELDS); the shape a sub-field's value must have follows its type there (see _check_value).
@@ -62,7 +71,8 @@ class TenantDocument(object):
     violations). ``locate`` rewrites a violation to say where in the source it is (CSV: file, row
     and column)."""
 
-    def __init__(self, tenant_name, tenant_request=None, children=None, violations=(), source='config', locate=None):
+    def __init__(self, tenant_name, tenant_request=None, children=None, violations=(), source='config', locate=None,
+                 recordings=None):
         self.tenant_name = tenant_name
         self.tenant_request = tenant_request
         self.children = children or dict((kind, {}) for kind in CHILD_KINDS)
@@ -70,6 +80,12 @@ class TenantDocument(object):
         self.source = source
         self.locate = locate or (lambda violation: violation)
         self.from_csv = False
+        # The audio the document brings ({sha256: (WAV bytes, duration in ms)}; its AUDIO_SECTION), and
+        # whether audio it does not bring is taken as there (judged without a directory).
+        self.audio = recordings or {}
+        self.assume_audio = False
+        # The SHA-256s of recordings the document lists but that were refused (said once, as their own problem).
+        self.refused_audio = set()
 
     def _with(self, sheet):
         """This document as read from a CSV sheet: the sheet's own problems first, and every engine
@@ -118,7 +134,8 @@ def _fields(kind):
     """(defaults, known field names) of a kind, computed once."""
     if kind not in _FIELDS:
         defaults = model.with_defaults(kind, {})
-        _FIELDS[kind] = (defaults, set(defaults) | set([KEY_FIELD[kind], 'tenant' if kind != TENANT else 'name']))
+        _FIELDS[kind] = (defaults, set(defaults) | set([KEY_FIELD[kind], 'tenant' if kind != TENANT else 'name'])
+                         | set(model.REQUEST_FIELDS.get(kind, ())))
     return _FIELDS[kind]
 
 
@@ -238,9 +255,9 @@ def parse_document(data, tenant_name=None, source='config'):
                            % (', '.join(section[0] for section in SECTIONS), _type_name(data))))
         return TenantDocument(tenant_name, violations=v, source=source)
     for key in sorted(data, key=str):
-        if key != 'tenant' and key not in dict(SECTIONS) and key not in READ_ONLY_KEYS:
-            v.append(Violation(where, str(key), 'unsupported', 'is not a section of a tenant document (known: tenant, %s)'
-                               % ', '.join(section[0] for section in SECTIONS)))
+        if key not in ('tenant', AUDIO_SECTION) and key not in dict(SECTIONS) and key not in READ_ONLY_KEYS:
+            v.append(Violation(where, str(key), 'unsupported', 'is not a section of a tenant document (known: tenant, %s, %s)'
+                               % (', '.join(section[0] for section in SECTIONS), AUDIO_SECTION)))
     tenant_data = data.get('tenant')
     tenant_request = None
     named = None
@@ -289,7 +306,64 @@ def parse_document(data, tenant_name=None, source='config'):
                 v.append(Violation(obj, key_field, 'requested_twice', '%s is listed twice in %s' % (key, section)))
                 continue
             children[kind][key] = dict((k, val) for k, val in item.items() if k not in (key_field, 'tenant'))
-    return TenantDocument(name, tenant_request, children, v, source)
+    refused = set()
+    recordings = _parse_audio(v, where, data.get(AUDIO_SECTION), name, refused)
+    document = TenantDocument(name, tenant_request, children, v, source, recordings=recordings)
+    document.refused_audio = refused
+    return document
+
+
+def _parse_audio(v, where, items, tenant_name, refused):
+    """{sha256: (WAV bytes, duration in ms)} of a document's AUDIO_SECTION; what is wrong goes to ``v``:
+    each entry's WAV must be what the directory keeps (audio_format), have the SHA-256 it is listed
+    under (audio_hash) and, when given, the duration (audio_duration). The SHA-256s of refused entries go to
+    ``refused``."""
+    recordings = {}
+    if items is None:
+        return recordings
+    if not isinstance(items, list):
+        v.append(Violation(where, AUDIO_SECTION, 'type', 'must be a list of recordings, got %s' % _type_name(items)))
+        return recordings
+    for i, item in enumerate(items):
+        path = '%s[%d]' % (AUDIO_SECTION, i)
+        if not isinstance(item, dict):
+            v.append(Violation(where, path, 'type', 'must be a mapping, got %s' % _type_name(item)))
+            continue
+        digest = item.get('sha256')
+        obj = model.describe('audio', '%s...' % digest[:12] if isinstance(digest, str) else path, tenant_name)
+        problems = len(v)
+        if isinstance(digest, str):
+            refused.add(digest.strip().lower())  # until it passes
+        for key in sorted(item, key=str):
+            if key not in AUDIO_FIELDS:
+                v.append(Violation(obj, str(key), 'unsupported', 'is not a field of a recording (known: %s)'
+                                   % ', '.join(AUDIO_FIELDS)))
+        for key in ('sha256', 'wav_base64'):
+            if not isinstance(item.get(key), str):
+                v.append(Violation(obj, key, 'required' if item.get(key) is None else 'type', 'every recording needs its '
+                                   '%s as text' % key))
+        if len(v) > problems:
+            continue
+        try:
+            data = base64.b64decode(''.join(item['wav_base64'].split()), validate=True)
+        except (binascii.Error, ValueError) as e:
+            v.append(Violation(obj, 'wav_base64', 'base64', 'is not base64 text (%s)' % e))
+            continue
+        try:
+            length = audio.engine_duration_ms(data)
+        except RuleError as e:
+            v.append(e.at(obj))
+            continue
+        if hashlib.sha256(data).hexdigest() != digest.strip().lower():
+            v.append(Violation(obj, 'sha256', 'audio_hash', 'the WAV file has the SHA-256 %s...; it is not the audio '
+                               'listed' % hashlib.sha256(data).hexdigest()[:12]))
+        elif item.get('duration_ms') not in (None, length):
+            v.append(Violation(obj, 'duration_ms', 'audio_duration', 'the WAV file is %d ms long, not %r'
+                               % (length, item['duration_ms'])))
+        else:
+            recordings[digest.strip().lower()] = (data, length)
+            refused.discard(digest.strip().lower())
+    return recordings
 
 
 # Reading files ----------------------------------------------------------------------------------
@@ -361,10 +435,34 @@ def apply_document(txn, document, state=MERGED, force=False):
             _collect_engine_violations(txn, document, state, violations)
             raise ValidationFailed(violations)
         tenant_request, children = _requests(document, state)
-        return reconcile(txn, name, tenant_request, children, purge=CHILD_KINDS if state == OVERRIDDEN else (),
-                         whole_tenant=True)
+        return reconcile(_lookups(txn, document), name, tenant_request, children,
+                         purge=CHILD_KINDS if state == OVERRIDDEN else (), whole_tenant=True, audio=document.audio)
     except ValidationFailed as e:
         raise ValidationFailed(_unique([document.locate(_restore_hint(v)) for v in e.violations]))
+
+
+class _AudioAssumed(object):
+    """The transaction, except that audio is taken as there: any (a document judged without a directory),
+    or ``digests`` (the recordings a document lists but that were refused: their own problem, said once)."""
+
+    def __init__(self, txn, digests=None):
+        self._txn = txn
+        self._digests = digests
+
+    def __getattr__(self, name):
+        return getattr(self._txn, name)
+
+    def has_audio(self, tenant, digest):
+        return self._digests is None or digest in self._digests or self._txn.has_audio(tenant, digest)
+
+    def audio_duration(self, tenant, digest):
+        return None if self._digests is None or digest in self._digests else self._txn.audio_duration(tenant, digest)
+
+
+def _lookups(txn, document):
+    if document.assume_audio:
+        return _AudioAssumed(txn)
+    return _AudioAssumed(txn, document.refused_audio) if document.refused_audio else txn
 
 
 def _restore_hint(violation):
@@ -377,19 +475,32 @@ def _restore_hint(violation):
 
 # A SIP account without password or ha1 taken as one that exists gets this stand-in HA1; it is never stored.
 _STAND_IN_HA1 = '0' * 32
+# The same for a conference room's moderator PIN.
+_STAND_IN_PIN_HASH = '0' * 64
 
 
 def assume_existing_accounts(document):
     """Take every SIP account of the document that has no password or ha1 as one that exists: it gets a
-    stand-in credential. What judges a document without a directory does this (the offline validation,
-    the route simulator, which authenticate nobody): a tenant_info export without secrets, the file a
-    repository keeps, is then judged on everything else. Changes the document in place; returns it."""
+    stand-in credential (so does the moderator PIN of a conference room that needs one); and take the audio
+    its announcements name as there (the document need not bring
+    it). What judges a document without a directory does this (the offline validation, the route
+    simulator, which authenticate nobody and play nothing): a tenant_info export without secrets and
+    audio, the file a repository keeps, is then judged on everything else. Changes the document in place;
+    returns it."""
+    if isinstance(document, TenantDocument):
+        document.assume_audio = True
     for request in document.children.get(EXTENSION, {}).values():
         accounts = request.get('sip_accounts') if isinstance(request, dict) else None
         if isinstance(accounts, list):
             request['sip_accounts'] = [
                 dict(acc, ha1=_STAND_IN_HA1) if isinstance(acc, dict) and not acc.get('password') and not acc.get('ha1') else acc
                 for acc in accounts]
+    for request in document.children.get(CONFERENCE, {}).values():
+        # A room that waits for (or ends with) its moderator has a moderator PIN, which an export without
+        # secrets leaves out: taken as there, as a SIP account's password is.
+        if isinstance(request, dict) and (request.get('wait_for_moderator') or request.get('end_with_moderator')) \
+                and not request.get('moderator_pin') and not request.get('moderator_pin_hash'):
+            request['moderator_pin_hash'] = _STAND_IN_PIN_HASH
     return document
 
 
@@ -464,7 +575,8 @@ def _collect_engine_violations(txn, document, state, violations):
         tenant_request = None
     keep = follow_on_filter(mentions(left_out))
     try:
-        reconcile(_NoWrite(txn), document.tenant_name, tenant_request, cleaned, whole_tenant=True)
+        reconcile(_NoWrite(_lookups(txn, document)), document.tenant_name, tenant_request, cleaned, whole_tenant=True,
+                  audio=document.audio)
     except ValidationFailed as e:
         violations.extend(keep(e.violations))
     except _DryRun:
@@ -570,15 +682,30 @@ def diff_text(result, limit=20):
 
 # Export ---------------------------------------------------------------------------------------------
 
-def export_document(state, secrets=False):
+def export_document(state, secrets=False, recordings=None):
     """The tenant as a document (tenant_info's shape). ``secrets``: with the stored HA1s and PIN hashes
-    (never plain text), so that it restores into an empty directory."""
+    (never plain text), so that it restores into an empty directory. ``recordings`` (announcement_audio()'s
+    answer): the announcements' audio as the document's AUDIO_SECTION, for the same reason."""
     view = model.with_secrets if secrets else model.public
     doc = {'tenant': _key_first(TENANT, view(TENANT, state.tenant)) if state.tenant else {}}
     for section, kind in SECTIONS:
         objects = state.objects(kind)
         doc[section] = [_key_first(kind, view(kind, objects[key])) for key in sorted(objects)]
+    if recordings is not None:
+        doc[AUDIO_SECTION] = [dict(sha256=digest, duration_ms=length, wav_base64=base64.b64encode(data).decode('ascii'))
+                              for digest, (data, length) in sorted(recordings.items())]
     return doc
+
+
+def announcement_audio(txn, state):
+    """{sha256: (WAV bytes, duration in ms)} of the audio the tenant's announcements play, read in ``txn``."""
+    found = {}
+    for announcement in state.objects(ANNOUNCEMENT).values():
+        digest = announcement['audio']
+        data = txn.audio(state.name, digest) if digest and digest not in found else None
+        if data is not None:
+            found[digest] = (data, txn.audio_duration(state.name, digest))
+    return found
 
 
 def _key_first(kind, obj):

@@ -136,24 +136,43 @@ options:
       - Voicemail box of the extension.
       - Voicemail, when enabled, takes calls while O(dnd) is on, busy, no-answer and unregistered calls
         for which no forward of that kind is set, and calls forwarded to V(voicemail).
-      - Those calls go to the tenant's media server
-        (O(voxplane.pbx.tenant#module:media_server)) with the request URI
-        C(sip:<internal number>@<sip_domain of the tenant>).
+      - Those calls go to the PBX's media service (role C(voxplane.pbx.media)), or to the tenant's own
+        O(voxplane.pbx.tenant#module:media_server) when it has one, with the request URI
+        C(sip:<internal number>@<sip_domain of the tenant>). The owner listens to the messages by
+        dialling C(*86) from one of the extension's SIP accounts, or through a number whose target is
+        V(voicemail-menu) (see docs/media.md).
     type: dict
     suboptions:
       enabled:
-        description:
-          - Whether the extension has a voicemail box. V(false) on creation.
-          - Needs the tenant's O(voxplane.pbx.tenant#module:media_server) (rule C(media_server_required)).
+        description: Whether the extension has a voicemail box. V(false) on creation.
         type: bool
       pin:
-        description: PIN of the box, 4 to 8 digits; stored as a salted hash only.
+        description:
+          - PIN of the box, 4 to 8 digits; stored as a salted hash only. The owner can change it in the box's menu.
         type: str
       pin_hash:
         description:
           - The stored hash of the PIN, as M(voxplane.pbx.tenant_info) returns it with O(voxplane.pbx.tenant_info#module:secrets)
             (64 hex digits); restores a backup without knowing the PIN. Ignored when O(voicemail.pin) is given.
         type: str
+      locked:
+        description:
+          - Whether the box is locked. The media service locks it after 10 wrong PINs within an hour; V(false)
+            unlocks it. V(false) on creation.
+        type: bool
+      email:
+        description:
+          - An address that gets each new message by e-mail (through the SMTP relay of the role C(voxplane.pbx.media));
+            an empty string switches it off. None on creation.
+        type: str
+      attach:
+        description: Whether the e-mail carries the message as a WAV file. V(true) on creation.
+        type: bool
+      delete_after_email:
+        description:
+          - Whether a message is removed from the box once its e-mail was sent (it stays when the mail fails).
+            V(false) on creation.
+        type: bool
   speed_dials:
     description:
       - The extension's speed dials [Kurzwahl], as a list that replaces the stored one (an empty list removes them all).
@@ -216,8 +235,10 @@ options:
     type: int
   forwarding:
     description:
-      - Call forwarding. Each destination is an internal number, an outside number (E.164 or national form)
-        or V(voicemail); an empty string switches that forward off, a left-out one stays as it is.
+      - Call forwarding. Each destination is an internal number, an outside number (E.164 or national form),
+        V(voicemail) (the extension's own box), V(voicemail:<internal number>) (another extension's box),
+        V(voicemail-menu) or V(announcement:<name>) (M(voxplane.pbx.announcement)); an empty string switches
+        that forward off, a left-out one stays as it is.
       - Forwards can also be switched from a phone by feature codes (C(*72<number>)/C(*73) unconditional,
         C(*90<number>)/C(*91) busy, C(*92<number>)/C(*93) no answer); a left-out forward keeps what was
         set by phone, one that is given overwrites it.
@@ -358,7 +379,7 @@ extension:
     sip_accounts: [{username: anna.desk, kind: desk_phone}, {username: anna.app, kind: softclient}]
     outbound_caller_id: null
     mobile: "+491701234567"
-    voicemail: {enabled: true}
+    voicemail: {enabled: true, locked: false, email: null, attach: true, delete_after_email: false}
     international_calls: false
     premium_calls: false
     satellite_calls: false

@@ -20,6 +20,9 @@ description:
   - C(dnd) and C(forwarding) show the values in force, including those switched from a phone by feature codes.
   - With O(registration), also whether each SIP account of each extension is registered now, read from
     the running Kamailio (its usrloc, through JSON-RPC), with contact, source address, user agent and expiry.
+  - Also returns each mailbox's message counts (RV(mailboxes)), beside the extensions rather than in them, so that
+    an extension fed back into M(voxplane.pbx.extension) still changes nothing. Never the messages' audio;
+    M(voxplane.pbx.voicemail_message_info) lists and copies the messages.
 author:
   - voxplane developers (@voxplane)
 extends_documentation_fragment:
@@ -111,6 +114,17 @@ extensions:
       available: true
       location: berlin
       single_number_reach: false
+mailboxes:
+  description:
+    - The voicemail boxes of the extensions read, those with voicemail enabled or holding messages, sorted by
+      internal number; C(new) and C(saved) count the messages in each folder, C(locked) is whether the box is
+      locked after wrong PINs (the extension's C(voicemail.locked)).
+    - Empty when nothing matched.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {internal_number: "210", new: 2, saved: 5, locked: false}
 registrations:
   description:
     - With O(registration), one entry per SIP account of each extension (in account order), in the shape
@@ -127,12 +141,14 @@ registrations:
       contacts: []
 '''
 
+from ansible_collections.voxplane.pbx.plugins.module_utils import voicemail
 from ansible_collections.voxplane.pbx.plugins.module_utils.phone_control import registrations
 from ansible_collections.voxplane.pbx.plugins.module_utils.runner import run_child_info_module
 
 
 def main():
-    run_child_info_module('extension', lambda state, keys, rpc: registrations(state, 'extension', keys, rpc))
+    run_child_info_module('extension', lambda state, keys, rpc: registrations(state, 'extension', keys, rpc),
+                          also={'mailboxes': voicemail.mailboxes})
 
 
 if __name__ == '__main__':

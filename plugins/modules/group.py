@@ -72,9 +72,11 @@ options:
   fallback:
     description:
       - Where a call goes that no member answered (see O(ring_time)) or that no member could ring,
-        either the internal number of an extension or another group
-        of the tenant, or an outside number (E.164 or national form). Groups have no voicemail of their own,
-        so fall back to an extension to reach its voicemail.
+        the internal number of an extension or another group of the tenant, an outside number (E.164 or
+        national form), or a destination the PBX answers itself, V(voicemail:<internal number>) (that
+        extension's voicemail box, which must be enabled), V(voicemail-menu) or V(announcement:<name>)
+        (M(voxplane.pbx.announcement)). Groups have no voicemail of their own; V(voicemail:<internal number>)
+        names the box the group's callers leave messages in.
       - The fallback's Diversion reason is what the whole group did. C(no-answer) when a member rang and
         nobody answered, C(user-busy) when every member that rang was busy, C(unavailable) when no member could ring.
       - No fallback on creation. An empty string clears it.
@@ -87,7 +89,7 @@ EXAMPLES = r'''
     config:
       tenant: {name: acme, sip_domain: acme.pbx.example.com, licences: {seats: {smart: 10, best: 2}}}
       extensions:
-        - {internal_number: "100", name: Switchboard}
+        - {internal_number: "100", name: Switchboard, voicemail: {enabled: true}}
         - {internal_number: "210", name: Anna Schmidt}
         - {internal_number: "211", name: Ben Weber}
 
@@ -106,6 +108,12 @@ EXAMPLES = r'''
     internal_number: "200"
     strategy: sequential
     ring_time: 15
+
+- name: Callers nobody answered leave a message in the switchboard's voicemail box
+  voxplane.pbx.group:
+    tenant: acme
+    internal_number: "200"
+    fallback: voicemail:100
 
 - name: Remove the group
   voxplane.pbx.group:

@@ -79,8 +79,13 @@ options:
     type: bool
   target:
     description:
-      - Internal number of the extension or group the number reaches. For a block, the target of the base
-        number without DDI; the block's other members reach the extensions with the matching DDI.
+      - What the number reaches. The internal number of an extension or group, or a destination the PBX answers
+        itself, V(voicemail:<internal number>) (that extension's voicemail box, which must be enabled; a caller
+        leaves a message), V(voicemail-menu) (the voicemail access menu, where callers enter a mailbox and its PIN,
+        to listen from outside) or V(announcement:<name>) (M(voxplane.pbx.announcement), for example outside
+        business hours). Not an outside number.
+      - For a block, the target of the base number without DDI; the block's other members reach the extensions
+        with the matching DDI.
       - When unset, the number reaches the extension that claims it (see the description), or nobody.
       - An empty string clears it.
     type: str
@@ -94,7 +99,7 @@ EXAMPLES = r'''
   voxplane.pbx.tenant_config:
     config:
       tenant: {name: acme, sip_domain: acme.pbx.example.com, licences: {seats: {smart: 10, best: 2}}}
-      extensions: [{internal_number: "210", name: Anna Schmidt}]
+      extensions: [{internal_number: "210", name: Anna Schmidt, voicemail: {enabled: true}}]
       groups: [{internal_number: "200", name: Reception, members: ["210"]}]
 
 - name: A block of 100 numbers whose head number reaches the reception group
@@ -124,6 +129,18 @@ EXAMPLES = r'''
     tenant: acme
     number: "040 9876543"
     status: inactive
+
+- name: A number that leads straight to Anna's voicemail box
+  voxplane.pbx.number:
+    tenant: acme
+    number: "+493055501299"
+    target: voicemail:210
+
+- name: A number to call from outside to listen to one's voicemail (asks for the mailbox and its PIN)
+  voxplane.pbx.number:
+    tenant: acme
+    number: "+493055501298"
+    target: voicemail-menu
 
 - name: Remove the interim number once the port is complete (interim numbers stay active until then)
   voxplane.pbx.number:

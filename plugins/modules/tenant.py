@@ -192,9 +192,10 @@ options:
         when left out.
       - Calls to a voicemail box go to this server with the request URI
         C(sip:<internal number>@<sip_domain>) of the extension.
-      - Required as soon as one of the tenant's extensions has
-        O(voxplane.pbx.extension#module:voicemail.enabled) (rule C(media_server_required)).
-      - Unset on creation. An empty string clears it, which fails while an extension still has voicemail enabled.
+      - Without it, the PBX's own media service (role C(voxplane.pbx.media)) answers the tenant's
+        voicemail calls; with it, those calls go to this server instead (announcements are always
+        played by the PBX's media service).
+      - Unset on creation. An empty string clears it.
     type: str
   media_relay:
     description:
@@ -212,6 +213,12 @@ options:
       - V(de) on creation.
     type: str
     choices: [de, en]
+  voicemail_pin_always:
+    description:
+      - Whether the owner of a voicemail box is asked for the PIN also when calling it (C(*86)) from one of
+        the extension's own SIP accounts. Through a number whose target is V(voicemail-menu) the PIN is
+        always asked. V(false) on creation.
+    type: bool
 '''
 
 EXAMPLES = r'''
@@ -318,6 +325,7 @@ tenant:
     internal_ranges: ["100-299"]
     media_server: "sip:media.acme.pbx.example.com:5060"
     language: de
+    voicemail_pin_always: false
 changes:
   description: One line per object the task created, updated or deleted.
   returned: always
@@ -357,6 +365,7 @@ ARGUMENT_SPEC = dict(
     media_server=dict(type='str'),
     media_relay=dict(type='str', choices=list(rules.MEDIA_RELAY_MODES)),
     language=dict(type='str', choices=list(rules.LANGUAGES)),
+    voicemail_pin_always=dict(type='bool'),
 )
 
 

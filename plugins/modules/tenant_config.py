@@ -16,10 +16,17 @@ description:
     single-object modules and the same field ownership rules; a CI pipeline keeps the tenant in git and
     applies it on every merge.
   - The document has exactly the shape M(voxplane.pbx.tenant_info) returns (C(tenant), C(numbers),
-    C(extensions), C(devices), C(groups), C(phonebook); keys it returns beside them, such as C(number_plan), are
-    ignored), so export, edit and apply round-trip with no change. Each object takes the options of its
+    C(extensions), C(devices), C(groups), C(phonebook), C(announcements), C(schedules), C(ivrs), C(queues),
+    C(conferences), and C(audio) when it was exported with
+    O(voxplane.pbx.tenant_info#module:audio); keys it returns beside them, such as C(number_plan) and C(mailboxes),
+    are ignored), so export, edit and apply round-trip with no change. Each object takes the options of its
     module (M(voxplane.pbx.tenant), M(voxplane.pbx.number), M(voxplane.pbx.extension), M(voxplane.pbx.device),
-    M(voxplane.pbx.group)); a phonebook entry has C(name), C(number), C(mobile) and C(company).
+    M(voxplane.pbx.group), M(voxplane.pbx.announcement) with its recording named by O(voxplane.pbx.announcement#module:audio),
+    M(voxplane.pbx.schedule), M(voxplane.pbx.ivr), M(voxplane.pbx.queue), M(voxplane.pbx.conference)); a phonebook entry
+    has C(name), C(number), C(mobile) and C(company).
+  - An announcement whose recording the directory does not hold needs it in the document's C(audio) section
+    (each entry C(sha256), C(duration_ms), C(wav_base64)), else it is refused (rule C(audio_missing)); the
+    recordings are checked before anything is written and kept with the announcements.
   - A bad document fails with every violation at once, each naming the object, the field and the rule
     (a CSV file, the file, row and column), and changes nothing.
   - Validate a tenant file without any directory (a pre-commit hook, a merge request pipeline) with
@@ -57,17 +64,17 @@ options:
     default: merged
   config:
     description:
-      - The tenant document, inline. Secret values in it (C(password), C(pin), C(ha1), C(pin_hash)) are masked in
-        the task's log and output, and the document is not echoed back.
+      - The tenant document, inline. Secret values in it (C(password), C(pin), C(ha1), C(pin_hash), C(moderator_pin),
+        C(moderator_pin_hash)) are masked in the task's log and output, and the document is not echoed back.
       - Mutually exclusive with O(src).
     type: dict
   src:
     description:
       - A file holding the tenant document, read on the host the task runs on. C(.json) (fastest), C(.yml) or
         C(.yaml) (PyYAML's C loader when libyaml is there), or C(.csv) (see O(csv)).
-      - A CSV file holds extensions (with SIP accounts, numbers and device), phonebook entries or speed dials in
-        the layouts of docs/tenant-documents.md, and is applied with O(state=merged) only (or checked with
-        O(state=validated)).
+      - A CSV file holds extensions (with SIP accounts, numbers and device), phonebook entries, speed dials or the
+        members of queues in the layouts of docs/tenant-documents.md, and is applied with O(state=merged) only (or
+        checked with O(state=validated)).
       - A relative path is relative to the folder of the playbook when the task runs on the controller (localhost),
         and to the login folder of the remote user on another host; write C({{ playbook_dir }}/...) to say so.
       - Mutually exclusive with O(config).
@@ -79,7 +86,7 @@ options:
       kind:
         description: The layout; by default recognised from the header row.
         type: str
-        choices: [extensions, phonebook, speed_dials]
+        choices: [extensions, phonebook, speed_dials, queue_members]
       delimiter:
         description: The column separator; V(auto) takes whichever of C(;) and C(,) separates the header.
         type: str
@@ -157,7 +164,8 @@ tenant:
   sample: acme
 counts:
   description:
-    - Per kind (C(tenant), C(numbers), C(extensions), C(devices), C(groups), C(phonebook)) how many objects the run
+    - Per kind (C(tenant), C(numbers), C(extensions), C(devices), C(groups), C(phonebook), C(announcements), C(schedules),
+      C(ivrs), C(queues), C(conferences)) how many objects the run
       adds, changes and removes (in check mode, would).
     - With O(state=validated), what applying the document to an empty directory would add.
   returned: success

@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from conftest import db_fingerprint, run_playbook, write_play
+from conftest import acme_on, db_fingerprint, new_location, run_playbook, sql, write_play
 
 
 def test_apply_reports_changed_then_nothing(acme_directory):
@@ -20,15 +20,14 @@ def test_apply_reports_changed_then_nothing(acme_directory):
 
 def test_acme_content(acme_directory):
     path = acme_directory[0]
-    conn = sqlite3.connect(path)
-    counts = dict((t, conn.execute('SELECT COUNT(*) FROM %s' % t).fetchone()[0])
+    counts = dict((t, sql(path, 'SELECT COUNT(*) FROM %s' % t)[0][0])
                   for t in ('tenants', 'extensions', 'sip_accounts', 'devices', 'call_groups', 'numbers', 'number_claims'))
     # 20 desk accounts + 7 apps; a 100-block (+ its head number) and the porting number.
     assert counts == {'tenants': 1, 'extensions': 20, 'sip_accounts': 27, 'devices': 20, 'call_groups': 2,
                       'numbers': 2, 'number_claims': 102}
-    ha1s = [r[0] for r in conn.execute('SELECT ha1 FROM sip_accounts')]
+    ha1s = [r[0] for r in sql(path, 'SELECT ha1 FROM sip_accounts')]
     assert all(len(h) == 32 for h in ha1s)
-    assert not conn.execute("SELECT COUNT(*) FROM extensions WHERE doc LIKE '%secret%'").fetchone()[0]
+    assert not sql(path, "SELECT COUNT(*) FROM extensions WHERE doc LIKE '%secret%'")[0][0]
 
 
 def test_check_mode_shows_exactly_the_modification(acme_directory, tmp_path):
@@ -157,12 +156,13 @@ BAD_INPUTS = [
     ('media_server_syntax', """
      - voxplane.pbx.tenant: {name: other, media_server: "sip:voicemail@127.0.0.21"}
      """, 'tenant other: media_server:', '[sip_server]'),
-    ('voicemail_needs_media_server', """
-     - voxplane.pbx.extension: {tenant: other, internal_number: "20", voicemail: {enabled: true}}
-     """, 'extension 20 (tenant other): voicemail.enabled:', '[media_server_required]'),
-    ('media_server_still_needed', """
-     - voxplane.pbx.tenant: {name: acme, media_server: ""}
-     """, 'extension 200 (tenant acme): voicemail.enabled:', '[media_server_required]'),
+    ('voicemail_box_disabled', """
+     - voxplane.pbx.number: {tenant: acme, number: "+49301111111", target: "voicemail:204"}
+     """, 'number +49301111111 (tenant acme): target: voicemail:204: extension 204 has no voicemail enabled',
+     '[voicemail_disabled]'),
+    ('announcement_missing', """
+     - voxplane.pbx.group: {tenant: acme, internal_number: "600", fallback: "announcement:closed"}
+     """, 'group 600 (tenant acme): fallback: announcement closed does not exist in tenant acme', '[reference]'),
     ('single_number_reach_needs_mobile', """
      - voxplane.pbx.extension: {tenant: acme, internal_number: "203", mobile: ""}
      """, 'extension 203 (tenant acme): single_number_reach:', '[mobile_required]'),
@@ -202,10 +202,12 @@ BAD_INPUTS = [
 
 
 @pytest.fixture(scope='module')
-def bad_input_directory(acme_directory, tmp_path_factory):
-    path = acme_directory[0]
-    copy = str(tmp_path_factory.mktemp('bad') / 'directory.db')
-    shutil.copy(path, copy)
+def bad_input_directory(request, backend, acme_directory, tmp_path_factory):
+    copy = new_location(request, backend, tmp_path_factory.mktemp('bad'))
+    if backend == 'sqlite':
+        shutil.copy(acme_directory[0], copy)
+    else:
+        acme_on(copy)
     setup = write_play(tmp_path_factory.mktemp('setup'), 'setup', SETUP_OTHER)
     run = run_playbook(setup, {'directory': copy})
     assert run.rc == 0, run

@@ -57,9 +57,11 @@ def module_examples(module):
 
 
 def secret_values(text):
-    """A test value for every vault variable the examples use: 4 digits for a PIN."""
-    return dict((name, '4711' if 'pin' in name else 'Test-%s-9fK2' % name.replace('_', '-'))
-                for name in VAULT_VARIABLE.findall(text))
+    """A test value for every vault variable the examples use: 4 digits for a PIN (a PIN of its own for
+    each variable: a conference room's PIN and moderator PIN must differ)."""
+    names = sorted(set(VAULT_VARIABLE.findall(text)))
+    return dict((name, '47%02d' % (11 + i) if 'pin' in name else 'Test-%s-9fK2' % name.replace('_', '-'))
+                for i, name in enumerate(names))
 
 
 def example_tasks(module, directory):

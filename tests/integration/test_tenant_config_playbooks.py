@@ -3,10 +3,9 @@
 
 import json
 import os
-import sqlite3
 import sys
 
-from conftest import REPO, db_fingerprint, run_playbook, write_play
+from conftest import REPO, db_fingerprint, run_playbook, sql, write_play
 from lab import documents as tenant_documents
 
 
@@ -17,32 +16,18 @@ def ok(run, changed=None):
     return run
 
 
-def table_rows(path, without_ids=True):
+def table_rows(location):
     """The directory's content without row ids and generation: equal iff two directories hold the same."""
-    conn = sqlite3.connect(path)
-    try:
-        out = {}
-        out['tenants'] = sorted(conn.execute('SELECT name, sip_domain, doc FROM tenants'))
-        out['extensions'] = sorted(conn.execute('SELECT internal_number, doc FROM extensions'))
-        out['sip_accounts'] = sorted(conn.execute(
-            'SELECT e.internal_number, a.position, a.username, a.kind, a.ha1 FROM sip_accounts a '
-            'JOIN extensions e ON e.id = a.extension_id'))
-        out['numbers'] = sorted(conn.execute('SELECT number, doc FROM numbers'))
-        out['number_claims'] = sorted(conn.execute('SELECT c.e164, n.number FROM number_claims c JOIN numbers n ON n.id = c.number_id'))
-        out['devices'] = sorted(conn.execute('SELECT mac, doc FROM devices'))
-        out['call_groups'] = sorted(conn.execute('SELECT internal_number, doc FROM call_groups'))
-        out['phonebook_entries'] = sorted(conn.execute('SELECT name, doc FROM phonebook_entries'))
-        return out
-    finally:
-        conn.close()
-
-
-def copy_of(acme_directory, tmp_path):
-    """A copy of the module's acme directory, for a test that changes it."""
-    path = str(tmp_path / 'directory.db')
-    with open(acme_directory[0], 'rb') as source, open(path, 'wb') as copy:
-        copy.write(source.read())
-    return path
+    return dict((table, sorted(sql(location, statement))) for table, statement in (
+        ('tenants', 'SELECT name, sip_domain, doc FROM tenants'),
+        ('extensions', 'SELECT internal_number, doc FROM extensions'),
+        ('sip_accounts', 'SELECT e.internal_number, a.position, a.username, a.kind, a.ha1 FROM sip_accounts a '
+                         'JOIN extensions e ON e.id = a.extension_id'),
+        ('numbers', 'SELECT number, doc FROM numbers'),
+        ('number_claims', 'SELECT c.e164, n.number FROM number_claims c JOIN numbers n ON n.id = c.number_id'),
+        ('devices', 'SELECT mac, doc FROM devices'),
+        ('call_groups', 'SELECT internal_number, doc FROM call_groups'),
+        ('phonebook_entries', 'SELECT name, doc FROM phonebook_entries')))
 
 
 EXPORT = """
@@ -93,7 +78,7 @@ def test_exports_reimport_with_no_change(acme_directory, tmp_path):
     assert header.startswith('internal_number;name;email;role;seat;ddi;')
 
 
-def test_an_export_with_secrets_restores_into_an_empty_directory(acme_directory, tmp_path):
+def test_an_export_with_secrets_restores_into_an_empty_directory(acme_directory, empty_directory, tmp_path):
     path = acme_directory[0]
     backup = str(tmp_path / 'backup.json')
     tasks = """
@@ -108,7 +93,7 @@ def test_an_export_with_secrets_restores_into_an_empty_directory(acme_directory,
     assert os.stat(backup).st_mode & 0o777 == 0o600
     text = open(backup).read()
     assert 'secret' not in text and '"ha1"' in text
-    restored = str(tmp_path / 'new' / 'directory.db')
+    restored = empty_directory
     restore = """
     - name: Restore into an empty directory
       voxplane.pbx.tenant_config:
@@ -145,8 +130,8 @@ OVERRIDE = """
 """
 
 
-def test_overridden_without_one_extension_removes_exactly_it_and_check_mode_shows_that(acme_directory, tmp_path):
-    path = copy_of(acme_directory, tmp_path)
+def test_overridden_without_one_extension_removes_exactly_it_and_check_mode_shows_that(acme_copy, tmp_path):
+    path = acme_copy
     exported = str(tmp_path / 'acme.json')
     ok(run_playbook(write_play(tmp_path, 'export', """
     - name: Export
@@ -179,8 +164,8 @@ def test_overridden_without_one_extension_removes_exactly_it_and_check_mode_show
     assert run.stdout.count('removed: 1') == 1
 
 
-def test_deleted_waits_for_a_porting_number_unless_forced(acme_directory, tmp_path):
-    path = copy_of(acme_directory, tmp_path)
+def test_deleted_waits_for_a_porting_number_unless_forced(acme_copy, tmp_path):
+    path = acme_copy
     delete = """
     - name: Remove the tenant
       voxplane.pbx.tenant_config:
@@ -205,8 +190,8 @@ BAD_CSV = (
 )
 
 
-def test_a_csv_with_three_bad_rows_fails_with_three_messages_and_changes_nothing(acme_directory, tmp_path):
-    path = copy_of(acme_directory, tmp_path)
+def test_a_csv_with_three_bad_rows_fails_with_three_messages_and_changes_nothing(acme_copy, tmp_path):
+    path = acme_copy
     src = tmp_path / 'extensions.csv'
     src.write_text(BAD_CSV, encoding='utf-8')
     tasks = """

@@ -9,6 +9,7 @@ Modules (docs/architecture.md, "The test lab"):
 - ``lab.playbook``     ansible-playbook against localhost with this checkout's collection
 - ``lab.net``          loopback addresses, free ports, waiting for a condition or a bound port
 - ``lab.wire``         SIP on the wire: one message parser, one digest, one raw UDP peer, probes
+- ``lab.mwi``          the message-waiting lamp as a phone sees it: a raw subscriber, NOTIFY bodies
 - ``lab.sipp``         sipp runs and traces, a registered phone, a listening socket
 - ``lab.kamailio``     a Kamailio deployed by the real role (``kamailio_lab()``), provisioned
 - ``lab.calls``        calls and phones of the SIP tests' tenants (tenants.yml)
@@ -32,8 +33,11 @@ SCENARIOS = os.path.join(LAB, 'scenarios')
 
 
 def table_rows(path):
-    """Every row of every table of the SQLite file at ``path``, read with plain sqlite3 (sorted,
-    so that two reads compare equal when nothing was written); None when there is no file."""
+    """Every row of every table of the directory at ``path`` (a SQLite file, read with plain
+    sqlite3, or a PostgreSQL location, read with psycopg), sorted, so that two reads compare equal
+    when nothing was written; None when there is no file ({} for a database without tables)."""
+    if path.startswith('postgresql://'):
+        return _postgresql_rows(path)
     if not os.path.exists(path):
         return None
     conn = sqlite3.connect(path)
@@ -42,6 +46,15 @@ def table_rows(path):
         return dict((t, sorted(conn.execute('SELECT * FROM "%s"' % t).fetchall(), key=repr)) for t in tables)
     finally:
         conn.close()
+
+
+def _postgresql_rows(location):
+    import psycopg  # pylint: disable=import-outside-toplevel
+    with psycopg.connect(location, autocommit=True) as conn:
+        tables = [r[0] for r in conn.execute('SELECT table_name FROM information_schema.tables '
+                                             'WHERE table_schema = current_schema() ORDER BY table_name')]
+        return dict((t, sorted((tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
+                                for row in conn.execute('SELECT * FROM "%s"' % t)), key=repr)) for t in tables)
 
 
 def read_text(path, offset=0):

@@ -261,10 +261,10 @@ class LabError(Exception):
 
 @contextlib.contextmanager
 def kamailio_lab(prefix='voxplane-sip-', provision=True, tenants=TENANTS_PLAYBOOK, address=None, trunk=None,
-                 root=None, wait_timeout=START_TIMEOUT, setup=None, **role_variables):
+                 root=None, wait_timeout=START_TIMEOUT, setup=None, port=None, **role_variables):
     """One Kamailio for a suite or a test: deployed by the real role with ``role_variables`` over
     KamailioInstance.variables() (a temporary tree under /tmp, a random 127.0.0.x unless
-    ``address``, a free port; the trunk stand-in on ``trunk`` or the next address; the tree
+    ``address``, ``port`` or a free one; the trunk stand-in on ``trunk`` or the next address; the tree
     below ``root`` when given, which then stays), started, answering OPTIONS within
     ``wait_timeout`` s; with
     ``provision`` the directory holds ``tenants`` (tenants.yml: acme and beta) and the workers
@@ -277,7 +277,7 @@ def kamailio_lab(prefix='voxplane-sip-', provision=True, tenants=TENANTS_PLAYBOO
     root = root or tempfile.mkdtemp(prefix=prefix)
     os.chmod(root, 0o755)  # the kamailio user must reach etc/, run/ and state/ below it
     address = address or pick_loopback_address()
-    instance = KamailioInstance(root, address, free_port(address), trunk=trunk)
+    instance = KamailioInstance(root, address, port or free_port(address), trunk=trunk)
     try:
         if setup is not None:
             role_variables = dict(role_variables, **(setup(instance) or {}))

@@ -43,6 +43,28 @@ def free_port(address, udp=True, tcp=True):
     raise RuntimeError('no free port on %s' % address)
 
 
+def free_ports(address, count, udp=True, tcp=False):
+    """The first of ``count`` consecutive high ports free on address (a server with workers on
+    the ports above its own)."""
+    for _attempt in range(200):
+        base = random.randint(20000, 60000 - count)
+        socks = []
+        try:
+            for port in range(base, base + count):
+                for kind, wanted in ((socket.SOCK_DGRAM, udp), (socket.SOCK_STREAM, tcp)):
+                    if wanted:
+                        s = socket.socket(socket.AF_INET, kind)
+                        socks.append(s)
+                        s.bind((address, port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError('no %d free consecutive ports on %s' % (count, address))
+
+
 class AddressPool(object):
     """127.0.0.x addresses (2..254) for peers that need one of their own (an attacker: bans are
     per source address), none of them in ``exclude``. Each take() is a fresh address."""

@@ -60,12 +60,16 @@ def environment(env=None):
 
 
 def run_playbook(playbook, variables=None, check=False, diff=False, inventory='localhost,', env=None, cwd=None,
-                 timeout=TIMEOUT, options=()):
+                 timeout=TIMEOUT, options=(), interpreter=True):
     """Run ``playbook`` against the hosts of ``inventory`` (localhost by default), each reached
-    with a local connection and the running Python; ``variables`` go in as a JSON file of extra
-    variables (no length limit, any type). Returns a PlaybookRun."""
+    with a local connection and the running Python (``interpreter=False``: the one ansible.cfg
+    names, so that a role may run some tasks with another); ``variables`` go in as a JSON file of
+    extra variables (no length limit, any type). Returns a PlaybookRun."""
+    variables = dict(variables or {})
+    if interpreter:
+        variables['ansible_python_interpreter'] = sys.executable
     with tempfile.NamedTemporaryFile('w', prefix='voxplane-vars-', suffix='.json', delete=False) as handle:
-        json.dump(dict(variables or {}, ansible_python_interpreter=sys.executable), handle, indent=1)
+        json.dump(variables, handle, indent=1)
     cmd = [ansible_command('ansible-playbook'), '-i', inventory, '-c', 'local', '-e', '@' + handle.name, playbook]
     cmd += ['--check'] if check else []
     cmd += ['--diff'] if diff else []

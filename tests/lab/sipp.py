@@ -166,33 +166,40 @@ def finish_sipp(handle, timeout=None):
 
 class Phone(object):
     """A SIP account of the lab's tenants.yml acting as a phone: ``register()`` binds the
-    contact <sip:user@kamailio.address:port> (register_ok.xml from that port), then ``start()``
-    runs a UAS scenario (phone_answer.xml, phone_ring.xml) on the same port, where Kamailio
-    sends the calls for that contact."""
+    contact <sip:user@address:port> (register_ok.xml from that port), then ``start()`` runs a UAS
+    scenario (phone_answer.xml, phone_ring.xml) on the same port, where Kamailio sends the calls
+    for that contact. ``address`` is the phone's own 127.0.0.x (default: Kamailio's address, as
+    the single-server suites use); ``kamailio`` is the server it registers with."""
 
-    def __init__(self, kamailio, username, domain='acme.sip.test'):
+    def __init__(self, kamailio, username, domain='acme.sip.test', address=None):
         self.kamailio = kamailio
         self.username = username
         self.domain = domain
-        self.port = free_port(kamailio.address, tcp=False)
+        self.address = address or kamailio.address
+        self.port = free_port(self.address, tcp=False)
 
     @property
     def aor(self):
         return '%s@%s' % (self.username, self.domain)
 
+    @property
+    def contact(self):
+        return 'sip:%s@%s:%d' % (self.username, self.address, self.port)
+
     def __repr__(self):
-        return 'Phone(%s on %s:%d)' % (self.aor, self.kamailio.address, self.port)
+        return 'Phone(%s on %s:%d)' % (self.aor, self.address, self.port)
 
     def register(self):
         inf = users_csv(os.path.join(self.kamailio.workdir, 'phone-%s-%d.csv' % (self.username, self.port)),
                         [(self.username, self.domain, password(self.username))])
-        return self.kamailio.sipp('register_ok.xml', inf=inf, local_port=self.port, timeout=10)
+        return run_sipp('register_ok.xml', self.kamailio.target, self.address, self.kamailio.workdir, inf=inf,
+                        local_port=self.port, timeout=10)
 
     def start(self, scenario, timeout=20):
         """Run a UAS scenario on the registered port; returns once sipp listens there."""
-        handle = start_sipp(scenario, self.kamailio.target, self.kamailio.address, self.kamailio.workdir,
+        handle = start_sipp(scenario, self.kamailio.target, self.address, self.kamailio.workdir,
                             local_port=self.port, timeout=timeout)
-        wait_udp_bound(self.kamailio.address, self.port)
+        wait_udp_bound(self.address, self.port)
         return handle
 
     def unregister(self):

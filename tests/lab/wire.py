@@ -298,12 +298,13 @@ class Peer(object):
         return self.wait(branch, timeout)
 
     def authenticate(self, method, user, domain, password, auth_user=None, ruri=None, dialled='11',
-                     use_qop=True, answer_from=None, new_call_id=False, headers=()):
+                     use_qop=True, answer_from=None, new_call_id=False, headers=(), contact=True):
         """A request without credentials, then the same request (same Call-ID, next CSeq)
         answering the challenge with ``auth_user`` (default ``user``) and ``password``.
         REGISTER goes to sip:<domain> with To = From = user@domain; INVITE to sip:<dialled>@<domain>.
         ``answer_from``: another Peer that sends the answer (another source address);
-        ``new_call_id``: answer under a new Call-ID. Returns (challenge, answer, digest params)."""
+        ``new_call_id``: answer under a new Call-ID; ``contact`` False: no Contact of the peer's
+        own (``headers`` may bring one). Returns (challenge, answer, digest params)."""
         aor = 'sip:%s@%s' % (user, domain)
         if method == 'REGISTER':
             ruri = ruri or 'sip:%s' % domain
@@ -312,7 +313,7 @@ class Peer(object):
             ruri = ruri or 'sip:%s@%s' % (dialled, domain)
             to_uri = ruri
         from_tag = uuid.uuid4().hex[:8]
-        challenge = self.request(method, ruri, aor, to_uri, from_tag=from_tag, headers=headers)
+        challenge = self.request(method, ruri, aor, to_uri, from_tag=from_tag, headers=headers, contact=contact)
         if challenge is None or challenge.code not in (401, 407):
             return challenge, None, None
         params = challenge_params(challenge.header('WWW-Authenticate' if challenge.code == 401 else 'Proxy-Authenticate'))
@@ -321,7 +322,7 @@ class Peer(object):
         call_id = None if new_call_id else challenge.call_id
         sender = answer_from or self
         answer = sender.request(method, ruri, aor, to_uri, call_id=call_id, cseq=2, from_tag=from_tag,
-                                headers=list(headers) + [name + _bytes(credentials)])
+                                headers=list(headers) + [name + _bytes(credentials)], contact=contact)
         return challenge, answer, params
 
 

@@ -23,7 +23,7 @@ import uuid
 import xml.etree.ElementTree as ET
 
 import pytest
-from ansible_collections.voxplane.pbx.plugins.module_utils import provisioning
+from ansible_collections.voxplane.pbx.plugins.module_utils import catalogue, provisioning
 
 from lab.net import free_port, neighbour_address
 from lab.sipp import users_csv
@@ -144,6 +144,33 @@ def parse(phone, text):
     raise AssertionError(vendor)
 
 
+def message_waiting(phone, text):
+    """(the number the first line's message key dials, whether the phone subscribes to
+    message-summary) as the vendor's format carries them (docs/devices.md)."""
+    vendor = phone['vendor']
+    if vendor == 'yealink':
+        pairs = key_values(text, '=', comment='#')
+        return pairs['voice_mail.number.1'], pairs['account.1.subscribe_mwi'] == '1'
+    if vendor == 'fanvil':
+        pairs = key_values('\n'.join(line for line in text.splitlines() if not line.startswith('<')), ':')
+        return pairs['SIP1 MWI Num'], pairs['SIP1 Subscribe'] == '1'
+    root = ET.fromstring(text.encode('utf-8'))
+    if vendor == 'snom':  # it subscribes to its mailbox
+        return root.find('.//user_mailbox[@idx="1"]').text, True
+    if vendor == 'poly':
+        msg = root.find('msg').attrib
+        return msg['msg.mwi.1.callBack'], bool(msg['msg.mwi.1.subscribe'])
+    if vendor == 'cisco':
+        return root.find('Voice_Mail_Number').text, root.find('Voice_Mail_Enable_1_').text == 'Yes'
+    if vendor == 'grandstream':
+        config = root.find('config')
+        return config.find('P33').text, config.find('P99').text == '1'
+    if vendor == 'gigaset':  # no subscription: the server's NOTIFYs light the lamp
+        items = dict((i.get('ID'), i.get('value').strip('"')) for i in root.iter('SYMB_ITEM'))
+        return items['BS_IP_Data1.aucS_VOIP_NET_AM_NUMBER_1'], False
+    raise AssertionError(vendor)
+
+
 def key_values(text, separator, comment=None):
     pairs = {}
     for line in text.splitlines():
@@ -168,6 +195,9 @@ def test_each_vendor_fetches_its_file_and_registers_with_what_it_got(kamailio, s
     user, auth_name, password, display = parse(phone, text)
     assert (user, auth_name, display) == (phone['vendor'] + '.desk', phone['vendor'] + '.desk', phone['name'])
     assert len(password) == 24
+    # The message key dials the mailbox; the phone subscribes to the lamp, or the router NOTIFYs it unsolicited.
+    vendor = catalogue.DEVICE_MODELS[phone['model']]['vendor']
+    assert message_waiting(phone, text) == ('*86', catalogue.MWI[vendor] == catalogue.MWI_SUBSCRIBE)
     # The provisioning URL for later fetches is in the file, too.
     assert 'https://%s:%d/' % (server.address, server.port) in text
     inf = users_csv(os.path.join(kamailio.workdir, 'prov-%s.csv' % phone['vendor']), [(user, 'beta.sip.test', password)])

@@ -14,6 +14,7 @@ __metaclass__ = type
 
 import ast
 import copy
+import os
 import re
 import sqlite3
 import sys
@@ -1102,7 +1103,10 @@ def test_directory_unreadable_at_first_use_is_503_with_retry_after(fresh, tmp_pa
         assert calls(double, 'hdr.append_to_reply', 'sl.sl_send_reply') == [
             ('hdr.append_to_reply', ('Retry-After: 5\r\n',)), ('sl.sl_send_reply', (503, 'Directory Unavailable'))]
         errs = [m for level, m in double.logs if level == 'err']
-        assert len(errs) == 1 and 'directory reload' in errs[0] and errs[0].count('\n') == 1
+        if method == 'INVITE':
+            assert len(errs) == 1 and 'directory reload' in errs[0] and errs[0].count('\n') == 1
+        else:
+            assert errs == []     # the same failure again: logged once a minute, not per request
         assert double.called('tm.t_relay') == [] and double.called('auth.auth_challenge') == []
     # the failure route of a call routed before: nothing to decide with, the reply goes back as it is
     double.reset()
@@ -1117,8 +1121,9 @@ def test_directory_unreadable_at_first_use_is_503_with_retry_after(fresh, tmp_pa
     router.ksr_request_route(None)
     assert double.called('sl.sl_send_reply') == [] and double.called('tm.t_relay') == [()]
     infos = [m for level, m in double.logs if level == 'info']
-    assert len(infos) == 1 and re.match(
+    assert len(infos) == 2 and re.match(
         r'^voxplane: directory generation 2 loaded \(2 tenants, \d+ numbers; full build, [\d.]+ ms\)\n$', infos[0])
+    assert re.match(r'^voxplane: directory readable again after [\d.]+ s\n$', infos[1])
 
 
 def test_directory_file_without_schema_is_503(fresh, tmp_path):
@@ -1163,15 +1168,16 @@ def test_a_forked_worker_opens_its_own_connection(fresh, tmp_path, traced_sql, m
     module, double, clock = fresh(harness.path)
     router = module.mod_init()
     register_gamma(double, router)
-    first = module.VIEW._conn
+    poll = module.VIEW._poll
+    first = poll._conn
     clock.now += 1
     register_gamma(double, router)
-    assert module.VIEW._conn is first                                     # kept open
-    real_pid = module.os.getpid()
-    monkeypatch.setattr(module.os, 'getpid', lambda: real_pid + 1)       # as after Kamailio's fork
+    assert poll._conn is first                                            # kept open
+    real_pid = os.getpid()
+    monkeypatch.setattr(os, 'getpid', lambda: real_pid + 1)              # as after Kamailio's fork
     clock.now += 1
     register_gamma(double, router)
-    assert module.VIEW._conn is not first and module.VIEW._pid == real_pid + 1
+    assert poll._conn is not first and poll._pid == real_pid + 1
 
 
 def register_gamma(double, router):
@@ -1288,7 +1294,7 @@ def test_a_broken_directory_keeps_the_last_good_snapshot(fresh, tmp_path):
     errs = [m for level, m in double.logs if level == 'err']
     assert len(errs) == 1 and 'directory reload' in errs[0] and errs[0].endswith(
         'StorageError: directory %s: database error (no such table: voxplane_generation)\n' % harness.path), errs
-    assert module.VIEW.generation == 2 and module.VIEW._conn is None       # reconnects at the next check
+    assert module.VIEW.generation == 2 and module.VIEW._poll._conn is None  # reconnects at the next check
     double.reset()
     clock.now += 0.1                                                       # within the interval: quiet
     router.ksr_request_route(None)
@@ -1313,9 +1319,18 @@ def _ksr_references():
     return names
 
 
+# Called only on a node of a cluster or with a dispatcher set of media services: a single server's
+# Kamailio does not load dmq, textopsx and dispatcher (tests/unit/kemi/test_kemi_cluster.py, with
+# the double of a cluster node, calls each of them).
+CLUSTER_ONLY = frozenset(['dmq.handle_message', 'textopsx.msg_apply_changes', 'dispatcher.ds_select_dst',
+                          'dispatcher.ds_next_dst', 'dispatcher.ds_mark_dst_state'])
+# ... and what a single server has but calls only on a cluster (a handed-over call, a registration's Path).
+CLUSTER_CALLS = CLUSTER_ONLY | frozenset(['rr.loose_route_preloaded', 'hdr.insert'])
+
+
 def test_every_ksr_function_referenced_is_in_the_api_list():
     api = set(KSRDouble().functions())
-    referenced = _ksr_references()
+    referenced = _ksr_references() - CLUSTER_ONLY
     assert len(referenced) > 20
     assert referenced <= api, sorted(referenced - api)
 
@@ -1383,7 +1398,7 @@ def test_every_ksr_function_referenced_is_called_with_valid_arguments(tmp_path):
             seen.update(double.call_names())
             # argument errors of the double (SystemError) would show as an err line naming it
             assert not [m for level, m in double.logs if level == 'err' and 'SystemError' in m]
-    assert _ksr_references() - seen == set()
+    assert _ksr_references() - CLUSTER_CALLS - seen == set()
 
 
 # The edge: bans, undecodable input, contacts, the identity a callee sees ------------------------

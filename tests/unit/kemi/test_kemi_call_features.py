@@ -11,10 +11,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import sqlite3
-
 import pytest
 
+import directory_helpers
 import kemi_directory
 from kemi_directory import BLOCK, DOMAIN, ECOTEL, MEDIA_SERVER, MOBILE_45, OUTSIDE, SINGLE
 from test_kemi_adapter import (
@@ -113,6 +112,11 @@ def diversion(number, reason):
     return 'Diversion: %s;reason=%s\r\n' % (sip(number), reason)
 
 
+def media(number, reason):
+    """The media service's instructions on a leg to a mailbox (docs/media.md)."""
+    return 'X-Voxplane-Media: voicemail;mailbox=%s;reason=%s\r\n' % (number, reason)
+
+
 PRIVACY = 'Privacy: id\r\n'
 
 
@@ -129,10 +133,10 @@ def ext_field(harness, number, field):
 # Feature codes ------------------------------------------------------------------------------
 
 @pytest.fixture
-def worker(fresh, tmp_path):
-    """A worker of its own over a directory of its own: (router, double, harness, shared memory);
-    the loaded script is ``router.script``."""
-    harness = kemi_directory.build(tmp_path / 'directory.db')
+def worker(request, fresh, tmp_path, backend):
+    """A worker of its own over a directory of its own, on each backend: (router, double, harness,
+    shared memory); the loaded script is ``router.script``."""
+    harness = kemi_directory.build(directory_helpers.harness(request, tmp_path, backend).path)
     module, double, _clock = fresh(harness.path)
     shm = SharedMemory(double)
     router = module.mod_init()
@@ -225,14 +229,9 @@ def test_an_escaped_forward_number_is_stored_unescaped(worker):
 def test_a_feature_code_while_a_playbook_holds_the_write_lock_is_503(worker, monkeypatch):
     router, double, harness, _shm = worker
     monkeypatch.setattr(router.script, '_SETTING_BUSY_TIMEOUT_MS', 50)     # not the 2 s of production
-    holder = sqlite3.connect(harness.path, isolation_level=None)
-    try:
-        holder.execute('BEGIN IMMEDIATE')
+    with harness.directory.transaction():                                   # a playbook writing
         from_account(double, 'max.muster', '*78')
         router.ksr_request_route(None)
-    finally:
-        holder.execute('ROLLBACK')
-        holder.close()
     (code, reason), = replies(double)
     assert code == 503 and reason.startswith('Directory unavailable')
     assert errors(double) == [] and double.called('pvx.shv_seti') == []
@@ -309,7 +308,8 @@ def test_voicemail_at_call_time_is_relayed_to_the_media_server(router, ksr):
     assert ksr.called('tm.t_set_fr') == [(30000, 0)] and '$avp(vx_ctx)' not in ksr.pv
     assert index(ksr, 'tm.t_set_fr') < index(ksr, 'tm.t_relay')
     relayed(router, ksr)
-    assert [a[0] for a in ksr.called('hdr.append')] == [pai(MAX_INTERNAL), diversion('47', 'do-not-disturb')]
+    assert [a[0] for a in ksr.called('hdr.append')] == [pai(MAX_INTERNAL), diversion('47', 'do-not-disturb'),
+                                                        media('47', 'do-not-disturb')]
 
 
 def test_voicemail_after_busy_keeps_the_callers_identity_and_adds_its_diversion(router, ksr):
@@ -326,7 +326,37 @@ def test_voicemail_after_busy_keeps_the_callers_identity_and_adds_its_diversion(
     assert index(ksr, 'resetdsturi') < index(ksr, 'setdsturi') < index(ksr, 'tm.t_relay')
     assert ksr.called('tm.t_on_failure') == [(FAILURE_ROUTE,)] and ksr.pv['$avp(vx_ctx)'] == ''
     relayed(router, ksr)
-    assert [a[0] for a in ksr.called('hdr.append')] == [pai(MAX_INTERNAL), diversion('44', 'user-busy')]
+    assert [a[0] for a in ksr.called('hdr.append')] == [pai(MAX_INTERNAL), diversion('44', 'user-busy'),
+                                                        media('44', 'user-busy')]
+
+
+FORGED_MEDIA = 'mailbox;mailbox=99;pin=no'  # what a caller might send to open another mailbox without its PIN
+
+
+def test_a_callers_own_media_header_goes_on_no_branch_to_a_phone(router, ksr):
+    # A contact's Path may lead to the media service, which trusts every INVITE Kamailio sends.
+    from_account(ksr, 'max.muster', '44')
+    registered(ksr, 'vera.desk')
+    ksr.pv['$hdr(X-Voxplane-Media)'] = FORGED_MEDIA
+    router.ksr_request_route(None)
+    relayed(router, ksr)
+    assert ksr.called('hdr.remove').count(('X-Voxplane-Media',)) == 1
+    assert not [a for a in ksr.called('hdr.append') if a[0].startswith('X-Voxplane-Media')]
+
+
+def test_a_callers_own_media_header_is_replaced_by_the_routers_on_the_leg_to_the_media_service(router, ksr):
+    from_account(ksr, 'max.muster', '44')
+    registered(ksr, 'vera.desk')
+    ksr.pv['$hdr(X-Voxplane-Media)'] = FORGED_MEDIA
+    router.ksr_request_route(None)
+    relayed(router, ksr)
+    ksr.reset()
+    failure(ksr, ksr.pv['$avp(vx_ctx)'], code=486)
+    router.ksr_failure_route_call(None)
+    relayed(router, ksr)
+    # removed once (a second removal of the same header would overlap in Kamailio's lumps), then the router's
+    assert ksr.called('hdr.remove').count(('X-Voxplane-Media',)) == 1
+    assert [a[0] for a in ksr.called('hdr.append') if a[0].startswith('X-Voxplane-Media')] == [media('44', 'user-busy')]
 
 
 def test_voicemail_when_nobody_is_registered(router, ksr):
@@ -335,7 +365,7 @@ def test_voicemail_when_nobody_is_registered(router, ksr):
     router.ksr_request_route(None)
     assert ksr.pv['$ru'] == 'sip:44@' + DOMAIN and ksr.called('setdsturi') == [(MEDIA_SERVER,)]
     relayed(router, ksr)
-    assert [a[0] for a in ksr.called('hdr.append')] == [diversion('44', 'unavailable')]
+    assert [a[0] for a in ksr.called('hdr.append')] == [diversion('44', 'unavailable'), media('44', 'unavailable')]
 
 
 def test_each_plan_starts_from_a_clean_next_hop(router, ksr):
@@ -424,7 +454,7 @@ def test_603_from_the_phones_is_busy_and_reaches_voicemail(router, ksr):
     router.ksr_failure_route_call(None)
     assert ksr.pv['$ru'] == 'sip:44@' + DOMAIN and ksr.called('setdsturi') == [(MEDIA_SERVER,)]
     relayed(router, ksr)
-    assert ksr.called('hdr.append') == [(diversion('44', 'user-busy'),)]
+    assert ksr.called('hdr.append') == [(diversion('44', 'user-busy'),), (media('44', 'user-busy'),)]
 
 
 # A forwarded call shows the original caller in From, the forwarding tenant's number in P-Asserted-Identity

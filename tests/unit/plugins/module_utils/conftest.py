@@ -8,14 +8,15 @@ __metaclass__ = type
 
 import pytest
 
-from directory_helpers import BLOCK, Harness, account, block, extension, tenant_request  # pytest.ini pythonpath
+from directory_helpers import BLOCK, account, block, extension, harness, tenant_request  # pytest.ini pythonpath
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import EXTENSION, NUMBER
 
 
 @pytest.fixture
-def pbx(tmp_path):
-    """An empty directory: the database file does not exist yet."""
-    return Harness(tmp_path / 'directory.db')
+def pbx(request, tmp_path, backend):
+    """An empty directory, once on each backend: a SQLite file that does not exist yet, and an
+    empty schema of the lab's PostgreSQL server."""
+    return harness(request, tmp_path, backend)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import sqlite3
 
 import pytest
 
@@ -63,22 +64,43 @@ def block(ddi_range=BLOCK_RANGE, **fields):
 
 
 class Harness(object):
-    """One real directory database file and the ways the tests use it."""
+    """One real directory database (a SQLite file, or a PostgreSQL database of the lab's
+    server) and the ways the tests use it."""
 
     def __init__(self, path):
+        # ``path``: the directory location, a file path or a PostgreSQL URL.
         self.path = str(path)
         self.directory = Directory(self.path)
+        self.backend = self.directory.dialect.name
+        # The location as the store's messages show it (a PostgreSQL password masked).
+        self.shown = self.directory.dialect.path
 
-    def apply(self, tenant, tenant_request=None, children=None, purge=(), whole_tenant=False):
+    def sql(self, statement, params=()):
+        """Run one statement with ``?`` placeholders outside the store (its own connection,
+        committed at once): the rows it returns, [] for one that returns none."""
+        if self.backend == 'sqlite':
+            conn = sqlite3.connect(self.path)
+            try:
+                rows = conn.execute(statement, params).fetchall()
+                conn.commit()
+                return rows
+            finally:
+                conn.close()
+        import psycopg  # pylint: disable=import-outside-toplevel
+        with psycopg.connect(self.path, autocommit=True) as conn:
+            cursor = conn.execute(self.directory.dialect.sql(statement), tuple(params))
+            return cursor.fetchall() if cursor.description is not None else []
+
+    def apply(self, tenant, tenant_request=None, children=None, purge=(), whole_tenant=False, audio=None):
         # Provisioning, like the directory role, creates the folder of a new directory.
         with self.directory.transaction(create_parents=True) as txn:
-            return reconcile(txn, tenant, tenant_request, children, purge, whole_tenant=whole_tenant)
+            return reconcile(txn, tenant, tenant_request, children, purge, whole_tenant=whole_tenant, audio=audio)
 
-    def reject(self, tenant, tenant_request=None, children=None, purge=(), whole_tenant=False):
+    def reject(self, tenant, tenant_request=None, children=None, purge=(), whole_tenant=False, audio=None):
         """Run a reconcile that must fail; prove that it wrote nothing; return the violations."""
         before = self.snapshot() or {}
         with pytest.raises(ValidationFailed) as info:
-            self.apply(tenant, tenant_request, children, purge, whole_tenant)
+            self.apply(tenant, tenant_request, children, purge, whole_tenant, audio)
         # (a first transaction on a new file leaves an empty file: no tables, no rows)
         assert (self.snapshot() or {}) == before, 'a failed reconcile changed the database'
         for violation in info.value.violations:
@@ -94,8 +116,21 @@ class Harness(object):
             return txn.generation()['generation']
 
     def snapshot(self):
-        """Every row of every table, read with plain sqlite3 (None: no file yet)."""
+        """Every row of every table, read outside the store (None: no file yet)."""
         return table_rows(self.path)
+
+
+def harness(request, tmp_path, backend=None):
+    """A Harness on an empty directory of the backend the test is parametrised with (see
+    conftest's ``pbx``): a schema of its own in the lab server's test database, dropped when the
+    test ends."""
+    backend = backend or getattr(request, 'param', 'sqlite')
+    if backend == 'sqlite':
+        return Harness(tmp_path / 'directory.db')
+    server = request.getfixturevalue('postgresql_server')
+    location = server.create_schema()
+    request.addfinalizer(lambda: server.drop_schema(location))
+    return Harness(location)
 
 
 def expect(violations, obj, field, rule, *fragments):

@@ -65,15 +65,3 @@ def test_the_state_and_its_bodies():
     assert dnd.find(ns + 'device').text == 'a<b'
     assert busy.find(ns + 'forwardStatus').text == 'true' and busy.find(ns + 'forwardTo').text == '+4930555'
     assert immediate.find(ns + 'forwardStatus').text == 'false' and no_answer.find(ns + 'forwardingType').text == 'forwardNoAns'
-
-
-def test_expires_and_the_notify_headers():
-    assert [fe.expires_of(v) for v in ('0', '30', '600', '99999', None, 'x')] == [0, 60, 600, 3600, 3600, 3600]
-    record = fe.subscription('acme', '10', 'anna.desk', 'cid@x', 'phone-tag', 'our-tag', 'sip:anna.desk@192.0.2.4:5062',
-                             'sip:192.0.2.4:5062', 'udp:192.0.2.1:5060', 100.0, cseq=7)
-    assert fe.loads(fe.dumps(record)) == record
-    headers = fe.notify_headers(record, 'acme.example', 540)
-    assert 'From: <sip:anna.desk@acme.example>;tag=our-tag\r\nTo: <sip:anna.desk@acme.example>;tag=phone-tag\r\n' in headers
-    assert 'Call-ID: cid@x\r\nCSeq: 7 NOTIFY\r\nEvent: as-feature-event\r\n' in headers
-    assert 'Subscription-State: active;expires=540\r\n' in headers
-    assert 'Subscription-State: terminated;reason=timeout' in fe.notify_headers(record, 'acme.example', 0)

@@ -541,20 +541,14 @@ def test_outbound_caller_id_is_one_of_its_numbers_or_main_or_anonymous(acme):
 VIENNA = '+4315550100'        # an international (Austrian) number for a German tenant
 
 
-def test_voicemail_needs_the_tenants_media_server(acme):
-    only(acme.reject('acme', None, {EXTENSION: {'10': {'voicemail': {'enabled': True, 'pin': '4711'}}}}),
-         ext('10'), 'voicemail.enabled', 'media_server_required', 'media_server')
-    # so does an extension created with voicemail
-    only(acme.reject('acme', None, {EXTENSION: {'11': extension(voicemail={'enabled': True})}}),
-         ext('11'), 'voicemail.enabled', 'media_server_required')
-    # with the media server in the same change it is fine
-    acme.apply('acme', {'media_server': 'sip:192.0.2.50'}, {EXTENSION: {'10': {'voicemail': {'enabled': True}}}})
+def test_voicemail_needs_no_media_server_of_the_tenants_own(acme):
+    """The PBX's media service answers voicemail calls; a tenant's own media_server only takes them over."""
+    acme.apply('acme', None, {EXTENSION: {'10': {'voicemail': {'enabled': True, 'pin': '4711'}}}})
+    acme.apply('acme', {'media_server': 'sip:192.0.2.50'})
     assert acme.load('acme').tenant['media_server'] == 'sip:192.0.2.50:5060'
-    # the media server cannot go while a voicemail box needs it: the box is named
-    only(acme.reject('acme', {'media_server': ''}), ext('10'), 'voicemail.enabled', 'media_server_required')
-    # a disabled box does not need it
-    acme.apply('acme', {'media_server': ''}, {EXTENSION: {'10': {'voicemail': {'enabled': False}}}})
+    acme.apply('acme', {'media_server': ''})
     assert acme.load('acme').tenant['media_server'] is None
+    assert acme.load('acme').objects(EXTENSION)['10']['voicemail']['enabled'] is True
 
 
 def test_single_number_reach_needs_a_mobile(acme):
@@ -657,7 +651,6 @@ def test_call_feature_violations_are_reported_together(acme):
     assert sorted((v.obj, v.field, v.rule) for v in violations) == [
         (ext('10'), 'forwarding.busy', 'international_calls'),
         (ext('10'), 'single_number_reach', 'mobile_required'),
-        (ext('10'), 'voicemail.enabled', 'media_server_required'),
     ]
 
 

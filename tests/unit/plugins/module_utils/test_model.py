@@ -24,6 +24,9 @@ def tenant():
     return model.merge(TENANT, 'acme', 'acme', None, tenant_request(), None)
 
 
+VOICEMAIL_SETTINGS = {'locked': False, 'email': None, 'attach': True, 'delete_after_email': False}
+
+
 def merge(kind, key, request, tenant, current=None):
     return model.merge(kind, 'acme', key, current, request, tenant)
 
@@ -237,7 +240,7 @@ def test_single_number_reach_is_off_on_creation_and_kept_when_left_out(tenant):
 
 def test_voicemail_pin_is_stored_hashed(tenant):
     ext = merge(EXTENSION, '10', {'voicemail': {'enabled': True, 'pin': PIN}}, tenant)
-    assert ext['voicemail'] == {'enabled': True, 'pin_hash': rules.pin_hash('acme', '10', PIN)}
+    assert ext['voicemail'] == dict(VOICEMAIL_SETTINGS, enabled=True, pin_hash=rules.pin_hash('acme', '10', PIN))
     assert PIN not in json.dumps(ext)
 
 
@@ -306,7 +309,7 @@ def test_public_view_has_no_secrets(tenant):
                 tenant)
     view = model.public(EXTENSION, ext)
     assert view['sip_accounts'] == [{'username': 'max.muster', 'kind': 'desk_phone'}]
-    assert view['voicemail'] == {'enabled': True}
+    assert view['voicemail'] == dict(VOICEMAIL_SETTINGS, enabled=True)
     _secret_free(view, PASSWORD, ext['sip_accounts'][0]['ha1'], ext['voicemail']['pin_hash'])
     assert ext['sip_accounts'][0]['ha1']          # the canonical object itself is untouched
     assert model.public(EXTENSION, None) is None
@@ -318,7 +321,7 @@ def test_diff_view_marks_secrets_as_set_or_changed(tenant):
                                      'voicemail': {'enabled': True, 'pin': PIN}}, tenant)
     unchanged = model.diff_view(EXTENSION, before, before)
     assert [a['password'] for a in unchanged['sip_accounts']] == ['********', '********']
-    assert unchanged['voicemail'] == {'enabled': True, 'pin': '********'}
+    assert unchanged['voicemail'] == dict(VOICEMAIL_SETTINGS, enabled=True, pin='********')
     _secret_free(unchanged, PASSWORD, PIN, before['sip_accounts'][0]['ha1'])
 
     after = merge(EXTENSION, '10', {'sip_accounts': [account('max.muster', password='Winter-2025!'), {'username': 'max.app'}],

@@ -131,3 +131,86 @@ def test_failures_ban_an_address_for_a_while():
     assert counter.is_banned('192.0.2.1') and not counter.is_banned('192.0.2.2')
     now[0] = 41.5
     assert not counter.is_banned('192.0.2.1')
+
+
+# ------------------------------------------------------------------------------ the templates
+def _render(model):
+    """The configuration file of a device of ``model`` with two lines, rendered as the app renders it."""
+    import os
+    import jinja2
+    from lab import REPO
+
+    secret = SECRET
+    domain = 'acme.example'
+    users = ('anna.desk', 'anna.two')
+    accounts = [dict(username=u, kind='desk_phone', ha1=rules.ha1(u, domain, provisioning.line_password(secret, domain, u)))
+                for u in users]
+    tenant = dict(name='acme', sip_domain=domain, country_code='49', timezone='Europe/Berlin', locations=[])
+    device = dict(mac='80:5e:c0:12:34:56', model=model, name='Desk', lines=list(users), location=None, timezone=None)
+    state = TenantState('acme', tenant, {'extension': {'10': dict(internal_number='10', name='Anna', sip_accounts=accounts)},
+                                         'device': {device['mac']: device}, 'phonebook_entry': {}})
+    settings, skipped = provisioning.phone_settings(state, device['mac'], secret, 'sip.acme.example:5070',
+                                                    'https://prov.example/')
+    assert not skipped
+    folder = os.path.join(REPO, 'roles', 'provisioning', 'files', 'phone_templates')
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(folder), undefined=jinja2.StrictUndefined,
+                             autoescape=lambda name: name in provisioning.XML_TEMPLATES, keep_trailing_newline=True,
+                             trim_blocks=True, lstrip_blocks=True)
+    template = [t for t in provisioning.VENDOR_FILES[settings['vendor']].values() if t != 'poly-master.cfg'][0]
+    return settings, env.get_template(template).render(**settings)
+
+
+def _pairs(text, separator):
+    pairs = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(separator)
+        if sep and not line.startswith('#'):
+            pairs[key.strip()] = value.strip()
+    return pairs
+
+
+@pytest.mark.parametrize('model', ['yealink-t33g', 'snom-d735', 'poly-vvx450', 'cisco-8841', 'fanvil-x4u',
+                                   'grandstream-grp2614', 'gigaset-n670'])
+def test_each_file_sets_the_voicemail_number_and_the_mwi_way_of_its_vendor_on_every_line(model):
+    import xml.etree.ElementTree as ET
+
+    settings, text = _render(model)
+    assert settings['voicemail_number'] == '*86'
+    subscribe = settings['mwi'] == catalogue.MWI_SUBSCRIBE
+    assert settings['mwi'] == catalogue.MWI[settings['vendor']]
+    vendor = settings['vendor']
+    if vendor == 'Yealink':
+        pairs = _pairs(text, '=')
+        for n in (1, 2):
+            assert pairs['voice_mail.number.%d' % n] == '*86'
+            assert pairs['account.%d.subscribe_mwi' % n] == '1' and pairs['account.%d.subscribe_mwi_to_vm' % n] == '0'
+    elif vendor == 'Fanvil':
+        pairs = _pairs(text, ':')
+        for n in (1, 2):
+            assert pairs['SIP%d MWI Num' % n] == '*86' and pairs['SIP%d Subscribe' % n] == '1'
+    else:
+        root = ET.fromstring(text.encode('utf-8'))
+        if vendor == 'Snom':
+            assert [e.text for e in root.iter('user_mailbox')] == ['*86', '*86']
+        elif vendor == 'Poly':
+            msg = root.find('msg').attrib
+            assert msg['msg.mwi.1.subscribe'] == 'anna.desk@acme.example' and msg['msg.mwi.2.subscribe'] == 'anna.two@acme.example'
+            assert msg['msg.mwi.1.callBack'] == '*86' and msg['msg.mwi.2.callBackMode'] == 'contact'
+        elif vendor == 'Cisco':
+            assert not subscribe and root.find('Voice_Mail_Number').text == '*86'
+            assert [root.find('Voice_Mail_Server_%d_' % n).text for n in (1, 2)] == [None, None]
+            assert [root.find('Voice_Mail_Enable_%d_' % n).text for n in (1, 2)] == ['No', 'No']
+        elif vendor == 'Grandstream':
+            config = root.find('config')
+            # account 1: P33/P99, account 2: base 400 (P404 its user ID, P426/P415)
+            assert config.find('P35').text == 'anna.desk' and config.find('P404').text == 'anna.two'
+            assert config.find('P33').text == '*86' and config.find('P426').text == '*86'
+            assert config.find('P99').text == '1' and config.find('P415').text == '1'
+        elif vendor == 'Gigaset':
+            assert not subscribe
+            items = dict((i.get('ID'), i.get('value')) for i in root.iter('SYMB_ITEM'))
+            for n in (1, 2):
+                assert items['BS_IP_Data1.aucS_VOIP_NET_AM_NUMBER_%d' % n] == '"*86"'
+                assert items['BS_IP_Data1.ucB_VOIP_NET_AM_ENABLED_%d' % n] == '1'
+        else:
+            raise AssertionError(vendor)

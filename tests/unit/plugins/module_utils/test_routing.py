@@ -1200,7 +1200,10 @@ def assert_voicemail(plan, number, diversion, identity=None, privacy=False):
     assert isinstance(plan, Relay), plan
     assert plan.uri == 'sip:%s@%s' % (number, DOMAIN), plan
     assert plan.destination == MEDIA_SERVER, plan
-    assert (plan.identity, plan.privacy, plan.headers) == (identity, privacy, {}), plan
+    # The media header names the mailbox and why the call came (the newest diversion's reason).
+    reason = diversion[0].rsplit('reason=', 1)[1]
+    assert (plan.identity, plan.privacy, plan.headers) == (
+        identity, privacy, {'X-Voxplane-Media': 'voicemail;mailbox=%s;reason=%s' % (number, reason)}), plan
     assert plan.diversion == diversion, plan
     return plan
 
@@ -1215,7 +1218,7 @@ def test_voicemail_relay_shape_after_a_failure(snap):
     plan = assert_voicemail(after_failure(snap, call(snap, 'max.muster', '44').context, 'busy', NOW),
                             '44', (div('44', 'user-busy'),))
     assert plan.uri.split('@')[1] == DOMAIN and plan.destination != plan.uri   # mailbox by URI, sent to the server
-    assert not hasattr(plan, 'context')                                      # a relay, not a ring: no further step
+    assert plan.context is None                                              # a relay, not a ring: no further step
 
 
 def test_voicemail_at_call_time_presents_the_callers_identity(snap):

@@ -597,3 +597,70 @@ def test_language_of_the_prompts():
     assert error.field == 'language' and error.message == "'fr' is not one of de, en"
     rejects(rules.language, 'DE', 'choice')
     assert rejects(rules.language, 7, 'type', 'voicemail.language').field == 'voicemail.language'
+
+
+# IVR menus, queues, conference rooms, schedules (issue 22) --------------------------------------
+
+@pytest.mark.parametrize('raw, expected', [('1', '1'), (1, '1'), (0, '0'), ('*', '*'), ('#', '#'), (' 9 ', '9')])
+def test_a_menu_key_is_a_key_of_a_phone(raw, expected):
+    assert rules.menu_key(raw) == expected
+
+
+@pytest.mark.parametrize('raw', ['10', 'a', '', '**', True, 12])
+def test_a_menu_key_is_one_key(raw):
+    error = rejects(rules.menu_key, raw, 'type' if raw is True else 'menu_key', 'keys')
+    assert error.field == 'keys'
+
+
+@pytest.mark.parametrize('raw, end, minutes', [('08:00', False, 480), ('8:30', False, 510), ('23:59', False, 1439),
+                                               ('00:00', False, 0), ('24:00', True, 1440)])
+def test_a_clock_time_is_minutes_after_midnight(raw, end, minutes):
+    assert rules.clock_time(raw, 'from', end=end) == minutes
+    assert rules.clock_text(minutes) == ('%05s' % raw).replace(' ', '0')
+
+
+@pytest.mark.parametrize('raw, end', [('24:00', False), ('24:01', True), ('8', False), ('08:60', False), ('8am', False)])
+def test_a_clock_time_is_hh_mm_of_one_day(raw, end):
+    assert 'HH:MM' in rejects(rules.clock_time, raw, 'clock_time', 'hours[0].from', end=end).message
+
+
+def test_opening_hours_are_normalised_monday_first():
+    assert rules.opening_hours({'days': ['fri', 'Monday', 'tue', 'mon'], 'from': '8:00', 'to': '24:00'}) == \
+        {'days': ['mon', 'tue', 'fri'], 'from': '08:00', 'to': '24:00'}
+    assert rules.opening_hours({'days': 'sat', 'from': '10:00', 'to': '14:00'})['days'] == ['sat']
+
+
+@pytest.mark.parametrize('entry, field, rule', [
+    ({'days': [], 'from': '08:00', 'to': '17:00'}, 'hours[0].days', 'opening_hours'),
+    ({'days': ['feiertag'], 'from': '08:00', 'to': '17:00'}, 'hours[0].days', 'weekday'),
+    ({'days': ['mon'], 'from': '18:00', 'to': '08:00'}, 'hours[0].to', 'opening_hours'),
+    ({'days': ['mon'], 'from': '08:00', 'to': '08:00'}, 'hours[0].to', 'opening_hours'),
+    ({'days': ['mon'], 'to': '08:00'}, 'hours[0].from', 'type'),
+    ('mon 8-17', 'hours[0]', 'opening_hours'),
+])
+def test_opening_hours_that_are_none(entry, field, rule):
+    assert rejects(rules.opening_hours, entry, rule, 'hours[0]').field == field
+
+
+def test_a_conference_pin_follows_the_pin_rule_and_is_stored_salted_by_the_room():
+    assert rules.conference_pin(4711) == '4711'
+    assert rejects(rules.conference_pin, '47', 'pin').message == 'a conference PIN has 4 to 8 digits'
+    rejects(rules.conference_pin, '47a1', 'pin', 'moderator_pin')
+    one = rules.conference_pin_hash('acme', '650', '4711')
+    assert one == rules.conference_pin_hash('acme', '650', '4711') and len(one) == 64
+    assert one != rules.conference_pin_hash('acme', '651', '4711') != rules.conference_pin_hash('beta', '650', '4711')
+
+
+def test_schedules_and_the_new_destinations_are_services():
+    assert rules.service_destination('schedule:hours') == ('schedule', 'hours')
+    assert rules.ADDONS == ('client_complete', 'ivr', 'conference')
+    assert rules.QUEUE_STRATEGIES == ('ring_all', 'round_robin', 'longest_idle', 'sequential')
+
+
+def test_an_unquoted_time_read_by_yaml_is_the_same_minutes():
+    import yaml
+    assert yaml.safe_load('from: 8:30')['from'] == 510         # YAML 1.1: a sexagesimal number
+    assert yaml.safe_load('from: 08:30')['from'] == '08:30'    # (not with a leading 0)
+    assert rules.clock_time(510, 'from') == 510
+    assert rules.opening_hours({'days': ['mon'], 'from': 480, 'to': 1020}) == {'days': ['mon'], 'from': '08:00', 'to': '17:00'}
+    rejects(rules.clock_time, 1440, 'clock_time', 'from')

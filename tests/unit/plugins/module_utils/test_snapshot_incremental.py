@@ -11,10 +11,12 @@ __metaclass__ = type
 
 import pytest
 
-from directory_helpers import BETA_DOMAIN, BLOCK, SINGLE, account, block, extension, tenant_request
+from directory_helpers import BETA_DOMAIN, BLOCK, SINGLE, account, block, extension, harness, tenant_request
 from test_routing import B_MAIN, ECOTEL, EXTRA_TRUSTED, GAMMA_DOMAIN, NOW, build_directory
 from ansible_collections.voxplane.pbx.plugins.module_utils import phone_settings, snapshot
-from ansible_collections.voxplane.pbx.plugins.module_utils.model import EXTENSION, GROUP, NUMBER
+from ansible_collections.voxplane.pbx.plugins.module_utils.model import (
+    CONFERENCE, EXTENSION, GROUP, IVR, NUMBER, QUEUE, SCHEDULE,
+)
 from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import ABSENT, reconcile
 from ansible_collections.voxplane.pbx.plugins.module_utils.routing import PhoneSetting, Reject, Ring, route_inbound
 
@@ -25,6 +27,8 @@ DELTA_TRUNK = '192.0.2.77'
 
 
 def _target(obj):
+    if obj.kind in (IVR, QUEUE, CONFERENCE):  # a menu, queue or room: every slot
+        return dict((field, getattr(obj, field)) for field in ('kind',) + obj.__slots__)
     fields = ['kind', 'tenant', 'number', 'name', 'ring_time']
     if obj.kind == EXTENSION:
         fields += ['accounts', 'numbers', 'caller_id', 'mobile', 'forwarding', 'dnd', 'available', 'voicemail',
@@ -35,10 +39,15 @@ def _target(obj):
     return dict((field, getattr(obj, field)) for field in fields)
 
 
+def _schedule(schedule):
+    return dict((field, getattr(schedule, field)) for field in schedule.__slots__ if field != 'zone')
+
+
 def _tenant(tenant):
     fields = ['name', 'domain', 'dial_plan', 'timezone', 'main_number', 'international_calls', 'locations', 'trunk',
-              'devices', 'media_server', 'permissions', 'max_outside_calls', 'max_outside_calls_per_minute']
+              'devices', 'media_server', 'permissions', 'max_outside_calls', 'max_outside_calls_per_minute', 'queues_of']
     dump = dict((field, getattr(tenant, field)) for field in fields)
+    dump['schedules'] = dict((name, _schedule(schedule)) for name, schedule in tenant.schedules.items())
     dump['accounts'] = dict((user, (acc.username, acc.ha1, acc.kind, acc.extension.number))
                             for user, acc in tenant.accounts.items())
     dump['targets'] = dict((key, _target(obj)) for key, obj in tenant.targets.items())
@@ -55,6 +64,7 @@ def dump(snap):
                         for e164, entry in snap.numbers.items()),
         'trunk_sources': dict((address, [t.name for t in tenants]) for address, tenants in snap.trunk_sources.items()),
         'trusted': snap.trusted,
+        'clocks': snap.clocks,
     }
 
 
@@ -78,8 +88,9 @@ def step(harness, previous, rebuilt):
 
 
 @pytest.fixture
-def directory(tmp_path):
-    return build_directory(tmp_path / 'directory.db')
+def directory(request, tmp_path, backend):
+    """acme, beta and gamma, on each backend (conftest's ``backend``)."""
+    return build_directory(harness(request, tmp_path, backend).path)
 
 
 def test_an_unchanged_directory_gives_the_same_snapshot(directory):
@@ -179,6 +190,32 @@ def test_trunk_addresses_follow_the_tenants(directory):
     new = step(directory, snap, rebuilt=1)
     assert new.trunk_sources[ECOTEL[0]] == [new.tenants['acme'], new.tenants['gamma']]
     assert new.is_trusted('192.0.2.99') and not snap.is_trusted('192.0.2.99')
+
+
+def test_menus_queues_rooms_and_schedules_come_and_go_with_their_tenant(directory):
+    snap = _load(directory)
+    addons = {'client_complete': 1, 'ivr': 1, 'conference': 1}
+    licences = {'licences': {'seats': {'smart': 60, 'best': 1}, 'addons': addons}}
+    directory.apply('acme', licences, {
+        QUEUE: {'600': {'members': [{'extension': '10'}, {'extension': '11', 'logged_in': False}]}},
+        CONFERENCE: {'650': {'name': 'Team'}},
+        IVR: {'700': {'keys': {'1': '600', '2': '650'}}},
+        SCHEDULE: {'hours': {'hours': [{'days': ['mon'], 'from': '08:00', 'to': '12:00'}], 'open': '700', 'closed': '10'}},
+    })
+    added = step(directory, snap, rebuilt=1)
+    acme = added.tenants['acme']
+    assert acme.targets['700'].keys == {'1': '600', '2': '650'} and acme.queues_of == {'10': ('600',), '11': ('600',)}
+    assert added.clocks == [('Europe/Berlin', (0, 480, 720))] and snap.clocks == []
+    outcome = phone_settings.apply(directory.directory, PhoneSetting('acme', '11', {'logged_in': True}, 'in', QUEUE,
+                                                                     ('600',)))
+    assert outcome.changed
+    logged_in = step(directory, added, rebuilt=1)
+    assert logged_in.tenants['acme'].targets['600'].members[1] == ('11', 0, True)
+    assert added.tenants['acme'].targets['600'].members[1] == ('11', 0, False)  # the previous one is as it was
+    directory.apply('acme', None, {SCHEDULE: {'hours': ABSENT}, IVR: {'700': ABSENT}, QUEUE: {'600': ABSENT},
+                                   CONFERENCE: {'650': ABSENT}})
+    removed = step(directory, logged_in, rebuilt=1)
+    assert removed.clocks == [] and '700' not in removed.tenants['acme'].targets
 
 
 def test_a_feature_code_is_picked_up_like_a_module_run(directory):

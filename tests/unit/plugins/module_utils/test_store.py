@@ -1,8 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: voxplane contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The SQLite store (store.py, schema.py) and the reconcile engine's transaction contract:
-schema on first use, version guard, generation counter, atomicity, check mode, idempotence."""
+"""The store (store.py, schema.py) on each backend and the reconcile engine's transaction contract:
+schema on first use, version guard, generation counter, atomicity, check mode, idempotence. What
+only a SQLite file has (its bytes, folder, permissions, WAL) is marked sqlite_only; what only
+PostgreSQL has is in test_store_postgresql.py."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -28,11 +30,27 @@ from ansible_collections.voxplane.pbx.plugins.module_utils.errors import SchemaE
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import DEVICE, EXTENSION, GROUP, NUMBER, TENANT
 from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import ABSENT, reconcile
 from ansible_collections.voxplane.pbx.plugins.module_utils.schema import LATEST_VERSION, MIGRATIONS
-from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory, SqliteDialect, dialect_for
+from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory, dialect_for
 
 PIN = '4711'
 TABLES = {'voxplane_schema', 'voxplane_generation', 'tenants', 'extensions', 'sip_accounts', 'call_groups',
-          'numbers', 'number_claims', 'devices', 'phonebook_entries'}
+          'numbers', 'number_claims', 'devices', 'phonebook_entries', 'voicemail_messages', 'mailboxes',
+          'voicemail_serial', 'audio', 'announcements', 'ivr_menus', 'call_queues', 'conference_rooms', 'schedules'}
+MIGRATION_5_TABLES = ('voicemail_messages', 'mailboxes', 'voicemail_serial', 'audio', 'announcements')
+MIGRATION_6_TABLES = ('ivr_menus', 'call_queues', 'conference_rooms', 'schedules')
+
+
+def undo_migration_6(pbx):
+    """A directory as written before migration 6 (IVR menus, queues, conference rooms, schedules)."""
+    for table in MIGRATION_6_TABLES:
+        pbx.sql('DROP TABLE %s' % table)
+
+
+def undo_migration_5(pbx):
+    """A directory as written before migration 5 (the media service's tables), and so before 6."""
+    undo_migration_6(pbx)
+    for table in MIGRATION_5_TABLES:
+        pbx.sql('DROP TABLE %s' % table)
 
 
 def whole_tenant(mac='00:15:65:ab:cd:ef', block_key=BLOCK, single='+49 30 999001', ext10=10, media_server=MEDIA_SERVER):
@@ -71,7 +89,7 @@ def raw(path, sql):
 # Schema ------------------------------------------------------------------------------------------
 
 def test_schema_is_created_on_first_use(pbx):
-    assert pbx.snapshot() is None
+    assert not pbx.snapshot()
     with pbx.directory.transaction() as txn:
         assert txn.schema_version() == LATEST_VERSION == len(MIGRATIONS)
         assert txn.generation()['generation'] == 0
@@ -79,15 +97,16 @@ def test_schema_is_created_on_first_use(pbx):
     assert set(snapshot) == TABLES
     assert [row[:2] for row in snapshot['voxplane_schema']] == [(m[0], m[1]) for m in MIGRATIONS]
     assert snapshot['voxplane_generation'] == [(1, 0, '1970-01-01T00:00:00Z')]
-    assert all(not snapshot[t] for t in TABLES - {'voxplane_schema', 'voxplane_generation'})
-    assert raw(pbx.path, 'PRAGMA journal_mode') == [('wal',)]
+    assert all(not snapshot[t] for t in TABLES - {'voxplane_schema', 'voxplane_generation', 'voicemail_serial'})
+    if pbx.backend == 'sqlite':
+        assert raw(pbx.path, 'PRAGMA journal_mode') == [('wal',)]
 
 
 def test_schema_is_created_once(pbx):
     for dummy in range(3):
         with pbx.directory.transaction():
             pass
-    assert len(raw(pbx.path, 'SELECT * FROM voxplane_schema')) == len(MIGRATIONS)
+    assert len(pbx.sql('SELECT * FROM voxplane_schema')) == len(MIGRATIONS)
 
 
 def test_a_missing_folder_is_refused_naming_it(tmp_path):
@@ -115,33 +134,32 @@ def test_folders_created_for_a_directory_that_is_rolled_back_are_removed(tmp_pat
 
 
 def test_reading_needs_an_existing_migrated_directory(pbx):
-    with pytest.raises(StorageError, match='^directory %s: does not exist$' % re.escape(pbx.path)):
-        with pbx.directory.transaction(write=False, create=False):
-            pass
-    assert pbx.snapshot() is None
-    sqlite3.connect(pbx.path).close()        # an empty database file
-    with pytest.raises(SchemaError) as info:
+    if pbx.backend == 'sqlite':
+        with pytest.raises(StorageError, match='^directory %s: does not exist$' % re.escape(pbx.path)):
+            with pbx.directory.transaction(write=False, create=False):
+                pass
+        assert pbx.snapshot() is None
+        sqlite3.connect(pbx.path).close()        # an empty database file
+    with pytest.raises(SchemaError) as info:     # (PostgreSQL: an empty database)
         with pbx.directory.transaction(write=False, create=False):
             pass
     assert str(info.value) == ('directory %s: schema version 0 needs migrating to %d; run a module or the directory '
-                               'role first' % (pbx.path, LATEST_VERSION))
+                               'role first' % (pbx.shown, LATEST_VERSION))
+    assert not pbx.snapshot()
 
 
 @pytest.mark.parametrize('write', [True, False])
 def test_a_newer_schema_is_refused(acme, write):
-    conn = sqlite3.connect(acme.path)
-    conn.execute("INSERT INTO voxplane_schema (version, description, applied_at) VALUES (?, 'from the future', 'x')",
-                 (LATEST_VERSION + 1,))
-    conn.commit()
-    conn.close()
+    acme.sql("INSERT INTO voxplane_schema (version, description, applied_at) VALUES (?, 'from the future', 'x')",
+             (LATEST_VERSION + 1,))
     before = acme.snapshot()
     with pytest.raises(SchemaError) as info:
         with acme.directory.transaction(write=write):
             pass
-    # A storage error like every other: it names the directory file.
-    assert isinstance(info.value, StorageError) and info.value.location == acme.path
+    # A storage error like every other: it names the directory.
+    assert isinstance(info.value, StorageError) and info.value.location == acme.shown
     assert str(info.value) == ('directory %s: schema version %d is newer than this collection understands (%d); '
-                               'upgrade the voxplane.pbx collection' % (acme.path, LATEST_VERSION + 1, LATEST_VERSION))
+                               'upgrade the voxplane.pbx collection' % (acme.shown, LATEST_VERSION + 1, LATEST_VERSION))
     assert acme.snapshot() == before
 
 
@@ -269,6 +287,7 @@ def test_an_empty_file_and_an_empty_database_are_initialised(tmp_path):
         assert raw(str(path), 'SELECT MAX(version) FROM voxplane_schema') == [(LATEST_VERSION,)]
 
 
+@pytest.mark.sqlite_only
 def test_a_corrupt_directory_names_the_file_and_changes_nothing(acme, tmp_path):
     data = bytearray(open(acme.path, 'rb').read())
     for i in range(4096, len(data)):
@@ -314,17 +333,13 @@ def test_a_path_through_a_regular_file(tmp_path, create_parents):
 
 
 def test_a_write_lock_held_too_long_names_the_file(acme):
-    holder = sqlite3.connect(acme.path, isolation_level=None)
-    try:
-        holder.execute('BEGIN IMMEDIATE')
+    with acme.directory.transaction():           # a playbook writing: it holds the writers' lock
         with pytest.raises(StorageError) as info:
-            with Directory(acme.path, SqliteDialect(acme.path, busy_timeout_ms=50)).transaction():
+            with Directory(acme.path, dialect_for(acme.path, lock_timeout_ms=50)).transaction():
                 pass
-    finally:
-        holder.execute('ROLLBACK')
-        holder.close()
-    assert str(info.value) == ('directory %s: locked by another writer; gave up after 0.05 s (database is locked)'
-                               % acme.path)
+    reason = {'sqlite': 'database is locked', 'postgresql': 'canceling statement due to lock timeout'}[acme.backend]
+    assert str(info.value) == ('directory %s: locked by another writer; gave up after 0.05 s (%s)'
+                               % (acme.shown, reason))
 
 
 def test_a_failing_statement_inside_a_transaction_is_a_storage_error_and_rolls_back(acme):
@@ -333,8 +348,10 @@ def test_a_failing_statement_inside_a_transaction_is_a_storage_error_and_rolls_b
         with acme.directory.transaction() as txn:
             txn.apply('acme', [])
             txn._execute("INSERT INTO tenants (name, sip_domain, doc) VALUES ('acme', 'x.example', '{}')")
-    assert str(info.value) == ('directory %s: the database refused the change (UNIQUE constraint failed: tenants.name)'
-                               % acme.path)
+    reason = {'sqlite': 'UNIQUE constraint failed: tenants.name',
+              'postgresql': 'duplicate key value violates unique constraint "tenants_name_key": '
+                            'Key (name)=(acme) already exists.'}[acme.backend]
+    assert str(info.value) == 'directory %s: the database refused the change (%s)' % (acme.shown, reason)
     assert acme.snapshot() == before
 
 
@@ -443,16 +460,19 @@ def test_a_folder_nobody_may_enter(shared_tmp):
     assert list(folder.iterdir()) == []
 
 
-@pytest.mark.parametrize('location, shown', [
-    ('postgresql://voxplane@db/voxplane', 'postgresql://voxplane@db/voxplane'),
-    ('postgres://voxplane:s3cret@db:5432/voxplane', 'postgres://voxplane:********@db:5432/voxplane'),
+@pytest.mark.parametrize('location, dialect, shown', [
+    ('/var/lib/voxplane/directory.db', 'sqlite', '/var/lib/voxplane/directory.db'),
+    ('postgresql://voxplane@db/voxplane', 'postgresql', 'postgresql://voxplane@db/voxplane'),
+    ('postgres://voxplane:s3cret@db:5432/voxplane', 'postgresql', 'postgres://voxplane:********@db:5432/voxplane'),
+    ('postgresql://db/voxplane?user=vx&password=s3cret&sslmode=require', 'postgresql',
+     'postgresql://db/voxplane?user=vx&password=********&sslmode=require'),
+    ('host=db1 port=5432 dbname=voxplane user=vx password=s3cret sslmode=verify-full', 'postgresql',
+     'host=db1 port=5432 dbname=voxplane user=vx password=******** sslmode=verify-full'),
+    ("dbname=voxplane password='s3 cret'", 'postgresql', 'dbname=voxplane password=********'),
 ])
-def test_postgresql_locations_are_not_supported_yet(location, shown):
-    # Named like every storage error, with a password in the URL masked.
-    with pytest.raises(StorageError) as info:
-        dialect_for(location)
-    assert str(info.value) == ('directory %s: is a PostgreSQL location; PostgreSQL directories are not supported by '
-                               'this version of the collection' % shown)
+def test_the_location_picks_the_dialect_and_messages_never_show_a_password(location, dialect, shown):
+    chosen = dialect_for(location)
+    assert chosen.name == dialect and chosen.path == shown
 
 
 # Generation counter, atomicity, check mode -----------------------------------------------------------
@@ -579,7 +599,7 @@ def test_what_is_stored_is_what_was_planned(pbx):
     ext = loaded.get(EXTENSION, '10')
     assert ext['sip_accounts'][0] == {'username': 'max.muster', 'kind': 'desk_phone',
                                       'ha1': rules.ha1('max.muster', 'acme.voxplane.example', PASSWORD)}
-    claims = raw(pbx.path, 'SELECT e164 FROM number_claims')
+    claims = pbx.sql('SELECT e164 FROM number_claims')
     assert len(claims) == 1 + 100 + 1 + 1 + 1
 
 
@@ -603,26 +623,21 @@ def test_deleting_a_tenant_with_everything_frees_its_rows(pbx):
     pbx.apply('acme', document, children)
     pbx.apply('acme', ABSENT, dict((kind, {}) for kind in children), purge=tuple(children))
     snapshot = pbx.snapshot()
-    assert all(not snapshot[t] for t in TABLES - {'voxplane_schema', 'voxplane_generation'})
+    assert all(not snapshot[t] for t in TABLES - {'voxplane_schema', 'voxplane_generation', 'voicemail_serial'})
     with pbx.directory.transaction(write=False) as txn:
         assert txn.tenant_names() == [] and txn.load_all() == {}
 
 
-def _strip_stored(path, table, field):
+def _strip_stored(pbx, table, field):
     """Rewrite every stored document of ``table`` without ``field``, as a collection older than
     the field wrote it; returns how many documents had it."""
-    conn = sqlite3.connect(path)
-    try:
-        stripped = 0
-        for rid, doc in conn.execute('SELECT id, doc FROM %s' % table).fetchall():
-            obj = json.loads(doc)
-            if obj.pop(field, 'missing') != 'missing':
-                stripped += 1
-            conn.execute('UPDATE %s SET doc = ? WHERE id = ?' % table, (json.dumps(obj), rid))
-        conn.commit()
-        return stripped
-    finally:
-        conn.close()
+    stripped = 0
+    for rid, doc in pbx.sql('SELECT id, doc FROM %s' % table):
+        obj = json.loads(doc)
+        if obj.pop(field, 'missing') != 'missing':
+            stripped += 1
+        pbx.sql('UPDATE %s SET doc = ? WHERE id = ?' % table, (json.dumps(obj), rid))
+    return stripped
 
 
 def test_documents_stored_before_the_new_fields_load_with_their_defaults(acme):
@@ -630,8 +645,8 @@ def test_documents_stored_before_the_new_fields_load_with_their_defaults(acme):
     expected = acme.load('acme')
     assert expected.tenant['media_server'] is None
     assert [e['single_number_reach'] for e in expected.objects(EXTENSION).values()] == [False, False]
-    assert _strip_stored(acme.path, 'tenants', 'media_server') == 1
-    assert _strip_stored(acme.path, 'extensions', 'single_number_reach') == 2
+    assert _strip_stored(acme, 'tenants', 'media_server') == 1
+    assert _strip_stored(acme, 'extensions', 'single_number_reach') == 2
     before, generation = acme.snapshot(), acme.generation()
     loaded = acme.load('acme')
     assert loaded.tenant == expected.tenant
@@ -653,9 +668,9 @@ CALL_FIELDS = ('max_outside_calls', 'max_outside_calls_per_minute', 'premium_cal
 def test_documents_stored_before_the_call_limits_load_with_no_limit_and_no_permission(acme):
     expected = acme.load('acme')
     for field in CALL_FIELDS:
-        assert _strip_stored(acme.path, 'tenants', field) == 1
+        assert _strip_stored(acme, 'tenants', field) == 1
     for field in CALL_FIELDS + ('emergency_only',):
-        assert _strip_stored(acme.path, 'extensions', field) == 1
+        assert _strip_stored(acme, 'extensions', field) == 1
     before, generation = acme.snapshot(), acme.generation()
     loaded = acme.load('acme')
     assert loaded.tenant == expected.tenant and loaded.objects(EXTENSION) == expected.objects(EXTENSION)
@@ -686,7 +701,7 @@ def test_a_read_only_transaction_cannot_write(acme):
     with acme.directory.transaction(write=False) as txn:
         with pytest.raises(StorageError) as info:
             reconcile(txn, 'acme', {'display_name': 'ACME AG'})
-    assert str(info.value) == 'directory %s: cannot write in a read-only transaction' % acme.path
+    assert str(info.value) == 'directory %s: cannot write in a read-only transaction' % acme.shown
 
 
 # Secrets never leave the store as values --------------------------------------------------------------
@@ -698,6 +713,7 @@ def test_secrets_are_stored_as_digests_only_and_never_shown(pbx, tmp_path):
         with open(path, 'rb') as f:
             data = f.read()
         assert PASSWORD.encode() not in data
+    assert PASSWORD not in repr(pbx.snapshot())
     ha1s = [a['ha1'] for e in result.state.objects(EXTENSION).values() for a in e['sip_accounts']]
     pin_hash = result.state.get(EXTENSION, '10')['voicemail']['pin_hash']
     text = json.dumps(result.diffs())
@@ -731,6 +747,7 @@ def test_tenant_kind_diff(pbx):
     assert result.diffs()[0]['before_header'] == 'tenant acme (absent)'
 
 
+@pytest.mark.sqlite_only
 def test_opening_the_directory_keeps_the_locks_of_other_connections_of_the_process(tmp_path):
     """A router worker keeps a connection open and opens the directory again for each reload.
     Opening must not drop that connection's POSIX locks (closing any descriptor of the file
@@ -755,12 +772,10 @@ def test_opening_the_directory_keeps_the_locks_of_other_connections_of_the_proce
 
 def test_a_version_2_directory_gains_the_phonebook_and_keeps_its_tenants(acme):
     """Migration 3 (phonebook) on a directory written before it: the tenants load unchanged."""
-    conn = sqlite3.connect(acme.path)
-    conn.execute('DROP TABLE phonebook_entries')
-    conn.execute('ALTER TABLE sip_accounts DROP COLUMN require_tls')  # migration 4
-    conn.execute('DELETE FROM voxplane_schema WHERE version > 2')
-    conn.commit()
-    conn.close()
+    undo_migration_5(acme)
+    acme.sql('DROP TABLE phonebook_entries')
+    acme.sql('ALTER TABLE sip_accounts DROP COLUMN require_tls')  # migration 4
+    acme.sql('DELETE FROM voxplane_schema WHERE version > 2')
     with acme.directory.transaction() as txn:
         assert txn.migrated_from == 2 and txn.schema_version() == LATEST_VERSION
         state = txn.load_tenant('acme')
@@ -771,13 +786,102 @@ def test_a_version_3_directory_gains_require_tls_and_its_accounts_take_any_trans
     """Migration 4 (SIP accounts that require TLS) on a directory written before it."""
     with acme.directory.transaction(write=False) as txn:
         before = txn.load_tenant('acme').objects('extension')
-    conn = sqlite3.connect(acme.path)
-    conn.execute('ALTER TABLE sip_accounts DROP COLUMN require_tls')
-    conn.execute('DELETE FROM voxplane_schema WHERE version > 3')
-    conn.commit()
-    conn.close()
+    undo_migration_5(acme)
+    acme.sql('ALTER TABLE sip_accounts DROP COLUMN require_tls')
+    acme.sql('DELETE FROM voxplane_schema WHERE version > 3')
     with acme.directory.transaction() as txn:
         assert txn.migrated_from == 3 and txn.schema_version() == LATEST_VERSION
         after = txn.load_tenant('acme').objects('extension')
     assert after == before and before
     assert not any(a.get('require_tls') for ext in after.values() for a in ext['sip_accounts'])
+
+
+# The media service's data (migration 5) ----------------------------------------------------------
+
+def test_messages_are_kept_moved_and_deleted_per_mailbox_and_each_change_moves_the_voicemail_serial(acme):
+    with acme.directory.transaction() as txn:
+        generation = txn.generation()['generation']
+        serial = txn.voicemail_serial()
+        first = txn.add_voicemail('acme', '10', '2026-12-07T10:00:00Z', 4200, 'voicemail/acme/10/a.wav',
+                                  {'caller': '11', 'reason': 'user-busy'})
+        second = txn.add_voicemail('acme', '10', '2026-12-07T11:00:00Z', 1000, 'voicemail/acme/10/b.wav', {})
+        assert txn.voicemail_serial() == serial + 2
+    with acme.directory.transaction() as txn:
+        assert txn.generation()['generation'] == generation  # the router does not reload for a message
+        assert [m['id'] for m in txn.voicemail_messages('acme', '10')] == [first, second]
+        message = txn.voicemail_message('acme', first)
+        assert (message['mailbox'], message['folder'], message['duration_ms'], message['caller']) == ('10', 'new', 4200, '11')
+        assert txn.mailbox_counts('acme') == {'10': {'new': 2, 'saved': 0}}
+        txn.move_voicemail('acme', first, 'saved')
+        assert txn.mailbox_counts('acme', '10') == {'10': {'new': 1, 'saved': 1}}
+        assert txn.delete_voicemail('acme', second)['file'] == 'voicemail/acme/10/b.wav'
+        assert txn.delete_voicemail('acme', second) is None
+        assert txn.voicemail_message('beta', first) is None
+    with acme.directory.transaction(write=False) as txn:
+        serial_now, changed = txn.mailboxes_changed(serial)
+        assert serial_now == serial + 4 and changed == {('acme', '10'): {'new': 0, 'saved': 1}}
+        assert txn.mailboxes_changed(serial_now) == (serial_now, {})
+
+
+def test_a_mailbox_state_is_its_own_and_audio_is_kept_once_per_tenant(acme):
+    with acme.directory.transaction() as txn:
+        assert txn.mailbox_state('acme', '10') == {}
+        digest = txn.put_audio('acme', b'RIFF-greeting', 1500)
+        assert txn.put_audio('acme', b'RIFF-greeting', 1500) == digest
+        txn.set_mailbox_state('acme', '10', {'greetings': {'busy': digest}, 'pin_failures': ['2026-12-07T10:00:00Z']})
+    with acme.directory.transaction(write=False) as txn:
+        assert txn.mailbox_state('acme', '10')['greetings'] == {'busy': digest}
+        assert txn.audio('acme', digest) == b'RIFF-greeting' and txn.audio('beta', digest) is None
+        assert txn.audio_hashes('acme') == {digest}
+    with acme.directory.transaction() as txn:
+        with pytest.raises(StorageError, match='extension 99 of tenant acme does not exist'):
+            txn.mailbox_state('acme', '99')
+
+
+def test_the_media_service_finds_a_tenant_by_its_domain_with_its_generation(acme):
+    with acme.directory.transaction(write=False) as txn:
+        name, generation = txn.tenant_of_domain(DOMAIN)
+        assert name == 'acme' and generation == txn.tenant_generations()['acme']
+        assert txn.tenant_of_domain('nowhere.example') is None
+
+
+def test_an_announcement_is_read_by_tenant_and_name(acme):
+    with acme.directory.transaction() as txn:
+        tenant_id = txn._tenant_id('acme')
+        txn._execute('INSERT INTO announcements (tenant_id, name, doc) VALUES (?, ?, ?)',
+                     (tenant_id, 'closed', json.dumps({'audio': 'ab' * 32})))
+    with acme.directory.transaction(write=False) as txn:
+        assert txn.announcement('acme', 'closed') == {'audio': 'ab' * 32}
+        assert txn.announcement('acme', 'open') is None
+        assert txn.announcement('beta', 'closed') is None
+
+
+def test_messages_whose_mail_is_pending_are_found_across_tenants(acme):
+    with acme.directory.transaction() as txn:
+        pending = txn.add_voicemail('acme', '10', '2026-12-07T10:00:00Z', 4200, 'a.wav',
+                                    {'email': {'state': 'pending', 'to': 'max.muster@acme.example'}})
+        sent = txn.add_voicemail('acme', '10', '2026-12-07T09:00:00Z', 4200, 'b.wav', {'email': {'state': 'sent'}})
+        txn.add_voicemail('acme', '10', '2026-12-07T08:00:00Z', 4200, 'c.wav', {})
+    with acme.directory.transaction(write=False) as txn:
+        assert [m['id'] for m in txn.voicemail_to_mail()] == [pending]
+    with acme.directory.transaction() as txn:
+        txn.update_voicemail('acme', pending, {'email': {'state': 'sent'}})
+    with acme.directory.transaction(write=False) as txn:
+        assert txn.voicemail_to_mail() == [] and sent
+
+
+def test_a_version_5_directory_gains_menus_queues_rooms_and_schedules_and_keeps_its_tenants(acme):
+    """Migration 6 on a directory written before it: the tenants load unchanged, with none of the new kinds."""
+    with acme.directory.transaction(write=False) as txn:
+        before = txn.load_tenant('acme')
+    undo_migration_6(acme)
+    acme.sql('DELETE FROM voxplane_schema WHERE version > 5')
+    with pytest.raises(SchemaError) as info:  # a reader never migrates, and says so
+        with acme.directory.transaction(write=False, create=False):
+            pass
+    assert 'schema version 5 needs migrating to %d' % LATEST_VERSION in str(info.value)
+    with acme.directory.transaction() as txn:
+        assert txn.migrated_from == 5 and txn.schema_version() == LATEST_VERSION
+        after = txn.load_tenant('acme')
+    assert after.tenant == before.tenant and after.children == before.children
+    assert all(after.objects(kind) == {} for kind in ('ivr', 'queue', 'conference', 'schedule'))

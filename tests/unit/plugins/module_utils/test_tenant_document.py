@@ -12,6 +12,8 @@ import json
 
 import pytest
 
+from directory_helpers import harness  # pytest.ini pythonpath
+
 from ansible_collections.voxplane.pbx.plugins.module_utils import tenant_csv
 from ansible_collections.voxplane.pbx.plugins.module_utils import tenant_document as td
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import ValidationFailed
@@ -65,8 +67,9 @@ def rejected(path, doc, state='merged'):
 
 
 @pytest.fixture
-def db(tmp_path):
-    path = str(tmp_path / 'directory.db')
+def db(request, tmp_path, backend):
+    """The document's tenant in a directory of each backend (conftest's ``backend``); its location."""
+    path = harness(request, tmp_path, backend).path
     apply(path, document())
     return path
 
@@ -202,7 +205,7 @@ def test_a_document_names_its_tenant_once(db):
 
 def test_a_key_listed_twice_and_unknown_sections_are_reported(db):
     doc = td.parse_document({'tenant': {'name': 'acme'}, 'extensions': [{'internal_number': '10'}, {'internal_number': '10'}],
-                             'queues': [], 'number_plan': {}, 'exists': True})
+                             'parking_lots': [], 'number_plan': {}, 'exists': True})
     assert sorted(v.rule for v in doc.violations) == ['requested_twice', 'unsupported']
 
 
@@ -341,7 +344,8 @@ def test_csv_cell_and_header_errors_name_row_and_column(db, tmp_path):
     assert lines == [
         'x.csv row 1: colour: is not a column of this layout (known: internal_number, name, email, role, seat, ddi, '
         'assign_all_external_numbers, external_numbers, outbound_caller_id, mobile, location, ring_time, international_calls, language, '
-        'voicemail_enabled, voicemail_pin, voicemail_pin_hash, device_mac, device_model, device_name, device_lines, '
+        'voicemail_enabled, voicemail_pin, voicemail_pin_hash, voicemail_locked, voicemail_email, voicemail_attach, '
+        'voicemail_delete_after_email, device_mac, device_model, device_name, device_lines, '
         'account<N>_username, account<N>_kind, account<N>_password, account<N>_ha1, account<N>_require_tls) [unsupported]',
         "x.csv row 2 (extension 10): ring_time: 'lang' is not a whole number [type]",
         "x.csv row 2 (extension 10): international_calls: 'vielleicht' is not true or false (also accepted: yes/no, ja/nein, "

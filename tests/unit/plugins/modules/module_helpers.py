@@ -27,13 +27,15 @@ from ansible.module_utils.testing import patch_module_args
 from lab import table_rows
 
 from ansible_collections.voxplane.pbx.plugins.modules import (
-    device, device_action, device_info, directory_schema, extension, extension_info, group, group_info, number, number_info,
-    tenant, tenant_config, tenant_info,
+    announcement, announcement_info, conference, conference_info, device, device_action, device_info, directory_schema,
+    extension, extension_info, group, group_info, ivr, ivr_info, number, number_info, queue, queue_info, schedule,
+    schedule_info, tenant, tenant_config, tenant_info, voicemail_message, voicemail_message_info,
 )
 
 MODULES = dict((m.__name__.rsplit('.', 1)[-1], m) for m in (
     tenant, number, extension, device, group, tenant_info, number_info, extension_info, device_info, group_info,
-    directory_schema, tenant_config, device_action,
+    directory_schema, tenant_config, device_action, announcement, announcement_info, voicemail_message,
+    voicemail_message_info, ivr, ivr_info, queue, queue_info, conference, conference_info, schedule, schedule_info,
 ))
 
 # What Ansible writes in place of a no_log value it finds in a result.

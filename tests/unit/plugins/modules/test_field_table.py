@@ -12,10 +12,10 @@ __metaclass__ = type
 import pytest
 
 from ansible_collections.voxplane.pbx.plugins.module_utils import model, rules, tenant_csv, tenant_document
-from ansible_collections.voxplane.pbx.plugins.module_utils.model import EXTENSION, TENANT
-from ansible_collections.voxplane.pbx.plugins.modules import extension, group, number, tenant
+from ansible_collections.voxplane.pbx.plugins.module_utils.model import CONFERENCE, EXTENSION, QUEUE, SCHEDULE, TENANT
+from ansible_collections.voxplane.pbx.plugins.modules import conference, extension, group, number, queue, schedule, tenant
 
-MODULE_OF = {TENANT: tenant, EXTENSION: extension}
+MODULE_OF = {TENANT: tenant, EXTENSION: extension, QUEUE: queue, SCHEDULE: schedule}
 
 
 def names(kind, field):
@@ -33,10 +33,14 @@ def test_a_modules_suboptions_are_the_field_tables(kind, field):
 
 
 def test_the_secret_fields_are_the_tables_secret_sub_fields():
-    assert tenant_document.SECRET_FIELDS == model.SECRET_FIELDS == ('ha1', 'password', 'pin', 'pin_hash')
+    assert tenant_document.SECRET_FIELDS == model.SECRET_FIELDS == (
+        'ha1', 'moderator_pin', 'moderator_pin_hash', 'password', 'pin', 'pin_hash')
     secrets = set(name for field in ('sip_accounts', 'voicemail')
                   for name, option in extension.ARGUMENT_SPEC[field]['options'].items() if option.get('no_log'))
+    secrets |= set(sub.name for sub in model.SECRET_OPTIONS[CONFERENCE])  # a conference room's PINs
     assert secrets == set(model.SECRET_FIELDS)
+    assert set(name for name, option in conference.ARGUMENT_SPEC.items() if option.get('no_log')) == \
+        set(sub.name for sub in model.SECRET_OPTIONS[CONFERENCE])
 
 
 @pytest.mark.parametrize('kind, field', sorted(model.SUB_FIELDS))
@@ -67,6 +71,7 @@ def test_the_extensions_csv_columns_are_the_tables():
 @pytest.mark.parametrize('module, option, constant', [
     (extension, 'role', rules.ROLES), (extension, 'seat', rules.SEAT_PACKAGES), (group, 'strategy', rules.GROUP_STRATEGIES),
     (number, 'status', rules.NUMBER_STATUSES), (tenant, 'media_relay', rules.MEDIA_RELAY_MODES),
+    (queue, 'strategy', rules.QUEUE_STRATEGIES),
 ])
 def test_module_choices_are_the_rules_constants(module, option, constant):
     assert module.ARGUMENT_SPEC[option]['choices'] == list(constant)

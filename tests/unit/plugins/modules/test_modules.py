@@ -78,6 +78,8 @@ DEFAULT_ON_CREATE = dict(extension=20, group='parallel')
 CHILD_KINDS = [k for k in KINDS if k != 'tenant']
 PLURAL = dict(number='numbers', extension='extensions', device='devices', group='groups')
 
+VOICEMAIL_SETTINGS = {'locked': False, 'email': None, 'attach': True, 'delete_after_email': False}
+
 
 def args_of(spec, **extra):
     args = copy.deepcopy(spec.args)
@@ -291,10 +293,10 @@ def test_diff_of_a_new_password_and_pin_marks_them_changed_never_their_value(pbx
         dict(username='max.muster', kind='desk_phone', password='******** (changed)'),
         dict(username='max.app', kind='softclient', password='********'),
     ]
-    assert diff['after']['voicemail'] == dict(enabled=True, pin='******** (changed)')
+    assert diff['after']['voicemail'] == dict(VOICEMAIL_SETTINGS, enabled=True, pin='******** (changed)')
     assert result['extension']['sip_accounts'] == [dict(username='max.muster', kind='desk_phone'),
                                                    dict(username='max.app', kind='softclient')]
-    assert result['extension']['voicemail'] == dict(enabled=True)
+    assert result['extension']['voicemail'] == dict(VOICEMAIL_SETTINGS, enabled=True)
     assert_no_secrets(result, pbx)
     assert pbx.ha1('max.muster') == rules.ha1('max.muster', DOMAIN, NEW_PASSWORD)
 
@@ -309,7 +311,7 @@ def test_diff_of_a_new_password_and_pin_shows_a_difference(pbx):
     # the unified diff Ansible prints must show the lines that change, and only those
     assert differing_keys(diff) == ['sip_accounts', 'voicemail']
     assert [a['password'] for a in diff['before']['sip_accounts']] == ['********', '********']
-    assert diff['before']['voicemail'] == dict(enabled=True, pin='********')
+    assert diff['before']['voicemail'] == dict(VOICEMAIL_SETTINGS, enabled=True, pin='********')
     assert_no_secrets(result, pbx)
 
 
@@ -498,9 +500,9 @@ def test_voicemail_given_without_pin_keeps_the_pin(pbx):
     doc = json.loads(pbx.query("SELECT doc FROM extensions WHERE internal_number = '10'")[0][0])
     assert doc['voicemail']['pin_hash'] == rules.pin_hash('acme', '10', PIN)
     result = pbx.ok('extension', tenant='acme', internal_number='10', voicemail=dict(enabled=False))
-    assert result['changed'] is True and result['extension']['voicemail'] == dict(enabled=False)
+    assert result['changed'] is True and result['extension']['voicemail'] == dict(VOICEMAIL_SETTINGS, enabled=False)
     doc = json.loads(pbx.query("SELECT doc FROM extensions WHERE internal_number = '10'")[0][0])
-    assert doc['voicemail'] == dict(enabled=False, pin_hash=rules.pin_hash('acme', '10', PIN))
+    assert doc['voicemail'] == dict(VOICEMAIL_SETTINGS, enabled=False, pin_hash=rules.pin_hash('acme', '10', PIN))
 
 
 # Numbers the tenant names before they exist --------------------------------------------------------
@@ -590,21 +592,20 @@ def test_a_bad_media_server_fails_naming_field_and_rule_and_writes_nothing(pbx, 
     assert pbx.snapshot() == snapshot
 
 
-def test_voicemail_needs_the_tenants_media_server(pbx):
+def test_voicemail_settings_are_set_kept_and_cleared(pbx):
+    """The box's e-mail settings and its lock: set, kept when left out, cleared; a bad address is
+    refused naming the field and the rule; no tenant media server is needed."""
     pbx.ok('tenant', **dict(TENANT, media_server=''))
+    voicemail = dict(enabled=True, email='anna@acme.example', attach=False, delete_after_email=True)
+    pbx.ok('extension', **args_of(SPECS['extension'], voicemail=voicemail))
+    vm = pbx.ok('extension', tenant='acme', internal_number='10', voicemail=dict(locked=True))['extension']['voicemail']
+    assert vm == dict(enabled=True, email='anna@acme.example', attach=False, delete_after_email=True, locked=True)
     snapshot = pbx.snapshot()
-    result = pbx.run('extension', **args_of(SPECS['extension']))
-    assert_fails_on(result, SPECS['extension'], 'voicemail.enabled', 'media_server_required')
+    result = pbx.run('extension', tenant='acme', internal_number='10', voicemail=dict(email='not an address'))
+    assert_fails_on(result, SPECS['extension'], 'voicemail.email', 'email')
     assert pbx.snapshot() == snapshot
-    # the extension without voicemail is fine, and the media server can then be cleared again
-    pbx.ok('extension', **args_of(SPECS['extension'], voicemail=dict(enabled=False)))
-    pbx.ok('tenant', name='acme', media_server=MEDIA_SERVER)
-    pbx.ok('extension', tenant='acme', internal_number='10', voicemail=dict(enabled=True))
-    # while a box is enabled the tenant task that clears the media server fails, naming the box
-    snapshot = pbx.snapshot()
-    result = pbx.run('tenant', name='acme', media_server='')
-    assert_fails_on(result, SPECS['extension'], 'voicemail.enabled', 'media_server_required')
-    assert pbx.snapshot() == snapshot
+    vm = pbx.ok('extension', tenant='acme', internal_number='10', voicemail=dict(email='', locked=False))['extension']['voicemail']
+    assert vm['email'] is None and vm['locked'] is False and vm['attach'] is False
 
 
 def test_single_number_reach_is_off_by_default_and_kept_when_left_out(pbx):

@@ -112,7 +112,8 @@ def test_tenant_info_with_dest_returns_a_summary_not_the_document(acme, tmp_path
     dest = tmp_path / 'tenants' / 'acme.json'
     result = acme.ok('tenant_info', tenant='acme', format='json', dest=str(dest))
     assert set(result) - {'invocation'} == {'changed', 'exists', 'generation', 'files', 'summary'}
-    assert result['summary'] == dict(tenant='acme', secrets=False, numbers=1, extensions=1, devices=0, groups=0, phonebook=0)
+    assert result['summary'] == dict(tenant='acme', secrets=False, numbers=1, extensions=1, devices=0, groups=0, phonebook=0,
+                                     announcements=0, schedules=0, ivrs=0, queues=0, conferences=0, audio=0)
     assert result['files'] == [str(dest)] and result['changed'] is True
     # a relative dest: the result says where it went
     here = os.getcwd()

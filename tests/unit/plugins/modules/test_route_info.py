@@ -179,3 +179,45 @@ def test_a_bad_document_fails_with_every_violation_and_changes_nothing(directory
                             dialled='10')
     assert missing.failed and missing['msg'].startswith('document %s: src: cannot read it'
                                                         % (tmp_path / 'nope.yml')), missing['msg']
+
+
+def test_the_diagram_of_a_call_comes_with_the_steps(directory):
+    result = directory.ok('route_info', tenant='acme', caller={'extension': '12'}, dialled='50', diagram='mermaid')
+    assert set(result['diagram']) == {'graph', 'mermaid'}
+    assert result['diagram']['mermaid'].startswith('---\ntitle: "acme: 50"\n---\nflowchart TD\n')
+    labels = [node['label'] for node in result['diagram']['graph']['nodes']]
+    assert labels[:2] == ['call to 50 from paul.desk', 'ring group 50 Zentrale (10, 11): max.muster, max.app, erika.desk, 30s']
+    assert 'diagram' not in directory.ok('route_info', tenant='acme', caller={'extension': '12'}, dialled='50')
+
+
+def test_tenant_info_draws_the_tenants_call_flows(directory):
+    before = directory.snapshot()
+    result = directory.ok('tenant_info', tenant='beta', call_flows='mermaid')
+    flows = result['call_flows']['flows']
+    assert [(f['kind'], f['key'], f['file']) for f in flows] == [
+        ('number', '+4315550100', 'number-+4315550100.svg'), ('extension', '100', 'extension-100.svg')]
+    assert 'svg' not in flows[0] and flows[0]['mermaid'].count('ring extension 100 Bert Beta') == 1
+    assert result['call_flows']['markdown'].startswith('# Call flows of beta\n')
+    assert 'call_flows' not in directory.ok('tenant_info', tenant='beta')
+    assert directory.ok('tenant_info', tenant='nobody', call_flows='both')['call_flows'] == {'flows': []}
+    assert directory.snapshot() == before
+    bad = directory.run('tenant_info', tenant='beta', call_flows='png')
+    assert bad['failed'] and 'call_flows' in bad['msg']
+
+
+def test_the_keys_a_caller_presses_at_a_menu(pbx, monkeypatch):
+    """digits: the menu step says which key led where, and the flow goes on there (issue 22)."""
+    from test_routing_menus import HEAD, build   # the seeds' "Zentrale: 1 Vertrieb, 2 Support, 0 Empfang"
+    monkeypatch.setitem(module_helpers.MODULES, 'route_info', route_info)
+    build(pbx.path)
+    call = dict(tenant='acme', caller={'trunk': True, 'calling_number': '+4989111222'}, dialled=HEAD,
+                at='2026-03-02T10:00')
+    result = pbx.ok('route_info', digits=['2'], **call)
+    assert [s['action'] for s in result['steps']] == ['schedule', 'ivr', 'queue', 'voicemail']
+    assert result['summary'][1:3] == ['0s: IVR menu 700 Zentrale: key 2 -> queue 600 Support',
+                                      '0s: queue 600 Support (ring_all: 11, 12; max wait 120s): nobody answers, '
+                                      'overflow after 120s to voicemail of 10']
+    result = pbx.ok('route_info', **dict(call, at='2026-03-02T19:00'))
+    assert result['summary'][0] == '0s: schedule hours (Europe/Berlin): closed -> announcement closed'
+    result = pbx.run('route_info', digits=['two'], **call)
+    assert result.failed and result['violations'][0]['field'] == 'digits[0]'

@@ -200,7 +200,8 @@ def test_tenant_info_csv_export_round_trips(pbx, tmp_path):
     result = pbx.ok('tenant_info', tenant='acme', format='csv', dest=folder, check=True)
     assert result['changed'] and not os.path.exists(folder)
     result = pbx.ok('tenant_info', tenant='acme', format='csv', dest=folder)
-    assert sorted(os.listdir(folder)) == ['extensions.csv', 'phonebook.csv', 'speed_dials.csv'] and result['csv_skipped'] == []
+    assert sorted(os.listdir(folder)) == ['extensions.csv', 'phonebook.csv', 'queue_members.csv', 'speed_dials.csv'] and \
+        result['csv_skipped'] == []
     with open(os.path.join(folder, 'extensions.csv'), encoding='utf-8') as handle:
         assert handle.readline().startswith('internal_number;name;')
     for name in sorted(os.listdir(folder)):

@@ -1,0 +1,341 @@
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The media service's front: one SIP address for Kamailio, calls spread over worker processes.
+
+The PJSIP wheel the service runs on is built for at most 4 calls at once per process (its
+PJSUA_MAX_CALLS; a fifth INVITE gets 486), so the service runs ``workers`` processes, each a
+PJSIP engine on a port of its own (the front's port + 1 + its number), and this front on the
+service's port relays the requests that start a dialog to a worker with a free call slot.
+
+It is a stateless relay for one internal hop (RFC 3261 16.11): a request gets the front's Via
+on top and ``X-Voxplane-Media-Source`` (where it really came from: the worker admits Kamailio's
+addresses only) and goes to a worker: a new INVITE to the least loaded one (a conference room's
+to the worker that has the room: a room is mixed in one PJSIP bridge; a queue's likewise: its
+callers share its state), CANCEL and ACK (and
+anything else) to the worker its Call-ID went to; a response from a worker loses the front's Via
+and goes to the next Via's address. Once a call is answered its in-dialog requests go to the
+worker's own Contact, past the front. The front makes no SIP message of its own: a full
+service answers 486 from a worker.
+
+Workers tell the front their number of calls on a status socket (on every change and every
+second; a worker silent for 3 s gets no calls) and ask it to send pending mails; the front
+starts them, starts one again that ended, and passes SIGTERM on when it stops.
+"""
+
+import hashlib
+import logging
+import re
+import selectors
+import socket
+import subprocess
+import time
+
+LOG = logging.getLogger('voxplane-media')
+
+SOURCE_HEADER = 'X-Voxplane-Media-Source'
+CALLS_PER_WORKER = 4
+# A worker that has not reported for this long gets no new call.
+WORKER_SILENT_S = 3.0
+# A Call-ID is remembered this long after its INVITE (its CANCEL or ACK come within the
+# transaction's lifetime, 64 * T1).
+CALL_MEMORY_S = 64.0
+STATUS_PREFIX = b'voxplane-media '
+RESTART_DELAY_S = 1.0
+_HEADER_END = re.compile(rb'\r?\n\r?\n')
+
+
+# ---------------------------------------------------------------------------- the messages
+def split(datagram):
+    """(first line, [header lines], body) of a SIP datagram; folded headers joined."""
+    match = _HEADER_END.search(datagram)
+    head, body = (datagram[:match.start()], datagram[match.end():]) if match else (datagram, b'')
+    lines = re.split(rb'\r?\n', head)
+    headers = []
+    for line in lines[1:]:
+        if line[:1] in (b' ', b'\t') and headers:
+            headers[-1] += b' ' + line.strip()
+        elif line:
+            headers.append(line)
+    return lines[0], headers, body
+
+
+def join(first, headers, body):
+    return b'\r\n'.join([first] + headers) + b'\r\n\r\n' + body
+
+
+def _name(line):
+    name = line.split(b':', 1)[0].strip().lower()
+    return {b'v': b'via', b'i': b'call-id', b't': b'to', b'l': b'content-length'}.get(name, name)
+
+
+def header(headers, name):
+    """The value of the first header ``name`` (lower case, compact forms understood), or None."""
+    for line in headers:
+        if _name(line) == name:
+            return line.split(b':', 1)[1].strip()
+    return None
+
+
+def vias(headers):
+    """Every Via value in order (a header line may hold several, comma-separated)."""
+    found = []
+    for line in headers:
+        if _name(line) == b'via':
+            found.extend(v.strip() for v in line.split(b':', 1)[1].split(b','))
+    return found
+
+
+def request_with_front(datagram, front, source):
+    """A request as the front relays it: its Via on top (a branch of its own from the top Via's),
+    the real source in SOURCE_HEADER (one sent by anyone else dropped). None when it is no request."""
+    first, headers, body = split(datagram)
+    if first.startswith(b'SIP/2.0') or b' SIP/2.0' not in first:
+        return None
+    # The same branch for a request and the CANCEL or ACK of it (their top Vias are the same).
+    top = (vias(headers) or [b''])[0]
+    branch = 'z9hG4bK-vxm-' + hashlib.sha1(top).hexdigest()[:20]
+    kept = [h for h in headers if _name(h) != SOURCE_HEADER.lower().encode()]
+    via = ('Via: SIP/2.0/UDP %s:%d;branch=%s' % (front[0], front[1], branch)).encode()
+    kept = [via] + kept + [('%s: %s:%d' % (SOURCE_HEADER, source[0], source[1])).encode()]
+    return join(first, kept, body)
+
+
+def response_without_front(datagram):
+    """(a response without the front's top Via, the address it goes to: the next Via's received
+    and rport, else its sent-by) or None when there is no Via left to send it to."""
+    first, headers, body = split(datagram)
+    out, removed = [], False
+    for line in headers:
+        if not removed and _name(line) == b'via':
+            name, value = line.split(b':', 1)
+            rest = [v.strip() for v in value.split(b',')][1:]
+            removed = True
+            if rest:
+                out.append(name + b': ' + b', '.join(rest))
+            continue
+        out.append(line)
+    remaining = vias(out)
+    if not remaining:
+        return None
+    return join(first, out, body), via_address(remaining[0])
+
+
+def via_address(via):
+    """Where a response to this Via goes (RFC 3261 18.2.2, RFC 3581)."""
+    sent_by, _sep, params = via.partition(b';')
+    host_port = sent_by.split()[-1]
+    host, _colon, port = host_port.rpartition(b':') if b':' in host_port else (host_port, b'', b'5060')
+    values = dict((p.split(b'=', 1) + [b''])[:2] for p in params.split(b';') if p)
+    host = values.get(b'received') or host
+    port = values.get(b'rport') or port or b'5060'
+    return host.decode().strip('[]'), int(port)
+
+
+def call_key(headers):
+    return header(headers, b'call-id')
+
+
+def room_key(first, headers):
+    """The room (or queue: its callers share its state) a new INVITE joins (``X-Voxplane-Media:
+    conference;number=N`` or ``queue;number=N`` to a tenant's domain: b'conference:domain/N'), or None."""
+    media = header(headers, b'x-voxplane-media') or b''
+    parts = [p.strip() for p in media.split(b';')]
+    if parts[0].lower() not in (b'conference', b'queue'):
+        return None
+    number = [p.split(b'=', 1)[1].strip() for p in parts[1:] if p.lower().startswith(b'number=')]
+    uri = first.split(b' ')[1] if first.count(b' ') >= 2 else b''
+    domain = uri.split(b'@', 1)[-1].split(b';', 1)[0].split(b':', 1)[0].lower()
+    return parts[0].lower() + b':' + domain + b'/' + (number[0] if number else b'')
+
+
+def starts_dialog(first, headers):
+    """A new INVITE: no To tag yet."""
+    to = header(headers, b'to') or b''
+    return first.startswith(b'INVITE ') and b';tag=' not in to.replace(b' ', b'').lower()
+
+
+# ---------------------------------------------------------------------------- the workers
+class Workers(object):
+    """Which worker takes the next call: the one with the fewest calls (counting the INVITEs
+    sent to it since its last report) that reported lately; Call-IDs remembered for CANCEL/ACK."""
+
+    def __init__(self, ports, clock=time.monotonic):
+        self.ports = list(ports)
+        self.clock = clock
+        self.calls = dict((port, 0) for port in self.ports)
+        self.pending = dict((port, 0) for port in self.ports)
+        self.seen = dict((port, None) for port in self.ports)
+        self.by_call = {}
+        self.rooms = {}  # room key -> (worker port, when its last call came)
+
+    def report(self, port, calls):
+        if port in self.calls:
+            self.calls[port] = calls
+            self.pending[port] = 0
+            self.seen[port] = self.clock()
+
+    def alive(self, port):
+        return self.seen[port] is not None and self.clock() - self.seen[port] < WORKER_SILENT_S
+
+    def choose(self, call_id, room=None):
+        """The worker for a new call (a full one when every worker is full: it answers 486); the
+        calls of one conference ``room`` go to one worker while it has the room (remembered for
+        CALL_MEMORY_S after its last call, or while the worker reports calls)."""
+        now = self.clock()
+        candidates = [p for p in self.ports if self.alive(p)] or self.ports
+        port = min(candidates, key=lambda p: (self.calls[p] + self.pending[p], self.ports.index(p)))
+        if room is not None:
+            known = self.rooms.get(room)
+            if known is not None and known[0] in candidates and (now - known[1] < CALL_MEMORY_S or self.calls[known[0]]):
+                port = known[0]
+            self.rooms[room] = (port, now)
+        self.pending[port] += 1
+        self.by_call[call_id] = (port, now)
+        if len(self.by_call) > 4096:
+            self.forget(now)
+        return port
+
+    def of_call(self, call_id):
+        found = self.by_call.get(call_id)
+        return found[0] if found else None
+
+    def any(self):
+        """A worker for a request outside any call (OPTIONS): the least loaded, nothing counted."""
+        candidates = [p for p in self.ports if self.alive(p)] or self.ports
+        return min(candidates, key=lambda p: (self.calls[p] + self.pending[p], self.ports.index(p)))
+
+    def forget(self, now):
+        for call_id in [c for c, (_p, at) in self.by_call.items() if now - at > CALL_MEMORY_S]:
+            del self.by_call[call_id]
+        for room in [r for r, (p, at) in self.rooms.items() if now - at > CALL_MEMORY_S and not self.calls[p]]:
+            del self.rooms[room]
+
+    def load(self):
+        return sum(self.calls.values())
+
+
+class Front(object):
+    """The relay and the supervisor of the worker processes."""
+
+    def __init__(self, address, port, worker_command, count, on_mail=None, clock=time.monotonic):
+        self.address = address
+        self.port = port
+        self.worker_command = worker_command      # function(index, status_port) -> argv
+        self.workers = Workers([port + 1 + i for i in range(count)], clock)
+        self.on_mail = on_mail
+        self.clock = clock
+        self.sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sip.bind((address, port))
+        self.status = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.status.bind(('127.0.0.1', 0))
+        self.processes = {}
+        self.started_at = {}
+
+    @property
+    def status_port(self):
+        return self.status.getsockname()[1]
+
+    def start_worker(self, index):
+        self.processes[index] = subprocess.Popen(self.worker_command(index, self.status_port))  # pylint: disable=consider-using-with
+        self.started_at[index] = self.clock()
+
+    def run(self, stop_requested, recover_worker=None):
+        """Relay and supervise until ``stop_requested()``; ``recover_worker(pid)`` keeps what a
+        worker that ended was recording."""
+        for index in range(len(self.workers.ports)):
+            self.start_worker(index)
+        selector = selectors.DefaultSelector()
+        selector.register(self.sip, selectors.EVENT_READ, self._sip)
+        selector.register(self.status, selectors.EVENT_READ, self._status)
+        next_check = 0.0
+        while not stop_requested():
+            for key, _mask in selector.select(0.2):
+                key.data()
+            now = self.clock()
+            if now >= next_check:
+                next_check = now + 1.0
+                self._supervise(recover_worker)
+        self.stop()
+
+    def _sip(self):
+        try:
+            datagram, source = self.sip.recvfrom(65535)
+        except OSError:
+            return
+        if datagram.startswith(b'SIP/2.0'):
+            # Only a worker's response is relayed (nobody else's is the front's to pass on).
+            if source[0] == self.address and source[1] in self.workers.calls:
+                relayed = response_without_front(datagram)
+                if relayed is not None:
+                    self._send(relayed[0], relayed[1])
+            return
+        first, headers, _body = split(datagram)
+        call_id = call_key(headers)
+        if starts_dialog(first, headers):
+            port = self.workers.choose(call_id, room_key(first, headers))
+        else:
+            port = self.workers.of_call(call_id) or self.workers.any()
+        relayed = request_with_front(datagram, (self.address, self.port), source)
+        if relayed is not None:
+            self._send(relayed, (self.address, port))
+
+    def _send(self, datagram, destination):
+        try:
+            self.sip.sendto(datagram, destination)
+        except OSError as e:
+            LOG.warning('front: cannot send to %s:%d: %s', destination[0], destination[1], e)
+
+    def _status(self):
+        try:
+            datagram, _source = self.status.recvfrom(512)
+        except OSError:
+            return
+        if not datagram.startswith(STATUS_PREFIX):
+            return
+        fields = dict(f.split(b'=', 1) for f in datagram[len(STATUS_PREFIX):].split() if b'=' in f)
+        try:
+            if b'calls' in fields:
+                self.workers.report(int(fields.get(b'port', b'0')), int(fields[b'calls']))
+        except ValueError:
+            return
+        if fields.get(b'mail') == b'1' and self.on_mail is not None:
+            self.on_mail()
+
+    def _supervise(self, recover_worker):
+        for index, process in list(self.processes.items()):
+            code = process.poll()
+            if code is None:
+                continue
+            if self.clock() - self.started_at[index] < RESTART_DELAY_S:
+                continue
+            LOG.error('worker %d (pid %d) ended with %s: starting it again', index, process.pid, code)
+            if recover_worker is not None:
+                recover_worker(process.pid)
+            self.start_worker(index)
+
+    def stop(self, timeout=15.0):
+        """SIGTERM to every worker (each keeps what it records), then wait for them."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        deadline = self.clock() + timeout
+        for process in self.processes.values():
+            try:
+                process.wait(max(0.1, deadline - self.clock()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+        self.sip.close()
+        self.status.close()
+
+
+def report(status_port, port, calls=None, mail=False):
+    """A worker's report to the front: its number of calls, or that a mail is to be sent."""
+    fields = 'port=%d' % port + (' calls=%d' % calls if calls is not None else '') + (' mail=1' if mail else '')
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.sendto(STATUS_PREFIX + fields.encode(), ('127.0.0.1', status_port))
+    except OSError:
+        pass
+    finally:
+        sock.close()
