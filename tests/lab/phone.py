@@ -108,6 +108,17 @@ def wait(predicate, timeout):
     return value
 
 
+def hang_up_all(settle=1.0):
+    """End every call of every phone (a test that failed half-way leaves its calls up, and the
+    wheel's pjsua holds 4 calls a process), then let PJSIP settle for ``settle`` seconds."""
+    _STATE['due'] = []
+    for phone in list(_STATE['phones']):
+        for call in phone.calls:
+            if call.pj_call is not None:
+                call.hangup()
+    poll(settle)
+
+
 def close_all():
     ep = _STATE['endpoint']
     if ep is None:

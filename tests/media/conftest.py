@@ -18,7 +18,7 @@ import pytest
 from lab import audio
 from lab.media import media_lab, missing_prerequisites
 from lab.net import free_port, neighbour_address, pick_loopback_address
-from lab.phone import Phone
+from lab.phone import Phone, hang_up_all
 from lab.smtp import SmtpServer
 from media_suite import MAIL_RETRY_S, SILENCE_S
 
@@ -27,6 +27,14 @@ SMTP_PASSWORD = 'smtp-test-password-0815'
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TENANTS = os.path.join(HERE, 'tenants.yml')
+
+
+@pytest.fixture(autouse=True)
+def no_call_left():
+    """After each test no call of its phones is up: a failed test must not take the next one's
+    call slots."""
+    yield
+    hang_up_all()
 
 
 @pytest.fixture(scope='session')
