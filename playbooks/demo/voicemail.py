@@ -128,8 +128,8 @@ class DeskPhone(object):
         ('yes'/'no') with the (new, old) ``counts`` when given: (time, waiting, new, old), or None."""
         def seen():
             with self._lock:
-                found = [n for n in self.notifies if n[0] >= since and n[1] == waiting
-                         and (counts is None or tuple(n[2:]) == tuple(counts))]
+                found = [n for n in self.notifies if n[0] >= since and n[1] == waiting and
+                         (counts is None or tuple(n[2:]) == tuple(counts))]
             return found[0] if found else None
         return wait_for(seen, timeout)
 
