@@ -286,8 +286,9 @@ class Driver(object):
                         # Once played, the message is read: the lamp goes off (0 new, 1 old).
                         result['lamp_read'] = self.desk.lamp_after(since, 'no', (0, 1))
                         call.dtmf('7')
-                        result['deleted'] = call.wait_heard(self.prompt('message_deleted'), timeout=15,
-                                                            after_ms=end) is not None
+                        result['pressed_delete'] = True
+                        # "Message deleted" is short; whether it is gone is what the directory says below.
+                        call.wait_heard(self.prompt('message_deleted'), timeout=15, after_ms=end)
                         call.dtmf('#')
             call.hangup()
             result['final'] = call.wait_ended(10)
@@ -296,6 +297,7 @@ class Driver(object):
             call.wait_ended(5)
             owner.close()
         result['messages_after'] = len(self.messages())
+        result['deleted'] = bool(result.get('pressed_delete')) and result['messages_after'] == 0
         return result
 
     # --- the run -------------------------------------------------------------------------------
