@@ -226,8 +226,10 @@ def _keep_audio(txn, state, changes, audio):
     tenant_name = state.name
     for _digest, (data, duration_ms) in sorted(audio.items()):
         txn.put_audio(tenant_name, data, duration_ms)
-    replaced = set(c.before['audio'] for c in changes if c.kind == ANNOUNCEMENT and c.before is not None and
-                   (c.after is None or c.after['audio'] != c.before['audio']))
+    replaced = set()
+    for c in changes:
+        if c.kind == ANNOUNCEMENT and c.before is not None and (c.after is None or c.after['audio'] != c.before['audio']):
+            replaced.add(c.before['audio'])
     txn.prune_audio(tenant_name, (replaced | set(audio)) - set([None]))
 
 

@@ -134,8 +134,8 @@ def _fields(kind):
     """(defaults, known field names) of a kind, computed once."""
     if kind not in _FIELDS:
         defaults = model.with_defaults(kind, {})
-        _FIELDS[kind] = (defaults, set(defaults) | set([KEY_FIELD[kind], 'tenant' if kind != TENANT else 'name']) |
-                         set(model.REQUEST_FIELDS.get(kind, ())))
+        known = set(defaults) | set([KEY_FIELD[kind], 'tenant' if kind != TENANT else 'name'])
+        _FIELDS[kind] = (defaults, known | set(model.REQUEST_FIELDS.get(kind, ())))
     return _FIELDS[kind]
 
 
