@@ -84,6 +84,9 @@ def _tone_power(windows, rate, frequency):
     return numpy.abs(windows @ numpy.exp(-2j * numpy.pi * frequency * n / rate)) ** 2
 
 
+DROPOUT_MS = 60
+
+
 def tone_segments(path, frequencies, window_ms=WINDOW_MS, share=TONE_SHARE):
     """[(frequency, start ms, length ms)] of the stretches where one of ``frequencies`` dominates."""
     samples, rate = read(path)
@@ -106,7 +109,17 @@ def tone_segments(path, frequencies, window_ms=WINDOW_MS, share=TONE_SHARE):
             segments[-1][2] += window_ms
         else:
             segments.append([found, at, window_ms])
-    return [tuple(s) for s in segments if s[0] is not None]
+    # A frame or two lost on the way (a jitter buffer that ran empty) splits a tone: one tone
+    # again when the same frequency goes on after at most DROPOUT_MS.
+    joined = []
+    for segment in segments:
+        if (segment[0] is not None and len(joined) >= 2 and joined[-1][0] is None and joined[-1][2] <= DROPOUT_MS and
+                joined[-2][0] == segment[0]):
+            gap = joined.pop()
+            joined[-1][2] += gap[2] + segment[2]
+        else:
+            joined.append(segment)
+    return [tuple(s) for s in joined if s[0] is not None]
 
 
 def has_sequence(path, tones=SEQUENCE, tolerance_ms=80):
