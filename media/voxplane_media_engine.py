@@ -20,21 +20,27 @@ flow. After the caller hangs up the running step ends with ``hung_up`` (a record
 it has) and a later step closes the flow. A Bridge places a second call (a *leg*) through
 Kamailio (``EngineSettings.kamailio``) and connects the two calls' audio in the bridge once the
 leg is answered; the leg counts against the process's calls. A Conference puts the call into its
-room (a ``_Room``: conference_flows.RoomState says who hears whom and who hears music; the
-engine connects the ports in PJSIP's conference bridge accordingly). A room lives in one worker:
-the front sends every call of a room to the same worker. ``shutdown()`` ends running recordings first (their
-flows keep the messages), then ends every call and destroys PJSIP.
+room: a room spans workers, so its members are kept by the front (conference_flows.Rooms), which
+tells every worker in the room its table on each change; the engine connects its own members in
+PJSIP's conference bridge by it and carries the others' voices over a RoomBus (a port of the
+bridge whose audio comes from and goes to the other workers in the room, over loopback UDP).
+``shutdown()`` ends running recordings first (their flows keep the messages), then ends every call
+and destroys PJSIP.
 """
 
 import collections
 import gc
 import logging
 import re
+import socket
+import struct
 import time
+import warnings
+import zlib
 
 import pjsua2 as pj
 
-from ansible_collections.voxplane.pbx.plugins.module_utils.conference_flows import RoomState
+from ansible_collections.voxplane.pbx.plugins.module_utils.conference_flows import RULES as ROOM_RULES
 from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError
 from ansible_collections.voxplane.pbx.plugins.module_utils.media_calls import Refusal, identity_headers, read_invite
 from ansible_collections.voxplane.pbx.plugins.module_utils.media_steps import (
@@ -43,7 +49,13 @@ from ansible_collections.voxplane.pbx.plugins.module_utils.media_steps import (
 )
 
 import voxplane_media_audio as audio_files
-from voxplane_media_front import SOURCE_HEADER
+from voxplane_media_front import SOURCE_HEADER, LocalRooms
+
+with warnings.catch_warnings():
+    # G.711-era sample arithmetic in C: deprecated from Python 3.11 (audioop-lts from PyPI
+    # provides it on 3.13); Debian 12's Python 3.11 has it.
+    warnings.simplefilter('ignore', DeprecationWarning)
+    import audioop  # pylint: disable=deprecated-module
 
 LOG = logging.getLogger('voxplane-media')
 # Where an INVITE the front relayed came from (voxplane_media_front.SOURCE_HEADER).
@@ -81,6 +93,15 @@ IDLE_POLL_MS = 100
 REPORT_S = 1.0
 # On shutdown, how long ended calls may take to be gone (BYE answered) before PJSIP is destroyed.
 SHUTDOWN_GRACE_S = 2.0
+# A conference call waits this long for the front to let it into its room.
+JOIN_TIMEOUT_S = 2.0
+# The room bus: a datagram is this header (the room's hash) and one frame of 16-bit PCM; a
+# frame is 20 ms at 8 kHz. Frames from one worker wait in a queue of at most BUS_QUEUE_MAX; one
+# is taken per frame once BUS_PREFILL are there (absorbs the scheduling jitter of two processes).
+BUS_MAGIC = b'VXRB'
+BUS_FRAME_BYTES = 320
+BUS_PREFILL = 2
+BUS_QUEUE_MAX = 5
 
 
 class EngineSettings(object):
@@ -137,13 +158,123 @@ class _Player(pj.AudioMediaPlayer):
         self.engine.events.append(('eof', self, None, None))
 
 
+def room_hash(key):
+    """Four bytes that name a room on the bus (its key's CRC-32)."""
+    return struct.pack('!I', zlib.crc32(key.encode('utf-8')))
+
+
+class BusSocket(object):
+    """The worker's end of the room buses: one loopback UDP socket; frames that arrive are put
+    into the queue of the room (by the hash in their header) and of the worker they came from.
+    Used by the media clock thread only (the RoomBus callbacks)."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(('127.0.0.1', 0))
+        self.sock.setblocking(False)
+        self.address = list(self.sock.getsockname())
+        self.buses = {}     # room hash -> RoomBus
+
+    def drain(self):
+        while True:
+            try:
+                datagram, source = self.sock.recvfrom(2048)
+            except OSError:
+                return
+            if len(datagram) != 8 + BUS_FRAME_BYTES or datagram[:4] != BUS_MAGIC:
+                continue
+            bus = self.buses.get(datagram[4:8])
+            if bus is not None:
+                bus.arrived(source, datagram[8:])
+
+    def send(self, header, pcm, peers):
+        datagram = header + pcm
+        for peer in peers:
+            try:
+                self.sock.sendto(datagram, peer)
+            except OSError:
+                pass
+
+    def close(self):
+        self.sock.close()
+
+
+class RoomBus(pj.AudioMediaPort):
+    """A port of the bridge that joins a room's members in this worker to those in others: what
+    the bridge sends it (the mix of this worker's speakers) goes to the other workers' buses;
+    what it gives the bridge is the sum of what they sent (one frame of each per frame). The
+    callbacks run in the media clock thread; the main thread only swaps ``peers`` and ``heard``
+    (whole values)."""
+
+    def __init__(self, sockets, key):
+        pj.AudioMediaPort.__init__(self)
+        self.sockets = sockets
+        self.header = BUS_MAGIC + room_hash(key)
+        self.peers = ()          # (host, port) of the buses this worker's speakers are sent to
+        self.heard = frozenset()  # (host, port) of the buses whose frames are played
+        self.queues = {}
+        self.primed = set()
+        self.frames = 0
+        self.missing = 0         # frames a worker in ``heard`` had not sent in time
+
+    def create(self, name):
+        fmt = pj.MediaFormatAudio()
+        fmt.type = pj.PJMEDIA_TYPE_AUDIO
+        fmt.clockRate = audio_files.RATE
+        fmt.channelCount = 1
+        fmt.frameTimeUsec = 20000
+        fmt.bitsPerSample = 16
+        self.createPort(name, fmt)
+        self.sockets.buses[self.header[4:]] = self
+
+    def arrived(self, source, pcm):
+        queue = self.queues.get(source)
+        if queue is None:
+            queue = self.queues[source] = collections.deque(maxlen=BUS_QUEUE_MAX)
+        queue.append(pcm)
+
+    def onFrameRequested(self, frame):
+        self.sockets.drain()
+        mixed = None
+        for source in self.heard:
+            queue = self.queues.get(source)
+            if not queue:
+                self.primed.discard(source)
+                self.missing += 1
+                continue
+            if source not in self.primed:
+                if len(queue) < BUS_PREFILL:
+                    continue
+                self.primed.add(source)
+            pcm = queue.popleft()
+            mixed = pcm if mixed is None else audioop.add(mixed, pcm, 2)
+        self.frames += 1
+        if mixed is None:
+            frame.type = pj.PJMEDIA_FRAME_TYPE_NONE
+            return
+        frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+        frame.buf = pj.ByteVector(mixed)
+        frame.size = len(mixed)
+
+    def onFrameReceived(self, frame):
+        peers = self.peers
+        if peers and frame.size == BUS_FRAME_BYTES:
+            self.sockets.send(self.header, bytes(frame.buf), peers)
+
+
 class _Room(object):
-    """A conference room in this worker: its rules (RoomState, members are Sessions), the links
-    made in the bridge, its music player and whom it plays to, the tones being played."""
+    """A conference room as far as this worker is in it: its spec, its own members (member id ->
+    Session), the room's last table from the front, the links made in the bridge, the bus and
+    who hears it and is heard through it, the music player and whom it plays to, the tones."""
 
     def __init__(self, spec):
-        self.state = RoomState(spec)
+        self.spec = spec
+        self.local = {}
+        self.table = None
         self.links = set()
+        self.bus = None
+        self.bus_sinks = set()
+        self.bus_sources = set()
         self.music = None
         self.music_sinks = set()
         self.tones = []
@@ -190,24 +321,30 @@ class Session(object):
         self.leg_code = 0            # 200 once the leg is answered and connected
         self.leg_failure = 500       # the last failure of a ringing leg
         self.room = None             # the _Room a Conference step put the call into
+        self.member = None           # its member id in the room (the front's Rooms) while it joins or is in
         self.hold = None             # (prompts, looped player) of the music on hold, while it plays
 
 
 class Engine(object):
     """PJSIP and the calls; ``dispatch(invite_text)`` -> (flow, language, tenant name)."""
 
-    def __init__(self, settings, dispatch, files, on_load=None, clock=time.monotonic):
+    def __init__(self, settings, dispatch, files, on_load=None, clock=time.monotonic, rooms=None):
         self.settings = settings
         self.dispatch = dispatch
         self.files = files
         self.on_load = on_load          # told the number of calls on every change and every second
+        # The front's room keeper (voxplane_media_front.FrontLink), or the rooms of this process.
+        self.room_link = rooms if rooms is not None else LocalRooms(settings.port)
+        self.bus_sockets = None
+        self.joining = {}            # member id -> Session, while the front decides
+        self.members = 0
         self.clock = clock
         self._reported = (None, 0.0)
         self.events = collections.deque()
         self.sessions = {}           # _Call -> Session
         self.refused = []            # calls answered with a refusal, kept until they are gone
         self.legs = {}               # a call a Bridge placed -> its Session, until it is gone
-        self.rooms = {}              # RoomSpec.key -> _Room while it has members
+        self.rooms = {}              # RoomSpec.key -> _Room while it has members here
         self.leg_account = None
         self.stopping = False
         self.ep = None
@@ -245,6 +382,7 @@ class Engine(object):
         tc.port = s.port
         self._transports.append(self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tc))
         self.ep.libStart()
+        self.bus_sockets = BusSocket()
         acfg = pj.AccountConfig()
         acfg.idUri = 'sip:media@%s:%d' % (s.address, s.port)
         acfg.mediaConfig.transportConfig.boundAddress = s.address
@@ -277,6 +415,8 @@ class Engine(object):
     def poll(self):
         # Idle, nothing has a timer: a longer wait (a SIP event ends it at once).
         self.ep.libHandleEvents(POLL_MS if self.sessions else IDLE_POLL_MS)
+        for message in self.room_link.receive():
+            self._room_message(message)
         self._handle_events()
         self._tick()
         self._report()
@@ -322,8 +462,13 @@ class Engine(object):
             if account is not None:
                 account.shutdown()
         self.account = self.leg_account = None
+        for room in list(self.rooms.values()):
+            self._stop_room(room)
+        self.rooms.clear()
         gc.collect()  # every pjsua2 object must be gone before libDestroy
         self.ep.libDestroy()
+        if self.bus_sockets is not None:
+            self.bus_sockets.close()
         self.ep = None
         LOG.info('stopped')
 
@@ -404,7 +549,7 @@ class Engine(object):
         step = session.step
         if session.leg is not None or session.ringing:
             self._end_bridge(session, StepResult(end='hangup', hung_up=True, code=session.leg_code, user=session.leg_user or ''))
-        elif session.room is not None:
+        elif session.room is not None or session.member is not None:
             self._leave_room(session)
             self._finish(session, StepResult(end='hangup', hung_up=True))
         elif session.recorder is not None:
@@ -521,6 +666,10 @@ class Engine(object):
                     self._close_recording(session, 'max')
             elif isinstance(step, Hold) and session.deadline is not None and now >= session.deadline:
                 self._finish(session, DONE)
+            elif isinstance(step, Conference) and session.member in self.joining and now >= session.deadline:
+                LOG.error('%s: no answer about room %s within %.0f s', session.label, step.room.key, JOIN_TIMEOUT_S)
+                self._leave_room(session)
+                self._finish(session, StepResult(end='unavailable'))
             elif isinstance(step, Bridge) and session.ringing and session.leg is None and now >= session.deadline:
                 LOG.info('%s: %s not answered within %d ms', session.label, step.user, step.ring_ms)
                 self._end_bridge(session, StepResult(end='timeout', code=408))
@@ -895,61 +1044,137 @@ class Engine(object):
 
     # ------------------------------------------------------------------------ conference rooms
     def _conference(self, session, step):
+        """Ask the front to let the call into its room; the answer ('joined') goes on."""
         if self._wait_for_media(session):
             return None
-        key = step.room.key
-        room = self.rooms.get(key)
-        if room is None:
-            room = self.rooms[key] = _Room(step.room)
-        if not room.state.join(session, step.moderator, step.muted):
-            if not room.state.members:
-                del self.rooms[key]
-            LOG.info('%s: room %s is full (%d)', session.label, key, step.room.max_participants)
-            return StepResult(end='full')
-        session.room = room
-        LOG.info('%s: joined room %s (%s%s), %d in it', session.label, key, 'moderator' if step.moderator else 'participant',
-                 ', muted' if step.muted else '', len(room.state.members))
-        self._apply_room(room, session)
-        self._tone(room, 'joined', room.state.announce_to(session))
+        self.members += 1
+        session.member = '%d/%d' % (self.settings.port, self.members)
+        spec = step.room
+        self.joining[session.member] = session
+        session.deadline = self.clock() + JOIN_TIMEOUT_S
+        self.room_link.send({
+            't': 'join', 'key': spec.key, 'tenant': spec.tenant, 'number': spec.number, 'member': session.member,
+            'bus': self.bus_sockets.address, 'moderator': bool(step.moderator), 'muted': bool(step.muted),
+            'rules': dict((name, getattr(spec, name)) for name in ROOM_RULES)})
         return None
 
-    def _leave_room(self, session):
-        """Take the call out of its room; when the room ends with it, end everybody's step."""
-        room, session.room = session.room, None
-        announce = room.state.announce_to(session)
-        ended = room.state.leave(session)
-        LOG.info('%s: left room %s, %d in it%s', session.label, room.state.spec.key, len(room.state.members),
-                 ': the room ends with its moderator' if ended else '')
-        for member in ended:
-            room.state.leave(member)
-        self._apply_room(room, session)
-        if ended:
-            for member in ended:
-                member.room = None
-                self._finish(member, StepResult(end='ended'))
-        else:
-            self._tone(room, 'left', announce)
-        if not room.state.members:
-            self._stop_room(room)
-            del self.rooms[room.state.spec.key]
+    def _room_message(self, message):
+        kind = message.get('t')
+        if kind == 'joined':
+            self._joined(message)
+        elif kind == 'room':
+            self._room_table(message)
 
-    def _apply_room(self, room, session):
-        """Make the bridge's links and the music what the room's rules say now."""
-        wanted = room.state.links()
+    def _joined(self, message):
+        session = self.joining.pop(message.get('member'), None)
+        if session is None or not isinstance(session.step, Conference):
+            return
+        spec = session.step.room
+        if not message.get('ok'):
+            session.member = None
+            LOG.info('%s: room %s is full (%d)', session.label, spec.key, spec.max_participants)
+            self._finish(session, StepResult(end='full'))
+            return
+        room = self.rooms.get(spec.key)
+        if room is None:
+            room = self.rooms[spec.key] = _Room(spec)
+        room.local[session.member] = session
+        session.room = room
+        session.deadline = None
+        LOG.info('%s: joined room %s (%s%s), %d in it', session.label, spec.key,
+                 'moderator' if session.step.moderator else 'participant', ', muted' if session.step.muted else '',
+                 message.get('count', 0))
+
+    def _leave_room(self, session):
+        """Take the call out of its room here at once (or out of the queue to join it), and tell the
+        front (the others' tables follow)."""
+        room, session.room = session.room, None
+        member, session.member = session.member, None
+        if member is None:
+            return
+        if room is None:
+            if self.joining.pop(member, None) is not None:
+                self.room_link.send({'t': 'leave', 'key': session.step.room.key, 'member': member})
+            return
+        room.local.pop(member, None)
+        LOG.info('%s: left room %s', session.label, room.spec.key)
+        self.room_link.send({'t': 'leave', 'key': room.spec.key, 'member': member})
+        self._apply_room(room)
+
+    def _room_table(self, message):
+        room = self.rooms.get(message.get('key'))
+        if room is None:
+            return
+        room.table = message
+        members = set(row[0] for row in message.get('members', ()))
+        for member in message.get('ended', ()):
+            session = room.local.pop(member, None)
+            if session is not None:
+                session.room = session.member = None
+                self._finish(session, StepResult(end='ended'))
+        if len(room.local) and room.spec.announce_join_leave and message.get('tone'):
+            key, hearing = message['tone']
+            self._tone(room, key, [room.local[m] for m in hearing if m in room.local])
+        for member in [m for m in room.local if m not in members]:
+            # The front no longer counts it (a worker restart, a lost message): it is not heard.
+            LOG.warning('room %s: %s is no longer in the room', room.spec.key, member)
+        if message.get('ended'):
+            LOG.info('room %s ended with its moderator', room.spec.key)
+        self._apply_room(room)
+
+    def _apply_room(self, room):
+        """Make the bridge's links, the bus and the music what the room's last table says, for the
+        members in this worker."""
+        table = room.table or {}
+        here = dict((m, s) for m, s in room.local.items() if s.audio is not None)
+        rows = [row for row in table.get('members', ()) if row[0] in here or row[1] != self.settings.port]
+        sources = set(table.get('sources', ())) & set(row[0] for row in rows)
+        remote = [row for row in rows if row[1] != self.settings.port]
+        wanted = set((here[a], here[b]) for a in here for b in here if a != b and a in sources)
         for source, sink in room.links - wanted:
             self._transmit(source.audio, sink.audio, False)
         for source, sink in wanted - room.links:
             self._transmit(source.audio, sink.audio, True)
         room.links = wanted
-        music = room.state.music()
+        # The bus: this worker's speakers go to the workers of the room's other members; what the
+        # other workers' speakers say is heard by every member here.
+        speakers = set(s for m, s in here.items() if m in sources) if remote else set()
+        heard_from = frozenset(tuple(row[2]) for row in remote if row[0] in sources)
+        listeners = set(here.values()) if heard_from else set()
+        if (speakers or listeners) and room.bus is None:
+            room.bus = RoomBus(self.bus_sockets, room.spec.key)
+            try:
+                room.bus.create('room-%s' % room.spec.key)
+            except pj.Error as e:
+                LOG.error('room %s: no bus port: %s', room.spec.key, e.info())
+                room.bus = None
+        if room.bus is not None:
+            room.bus.peers = tuple(sorted(set(tuple(row[2]) for row in remote))) if speakers else ()
+            room.bus.heard = heard_from
+            for member in room.bus_sources - speakers:
+                self._transmit(member.audio, room.bus, False)
+            for member in speakers - room.bus_sources:
+                self._transmit(member.audio, room.bus, True)
+            for member in room.bus_sinks - listeners:
+                self._transmit(room.bus, member.audio, False)
+            for member in listeners - room.bus_sinks:
+                self._transmit(room.bus, member.audio, True)
+            room.bus_sources, room.bus_sinks = speakers, listeners
+        self._apply_music(room, set(here[m] for m in table.get('music', ()) if m in here))
+        if not room.local:
+            self._stop_room(room)
+            self.rooms.pop(room.spec.key, None)
+
+    def _apply_music(self, room, music):
         if music and room.music is None:
-            files = self.files.files([room.state.spec.music or Prompt('music')], session.language, session.tenant)
+            first = next(iter(music))
+            files = self.files.files([room.spec.music or Prompt('music')], first.language, first.tenant)
             if files:
                 room.music = pj.AudioMediaPlayer()
                 try:
                     room.music.createPlayer(files[0], 0)
                 except pj.Error as e:
-                    LOG.error('room %s: cannot play %s: %s', room.state.spec.key, files[0], e.info())
+                    LOG.error('room %s: cannot play %s: %s', room.spec.key, files[0], e.info())
                     room.music = None
         for member in room.music_sinks - music:
             self._transmit(room.music, member.audio, False)
@@ -968,7 +1193,7 @@ class Engine(object):
         try:
             player.createPlayer(files[0], pj.PJMEDIA_FILE_NO_LOOP)
         except pj.Error as e:
-            LOG.error('room %s: cannot play %s: %s', room.state.spec.key, files[0], e.info())
+            LOG.error('room %s: cannot play %s: %s', room.spec.key, files[0], e.info())
             return
         for member in members:
             self._transmit(player, member.audio, True)
@@ -979,7 +1204,17 @@ class Engine(object):
             self._transmit(source.audio, sink.audio, False)
         for member in room.music_sinks:
             self._transmit(room.music, member.audio, False)
+        if room.bus is not None:
+            for member in room.bus_sources:
+                self._transmit(member.audio, room.bus, False)
+            for member in room.bus_sinks:
+                self._transmit(room.bus, member.audio, False)
+            room.bus.peers, room.bus.heard = (), frozenset()
+            self.bus_sockets.buses.pop(room.bus.header[4:], None)
+            if room.bus.frames:
+                LOG.info('room %s: bus %d frames, %d missing', room.spec.key, room.bus.frames, room.bus.missing)
         room.links, room.music, room.music_sinks, room.tones = set(), None, set(), []
+        room.bus, room.bus_sources, room.bus_sinks = None, set(), set()
 
     @staticmethod
     def _transmit(source, sink, start):
@@ -994,7 +1229,7 @@ class Engine(object):
             pass
 
     def _release(self, session):
-        if session.room is not None:
+        if session.room is not None or session.member is not None:
             self._leave_room(session)
         for leg in list(session.ringing) + [session.leg]:
             if leg is not None and leg in self.legs:

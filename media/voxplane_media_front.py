@@ -10,8 +10,8 @@ service's port relays the requests that start a dialog to a worker with a free c
 It is a stateless relay for one internal hop (RFC 3261 16.11): a request gets the front's Via
 on top and ``X-Voxplane-Media-Source`` (where it really came from: the worker admits Kamailio's
 addresses only) and goes to a worker: a new INVITE to the least loaded one (a conference room's
-to the worker that has the room: a room is mixed in one PJSIP bridge; a queue's likewise: its
-callers share its state), CANCEL and ACK (and
+the least loaded one too, a queue's to the worker that has the queue: its callers share its
+state), CANCEL and ACK (and
 anything else) to the worker its Call-ID went to; a response from a worker loses the front's Via
 and goes to the next Via's address. Once a call is answered its in-dialog requests go to the
 worker's own Contact, past the front. The front makes no SIP message of its own: a full
@@ -20,15 +20,24 @@ service answers 486 from a worker.
 Workers tell the front their number of calls on a status socket (on every change and every
 second; a worker silent for 3 s gets no calls) and ask it to send pending mails; the front
 starts them, starts one again that ended, and passes SIGTERM on when it stops.
+
+A conference room spans workers: the front keeps every room's members (conference_flows.Rooms)
+and tells each worker in a room its table on every change (``voxplane-room`` messages on the
+status socket, JSON, both ways); each worker mixes its own members in its PJSIP bridge and sends
+the mix of its speakers to the other workers in the room over a loopback audio bus
+(voxplane_media_engine.RoomBus), so a room is not limited by the calls one worker takes.
 """
 
 import hashlib
+import json
 import logging
 import re
 import selectors
 import socket
 import subprocess
 import time
+
+from ansible_collections.voxplane.pbx.plugins.module_utils.conference_flows import Rooms
 
 LOG = logging.getLogger('voxplane-media')
 
@@ -40,6 +49,7 @@ WORKER_SILENT_S = 3.0
 # transaction's lifetime, 64 * T1).
 CALL_MEMORY_S = 64.0
 STATUS_PREFIX = b'voxplane-media '
+ROOM_PREFIX = b'voxplane-room '
 RESTART_DELAY_S = 1.0
 _HEADER_END = re.compile(rb'\r?\n\r?\n')
 
@@ -136,11 +146,12 @@ def call_key(headers):
 
 
 def room_key(first, headers):
-    """The room (or queue: its callers share its state) a new INVITE joins (``X-Voxplane-Media:
-    conference;number=N`` or ``queue;number=N`` to a tenant's domain: b'conference:domain/N'), or None."""
+    """The queue a new INVITE joins (``X-Voxplane-Media: queue;number=N`` to a tenant's domain:
+    b'queue:domain/N': its callers share its state in one worker), or None. A conference room's
+    calls need no such worker: a room spans workers."""
     media = header(headers, b'x-voxplane-media') or b''
     parts = [p.strip() for p in media.split(b';')]
-    if parts[0].lower() not in (b'conference', b'queue'):
+    if parts[0].lower() != b'queue':
         return None
     number = [p.split(b'=', 1)[1].strip() for p in parts[1:] if p.lower().startswith(b'number=')]
     uri = first.split(b' ')[1] if first.count(b' ') >= 2 else b''
@@ -179,7 +190,7 @@ class Workers(object):
 
     def choose(self, call_id, room=None):
         """The worker for a new call (a full one when every worker is full: it answers 486); the
-        calls of one conference ``room`` go to one worker while it has the room (remembered for
+        calls of one queue (``room``) go to one worker while it has the queue (remembered for
         CALL_MEMORY_S after its last call, or while the worker reports calls)."""
         now = self.clock()
         candidates = [p for p in self.ports if self.alive(p)] or self.ports
@@ -230,6 +241,8 @@ class Front(object):
         self.status.bind(('127.0.0.1', 0))
         self.processes = {}
         self.started_at = {}
+        self.rooms = Rooms()
+        self.links = {}    # worker port -> the address its reports come from (its link socket)
 
     @property
     def status_port(self):
@@ -287,19 +300,54 @@ class Front(object):
 
     def _status(self):
         try:
-            datagram, _source = self.status.recvfrom(512)
+            datagram, source = self.status.recvfrom(65535)
         except OSError:
+            return
+        if source[0] != '127.0.0.1':
+            return
+        if datagram.startswith(ROOM_PREFIX):
+            self._room_message(datagram[len(ROOM_PREFIX):], source)
             return
         if not datagram.startswith(STATUS_PREFIX):
             return
         fields = dict(f.split(b'=', 1) for f in datagram[len(STATUS_PREFIX):].split() if b'=' in f)
         try:
+            port = int(fields.get(b'port', b'0'))
+            if port in self.workers.calls:
+                self.links[port] = source
             if b'calls' in fields:
-                self.workers.report(int(fields.get(b'port', b'0')), int(fields[b'calls']))
+                self.workers.report(port, int(fields[b'calls']))
         except ValueError:
             return
         if fields.get(b'mail') == b'1' and self.on_mail is not None:
             self.on_mail()
+
+    def _room_message(self, text, source):
+        try:
+            message = json.loads(text.decode('utf-8'))
+            worker = int(message.get('worker', 0))
+        except (ValueError, UnicodeDecodeError, AttributeError, TypeError):
+            LOG.warning('front: a room message that is no JSON object from %s:%d', source[0], source[1])
+            return
+        if worker not in self.workers.calls:
+            return
+        self.links[worker] = source
+        try:
+            replies = self.rooms.handle(message)
+        except (KeyError, TypeError, ValueError) as e:
+            LOG.warning('front: a room message from worker %d not understood (%s)', worker, e)
+            return
+        self._tell(replies)
+
+    def _tell(self, replies):
+        for worker, message in replies:
+            address = self.links.get(worker)
+            if address is None:
+                continue
+            try:
+                self.status.sendto(ROOM_PREFIX + json.dumps(message, separators=(',', ':')).encode(), address)
+            except OSError as e:
+                LOG.warning('front: cannot tell worker %d about room %s: %s', worker, message.get('key'), e)
 
     def _supervise(self, recover_worker):
         for index, process in list(self.processes.items()):
@@ -309,6 +357,9 @@ class Front(object):
             if self.clock() - self.started_at[index] < RESTART_DELAY_S:
                 continue
             LOG.error('worker %d (pid %d) ended with %s: starting it again', index, process.pid, code)
+            port = self.workers.ports[index]
+            self._tell(self.rooms.worker_gone(port))
+            self.links.pop(port, None)
             if recover_worker is not None:
                 recover_worker(process.pid)
             self.start_worker(index)
@@ -329,13 +380,62 @@ class Front(object):
         self.status.close()
 
 
-def report(status_port, port, calls=None, mail=False):
-    """A worker's report to the front: its number of calls, or that a mail is to be sent."""
-    fields = 'port=%d' % port + (' calls=%d' % calls if calls is not None else '') + (' mail=1' if mail else '')
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        sock.sendto(STATUS_PREFIX + fields.encode(), ('127.0.0.1', status_port))
-    except OSError:
-        pass
-    finally:
-        sock.close()
+class FrontLink(object):
+    """A worker's side of the status socket: its reports (number of calls, a mail to send) and
+    its room messages go to the front from one socket, and the front's room messages come back
+    to it (``receive``, polled by the engine; nothing blocks)."""
+
+    def __init__(self, status_port, port):
+        self.front = ('127.0.0.1', int(status_port))
+        self.port = int(port)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(('127.0.0.1', 0))
+        self.sock.setblocking(False)
+
+    def _send(self, datagram):
+        try:
+            self.sock.sendto(datagram, self.front)
+        except OSError:
+            pass
+
+    def report(self, calls=None, mail=False):
+        fields = 'port=%d' % self.port + (' calls=%d' % calls if calls is not None else '') + (' mail=1' if mail else '')
+        self._send(STATUS_PREFIX + fields.encode())
+
+    def send(self, message):
+        """A room message (a dict) to the front, from this worker."""
+        message = dict(message, worker=self.port)
+        self._send(ROOM_PREFIX + json.dumps(message, separators=(',', ':')).encode())
+
+    def receive(self):
+        """The front's room messages that arrived (dicts)."""
+        messages = []
+        while True:
+            try:
+                datagram, source = self.sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return messages
+            except OSError:
+                return messages
+            if source != self.front or not datagram.startswith(ROOM_PREFIX):
+                continue
+            try:
+                messages.append(json.loads(datagram[len(ROOM_PREFIX):].decode('utf-8')))
+            except (ValueError, UnicodeDecodeError):
+                LOG.warning('a room message from the front that is no JSON')
+
+
+class LocalRooms(object):
+    """The front's part for an engine that runs alone (no front): the rooms in this process."""
+
+    def __init__(self, port):
+        self.port = int(port)
+        self.rooms = Rooms()
+        self.pending = []
+
+    def send(self, message):
+        self.pending.extend(reply for _worker, reply in self.rooms.handle(dict(message, worker=self.port)))
+
+    def receive(self):
+        messages, self.pending = self.pending, []
+        return messages

@@ -66,12 +66,11 @@ def dispatcher(media, limits, clock=time.time):
 class _MailNotice(object):
     """A worker's mail queue: the front's mail sender is told there is a mail to send."""
 
-    def __init__(self, status_port, port):
-        self.status_port = status_port
-        self.port = port
+    def __init__(self, link):
+        self.link = link
 
     def wake(self):
-        voxplane_media_front.report(self.status_port, self.port, mail=True)
+        self.link.report(mail=True)
 
 
 def voicemail_settings(settings):
@@ -104,7 +103,8 @@ def run_worker(settings, index, status_port, stop):
 
     media = media_directory(settings)
     port = int(settings['listen_port']) + 1 + index
-    media.mail_queue = _MailNotice(status_port, port)
+    link = voxplane_media_front.FrontLink(status_port, port)
+    media.mail_queue = _MailNotice(link)
     files = voxplane_media_audio.AudioFiles(
         settings['prompts_dir'], os.path.join(settings['storage_dir'], 'cache'), media.stored_audio,
         settings.get('voices'), settings.get('espeak_ng', '/usr/bin/espeak-ng'), settings.get('sox', '/usr/bin/sox'))
@@ -116,7 +116,7 @@ def run_worker(settings, index, status_port, stop):
             silence_level=settings.get('voicemail', {}).get('silence_level', 8),
             pjsip_log_level=settings.get('pjsip_log_level', 1), kamailio=settings.get('kamailio_uri') or None),
         dispatcher(media, voicemail_settings(settings)), files,
-        on_load=lambda calls: voxplane_media_front.report(status_port, port, calls))
+        on_load=lambda calls: link.report(calls), rooms=link)
     parent = os.getppid()
     engine.start()
     # A worker whose front is gone stops too (its port would keep a new front's worker out).

@@ -140,12 +140,18 @@ class RoomState(object):
         """Whether the members talk (not waiting for a moderator)."""
         return bool(self.moderators) or not self.spec.wait_for_moderator
 
+    def sources(self):
+        """The members everybody else hears: the unmuted ones, none while the room waits for a
+        moderator."""
+        if not self.open():
+            return set()
+        return set(m for m in self.members if m not in self.muted)
+
     def links(self):
         """(source, sink) pairs of members: who is heard by whom. Nobody hears itself; a muted
         member is heard by nobody; while the room waits for a moderator, nobody by anybody."""
-        if not self.open():
-            return set()
-        return set((a, b) for a in self.members for b in self.members if a != b and a not in self.muted)
+        sources = self.sources()
+        return set((a, b) for a in sources for b in self.members if a != b)
 
     def music(self):
         """The members who hear the room's music: everybody while the room waits for its moderator,
@@ -159,3 +165,86 @@ class RoomState(object):
         if not self.spec.announce_join_leave:
             return set()
         return set(m for m in self.members if m != member)
+
+
+# The rules of a room a joining call brings along (the directory may have changed them since the
+# room's first call: the latest win).
+RULES = ('max_participants', 'wait_for_moderator', 'announce_join_leave', 'mute_on_entry', 'end_with_moderator')
+
+
+class Rooms(object):
+    """Every room of a media service, across its worker processes (the service's front keeps it).
+
+    A call is a member id (unique in the service) on a worker (its SIP port) with a bus address
+    (where that worker takes the audio of the members of other workers). ``handle(message)`` takes
+    a worker's message and returns the messages for the workers, as (worker, message) pairs:
+
+      {'t': 'join', 'key', 'tenant', 'number', 'member', 'worker', 'bus': [host, port],
+       'moderator', 'muted', 'rules': {RULES}}        -> 'joined' to that worker (ok, count), then
+                                                          a 'room' table to every worker in it
+      {'t': 'leave', 'key', 'member'}                  -> a 'room' table to every worker in it
+
+    A 'room' table: 'members' [[member, worker, bus, moderator, muted], ...] in the order they
+    joined, 'sources' (whom everybody else hears), 'music' (who hears the room's music), 'ended'
+    (the members the room ended for: their calls end), 'tone' [key, [members]] (who hears the
+    join or leave tone) or None. A worker connects its own members by it: each hears the sources
+    but itself, those of other workers through its bus."""
+
+    def __init__(self):
+        self.rooms = {}      # key -> RoomState (members are member ids)
+        self.where = {}      # member id -> (worker, bus)
+
+    def handle(self, message):
+        kind = message.get('t')
+        if kind == 'join':
+            return self.join(message)
+        if kind == 'leave':
+            return self.leave(message.get('key'), message.get('member'))
+        return []
+
+    def join(self, message):
+        key, member, worker = message['key'], message['member'], message['worker']
+        rules = dict((name, value) for name, value in (message.get('rules') or {}).items() if name in RULES)
+        spec = RoomSpec(message['tenant'], message['number'], **rules)
+        state = self.rooms.get(key)
+        if state is None:
+            state = self.rooms[key] = RoomState(spec)
+        else:
+            state.spec = spec
+        if member in self.where or not state.join(member, bool(message.get('moderator')), bool(message.get('muted'))):
+            if not state.members:
+                del self.rooms[key]
+            return [(worker, {'t': 'joined', 'key': key, 'member': member, 'ok': False, 'count': len(state.members)})]
+        self.where[member] = (worker, list(message.get('bus') or []))
+        replies = [(worker, {'t': 'joined', 'key': key, 'member': member, 'ok': True, 'count': len(state.members)})]
+        return replies + self._tables(key, state, tone=('joined', state.announce_to(member)))
+
+    def leave(self, key, member):
+        state = self.rooms.get(key)
+        if state is None or member not in state.members:
+            return []
+        announce = state.announce_to(member)
+        ended = state.leave(member)
+        for other in ended:
+            state.leave(other)
+        told = set([self.where.pop(member)[0]] + [self.where.pop(m)[0] for m in ended if m in self.where])
+        messages = self._tables(key, state, tone=None if ended else ('left', announce), ended=ended, also=told)
+        if not state.members:
+            del self.rooms[key]
+        return messages
+
+    def worker_gone(self, worker):
+        """A worker ended: its members leave their rooms (messages for the other workers)."""
+        messages = []
+        for key, state in list(self.rooms.items()):
+            for member in [m for m in state.members if self.where.get(m, (None,))[0] == worker]:
+                messages.extend((w, m) for w, m in self.leave(key, member) if w != worker)
+        return messages
+
+    def _tables(self, key, state, tone=None, ended=(), also=()):
+        table = [[m, self.where[m][0], self.where[m][1], m in state.moderators, m in state.muted] for m in state.members]
+        body = {'t': 'room', 'key': key, 'members': table, 'sources': sorted(state.sources()),
+                'music': sorted(state.music()), 'ended': list(ended),
+                'tone': [tone[0], sorted(tone[1])] if tone and tone[1] else None}
+        workers = sorted(set(row[1] for row in table) | set(also))
+        return [(worker, body) for worker in workers]

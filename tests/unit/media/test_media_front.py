@@ -81,17 +81,19 @@ def test_a_call_id_is_forgotten_after_the_transactions_lifetime():
     assert workers.of_call('a') is None
 
 
-def test_the_calls_of_one_conference_room_go_to_one_worker():
+def test_the_calls_of_one_queue_go_to_one_worker_a_conference_rooms_to_the_least_loaded():
     clock = Clock()
     workers = front.Workers([5081, 5082], clock)
     workers.report(5081, 0)
     workers.report(5082, 0)
-    invite = INVITE.replace(b'Call-ID: call-1\r\n', b'Call-ID: call-1\r\nX-Voxplane-Media: conference;number=650\r\n')
-    first, headers, _body = front.split(invite)
-    room = front.room_key(first, headers)
-    assert room == b'conference:acme.sip.test/650'
+    queue = INVITE.replace(b'Call-ID: call-1\r\n', b'Call-ID: call-1\r\nX-Voxplane-Media: queue;number=600\r\n')
+    first, headers, _body = front.split(queue)
+    key = front.room_key(first, headers)
+    assert key == b'queue:acme.sip.test/600'
     assert front.room_key(*front.split(INVITE)[:2]) is None
-    assert workers.choose('a', room) == 5081
-    assert workers.choose('b', room) == 5081   # 5082 is less loaded, but 5081 has the room
+    room = INVITE.replace(b'Call-ID: call-1\r\n', b'Call-ID: call-1\r\nX-Voxplane-Media: conference;number=650\r\n')
+    assert front.room_key(*front.split(room)[:2]) is None   # a room spans workers
+    assert workers.choose('a', key) == 5081
+    assert workers.choose('b', key) == 5081   # 5082 is less loaded, but 5081 has the queue
     assert workers.choose('c') == 5082
-    assert workers.choose("d", b"beta.sip.test/650") == 5082   # another room: the least loaded
+    assert workers.choose("d", b"queue:beta.sip.test/600") == 5082   # another queue: the least loaded

@@ -137,3 +137,65 @@ def test_join_and_leave_tones_go_to_the_others_when_the_room_says_so():
     state.join('b')
     assert state.announce_to('b') == {'a'}
     assert conference_flows.RoomState(room()).announce_to('a') == set()
+
+
+# ---------------------------------------------------------------------------- rooms across workers
+def join(rooms, member, worker, moderator=False, muted=False, **rules):
+    rules.setdefault('max_participants', 10)
+    return rooms.handle({'t': 'join', 'key': 'acme/650', 'tenant': 'acme', 'number': '650', 'member': member,
+                         'worker': worker, 'bus': ['127.0.0.1', worker + 1000], 'moderator': moderator, 'muted': muted,
+                         'rules': rules})
+
+
+def test_a_room_spans_workers_each_is_told_the_whole_table():
+    rooms = conference_flows.Rooms()
+    assert join(rooms, 'a', 1)[0] == (1, {'t': 'joined', 'key': 'acme/650', 'member': 'a', 'ok': True, 'count': 1})
+    replies = join(rooms, 'b', 2)
+    assert replies[0][1]['ok'] and replies[0][1]['count'] == 2
+    tables = dict(replies[1:])
+    assert sorted(tables) == [1, 2]
+    table = tables[2]
+    assert table['members'] == [['a', 1, ['127.0.0.1', 1001], False, False], ['b', 2, ['127.0.0.1', 1002], False, False]]
+    assert table['sources'] == ['a', 'b'] and table['music'] == [] and table['ended'] == []
+
+
+def test_the_room_is_full_across_workers_and_a_member_id_joins_once():
+    rooms = conference_flows.Rooms()
+    for index, member in enumerate('abc'):
+        join(rooms, member, index, max_participants=3)
+    refused = join(rooms, 'd', 5, max_participants=3)
+    assert refused == [(5, {'t': 'joined', 'key': 'acme/650', 'member': 'd', 'ok': False, 'count': 3})]
+    assert join(rooms, 'a', 1, max_participants=4)[0][1]['ok'] is False
+
+
+def test_the_last_moderator_leaving_ends_the_room_on_every_worker():
+    rooms = conference_flows.Rooms()
+    join(rooms, 'm', 1, moderator=True, end_with_moderator=True)
+    join(rooms, 'p', 2, end_with_moderator=True)
+    join(rooms, 'q', 3, end_with_moderator=True)
+    replies = rooms.handle({'t': 'leave', 'key': 'acme/650', 'member': 'm'})
+    assert sorted(w for w, _m in replies) == [1, 2, 3]
+    assert all(m['ended'] == ['p', 'q'] and m['members'] == [] for _w, m in replies)
+    assert rooms.rooms == {} and rooms.where == {}
+
+
+def test_tones_and_music_and_the_muted_across_workers():
+    rooms = conference_flows.Rooms()
+    first = join(rooms, 'a', 1, announce_join_leave=True)
+    assert first[1][1]['music'] == ['a'] and first[1][1]['tone'] is None
+    replies = join(rooms, 'b', 2, muted=True, announce_join_leave=True)
+    table = replies[1][1]
+    assert table['tone'] == ['joined', ['a']] and table['sources'] == ['a'] and table['music'] == []
+    left = rooms.handle({'t': 'leave', 'key': 'acme/650', 'member': 'a'})
+    assert [w for w, _m in left] == [1, 2] and left[0][1]['tone'] == ['left', ['b']]
+
+
+def test_a_worker_that_ended_takes_its_members_out_and_the_others_are_told():
+    rooms = conference_flows.Rooms()
+    join(rooms, 'a', 1)
+    join(rooms, 'b', 2)
+    join(rooms, 'c', 2)
+    replies = rooms.worker_gone(2)
+    assert replies and all(w == 1 for w, _m in replies)
+    assert replies[-1][1]['members'] == [['a', 1, ['127.0.0.1', 1001], False, False]]
+    assert rooms.handle({'t': 'nonsense'}) == []
