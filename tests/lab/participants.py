@@ -4,7 +4,7 @@
 more callers needs several phone processes. ``Participants`` starts them (``python -m
 lab.participants``, PARTICIPANTS_PER_PROCESS calls each, on the same loopback address: the media
 service admits its Kamailio's address), each call enters the room with the PIN after the PIN
-prompt and records what it hears. When every call is in, ``speak(tones)`` has participant i
+prompt (a room without a PIN: ``pin_prompt`` None) and records what it hears. When every call is in, ``speak(tones)`` has participant i
 send ``tones[i]`` (a WAV file, or None) at a wall-clock time of its own, all processes alike;
 ``finish()`` hangs up and returns each participant's recording, the wall-clock time its recording
 began, and its RTP counters.
@@ -62,15 +62,25 @@ class Participants(object):
             joined += self._read(process, timeout + 10)['joined']
         return joined
 
-    def speak(self, tones, gap=1.0, start_in=1.0):
+    def speak(self, tones, gap=1.0, start_in=1.0, hold=0.0):
         """Participant i sends ``tones[i]`` at start + i * ``gap`` (wall clock); returns when the
-        last has been sent and ``gap`` more has passed. The start time."""
+        last has been sent and ``gap`` + ``hold`` more seconds have passed. The start time."""
         start = time.time() + start_in
         for process in self.processes:
-            process.stdin.write(json.dumps({'do': 'speak', 'tones': tones, 'start': start, 'gap': gap}) + '\n')
+            process.stdin.write(json.dumps({'do': 'speak', 'tones': tones, 'start': start, 'gap': gap, 'hold': hold}) + '\n')
         for process in self.processes:
-            self._read(process, start_in + gap * (len(tones) + 2) + 10)
+            self._read(process, start_in + gap * (len(tones) + 2) + hold + 10)
         return start
+
+    def rtp(self):
+        """{index: RTP counters} of every participant now (Call.rtp)."""
+        counters = {}
+        for process in self.processes:
+            process.stdin.write(json.dumps({'do': 'rtp'}) + '\n')
+        for process in self.processes:
+            for index, value in self._read(process, 10)['rtp'].items():
+                counters[int(index)] = value
+        return counters
 
     def finish(self):
         """Hang up; {index: {'record', 'record_started', 'rtp', 'final'}} of every participant."""
@@ -97,7 +107,6 @@ def _serve(spec):
 
     phone = Phone(spec['address'])
     calls = {}
-    record_started = {}
 
     def say(message):
         sys.stdout.write(json.dumps(message) + '\n')
@@ -115,10 +124,10 @@ def _serve(spec):
             for index, call in calls.items():
                 if not call.wait_media(order['timeout']):
                     continue
-                record_started[index] = time.time()
-                if call.wait_heard(spec['pin_prompt'], timeout=order['timeout']) is None:
-                    continue
-                call.dtmf(spec['digits'], gap=0.15)
+                if spec['pin_prompt']:
+                    if call.wait_heard(spec['pin_prompt'], timeout=order['timeout']) is None:
+                        continue
+                    call.dtmf(spec['digits'], gap=0.15)
                 joined += 1
             poll(1.0)
             say({'joined': joined})
@@ -127,9 +136,11 @@ def _serve(spec):
             for at, index in pending:
                 wait(lambda at=at: time.time() >= at, max(0.0, at - time.time()) + 1)
                 calls[index].play(order['tones'][index])
-            last = order['start'] + len(order['tones']) * order['gap']
+            last = order['start'] + len(order['tones']) * order['gap'] + order.get('hold', 0.0)
             wait(lambda: time.time() >= last, max(0.0, last - time.time()) + 1)
             say({'spoken': len(pending)})
+        elif order['do'] == 'rtp':
+            say({'rtp': dict((index, call.rtp()) for index, call in calls.items())})
         elif order['do'] == 'finish':
             rtp = dict((index, call.rtp()) for index, call in calls.items())
             for call in calls.values():
@@ -137,7 +148,7 @@ def _serve(spec):
             for call in calls.values():
                 call.wait_ended(10)
             poll(0.5)
-            say({'results': dict((index, {'record': call.record_file, 'record_started': record_started.get(index),
+            say({'results': dict((index, {'record': call.record_file, 'record_started': call.record_started,
                                           'rtp': rtp[index], 'final': call.final})
                                  for index, call in calls.items())})
             return 0

@@ -204,6 +204,7 @@ class Call(object):
         self.player = None
         self.silence = None
         self.recorder = None
+        self.record_started = None
         self.pj_call = None
         self.request = None      # the INVITE of a call the phone received
 
@@ -213,6 +214,7 @@ class Call(object):
             return
         self.audio = audio
         if self.record_file:
+            self.record_started = time.time()   # wall clock of the recording's first sample
             self.recorder = pj.AudioMediaRecorder()
             self.recorder.createRecorder(str(self.record_file))
             audio.startTransmit(self.recorder)
