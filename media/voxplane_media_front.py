@@ -9,9 +9,7 @@ service's port relays the requests that start a dialog to a worker with a free c
 
 It is a stateless relay for one internal hop (RFC 3261 16.11): a request gets the front's Via
 on top and ``X-Voxplane-Media-Source`` (where it really came from: the worker admits Kamailio's
-addresses only) and goes to a worker: a new INVITE to the least loaded one (a conference room's
-the least loaded one too, a queue's to the worker that has the queue: its callers share its
-state), CANCEL and ACK (and
+addresses only) and goes to a worker: a new INVITE to the least loaded one, CANCEL and ACK (and
 anything else) to the worker its Call-ID went to; a response from a worker loses the front's Via
 and goes to the next Via's address. Once a call is answered its in-dialog requests go to the
 worker's own Contact, past the front. The front makes no SIP message of its own: a full
@@ -21,11 +19,13 @@ Workers tell the front their number of calls on a status socket (on every change
 second; a worker silent for 3 s gets no calls) and ask it to send pending mails; the front
 starts them, starts one again that ended, and passes SIGTERM on when it stops.
 
-A conference room spans workers: the front keeps every room's members (conference_flows.Rooms)
-and tells each worker in a room its table on every change (``voxplane-room`` messages on the
-status socket, JSON, both ways); each worker mixes its own members in its PJSIP bridge and sends
-the mix of its speakers to the other workers in the room over a loopback audio bus
-(voxplane_media_engine.RoomBus), so a room is not limited by the calls one worker takes.
+Conference rooms and queues span workers, so neither is limited by the calls one worker takes.
+The front keeps every room's members (conference_flows.Rooms) and tells each worker in a room its
+table on every change; each worker mixes its own members in its PJSIP bridge and sends the mix of
+its speakers to the other workers in the room over a loopback audio bus
+(voxplane_media_engine.RoomBus). The front keeps every queue's state too
+(queue_flows.QueueKeeper): a worker's queue flows ask it, one round trip a question. These are
+``voxplane-room`` messages on the status socket, JSON, both ways.
 """
 
 import hashlib
@@ -38,6 +38,7 @@ import subprocess
 import time
 
 from ansible_collections.voxplane.pbx.plugins.module_utils.conference_flows import Rooms
+from ansible_collections.voxplane.pbx.plugins.module_utils.queue_flows import QueueKeeper
 
 LOG = logging.getLogger('voxplane-media')
 
@@ -51,6 +52,8 @@ CALL_MEMORY_S = 64.0
 STATUS_PREFIX = b'voxplane-media '
 ROOM_PREFIX = b'voxplane-room '
 RESTART_DELAY_S = 1.0
+# A worker's question to the front (a queue's state) is answered within this.
+CALL_TIMEOUT_S = 1.0
 _HEADER_END = re.compile(rb'\r?\n\r?\n')
 
 
@@ -145,20 +148,6 @@ def call_key(headers):
     return header(headers, b'call-id')
 
 
-def room_key(first, headers):
-    """The queue a new INVITE joins (``X-Voxplane-Media: queue;number=N`` to a tenant's domain:
-    b'queue:domain/N': its callers share its state in one worker), or None. A conference room's
-    calls need no such worker: a room spans workers."""
-    media = header(headers, b'x-voxplane-media') or b''
-    parts = [p.strip() for p in media.split(b';')]
-    if parts[0].lower() != b'queue':
-        return None
-    number = [p.split(b'=', 1)[1].strip() for p in parts[1:] if p.lower().startswith(b'number=')]
-    uri = first.split(b' ')[1] if first.count(b' ') >= 2 else b''
-    domain = uri.split(b'@', 1)[-1].split(b';', 1)[0].split(b':', 1)[0].lower()
-    return parts[0].lower() + b':' + domain + b'/' + (number[0] if number else b'')
-
-
 def starts_dialog(first, headers):
     """A new INVITE: no To tag yet."""
     to = header(headers, b'to') or b''
@@ -177,7 +166,6 @@ class Workers(object):
         self.pending = dict((port, 0) for port in self.ports)
         self.seen = dict((port, None) for port in self.ports)
         self.by_call = {}
-        self.rooms = {}  # room key -> (worker port, when its last call came)
 
     def report(self, port, calls):
         if port in self.calls:
@@ -188,18 +176,11 @@ class Workers(object):
     def alive(self, port):
         return self.seen[port] is not None and self.clock() - self.seen[port] < WORKER_SILENT_S
 
-    def choose(self, call_id, room=None):
-        """The worker for a new call (a full one when every worker is full: it answers 486); the
-        calls of one queue (``room``) go to one worker while it has the queue (remembered for
-        CALL_MEMORY_S after its last call, or while the worker reports calls)."""
+    def choose(self, call_id):
+        """The worker for a new call (a full one when every worker is full: it answers 486)."""
         now = self.clock()
         candidates = [p for p in self.ports if self.alive(p)] or self.ports
         port = min(candidates, key=lambda p: (self.calls[p] + self.pending[p], self.ports.index(p)))
-        if room is not None:
-            known = self.rooms.get(room)
-            if known is not None and known[0] in candidates and (now - known[1] < CALL_MEMORY_S or self.calls[known[0]]):
-                port = known[0]
-            self.rooms[room] = (port, now)
         self.pending[port] += 1
         self.by_call[call_id] = (port, now)
         if len(self.by_call) > 4096:
@@ -218,8 +199,6 @@ class Workers(object):
     def forget(self, now):
         for call_id in [c for c, (_p, at) in self.by_call.items() if now - at > CALL_MEMORY_S]:
             del self.by_call[call_id]
-        for room in [r for r, (p, at) in self.rooms.items() if now - at > CALL_MEMORY_S and not self.calls[p]]:
-            del self.rooms[room]
 
     def load(self):
         return sum(self.calls.values())
@@ -242,6 +221,7 @@ class Front(object):
         self.processes = {}
         self.started_at = {}
         self.rooms = Rooms()
+        self.queues = QueueKeeper()
         self.links = {}    # worker port -> the address its reports come from (its link socket)
 
     @property
@@ -285,7 +265,7 @@ class Front(object):
         first, headers, _body = split(datagram)
         call_id = call_key(headers)
         if starts_dialog(first, headers):
-            port = self.workers.choose(call_id, room_key(first, headers))
+            port = self.workers.choose(call_id)
         else:
             port = self.workers.of_call(call_id) or self.workers.any()
         relayed = request_with_front(datagram, (self.address, self.port), source)
@@ -332,12 +312,7 @@ class Front(object):
         if worker not in self.workers.calls:
             return
         self.links[worker] = source
-        try:
-            replies = self.rooms.handle(message)
-        except (KeyError, TypeError, ValueError) as e:
-            LOG.warning('front: a room message from worker %d not understood (%s)', worker, e)
-            return
-        self._tell(replies)
+        self._tell(answer(self.rooms, self.queues, message, worker))
 
     def _tell(self, replies):
         for worker, message in replies:
@@ -359,6 +334,7 @@ class Front(object):
             LOG.error('worker %d (pid %d) ended with %s: starting it again', index, process.pid, code)
             port = self.workers.ports[index]
             self._tell(self.rooms.worker_gone(port))
+            self.queues.worker_gone(port, time.time())
             self.links.pop(port, None)
             if recover_worker is not None:
                 recover_worker(process.pid)
@@ -380,6 +356,26 @@ class Front(object):
         self.status.close()
 
 
+class FrontUnavailable(Exception):
+    """The front did not answer a worker's question."""
+
+
+def answer(rooms, queues, message, worker):
+    """The (worker, message) pairs the front sends for a worker's room or queue message."""
+    message = dict(message, worker=worker)
+    try:
+        if message.get('t') == 'queue':
+            try:
+                value = queues.handle(message)
+            except (KeyError, IndexError, TypeError, ValueError) as e:
+                return [(worker, {'t': 'answer', 'id': message.get('id'), 'error': 'queue %s: %s' % (message.get('op'), e)})]
+            return [(worker, {'t': 'answer', 'id': message.get('id'), 'value': value})]
+        return rooms.handle(message)
+    except (KeyError, TypeError, ValueError) as e:
+        LOG.warning('front: a message from worker %s not understood (%s)', worker, e)
+        return []
+
+
 class FrontLink(object):
     """A worker's side of the status socket: its reports (number of calls, a mail to send) and
     its room messages go to the front from one socket, and the front's room messages come back
@@ -391,6 +387,8 @@ class FrontLink(object):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(('127.0.0.1', 0))
         self.sock.setblocking(False)
+        self.asked = 0
+        self.waiting = []
 
     def _send(self, datagram):
         try:
@@ -407,8 +405,37 @@ class FrontLink(object):
         message = dict(message, worker=self.port)
         self._send(ROOM_PREFIX + json.dumps(message, separators=(',', ':')).encode())
 
+    def call(self, message, timeout=CALL_TIMEOUT_S):
+        """A question to the front (a queue's state): its value. Blocks for the round trip (well
+        under a millisecond); room messages that arrive meanwhile wait for ``receive``."""
+        self.asked += 1
+        self.send(dict(message, id=self.asked))
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise FrontUnavailable('the front did not answer within %.1f s' % timeout)
+            ready = selectors.DefaultSelector()
+            ready.register(self.sock, selectors.EVENT_READ)
+            try:
+                if not ready.select(left):
+                    continue
+            finally:
+                ready.close()
+            for reply in self._read():
+                if reply.get('t') == 'answer' and reply.get('id') == self.asked:
+                    if reply.get('error'):
+                        raise FrontUnavailable(reply['error'])
+                    return reply.get('value')
+                if reply.get('t') != 'answer':
+                    self.waiting.append(reply)
+
     def receive(self):
         """The front's room messages that arrived (dicts)."""
+        messages, self.waiting = self.waiting + self._read(), []
+        return messages
+
+    def _read(self):
         messages = []
         while True:
             try:
@@ -431,10 +458,17 @@ class LocalRooms(object):
     def __init__(self, port):
         self.port = int(port)
         self.rooms = Rooms()
+        self.queues = QueueKeeper()
         self.pending = []
 
     def send(self, message):
         self.pending.extend(reply for _worker, reply in self.rooms.handle(dict(message, worker=self.port)))
+
+    def call(self, message):
+        reply = answer(self.rooms, self.queues, dict(message, id=0), self.port)[0][1]
+        if reply.get('error'):
+            raise FrontUnavailable(reply['error'])
+        return reply.get('value')
 
     def receive(self):
         messages, self.pending = self.pending, []

@@ -105,6 +105,7 @@ def run_worker(settings, index, status_port, stop):
     port = int(settings['listen_port']) + 1 + index
     link = voxplane_media_front.FrontLink(status_port, port)
     media.mail_queue = _MailNotice(link)
+    media.queue_link = link
     files = voxplane_media_audio.AudioFiles(
         settings['prompts_dir'], os.path.join(settings['storage_dir'], 'cache'), media.stored_audio,
         settings.get('voices'), settings.get('espeak_ng', '/usr/bin/espeak-ng'), settings.get('sox', '/usr/bin/sox'))

@@ -54,7 +54,8 @@ class MediaDirectory(object):
         self.mail_queue = mail_queue
         self.clock = clock
         self._tenants = {}  # name -> (generation, TenantState)
-        self.queues = {}    # QueueSpec.key -> QueueState: what a queue's callers share (in this worker)
+        self.queues = {}    # QueueSpec.key -> QueueState: what a queue's callers share (no front: this process)
+        self.queue_link = None  # the front that keeps the queues' state for every worker (FrontLink)
 
     def read(self):
         return self.directory.transaction(write=False, create=False)
@@ -151,6 +152,8 @@ class Tenant(object):
             max_callers=int(doc.get('max_callers') or 10), max_wait_ms=int(doc.get('max_wait') or 300) * 1000,
             overflow=doc.get('overflow'), no_members=doc.get('no_members'), music=music or None,
             announce_ms=int(doc.get('announce_position') or 0) * 1000)
+        if self.media.queue_link is not None:
+            return spec, queue_flows.RemoteQueueState(self.media.queue_link.call, spec.key)
         return spec, self.media.queues.setdefault(spec.key, queue_flows.QueueState())
 
 

@@ -10,8 +10,9 @@ queue;number=<queue>;to=member``, the Bridge step) and bridged once the member a
 ``max_wait`` (or at once when ``max_callers`` wait) the caller goes to ``overflow``; with no member
 logged in, at once to ``no_members``; without a destination, goodbye.
 
-``QueueState`` is what the callers of one queue share (in one worker: the front sends a queue's
-calls to one worker): the callers in order, the members on a call of the queue or in their
+``QueueState`` is what the callers of one queue share, whichever worker process they are on: the
+service's front keeps every queue's state (``QueueKeeper``) and a worker's flows reach it through
+a ``RemoteQueueState`` with the same methods (one loopback round trip each); the callers in order, the members on a call of the queue or in their
 wrap-up, who took the last call and when each member's last call ended. Only the caller at the
 head is offered to a member; members are tried by penalty (lowest first), then by the queue's
 strategy: ``sequential`` in the queue's order, ``round_robin`` starting after the member who took
@@ -24,6 +25,8 @@ answers 486/480) is skipped for the rest of that round.
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
+
+import uuid
 
 from ansible_collections.voxplane.pbx.plugins.module_utils import ivr_flows, media_prompts, routing
 from ansible_collections.voxplane.pbx.plugins.module_utils.media_steps import Answer, Bridge, Hangup, Hold, Play, Talk
@@ -67,6 +70,8 @@ class QueueState(object):
     def __init__(self):
         self.callers = []
         self.busy = set()
+        self.holders = {}      # a busy member -> the caller whose call rings or holds it
+        self.talking = set()   # the members on a call of the queue
         self.wrapup_until = {}
         self.idle_since = {}
         self.last_taken = None
@@ -110,12 +115,42 @@ class QueueState(object):
         penalty = dict(spec.members)
         return [ext for ext in free if penalty[ext] == penalty[free[0]]]
 
+    def ring(self, caller, members):
+        """``caller``'s call rings ``members``: busy until rang()."""
+        self.busy.update(members)
+        for member in members:
+            self.holders[member] = caller
+
+    def rang(self, caller, members):
+        for member in members:
+            self.busy.discard(member)
+            if self.holders.get(member) == caller:
+                del self.holders[member]
+
+    def taken(self, caller, member):
+        """``member`` answered ``caller``: busy while they talk (until call_ended)."""
+        self.busy.add(member)
+        self.holders[member] = caller
+        self.talking.add(member)
+
+    def gone(self, caller, now, wrapup_s):
+        """``caller`` is gone without its flow saying so (its worker ended): out of the queue, the
+        members it rang free, the one it talked to in its wrap-up."""
+        self.leave(caller)
+        for member in [m for m, c in self.holders.items() if c == caller]:
+            if member in self.talking:
+                self.call_ended(member, now, wrapup_s)
+            else:
+                self.rang(caller, [member])
+
     def answered(self, member, waited):
         self.last_taken = member
         self.waits = (self.waits + [waited])[-KEPT_WAITS:]
 
     def call_ended(self, member, now, wrapup_s):
         self.busy.discard(member)
+        self.talking.discard(member)
+        self.holders.pop(member, None)
         self.idle_since[member] = now
         self.wrapup_until[member] = now + wrapup_s
 
@@ -124,6 +159,89 @@ class QueueState(object):
         if not self.waits:
             return None
         return self.position(caller) * sum(self.waits) / len(self.waits)
+
+
+class _Members(object):
+    """What QueueState.free needs of a QueueSpec (a spec as a message carries it)."""
+
+    def __init__(self, members, strategy):
+        self.members = [(m[0], m[1]) for m in members]
+        self.strategy = strategy
+
+
+# The QueueState methods a worker may call on the front's state (a spec travels as its members
+# and strategy, a set of members as a sorted list); those whose answer a flow needs.
+REMOTE = ('enter', 'leave', 'position', 'free', 'offer', 'ring', 'rang', 'taken', 'answered', 'call_ended',
+          'estimated_wait')
+ASKING = ('enter', 'position', 'free', 'offer', 'estimated_wait')
+
+
+class RemoteQueueState(object):
+    """A worker's view of a queue's state kept by the front: each method is one round trip
+    (``call(message)`` returns the front's value)."""
+
+    def __init__(self, call, key):
+        self._call = call
+        self._key = key
+
+    def __getattr__(self, name):
+        if name not in REMOTE:
+            raise AttributeError(name)
+
+        def remote(*args):
+            try:
+                return self._call({'t': 'queue', 'key': self._key, 'op': name, 'args': [_plain(a) for a in args]})
+            except Exception:  # pylint: disable=broad-except
+                # A flow that is being closed (the caller hung up) must get past its last word to
+                # the queue; only a question whose answer the flow needs fails it.
+                if name in ASKING:
+                    raise
+                return None
+        return remote
+
+
+def _plain(value):
+    if isinstance(value, QueueSpec):
+        return {'members': value.members, 'strategy': value.strategy}
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    return value
+
+
+class QueueKeeper(object):
+    """Every queue's state in the service's front, for the workers' RemoteQueueStates. A caller is
+    remembered with its worker, so that a worker that ended leaves no caller and no busy member."""
+
+    def __init__(self):
+        self.states = {}
+        self.callers = {}   # caller -> (queue key, worker) while it waits or holds a member
+
+    def handle(self, message):
+        """The value of one remote call ({'t': 'queue', 'key', 'op', 'args', 'worker'})."""
+        key, op, args = message['key'], message['op'], list(message.get('args') or ())
+        if op not in REMOTE:
+            raise ValueError('no queue operation %r' % op)
+        state = self.states.setdefault(key, QueueState())
+        if op in ('free', 'offer'):
+            index = 0 if op == 'free' else 1
+            args[index] = _Members(args[index]['members'], args[index]['strategy'])
+            args[index + 2:index + 3] = [set(a) for a in args[index + 2:index + 3]]
+        holder = state.holders.get(args[0]) if op == 'call_ended' and args else None
+        value = getattr(state, op)(*args)
+        if op == 'enter' and value:
+            self.callers[args[0]] = (key, message.get('worker'))
+        elif op == 'leave' and args[0] not in state.holders.values():
+            self.callers.pop(args[0], None)
+        elif op == 'call_ended' and holder is not None and holder not in state.callers:
+            self.callers.pop(holder, None)
+        return value
+
+    def worker_gone(self, worker, now):
+        """A worker ended: its callers leave their queues, the members they held are free."""
+        for caller, (key, owner) in list(self.callers.items()):
+            if owner == worker:
+                self.states[key].gone(caller, now, 0)
+                del self.callers[caller]
 
 
 def position_prompts(state, caller):
@@ -136,7 +254,7 @@ def position_prompts(state, caller):
 
 def wait_in_queue(spec, state, clock, caller=None):
     """The flow of a caller of the queue ``spec``; ``state`` the queue's QueueState, ``clock`` seconds."""
-    caller = caller if caller is not None else object()
+    caller = caller if caller is not None else uuid.uuid4().hex
     music = [spec.music if spec.music is not None else 'music']
     yield Answer()
     if not spec.logged_in and spec.no_members:
@@ -168,14 +286,14 @@ def wait_in_queue(spec, state, clock, caller=None):
                 if result.hung_up:
                     return
                 continue
-            state.busy.update(members)
+            state.ring(caller, members)
             result = yield Bridge(members[0], routing.origin_header(ORIGIN, spec.number, 'member'),
                                   min(spec.member_ring_ms, left_ms), hold=music, also=members[1:], until_answer=True)
-            state.busy.difference_update(members)
+            state.rang(caller, members)
             if result.code == 200:
                 member = result.user or members[0]
                 state.answered(member, clock() - start)
-                state.busy.add(member)   # on the queue's call: the others are free again
+                state.taken(caller, member)   # on the queue's call: the others are free again
                 state.leave(caller)      # the next caller is at the head now
                 try:
                     if not result.hung_up:

@@ -81,19 +81,52 @@ def test_a_call_id_is_forgotten_after_the_transactions_lifetime():
     assert workers.of_call('a') is None
 
 
-def test_the_calls_of_one_queue_go_to_one_worker_a_conference_rooms_to_the_least_loaded():
-    clock = Clock()
-    workers = front.Workers([5081, 5082], clock)
-    workers.report(5081, 0)
-    workers.report(5082, 0)
-    queue = INVITE.replace(b'Call-ID: call-1\r\n', b'Call-ID: call-1\r\nX-Voxplane-Media: queue;number=600\r\n')
-    first, headers, _body = front.split(queue)
-    key = front.room_key(first, headers)
-    assert key == b'queue:acme.sip.test/600'
-    assert front.room_key(*front.split(INVITE)[:2]) is None
-    room = INVITE.replace(b'Call-ID: call-1\r\n', b'Call-ID: call-1\r\nX-Voxplane-Media: conference;number=650\r\n')
-    assert front.room_key(*front.split(room)[:2]) is None   # a room spans workers
-    assert workers.choose('a', key) == 5081
-    assert workers.choose('b', key) == 5081   # 5082 is less loaded, but 5081 has the queue
-    assert workers.choose('c') == 5082
-    assert workers.choose("d", b"queue:beta.sip.test/600") == 5082   # another queue: the least loaded
+def test_a_queue_spans_workers_its_state_kept_by_the_front():
+    from ansible_collections.voxplane.pbx.plugins.module_utils.queue_flows import QueueKeeper, QueueSpec, RemoteQueueState
+    from ansible_collections.voxplane.pbx.plugins.module_utils.conference_flows import Rooms
+    rooms, queues = Rooms(), QueueKeeper()
+
+    def link(worker):
+        return lambda message: front.answer(rooms, queues, dict(message, id=1), worker)[0][1]['value']
+    spec = QueueSpec('acme', '600', [('10', 0), ('11', 0)], strategy='sequential')
+    one, two = RemoteQueueState(link(5081), 'acme/600'), RemoteQueueState(link(5082), 'acme/600')
+    assert one.enter('c1', 10) and two.enter('c2', 10)
+    assert two.position('c2') == 2 and one.offer('c1', spec, 100.0, set()) == ['10']
+    assert two.offer('c2', spec, 100.0, set()) == []          # not at the head
+    one.ring('c1', ['10'])
+    assert two.free(spec, 100.0) == ['11']                   # '10' rings for c1 on the other worker
+    one.rang('c1', ['10'])
+    one.taken('c1', '10')
+    one.leave('c1')
+    assert two.offer('c2', spec, 100.0, ()) == ['11']       # c2 is at the head, '10' talks
+    queues.worker_gone(5081, 101.0)                           # c1's worker ended: '10' is free again
+    assert two.free(spec, 101.0) == ['10', '11']
+    reply = front.answer(rooms, queues, {'t': 'queue', 'key': 'acme/600', 'op': 'drop_table', 'args': [], 'id': 7}, 5081)
+    assert reply == [(5081, {'t': 'answer', 'id': 7, 'error': "queue drop_table: no queue operation 'drop_table'"})]
+
+
+def test_a_worker_asks_the_front_over_its_link_and_keeps_room_messages_for_later():
+    import json
+    import socket
+    import threading
+    status = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    status.bind(('127.0.0.1', 0))
+    link = front.FrontLink(status.getsockname()[1], 5081)
+
+    def serve():
+        datagram, source = status.recvfrom(4096)
+        question = json.loads(datagram[len(front.ROOM_PREFIX):])
+        status.sendto(front.ROOM_PREFIX + b'{"t":"room","key":"acme/650","members":[]}', source)
+        status.sendto(front.ROOM_PREFIX + json.dumps({'t': 'answer', 'id': question['id'], 'value': 3}).encode(), source)
+    thread = threading.Thread(target=serve)
+    thread.start()
+    assert link.call({'t': 'queue', 'key': 'acme/600', 'op': 'position', 'args': ['c1']}) == 3
+    thread.join(5)
+    assert link.receive() == [{'t': 'room', 'key': 'acme/650', 'members': []}]
+    try:
+        link.call({'t': 'queue', 'key': 'acme/600', 'op': 'position', 'args': ['c1']}, timeout=0.2)
+    except front.FrontUnavailable as e:
+        assert 'did not answer' in str(e)
+    else:
+        raise AssertionError('no answer must raise')
+    status.close()
