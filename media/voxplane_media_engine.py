@@ -228,6 +228,8 @@ class RoomBus(pj.AudioMediaPort):
         self.sockets.buses[self.header[4:]] = self
 
     def arrived(self, source, pcm):
+        if source not in self.heard:
+            return   # not a worker of this room (or not heard now): dropped
         queue = self.queues.get(source)
         if queue is None:
             queue = self.queues[source] = collections.deque(maxlen=BUS_QUEUE_MAX)
