@@ -117,7 +117,7 @@ def run_worker(settings, index, status_port, stop):
             silence_level=settings.get('voicemail', {}).get('silence_level', 8),
             pjsip_log_level=settings.get('pjsip_log_level', 1), kamailio=settings.get('kamailio_uri') or None),
         dispatcher(media, voicemail_settings(settings)), files,
-        on_load=lambda calls: link.report(calls), rooms=link)
+        on_load=link.report, rooms=link)
     parent = os.getppid()
     engine.start()
     # A worker whose front is gone stops too (its port would keep a new front's worker out).
