@@ -14,6 +14,7 @@ import json
 import os
 import re
 import socket
+import subprocess
 import time
 
 import pytest
@@ -21,7 +22,8 @@ import pytest
 from lab.calls import ACME, BETA, call, inbound, report, scene, users_file
 from lab.kamailio import kamailio_lab, missing_prerequisites
 from lab.net import free_port, wait_for
-from lab.prometheus import DASHBOARD, metric_names, missing, prometheus_server, scrape
+from lab.prometheus import DASHBOARD, PROMTOOL, metric_names, missing, prometheus_server, scrape
+from lab.rtpengine import rtpengine_lab
 from lab.sipp import Phone, finish_sipp, start_sipp
 
 KEMI_METRICS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
@@ -259,3 +261,29 @@ def test_every_ksr_function_of_the_metrics_module_is_exported_by_this_kamailio(m
     assert len(exported) > 50, listing[:2000]
     assert used <= exported, sorted(used - exported)
     assert time.time()
+
+
+def test_rtpengine_deployed_with_its_http_listener_serves_metrics_prometheus_can_parse(metrics_lab, tmp_path):
+    """The rtpengine role's rtpengine_listen_http: GET /metrics answers, and promtool accepts the text."""
+    kamailio = metrics_lab[0]
+    if not os.path.exists('/usr/bin/rtpengine'):
+        pytest.skip('rtpengine is missing (make deps installs rtpengine-daemon)')
+    os.chmod(str(tmp_path), 0o755)
+    http_port = free_port('127.0.0.1', udp=False)
+    low = free_port(kamailio.address, tcp=False)
+    with rtpengine_lab(str(tmp_path), kamailio.address, (30000 + low % 20000, 30000 + low % 20000 + 99), http_port=http_port):
+        url = 'http://127.0.0.1:%d/metrics' % http_port
+        assert wait_for(lambda: _answers(url), 10), url
+        status, body = scrape(url)
+    assert status == 200 and 'rtpengine' in body, body[:2000]
+    check = subprocess.run([PROMTOOL, 'check', 'metrics'], input=body, capture_output=True, text=True, timeout=30,
+                           check=False)
+    # promtool exits 1 for lint remarks about names (rtpengine's own); a parse error is another text.
+    assert 'error while linting' not in check.stderr and 'text format parsing error' not in check.stderr, check.stderr
+
+
+def _answers(url):
+    try:
+        return scrape(url, timeout=1.0)[0] == 200
+    except OSError:
+        return False
