@@ -41,8 +41,9 @@ def metrics_lab():
         instance.metrics_port = free_port(instance.address, udp=False)
         # Prometheus and urllib connect from 127.0.0.1 (the loopback route's source address);
         # the trunk stand-in's address is not allowed.
-        return {'kamailio_metrics_listen': '%s:%d' % (instance.address, instance.metrics_port),
-                'kamailio_metrics_allow': ['127.0.0.1/32']}
+        instance.metrics_variables = {'kamailio_metrics_listen': '%s:%d' % (instance.address, instance.metrics_port),
+                                      'kamailio_metrics_allow': ['127.0.0.1/32']}
+        return instance.metrics_variables
 
     with kamailio_lab(prefix='voxplane-metrics-', setup=setup) as kamailio:
         kamailio.metrics_url = 'http://%s:%d/metrics' % (kamailio.address, kamailio.metrics_port)
@@ -77,6 +78,14 @@ def test_the_metrics_socket_answers_only_the_allow_list_and_only_metrics(metrics
     assert status == 403 and 'kamailio_' not in body
     # Prometheus (from 127.0.0.1) scrapes it.
     assert wait_for(lambda: prometheus.targets_up(), 15), prometheus.log()
+
+
+def test_the_role_with_metrics_is_idempotent(metrics_lab):
+    kamailio = metrics_lab[0]
+    pid = kamailio.pid()
+    again = kamailio.deploy(**kamailio.metrics_variables)
+    assert again.rc == 0 and again.changed == 0, repr(again)
+    assert kamailio.pid() == pid
 
 
 def _held_inbound(kamailio, dialled, seconds):
