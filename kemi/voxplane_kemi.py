@@ -834,7 +834,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             if plan.__class__ is routing.Reject:
                 if in_failure:  # the call's dialog counts it (dialog:failed)
                     METRICS.failed_reply(plan.code)
-                else:
+                elif METRICS.enabled:
                     METRICS.rejected(self._call_labels(snap, plan), plan.code)
                 self._reply(plan.code, plan.reason, in_failure)
                 return
@@ -914,7 +914,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             KSR.dialog.dlg_manage()
             self.media.armed()
             self.dialog_tracked = True
-            if plan is not None:
+            if plan is not None and METRICS.enabled:
                 METRICS.track(self._call_labels(snap, plan))
 
     @staticmethod
