@@ -10,12 +10,12 @@ what is not installed.
 """
 
 import contextlib
+import http.client
 import json
 import os
 import shutil
 import signal
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -47,7 +47,6 @@ def scrape(url, timeout=5.0, source=None):
                 return reply.status, reply.read().decode('utf-8', 'replace')
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode('utf-8', 'replace')
-    import http.client
     parts = urllib.parse.urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout, source_address=(source, 0))
     try:
