@@ -58,7 +58,7 @@ APT_PACKAGES := kamailio kamailio-python3-modules kamailio-sqlite-modules \
 	kamailio-postgres-modules kamailio-utils-modules kamailio-extra-modules \
 	sip-tester baresip-core sqlite3 shellcheck sipvicious nginx-light python3-jinja2 \
 	rtpengine-daemon nftables conntrack iproute2 kamailio-tls-modules kamailio-websocket-modules \
-	espeak-ng sox python3-venv graphviz chromium postgresql-15 python3-psycopg2 ssl-cert
+	espeak-ng sox python3-venv graphviz chromium postgresql-15 python3-psycopg2 ssl-cert prometheus
 
 # The venv's tools first on PATH (ansible-lint and molecule look up ansible-* there), and
 # this repository's ansible.cfg wherever a tool changes directory.

@@ -31,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # app_python.reload re-executes this file but keeps sys.modules: drop the collection's
 # modules so that a reload also picks up new module_utils code.
 for _name in [n for n in sys.modules
-              if n in ("ansible_collections", "voxplane_media", "voxplane_subscriptions", "voxplane_websocket")
+              if n in ("ansible_collections", "voxplane_media", "voxplane_metrics", "voxplane_subscriptions", "voxplane_websocket")
               or n.startswith("ansible_collections.")]:
     del sys.modules[_name]
 if HERE not in sys.path:
@@ -41,6 +41,7 @@ if HERE not in sys.path:
 from ansible_collections.voxplane.pbx.plugins.module_utils import cluster, phone_settings, routing, snapshot  # noqa: E402
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory, dialect_for  # noqa: E402
 import voxplane_media  # noqa: E402  # NAT traversal and the rtpengine media relay
+from voxplane_metrics import Metrics, call_labels  # noqa: E402  # Prometheus (xhttp_prom)
 from voxplane_subscriptions import Subscriptions, subscriptions  # noqa: E402  # as-feature-event, message-summary
 from voxplane_websocket import WebSocket  # noqa: E402  # WebRTC webphones: the WebSocket handshake
 
@@ -175,6 +176,7 @@ class DirectoryView(object):
         self.snapshot = None
         self.generation = None
         self.checked_at = 0.0
+        self.confirmed_at = None  # when a poll last found the snapshot current (metrics: its age)
         self._poll = None
         # Since when the directory cannot be read (None: it can), and when that was logged last.
         self._failing_since = None
@@ -219,10 +221,12 @@ class DirectoryView(object):
                     # Only the tenants whose generation moved are rebuilt (snapshot.load).
                     self.snapshot = snapshot.load(txn, self.trusted, previous, self.media_service)
                 self.generation = self.snapshot.generation
+                METRICS.reload_pause(time.monotonic() - started, "partial" if previous is not None else "full")
                 KSR.info("voxplane: directory generation %d loaded (%d tenants, %d numbers; %s, %.1f ms)\n"
                          % (self.generation, len(self.snapshot.tenants), len(self.snapshot.numbers),
                             "%d rebuilt" % self.snapshot.rebuilt if previous is not None else "full build",
                             (time.monotonic() - started) * 1000))
+            self.confirmed_at = time.monotonic()
             self._recovered()
         except Exception as exc:  # pylint: disable=broad-except
             # Keep routing with the last good snapshot; without one, calls get 503. The next check
@@ -240,7 +244,8 @@ class DirectoryView(object):
             with Directory(self.path).transaction(write=False, create=False) as txn:
                 self.snapshot = snapshot.load(txn, self.trusted, None, self.media_service)
             self.generation = self.snapshot.generation
-            self.checked_at = started
+            self.checked_at = self.confirmed_at = started
+            METRICS.reload_pause(time.monotonic() - started, "start")
             KSR.info("voxplane: directory generation %d loaded at start (%d tenants; %.0f ms)\n"
                      % (self.generation, len(self.snapshot.tenants), (time.monotonic() - started) * 1000))
         except Exception as exc:  # pylint: disable=broad-except
@@ -430,6 +435,7 @@ class Guard(object):
             KSR.htable.sht_unlock(_BANNED, source)
         if first:
             KSR.warn("voxplane: banned %s for %d s: %s\n" % (source, self.ban_time, reason))
+            METRICS.banned("flood" if reason.startswith("request flood") else "auth_failures")
 
 
 def media_sources(uri):
@@ -475,6 +481,7 @@ MEDIA = voxplane_media.Media(SETTINGS.get("media"))
 MEDIA_SERVICE = SETTINGS.get("media_service") or None
 MEDIA_DISPATCHER = SETTINGS.get("media_dispatcher") or {}
 WEBSOCKET = WebSocket(SETTINGS.get("websocket"))
+METRICS = Metrics(SETTINGS.get("metrics"))
 # SIP event subscriptions (as-feature-event, message-summary): SUBSCRIBEs in the workers, NOTIFYs
 # from the rtimer process.
 SUBSCRIPTIONS = Subscriptions(SETTINGS.get("directory_path", "/var/lib/voxplane/directory.db"))
@@ -825,6 +832,10 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         for leg in legs:
             plan = leg.plan
             if plan.__class__ is routing.Reject:
+                if in_failure:  # the call's dialog counts it (dialog:failed)
+                    METRICS.failed_reply(plan.code)
+                elif METRICS.enabled:
+                    METRICS.rejected(self._call_labels(snap, plan), plan.code)
                 self._reply(plan.code, plan.reason, in_failure)
                 return
             if in_failure:
@@ -832,7 +843,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
                 # leg after the first follows a Ring whose lookups found nothing: nothing is set.)
                 KSR.resetdsturi()
             if plan.__class__ is routing.Relay:
-                self._track_dialog(in_failure)
+                self._track_dialog(in_failure, snap, plan)
                 if plan.charge is not None:
                     refusal = self._count_outside_call(snap, plan.charge, now)
                     if refusal is not None:
@@ -863,11 +874,11 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
                 return
             mobile = plan.mobile
             if mobile is not None and mobile.charge is not None:
-                self._track_dialog(in_failure)
+                self._track_dialog(in_failure, snap, plan)
                 if self._count_outside_call(snap, mobile.charge, now) is not None:
                     mobile = None  # over a limit: the phones ring, the mobile does not
             if self._ring(plan.uris, mobile):
-                self._track_dialog(in_failure)
+                self._track_dialog(in_failure, snap, plan)
                 branches = {}
                 if mobile is not None:
                     caller = routing.original_caller(mobile, leg.origin, lambda: self._calling_number(snap))
@@ -887,7 +898,11 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         route is the original INVITE). Asked only for a leg forwarded out."""
         return routing.calling_number(snap, KSR.pv.get("$fU") or "", KSR.pv.get("$si"), KSR.pv.get("$hdr(Privacy)"))
 
-    def _track_dialog(self, in_failure):
+    def _call_labels(self, snap, plan):
+        """The call's metric labels (voxplane_metrics.call_labels): tenant, direction, trunk."""
+        return call_labels(snap, self.caller_domain, self.source, self.source in self.media_sources, plan)
+
+    def _track_dialog(self, in_failure, snap=None, plan=None):
         """Make the call a tracked dialog once it is going to be relayed (not for a call answered
         right away, which so costs no Record-Route and no failure route either): its in-dialog
         requests are relayed, forged ones are not; it counts in the outside-call profiles; the
@@ -899,6 +914,8 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             KSR.dialog.dlg_manage()
             self.media.armed()
             self.dialog_tracked = True
+            if plan is not None and METRICS.enabled:
+                METRICS.track(self._call_labels(snap, plan))
 
     @staticmethod
     def _count_outside_call(snap, charge, now):
@@ -920,6 +937,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
                                                    for other in CLUSTER.other_keys(key)])
             refusal = limit.refusal(calls_now, calls_this_minute)
             if refusal is not None:
+                METRICS.refused(charge[0], limit, calls_now, calls_this_minute)
                 KSR.notice("voxplane: outside call of %s/%s refused: %s\n" % (charge[0], charge[1], refusal.reason))
                 return refusal
         for limit in limits:
@@ -989,6 +1007,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
     def ksr_failure_route_call(self, msg):
         """A call's branches all failed: forward, fall back or answer, as the core says."""
         self.media.failed()
+        METRICS.failed_reply()
         if KSR.tm.t_is_canceled() > 0:
             return 1
         if KSR.pv.get("$avp(vx_ds)") == "1" and self._next_media_service():
@@ -1097,8 +1116,17 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
 
     @_guarded("event")
     def ksr_xhttp_event(self, msg, *args):
-        """xhttp:request (an HTTP request on a TCP/TLS socket): a webphone's WebSocket upgrade."""
+        """xhttp:request (an HTTP request on a TCP/TLS socket): a scrape on the metrics socket
+        (voxplane_metrics), else a webphone's WebSocket upgrade."""
+        if METRICS.serves():
+            return METRICS.http(self.view)
         return WEBSOCKET.handle()
+
+    @_guarded("event")
+    def ksr_dialog_event(self, msg, *args):
+        """The dialog module's events (dialog:start, dialog:failed, dialog:end): a call's outcome
+        for the metrics (voxplane_metrics)."""
+        return METRICS.dialog_event(args[0] if args else "")
 
     @_guarded("reply")
     def ksr_reply_route_media(self, msg):

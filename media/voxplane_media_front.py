@@ -26,9 +26,15 @@ its speakers to the other workers in the room over a loopback audio bus
 (voxplane_media_engine.RoomBus). The front keeps every queue's state too
 (queue_flows.QueueKeeper): a worker's queue flows ask it, one round trip a question. These are
 ``voxplane-room`` messages on the status socket, JSON, both ways.
+
+With a metrics socket (settings "metrics": listen "address:port", allow: networks) the front
+answers Prometheus's GET /metrics there, to the allowed networks only (403 otherwise): calls in
+progress, workers and workers alive, calls taken, calls refused (every worker was full: the
+worker answers 486) and worker restarts (docs/operations.md).
 """
 
 import hashlib
+import ipaddress
 import json
 import logging
 import re
@@ -203,11 +209,53 @@ class Workers(object):
     def load(self):
         return sum(self.calls.values())
 
+    def full(self):
+        """Whether every worker that reported lately has no free call slot (a new call gets 486)."""
+        candidates = [p for p in self.ports if self.alive(p)] or self.ports
+        return all(self.calls[p] + self.pending[p] >= CALLS_PER_WORKER for p in candidates)
+
+
+def metrics_socket(listen):
+    """(address, port) of "address:port" ("[::1]:9496" for IPv6)."""
+    address, _sep, port = listen.rpartition(':')
+    return address.strip('[]'), int(port)
+
+
+class Metrics(object):
+    """The front's counters, and the Prometheus text of them with the workers' state."""
+
+    def __init__(self, allow=()):
+        self.allow = tuple(ipaddress.ip_network(net, strict=False) for net in allow)
+        self.calls = 0
+        self.refused = 0
+        self.restarts = 0
+
+    def allowed(self, source):
+        try:
+            address = ipaddress.ip_address(source)
+        except ValueError:
+            return False
+        return any(address in net for net in self.allow)
+
+    def exposition(self, workers):
+        alive = sum(1 for port in workers.ports if workers.alive(port))
+        lines = []
+        for name, kind, text, value in (
+                ('voxplane_media_calls_in_progress', 'gauge', 'Calls the workers hold now.', workers.load()),
+                ('voxplane_media_workers', 'gauge', 'Worker processes (PJSIP engines) of the front.', len(workers.ports)),
+                ('voxplane_media_workers_alive', 'gauge', 'Workers that reported within 3 s.', alive),
+                ('voxplane_media_call_slots', 'gauge', 'Calls the service can hold at once.', len(workers.ports) * CALLS_PER_WORKER),
+                ('voxplane_media_calls_total', 'counter', 'Calls (dialog-creating INVITEs) relayed to a worker.', self.calls),
+                ('voxplane_media_calls_refused_total', 'counter', 'Calls that came while every worker was full (486).', self.refused),
+                ('voxplane_media_worker_restarts_total', 'counter', 'Workers started again after they ended.', self.restarts)):
+            lines += ['# HELP %s %s' % (name, text), '# TYPE %s %s' % (name, kind), '%s %d' % (name, value)]
+        return ('\n'.join(lines) + '\n').encode()
+
 
 class Front(object):
     """The relay and the supervisor of the worker processes."""
 
-    def __init__(self, address, port, worker_command, count, on_mail=None, clock=time.monotonic):
+    def __init__(self, address, port, worker_command, count, on_mail=None, clock=time.monotonic, metrics=None):
         self.address = address
         self.port = port
         self.worker_command = worker_command      # function(index, status_port) -> argv
@@ -223,6 +271,16 @@ class Front(object):
         self.rooms = Rooms()
         self.queues = QueueKeeper()
         self.links = {}    # worker port -> the address its reports come from (its link socket)
+        # Prometheus: settings {"listen": "address:port", "allow": [networks]}; None or no listen: none.
+        self.metrics = self.http = None
+        if metrics and metrics.get('listen'):
+            self.metrics = Metrics(metrics.get('allow') or ())
+            host, http_port = metrics_socket(metrics['listen'])
+            self.http = socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET, socket.SOCK_STREAM)
+            self.http.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.http.bind((host, http_port))
+            self.http.listen(16)
+            self.http.setblocking(False)
 
     @property
     def status_port(self):
@@ -240,6 +298,8 @@ class Front(object):
         selector = selectors.DefaultSelector()
         selector.register(self.sip, selectors.EVENT_READ, self._sip)
         selector.register(self.status, selectors.EVENT_READ, self._status)
+        if self.http is not None:
+            selector.register(self.http, selectors.EVENT_READ, self._scrape)
         next_check = 0.0
         while not stop_requested():
             for key, _mask in selector.select(0.2):
@@ -265,12 +325,43 @@ class Front(object):
         first, headers, _body = split(datagram)
         call_id = call_key(headers)
         if starts_dialog(first, headers):
+            if self.metrics is not None and first.startswith(b'INVITE '):
+                self.metrics.calls += 1
+                if self.workers.full():
+                    self.metrics.refused += 1
             port = self.workers.choose(call_id)
         else:
             port = self.workers.of_call(call_id) or self.workers.any()
         relayed = request_with_front(datagram, (self.address, self.port), source)
         if relayed is not None:
             self._send(relayed, (self.address, port))
+
+    def _scrape(self):
+        """A connection to the metrics socket: GET /metrics from an allowed network gets the
+        exposition, anything else 403 or 404; one request, then closed. The read waits at most
+        0.2 s (the relay waits meanwhile), and only for an allowed source."""
+        try:
+            conn, source = self.http.accept()
+        except OSError:
+            return
+        try:
+            if not self.metrics.allowed(source[0]):
+                status, body = '403 Forbidden', b'not allowed\n'
+            else:
+                conn.settimeout(0.2)
+                request = conn.recv(2048)
+                line = request.split(b'\r\n', 1)[0].split()
+                if len(line) >= 2 and line[0] == b'GET' and line[1].split(b'?', 1)[0] == b'/metrics':
+                    status, body = '200 OK', self.metrics.exposition(self.workers)
+                else:
+                    status, body = '404 Not Found', b'only /metrics here\n'
+            conn.settimeout(0.5)
+            conn.sendall(('HTTP/1.1 %s\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: %d\r\n'
+                          'Connection: close\r\n\r\n' % (status, len(body))).encode() + body)
+        except OSError:
+            pass
+        finally:
+            conn.close()
 
     def _send(self, datagram, destination):
         try:
@@ -338,6 +429,8 @@ class Front(object):
             self.links.pop(port, None)
             if recover_worker is not None:
                 recover_worker(process.pid)
+            if self.metrics is not None:
+                self.metrics.restarts += 1
             self.start_worker(index)
 
     def stop(self, timeout=15.0):
@@ -354,6 +447,8 @@ class Front(object):
                 process.wait(5)
         self.sip.close()
         self.status.close()
+        if self.http is not None:
+            self.http.close()
 
 
 class FrontUnavailable(Exception):

@@ -148,7 +148,7 @@ def run_front(settings, settings_path, stop):
                 '--status-port', str(status_port)]
 
     front = voxplane_media_front.Front(settings['listen_address'], int(settings['listen_port']), command, count,
-                                       on_mail=mail.wake if mail else None)
+                                       on_mail=mail.wake if mail else None, metrics=settings.get('metrics'))
     LOG.info('front on %s:%d: %d workers of %d calls (ports %d-%d), SIP from %s', settings['listen_address'],
              int(settings['listen_port']), count, voxplane_media_front.CALLS_PER_WORKER,
              int(settings['listen_port']) + 1, int(settings['listen_port']) + count,

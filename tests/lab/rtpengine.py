@@ -16,10 +16,10 @@ from lab.playbook import run_playbook
 Rtpengine = collections.namedtuple('Rtpengine', 'pid ng_port cli_port control')
 
 
-def deploy_rtpengine(root, address, ports, log_level=4, log_file=None):
+def deploy_rtpengine(root, address, ports, log_level=4, log_file=None, http_port=None):
     """rtpengine relaying on ``address`` with the RTP ports (low, high), its control on free
-    127.0.0.1 ports, logging to ``log_file`` (else syslog). Returns an Rtpengine (pid, ng port,
-    cli port, control script)."""
+    127.0.0.1 ports, logging to ``log_file`` (else syslog), its HTTP listener (/metrics) on
+    127.0.0.1:``http_port`` when given. Returns an Rtpengine (pid, ng port, cli port, control script)."""
     ng_port, cli_port = free_port('127.0.0.1'), free_port('127.0.0.1')
     variables = {
         'rtpengine_install_packages': False, 'rtpengine_service_mode': 'daemon',
@@ -27,6 +27,7 @@ def deploy_rtpengine(root, address, ports, log_level=4, log_file=None):
         'rtpengine_address': address, 'rtpengine_port_min': ports[0], 'rtpengine_port_max': ports[1],
         'rtpengine_listen_ng': '127.0.0.1:%d' % ng_port, 'rtpengine_listen_cli': '127.0.0.1:%d' % cli_port,
         'rtpengine_delete_delay': 0, 'rtpengine_log_level': log_level, 'rtpengine_log_file': log_file or '',
+        'rtpengine_listen_http': '127.0.0.1:%d' % http_port if http_port else '',
     }
     run = run_playbook(os.path.join(PLAYBOOKS, 'rtpengine.yml'), variables, cwd=root)
     if run.rc != 0:
@@ -42,11 +43,11 @@ def stop_rtpengine(relay):
 
 
 @contextlib.contextmanager
-def rtpengine_lab(root, address, ports, log_level=4, log_file=None):
+def rtpengine_lab(root, address, ports, log_level=4, log_file=None, http_port=None):
     """deploy_rtpengine() for the block, stopped at its end."""
     relay = None
     try:
-        relay = deploy_rtpengine(root, address, ports, log_level=log_level, log_file=log_file)
+        relay = deploy_rtpengine(root, address, ports, log_level=log_level, log_file=log_file, http_port=http_port)
         yield relay
     finally:
         stop_rtpengine(relay)

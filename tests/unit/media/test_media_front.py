@@ -3,6 +3,13 @@
 """The media service's front (media/voxplane_media_front.py): a request relayed with the front's
 Via and its real source, a response relayed to the next Via, and which worker takes a call."""
 
+import http.client
+import os
+import socket
+import sys
+import threading
+import time
+
 import voxplane_media_front as front
 
 INVITE = (b'INVITE sip:10@acme.sip.test SIP/2.0\r\n'
@@ -130,3 +137,67 @@ def test_a_worker_asks_the_front_over_its_link_and_keeps_room_messages_for_later
     else:
         raise AssertionError('no answer must raise')
     status.close()
+
+
+def _free_tcp_and_udp_ports(count):
+    ports = []
+    while len(ports) < count:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(('127.0.0.1', 0))
+            port = probe.getsockname()[1]
+        if port + 2 < 65535 and port not in ports:
+            ports.append(port)
+    return ports
+
+
+def _get(url, source=None):
+    conn = http.client.HTTPConnection('127.0.0.1', int(url.rsplit(':', 1)[1].split('/')[0]), timeout=5,
+                                      source_address=(source, 0) if source else None)
+    try:
+        conn.request('GET', '/' + url.split('/', 3)[3])
+        reply = conn.getresponse()
+        return reply.status, reply.read().decode()
+    finally:
+        conn.close()
+
+
+def test_the_fronts_metrics_socket_counts_calls_and_refusals_for_the_allowed_networks_only():
+    """A real front (sockets, a worker process that reports 4 calls: full) relays an INVITE and
+    answers GET /metrics to 127.0.0.1 only."""
+    sip_port, http_port = _free_tcp_and_udp_ports(2)
+    here = os.path.dirname(os.path.abspath(front.__file__))
+
+    import ansible_collections
+    paths = [here] + [os.path.dirname(p) for p in ansible_collections.__path__]
+
+    def worker(index, status_port):
+        return [sys.executable, '-c', 'import sys, time; sys.path[:0] = %r; import voxplane_media_front as f; '
+                'f.FrontLink(%d, %d).report(4); time.sleep(20)' % (paths, status_port, sip_port + 1 + index)]
+
+    relay = front.Front('127.0.0.1', sip_port, worker, 1,
+                        metrics={'listen': '127.0.0.1:%d' % http_port, 'allow': ['127.0.0.1/32']})
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run, args=(stop.is_set,))
+    thread.start()
+    try:
+        url = 'http://127.0.0.1:%d/metrics' % http_port
+        deadline = time.monotonic() + 10
+        while 'voxplane_media_workers_alive 1' not in _get(url)[1] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as kamailio:
+            kamailio.bind(('127.0.0.1', 0))
+            kamailio.sendto(INVITE, ('127.0.0.1', sip_port))
+        while 'voxplane_media_calls_total 1' not in _get(url)[1] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        status, body = _get(url)
+        assert status == 200
+        assert 'voxplane_media_calls_total 1' in body and 'voxplane_media_calls_refused_total 1' in body, body
+        assert 'voxplane_media_calls_in_progress 4' in body and 'voxplane_media_workers 1' in body, body
+        assert '# TYPE voxplane_media_calls_refused_total counter' in body
+        assert _get(url.replace('/metrics', '/other'))[0] == 404
+        status, body = _get(url, source='127.0.0.2')
+        assert status == 403 and 'voxplane_' not in body
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not thread.is_alive()
