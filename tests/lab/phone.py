@@ -206,6 +206,7 @@ class Call(object):
         self.recorder = None
         self.pj_call = None
         self.request = None      # the INVITE of a call the phone received
+        self.arrived = time.monotonic()  # when it was placed or came in
 
     # media ---------------------------------------------------------------
     def media_up(self, audio):
