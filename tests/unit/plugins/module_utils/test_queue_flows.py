@@ -187,7 +187,9 @@ def test_a_waiting_caller_sees_members_log_in_and_out():
     logs in is offered the caller already waiting, one who logged out is no longer rung."""
     caller = QueueCaller(members={'211': ('ended', 200)})
     # Nobody logged in for the first 3 s, then 210 (who does not answer) and 211; from 20 s on 210 is out.
-    members = lambda now: [] if now < 1003 else ([('210', 0), ('211', 0)] if now < 1020 else [('211', 0)])
+
+    def members(now):
+        return [] if now < 1003 else ([('210', 0), ('211', 0)] if now < 1020 else [('211', 0)])
     asked = []
 
     def current():
@@ -207,11 +209,14 @@ def test_a_waiting_caller_sees_members_log_in_and_out():
 def test_a_member_who_logs_out_while_a_caller_waits_is_not_rung_again():
     caller = QueueCaller()   # nobody answers
     state = queue_flows.QueueState()
-    members = lambda now: [('210', 0), ('211', 0)] if now < 1020 else [('211', 0)]
+
+    def members(now):
+        return [('210', 0), ('211', 0)] if now < 1020 else [('211', 0)]
+
+    def current():
+        return spec(members=members(caller.now), member_ring_ms=5000, max_wait_ms=60000)
     queue = spec(members=members(1000), member_ring_ms=5000, max_wait_ms=60000, overflow=None)
-    run(queue_flows.wait_in_queue(queue, state, caller.clock, current=lambda: spec(members=members(caller.now),
-                                                                                      member_ring_ms=5000, max_wait_ms=60000)),
-        caller)
+    run(queue_flows.wait_in_queue(queue, state, caller.clock, current=current), caller)
     times, now = [], 1000.0
     for step in caller.steps:
         if isinstance(step, Bridge) and step.origin.endswith('to=member'):
