@@ -151,8 +151,9 @@ def test_queue_members_log_in_and_out_by_feature_code_and_the_queue_follows(pbx,
         answered(call, anna, 'anna', 2)
         assert len(cora.incoming) == 1
     finally:
-        for member in (anna, cora, mia):
+        for member in (anna, cora, mia):   # pjsua holds 8 accounts and 8 transports a process: give them back
             member.unregister()
+            member.close()
         from ansible_collections.voxplane.pbx.plugins.module_utils.reconcile import reconcile  # pylint: disable=import-outside-toplevel
         from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory  # pylint: disable=import-outside-toplevel
         with Directory(kamailio.directory_path).transaction() as txn:   # both logged in again, for a later run
