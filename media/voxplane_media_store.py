@@ -27,6 +27,7 @@ import uuid
 import voxplane_media_audio as audio
 
 from ansible_collections.voxplane.pbx.plugins.module_utils import conference_flows, ivr_flows, queue_flows, phone_settings, routing, voicemail_flows
+from ansible_collections.voxplane.pbx.plugins.module_utils.errors import DirectoryError
 from ansible_collections.voxplane.pbx.plugins.module_utils.media_steps import StoredAudio
 from ansible_collections.voxplane.pbx.plugins.module_utils.model import CONFERENCE, EXTENSION, IVR, QUEUE
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory
@@ -88,6 +89,15 @@ class Tenant(object):
         self.state = state
         self.name = state.name
         self.language = state.tenant.get('language') or 'de'
+
+    def reload(self):
+        """This tenant as the directory has it now (re-read only when its generation moved), or None
+        when the directory cannot be read or the tenant is gone."""
+        try:
+            return self.media.tenant(self.state.tenant['sip_domain'])
+        except DirectoryError as e:
+            LOG.warning('tenant %s: the directory cannot be read (%s): going on with what was read', self.name, e)
+            return None
 
     def mailbox(self, number):
         extension = self.state.get(EXTENSION, number)

@@ -18,6 +18,8 @@ A tenant, as the flows see it, is a port of the service (media/voxplane_media_st
   menu(number) -> the ivr_flows.MenuSpec of the tenant's IVR menu, or None
   room(number) -> the conference_flows.RoomSpec of the tenant's conference room, or None
   queue(number) -> (queue_flows.QueueSpec, the queue's shared queue_flows.QueueState), or None
+  reload() -> the same tenant's port as the directory has it now (a waiting queue caller asks for its
+              queue again), or None when it cannot be read
 """
 
 from __future__ import absolute_import, division, print_function
@@ -197,6 +199,15 @@ def _flag(params, name, default):
     return value == 'yes'
 
 
+def _queue_now(tenant, number):
+    """The callable that reads the queue ``number`` of ``tenant`` again: its QueueSpec now, or None."""
+    def current():
+        now = tenant.reload()
+        found = now.queue(number) if now is not None else None
+        return found[0] if found is not None else None
+    return current
+
+
 def choose_flow(request, tenant, settings, clock):
     """(flow, language) that answers ``request`` for ``tenant`` (the tenant port of the request
     URI's domain, None when no tenant has it); Refusal when there is nothing to answer (404 for
@@ -230,7 +241,7 @@ def choose_flow(request, tenant, settings, clock):
             flow = conference_flows.enter(spec) if spec is not None else None
         else:
             found = tenant.queue(number)
-            flow = queue_flows.wait_in_queue(found[0], found[1], clock) if found is not None else None
+            flow = queue_flows.wait_in_queue(found[0], found[1], clock, current=_queue_now(tenant, number)) if found is not None else None
         if flow is None:
             raise Refusal(404, 'No Such %s' % {'ivr': 'Menu', 'conference': 'Room', 'queue': 'Queue'}[request.service])
         return flow, tenant.language

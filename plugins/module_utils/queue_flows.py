@@ -20,6 +20,10 @@ the last call, ``longest_idle`` the one whose last queue call ended longest ago,
 ``ring_all`` rings every free member of the lowest penalty at once (one Bridge with ``also``), the
 first to answer takes the call. A member who does not answer, is busy or on DND (the router
 answers 486/480) is skipped for the rest of that round.
+
+The members who take calls (logged in, not on DND, available) are the directory's, read again while a
+caller waits (``current``, at most every REFRESH_S): a member who logs in with ``*44`` is offered the
+callers already waiting, one who logs out or turns DND on is no longer rung for them.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -36,6 +40,8 @@ ORIGIN = 'queue'
 IDLE_MS = 1000
 # Waits remembered for the estimated wait.
 KEPT_WAITS = 10
+# How often a waiting caller's flow reads the queue again (members logging in or out, DND).
+REFRESH_S = 1.0
 
 
 class QueueSpec(object):
@@ -252,8 +258,10 @@ def position_prompts(state, caller):
     return keys
 
 
-def wait_in_queue(spec, state, clock, caller=None):
-    """The flow of a caller of the queue ``spec``; ``state`` the queue's QueueState, ``clock`` seconds."""
+def wait_in_queue(spec, state, clock, caller=None, current=None):
+    """The flow of a caller of the queue ``spec``; ``state`` the queue's QueueState, ``clock`` seconds.
+    ``current()``: the queue's QueueSpec as the directory has it now (None when it cannot say: the
+    caller goes on with what it has), asked at most every REFRESH_S while the caller waits."""
     caller = caller if caller is not None else uuid.uuid4().hex
     music = [spec.music if spec.music is not None else 'music']
     yield Answer()
@@ -264,11 +272,14 @@ def wait_in_queue(spec, state, clock, caller=None):
         yield from _go_on(spec, spec.overflow)
         return
     try:
-        start = clock()
+        start = read_at = clock()
         announce_at = start if spec.announce_ms else None
         tried = set()
         while True:
             now = clock()
+            if current is not None and now - read_at >= REFRESH_S:
+                read_at = now
+                spec = current() or spec
             left_ms = int((start + spec.max_wait_ms / 1000.0 - now) * 1000)
             if left_ms <= 0:
                 break

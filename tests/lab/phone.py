@@ -207,6 +207,7 @@ class Call(object):
         self.record_started = None
         self.pj_call = None
         self.request = None      # the INVITE of a call the phone received
+        self.arrived = time.monotonic()  # when it was placed or came in
 
     # media ---------------------------------------------------------------
     def media_up(self, audio):

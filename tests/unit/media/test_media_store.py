@@ -67,6 +67,19 @@ def test_a_tenant_is_read_again_only_when_its_generation_moved(media):
     assert tenant.state is not first and tenant.mailbox('12') is not None
 
 
+def test_a_waiting_queue_callers_tenant_is_read_again_with_its_members_logins_and_dnd(media):
+    media.harness.apply('acme', None, {model.QUEUE: {'600': {'name': 'Support', 'strategy': 'sequential', 'members': [
+        {'extension': '10'}, {'extension': '11', 'logged_in': False}, {'extension': '12'}]}}})
+    tenant = media.tenant(DOMAIN)
+    spec, state = tenant.queue('600')
+    assert spec.members == [('10', 0), ('12', 0)] and spec.logged_in
+    assert tenant.reload().state is tenant.state   # nothing changed: nothing read again
+    media.harness.apply('acme', None, {model.QUEUE: {'600': {'members': [
+        {'extension': '10'}, {'extension': '11', 'logged_in': True}, {'extension': '12'}]}}, EXTENSION: {'10': {'dnd': True}}})
+    again, same_state = tenant.reload().queue('600')
+    assert again.members == [('11', 0), ('12', 0)] and same_state is state   # the queue's shared state stays
+
+
 def test_a_message_from_recording_to_the_directory(media):
     box = media.tenant(DOMAIN).mailbox('10')
     path = box.begin_message(voicemail_flows.Caller('+4930555', 'Bert'), 'user-busy')

@@ -180,3 +180,48 @@ def test_strategies_order_the_free_members():
     assert state.free(spec(members=members, strategy='longest_idle'), 100) == ['212', '211', '210', '213']
     state.busy.add('212')
     assert state.free(spec(members=members, strategy='longest_idle'), 100) == ['211', '210', '213']
+
+
+def test_a_waiting_caller_sees_members_log_in_and_out():
+    """The members who take calls are read again while a caller waits (at most every REFRESH_S): one who
+    logs in is offered the caller already waiting, one who logged out is no longer rung."""
+    caller = QueueCaller(members={'211': ('ended', 200)})
+    # Nobody logged in for the first 3 s, then 210 (who does not answer) and 211; from 20 s on 210 is out.
+
+    def members(now):
+        return [] if now < 1003 else ([('210', 0), ('211', 0)] if now < 1020 else [('211', 0)])
+    asked = []
+
+    def current():
+        asked.append(caller.now)
+        return spec(members=members(caller.now), logged_in=bool(members(caller.now)))
+    queue = spec(members=[], logged_in=False, max_wait_ms=60000)
+    caller.members['210'] = ('timeout', 408)
+    run(queue_flows.wait_in_queue(queue, queue_flows.QueueState(), caller.clock, current=current), caller)
+    assert member_calls(caller) == ['210', '211']
+    first = [s for s in caller.steps if isinstance(s, Bridge)][0]
+    assert first.ring_ms == 15000
+    assert [s for s in caller.steps if isinstance(s, Hold)][:3] == [Hold(['music'], 1000)] * 3  # the wait before 1003
+    assert all(b - a >= queue_flows.REFRESH_S for a, b in zip(asked, asked[1:]))
+    assert isinstance(caller.steps[-2], Talk)
+
+
+def test_a_member_who_logs_out_while_a_caller_waits_is_not_rung_again():
+    caller = QueueCaller()   # nobody answers
+    state = queue_flows.QueueState()
+
+    def members(now):
+        return [('210', 0), ('211', 0)] if now < 1020 else [('211', 0)]
+
+    def current():
+        return spec(members=members(caller.now), member_ring_ms=5000, max_wait_ms=60000)
+    queue = spec(members=members(1000), member_ring_ms=5000, max_wait_ms=60000, overflow=None)
+    run(queue_flows.wait_in_queue(queue, state, caller.clock, current=current), caller)
+    times, now = [], 1000.0
+    for step in caller.steps:
+        if isinstance(step, Bridge) and step.origin.endswith('to=member'):
+            times.append((step.user, now))
+        now += (step.ms if isinstance(step, Hold) else step.ring_ms if isinstance(step, Bridge) else 0) / 1000.0
+    assert ('210', 1000.0) in times and ('210', 1011.0) in times
+    assert all(user == '211' for user, at in times if at >= 1021)   # read again within a second of the logout
+    assert any(user == '211' for user, at in times if at >= 1021)
