@@ -881,7 +881,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             if plan.__class__ is routing.Relay:
                 self._track_dialog(in_failure)
                 if plan.charge is not None:
-                    refusal = self._count_outside_call(snap, plan.charge, now)
+                    refusal = self._count_outside_call(snap, plan.charge)
                     if refusal is not None:
                         self._reply(refusal.code, refusal.reason, in_failure)
                         return
@@ -911,7 +911,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             mobile = plan.mobile
             if mobile is not None and mobile.charge is not None:
                 self._track_dialog(in_failure)
-                if self._count_outside_call(snap, mobile.charge, now) is not None:
+                if self._count_outside_call(snap, mobile.charge) is not None:
                     mobile = None  # over a limit: the phones ring, the mobile does not
             if self._ring(plan.uris, mobile):
                 self._track_dialog(in_failure)
@@ -948,12 +948,13 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             self.dialog_tracked = True
 
     @staticmethod
-    def _count_outside_call(snap, charge, now):
+    def _count_outside_call(snap, charge):
         """Check the outside-call limits of the tenant and extension ``charge`` names (dialog
         profiles: calls now; htable: calls this minute); within them, count this call and
-        return None, else return the core's Reject."""
+        return None, else return the core's Reject. The minute is the host's, never the routing
+        clock's (RoutingClock): a clock file cannot start a new minute's count."""
         limits = routing.outside_call_limits(snap, charge)
-        minute = int(now // 60)
+        minute = int(time.time() // 60)
         for limit in limits:
             calls_now = calls_this_minute = 0
             if limit.concurrent is not None:
