@@ -15,9 +15,11 @@ Everything goes through the demo's Kamailio and its media service (roles/media):
 3. the media service places the menu's choice through Kamailio, Kamailio hands the queue's number
    back to the service, the caller waits with the queue's music while the queue rings its first
    member through Kamailio; the member's phone answers;
-4. the caller sends the other known sequence of tones; each side's recording must hold the other
+4. the media service's log must show the caller's call starting in the menu and then in the queue
+   (the member was rung by the queue, not by another way to his phone);
+5. the caller sends the other known sequence of tones; each side's recording must hold the other
    side's tones (frequency check), the caller's not its own;
-5. the caller hangs up, the member's phone unregisters: a run leaves nothing behind.
+6. the caller hangs up, the member's phone unregisters: a run leaves nothing behind.
 
 Prints one JSON document {"ok": bool, "summary": [lines], ...}; exit 0 when the traffic ran
 (the playbook asserts "ok"), 3 on a setup error. Bounded in time.
@@ -66,6 +68,7 @@ class Driver(object):
         self.menu, self.queue = plan['menu'], plan['queue']
         self.member_phone = None
         self.caller_tones = self.member_tones = None
+        self.log_offset = 0
 
     def prompt(self, key):
         return os.path.join(self.plan['prompts_dir'], self.plan['language'], key + '.wav')
@@ -77,8 +80,28 @@ class Driver(object):
                 os.unlink(os.path.join(self.run_dir, name))
         if not os.path.exists(self.prompt('menu_choose')):
             raise SetupError('%s is missing: is the media service deployed?' % self.prompt('menu_choose'))
+        try:
+            self.log_offset = os.path.getsize(self.plan['media_log'])
+        except OSError:
+            self.log_offset = 0
         self.caller_tones = audio.write_tones(os.path.join(self.run_dir, 'caller-tones.wav'), CALLER_TONES)
         self.member_tones = audio.write_tones(os.path.join(self.run_dir, 'member-tones.wav'), MEMBER_TONES)
+
+    def media_log(self):
+        """What the media service logged since the start of the run."""
+        try:
+            with open(self.plan['media_log'], 'rb') as handle:
+                handle.seek(self.log_offset)
+                return handle.read().decode('utf-8', 'replace')
+        except OSError:
+            return ''
+
+    def started(self, service, number):
+        """The media service's line of a call of ``service`` (ivr, queue) to ``number`` from the caller
+        that started since the run began, or None."""
+        mark = '(%s %s@%s;number=%s, from %s): started' % (service, number, self.domain, number, self.caller['number'])
+        lines = [line for line in self.media_log().splitlines() if line.endswith(mark)]
+        return lines[0] if lines else None
 
     def start_member(self):
         member = phone.Phone(self.member['address'], user=self.member['username'])
@@ -151,11 +174,20 @@ class Driver(object):
             problems.append('the caller did not hear the menu (answered: %s; final %s; traces: %s/caller-heard.wav)'
                             % (result['answered'], result['final'], self.run_dir))
         if result['rang'] is not None:
-            lines.append('  %s rang %.1f s after the key (the caller waited with the queue\'s music) and %s'
+            lines.append('  %s rang %.1f s after the key and %s'
                          % (member['username'], result['rang'],
                             'answered' if result['member_answered'] else 'did NOT answer'))
         elif result['menu']:
             problems.append('the member\'s phone did not ring within %d s of the key' % RING_WAIT)
+        menu_line = self.started('ivr', menu['internal_number'])
+        queue_line = self.started('queue', queue['internal_number'])
+        if menu_line and queue_line:
+            lines.append('  the media service\'s log: the call started in menu %s, then in queue %s'
+                         % (menu['internal_number'], queue['internal_number']))
+        elif result['menu']:
+            problems.append('the media service did not log the call in menu %s (%s) and then in queue %s (%s)'
+                            % (menu['internal_number'], 'seen' if menu_line else 'not seen',
+                               queue['internal_number'], 'seen' if queue_line else 'not seen'))
         if result['member_answered']:
             lines.append('  %s heard the caller\'s tones: %s Hz; the caller heard %s\'s: %s Hz%s'
                          % (member['name'], hertz(result['member_heard'][1]) if result['member_heard'][0] else 'NOT found',
@@ -167,7 +199,7 @@ class Driver(object):
                 problems.append('the caller heard its own tones')
         elif result['rang'] is not None:
             problems.append('the member\'s phone did not answer')
-        both = result['member_heard'][0] and result['caller_heard'][0]
+        both = result['member_heard'][0] and result['caller_heard'][0] and bool(queue_line)
         lines.append('menu: the carrier pressed 2 at menu %s, queue %s rang %s (%s), %s'
                      % (menu['internal_number'], queue['internal_number'], member['name'], member['extension'],
                         'who answered with audio both ways' if both and not result['own_echo'] else 'NOT answered with audio both ways'))
