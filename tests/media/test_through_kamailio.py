@@ -10,7 +10,7 @@ trunk's address, phones register with digest; what each side hears is checked by
   registered phone, Bert answers, the two hear each other through rtpengine and the service;
 - business hours with a fixed clock: a number whose target is a schedule (open: menu 700, closed:
   Cora's extension 12). The router takes the time of its calls from the lab's clock file (router
-  setting ``clock_file``, docs/kamailio.md): Monday 10:00 in Berlin the caller hears the menu and
+  setting ``clock_file``, docs/routing.md): Monday 10:00 in Berlin the caller hears the menu and
   Cora's phone never rings, Monday 20:00 Cora's phone rings and the caller hears her, no menu;
 - direct dial from a menu (``direct_dial``): the caller types Bert's internal number 11 and
   reaches his phone, both hear each other;
