@@ -16,6 +16,7 @@ Layout (deployed by roles/kamailio into <config_dir>/kemi/):
   ansible_collections/voxplane/pbx/plugins/module_utils/*.py   the collection's pure code
 """
 
+import datetime
 import ipaddress
 import json
 import math
@@ -118,6 +119,51 @@ def _load_settings(path=os.path.join(HERE, "voxplane_settings.json")):
     except (OSError, ValueError) as exc:
         KSR.err("voxplane: cannot read %s: %s\n" % (path, exc))
         return {}
+
+
+class RoutingClock(object):
+    """The time the routing core decides by: which of a schedule's destinations is open, whether a
+    porting number is active yet (routing.Decisions remembers decisions for as long as that time
+    gives them). The host's clock, unless the router settings name a ``clock_file`` (the role's
+    ``kamailio_router_settings``): a test setting (tests/lab sets it) that lets a test fix the time
+    of its calls. The file holds one ISO 8601 time with its UTC offset (``2026-12-07T10:00:00+01:00``)
+    or epoch seconds, and is read again for every new call, so a test may move the time between
+    calls. It moves nothing else: bans, flood windows, nonces, registrations and subscriptions keep
+    the host's clock. Refused (the host's clock, an error logged) unless the file is a regular file
+    that only its owner may write; every worker logs a warning at start-up when one is set."""
+
+    def __init__(self, path=None):
+        self.path = path or None
+        self.problem = None
+        if self.path:
+            KSR.warn("voxplane: routing clock from %s: calls are routed at the time that file says (a test setting)\n"
+                     % self.path)
+
+    def now(self):
+        real = time.time()
+        if self.path is None:
+            return real
+        try:
+            status = os.stat(self.path)
+            if not os.path.isfile(self.path) or status.st_mode & 0o022:
+                raise ValueError("not a regular file that only its owner may write")
+            with open(self.path) as handle:
+                text = handle.read().strip()
+            try:
+                moment = float(text)
+            except ValueError:
+                stamp = datetime.datetime.fromisoformat(text)
+                if stamp.tzinfo is None:
+                    raise ValueError("%r has no UTC offset" % text) from None
+                moment = stamp.timestamp()
+        except (OSError, ValueError) as exc:
+            problem = str(exc)
+            if problem != self.problem:
+                KSR.err("voxplane: routing clock %s ignored, the host's clock used: %s\n" % (self.path, problem))
+            self.problem = problem
+            return real
+        self.problem = None
+        return moment
 
 
 def _one_line_error(where, exc):
@@ -482,6 +528,7 @@ MEDIA_SERVICE = SETTINGS.get("media_service") or None
 MEDIA_DISPATCHER = SETTINGS.get("media_dispatcher") or {}
 WEBSOCKET = WebSocket(SETTINGS.get("websocket"))
 METRICS = Metrics(SETTINGS.get("metrics"))
+CLOCK = RoutingClock((SETTINGS.get("router") or {}).get("clock_file"))
 # SIP event subscriptions (as-feature-event, message-summary): SUBSCRIBEs in the workers, NOTIFYs
 # from the rtimer process.
 SUBSCRIPTIONS = Subscriptions(SETTINGS.get("directory_path", "/var/lib/voxplane/directory.db"))
@@ -772,7 +819,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
     def _invite(self, snap):
         source = self.source
         dialled = KSR.pv.get("$rU") or ""
-        now = time.time()
+        now = CLOCK.now()
         origin = KSR.pv.get(_ORIGIN_PV)
         if origin is not None or KSR.pv.get(_CALL_PV) is not None:
             if source in self.media_sources:
@@ -845,7 +892,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             if plan.__class__ is routing.Relay:
                 self._track_dialog(in_failure, snap, plan)
                 if plan.charge is not None:
-                    refusal = self._count_outside_call(snap, plan.charge, now)
+                    refusal = self._count_outside_call(snap, plan.charge)
                     if refusal is not None:
                         self._reply(refusal.code, refusal.reason, in_failure)
                         return
@@ -875,7 +922,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
             mobile = plan.mobile
             if mobile is not None and mobile.charge is not None:
                 self._track_dialog(in_failure, snap, plan)
-                if self._count_outside_call(snap, mobile.charge, now) is not None:
+                if self._count_outside_call(snap, mobile.charge) is not None:
                     mobile = None  # over a limit: the phones ring, the mobile does not
             if self._ring(plan.uris, mobile):
                 self._track_dialog(in_failure, snap, plan)
@@ -918,12 +965,13 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
                 METRICS.track(self._call_labels(snap, plan))
 
     @staticmethod
-    def _count_outside_call(snap, charge, now):
+    def _count_outside_call(snap, charge):
         """Check the outside-call limits of the tenant and extension ``charge`` names (dialog
         profiles: calls now; htable: calls this minute); within them, count this call and
-        return None, else return the core's Reject."""
+        return None, else return the core's Reject. The minute is the host's, never the routing
+        clock's (RoutingClock): a clock file cannot start a new minute's count."""
         limits = routing.outside_call_limits(snap, charge)
-        minute = int(now // 60)
+        minute = int(time.time() // 60)
         for limit in limits:
             calls_now = calls_this_minute = 0
             if limit.concurrent is not None:
@@ -1020,7 +1068,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         snap = self.view.current()
         if snap is None:
             return 1
-        now = time.time()
+        now = CLOCK.now()
         KSR.pv.sets("$avp(vx_ctx)", "")
         self.caller_domain = None  # the caller's tenant already chose at call time (its flag stays)
         plan = routing.after_reply(snap, context, outcome, now)
