@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 
 import lab_path  # noqa: F401  (tests/ on the path: the lab)  pylint: disable=unused-import
 from lab.kamailio import KamailioInstance  # noqa: E402
@@ -38,6 +39,9 @@ import sip_bench  # noqa: E402
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PERF = shutil.which('perf') or '/usr/bin/perf'
 PY_SPY = os.path.join(os.path.dirname(sys.executable), 'py-spy')
+# After each window: the usrloc timer writes the window's registrations back to SQLite (every
+# second in the role's bench settings), which must not land in the next window's profile.
+SETTLE = 2.5
 
 
 def _load(scenario, instance, source, root, inf, calls, rate, port):
@@ -69,7 +73,7 @@ def main():
     root = sip_bench.make_workroot()
     instance = KamailioInstance(root, kemi_ab.ADDRESS, free_port(kemi_ab.ADDRESS))
     variables = dict(kamailio_children=1, kamailio_ban_exempt=[], kamailio_flood_requests=10 ** 8,
-                     kamailio_feature_event_interval_ms=0)
+                     kamailio_feature_event_interval_ms=0, kamailio_usrloc_timer_interval=1)
     kemi_ab._large_directory(root, instance, variables, sip_bench.BASELINE_SHARED_PASSWORD)
     server = sip_bench.Server('voxplane', instance, variables)
     deployed = os.path.join(instance.config_dir, kemi_ab.SCRIPT)
@@ -86,8 +90,11 @@ def main():
             for name, path in scripts:
                 shutil.copy(path, deployed)
                 instance.kamcmd('app_python.reload')
-                run_sipp(scenario, instance.target, source, root, calls=200, timeout=30, inf=inf, rate=500,
+                # warm-up: every account registered once (the first binding of an account is an
+                # INSERT, later ones are updates), the snapshot loaded, the caches filled
+                run_sipp(scenario, instance.target, source, root, calls=len(_rows), timeout=60, inf=inf, rate=1000,
                          local_port=port)
+                time.sleep(SETTLE)
                 calls = args.rate * (args.seconds + 2)
                 thread, holder = _load(scenario, instance, source, root, inf, calls, args.rate, port)
                 data = os.path.join(root, '%s-%s.perf' % (name, request))
@@ -95,6 +102,7 @@ def main():
                                 '-o', data, '-p', ','.join(str(p) for p in server.pids), '--', 'sleep',
                                 str(args.seconds)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 thread.join()
+                time.sleep(SETTLE)
                 script = subprocess.run([PERF, 'script', '-F', 'comm,tid,ip,sym,dso', '-i', data],
                                         capture_output=True, text=True, check=True).stdout
                 stacks = flamegraph.fold(script.splitlines())
@@ -112,6 +120,7 @@ def main():
                                     '-f', 'flamegraph', '-o', svg, '--nonblocking'],
                                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     thread.join()
+                    time.sleep(SETTLE)
         print('self-time shares of all Kamailio processes (perf samples at %d/s, %d s windows, %d requests/s)'
               % (args.frequency, args.seconds, args.rate))
         names = [n for n, _c in flamegraph.CATEGORIES]
