@@ -151,8 +151,8 @@ def print_sip(sip, deploy_seconds):
     heads = [n for k, n in VARIANT_NAMES if k in present]
     print()
     print('2. Kamailio 5.6 + app_python3 under sipp load: 1 UDP worker (children=1), loopback, the role-rendered cfg')
-    print('   us = microseconds of CPU per call: utime+stime of all Kamailio processes (/proc/<pid>/stat) around')
-    print('   each bounded sipp run, the median of the rounds (every server in turn in each round);')
+    print('   us = microseconds of CPU per call of all Kamailio processes (schedstat) around each bounded sipp run,')
+    print('   the median of the rounds (every server in turn in each round);')
     print('   base = bench/baseline_kemi (minimal KEMI: fixed HA1, no directory);')
     if 'stock' in present:
         print('   stock = Debian\'s stock kamailio.cfg, WITH_AUTH/USRLOCDB/NAT/RTPENGINE/ANTIFLOOD on SQLite (bench/stock_anchor.py)')

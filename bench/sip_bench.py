@@ -213,7 +213,9 @@ def combine(parts):
         total['rc'] = total['rc'] or part['rc']
         total['errors'] = (total['errors'] + part['errors'])[-3000:]
     ok, elapsed = total['ok'], total['elapsed']
-    per_round = [p['us_per_op'] for p in parts if p['us_per_op']]
+    # Each round's CPU per call from schedstat (nanoseconds; the stat ticks are 10 ms, a few percent
+    # of a round), else from the ticks.
+    per_round = [p['sched_us_per_op'] or p['us_per_op'] for p in parts if p['us_per_op']]
     total.update(rounds=len(parts), per_round_us=per_round,
                  median_us=statistics.median(per_round) if per_round else None, rate=ok / elapsed if elapsed else 0.0,
                  us_per_op=total['cpu_s'] / ok * 1e6 if ok else None,
