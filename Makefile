@@ -24,7 +24,7 @@
 #   make demo-fresh   demo-clean, make demo as on a machine that never ran it (its summary line
 #                     required; log in build/test-results/demo.log), demo-stop
 #   make bench-tools  profilers for the benchmarks only (linux-perf, py-spy pinned); never needed by a test
-#   make profile      bench/profile.py: flame graphs of a router worker under load into docs/flamegraphs
+#   make profile      bench/profile_worker.py: flame graphs of a router worker under load into docs/flamegraphs
 #   make clean        build output and caches;  make distclean  also .venv
 #   make lock         re-resolve requirements/constraints.txt from requirements/test.txt (and
 #                     requirements/release-constraints.txt from requirements/release.txt)
@@ -257,7 +257,7 @@ demo-fresh: deps venv collection
 	echo "demo-fresh: $$line"
 
 # ---------------------------------------------------------------------------- benchmarks only
-# Profilers for bench/profile.py (docs/benchmarks.md), never a prerequisite of a test: Debian's
+# Profilers for bench/profile_worker.py (docs/benchmarks.md), never a prerequisite of a test: Debian's
 # linux-perf (perf, for the kernel the machine runs) and py-spy from PyPI at a pinned version,
 # into the venv. make profile draws the flame graphs into docs/flamegraphs under the exclusive
 # benchmark lock (PROFILE_ARGS: e.g. --seconds 8 --rate 2000 --request register).
@@ -269,7 +269,7 @@ bench-tools: venv
 	@$(BIN)/python -m pip install --quiet $(BENCH_PIP_PACKAGES)
 
 profile: bench-tools collection
-	flock -x /tmp/voxplane-heavy.lock $(BIN)/python bench/profile.py $(PROFILE_ARGS)
+	flock -x /tmp/voxplane-heavy.lock $(BIN)/python bench/profile_worker.py $(PROFILE_ARGS)
 
 # ---------------------------------------------------------------------------- cleaning
 clean:

@@ -144,8 +144,8 @@ class StockInstance(object):
         if check.returncode != 0:
             return Started(check.returncode, check.stdout + check.stderr)
         with open(self.log_file, 'ab') as log:
-            self.process = subprocess.Popen(self.command() + ['-DD', '-E'], stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                             env=env, start_new_session=True)
+            self.process = subprocess.Popen(self.command() + ['-DD', '-E'], stdout=log, stderr=log,
+                                            stdin=subprocess.DEVNULL, env=env, start_new_session=True)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.pid() and self.kamcmd('core.uptime').returncode == 0:

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Where a router worker's time goes: flame graphs of Kamailio under sipp load.
 
-    .venv/bin/python bench/profile.py [--out docs/flamegraphs] [--seconds 8] [--rate 2000]
+    .venv/bin/python bench/profile_worker.py [--out docs/flamegraphs] [--seconds 8] [--rate 2000]
     (make profile; the tools come from make bench-tools: linux-perf, py-spy)
 
 One Kamailio is deployed from this tree like bench/kemi_ab.py does (roles/kamailio, one UDP
