@@ -23,6 +23,8 @@
 #   make demo-clean   demo-stop, then remove every file the demo left (playbooks/demo-clean.yml)
 #   make demo-fresh   demo-clean, make demo as on a machine that never ran it (its summary line
 #                     required; log in build/test-results/demo.log), demo-stop
+#   make bench-tools  profilers for the benchmarks only (linux-perf, py-spy pinned); never needed by a test
+#   make profile      bench/profile_worker.py: flame graphs of a router worker under load into docs/flamegraphs
 #   make clean        build output and caches;  make distclean  also .venv
 #   make lock         re-resolve requirements/constraints.txt from requirements/test.txt (and
 #                     requirements/release-constraints.txt from requirements/release.txt)
@@ -67,7 +69,8 @@ export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help test try venv deps collection sanity lint unit integration sip attack media fuzz summary \
-	demo demo-stop demo-clean clean distclean lock molecule release-check integration-targets
+	demo demo-stop demo-clean clean distclean lock molecule release-check integration-targets \
+	bench-tools profile
 
 help:
 	@sed -n '1,/^$$/s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
@@ -252,6 +255,21 @@ demo-fresh: deps venv collection
 		tail -n 80 "$(RESULTS)/demo.log"; echo "demo-fresh: FAILED (make demo exit $$rc, no summary line)"; exit 1; \
 	fi; \
 	echo "demo-fresh: $$line"
+
+# ---------------------------------------------------------------------------- benchmarks only
+# Profilers for bench/profile_worker.py (docs/benchmarks.md), never a prerequisite of a test: Debian's
+# linux-perf (perf, for the kernel the machine runs) and py-spy from PyPI at a pinned version,
+# into the venv. make profile draws the flame graphs into docs/flamegraphs under the exclusive
+# benchmark lock (PROFILE_ARGS: e.g. --seconds 8 --rate 2000 --request register).
+BENCH_APT_PACKAGES := linux-perf
+BENCH_PIP_PACKAGES := py-spy==0.4.3
+PROFILE_ARGS ?=
+bench-tools: venv
+	@tools/apt-deps.sh $(BENCH_APT_PACKAGES)
+	@$(BIN)/python -m pip install --quiet $(BENCH_PIP_PACKAGES)
+
+profile: bench-tools collection
+	flock -x /tmp/voxplane-heavy.lock $(BIN)/python bench/profile_worker.py $(PROFILE_ARGS)
 
 # ---------------------------------------------------------------------------- cleaning
 clean:

@@ -136,7 +136,14 @@ SIP_ROWS = [
     ('invite_480', 'INVITE unregistered DID -> 480, ACK', '2 / 1'),
     ('call', 'call: INVITE 180 200 ACK BYE 200 (tm)', '6 / 7'),
 ]
-VARIANT_NAMES = (('baseline', 'base'), ('checks', '+checks'), ('voxplane', 'vox'))
+VARIANT_NAMES = (('baseline', 'base'), ('checks', '+checks'), ('voxplane', 'vox'), ('stock', 'stock'))
+
+
+def _us(result):
+    """A server's figure for a row: the median of its rounds (older JSON: the whole run's)."""
+    if not result:
+        return None
+    return result.get('median_us') or result['us_per_op']
 
 
 def print_sip(sip, deploy_seconds):
@@ -144,13 +151,16 @@ def print_sip(sip, deploy_seconds):
     heads = [n for k, n in VARIANT_NAMES if k in present]
     print()
     print('2. Kamailio 5.6 + app_python3 under sipp load: 1 UDP worker (children=1), loopback, the role-rendered cfg')
-    print('   us = microseconds of CPU per call: utime+stime of all Kamailio processes (/proc/<pid>/stat) around')
-    print('   each bounded sipp run; baseline = bench/baseline_kemi (fixed HA1, no directory);')
+    print('   us = microseconds of CPU per call of all Kamailio processes (schedstat) around each bounded sipp run,')
+    print('   the median of the rounds (every server in turn in each round);')
+    print('   base = bench/baseline_kemi (minimal KEMI: fixed HA1, no directory);')
+    if 'stock' in present:
+        print('   stock = Debian\'s stock kamailio.cfg, WITH_AUTH/USRLOCDB/NAT/RTPENGINE/ANTIFLOOD on SQLite (bench/stock_anchor.py)')
     if 'checks' in present:
         print('   +checks = baseline plus the voxplane router\'s request checks (maxfwd, sanity, t_check_trans)')
     print()
     print('   %-44s %-12s' % ('operation', 'msgs in/out') + ''.join('%11s' % ('%s us' % n) for n in heads)
-          + '%9s %12s %8s' % ('vox/base', 'failed', 'rate/s'))
+          + '%9s%10s %12s %8s' % ('vox/base', 'vox/stock', 'failed', 'rate/s'))
     for key, label, msgs in SIP_ROWS:
         row = sip.get(key)
         if not row:
@@ -158,12 +168,12 @@ def print_sip(sip, deploy_seconds):
         base, vox = row.get('baseline'), row.get('voxplane')
         ref = base or sip.get('register', {}).get('baseline')
         label = row[next(iter(row))].get('label', label) if key == 'register_many' else label
-        cells = ''.join('%11s' % _fmt(row[k]['us_per_op'] if k in row else None) for k in present)
+        cells = ''.join('%11s' % _fmt(_us(row.get(k))) for k in present)
         failed = '/'.join(str(row[k]['failed'] + (row[k]['calls'] - row[k]['ok'] - row[k]['failed'])) if k in row else '-'
                           for k in present)
         calls = max(r['calls'] for r in row.values())
-        print('   %-44s %-12s' % (label, msgs) + cells + '%9s %12s %8s' % (
-            _ratio(ref and ref['us_per_op'], vox and vox['us_per_op']) + ('' if base else '*'), failed,
+        print('   %-44s %-12s' % (label, msgs) + cells + '%9s%10s %12s %8s' % (
+            _ratio(_us(ref), _us(vox)) + ('' if base else '*'), _ratio(_us(row.get('stock')), _us(vox)), failed,
             '%d' % (vox or base)['offered_rate']) + ('   (%d calls each)' % calls if key == 'register' else ''))
     print('   failed = failed or missing calls per server, in column order%s' % (
         '; * against the 1-account baseline' if any('baseline' not in sip.get(k, {'baseline': 1}) for k, _l, _m in SIP_ROWS) else ''))
@@ -175,26 +185,30 @@ def print_sip(sip, deploy_seconds):
             r = sip.get(key, {}).get(k)
             if not r or not r['ok']:
                 continue
-            others = sorted(((v / r['ok'] * 1e6, n) for n, v in r['by_process'].items() if n != 'udp worker'), reverse=True)
+            others = sorted(((v / r['ok'] * 1e6, n) for n, v in r['by_process'].items()
+                             if n != 'udp worker' and not n.startswith('pid ')), reverse=True)
             if others and others[0][0] > 0.1 * r['us_per_op']:
                 print('   %s/%s: besides the worker, %s' % (key, k, ', '.join('%s %.0f us' % (n, v) for v, n in others if v >= 1)))
     cap = sip.get('register_capacity')
     if cap:
         print()
         print('   %-44s' % ('capacity: REGISTER, closed loop, %d in flight' % cap['voxplane']['limit'])
-              + ''.join('%12s' % n for n in heads) + '%10s' % 'vox/base')
-        b, v = cap['baseline'], cap['voxplane']
+              + ''.join('%12s' % n for n in heads) + '%10s%10s' % ('vox/base', 'vox/stock'))
+        b, v, st = cap['baseline'], cap['voxplane'], cap.get('stock')
         rows = (
-            ('registrations/s achieved', lambda r: '%.0f' % r['rate'], _ratio(b['rate'], v['rate'])),
+            ('registrations/s achieved', lambda r: '%.0f' % r['rate'], _ratio(b['rate'], v['rate']),
+             _ratio(st and st['rate'], v['rate'])),
             ('failed / retransmissions', lambda r: '%d / %d' % (r['failed'] + r['calls'] - r['ok'] - r['failed'],
-                                                                r['retransmissions']), ''),
-            ('us CPU per registration (all processes)', lambda r: '%.1f' % r['us_per_op'], _ratio(b['us_per_op'], v['us_per_op'])),
-            ('ceiling for one worker core (1e6 / us)', lambda r: '%.0f/s' % (1e6 / r['us_per_op']), ''),
-            ('Kamailio CPU / wall', lambda r: '%.0f%%' % (r['kamailio_util'] * 100), ''),
-            ('sipp CPU / wall', lambda r: '%.0f%%' % (r['sipp_cpu_s'] / r['elapsed'] * 100), ''),
+                                                                r['retransmissions']), '', ''),
+            ('us CPU per registration (all processes)', lambda r: '%.1f' % _us(r), _ratio(_us(b), _us(v)),
+             _ratio(_us(st), _us(v))),
+            ('ceiling for one worker core (1e6 / us)', lambda r: '%.0f/s' % (1e6 / _us(r)), '', ''),
+            ('Kamailio CPU / wall', lambda r: '%.0f%%' % (r['kamailio_util'] * 100), '', ''),
+            ('sipp CPU / wall', lambda r: '%.0f%%' % (r['sipp_cpu_s'] / r['elapsed'] * 100), '', ''),
         )
-        for label, cell, ratio in rows:
-            print('   %-44s' % label + ''.join('%12s' % cell(cap[k]) for k in present) + '%10s' % ratio)
+        for label, cell, ratio, ratio_stock in rows:
+            print('   %-44s' % label + ''.join('%12s' % (cell(cap[k]) if k in cap else '-') for k in present)
+                  + '%10s%10s' % (ratio, ratio_stock))
     reload_ = sip.get('reload')
     if reload_:
         print()
@@ -284,6 +298,10 @@ def main(argv=None):
                         help='extensions per tenant, at most 89 (default %(default)s)')
     parser.add_argument('--deadline', type=int, default=None, help='seconds before the watchdog stops everything '
                         '(default 180 with --quick, 480 otherwise)')
+    parser.add_argument('--rounds', type=int, default=None, help='rounds of every SIP row, each server in turn in '
+                        'each (default 4, 1 with --quick); the report gives their medians')
+    parser.add_argument('--no-stock', action='store_true', help='without the native anchor (Debian\'s stock '
+                        'kamailio.cfg, bench/stock_anchor.py)')
     parser.add_argument('--against', metavar='REF', help='first run the SIP part of the bench of git REF (commit, '
                         'tag, branch) in a temporary worktree, then print both side by side')
     args = parser.parse_args(argv)
@@ -339,7 +357,8 @@ def main(argv=None):
             reload_bench.report(results['reload'])
             sys.stdout.flush()
         if run_sip:
-            bench = sip_bench.Bench(workroot, large_path, tenants, extensions, args.quick, log)
+            bench = sip_bench.Bench(workroot, large_path, tenants, extensions, args.quick, log, rounds=args.rounds,
+                                    with_stock=not args.no_stock)
             results['deploy_s'] = bench.deploy()
             results['sip'] = bench.run()
             print_sip(results['sip'], results['deploy_s'])

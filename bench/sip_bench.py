@@ -26,6 +26,7 @@ from lab.kamailio import KamailioInstance  # noqa: E402
 from lab.net import free_port  # noqa: E402
 from lab.sipp import finish_sipp, run_sipp, start_sipp, users_csv  # noqa: E402
 from lab.wire import options_probe, sip_request, wait_for_options  # noqa: E402
+import stock_anchor  # noqa: E402
 
 VOXPLANE_ADDRESS = '127.0.0.251'
 BASELINE_ADDRESS = '127.0.0.252'
@@ -34,6 +35,7 @@ CLIENT_ADDRESS = '127.0.0.253'   # the trunk's sipp (INVITEs); the directory's t
 # every check an untrusted source gets (ban list, flood detection), and may bind contacts there.
 PHONE_ADDRESS = '127.0.0.250'
 CHECKS_ADDRESS = '127.0.0.254'
+STOCK_ADDRESS = '127.0.0.246'
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCENARIOS = os.path.join(HERE, 'scenarios')
 BASELINE_KEMI = os.path.join(HERE, 'baseline_kemi')
@@ -189,7 +191,13 @@ VARIANTS = (
     ('checks', CHECKS_ADDRESS, 'minimal + voxplane request checks', dict(
         kamailio_kemi_src_dir=BASELINE_KEMI, kamailio_router_settings={'bench_checks': True})),
     ('voxplane', VOXPLANE_ADDRESS, 'voxplane router', {}),
+    # Debian's stock kamailio.cfg (bench/stock_anchor.py), not deployed by the role.
+    ('stock', STOCK_ADDRESS, 'Debian stock kamailio.cfg', {}),
 )
+# The stock cfg's user location is the Request-URI user (use_domain 0): the callee is "bench",
+# and a number nobody registered gets its 404 (stateful, after the lookup fails).
+STOCK_CALLEE = BASELINE_USER
+STOCK_UNREGISTERED_REPLY = '404'
 
 _SUMMED = ('ok', 'failed', 'calls', 'elapsed', 'wall', 'retransmissions', 'cpu_s', 'worker_cpu_s', 'sched_cpu_s', 'sipp_cpu_s')
 
@@ -205,7 +213,11 @@ def combine(parts):
         total['rc'] = total['rc'] or part['rc']
         total['errors'] = (total['errors'] + part['errors'])[-3000:]
     ok, elapsed = total['ok'], total['elapsed']
-    total.update(rounds=len(parts), rate=ok / elapsed if elapsed else 0.0,
+    # Each round's CPU per call from schedstat (nanoseconds; the stat ticks are 10 ms, a few percent
+    # of a round), else from the ticks.
+    per_round = [p['sched_us_per_op'] or p['us_per_op'] for p in parts if p['us_per_op']]
+    total.update(rounds=len(parts), per_round_us=per_round,
+                 median_us=statistics.median(per_round) if per_round else None, rate=ok / elapsed if elapsed else 0.0,
                  us_per_op=total['cpu_s'] / ok * 1e6 if ok else None,
                  worker_us_per_op=total['worker_cpu_s'] / ok * 1e6 if ok else None,
                  sched_us_per_op=total['sched_cpu_s'] / ok * 1e6 if ok else None,
@@ -215,8 +227,12 @@ def combine(parts):
 
 
 class Bench(object):
-    def __init__(self, workroot, directory_path, tenants, extensions, quick, log):
+    def __init__(self, workroot, directory_path, tenants, extensions, quick, log, rounds=None, with_stock=True):
         self.workroot = workroot
+        # Each row's calls are split into rounds, every server in turn in each round: the medians
+        # of the rounds and their ratios are what the report gives.
+        self.rounds = rounds or (1 if quick else 4)
+        self.with_stock = with_stock
         self.directory_path = directory_path
         self.tenants = tenants
         self.extensions = extensions
@@ -247,6 +263,10 @@ class Bench(object):
         for key, address, label, overrides in VARIANTS:
             if key == 'checks' and self.quick:
                 continue
+            if key == 'stock':
+                if self.with_stock:
+                    self.servers[key] = Server(label, self._stock_instance(), {})
+                continue
             instance = self._instance(key, address)
             variables = dict(common, kamailio_listen=[
                 {'proto': 'udp', 'address': instance.address, 'port': instance.port}], **overrides)
@@ -259,6 +279,27 @@ class Bench(object):
             for future in [pool.submit(s.deploy) for s in self.servers.values()]:
                 future.result()
         return dict((k, s.deploy_seconds) for k, s in self.servers.items())
+
+    def _accounts(self):
+        """The many accounts of the REGISTER load (user, domain, password): 2000 over the tenants,
+        extensions 10..34 (the registering ones)."""
+        registering = bd.extension_numbers(self.extensions)[:25]
+        many = []
+        for i in range(2000):
+            t, ext = i % self.tenants, registering[(i // self.tenants) % len(registering)]
+            many.append((bd.username(t, ext), bd.domain(t), bd.password(t, ext)))
+        return many
+
+    def _stock_instance(self):
+        """Debian's stock cfg, its subscribers the baseline's accounts (the one account and the many
+        accounts with the shared password), their domains its aliases."""
+        root = os.path.join(self.workroot, 'stock')
+        os.makedirs(root)
+        os.chmod(root, 0o755)
+        many = [(user, domain_, BASELINE_SHARED_PASSWORD) for user, domain_, _p in self._accounts()]
+        accounts = [(BASELINE_USER, BASELINE_DOMAIN, BASELINE_PASSWORD)] + many
+        return stock_anchor.StockInstance(root, STOCK_ADDRESS, free_port(STOCK_ADDRESS), accounts,
+                                          [d for _u, d, _p in accounts])
 
     def stop(self):
         def stop_one(server):
@@ -276,10 +317,7 @@ class Bench(object):
         numbers = bd.extension_numbers(self.extensions)
         registering = numbers[:25]                     # extensions 10..34 register in the load runs
         unregistered = [n for n in numbers if n not in registering and n != CALLEE_EXTENSION]
-        many = []
-        for i in range(2000):
-            t, ext = i % self.tenants, registering[(i // self.tenants) % len(registering)]
-            many.append((bd.username(t, ext), bd.domain(t), bd.password(t, ext)))
+        many = self._accounts()
         dids = [bd.did(i % self.tenants, unregistered[(i // self.tenants) % len(unregistered)]) for i in range(2000)]
         vox_account = (bd.username(0, numbers[0]), bd.domain(0), bd.password(0, numbers[0]))
         vox_callee = (bd.username(CALLEE_TENANT, CALLEE_EXTENSION), bd.domain(CALLEE_TENANT), bd.password(CALLEE_TENANT, CALLEE_EXTENSION))
@@ -293,8 +331,15 @@ class Bench(object):
             files['callee_' + key] = users_csv(os.path.join(work, 'callee-%s.csv' % key),
                                                [vox_callee if vox else baseline_account])
             files['480_' + key] = _csv(os.path.join(work, '480-%s.csv' % key), [(d, server.hostport()) for d in dids])
-            files['call_' + key] = _csv(os.path.join(work, 'call-%s.csv' % key),
-                                        [(bd.did(CALLEE_TENANT, CALLEE_EXTENSION), server.hostport())])
+            files['call_' + key] = _csv(os.path.join(work, 'call-%s.csv' % key), [
+                (STOCK_CALLEE if key == 'stock' else bd.did(CALLEE_TENANT, CALLEE_EXTENSION), server.hostport())])
+        if 'stock' in self.servers:
+            # The same INVITE, expecting the stock cfg's answer to a number nobody registered.
+            with open(os.path.join(SCENARIOS, 'invite_480.xml')) as handle:
+                text = handle.read()
+            files['scenario_invite_480.xml_stock'] = os.path.join(work, 'invite_%s.xml' % STOCK_UNREGISTERED_REPLY)
+            with open(files['scenario_invite_480.xml_stock'], 'w') as handle:
+                handle.write(text.replace('<recv response="480"', '<recv response="%s"' % STOCK_UNREGISTERED_REPLY))
         self.accounts_many = len(set(many))
         self.tenants_many = len(set(d for _u, d, _p in many))
         return files
@@ -320,14 +365,15 @@ class Bench(object):
             server = self.servers[server_key]
             timeout = 60 if limit else int(calls / float(rate) + 20)
             inf = self.files[inf_key if inf_key in self.files else inf_key + server_key]
-            return measure(server, scenario, inf, calls, rate, timeout, limit=limit, settle=settle, source=source)
+            own = self.files.get('scenario_%s_%s' % (os.path.basename(scenario), server_key), scenario)
+            return measure(server, own, inf, calls, rate, timeout, limit=limit, settle=settle, source=source)
         return run_one
 
     def _register_callee(self, server_key):
         """Bind the callee's contact on a port of its own (no stale contact from the load runs)."""
         server = self.servers[server_key]
-        aor = ('%s@%s' % (BASELINE_USER, BASELINE_DOMAIN) if server_key != 'voxplane'
-               else '%s@%s' % (bd.username(CALLEE_TENANT, CALLEE_EXTENSION), bd.domain(CALLEE_TENANT)))
+        aor = ('%s@%s' % (bd.username(CALLEE_TENANT, CALLEE_EXTENSION), bd.domain(CALLEE_TENANT)) if server_key == 'voxplane'
+               else STOCK_CALLEE if server_key == 'stock' else '%s@%s' % (BASELINE_USER, BASELINE_DOMAIN))
         server.instance.kamcmd('ul.rm', 'location', aor)
         port = free_port(PHONE_ADDRESS, tcp=False)
         reg = run_sipp(os.path.join(SCENARIOS, 'register.xml'), server.target, PHONE_ADDRESS,
@@ -368,8 +414,9 @@ class Bench(object):
             if result.rc != 0:
                 raise RuntimeError('%s: warm-up REGISTERs failed: %s\n%s' % (
                     key, result.errors[-2000:], server.instance.log_tail()))
-            run_sipp(os.path.join(SCENARIOS, 'invite_480.xml'), server.target, CLIENT_ADDRESS,
-                     server.instance.workdir, calls=20, timeout=20, inf=self.files['480_' + key], rate=50)
+            run_sipp(self.files.get('scenario_invite_480.xml_' + key, os.path.join(SCENARIOS, 'invite_480.xml')),
+                     server.target, CLIENT_ADDRESS, server.instance.workdir, calls=20, timeout=20,
+                     inf=self.files['480_' + key], rate=50)
 
     def reload_stall(self):
         """The first request after a directory change: the worker rebuilds its snapshot meanwhile."""
@@ -442,7 +489,7 @@ class Bench(object):
         self.files = self._files()
         self.warm_up()
         servers = list(self.servers)
-        rounds = 1 if q else 2
+        rounds = self.rounds
         n_reg, r_reg = (2000, 1000) if q else (20000, 2000)
         n_inv, r_inv = (2000, 1000) if q else (16000, 2000)
         n_call, r_call = (400, 200) if q else (3000, 300)
@@ -461,7 +508,7 @@ class Bench(object):
         if not q:
             self._rounds('register_capacity', 'REGISTER, closed loop', servers,
                          self._load(reg, 'reg_', 50000, limit=CAPACITY_IN_FLIGHT, settle=USRLOC_SETTLE,
-                                    source=PHONE_ADDRESS), 30000, 50000, 2,
+                                    source=PHONE_ADDRESS), 30000, 50000, max(2, rounds),
                          limit=CAPACITY_IN_FLIGHT)
         self.results['reload'] = self.reload_stall()
         self.results['reload']['change'] = self.change_under_load()
