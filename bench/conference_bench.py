@@ -119,6 +119,23 @@ def run(args, media, work, kind, count):
     return result
 
 
+def summary(results):
+    """The table of docs/benchmarks.md: each run, and a room participant's CPU against an IVR
+    caller's (the largest IVR run: a call with a prompt and DTMF detection, no mixing)."""
+    menus = [r for r in results if r['kind'] == 'ivr']
+    baseline = menus[-1]['cpu_ms_per_call_second'] if menus else None
+    lines = ['%-6s %5s %8s %10s %8s %10s %12s %8s' % ('run', 'calls', 'core %', 'ms/call-s', 'x IVR', 'lost %',
+                                                       'delay ms', 'bus miss')]
+    for r in results:
+        ratio = '%.2fx' % (r['cpu_ms_per_call_second'] / baseline) if baseline else '-'
+        delay = '%s/%s' % (r.get('delay_ms_median'), r.get('delay_ms_max')) if r['kind'] == 'room' else '-'
+        missing = '%d/%d' % (r['bus_frames_missing'], r['bus_frames']) if r['kind'] == 'room' else '-'
+        lines.append('%-6s %5d %8.1f %10.2f %8s %10s %12s %8s' % (r['kind'], r['calls'], r['core_percent'],
+                                                                 r['cpu_ms_per_call_second'], ratio, r['lost_percent'],
+                                                                 delay, missing))
+    return '\n'.join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n', 1)[0])
     parser.add_argument('--rooms', default='10,30,60', help='participants of each room run (comma-separated)')
@@ -158,6 +175,7 @@ def main(argv=None):
     report = {'machine': {'cpus': os.cpu_count(), 'load_1_5_15_before_and_after': [round(x, 2) for x in load]},
               'seconds': args.seconds, 'results': results}
     print(json.dumps(report, indent=1))
+    print(summary(results))
     if args.json:
         with open(args.json, 'w') as handle:
             json.dump(report, handle, indent=1)
