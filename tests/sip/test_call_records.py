@@ -1,0 +1,179 @@
+# Copyright: voxplane contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Call detail records written by the real Kamailio (acc with dialog, roles/kamailio) for calls
+placed with sipp: answered, busy, not answered, cancelled, forwarded with a Diversion; a bounded
+load; a restart with calls up; and cdr_info reading them back through ansible-playbook.
+
+Each test reads the records written after its calls (ids above a mark) from the role's CDR
+database (kamailio_cdr_database, below the instance's state folder) with module_utils/cdr.py.
+"""
+
+import csv
+import io
+import os
+import sqlite3
+import time
+
+import pytest
+
+from ansible_collections.voxplane.pbx.plugins.module_utils import cdr
+from lab.calls import call, report, scene
+from lab.kamailio import settle
+from lab.net import wait_udp_bound
+from lab.sipp import Phone, finish_sipp, parse_messages, start_sipp, users_csv
+from lab.sipp import password as sip_password
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CDR_INFO = os.path.join(HERE, 'cdr_info.yml')
+
+
+def cdr_file(kamailio):
+    return os.path.join(kamailio.state_dir, 'cdr.sqlite')
+
+
+def mark(kamailio):
+    """The highest record id now (records after it are the next calls')."""
+    with sqlite3.connect(cdr_file(kamailio)) as conn:
+        return conn.execute('SELECT COALESCE(MAX(id), 0) FROM voxplane_cdr').fetchone()[0]
+
+
+def records_after(kamailio, since_id, want=None, timeout=10.0):
+    """The records with an id above ``since_id`` (waiting up to ``timeout`` s for ``want`` of them)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with sqlite3.connect(cdr_file(kamailio)) as conn:
+            names = ('id', 'start_time', 'end_time', 'duration', 'vx', 'method', 'code', 'reply', 'ended')
+            rows = conn.execute('SELECT %s FROM voxplane_cdr WHERE id > ? ORDER BY id' % ', '.join(names),
+                                (since_id,)).fetchall()
+        found = [cdr.record(dict(zip(names, row))) for row in rows]
+        if want is None or len(found) >= want or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
+def talk_call(kamailio, caller, dialled, talk_ms, timeout=20):
+    inf = users_csv(os.path.join(kamailio.workdir, 'talk-%s.csv' % os.urandom(3).hex()),
+                    [(caller, 'acme.sip.test', sip_password(caller), dialled)])
+    return kamailio.sipp('call_talk.xml', inf=inf, timeout=timeout, extra=('-d', str(talk_ms)))
+
+
+def sent_or_received(result, first):
+    return [m for m in parse_messages(result.messages) if m.first_line.startswith(first)]
+
+
+def test_an_answered_call_is_one_record_with_its_ring_and_talk_time(kamailio):
+    before = mark(kamailio)
+    bert = Phone(kamailio, 'bert.desk')
+    caller, callees = scene(kamailio, lambda: talk_call(kamailio, 'anna.desk', '11', 2000), answer=bert)
+    explain = report(kamailio, caller=caller, bert=callees['bert.desk'])
+    assert caller.rc == 0, explain
+    found = records_after(kamailio, before, want=1)
+    assert len(found) == 1, (found, explain)
+    rec = found[0]
+    assert rec['tenant'] == 'acme' and rec['direction'] == 'internal', rec
+    assert rec['disposition'] == 'answered' and rec['end_state'] == 'normal', rec
+    assert rec['caller_extension'] == '10' and rec['caller_account'] == 'anna.desk', rec
+    assert rec['dialled'] == '11' and rec['reached'] == 'extension:11', rec
+    invite = [m for m in parse_messages(caller.messages) if m.direction == 'sent' and m.first_line.startswith('INVITE')]
+    answered = [m for m in parse_messages(caller.messages)
+                if m.direction == 'received' and m.first_line.startswith('SIP/2.0 200')][0]
+    bye = [m for m in parse_messages(caller.messages) if m.direction == 'sent' and m.first_line.startswith('BYE')][0]
+    assert abs(rec['talk_seconds'] - (bye.time - answered.time)) <= 1.0, (rec, explain)
+    assert abs(rec['ring_seconds'] - (answered.time - invite[1].time)) <= 1.0, (rec, explain)
+    assert rec['call_key'] == caller_call_id(caller), rec
+
+
+def caller_call_id(result):
+    sent = [m for m in parse_messages(result.messages) if m.direction == 'sent']
+    return [line.split(':', 1)[1].strip() for line in sent[0].text.splitlines()
+            if line.lower().startswith('call-id:')][0]
+
+
+@pytest.mark.parametrize('answer, disposition, code', [('busy', 'busy', 486), ('decline', 'rejected', 603)])
+def test_a_busy_or_declining_phone_is_a_record_with_its_code(kamailio, answer, disposition, code):
+    before = mark(kamailio)
+    bert = Phone(kamailio, 'bert.desk')
+    caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '11'), **{answer: [bert]})
+    explain = report(kamailio, caller=caller, bert=callees['bert.desk'])
+    found = records_after(kamailio, before, want=1)
+    assert [(r['disposition'], r['code']) for r in found] == [(disposition, code)], (found, explain)
+    assert found[0]['talk_seconds'] == 0.0
+
+
+def test_a_call_nobody_answers_is_no_answer_after_the_ring_time(kamailio):
+    # Mia (26) rings 5 s and has no forward: the caller hears 480 after it.
+    before = mark(kamailio)
+    mia = Phone(kamailio, 'mia.desk')
+    caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '26', timeout=30), ring=[mia])
+    explain = report(kamailio, caller=caller, mia=callees['mia.desk'])
+    found = records_after(kamailio, before, want=1)
+    assert [r['disposition'] for r in found] == ['no_answer'], (found, explain)
+    assert 4.0 <= found[0]['ring_seconds'] <= 6.5, found
+
+
+def test_a_call_the_caller_gives_up_is_cancelled(kamailio):
+    before = mark(kamailio)
+    bert = Phone(kamailio, 'bert.desk')
+    inf = users_csv(os.path.join(kamailio.workdir, 'cancel-%s.csv' % os.urandom(3).hex()),
+                    [('anna.desk', 'acme.sip.test', sip_password('anna.desk'), '11')])
+    caller, callees = scene(kamailio, lambda: kamailio.sipp('call_ringing_cancel.xml', inf=inf, timeout=20),
+                            ring=[bert])
+    explain = report(kamailio, caller=caller, bert=callees['bert.desk'])
+    found = records_after(kamailio, before, want=1)
+    assert [(r['disposition'], r['code']) for r in found] == [('cancelled', 487)], (found, explain)
+    assert 2.0 <= found[0]['ring_seconds'] <= 4.5, found
+
+
+def test_a_forwarded_call_records_what_it_reached_and_the_diversion_reason(kamailio):
+    # Gina (27) forwards every call to Bert (11); Sven (38) forwards unanswered calls to Tina (36).
+    before = mark(kamailio)
+    bert, gina = Phone(kamailio, 'bert.desk'), Phone(kamailio, 'gina.desk')
+    caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '27'), answer=bert, ring=[gina])
+    explain = report(kamailio, caller=caller)
+    found = records_after(kamailio, before, want=1)
+    assert len(found) == 1, (found, explain)
+    assert found[0]['disposition'] == 'answered' and found[0]['reached'] == 'extension:11', found
+    assert found[0]['diversion'] == [{'number': '27', 'reason': 'unconditional'}], found
+    before = mark(kamailio)
+    sven, tina = Phone(kamailio, 'sven.desk'), Phone(kamailio, 'tina.desk')
+    caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '38', timeout=30), ring=[sven, tina])
+    found = records_after(kamailio, before, want=1)
+    assert len(found) == 1, (found, report(kamailio, caller=caller))
+    rec = found[0]
+    assert rec['reached'] == 'extension:36' and rec['diversion'] == [{'number': '38', 'reason': 'no-answer'}], rec
+    assert rec['disposition'] == 'no_answer' and 12.0 <= rec['ring_seconds'] <= 15.5, rec
+
+
+def test_an_outbound_call_names_its_trunk_and_call_class(kamailio):
+    before = mark(kamailio)
+    caller, callees = scene(kamailio, lambda: call(kamailio, 'anna.desk', '0305551234'), trunk='phone_answer.xml')
+    found = records_after(kamailio, before, want=1)
+    assert len(found) == 1, (found, report(kamailio, caller=caller, trunk=callees['trunk']))
+    rec = found[0]
+    assert rec['direction'] == 'outbound' and rec['callee'] == '+49305551234', rec
+    assert rec['reached'] == 'outside:+49305551234' and rec['call_class'] == 'national' and rec['trunk'], rec
+    assert rec['disposition'] == 'answered', rec
+
+
+def test_a_load_of_calls_gives_exactly_as_many_records(kamailio, request):
+    calls = int(os.environ.get('VOXPLANE_CDR_LOAD_CALLS', '200'))
+    before = mark(kamailio)
+    bert = Phone(kamailio, 'bert.desk')
+    assert bert.register().rc == 0
+    phone = start_sipp('phone_answer.xml', kamailio.target, bert.address, kamailio.workdir, local_port=bert.port,
+                       calls=calls, timeout=120)
+    wait_udp_bound(bert.address, bert.port)
+    try:
+        inf = users_csv(os.path.join(kamailio.workdir, 'load-%s.csv' % os.urandom(3).hex()),
+                        [('anna.desk', 'acme.sip.test', sip_password('anna.desk'), '11')])
+        result = kamailio.sipp('call.xml', calls=calls, timeout=120, inf=inf, rate=50,
+                               extra=('-l', '20'))
+    finally:
+        finish_sipp(phone, timeout=3)
+        bert.unregister()
+    assert settle(kamailio.ctl_socket) is not None
+    found = records_after(kamailio, before, want=calls, timeout=20)
+    answered = int(result.stats.get('SuccessfulCall(C)', 0))
+    assert len(found) == calls, (len(found), calls, result.stats)
+    assert len(set(r['call_key'] for r in found)) == calls, 'a call written twice'
+    assert sum(1 for r in found if r['disposition'] == 'answered') == answered, result.stats
