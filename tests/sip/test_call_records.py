@@ -177,3 +177,38 @@ def test_a_load_of_calls_gives_exactly_as_many_records(kamailio, request):
     assert len(found) == calls, (len(found), calls, result.stats)
     assert len(set(r['call_key'] for r in found)) == calls, 'a call written twice'
     assert sum(1 for r in found if r['disposition'] == 'answered') == answered, result.stats
+
+
+def test_calls_up_during_a_restart_each_end_with_one_record(kamailio):
+    # Five calls talk 8 s; Kamailio restarts 3 s into them (the dialogs are written to the usrloc
+    # database at shutdown and loaded at start): every BYE (sipp retransmits it while Kamailio is
+    # down) ends its call after the restart, each with exactly one record of the whole talk time.
+    calls = 5
+    before = mark(kamailio)
+    bert = Phone(kamailio, 'bert.desk')
+    assert bert.register().rc == 0
+    phone = start_sipp('phone_answer.xml', kamailio.target, bert.address, kamailio.workdir, local_port=bert.port,
+                       calls=calls, timeout=60)
+    wait_udp_bound(bert.address, bert.port)
+    try:
+        inf = users_csv(os.path.join(kamailio.workdir, 'restart-%s.csv' % os.urandom(3).hex()),
+                        [('anna.desk', 'acme.sip.test', sip_password('anna.desk'), '11')])
+        talking = start_sipp('call_talk.xml', kamailio.target, kamailio.address, kamailio.workdir, calls=calls,
+                             timeout=60, inf=inf, rate=10, extra=('-d', '8000', '-l', str(calls)))
+        time.sleep(3.0)
+        restarted = kamailio.control('restart')
+        assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+        assert kamailio.wait_for_directory(), kamailio.log_tail()
+        result = finish_sipp(talking)
+    finally:
+        finish_sipp(phone, timeout=5)
+        bert.unregister()
+    explain = report(kamailio, caller=result)
+    found = records_after(kamailio, before, want=calls, timeout=15)
+    assert len(found) == calls, (found, explain)
+    assert len(set(r['call_key'] for r in found)) == calls, found
+    for rec in found:
+        assert rec['disposition'] == 'answered' and rec['tenant'] == 'acme', rec
+        assert 7.0 <= rec['talk_seconds'] <= 12.0, rec
+    time.sleep(2.0)
+    assert len(records_after(kamailio, before)) == calls, 'a record written twice'
