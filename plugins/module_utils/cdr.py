@@ -316,27 +316,103 @@ def _reached_number(reached):
     return reached.split(':', 1)[1] if ':' in reached else reached
 
 
-def select(conn, placeholder, tenant, since=None, until=None):
+def select(conn, tenant, since=None, until=None):
     """The rows of ``tenant`` whose call started in [since, until) (epoch seconds; None: open), oldest
-    first, as dicts. ``placeholder``: the driver's (``?`` or ``%s``). Only the tenant's rows are read
-    (the indexed ``tenant`` column), and each row's stamp is checked again."""
-    where, params = ['tenant = %s' % placeholder], [tenant]
+    first, as records. ``conn``: a connection with sqlite3's ``execute`` and ``?`` placeholders (sqlite3,
+    or the PostgreSQL wrapper of module_utils/postgresql.py). Only the tenant's rows are read (the indexed
+    ``tenant`` column), and each record's tenant is checked again."""
+    where, params = ['tenant = ?'], [tenant]
     if since is not None:
-        where.append('began >= %s' % placeholder)
+        where.append('began >= ?')
         params.append(float(since))
     if until is not None:
-        where.append('began < %s' % placeholder)
+        where.append('began < ?')
         params.append(float(until))
-    cursor = conn.cursor() if hasattr(conn, 'cursor') else conn
-    cursor.execute('SELECT id, start_time, end_time, duration, vx, method, code, reply, ended FROM %s WHERE %s '
-                   'ORDER BY began, id' % (TABLE, ' AND '.join(where)), params)
     names = ('id', 'start_time', 'end_time', 'duration', 'vx', 'method', 'code', 'reply', 'ended')
+    rows = conn.execute('SELECT %s FROM %s WHERE %s ORDER BY began, id'
+                        % (', '.join(names), TABLE, ' AND '.join(where)), params).fetchall()
     out = []
-    for row in cursor.fetchall():
+    for row in rows:
         rec = record(dict(zip(names, row)))
         if rec is not None and rec['tenant'] == tenant:
             out.append(rec)
     return out
+
+
+class CdrError(Exception):
+    """The call records cannot be read: where (the password masked) and why."""
+
+
+def is_postgresql(location):
+    return location.startswith(('postgresql://', 'postgres://')) or bool(re.match(r'^\s*\w+\s*=', location))
+
+
+def shown(location):
+    """The location as a message may show it (a PostgreSQL password masked)."""
+    if is_postgresql(location):
+        from ansible_collections.voxplane.pbx.plugins.module_utils import postgresql  # pylint: disable=import-outside-toplevel
+        return postgresql.shown(location)
+    return location
+
+
+def connect(location, password=None):
+    """A read-only connection to the call records at ``location``: a SQLite file (opened read-only: it
+    is never created nor changed) or a PostgreSQL location (a role with SELECT on voxplane_cdr is
+    enough). Raises CdrError."""
+    if is_postgresql(location):
+        from ansible_collections.voxplane.pbx.plugins.module_utils import postgresql  # pylint: disable=import-outside-toplevel
+        from ansible_collections.voxplane.pbx.plugins.module_utils.errors import StorageError  # pylint: disable=import-outside-toplevel
+        dialect = postgresql.PostgresqlDialect(location, password=password)
+        try:
+            conn = dialect._connect()  # pylint: disable=protected-access  # no directory checks: only the CDR table
+            conn.execute('SET default_transaction_read_only = on')
+        except StorageError as e:
+            raise CdrError('call records %s: %s' % (e.location, e.reason))
+        return conn
+    import os  # pylint: disable=import-outside-toplevel
+    import sqlite3  # pylint: disable=import-outside-toplevel
+    if not os.path.isfile(location):
+        raise CdrError('call records %s: does not exist (kamailio_cdr_database of the kamailio role)' % location)
+    try:
+        conn = sqlite3.connect('file:%s?mode=ro' % location, uri=True, timeout=10)
+        conn.execute('SELECT 1 FROM %s LIMIT 1' % TABLE).fetchall()
+    except sqlite3.Error as e:
+        raise CdrError('call records %s: %s' % (location, e))
+    return conn
+
+
+def read(location, tenant, since=None, until=None, password=None):
+    """select() of the records at ``location``; CdrError when they cannot be read."""
+    conn = connect(location, password)
+    try:
+        return select(conn, tenant, since, until)
+    except Exception as e:  # the driver's error (sqlite3 or psycopg), whichever is in use
+        if e.__class__.__module__.split('.')[0] in ('sqlite3', 'psycopg', 'psycopg2') or \
+                e.__class__.__name__ == 'StorageError':
+            raise CdrError('call records %s: %s' % (shown(location), str(e).strip().split('\n')[0]))
+        raise
+    finally:
+        conn.close()
+
+
+_RELATIVE = re.compile(r'^\s*-\s*(\d+)\s*([dhm])\s*$')
+
+
+def moment(text, zone, now=None):
+    """Epoch seconds of a period bound: ``2026-12-01``, ``2026-12-01 08:00`` (in ``zone``), an ISO time
+    with its offset, ``today``, or ``-7d``, ``-12h``, ``-30m`` (before now). ValueError otherwise."""
+    now = time.time() if now is None else now
+    text = str(text).strip()
+    match = _RELATIVE.match(text)
+    if match:
+        return now - int(match.group(1)) * {'d': 86400, 'h': 3600, 'm': 60}[match.group(2)]
+    if text == 'today':
+        day = datetime.datetime.fromtimestamp(now, zone).replace(hour=0, minute=0, second=0, microsecond=0)
+        return day.timestamp()
+    value = datetime.datetime.fromisoformat(text.replace('Z', '+00:00'))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return value.timestamp()
 
 
 def with_times(rec, zone=None):

@@ -9,7 +9,8 @@ database (kamailio_cdr_database, below the instance's state folder) with module_
 """
 
 import csv
-import io
+import datetime
+import json
 import os
 import sqlite3
 import time
@@ -212,3 +213,28 @@ def test_calls_up_during_a_restart_each_end_with_one_record(kamailio):
         assert 7.0 <= rec['talk_seconds'] <= 12.0, rec
     time.sleep(2.0)
     assert len(records_after(kamailio, before)) == calls, 'a record written twice'
+
+
+def test_cdr_info_writes_a_tenants_call_list_as_csv_through_ansible_playbook(kamailio):
+    # A call of each tenant; acme's list has acme's and never beta's (Dora, 10 of beta, calls Emil, 20).
+    since = time.time() - 1
+    bert, emil = Phone(kamailio, 'bert.desk'), Phone(kamailio, 'emil.desk', domain='beta.sip.test')
+    scene(kamailio, lambda: talk_call(kamailio, 'anna.desk', '11', 1000), answer=bert)
+    scene(kamailio, lambda: call(kamailio, 'dora.desk', '20', domain='beta.sip.test'), answer=emil)
+    assert settle(kamailio.ctl_socket) is not None
+    time.sleep(0.5)
+    csv_out = os.path.join(kamailio.workdir, 'acme-%s.csv' % os.urandom(3).hex())
+    summary_out = csv_out + '.json'
+    run = kamailio.playbook(CDR_INFO, dict(cdr_database=cdr_file(kamailio), tenant_name='acme', csv_out=csv_out,
+                                           summary_out=summary_out,
+                                           since=datetime.datetime.fromtimestamp(since, datetime.timezone.utc).isoformat()))
+    assert run.rc == 0, run
+    with open(csv_out) as handle:
+        rows = list(csv.DictReader(handle))
+    assert [title for title, _ in cdr.CSV_COLUMNS] == list(rows[0].keys()), rows
+    assert [(r['Extension'], r['To'], r['Result'], r['Direction']) for r in rows] == [('10', '11', 'answered', 'internal')], rows
+    assert 0.5 <= float(rows[0]['Duration (s)']) <= 2.0, rows
+    with open(summary_out) as handle:
+        listed = json.load(handle)
+    assert listed['count'] == 1 and listed['summary']['answered_ratio'] == 1.0, listed
+    assert oct(os.stat(csv_out).st_mode & 0o777) == '0o600'
