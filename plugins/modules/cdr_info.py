@@ -115,17 +115,17 @@ seealso:
 '''
 
 EXAMPLES = r'''
-- name: Yesterday's calls of acme as data
+- name: Yesterday's calls of acme as data (asks Kamailio)
   voxplane.pbx.cdr_info:
     tenant: acme
     since: -1d
   register: calls
 
-- name: Show the answered ratio
+- name: Show the answered ratio (asks Kamailio)
   ansible.builtin.debug:
     msg: "{{ calls.summary.answered }} of {{ calls.summary.calls }} calls answered, {{ calls.summary.minutes }} minutes"
 
-- name: The call list of extension 210 in December as CSV, for the portal's export
+- name: The call list of extension 210 in December as CSV, for the portal's export (asks Kamailio)
   voxplane.pbx.cdr_info:
     tenant: acme
     extension: "210"
@@ -135,7 +135,7 @@ EXAMPLES = r'''
     format: csv
     dest: /tmp/acme-210-december.csv
 
-- name: The unanswered inbound calls of this week as JSON lines
+- name: The unanswered inbound calls of this week as JSON lines (asks Kamailio)
   voxplane.pbx.cdr_info:
     tenant: acme
     since: -7d
@@ -146,7 +146,7 @@ EXAMPLES = r'''
 
 # Call details only: a PostgreSQL role that may read the table voxplane_cdr and nothing else
 # (GRANT SELECT ON voxplane_cdr TO calls_reader), its password in a vault.
-- name: Read the records with the read-only role
+- name: Read the records with the read-only role (asks Kamailio)
   voxplane.pbx.cdr_info:
     tenant: acme
     cdr_database: postgresql://calls_reader@db1.example.net/voxplane?sslmode=verify-full
