@@ -355,6 +355,19 @@ def shown(location):
     return location
 
 
+class _Translated(object):
+    """A PostgreSQL connection (module_utils/postgresql.py) taking statements with ``?`` placeholders."""
+
+    def __init__(self, conn, dialect):
+        self.conn, self.dialect = conn, dialect
+
+    def execute(self, statement, params=()):
+        return self.conn.execute(self.dialect.sql(statement), params)
+
+    def close(self):
+        self.conn.close()
+
+
 def connect(location, password=None):
     """A read-only connection to the call records at ``location``: a SQLite file (opened read-only: it
     is never created nor changed) or a PostgreSQL location (a role with SELECT on voxplane_cdr is
@@ -368,7 +381,7 @@ def connect(location, password=None):
             conn.execute('SET default_transaction_read_only = on')
         except StorageError as e:
             raise CdrError('call records %s: %s' % (e.location, e.reason))
-        return conn
+        return _Translated(conn, dialect)
     import os  # pylint: disable=import-outside-toplevel
     import sqlite3  # pylint: disable=import-outside-toplevel
     if not os.path.isfile(location):
