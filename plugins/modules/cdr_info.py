@@ -12,7 +12,7 @@ module: cdr_info
 short_description: Read a voxplane tenant's call detail records, as data, a call list CSV or JSON lines
 version_added: 0.3.0
 description:
-  - Reads the call detail records Kamailio writes (the kamailio role's C(kamailio_cdr_database): its acc module, one
+  - Reads the call detail records Kamailio writes (the kamailio role's C(kamailio_cdr_database), by its acc module, one
     record per call leg the router set up, see C(docs/operations.md)) of one tenant, for a period, optionally only
     those of an extension, a number or a group, of some directions or dispositions.
   - Returns them as data (RV(records)), or writes them to O(dest) as the CSV of a portal's call list (column names
@@ -20,7 +20,7 @@ description:
     talk minutes, calls by hour of the day, by disposition and by direction).
   - A tenant's records are never returned for another tenant (the query is by tenant and each record's tenant is
     checked again).
-  - Reads only. It needs no directory and no rights on it: on PostgreSQL a role with C(SELECT) on the table
+  - Reads only. It needs no directory and no rights on it. On PostgreSQL a role with C(SELECT) on the table
     C(voxplane_cdr) alone is enough (the C(call details only) use, see the examples and C(docs/operations.md)).
 author:
   - voxplane developers (@voxplane)
@@ -88,7 +88,7 @@ options:
     default: data
   dest:
     description:
-      - A file on the host to write the O(format) V(csv) or V(jsonl) to (mode 0600: call records are personal data).
+      - A file on the host to write the O(format) V(csv) or V(jsonl) to (mode 0600, as call records are personal data).
         Written only when its content changes; RV(changed) says whether it did.
     type: path
   summary:
