@@ -89,7 +89,7 @@ options:
   dest:
     description:
       - A file on the host to write the O(format) V(csv) or V(jsonl) to (mode 0600, as call records are personal data).
-        Written only when its content changes; RV(changed) says whether it did.
+        Written only when its content changes (the task then reports a change).
     type: path
   summary:
     description: Whether to return the tenant's figures for the records selected (RV(summary)).
