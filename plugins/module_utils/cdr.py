@@ -400,9 +400,9 @@ def read(location, tenant, since=None, until=None, password=None):
     try:
         return select(conn, tenant, since, until)
     except Exception as e:  # the driver's error (sqlite3 or psycopg), whichever is in use
-        if e.__class__.__module__.split('.')[0] in ('sqlite3', 'psycopg', 'psycopg2') or \
+        if e.__class__.__module__.split('.', maxsplit=1)[0] in ('sqlite3', 'psycopg', 'psycopg2') or \
                 e.__class__.__name__ == 'StorageError':
-            raise CdrError('call records %s: %s' % (shown(location), str(e).strip().split('\n')[0]))
+            raise CdrError('call records %s: %s' % (shown(location), str(e).strip().split('\n', maxsplit=1)[0]))
         raise
     finally:
         conn.close()
@@ -463,9 +463,9 @@ def csv_text(records):
     """The records (with_times) as the CSV of a call list."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator='\n')
-    writer.writerow([title for title, _ in CSV_COLUMNS])
+    writer.writerow([title for title, _field in CSV_COLUMNS])
     for rec in records:
-        writer.writerow(['' if rec.get(field) is None else rec.get(field) for _, field in CSV_COLUMNS])
+        writer.writerow(['' if rec.get(field) is None else rec.get(field) for _title, field in CSV_COLUMNS])
     return out.getvalue()
 
 
