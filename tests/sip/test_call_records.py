@@ -238,3 +238,37 @@ def test_cdr_info_writes_a_tenants_call_list_as_csv_through_ansible_playbook(kam
         listed = json.load(handle)
     assert listed['count'] == 1 and listed['summary']['answered_ratio'] == 1.0, listed
     assert oct(os.stat(csv_out).st_mode & 0o777) == '0o600'
+
+
+def test_a_call_whose_end_is_never_seen_across_a_restart_ends_with_an_expired_record():
+    # A Kamailio of its own whose dialogs last 6 s (kamailio_max_call_duration): a call is answered,
+    # its caller vanishes without a BYE, Kamailio restarts; the dialog loaded at the start expires and
+    # acc writes its one record, answered, with end_state expired.
+    from lab.kamailio import kamailio_lab, missing_prerequisites  # pylint: disable=import-outside-toplevel
+    reason = missing_prerequisites()
+    if reason:
+        pytest.skip(reason)
+    with kamailio_lab(prefix='voxplane-cdr-expiry-', kamailio_max_call_duration=6) as kamailio:
+        bert = Phone(kamailio, 'bert.desk')
+        assert bert.register().rc == 0
+        phone = start_sipp('phone_answer.xml', kamailio.target, bert.address, kamailio.workdir, local_port=bert.port,
+                           calls=1, timeout=30)
+        wait_udp_bound(bert.address, bert.port)
+        inf = users_csv(os.path.join(kamailio.workdir, 'gone-%s.csv' % os.urandom(3).hex()),
+                        [('anna.desk', 'acme.sip.test', sip_password('anna.desk'), '11')])
+        caller = start_sipp('call_talk.xml', kamailio.target, kamailio.address, kamailio.workdir, calls=1, timeout=60,
+                            inf=inf, extra=('-d', '60000'))
+        time.sleep(2.0)
+        caller['proc'].kill()                    # no BYE, ever
+        finish_sipp(caller, timeout=5)
+        restarted = kamailio.control('restart')
+        assert restarted.returncode == 0, restarted.stdout + restarted.stderr
+        assert kamailio.wait_for_directory(), kamailio.log_tail()
+        found = records_after(kamailio, 0, want=1, timeout=20)
+        finish_sipp(phone, timeout=3)
+        assert len(found) == 1, (found, kamailio.log_tail())
+        rec = found[0]
+        assert rec['disposition'] == 'answered' and rec['end_state'] == 'expired', rec
+        assert rec['tenant'] == 'acme' and rec['caller_account'] == 'anna.desk', rec
+        time.sleep(2.0)
+        assert len(records_after(kamailio, 0)) == 1, 'a record written twice'
