@@ -14,6 +14,7 @@
 #   make sanity       ansible-test sanity, offline, on a copy under build/sanity
 #   make lint         ansible-lint, offline, on playbooks/ and roles/
 #   make unit | integration | sip | attack | media    pytest on tests/<suite> (PYTEST_ARGS='-n 2 -k x' ...)
+#   make cdr-load     CDR_CALLS (1000) calls through Kamailio give exactly as many call records
 #   make integration-targets  ansible-test integration --local on tests/integration/targets/
 #   make molecule     the roles' molecule scenarios (roles/*/molecule/default, delegated, localhost)
 #   make release-check    tarball, galaxy-importer, install + user playbook + ansible-lint of the
@@ -70,7 +71,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help test try venv deps collection sanity lint unit integration sip attack media fuzz summary \
 	demo demo-stop demo-clean clean distclean lock molecule release-check integration-targets \
-	bench-tools profile
+	bench-tools profile cdr-load
 
 help:
 	@sed -n '1,/^$$/s/^# \{0,1\}//p' $(firstword $(MAKEFILE_LIST))
@@ -181,6 +182,14 @@ integration: venv collection deps
 
 sip: venv collection deps
 	$(call pytest_suite,sip)
+
+# Call records under load (docs/operations.md#call-detail-records): CDR_CALLS calls through the real
+# Kamailio must leave exactly as many records (make sip runs the same test with 200).
+CDR_CALLS ?= 1000
+cdr-load: venv collection deps
+	@mkdir -p "$(RESULTS)"
+	VOXPLANE_CDR_LOAD_CALLS=$(CDR_CALLS) "$(BIN)/python" -m pytest tests/sip/test_call_records.py -k load \
+		-p no:cacheprovider --junitxml="$(RESULTS)/cdr-load.xml" $(PYTEST_ARGS)
 
 # The attack suite (docs/testing.md): SIPVicious, bans, floods and the fuzz stage against a
 # Kamailio of its own. No pytest cache: it runs next to the sip suite in make test.

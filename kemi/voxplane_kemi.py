@@ -32,7 +32,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # app_python.reload re-executes this file but keeps sys.modules: drop the collection's
 # modules so that a reload also picks up new module_utils code.
 for _name in [n for n in sys.modules
-              if n in ("ansible_collections", "voxplane_media", "voxplane_metrics", "voxplane_subscriptions", "voxplane_websocket")
+              if n in ("ansible_collections", "voxplane_media", "voxplane_metrics", "voxplane_subscriptions", "voxplane_websocket",
+                       "voxplane_cdr", "voxplane_cdr_store")
               or n.startswith("ansible_collections.")]:
     del sys.modules[_name]
 if HERE not in sys.path:
@@ -41,6 +42,7 @@ if HERE not in sys.path:
 # pylint: disable=wrong-import-position
 from ansible_collections.voxplane.pbx.plugins.module_utils import cluster, phone_settings, routing, snapshot  # noqa: E402
 from ansible_collections.voxplane.pbx.plugins.module_utils.store import Directory, dialect_for  # noqa: E402
+import voxplane_cdr  # noqa: E402  # call detail records: the one dialog variable per call
 import voxplane_media  # noqa: E402  # NAT traversal and the rtpengine media relay
 from voxplane_metrics import Metrics, call_labels  # noqa: E402  # Prometheus (xhttp_prom)
 from voxplane_subscriptions import Subscriptions, subscriptions  # noqa: E402  # as-feature-event, message-summary
@@ -529,6 +531,8 @@ MEDIA_DISPATCHER = SETTINGS.get("media_dispatcher") or {}
 WEBSOCKET = WebSocket(SETTINGS.get("websocket"))
 METRICS = Metrics(SETTINGS.get("metrics"))
 CLOCK = RoutingClock((SETTINGS.get("router") or {}).get("clock_file"))
+# Call detail records (roles/kamailio kamailio_cdr): the stamp acc's records carry.
+RECORDS = voxplane_cdr.CallRecords(SETTINGS.get("cdr"))
 # SIP event subscriptions (as-feature-event, message-summary): SUBSCRIBEs in the workers, NOTIFYs
 # from the rtimer process.
 SUBSCRIPTIONS = Subscriptions(SETTINGS.get("directory_path", "/var/lib/voxplane/directory.db"))
@@ -557,6 +561,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         self.decisions = routing.Decisions()  # the request route's decisions, by their inputs
         self.caller_domain = None  # the calling account's domain (None: from the trunk, or a failure route)
         self.media_sources = MEDIA_SOURCES  # the media service's addresses (X-Voxplane-Origin)
+        self.records = RECORDS
 
     def child_init(self, rank):
         if _PROC_SIPINIT <= rank < _PROC_SIPRPC:  # a SIP worker: the first request need not wait for the load
@@ -833,12 +838,14 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         if snap.is_trusted(source):
             domain = None
             decision = self.decisions.inbound(snap, dialled, source, now)
+            self.records.begin(voxplane_cdr.FROM_TRUNK, None, None, dialled, source)
         else:
             domain = (KSR.pv.get("$fd") or "").lower()
             user = self._authenticate(snap, domain)
             if user is None:
                 return 1
             decision = self.decisions.from_account(snap, domain, user, dialled, now)
+            self.records.begin(voxplane_cdr.FROM_ACCOUNT, domain, user, dialled, source)
         if decision.__class__ is routing.PhoneSetting:
             return self._phone_setting(decision)
         self.dialog_tracked = False
@@ -856,6 +863,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
                                       KSR.pv.get("$hdr(Privacy)"))
         plan = routing.route_from_media(snap, domain, dialled, origin, caller, now)
         KSR.hdr.remove(routing.ORIGIN_HEADER)  # between the router and the service: no phone sees it
+        self.records.begin(voxplane_cdr.FROM_MEDIA, domain, None, dialled, None, KSR.pv.get(_CALL_PV))
         self.dialog_tracked = False
         self.caller_domain = None
         self._execute(snap, routing.legs(snap, plan, now), now, in_failure=False)
@@ -917,6 +925,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
                     KSR.tm.t_set_fr(plan.ring_time * 1000, 0)
                 if plan.context:  # an announcement that leads somewhere: the failure route goes on
                     KSR.pv.sets("$avp(vx_ctx)", plan.context)
+                self.records.relayed(snap, leg, in_failure, time.time())  # the host clock, never the routing clock
                 self._relay(snap, plan, in_failure)
                 return
             mobile = plan.mobile
@@ -935,6 +944,7 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
                 _store_headers(leg, {}, branches, relays=list(branches))
                 KSR.pv.sets("$avp(vx_ctx)", plan.context)
                 KSR.tm.t_set_fr(plan.ring_time * 1000, 0)
+                self.records.relayed(snap, leg, in_failure, time.time())  # the host clock, never the routing clock
                 self._relay(snap, plan, in_failure)
                 return
 
@@ -1072,6 +1082,8 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         KSR.pv.sets("$avp(vx_ctx)", "")
         self.caller_domain = None  # the caller's tenant already chose at call time (its flag stays)
         plan = routing.after_reply(snap, context, outcome, now)
+        if outcome == 'no_answer' and (plan is None or plan.__class__ is routing.Reject):
+            self.records.no_answer()
         if plan is None:
             return 1  # let the callee's own final answer through
         KSR.pv.sets("$ru", KSR.pv.get("$ou"))
@@ -1157,6 +1169,11 @@ class kamailio:  # pylint: disable=invalid-name  # app_python3 looks the class u
         """rtimer (its own process): NOTIFY the phones of changed DND and forwards and of their
         mailboxes' counts (voxplane_subscriptions)."""
         return SUBSCRIPTIONS.tick()
+
+    @_guarded("timer")
+    def ksr_rtimer_cdr(self, msg, *args):
+        """rtimer (its own process), every hour: the call records' retention (voxplane_cdr)."""
+        return self.records.purge()
 
     @_guarded("reply")
     def ksr_reply_route(self, msg):

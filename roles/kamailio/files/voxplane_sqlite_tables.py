@@ -4,7 +4,10 @@
 one whose database was made before they existed (voxplane_sqlite_init.py makes the file only
 once).
 
-usage: voxplane_sqlite_tables.py DB_PATH OWNER GROUP
+usage: voxplane_sqlite_tables.py DB_PATH OWNER GROUP [SCHEMA.sql ...]
+
+Each SCHEMA.sql (Kamailio's own, e.g. dialog-create.sql: the dialogs kept over a restart) is loaded
+when the first table it creates is missing.
 
 voxplane_subscriptions holds the htable vxsubs (the SIP event subscriptions, and the voicemail
 serial last told, kemi/voxplane_subscriptions.py): htable loads it at start and writes it back
@@ -20,6 +23,7 @@ touches (the database and its -wal and -shm files) stays OWNER:GROUP.
 import grp
 import os
 import pwd
+import re
 import sqlite3
 import sys
 
@@ -41,10 +45,11 @@ TABLES = {
 
 
 def main(argv):
-    if len(argv) != 4:
+    if len(argv) < 4:
         sys.stderr.write(__doc__)
         return 2
     db_path, owner, group = argv[1:4]
+    schemas = argv[4:]
     uid = pwd.getpwnam(owner).pw_uid
     gid = grp.getgrnam(group).gr_gid
     if not os.path.isfile(db_path):
@@ -64,6 +69,15 @@ def main(argv):
                     conn.execute("INSERT INTO %s (key_name, key_type, value_type, key_value, expires) "
                                  "VALUES (?, 0, 0, ?, 0)" % table, (key, value))
                     done.append("seeded: %s" % table)
+            for schema in schemas:
+                with open(schema) as handle:
+                    text = handle.read()
+                tables = re.findall(r"CREATE TABLE\s+(\w+)", text)
+                if tables and tables[0] not in present:
+                    # executescript would commit the open transaction: the statements one by one.
+                    for statement in [s.strip() for s in text.split(";") if s.strip()]:
+                        conn.execute(statement)
+                    done.append("created: %s" % ", ".join(tables))
     finally:
         conn.close()
     # A connection of root's may have made the -wal/-shm files: Kamailio (OWNER) must write them.
