@@ -23,7 +23,6 @@ import os
 import sqlite3
 import statistics
 import sys
-import time
 
 import lab_path  # noqa: F401  (tests/ on the path: the lab)  pylint: disable=unused-import
 from lab.calls import users_file  # noqa: E402
