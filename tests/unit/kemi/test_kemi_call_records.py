@@ -12,7 +12,7 @@ import pytest
 
 from ansible_collections.voxplane.pbx.plugins.module_utils import cdr
 from conftest import loaded_script, settings_for
-from kemi_directory import DOMAIN, OUTSIDE, SINGLE
+from kemi_directory import ECOTEL, OUTSIDE, SINGLE
 from ksr_double.ksr_double import KSRDouble
 from test_kemi_adapter import failure, from_account, inbound, registered
 
