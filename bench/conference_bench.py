@@ -124,15 +124,14 @@ def summary(results):
     caller's (the largest IVR run: a call with a prompt and DTMF detection, no mixing)."""
     menus = [r for r in results if r['kind'] == 'ivr']
     baseline = menus[-1]['cpu_ms_per_call_second'] if menus else None
-    lines = ['%-6s %5s %8s %10s %8s %10s %12s %8s' % ('run', 'calls', 'core %', 'ms/call-s', 'x IVR', 'lost %',
-                                                       'delay ms', 'bus miss')]
+    header = ('run', 'calls', 'core %', 'ms/call-s', 'x IVR', 'lost %', 'delay ms', 'bus miss')
+    lines = ['%-6s %5s %8s %10s %8s %10s %12s %8s' % header]
     for r in results:
         ratio = '%.2fx' % (r['cpu_ms_per_call_second'] / baseline) if baseline else '-'
         delay = '%s/%s' % (r.get('delay_ms_median'), r.get('delay_ms_max')) if r['kind'] == 'room' else '-'
         missing = '%d/%d' % (r['bus_frames_missing'], r['bus_frames']) if r['kind'] == 'room' else '-'
-        lines.append('%-6s %5d %8.1f %10.2f %8s %10s %12s %8s' % (r['kind'], r['calls'], r['core_percent'],
-                                                                 r['cpu_ms_per_call_second'], ratio, r['lost_percent'],
-                                                                 delay, missing))
+        row = (r['kind'], r['calls'], r['core_percent'], r['cpu_ms_per_call_second'], ratio, r['lost_percent'], delay, missing)
+        lines.append('%-6s %5d %8.1f %10.2f %8s %10s %12s %8s' % row)
     return '\n'.join(lines)
 
 

@@ -165,8 +165,8 @@ class Driver(object):
                                    menu['internal_number'], menu['name'], keys, queue['internal_number'], queue['name'],
                                    queue['strategy'], members))
         self.start_member()
-        lines.append('  %s (%s, %s) registered: the queue\'s first member' % (member['username'], member['name'],
-                                                                               member['extension']))
+        lines.append('  %s (%s, %s) registered: the queue\'s first member'
+                     % (member['username'], member['name'], member['extension']))
         result = self.call()
         if result['answered'] and result['menu']:
             lines.append('  the media service answered, the caller heard the menu and pressed 2 (RFC 4733)')
