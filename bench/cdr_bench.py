@@ -110,7 +110,7 @@ def main():
                         raise RuntimeError('%s: %d records for %d calls' % (label, run['records'], args.calls))
                     figures[label].append(run['sched_us_per_op'])
                     print('round %d  %-16s %7.1f us CPU per call  records %s' % (
-                        number + 1, label, run['sched_us_per_op'], run['records']), flush=True)
+                        number + 1, label, float(run['sched_us_per_op'] or 0), run['records']), flush=True)
         finally:
             exclusive.close()
         with_, without = statistics.median(figures['with records']), statistics.median(figures['without records'])

@@ -88,7 +88,7 @@ def purge(location, days, password=None, now=None):
 
 
 def main(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('location')
     parser.add_argument('--owner')
     parser.add_argument('--group')

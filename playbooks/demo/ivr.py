@@ -175,7 +175,7 @@ class Driver(object):
                             % (result['answered'], result['final'], self.run_dir))
         if result['rang'] is not None:
             lines.append('  %s rang %.1f s after the key and %s'
-                         % (member['username'], result['rang'],
+                         % (member['username'], float(result['rang']),
                             'answered' if result['member_answered'] else 'did NOT answer'))
         elif result['menu']:
             problems.append('the member\'s phone did not ring within %d s of the key' % RING_WAIT)

@@ -147,7 +147,7 @@ def test_the_csv_has_the_call_list_columns(table):
     insert(conn, **row(stamp(diversion='27:unconditional')))
     text = cdr.csv_text([cdr.with_times(r) for r in cdr.read(path, 'acme')])
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert list(rows[0]) == [title for title, _ in cdr.CSV_COLUMNS]
+    assert list(rows[0]) == [column[0] for column in cdr.CSV_COLUMNS]
     assert rows[0]['Result'] == 'answered' and rows[0]['Forwarded'] == '27 (unconditional)'
     assert rows[0]['Date'] == '2025-12-06' and rows[0]['Duration (s)'] == '60.0'
 
