@@ -25,14 +25,14 @@ Prints one JSON document {"ok": bool, "summary": [lines], ...}; exit 0 when the 
 (the playbook asserts "ok"), 3 on a setup error. Bounded in time.
 """
 
-import json
 import os
-import signal
 import sys
 import time
 
 import lab_path  # noqa: F401  (tests/ on the path: the lab)  pylint: disable=unused-import
 from lab import audio, phone  # noqa: E402  pylint: disable=wrong-import-position
+import driver_run  # noqa: E402  pylint: disable=wrong-import-position
+from driver_run import SetupError  # noqa: E402  pylint: disable=wrong-import-position
 
 MENU_WAIT = 20.0  # the call answered, the menu heard to its end
 RING_WAIT = 30.0  # the key pressed, the member's phone rings (the queue's member_ring_time is longer)
@@ -40,10 +40,6 @@ HEAR_WAIT = 15.0  # a side's tones in the other side's recording
 # What each side says: silence, a sequence of tones (lab.audio), silence.
 CALLER_TONES = [(0, 300)] + list(audio.SEQUENCE) + [(0, 300)]
 MEMBER_TONES = [(0, 300)] + list(audio.OTHER_SEQUENCE) + [(0, 300)]
-
-
-class SetupError(Exception):
-    pass
 
 
 def hertz(segments):
@@ -207,37 +203,8 @@ class Driver(object):
         return dict(ok=not problems, summary=lines)
 
 
-def _terminate(signum, _frame):
-    """SIGTERM (a timeout of the playbook) ends the run through its cleanup."""
-    raise SystemExit(128 + signum)
-
-
 def main(argv):
-    signal.signal(signal.SIGTERM, _terminate)
-    if len(argv) != 2:
-        sys.stderr.write(__doc__)
-        return 2
-    with open(argv[1], encoding='utf-8') as handle:
-        plan = json.load(handle)
-    # PJSIP writes its first lines to standard output before its log settings apply: the report
-    # keeps the real one, everything else goes to standard error.
-    report_out = os.fdopen(os.dup(1), 'w')
-    os.dup2(2, 1)
-    driver = Driver(plan)
-    try:
-        driver.prepare()
-        try:
-            report = driver.run()
-        finally:
-            driver.stop_member()
-            phone.close_all()
-    except (SetupError, OSError) as exc:
-        report_out.write(json.dumps(dict(ok=False, error=str(exc), summary=['Menu and queue: setup failed: %s' % exc])) + '\n')
-        report_out.flush()
-        return 3
-    report_out.write(json.dumps(report, indent=1) + '\n')
-    report_out.flush()
-    return 0
+    return driver_run.run(argv, __doc__, Driver, lambda driver: driver.stop_member(), 'Menu and queue')
 
 
 if __name__ == '__main__':

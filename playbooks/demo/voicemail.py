@@ -28,7 +28,6 @@ Prints one JSON document {"ok": bool, "summary": [lines], ...}; exit 0 when the 
 
 import json
 import os
-import signal
 import sqlite3
 import sys
 import threading
@@ -37,6 +36,8 @@ import wave
 
 import lab_path  # noqa: F401  (tests/ on the path: the lab)  pylint: disable=unused-import
 from lab import audio, phone  # noqa: E402  pylint: disable=wrong-import-position
+import driver_run  # noqa: E402  pylint: disable=wrong-import-position
+from driver_run import SetupError  # noqa: E402  pylint: disable=wrong-import-position
 from lab.directories import use_collection  # noqa: E402  pylint: disable=wrong-import-position
 from lab.net import wait_for  # noqa: E402  pylint: disable=wrong-import-position
 from lab.wire import Message, Peer  # noqa: E402  pylint: disable=wrong-import-position
@@ -49,10 +50,6 @@ TONES = [(0, 300)] + list(audio.SEQUENCE) + [(0, 300)]
 # A menu is answered once its first words are heard (a key during the prompt before it could be
 # taken as the answer to that one).
 OPENING_MS = 1500
-
-
-class SetupError(Exception):
-    pass
 
 
 class DeskPhone(object):
@@ -384,37 +381,8 @@ class Driver(object):
         return dict(ok=ok, summary=lines)
 
 
-def _terminate(signum, _frame):
-    """SIGTERM (a timeout of the playbook) ends the run through its cleanup."""
-    raise SystemExit(128 + signum)
-
-
 def main(argv):
-    signal.signal(signal.SIGTERM, _terminate)
-    if len(argv) != 2:
-        sys.stderr.write(__doc__)
-        return 2
-    with open(argv[1], encoding='utf-8') as handle:
-        plan = json.load(handle)
-    # PJSIP writes its first lines to standard output before its log settings apply: the report
-    # keeps the real one, everything else goes to standard error.
-    report_out = os.fdopen(os.dup(1), 'w')
-    os.dup2(2, 1)
-    driver = Driver(plan)
-    try:
-        driver.prepare()
-        try:
-            report = driver.run()
-        finally:
-            driver.stop_desk_phone()
-            phone.close_all()
-    except (SetupError, OSError) as exc:
-        report_out.write(json.dumps(dict(ok=False, error=str(exc), summary=['Voicemail: setup failed: %s' % exc])) + '\n')
-        report_out.flush()
-        return 3
-    report_out.write(json.dumps(report, indent=1) + '\n')
-    report_out.flush()
-    return 0
+    return driver_run.run(argv, __doc__, Driver, lambda driver: driver.stop_desk_phone(), 'Voicemail')
 
 
 if __name__ == '__main__':
