@@ -278,7 +278,7 @@ bench-tools: venv
 	@$(BIN)/python -m pip install --quiet $(BENCH_PIP_PACKAGES)
 
 profile: bench-tools collection
-	flock -x /tmp/voxplane-heavy.lock $(BIN)/python bench/profile_worker.py $(PROFILE_ARGS)
+	$(BIN)/python bench/profile_worker.py $(PROFILE_ARGS)
 
 # ---------------------------------------------------------------------------- cleaning
 clean:
