@@ -140,14 +140,27 @@ def test_a_worker_asks_the_front_over_its_link_and_keeps_room_messages_for_later
 
 
 def _free_tcp_and_udp_ports(count):
+    """Ports free for UDP and TCP alike on 127.0.0.1 (the SIP port and the one above it for the
+    worker, the metrics port for HTTP): a port the kernel gave UDP may be a TCP connection's."""
     ports = []
     while len(ports) < count:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
             probe.bind(('127.0.0.1', 0))
             port = probe.getsockname()[1]
-        if port + 2 < 65535 and port not in ports:
-            ports.append(port)
+        if port + 2 >= 65535 or port in ports or not all(_free(port + offset) for offset in (0, 1)):
+            continue
+        ports.append(port)
     return ports
+
+
+def _free(port):
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        with socket.socket(socket.AF_INET, kind) as probe:
+            try:
+                probe.bind(('127.0.0.1', port))
+            except OSError:
+                return False
+    return True
 
 
 def _get(url, source=None):
