@@ -1099,7 +1099,8 @@ class Engine(object):
                 self.room_link.send({'t': 'leave', 'key': session.step.room.key, 'member': member})
             return
         room.local.pop(member, None)
-        LOG.info('%s: left room %s', session.label, room.spec.key)
+        left = [row for row in (room.table or {}).get('members', ()) if row[0] != member]
+        LOG.info('%s: left room %s, %d in it', session.label, room.spec.key, len(left))
         self.room_link.send({'t': 'leave', 'key': room.spec.key, 'member': member})
         self._apply_room(room)
 
