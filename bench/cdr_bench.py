@@ -2,25 +2,30 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The cost of the call detail records: Kamailio CPU per call with and without accounting.
 
-    .venv/bin/python bench/cdr_bench.py [--calls 1000] [--rounds 5] [--rate 100]
+    .venv/bin/python bench/cdr_bench.py [--calls 500] [--pairs 10] [--rate 100] [--profile]
 
 Two Kamailio servers are deployed from this tree by the real role (the SIP test harness: one UDP
 worker, the SIP tests' tenants), one with ``kamailio_cdr: true`` (acc with dialog writing every
 call's record into its SQLite file, the router's one dialog variable per call), one with
-``kamailio_cdr: false``. Each round places ``--calls`` calls on each (in turns, the order rotating):
-anna.desk calls 11, whose phone (a sipp UAS registered as bert.desk) answers; every call is the
-full dialog (INVITE, 407, INVITE with credentials, 180, 200, ACK, re-INVITE, BYE). The CPU of all
-Kamailio processes (schedstat) around each run, per call; the medians of the rounds and their
-ratio. With accounting, every run must leave exactly one record per call.
+``kamailio_cdr: false``. Each pair is one run of ``--calls`` calls on each, back to back (the order
+alternating): anna.desk calls 11, whose phone (a sipp UAS registered as bert.desk) answers; every
+call is the full dialog (INVITE, 407, INVITE with credentials, 180, 200, ACK, re-INVITE, BYE). The
+CPU of all Kamailio processes (schedstat; all pinned to one core, sipp to the other) around each
+run, per call. The cost is the median of the
+pairs' ratios: the machine's speed drifts by more than the cost between runs minutes apart, and
+within a pair it cancels. With accounting, every run must leave exactly one record per call.
+``--profile`` then runs the server with records once more under ``perf record`` (Debian's
+linux-perf, ``make bench-tools``) and prints the shares of acc, its database driver and SQLite.
 
-Run it on a quiet machine: the rounds are interleaved, but other work on the cores moves the
-figures.
+Run it on a quiet machine: other work on the cores moves the figures.
 """
 
 import argparse
 import os
+import signal
 import sqlite3
 import statistics
+import subprocess
 import sys
 
 import lab_path  # noqa: F401  (tests/ on the path: the lab)  pylint: disable=unused-import
@@ -30,7 +35,10 @@ from lab.net import free_port, wait_udp_bound  # noqa: E402
 from lab.sipp import Phone, finish_sipp, password, start_sipp  # noqa: E402
 import sip_bench  # noqa: E402
 
-ADDRESSES = {'with records': '127.0.0.236', 'without records': '127.0.0.238'}
+WITH, WITHOUT = 'with records', 'without records'
+ADDRESSES = {WITH: '127.0.0.236', WITHOUT: '127.0.0.238'}
+# The shared objects that are the records' own work in a profile: acc, the database driver, SQLite.
+ACCOUNTING_CODE = ('acc.so', 'db_sqlite.so', 'libsqlite3.so.0.8.6', 'sqlops.so')
 CALLER, CALLEE, DIALLED = 'anna.desk', 'bert.desk', '11'
 
 
@@ -63,11 +71,56 @@ def one_run(server, calls, rate):
     return run
 
 
+def pin(server, cpu):
+    """Every thread of every Kamailio process of server on one core."""
+    for pid in server.cpu()['by_pid']:
+        for task in os.listdir('/proc/%d/task' % pid):
+            try:
+                os.sched_setaffinity(int(task), {cpu})
+            except OSError:  # a thread that just ended
+                pass
+
+
+def paired_ratio(pairs):
+    """The median of the per-pair ratios (with / without): each pair ran back to back, so that the
+    machine's slow drift (its clock, its neighbours) cancels within a pair."""
+    return statistics.median(with_ / without for with_, without in pairs)
+
+
+def profile_shares(path):
+    """The shares of a ``perf record`` file by shared object (perf report --sort dso), as a dict."""
+    report = subprocess.run(['perf', 'report', '-i', path, '--no-children', '--sort', 'dso', '--stdio', '-g', 'none'],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True, check=False)
+    shares = {}
+    for line in report.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0].endswith('%') and not line.startswith('#'):
+            shares[parts[1]] = float(parts[0].rstrip('%'))
+    return shares
+
+
+def profiled_run(server, calls, rate, path):
+    """One run with ``perf record`` attached to every Kamailio process of server."""
+    pids = ','.join(str(pid) for pid in sorted(server.cpu()['by_pid']))
+    perf = subprocess.Popen(['perf', 'record', '-F', '1999', '-o', path, '-p', pids],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        run = one_run(server, calls, rate)
+    finally:
+        perf.send_signal(signal.SIGINT)
+        perf.wait()
+    return run
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
-    parser.add_argument('--calls', type=int, default=1000, help='calls per run (default 1000)')
-    parser.add_argument('--rounds', type=int, default=5, help='runs per server (default 5)')
+    parser.add_argument('--calls', type=int, default=500, help='calls per run (default 500)')
+    parser.add_argument('--pairs', type=int, default=10, help='pairs of runs, one on each server (default 10)')
     parser.add_argument('--rate', type=int, default=100, help='calls a second (default 100)')
+    parser.add_argument('--kamailio-cpu', type=int, default=1, help='the core of both servers (default 1)')
+    parser.add_argument('--sipp-cpu', type=int, default=0, help='the core of sipp and this script (default 0)')
+    parser.add_argument('--profile', action='store_true',
+                        help='then one more run on the server with records under perf: the shares of acc and SQLite')
     args = parser.parse_args()
     root = sip_bench.make_workroot()
     servers = {}
@@ -76,37 +129,54 @@ def main():
             instance = KamailioInstance(os.path.join(root, label.replace(' ', '-')), address, free_port(address))
             os.makedirs(instance.root, exist_ok=True)
             os.chmod(instance.root, 0o755)
-            variables = dict(kamailio_children=1, kamailio_cdr=label == 'with records',
+            variables = dict(kamailio_children=1, kamailio_cdr=label == WITH,
                              kamailio_feature_event_interval_ms=0, kamailio_flood_requests=10 ** 8)
             servers[label] = sip_bench.Server(label, instance, variables).deploy()
             provisioned = instance.provision()
             if provisioned.rc != 0:
                 raise RuntimeError('provisioning failed: %r' % (provisioned,))
             instance.wait_for_directory()
+        os.sched_setaffinity(0, {args.sipp_cpu})  # sipp inherits it
+        for server in servers.values():
+            pin(server, args.kamailio_cpu)
         # warm-up: each worker loads its snapshot and works out the call's decision once
         for server in servers.values():
             one_run(server, 50, 50)
         figures = dict((label, []) for label in servers)
+        pairs = []
         labels = sorted(servers)
         load_before = os.getloadavg()[0]
-        for number in range(args.rounds):
+        for number in range(args.pairs):
+            pair = {}
             for label in labels[number % 2:] + labels[:number % 2]:
                 run = one_run(servers[label], args.calls, args.rate)
                 if run['ok'] != args.calls:
                     raise RuntimeError('%s: %d of %d calls succeeded\n%s' % (label, run['ok'], args.calls, run['errors']))
                 if run['records'] is not None and run['records'] != args.calls:
                     raise RuntimeError('%s: %d records for %d calls' % (label, run['records'], args.calls))
+                pair[label] = run['sched_us_per_op']
                 figures[label].append(run['sched_us_per_op'])
-                print('round %d  %-16s %7.1f us CPU per call  records %s' % (
-                    number + 1, label, float(run['sched_us_per_op'] or 0), run['records']), flush=True)
-        with_, without = statistics.median(figures['with records']), statistics.median(figures['without records'])
-        print('\nus CPU of all Kamailio processes per call (%d calls x %d rounds, %d/s, one UDP worker)' % (
-            args.calls, args.rounds, args.rate))
+            pairs.append((pair[WITH], pair[WITHOUT]))
+            print('pair %2d  with records %7.1f  without %7.1f us CPU per call  ratio %.3f  (%d records)' % (
+                number + 1, pair[WITH], pair[WITHOUT], pair[WITH] / pair[WITHOUT], args.calls), flush=True)
+        print('\nus CPU of all Kamailio processes per call (%d pairs of %d calls, %d/s, one UDP worker)' % (
+            args.pairs, args.calls, args.rate))
         for label in labels:
             values = figures[label]
             print('   %-16s median %7.1f  min %7.1f  max %7.1f' % (label, statistics.median(values), min(values), max(values)))
-        print('   accounting costs %+.1f%% CPU per call (%.3fx)' % ((with_ / without - 1) * 100, with_ / without))
+        ratios = sorted(with_ / without for with_, without in pairs)
+        ratio = paired_ratio(pairs)
+        print('   accounting costs %+.1f%% CPU per call (median of the pairs\' ratios %.3fx; quartiles %.3f-%.3f)' % (
+            (ratio - 1) * 100, ratio, ratios[len(ratios) // 4], ratios[(3 * len(ratios)) // 4]))
         print('load average before %.2f, after %.2f' % (load_before, os.getloadavg()[0]))
+        if args.profile:
+            path = os.path.join(root, 'with-records.perf')
+            profiled_run(servers[WITH], args.calls, args.rate, path)
+            shares = profile_shares(path)
+            print('\nshares of the CPU of the server with records (perf record, %d calls):' % args.calls)
+            for dso in ACCOUNTING_CODE + ('dialog.so', 'libpython3.11.so.1.0', 'kamailio', '[kernel.kallsyms]'):
+                print('   %-24s %5.2f %%' % (dso, shares.get(dso, 0.0)))
+            print('   accounting\'s own code   %5.2f %%' % sum(shares.get(dso, 0.0) for dso in ACCOUNTING_CODE))
     finally:
         for server in servers.values():
             server.instance.stop()
