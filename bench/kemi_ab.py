@@ -126,9 +126,10 @@ def main():
 
     root = sip_bench.make_workroot()
     instance = KamailioInstance(root, ADDRESS, free_port(ADDRESS))
-    # No feature-key timer process: the baseline and older scripts have no function for it.
+    # No feature-key timer process and no call detail records: the baseline and older scripts have
+    # no functions for them (the records' cost is bench/cdr_bench.py's).
     variables = dict(kamailio_children=1, kamailio_ban_exempt=[], kamailio_flood_requests=10 ** 8,
-                     kamailio_feature_event_interval_ms=0)
+                     kamailio_feature_event_interval_ms=0, kamailio_cdr=False)
     shared_password = sip_bench.BASELINE_SHARED_PASSWORD if args.baseline and args.request == 'register' else None
     if args.baseline and args.request == 'register':
         args.accounts = max(args.accounts, 1)

@@ -256,8 +256,9 @@ class Bench(object):
         # The load generators send tens of thousands of requests a second from one address: the
         # flood detection runs on every request but must not ban them (pike counts in 16 bits,
         # so the limit is 60,000 a second rather than anything larger).
-        # No feature-key timer process: the baseline script has no function for it.
-        common = dict(kamailio_children=1, kamailio_trusted_trunks=[CLIENT_ADDRESS],
+        # No feature-key timer process: the baseline script has no function for it. No call detail
+        # records: the baseline script has none, and their cost per call is bench/cdr_bench.py's.
+        common = dict(kamailio_children=1, kamailio_trusted_trunks=[CLIENT_ADDRESS], kamailio_cdr=False,
                       kamailio_feature_event_interval_ms=0, kamailio_usrloc_timer_interval=USRLOC_TIMER_S,
                       kamailio_flood_requests=60000, kamailio_flood_interval=1)
         for key, address, label, overrides in VARIANTS:
