@@ -21,6 +21,7 @@ Run it on a quiet machine: other work on the cores moves the figures.
 """
 
 import argparse
+import contextlib
 import os
 import signal
 import sqlite3
@@ -32,17 +33,22 @@ import lab_path  # noqa: F401  (tests/ on the path: the lab)  pylint: disable=un
 from lab.calls import users_file  # noqa: E402
 from lab.kamailio import KamailioInstance, settle  # noqa: E402
 from lab.net import free_port, wait_udp_bound  # noqa: E402
+from lab.postgresql import missing_prerequisites as missing_postgresql  # noqa: E402
+from lab.postgresql import postgresql_lab  # noqa: E402
 from lab.sipp import Phone, finish_sipp, password, start_sipp  # noqa: E402
 import sip_bench  # noqa: E402
 
 WITH, WITHOUT = 'with records', 'without records'
 ADDRESSES = {WITH: '127.0.0.236', WITHOUT: '127.0.0.238'}
 # The shared objects that are the records' own work in a profile: acc, the database driver, SQLite.
-ACCOUNTING_CODE = ('acc.so', 'db_sqlite.so', 'libsqlite3.so.0.8.6', 'sqlops.so')
+ACCOUNTING_CODE = ('acc.so', 'db_sqlite.so', 'libsqlite3.so.0.8.6', 'sqlops.so', 'db_postgres.so', 'libpq.so.5.15')
+PG_DATABASE = 'voxplane_cdr_bench'
 CALLER, CALLEE, DIALLED = 'anna.desk', 'bert.desk', '11'
 
 
-def records(instance):
+def records(instance, postgresql=None):
+    if postgresql is not None:
+        return postgresql.sql('SELECT COUNT(*) FROM voxplane_cdr', dbname=PG_DATABASE)[0][0]
     path = os.path.join(instance.state_dir, 'cdr.sqlite')
     if not os.path.exists(path):
         return None
@@ -50,7 +56,25 @@ def records(instance):
         return conn.execute('SELECT COUNT(*) FROM voxplane_cdr').fetchone()[0]
 
 
-def one_run(server, calls, rate):
+def postgresql_ns(server):
+    """schedstat CPU (ns) of the PostgreSQL server's processes (the postmaster and its children)."""
+    with open(os.path.join(server.data, 'postmaster.pid')) as handle:
+        postmaster = int(handle.readline())
+    total = 0
+    for name in os.listdir('/proc'):
+        if not name.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % name) as handle:
+                ppid = int(handle.read().rsplit(')', 1)[1].split()[1])
+            if int(name) == postmaster or ppid == postmaster:
+                total += sip_bench._schedstat_ns(int(name)) or 0  # pylint: disable=protected-access
+        except (OSError, ValueError, IndexError):  # a process that just ended
+            continue
+    return total
+
+
+def one_run(server, calls, rate, postgresql=None):
     instance = server.instance
     phone = Phone(instance, CALLEE)
     assert phone.register().rc == 0, instance.log_tail()
@@ -58,7 +82,8 @@ def one_run(server, calls, rate):
                      calls=calls, timeout=calls // max(1, rate) + 60)
     wait_udp_bound(phone.address, phone.port)
     inf = users_file(instance, 'bench', [(CALLER, 'acme.sip.test', password(CALLER), DIALLED)])
-    before = records(instance)
+    before = records(instance, postgresql)
+    pg_before = postgresql_ns(postgresql) if postgresql is not None else 0
     try:
         run = sip_bench.measure(server, 'call.xml', inf, calls, rate, timeout=calls // max(1, rate) + 60, limit=50,
                                 settle=1.0, source=instance.address)
@@ -66,8 +91,10 @@ def one_run(server, calls, rate):
         finish_sipp(uas, timeout=5)
         phone.unregister()
     settle(instance.ctl_socket)
-    after = records(instance)
+    after = records(instance, postgresql)
     run['records'] = None if before is None else after - before
+    if postgresql is not None:
+        run['postgresql_us_per_call'] = (postgresql_ns(postgresql) - pg_before) / 1e3 / calls
     return run
 
 
@@ -119,18 +146,38 @@ def main():
     parser.add_argument('--rate', type=int, default=100, help='calls a second (default 100)')
     parser.add_argument('--kamailio-cpu', type=int, default=1, help='the core of both servers (default 1)')
     parser.add_argument('--sipp-cpu', type=int, default=0, help='the core of sipp and this script (default 0)')
+    parser.add_argument('--database', choices=('sqlite', 'postgresql'), default='sqlite',
+                        help="the records' database: the role's SQLite file (default) or a PostgreSQL server "
+                             "started for the run (its CPU printed apart)")
+    parser.add_argument('--a-a', action='store_true', dest='a_a',
+                        help='both servers without records: what the method reports when there is nothing to find')
     parser.add_argument('--profile', action='store_true',
                         help='then one more run on the server with records under perf: the shares of acc and SQLite')
     args = parser.parse_args()
     root = sip_bench.make_workroot()
     servers = {}
+    postgresql = None
+    stack = contextlib.ExitStack()
     try:
+        cdr_settings = {}
+        if args.database == 'postgresql':
+            reason = missing_postgresql()
+            if reason:
+                parser.error(reason)
+            postgresql = stack.enter_context(postgresql_lab(prefix='voxplane-cdr-bench-'))
+            postgresql.create_database(PG_DATABASE)
+            with open(os.path.join(postgresql.data, 'postmaster.pid')) as handle:
+                os.sched_setaffinity(int(handle.readline()), {args.sipp_cpu})  # its backends inherit it
+            cdr_settings = dict(kamailio_cdr_database=postgresql.location(PG_DATABASE, password=''),
+                                kamailio_cdr_password=postgresql.password)
         for label, address in sorted(ADDRESSES.items()):
             instance = KamailioInstance(os.path.join(root, label.replace(' ', '-')), address, free_port(address))
             os.makedirs(instance.root, exist_ok=True)
             os.chmod(instance.root, 0o755)
-            variables = dict(kamailio_children=1, kamailio_cdr=label == WITH,
+            variables = dict(kamailio_children=1, kamailio_cdr=label == WITH and not args.a_a,
                              kamailio_feature_event_interval_ms=0, kamailio_flood_requests=10 ** 8)
+            if label == WITH:
+                variables.update(cdr_settings)
             servers[label] = sip_bench.Server(label, instance, variables).deploy()
             provisioned = instance.provision()
             if provisioned.rc != 0:
@@ -146,19 +193,24 @@ def main():
         pairs = []
         labels = sorted(servers)
         load_before = os.getloadavg()[0]
+        postgresql_cpu = []
         for number in range(args.pairs):
             pair = {}
             for label in labels[number % 2:] + labels[:number % 2]:
-                run = one_run(servers[label], args.calls, args.rate)
+                run = one_run(servers[label], args.calls, args.rate, postgresql if label == WITH else None)
+                if 'postgresql_us_per_call' in run:
+                    postgresql_cpu.append(run['postgresql_us_per_call'])
                 if run['ok'] != args.calls:
                     raise RuntimeError('%s: %d of %d calls succeeded\n%s' % (label, run['ok'], args.calls, run['errors']))
                 if run['records'] is not None and run['records'] != args.calls:
                     raise RuntimeError('%s: %d records for %d calls' % (label, run['records'], args.calls))
                 pair[label] = run['sched_us_per_op']
+                if label == WITH:
+                    kept = run['records']
                 figures[label].append(run['sched_us_per_op'])
             pairs.append((pair[WITH], pair[WITHOUT]))
-            print('pair %2d  with records %7.1f  without %7.1f us CPU per call  ratio %.3f  (%d records)' % (
-                number + 1, pair[WITH], pair[WITHOUT], pair[WITH] / pair[WITHOUT], args.calls), flush=True)
+            print('pair %2d  with records %7.1f  without %7.1f us CPU per call  ratio %.3f  (%s records)' % (
+                number + 1, pair[WITH], pair[WITHOUT], pair[WITH] / pair[WITHOUT], 'no' if kept is None else kept), flush=True)
         print('\nus CPU of all Kamailio processes per call (%d pairs of %d calls, %d/s, one UDP worker)' % (
             args.pairs, args.calls, args.rate))
         for label in labels:
@@ -168,6 +220,8 @@ def main():
         ratio = paired_ratio(pairs)
         print('   accounting costs %+.1f%% CPU per call (median of the pairs\' ratios %.3fx; quartiles %.3f-%.3f)' % (
             (ratio - 1) * 100, ratio, ratios[len(ratios) // 4], ratios[(3 * len(ratios)) // 4]))
+        if postgresql_cpu:
+            print('   PostgreSQL server (not Kamailio) median %.1f us CPU per call' % statistics.median(postgresql_cpu))
         print('load average before %.2f, after %.2f' % (load_before, os.getloadavg()[0]))
         if args.profile:
             path = os.path.join(root, 'with-records.perf')
@@ -180,6 +234,7 @@ def main():
     finally:
         for server in servers.values():
             server.instance.stop()
+        stack.close()
         sip_bench.remove_workroot(root)
     return 0
 
