@@ -2,9 +2,9 @@
 # a second run does nothing heavy.
 #
 #   make test         deps venv collection sanity lint unit integration integration-targets, then
-#                     three lanes in parallel: sip; attack, molecule, release-check and demo-fresh one
-#                     after the other; media (each lane logged to build/test-results/<lane>.log,
-#                     printed when all are done), then one summary line
+#                     two lanes in parallel, one a core: sip then media; attack, molecule,
+#                     release-check and demo-fresh one after the other (each lane logged to
+#                     build/test-results/<lane>.log, printed when all are done), then one summary line
 #   make venv         .venv with the pinned tools of requirements/test.txt (reinstalled on change)
 #   make try          venv + collection, no root and no system packages: the modules against a file
 #                     under /tmp (README "Try the modules without a PBX")
@@ -88,7 +88,9 @@ help:
 # media is a lane of its own beside them (random 127.0.0.x, free ports like sip), its pytest
 # at a higher priority (nice -5): its tests play and record audio in real time.
 TEST_STEPS := sanity lint unit integration integration-targets
-PARALLEL_STEPS := sip attack+molecule+release-check+demo-fresh media
+# Two lanes on this project's 2-core machines: sip and media (real-time audio) never share the
+# cores with each other, only with the attack lane.
+PARALLEL_STEPS := sip+media attack+molecule+release-check+demo-fresh
 
 test:
 	@MAKE="$(MAKE)" tools/test-steps.sh "$(RESULTS)" "deps venv collection" "$(TEST_STEPS)" "$(PARALLEL_STEPS)"

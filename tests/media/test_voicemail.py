@@ -63,20 +63,29 @@ def test_a_caller_who_hangs_up_after_the_tones_leaves_the_message(media, phone, 
 
 
 def test_a_message_ends_after_silence_and_the_silence_is_cut_off(media, phone, tmp_path):
-    call = dial(phone, media, '12', 'voicemail;mailbox=12;reason=no-answer', tmp_path / 'silent.wav')
-    assert call.wait_answered(5)
-    assert call.wait_heard(prompt(media, 'beep'), timeout=30)
-    call.play(media.tones, loop=False)
-    # After the tones the phone sends silence: the service ends the recording by itself.
-    assert call.wait_heard(prompt(media, 'message_kept'), timeout=audio.duration_ms(media.tones) / 1000.0 + SILENCE_S + 5)
-    [message] = wait_message(media, 'acme', '12')
-    assert message['duration_ms'] <= audio.duration_ms(media.tones) + 1000, message  # no 3 s of silence kept
-    assert audio.has_sequence(message['path'])[0]
-    call.wait_ended(10)
     media.clear_messages('acme', '12')
+    call = dial(phone, media, '12', 'voicemail;mailbox=12;reason=no-answer', tmp_path / 'silent.wav')
+    try:
+        assert call.wait_answered(5)
+        assert call.wait_heard(prompt(media, 'beep'), timeout=30)
+        call.play(media.tones, loop=False)
+        # After the tones the phone sends silence: the service ends the recording by itself. (The
+        # margin is for a loaded machine: the phone's own recording of what it hears lags then.)
+        assert call.wait_heard(prompt(media, 'message_kept'),
+                               timeout=audio.duration_ms(media.tones) / 1000.0 + SILENCE_S + 15), media.log_tail(15)
+        [message] = wait_message(media, 'acme', '12')
+        assert message['duration_ms'] <= audio.duration_ms(media.tones) + 1000, message  # no 3 s of silence kept
+        assert audio.has_sequence(message['path'])[0]
+        call.wait_ended(10)
+    finally:
+        call.hangup()
+        call.wait_ended(5)
+        poll(1.5)  # a recording the hang-up ended is stored just after it
+        media.clear_messages('acme', '12')  # whatever this test left: the next ones count from none
 
 
 def test_a_recording_under_one_second_is_no_message(media, phone, tmp_path):
+    media.clear_messages('acme', '12')
     call = dial(phone, media, '12', 'voicemail;mailbox=12;reason=no-answer', tmp_path / 'short.wav')
     assert call.wait_answered(5)
     assert call.wait_heard(prompt(media, 'beep'), timeout=30)
