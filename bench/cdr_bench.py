@@ -31,7 +31,7 @@ import sys
 
 import lab_path  # noqa: F401  (tests/ on the path: the lab)  pylint: disable=unused-import
 from lab.calls import users_file  # noqa: E402
-from lab.kamailio import KamailioInstance, settle  # noqa: E402
+from lab.kamailio import KamailioInstance, processes, settle  # noqa: E402
 from lab.net import free_port, wait_udp_bound  # noqa: E402
 from lab.postgresql import missing_prerequisites as missing_postgresql  # noqa: E402
 from lab.postgresql import postgresql_lab  # noqa: E402
@@ -60,18 +60,7 @@ def postgresql_ns(server):
     """schedstat CPU (ns) of the PostgreSQL server's processes (the postmaster and its children)."""
     with open(os.path.join(server.data, 'postmaster.pid')) as handle:
         postmaster = int(handle.readline())
-    total = 0
-    for name in os.listdir('/proc'):
-        if not name.isdigit():
-            continue
-        try:
-            with open('/proc/%s/stat' % name) as handle:
-                ppid = int(handle.read().rsplit(')', 1)[1].split()[1])
-            if int(name) == postmaster or ppid == postmaster:
-                total += sip_bench._schedstat_ns(int(name)) or 0  # pylint: disable=protected-access
-        except (OSError, ValueError, IndexError):  # a process that just ended
-            continue
-    return total
+    return sum(sip_bench._schedstat_ns(pid) or 0 for pid in processes(postmaster))  # pylint: disable=protected-access
 
 
 def one_run(server, calls, rate, postgresql=None):
@@ -100,18 +89,12 @@ def one_run(server, calls, rate, postgresql=None):
 
 def pin(server, cpu):
     """Every thread of every Kamailio process of server on one core."""
-    for pid in server.cpu()['by_pid']:
+    for pid in server.pids:
         for task in os.listdir('/proc/%d/task' % pid):
             try:
                 os.sched_setaffinity(int(task), {cpu})
             except OSError:  # a thread that just ended
                 pass
-
-
-def paired_ratio(pairs):
-    """The median of the per-pair ratios (with / without): each pair ran back to back, so that the
-    machine's slow drift (its clock, its neighbours) cancels within a pair."""
-    return statistics.median(with_ / without for with_, without in pairs)
 
 
 def profile_shares(path):
@@ -128,7 +111,7 @@ def profile_shares(path):
 
 def profiled_run(server, calls, rate, path):
     """One run with ``perf record`` attached to every Kamailio process of server."""
-    pids = ','.join(str(pid) for pid in sorted(server.cpu()['by_pid']))
+    pids = ','.join(str(pid) for pid in server.pids)
     perf = subprocess.Popen(['perf', 'record', '-F', '1999', '-o', path, '-p', pids],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -216,8 +199,9 @@ def main():
         for label in labels:
             values = figures[label]
             print('   %-16s median %7.1f  min %7.1f  max %7.1f' % (label, statistics.median(values), min(values), max(values)))
+        # The median of the pairs' ratios: within a pair (back to back) the machine's drift cancels.
         ratios = sorted(with_ / without for with_, without in pairs)
-        ratio = paired_ratio(pairs)
+        ratio = statistics.median(ratios)
         print('   accounting costs %+.1f%% CPU per call (median of the pairs\' ratios %.3fx; quartiles %.3f-%.3f)' % (
             (ratio - 1) * 100, ratio, ratios[len(ratios) // 4], ratios[(3 * len(ratios)) // 4]))
         if postgresql_cpu:
