@@ -2,37 +2,45 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The cost of the call detail records: Kamailio CPU per call with and without accounting.
 
-    .venv/bin/python bench/cdr_bench.py [--calls 500] [--pairs 10] [--rate 100] [--profile]
+    .venv/bin/python bench/cdr_bench.py [--calls 500] [--pairs 10] [--rate 100] [--floor] [--profile]
 
 Two Kamailio servers are deployed from this tree by the real role (the SIP test harness: one UDP
 worker, the SIP tests' tenants), one with ``kamailio_cdr: true`` (acc with dialog writing every
 call's record into its SQLite file, the router's one dialog variable per call), one with
-``kamailio_cdr: false``. Each pair is one run of ``--calls`` calls on each, back to back (the order
-alternating): anna.desk calls 11, whose phone (a sipp UAS registered as bert.desk) answers; every
-call is the full dialog (INVITE, 407, INVITE with credentials, 180, 200, ACK, re-INVITE, BYE). The
-CPU of all Kamailio processes (schedstat; all pinned to one core, sipp to the other) around each
-run, per call. The cost is the median of the
-pairs' ratios: the machine's speed drifts by more than the cost between runs minutes apart, and
-within a pair it cancels. With accounting, every run must leave exactly one record per call.
+``kamailio_cdr: false``. Each pair is one run of ``--calls`` calls on each server, both at the same
+time (each with its own sipp; ``--back-to-back``: one after the other, the order alternating):
+anna.desk calls 11, whose phone (a sipp UAS registered as bert.desk) answers; every call is the
+full dialog (INVITE, 407, INVITE with credentials, 180, 200, ACK, re-INVITE, BYE). The CPU of all
+Kamailio processes (schedstat; both servers pinned to one core, sipp to the other) around each run,
+per call. The cost is the median of the pairs' ratios: the machine's speed drifts by more than the
+cost between runs minutes apart, and within a pair, whose runs share the core and the minute, it
+cancels. With accounting, every run must leave exactly one record per call.
 ``--profile`` then runs the server with records once more under ``perf record`` (Debian's
 linux-perf, ``make bench-tools``) and prints the shares of acc, its database driver and SQLite.
+``--floor`` points acc's records at Kamailio's db_flatstore instead (one append-only file per
+process, no transaction): the same dialogs, callbacks, dialog variables and records, without the
+database's write, i.e. what accounting costs apart from its database.
 
 Run it on a quiet machine: other work on the cores moves the figures.
 """
 
 import argparse
 import contextlib
+import glob
 import os
+import re
 import signal
 import sqlite3
 import statistics
 import subprocess
 import sys
+import threading
 
 import lab_path  # noqa: F401  (tests/ on the path: the lab)  pylint: disable=unused-import
 from lab.calls import users_file  # noqa: E402
 from lab.kamailio import KamailioInstance, processes, settle  # noqa: E402
 from lab.net import free_port, wait_udp_bound  # noqa: E402
+from lab.wire import wait_for_options  # noqa: E402
 from lab.postgresql import missing_prerequisites as missing_postgresql  # noqa: E402
 from lab.postgresql import postgresql_lab  # noqa: E402
 from lab.sipp import Phone, finish_sipp, password, start_sipp  # noqa: E402
@@ -41,12 +49,45 @@ import sip_bench  # noqa: E402
 WITH, WITHOUT = 'with records', 'without records'
 ADDRESSES = {WITH: '127.0.0.236', WITHOUT: '127.0.0.238'}
 # The shared objects that are the records' own work in a profile: acc, the database driver, SQLite.
-ACCOUNTING_CODE = ('acc.so', 'db_sqlite.so', 'libsqlite3.so.0.8.6', 'sqlops.so', 'db_postgres.so', 'libpq.so.5.15')
+ACCOUNTING_CODE = ('acc.so', 'db_sqlite.so', 'libsqlite3.so.0.8.6', 'sqlops.so', 'db_postgres.so', 'libpq.so.5.15',
+                   'db_flatstore.so')
 PG_DATABASE = 'voxplane_cdr_bench'
 CALLER, CALLEE, DIALLED = 'anna.desk', 'bert.desk', '11'
+FLAT_DIR = 'cdr-flat'  # --floor: db_flatstore's directory, below the server's state directory
+
+
+def to_flatstore(server):
+    """--floor: restart ``server`` with acc writing into db_flatstore files instead of its database."""
+    instance = server.instance
+    flat = os.path.join(instance.state_dir, FLAT_DIR)
+    os.makedirs(flat, exist_ok=True)
+    owner = os.stat(instance.state_dir)
+    os.chown(flat, owner.st_uid, owner.st_gid)
+    path = os.path.join(instance.config_dir, 'kamailio.cfg')
+    with open(path) as handle:
+        cfg = handle.read()
+    cfg, loaded = re.subn(r'^loadmodule "acc.so"$', 'loadmodule "db_flatstore.so"\nloadmodule "acc.so"', cfg, flags=re.M)
+    cfg, pointed = re.subn(r'^modparam\("acc", "db_url", "[^"]*"\)$', 'modparam("acc", "db_url", "flatstore:%s")' % flat,
+                           cfg, flags=re.M)
+    if (loaded, pointed) != (1, 1):
+        raise RuntimeError('--floor: acc.so or its db_url not found once in %s' % path)
+    with open(path, 'w') as handle:
+        handle.write(cfg)
+    restarted = instance.control('restart')
+    if restarted.returncode != 0 or not wait_for_options(instance.address, instance.port, timeout=60):
+        raise RuntimeError('--floor: the restart failed: %s%s\n%s' % (restarted.stdout, restarted.stderr, instance.log_tail()))
+    instance.wait_for_directory()
+    server.pids = sorted(processes(instance.pid()))
 
 
 def records(instance, postgresql=None):
+    spooled = glob.glob(os.path.join(instance.state_dir, FLAT_DIR, '*.log'))
+    if spooled:  # --floor: one line per record
+        count = 0
+        for path in spooled:
+            with open(path, 'rb') as handle:
+                count += sum(1 for _line in handle)
+        return count
     if postgresql is not None:
         return postgresql.sql('SELECT COUNT(*) FROM voxplane_cdr', dbname=PG_DATABASE)[0][0]
     path = os.path.join(instance.state_dir, 'cdr.sqlite')
@@ -85,6 +126,28 @@ def one_run(server, calls, rate, postgresql=None):
     if postgresql is not None:
         run['postgresql_us_per_call'] = (postgresql_ns(postgresql) - pg_before) / 1e3 / calls
     return run
+
+
+def together(servers, order, calls, rate, postgresql=None):
+    """One run on each server at the same time (--together), each with its own sipp: whatever the
+    machine does meanwhile falls on both alike. The runs in ``order``."""
+    runs = {}
+    errors = []
+
+    def run(label):
+        try:
+            runs[label] = one_run(servers[label], calls, rate, postgresql if label == WITH else None)
+        except Exception as exc:  # pylint: disable=broad-except  # raised below, in the main thread
+            errors.append('%s: %r' % (label, exc))
+
+    threads = [threading.Thread(target=run, args=(label,)) for label in order]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise RuntimeError('; '.join(errors))
+    return [runs[label] for label in order]
 
 
 def pin(server, cpu):
@@ -134,9 +197,17 @@ def main():
                              "started for the run (its CPU printed apart)")
     parser.add_argument('--a-a', action='store_true', dest='a_a',
                         help='both servers without records: what the method reports when there is nothing to find')
+    parser.add_argument('--back-to-back', action='store_false', dest='together',
+                        help="a pair's two runs one after the other (default: at the same time, both servers on "
+                             "one core, each with its own sipp)")
+    parser.add_argument('--floor', action='store_true',
+                        help="the server with records writes them into db_flatstore files, not its database: "
+                             "accounting's cost apart from the database's write")
     parser.add_argument('--profile', action='store_true',
                         help='then one more run on the server with records under perf: the shares of acc and SQLite')
     args = parser.parse_args()
+    if args.floor and args.database != 'sqlite':
+        parser.error('--floor replaces the database: it goes without --database')
     root = sip_bench.make_workroot()
     servers = {}
     postgresql = None
@@ -162,6 +233,8 @@ def main():
             if label == WITH:
                 variables.update(cdr_settings)
             servers[label] = sip_bench.Server(label, instance, variables).deploy()
+            if label == WITH and args.floor and not args.a_a:
+                to_flatstore(servers[label])
             provisioned = instance.provision()
             if provisioned.rc != 0:
                 raise RuntimeError('provisioning failed: %r' % (provisioned,))
@@ -179,8 +252,14 @@ def main():
         postgresql_cpu = []
         for number in range(args.pairs):
             pair = {}
-            for label in labels[number % 2:] + labels[:number % 2]:
-                run = one_run(servers[label], args.calls, args.rate, postgresql if label == WITH else None)
+            order = labels[number % 2:] + labels[:number % 2]
+            if args.together:
+                runs = dict(zip(order, together(servers, order, args.calls, args.rate, postgresql)))
+            else:
+                runs = dict((label, one_run(servers[label], args.calls, args.rate, postgresql if label == WITH else None))
+                            for label in order)
+            for label in order:
+                run = runs[label]
                 if 'postgresql_us_per_call' in run:
                     postgresql_cpu.append(run['postgresql_us_per_call'])
                 if run['ok'] != args.calls:
