@@ -14,6 +14,7 @@ really sent and received (-trace_msg).
 import concurrent.futures
 import os
 import re
+import time
 
 from lab.net import wait_udp_bound
 from lab.sipp import finish_sipp, header, parse_messages, password, received, run_sipp, start_sipp, users_csv
@@ -46,6 +47,14 @@ def register(kamailio, user, domain=ACME, secret=None):
     password); returns the SippResult, whose statuses() are the final answers in order."""
     inf = users_file(kamailio, 'reg', [(user, domain, secret or password(user))])
     return kamailio.sipp('register_any.xml', inf=inf, timeout=10)
+
+
+def start_of_a_minute(needed=15):
+    """Wait, when fewer than ``needed`` seconds of the clock's current minute are left, until the
+    next minute begins: the router counts outside calls a minute per minute of the clock, so calls
+    meant to share one minute must not straddle two."""
+    if 60 - time.time() % 60 < needed:
+        time.sleep(60 - time.time() % 60 + 0.5)
 
 
 def call(kamailio, caller, dialled, domain=ACME, timeout=20):

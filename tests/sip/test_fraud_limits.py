@@ -11,7 +11,7 @@ trunk stand-in on kamailio.trunk:kamailio.trunk_port.
 
 import time
 
-from lab.calls import call, final_reply, report, users_file
+from lab.calls import call, final_reply, report, start_of_a_minute, users_file
 from lab.net import wait_udp_bound
 from lab.sipp import Listener, finish_sipp, received, start_sipp
 
@@ -37,15 +37,8 @@ def _got_invite(handle):
         return False
 
 
-def _start_of_a_minute():
-    """Wait until at least 15 s of the current minute are left: the calls-a-minute counter is
-    kept per minute of the clock."""
-    if time.time() % 60 > 45:
-        time.sleep(60 - time.time() % 60 + 0.5)
-
-
 def test_a_second_outside_call_while_the_first_rings_is_refused(kamailio):
-    _start_of_a_minute()
+    start_of_a_minute()
     trunk = _trunk(kamailio, 'phone_ring.xml')
     first = _ringing_call(kamailio, 'olga.desk', '0305550001')
     try:
@@ -67,7 +60,7 @@ def test_a_second_outside_call_while_the_first_rings_is_refused(kamailio):
 
 
 def test_outside_calls_a_minute_are_limited_and_a_refused_call_goes_nowhere(kamailio):
-    _start_of_a_minute()
+    start_of_a_minute()
     trunk = _trunk(kamailio, 'phone_busy.xml', calls=2)
     try:
         answers = [final_reply(call(kamailio, 'pia.desk', '03055500%02d' % n)) for n in (10, 11)]
