@@ -129,8 +129,8 @@ def one_run(server, calls, rate, postgresql=None):
 
 
 def together(servers, order, calls, rate, postgresql=None):
-    """One run on each server at the same time (--together), each with its own sipp: whatever the
-    machine does meanwhile falls on both alike. The runs in ``order``."""
+    """One run on each server at the same time (the default method), each with its own sipp: whatever
+    the machine does meanwhile falls on both alike. The runs in ``order``."""
     runs = {}
     errors = []
 
@@ -278,7 +278,7 @@ def main():
         for label in labels:
             values = figures[label]
             print('   %-16s median %7.1f  min %7.1f  max %7.1f' % (label, statistics.median(values), min(values), max(values)))
-        # The median of the pairs' ratios: within a pair (back to back) the machine's drift cancels.
+        # The median of the pairs' ratios: within a pair the machine's drift cancels.
         ratios = sorted(with_ / without for with_, without in pairs)
         ratio = statistics.median(ratios)
         print('   accounting costs %+.1f%% CPU per call (median of the pairs\' ratios %.3fx; quartiles %.3f-%.3f)' % (
